@@ -1,0 +1,67 @@
+//! `batches`: emit raw batches and checkpoint them together with state.
+
+use crate::runtime::context::{FetchScope, PluginCtx};
+use crate::runtime::wit::inlet::plugin::batches;
+use crate::runtime::wit::inlet::plugin::types::RawBatch;
+use crate::store::raw_batches::Checkpoint;
+
+impl batches::Host for PluginCtx {
+    async fn emit(&mut self, batch: RawBatch) -> wasmtime::Result<Result<(), String>> {
+        let scope = self.fetch_scope("batches")?;
+        let size = batch.kind.len() + batch.payload.len();
+        let limits = scope.limits;
+        if size > limits.max_batch_bytes {
+            return Ok(Err(format!(
+                "batch of {size} bytes exceeds the {}-byte cap",
+                limits.max_batch_bytes
+            )));
+        }
+        if scope.pending_bytes + size > limits.max_pending_bytes {
+            return Ok(Err(format!(
+                "more than {} bytes emitted without a checkpoint; checkpoint after each page",
+                limits.max_pending_bytes
+            )));
+        }
+        if scope.committed_batches + scope.pending_batches.len() as i64
+            >= limits.max_batches_per_run
+        {
+            return Ok(Err(format!(
+                "a run may emit at most {} batches",
+                limits.max_batches_per_run
+            )));
+        }
+        scope.pending_bytes += size;
+        scope.pending_batches.push((batch.kind, batch.payload));
+        Ok(Ok(()))
+    }
+
+    async fn checkpoint(&mut self) -> wasmtime::Result<Result<(), String>> {
+        let scope = self.fetch_scope("batches")?;
+        Ok(commit(scope)
+            .await
+            .map_err(|e| format!("checkpoint failed: {e:#}")))
+    }
+}
+
+/// Make everything emitted and set since the last checkpoint durable.
+pub async fn commit(scope: &mut FetchScope) -> anyhow::Result<()> {
+    if scope.pending_batches.is_empty() && scope.pending_state.is_empty() {
+        return Ok(());
+    }
+    let state: Vec<_> = std::mem::take(&mut scope.pending_state)
+        .into_iter()
+        .collect();
+    let batches = std::mem::take(&mut scope.pending_batches);
+    scope
+        .store
+        .commit_checkpoint(&Checkpoint {
+            integration_id: scope.integration_id,
+            sync_run_id: scope.sync_run_id,
+            batches: &batches,
+            state: &state,
+        })
+        .await?;
+    scope.committed_batches += batches.len() as i64;
+    scope.pending_bytes = 0;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! `log`: lines and progress kept with the sync run.
+
+use crate::runtime::context::{PluginCtx, RunLog};
+use crate::runtime::wit::inlet::plugin::log::{self, Level};
+use crate::store::sync_runs::LogLine;
+
+impl log::Host for PluginCtx {
+    async fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
+        let logs = &mut self.logs;
+        if logs.lines.len() >= RunLog::MAX_LINES {
+            logs.dropped += 1;
+            return Ok(());
+        }
+        if message.len() > RunLog::MAX_LINE_BYTES {
+            let mut cut = RunLog::MAX_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        tracing::debug!(plugin = %self.plugin_id, level, %message, "plugin log");
+        let at = self
+            .fetch
+            .as_ref()
+            .map(|s| s.store.now())
+            .unwrap_or_default();
+        logs.lines.push(LogLine {
+            at,
+            level: level.to_string(),
+            message,
+        });
+        Ok(())
+    }
+
+    async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        self.logs.progress = Some((done, total));
+        if let Some(scope) = &self.fetch {
+            scope
+                .store
+                .set_sync_run_progress(scope.sync_run_id, done, total)
+                .await
+                .map_err(|e| wasmtime::format_err!("recording progress: {e:#}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! The `inlet` command line.
+
+mod groups;
+mod integrations;
+mod plugins;
+mod serve;
+mod sync;
+
+use crate::clock::SystemClock;
+use crate::settings::{Settings, SettingsArgs};
+use crate::{Host, HostOptions};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inlet",
+    version,
+    about = "Keeps your data in sync with the services you use, through sandboxed WebAssembly plugins"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host: load plugins, open the database, serve HTTP.
+    Serve(serve::ServeArgs),
+    /// List the loaded plugins and the files that failed to load.
+    Plugins(plugins::PluginsArgs),
+    /// Connected accounts (credentials shared by a plugin's integrations).
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
+    /// Instances of a plugin's instance types.
+    #[command(subcommand)]
+    Integrations(integrations::IntegrationsCommand),
+    /// Run one sync of an integration now.
+    Sync(sync::SyncArgs),
+    /// Show an integration's sync history.
+    Runs(sync::RunsArgs),
+    /// Print the records an integration has stored.
+    Records(sync::RecordsArgs),
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::resolve(&cli.settings)?;
+    let options = HostOptions {
+        clock: Arc::new(SystemClock),
+        ..HostOptions::default()
+    };
+    match cli.command {
+        Command::Serve(args) => serve::run(settings, options, args).await,
+        command => {
+            let host = Host::start(&settings, options).await?;
+            match command {
+                Command::Serve(_) => unreachable!("handled above"),
+                Command::Plugins(args) => plugins::run(&host, args),
+                Command::Groups(command) => groups::run(&host, command).await,
+                Command::Integrations(command) => integrations::run(&host, command).await,
+                Command::Sync(args) => sync::run(&host, args).await,
+                Command::Runs(args) => sync::runs(&host, args).await,
+                Command::Records(args) => sync::records(&host, args).await,
+            }
+        }
+    }
+}
+
+/// Print a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,74 @@
+use crate::demo::{self, FakeMonzo, MonzoDataset};
+use crate::settings::Settings;
+use crate::{Host, HostOptions};
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::routing::get;
+use std::net::SocketAddr;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address for the HTTP server (port 0 picks a free one).
+    #[arg(long, env = "INLET_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Start a local fake Monzo, connect a group to it and sync its four
+    /// integrations, so a sync can be seen without any account.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) -> Result<()> {
+    // The fake upstream must exist before the host starts, so the override
+    // that points api.monzo.com at it is part of the host's settings.
+    let demo_upstream = if args.demo {
+        let fake = FakeMonzo::start(MonzoDataset::sample(options.clock.now_ms())).await?;
+        settings
+            .upstream_overrides
+            .insert("api.monzo.com", &fake.base_url())?;
+        Some(fake)
+    } else {
+        None
+    };
+    let host = Host::start(&settings, options).await?;
+    for plugin in host.runner.plugins.plugins() {
+        eprintln!(
+            "plugin {} {} loaded from {}",
+            plugin.id(),
+            plugin.manifest.version,
+            plugin.path.display()
+        );
+    }
+    for failure in host.runner.plugins.failures() {
+        eprintln!(
+            "plugin file {} skipped: {}",
+            failure.path.display(),
+            failure.reason
+        );
+    }
+    if let Some(fake) = &demo_upstream {
+        demo::run(&host, fake).await?;
+    }
+
+    let app = Router::new().route("/healthz", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Printed on stdout so scripts (and tests) can find a port chosen with :0.
+    println!("inlet listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate.recv() => {},
+    }
+    eprintln!("shutting down");
+}

@@ -1,0 +1,112 @@
+//! What one plugin call may touch: the per-call store data behind every
+//! capability. A call gets only the scope its export needs: `describe` and
+//! `process` get none, so their imports refuse; `fetch` gets one integration.
+
+use crate::capabilities::http::OutboundHttp;
+use crate::store::Store;
+use crate::store::sync_runs::LogLine;
+use std::collections::BTreeMap;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Bytes of a plugin's stderr kept to explain a trap (panic messages land there).
+const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
+
+pub struct PluginCtx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    stderr: MemoryOutputPipe,
+    pub(crate) plugin_id: String,
+    pub(crate) fetch: Option<FetchScope>,
+    pub(crate) logs: RunLog,
+}
+
+/// The integration a `fetch` call works for, and what it has produced so far.
+pub struct FetchScope {
+    pub store: Store,
+    pub integration_id: i64,
+    pub sync_run_id: i64,
+    pub http: OutboundHttp,
+    /// Emitted since the last checkpoint: `(kind, payload)`.
+    pub pending_batches: Vec<(String, String)>,
+    pub pending_bytes: usize,
+    /// State writes since the last checkpoint; `None` deletes the key.
+    pub pending_state: BTreeMap<String, Option<String>>,
+    pub committed_batches: i64,
+    pub limits: OutputLimits,
+}
+
+/// Caps on what one fetch may hand the host.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimits {
+    pub max_batch_bytes: usize,
+    /// Uncheckpointed bytes held in memory at once.
+    pub max_pending_bytes: usize,
+    pub max_batches_per_run: i64,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            max_batch_bytes: 8 * 1024 * 1024,
+            max_pending_bytes: 64 * 1024 * 1024,
+            max_batches_per_run: 100_000,
+        }
+    }
+}
+
+/// Log lines a call wrote, bounded so a chatty plugin cannot exhaust memory.
+#[derive(Default)]
+pub struct RunLog {
+    pub lines: Vec<LogLine>,
+    pub dropped: usize,
+    pub progress: Option<(u64, Option<u64>)>,
+}
+
+impl RunLog {
+    pub const MAX_LINES: usize = 1_000;
+    pub const MAX_LINE_BYTES: usize = 4 * 1024;
+}
+
+impl PluginCtx {
+    pub fn new(plugin_id: &str, limits: StoreLimits, fetch: Option<FetchScope>) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        // No environment, arguments, files, sockets or name lookups: the WASI
+        // imports exist so std links, but the only way out is our own `http`.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        PluginCtx {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            stderr,
+            plugin_id: plugin_id.to_string(),
+            fetch,
+            logs: RunLog::default(),
+        }
+    }
+
+    /// What the plugin wrote to stderr (a Rust panic message, typically).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
+    }
+
+    pub(crate) fn fetch_scope(&mut self, capability: &str) -> wasmtime::Result<&mut FetchScope> {
+        self.fetch.as_mut().ok_or_else(|| {
+            wasmtime::format_err!("the {capability} capability is only available during fetch")
+        })
+    }
+}
+
+impl WasiView for PluginCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

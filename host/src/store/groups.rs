@@ -1,0 +1,91 @@
+//! `groups`: one connected account for one plugin, owning its credentials.
+
+use super::Store;
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub id: i64,
+    pub plugin_id: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// Credential fields by name (`access_token`, `api_key`, ...). Deliberately not
+/// `Debug`/`Serialize` so it cannot end up in a log line or a response.
+#[derive(Clone, Default)]
+pub struct Credentials(BTreeMap<String, String>);
+
+impl Credentials {
+    pub fn new(fields: BTreeMap<String, String>) -> Self {
+        Credentials(fields)
+    }
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+    /// Every secret value, so callers can scrub them from text.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(String::as_str)
+    }
+}
+
+fn group(row: AnyRow) -> Result<Group> {
+    Ok(Group {
+        id: row.try_get("id")?,
+        plugin_id: row.try_get("plugin_id")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_group(
+        &self,
+        plugin_id: &str,
+        name: &str,
+        credentials: &Credentials,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(plugin_id)
+        .bind(name)
+        .bind(serde_json::to_string(&credentials.0)?)
+        .bind(self.now())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    pub async fn group(&self, id: i64) -> Result<Option<Group>> {
+        sqlx::query("SELECT id, plugin_id, name, status, created_at FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(group)
+            .transpose()
+    }
+
+    pub async fn groups(&self) -> Result<Vec<Group>> {
+        sqlx::query("SELECT id, plugin_id, name, status, created_at FROM groups ORDER BY id")
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(group)
+            .collect()
+    }
+
+    pub async fn group_credentials(&self, id: i64) -> Result<Credentials> {
+        let raw: String = sqlx::query_scalar("SELECT credentials FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Credentials(serde_json::from_str(&raw)?))
+    }
+}

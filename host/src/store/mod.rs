@@ -1,0 +1,114 @@
+//! Database access. One file per table holds all of that table's SQL; queries
+//! are written once in the `$N` placeholder dialect that both SQLite and
+//! PostgreSQL accept, and run through sqlx's `Any` driver. Every write takes its
+//! time from the injected clock.
+
+pub mod groups;
+pub mod integrations;
+pub mod raw_batches;
+pub mod records;
+pub mod state;
+pub mod sync_runs;
+
+use crate::clock::{Millis, SharedClock};
+use anyhow::{Context, Result, bail};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+
+pub use sqlx::AnyConnection as Connection;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    clock: SharedClock,
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the database at `url`.
+    pub async fn open(url: &str, clock: SharedClock) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            bail!(
+                "PostgreSQL is not supported yet (DATABASE_URL={}); use a sqlite: URL",
+                redact_url(url)
+            )
+        } else {
+            bail!(
+                "DATABASE_URL must start with sqlite: (got {})",
+                redact_url(url)
+            )
+        };
+        let options = AnyConnectOptions::from_str(&with_create_mode(url))
+            .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers proceed during a write; busy_timeout makes
+                    // writers queue instead of failing under contention.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database {}", redact_url(url)))?;
+        SQLITE_MIGRATIONS
+            .run(&pool)
+            .await
+            .context("migrating the database")?;
+        Ok(Store {
+            pool,
+            backend,
+            clock,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// SQLite creates the file only when asked to.
+fn with_create_mode(url: &str) -> String {
+    if !url.starts_with("sqlite:") || url.contains("mode=") || url.contains(":memory:") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
+}
+
+/// Database URLs may carry a password; never print it.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

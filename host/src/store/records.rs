@@ -1,0 +1,274 @@
+//! `objects`, `events`, `blocks`: what plugins produce, keyed by
+//! (integration, kind, external id) so re-syncing upserts instead of duplicating.
+
+use super::{Connection, Store, raw_batches};
+use crate::runtime::wit::{RecordClass, Records};
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecordCounts {
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub deleted: i64,
+}
+
+impl RecordCounts {
+    pub fn add(&mut self, other: RecordCounts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+    }
+
+    /// An upsert returns the row's version when it wrote (1 = created), or no
+    /// row when the stored record was already identical.
+    fn count(&mut self, written_version: Option<i64>) {
+        match written_version {
+            Some(1) => self.created += 1,
+            Some(_) => self.updated += 1,
+            None => self.unchanged += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredObject {
+    pub external_id: String,
+    pub kind: String,
+    pub name: Option<String>,
+    pub data: serde_json::Value,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub external_id: String,
+    pub kind: String,
+    pub occurred_at: i64,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredBlock {
+    pub external_id: String,
+    pub kind: String,
+    pub event_id: String,
+    pub data: serde_json::Value,
+}
+
+// Each upsert only writes when something differs, and bumps `version` when it
+// does, so `RETURNING version` tells created (1), updated (>1) and unchanged (no row).
+const UPSERT_OBJECT: &str = "
+    INSERT INTO objects (integration_id, kind, external_id, name, data, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $6)
+    ON CONFLICT (integration_id, kind, external_id) DO UPDATE
+       SET name = excluded.name, data = excluded.data, updated_at = excluded.updated_at,
+           deleted_at = NULL, version = objects.version + 1
+     WHERE objects.name IS DISTINCT FROM excluded.name
+        OR objects.data IS DISTINCT FROM excluded.data
+        OR objects.deleted_at IS NOT NULL
+    RETURNING version";
+
+const UPSERT_EVENT: &str = "
+    INSERT INTO events (integration_id, kind, external_id, occurred_at, actor, target, value, unit, data, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+    ON CONFLICT (integration_id, kind, external_id) DO UPDATE
+       SET occurred_at = excluded.occurred_at, actor = excluded.actor, target = excluded.target,
+           value = excluded.value, unit = excluded.unit, data = excluded.data,
+           updated_at = excluded.updated_at, deleted_at = NULL, version = events.version + 1
+     WHERE events.occurred_at IS DISTINCT FROM excluded.occurred_at
+        OR events.actor IS DISTINCT FROM excluded.actor
+        OR events.target IS DISTINCT FROM excluded.target
+        OR events.value IS DISTINCT FROM excluded.value
+        OR events.unit IS DISTINCT FROM excluded.unit
+        OR events.data IS DISTINCT FROM excluded.data
+        OR events.deleted_at IS NOT NULL
+    RETURNING version";
+
+const UPSERT_BLOCK: &str = "
+    INSERT INTO blocks (integration_id, kind, external_id, event_id, data, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $6)
+    ON CONFLICT (integration_id, kind, external_id) DO UPDATE
+       SET event_id = excluded.event_id, data = excluded.data, updated_at = excluded.updated_at,
+           deleted_at = NULL, version = blocks.version + 1
+     WHERE blocks.event_id IS DISTINCT FROM excluded.event_id
+        OR blocks.data IS DISTINCT FROM excluded.data
+        OR blocks.deleted_at IS NOT NULL
+    RETURNING version";
+
+impl Store {
+    /// Upsert one processed batch's records and mark the batch processed, in
+    /// one transaction.
+    pub async fn store_records(
+        &self,
+        integration_id: i64,
+        batch_id: i64,
+        records: &Records,
+    ) -> Result<RecordCounts> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let mut counts = RecordCounts::default();
+        for object in &records.objects {
+            let version = sqlx::query_scalar(UPSERT_OBJECT)
+                .bind(integration_id)
+                .bind(&object.kind)
+                .bind(&object.external_id)
+                .bind(&object.name)
+                .bind(&object.data)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            counts.count(version);
+        }
+        for event in &records.events {
+            let version = sqlx::query_scalar(UPSERT_EVENT)
+                .bind(integration_id)
+                .bind(&event.kind)
+                .bind(&event.external_id)
+                .bind(event.occurred_at)
+                .bind(&event.actor)
+                .bind(&event.target)
+                .bind(event.value)
+                .bind(&event.unit)
+                .bind(&event.data)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            counts.count(version);
+        }
+        for block in &records.blocks {
+            let version = sqlx::query_scalar(UPSERT_BLOCK)
+                .bind(integration_id)
+                .bind(&block.kind)
+                .bind(&block.external_id)
+                .bind(&block.event_id)
+                .bind(&block.data)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            counts.count(version);
+        }
+        for tombstone in &records.deleted {
+            counts.deleted += mark_deleted(
+                &mut tx,
+                integration_id,
+                tombstone.class,
+                &tombstone.kind,
+                &tombstone.external_id,
+                now,
+            )
+            .await?;
+        }
+        raw_batches::mark_processed(&mut tx, batch_id, now).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Live (not deleted) objects of an integration, by kind then external id.
+    pub async fn objects(&self, integration_id: i64) -> Result<Vec<StoredObject>> {
+        sqlx::query(
+            "SELECT external_id, kind, name, data, deleted_at FROM objects
+             WHERE integration_id = $1 ORDER BY kind, external_id",
+        )
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredObject {
+                external_id: row.try_get("external_id")?,
+                kind: row.try_get("kind")?,
+                name: row.try_get("name")?,
+                data: json(&row)?,
+                deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
+            })
+        })
+        .collect()
+    }
+
+    /// Events of an integration in time order.
+    pub async fn events(&self, integration_id: i64) -> Result<Vec<StoredEvent>> {
+        sqlx::query(
+            "SELECT external_id, kind, occurred_at, actor, target, value, unit, data FROM events
+             WHERE integration_id = $1 AND deleted_at IS NULL ORDER BY occurred_at, external_id",
+        )
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredEvent {
+                external_id: row.try_get("external_id")?,
+                kind: row.try_get("kind")?,
+                occurred_at: row.try_get("occurred_at")?,
+                actor: row.try_get("actor")?,
+                target: row.try_get("target")?,
+                value: row.try_get("value")?,
+                unit: row.try_get("unit")?,
+                data: json(&row)?,
+            })
+        })
+        .collect()
+    }
+
+    pub async fn blocks(&self, integration_id: i64) -> Result<Vec<StoredBlock>> {
+        sqlx::query(
+            "SELECT external_id, kind, event_id, data FROM blocks
+             WHERE integration_id = $1 AND deleted_at IS NULL ORDER BY kind, external_id",
+        )
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredBlock {
+                external_id: row.try_get("external_id")?,
+                kind: row.try_get("kind")?,
+                event_id: row.try_get("event_id")?,
+                data: json(&row)?,
+            })
+        })
+        .collect()
+    }
+}
+
+fn json(row: &AnyRow) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(row.try_get::<&str, _>("data")?)?)
+}
+
+async fn mark_deleted(
+    conn: &mut Connection,
+    integration_id: i64,
+    class: RecordClass,
+    kind: &str,
+    external_id: &str,
+    now: i64,
+) -> Result<i64> {
+    let sql = match class {
+        RecordClass::Object => {
+            "UPDATE objects SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
+        }
+        RecordClass::Event => {
+            "UPDATE events SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
+        }
+        RecordClass::Block => {
+            "UPDATE blocks SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
+        }
+    };
+    let result = sqlx::query(sql)
+        .bind(integration_id)
+        .bind(kind)
+        .bind(external_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() as i64)
+}

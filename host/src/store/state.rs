@@ -1,0 +1,47 @@
+//! `integration_state`: each integration's private key-value state. Writes go
+//! through [`super::raw_batches::commit_checkpoint`] so that state and batches
+//! become durable together.
+
+use super::{Connection, Store};
+use anyhow::Result;
+
+impl Store {
+    pub async fn state_value(&self, integration_id: i64, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT value FROM integration_state WHERE integration_id = $1 AND key = $2",
+        )
+        .bind(integration_id)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+pub(super) async fn put(
+    conn: &mut Connection,
+    integration_id: i64,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO integration_state (integration_id, key, value, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (integration_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(integration_id)
+    .bind(key)
+    .bind(value)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn delete(conn: &mut Connection, integration_id: i64, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM integration_state WHERE integration_id = $1 AND key = $2")
+        .bind(integration_id)
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

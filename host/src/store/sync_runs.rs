@@ -1,0 +1,234 @@
+//! `sync_runs` and `sync_run_logs`: one row per attempt, with its counts, error
+//! and the log lines the plugin wrote.
+
+use super::Store;
+use super::records::RecordCounts;
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Success,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self> {
+        Ok(match value {
+            "pending" => RunStatus::Pending,
+            "running" => RunStatus::Running,
+            "success" => RunStatus::Success,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            other => anyhow::bail!("unknown sync run status {other:?} in the database"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncRun {
+    pub id: i64,
+    pub integration_id: i64,
+    pub trigger: String,
+    pub status: RunStatus,
+    pub attempt: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub batches: i64,
+    pub items_seen: i64,
+    pub records: RecordCounts,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub batches: i64,
+    pub items_seen: i64,
+    pub records: RecordCounts,
+    /// `(class, message)` for a failed run.
+    pub error: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub at: i64,
+    pub level: String,
+    pub message: String,
+}
+
+fn sync_run(row: AnyRow) -> Result<SyncRun> {
+    Ok(SyncRun {
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        trigger: row.try_get("trigger")?,
+        status: RunStatus::parse(row.try_get("status")?)?,
+        attempt: row.try_get("attempt")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        batches: row.try_get("batches")?,
+        items_seen: row.try_get("items_seen")?,
+        records: RecordCounts {
+            created: row.try_get("records_created")?,
+            updated: row.try_get("records_updated")?,
+            unchanged: row.try_get("records_unchanged")?,
+            deleted: row.try_get("records_deleted")?,
+        },
+        error_class: row.try_get("error_class")?,
+        error_message: row.try_get("error_message")?,
+    })
+}
+
+const COLUMNS: &str = "id, integration_id, trigger, status, attempt, started_at, finished_at, duration_ms, batches, items_seen,
+    records_created, records_updated, records_unchanged, records_deleted, error_class, error_message";
+
+impl Store {
+    /// Record that a run has started.
+    pub async fn start_sync_run(
+        &self,
+        integration_id: i64,
+        trigger: &str,
+        attempt: i64,
+    ) -> Result<i64> {
+        let now = self.now();
+        let row = sqlx::query(
+            "INSERT INTO sync_runs (integration_id, trigger, status, attempt, started_at, created_at)
+             VALUES ($1, $2, 'running', $3, $4, $4) RETURNING id",
+        )
+        .bind(integration_id)
+        .bind(trigger)
+        .bind(attempt)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    pub async fn finish_sync_run(&self, id: i64, outcome: &RunOutcome) -> Result<()> {
+        let (error_class, error_message) = outcome.error.clone().unzip();
+        sqlx::query(
+            "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
+                batches = $4, items_seen = $5, records_created = $6, records_updated = $7,
+                records_unchanged = $8, records_deleted = $9, error_class = $10, error_message = $11
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(outcome.status.as_str())
+        .bind(self.now())
+        .bind(outcome.batches)
+        .bind(outcome.items_seen)
+        .bind(outcome.records.created)
+        .bind(outcome.records.updated)
+        .bind(outcome.records.unchanged)
+        .bind(outcome.records.deleted)
+        .bind(error_class)
+        .bind(error_message)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_sync_run_progress(
+        &self,
+        id: i64,
+        done: u64,
+        total: Option<u64>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sync_runs SET progress_done = $2, progress_total = $3 WHERE id = $1")
+            .bind(id)
+            .bind(done as i64)
+            .bind(total.map(|t| t as i64))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Append log lines after those already stored for the run.
+    pub async fn append_sync_run_logs(&self, id: i64, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM sync_run_logs WHERE sync_run_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (seq, line) in (next..).zip(lines) {
+            sqlx::query("INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(seq)
+                .bind(line.at)
+                .bind(&line.level)
+                .bind(&line.message)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn sync_run(&self, id: i64) -> Result<Option<SyncRun>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sync_runs WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(sync_run)
+        .transpose()
+    }
+
+    /// Runs of an integration, newest first.
+    pub async fn sync_runs(&self, integration_id: i64, limit: i64) -> Result<Vec<SyncRun>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2"
+        )))
+        .bind(integration_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(sync_run)
+        .collect()
+    }
+
+    pub async fn sync_run_logs(&self, id: i64) -> Result<Vec<LogLine>> {
+        sqlx::query(
+            "SELECT at, level, message FROM sync_run_logs WHERE sync_run_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(LogLine {
+                at: row.try_get("at")?,
+                level: row.try_get("level")?,
+                message: row.try_get("message")?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,131 @@
+-- Times are INTEGER milliseconds since the Unix epoch (UTC), as in the WIT contract.
+
+CREATE TABLE groups (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    plugin_id   TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    -- JSON object of credentials (access token, API key, ...). Never returned by the API.
+    credentials TEXT    NOT NULL DEFAULT '{}',
+    status      TEXT    NOT NULL DEFAULT 'ok',
+    created_at  INTEGER NOT NULL,
+    UNIQUE (plugin_id, name)
+);
+
+CREATE TABLE integrations (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    plugin_id     TEXT    NOT NULL,
+    instance_type TEXT    NOT NULL,
+    group_id      INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    name          TEXT    NOT NULL,
+    config        TEXT    NOT NULL DEFAULT '{}',
+    -- JSON schedule; NULL means the instance type's default from the manifest.
+    schedule      TEXT,
+    enabled       INTEGER NOT NULL DEFAULT 1,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX integrations_group ON integrations (group_id);
+
+CREATE TABLE integration_state (
+    integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    key            TEXT    NOT NULL,
+    value          TEXT    NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    PRIMARY KEY (integration_id, key)
+);
+
+CREATE TABLE sync_runs (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id    INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    trigger           TEXT    NOT NULL,
+    status            TEXT    NOT NULL,
+    attempt           INTEGER NOT NULL DEFAULT 1,
+    started_at        INTEGER,
+    finished_at       INTEGER,
+    duration_ms       INTEGER,
+    batches           INTEGER NOT NULL DEFAULT 0,
+    items_seen        INTEGER NOT NULL DEFAULT 0,
+    records_created   INTEGER NOT NULL DEFAULT 0,
+    records_updated   INTEGER NOT NULL DEFAULT 0,
+    records_unchanged INTEGER NOT NULL DEFAULT 0,
+    records_deleted   INTEGER NOT NULL DEFAULT 0,
+    progress_done     INTEGER,
+    progress_total    INTEGER,
+    error_class       TEXT,
+    error_message     TEXT,
+    created_at        INTEGER NOT NULL
+);
+CREATE INDEX sync_runs_integration ON sync_runs (integration_id, id DESC);
+
+CREATE TABLE sync_run_logs (
+    sync_run_id INTEGER NOT NULL REFERENCES sync_runs (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    level       TEXT    NOT NULL,
+    message     TEXT    NOT NULL,
+    PRIMARY KEY (sync_run_id, seq)
+);
+
+CREATE TABLE raw_batches (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    sync_run_id    INTEGER REFERENCES sync_runs (id) ON DELETE SET NULL,
+    kind           TEXT    NOT NULL,
+    payload        TEXT    NOT NULL,
+    -- pending: stored, not yet turned into records; processed; failed.
+    status         TEXT    NOT NULL DEFAULT 'pending',
+    error          TEXT,
+    created_at     INTEGER NOT NULL,
+    processed_at   INTEGER
+);
+CREATE INDEX raw_batches_pending ON raw_batches (integration_id, status, id);
+
+-- Records. `version` starts at 1 and grows on every real change, which lets an
+-- upsert tell created from updated portably; unchanged rows are not touched.
+CREATE TABLE objects (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    kind           TEXT    NOT NULL,
+    external_id    TEXT    NOT NULL,
+    name           TEXT,
+    data           TEXT    NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 1,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    deleted_at     INTEGER,
+    UNIQUE (integration_id, kind, external_id)
+);
+
+CREATE TABLE events (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    kind           TEXT    NOT NULL,
+    external_id    TEXT    NOT NULL,
+    occurred_at    INTEGER NOT NULL,
+    actor          TEXT,
+    target         TEXT,
+    value          REAL,
+    unit           TEXT,
+    data           TEXT    NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 1,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    deleted_at     INTEGER,
+    UNIQUE (integration_id, kind, external_id)
+);
+CREATE INDEX events_time ON events (integration_id, occurred_at);
+
+CREATE TABLE blocks (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    kind           TEXT    NOT NULL,
+    external_id    TEXT    NOT NULL,
+    event_id       TEXT    NOT NULL,
+    data           TEXT    NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 1,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    deleted_at     INTEGER,
+    UNIQUE (integration_id, kind, external_id)
+);
+CREATE INDEX blocks_event ON blocks (integration_id, event_id);

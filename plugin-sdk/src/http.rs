@@ -1,0 +1,155 @@
+//! Outbound requests through the host's `http` capability.
+//!
+//! The host adds credentials (see [`Auth`]); the plugin never sees them.
+//! [`Request::send_json`] maps the usual HTTP failures to [`PluginError`]s so
+//! that retries and reconnects happen without each plugin re-deciding them.
+
+use crate::PluginError;
+use crate::bindings::inlet::plugin::http as host;
+pub use host::{Auth, Error, Method, Response};
+use serde::de::DeserializeOwned;
+
+/// A request being built.
+pub struct Request {
+    inner: host::Request,
+    query: Vec<(String, String)>,
+}
+
+pub fn get(url: impl Into<String>) -> Request {
+    Request::new(Method::Get, url)
+}
+
+pub fn post(url: impl Into<String>) -> Request {
+    Request::new(Method::Post, url)
+}
+
+impl Request {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        Request {
+            inner: host::Request {
+                method,
+                url: url.into(),
+                headers: vec![("accept".into(), "application/json".into())],
+                body: None,
+                auth: Auth::None,
+                timeout_ms: None,
+            },
+            query: Vec::new(),
+        }
+    }
+
+    /// Ask the host to add the group's credentials this way.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.inner.auth = auth;
+        self
+    }
+
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.inner.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Append a query parameter (percent-encoded).
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn json_body<T: serde::Serialize>(mut self, body: &T) -> Result<Self, PluginError> {
+        self.inner.body = Some(serde_json::to_vec(body)?);
+        self.inner
+            .headers
+            .push(("content-type".into(), "application/json".into()));
+        Ok(self)
+    }
+
+    pub fn timeout_ms(mut self, timeout_ms: u32) -> Self {
+        self.inner.timeout_ms = Some(timeout_ms);
+        self
+    }
+
+    /// The full URL, query included.
+    pub fn url(&self) -> String {
+        if self.query.is_empty() {
+            return self.inner.url.clone();
+        }
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.query)
+            .finish();
+        let separator = if self.inner.url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{separator}{query}", self.inner.url)
+    }
+
+    /// Send and return the response whatever its status.
+    pub fn send(self) -> Result<Response, PluginError> {
+        let mut request = self.inner.clone();
+        request.url = self.url();
+        host::send(&request).map_err(PluginError::from)
+    }
+
+    /// Send, require a 2xx status, and decode the JSON body.
+    pub fn send_json<T: DeserializeOwned>(self) -> Result<T, PluginError> {
+        let url = self.url();
+        let response = self.send()?;
+        check_status(&url, &response)?;
+        Ok(serde_json::from_slice(&response.body)?)
+    }
+}
+
+/// Classify a non-2xx response: 401 means the credentials are refused,
+/// 429 asks to wait, 408 and 5xx may pass, any other 4xx will not.
+pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let snippet: String = String::from_utf8_lossy(&response.body)
+        .chars()
+        .take(300)
+        .collect();
+    let message = format!("{status} from {}: {snippet}", strip_query(url));
+    Err(match status {
+        401 => PluginError::Unauthorized(message),
+        429 => PluginError::RateLimited(crate::RateLimited {
+            retry_after_seconds: retry_after(response).unwrap_or(60),
+            message,
+        }),
+        408 | 500..=599 => PluginError::Transient(message),
+        _ => PluginError::Permanent(message),
+    })
+}
+
+fn retry_after(response: &Response) -> Option<u32> {
+    response
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+}
+
+/// Query strings may carry ids worth keeping out of error messages.
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+impl From<Error> for PluginError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Denied(rule) => PluginError::Permanent(format!("request denied: {rule}")),
+            Error::Timeout => PluginError::Transient("upstream request timed out".into()),
+            Error::TooLarge(limit) => PluginError::Permanent(format!(
+                "upstream response larger than the host's {limit}-byte cap"
+            )),
+            Error::RateLimited(seconds) => PluginError::RateLimited(crate::RateLimited {
+                retry_after_seconds: seconds,
+                message: "upstream asked to slow down".into(),
+            }),
+            Error::Unauthorized(message) => PluginError::Unauthorized(message),
+            Error::Transport(message) => PluginError::Transient(message),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The inlet plugin SDK.
+//!
+//! A plugin is a type implementing [`Plugin`]; only [`Plugin::describe`] is
+//! required, the rest default to "not supported". [`export_plugin!`] turns the
+//! type into the component's exports:
+//!
+//! ```ignore
+//! use inlet_plugin_sdk::prelude::*;
+//!
+//! struct Hello;
+//!
+//! impl Plugin for Hello {
+//!     fn describe() -> Manifest { /* ... */ }
+//!     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> { /* ... */ }
+//! }
+//!
+//! inlet_plugin_sdk::export_plugin!(Hello);
+//! ```
+//!
+//! Build with `cargo build --target wasm32-wasip2` and drop the `.wasm` file
+//! into the host's plugins folder.
+
+pub mod http;
+pub mod output;
+pub mod state;
+pub mod time;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../wit/0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_bindings",
+        default_bindings_module: "inlet_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::inlet::plugin::log::Level;
+pub use bindings::inlet::plugin::signature::{
+    Scheme as SignatureScheme, verify as verify_signature,
+};
+pub use bindings::inlet::plugin::types::{
+    ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest,
+    FetchSummary, InstanceKind, InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError,
+    RateLimit, RateLimited, RawBatch, RecordClass, Records, RoutedBatch, Schedule, Timestamp,
+    Tombstone, Trigger, WebhookAuth, WebhookDelivery,
+};
+
+/// Everything a plugin usually needs, in one import.
+pub mod prelude {
+    pub use crate::http::{self, Auth};
+    pub use crate::output::{self, checkpoint, emit_json};
+    pub use crate::state;
+    pub use crate::time;
+    pub use crate::{
+        AuthKind, BlockRecord, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
+        InstanceType, Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, RawBatch,
+        RecordClass, Records, RoutedBatch, Schedule, Tombstone, Trigger, WebhookDelivery, log,
+    };
+}
+
+/// An inlet plugin. Implement `describe` and whichever of the rest your
+/// service needs; the defaults answer that the plugin does not support it.
+pub trait Plugin {
+    /// The manifest: identity, auth, instance types, hosts, config schemas.
+    fn describe() -> Manifest;
+
+    /// Page through the upstream API, emitting raw batches as you go.
+    fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+        Err(PluginError::Permanent(format!(
+            "this plugin does not fetch (asked for instance type {:?})",
+            request.instance_type
+        )))
+    }
+
+    /// Map one raw batch to records. Pure: no network.
+    fn process(batch: RawBatch) -> Result<Records, PluginError> {
+        Err(PluginError::Permanent(format!(
+            "this plugin does not process batches of kind {:?}",
+            batch.kind
+        )))
+    }
+
+    /// Turn a push delivery into batches.
+    fn handle_webhook(_delivery: WebhookDelivery) -> Result<Vec<RoutedBatch>, PluginError> {
+        Err(PluginError::Permanent(
+            "this plugin does not accept webhooks".to_string(),
+        ))
+    }
+}
+
+/// Export a [`Plugin`] implementation as the component's entry points.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        pub struct InletPluginExports;
+
+        impl $crate::bindings::Guest for InletPluginExports {
+            fn describe() -> $crate::Manifest {
+                <$plugin as $crate::Plugin>::describe()
+            }
+            fn fetch(
+                request: $crate::FetchRequest,
+            ) -> Result<$crate::FetchSummary, $crate::PluginError> {
+                <$plugin as $crate::Plugin>::fetch(request)
+            }
+            fn process(batch: $crate::RawBatch) -> Result<$crate::Records, $crate::PluginError> {
+                <$plugin as $crate::Plugin>::process(batch)
+            }
+            fn handle_webhook(
+                delivery: $crate::WebhookDelivery,
+            ) -> Result<Vec<$crate::RoutedBatch>, $crate::PluginError> {
+                <$plugin as $crate::Plugin>::handle_webhook(delivery)
+            }
+        }
+
+        $crate::bindings::export_bindings!(InletPluginExports with_types_in $crate::bindings);
+    };
+}
+
+/// Log lines kept with the sync run.
+pub mod log {
+    use crate::bindings::inlet::plugin::log as host;
+    pub use host::Level;
+
+    pub fn debug(message: impl AsRef<str>) {
+        host::log(Level::Debug, message.as_ref());
+    }
+    pub fn info(message: impl AsRef<str>) {
+        host::log(Level::Info, message.as_ref());
+    }
+    pub fn warn(message: impl AsRef<str>) {
+        host::log(Level::Warn, message.as_ref());
+    }
+    pub fn error(message: impl AsRef<str>) {
+        host::log(Level::Error, message.as_ref());
+    }
+    /// Report progress of long work; shown as a progress bar.
+    pub fn progress(done: u64, total: Option<u64>) {
+        host::progress(done, total);
+    }
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records {
+            objects: Vec::new(),
+            events: Vec::new(),
+            blocks: Vec::new(),
+            deleted: Vec::new(),
+        }
+    }
+}
+
+impl Default for FetchSummary {
+    fn default() -> Self {
+        FetchSummary {
+            items_seen: 0,
+            note: None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for PluginError {
+    /// Data that does not have the expected shape will not get better on retry.
+    fn from(error: serde_json::Error) -> Self {
+        PluginError::Permanent(format!("unexpected data shape: {error}"))
+    }
+}
+
+/// Parse an integration's JSON config into the plugin's own type, reporting
+/// bad config as [`PluginError::InvalidConfig`].
+pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, PluginError> {
+    let config = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
+    serde_json::from_str(config).map_err(|e| PluginError::InvalidConfig(e.to_string()))
+}

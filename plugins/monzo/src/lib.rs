@@ -1,0 +1,321 @@
+//! Monzo: accounts, balances, pots and transactions from the Monzo API
+//! (<https://docs.monzo.com>). Amounts stay in minor units with their currency.
+
+use inlet_plugin_sdk::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const API: &str = "https://api.monzo.com";
+/// Monzo's maximum page size for /transactions.
+const PAGE_SIZE: usize = 100;
+/// Monzo serves only the last 90 days once a login is older than 5 minutes.
+const DEFAULT_BACKFILL_DAYS: u32 = 89;
+
+struct Monzo;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Only these accounts (default: every open account).
+    #[serde(default)]
+    account_ids: Vec<String>,
+    /// How far back the first transactions run reaches (RFC 3339).
+    since: Option<String>,
+}
+
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "account_ids": {"type": "array", "items": {"type": "string"}, "description": "Only these accounts (default: every open account)"},
+    "since": {"type": "string", "format": "date-time", "description": "How far back the first transactions run reaches"}
+  }
+}"#;
+
+fn instance_type(id: &str, name: &str, description: &str, every_seconds: u32) -> InstanceType {
+    InstanceType {
+        id: id.into(),
+        name: name.into(),
+        description: description.into(),
+        kind: InstanceKind::Integration,
+        default_schedule: Schedule::Interval(every_seconds),
+        hosts: vec!["api.monzo.com".into()],
+        config_schema: CONFIG_SCHEMA.into(),
+        default_backfill_days: DEFAULT_BACKFILL_DAYS,
+    }
+}
+
+impl Plugin for Monzo {
+    fn describe() -> Manifest {
+        Manifest {
+            id: "monzo".into(),
+            name: "Monzo".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Accounts, balances, pots and transactions from a Monzo account".into(),
+            auth: AuthKind::Oauth2(Oauth2Auth {
+                authorize_url: "https://auth.monzo.com/".into(),
+                token_url: "https://api.monzo.com/oauth2/token".into(),
+                scopes: vec![],
+                refresh_token_rotates: true,
+                pkce: false,
+            }),
+            webhook: None,
+            rate_limit: None,
+            needs_raw_credentials: false,
+            instance_types: vec![
+                instance_type("accounts", "Accounts", "Your Monzo accounts", 86_400),
+                instance_type(
+                    "balances",
+                    "Balances",
+                    "Current balance of each account",
+                    3_600,
+                ),
+                instance_type("pots", "Pots", "Savings pots and their balances", 3_600),
+                instance_type(
+                    "transactions",
+                    "Transactions",
+                    "Card payments, transfers and more",
+                    900,
+                ),
+            ],
+        }
+    }
+
+    fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+        let config: Config = inlet_plugin_sdk::parse_config(&request.config)?;
+        let accounts = list_accounts(&config)?;
+        let mut summary = FetchSummary::default();
+        match request.instance_type.as_str() {
+            "accounts" => {
+                summary.items_seen = accounts.len() as u64;
+                emit_json("accounts", &json!({ "accounts": accounts }))?;
+            }
+            "balances" => {
+                for account in &accounts {
+                    let balance: Value = get("/balance")
+                        .query("account_id", account_id(account)?)
+                        .send_json()?;
+                    emit_json(
+                        "balance",
+                        &json!({ "account_id": account_id(account)?, "balance": balance }),
+                    )?;
+                    summary.items_seen += 1;
+                }
+            }
+            "pots" => {
+                for account in &accounts {
+                    let page: Value = get("/pots")
+                        .query("current_account_id", account_id(account)?)
+                        .send_json()?;
+                    summary.items_seen += page["pots"].as_array().map_or(0, Vec::len) as u64;
+                    emit_json(
+                        "pots",
+                        &json!({ "account_id": account_id(account)?, "pots": page["pots"] }),
+                    )?;
+                }
+            }
+            "transactions" => {
+                for account in &accounts {
+                    summary.items_seen +=
+                        fetch_transactions(account_id(account)?, &config, &request.mode)?;
+                }
+            }
+            other => {
+                return Err(PluginError::InvalidConfig(format!(
+                    "monzo has no instance type {other:?}; it has accounts, balances, pots, transactions"
+                )));
+            }
+        }
+        Ok(summary)
+    }
+
+    fn process(batch: RawBatch) -> Result<Records, PluginError> {
+        let payload: Value = serde_json::from_str(&batch.payload)?;
+        let mut records = Records::default();
+        match batch.kind.as_str() {
+            "accounts" => {
+                for account in array(&payload["accounts"]) {
+                    records.objects.push(ObjectRecord {
+                        external_id: string(account, "id")?,
+                        kind: "account".into(),
+                        name: account["description"].as_str().map(str::to_string),
+                        data: account.to_string(),
+                    });
+                }
+            }
+            "balance" => {
+                let balance = &payload["balance"];
+                records.objects.push(ObjectRecord {
+                    external_id: string(&payload, "account_id")?,
+                    kind: "balance".into(),
+                    name: None,
+                    data: json!({
+                        "balance": balance["balance"],
+                        "total_balance": balance["total_balance"],
+                        "spend_today": balance["spend_today"],
+                        "currency": balance["currency"],
+                    })
+                    .to_string(),
+                });
+            }
+            "pots" => {
+                for pot in array(&payload["pots"]) {
+                    let external_id = string(pot, "id")?;
+                    if pot["deleted"].as_bool() == Some(true) {
+                        records.deleted.push(Tombstone {
+                            class: RecordClass::Object,
+                            kind: "pot".into(),
+                            external_id,
+                        });
+                        continue;
+                    }
+                    records.objects.push(ObjectRecord {
+                        external_id,
+                        kind: "pot".into(),
+                        name: pot["name"].as_str().map(str::to_string),
+                        data: pot.to_string(),
+                    });
+                }
+            }
+            "transactions" => {
+                let account = string(&payload, "account_id")?;
+                for transaction in array(&payload["transactions"]) {
+                    process_transaction(&account, transaction, &mut records)?;
+                }
+            }
+            other => {
+                return Err(PluginError::Permanent(format!(
+                    "unknown batch kind {other:?}"
+                )));
+            }
+        }
+        Ok(records)
+    }
+}
+
+inlet_plugin_sdk::export_plugin!(Monzo);
+
+fn get(path: &str) -> http::Request {
+    http::get(format!("{API}{path}")).auth(Auth::Bearer)
+}
+
+fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
+    let response: Value = get("/accounts").send_json()?;
+    Ok(array(&response["accounts"])
+        .filter(|a| a["closed"].as_bool() != Some(true))
+        .filter(|a| {
+            config.account_ids.is_empty()
+                || a["id"]
+                    .as_str()
+                    .is_some_and(|id| config.account_ids.iter().any(|c| c == id))
+        })
+        .cloned()
+        .collect())
+}
+
+/// Page forward from the cursor (the last transaction id stored for the
+/// account), or from the backfill start on a first run. Each page is emitted and
+/// checkpointed together with the cursor that points past it.
+fn fetch_transactions(
+    account: &str,
+    config: &Config,
+    mode: &FetchMode,
+) -> Result<u64, PluginError> {
+    let cursor_key = format!("transactions.cursor.{account}");
+    let mut since = match (mode, state::get(&cursor_key)) {
+        (FetchMode::Backfill(from), _) => time::to_rfc3339(*from),
+        (FetchMode::Incremental, Some(last_id)) => last_id,
+        (FetchMode::Incremental, None) => match &config.since {
+            Some(since) => {
+                time::parse_rfc3339(since).map_err(|_| {
+                    PluginError::InvalidConfig(format!("since: {since:?} is not an RFC 3339 time"))
+                })?;
+                since.clone()
+            }
+            None => time::to_rfc3339(time::now() - i64::from(DEFAULT_BACKFILL_DAYS) * time::DAY_MS),
+        },
+    };
+    let mut seen = 0u64;
+    loop {
+        let page: Value = get("/transactions")
+            .query("account_id", account)
+            .query("since", since.as_str())
+            .query("limit", PAGE_SIZE.to_string())
+            .query("expand[]", "merchant")
+            .send_json()?;
+        let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
+        let Some(last) = transactions.last() else {
+            break;
+        };
+        let last_id = string(last, "id")?;
+        seen += transactions.len() as u64;
+        let full_page = transactions.len() >= PAGE_SIZE;
+        emit_json(
+            "transactions",
+            &json!({ "account_id": account, "transactions": transactions }),
+        )?;
+        state::set(&cursor_key, &last_id);
+        checkpoint()?;
+        log::progress(seen, None);
+        if !full_page {
+            break;
+        }
+        since = last_id;
+    }
+    log::info(format!("{seen} new transactions for account {account}"));
+    Ok(seen)
+}
+
+fn process_transaction(
+    account: &str,
+    transaction: &Value,
+    records: &mut Records,
+) -> Result<(), PluginError> {
+    let id = string(transaction, "id")?;
+    let merchant = &transaction["merchant"];
+    let merchant_id = merchant
+        .as_str()
+        .or_else(|| merchant["id"].as_str())
+        .map(str::to_string);
+    let mut data = transaction.clone();
+    if merchant.is_object() {
+        // The merchant's details live in their own block; the event keeps its id.
+        data["merchant"] = json!(merchant_id);
+        records.blocks.push(BlockRecord {
+            external_id: id.clone(),
+            kind: "merchant".into(),
+            event_id: id.clone(),
+            data: merchant.to_string(),
+        });
+    }
+    records.events.push(EventRecord {
+        external_id: id,
+        kind: "transaction".into(),
+        occurred_at: time::parse_rfc3339(&string(transaction, "created")?)?,
+        actor: Some(account.to_string()),
+        target: merchant_id,
+        value: transaction["amount"]
+            .as_i64()
+            .map(|minor_units| minor_units as f64),
+        unit: transaction["currency"].as_str().map(str::to_string),
+        data: data.to_string(),
+    });
+    Ok(())
+}
+
+fn array(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+fn string(value: &Value, field: &str) -> Result<String, PluginError> {
+    value[field].as_str().map(str::to_string).ok_or_else(|| {
+        PluginError::Permanent(format!("upstream object has no string field {field:?}"))
+    })
+}
+
+fn account_id(account: &Value) -> Result<&str, PluginError> {
+    account["id"]
+        .as_str()
+        .ok_or_else(|| PluginError::Permanent("account without an id".into()))
+}
