@@ -23,7 +23,7 @@ pub struct SettingsArgs {
 
     /// Config file (TOML); default ./inlet.toml when it exists.
     #[arg(long, env = "INLET_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
 
     /// Send a plugin's requests for a declared host to another base URL:
     /// `api.monzo.com=http://127.0.0.1:9001[,host=url...]`.
@@ -57,7 +57,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(args: &SettingsArgs) -> Result<Settings> {
-        let file = match &args.config {
+        let file = match &args.config_file {
             Some(path) => read_config(path)?,
             None if Path::new("inlet.toml").exists() => read_config(Path::new("inlet.toml"))?,
             None => ConfigFile::default(),

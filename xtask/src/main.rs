@@ -1,1 +1,178 @@
-fn main() {}
+//! Everyday recipes: `cargo xtask run`, `cargo xtask test`, `cargo xtask build-plugins`.
+//! Each installs what it needs (the wasm32-wasip2 target) so a fresh machine
+//! with only rustup can run them.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const PLUGIN_PROFILE: &str = "plugin";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("build-plugins") => build_plugins(&root),
+        Some("run") => {
+            build_plugins(&root)?;
+            cargo(&["build", "--package", "inlet"])?;
+            let serve_args = args[1..].iter().skip_while(|a| *a == "--");
+            let status = Command::new(root.join("target/debug/inlet"))
+                .arg("serve")
+                .args(serve_args)
+                .status()
+                .context("starting target/debug/inlet")?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Some("test") => {
+            build_plugins(&root)?;
+            cargo(&["fmt", "--all", "--", "--check"])?;
+            clippy(&root)?;
+            // The default members: the host (unit, conformance and end-to-end
+            // tests) and xtask. Plugins are exercised through the host's tests.
+            cargo(&["test"]).context("tests failed")
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <run [serve args] | test | build-plugins>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(cargo).args(args).status()?;
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Crates in a folder that build a plugin component: `(package name, dir)`.
+fn plugin_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut crates = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let manifest = path.join("Cargo.toml");
+        if !manifest.exists() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest)?;
+        let name = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("name = \"")
+                    .and_then(|rest| rest.strip_suffix('"'))
+            })
+            .with_context(|| format!("no package name in {}", manifest.display()))?;
+        crates.push((name.to_string(), path));
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => {
+            eprintln!("installing the {WASM_TARGET} target");
+            let status = Command::new("rustup")
+                .args(["target", "add", WASM_TARGET])
+                .status()?;
+            if !status.success() {
+                bail!("rustup target add {WASM_TARGET} failed");
+            }
+            Ok(())
+        }
+        Err(_) => {
+            bail!("rustup not found: install the {WASM_TARGET} target for your Rust toolchain")
+        }
+    }
+}
+
+/// Build every plugin crate for wasm32-wasip2 in one cargo call (cargo skips
+/// unchanged ones), then copy the bundled plugins into `plugins/<id>.wasm` and
+/// the test plugins into `target/test-plugins/`, only when the bytes changed so
+/// a running host does not see a spurious replacement.
+fn build_plugins(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    let bundled = plugin_crates(&root.join("plugins"))?;
+    let test_only = plugin_crates(&root.join("tests/plugins"))?;
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        PLUGIN_PROFILE,
+    ];
+    for (name, _) in bundled.iter().chain(&test_only) {
+        args.extend(["--package", name.as_str()]);
+    }
+    cargo(&args)?;
+    let built = root.join("target").join(WASM_TARGET).join(PLUGIN_PROFILE);
+    let copy = |name: &str, prefix: &str, dest_dir: &Path| -> Result<()> {
+        let artifact = built.join(format!("{}.wasm", name.replace('-', "_")));
+        let id = name.strip_prefix(prefix).unwrap_or(name);
+        std::fs::create_dir_all(dest_dir)?;
+        let dest = dest_dir.join(format!("{id}.wasm"));
+        let bytes =
+            std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
+        if std::fs::read(&dest).ok().as_deref() != Some(&bytes[..]) {
+            std::fs::write(&dest, &bytes)?;
+            eprintln!("wrote {}", dest.display());
+        }
+        Ok(())
+    };
+    for (name, _) in &bundled {
+        copy(name, "inlet-plugin-", &root.join("plugins"))?;
+    }
+    for (name, _) in &test_only {
+        copy(
+            name,
+            "inlet-test-plugin-",
+            &root.join("target/test-plugins"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Lint the native crates, then the plugins for the target they ship for.
+fn clippy(root: &Path) -> Result<()> {
+    cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
+    let mut args = vec![
+        "clippy",
+        "--target",
+        WASM_TARGET,
+        "--package",
+        "inlet-plugin-sdk",
+    ];
+    let crates: Vec<(String, PathBuf)> = plugin_crates(&root.join("plugins"))?
+        .into_iter()
+        .chain(plugin_crates(&root.join("tests/plugins"))?)
+        .collect();
+    for (name, _) in &crates {
+        args.extend(["--package", name.as_str()]);
+    }
+    args.extend(["--", "-D", "warnings"]);
+    cargo(&args)
+}

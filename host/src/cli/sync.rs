@@ -41,7 +41,13 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
         print_run(&run);
     }
     if run.status != RunStatus::Success {
-        bail!("sync run {} failed", run.id);
+        bail!(
+            "integration {}: sync run {} failed ({}): {}",
+            args.integration,
+            run.id,
+            run.error_class.as_deref().unwrap_or("unknown"),
+            run.error_message.as_deref().unwrap_or("no message")
+        );
     }
     Ok(())
 }

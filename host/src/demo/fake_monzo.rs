@@ -227,9 +227,9 @@ impl FakeMonzo {
             .extend(transactions);
     }
 
-    pub fn transaction_count(&self, account_id: &str) -> usize {
-        let data = self.state.data.lock().expect("fake state lock");
-        data.transactions.get(account_id).map_or(0, Vec::len)
+    /// Change the served data in place (close an account, delete a pot...).
+    pub fn update(&self, change: impl FnOnce(&mut MonzoDataset)) {
+        change(&mut self.state.data.lock().expect("fake state lock"));
     }
 
     /// Answer the next request with this status and body instead.

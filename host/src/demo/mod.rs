@@ -3,7 +3,7 @@
 
 mod fake_monzo;
 
-pub use fake_monzo::{FakeMonzo, MonzoDataset, RecordedRequest};
+pub use fake_monzo::{FakeMonzo, MonzoDataset, RecordedRequest, transaction};
 
 use crate::Host;
 use crate::runtime::wit::Trigger;

@@ -8,4 +8,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use inlet::plugin::types::*;
+pub use self::inlet::plugin::types::*;

@@ -1,0 +1,69 @@
+//! Test plugin: each instance type misbehaves in one way (or, for `ok`,
+//! behaves), so the suite can check that a bad plugin fails only its own run.
+
+use inlet_plugin_sdk::prelude::*;
+use serde_json::json;
+
+struct Misbehave;
+
+fn instance_type(id: &str, description: &str) -> InstanceType {
+    InstanceType {
+        id: id.into(),
+        name: id.into(),
+        description: description.into(),
+        kind: InstanceKind::Integration,
+        default_schedule: Schedule::Manual,
+        hosts: vec![],
+        config_schema: "{}".into(),
+        default_backfill_days: 0,
+    }
+}
+
+impl Plugin for Misbehave {
+    fn describe() -> Manifest {
+        Manifest {
+            id: "misbehave".into(),
+            name: "Misbehave".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Fails on purpose, for tests".into(),
+            auth: AuthKind::None,
+            webhook: None,
+            rate_limit: None,
+            needs_raw_credentials: false,
+            instance_types: vec![
+                instance_type("ok", "emits one batch with one object"),
+                instance_type("trap", "panics in fetch"),
+            ],
+        }
+    }
+
+    fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+        match request.instance_type.as_str() {
+            "ok" => {
+                emit_json("thing", &json!({"id": "thing-1", "name": "The thing"}))?;
+                Ok(FetchSummary {
+                    items_seen: 1,
+                    note: None,
+                })
+            }
+            "trap" => panic!("deliberate panic in fetch"),
+            other => Err(PluginError::InvalidConfig(format!(
+                "unknown instance type {other}"
+            ))),
+        }
+    }
+
+    fn process(batch: RawBatch) -> Result<Records, PluginError> {
+        let thing: serde_json::Value = serde_json::from_str(&batch.payload)?;
+        let mut records = Records::default();
+        records.objects.push(ObjectRecord {
+            external_id: thing["id"].as_str().unwrap_or_default().into(),
+            kind: batch.kind,
+            name: thing["name"].as_str().map(str::to_string),
+            data: batch.payload,
+        });
+        Ok(records)
+    }
+}
+
+inlet_plugin_sdk::export_plugin!(Misbehave);

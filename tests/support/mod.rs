@@ -1,0 +1,149 @@
+//! Shared harness for the end-to-end tests: built plugins, a scratch data
+//! folder per test, and the real `inlet` binary run against it.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use inlet::clock::SystemClock;
+use inlet::store::Store;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, OnceLock};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Build the plugin components (a no-op when nothing changed) once per test binary.
+pub fn ensure_plugins_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "build-plugins",
+            ])
+            .current_dir(root())
+            .status()
+            .expect("running cargo xtask build-plugins");
+        assert!(status.success(), "cargo xtask build-plugins failed");
+    });
+}
+
+pub fn bundled_plugin(id: &str) -> PathBuf {
+    ensure_plugins_built();
+    root().join("plugins").join(format!("{id}.wasm"))
+}
+
+pub fn test_plugin(id: &str) -> PathBuf {
+    ensure_plugins_built();
+    root()
+        .join("target/test-plugins")
+        .join(format!("{id}.wasm"))
+}
+
+/// A scratch inlet installation: data folder, plugins folder, environment.
+pub struct Inlet {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Inlet {
+    /// An installation whose plugins folder holds copies of `plugins`.
+    pub fn with_plugins(plugins: &[PathBuf]) -> Inlet {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        let inlet = Inlet {
+            dir,
+            env: Vec::new(),
+        };
+        for plugin in plugins {
+            inlet.add_plugin_file(
+                plugin.file_name().unwrap().to_str().unwrap(),
+                &std::fs::read(plugin).unwrap(),
+            );
+        }
+        inlet
+    }
+
+    pub fn add_plugin_file(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.plugins_dir().join(name), bytes).unwrap();
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Inlet {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.data_dir().join("inlet.db").display())
+    }
+
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_inlet"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("INLET_") || key == "DATABASE_URL" {
+                command.env_remove(key);
+            }
+        }
+        command
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--plugins-dir")
+            .arg(self.plugins_dir())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.dir.path())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Run `inlet <args>` to completion.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("running inlet")
+    }
+
+    /// Run `inlet <args>`, require success, and parse stdout as JSON.
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args).await;
+        assert!(
+            output.status.success(),
+            "inlet {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "inlet {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// The same database, through the library.
+    pub async fn store(&self) -> Store {
+        Store::open(&self.database_url(), Arc::new(SystemClock))
+            .await
+            .unwrap()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
