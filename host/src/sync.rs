@@ -112,7 +112,7 @@ impl SyncRunner {
             .await?;
         tracing::info!(integration = integration_id, plugin = %integration.plugin_id, run = run_id, "sync started");
 
-        let outcome = match self.plugins.get(&integration.plugin_id) {
+        let (outcome, logs) = match self.plugins.get(&integration.plugin_id) {
             Some(plugin) => {
                 self.run_plugin(&plugin, &integration, run_id, trigger)
                     .await
@@ -125,7 +125,6 @@ impl SyncRunner {
                 ),
             ),
         };
-        let (outcome, logs) = outcome;
         self.store.append_sync_run_logs(run_id, &logs).await?;
         self.store.finish_sync_run(run_id, &outcome).await?;
         match &outcome.error {

@@ -143,6 +143,8 @@ pub mod log {
     }
 }
 
+// The bindings are generated, so `Default` cannot be derived on them here.
+#[allow(clippy::derivable_impls)]
 impl Default for Records {
     fn default() -> Self {
         Records {
@@ -154,6 +156,7 @@ impl Default for Records {
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for FetchSummary {
     fn default() -> Self {
         FetchSummary {

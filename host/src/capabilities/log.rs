@@ -41,7 +41,15 @@ impl log::Host for PluginCtx {
     }
 
     async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        self.logs.progress = Some((done, total));
+        let finished = total == Some(done);
+        let recent = self
+            .logs
+            .progress_written
+            .is_some_and(|at| at.elapsed() < RunLog::PROGRESS_INTERVAL);
+        if recent && !finished {
+            return Ok(());
+        }
+        self.logs.progress_written = Some(std::time::Instant::now());
         if let Some(scope) = &self.fetch {
             scope
                 .store

@@ -63,12 +63,15 @@ impl Default for OutputLimits {
 pub struct RunLog {
     pub lines: Vec<LogLine>,
     pub dropped: usize,
-    pub progress: Option<(u64, Option<u64>)>,
+    /// When progress was last written to the database.
+    pub progress_written: Option<std::time::Instant>,
 }
 
 impl RunLog {
     pub const MAX_LINES: usize = 1_000;
     pub const MAX_LINE_BYTES: usize = 4 * 1024;
+    /// Progress is shown to people; more than a few writes a second is waste.
+    pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 }
 
 impl PluginCtx {

@@ -172,7 +172,7 @@ impl Store {
         Ok(counts)
     }
 
-    /// Live (not deleted) objects of an integration, by kind then external id.
+    /// Objects of an integration by kind then external id; deleted ones are flagged.
     pub async fn objects(&self, integration_id: i64) -> Result<Vec<StoredObject>> {
         sqlx::query(
             "SELECT external_id, kind, name, data, deleted_at FROM objects
