@@ -23,45 +23,17 @@ struct Setup {
 async fn setup(access_token: Option<&str>) -> Setup {
     let now = chrono::Utc::now().timestamp_millis();
     let fake = FakeMonzo::start(MonzoDataset::sample(now)).await.unwrap();
-    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")]).env(
-        "INLET_UPSTREAM_OVERRIDE",
-        &format!("api.monzo.com={}", fake.base_url()),
-    );
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()));
     let token = access_token.unwrap_or(fake.access_token()).to_string();
-    let group = inlet
-        .json(&[
-            "groups",
-            "add",
-            "monzo",
-            "--name",
-            "personal",
-            "--access-token",
-            &token,
-            "--json",
-        ])
-        .await;
+    let group = inlet.json(&["groups", "add", "monzo", "--name", "personal", "--access-token", &token, "--json"]).await;
     let group = group["id"].as_i64().unwrap().to_string();
     let mut integrations = BTreeMap::new();
     for instance_type in ["accounts", "balances", "pots", "transactions"] {
-        let created = inlet
-            .json(&[
-                "integrations",
-                "add",
-                "monzo",
-                instance_type,
-                "--group",
-                &group,
-                "--json",
-            ])
-            .await;
+        let created = inlet.json(&["integrations", "add", "monzo", instance_type, "--group", &group, "--json"]).await;
         integrations.insert(instance_type.to_string(), created["id"].as_i64().unwrap());
     }
-    Setup {
-        fake,
-        inlet,
-        integrations,
-        start: now - 29 * DAY_MS,
-    }
+    Setup { fake, inlet, integrations, start: now - 29 * DAY_MS }
 }
 
 impl Setup {
@@ -71,20 +43,13 @@ impl Setup {
 
     /// `inlet sync <id> --json`, requiring success.
     async fn sync(&self, instance_type: &str) -> Value {
-        let run = self
-            .inlet
-            .json(&["sync", &self.id(instance_type).to_string(), "--json"])
-            .await;
+        let run = self.inlet.json(&["sync", &self.id(instance_type).to_string(), "--json"]).await;
         assert_eq!(run["status"], "success", "{instance_type} run: {run:#}");
         run
     }
 
     fn transaction_requests(&self) -> Vec<RecordedRequest> {
-        self.fake
-            .take_requests()
-            .into_iter()
-            .filter(|r| r.path == "/transactions")
-            .collect()
+        self.fake.take_requests().into_iter().filter(|r| r.path == "/transactions").collect()
     }
 }
 
@@ -98,66 +63,30 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
 
     // First sync of each instance type.
     let accounts = s.sync("accounts").await;
-    assert_eq!(
-        records(&accounts),
-        json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0})
-    );
+    assert_eq!(records(&accounts), json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0}));
     let balances = s.sync("balances").await;
-    assert_eq!(
-        records(&balances),
-        json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0})
-    );
+    assert_eq!(records(&balances), json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0}));
     let pots = s.sync("pots").await;
-    assert_eq!(
-        records(&pots),
-        json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0})
-    );
+    assert_eq!(records(&pots), json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0}));
     s.fake.take_requests();
     let transactions = s.sync("transactions").await;
     // 230 + 7 transactions as events, and a merchant block for every other one.
-    assert_eq!(
-        records(&transactions),
-        json!({"created": 237 + 119, "updated": 0, "unchanged": 0, "deleted": 0})
-    );
+    assert_eq!(records(&transactions), json!({"created": 237 + 119, "updated": 0, "unchanged": 0, "deleted": 0}));
     assert_eq!(transactions["items_seen"], 237);
-    assert_eq!(
-        transactions["batches"], 4,
-        "three pages for acc_main, one for acc_joint"
-    );
+    assert_eq!(transactions["batches"], 4, "three pages for acc_main, one for acc_joint");
 
     // The plugin paged with since/limit and the host authorised every request.
     let requests = s.transaction_requests();
-    let main: Vec<_> = requests
-        .iter()
-        .filter(|r| r.param("account_id") == Some("acc_main"))
-        .collect();
+    let main: Vec<_> = requests.iter().filter(|r| r.param("account_id") == Some("acc_main")).collect();
     assert_eq!(main.len(), 3);
-    assert!(
-        requests.iter().all(|r| r.authorized),
-        "every request carried the group's token"
-    );
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.param("limit") == Some("100") && r.param("expand[]") == Some("merchant"))
-    );
-    let first_since =
-        chrono::DateTime::parse_from_rfc3339(main[0].param("since").unwrap()).unwrap();
-    let backfill_days = (chrono::Utc::now().timestamp_millis() - first_since.timestamp_millis())
-        as f64
-        / DAY_MS as f64;
-    assert!(
-        (88.9..89.1).contains(&backfill_days),
-        "first run reaches back 89 days, got {backfill_days}"
-    );
+    assert!(requests.iter().all(|r| r.authorized), "every request carried the group's token");
+    assert!(requests.iter().all(|r| r.param("limit") == Some("100") && r.param("expand[]") == Some("merchant")));
+    let first_since = chrono::DateTime::parse_from_rfc3339(main[0].param("since").unwrap()).unwrap();
+    let backfill_days = (chrono::Utc::now().timestamp_millis() - first_since.timestamp_millis()) as f64 / DAY_MS as f64;
+    assert!((88.9..89.1).contains(&backfill_days), "first run reaches back 89 days, got {backfill_days}");
     assert_eq!(main[1].param("since"), Some("tx_acc_main_00099"));
     assert_eq!(main[2].param("since"), Some("tx_acc_main_00199"));
-    assert!(
-        !requests
-            .iter()
-            .any(|r| r.param("account_id") == Some("acc_old")),
-        "closed accounts are skipped"
-    );
+    assert!(!requests.iter().any(|r| r.param("account_id") == Some("acc_old")), "closed accounts are skipped");
 
     // Stored records, field by field.
     let store = s.inlet.store().await;
@@ -180,24 +109,14 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     );
 
     let pots = store.objects(s.id("pots")).await.unwrap();
-    let names: Vec<_> = pots
-        .iter()
-        .map(|p| (p.external_id.as_str(), p.name.as_deref().unwrap()))
-        .collect();
-    assert_eq!(
-        names,
-        [("pot_holiday", "Holiday"), ("pot_rainy", "Rainy day")],
-        "the deleted pot is not stored"
-    );
+    let names: Vec<_> = pots.iter().map(|p| (p.external_id.as_str(), p.name.as_deref().unwrap())).collect();
+    assert_eq!(names, [("pot_holiday", "Holiday"), ("pot_rainy", "Rainy day")], "the deleted pot is not stored");
     assert_eq!(pots[0].data["balance"], 50000);
     assert_eq!(pots[0].data["currency"], "GBP");
 
     let events = store.events(s.id("transactions")).await.unwrap();
     assert_eq!(events.len(), 237);
-    let first = events
-        .iter()
-        .find(|e| e.external_id == "tx_acc_main_00000")
-        .unwrap();
+    let first = events.iter().find(|e| e.external_id == "tx_acc_main_00000").unwrap();
     assert_eq!(first.kind, "transaction");
     assert_eq!(first.occurred_at, s.start);
     assert_eq!(first.actor.as_deref(), Some("acc_main"));
@@ -205,76 +124,34 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     assert_eq!(first.value, Some(-100.0), "amounts stay in minor units");
     assert_eq!(first.unit.as_deref(), Some("GBP"));
     assert_eq!(first.data["description"], "THE DE BEAUVOIR DELI CO.");
-    assert_eq!(
-        first.data["merchant"], "merch_deli",
-        "the event keeps the merchant id; details are a block"
-    );
-    let second = events
-        .iter()
-        .find(|e| e.external_id == "tx_acc_main_00001")
-        .unwrap();
+    assert_eq!(first.data["merchant"], "merch_deli", "the event keeps the merchant id; details are a block");
+    let second = events.iter().find(|e| e.external_id == "tx_acc_main_00001").unwrap();
     assert_eq!(second.occurred_at, s.start + 3 * HOUR_MS);
     assert_eq!(second.target, None);
     assert_eq!(second.value, Some(-137.0));
 
     let blocks = store.blocks(s.id("transactions")).await.unwrap();
     assert_eq!(blocks.len(), 119);
-    let merchant = blocks
-        .iter()
-        .find(|b| b.external_id == "tx_acc_main_00000")
-        .unwrap();
+    let merchant = blocks.iter().find(|b| b.external_id == "tx_acc_main_00000").unwrap();
     assert_eq!(merchant.kind, "merchant");
     assert_eq!(merchant.event_id, "tx_acc_main_00000");
     assert_eq!(merchant.data["name"], "The De Beauvoir Deli Co.");
     assert_eq!(merchant.data["address"]["city"], "London");
 
     // The run kept the plugin's log lines.
-    let runs = s
-        .inlet
-        .json(&[
-            "runs",
-            &s.id("transactions").to_string(),
-            "--logs",
-            "--json",
-        ])
-        .await;
-    let logs: Vec<&str> = runs[0]["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
-    assert!(
-        logs.contains(&"230 new transactions for account acc_main"),
-        "logs: {logs:?}"
-    );
+    let runs = s.inlet.json(&["runs", &s.id("transactions").to_string(), "--logs", "--json"]).await;
+    let logs: Vec<&str> = runs[0]["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    assert!(logs.contains(&"230 new transactions for account acc_main"), "logs: {logs:?}");
 
     // New upstream transactions: the next run asks only for what follows the cursor.
     let now = chrono::Utc::now().timestamp_millis();
-    s.fake.add_transactions(
-        "acc_main",
-        (230..233)
-            .map(|i| transaction("acc_main", i, now - HOUR_MS + i))
-            .collect(),
-    );
+    s.fake.add_transactions("acc_main", (230..233).map(|i| transaction("acc_main", i, now - HOUR_MS + i)).collect());
     let again = s.sync("transactions").await;
-    assert_eq!(
-        records(&again),
-        json!({"created": 3 + 2, "updated": 0, "unchanged": 0, "deleted": 0})
-    );
+    assert_eq!(records(&again), json!({"created": 3 + 2, "updated": 0, "unchanged": 0, "deleted": 0}));
     assert_eq!(again["items_seen"], 3);
     let requests = s.transaction_requests();
-    let since: Vec<_> = requests
-        .iter()
-        .map(|r| (r.param("account_id").unwrap(), r.param("since").unwrap()))
-        .collect();
-    assert_eq!(
-        since,
-        [
-            ("acc_main", "tx_acc_main_00229"),
-            ("acc_joint", "tx_acc_joint_00006")
-        ]
-    );
+    let since: Vec<_> = requests.iter().map(|r| (r.param("account_id").unwrap(), r.param("since").unwrap())).collect();
+    assert_eq!(since, [("acc_main", "tx_acc_main_00229"), ("acc_joint", "tx_acc_joint_00006")]);
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE integration_id = $1")
         .bind(s.id("transactions"))
         .fetch_one(store.pool())
@@ -284,10 +161,7 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
 
     // Unchanged upstream data: nothing created, nothing duplicated.
     let accounts_again = s.sync("accounts").await;
-    assert_eq!(
-        records(&accounts_again),
-        json!({"created": 0, "updated": 0, "unchanged": 2, "deleted": 0})
-    );
+    assert_eq!(records(&accounts_again), json!({"created": 0, "updated": 0, "unchanged": 2, "deleted": 0}));
     assert_eq!(store.objects(s.id("accounts")).await.unwrap().len(), 2);
 
     // A pot deleted upstream is marked deleted; the balance change is an update.
@@ -297,23 +171,11 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
         data.balances.get_mut("acc_main").unwrap()["balance"] = json!(120000);
     });
     let pots_again = s.sync("pots").await;
-    assert_eq!(
-        records(&pots_again),
-        json!({"created": 0, "updated": 0, "unchanged": 1, "deleted": 1})
-    );
-    let rainy = store
-        .objects(s.id("pots"))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.external_id == "pot_rainy")
-        .unwrap();
+    assert_eq!(records(&pots_again), json!({"created": 0, "updated": 0, "unchanged": 1, "deleted": 1}));
+    let rainy = store.objects(s.id("pots")).await.unwrap().into_iter().find(|p| p.external_id == "pot_rainy").unwrap();
     assert!(rainy.deleted);
     let balances_again = s.sync("balances").await;
-    assert_eq!(
-        records(&balances_again),
-        json!({"created": 0, "updated": 1, "unchanged": 1, "deleted": 0})
-    );
+    assert_eq!(records(&balances_again), json!({"created": 0, "updated": 1, "unchanged": 1, "deleted": 0}));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -326,10 +188,7 @@ async fn a_refused_token_fails_the_run_as_unauthorized_without_showing_it() {
     let printed = text(&output.stdout) + &text(&output.stderr);
     assert!(printed.contains("unauthorized"), "{printed}");
     assert!(printed.contains("401"), "{printed}");
-    assert!(
-        !printed.contains(token),
-        "the token must not be printed: {printed}"
-    );
+    assert!(!printed.contains(token), "the token must not be printed: {printed}");
 
     let runs = s.inlet.json(&["runs", &id, "--logs", "--json"]).await;
     let run = &runs[0]["run"];
@@ -337,9 +196,5 @@ async fn a_refused_token_fails_the_run_as_unauthorized_without_showing_it() {
     assert_eq!(run["error_class"], "unauthorized");
     assert!(!runs.to_string().contains(token));
     let requests = s.fake.take_requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.path == "/accounts" && !r.authorized)
-    );
+    assert!(requests.iter().any(|r| r.path == "/accounts" && !r.authorized));
 }

@@ -3,9 +3,9 @@
 
 mod support;
 
-use inlet::runtime::wit::Trigger;
 use inlet::settings::{Settings, SettingsArgs};
 use inlet::store::sync_runs::RunStatus;
+use inlet::sync::RunRequest;
 use inlet::{Host, HostOptions};
 use support::{Inlet, bundled_plugin, test_plugin, text};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -14,10 +14,7 @@ fn broken_files(inlet: &Inlet) {
     let monzo = std::fs::read(bundled_plugin("monzo")).unwrap();
     inlet.add_plugin_file("truncated.wasm", &monzo[..monzo.len() / 2]);
     inlet.add_plugin_file("core-module.wasm", &wat::parse_str("(module)").unwrap());
-    inlet.add_plugin_file(
-        "empty-component.wasm",
-        &wat::parse_str("(component)").unwrap(),
-    );
+    inlet.add_plugin_file("empty-component.wasm", &wat::parse_str("(component)").unwrap());
     inlet.add_plugin_file("not-wasm.wasm", b"#!/bin/sh\necho hello\n");
     inlet.add_plugin_file("README.txt", b"not a plugin, and not named .wasm");
 }
@@ -28,19 +25,11 @@ async fn invalid_files_are_reported_by_name_and_skipped() {
     broken_files(&inlet);
 
     let listed = inlet.json(&["plugins", "--json"]).await;
-    let ids: Vec<&str> = listed["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = listed["plugins"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["misbehave", "monzo"]);
     let monzo = &listed["plugins"][1];
     assert_eq!(monzo["hosts"], serde_json::json!(["api.monzo.com"]));
-    assert_eq!(
-        monzo["instance_types"],
-        serde_json::json!(["accounts", "balances", "pots", "transactions"])
-    );
+    assert_eq!(monzo["instance_types"], serde_json::json!(["accounts", "balances", "pots", "transactions"]));
 
     let failures: Vec<(String, String)> = listed["failures"]
         .as_array()
@@ -53,29 +42,13 @@ async fn invalid_files_are_reported_by_name_and_skipped() {
         })
         .collect();
     let reason = |name: &str| {
-        &failures
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("{name} not reported: {failures:?}"))
-            .1
+        &failures.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} not reported: {failures:?}")).1
     };
     assert_eq!(failures.len(), 4, "{failures:?}");
-    assert!(
-        reason("truncated.wasm").contains("not a valid WebAssembly component"),
-        "{failures:?}"
-    );
-    assert!(
-        reason("core-module.wasm").contains("core WebAssembly module, not a component"),
-        "{failures:?}"
-    );
-    assert!(
-        reason("empty-component.wasm").contains("does not export the inlet:plugin@0.1.0 world"),
-        "{failures:?}"
-    );
-    assert!(
-        reason("not-wasm.wasm").contains("not a WebAssembly file"),
-        "{failures:?}"
-    );
+    assert!(reason("truncated.wasm").contains("not a valid WebAssembly component"), "{failures:?}");
+    assert!(reason("core-module.wasm").contains("core WebAssembly module, not a component"), "{failures:?}");
+    assert!(reason("empty-component.wasm").contains("does not export the inlet:plugin@0.1.0 world"), "{failures:?}");
+    assert!(reason("not-wasm.wasm").contains("not a WebAssembly file"), "{failures:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,14 +62,8 @@ async fn serve_keeps_running_beside_broken_plugin_files() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = stdout
-        .next_line()
-        .await
-        .unwrap()
-        .expect("serve prints its address");
-    let url = line
-        .strip_prefix("inlet listening on ")
-        .unwrap_or_else(|| panic!("unexpected line {line}"));
+    let line = stdout.next_line().await.unwrap().expect("serve prints its address");
+    let url = line.strip_prefix("inlet listening on ").unwrap_or_else(|| panic!("unexpected line {line}"));
     let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
@@ -105,67 +72,27 @@ async fn serve_keeps_running_beside_broken_plugin_files() {
     let output = child.wait_with_output().await.unwrap();
     let stderr = text(&output.stderr);
     assert!(stderr.contains("plugin monzo 0.1.0 loaded"), "{stderr}");
-    for name in [
-        "truncated.wasm",
-        "core-module.wasm",
-        "empty-component.wasm",
-        "not-wasm.wasm",
-    ] {
-        assert!(
-            stderr.contains(&format!("{name} skipped")),
-            "{name} not reported: {stderr}"
-        );
+    for name in ["truncated.wasm", "core-module.wasm", "empty-component.wasm", "not-wasm.wasm"] {
+        assert!(stderr.contains(&format!("{name} skipped")), "{name} not reported: {stderr}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_that_traps_fails_only_its_own_run() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
-    let group = inlet
-        .json(&["groups", "add", "misbehave", "--name", "test", "--json"])
-        .await["id"]
-        .to_string();
-    let trap = inlet
-        .json(&[
-            "integrations",
-            "add",
-            "misbehave",
-            "trap",
-            "--group",
-            &group,
-            "--json",
-        ])
-        .await["id"]
-        .to_string();
-    let ok = inlet
-        .json(&[
-            "integrations",
-            "add",
-            "misbehave",
-            "ok",
-            "--group",
-            &group,
-            "--json",
-        ])
-        .await["id"]
-        .to_string();
+    let group = inlet.json(&["groups", "add", "misbehave", "--name", "test", "--json"]).await["id"].to_string();
+    let trap =
+        inlet.json(&["integrations", "add", "misbehave", "trap", "--group", &group, "--json"]).await["id"].to_string();
+    let ok =
+        inlet.json(&["integrations", "add", "misbehave", "ok", "--group", &group, "--json"]).await["id"].to_string();
 
     // Through the binary: a clear error naming the integration, plugin and export.
     let output = inlet.run(&["sync", &trap]).await;
     assert!(!output.status.success());
     let printed = text(&output.stdout) + &text(&output.stderr);
-    assert!(
-        printed.contains(&format!("integration {trap}")),
-        "{printed}"
-    );
-    assert!(
-        printed.contains("plugin misbehave trapped in fetch"),
-        "{printed}"
-    );
-    assert!(
-        printed.contains("deliberate panic in fetch"),
-        "the panic message is kept: {printed}"
-    );
+    assert!(printed.contains(&format!("integration {trap}")), "{printed}");
+    assert!(printed.contains("plugin misbehave trapped in fetch"), "{printed}");
+    assert!(printed.contains("deliberate panic in fetch"), "the panic message is kept: {printed}");
 
     // Through the library, in one host: the trap is recorded and the next
     // well-behaved run in the same process succeeds.
@@ -176,21 +103,11 @@ async fn a_plugin_that_traps_fails_only_its_own_run() {
         config_file: None,
         upstream_override: None,
     };
-    let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default())
-        .await
-        .unwrap();
-    let trapped = host
-        .runner
-        .run(trap.parse().unwrap(), Trigger::Manual)
-        .await
-        .unwrap();
+    let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
+    let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap().run;
     assert_eq!(trapped.status, RunStatus::Failed);
     assert_eq!(trapped.error_class.as_deref(), Some("trap"));
-    let fine = host
-        .runner
-        .run(ok.parse().unwrap(), Trigger::Manual)
-        .await
-        .unwrap();
+    let fine = host.runner.run(&RunRequest::manual(ok.parse().unwrap())).await.unwrap().run;
     assert_eq!(fine.status, RunStatus::Success, "{:?}", fine.error_message);
     assert_eq!(fine.records.created, 1);
     let objects = host.store().objects(ok.parse().unwrap()).await.unwrap();

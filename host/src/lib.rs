@@ -8,22 +8,33 @@ pub mod capabilities;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod notify;
+pub mod queue;
 pub mod runtime;
+pub mod schedule;
+pub mod scheduler;
 pub mod settings;
+pub mod status;
 pub mod store;
 pub mod sync;
 
 use anyhow::{Context, Result};
 use capabilities::http;
 use clock::{SharedClock, SystemClock};
+use notify::Notifier;
+use queue::{QueuePolicy, QueueWorker, WorkerConfig};
 use runtime::context::OutputLimits;
 use runtime::registry::PluginRegistry;
 use runtime::{CallLimits, Runtime};
+use scheduler::{Scheduler, SchedulerConfig};
 use settings::Settings;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
+use store::jobs::Queue;
 use sync::SyncRunner;
+use tokio::sync::{Notify, watch};
 
 pub struct HostOptions {
     pub clock: SharedClock,
@@ -45,6 +56,27 @@ impl Default for HostOptions {
 pub struct Host {
     pub settings: Settings,
     pub runner: Arc<SyncRunner>,
+    /// Wakes the scheduler after a schedule change or trigger in this process.
+    pub scheduler_wake: Arc<Notify>,
+    /// Wakes each queue's worker after a job is queued in this process.
+    pub queue_wake: BTreeMap<&'static str, Arc<Notify>>,
+}
+
+/// Scheduler and workers running in the background.
+pub struct Background {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stop claiming, let running jobs finish within the grace period, hand
+    /// back the rest, and give up the scheduler lease.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 impl Host {
@@ -52,7 +84,10 @@ impl Host {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
         let store = Store::open(&settings.database_url, options.clock).await?;
-        let runtime = Runtime::new(settings.compile_cache_dir(), options.call_limits)?;
+        let mut call_limits = options.call_limits;
+        call_limits.fetch_timeout =
+            settings.queue_policies.get(Queue::Fetch.as_str()).map_or(call_limits.fetch_timeout, |p| p.timeout);
+        let runtime = Runtime::new(settings.compile_cache_dir(), call_limits)?;
         let plugins = PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?;
         let runner = SyncRunner {
             store,
@@ -64,13 +99,58 @@ impl Host {
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 16 * 1024 * 1024,
         };
-        Ok(Host {
-            settings: settings.clone(),
-            runner: Arc::new(runner),
-        })
+        let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
+        Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })
     }
 
     pub fn store(&self) -> &Store {
         &self.runner.store
+    }
+
+    pub fn policy(&self, queue: Queue) -> QueuePolicy {
+        self.settings.queue_policies.get(queue.as_str()).cloned().unwrap_or_else(|| QueuePolicy::default_for(queue))
+    }
+
+    /// Tell this process's scheduler and workers that something changed.
+    pub fn wake(&self, queue: Queue) {
+        self.scheduler_wake.notify_waiters();
+        self.queue_wake[queue.as_str()].notify_waiters();
+    }
+
+    /// Start the fetch workers, and the scheduler when `schedule` (a
+    /// worker-only process leaves scheduling to `inlet serve`).
+    pub fn start_background(&self, schedule: bool) -> Background {
+        let (shutdown, receiver) = watch::channel(false);
+        let worker_config =
+            WorkerConfig { pause_after_failures: self.settings.pause_after_failures, ..WorkerConfig::default() };
+        let notifier = Arc::new(Notifier::new(self.settings.notify_webhook_url.clone()));
+        let mut tasks = Vec::new();
+        if schedule {
+            let scheduler = Arc::new(Scheduler {
+                store: self.store().clone(),
+                config: SchedulerConfig {
+                    owner: worker_config.owner.clone(),
+                    lease: Duration::from_secs(15),
+                    fetch_max_attempts: self.policy(Queue::Fetch).max_attempts,
+                    history_max_age: self.settings.history_max_age,
+                    history_max_runs: self.settings.history_max_runs,
+                },
+                wake: Arc::clone(&self.scheduler_wake),
+                jobs_enqueued: Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
+            });
+            tasks.push(tokio::spawn(scheduler.run(receiver.clone())));
+        }
+        // A fetch job runs the fetch and then processes the stored batches;
+        // separate process and webhook jobs come with webhook ingress.
+        let worker = QueueWorker::new(
+            Arc::clone(&self.runner),
+            Queue::Fetch,
+            self.policy(Queue::Fetch),
+            worker_config,
+            Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
+            notifier,
+        );
+        tasks.push(tokio::spawn(worker.run(receiver)));
+        Background { shutdown, tasks }
     }
 }

@@ -2,10 +2,13 @@
 //! and environment variables first, then the config file, then defaults.
 
 use crate::capabilities::http::UpstreamOverrides;
+use crate::queue::QueuePolicy;
+use crate::store::jobs::Queue;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SettingsArgs {
@@ -27,12 +30,7 @@ pub struct SettingsArgs {
 
     /// Send a plugin's requests for a declared host to another base URL:
     /// `api.monzo.com=http://127.0.0.1:9001[,host=url...]`.
-    #[arg(
-        long,
-        env = "INLET_UPSTREAM_OVERRIDE",
-        global = true,
-        value_name = "HOST=URL,..."
-    )]
+    #[arg(long, env = "INLET_UPSTREAM_OVERRIDE", global = true, value_name = "HOST=URL,...")]
     pub upstream_override: Option<String>,
 }
 
@@ -45,6 +43,25 @@ struct ConfigFile {
     plugins_dir: Option<PathBuf>,
     #[serde(default)]
     upstream_override: BTreeMap<String, String>,
+    /// Receives a JSON POST when an integration is paused by errors.
+    notify_webhook_url: Option<String>,
+    /// Failed runs in a row that pause an integration (default 3).
+    pause_after_failures: Option<i64>,
+    /// Sync history kept (defaults 30 days, 500 runs per integration).
+    history_max_age_days: Option<u64>,
+    history_max_runs: Option<i64>,
+    /// Per-queue overrides of the default policies, keyed fetch/process/webhook.
+    #[serde(default)]
+    queues: BTreeMap<String, QueueOverride>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueOverride {
+    concurrency: Option<usize>,
+    timeout_seconds: Option<u64>,
+    max_attempts: Option<i64>,
+    backoff_seconds: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +70,12 @@ pub struct Settings {
     pub database_url: String,
     pub plugins_dir: PathBuf,
     pub upstream_overrides: UpstreamOverrides,
+    pub notify_webhook_url: Option<String>,
+    pub pause_after_failures: i64,
+    pub history_max_age: Duration,
+    pub history_max_runs: i64,
+    /// Policies that differ from the defaults, by queue name.
+    pub queue_policies: BTreeMap<String, QueuePolicy>,
 }
 
 impl Settings {
@@ -62,35 +85,56 @@ impl Settings {
             None if Path::new("inlet.toml").exists() => read_config(Path::new("inlet.toml"))?,
             None => ConfigFile::default(),
         };
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(".inlet"));
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(".inlet"));
         let database_url = args
             .database_url
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("inlet.db").display()));
-        let plugins_dir = args
-            .plugins_dir
-            .clone()
-            .or(file.plugins_dir)
-            .unwrap_or_else(|| PathBuf::from("plugins"));
+        let plugins_dir = args.plugins_dir.clone().or(file.plugins_dir).unwrap_or_else(|| PathBuf::from("plugins"));
 
         let mut upstream_overrides = UpstreamOverrides::default();
         for (host, base) in &file.upstream_override {
             upstream_overrides.insert(host, base)?;
         }
         if let Some(list) = &args.upstream_override {
-            upstream_overrides
-                .extend(UpstreamOverrides::parse_list(list).context("INLET_UPSTREAM_OVERRIDE")?);
+            upstream_overrides.extend(UpstreamOverrides::parse_list(list).context("INLET_UPSTREAM_OVERRIDE")?);
         }
+        let mut queue_policies = BTreeMap::new();
+        for (name, changes) in file.queues {
+            let queue = Queue::ALL.into_iter().find(|q| q.as_str() == name).ok_or_else(|| {
+                anyhow::anyhow!("config: [queues.{name}] is not a queue; the queues are fetch, process, webhook")
+            })?;
+            let mut policy = QueuePolicy::default_for(queue);
+            if let Some(n) = changes.concurrency {
+                anyhow::ensure!(n >= 1, "config: queues.{name}.concurrency must be at least 1");
+                policy.concurrency = n;
+            }
+            if let Some(seconds) = changes.timeout_seconds {
+                policy.timeout = Duration::from_secs(seconds);
+            }
+            if let Some(n) = changes.max_attempts {
+                anyhow::ensure!(n >= 1, "config: queues.{name}.max_attempts must be at least 1");
+                policy.max_attempts = n;
+            }
+            if let Some(list) = changes.backoff_seconds {
+                anyhow::ensure!(!list.is_empty(), "config: queues.{name}.backoff_seconds must not be empty");
+                policy.backoff = list.into_iter().map(Duration::from_secs).collect();
+            }
+            queue_policies.insert(name, policy);
+        }
+        let pause_after_failures = file.pause_after_failures.unwrap_or(3);
+        anyhow::ensure!(pause_after_failures >= 1, "config: pause_after_failures must be at least 1");
         Ok(Settings {
             data_dir,
             database_url,
             plugins_dir,
             upstream_overrides,
+            notify_webhook_url: file.notify_webhook_url,
+            pause_after_failures,
+            history_max_age: Duration::from_secs(file.history_max_age_days.unwrap_or(30) * 86_400),
+            history_max_runs: file.history_max_runs.unwrap_or(500),
+            queue_policies,
         })
     }
 
@@ -100,7 +144,6 @@ impl Settings {
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
 }

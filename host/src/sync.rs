@@ -4,12 +4,14 @@
 
 use crate::capabilities::batches;
 use crate::capabilities::http::{OutboundHttp, UpstreamOverrides};
+use crate::notify::Notifier;
 use crate::runtime::context::{FetchScope, OutputLimits, PluginCtx};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch, Trigger};
 use crate::runtime::{CallError, Runtime};
+use crate::schedule::Schedule;
 use crate::store::Store;
-use crate::store::integrations::Integration;
+use crate::store::integrations::{Integration, RunEnd};
 use crate::store::records::RecordCounts;
 use crate::store::sync_runs::{LogLine, RunOutcome, RunStatus, SyncRun};
 use anyhow::{Context, Result, anyhow};
@@ -47,23 +49,64 @@ impl ErrorClass {
     }
 }
 
-type RunError = (ErrorClass, String);
+/// Why a run failed, with what the queue needs to decide about a retry.
+#[derive(Debug, Clone)]
+pub struct RunError {
+    pub class: ErrorClass,
+    pub message: String,
+    /// The upstream asked to wait this long.
+    pub retry_after: Option<Duration>,
+}
+
+impl RunError {
+    fn new(class: ErrorClass, message: impl Into<String>) -> RunError {
+        RunError { class, message: message.into(), retry_after: None }
+    }
+}
 
 fn plugin_error(error: PluginError) -> RunError {
     match error {
-        PluginError::Transient(m) => (ErrorClass::Transient, m),
-        PluginError::RateLimited(r) => (
-            ErrorClass::RateLimited,
-            format!("retry after {}s: {}", r.retry_after_seconds, r.message),
-        ),
-        PluginError::Unauthorized(m) => (ErrorClass::Unauthorized, m),
-        PluginError::InvalidConfig(m) => (ErrorClass::InvalidConfig, m),
-        PluginError::Permanent(m) => (ErrorClass::Permanent, m),
+        PluginError::Transient(m) => RunError::new(ErrorClass::Transient, m),
+        PluginError::RateLimited(r) => RunError {
+            class: ErrorClass::RateLimited,
+            message: format!("retry after {}s: {}", r.retry_after_seconds, r.message),
+            retry_after: Some(Duration::from_secs(r.retry_after_seconds.into())),
+        },
+        PluginError::Unauthorized(m) => RunError::new(ErrorClass::Unauthorized, m),
+        PluginError::InvalidConfig(m) => RunError::new(ErrorClass::InvalidConfig, m),
+        PluginError::Permanent(m) => RunError::new(ErrorClass::Permanent, m),
     }
 }
 
 fn call_error(error: CallError) -> RunError {
-    (ErrorClass::Trap, error.to_string())
+    RunError::new(ErrorClass::Trap, error.to_string())
+}
+
+/// One run to make.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub integration_id: i64,
+    pub trigger: Trigger,
+    /// 1 for the first attempt of a job.
+    pub attempt: i64,
+    /// The queued job this run belongs to, if any.
+    pub job_id: Option<i64>,
+    /// Fetch history from this time (ms), ignoring cursors.
+    pub backfill_since: Option<i64>,
+}
+
+impl RunRequest {
+    pub fn manual(integration_id: i64) -> RunRequest {
+        RunRequest { integration_id, trigger: Trigger::Manual, attempt: 1, job_id: None, backfill_since: None }
+    }
+}
+
+/// A finished run: its stored row, and its error for the queue's decision.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    pub run: SyncRun,
+    pub started_at: i64,
+    pub error: Option<RunError>,
 }
 
 pub fn trigger_name(trigger: Trigger) -> &'static str {
@@ -99,46 +142,93 @@ struct FetchResult {
 }
 
 impl SyncRunner {
-    /// Run one sync of `integration_id` now and return its stored run row.
-    pub async fn run(&self, integration_id: i64, trigger: Trigger) -> Result<SyncRun> {
-        let integration = self
-            .store
-            .integration(integration_id)
-            .await?
-            .ok_or_else(|| anyhow!("there is no integration with id {integration_id}"))?;
-        let run_id = self
-            .store
-            .start_sync_run(integration_id, trigger_name(trigger), 1)
-            .await?;
-        tracing::info!(integration = integration_id, plugin = %integration.plugin_id, run = run_id, "sync started");
+    /// Make one run now: record it, fetch, process, and store the outcome.
+    pub async fn run(&self, request: &RunRequest) -> Result<SyncOutcome> {
+        let id = request.integration_id;
+        let integration =
+            self.store.integration(id).await?.ok_or_else(|| anyhow!("there is no integration with id {id}"))?;
+        let trigger = if request.backfill_since.is_some() { Trigger::Backfill } else { request.trigger };
+        let run_id = self.store.start_sync_run(id, trigger_name(trigger), request.attempt).await?;
+        let started_at = self.store.now();
+        self.store.record_run_started(id, started_at).await?;
+        if let Some(job_id) = request.job_id {
+            self.store.set_job_sync_run(job_id, run_id).await?;
+        }
+        tracing::info!(integration = id, plugin = %integration.plugin_id, run = run_id, attempt = request.attempt, "sync started");
 
-        let (outcome, logs) = match self.plugins.get(&integration.plugin_id) {
-            Some(plugin) => {
-                self.run_plugin(&plugin, &integration, run_id, trigger)
-                    .await
-            }
-            None => failed(
+        let (outcome, error, logs) = match self.plugins.get(&integration.plugin_id) {
+            Some(plugin) => self.run_plugin(&plugin, &integration, run_id, request, trigger).await,
+            None => failed(RunError::new(
                 ErrorClass::PluginMissing,
-                format!(
-                    "plugin {:?} is not loaded; put its .wasm file in the plugins folder",
-                    integration.plugin_id
-                ),
-            ),
+                format!("plugin {:?} is not loaded; put its .wasm file in the plugins folder", integration.plugin_id),
+            )),
         };
         self.store.append_sync_run_logs(run_id, &logs).await?;
         self.store.finish_sync_run(run_id, &outcome).await?;
-        match &outcome.error {
-            None => {
-                tracing::info!(integration = integration_id, run = run_id, records = ?outcome.records, "sync succeeded")
-            }
-            Some((class, message)) => {
-                tracing::warn!(integration = integration_id, run = run_id, class = %class, %message, "sync failed")
+        match &error {
+            None => tracing::info!(integration = id, run = run_id, records = ?outcome.records, "sync succeeded"),
+            Some(e) => {
+                tracing::warn!(integration = id, run = run_id, class = e.class.as_str(), message = %e.message, "sync failed")
             }
         }
-        self.store
-            .sync_run(run_id)
-            .await?
-            .context("the sync run row vanished")
+        let run = self.store.sync_run(run_id).await?.context("the sync run row vanished")?;
+        Ok(SyncOutcome { run, started_at, error })
+    }
+
+    /// The schedule an integration follows: its own, else its instance type's
+    /// default, else hourly when the plugin is not loaded.
+    pub fn effective_schedule(&self, integration: &Integration) -> Schedule {
+        if let Some(schedule) = &integration.schedule {
+            return schedule.clone();
+        }
+        self.plugins
+            .get(&integration.plugin_id)
+            .and_then(|p| {
+                p.instance_type(&integration.instance_type).map(|t| Schedule::from_manifest(&t.default_schedule))
+            })
+            .unwrap_or(Schedule::Interval { seconds: crate::schedule::DEFAULT_INTERVAL_SECONDS })
+    }
+
+    /// When the next run of `integration` is due after a run that started at
+    /// `started_at` (`None` for manual schedules).
+    pub fn next_due_after_run(&self, integration: &Integration, started_at: i64) -> Option<i64> {
+        let compiled = self.effective_schedule(integration).compile().ok()?;
+        let now = to_datetime(self.store.now());
+        compiled.next_due(Some(to_datetime(started_at)), now).map(|t| t.timestamp_millis())
+    }
+
+    /// After a run's last attempt: record success or failure, compute when the
+    /// next run is due, and pause the integration (and tell the operator) when
+    /// its credentials were refused or it failed `pause_after` times in a row.
+    pub async fn record_run_end(
+        &self,
+        integration_id: i64,
+        started_at: i64,
+        error: Option<&RunError>,
+        pause_after: i64,
+        notifier: &Notifier,
+    ) -> Result<()> {
+        let Some(integration) = self.store.integration(integration_id).await? else { return Ok(()) };
+        let end = RunEnd {
+            started_at,
+            success: error.is_none(),
+            next_due_at: self.next_due_after_run(&integration, started_at),
+            pause_after_failures: pause_after,
+        };
+        let paused_for_errors = self.store.record_run_finished(integration_id, &end).await?;
+        let now = self.store.now();
+        match error {
+            Some(e) if e.class == ErrorClass::Unauthorized => {
+                self.store.set_integration_paused(integration_id, Some("needs-reconnect"), None).await?;
+                notifier.integration_paused(&integration, "needs-reconnect", &e.message, now).await;
+            }
+            Some(e) if paused_for_errors => {
+                let detail = format!("{pause_after} runs failed in a row; last error: {}", e.message);
+                notifier.integration_paused(&integration, "error", &detail, now).await;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     async fn run_plugin(
@@ -146,34 +236,46 @@ impl SyncRunner {
         plugin: &LoadedPlugin,
         integration: &Integration,
         run_id: i64,
+        request: &RunRequest,
         trigger: Trigger,
-    ) -> (RunOutcome, Vec<LogLine>) {
-        let fetched = match self.fetch(plugin, integration, run_id, trigger).await {
+    ) -> (RunOutcome, Option<RunError>, Vec<LogLine>) {
+        let mode = self.fetch_mode(plugin, integration, request);
+        let fetched = match self.fetch(plugin, integration, run_id, trigger, mode).await {
             Ok(fetched) => fetched,
-            Err(error) => return failed(ErrorClass::Host, format!("{error:#}")),
+            Err(error) => return failed(RunError::new(ErrorClass::Host, format!("{error:#}"))),
         };
         // Process whatever is stored, including batches committed before a
         // failure (or left by an earlier crashed run): checkpointed data is kept.
         let (records, process_error) = match self.process_pending(plugin, integration.id).await {
             Ok(processed) => processed,
-            Err(error) => (
-                RecordCounts::default(),
-                Some((ErrorClass::Host, format!("{error:#}"))),
-            ),
+            Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
         };
         let error = fetched.error.or(process_error);
         let outcome = RunOutcome {
-            status: if error.is_none() {
-                RunStatus::Success
-            } else {
-                RunStatus::Failed
-            },
+            status: if error.is_none() { RunStatus::Success } else { RunStatus::Failed },
             batches: fetched.batches,
             items_seen: fetched.items_seen,
             records,
-            error: error.map(|(class, message)| (class.as_str().to_string(), message)),
+            error: error.as_ref().map(|e| (e.class.as_str().to_string(), e.message.clone())),
         };
-        (outcome, fetched.logs)
+        (outcome, error, fetched.logs)
+    }
+
+    /// A backfill when asked for, and for an integration's first run: from the
+    /// config's `since` (RFC 3339) or the instance type's default depth.
+    fn fetch_mode(&self, plugin: &LoadedPlugin, integration: &Integration, request: &RunRequest) -> FetchMode {
+        if let Some(since) = request.backfill_since {
+            return FetchMode::Backfill(since);
+        }
+        if integration.last_success_at.is_some() {
+            return FetchMode::Incremental;
+        }
+        let configured = serde_json::from_str::<serde_json::Value>(&integration.config)
+            .ok()
+            .and_then(|c| c["since"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()))
+            .map(|t| t.timestamp_millis());
+        let default_days = plugin.instance_type(&integration.instance_type).map_or(30, |t| t.default_backfill_days);
+        FetchMode::Backfill(configured.unwrap_or_else(|| self.store.now() - i64::from(default_days) * 86_400_000))
     }
 
     async fn fetch(
@@ -182,16 +284,13 @@ impl SyncRunner {
         integration: &Integration,
         run_id: i64,
         trigger: Trigger,
+        mode: FetchMode,
     ) -> Result<FetchResult> {
         let Some(instance_type) = plugin.instance_type(&integration.instance_type) else {
             return Ok(FetchResult {
-                error: Some((
+                error: Some(RunError::new(
                     ErrorClass::InvalidConfig,
-                    format!(
-                        "plugin {:?} has no instance type {:?}",
-                        plugin.id(),
-                        integration.instance_type
-                    ),
+                    format!("plugin {:?} has no instance type {:?}", plugin.id(), integration.instance_type),
                 )),
                 ..FetchResult::default()
             });
@@ -217,13 +316,10 @@ impl SyncRunner {
         let request = FetchRequest {
             instance_type: integration.instance_type.clone(),
             config: integration.config.clone(),
-            mode: FetchMode::Incremental,
+            mode,
             trigger,
         };
-        let (result, mut ctx) = self
-            .runtime
-            .fetch(&plugin.pre, plugin.id(), scope, &request)
-            .await;
+        let (result, mut ctx) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, &request).await;
         let mut fetched = FetchResult::default();
         match result {
             Ok(Ok(summary)) => {
@@ -231,10 +327,8 @@ impl SyncRunner {
                 // The end of a successful fetch is an implicit checkpoint.
                 let scope = ctx.fetch.as_mut().expect("fetch scope outlives the call");
                 if let Err(error) = batches::commit(scope).await {
-                    fetched.error = Some((
-                        ErrorClass::Host,
-                        format!("final checkpoint failed: {error:#}"),
-                    ));
+                    fetched.error =
+                        Some(RunError::new(ErrorClass::Host, format!("final checkpoint failed: {error:#}")));
                 }
             }
             Ok(Err(error)) => fetched.error = Some(plugin_error(error)),
@@ -255,41 +349,35 @@ impl SyncRunner {
         let mut counts = RecordCounts::default();
         let mut first_error = None;
         for batch in self.store.pending_batches(integration_id).await? {
-            let raw = RawBatch {
-                kind: batch.kind,
-                payload: batch.payload,
-            };
+            let raw = RawBatch { kind: batch.kind, payload: batch.payload };
             let error = match self.runtime.process(&plugin.pre, plugin.id(), &raw).await {
                 Ok(Ok(records)) => {
-                    counts.add(
-                        self.store
-                            .store_records(integration_id, batch.id, &records)
-                            .await?,
-                    );
+                    counts.add(self.store.store_records(integration_id, batch.id, &records).await?);
                     continue;
                 }
                 Ok(Err(error)) => plugin_error(error),
                 Err(error) => call_error(error),
             };
-            let (class, message) = &error;
-            self.store
-                .mark_batch_failed(batch.id, &format!("{}: {message}", class.as_str()))
-                .await?;
+            self.store.mark_batch_failed(batch.id, &format!("{}: {}", error.class.as_str(), error.message)).await?;
             first_error.get_or_insert(error);
         }
         Ok((counts, first_error))
     }
 }
 
-fn failed(class: ErrorClass, message: String) -> (RunOutcome, Vec<LogLine>) {
+fn failed(error: RunError) -> (RunOutcome, Option<RunError>, Vec<LogLine>) {
     let outcome = RunOutcome {
         status: RunStatus::Failed,
         batches: 0,
         items_seen: 0,
         records: RecordCounts::default(),
-        error: Some((class.as_str().to_string(), message)),
+        error: Some((error.class.as_str().to_string(), error.message.clone())),
     };
-    (outcome, Vec::new())
+    (outcome, Some(error), Vec::new())
+}
+
+pub fn to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// The call's log lines, with a note when the cap dropped some.
@@ -299,10 +387,7 @@ fn call_log(ctx: PluginCtx) -> Vec<LogLine> {
         lines.push(LogLine {
             at: lines.last().map_or(0, |l| l.at),
             level: "warn".into(),
-            message: format!(
-                "{} further log lines were dropped (limit per run)",
-                ctx.logs.dropped
-            ),
+            message: format!("{} further log lines were dropped (limit per run)", ctx.logs.dropped),
         });
     }
     lines

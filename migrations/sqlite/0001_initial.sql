@@ -20,11 +20,19 @@ CREATE TABLE integrations (
     config        TEXT    NOT NULL DEFAULT '{}',
     -- JSON schedule; NULL means the instance type's default from the manifest.
     schedule      TEXT,
-    enabled       INTEGER NOT NULL DEFAULT 1,
+    -- NULL when running normally; else why it is paused: operator, error, needs-reconnect.
+    paused_reason TEXT,
+    -- When the scheduler should enqueue the next run; NULL while one is queued
+    -- or running, for manual schedules, and while paused.
+    next_due_at          INTEGER,
+    last_started_at      INTEGER,
+    last_success_at      INTEGER,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
 CREATE INDEX integrations_group ON integrations (group_id);
+CREATE INDEX integrations_due ON integrations (next_due_at) WHERE next_due_at IS NOT NULL;
 
 CREATE TABLE integration_state (
     integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
@@ -129,3 +137,40 @@ CREATE TABLE blocks (
     UNIQUE (integration_id, kind, external_id)
 );
 CREATE INDEX blocks_event ON blocks (integration_id, event_id);
+
+-- Durable work. A job is claimed with a lease its worker renews; a job whose
+-- lease expires is rescued.
+CREATE TABLE jobs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue            TEXT    NOT NULL,
+    integration_id   INTEGER REFERENCES integrations (id) ON DELETE CASCADE,
+    -- JSON: trigger, backfill start.
+    args             TEXT    NOT NULL DEFAULT '{}',
+    -- available | running | completed | failed | cancelled
+    state            TEXT    NOT NULL DEFAULT 'available',
+    attempt          INTEGER NOT NULL DEFAULT 0,
+    max_attempts     INTEGER NOT NULL,
+    run_at           INTEGER NOT NULL,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    sync_run_id      INTEGER,
+    error_class      TEXT,
+    error_message    TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    finished_at      INTEGER
+);
+CREATE INDEX jobs_claimable ON jobs (queue, run_at, id) WHERE state = 'available';
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE state IN ('completed', 'failed', 'cancelled');
+-- Missed and repeated triggers coalesce: one waiting job per integration and queue.
+CREATE UNIQUE INDEX jobs_one_waiting ON jobs (queue, integration_id) WHERE state = 'available';
+-- Never two runs of one integration at once, whatever the queue.
+CREATE UNIQUE INDEX jobs_one_running ON jobs (integration_id) WHERE state = 'running';
+
+-- Named leases, e.g. the scheduler leadership.
+CREATE TABLE leases (
+    name       TEXT    PRIMARY KEY,
+    owner      TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);

@@ -57,9 +57,7 @@ impl Request {
 
     pub fn json_body<T: serde::Serialize>(mut self, body: &T) -> Result<Self, PluginError> {
         self.inner.body = Some(serde_json::to_vec(body)?);
-        self.inner
-            .headers
-            .push(("content-type".into(), "application/json".into()));
+        self.inner.headers.push(("content-type".into(), "application/json".into()));
         Ok(self)
     }
 
@@ -73,14 +71,8 @@ impl Request {
         if self.query.is_empty() {
             return self.inner.url.clone();
         }
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&self.query)
-            .finish();
-        let separator = if self.inner.url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.query).finish();
+        let separator = if self.inner.url.contains('?') { '&' } else { '?' };
         format!("{}{separator}{query}", self.inner.url)
     }
 
@@ -107,10 +99,7 @@ pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let snippet: String = String::from_utf8_lossy(&response.body)
-        .chars()
-        .take(300)
-        .collect();
+    let snippet: String = String::from_utf8_lossy(&response.body).chars().take(300).collect();
     let message = format!("{status} from {}: {snippet}", strip_query(url));
     Err(match status {
         401 => PluginError::Unauthorized(message),
@@ -141,9 +130,9 @@ impl From<Error> for PluginError {
         match error {
             Error::Denied(rule) => PluginError::Permanent(format!("request denied: {rule}")),
             Error::Timeout => PluginError::Transient("upstream request timed out".into()),
-            Error::TooLarge(limit) => PluginError::Permanent(format!(
-                "upstream response larger than the host's {limit}-byte cap"
-            )),
+            Error::TooLarge(limit) => {
+                PluginError::Permanent(format!("upstream response larger than the host's {limit}-byte cap"))
+            }
             Error::RateLimited(seconds) => PluginError::RateLimited(crate::RateLimited {
                 retry_after_seconds: seconds,
                 message: "upstream asked to slow down".into(),

@@ -37,14 +37,11 @@ pub mod bindings {
 }
 
 pub use bindings::inlet::plugin::log::Level;
-pub use bindings::inlet::plugin::signature::{
-    Scheme as SignatureScheme, verify as verify_signature,
-};
+pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify as verify_signature};
 pub use bindings::inlet::plugin::types::{
-    ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest,
-    FetchSummary, InstanceKind, InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError,
-    RateLimit, RateLimited, RawBatch, RecordClass, Records, RoutedBatch, Schedule, Timestamp,
-    Tombstone, Trigger, WebhookAuth, WebhookDelivery,
+    ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
+    InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError, RateLimit, RateLimited, RawBatch, RecordClass,
+    Records, RoutedBatch, Schedule, Timestamp, Tombstone, Trigger, WebhookAuth, WebhookDelivery,
 };
 
 /// Everything a plugin usually needs, in one import.
@@ -54,9 +51,9 @@ pub mod prelude {
     pub use crate::state;
     pub use crate::time;
     pub use crate::{
-        AuthKind, BlockRecord, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
-        InstanceType, Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, RawBatch,
-        RecordClass, Records, RoutedBatch, Schedule, Tombstone, Trigger, WebhookDelivery, log,
+        AuthKind, BlockRecord, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind, InstanceType,
+        Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, RawBatch, RecordClass, Records, RoutedBatch, Schedule,
+        Tombstone, Trigger, WebhookDelivery, log,
     };
 }
 
@@ -76,17 +73,12 @@ pub trait Plugin {
 
     /// Map one raw batch to records. Pure: no network.
     fn process(batch: RawBatch) -> Result<Records, PluginError> {
-        Err(PluginError::Permanent(format!(
-            "this plugin does not process batches of kind {:?}",
-            batch.kind
-        )))
+        Err(PluginError::Permanent(format!("this plugin does not process batches of kind {:?}", batch.kind)))
     }
 
     /// Turn a push delivery into batches.
     fn handle_webhook(_delivery: WebhookDelivery) -> Result<Vec<RoutedBatch>, PluginError> {
-        Err(PluginError::Permanent(
-            "this plugin does not accept webhooks".to_string(),
-        ))
+        Err(PluginError::Permanent("this plugin does not accept webhooks".to_string()))
     }
 }
 
@@ -147,22 +139,14 @@ pub mod log {
 #[allow(clippy::derivable_impls)]
 impl Default for Records {
     fn default() -> Self {
-        Records {
-            objects: Vec::new(),
-            events: Vec::new(),
-            blocks: Vec::new(),
-            deleted: Vec::new(),
-        }
+        Records { objects: Vec::new(), events: Vec::new(), blocks: Vec::new(), deleted: Vec::new() }
     }
 }
 
 #[allow(clippy::derivable_impls)]
 impl Default for FetchSummary {
     fn default() -> Self {
-        FetchSummary {
-            items_seen: 0,
-            note: None,
-        }
+        FetchSummary { items_seen: 0, note: None }
     }
 }
 
@@ -176,10 +160,6 @@ impl From<serde_json::Error> for PluginError {
 /// Parse an integration's JSON config into the plugin's own type, reporting
 /// bad config as [`PluginError::InvalidConfig`].
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, PluginError> {
-    let config = if config.trim().is_empty() {
-        "{}"
-    } else {
-        config
-    };
+    let config = if config.trim().is_empty() { "{}" } else { config };
     serde_json::from_str(config).map_err(|e| PluginError::InvalidConfig(e.to_string()))
 }

@@ -6,10 +6,7 @@ use crate::bindings::inlet::plugin::batches as host;
 
 /// Emit one raw batch whose payload is `payload` serialised as JSON.
 pub fn emit_json<T: serde::Serialize>(kind: &str, payload: &T) -> Result<(), PluginError> {
-    let batch = RawBatch {
-        kind: kind.to_string(),
-        payload: serde_json::to_string(payload)?,
-    };
+    let batch = RawBatch { kind: kind.to_string(), payload: serde_json::to_string(payload)? };
     host::emit(&batch).map_err(PluginError::Permanent)
 }
 

@@ -11,10 +11,7 @@ use std::process::Output;
 use std::sync::{Arc, OnceLock};
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Build the plugin components (a no-op when nothing changed) once per test binary.
@@ -23,14 +20,7 @@ pub fn ensure_plugins_built() {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
-            .args([
-                "run",
-                "--quiet",
-                "--package",
-                "xtask",
-                "--",
-                "build-plugins",
-            ])
+            .args(["run", "--quiet", "--package", "xtask", "--", "build-plugins"])
             .current_dir(root())
             .status()
             .expect("running cargo xtask build-plugins");
@@ -45,9 +35,7 @@ pub fn bundled_plugin(id: &str) -> PathBuf {
 
 pub fn test_plugin(id: &str) -> PathBuf {
     ensure_plugins_built();
-    root()
-        .join("target/test-plugins")
-        .join(format!("{id}.wasm"))
+    root().join("target/test-plugins").join(format!("{id}.wasm"))
 }
 
 /// A scratch inlet installation: data folder, plugins folder, environment.
@@ -61,15 +49,9 @@ impl Inlet {
     pub fn with_plugins(plugins: &[PathBuf]) -> Inlet {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("plugins")).unwrap();
-        let inlet = Inlet {
-            dir,
-            env: Vec::new(),
-        };
+        let inlet = Inlet { dir, env: Vec::new() };
         for plugin in plugins {
-            inlet.add_plugin_file(
-                plugin.file_name().unwrap().to_str().unwrap(),
-                &std::fs::read(plugin).unwrap(),
-            );
+            inlet.add_plugin_file(plugin.file_name().unwrap().to_str().unwrap(), &std::fs::read(plugin).unwrap());
         }
         inlet
     }
@@ -129,18 +111,13 @@ impl Inlet {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "inlet {args:?} printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&output.stdout)
-            )
+            panic!("inlet {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
         })
     }
 
     /// The same database, through the library.
     pub async fn store(&self) -> Store {
-        Store::open(&self.database_url(), Arc::new(SystemClock))
-            .await
-            .unwrap()
+        Store::open(&self.database_url(), Arc::new(SystemClock)).await.unwrap()
     }
 }
 

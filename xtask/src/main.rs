@@ -49,10 +49,7 @@ fn run() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -77,10 +74,7 @@ fn plugin_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         let text = std::fs::read_to_string(&manifest)?;
         let name = text
             .lines()
-            .find_map(|l| {
-                l.strip_prefix("name = \"")
-                    .and_then(|rest| rest.strip_suffix('"'))
-            })
+            .find_map(|l| l.strip_prefix("name = \"").and_then(|rest| rest.strip_suffix('"')))
             .with_context(|| format!("no package name in {}", manifest.display()))?;
         crates.push((name.to_string(), path));
     }
@@ -89,22 +83,12 @@ fn plugin_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 fn ensure_wasm_target() -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
-        Ok(out)
-            if String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET) =>
-        {
-            Ok(())
-        }
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
         Ok(_) => {
             eprintln!("installing the {WASM_TARGET} target");
-            let status = Command::new("rustup")
-                .args(["target", "add", WASM_TARGET])
-                .status()?;
+            let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
             if !status.success() {
                 bail!("rustup target add {WASM_TARGET} failed");
             }
@@ -124,14 +108,7 @@ fn build_plugins(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     let bundled = plugin_crates(&root.join("plugins"))?;
     let test_only = plugin_crates(&root.join("tests/plugins"))?;
-    let mut args = vec![
-        "build",
-        "--quiet",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        PLUGIN_PROFILE,
-    ];
+    let mut args = vec!["build", "--quiet", "--target", WASM_TARGET, "--profile", PLUGIN_PROFILE];
     for (name, _) in bundled.iter().chain(&test_only) {
         args.extend(["--package", name.as_str()]);
     }
@@ -142,8 +119,7 @@ fn build_plugins(root: &Path) -> Result<()> {
         let id = name.strip_prefix(prefix).unwrap_or(name);
         std::fs::create_dir_all(dest_dir)?;
         let dest = dest_dir.join(format!("{id}.wasm"));
-        let bytes =
-            std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
+        let bytes = std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
         if std::fs::read(&dest).ok().as_deref() != Some(&bytes[..]) {
             std::fs::write(&dest, &bytes)?;
             eprintln!("wrote {}", dest.display());
@@ -154,11 +130,7 @@ fn build_plugins(root: &Path) -> Result<()> {
         copy(name, "inlet-plugin-", &root.join("plugins"))?;
     }
     for (name, _) in &test_only {
-        copy(
-            name,
-            "inlet-test-plugin-",
-            &root.join("target/test-plugins"),
-        )?;
+        copy(name, "inlet-test-plugin-", &root.join("target/test-plugins"))?;
     }
     Ok(())
 }
@@ -166,17 +138,9 @@ fn build_plugins(root: &Path) -> Result<()> {
 /// Lint the native crates, then the plugins for the target they ship for.
 fn clippy(root: &Path) -> Result<()> {
     cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
-    let mut args = vec![
-        "clippy",
-        "--target",
-        WASM_TARGET,
-        "--package",
-        "inlet-plugin-sdk",
-    ];
-    let crates: Vec<(String, PathBuf)> = plugin_crates(&root.join("plugins"))?
-        .into_iter()
-        .chain(plugin_crates(&root.join("tests/plugins"))?)
-        .collect();
+    let mut args = vec!["clippy", "--target", WASM_TARGET, "--package", "inlet-plugin-sdk"];
+    let crates: Vec<(String, PathBuf)> =
+        plugin_crates(&root.join("plugins"))?.into_iter().chain(plugin_crates(&root.join("tests/plugins"))?).collect();
     for (name, _) in &crates {
         args.extend(["--package", name.as_str()]);
     }

@@ -11,10 +11,7 @@ impl batches::Host for PluginCtx {
         let size = batch.kind.len() + batch.payload.len();
         let limits = scope.limits;
         if size > limits.max_batch_bytes {
-            return Ok(Err(format!(
-                "batch of {size} bytes exceeds the {}-byte cap",
-                limits.max_batch_bytes
-            )));
+            return Ok(Err(format!("batch of {size} bytes exceeds the {}-byte cap", limits.max_batch_bytes)));
         }
         if scope.pending_bytes + size > limits.max_pending_bytes {
             return Ok(Err(format!(
@@ -22,13 +19,8 @@ impl batches::Host for PluginCtx {
                 limits.max_pending_bytes
             )));
         }
-        if scope.committed_batches + scope.pending_batches.len() as i64
-            >= limits.max_batches_per_run
-        {
-            return Ok(Err(format!(
-                "a run may emit at most {} batches",
-                limits.max_batches_per_run
-            )));
+        if scope.committed_batches + scope.pending_batches.len() as i64 >= limits.max_batches_per_run {
+            return Ok(Err(format!("a run may emit at most {} batches", limits.max_batches_per_run)));
         }
         scope.pending_bytes += size;
         scope.pending_batches.push((batch.kind, batch.payload));
@@ -37,9 +29,7 @@ impl batches::Host for PluginCtx {
 
     async fn checkpoint(&mut self) -> wasmtime::Result<Result<(), String>> {
         let scope = self.fetch_scope("batches")?;
-        Ok(commit(scope)
-            .await
-            .map_err(|e| format!("checkpoint failed: {e:#}")))
+        Ok(commit(scope).await.map_err(|e| format!("checkpoint failed: {e:#}")))
     }
 }
 
@@ -48,9 +38,7 @@ pub async fn commit(scope: &mut FetchScope) -> anyhow::Result<()> {
     if scope.pending_batches.is_empty() && scope.pending_state.is_empty() {
         return Ok(());
     }
-    let state: Vec<_> = std::mem::take(&mut scope.pending_state)
-        .into_iter()
-        .collect();
+    let state: Vec<_> = std::mem::take(&mut scope.pending_state).into_iter().collect();
     let batches = std::mem::take(&mut scope.pending_batches);
     scope
         .store

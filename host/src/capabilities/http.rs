@@ -21,9 +21,7 @@ impl UpstreamOverrides {
         let mut overrides = UpstreamOverrides::default();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (host, base) = entry.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!(
-                    "upstream override {entry:?} must look like host=http://127.0.0.1:9001"
-                )
+                anyhow::anyhow!("upstream override {entry:?} must look like host=http://127.0.0.1:9001")
             })?;
             overrides.insert(host, base)?;
         }
@@ -31,13 +29,10 @@ impl UpstreamOverrides {
     }
 
     pub fn insert(&mut self, host: &str, base: &str) -> anyhow::Result<()> {
-        let base_url = Url::parse(base).map_err(|e| {
-            anyhow::anyhow!("upstream override for {host}: {base:?} is not a URL ({e})")
-        })?;
+        let base_url = Url::parse(base)
+            .map_err(|e| anyhow::anyhow!("upstream override for {host}: {base:?} is not a URL ({e})"))?;
         if !matches!(base_url.scheme(), "http" | "https") {
-            anyhow::bail!(
-                "upstream override for {host}: {base:?} must be an http:// or https:// URL"
-            );
+            anyhow::bail!("upstream override for {host}: {base:?} must be an http:// or https:// URL");
         }
         self.0.insert(host.trim().to_ascii_lowercase(), base_url);
         Ok(())
@@ -83,25 +78,15 @@ impl OutboundHttp {
     fn check(&self, url: &Url) -> Result<(), Error> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         if url.scheme() != "https" {
-            return Err(Error::Denied(format!(
-                "{} uses {}; only https is allowed",
-                redact(url),
-                url.scheme()
-            )));
+            return Err(Error::Denied(format!("{} uses {}; only https is allowed", redact(url), url.scheme())));
         }
         if url.port().is_some() {
-            return Err(Error::Denied(format!(
-                "{} names a port; only the default https port is allowed",
-                redact(url)
-            )));
+            return Err(Error::Denied(format!("{} names a port; only the default https port is allowed", redact(url))));
         }
-        let declared = self
-            .allowed_hosts
-            .iter()
-            .any(|pattern| match pattern.strip_prefix("*.") {
-                Some(domain) => host.ends_with(&format!(".{domain}")),
-                None => host == *pattern,
-            });
+        let declared = self.allowed_hosts.iter().any(|pattern| match pattern.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => host == *pattern,
+        });
         if declared {
             Ok(())
         } else {
@@ -114,21 +99,16 @@ impl OutboundHttp {
     }
 
     async fn send(&self, request: Request) -> Result<Response, Error> {
-        let url = Url::parse(&request.url)
-            .map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
+        let url =
+            Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
         self.check(&url)?;
         let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
         let mut headers = request.headers;
         self.inject_credentials(&request.auth, &mut headers, &mut target)?;
 
-        let timeout = request
-            .timeout_ms
-            .map(|ms| Duration::from_millis(ms.into()).min(self.timeout))
-            .unwrap_or(self.timeout);
-        let mut builder = self
-            .client
-            .request(method(request.method), target)
-            .timeout(timeout);
+        let timeout =
+            request.timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(self.timeout)).unwrap_or(self.timeout);
+        let mut builder = self.client.request(method(request.method), target).timeout(timeout);
         for (name, value) in &headers {
             builder = builder.header(name, value);
         }
@@ -144,47 +124,25 @@ impl OutboundHttp {
             return Err(Error::RateLimited(seconds));
         }
         if status == 401 && !matches!(request.auth, Auth::None) {
-            return Err(Error::Unauthorized(format!(
-                "{} refused the group's credentials (401)",
-                redact(&url)
-            )));
+            return Err(Error::Unauthorized(format!("{} refused the group's credentials (401)", redact(&url))));
         }
         let headers = response
             .headers()
             .iter()
-            .map(|(name, value)| {
-                (
-                    name.to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport_error(&url, e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&url, e))? {
             if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
                 return Err(Error::TooLarge(self.max_response_bytes));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        Ok(Response { status, headers, body })
     }
 
-    fn inject_credentials(
-        &self,
-        auth: &Auth,
-        headers: &mut Vec<(String, String)>,
-        url: &mut Url,
-    ) -> Result<(), Error> {
-        let missing =
-            |what: &str| Error::Unauthorized(format!("the group has no {what}; connect it first"));
+    fn inject_credentials(&self, auth: &Auth, headers: &mut Vec<(String, String)>, url: &mut Url) -> Result<(), Error> {
+        let missing = |what: &str| Error::Unauthorized(format!("the group has no {what}; connect it first"));
         let mut set_header = |name: &str, value: String| {
             headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
             headers.push((name.to_string(), value));
@@ -200,24 +158,15 @@ impl OutboundHttp {
                 set_header("authorization", format!("Bearer {token}"));
             }
             Auth::ApiKeyHeader(name) => {
-                let key = self
-                    .credentials
-                    .get("api_key")
-                    .ok_or_else(|| missing("API key"))?;
+                let key = self.credentials.get("api_key").ok_or_else(|| missing("API key"))?;
                 set_header(name, key.to_string());
             }
             Auth::ApiKeyQuery(name) => {
-                let key = self
-                    .credentials
-                    .get("api_key")
-                    .ok_or_else(|| missing("API key"))?;
+                let key = self.credentials.get("api_key").ok_or_else(|| missing("API key"))?;
                 url.query_pairs_mut().append_pair(name, key);
             }
             Auth::Basic => {
-                let user = self
-                    .credentials
-                    .get("username")
-                    .ok_or_else(|| missing("username"))?;
+                let user = self.credentials.get("username").ok_or_else(|| missing("username"))?;
                 let password = self.credentials.get("password").unwrap_or_default();
                 set_header("authorization", basic_auth(user, password));
             }
@@ -229,9 +178,7 @@ impl OutboundHttp {
 impl http::Host for PluginCtx {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
         let scope = self.fetch_scope("http")?;
-        let logged_url = Url::parse(&request.url)
-            .map(|u| redact(&u))
-            .unwrap_or_default();
+        let logged_url = Url::parse(&request.url).map(|u| redact(&u)).unwrap_or_default();
         let result = scope.http.send(request).await;
         let outcome = match &result {
             Ok(response) => response.status.to_string(),
@@ -264,11 +211,7 @@ fn transport_error(url: &Url, error: reqwest::Error) -> Error {
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs; it counts as a minute).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u32> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     Some(value.parse().unwrap_or(60))
 }
 
@@ -281,8 +224,5 @@ fn redact(url: &Url) -> String {
 
 fn basic_auth(user: &str, password: &str) -> String {
     use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }

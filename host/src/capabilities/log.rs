@@ -27,25 +27,14 @@ impl log::Host for PluginCtx {
             Level::Error => "error",
         };
         tracing::debug!(plugin = %self.plugin_id, level, %message, "plugin log");
-        let at = self
-            .fetch
-            .as_ref()
-            .map(|s| s.store.now())
-            .unwrap_or_default();
-        logs.lines.push(LogLine {
-            at,
-            level: level.to_string(),
-            message,
-        });
+        let at = self.fetch.as_ref().map(|s| s.store.now()).unwrap_or_default();
+        logs.lines.push(LogLine { at, level: level.to_string(), message });
         Ok(())
     }
 
     async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
         let finished = total == Some(done);
-        let recent = self
-            .logs
-            .progress_written
-            .is_some_and(|at| at.elapsed() < RunLog::PROGRESS_INTERVAL);
+        let recent = self.logs.progress_written.is_some_and(|at| at.elapsed() < RunLog::PROGRESS_INTERVAL);
         if recent && !finished {
             return Ok(());
         }

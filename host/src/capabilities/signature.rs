@@ -5,12 +5,7 @@ use crate::runtime::context::PluginCtx;
 use crate::runtime::wit::inlet::plugin::signature::{self, Scheme};
 
 impl signature::Host for PluginCtx {
-    async fn verify(
-        &mut self,
-        _scheme: Scheme,
-        _payload: Vec<u8>,
-        _signature: String,
-    ) -> wasmtime::Result<bool> {
+    async fn verify(&mut self, _scheme: Scheme, _payload: Vec<u8>, _signature: String) -> wasmtime::Result<bool> {
         // No call scope carries a webhook secret yet, so nothing can verify.
         Ok(false)
     }

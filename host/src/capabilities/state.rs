@@ -28,9 +28,7 @@ impl state::Host for PluginCtx {
                 key.chars().take(64).collect::<String>()
             );
         }
-        self.fetch_scope("state")?
-            .pending_state
-            .insert(key, Some(value));
+        self.fetch_scope("state")?.pending_state.insert(key, Some(value));
         Ok(())
     }
 

@@ -31,13 +31,7 @@ pub enum GroupsCommand {
 
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
     match command {
-        GroupsCommand::Add {
-            plugin,
-            name,
-            access_token,
-            api_key,
-            json,
-        } => {
+        GroupsCommand::Add { plugin, name, access_token, api_key, json } => {
             if host.runner.plugins.get(&plugin).is_none() {
                 bail!("plugin {plugin:?} is not loaded (see `inlet plugins`)");
             }
@@ -48,10 +42,7 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
             if let Some(key) = api_key {
                 fields.insert("api_key".to_string(), key);
             }
-            let id = host
-                .store()
-                .insert_group(&plugin, &name, &Credentials::new(fields))
-                .await?;
+            let id = host.store().insert_group(&plugin, &name, &Credentials::new(fields)).await?;
             if json {
                 print_json(&serde_json::json!({ "id": id }))
             } else {
@@ -66,10 +57,7 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
             }
             println!("{:<6} {:<16} {:<24} STATUS", "ID", "PLUGIN", "NAME");
             for group in groups {
-                println!(
-                    "{:<6} {:<16} {:<24} {}",
-                    group.id, group.plugin_id, group.name, group.status
-                );
+                println!("{:<6} {:<16} {:<24} {}", group.id, group.plugin_id, group.name, group.status);
             }
             Ok(())
         }

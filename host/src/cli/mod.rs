@@ -2,7 +2,9 @@
 
 mod groups;
 mod integrations;
+mod jobs;
 mod plugins;
+mod schedule;
 mod serve;
 mod sync;
 
@@ -29,8 +31,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the host: load plugins, open the database, serve HTTP.
+    /// Run the host: scheduler, workers and HTTP server.
     Serve(serve::ServeArgs),
+    /// Run workers only, beside an `inlet serve` on the same PostgreSQL database.
+    Worker(serve::WorkerArgs),
     /// List the loaded plugins and the files that failed to load.
     Plugins(plugins::PluginsArgs),
     /// Connected accounts (credentials shared by a plugin's integrations).
@@ -45,26 +49,32 @@ enum Command {
     Runs(sync::RunsArgs),
     /// Print the records an integration has stored.
     Records(sync::RecordsArgs),
+    /// Schedules: list them with status, preview cron expressions.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
+    /// The failed-jobs list: show, retry, flush.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::resolve(&cli.settings)?;
-    let options = HostOptions {
-        clock: Arc::new(SystemClock),
-        ..HostOptions::default()
-    };
+    let options = HostOptions { clock: Arc::new(SystemClock), ..HostOptions::default() };
     match cli.command {
         Command::Serve(args) => serve::run(settings, options, args).await,
+        Command::Worker(args) => serve::worker(settings, options, args).await,
         command => {
             let host = Host::start(&settings, options).await?;
             match command {
-                Command::Serve(_) => unreachable!("handled above"),
+                Command::Serve(_) | Command::Worker(_) => unreachable!("handled above"),
                 Command::Plugins(args) => plugins::run(&host, args),
                 Command::Groups(command) => groups::run(&host, command).await,
                 Command::Integrations(command) => integrations::run(&host, command).await,
                 Command::Sync(args) => sync::run(&host, args).await,
                 Command::Runs(args) => sync::runs(&host, args).await,
                 Command::Records(args) => sync::records(&host, args).await,
+                Command::Schedule(command) => schedule::run(&host, command).await,
+                Command::Jobs(command) => jobs::run(&host, command).await,
             }
         }
     }

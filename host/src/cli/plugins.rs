@@ -30,17 +30,9 @@ pub fn run(host: &Host, args: PluginsArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
         }));
     }
-    println!(
-        "{:<16} {:<10} {:<40} HOSTS",
-        "ID", "VERSION", "INSTANCE TYPES"
-    );
+    println!("{:<16} {:<10} {:<40} HOSTS", "ID", "VERSION", "INSTANCE TYPES");
     for plugin in plugins {
-        let types: Vec<&str> = plugin
-            .manifest
-            .instance_types
-            .iter()
-            .map(|t| t.id.as_str())
-            .collect();
+        let types: Vec<&str> = plugin.manifest.instance_types.iter().map(|t| t.id.as_str()).collect();
         println!(
             "{:<16} {:<10} {:<40} {}",
             plugin.id(),
@@ -50,11 +42,7 @@ pub fn run(host: &Host, args: PluginsArgs) -> Result<()> {
         );
     }
     for failure in failures {
-        println!(
-            "failed to load {}: {}",
-            failure.path.display(),
-            failure.reason
-        );
+        println!("failed to load {}: {}", failure.path.display(), failure.reason);
     }
     Ok(())
 }

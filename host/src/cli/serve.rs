@@ -23,42 +23,50 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
     // that points api.monzo.com at it is part of the host's settings.
     let demo_upstream = if args.demo {
         let fake = FakeMonzo::start(MonzoDataset::sample(options.clock.now_ms())).await?;
-        settings
-            .upstream_overrides
-            .insert("api.monzo.com", &fake.base_url())?;
+        settings.upstream_overrides.insert("api.monzo.com", &fake.base_url())?;
         Some(fake)
     } else {
         None
     };
     let host = Host::start(&settings, options).await?;
     for plugin in host.runner.plugins.plugins() {
-        eprintln!(
-            "plugin {} {} loaded from {}",
-            plugin.id(),
-            plugin.manifest.version,
-            plugin.path.display()
-        );
+        eprintln!("plugin {} {} loaded from {}", plugin.id(), plugin.manifest.version, plugin.path.display());
     }
     for failure in host.runner.plugins.failures() {
-        eprintln!(
-            "plugin file {} skipped: {}",
-            failure.path.display(),
-            failure.reason
-        );
+        eprintln!("plugin file {} skipped: {}", failure.path.display(), failure.reason);
     }
     if let Some(fake) = &demo_upstream {
         demo::run(&host, fake).await?;
     }
 
+    let background = host.start_background(true);
+    serve_http(args.listen).await?;
+    background.stop().await;
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// Address for /healthz (port 0 picks a free one).
+    #[arg(long, env = "INLET_WORKER_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+}
+
+pub async fn worker(settings: Settings, options: HostOptions, args: WorkerArgs) -> Result<()> {
+    let host = Host::start(&settings, options).await?;
+    let background = host.start_background(false);
+    serve_http(args.listen).await?;
+    background.stop().await;
+    Ok(())
+}
+
+/// Serve HTTP until SIGTERM or SIGINT.
+async fn serve_http(listen: SocketAddr) -> Result<()> {
     let app = Router::new().route("/healthz", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     // Printed on stdout so scripts (and tests) can find a port chosen with :0.
     println!("inlet listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,14 +1,29 @@
 use super::print_json;
 use crate::Host;
-use crate::runtime::wit::Trigger;
+use crate::notify::Notifier;
+use crate::store::jobs::{JobArgs, NewJob, Queue};
 use crate::store::sync_runs::{RunStatus, SyncRun};
-use anyhow::{Result, bail};
+use crate::sync::RunRequest;
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
-    /// Integration id.
-    integration: i64,
+    /// Integration id (or --plugin with --force).
+    integration: Option<i64>,
+    /// Every integration of this plugin (with --force).
+    #[arg(long, requires = "force", conflicts_with = "integration")]
+    plugin: Option<String>,
+    /// Queue the run now for the workers of `inlet serve`/`inlet worker`,
+    /// whatever the schedule, instead of running it in this process.
+    #[arg(long)]
+    force: bool,
+    /// Fetch history again from --since, ignoring cursors.
+    #[arg(long, requires = "since")]
+    backfill: bool,
+    /// Start of the backfill: RFC 3339 time or YYYY-MM-DD (UTC).
+    #[arg(long, requires = "backfill")]
+    since: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -33,8 +48,35 @@ pub struct RecordsArgs {
     integration: i64,
 }
 
+/// `2026-01-31` or an RFC 3339 time, as epoch milliseconds.
+pub fn parse_since(text: &str) -> Result<i64> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_millis());
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("--since {text:?} is neither YYYY-MM-DD nor an RFC 3339 time"))?;
+    Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis())
+}
+
 pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
-    let run = host.runner.run(args.integration, Trigger::Manual).await?;
+    let backfill_since = args.since.as_deref().map(parse_since).transpose()?;
+    if args.force {
+        return enqueue(host, &args, backfill_since).await;
+    }
+    let Some(integration) = args.integration else { bail!("name an integration id (or --plugin with --force)") };
+    let request = RunRequest { backfill_since, ..RunRequest::manual(integration) };
+    let outcome = host.runner.run(&request).await?;
+    let notifier = Notifier::new(host.settings.notify_webhook_url.clone());
+    host.runner
+        .record_run_end(
+            integration,
+            outcome.started_at,
+            outcome.error.as_ref(),
+            host.settings.pause_after_failures,
+            &notifier,
+        )
+        .await?;
+    let run = outcome.run;
     if args.json {
         print_json(&run)?;
     } else {
@@ -42,8 +84,7 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
     }
     if run.status != RunStatus::Success {
         bail!(
-            "integration {}: sync run {} failed ({}): {}",
-            args.integration,
+            "integration {integration}: sync run {} failed ({}): {}",
             run.id,
             run.error_class.as_deref().unwrap_or("unknown"),
             run.error_message.as_deref().unwrap_or("no message")
@@ -52,15 +93,52 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
     Ok(())
 }
 
+async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> Result<()> {
+    let store = host.store();
+    let targets: Vec<i64> = match (&args.plugin, args.integration) {
+        (Some(plugin), _) => {
+            let ids: Vec<i64> =
+                store.integrations().await?.into_iter().filter(|i| &i.plugin_id == plugin).map(|i| i.id).collect();
+            if ids.is_empty() {
+                bail!("plugin {plugin:?} has no integrations");
+            }
+            ids
+        }
+        (None, Some(id)) => {
+            store.integration(id).await?.with_context(|| format!("there is no integration with id {id}"))?;
+            vec![id]
+        }
+        (None, None) => bail!("name an integration id or --plugin"),
+    };
+    let trigger = if backfill_since.is_some() { "backfill" } else { "manual" };
+    let mut queued = Vec::new();
+    for integration_id in targets {
+        let job = store
+            .enqueue_job(&NewJob {
+                queue: Queue::Fetch,
+                integration_id,
+                args: JobArgs { trigger: trigger.into(), backfill_since },
+                max_attempts: host.policy(Queue::Fetch).max_attempts,
+                run_at: store.now(),
+            })
+            .await?;
+        queued.push(json!({ "integration": integration_id, "job": job }));
+    }
+    host.wake(Queue::Fetch);
+    if args.json {
+        return print_json(&queued);
+    }
+    for entry in queued {
+        println!("queued job {} for integration {}", entry["job"], entry["integration"]);
+    }
+    Ok(())
+}
+
 pub async fn runs(host: &Host, args: RunsArgs) -> Result<()> {
     let runs = host.store().sync_runs(args.integration, args.limit).await?;
     let mut listed = Vec::new();
     for run in runs {
-        let logs = if args.logs {
-            host.store().sync_run_logs(run.id).await?
-        } else {
-            Vec::new()
-        };
+        let logs = if args.logs { host.store().sync_run_logs(run.id).await? } else { Vec::new() };
         if args.json {
             listed.push(json!({ "run": run, "logs": logs }));
             continue;
@@ -88,10 +166,11 @@ pub async fn records(host: &Host, args: RecordsArgs) -> Result<()> {
 fn print_run(run: &SyncRun) {
     let r = &run.records;
     println!(
-        "run {} {} ({}) in {} ms: {} batches, records {} created, {} updated, {} unchanged, {} deleted",
+        "run {} {} ({}, attempt {}) in {} ms: {} batches, records {} created, {} updated, {} unchanged, {} deleted",
         run.id,
         run.status.as_str(),
         run.trigger,
+        run.attempt,
         run.duration_ms.unwrap_or_default(),
         run.batches,
         r.created,

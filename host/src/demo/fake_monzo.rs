@@ -55,15 +55,17 @@ impl MonzoDataset {
                 "sort_code": "040004",
             }));
         }
-        dataset.balances.insert("acc_main".into(), json!({"balance": 123456, "total_balance": 193456, "currency": "GBP", "spend_today": -2345}));
+        dataset.balances.insert(
+            "acc_main".into(),
+            json!({"balance": 123456, "total_balance": 193456, "currency": "GBP", "spend_today": -2345}),
+        );
         dataset.balances.insert(
             "acc_joint".into(),
             json!({"balance": 5000, "total_balance": 5000, "currency": "GBP", "spend_today": 0}),
         );
-        dataset.balances.insert(
-            "acc_old".into(),
-            json!({"balance": 0, "total_balance": 0, "currency": "GBP", "spend_today": 0}),
-        );
+        dataset
+            .balances
+            .insert("acc_old".into(), json!({"balance": 0, "total_balance": 0, "currency": "GBP", "spend_today": 0}));
         dataset.pots.insert(
             "acc_main".into(),
             vec![
@@ -73,17 +75,12 @@ impl MonzoDataset {
             ],
         );
         dataset.pots.insert("acc_joint".into(), vec![]);
-        dataset.transactions.insert(
-            "acc_main".into(),
-            (0..230)
-                .map(|i| transaction("acc_main", i, start + i * 3 * HOUR_MS))
-                .collect(),
-        );
+        dataset
+            .transactions
+            .insert("acc_main".into(), (0..230).map(|i| transaction("acc_main", i, start + i * 3 * HOUR_MS)).collect());
         dataset.transactions.insert(
             "acc_joint".into(),
-            (0..7)
-                .map(|i| transaction("acc_joint", i, start + i * 24 * HOUR_MS))
-                .collect(),
+            (0..7).map(|i| transaction("acc_joint", i, start + i * 24 * HOUR_MS)).collect(),
         );
         dataset
     }
@@ -145,9 +142,7 @@ pub fn transaction(account_id: &str, index: i64, created_ms: i64) -> Value {
 }
 
 fn rfc3339(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// One request the fake received.
@@ -160,10 +155,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -194,19 +186,13 @@ impl FakeMonzo {
             requests: Mutex::default(),
             canned: Mutex::default(),
         });
-        let app = axum::Router::new()
-            .route("/{*path}", get(handle))
-            .with_state(Arc::clone(&state));
+        let app = axum::Router::new().route("/{*path}", get(handle)).with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(FakeMonzo {
-            addr,
-            state,
-            server,
-        })
+        Ok(FakeMonzo { addr, state, server })
     }
 
     pub fn base_url(&self) -> String {
@@ -221,10 +207,7 @@ impl FakeMonzo {
     /// Append transactions to an account (as if they just happened).
     pub fn add_transactions(&self, account_id: &str, transactions: Vec<Value>) {
         let mut data = self.state.data.lock().expect("fake state lock");
-        data.transactions
-            .entry(account_id.to_string())
-            .or_default()
-            .extend(transactions);
+        data.transactions.entry(account_id.to_string()).or_default().extend(transactions);
     }
 
     /// Change the served data in place (close an account, delete a pot...).
@@ -235,15 +218,7 @@ impl FakeMonzo {
     /// Answer the next request with this status and body instead.
     pub fn fail_next(&self, status: u16, body: Value, retry_after: Option<u32>) {
         let status = StatusCode::from_u16(status).expect("a valid status code");
-        self.state
-            .canned
-            .lock()
-            .expect("fake state lock")
-            .push_back(CannedResponse {
-                status,
-                body,
-                retry_after,
-            });
+        self.state.canned.lock().expect("fake state lock").push_back(CannedResponse { status, body, retry_after });
     }
 
     /// Requests received so far, and forget them.
@@ -259,11 +234,7 @@ impl Drop for FakeMonzo {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"code": code, "message": message, "params": {}})),
-    )
-        .into_response()
+    (status, Json(json!({"code": code, "message": message, "params": {}}))).into_response()
 }
 
 async fn handle(
@@ -273,21 +244,14 @@ async fn handle(
     headers: HeaderMap,
 ) -> Response {
     let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
     let expected = format!("Bearer {}", state.access_token);
-    let authorized =
-        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
-    state
-        .requests
-        .lock()
-        .expect("fake state lock")
-        .push(RecordedRequest {
-            path: format!("/{path}"),
-            query: query.clone(),
-            authorized,
-        });
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    state.requests.lock().expect("fake state lock").push(RecordedRequest {
+        path: format!("/{path}"),
+        query: query.clone(),
+        authorized,
+    });
 
     if let Some(canned) = state.canned.lock().expect("fake state lock").pop_front() {
         let mut response = (canned.status, Json(canned.body)).into_response();
@@ -303,25 +267,31 @@ async fn handle(
             "The access token is invalid or has expired",
         );
     }
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let data = state.data.lock().expect("fake state lock");
     match path.as_str() {
-        "ping/whoami" => Json(json!({"authenticated": true, "client_id": "oauth2client_demo", "user_id": "user_00009"})).into_response(),
+        "ping/whoami" => {
+            Json(json!({"authenticated": true, "client_id": "oauth2client_demo", "user_id": "user_00009"}))
+                .into_response()
+        }
         "accounts" => Json(json!({"accounts": data.accounts})).into_response(),
         "balance" => match param("account_id") {
-            None => error(StatusCode::BAD_REQUEST, "bad_request.missing_param.account_id", "Missing required parameter account_id"),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                "bad_request.missing_param.account_id",
+                "Missing required parameter account_id",
+            ),
             Some(id) => match data.balances.get(&id) {
                 Some(balance) => Json(balance.clone()).into_response(),
                 None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
             },
         },
         "pots" => match param("current_account_id") {
-            None => error(StatusCode::BAD_REQUEST, "bad_request.missing_param.current_account_id", "Missing required parameter current_account_id"),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                "bad_request.missing_param.current_account_id",
+                "Missing required parameter current_account_id",
+            ),
             Some(id) => match data.pots.get(&id) {
                 Some(pots) => Json(json!({"pots": pots})).into_response(),
                 None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
@@ -333,12 +303,7 @@ async fn handle(
 }
 
 fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let Some(account_id) = param("account_id") else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -347,36 +312,21 @@ fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {
         );
     };
     let Some(all) = data.transactions.get(account_id) else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden.insufficient_permissions",
-            "Access forbidden",
-        );
+        return error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden");
     };
     let limit = match param("limit").map(str::parse::<usize>) {
         None => MAX_LIMIT,
         Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
         Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request.bad_param.limit",
-                "limit must be between 1 and 100",
-            );
+            return error(StatusCode::BAD_REQUEST, "bad_request.bad_param.limit", "limit must be between 1 and 100");
         }
     };
-    let created = |t: &Value| {
-        t["created"]
-            .as_str()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-    };
+    let created = |t: &Value| t["created"].as_str().and_then(|c| DateTime::parse_from_rfc3339(c).ok());
     // `since` is a time (inclusive) or a transaction id (exclusive).
     let mut start = 0;
     if let Some(since) = param("since") {
         if let Ok(time) = DateTime::parse_from_rfc3339(since) {
-            start = all
-                .iter()
-                .position(|t| created(t).is_some_and(|c| c >= time))
-                .unwrap_or(all.len());
+            start = all.iter().position(|t| created(t).is_some_and(|c| c >= time)).unwrap_or(all.len());
         } else if let Some(index) = all.iter().position(|t| t["id"] == since) {
             start = index + 1;
         } else {
@@ -391,16 +341,10 @@ fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {
         None => None,
         Some(Ok(time)) => Some(time),
         Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request.bad_param.before",
-                "before must be an RFC 3339 time",
-            );
+            return error(StatusCode::BAD_REQUEST, "bad_request.bad_param.before", "before must be an RFC 3339 time");
         }
     };
-    let expand_merchant = query
-        .iter()
-        .any(|(k, v)| k == "expand[]" && v == "merchant");
+    let expand_merchant = query.iter().any(|(k, v)| k == "expand[]" && v == "merchant");
     let page: Vec<Value> = all[start..]
         .iter()
         .filter(|t| before.is_none_or(|b| created(t).is_some_and(|c| c < b)))

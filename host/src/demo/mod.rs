@@ -6,9 +6,9 @@ mod fake_monzo;
 pub use fake_monzo::{FakeMonzo, MonzoDataset, RecordedRequest, transaction};
 
 use crate::Host;
-use crate::runtime::wit::Trigger;
 use crate::store::groups::Credentials;
 use crate::store::integrations::NewIntegration;
+use crate::sync::RunRequest;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
@@ -16,34 +16,23 @@ const GROUP_NAME: &str = "demo";
 
 pub async fn run(host: &Host, fake: &FakeMonzo) -> Result<()> {
     let store = host.store();
-    let plugin =
-        host.runner.plugins.get("monzo").context(
-            "the demo needs the monzo plugin: build it with `cargo xtask build-plugins`",
-        )?;
-    let group_id = match store
-        .groups()
-        .await?
-        .into_iter()
-        .find(|g| g.plugin_id == "monzo" && g.name == GROUP_NAME)
-    {
+    let plugin = host
+        .runner
+        .plugins
+        .get("monzo")
+        .context("the demo needs the monzo plugin: build it with `cargo xtask build-plugins`")?;
+    let group_id = match store.groups().await?.into_iter().find(|g| g.plugin_id == "monzo" && g.name == GROUP_NAME) {
         Some(group) => group.id,
         None => {
-            let credentials = Credentials::new(BTreeMap::from([(
-                "access_token".to_string(),
-                fake.access_token().to_string(),
-            )]));
-            store
-                .insert_group("monzo", GROUP_NAME, &credentials)
-                .await?
+            let credentials =
+                Credentials::new(BTreeMap::from([("access_token".to_string(), fake.access_token().to_string())]));
+            store.insert_group("monzo", GROUP_NAME, &credentials).await?
         }
     };
     let existing = store.integrations().await?;
     eprintln!("demo: fake Monzo at {}, group {group_id}", fake.base_url());
     for instance_type in &plugin.manifest.instance_types {
-        let id = match existing
-            .iter()
-            .find(|i| i.group_id == group_id && i.instance_type == instance_type.id)
-        {
+        let id = match existing.iter().find(|i| i.group_id == group_id && i.instance_type == instance_type.id) {
             Some(integration) => integration.id,
             None => {
                 store
@@ -53,11 +42,13 @@ pub async fn run(host: &Host, fake: &FakeMonzo) -> Result<()> {
                         group_id,
                         name: &format!("Demo {}", instance_type.name),
                         config: "{}",
+                        schedule: None,
+                        first_due_at: None,
                     })
                     .await?
             }
         };
-        let run = host.runner.run(id, Trigger::Manual).await?;
+        let run = host.runner.run(&RunRequest::manual(id)).await?.run;
         let r = run.records;
         eprintln!(
             "demo: integration {id} ({}) run {} {}: {} created, {} updated, {} unchanged, {} deleted{}",
@@ -68,9 +59,7 @@ pub async fn run(host: &Host, fake: &FakeMonzo) -> Result<()> {
             r.updated,
             r.unchanged,
             r.deleted,
-            run.error_message
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
+            run.error_message.map(|m| format!(" ({m})")).unwrap_or_default()
         );
     }
     eprintln!("demo: see the records with `inlet records <integration id>`");

@@ -47,9 +47,7 @@ fn store(component: &Component, path: &Path) -> Result<()> {
 fn explain_compile_error(error: wasmtime::Error) -> anyhow::Error {
     let message = format!("{error:#}");
     if message.contains("attempted to parse a wasm module with a component parser") {
-        anyhow::anyhow!(
-            "it is a core WebAssembly module, not a component (build it for wasm32-wasip2)"
-        )
+        anyhow::anyhow!("it is a core WebAssembly module, not a component (build it for wasm32-wasip2)")
     } else if message.contains("magic header") {
         anyhow::anyhow!("it is not a WebAssembly file ({message})")
     } else {

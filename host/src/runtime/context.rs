@@ -93,23 +93,18 @@ impl PluginCtx {
 
     /// What the plugin wrote to stderr (a Rust panic message, typically).
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string()
+        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
     }
 
     pub(crate) fn fetch_scope(&mut self, capability: &str) -> wasmtime::Result<&mut FetchScope> {
-        self.fetch.as_mut().ok_or_else(|| {
-            wasmtime::format_err!("the {capability} capability is only available during fetch")
-        })
+        self.fetch
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("the {capability} capability is only available during fetch"))
     }
 }
 
 impl WasiView for PluginCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }

@@ -51,17 +51,9 @@ pub struct Runtime {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     #[error("plugin {plugin} trapped in {export}: {reason}")]
-    Trap {
-        plugin: String,
-        export: &'static str,
-        reason: String,
-    },
+    Trap { plugin: String, export: &'static str, reason: String },
     #[error("plugin {plugin} ran past its {seconds}s deadline in {export}")]
-    Deadline {
-        plugin: String,
-        export: &'static str,
-        seconds: u64,
-    },
+    Deadline { plugin: String, export: &'static str, seconds: u64 },
 }
 
 impl Runtime {
@@ -72,8 +64,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wit::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
-            .map_err(anyhow::Error::from)?;
+        wit::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx).map_err(anyhow::Error::from)?;
 
         // The epoch only moves forward; a weak reference lets the ticker stop
         // once the runtime is gone.
@@ -91,12 +82,7 @@ impl Runtime {
 
         std::fs::create_dir_all(&cache_dir)
             .with_context(|| format!("creating the compile cache {}", cache_dir.display()))?;
-        Ok(Arc::new(Runtime {
-            engine,
-            linker,
-            cache_dir,
-            limits,
-        }))
+        Ok(Arc::new(Runtime { engine, linker, cache_dir, limits }))
     }
 
     pub fn engine(&self) -> &Engine {
@@ -105,22 +91,15 @@ impl Runtime {
 
     /// Compile (or load from the cache) and pre-link a component.
     pub fn prepare(&self, wasm: &[u8], sha256: &str) -> Result<wit::PluginPre<PluginCtx>> {
-        let component: Component =
-            compile_cache::load(&self.engine, &self.cache_dir, wasm, sha256)?;
+        let component: Component = compile_cache::load(&self.engine, &self.cache_dir, wasm, sha256)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow::anyhow!("it imports something the host does not provide: {e}"))?;
-        wit::PluginPre::new(pre)
-            .map_err(|e| anyhow::anyhow!("it does not export the inlet:plugin@0.1.0 world: {e}"))
+        wit::PluginPre::new(pre).map_err(|e| anyhow::anyhow!("it does not export the inlet:plugin@0.1.0 world: {e}"))
     }
 
-    fn new_store(
-        &self,
-        plugin_id: &str,
-        fetch: Option<FetchScope>,
-        timeout: Duration,
-    ) -> Store<PluginCtx> {
+    fn new_store(&self, plugin_id: &str, fetch: Option<FetchScope>, timeout: Duration) -> Store<PluginCtx> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory_bytes)
             .instances(4)
@@ -153,10 +132,7 @@ impl Runtime {
         plugin_id: &str,
         scope: FetchScope,
         request: &FetchRequest,
-    ) -> (
-        Result<Result<FetchSummary, PluginError>, CallError>,
-        PluginCtx,
-    ) {
+    ) -> (Result<Result<FetchSummary, PluginError>, CallError>, PluginCtx) {
         let timeout = self.limits.fetch_timeout;
         let mut store = self.new_store(plugin_id, Some(scope), timeout);
         let result = async {
@@ -199,15 +175,8 @@ fn call_error(
     export: &'static str,
     timeout: Duration,
 ) -> CallError {
-    if matches!(
-        error.downcast_ref::<wasmtime::Trap>(),
-        Some(wasmtime::Trap::Interrupt)
-    ) {
-        return CallError::Deadline {
-            plugin: plugin.to_string(),
-            export,
-            seconds: timeout.as_secs(),
-        };
+    if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        return CallError::Deadline { plugin: plugin.to_string(), export, seconds: timeout.as_secs() };
     }
     let stderr = store.data().stderr();
     let reason = if stderr.is_empty() {
@@ -215,11 +184,7 @@ fn call_error(
     } else {
         format!("{} ({})", last_lines(&stderr, 5), error.root_cause())
     };
-    CallError::Trap {
-        plugin: plugin.to_string(),
-        export,
-        reason,
-    }
+    CallError::Trap { plugin: plugin.to_string(), export, reason }
 }
 
 fn last_lines(text: &str, n: usize) -> String {

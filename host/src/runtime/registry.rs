@@ -28,12 +28,7 @@ impl LoadedPlugin {
 
     /// Every host any of its instance types declares.
     pub fn hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = self
-            .manifest
-            .instance_types
-            .iter()
-            .flat_map(|t| t.hosts.clone())
-            .collect();
+        let mut hosts: Vec<String> = self.manifest.instance_types.iter().flat_map(|t| t.hosts.clone()).collect();
         hosts.sort();
         hosts.dedup();
         hosts
@@ -87,21 +82,13 @@ impl PluginRegistry {
 
     fn add(&mut self, plugin: LoadedPlugin) {
         if let Some(existing) = self.plugins.get(plugin.id()) {
-            let reason = format!(
-                "plugin id {:?} is already provided by {}",
-                plugin.id(),
-                existing.path.display()
-            );
+            let reason = format!("plugin id {:?} is already provided by {}", plugin.id(), existing.path.display());
             tracing::error!(file = %plugin.path.display(), %reason, "skipping plugin file");
-            self.failures.push(LoadFailure {
-                path: plugin.path,
-                reason,
-            });
+            self.failures.push(LoadFailure { path: plugin.path, reason });
             return;
         }
         tracing::info!(plugin = plugin.id(), version = %plugin.manifest.version, file = %plugin.path.display(), "loaded plugin");
-        self.plugins
-            .insert(plugin.id().to_string(), Arc::new(plugin));
+        self.plugins.insert(plugin.id().to_string(), Arc::new(plugin));
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
@@ -125,35 +112,18 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<LoadedPlug
     let hash = sha256.clone();
     // Compilation is CPU-bound; keep it off the async workers.
     let pre = tokio::task::spawn_blocking(move || compiling.prepare(&wasm, &hash)).await??;
-    let label = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let manifest = runtime
-        .describe(&pre, &label)
-        .await
-        .context("describe failed")?;
+    let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let manifest = runtime.describe(&pre, &label).await.context("describe failed")?;
     validate_manifest(&manifest).context("its manifest is invalid")?;
-    Ok(LoadedPlugin {
-        manifest,
-        path: path.to_path_buf(),
-        sha256,
-        pre,
-    })
+    Ok(LoadedPlugin { manifest, path: path.to_path_buf(), sha256, pre })
 }
 
 fn validate_manifest(manifest: &Manifest) -> Result<()> {
     let is_id = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     if !is_id(&manifest.id) {
-        bail!(
-            "id {:?} must be 1-64 characters of a-z, 0-9 and -",
-            manifest.id
-        );
+        bail!("id {:?} must be 1-64 characters of a-z, 0-9 and -", manifest.id);
     }
     if manifest.instance_types.is_empty() {
         bail!("instance-types is empty; a plugin needs at least one");
@@ -161,10 +131,7 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for instance_type in &manifest.instance_types {
         if !is_id(&instance_type.id) {
-            bail!(
-                "instance type id {:?} must be 1-64 characters of a-z, 0-9 and -",
-                instance_type.id
-            );
+            bail!("instance type id {:?} must be 1-64 characters of a-z, 0-9 and -", instance_type.id);
         }
         if !seen.insert(&instance_type.id) {
             bail!("instance type id {:?} appears twice", instance_type.id);
@@ -178,14 +145,8 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
                 );
             }
         }
-        serde_json::from_str::<serde_json::Value>(&instance_type.config_schema).with_context(
-            || {
-                format!(
-                    "instance type {:?}: config-schema is not JSON",
-                    instance_type.id
-                )
-            },
-        )?;
+        serde_json::from_str::<serde_json::Value>(&instance_type.config_schema)
+            .with_context(|| format!("instance type {:?}: config-schema is not JSON", instance_type.id))?;
     }
     Ok(())
 }

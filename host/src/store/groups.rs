@@ -45,12 +45,7 @@ fn group(row: AnyRow) -> Result<Group> {
 }
 
 impl Store {
-    pub async fn insert_group(
-        &self,
-        plugin_id: &str,
-        name: &str,
-        credentials: &Credentials,
-    ) -> Result<i64> {
+    pub async fn insert_group(&self, plugin_id: &str, name: &str, credentials: &Credentials) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -82,10 +77,8 @@ impl Store {
     }
 
     pub async fn group_credentials(&self, id: i64) -> Result<Credentials> {
-        let raw: String = sqlx::query_scalar("SELECT credentials FROM groups WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?;
+        let raw: String =
+            sqlx::query_scalar("SELECT credentials FROM groups WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
         Ok(Credentials(serde_json::from_str(&raw)?))
     }
 }

@@ -1,6 +1,9 @@
-//! `integrations`: plugin + instance type + group + config + schedule.
+//! `integrations`: plugin + instance type + group + config + schedule, and the
+//! scheduling state (`next_due_at`, last start and success, failure streak).
 
-use super::Store;
+use super::jobs::{JobArgs, Queue};
+use super::{Backend, Store};
+use crate::schedule::Schedule;
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
@@ -15,7 +18,14 @@ pub struct Integration {
     pub name: String,
     /// JSON object, valid against the instance type's config schema.
     pub config: String,
-    pub enabled: bool,
+    /// Its own schedule; `None` follows the instance type's default.
+    pub schedule: Option<Schedule>,
+    /// Why it is paused (operator, error, needs-reconnect); `None` when active.
+    pub paused_reason: Option<String>,
+    pub next_due_at: Option<i64>,
+    pub last_started_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub consecutive_failures: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -26,12 +36,16 @@ pub struct NewIntegration<'a> {
     pub group_id: i64,
     pub name: &'a str,
     pub config: &'a str,
+    pub schedule: Option<&'a Schedule>,
+    /// When the first run (a backfill) is due; `None` for manual schedules.
+    pub first_due_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, plugin_id, instance_type, group_id, name, config, enabled, created_at, updated_at";
+const COLUMNS: &str = "id, plugin_id, instance_type, group_id, name, config, schedule, paused_reason, next_due_at,
+    last_started_at, last_success_at, consecutive_failures, created_at, updated_at";
 
 fn integration(row: AnyRow) -> Result<Integration> {
+    let schedule: Option<String> = row.try_get("schedule")?;
     Ok(Integration {
         id: row.try_get("id")?,
         plugin_id: row.try_get("plugin_id")?,
@@ -39,49 +53,196 @@ fn integration(row: AnyRow) -> Result<Integration> {
         group_id: row.try_get("group_id")?,
         name: row.try_get("name")?,
         config: row.try_get("config")?,
-        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        schedule: schedule.map(|s| serde_json::from_str(&s)).transpose()?,
+        paused_reason: row.try_get("paused_reason")?,
+        next_due_at: row.try_get("next_due_at")?,
+        last_started_at: row.try_get("last_started_at")?,
+        last_success_at: row.try_get("last_success_at")?,
+        consecutive_failures: row.try_get("consecutive_failures")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
+/// How a run (a job, after its retries) ended, for the scheduling state.
+pub struct RunEnd {
+    pub started_at: i64,
+    pub success: bool,
+    pub next_due_at: Option<i64>,
+    /// Pause with reason "error" once this many runs in a row have failed.
+    pub pause_after_failures: i64,
+}
+
 impl Store {
     pub async fn insert_integration(&self, new: &NewIntegration<'_>) -> Result<i64> {
         let now = self.now();
-        let row = sqlx::query(
-            "INSERT INTO integrations (plugin_id, instance_type, group_id, name, config, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        let schedule = new.schedule.map(serde_json::to_string).transpose()?;
+        let id = sqlx::query_scalar(
+            "INSERT INTO integrations (plugin_id, instance_type, group_id, name, config, schedule, next_due_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
         )
         .bind(new.plugin_id)
         .bind(new.instance_type)
         .bind(new.group_id)
         .bind(new.name)
         .bind(new.config)
+        .bind(schedule)
+        .bind(new.first_due_at)
         .bind(now)
         .fetch_one(self.pool())
         .await?;
-        Ok(row.try_get("id")?)
+        Ok(id)
     }
 
     pub async fn integration(&self, id: i64) -> Result<Option<Integration>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM integrations WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .map(integration)
-        .transpose()
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM integrations WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(integration)
+            .transpose()
     }
 
     pub async fn integrations(&self) -> Result<Vec<Integration>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM integrations ORDER BY id"
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM integrations ORDER BY id")))
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(integration)
+            .collect()
+    }
+
+    /// Replace the schedule (`None`: back to the instance type's default).
+    pub async fn set_integration_schedule(
+        &self,
+        id: i64,
+        schedule: Option<&Schedule>,
+        next_due_at: Option<i64>,
+    ) -> Result<bool> {
+        let schedule = schedule.map(serde_json::to_string).transpose()?;
+        let result = sqlx::query(
+            "UPDATE integrations SET schedule = $2, next_due_at = CASE WHEN paused_reason IS NULL THEN $3 ELSE NULL END,
+                 updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(schedule)
+        .bind(next_due_at)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Pause (with a reason) or resume (`None`, due at `next_due_at`).
+    pub async fn set_integration_paused(
+        &self,
+        id: i64,
+        reason: Option<&str>,
+        next_due_at: Option<i64>,
+    ) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE integrations SET paused_reason = $2, next_due_at = $3, updated_at = $4,
+                 consecutive_failures = CASE WHEN $2 IS NULL THEN 0 ELSE consecutive_failures END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(if reason.is_some() { None } else { next_due_at })
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Queue a fetch job for every active integration that is due, and clear
+    /// its `next_due_at` (it is computed again when the run ends), in one
+    /// transaction. However long the host was down, that is one job each.
+    pub async fn enqueue_due_fetches(&self, max_attempts: i64, limit: i64) -> Result<Vec<i64>> {
+        let now = self.now();
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin().await?;
+        let due: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM integrations WHERE next_due_at <= $1 AND paused_reason IS NULL
+             ORDER BY next_due_at, id LIMIT $2 {lock}"
         )))
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(integration)
-        .collect()
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let args = serde_json::to_string(&JobArgs { trigger: "schedule".into(), backfill_since: None })?;
+        for id in &due {
+            sqlx::query(
+                "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
+                 SELECT $1, $2, $3, $4, $5, $5, $5
+                 WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available')",
+            )
+            .bind(Queue::Fetch.as_str())
+            .bind(id)
+            .bind(&args)
+            .bind(max_attempts)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE integrations SET next_due_at = NULL WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    /// The earliest `next_due_at` of an active integration.
+    pub async fn earliest_due_at(&self) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(next_due_at) FROM integrations WHERE paused_reason IS NULL")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    pub async fn record_run_started(&self, id: i64, started_at: i64) -> Result<()> {
+        sqlx::query("UPDATE integrations SET last_started_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(started_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Record how a run ended and when the next is due. Returns true when this
+    /// failure paused the integration.
+    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<bool> {
+        let now = self.now();
+        if end.success {
+            sqlx::query(
+                "UPDATE integrations SET last_success_at = $2, consecutive_failures = 0,
+                     next_due_at = CASE WHEN paused_reason IS NULL THEN $3 ELSE NULL END, updated_at = $4
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(end.started_at)
+            .bind(end.next_due_at)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+            return Ok(false);
+        }
+        let row = sqlx::query(
+            "UPDATE integrations SET consecutive_failures = consecutive_failures + 1,
+                 paused_reason = CASE WHEN paused_reason IS NULL AND consecutive_failures + 1 >= $3 THEN 'error' ELSE paused_reason END,
+                 next_due_at = CASE WHEN paused_reason IS NULL AND consecutive_failures + 1 < $3 THEN $2 ELSE NULL END,
+                 updated_at = $4
+             WHERE id = $1 RETURNING paused_reason, consecutive_failures",
+        )
+        .bind(id)
+        .bind(end.next_due_at)
+        .bind(end.pause_after_failures)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let reason: Option<String> = row.try_get("paused_reason")?;
+        let streak: i64 = row.try_get("consecutive_failures")?;
+        // Only the failure that reached the threshold paused it.
+        Ok(reason.as_deref() == Some("error") && streak == end.pause_after_failures)
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod groups;
 pub mod integrations;
+pub mod jobs;
+pub mod leases;
 pub mod raw_batches;
 pub mod records;
 pub mod state;
@@ -19,10 +21,14 @@ use std::str::FromStr;
 pub use sqlx::AnyConnection as Connection;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// One file, one writer at a time: the embedded default.
     Sqlite,
+    /// Shared by several processes.
+    Postgres,
 }
 
 #[derive(Clone)]
@@ -39,21 +45,15 @@ impl Store {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            bail!(
-                "PostgreSQL is not supported yet (DATABASE_URL={}); use a sqlite: URL",
-                redact_url(url)
-            )
+            Backend::Postgres
         } else {
-            bail!(
-                "DATABASE_URL must start with sqlite: (got {})",
-                redact_url(url)
-            )
+            bail!("the database URL must start with sqlite: or postgres: (got {})", redact_url(url))
         };
         let options = AnyConnectOptions::from_str(&with_create_mode(url))
             .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .after_connect(|conn, _| {
+        let mut pool = AnyPoolOptions::new().max_connections(16);
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers proceed during a write; busy_timeout makes
                     // writers queue instead of failing under contention.
@@ -61,19 +61,16 @@ impl Store {
                         .await?;
                     Ok(())
                 })
-            })
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open database {}", redact_url(url)))?;
-        SQLITE_MIGRATIONS
-            .run(&pool)
-            .await
-            .context("migrating the database")?;
-        Ok(Store {
-            pool,
-            backend,
-            clock,
-        })
+            });
+        }
+        let pool =
+            pool.connect_with(options).await.with_context(|| format!("cannot open database {}", redact_url(url)))?;
+        let migrations = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrations.run(&pool).await.context("migrating the database")?;
+        Ok(Store { pool, backend, clock })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -86,6 +83,10 @@ impl Store {
 
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {

@@ -42,9 +42,7 @@ impl Store {
         }
         for (key, value) in checkpoint.state {
             match value {
-                Some(value) => {
-                    state::put(&mut tx, checkpoint.integration_id, key, value, now).await?
-                }
+                Some(value) => state::put(&mut tx, checkpoint.integration_id, key, value, now).await?,
                 None => state::delete(&mut tx, checkpoint.integration_id, key).await?,
             }
         }
@@ -55,30 +53,26 @@ impl Store {
     /// Batches stored but not yet processed, oldest first (including those a
     /// crashed run left behind).
     pub async fn pending_batches(&self, integration_id: i64) -> Result<Vec<StoredBatch>> {
-        sqlx::query("SELECT id, kind, payload FROM raw_batches WHERE integration_id = $1 AND status = 'pending' ORDER BY id")
-            .bind(integration_id)
-            .fetch_all(self.pool())
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(StoredBatch {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    payload: row.try_get("payload")?,
-                })
-            })
-            .collect()
+        sqlx::query(
+            "SELECT id, kind, payload FROM raw_batches WHERE integration_id = $1 AND status = 'pending' ORDER BY id",
+        )
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredBatch { id: row.try_get("id")?, kind: row.try_get("kind")?, payload: row.try_get("payload")? })
+        })
+        .collect()
     }
 
     pub async fn mark_batch_failed(&self, batch_id: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE raw_batches SET status = 'failed', error = $2, processed_at = $3 WHERE id = $1",
-        )
-        .bind(batch_id)
-        .bind(error)
-        .bind(self.now())
-        .execute(self.pool())
-        .await?;
+        sqlx::query("UPDATE raw_batches SET status = 'failed', error = $2, processed_at = $3 WHERE id = $1")
+            .bind(batch_id)
+            .bind(error)
+            .bind(self.now())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

@@ -107,12 +107,7 @@ const UPSERT_BLOCK: &str = "
 impl Store {
     /// Upsert one processed batch's records and mark the batch processed, in
     /// one transaction.
-    pub async fn store_records(
-        &self,
-        integration_id: i64,
-        batch_id: i64,
-        records: &Records,
-    ) -> Result<RecordCounts> {
+    pub async fn store_records(&self, integration_id: i64, batch_id: i64, records: &Records) -> Result<RecordCounts> {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut counts = RecordCounts::default();
@@ -157,15 +152,9 @@ impl Store {
             counts.count(version);
         }
         for tombstone in &records.deleted {
-            counts.deleted += mark_deleted(
-                &mut tx,
-                integration_id,
-                tombstone.class,
-                &tombstone.kind,
-                &tombstone.external_id,
-                now,
-            )
-            .await?;
+            counts.deleted +=
+                mark_deleted(&mut tx, integration_id, tombstone.class, &tombstone.kind, &tombstone.external_id, now)
+                    .await?;
         }
         raw_batches::mark_processed(&mut tx, batch_id, now).await?;
         tx.commit().await?;
@@ -263,12 +252,6 @@ async fn mark_deleted(
             "UPDATE blocks SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
         }
     };
-    let result = sqlx::query(sql)
-        .bind(integration_id)
-        .bind(kind)
-        .bind(external_id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    let result = sqlx::query(sql).bind(integration_id).bind(kind).bind(external_id).bind(now).execute(conn).await?;
     Ok(result.rows_affected() as i64)
 }

@@ -7,23 +7,15 @@ use anyhow::Result;
 
 impl Store {
     pub async fn state_value(&self, integration_id: i64, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT value FROM integration_state WHERE integration_id = $1 AND key = $2",
-        )
-        .bind(integration_id)
-        .bind(key)
-        .fetch_optional(self.pool())
-        .await?)
+        Ok(sqlx::query_scalar("SELECT value FROM integration_state WHERE integration_id = $1 AND key = $2")
+            .bind(integration_id)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
     }
 }
 
-pub(super) async fn put(
-    conn: &mut Connection,
-    integration_id: i64,
-    key: &str,
-    value: &str,
-    now: i64,
-) -> Result<()> {
+pub(super) async fn put(conn: &mut Connection, integration_id: i64, key: &str, value: &str, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO integration_state (integration_id, key, value, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (integration_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

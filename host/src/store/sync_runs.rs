@@ -99,17 +99,13 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
     })
 }
 
-const COLUMNS: &str = "id, integration_id, trigger, status, attempt, started_at, finished_at, duration_ms, batches, items_seen,
+const COLUMNS: &str =
+    "id, integration_id, trigger, status, attempt, started_at, finished_at, duration_ms, batches, items_seen,
     records_created, records_updated, records_unchanged, records_deleted, error_class, error_message";
 
 impl Store {
     /// Record that a run has started.
-    pub async fn start_sync_run(
-        &self,
-        integration_id: i64,
-        trigger: &str,
-        attempt: i64,
-    ) -> Result<i64> {
+    pub async fn start_sync_run(&self, integration_id: i64, trigger: &str, attempt: i64) -> Result<i64> {
         let now = self.now();
         let row = sqlx::query(
             "INSERT INTO sync_runs (integration_id, trigger, status, attempt, started_at, created_at)
@@ -148,12 +144,40 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_sync_run_progress(
-        &self,
-        id: i64,
-        done: u64,
-        total: Option<u64>,
-    ) -> Result<()> {
+    /// Close a run its worker can no longer finish (killed, shut down).
+    pub async fn abandon_sync_run(&self, id: i64, status: &str, message: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
+                 error_class = 'lease-expired', error_message = $4
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(self.now())
+        .bind(message)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Delete finished runs older than `before`, and beyond the newest
+    /// `keep_per_integration` of each integration.
+    pub async fn prune_sync_runs(&self, before: i64, keep_per_integration: i64) -> Result<u64> {
+        let result = sqlx::query(
+            "DELETE FROM sync_runs WHERE status NOT IN ('pending', 'running') AND (finished_at < $1 OR id IN (
+                 SELECT id FROM (
+                     SELECT id, ROW_NUMBER() OVER (PARTITION BY integration_id ORDER BY id DESC) AS newer
+                     FROM sync_runs) ranked
+                 WHERE newer > $2))",
+        )
+        .bind(before)
+        .bind(keep_per_integration)
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    pub async fn set_sync_run_progress(&self, id: i64, done: u64, total: Option<u64>) -> Result<()> {
         sqlx::query("UPDATE sync_runs SET progress_done = $2, progress_total = $3 WHERE id = $1")
             .bind(id)
             .bind(done as i64)
@@ -169,12 +193,11 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        let next: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM sync_run_logs WHERE sync_run_id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sync_run_logs WHERE sync_run_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         for (seq, line) in (next..).zip(lines) {
             sqlx::query("INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)")
                 .bind(id)
@@ -190,14 +213,12 @@ impl Store {
     }
 
     pub async fn sync_run(&self, id: i64) -> Result<Option<SyncRun>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sync_runs WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .map(sync_run)
-        .transpose()
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sync_runs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(sync_run)
+            .transpose()
     }
 
     /// Runs of an integration, newest first.
@@ -215,20 +236,14 @@ impl Store {
     }
 
     pub async fn sync_run_logs(&self, id: i64) -> Result<Vec<LogLine>> {
-        sqlx::query(
-            "SELECT at, level, message FROM sync_run_logs WHERE sync_run_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(LogLine {
-                at: row.try_get("at")?,
-                level: row.try_get("level")?,
-                message: row.try_get("message")?,
+        sqlx::query("SELECT at, level, message FROM sync_run_logs WHERE sync_run_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(LogLine { at: row.try_get("at")?, level: row.try_get("level")?, message: row.try_get("message")? })
             })
-        })
-        .collect()
+            .collect()
     }
 }

@@ -65,19 +65,9 @@ impl Plugin for Monzo {
             needs_raw_credentials: false,
             instance_types: vec![
                 instance_type("accounts", "Accounts", "Your Monzo accounts", 86_400),
-                instance_type(
-                    "balances",
-                    "Balances",
-                    "Current balance of each account",
-                    3_600,
-                ),
+                instance_type("balances", "Balances", "Current balance of each account", 3_600),
                 instance_type("pots", "Pots", "Savings pots and their balances", 3_600),
-                instance_type(
-                    "transactions",
-                    "Transactions",
-                    "Card payments, transfers and more",
-                    900,
-                ),
+                instance_type("transactions", "Transactions", "Card payments, transfers and more", 900),
             ],
         }
     }
@@ -93,32 +83,21 @@ impl Plugin for Monzo {
             }
             "balances" => {
                 for account in &accounts {
-                    let balance: Value = get("/balance")
-                        .query("account_id", account_id(account)?)
-                        .send_json()?;
-                    emit_json(
-                        "balance",
-                        &json!({ "account_id": account_id(account)?, "balance": balance }),
-                    )?;
+                    let balance: Value = get("/balance").query("account_id", account_id(account)?).send_json()?;
+                    emit_json("balance", &json!({ "account_id": account_id(account)?, "balance": balance }))?;
                     summary.items_seen += 1;
                 }
             }
             "pots" => {
                 for account in &accounts {
-                    let page: Value = get("/pots")
-                        .query("current_account_id", account_id(account)?)
-                        .send_json()?;
+                    let page: Value = get("/pots").query("current_account_id", account_id(account)?).send_json()?;
                     summary.items_seen += page["pots"].as_array().map_or(0, Vec::len) as u64;
-                    emit_json(
-                        "pots",
-                        &json!({ "account_id": account_id(account)?, "pots": page["pots"] }),
-                    )?;
+                    emit_json("pots", &json!({ "account_id": account_id(account)?, "pots": page["pots"] }))?;
                 }
             }
             "transactions" => {
                 for account in &accounts {
-                    summary.items_seen +=
-                        fetch_transactions(account_id(account)?, &config, &request.mode)?;
+                    summary.items_seen += fetch_transactions(account_id(account)?, &config, &request.mode)?;
                 }
             }
             other => {
@@ -163,11 +142,7 @@ impl Plugin for Monzo {
                 for pot in array(&payload["pots"]) {
                     let external_id = string(pot, "id")?;
                     if pot["deleted"].as_bool() == Some(true) {
-                        records.deleted.push(Tombstone {
-                            class: RecordClass::Object,
-                            kind: "pot".into(),
-                            external_id,
-                        });
+                        records.deleted.push(Tombstone { class: RecordClass::Object, kind: "pot".into(), external_id });
                         continue;
                     }
                     records.objects.push(ObjectRecord {
@@ -185,9 +160,7 @@ impl Plugin for Monzo {
                 }
             }
             other => {
-                return Err(PluginError::Permanent(format!(
-                    "unknown batch kind {other:?}"
-                )));
+                return Err(PluginError::Permanent(format!("unknown batch kind {other:?}")));
             }
         }
         Ok(records)
@@ -206,9 +179,7 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
         .filter(|a| a["closed"].as_bool() != Some(true))
         .filter(|a| {
             config.account_ids.is_empty()
-                || a["id"]
-                    .as_str()
-                    .is_some_and(|id| config.account_ids.iter().any(|c| c == id))
+                || a["id"].as_str().is_some_and(|id| config.account_ids.iter().any(|c| c == id))
         })
         .cloned()
         .collect())
@@ -217,20 +188,15 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 /// Page forward from the cursor (the last transaction id stored for the
 /// account), or from the backfill start on a first run. Each page is emitted and
 /// checkpointed together with the cursor that points past it.
-fn fetch_transactions(
-    account: &str,
-    config: &Config,
-    mode: &FetchMode,
-) -> Result<u64, PluginError> {
+fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode) -> Result<u64, PluginError> {
     let cursor_key = format!("transactions.cursor.{account}");
     let mut since = match (mode, state::get(&cursor_key)) {
         (FetchMode::Backfill(from), _) => time::to_rfc3339(*from),
         (FetchMode::Incremental, Some(last_id)) => last_id,
         (FetchMode::Incremental, None) => match &config.since {
             Some(since) => {
-                time::parse_rfc3339(since).map_err(|_| {
-                    PluginError::InvalidConfig(format!("since: {since:?} is not an RFC 3339 time"))
-                })?;
+                time::parse_rfc3339(since)
+                    .map_err(|_| PluginError::InvalidConfig(format!("since: {since:?} is not an RFC 3339 time")))?;
                 since.clone()
             }
             None => time::to_rfc3339(time::now() - i64::from(DEFAULT_BACKFILL_DAYS) * time::DAY_MS),
@@ -251,10 +217,7 @@ fn fetch_transactions(
         let last_id = string(last, "id")?;
         seen += transactions.len() as u64;
         let full_page = transactions.len() >= PAGE_SIZE;
-        emit_json(
-            "transactions",
-            &json!({ "account_id": account, "transactions": transactions }),
-        )?;
+        emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
         state::set(&cursor_key, &last_id);
         checkpoint()?;
         log::progress(seen, None);
@@ -267,17 +230,10 @@ fn fetch_transactions(
     Ok(seen)
 }
 
-fn process_transaction(
-    account: &str,
-    transaction: &Value,
-    records: &mut Records,
-) -> Result<(), PluginError> {
+fn process_transaction(account: &str, transaction: &Value, records: &mut Records) -> Result<(), PluginError> {
     let id = string(transaction, "id")?;
     let merchant = &transaction["merchant"];
-    let merchant_id = merchant
-        .as_str()
-        .or_else(|| merchant["id"].as_str())
-        .map(str::to_string);
+    let merchant_id = merchant.as_str().or_else(|| merchant["id"].as_str()).map(str::to_string);
     let mut data = transaction.clone();
     if merchant.is_object() {
         // The merchant's details live in their own block; the event keeps its id.
@@ -295,9 +251,7 @@ fn process_transaction(
         occurred_at: time::parse_rfc3339(&string(transaction, "created")?)?,
         actor: Some(account.to_string()),
         target: merchant_id,
-        value: transaction["amount"]
-            .as_i64()
-            .map(|minor_units| minor_units as f64),
+        value: transaction["amount"].as_i64().map(|minor_units| minor_units as f64),
         unit: transaction["currency"].as_str().map(str::to_string),
         data: data.to_string(),
     });
@@ -309,13 +263,12 @@ fn array(value: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn string(value: &Value, field: &str) -> Result<String, PluginError> {
-    value[field].as_str().map(str::to_string).ok_or_else(|| {
-        PluginError::Permanent(format!("upstream object has no string field {field:?}"))
-    })
+    value[field]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| PluginError::Permanent(format!("upstream object has no string field {field:?}")))
 }
 
 fn account_id(account: &Value) -> Result<&str, PluginError> {
-    account["id"]
-        .as_str()
-        .ok_or_else(|| PluginError::Permanent("account without an id".into()))
+    account["id"].as_str().ok_or_else(|| PluginError::Permanent("account without an id".into()))
 }

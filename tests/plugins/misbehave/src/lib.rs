@@ -41,15 +41,10 @@ impl Plugin for Misbehave {
         match request.instance_type.as_str() {
             "ok" => {
                 emit_json("thing", &json!({"id": "thing-1", "name": "The thing"}))?;
-                Ok(FetchSummary {
-                    items_seen: 1,
-                    note: None,
-                })
+                Ok(FetchSummary { items_seen: 1, note: None })
             }
             "trap" => panic!("deliberate panic in fetch"),
-            other => Err(PluginError::InvalidConfig(format!(
-                "unknown instance type {other}"
-            ))),
+            other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
         }
     }
 

@@ -1,0 +1,126 @@
+use super::print_json;
+use crate::Host;
+use crate::schedule::Schedule;
+use crate::status::UpdateStatus;
+use crate::sync::to_datetime;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ScheduleCommand {
+    /// Every integration with its schedule, status and next due time.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The next run instants of a cron expression, to check it before saving.
+    Preview {
+        /// 5-field cron expression, e.g. "0 6,18 * * *".
+        expression: String,
+        /// IANA time zone, e.g. Europe/London.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Start from this time (RFC 3339) instead of now.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
+}
+
+/// The schedule flags shared by `integrations add` and `integrations schedule`.
+#[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    /// Run every interval: 5m, 15m, 30m, 1h, 6h, daily, weekly, or e.g. 90m.
+    #[arg(long, conflicts_with_all = ["cron", "manual"])]
+    every: Option<String>,
+    /// Cron expression (5 fields); repeat the flag for several.
+    #[arg(long, conflicts_with = "manual")]
+    cron: Vec<String>,
+    /// IANA time zone of the --cron expressions (default UTC).
+    #[arg(long, requires = "cron")]
+    tz: Option<String>,
+    /// Run only when triggered.
+    #[arg(long)]
+    manual: bool,
+}
+
+impl ScheduleArgs {
+    /// The schedule the flags describe; `None` when none was given.
+    pub fn schedule(&self) -> Result<Option<Schedule>> {
+        if let Some(every) = &self.every {
+            return Ok(Some(Schedule::parse_interval(every)?));
+        }
+        if !self.cron.is_empty() {
+            return Ok(Some(Schedule::cron(self.cron.clone(), self.tz.as_deref().unwrap_or("UTC"))?));
+        }
+        Ok(self.manual.then_some(Schedule::Manual))
+    }
+}
+
+pub async fn run(host: &Host, command: ScheduleCommand) -> Result<()> {
+    match command {
+        ScheduleCommand::List { json } => list(host, json).await,
+        ScheduleCommand::Preview { expression, tz, from, count } => {
+            let compiled = Schedule::cron(vec![expression], &tz)?.compile()?;
+            let zone = compiled.timezone().expect("a cron schedule has a time zone");
+            let from: DateTime<Utc> = match from {
+                Some(text) => DateTime::parse_from_rfc3339(&text)
+                    .with_context(|| format!("--from {text:?} is not an RFC 3339 time"))?
+                    .with_timezone(&Utc),
+                None => Utc::now(),
+            };
+            for instant in compiled.preview(from, count) {
+                println!(
+                    "{}  {}",
+                    instant.format("%Y-%m-%dT%H:%M:%SZ"),
+                    instant.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn list(host: &Host, json: bool) -> Result<()> {
+    let store = host.store();
+    let (running, waiting) = store.active_job_integrations().await?;
+    let now = store.now();
+    let mut rows = Vec::new();
+    for integration in store.integrations().await? {
+        let schedule = host.runner.effective_schedule(&integration);
+        let status =
+            UpdateStatus::of(&integration, running.contains(&integration.id), waiting.contains(&integration.id), now);
+        rows.push(json!({
+            "id": integration.id,
+            "name": integration.name,
+            "schedule": schedule,
+            "schedule_summary": schedule.summary(),
+            "schedule_is_default": integration.schedule.is_none(),
+            "status": status,
+            "status_label": status.label(),
+            "next_due_at": integration.next_due_at,
+            "last_success_at": integration.last_success_at,
+            "consecutive_failures": integration.consecutive_failures,
+        }));
+    }
+    if json {
+        return print_json(&rows);
+    }
+    println!("{:<5} {:<28} {:<36} {:<20} NEXT DUE (UTC)", "ID", "NAME", "SCHEDULE", "STATUS");
+    for row in rows {
+        let next = row["next_due_at"]
+            .as_i64()
+            .map_or("-".into(), |ms| to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string());
+        let default_marker = if row["schedule_is_default"] == true { " (default)" } else { "" };
+        println!(
+            "{:<5} {:<28} {:<36} {:<20} {next}",
+            row["id"],
+            row["name"].as_str().unwrap_or_default(),
+            format!("{}{default_marker}", row["schedule_summary"].as_str().unwrap_or_default()),
+            row["status_label"].as_str().unwrap_or_default(),
+        );
+    }
+    Ok(())
+}

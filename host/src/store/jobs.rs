@@ -1,0 +1,400 @@
+//! `jobs`: durable queued work with leases, retries and a failed list.
+//!
+//! States: `available` (waiting for `run_at`) → `running` (claimed, leased) →
+//! `completed` | `failed` (no attempts left, or not retryable) | `cancelled`.
+//! The partial unique index `jobs_one_running` makes a second concurrent run
+//! of one integration impossible whatever the callers do.
+
+use super::{Backend, Store};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Queue {
+    Fetch,
+    Process,
+    Webhook,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 3] = [Queue::Fetch, Queue::Process, Queue::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::Fetch => "fetch",
+            Queue::Process => "process",
+            Queue::Webhook => "webhook",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Queue> {
+        Queue::ALL
+            .into_iter()
+            .find(|q| q.as_str() == value)
+            .ok_or_else(|| anyhow::anyhow!("unknown queue {value:?} in the database"))
+    }
+}
+
+/// What a job asks for, stored as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobArgs {
+    /// schedule, manual, webhook, backfill.
+    pub trigger: String,
+    /// Fetch history from this time (ms) on, ignoring cursors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_since: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub queue: Queue,
+    pub integration_id: Option<i64>,
+    pub args: JobArgs,
+    pub state: String,
+    /// Attempts started so far (1 while the first attempt runs).
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub sync_run_id: Option<i64>,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+pub struct NewJob {
+    pub queue: Queue,
+    pub integration_id: i64,
+    pub args: JobArgs,
+    pub max_attempts: i64,
+    pub run_at: i64,
+}
+
+const COLUMNS: &str = "id, queue, integration_id, args, state, attempt, max_attempts, run_at, sync_run_id,
+    error_class, error_message, created_at, finished_at";
+
+fn job(row: AnyRow) -> Result<Job> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        queue: Queue::parse(row.try_get("queue")?)?,
+        integration_id: row.try_get("integration_id")?,
+        args: serde_json::from_str(row.try_get("args")?)?,
+        state: row.try_get("state")?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        run_at: row.try_get("run_at")?,
+        sync_run_id: row.try_get("sync_run_id")?,
+        error_class: row.try_get("error_class")?,
+        error_message: row.try_get("error_message")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// True when the database refused a write because of a unique index.
+pub fn is_unique_violation(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<sqlx::Error>().and_then(|e| e.as_database_error()).is_some_and(|e| e.is_unique_violation())
+}
+
+impl Store {
+    /// Queue a job unless the integration already has one waiting in that
+    /// queue (repeated triggers coalesce). Returns the waiting job's id.
+    pub async fn enqueue_job(&self, new: &NewJob) -> Result<i64> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1",
+        )
+        .bind(new.queue.as_str())
+        .bind(new.integration_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match waiting {
+            Some(id) => {
+                // An earlier trigger wins: never push a waiting job later.
+                sqlx::query("UPDATE jobs SET run_at = $2, updated_at = $3 WHERE id = $1 AND run_at > $2")
+                    .bind(id)
+                    .bind(new.run_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+                )
+                .bind(new.queue.as_str())
+                .bind(new.integration_id)
+                .bind(serde_json::to_string(&new.args)?)
+                .bind(new.max_attempts)
+                .bind(new.run_at)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claim up to `limit` due jobs of `queue` for `owner`, leased until
+    /// `now + lease_ms`. Jobs of an integration that already has a running job
+    /// are left waiting.
+    pub async fn claim_jobs(&self, queue: Queue, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
+        let now = self.now();
+        // PostgreSQL lets concurrent claimers skip each other's rows; SQLite
+        // has a single writer, so the statement is already exclusive.
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
+             WHERE id IN (
+                 SELECT id FROM jobs j
+                 WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
+                   AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.integration_id = j.integration_id AND r.state = 'running')
+                 ORDER BY j.run_at, j.id LIMIT $5 {lock})
+             RETURNING {COLUMNS}"
+        );
+        let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(queue.as_str())
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await;
+        match claimed {
+            Ok(rows) => rows.into_iter().map(job).collect(),
+            // Two claimers raced for two jobs of one integration; the index
+            // refused the second. Nothing was claimed; the caller polls again.
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Extend the leases `owner` holds on `ids`. Returns how many it still held.
+    pub async fn renew_leases(&self, owner: &str, ids: &[i64], lease_ms: i64) -> Result<u64> {
+        let mut renewed = 0;
+        let until = self.now() + lease_ms;
+        for id in ids {
+            renewed += sqlx::query(
+                "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(until)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        }
+        Ok(renewed)
+    }
+
+    pub async fn set_job_sync_run(&self, id: i64, sync_run_id: i64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET sync_run_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(sync_run_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_job(&self, id: i64) -> Result<()> {
+        self.finish_job(id, "completed", None).await
+    }
+
+    /// Give up on a job: it lands in the failed list.
+    pub async fn fail_job(&self, id: i64, class: &str, message: &str) -> Result<()> {
+        self.finish_job(id, "failed", Some((class, message))).await
+    }
+
+    async fn finish_job(&self, id: i64, state: &str, error: Option<(&str, &str)>) -> Result<()> {
+        let (class, message) = error.unzip();
+        sqlx::query(
+            "UPDATE jobs SET state = $2, error_class = $3, error_message = $4, finished_at = $5, updated_at = $5,
+                 lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(class)
+        .bind(message)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Put a job back to wait for another attempt at `run_at`. With
+    /// `refund_attempt` the attempt that just ended does not count.
+    pub async fn retry_job_at(
+        &self,
+        id: i64,
+        run_at: i64,
+        refund_attempt: bool,
+        class: &str,
+        message: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'available', run_at = $2, error_class = $3, error_message = $4, updated_at = $5,
+                 attempt = attempt - $6, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(run_at)
+        .bind(class)
+        .bind(message)
+        .bind(self.now())
+        .bind(i64::from(refund_attempt))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Hand back jobs `owner` holds without counting the attempt (graceful shutdown).
+    pub async fn release_jobs(&self, owner: &str, ids: &[i64]) -> Result<u64> {
+        let mut released = 0;
+        for id in ids {
+            released += sqlx::query(
+                "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $3, updated_at = $3,
+                     lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(self.now())
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        }
+        Ok(released)
+    }
+
+    /// Jobs whose worker stopped renewing (killed, partitioned): make them
+    /// available again, or failed when that was their last attempt. Returns
+    /// the rescued jobs as they were.
+    pub async fn rescue_expired_jobs(&self) -> Result<Vec<Job>> {
+        let now = self.now();
+        let expired: Vec<Job> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < $1"
+        )))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(job)
+        .collect::<Result<_>>()?;
+        let message = "the worker running it stopped renewing its lease (killed or stuck)";
+        for job in &expired {
+            let next = if job.attempt >= job.max_attempts { "failed" } else { "available" };
+            sqlx::query(
+                "UPDATE jobs SET state = $2, run_at = $3, updated_at = $3, error_class = 'lease-expired', error_message = $4,
+                     finished_at = CASE WHEN $2 = 'failed' THEN $3 ELSE NULL END, lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $1 AND state = 'running' AND lease_expires_at < $3",
+            )
+            .bind(job.id)
+            .bind(next)
+            .bind(now)
+            .bind(message)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(expired)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(job)
+            .transpose()
+    }
+
+    /// Jobs of an integration, newest first.
+    pub async fn integration_jobs(&self, integration_id: i64) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE integration_id = $1 ORDER BY id DESC"
+        )))
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(job)
+        .collect()
+    }
+
+    /// The failed list, newest first.
+    pub async fn failed_jobs(&self, limit: i64) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(job)
+        .collect()
+    }
+
+    /// Give failed jobs a fresh set of attempts, now. `None` retries them all.
+    pub async fn retry_failed_jobs(&self, id: Option<i64>) -> Result<u64> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, updated_at = $2, finished_at = NULL
+             WHERE state = 'failed' AND ($1 IS NULL OR id = $1)",
+        )
+        .bind(id)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Delete the failed list.
+    pub async fn flush_failed_jobs(&self) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM jobs WHERE state = 'failed'").execute(self.pool()).await?.rows_affected())
+    }
+
+    /// When the earliest waiting job of `queue` becomes due.
+    pub async fn next_job_due_at(&self, queue: Queue) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE queue = $1 AND state = 'available'")
+            .bind(queue.as_str())
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Integrations with a running job, and those with a waiting one.
+    pub async fn active_job_integrations(&self) -> Result<(Vec<i64>, Vec<i64>)> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT integration_id, state FROM jobs WHERE state IN ('running', 'available') AND integration_id IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let (mut running, mut waiting) = (Vec::new(), Vec::new());
+        for row in rows {
+            let id: i64 = row.try_get("integration_id")?;
+            match row.try_get::<&str, _>("state")? {
+                "running" => running.push(id),
+                _ => waiting.push(id),
+            }
+        }
+        Ok((running, waiting))
+    }
+
+    /// Delete finished jobs older than `before`.
+    pub async fn prune_finished_jobs(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+}
