@@ -121,8 +121,11 @@ impl Host {
     /// worker-only process leaves scheduling to `inlet serve`).
     pub fn start_background(&self, schedule: bool) -> Background {
         let (shutdown, receiver) = watch::channel(false);
-        let worker_config =
-            WorkerConfig { pause_after_failures: self.settings.pause_after_failures, ..WorkerConfig::default() };
+        let worker_config = WorkerConfig {
+            pause_after_failures: self.settings.pause_after_failures,
+            lease: self.settings.job_lease,
+            ..WorkerConfig::default()
+        };
         let notifier = Arc::new(Notifier::new(self.settings.notify_webhook_url.clone()));
         let mut tasks = Vec::new();
         if schedule {

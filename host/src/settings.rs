@@ -47,6 +47,8 @@ struct ConfigFile {
     notify_webhook_url: Option<String>,
     /// Failed runs in a row that pause an integration (default 3).
     pause_after_failures: Option<i64>,
+    /// A job whose worker stops renewing for this long is rescued (default 30).
+    job_lease_seconds: Option<u64>,
     /// Sync history kept (defaults 30 days, 500 runs per integration).
     history_max_age_days: Option<u64>,
     history_max_runs: Option<i64>,
@@ -72,6 +74,7 @@ pub struct Settings {
     pub upstream_overrides: UpstreamOverrides,
     pub notify_webhook_url: Option<String>,
     pub pause_after_failures: i64,
+    pub job_lease: Duration,
     pub history_max_age: Duration,
     pub history_max_runs: i64,
     /// Policies that differ from the defaults, by queue name.
@@ -132,6 +135,7 @@ impl Settings {
             upstream_overrides,
             notify_webhook_url: file.notify_webhook_url,
             pause_after_failures,
+            job_lease: Duration::from_secs(file.job_lease_seconds.unwrap_or(30).max(1)),
             history_max_age: Duration::from_secs(file.history_max_age_days.unwrap_or(30) * 86_400),
             history_max_runs: file.history_max_runs.unwrap_or(500),
             queue_policies,

@@ -147,7 +147,13 @@ impl SyncRunner {
         let id = request.integration_id;
         let integration =
             self.store.integration(id).await?.ok_or_else(|| anyhow!("there is no integration with id {id}"))?;
-        let trigger = if request.backfill_since.is_some() { Trigger::Backfill } else { request.trigger };
+        let plugin = self.plugins.get(&integration.plugin_id);
+        let mode = plugin.as_ref().map(|p| self.fetch_mode(p, &integration, request));
+        // A first run, or an explicit re-fetch of history, is a backfill.
+        let trigger = match mode {
+            Some(FetchMode::Backfill(_)) => Trigger::Backfill,
+            _ => request.trigger,
+        };
         let run_id = self.store.start_sync_run(id, trigger_name(trigger), request.attempt).await?;
         let started_at = self.store.now();
         self.store.record_run_started(id, started_at).await?;
@@ -156,9 +162,9 @@ impl SyncRunner {
         }
         tracing::info!(integration = id, plugin = %integration.plugin_id, run = run_id, attempt = request.attempt, "sync started");
 
-        let (outcome, error, logs) = match self.plugins.get(&integration.plugin_id) {
-            Some(plugin) => self.run_plugin(&plugin, &integration, run_id, request, trigger).await,
-            None => failed(RunError::new(
+        let (outcome, error, logs) = match (plugin, mode) {
+            (Some(plugin), Some(mode)) => self.run_plugin(&plugin, &integration, run_id, trigger, mode).await,
+            _ => failed(RunError::new(
                 ErrorClass::PluginMissing,
                 format!("plugin {:?} is not loaded; put its .wasm file in the plugins folder", integration.plugin_id),
             )),
@@ -236,10 +242,9 @@ impl SyncRunner {
         plugin: &LoadedPlugin,
         integration: &Integration,
         run_id: i64,
-        request: &RunRequest,
         trigger: Trigger,
+        mode: FetchMode,
     ) -> (RunOutcome, Option<RunError>, Vec<LogLine>) {
-        let mode = self.fetch_mode(plugin, integration, request);
         let fetched = match self.fetch(plugin, integration, run_id, trigger, mode).await {
             Ok(fetched) => fetched,
             Err(error) => return failed(RunError::new(ErrorClass::Host, format!("{error:#}"))),

@@ -60,6 +60,31 @@ impl Inlet {
         std::fs::write(self.plugins_dir().join(name), bytes).unwrap();
     }
 
+    /// Write `inlet.toml` in the installation's folder (the commands' working directory).
+    pub fn config(self, toml: &str) -> Inlet {
+        std::fs::write(self.dir.path().join("inlet.toml"), toml).unwrap();
+        self
+    }
+
+    /// Start a long-running `inlet <args>` (serve, worker) and wait until it listens.
+    pub async fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("inlet started within a minute")
+            .unwrap()
+            .expect("inlet printed its address");
+        assert!(line.starts_with("inlet listening on "), "unexpected first line {line}");
+        child
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Inlet {
         self.env.push((key.into(), value.into()));
         self
@@ -123,4 +148,20 @@ impl Inlet {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Poll `check` every 100 ms until it returns `Some`, for at most `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -33,6 +33,7 @@ impl Plugin for Misbehave {
             instance_types: vec![
                 instance_type("ok", "emits one batch with one object"),
                 instance_type("trap", "panics in fetch"),
+                instance_type("slow", "emits thing-1, checkpoints, sleeps 3 s, emits thing-2; resumes after thing-1"),
             ],
         }
     }
@@ -44,6 +45,19 @@ impl Plugin for Misbehave {
                 Ok(FetchSummary { items_seen: 1, note: None })
             }
             "trap" => panic!("deliberate panic in fetch"),
+            "slow" => {
+                // A cursor in state makes a rescued run continue where the
+                // killed one checkpointed, instead of starting over.
+                if state::get("cursor").is_none() {
+                    emit_json("thing", &json!({"id": "thing-1", "name": "First"}))?;
+                    state::set("cursor", "thing-1");
+                    checkpoint()?;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                emit_json("thing", &json!({"id": "thing-2", "name": "Second"}))?;
+                state::set("cursor", "thing-2");
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
             other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
         }
     }

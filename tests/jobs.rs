@@ -1,0 +1,90 @@
+//! Durable jobs through the real binary: scheduled runs without anyone asking,
+//! and a worker killed mid-run whose job is rescued and finished elsewhere.
+
+mod support;
+
+use support::{Inlet, eventually, test_plugin};
+
+async fn misbehave_integration(inlet: &Inlet, instance_type: &str, schedule: &[&str]) -> String {
+    let group = inlet.json(&["groups", "add", "misbehave", "--name", "test", "--json"]).await["id"].to_string();
+    let mut args = vec!["integrations", "add", "misbehave", instance_type, "--group", &group, "--json"];
+    args.extend_from_slice(schedule);
+    inlet.json(&args).await["id"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_runs_a_due_integration_on_its_own_and_schedules_the_next() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let id = misbehave_integration(&inlet, "ok", &["--every", "1h"]).await;
+    let mut serve = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+
+    let store = inlet.store().await;
+    let integration_id: i64 = id.parse().unwrap();
+    let run = eventually(30, "the first scheduled run", || async {
+        store.sync_runs(integration_id, 1).await.unwrap().into_iter().find(|r| r.finished_at.is_some())
+    })
+    .await;
+    assert_eq!(run.status.as_str(), "success", "{run:?}");
+    assert_eq!(run.trigger, "backfill", "a new integration's first run is a backfill");
+
+    let listed = eventually(10, "the next due time", || async {
+        let listed = inlet.json(&["schedule", "list", "--json"]).await;
+        listed[0]["next_due_at"].as_i64().map(|_| listed)
+    })
+    .await;
+    let row = &listed[0];
+    assert_eq!(row["schedule_summary"], "every hour");
+    assert_eq!(row["status_label"], "Up to date");
+    let next = row["next_due_at"].as_i64().unwrap();
+    let started = store.integration(integration_id).await.unwrap().unwrap().last_started_at.unwrap();
+    assert_eq!(next - started, 3_600_000, "an interval counts from the last start");
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("job_lease_seconds = 2\n");
+    let id = misbehave_integration(&inlet, "slow", &["--manual"]).await;
+    let integration_id: i64 = id.parse().unwrap();
+    let queued = inlet.json(&["sync", &id, "--force", "--json"]).await;
+    let job_id = queued[0]["job"].as_i64().unwrap();
+
+    let mut first = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let store = inlet.store().await;
+    // Wait until the run has checkpointed its first batch, then kill the worker.
+    eventually(30, "the first checkpoint", || async {
+        let cursor = store.state_value(integration_id, "cursor").await.unwrap();
+        (cursor.as_deref() == Some("thing-1")).then_some(())
+    })
+    .await;
+    first.kill().await.unwrap(); // SIGKILL: no chance to clean up
+
+    let killed = store.job(job_id).await.unwrap().unwrap();
+    assert_eq!(killed.state, "running", "the dead worker still holds the job");
+
+    let mut second = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let job = eventually(30, "the rescued job to complete", || async {
+        let job = store.job(job_id).await.unwrap().unwrap();
+        (job.state == "completed").then_some(job)
+    })
+    .await;
+    assert_eq!(job.attempt, 2, "the killed attempt counted; the rescue ran the second");
+
+    let runs = store.sync_runs(integration_id, 10).await.unwrap();
+    let statuses: Vec<(&str, Option<&str>)> =
+        runs.iter().map(|r| (r.status.as_str(), r.error_class.as_deref())).collect();
+    assert_eq!(statuses, [("success", None), ("failed", Some("lease-expired"))], "newest first");
+
+    let objects = store.objects(integration_id).await.unwrap();
+    let ids: Vec<&str> = objects.iter().map(|o| o.external_id.as_str()).collect();
+    assert_eq!(ids, ["thing-1", "thing-2"], "nothing lost, nothing duplicated");
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_batches WHERE integration_id = $1")
+        .bind(integration_id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 2, "the rescued run resumed after the checkpoint instead of re-emitting");
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+}

@@ -1,0 +1,313 @@
+//! One conformance suite for every storage backend: each check runs against
+//! SQLite and against the real PostgreSQL server, with an injected clock.
+
+use inlet::clock::ManualClock;
+use inlet::schedule::Schedule;
+use inlet::store::Store;
+use inlet::store::groups::Credentials;
+use inlet::store::integrations::{NewIntegration, RunEnd};
+use inlet::store::jobs::{JobArgs, NewJob, Queue};
+use inlet::store::records::RecordCounts;
+use inlet::store::sync_runs::{RunOutcome, RunStatus};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const START: i64 = 1_800_000_000_000;
+const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+struct Backend {
+    store: Store,
+    clock: Arc<ManualClock>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+    let store = Store::open(&url, clock.clone()).await.unwrap();
+    Backend { store, clock, _sqlite_dir: Some(dir) }
+}
+
+/// A fresh PostgreSQL database for one test.
+async fn postgres() -> Backend {
+    use sqlx::Connection;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!("inlet_conformance_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN)
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 for the conformance suite");
+    // Databases left by earlier runs of this suite (other process ids) go.
+    static CLEANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !CLEANED.swap(true, Ordering::SeqCst) {
+        let stale: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'inlet_conformance_%' AND datname NOT LIKE 'inlet_conformance_{}_%'",
+            std::process::id()
+        )))
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        for old in stale {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let store = Store::open(&format!("postgres://postgres@127.0.0.1:5432/{name}"), clock.clone()).await.unwrap();
+    Backend { store, clock, _sqlite_dir: None }
+}
+
+/// Run one async check against both backends.
+macro_rules! conformance {
+    ($name:ident, $check:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$check(super::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$check(super::postgres().await).await;
+            }
+        }
+    };
+}
+
+async fn integration(store: &Store, name: &str, first_due_at: Option<i64>) -> i64 {
+    let group = match store.groups().await.unwrap().first() {
+        Some(group) => group.id,
+        None => store.insert_group("test", "group", &Credentials::default()).await.unwrap(),
+    };
+    store
+        .insert_integration(&NewIntegration {
+            plugin_id: "test",
+            instance_type: "things",
+            group_id: group,
+            name,
+            config: "{}",
+            schedule: Some(&Schedule::Interval { seconds: 900 }),
+            first_due_at,
+        })
+        .await
+        .unwrap()
+}
+
+fn fetch_job(integration_id: i64, run_at: i64) -> NewJob {
+    NewJob {
+        queue: Queue::Fetch,
+        integration_id,
+        args: JobArgs { trigger: "manual".into(), backfill_since: None },
+        max_attempts: 3,
+        run_at,
+    }
+}
+
+conformance!(claiming, claiming_respects_due_time_and_one_run_per_integration);
+async fn claiming_respects_due_time_and_one_run_per_integration(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let later = integration(s, "later", None).await;
+    let first = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.enqueue_job(&fetch_job(later, START + 10_000)).await.unwrap();
+    assert_eq!(s.enqueue_job(&fetch_job(a, START)).await.unwrap(), first, "a second trigger coalesces");
+
+    let claimed = s.claim_jobs(Queue::Fetch, "w1", 30_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [first], "only due jobs");
+    assert_eq!(claimed[0].attempt, 1);
+    assert!(s.claim_jobs(Queue::Process, "w1", 30_000, 10).await.unwrap().is_empty(), "queues are separate");
+
+    // Triggered again while running: it waits, and is not claimable until the run ends.
+    let second = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    assert_ne!(second, first);
+    assert!(s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap().is_empty());
+    s.complete_job(first).await.unwrap();
+    let claimed = s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [second]);
+
+    b.clock.advance(10_000);
+    let claimed = s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the later job is due now");
+    assert_eq!(s.job(first).await.unwrap().unwrap().state, "completed");
+}
+
+conformance!(concurrent_claims, concurrent_claimers_take_each_job_once);
+async fn concurrent_claimers_take_each_job_once(b: Backend) {
+    let s = &b.store;
+    let mut ids = BTreeSet::new();
+    for n in 0..120 {
+        let integration = integration(s, &format!("i{n}"), None).await;
+        ids.insert(s.enqueue_job(&fetch_job(integration, START)).await.unwrap());
+    }
+    let mut claimers = tokio::task::JoinSet::new();
+    for worker in 0..6 {
+        let store = s.clone();
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_jobs(Queue::Fetch, &format!("w{worker}"), 30_000, 7).await.unwrap();
+                if batch.is_empty() && store.next_job_due_at(Queue::Fetch).await.unwrap().is_none() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|j| j.id));
+            }
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(mine) = claimers.join_next().await {
+        claimed.extend(mine.unwrap());
+    }
+    assert_eq!(claimed.len(), ids.len(), "no job claimed twice");
+    assert_eq!(claimed.into_iter().collect::<BTreeSet<_>>(), ids, "every job claimed");
+}
+
+conformance!(leases, expired_leases_are_rescued_until_attempts_run_out);
+async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    for attempt in 1..=3 {
+        let claimed = s.claim_jobs(Queue::Fetch, "dead-worker", 1_000, 1).await.unwrap();
+        assert_eq!(claimed[0].attempt, attempt);
+        let run = s.start_sync_run(a, "manual", attempt).await.unwrap();
+        s.set_job_sync_run(id, run).await.unwrap();
+        b.clock.advance(500);
+        assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), 1, "a live worker renews");
+        assert!(s.rescue_expired_jobs().await.unwrap().is_empty(), "a renewed lease is not expired");
+        b.clock.advance(1_001);
+        let rescued = s.rescue_expired_jobs().await.unwrap();
+        assert_eq!(rescued.iter().map(|j| (j.id, j.sync_run_id)).collect::<Vec<_>>(), [(id, Some(run))]);
+    }
+    let job = s.job(id).await.unwrap().unwrap();
+    assert_eq!(job.state, "failed", "the third expiry used the last attempt");
+    assert_eq!(job.error_class.as_deref(), Some("lease-expired"));
+    assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), 0, "a lost lease cannot be renewed");
+}
+
+conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);
+async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    s.retry_job_at(id, START + 60_000, false, "transient", "upstream 503").await.unwrap();
+    assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().is_empty(), "not before its backoff");
+    assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 60_000));
+    b.clock.advance(60_000);
+    let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    assert_eq!(claimed[0].attempt, 2);
+    // A refunded attempt (plugin missing) does not count.
+    s.retry_job_at(id, START + 60_000, true, "plugin-missing", "not loaded").await.unwrap();
+    assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap()[0].attempt, 2);
+    s.fail_job(id, "permanent", "bad request").await.unwrap();
+
+    let failed = s.failed_jobs(10).await.unwrap();
+    assert_eq!(failed.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(failed[0].error_message.as_deref(), Some("bad request"));
+    assert_eq!(s.retry_failed_jobs(Some(id + 1000)).await.unwrap(), 0);
+    assert_eq!(s.retry_failed_jobs(Some(id)).await.unwrap(), 1);
+    let again = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    assert_eq!(again[0].attempt, 1, "a retried job gets fresh attempts");
+    s.fail_job(id, "permanent", "still bad").await.unwrap();
+    assert_eq!(s.retry_failed_jobs(None).await.unwrap(), 1, "retry all");
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    s.fail_job(id, "permanent", "still bad").await.unwrap();
+    assert_eq!(s.flush_failed_jobs().await.unwrap(), 1);
+    assert!(s.failed_jobs(10).await.unwrap().is_empty());
+}
+
+conformance!(releasing, shutdown_releases_jobs_without_counting_the_attempt);
+async fn shutdown_releases_jobs_without_counting_the_attempt(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    assert_eq!(s.release_jobs("other", &[id]).await.unwrap(), 0, "only the holder releases");
+    assert_eq!(s.release_jobs("w", &[id]).await.unwrap(), 1);
+    assert_eq!(s.claim_jobs(Queue::Fetch, "w2", 30_000, 1).await.unwrap()[0].attempt, 1);
+}
+
+conformance!(scheduling, due_integrations_are_queued_once_however_late);
+async fn due_integrations_are_queued_once_however_late(b: Backend) {
+    let s = &b.store;
+    let due = integration(s, "due", Some(START - 86_400_000)).await;
+    let soon = integration(s, "soon", Some(START + 5_000)).await;
+    let manual = integration(s, "manual", None).await;
+    assert_eq!(s.earliest_due_at().await.unwrap(), Some(START - 86_400_000));
+    assert_eq!(s.enqueue_due_fetches(4, 100).await.unwrap(), [due], "a day late is still one run");
+    assert!(s.enqueue_due_fetches(4, 100).await.unwrap().is_empty(), "and it is not queued twice");
+    assert_eq!(s.integration(due).await.unwrap().unwrap().next_due_at, None, "cleared until the run ends");
+    assert_eq!(s.earliest_due_at().await.unwrap(), Some(START + 5_000));
+    let jobs = s.integration_jobs(due).await.unwrap();
+    assert_eq!((jobs.len(), jobs[0].max_attempts, jobs[0].args.trigger.as_str()), (1, 4, "schedule"));
+
+    // A paused integration is never queued.
+    s.set_integration_paused(soon, Some("operator"), None).await.unwrap();
+    b.clock.advance(10_000);
+    assert!(s.enqueue_due_fetches(4, 100).await.unwrap().is_empty());
+    s.set_integration_paused(soon, None, Some(START)).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(4, 100).await.unwrap(), [soon]);
+    assert!(s.integration_jobs(manual).await.unwrap().is_empty());
+}
+
+conformance!(failure_streaks, three_failed_runs_in_a_row_pause_and_a_success_resets);
+async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let end =
+        |success| RunEnd { started_at: START, success, next_due_at: Some(START + 900_000), pause_after_failures: 3 };
+    assert!(!s.record_run_finished(a, &end(false)).await.unwrap());
+    assert!(!s.record_run_finished(a, &end(false)).await.unwrap());
+    assert!(!s.record_run_finished(a, &end(true)).await.unwrap(), "a success resets the count");
+    assert_eq!(s.integration(a).await.unwrap().unwrap().last_success_at, Some(START));
+    for _ in 0..2 {
+        assert!(!s.record_run_finished(a, &end(false)).await.unwrap());
+    }
+    assert!(s.record_run_finished(a, &end(false)).await.unwrap(), "the third failure in a row pauses");
+    let paused = s.integration(a).await.unwrap().unwrap();
+    assert_eq!(paused.paused_reason.as_deref(), Some("error"));
+    assert_eq!(paused.next_due_at, None);
+    assert!(!s.record_run_finished(a, &end(false)).await.unwrap(), "pausing is reported once");
+}
+
+conformance!(leadership, one_leader_at_a_time_and_a_dead_one_is_replaced);
+async fn one_leader_at_a_time_and_a_dead_one_is_replaced(b: Backend) {
+    let s = &b.store;
+    assert!(s.acquire_lease("scheduler", "a", 15_000).await.unwrap());
+    assert!(!s.acquire_lease("scheduler", "b", 15_000).await.unwrap());
+    b.clock.advance(10_000);
+    assert!(s.acquire_lease("scheduler", "a", 15_000).await.unwrap(), "the leader renews");
+    b.clock.advance(14_000);
+    assert!(!s.acquire_lease("scheduler", "b", 15_000).await.unwrap(), "renewed lease still held");
+    b.clock.advance(2_000);
+    assert!(s.acquire_lease("scheduler", "b", 15_000).await.unwrap(), "a dead leader is replaced");
+    s.release_lease("scheduler", "b").await.unwrap();
+    assert!(s.acquire_lease("scheduler", "a", 15_000).await.unwrap(), "a released lease is free at once");
+}
+
+conformance!(history, sync_history_is_pruned_by_age_and_count);
+async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let done = RunOutcome {
+        status: RunStatus::Success,
+        batches: 1,
+        items_seen: 1,
+        records: RecordCounts::default(),
+        error: None,
+    };
+    for _ in 0..6 {
+        let run = s.start_sync_run(a, "schedule", 1).await.unwrap();
+        s.finish_sync_run(run, &done).await.unwrap();
+        b.clock.advance(60_000);
+    }
+    let running = s.start_sync_run(a, "schedule", 1).await.unwrap();
+    assert_eq!(s.prune_sync_runs(START - 1, 4).await.unwrap(), 3, "beyond the newest 4 (a running run counts)");
+    assert_eq!(s.prune_sync_runs(START + 3 * 60_000 + 1, 100).await.unwrap(), 1, "older than the cut-off");
+    let left: Vec<i64> = s.sync_runs(a, 100).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(left.len(), 3);
+    assert_eq!(left[0], running, "a running run is never pruned");
+}
