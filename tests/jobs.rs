@@ -88,3 +88,87 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     second.start_kill().unwrap();
     second.wait().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_once() {
+    use inlet::clock::SystemClock;
+    use inlet::store::Store;
+    use inlet::store::groups::Credentials;
+    use inlet::store::integrations::NewIntegration;
+
+    let url = support::fresh_postgres_database().await;
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).env("DATABASE_URL", &url);
+    let store = Store::open(&url, std::sync::Arc::new(SystemClock)).await.unwrap();
+    let group = store.insert_group("misbehave", "load", &Credentials::default()).await.unwrap();
+    // 200 integrations, all due at the same instant, a few seconds from now.
+    let due_at = store.now() + 4_000;
+    let every_hour = inlet::schedule::Schedule::Interval { seconds: 3600 };
+    let mut ids = Vec::new();
+    for n in 0..200 {
+        let name = format!("load {n}");
+        let new = NewIntegration {
+            plugin_id: "misbehave",
+            instance_type: "ok",
+            group_id: group,
+            name: &name,
+            config: "{}",
+            schedule: Some(&every_hour),
+            first_due_at: Some(due_at),
+        };
+        ids.push(store.insert_integration(&new).await.unwrap());
+    }
+
+    let mut processes = vec![
+        inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await,
+        inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await,
+        inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await,
+    ];
+    // While the scheduled runs happen, ask for another run of every one of
+    // them: those must wait for the running one, never run beside it.
+    let wait = (due_at + 50 - store.now()).max(0) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    let forced = inlet.json(&["sync", "--plugin", "misbehave", "--force", "--json"]).await;
+    assert_eq!(forced.as_array().unwrap().len(), 200);
+
+    let runs_total = eventually(90, "every queued job to finish", || async {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('available', 'running')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_runs").fetch_one(store.pool()).await.unwrap();
+        (open == 0).then_some(runs)
+    })
+    .await;
+    for process in &mut processes {
+        process.start_kill().unwrap();
+        process.wait().await.unwrap();
+    }
+
+    assert!(runs_total > 200, "some forced runs must have queued behind running ones ({runs_total} runs)");
+    let completed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'completed'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let not_completed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'completed'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(not_completed, 0, "every job completed");
+    assert_eq!(runs_total, completed, "every job ran exactly once");
+    for id in ids {
+        let mut runs = store.sync_runs(id, 10).await.unwrap();
+        runs.reverse();
+        assert!(!runs.is_empty() && runs.len() <= 2, "integration {id}: {} runs", runs.len());
+        assert!(runs.iter().all(|r| r.status.as_str() == "success"), "integration {id}: {runs:?}");
+        assert_eq!(runs[0].trigger, "backfill", "the scheduled first run of integration {id}");
+        for pair in runs.windows(2) {
+            let (earlier, later) = (&pair[0], &pair[1]);
+            assert!(
+                later.started_at.unwrap() >= earlier.finished_at.unwrap(),
+                "integration {id}: runs {} and {} overlapped",
+                earlier.id,
+                later.id
+            );
+        }
+    }
+}

@@ -11,10 +11,10 @@ use inlet::store::records::RecordCounts;
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+
+mod support;
 
 const START: i64 = 1_800_000_000_000;
-const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 struct Backend {
     store: Store,
@@ -30,34 +30,9 @@ async fn sqlite() -> Backend {
     Backend { store, clock, _sqlite_dir: Some(dir) }
 }
 
-/// A fresh PostgreSQL database for one test.
 async fn postgres() -> Backend {
-    use sqlx::Connection;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!("inlet_conformance_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN)
-        .await
-        .expect("PostgreSQL must be running on 127.0.0.1:5432 for the conformance suite");
-    // Databases left by earlier runs of this suite (other process ids) go.
-    static CLEANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !CLEANED.swap(true, Ordering::SeqCst) {
-        let stale: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'inlet_conformance_%' AND datname NOT LIKE 'inlet_conformance_{}_%'",
-            std::process::id()
-        )))
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
-        for old in stale {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await;
-        }
-    }
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open(&format!("postgres://postgres@127.0.0.1:5432/{name}"), clock.clone()).await.unwrap();
+    let store = Store::open(&support::fresh_postgres_database().await, clock.clone()).await.unwrap();
     Backend { store, clock, _sqlite_dir: None }
 }
 

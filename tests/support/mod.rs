@@ -117,6 +117,7 @@ impl Inlet {
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(self.dir.path())
+            .env("INLET_LOG", "warn")
             .kill_on_drop(true);
         command
     }
@@ -164,4 +165,34 @@ where
         assert!(std::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Create an empty PostgreSQL database for one test and return its URL.
+/// Databases left by earlier test processes are dropped on first use.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static CLEANED: AtomicBool = AtomicBool::new(false);
+    let pid = std::process::id();
+    let name = format!("inlet_test_{pid}_{}", NEXT.fetch_add(1, Ordering::SeqCst));
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN)
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 (trust auth for postgres)");
+    if !CLEANED.swap(true, Ordering::SeqCst) {
+        let stale: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'inlet\\_test\\_%' AND datname NOT LIKE 'inlet\\_test\\_{pid}\\_%'"
+        )))
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        for old in stale {
+            let drop = format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+        }
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
 }
