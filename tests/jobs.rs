@@ -172,3 +172,100 @@ async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_o
         }
     }
 }
+
+/// Send SIGTERM, as a service manager does.
+fn terminate(process: &tokio::process::Child) {
+    let status = std::process::Command::new("kill").args(["-TERM", &process.id().unwrap().to_string()]).status();
+    assert!(status.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_running_job_finish_within_the_grace_period() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let id = misbehave_integration(&inlet, "slow", &["--manual"]).await;
+    let job_id = inlet.json(&["sync", &id, "--force", "--json"]).await[0]["job"].as_i64().unwrap();
+    let mut worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let store = inlet.store().await;
+    eventually(30, "the run to start", || async {
+        store.state_value(id.parse().unwrap(), "cursor").await.unwrap().map(|_| ())
+    })
+    .await;
+    terminate(&worker);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), worker.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a clean shutdown exits 0: {status:?}");
+    let job = store.job(job_id).await.unwrap().unwrap();
+    assert_eq!(job.state, "completed", "the running job finished before the process exited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("shutdown_grace_seconds = 1\n");
+    let id = misbehave_integration(&inlet, "slow", &["--manual"]).await;
+    let integration_id: i64 = id.parse().unwrap();
+    let job_id = inlet.json(&["sync", &id, "--force", "--json"]).await[0]["job"].as_i64().unwrap();
+    let mut worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let store = inlet.store().await;
+    eventually(30, "the run to start", || async {
+        store.state_value(integration_id, "cursor").await.unwrap().map(|_| ())
+    })
+    .await;
+    terminate(&worker);
+    tokio::time::timeout(std::time::Duration::from_secs(20), worker.wait()).await.unwrap().unwrap();
+
+    let job = store.job(job_id).await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.attempt), ("available", 0), "released without spending the attempt");
+    let run = &store.sync_runs(integration_id, 1).await.unwrap()[0];
+    assert_eq!(run.status.as_str(), "cancelled");
+
+    // The next worker picks it up and resumes after the checkpoint.
+    let mut next = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    eventually(30, "the released job to complete", || async {
+        (store.job(job_id).await.unwrap().unwrap().state == "completed").then_some(())
+    })
+    .await;
+    let ids: Vec<String> = store.objects(integration_id).await.unwrap().into_iter().map(|o| o.external_id).collect();
+    assert_eq!(ids, ["thing-1", "thing-2"]);
+    next.start_kill().unwrap();
+    next.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_failures_pause_the_integration_and_notify() {
+    use axum::routing::post;
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sender = sender.clone();
+            async move {
+                sender.send(body).unwrap();
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+
+    let config = format!("pause_after_failures = 2\nnotify_webhook_url = \"{hook_url}\"\n");
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(&config);
+    let id = misbehave_integration(&inlet, "trap", &["--every", "1h"]).await;
+    assert!(!inlet.run(&["sync", &id]).await.status.success());
+    assert!(received.try_recv().is_err(), "one failure does not pause");
+    assert!(!inlet.run(&["sync", &id]).await.status.success());
+
+    let notification =
+        tokio::time::timeout(std::time::Duration::from_secs(10), received.recv()).await.unwrap().unwrap();
+    assert_eq!(notification["event"], "integration.paused");
+    assert_eq!(notification["reason"], "error");
+    assert_eq!(notification["integration_id"].to_string(), id);
+    assert!(notification["detail"].as_str().unwrap().contains("deliberate panic"), "{notification}");
+
+    let listed = inlet.json(&["schedule", "list", "--json"]).await;
+    assert_eq!(listed[0]["status_label"], "Paused (error)");
+    assert_eq!(listed[0]["next_due_at"], serde_json::Value::Null);
+    assert!(inlet.run(&["integrations", "resume", &id]).await.status.success());
+    let listed = inlet.json(&["schedule", "list", "--json"]).await;
+    assert_ne!(listed[0]["status_label"], "Paused (error)");
+    assert_eq!(listed[0]["consecutive_failures"], 0, "resuming starts a new streak");
+}

@@ -74,6 +74,8 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     assert_eq!(records(&transactions), json!({"created": 237 + 119, "updated": 0, "unchanged": 0, "deleted": 0}));
     assert_eq!(transactions["items_seen"], 237);
     assert_eq!(transactions["batches"], 4, "three pages for acc_main, one for acc_joint");
+    assert_eq!(transactions["trigger"], "backfill", "a first run is a backfill");
+    assert_eq!(transactions["progress_done"], 237, "progress counts every account's transactions");
 
     // The plugin paged with since/limit and the host authorised every request.
     let requests = s.transaction_requests();
@@ -176,6 +178,17 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     assert!(rainy.deleted);
     let balances_again = s.sync("balances").await;
     assert_eq!(records(&balances_again), json!({"created": 0, "updated": 1, "unchanged": 1, "deleted": 0}));
+
+    // A backfill re-fetches history from the given date, whatever the cursor says.
+    let day = chrono::DateTime::from_timestamp_millis(s.start - DAY_MS).unwrap().format("%Y-%m-%d").to_string();
+    s.fake.take_requests();
+    let id = s.id("transactions").to_string();
+    let backfill = s.inlet.json(&["sync", &id, "--backfill", "--since", &day, "--json"]).await;
+    assert_eq!(backfill["trigger"], "backfill");
+    assert_eq!(records(&backfill), json!({"created": 0, "updated": 0, "unchanged": 240 + 121, "deleted": 0}));
+    let requests = s.transaction_requests();
+    assert_eq!(requests[0].param("since"), Some(format!("{day}T00:00:00.000Z").as_str()));
+    assert_eq!(requests.len(), 4, "three pages for acc_main again, one for acc_joint");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -124,6 +124,7 @@ impl Host {
         let worker_config = WorkerConfig {
             pause_after_failures: self.settings.pause_after_failures,
             lease: self.settings.job_lease,
+            grace: self.settings.shutdown_grace,
             ..WorkerConfig::default()
         };
         let notifier = Arc::new(Notifier::new(self.settings.notify_webhook_url.clone()));

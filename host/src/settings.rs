@@ -49,6 +49,8 @@ struct ConfigFile {
     pause_after_failures: Option<i64>,
     /// A job whose worker stops renewing for this long is rescued (default 30).
     job_lease_seconds: Option<u64>,
+    /// On SIGTERM/SIGINT, how long running jobs may take to finish (default 30).
+    shutdown_grace_seconds: Option<u64>,
     /// Sync history kept (defaults 30 days, 500 runs per integration).
     history_max_age_days: Option<u64>,
     history_max_runs: Option<i64>,
@@ -75,6 +77,7 @@ pub struct Settings {
     pub notify_webhook_url: Option<String>,
     pub pause_after_failures: i64,
     pub job_lease: Duration,
+    pub shutdown_grace: Duration,
     pub history_max_age: Duration,
     pub history_max_runs: i64,
     /// Policies that differ from the defaults, by queue name.
@@ -136,6 +139,7 @@ impl Settings {
             notify_webhook_url: file.notify_webhook_url,
             pause_after_failures,
             job_lease: Duration::from_secs(file.job_lease_seconds.unwrap_or(30).max(1)),
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_seconds.unwrap_or(30)),
             history_max_age: Duration::from_secs(file.history_max_age_days.unwrap_or(30) * 86_400),
             history_max_runs: file.history_max_runs.unwrap_or(500),
             queue_policies,

@@ -340,6 +340,9 @@ impl SyncRunner {
             Err(error) => fetched.error = Some(call_error(error)),
         }
         fetched.batches = ctx.fetch.as_ref().map_or(0, |s| s.committed_batches);
+        if let Some((done, total)) = ctx.logs.progress_unsaved {
+            self.store.set_sync_run_progress(run_id, done, total).await?;
+        }
         fetched.logs = call_log(ctx);
         Ok(fetched)
     }

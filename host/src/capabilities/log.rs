@@ -36,9 +36,11 @@ impl log::Host for PluginCtx {
         let finished = total == Some(done);
         let recent = self.logs.progress_written.is_some_and(|at| at.elapsed() < RunLog::PROGRESS_INTERVAL);
         if recent && !finished {
+            self.logs.progress_unsaved = Some((done, total));
             return Ok(());
         }
         self.logs.progress_written = Some(std::time::Instant::now());
+        self.logs.progress_unsaved = None;
         if let Some(scope) = &self.fetch {
             scope
                 .store

@@ -65,6 +65,8 @@ pub struct RunLog {
     pub dropped: usize,
     /// When progress was last written to the database.
     pub progress_written: Option<std::time::Instant>,
+    /// Progress reported but not yet written (throttled); saved when the call ends.
+    pub progress_unsaved: Option<(u64, Option<u64>)>,
 }
 
 impl RunLog {

@@ -54,6 +54,9 @@ pub struct SyncRun {
     pub batches: i64,
     pub items_seen: i64,
     pub records: RecordCounts,
+    /// Progress the plugin last reported (long backfills).
+    pub progress_done: Option<i64>,
+    pub progress_total: Option<i64>,
     pub error_class: Option<String>,
     pub error_message: Option<String>,
 }
@@ -94,6 +97,8 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
             unchanged: row.try_get("records_unchanged")?,
             deleted: row.try_get("records_deleted")?,
         },
+        progress_done: row.try_get("progress_done")?,
+        progress_total: row.try_get("progress_total")?,
         error_class: row.try_get("error_class")?,
         error_message: row.try_get("error_message")?,
     })
@@ -101,7 +106,7 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
 
 const COLUMNS: &str =
     "id, integration_id, trigger, status, attempt, started_at, finished_at, duration_ms, batches, items_seen,
-    records_created, records_updated, records_unchanged, records_deleted, error_class, error_message";
+    records_created, records_updated, records_unchanged, records_deleted, progress_done, progress_total, error_class, error_message";
 
 impl Store {
     /// Record that a run has started.

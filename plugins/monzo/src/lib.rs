@@ -97,7 +97,8 @@ impl Plugin for Monzo {
             }
             "transactions" => {
                 for account in &accounts {
-                    summary.items_seen += fetch_transactions(account_id(account)?, &config, &request.mode)?;
+                    summary.items_seen +=
+                        fetch_transactions(account_id(account)?, &config, &request.mode, summary.items_seen)?;
                 }
             }
             other => {
@@ -187,8 +188,9 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 
 /// Page forward from the cursor (the last transaction id stored for the
 /// account), or from the backfill start on a first run. Each page is emitted and
-/// checkpointed together with the cursor that points past it.
-fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode) -> Result<u64, PluginError> {
+/// checkpointed together with the cursor that points past it. `done_before`
+/// counts earlier accounts' transactions, for progress.
+fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode, done_before: u64) -> Result<u64, PluginError> {
     let cursor_key = format!("transactions.cursor.{account}");
     let mut since = match (mode, state::get(&cursor_key)) {
         (FetchMode::Backfill(from), _) => time::to_rfc3339(*from),
@@ -220,7 +222,7 @@ fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode) -> Resul
         emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
         state::set(&cursor_key, &last_id);
         checkpoint()?;
-        log::progress(seen, None);
+        log::progress(done_before + seen, None);
         if !full_page {
             break;
         }
