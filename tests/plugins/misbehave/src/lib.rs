@@ -32,6 +32,7 @@ impl Plugin for Misbehave {
             needs_raw_credentials: false,
             instance_types: vec![
                 instance_type("ok", "emits one batch with one object"),
+                instance_type("noop", "returns at once, for benchmarks"),
                 instance_type("trap", "panics in fetch"),
                 instance_type("slow", "emits thing-1, checkpoints, sleeps 3 s, emits thing-2; resumes after thing-1"),
             ],
@@ -44,6 +45,7 @@ impl Plugin for Misbehave {
                 emit_json("thing", &json!({"id": "thing-1", "name": "The thing"}))?;
                 Ok(FetchSummary { items_seen: 1, note: None })
             }
+            "noop" => Ok(FetchSummary { items_seen: 0, note: None }),
             "trap" => panic!("deliberate panic in fetch"),
             "slow" => {
                 // A cursor in state makes a rescued run continue where the

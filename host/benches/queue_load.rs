@@ -1,0 +1,154 @@
+//! Load program for the job queue (run with `cargo bench --bench queue_load`).
+//!
+//! throughput: N jobs of a no-op plugin queued at once, drained by the fetch
+//!   worker: claim, instantiate and call the plugin, record the run, complete
+//!   the job. Prints jobs per second.
+//! lateness: M integrations with due times spread over a window, run by the
+//!   scheduler and worker; prints how late each first run started (p50/p99).
+//!
+//! Each runs on SQLite (a temp file) and on PostgreSQL (a fresh database on
+//! 127.0.0.1:5432). Usage: queue_load [sqlite|postgres|both] [jobs] [integrations]
+
+use inlet::schedule::Schedule;
+use inlet::settings::{Settings, SettingsArgs};
+use inlet::store::Store;
+use inlet::store::groups::Credentials;
+use inlet::store::integrations::NewIntegration;
+use inlet::store::jobs::{JobArgs, NewJob, Queue};
+use inlet::{Host, HostOptions};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes --bench; ignore flags.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let backends = match args.first().map(String::as_str) {
+        Some("sqlite") => vec!["sqlite"],
+        Some("postgres") => vec!["postgres"],
+        _ => vec!["sqlite", "postgres"],
+    };
+    let jobs: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000);
+    let integrations: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/misbehave.wasm");
+    anyhow::ensure!(plugin.exists(), "build the test plugins first: cargo xtask build-plugins");
+    for backend in backends {
+        let rate = throughput(backend, &plugin, jobs).await?;
+        println!("{backend:<8} throughput: {jobs} jobs in {:.2}s = {:.0} jobs/s", jobs as f64 / rate, rate);
+        let (p50, p99, max) = lateness(backend, &plugin, integrations).await?;
+        println!("{backend:<8} lateness of {integrations} scheduled runs: p50 {p50} ms, p99 {p99} ms, max {max} ms");
+    }
+    Ok(())
+}
+
+/// A host on a fresh database of `backend` with the misbehave plugin, and one
+/// group; returns the host and the temp dir that holds its files.
+async fn host(backend: &str, plugin: &PathBuf) -> anyhow::Result<(Host, tempfile::TempDir, i64)> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("plugins"))?;
+    std::fs::copy(plugin, dir.path().join("plugins/misbehave.wasm"))?;
+    let database_url = match backend {
+        "sqlite" => None,
+        _ => Some(fresh_postgres().await?),
+    };
+    let args = SettingsArgs {
+        data_dir: Some(dir.path().join("data")),
+        database_url,
+        plugins_dir: Some(dir.path().join("plugins")),
+        config_file: Some(dir.path().join("none.toml")),
+        upstream_override: None,
+    };
+    std::fs::write(dir.path().join("none.toml"), "[queues.fetch]\nconcurrency = 32\n")?;
+    let host = Host::start(&Settings::resolve(&args)?, HostOptions::default()).await?;
+    let group = host.store().insert_group("misbehave", "bench", &Credentials::default()).await?;
+    Ok((host, dir, group))
+}
+
+async fn add_integrations(store: &Store, group: i64, count: usize, due: impl Fn(usize) -> Option<i64>) -> anyhow::Result<Vec<i64>> {
+    let schedule = Schedule::Interval { seconds: 86_400 };
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let name = format!("bench {n}");
+        ids.push(
+            store
+                .insert_integration(&NewIntegration {
+                    plugin_id: "misbehave",
+                    instance_type: "noop",
+                    group_id: group,
+                    name: &name,
+                    config: "{}",
+                    schedule: Some(&schedule),
+                    first_due_at: due(n),
+                })
+                .await?,
+        );
+    }
+    Ok(ids)
+}
+
+async fn throughput(backend: &str, plugin: &PathBuf, jobs: usize) -> anyhow::Result<f64> {
+    let (host, _dir, group) = host(backend, plugin).await?;
+    let store = host.store().clone();
+    let ids = add_integrations(&store, group, jobs, |_| None).await?;
+    for id in &ids {
+        let args = JobArgs { trigger: "manual".into(), backfill_since: None };
+        store.enqueue_job(&NewJob { queue: Queue::Fetch, integration_id: *id, args, max_attempts: 4, run_at: store.now() }).await?;
+    }
+    let started = Instant::now();
+    let background = host.start_background(false);
+    host.wake(Queue::Fetch);
+    wait_until_drained(&store).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    background.stop().await;
+    Ok(jobs as f64 / elapsed)
+}
+
+async fn lateness(backend: &str, plugin: &PathBuf, integrations: usize) -> anyhow::Result<(i64, i64, i64)> {
+    let (host, _dir, group) = host(backend, plugin).await?;
+    let store = host.store().clone();
+    // Due times spread evenly over a window that starts once all are created.
+    let window_ms = 20_000i64;
+    let base = store.now() + 60_000 + integrations as i64; // pushed back below
+    let ids = add_integrations(&store, group, integrations, |n| Some(base + n as i64 * window_ms / integrations as i64)).await?;
+    // Shift the window to start 2 s from now, now that creating them is done.
+    let shift = store.now() + 2_000 - base;
+    sqlx::query("UPDATE integrations SET next_due_at = next_due_at + $1").bind(shift).execute(store.pool()).await?;
+    let background = host.start_background(true);
+    host.wake(Queue::Fetch);
+    tokio::time::sleep(Duration::from_millis((2_000 + window_ms) as u64)).await;
+    wait_until_drained(&store).await?;
+    background.stop().await;
+    let mut late: Vec<i64> = Vec::with_capacity(ids.len());
+    for (n, id) in ids.iter().enumerate() {
+        let due = base + shift + n as i64 * window_ms / integrations as i64;
+        let run = store.sync_runs(*id, 10).await?.into_iter().last().expect("every integration ran");
+        late.push(run.started_at.unwrap_or_default() - due);
+    }
+    late.sort_unstable();
+    let at = |q: f64| late[((late.len() as f64 - 1.0) * q).round() as usize];
+    Ok((at(0.5), at(0.99), *late.last().unwrap()))
+}
+
+async fn wait_until_drained(store: &Store) -> anyhow::Result<()> {
+    loop {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('available', 'running')")
+            .fetch_one(store.pool())
+            .await?;
+        let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'failed'").fetch_one(store.pool()).await?;
+        anyhow::ensure!(failed == 0, "{failed} jobs failed");
+        if open == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn fresh_postgres() -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let name = format!("inlet_bench_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+    for statement in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut admin).await?;
+    }
+    Ok(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+}
