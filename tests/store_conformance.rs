@@ -109,6 +109,30 @@ async fn claiming_respects_due_time_and_one_run_per_integration(b: Backend) {
     assert_eq!(s.job(first).await.unwrap().unwrap().state, "completed");
 }
 
+conformance!(duplicates, two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time);
+async fn two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let other = integration(s, "other", None).await;
+    // A failed job retried while another one waits: two waiting jobs.
+    let failed = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    s.fail_job(failed, "transient", "boom").await.unwrap();
+    let waiting = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.retry_failed_jobs(Some(failed)).await.unwrap();
+    s.enqueue_job(&fetch_job(other, START)).await.unwrap();
+
+    let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    let mut integrations: Vec<_> = claimed.iter().map(|j| j.integration_id.unwrap()).collect();
+    integrations.sort();
+    assert_eq!(integrations, [a, other], "one job per integration, and the claim is not refused");
+    let first = claimed.iter().find(|j| j.integration_id == Some(a)).unwrap().id;
+    assert_eq!(first, failed, "the older job first");
+    s.complete_job(first).await.unwrap();
+    let next = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [waiting]);
+}
+
 conformance!(concurrent_claims, concurrent_claimers_take_each_job_once);
 async fn concurrent_claimers_take_each_job_once(b: Backend) {
     let s = &b.store;

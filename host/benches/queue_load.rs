@@ -64,7 +64,12 @@ async fn host(backend: &str, plugin: &PathBuf) -> anyhow::Result<(Host, tempfile
     Ok((host, dir, group))
 }
 
-async fn add_integrations(store: &Store, group: i64, count: usize, due: impl Fn(usize) -> Option<i64>) -> anyhow::Result<Vec<i64>> {
+async fn add_integrations(
+    store: &Store,
+    group: i64,
+    count: usize,
+    due: impl Fn(usize) -> Option<i64>,
+) -> anyhow::Result<Vec<i64>> {
     let schedule = Schedule::Interval { seconds: 86_400 };
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
@@ -92,7 +97,15 @@ async fn throughput(backend: &str, plugin: &PathBuf, jobs: usize) -> anyhow::Res
     let ids = add_integrations(&store, group, jobs, |_| None).await?;
     for id in &ids {
         let args = JobArgs { trigger: "manual".into(), backfill_since: None };
-        store.enqueue_job(&NewJob { queue: Queue::Fetch, integration_id: *id, args, max_attempts: 4, run_at: store.now() }).await?;
+        store
+            .enqueue_job(&NewJob {
+                queue: Queue::Fetch,
+                integration_id: *id,
+                args,
+                max_attempts: 4,
+                run_at: store.now(),
+            })
+            .await?;
     }
     let started = Instant::now();
     let background = host.start_background(false);
@@ -109,7 +122,9 @@ async fn lateness(backend: &str, plugin: &PathBuf, integrations: usize) -> anyho
     // Due times spread evenly over a window that starts once all are created.
     let window_ms = 20_000i64;
     let base = store.now() + 60_000 + integrations as i64; // pushed back below
-    let ids = add_integrations(&store, group, integrations, |n| Some(base + n as i64 * window_ms / integrations as i64)).await?;
+    let ids =
+        add_integrations(&store, group, integrations, |n| Some(base + n as i64 * window_ms / integrations as i64))
+            .await?;
     // Shift the window to start 2 s from now, now that creating them is done.
     let shift = store.now() + 2_000 - base;
     sqlx::query("UPDATE integrations SET next_due_at = next_due_at + $1").bind(shift).execute(store.pool()).await?;
@@ -134,7 +149,8 @@ async fn wait_until_drained(store: &Store) -> anyhow::Result<()> {
         let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('available', 'running')")
             .fetch_one(store.pool())
             .await?;
-        let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'failed'").fetch_one(store.pool()).await?;
+        let failed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'failed'").fetch_one(store.pool()).await?;
         anyhow::ensure!(failed == 0, "{failed} jobs failed");
         if open == 0 {
             return Ok(());

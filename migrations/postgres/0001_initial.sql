@@ -163,8 +163,10 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_claimable ON jobs (queue, run_at, id) WHERE state = 'available';
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE state IN ('completed', 'failed', 'cancelled');
--- Missed and repeated triggers coalesce: one waiting job per integration and queue.
-CREATE UNIQUE INDEX jobs_one_waiting ON jobs (queue, integration_id) WHERE state = 'available';
+-- Repeated triggers coalesce in the enqueue query (one waiting job per
+-- integration and queue), not by an index: a retry or a rescue may meet a job
+-- queued meanwhile, and the claim takes one job per integration at a time.
+CREATE INDEX jobs_waiting ON jobs (integration_id, queue) WHERE state = 'available';
 -- Never two runs of one integration at once, whatever the queue.
 CREATE UNIQUE INDEX jobs_one_running ON jobs (integration_id) WHERE state = 'running';
 

@@ -154,13 +154,21 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // Candidates are locked first; then at most one per integration is
+        // taken (two claimed together would break `jobs_one_running`).
         let sql = format!(
-            "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
-             WHERE id IN (
-                 SELECT id FROM jobs j
+            "WITH candidates AS (
+                 SELECT id, integration_id, run_at FROM jobs j
                  WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
                    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.integration_id = j.integration_id AND r.state = 'running')
-                 ORDER BY j.run_at, j.id LIMIT $5 {lock})
+                 ORDER BY j.run_at, j.id LIMIT $5 {lock}),
+             firsts AS (
+                 SELECT id FROM (
+                     SELECT id, ROW_NUMBER() OVER (PARTITION BY COALESCE(integration_id, -id) ORDER BY run_at, id) AS n
+                     FROM candidates) ranked
+                 WHERE n = 1)
+             UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
+             WHERE id IN (SELECT id FROM firsts)
              RETURNING {COLUMNS}"
         );
         let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
