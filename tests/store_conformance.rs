@@ -256,20 +256,104 @@ conformance!(failure_streaks, three_failed_runs_in_a_row_pause_and_a_success_res
 async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     let s = &b.store;
     let a = integration(s, "a", None).await;
-    let end =
-        |success| RunEnd { started_at: START, success, next_due_at: Some(START + 900_000), pause_after_failures: 3 };
-    assert!(!s.record_run_finished(a, &end(false)).await.unwrap());
-    assert!(!s.record_run_finished(a, &end(false)).await.unwrap());
-    assert!(!s.record_run_finished(a, &end(true)).await.unwrap(), "a success resets the count");
+    let end = |success| RunEnd {
+        started_at: START,
+        success,
+        next_due_at: Some(START + 900_000),
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000), "still scheduled");
+    assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
+    assert_eq!(s.record_run_finished(a, &end(true)).await.unwrap(), None, "a success resets the count");
     assert_eq!(s.integration(a).await.unwrap().unwrap().last_success_at, Some(START));
     for _ in 0..2 {
-        assert!(!s.record_run_finished(a, &end(false)).await.unwrap());
+        assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
     }
-    assert!(s.record_run_finished(a, &end(false)).await.unwrap(), "the third failure in a row pauses");
+    let third = s.record_run_finished(a, &end(false)).await.unwrap();
+    assert_eq!(third.as_deref(), Some("error"), "the third failure in a row pauses");
     let paused = s.integration(a).await.unwrap().unwrap();
     assert_eq!(paused.paused_reason.as_deref(), Some("error"));
     assert_eq!(paused.next_due_at, None);
-    assert!(!s.record_run_finished(a, &end(false)).await.unwrap(), "pausing is reported once");
+    assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None, "pausing is reported once");
+
+    // Refused credentials pause at once, whatever the streak.
+    let other = integration(s, "other", None).await;
+    let refused = RunEnd { pause_reason: Some("needs-reconnect".into()), ..end(false) };
+    assert_eq!(s.record_run_finished(other, &refused).await.unwrap().as_deref(), Some("needs-reconnect"));
+    let paused = s.integration(other).await.unwrap().unwrap();
+    assert_eq!((paused.paused_reason.as_deref(), paused.next_due_at), (Some("needs-reconnect"), None));
+}
+
+conformance!(batches, runs_start_and_complete_in_batches);
+async fn runs_start_and_complete_in_batches(b: Backend) {
+    use inlet::store::jobs::JobAction;
+    use inlet::store::run_batches::{RunCompletion, RunStart};
+    let s = &b.store;
+    let (a, c) = (integration(s, "a", None).await, integration(s, "c", None).await);
+    let (job_a, job_c) =
+        (s.enqueue_job(&fetch_job(a, START)).await.unwrap(), s.enqueue_job(&fetch_job(c, START)).await.unwrap());
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    let starts = [
+        RunStart { integration_id: a, trigger: "schedule", attempt: 1, job_id: Some(job_a) },
+        RunStart { integration_id: c, trigger: "manual", attempt: 1, job_id: Some(job_c) },
+    ];
+    let (runs, started_at) = s.start_runs(&starts).await.unwrap();
+    assert_eq!(started_at, START);
+    assert_eq!(s.job(job_a).await.unwrap().unwrap().sync_run_id, Some(runs[0]));
+    assert_eq!(s.integration(c).await.unwrap().unwrap().last_started_at, Some(START));
+    assert_eq!(s.sync_run(runs[1]).await.unwrap().unwrap().status, RunStatus::Running);
+
+    b.clock.advance(250);
+    let outcome = |status, error: Option<(&str, &str)>| RunOutcome {
+        status,
+        batches: 2,
+        items_seen: 7,
+        records: RecordCounts { created: 3, updated: 1, unchanged: 0, deleted: 0 },
+        error: error.map(|(c, m)| (c.to_string(), m.to_string())),
+        progress: Some((7, Some(7))),
+    };
+    let end = |success| RunEnd {
+        started_at: START,
+        success,
+        next_due_at: Some(START + 900_000),
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    let retry = JobAction::Retry {
+        run_at: START + 60_000,
+        refund_attempt: false,
+        class: "transient".into(),
+        message: "503".into(),
+    };
+    let completions = [
+        RunCompletion {
+            run_id: runs[0],
+            outcome: outcome(RunStatus::Success, None),
+            logs: vec![],
+            job: Some((job_a, JobAction::Complete)),
+            integration: Some((a, end(true))),
+        },
+        RunCompletion {
+            run_id: runs[1],
+            outcome: outcome(RunStatus::Failed, Some(("transient", "503"))),
+            logs: vec![],
+            job: Some((job_c, retry)),
+            integration: None,
+        },
+    ];
+    assert_eq!(s.complete_runs(&completions).await.unwrap(), [None, None]);
+    let done = s.sync_run(runs[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status, done.duration_ms, done.records.created, done.progress_done),
+        (RunStatus::Success, Some(250), 3, Some(7))
+    );
+    assert_eq!(s.job(job_a).await.unwrap().unwrap().state, "completed");
+    let retried = s.job(job_c).await.unwrap().unwrap();
+    assert_eq!((retried.state.as_str(), retried.run_at), ("available", START + 60_000));
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
+    assert_eq!(s.integration(c).await.unwrap().unwrap().consecutive_failures, 0, "a retrying run does not count yet");
 }
 
 conformance!(leadership, one_leader_at_a_time_and_a_dead_one_is_replaced);
@@ -297,6 +381,7 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
         items_seen: 1,
         records: RecordCounts::default(),
         error: None,
+        progress: None,
     };
     for _ in 0..6 {
         let run = s.start_sync_run(a, "schedule", 1).await.unwrap();

@@ -98,6 +98,8 @@ impl Host {
             output_limits: options.output_limits,
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 16 * 1024 * 1024,
+            notifier: Notifier::new(settings.notify_webhook_url.clone()),
+            pause_after_failures: settings.pause_after_failures,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
         Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })
@@ -122,12 +124,10 @@ impl Host {
     pub fn start_background(&self, schedule: bool) -> Background {
         let (shutdown, receiver) = watch::channel(false);
         let worker_config = WorkerConfig {
-            pause_after_failures: self.settings.pause_after_failures,
             lease: self.settings.job_lease,
             grace: self.settings.shutdown_grace,
             ..WorkerConfig::default()
         };
-        let notifier = Arc::new(Notifier::new(self.settings.notify_webhook_url.clone()));
         let mut tasks = Vec::new();
         if schedule {
             let scheduler = Arc::new(Scheduler {
@@ -152,7 +152,6 @@ impl Host {
             self.policy(Queue::Fetch),
             worker_config,
             Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
-            notifier,
         );
         tasks.push(tokio::spawn(worker.run(receiver)));
         Background { shutdown, tasks }

@@ -11,10 +11,14 @@ use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch, Trigge
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
 use crate::store::Store;
+use crate::store::groups::Credentials;
 use crate::store::integrations::{Integration, RunEnd};
+use crate::store::jobs::JobAction;
 use crate::store::records::RecordCounts;
+use crate::store::run_batches::{RunCompletion, RunStart};
 use crate::store::sync_runs::{LogLine, RunOutcome, RunStatus, SyncRun};
 use anyhow::{Context, Result, anyhow};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,8 +123,8 @@ pub fn trigger_name(trigger: Trigger) -> &'static str {
     }
 }
 
-/// Everything a run needs: the database, the engine, the loaded plugins and
-/// the outbound HTTP settings.
+/// Everything a run needs: the database, the engine, the loaded plugins,
+/// outbound HTTP settings, and who to tell when an integration stops.
 pub struct SyncRunner {
     pub store: Store,
     pub runtime: Arc<Runtime>,
@@ -130,6 +134,32 @@ pub struct SyncRunner {
     pub output_limits: OutputLimits,
     pub request_timeout: Duration,
     pub max_response_bytes: u64,
+    pub notifier: Notifier,
+    /// Pause an integration after this many failed runs in a row.
+    pub pause_after_failures: i64,
+}
+
+/// A run recorded as started, with everything executing it needs.
+pub struct StartedRun {
+    pub request: RunRequest,
+    pub run_id: i64,
+    pub started_at: i64,
+    /// Backfill for a first run or a requested re-fetch; else the request's.
+    pub trigger: Trigger,
+    pub integration: Integration,
+    plugin: Option<Arc<LoadedPlugin>>,
+    mode: FetchMode,
+    credentials: Credentials,
+    /// Batches stored by an earlier run wait to be processed.
+    had_pending_batches: bool,
+}
+
+/// A run that has executed and is not yet recorded as finished.
+pub struct ExecutedRun {
+    pub started: StartedRun,
+    pub outcome: RunOutcome,
+    pub error: Option<RunError>,
+    pub logs: Vec<LogLine>,
 }
 
 /// What the fetch half of a run left behind.
@@ -138,46 +168,148 @@ struct FetchResult {
     items_seen: i64,
     batches: i64,
     logs: Vec<LogLine>,
+    progress: Option<(u64, Option<u64>)>,
     error: Option<RunError>,
 }
 
 impl SyncRunner {
-    /// Make one run now: record it, fetch, process, and store the outcome.
+    /// Record runs as started, in one transaction. Requests whose integration
+    /// no longer exists come back unstarted.
+    pub async fn start(&self, requests: Vec<RunRequest>) -> Result<(Vec<StartedRun>, Vec<RunRequest>)> {
+        let ids: Vec<i64> = requests.iter().map(|r| r.integration_id).collect();
+        let mut integrations: BTreeMap<i64, Integration> =
+            self.store.integrations_by_id(&ids).await?.into_iter().map(|i| (i.id, i)).collect();
+        let groups: BTreeSet<i64> = integrations.values().map(|i| i.group_id).collect();
+        let credentials = self.store.credentials_by_group(&groups).await?;
+        let pending = self.store.with_pending_batches(&ids).await?;
+
+        let (mut prepared, mut missing) = (Vec::new(), Vec::new());
+        for request in requests {
+            let Some(integration) = integrations.remove(&request.integration_id) else {
+                missing.push(request);
+                continue;
+            };
+            let plugin = self.plugins.get(&integration.plugin_id);
+            let mode = self.fetch_mode(plugin.as_deref(), &integration, &request);
+            // A first run, or an explicit re-fetch of history, is a backfill.
+            let trigger = if matches!(mode, FetchMode::Backfill(_)) { Trigger::Backfill } else { request.trigger };
+            prepared.push((request, integration, plugin, mode, trigger));
+        }
+        let starts: Vec<RunStart> = prepared
+            .iter()
+            .map(|(request, _, _, _, trigger)| RunStart {
+                integration_id: request.integration_id,
+                trigger: trigger_name(*trigger),
+                attempt: request.attempt,
+                job_id: request.job_id,
+            })
+            .collect();
+        let (run_ids, started_at) = self.store.start_runs(&starts).await?;
+        let started = prepared
+            .into_iter()
+            .zip(run_ids)
+            .map(|((request, integration, plugin, mode, trigger), run_id)| StartedRun {
+                had_pending_batches: pending.contains(&integration.id),
+                credentials: credentials.get(&integration.group_id).cloned().unwrap_or_default(),
+                request,
+                run_id,
+                started_at,
+                trigger,
+                integration,
+                plugin,
+                mode,
+            })
+            .collect();
+        Ok((started, missing))
+    }
+
+    /// Fetch, then process what is stored. Writes only checkpoints and records.
+    pub async fn execute(&self, run: StartedRun) -> ExecutedRun {
+        let integration_id = run.integration.id;
+        tracing::debug!(integration = integration_id, run = run.run_id, attempt = run.request.attempt, "run started");
+        let Some(plugin) = run.plugin.clone() else {
+            let error = RunError::new(
+                ErrorClass::PluginMissing,
+                format!(
+                    "plugin {:?} is not loaded; put its .wasm file in the plugins folder",
+                    run.integration.plugin_id
+                ),
+            );
+            return executed(
+                run,
+                FetchResult { error: Some(error), ..FetchResult::default() },
+                RecordCounts::default(),
+                None,
+            );
+        };
+        let fetched = match self.fetch(&plugin, &run).await {
+            Ok(fetched) => fetched,
+            Err(error) => FetchResult {
+                error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
+                ..FetchResult::default()
+            },
+        };
+        // Process whatever is stored, including batches committed before a
+        // failure or left by an earlier run: checkpointed data is kept.
+        let (records, process_error) = if fetched.batches > 0 || run.had_pending_batches {
+            match self.process_pending(&plugin, integration_id).await {
+                Ok(processed) => processed,
+                Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
+            }
+        } else {
+            (RecordCounts::default(), None)
+        };
+        executed(run, fetched, records, process_error)
+    }
+
+    /// What recording `run` as finished writes: its row, its job's fate, and,
+    /// unless the job will retry, the integration's schedule state.
+    pub fn completion(&self, run: &ExecutedRun, job: Option<(i64, JobAction)>) -> RunCompletion {
+        let started = &run.started;
+        let retrying = matches!(job, Some((_, JobAction::Retry { .. })));
+        let integration = (!retrying).then(|| {
+            let end = RunEnd {
+                started_at: started.started_at,
+                success: run.error.is_none(),
+                next_due_at: self.next_due_after_run(&started.integration, started.started_at),
+                pause_after_failures: self.pause_after_failures,
+                pause_reason: run
+                    .error
+                    .as_ref()
+                    .filter(|e| e.class == ErrorClass::Unauthorized)
+                    .map(|_| "needs-reconnect".to_string()),
+            };
+            (started.integration.id, end)
+        });
+        RunCompletion { run_id: started.run_id, outcome: run.outcome.clone(), logs: run.logs.clone(), job, integration }
+    }
+
+    /// Tell the operator about each integration a finished run paused.
+    pub async fn notify_paused(&self, runs: &[ExecutedRun], paused: &[Option<String>]) {
+        let now = self.store.now();
+        for (run, reason) in runs.iter().zip(paused) {
+            let Some(reason) = reason else { continue };
+            let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
+            let detail = match reason.as_str() {
+                "error" => format!("{} runs failed in a row; last error: {last_error}", self.pause_after_failures),
+                _ => last_error.to_string(),
+            };
+            self.notifier.integration_paused(&run.started.integration, reason, &detail, now).await;
+        }
+    }
+
+    /// Start, execute and finish one run in this process (the CLI and the demo).
     pub async fn run(&self, request: &RunRequest) -> Result<SyncOutcome> {
         let id = request.integration_id;
-        let integration =
-            self.store.integration(id).await?.ok_or_else(|| anyhow!("there is no integration with id {id}"))?;
-        let plugin = self.plugins.get(&integration.plugin_id);
-        let mode = plugin.as_ref().map(|p| self.fetch_mode(p, &integration, request));
-        // A first run, or an explicit re-fetch of history, is a backfill.
-        let trigger = match mode {
-            Some(FetchMode::Backfill(_)) => Trigger::Backfill,
-            _ => request.trigger,
-        };
-        let run_id = self.store.start_sync_run(id, trigger_name(trigger), request.attempt).await?;
-        let started_at = self.store.now();
-        self.store.record_run_started(id, started_at).await?;
-        if let Some(job_id) = request.job_id {
-            self.store.set_job_sync_run(job_id, run_id).await?;
-        }
-        tracing::info!(integration = id, plugin = %integration.plugin_id, run = run_id, attempt = request.attempt, "sync started");
-
-        let (outcome, error, logs) = match (plugin, mode) {
-            (Some(plugin), Some(mode)) => self.run_plugin(&plugin, &integration, run_id, trigger, mode).await,
-            _ => failed(RunError::new(
-                ErrorClass::PluginMissing,
-                format!("plugin {:?} is not loaded; put its .wasm file in the plugins folder", integration.plugin_id),
-            )),
-        };
-        self.store.append_sync_run_logs(run_id, &logs).await?;
-        self.store.finish_sync_run(run_id, &outcome).await?;
-        match &error {
-            None => tracing::info!(integration = id, run = run_id, records = ?outcome.records, "sync succeeded"),
-            Some(e) => {
-                tracing::warn!(integration = id, run = run_id, class = e.class.as_str(), message = %e.message, "sync failed")
-            }
-        }
-        let run = self.store.sync_run(run_id).await?.context("the sync run row vanished")?;
+        let (mut started, _missing) = self.start(vec![request.clone()]).await?;
+        let run = started.pop().ok_or_else(|| anyhow!("there is no integration with id {id}"))?;
+        let executed = self.execute(run).await;
+        let completion = self.completion(&executed, None);
+        let paused = self.store.complete_runs(std::slice::from_ref(&completion)).await?;
+        let started_at = executed.started.started_at;
+        let error = executed.error.clone();
+        self.notify_paused(std::slice::from_ref(&executed), &paused).await;
+        let run = self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")?;
         Ok(SyncOutcome { run, started_at, error })
     }
 
@@ -203,72 +335,9 @@ impl SyncRunner {
         compiled.next_due(Some(to_datetime(started_at)), now).map(|t| t.timestamp_millis())
     }
 
-    /// After a run's last attempt: record success or failure, compute when the
-    /// next run is due, and pause the integration (and tell the operator) when
-    /// its credentials were refused or it failed `pause_after` times in a row.
-    pub async fn record_run_end(
-        &self,
-        integration_id: i64,
-        started_at: i64,
-        error: Option<&RunError>,
-        pause_after: i64,
-        notifier: &Notifier,
-    ) -> Result<()> {
-        let Some(integration) = self.store.integration(integration_id).await? else { return Ok(()) };
-        let end = RunEnd {
-            started_at,
-            success: error.is_none(),
-            next_due_at: self.next_due_after_run(&integration, started_at),
-            pause_after_failures: pause_after,
-        };
-        let paused_for_errors = self.store.record_run_finished(integration_id, &end).await?;
-        let now = self.store.now();
-        match error {
-            Some(e) if e.class == ErrorClass::Unauthorized => {
-                self.store.set_integration_paused(integration_id, Some("needs-reconnect"), None).await?;
-                notifier.integration_paused(&integration, "needs-reconnect", &e.message, now).await;
-            }
-            Some(e) if paused_for_errors => {
-                let detail = format!("{pause_after} runs failed in a row; last error: {}", e.message);
-                notifier.integration_paused(&integration, "error", &detail, now).await;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    async fn run_plugin(
-        &self,
-        plugin: &LoadedPlugin,
-        integration: &Integration,
-        run_id: i64,
-        trigger: Trigger,
-        mode: FetchMode,
-    ) -> (RunOutcome, Option<RunError>, Vec<LogLine>) {
-        let fetched = match self.fetch(plugin, integration, run_id, trigger, mode).await {
-            Ok(fetched) => fetched,
-            Err(error) => return failed(RunError::new(ErrorClass::Host, format!("{error:#}"))),
-        };
-        // Process whatever is stored, including batches committed before a
-        // failure (or left by an earlier crashed run): checkpointed data is kept.
-        let (records, process_error) = match self.process_pending(plugin, integration.id).await {
-            Ok(processed) => processed,
-            Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
-        };
-        let error = fetched.error.or(process_error);
-        let outcome = RunOutcome {
-            status: if error.is_none() { RunStatus::Success } else { RunStatus::Failed },
-            batches: fetched.batches,
-            items_seen: fetched.items_seen,
-            records,
-            error: error.as_ref().map(|e| (e.class.as_str().to_string(), e.message.clone())),
-        };
-        (outcome, error, fetched.logs)
-    }
-
     /// A backfill when asked for, and for an integration's first run: from the
     /// config's `since` (RFC 3339) or the instance type's default depth.
-    fn fetch_mode(&self, plugin: &LoadedPlugin, integration: &Integration, request: &RunRequest) -> FetchMode {
+    fn fetch_mode(&self, plugin: Option<&LoadedPlugin>, integration: &Integration, request: &RunRequest) -> FetchMode {
         if let Some(since) = request.backfill_since {
             return FetchMode::Backfill(since);
         }
@@ -279,18 +348,14 @@ impl SyncRunner {
             .ok()
             .and_then(|c| c["since"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()))
             .map(|t| t.timestamp_millis());
-        let default_days = plugin.instance_type(&integration.instance_type).map_or(30, |t| t.default_backfill_days);
+        let default_days =
+            plugin.and_then(|p| p.instance_type(&integration.instance_type)).map_or(30, |t| t.default_backfill_days);
         FetchMode::Backfill(configured.unwrap_or_else(|| self.store.now() - i64::from(default_days) * 86_400_000))
     }
 
-    async fn fetch(
-        &self,
-        plugin: &LoadedPlugin,
-        integration: &Integration,
-        run_id: i64,
-        trigger: Trigger,
-        mode: FetchMode,
-    ) -> Result<FetchResult> {
+    async fn fetch(&self, plugin: &LoadedPlugin, run: &StartedRun) -> Result<FetchResult> {
+        let integration = &run.integration;
+        let run_id = run.run_id;
         let Some(instance_type) = plugin.instance_type(&integration.instance_type) else {
             return Ok(FetchResult {
                 error: Some(RunError::new(
@@ -308,7 +373,7 @@ impl SyncRunner {
                 client: self.http_client.clone(),
                 allowed_hosts: instance_type.hosts.clone(),
                 overrides: Arc::clone(&self.overrides),
-                credentials: self.store.group_credentials(integration.group_id).await?,
+                credentials: run.credentials.clone(),
                 timeout: self.request_timeout,
                 max_response_bytes: self.max_response_bytes,
             },
@@ -321,8 +386,8 @@ impl SyncRunner {
         let request = FetchRequest {
             instance_type: integration.instance_type.clone(),
             config: integration.config.clone(),
-            mode,
-            trigger,
+            mode: run.mode,
+            trigger: run.trigger,
         };
         let (result, mut ctx) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, &request).await;
         let mut fetched = FetchResult::default();
@@ -340,9 +405,8 @@ impl SyncRunner {
             Err(error) => fetched.error = Some(call_error(error)),
         }
         fetched.batches = ctx.fetch.as_ref().map_or(0, |s| s.committed_batches);
-        if let Some((done, total)) = ctx.logs.progress_unsaved {
-            self.store.set_sync_run_progress(run_id, done, total).await?;
-        }
+        // Saved with the finished run.
+        fetched.progress = ctx.logs.progress_unsaved;
         fetched.logs = call_log(ctx);
         Ok(fetched)
     }
@@ -373,15 +437,33 @@ impl SyncRunner {
     }
 }
 
-fn failed(error: RunError) -> (RunOutcome, Option<RunError>, Vec<LogLine>) {
+/// Assemble the outcome of an executed run.
+fn executed(
+    run: StartedRun,
+    fetched: FetchResult,
+    records: RecordCounts,
+    process_error: Option<RunError>,
+) -> ExecutedRun {
+    let error = fetched.error.or(process_error);
+    match &error {
+        None => tracing::debug!(integration = run.integration.id, run = run.run_id, ?records, "run succeeded"),
+        Some(e) => tracing::warn!(
+            integration = run.integration.id,
+            run = run.run_id,
+            class = e.class.as_str(),
+            message = %e.message,
+            "run failed"
+        ),
+    }
     let outcome = RunOutcome {
-        status: RunStatus::Failed,
-        batches: 0,
-        items_seen: 0,
-        records: RecordCounts::default(),
-        error: Some((error.class.as_str().to_string(), error.message.clone())),
+        status: if error.is_none() { RunStatus::Success } else { RunStatus::Failed },
+        batches: fetched.batches,
+        items_seen: fetched.items_seen,
+        records,
+        error: error.as_ref().map(|e| (e.class.as_str().to_string(), e.message.clone())),
+        progress: fetched.progress,
     };
-    (outcome, Some(error), Vec::new())
+    ExecutedRun { started: run, outcome, error, logs: fetched.logs }
 }
 
 pub fn to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {

@@ -1,6 +1,5 @@
 use super::print_json;
 use crate::Host;
-use crate::notify::Notifier;
 use crate::store::jobs::{JobArgs, NewJob, Queue};
 use crate::store::sync_runs::{RunStatus, SyncRun};
 use crate::sync::RunRequest;
@@ -66,16 +65,6 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
     let Some(integration) = args.integration else { bail!("name an integration id (or --plugin with --force)") };
     let request = RunRequest { backfill_since, ..RunRequest::manual(integration) };
     let outcome = host.runner.run(&request).await?;
-    let notifier = Notifier::new(host.settings.notify_webhook_url.clone());
-    host.runner
-        .record_run_end(
-            integration,
-            outcome.started_at,
-            outcome.error.as_ref(),
-            host.settings.pause_after_failures,
-            &notifier,
-        )
-        .await?;
     let run = outcome.run;
     if args.json {
         print_json(&run)?;

@@ -6,7 +6,6 @@ mod fake_monzo;
 pub use fake_monzo::{FakeMonzo, MonzoDataset, RecordedRequest, transaction};
 
 use crate::Host;
-use crate::notify::Notifier;
 use crate::store::groups::Credentials;
 use crate::store::integrations::NewIntegration;
 use crate::sync::RunRequest;
@@ -49,12 +48,7 @@ pub async fn run(host: &Host, fake: &FakeMonzo) -> Result<()> {
                     .await?
             }
         };
-        let outcome = host.runner.run(&RunRequest::manual(id)).await?;
-        // Record the end like a worker would, so the scheduler takes over from here.
-        let notifier = Notifier::new(None);
-        let pause_after = host.settings.pause_after_failures;
-        host.runner.record_run_end(id, outcome.started_at, outcome.error.as_ref(), pause_after, &notifier).await?;
-        let run = outcome.run;
+        let run = host.runner.run(&RunRequest::manual(id)).await?.run;
         let r = run.records;
         eprintln!(
             "demo: integration {id} ({}) run {} {}: {} created, {} updated, {} unchanged, {} deleted{}",

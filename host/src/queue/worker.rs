@@ -1,20 +1,27 @@
-//! A worker for one queue: claims due jobs up to its concurrency, renews their
-//! leases while they run, applies the retry policy when they end, and on
-//! shutdown stops claiming, lets running jobs finish within a grace period and
-//! hands back the rest.
+//! A worker for one queue. It claims due jobs up to its concurrency and
+//! records them as started in one transaction, runs each on its own task, and
+//! hands finished runs to a completer that records them in batches (one
+//! transaction for everything that finished meanwhile), as River does: per-job
+//! transactions would cap a queue at a few thousand jobs a second.
+//!
+//! Leases are renewed while a job runs and until its completion is written. On
+//! shutdown it stops claiming, lets running jobs finish within a grace period,
+//! and hands the rest back without counting the attempt.
 
 use super::policy::{Decision, QueuePolicy, decide};
-use crate::notify::Notifier;
 use crate::runtime::wit::Trigger;
 use crate::store::Store;
-use crate::store::jobs::{Job, Queue};
-use crate::sync::{ErrorClass, RunRequest, SyncRunner};
+use crate::store::jobs::{Job, JobAction, Queue};
+use crate::sync::{ExecutedRun, RunRequest, SyncRunner};
 use anyhow::Result;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+
+/// Completions written per transaction, at most.
+const COMPLETION_BATCH: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -26,8 +33,6 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// How long shutdown waits for running jobs before handing them back.
     pub grace: Duration,
-    /// Pause an integration after this many failed runs in a row.
-    pub pause_after_failures: i64,
 }
 
 impl Default for WorkerConfig {
@@ -37,13 +42,18 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
-            pause_after_failures: 3,
         }
     }
 }
 
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
+}
+
+/// A run that finished executing, waiting for the completer.
+struct Finished {
+    job: Job,
+    run: ExecutedRun,
 }
 
 pub struct QueueWorker {
@@ -53,9 +63,8 @@ pub struct QueueWorker {
     pub config: WorkerConfig,
     /// Notified when jobs are enqueued in this process.
     pub wake: Arc<Notify>,
-    pub notifier: Arc<Notifier>,
-    /// Jobs this worker holds, for lease renewal and release.
-    running: Mutex<BTreeSet<i64>>,
+    /// Jobs this worker holds a lease on, until their completion is written.
+    held: Mutex<BTreeSet<i64>>,
 }
 
 impl QueueWorker {
@@ -65,9 +74,8 @@ impl QueueWorker {
         policy: QueuePolicy,
         config: WorkerConfig,
         wake: Arc<Notify>,
-        notifier: Arc<Notifier>,
     ) -> Arc<QueueWorker> {
-        Arc::new(QueueWorker { runner, queue, policy, config, wake, notifier, running: Mutex::default() })
+        Arc::new(QueueWorker { runner, queue, policy, config, wake, held: Mutex::default() })
     }
 
     fn store(&self) -> &Store {
@@ -78,10 +86,16 @@ impl QueueWorker {
         self.config.lease.as_millis() as i64
     }
 
+    fn held(&self) -> Vec<i64> {
+        self.held.lock().unwrap().iter().copied().collect()
+    }
+
     /// Run until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.policy.concurrency));
         let mut tasks: JoinSet<()> = JoinSet::new();
+        let (finished, completions) = mpsc::unbounded_channel();
+        let completer = tokio::spawn(Arc::clone(&self).complete(completions));
         let renewer = tokio::spawn(Arc::clone(&self).renew_leases());
         let mut last_rescue = std::time::Instant::now() - self.config.lease;
         while !*shutdown.borrow() {
@@ -100,16 +114,16 @@ impl QueueWorker {
             let free = permits.available_permits();
             let mut claimed = 0;
             if free > 0 {
-                match self.store().claim_jobs(self.queue, &self.config.owner, self.lease_ms(), free as i64).await {
-                    Ok(jobs) => {
-                        claimed = jobs.len();
-                        for job in jobs {
+                match self.claim_and_start(free).await {
+                    Ok(started) => {
+                        claimed = started.len();
+                        for (job, run) in started {
                             let permit = Arc::clone(&permits).acquire_owned().await.expect("semaphore never closes");
-                            self.running.lock().unwrap().insert(job.id);
-                            let worker = Arc::clone(&self);
+                            let (worker, finished) = (Arc::clone(&self), finished.clone());
                             tasks.spawn(async move {
-                                worker.execute(job).await;
+                                let run = worker.runner.execute(run).await;
                                 drop(permit);
+                                let _ = finished.send(Finished { job, run });
                             });
                         }
                     }
@@ -130,8 +144,50 @@ impl QueueWorker {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
-        self.drain(tasks).await;
+        self.drain(tasks, finished, completer).await;
         renewer.abort();
+    }
+
+    /// Claim up to `limit` jobs and record their runs as started.
+    async fn claim_and_start(&self, limit: usize) -> Result<Vec<(Job, crate::sync::StartedRun)>> {
+        let jobs = self.store().claim_jobs(self.queue, &self.config.owner, self.lease_ms(), limit as i64).await?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.held.lock().unwrap().extend(jobs.iter().map(|j| j.id));
+        let mut requests = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            match job.integration_id {
+                Some(integration_id) => requests.push(request(job, integration_id)),
+                None => self.fail(job.id, "job has no integration").await?,
+            }
+        }
+        let (started, missing) = match self.runner.start(requests).await {
+            Ok(started) => started,
+            Err(error) => {
+                // Hand them back rather than wait for their leases to lapse.
+                let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+                self.store().release_jobs(&self.config.owner, &ids).await?;
+                self.held.lock().unwrap().retain(|id| !ids.contains(id));
+                return Err(error);
+            }
+        };
+        for request in missing {
+            self.fail(request.job_id.expect("worker requests carry their job"), "the integration was deleted").await?;
+        }
+        let mut by_id: std::collections::BTreeMap<i64, Job> = jobs.into_iter().map(|j| (j.id, j)).collect();
+        Ok(started
+            .into_iter()
+            .filter_map(|run| {
+                by_id.remove(&run.request.job_id.expect("worker requests carry their job")).map(|j| (j, run))
+            })
+            .collect())
+    }
+
+    async fn fail(&self, job_id: i64, message: &str) -> Result<()> {
+        self.store().fail_job(job_id, "permanent", message).await?;
+        self.held.lock().unwrap().remove(&job_id);
+        Ok(())
     }
 
     async fn time_until_next_job(&self) -> Duration {
@@ -142,18 +198,76 @@ impl QueueWorker {
         }
     }
 
-    /// Shutdown: wait up to the grace period, then stop what still runs and
-    /// hand its jobs back without counting the attempt.
-    async fn drain(&self, mut tasks: JoinSet<()>) {
+    /// Record finished runs, as many per transaction as have finished.
+    async fn complete(self: Arc<Self>, mut completions: mpsc::UnboundedReceiver<Finished>) {
+        while let Some(first) = completions.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < COMPLETION_BATCH {
+                match completions.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.write_completions(batch).await;
+        }
+    }
+
+    async fn write_completions(&self, batch: Vec<Finished>) {
+        let records: Vec<_> = batch
+            .iter()
+            .map(|finished| self.runner.completion(&finished.run, Some((finished.job.id, self.action(finished)))))
+            .collect();
+        let job_ids: Vec<i64> = batch.iter().map(|f| f.job.id).collect();
+        match self.store().complete_runs(&records).await {
+            Ok(paused) => {
+                let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
+                self.runner.notify_paused(&runs, &paused).await;
+            }
+            // The jobs stay running under our lease; once we stop renewing
+            // it they are rescued and run again.
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), jobs = job_ids.len(), "recording finished runs failed")
+            }
+        }
+        self.held.lock().unwrap().retain(|id| !job_ids.contains(id));
+    }
+
+    /// What the retry policy makes of a finished run's job.
+    fn action(&self, finished: &Finished) -> JobAction {
+        let (job, error) = (&finished.job, finished.run.error.as_ref());
+        let decision =
+            decide(&self.policy, job.id, job.attempt, error.map(|e| e.class), error.and_then(|e| e.retry_after));
+        let (class, message) = error.map(|e| (e.class.as_str().to_string(), e.message.clone())).unwrap_or_default();
+        let at = |wait: Duration| self.store().now() + wait.as_millis() as i64;
+        match decision {
+            Decision::Complete => JobAction::Complete,
+            Decision::Retry(wait) => JobAction::Retry { run_at: at(wait), refund_attempt: false, class, message },
+            Decision::Wait(wait) => JobAction::Retry { run_at: at(wait), refund_attempt: true, class, message },
+            Decision::Fail => JobAction::Fail { class, message },
+        }
+    }
+
+    /// Shutdown: wait up to the grace period, record what finished, then
+    /// stop what still runs and hand its jobs back without counting the attempt.
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<()>,
+        finished: mpsc::UnboundedSender<Finished>,
+        completer: tokio::task::JoinHandle<()>,
+    ) {
         let waited =
             tokio::time::timeout(self.config.grace, async { while tasks.join_next().await.is_some() {} }).await;
-        if waited.is_ok() {
+        if waited.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        drop(finished);
+        let _ = completer.await;
+        let unfinished = self.held();
+        if unfinished.is_empty() {
             return;
         }
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        let held: Vec<i64> = self.running.lock().unwrap().iter().copied().collect();
-        for id in &held {
+        for id in &unfinished {
             if let Ok(Some(job)) = self.store().job(*id).await
                 && let Some(run_id) = job.sync_run_id
             {
@@ -163,7 +277,7 @@ impl QueueWorker {
                     .await;
             }
         }
-        match self.store().release_jobs(&self.config.owner, &held).await {
+        match self.store().release_jobs(&self.config.owner, &unfinished).await {
             Ok(released) => {
                 tracing::warn!(queue = self.queue.as_str(), released, "released unfinished jobs at shutdown")
             }
@@ -174,7 +288,7 @@ impl QueueWorker {
     async fn renew_leases(self: Arc<Self>) {
         loop {
             tokio::time::sleep(self.config.lease / 3).await;
-            let held: Vec<i64> = self.running.lock().unwrap().iter().copied().collect();
+            let held = self.held();
             if held.is_empty() {
                 continue;
             }
@@ -205,59 +319,22 @@ impl QueueWorker {
         }
         Ok(())
     }
+}
 
-    async fn execute(&self, job: Job) {
-        if let Err(error) = self.try_execute(&job).await {
-            // The database failed around the run; try again later.
-            tracing::error!(job = job.id, error = %format!("{error:#}"), "job failed in the host");
-            let backoff = self.policy.backoff_before(job.id, job.attempt + 1);
-            let at = self.store().now() + backoff.as_millis() as i64;
-            let _ =
-                self.store().retry_job_at(job.id, at, false, ErrorClass::Host.as_str(), &format!("{error:#}")).await;
-        }
-        self.running.lock().unwrap().remove(&job.id);
-    }
-
-    async fn try_execute(&self, job: &Job) -> Result<()> {
-        let Some(integration_id) = job.integration_id else {
-            self.store().fail_job(job.id, "permanent", "job has no integration").await?;
-            return Ok(());
-        };
-        let trigger = match job.args.trigger.as_str() {
-            _ if job.attempt > 1 => Trigger::Retry,
-            "manual" => Trigger::Manual,
-            "webhook" => Trigger::Webhook,
-            "backfill" => Trigger::Backfill,
-            _ => Trigger::Schedule,
-        };
-        let request = RunRequest {
-            integration_id,
-            trigger,
-            attempt: job.attempt,
-            job_id: Some(job.id),
-            backfill_since: job.args.backfill_since,
-        };
-        let outcome = self.runner.run(&request).await?;
-        let error = outcome.error.as_ref();
-        let decision =
-            decide(&self.policy, job.id, job.attempt, error.map(|e| e.class), error.and_then(|e| e.retry_after));
-        let now = self.store().now();
-        match decision {
-            Decision::Complete => self.store().complete_job(job.id).await?,
-            Decision::Retry(wait) | Decision::Wait(wait) => {
-                let error = error.expect("only a failed run is retried");
-                let refund = matches!(decision, Decision::Wait(_));
-                let at = now + wait.as_millis() as i64;
-                self.store().retry_job_at(job.id, at, refund, error.class.as_str(), &error.message).await?;
-                return Ok(()); // the run is not over for scheduling purposes
-            }
-            Decision::Fail => {
-                let error = error.expect("only a failed run fails");
-                self.store().fail_job(job.id, error.class.as_str(), &error.message).await?;
-            }
-        }
-        self.runner
-            .record_run_end(integration_id, outcome.started_at, error, self.config.pause_after_failures, &self.notifier)
-            .await
+/// The run a claimed job asks for.
+fn request(job: &Job, integration_id: i64) -> RunRequest {
+    let trigger = match job.args.trigger.as_str() {
+        _ if job.attempt > 1 => Trigger::Retry,
+        "manual" => Trigger::Manual,
+        "webhook" => Trigger::Webhook,
+        "backfill" => Trigger::Backfill,
+        _ => Trigger::Schedule,
+    };
+    RunRequest {
+        integration_id,
+        trigger,
+        attempt: job.attempt,
+        job_id: Some(job.id),
+        backfill_since: job.args.backfill_since,
     }
 }

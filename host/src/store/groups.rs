@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
@@ -80,5 +80,24 @@ impl Store {
         let raw: String =
             sqlx::query_scalar("SELECT credentials FROM groups WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
         Ok(Credentials(serde_json::from_str(&raw)?))
+    }
+
+    /// Credentials of each of these groups.
+    pub async fn credentials_by_group(&self, group_ids: &BTreeSet<i64>) -> Result<BTreeMap<i64, Credentials>> {
+        if group_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql =
+            format!("SELECT id, credentials FROM groups WHERE id IN ({})", super::placeholders(1, group_ids.len()));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in group_ids {
+            query = query.bind(id);
+        }
+        let mut found = BTreeMap::new();
+        for row in query.fetch_all(self.pool()).await? {
+            let raw: String = row.try_get("credentials")?;
+            found.insert(row.try_get("id")?, Credentials::new(serde_json::from_str(&raw)?));
+        }
+        Ok(found)
     }
 }

@@ -2,7 +2,7 @@
 //! scheduling state (`next_due_at`, last start and success, failure streak).
 
 use super::jobs::{JobArgs, Queue};
-use super::{Backend, Store};
+use super::{Backend, Connection, Store};
 use crate::schedule::Schedule;
 use anyhow::Result;
 use serde::Serialize;
@@ -71,6 +71,8 @@ pub struct RunEnd {
     pub next_due_at: Option<i64>,
     /// Pause with reason "error" once this many runs in a row have failed.
     pub pause_after_failures: i64,
+    /// Pause now with this reason, e.g. "needs-reconnect" when credentials were refused.
+    pub pause_reason: Option<String>,
 }
 
 impl Store {
@@ -200,49 +202,83 @@ impl Store {
     }
 
     pub async fn record_run_started(&self, id: i64, started_at: i64) -> Result<()> {
-        sqlx::query("UPDATE integrations SET last_started_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(started_at)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        mark_started(&mut *self.pool().acquire().await?, id, started_at).await
     }
 
-    /// Record how a run ended and when the next is due. Returns true when this
-    /// failure paused the integration.
-    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<bool> {
-        let now = self.now();
-        if end.success {
-            sqlx::query(
-                "UPDATE integrations SET last_success_at = $2, consecutive_failures = 0,
-                     next_due_at = CASE WHEN paused_reason IS NULL THEN $3 ELSE NULL END, updated_at = $4
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(end.started_at)
-            .bind(end.next_due_at)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-            return Ok(false);
+    /// Record how a run ended and when the next is due. Returns the reason
+    /// when this run paused the integration.
+    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<String>> {
+        finish_run(&mut *self.pool().acquire().await?, id, end, self.now()).await
+    }
+
+    /// Integrations by id (missing ids are left out).
+    pub async fn integrations_by_id(&self, ids: &[i64]) -> Result<Vec<Integration>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        let row = sqlx::query(
-            "UPDATE integrations SET consecutive_failures = consecutive_failures + 1,
-                 paused_reason = CASE WHEN paused_reason IS NULL AND consecutive_failures + 1 >= $3 THEN 'error' ELSE paused_reason END,
-                 next_due_at = CASE WHEN paused_reason IS NULL AND consecutive_failures + 1 < $3 THEN $2 ELSE NULL END,
-                 updated_at = $4
-             WHERE id = $1 RETURNING paused_reason, consecutive_failures",
+        let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id IN ({})", super::placeholders(1, ids.len()));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
+    }
+}
+
+pub(super) async fn mark_started(conn: &mut Connection, id: i64, started_at: i64) -> Result<()> {
+    sqlx::query("UPDATE integrations SET last_started_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(started_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A success resets the failure streak; a failure extends it and pauses the
+/// integration with reason "error" at the threshold, or at once with
+/// `end.pause_reason` (refused credentials). Returns the reason when this run
+/// paused it.
+pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<Option<String>> {
+    if end.success {
+        sqlx::query(
+            "UPDATE integrations SET last_success_at = $2, consecutive_failures = 0,
+                 next_due_at = CASE WHEN paused_reason IS NULL THEN $3 ELSE NULL END, updated_at = $4
+             WHERE id = $1",
         )
         .bind(id)
+        .bind(end.started_at)
         .bind(end.next_due_at)
-        .bind(end.pause_after_failures)
         .bind(now)
-        .fetch_optional(self.pool())
+        .execute(conn)
         .await?;
-        let Some(row) = row else { return Ok(false) };
-        let reason: Option<String> = row.try_get("paused_reason")?;
-        let streak: i64 = row.try_get("consecutive_failures")?;
-        // Only the failure that reached the threshold paused it.
-        Ok(reason.as_deref() == Some("error") && streak == end.pause_after_failures)
+        return Ok(None);
     }
+    let row = sqlx::query(
+        "UPDATE integrations SET consecutive_failures = consecutive_failures + 1,
+             paused_reason = CASE
+                 WHEN paused_reason IS NOT NULL THEN paused_reason
+                 WHEN $5 IS NOT NULL THEN $5
+                 WHEN consecutive_failures + 1 >= $3 THEN 'error'
+                 ELSE NULL END,
+             next_due_at = CASE WHEN paused_reason IS NULL AND $5 IS NULL AND consecutive_failures + 1 < $3 THEN $2 ELSE NULL END,
+             updated_at = $4
+         WHERE id = $1 RETURNING paused_reason, consecutive_failures",
+    )
+    .bind(id)
+    .bind(end.next_due_at)
+    .bind(end.pause_after_failures)
+    .bind(now)
+    .bind(end.pause_reason.as_deref())
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let reason: Option<String> = row.try_get("paused_reason")?;
+    let streak: i64 = row.try_get("consecutive_failures")?;
+    // Only the failure that crossed the threshold (or forced the pause) reports it.
+    let newly = match (&reason, &end.pause_reason) {
+        (Some(r), Some(forced)) if r == forced => true,
+        (Some(r), None) => r == "error" && streak == end.pause_after_failures,
+        _ => false,
+    };
+    Ok(reason.filter(|_| newly))
 }

@@ -5,7 +5,7 @@
 //! The partial unique index `jobs_one_running` makes a second concurrent run
 //! of one integration impossible whatever the callers do.
 
-use super::{Backend, Store};
+use super::{Backend, Connection, Store};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -64,6 +64,24 @@ pub struct Job {
     pub error_message: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+}
+
+/// What becomes of a job after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobAction {
+    Complete,
+    /// Wait for another attempt at `run_at`; a refunded attempt does not count.
+    Retry {
+        run_at: i64,
+        refund_attempt: bool,
+        class: String,
+        message: String,
+    },
+    /// No more attempts: to the failed list.
+    Fail {
+        class: String,
+        message: String,
+    },
 }
 
 pub struct NewJob {
@@ -207,38 +225,16 @@ impl Store {
     }
 
     pub async fn set_job_sync_run(&self, id: i64, sync_run_id: i64) -> Result<()> {
-        sqlx::query("UPDATE jobs SET sync_run_id = $2 WHERE id = $1")
-            .bind(id)
-            .bind(sync_run_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        set_sync_run(&mut *self.pool().acquire().await?, id, sync_run_id).await
     }
 
     pub async fn complete_job(&self, id: i64) -> Result<()> {
-        self.finish_job(id, "completed", None).await
+        self.apply_job_action(id, &JobAction::Complete).await
     }
 
     /// Give up on a job: it lands in the failed list.
     pub async fn fail_job(&self, id: i64, class: &str, message: &str) -> Result<()> {
-        self.finish_job(id, "failed", Some((class, message))).await
-    }
-
-    async fn finish_job(&self, id: i64, state: &str, error: Option<(&str, &str)>) -> Result<()> {
-        let (class, message) = error.unzip();
-        sqlx::query(
-            "UPDATE jobs SET state = $2, error_class = $3, error_message = $4, finished_at = $5, updated_at = $5,
-                 lease_owner = NULL, lease_expires_at = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(class)
-        .bind(message)
-        .bind(self.now())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.apply_job_action(id, &JobAction::Fail { class: class.into(), message: message.into() }).await
     }
 
     /// Put a job back to wait for another attempt at `run_at`. With
@@ -251,20 +247,12 @@ impl Store {
         class: &str,
         message: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'available', run_at = $2, error_class = $3, error_message = $4, updated_at = $5,
-                 attempt = attempt - $6, lease_owner = NULL, lease_expires_at = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(run_at)
-        .bind(class)
-        .bind(message)
-        .bind(self.now())
-        .bind(i64::from(refund_attempt))
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let action = JobAction::Retry { run_at, refund_attempt, class: class.into(), message: message.into() };
+        self.apply_job_action(id, &action).await
+    }
+
+    pub async fn apply_job_action(&self, id: i64, action: &JobAction) -> Result<()> {
+        apply(&mut *self.pool().acquire().await?, id, action, self.now()).await
     }
 
     /// Hand back jobs `owner` holds without counting the attempt (graceful shutdown).
@@ -405,4 +393,43 @@ impl Store {
             .await?
             .rows_affected())
     }
+}
+
+pub(super) async fn set_sync_run(conn: &mut Connection, id: i64, sync_run_id: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET sync_run_id = $2 WHERE id = $1").bind(id).bind(sync_run_id).execute(conn).await?;
+    Ok(())
+}
+
+pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, now: i64) -> Result<()> {
+    let query = match action {
+        JobAction::Complete => sqlx::query(
+            "UPDATE jobs SET state = 'completed', error_class = NULL, error_message = NULL, finished_at = $2,
+                 updated_at = $2, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now),
+        JobAction::Fail { class, message } => sqlx::query(
+            "UPDATE jobs SET state = 'failed', error_class = $3, error_message = $4, finished_at = $2,
+                 updated_at = $2, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(class)
+        .bind(message),
+        JobAction::Retry { run_at, refund_attempt, class, message } => sqlx::query(
+            "UPDATE jobs SET state = 'available', run_at = $3, error_class = $4, error_message = $5, updated_at = $2,
+                 attempt = attempt - $6, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(run_at)
+        .bind(class)
+        .bind(message)
+        .bind(i64::from(*refund_attempt)),
+    };
+    query.execute(conn).await?;
+    Ok(())
 }

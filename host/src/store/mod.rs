@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod leases;
 pub mod raw_batches;
 pub mod records;
+pub mod run_batches;
 pub mod state;
 pub mod sync_runs;
 
@@ -112,4 +113,9 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// `$start, $start+1, ...` for an `IN (...)` list of `count` values.
+pub(crate) fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }

@@ -4,6 +4,7 @@
 use super::{Connection, Store, state};
 use anyhow::Result;
 use sqlx::Row;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
@@ -74,6 +75,22 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Which of these integrations have raw batches waiting to be processed.
+    pub async fn with_pending_batches(&self, integration_ids: &[i64]) -> Result<BTreeSet<i64>> {
+        if integration_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT integration_id FROM raw_batches WHERE status = 'pending' AND integration_id IN ({})",
+            super::placeholders(1, integration_ids.len())
+        );
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for id in integration_ids {
+            query = query.bind(id);
+        }
+        Ok(query.fetch_all(self.pool()).await?.into_iter().collect())
     }
 }
 

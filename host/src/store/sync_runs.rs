@@ -1,8 +1,8 @@
 //! `sync_runs` and `sync_run_logs`: one row per attempt, with its counts, error
 //! and the log lines the plugin wrote.
 
-use super::Store;
 use super::records::RecordCounts;
+use super::{Connection, Store};
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
@@ -70,6 +70,8 @@ pub struct RunOutcome {
     pub records: RecordCounts,
     /// `(class, message)` for a failed run.
     pub error: Option<(String, String)>,
+    /// Progress reported last and not yet saved: `(done, total)`.
+    pub progress: Option<(u64, Option<u64>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,42 +113,11 @@ const COLUMNS: &str =
 impl Store {
     /// Record that a run has started.
     pub async fn start_sync_run(&self, integration_id: i64, trigger: &str, attempt: i64) -> Result<i64> {
-        let now = self.now();
-        let row = sqlx::query(
-            "INSERT INTO sync_runs (integration_id, trigger, status, attempt, started_at, created_at)
-             VALUES ($1, $2, 'running', $3, $4, $4) RETURNING id",
-        )
-        .bind(integration_id)
-        .bind(trigger)
-        .bind(attempt)
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get("id")?)
+        insert_running(&mut *self.pool().acquire().await?, integration_id, trigger, attempt, self.now()).await
     }
 
     pub async fn finish_sync_run(&self, id: i64, outcome: &RunOutcome) -> Result<()> {
-        let (error_class, error_message) = outcome.error.clone().unzip();
-        sqlx::query(
-            "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
-                batches = $4, items_seen = $5, records_created = $6, records_updated = $7,
-                records_unchanged = $8, records_deleted = $9, error_class = $10, error_message = $11
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(outcome.status.as_str())
-        .bind(self.now())
-        .bind(outcome.batches)
-        .bind(outcome.items_seen)
-        .bind(outcome.records.created)
-        .bind(outcome.records.updated)
-        .bind(outcome.records.unchanged)
-        .bind(outcome.records.deleted)
-        .bind(error_class)
-        .bind(error_message)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        finish(&mut *self.pool().acquire().await?, id, outcome, self.now()).await
     }
 
     /// Close a run its worker can no longer finish (killed, shut down).
@@ -194,25 +165,8 @@ impl Store {
 
     /// Append log lines after those already stored for the run.
     pub async fn append_sync_run_logs(&self, id: i64, lines: &[LogLine]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
         let mut tx = self.begin().await?;
-        let next: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sync_run_logs WHERE sync_run_id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        for (seq, line) in (next..).zip(lines) {
-            sqlx::query("INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)")
-                .bind(id)
-                .bind(seq)
-                .bind(line.at)
-                .bind(&line.level)
-                .bind(&line.message)
-                .execute(&mut *tx)
-                .await?;
-        }
+        append_logs(&mut tx, id, lines).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -251,4 +205,72 @@ impl Store {
             })
             .collect()
     }
+}
+
+pub(super) async fn insert_running(
+    conn: &mut Connection,
+    integration_id: i64,
+    trigger: &str,
+    attempt: i64,
+    now: i64,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO sync_runs (integration_id, trigger, status, attempt, started_at, created_at)
+         VALUES ($1, $2, 'running', $3, $4, $4) RETURNING id",
+    )
+    .bind(integration_id)
+    .bind(trigger)
+    .bind(attempt)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub(super) async fn finish(conn: &mut Connection, id: i64, outcome: &RunOutcome, now: i64) -> Result<()> {
+    let (error_class, error_message) = outcome.error.clone().unzip();
+    let (done, total) = outcome.progress.unzip();
+    sqlx::query(
+        "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
+            batches = $4, items_seen = $5, records_created = $6, records_updated = $7,
+            records_unchanged = $8, records_deleted = $9, error_class = $10, error_message = $11,
+            progress_done = COALESCE($12, progress_done), progress_total = COALESCE($13, progress_total)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(outcome.status.as_str())
+    .bind(now)
+    .bind(outcome.batches)
+    .bind(outcome.items_seen)
+    .bind(outcome.records.created)
+    .bind(outcome.records.updated)
+    .bind(outcome.records.unchanged)
+    .bind(outcome.records.deleted)
+    .bind(error_class)
+    .bind(error_message)
+    .bind(done.map(|d| d as i64))
+    .bind(total.flatten().map(|t| t as i64))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn append_logs(conn: &mut Connection, id: i64, lines: &[LogLine]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sync_run_logs WHERE sync_run_id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    for (seq, line) in (next..).zip(lines) {
+        sqlx::query("INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(seq)
+            .bind(line.at)
+            .bind(&line.level)
+            .bind(&line.message)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
