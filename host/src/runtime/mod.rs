@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder};
 use wit::{FetchRequest, FetchSummary, Manifest, PluginError, RawBatch, Records};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
@@ -26,6 +26,9 @@ pub struct CallLimits {
     pub fetch_timeout: Duration,
     pub process_timeout: Duration,
     pub max_memory_bytes: usize,
+    /// Plugin instances alive at once across all calls; the pooling
+    /// allocator reserves this many slots up front and reuses them.
+    pub max_concurrent_instances: u32,
 }
 
 impl Default for CallLimits {
@@ -35,6 +38,7 @@ impl Default for CallLimits {
             fetch_timeout: Duration::from_secs(120),
             process_timeout: Duration::from_secs(300),
             max_memory_bytes: 256 * 1024 * 1024,
+            max_concurrent_instances: 256,
         }
     }
 }
@@ -60,6 +64,20 @@ impl Runtime {
     pub fn new(cache_dir: PathBuf, limits: CallLimits) -> Result<Arc<Runtime>> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Instantiating from pre-reserved, reused slots avoids an mmap/munmap
+        // (and the TLB shootdowns that come with it) for every call.
+        let slots = limits.max_concurrent_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .max_core_instances_per_component(16)
+            .total_memories(slots * 2)
+            .max_memories_per_component(4)
+            .total_tables(slots * 4)
+            .max_tables_per_component(8)
+            .total_stacks(slots)
+            .max_memory_size(limits.max_memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
 
         let mut linker = Linker::new(&engine);
@@ -102,7 +120,7 @@ impl Runtime {
     fn new_store(&self, plugin_id: &str, fetch: Option<FetchScope>, timeout: Duration) -> Store<PluginCtx> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory_bytes)
-            .instances(4)
+            .instances(16)
             .tables(32)
             .memories(4)
             .build();

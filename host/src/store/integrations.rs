@@ -201,10 +201,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn record_run_started(&self, id: i64, started_at: i64) -> Result<()> {
-        mark_started(&mut *self.pool().acquire().await?, id, started_at).await
-    }
-
     /// Record how a run ended and when the next is due. Returns the reason
     /// when this run paused the integration.
     pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<String>> {
@@ -223,15 +219,6 @@ impl Store {
         }
         query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
     }
-}
-
-pub(super) async fn mark_started(conn: &mut Connection, id: i64, started_at: i64) -> Result<()> {
-    sqlx::query("UPDATE integrations SET last_started_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(started_at)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// A success resets the failure streak; a failure extends it and pauses the
@@ -281,4 +268,39 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
         _ => false,
     };
     Ok(reason.filter(|_| newly))
+}
+
+/// Mark many integrations started in one statement.
+pub(super) async fn mark_started_many(conn: &mut Connection, ids: &[i64], started_at: i64) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql =
+        format!("UPDATE integrations SET last_started_at = $1 WHERE id IN ({})", super::placeholders(2, ids.len()));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(started_at);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Record many successful runs in one statement (the common case; failures
+/// go through [`finish_run`], which may pause).
+pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEnd)], now: i64) -> Result<()> {
+    if ends.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE integrations SET last_success_at = v.column2, consecutive_failures = 0,
+             next_due_at = CASE WHEN integrations.paused_reason IS NULL THEN v.column3 ELSE NULL END, updated_at = $1
+         FROM (VALUES {}) AS v WHERE integrations.id = v.column1",
+        super::value_rows(2, ends.len(), 3)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for (id, end) in ends {
+        query = query.bind(id).bind(end.started_at).bind(end.next_due_at);
+    }
+    query.execute(conn).await?;
+    Ok(())
 }

@@ -433,3 +433,39 @@ pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, no
     query.execute(conn).await?;
     Ok(())
 }
+
+/// Link many jobs to their runs in one statement: `(job id, run id)` pairs.
+pub(super) async fn set_sync_runs(conn: &mut Connection, links: &[(i64, i64)]) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE jobs SET sync_run_id = v.column2 FROM (VALUES {}) AS v WHERE jobs.id = v.column1",
+        super::value_rows(1, links.len(), 2)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (job_id, run_id) in links {
+        query = query.bind(job_id).bind(run_id);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Complete many jobs in one statement.
+pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64], now: i64) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE jobs SET state = 'completed', error_class = NULL, error_message = NULL, finished_at = $1,
+             updated_at = $1, lease_owner = NULL, lease_expires_at = NULL
+         WHERE id IN ({})",
+        super::placeholders(2, ids.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}

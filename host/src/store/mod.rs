@@ -126,3 +126,9 @@ pub fn redact_url(url: &str) -> String {
 pub(crate) fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
+
+/// `($start, ...), (...), ...`: `rows` rows of `columns` placeholders, for a
+/// multi-row `VALUES` list. Both databases name its columns column1, column2, ...
+pub(crate) fn value_rows(start: usize, rows: usize, columns: usize) -> String {
+    (0..rows).map(|row| format!("({})", placeholders(start + row * columns, columns))).collect::<Vec<_>>().join(", ")
+}

@@ -9,6 +9,7 @@ use super::jobs::JobAction;
 use super::sync_runs::{LogLine, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
 use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A run about to start.
 pub struct RunStart<'a> {
@@ -32,22 +33,31 @@ pub struct RunCompletion {
 
 impl Store {
     /// Record runs as started in one transaction. Returns their run ids, in
-    /// order, and the start time they share.
+    /// order, and the start time they share. Each integration may appear once.
     pub async fn start_runs(&self, starts: &[RunStart<'_>]) -> Result<(Vec<i64>, i64)> {
         let now = self.now();
-        let mut tx = self.begin().await?;
-        let mut ids = Vec::with_capacity(starts.len());
-        for start in starts {
-            let run_id =
-                sync_runs::insert_running(&mut tx, start.integration_id, start.trigger, start.attempt, now).await?;
-            integrations::mark_started(&mut tx, start.integration_id, now).await?;
-            if let Some(job_id) = start.job_id {
-                jobs::set_sync_run(&mut tx, job_id, run_id).await?;
-            }
-            ids.push(run_id);
+        if starts.is_empty() {
+            return Ok((Vec::new(), now));
         }
+        let integration_ids: Vec<i64> = starts.iter().map(|s| s.integration_id).collect();
+        anyhow::ensure!(
+            integration_ids.iter().collect::<BTreeSet<_>>().len() == starts.len(),
+            "a batch of runs names an integration twice"
+        );
+        let rows: Vec<(i64, &str, i64)> = starts.iter().map(|s| (s.integration_id, s.trigger, s.attempt)).collect();
+        let mut tx = self.begin().await?;
+        let inserted: BTreeMap<i64, i64> = sync_runs::insert_running_many(&mut tx, &rows, now)
+            .await?
+            .into_iter()
+            .map(|(run_id, integration_id)| (integration_id, run_id))
+            .collect();
+        let run_ids: Vec<i64> = integration_ids.iter().map(|id| inserted[id]).collect();
+        integrations::mark_started_many(&mut tx, &integration_ids, now).await?;
+        let links: Vec<(i64, i64)> =
+            starts.iter().zip(&run_ids).filter_map(|(start, run)| start.job_id.map(|job| (job, *run))).collect();
+        jobs::set_sync_runs(&mut tx, &links).await?;
         tx.commit().await?;
-        Ok((ids, now))
+        Ok((run_ids, now))
     }
 
     /// Record runs as finished in one transaction. Returns, for each, the
@@ -55,16 +65,36 @@ impl Store {
     pub async fn complete_runs(&self, completions: &[RunCompletion]) -> Result<Vec<Option<String>>> {
         let now = self.now();
         let mut tx = self.begin().await?;
+        let finished: Vec<(i64, &RunOutcome)> = completions.iter().map(|c| (c.run_id, &c.outcome)).collect();
+        sync_runs::finish_many(&mut tx, &finished, now).await?;
+        let completed: Vec<i64> = completions
+            .iter()
+            .filter_map(|c| match &c.job {
+                Some((id, JobAction::Complete)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        jobs::complete_many(&mut tx, &completed, now).await?;
+        let successes: Vec<(i64, &RunEnd)> = completions
+            .iter()
+            .filter_map(|c| c.integration.as_ref())
+            .filter(|(_, end)| end.success)
+            .map(|(id, end)| (*id, end))
+            .collect();
+        integrations::finish_successes(&mut tx, &successes, now).await?;
+
+        // The rarer cases, one statement each.
         let mut paused = Vec::with_capacity(completions.len());
         for completion in completions {
-            sync_runs::finish(&mut tx, completion.run_id, &completion.outcome, now).await?;
             sync_runs::append_logs(&mut tx, completion.run_id, &completion.logs).await?;
-            if let Some((job_id, action)) = &completion.job {
+            if let Some((job_id, action)) = &completion.job
+                && *action != JobAction::Complete
+            {
                 jobs::apply(&mut tx, *job_id, action, now).await?;
             }
             paused.push(match &completion.integration {
-                Some((id, end)) => integrations::finish_run(&mut tx, *id, end, now).await?,
-                None => None,
+                Some((id, end)) if !end.success => integrations::finish_run(&mut tx, *id, end, now).await?,
+                _ => None,
             });
         }
         tx.commit().await?;

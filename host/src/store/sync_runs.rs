@@ -274,3 +274,64 @@ pub(super) async fn append_logs(conn: &mut Connection, id: i64, lines: &[LogLine
     }
     Ok(())
 }
+
+/// Insert `running` rows for many runs in one statement; returns
+/// `(run id, integration id)` pairs.
+pub(super) async fn insert_running_many(
+    conn: &mut Connection,
+    starts: &[(i64, &str, i64)],
+    now: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let sql = format!(
+        "INSERT INTO sync_runs (integration_id, trigger, attempt, status, started_at, created_at)
+         SELECT column1, column2, column3, 'running', $1, $1 FROM (VALUES {}) AS v
+         RETURNING id, integration_id",
+        super::value_rows(2, starts.len(), 3)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for (integration_id, trigger, attempt) in starts {
+        query = query.bind(integration_id).bind(*trigger).bind(attempt);
+    }
+    query
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("integration_id")?)))
+        .collect()
+}
+
+/// Finish many runs in one statement.
+pub(super) async fn finish_many(conn: &mut Connection, runs: &[(i64, &RunOutcome)], now: i64) -> Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE sync_runs SET status = v.column2, finished_at = $1, duration_ms = $1 - sync_runs.started_at,
+             batches = v.column3, items_seen = v.column4, records_created = v.column5, records_updated = v.column6,
+             records_unchanged = v.column7, records_deleted = v.column8, error_class = v.column9,
+             error_message = v.column10, progress_done = COALESCE(v.column11, sync_runs.progress_done),
+             progress_total = COALESCE(v.column12, sync_runs.progress_total)
+         FROM (VALUES {}) AS v WHERE sync_runs.id = v.column1",
+        super::value_rows(2, runs.len(), 12)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for (id, outcome) in runs {
+        let (error_class, error_message) = outcome.error.clone().unzip();
+        let (done, total) = outcome.progress.unzip();
+        query = query
+            .bind(id)
+            .bind(outcome.status.as_str())
+            .bind(outcome.batches)
+            .bind(outcome.items_seen)
+            .bind(outcome.records.created)
+            .bind(outcome.records.updated)
+            .bind(outcome.records.unchanged)
+            .bind(outcome.records.deleted)
+            .bind(error_class)
+            .bind(error_message)
+            .bind(done.map(|d| d as i64))
+            .bind(total.flatten().map(|t| t as i64));
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
