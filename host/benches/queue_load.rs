@@ -60,7 +60,7 @@ async fn host(backend: &str, plugin: &PathBuf) -> anyhow::Result<(Host, tempfile
         config_file: Some(dir.path().join("none.toml")),
         upstream_override: None,
     };
-    std::fs::write(dir.path().join("none.toml"), "[queues.fetch]\nconcurrency = 32\n")?;
+    std::fs::write(dir.path().join("none.toml"), "[queues.fetch]\nconcurrency = 64\n")?;
     let host = Host::start(&Settings::resolve(&args)?, HostOptions::default()).await?;
     let group = host.store().insert_group("misbehave", "bench", &Credentials::default()).await?;
     Ok((host, dir, group))

@@ -58,7 +58,7 @@ impl Store {
                 Box::pin(async move {
                     // WAL lets readers proceed during a write; busy_timeout makes
                     // writers queue instead of failing under contention.
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;")
                         .await?;
                     Ok(())
                 })
