@@ -116,7 +116,7 @@ async fn list(host: &Host, json: bool) -> Result<()> {
         let default_marker = if row["schedule_is_default"] == true { " (default)" } else { "" };
         println!(
             "{:<5} {:<28} {:<36} {:<20} {next}",
-            row["id"],
+            row["id"].as_i64().unwrap_or_default(),
             row["name"].as_str().unwrap_or_default(),
             format!("{}{default_marker}", row["schedule_summary"].as_str().unwrap_or_default()),
             row["status_label"].as_str().unwrap_or_default(),

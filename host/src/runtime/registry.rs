@@ -87,7 +87,7 @@ impl PluginRegistry {
             self.failures.push(LoadFailure { path: plugin.path, reason });
             return;
         }
-        tracing::info!(plugin = plugin.id(), version = %plugin.manifest.version, file = %plugin.path.display(), "loaded plugin");
+        tracing::debug!(plugin = plugin.id(), version = %plugin.manifest.version, file = %plugin.path.display(), "loaded plugin");
         self.plugins.insert(plugin.id().to_string(), Arc::new(plugin));
     }
 

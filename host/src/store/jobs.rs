@@ -225,7 +225,7 @@ impl Store {
     }
 
     pub async fn set_job_sync_run(&self, id: i64, sync_run_id: i64) -> Result<()> {
-        set_sync_run(&mut *self.pool().acquire().await?, id, sync_run_id).await
+        set_sync_runs(&mut *self.pool().acquire().await?, &[(id, sync_run_id)]).await
     }
 
     pub async fn complete_job(&self, id: i64) -> Result<()> {
@@ -395,20 +395,9 @@ impl Store {
     }
 }
 
-pub(super) async fn set_sync_run(conn: &mut Connection, id: i64, sync_run_id: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET sync_run_id = $2 WHERE id = $1").bind(id).bind(sync_run_id).execute(conn).await?;
-    Ok(())
-}
-
 pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, now: i64) -> Result<()> {
     let query = match action {
-        JobAction::Complete => sqlx::query(
-            "UPDATE jobs SET state = 'completed', error_class = NULL, error_message = NULL, finished_at = $2,
-                 updated_at = $2, lease_owner = NULL, lease_expires_at = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now),
+        JobAction::Complete => return complete_many(conn, &[id], now).await,
         JobAction::Fail { class, message } => sqlx::query(
             "UPDATE jobs SET state = 'failed', error_class = $3, error_message = $4, finished_at = $2,
                  updated_at = $2, lease_owner = NULL, lease_expires_at = NULL

@@ -113,11 +113,13 @@ const COLUMNS: &str =
 impl Store {
     /// Record that a run has started.
     pub async fn start_sync_run(&self, integration_id: i64, trigger: &str, attempt: i64) -> Result<i64> {
-        insert_running(&mut *self.pool().acquire().await?, integration_id, trigger, attempt, self.now()).await
+        let conn = &mut *self.pool().acquire().await?;
+        let inserted = insert_running_many(conn, &[(integration_id, trigger, attempt)], self.now()).await?;
+        Ok(inserted[0].0)
     }
 
     pub async fn finish_sync_run(&self, id: i64, outcome: &RunOutcome) -> Result<()> {
-        finish(&mut *self.pool().acquire().await?, id, outcome, self.now()).await
+        finish_many(&mut *self.pool().acquire().await?, &[(id, outcome)], self.now()).await
     }
 
     /// Close a run its worker can no longer finish (killed, shut down).
@@ -205,53 +207,6 @@ impl Store {
             })
             .collect()
     }
-}
-
-pub(super) async fn insert_running(
-    conn: &mut Connection,
-    integration_id: i64,
-    trigger: &str,
-    attempt: i64,
-    now: i64,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO sync_runs (integration_id, trigger, status, attempt, started_at, created_at)
-         VALUES ($1, $2, 'running', $3, $4, $4) RETURNING id",
-    )
-    .bind(integration_id)
-    .bind(trigger)
-    .bind(attempt)
-    .bind(now)
-    .fetch_one(conn)
-    .await?)
-}
-
-pub(super) async fn finish(conn: &mut Connection, id: i64, outcome: &RunOutcome, now: i64) -> Result<()> {
-    let (error_class, error_message) = outcome.error.clone().unzip();
-    let (done, total) = outcome.progress.unzip();
-    sqlx::query(
-        "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
-            batches = $4, items_seen = $5, records_created = $6, records_updated = $7,
-            records_unchanged = $8, records_deleted = $9, error_class = $10, error_message = $11,
-            progress_done = COALESCE($12, progress_done), progress_total = COALESCE($13, progress_total)
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(outcome.status.as_str())
-    .bind(now)
-    .bind(outcome.batches)
-    .bind(outcome.items_seen)
-    .bind(outcome.records.created)
-    .bind(outcome.records.updated)
-    .bind(outcome.records.unchanged)
-    .bind(outcome.records.deleted)
-    .bind(error_class)
-    .bind(error_message)
-    .bind(done.map(|d| d as i64))
-    .bind(total.flatten().map(|t| t as i64))
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 pub(super) async fn append_logs(conn: &mut Connection, id: i64, lines: &[LogLine]) -> Result<()> {
