@@ -11,7 +11,7 @@ use std::time::Instant;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let iterations: usize =
-        std::env::args().skip(1).filter(|a| !a.starts_with("--")).next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+        std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/misbehave.wasm");
     anyhow::ensure!(plugin.exists(), "build the test plugins first: cargo xtask build-plugins");
     let cache = tempfile::tempdir()?;
