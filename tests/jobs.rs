@@ -269,3 +269,74 @@ async fn repeated_failures_pause_the_integration_and_notify() {
     assert_ne!(listed[0]["status_label"], "Paused (error)");
     assert_eq!(listed[0]["consecutive_failures"], 0, "resuming starts a new streak");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_and_failed_job_commands_through_the_binary() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("[queues.fetch]\nmax_attempts = 1\n");
+
+    // Preview: the spring-forward gap moves 02:30 to 03:00 on that day only.
+    let preview = inlet
+        .run(&[
+            "schedule",
+            "preview",
+            "30 2 * * *",
+            "--tz",
+            "America/New_York",
+            "--from",
+            "2026-03-07T00:00:00Z",
+            "--count",
+            "3",
+        ])
+        .await;
+    assert!(preview.status.success());
+    assert_eq!(
+        support::text(&preview.stdout).lines().collect::<Vec<_>>(),
+        [
+            "2026-03-07T07:30:00Z  2026-03-07 02:30 EST",
+            "2026-03-08T07:00:00Z  2026-03-08 03:00 EDT",
+            "2026-03-09T06:30:00Z  2026-03-09 02:30 EDT"
+        ]
+    );
+
+    // Editing a schedule: bad input names the field and value; good input shows in the list.
+    let id = misbehave_integration(&inlet, "trap", &["--manual"]).await;
+    let bad = inlet.run(&["integrations", "schedule", &id, "--cron", "0 25 * * *", "--tz", "Europe/London"]).await;
+    assert!(!bad.status.success());
+    let message = support::text(&bad.stderr);
+    assert!(message.contains("hour field \"25\" is invalid"), "{message}");
+    let bad_zone = inlet.run(&["integrations", "schedule", &id, "--cron", "0 6 * * *", "--tz", "Mars/Olympus"]).await;
+    assert!(support::text(&bad_zone.stderr).contains("\"Mars/Olympus\" is not an IANA time zone"));
+    let good = inlet
+        .run(&["integrations", "schedule", &id, "--cron", "0 6 * * *", "--cron", "0 18 * * *", "--tz", "Europe/London"])
+        .await;
+    assert!(good.status.success(), "{}", support::text(&good.stderr));
+    let listed = inlet.json(&["schedule", "list", "--json"]).await;
+    assert_eq!(listed[0]["schedule_summary"], "06:00 and 18:00 Europe/London");
+    assert_eq!(listed[0]["schedule_is_default"], false);
+    assert!(inlet.run(&["integrations", "pause", &id]).await.status.success());
+    assert_eq!(inlet.json(&["schedule", "list", "--json"]).await[0]["status_label"], "Paused (operator)");
+
+    // A job that fails with its only attempt lands in the failed list.
+    let job = inlet.json(&["sync", &id, "--force", "--json"]).await[0]["job"].as_i64().unwrap();
+    let mut worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let failed = eventually(30, "the job to fail", || async {
+        let failed = inlet.json(&["jobs", "failed", "--json"]).await;
+        (failed.as_array().unwrap().len() == 1).then_some(failed)
+    })
+    .await;
+    assert_eq!(failed[0]["id"], job);
+    assert_eq!(failed[0]["error_class"], "trap");
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+
+    let missing = inlet.run(&["jobs", "retry", "999"]).await;
+    assert!(support::text(&missing.stderr).contains("job 999 is not in the failed list"));
+    assert!(inlet.run(&["jobs", "retry", &job.to_string()]).await.status.success());
+    assert!(inlet.json(&["jobs", "failed", "--json"]).await.as_array().unwrap().is_empty(), "queued again");
+    let store = inlet.store().await;
+    assert_eq!(store.job(job).await.unwrap().unwrap().state, "available");
+    store.fail_job(job, "permanent", "for the flush").await.unwrap();
+    let flushed = inlet.run(&["jobs", "flush"]).await;
+    assert!(support::text(&flushed.stdout).contains("deleted 1 failed job(s)"));
+    assert!(store.job(job).await.unwrap().is_none());
+}

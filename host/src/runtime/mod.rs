@@ -205,7 +205,9 @@ fn call_error(
     CallError::Trap { plugin: plugin.to_string(), export, reason }
 }
 
+/// The last `n` lines of a plugin's stderr, without the Rust panic hook's
+/// advice about RUST_BACKTRACE (meaningless inside a plugin).
 fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE")).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
