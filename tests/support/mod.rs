@@ -90,6 +90,10 @@ impl Inlet {
         self
     }
 
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("inlet.toml")
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -77,6 +77,12 @@ impl OutboundHttp {
     /// (https, default port) or `*.example.com` (any subdomain).
     fn check(&self, url: &Url) -> Result<(), Error> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if let Some(reason) = internal_address(url) {
+            return Err(Error::Denied(format!(
+                "{} is {reason}; plugins may reach it only through an operator's upstream override",
+                redact(url)
+            )));
+        }
         if url.scheme() != "https" {
             return Err(Error::Denied(format!("{} uses {}; only https is allowed", redact(url), url.scheme())));
         }
@@ -189,6 +195,35 @@ impl http::Host for PluginCtx {
     }
 }
 
+/// Why `url` points inside the operator's network (loopback, private,
+/// link-local, unspecified), or `None` for a public address or name.
+/// Names that resolve to such addresses are not caught here.
+fn internal_address(url: &Url) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let ip = match url.host()? {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            return (name == "localhost" || name.ends_with(".localhost")).then_some("a loopback name");
+        }
+        url::Host::Ipv4(v4) => IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+    };
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some("a loopback address"),
+        // 100.64.0.0/10 is carrier-grade NAT space, private in practice.
+        IpAddr::V4(v4) if v4.is_private() || (v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64) => {
+            Some("a private address")
+        }
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() => Some("not a routable address"),
+        IpAddr::V6(v6) if v6.is_loopback() => Some("a loopback address"),
+        IpAddr::V6(v6) if v6.is_unique_local() => Some("a private address"),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("a link-local address"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("not a routable address"),
+        _ => None,
+    }
+}
+
 fn method(method: Method) -> reqwest::Method {
     match method {
         Method::Get => reqwest::Method::GET,
@@ -225,4 +260,64 @@ fn redact(url: &Url) -> String {
 fn basic_auth(user: &str, password: &str) -> String {
     use base64::Engine;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbound(hosts: &[&str]) -> OutboundHttp {
+        OutboundHttp {
+            client: client(),
+            allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            overrides: Arc::default(),
+            credentials: Credentials::default(),
+            timeout: Duration::from_secs(1),
+            max_response_bytes: 1024,
+        }
+    }
+
+    fn denied(http: &OutboundHttp, url: &str) -> String {
+        match http.check(&Url::parse(url).unwrap()) {
+            Err(Error::Denied(rule)) => rule,
+            other => panic!("{url} was not denied: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_declared_https_hosts_pass() {
+        let http = outbound(&["api.monzo.com", "*.googleapis.com"]);
+        assert!(http.check(&Url::parse("https://api.monzo.com/accounts").unwrap()).is_ok());
+        assert!(http.check(&Url::parse("https://sheets.googleapis.com/v4").unwrap()).is_ok());
+        assert!(denied(&http, "https://googleapis.com/").contains("not on the plugin's declared hosts"));
+        assert!(denied(&http, "https://api.monzo.com.evil.example/").contains("not on the plugin's declared hosts"));
+        assert!(denied(&http, "http://api.monzo.com/").contains("only https"));
+        assert!(denied(&http, "https://api.monzo.com:8443/").contains("port"));
+    }
+
+    #[test]
+    fn internal_addresses_are_refused_even_when_declared() {
+        let http = outbound(&["127.0.0.1", "localhost", "10.0.0.8", "169.254.169.254", "[::1]", "192.168.1.1"]);
+        for (url, reason) in [
+            ("https://127.0.0.1/", "loopback address"),
+            ("https://localhost/", "loopback name"),
+            ("https://10.0.0.8/", "private address"),
+            ("https://192.168.1.1/", "private address"),
+            ("https://169.254.169.254/latest/meta-data", "link-local address"),
+            ("https://[::1]/", "loopback address"),
+            ("https://[::ffff:127.0.0.1]/", "loopback address"),
+        ] {
+            assert!(denied(&http, url).contains(reason), "{url}");
+        }
+    }
+
+    #[test]
+    fn an_override_rewrites_only_its_host_and_keeps_path_and_query() {
+        let overrides = UpstreamOverrides::parse_list("api.monzo.com=http://127.0.0.1:9001/base").unwrap();
+        let target = overrides.rewrite(&Url::parse("https://api.monzo.com/transactions?limit=100").unwrap()).unwrap();
+        assert_eq!(target.as_str(), "http://127.0.0.1:9001/base/transactions?limit=100");
+        assert!(overrides.rewrite(&Url::parse("https://other.example/x").unwrap()).is_none());
+        assert!(UpstreamOverrides::parse_list("api.monzo.com").is_err());
+        assert!(UpstreamOverrides::parse_list("api.monzo.com=ftp://x").is_err());
+    }
 }

