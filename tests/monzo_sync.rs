@@ -211,3 +211,35 @@ async fn a_refused_token_fails_the_run_as_unauthorized_without_showing_it() {
     let requests = s.fake.take_requests();
     assert!(requests.iter().any(|r| r.path == "/accounts" && !r.authorized));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_rate_limits_and_redirects_are_handled_by_the_host() {
+    let s = setup(None).await;
+    let id = s.id("accounts").to_string();
+
+    // 429 with Retry-After becomes a rate-limited run that says how long to wait.
+    s.fake.respond_next(429, &[("retry-after", "120")], json!({"code": "too_many_requests"}));
+    let output = s.inlet.run(&["sync", &id]).await;
+    assert!(!output.status.success());
+    let run = &s.inlet.json(&["runs", &id, "--json"]).await[0]["run"];
+    assert_eq!(run["error_class"], "rate-limited");
+    assert!(run["error_message"].as_str().unwrap().contains("retry after 120s"), "{run}");
+
+    // A redirect to a host the plugin did not declare is refused, not followed.
+    s.fake.respond_next(302, &[("location", "https://evil.example.com/steal")], json!({}));
+    assert!(!s.inlet.run(&["sync", &id]).await.status.success());
+    let run = &s.inlet.json(&["runs", &id, "--json"]).await[0]["run"];
+    assert_eq!(run["error_class"], "permanent");
+    let message = run["error_message"].as_str().unwrap();
+    assert!(message.contains("https://evil.example.com/steal is not on the plugin's declared hosts"), "{message}");
+
+    // A redirect within the declared host is followed, with credentials.
+    s.fake.take_requests();
+    s.fake.respond_next(302, &[("location", "/accounts?moved=1")], json!({}));
+    let run = s.sync("accounts").await;
+    assert_eq!(run["records"]["created"], 2);
+    let requests: Vec<_> = s.fake.take_requests().into_iter().filter(|r| r.path == "/accounts").collect();
+    assert_eq!(requests.len(), 2, "the redirect and its target");
+    assert_eq!(requests[1].param("moved"), Some("1"));
+    assert!(requests.iter().all(|r| r.authorized));
+}

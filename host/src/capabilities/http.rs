@@ -63,9 +63,12 @@ pub struct OutboundHttp {
     pub max_response_bytes: u64,
 }
 
+/// Redirects followed per request; each hop is checked like the first.
+const MAX_REDIRECTS: usize = 5;
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
-        // Following a redirect would skip the host check; the plugin sees the 3xx.
+        // Redirects are followed by `OutboundHttp::send`, which checks every hop.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("inlet/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -104,33 +107,63 @@ impl OutboundHttp {
         }
     }
 
+    /// Send, following up to [`MAX_REDIRECTS`] redirects. Every hop is checked
+    /// against the allowlist again, and credentials go only to the host the
+    /// plugin addressed.
     async fn send(&self, request: Request) -> Result<Response, Error> {
-        let url =
+        let first =
             Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
-        self.check(&url)?;
-        let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
-        let mut headers = request.headers;
-        self.inject_credentials(&request.auth, &mut headers, &mut target)?;
+        let (mut url, mut method, mut body) = (first.clone(), request.method, request.body);
+        for _ in 0..=MAX_REDIRECTS {
+            self.check(&url)?;
+            let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
+            let mut headers = request.headers.clone();
+            let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
+            self.inject_credentials(auth, &mut headers, &mut target)?;
+            let response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
+            let Some(location) = redirect_location(&response) else {
+                if response.status == 401 && !matches!(auth, Auth::None) {
+                    return Err(Error::Unauthorized(format!("{} refused the group's credentials (401)", redact(&url))));
+                }
+                return Ok(response);
+            };
+            let next = url.join(&location).map_err(|e| {
+                Error::Transport(format!("{} redirected to {location:?}, which is not a URL: {e}", redact(&url)))
+            })?;
+            // A 303, or a 301/302 after a POST, turns into a GET without a body.
+            if response.status == 303
+                || (matches!(response.status, 301 | 302) && !matches!(method, Method::Get | Method::Head))
+            {
+                (method, body) = (Method::Get, None);
+            }
+            url = next;
+        }
+        Err(Error::Transport(format!("{} redirected more than {MAX_REDIRECTS} times", redact(&first))))
+    }
 
-        let timeout =
-            request.timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(self.timeout)).unwrap_or(self.timeout);
-        let mut builder = self.client.request(method(request.method), target).timeout(timeout);
-        for (name, value) in &headers {
+    async fn send_once(
+        &self,
+        url: &Url,
+        target: Url,
+        method: Method,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        timeout_ms: Option<u32>,
+    ) -> Result<Response, Error> {
+        let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(self.timeout)).unwrap_or(self.timeout);
+        let mut builder = self.client.request(to_reqwest(method), target).timeout(timeout);
+        for (name, value) in headers {
             builder = builder.header(name, value);
         }
-        if let Some(body) = request.body {
+        if let Some(body) = body {
             builder = builder.body(body);
         }
-        let mut response = builder.send().await.map_err(|e| transport_error(&url, e))?;
-
+        let mut response = builder.send().await.map_err(|e| transport_error(url, e))?;
         let status = response.status().as_u16();
         if matches!(status, 429 | 503)
             && let Some(seconds) = retry_after(response.headers())
         {
             return Err(Error::RateLimited(seconds));
-        }
-        if status == 401 && !matches!(request.auth, Auth::None) {
-            return Err(Error::Unauthorized(format!("{} refused the group's credentials (401)", redact(&url))));
         }
         let headers = response
             .headers()
@@ -138,7 +171,7 @@ impl OutboundHttp {
             .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&url, e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(url, e))? {
             if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
                 return Err(Error::TooLarge(self.max_response_bytes));
             }
@@ -224,7 +257,15 @@ fn internal_address(url: &Url) -> Option<&'static str> {
     }
 }
 
-fn method(method: Method) -> reqwest::Method {
+/// Where a redirect response points, if it is one.
+fn redirect_location(response: &Response) -> Option<String> {
+    if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("location")).map(|(_, value)| value.clone())
+}
+
+fn to_reqwest(method: Method) -> reqwest::Method {
     match method {
         Method::Get => reqwest::Method::GET,
         Method::Head => reqwest::Method::HEAD,

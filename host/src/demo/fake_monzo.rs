@@ -162,7 +162,7 @@ impl RecordedRequest {
 struct CannedResponse {
     status: StatusCode,
     body: Value,
-    retry_after: Option<u32>,
+    headers: Vec<(String, String)>,
 }
 
 struct FakeState {
@@ -215,10 +215,12 @@ impl FakeMonzo {
         change(&mut self.state.data.lock().expect("fake state lock"));
     }
 
-    /// Answer the next request with this status and body instead.
-    pub fn fail_next(&self, status: u16, body: Value, retry_after: Option<u32>) {
+    /// Answer the next request with this status, headers and body instead
+    /// (a 429 with `retry-after`, a 302 with `location`, a 500...).
+    pub fn respond_next(&self, status: u16, headers: &[(&str, &str)], body: Value) {
         let status = StatusCode::from_u16(status).expect("a valid status code");
-        self.state.canned.lock().expect("fake state lock").push_back(CannedResponse { status, body, retry_after });
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.state.canned.lock().expect("fake state lock").push_back(CannedResponse { status, body, headers });
     }
 
     /// Requests received so far, and forget them.
@@ -255,8 +257,9 @@ async fn handle(
 
     if let Some(canned) = state.canned.lock().expect("fake state lock").pop_front() {
         let mut response = (canned.status, Json(canned.body)).into_response();
-        if let Some(seconds) = canned.retry_after {
-            response.headers_mut().insert("retry-after", seconds.into());
+        for (name, value) in canned.headers {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+            response.headers_mut().insert(name, value.parse().expect("a valid header value"));
         }
         return response;
     }
