@@ -91,14 +91,12 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_once() {
-    use inlet::clock::SystemClock;
-    use inlet::store::Store;
     use inlet::store::groups::Credentials;
     use inlet::store::integrations::NewIntegration;
 
     let url = support::fresh_postgres_database().await;
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).env("DATABASE_URL", &url);
-    let store = Store::open(&url, std::sync::Arc::new(SystemClock)).await.unwrap();
+    let store = inlet.store_at(&url).await;
     let group = store.insert_group("misbehave", "load", &Credentials::default()).await.unwrap();
     // 200 integrations, all due at the same instant, a few seconds from now.
     let due_at = store.now() + 4_000;

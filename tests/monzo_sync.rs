@@ -189,6 +189,13 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     let requests = s.transaction_requests();
     assert_eq!(requests[0].param("since"), Some(format!("{day}T00:00:00.000Z").as_str()));
     assert_eq!(requests.len(), 4, "three pages for acc_main again, one for acc_joint");
+
+    // The token is sealed at rest: not in the database file nor its WAL.
+    let token = s.fake.access_token().as_bytes();
+    for file in ["inlet.db", "inlet.db-wal"] {
+        let bytes = std::fs::read(s.inlet.data_dir().join(file)).unwrap_or_default();
+        assert!(!bytes.windows(token.len()).any(|w| w == token), "{file} holds the plaintext token");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

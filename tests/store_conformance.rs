@@ -3,6 +3,7 @@
 
 use inlet::clock::ManualClock;
 use inlet::schedule::Schedule;
+use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};
@@ -26,13 +27,14 @@ async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START));
     let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
-    let store = Store::open(&url, clock.clone()).await.unwrap();
+    let store = Store::open(&url, clock.clone(), Arc::new(SecretKey::generate())).await.unwrap();
     Backend { store, clock, _sqlite_dir: Some(dir) }
 }
 
 async fn postgres() -> Backend {
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open(&support::fresh_postgres_database().await, clock.clone()).await.unwrap();
+    let url = support::fresh_postgres_database().await;
+    let store = Store::open(&url, clock.clone(), Arc::new(SecretKey::generate())).await.unwrap();
     Backend { store, clock, _sqlite_dir: None }
 }
 

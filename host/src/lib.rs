@@ -13,6 +13,7 @@ pub mod queue;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
+pub mod secrets;
 pub mod settings;
 pub mod status;
 pub mod store;
@@ -83,7 +84,9 @@ impl Host {
     pub async fn start(settings: &Settings, options: HostOptions) -> Result<Host> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
-        let store = Store::open(&settings.database_url, options.clock).await?;
+        let key_file = settings.data_dir.join("secret.key");
+        let secrets = secrets::SecretKey::load_or_create(std::env::var("INLET_SECRET_KEY").ok().as_deref(), &key_file)?;
+        let store = Store::open(&settings.database_url, options.clock, Arc::new(secrets)).await?;
         let mut call_limits = options.call_limits;
         call_limits.fetch_timeout =
             settings.queue_policies.get(Queue::Fetch.as_str()).map_or(call_limits.fetch_timeout, |p| p.timeout);

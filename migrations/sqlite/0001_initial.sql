@@ -4,7 +4,8 @@ CREATE TABLE groups (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     plugin_id   TEXT    NOT NULL,
     name        TEXT    NOT NULL,
-    -- JSON object of credentials (access token, API key, ...). Never returned by the API.
+    -- Credentials (access token, API key, ...) as JSON sealed with the secret key
+    -- (host/src/secrets.rs). Never returned by the API.
     credentials TEXT    NOT NULL DEFAULT '{}',
     status      TEXT    NOT NULL DEFAULT 'ok',
     created_at  INTEGER NOT NULL,

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use inlet::clock::SystemClock;
+use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -147,7 +148,14 @@ impl Inlet {
 
     /// The same database, through the library.
     pub async fn store(&self) -> Store {
-        Store::open(&self.database_url(), Arc::new(SystemClock)).await.unwrap()
+        self.store_at(&self.database_url()).await
+    }
+
+    /// A database at `url`, with this installation's secret key.
+    pub async fn store_at(&self, url: &str) -> Store {
+        std::fs::create_dir_all(self.data_dir()).unwrap();
+        let key = SecretKey::load_or_create(None, &self.data_dir().join("secret.key")).unwrap();
+        Store::open(url, Arc::new(SystemClock), Arc::new(key)).await.unwrap()
     }
 }
 

@@ -1,7 +1,7 @@
 //! `groups`: one connected account for one plugin, owning its credentials.
 
 use super::Store;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -51,7 +51,7 @@ impl Store {
         )
         .bind(plugin_id)
         .bind(name)
-        .bind(serde_json::to_string(&credentials.0)?)
+        .bind(self.secrets.seal(serde_json::to_string(&credentials.0)?.as_bytes()))
         .bind(self.now())
         .fetch_one(self.pool())
         .await?;
@@ -77,9 +77,14 @@ impl Store {
     }
 
     pub async fn group_credentials(&self, id: i64) -> Result<Credentials> {
-        let raw: String =
+        let sealed: String =
             sqlx::query_scalar("SELECT credentials FROM groups WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
-        Ok(Credentials(serde_json::from_str(&raw)?))
+        self.open_credentials(id, &sealed)
+    }
+
+    fn open_credentials(&self, group_id: i64, sealed: &str) -> Result<Credentials> {
+        let json = self.secrets.open(sealed).with_context(|| format!("the credentials of group {group_id}"))?;
+        Ok(Credentials(serde_json::from_slice(&json)?))
     }
 
     /// Credentials of each of these groups.
@@ -95,8 +100,8 @@ impl Store {
         }
         let mut found = BTreeMap::new();
         for row in query.fetch_all(self.pool()).await? {
-            let raw: String = row.try_get("credentials")?;
-            found.insert(row.try_get("id")?, Credentials::new(serde_json::from_str(&raw)?));
+            let id: i64 = row.try_get("id")?;
+            found.insert(id, self.open_credentials(id, row.try_get("credentials")?)?);
         }
         Ok(found)
     }

@@ -14,10 +14,12 @@ pub mod state;
 pub mod sync_runs;
 
 use crate::clock::{Millis, SharedClock};
+use crate::secrets::SecretKey;
 use anyhow::{Context, Result, bail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 
 pub use sqlx::AnyConnection as Connection;
 
@@ -37,11 +39,13 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     clock: SharedClock,
+    /// Seals credentials before they are written.
+    secrets: Arc<SecretKey>,
 }
 
 impl Store {
     /// Open (creating and migrating if needed) the database at `url`.
-    pub async fn open(url: &str, clock: SharedClock) -> Result<Store> {
+    pub async fn open(url: &str, clock: SharedClock, secrets: Arc<SecretKey>) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -71,7 +75,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrations.run(&pool).await.context("migrating the database")?;
-        Ok(Store { pool, backend, clock })
+        Ok(Store { pool, backend, clock, secrets })
     }
 
     pub fn pool(&self) -> &AnyPool {
