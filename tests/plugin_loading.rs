@@ -104,10 +104,10 @@ async fn a_plugin_that_traps_fails_only_its_own_run() {
         upstream_override: None,
     };
     let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
-    let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap().run;
+    let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap();
     assert_eq!(trapped.status, RunStatus::Failed);
     assert_eq!(trapped.error_class.as_deref(), Some("trap"));
-    let fine = host.runner.run(&RunRequest::manual(ok.parse().unwrap())).await.unwrap().run;
+    let fine = host.runner.run(&RunRequest::manual(ok.parse().unwrap())).await.unwrap();
     assert_eq!(fine.status, RunStatus::Success, "{:?}", fine.error_message);
     assert_eq!(fine.records.created, 1);
     let objects = host.store().objects(ok.parse().unwrap()).await.unwrap();

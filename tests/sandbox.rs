@@ -50,30 +50,30 @@ async fn each_misbehaviour_fails_only_its_own_run() {
     ] {
         let started = std::time::Instant::now();
         let outcome = run(add(instance_type).await).await;
-        let message = outcome.run.error_message.clone().unwrap_or_default();
-        assert_eq!(outcome.run.status.as_str(), "failed", "{instance_type}");
-        assert_eq!(outcome.run.error_class.as_deref(), Some(class), "{instance_type}: {message}");
+        let message = outcome.error_message.clone().unwrap_or_default();
+        assert_eq!(outcome.status.as_str(), "failed", "{instance_type}");
+        assert_eq!(outcome.error_class.as_deref(), Some(class), "{instance_type}: {message}");
         assert!(message.contains(expected), "{instance_type}: {message}");
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "{instance_type} was stopped promptly");
 
         // The host is unharmed: a well-behaved run right after succeeds.
         let fine = run(ok).await;
-        assert_eq!(fine.run.status.as_str(), "success", "after {instance_type}: {:?}", fine.run.error_message);
+        assert_eq!(fine.status.as_str(), "success", "after {instance_type}: {:?}", fine.error_message);
     }
 
     // A log flood is capped, not fatal: the run succeeds and says what it dropped.
     let flood = run(add("log-flood").await).await;
-    assert_eq!(flood.run.status.as_str(), "success", "{:?}", flood.run.error_message);
-    let logs = store.sync_run_logs(flood.run.id).await.unwrap();
+    assert_eq!(flood.status.as_str(), "success", "{:?}", flood.error_message);
+    let logs = store.sync_run_logs(flood.id).await.unwrap();
     assert_eq!(logs.len(), 1_001);
     assert_eq!(logs.last().unwrap().message, "99000 further log lines were dropped (limit per run)");
 
     // State is per integration: another integration of the same plugin sees nothing.
     let writer = add("state-write").await;
-    assert_eq!(run(writer).await.run.status.as_str(), "success");
+    assert_eq!(run(writer).await.status.as_str(), "success");
     assert_eq!(store.state_value(writer, "secret").await.unwrap().as_deref(), Some("only-for-state-write"));
     let peeker = add("state-peek").await;
-    assert_eq!(run(peeker).await.run.status.as_str(), "success");
+    assert_eq!(run(peeker).await.status.as_str(), "success");
     let seen = store.objects(peeker).await.unwrap();
     assert_eq!(seen[0].name.as_deref(), Some("nothing"), "one integration cannot read another's state");
 }

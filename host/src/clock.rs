@@ -29,9 +29,6 @@ impl ManualClock {
     pub fn new(start: Millis) -> Self {
         ManualClock(AtomicI64::new(start))
     }
-    pub fn set(&self, now: Millis) {
-        self.0.store(now, Ordering::SeqCst);
-    }
     pub fn advance(&self, by: Millis) {
         self.0.fetch_add(by, Ordering::SeqCst);
     }

@@ -105,14 +105,6 @@ impl RunRequest {
     }
 }
 
-/// A finished run: its stored row, and its error for the queue's decision.
-#[derive(Debug, Clone)]
-pub struct SyncOutcome {
-    pub run: SyncRun,
-    pub started_at: i64,
-    pub error: Option<RunError>,
-}
-
 pub fn trigger_name(trigger: Trigger) -> &'static str {
     match trigger {
         Trigger::Schedule => "schedule",
@@ -299,18 +291,15 @@ impl SyncRunner {
     }
 
     /// Start, execute and finish one run in this process (the CLI and the demo).
-    pub async fn run(&self, request: &RunRequest) -> Result<SyncOutcome> {
+    pub async fn run(&self, request: &RunRequest) -> Result<SyncRun> {
         let id = request.integration_id;
         let (mut started, _missing) = self.start(vec![request.clone()]).await?;
         let run = started.pop().ok_or_else(|| anyhow!("there is no integration with id {id}"))?;
         let executed = self.execute(run).await;
         let completion = self.completion(&executed, None);
         let paused = self.store.complete_runs(std::slice::from_ref(&completion)).await?;
-        let started_at = executed.started.started_at;
-        let error = executed.error.clone();
         self.notify_paused(std::slice::from_ref(&executed), &paused).await;
-        let run = self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")?;
-        Ok(SyncOutcome { run, started_at, error })
+        self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")
     }
 
     /// The schedule an integration follows: its own, else its instance type's

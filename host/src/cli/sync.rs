@@ -64,8 +64,7 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
     }
     let Some(integration) = args.integration else { bail!("name an integration id (or --plugin with --force)") };
     let request = RunRequest { backfill_since, ..RunRequest::manual(integration) };
-    let outcome = host.runner.run(&request).await?;
-    let run = outcome.run;
+    let run = host.runner.run(&request).await?;
     if args.json {
         print_json(&run)?;
     } else {

@@ -48,7 +48,7 @@ pub async fn run(host: &Host, fake: &FakeMonzo) -> Result<()> {
                     .await?
             }
         };
-        let run = host.runner.run(&RunRequest::manual(id)).await?.run;
+        let run = host.runner.run(&RunRequest::manual(id)).await?;
         let r = run.records;
         eprintln!(
             "demo: integration {id} ({}) run {} {}: {} created, {} updated, {} unchanged, {} deleted{}",

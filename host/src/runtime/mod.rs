@@ -108,10 +108,6 @@ impl Runtime {
         Ok(Arc::new(Runtime { engine, linker, cache_dir, limits }))
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Compile (or load from the cache) and pre-link a component.
     pub fn prepare(&self, wasm: &[u8], sha256: &str) -> Result<wit::PluginPre<PluginCtx>> {
         let component: Component = compile_cache::load(&self.engine, &self.cache_dir, wasm, sha256)?;

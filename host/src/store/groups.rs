@@ -28,10 +28,6 @@ impl Credentials {
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0.get(field).map(String::as_str)
     }
-    /// Every secret value, so callers can scrub them from text.
-    pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.0.values().map(String::as_str)
-    }
 }
 
 fn group(row: AnyRow) -> Result<Group> {

@@ -113,11 +113,6 @@ fn job(row: AnyRow) -> Result<Job> {
     })
 }
 
-/// True when the database refused a write because of a unique index.
-pub fn is_unique_violation(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<sqlx::Error>().and_then(|e| e.as_database_error()).is_some_and(|e| e.is_unique_violation())
-}
-
 impl Store {
     /// Queue a job unless the integration already has one waiting in that
     /// queue (repeated triggers coalesce). Returns the waiting job's id.

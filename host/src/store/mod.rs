@@ -90,10 +90,6 @@ impl Store {
         self.clock.now_ms()
     }
 
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
-    }
-
     /// Begin a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
     /// cannot upgrade its lock while another connection writes, and fails with
