@@ -25,7 +25,7 @@ async fn setup(access_token: Option<&str>) -> Setup {
     let fake = FakeMonzo::start(MonzoDataset::sample(now)).await.unwrap();
     let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")])
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()));
-    let token = access_token.unwrap_or(fake.access_token()).to_string();
+    let token = access_token.map_or_else(|| fake.access_token(), str::to_string);
     let group = inlet.json(&["groups", "add", "monzo", "--name", "personal", "--access-token", &token, "--json"]).await;
     let group = group["id"].as_i64().unwrap().to_string();
     let mut integrations = BTreeMap::new();
@@ -191,7 +191,8 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     assert_eq!(requests.len(), 4, "three pages for acc_main again, one for acc_joint");
 
     // The token is sealed at rest: not in the database file nor its WAL.
-    let token = s.fake.access_token().as_bytes();
+    let token = s.fake.access_token();
+    let token = token.as_bytes();
     for file in ["inlet.db", "inlet.db-wal"] {
         let bytes = std::fs::read(s.inlet.data_dir().join(file)).unwrap_or_default();
         assert!(!bytes.windows(token.len()).any(|w| w == token), "{file} holds the plaintext token");

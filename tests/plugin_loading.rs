@@ -102,6 +102,7 @@ async fn a_plugin_that_traps_fails_only_its_own_run() {
         plugins_dir: Some(inlet.plugins_dir()),
         config_file: None,
         upstream_override: None,
+        public_url: None,
     };
     let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
     let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap();

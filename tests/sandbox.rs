@@ -19,6 +19,7 @@ async fn each_misbehaviour_fails_only_its_own_run() {
         plugins_dir: Some(inlet.plugins_dir()),
         config_file: Some(inlet.config_file()),
         upstream_override: None,
+        public_url: None,
     };
     let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
     let store = host.store();

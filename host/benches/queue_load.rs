@@ -64,6 +64,7 @@ async fn host(backend: &str, plugin: &PathBuf) -> anyhow::Result<(Host, tempfile
         plugins_dir: Some(dir.path().join("plugins")),
         config_file: Some(dir.path().join("none.toml")),
         upstream_override: None,
+        public_url: None,
     };
     std::fs::write(dir.path().join("none.toml"), "[queues.fetch]\nconcurrency = 64\n")?;
     let host = Host::start(&Settings::resolve(&args)?, HostOptions::default()).await?;

@@ -4,6 +4,8 @@
 //! (wasmtime engine and loaded plugins), and the [`sync::SyncRunner`] that runs
 //! a plugin's fetch and process for an integration.
 
+pub mod api;
+pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod clock;
@@ -13,13 +15,14 @@ pub mod queue;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
-pub mod secrets;
 pub mod settings;
 pub mod status;
 pub mod store;
 pub mod sync;
 
 use anyhow::{Context, Result};
+use auth::OAuth;
+use auth::oauth::TokenEndpoint;
 use capabilities::http;
 use clock::{SharedClock, SystemClock};
 use notify::Notifier;
@@ -85,23 +88,36 @@ impl Host {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
         let key_file = settings.data_dir.join("secret.key");
-        let secrets = secrets::SecretKey::load_or_create(std::env::var("INLET_SECRET_KEY").ok().as_deref(), &key_file)?;
+        let secrets =
+            auth::secrets::SecretKey::load_or_create(std::env::var("INLET_SECRET_KEY").ok().as_deref(), &key_file)?;
         let store = Store::open(&settings.database_url, options.clock, Arc::new(secrets)).await?;
         let mut call_limits = options.call_limits;
         call_limits.fetch_timeout =
             settings.queue_policies.get(Queue::Fetch.as_str()).map_or(call_limits.fetch_timeout, |p| p.timeout);
         let runtime = Runtime::new(settings.compile_cache_dir(), call_limits)?;
-        let plugins = PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?;
+        let plugins = Arc::new(PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?);
+        let overrides = Arc::new(settings.upstream_overrides.clone());
+        let http_client = http::client();
+        let notifier = Arc::new(Notifier::new(settings.notify_webhook_url.clone()));
+        let oauth = OAuth::new(
+            store.clone(),
+            Arc::clone(&plugins),
+            settings.oauth_clients.clone(),
+            TokenEndpoint { client: http_client.clone(), overrides: Arc::clone(&overrides) },
+            Arc::clone(&notifier),
+            queue::worker::process_owner(),
+        );
         let runner = SyncRunner {
             store,
             runtime,
-            plugins: Arc::new(plugins),
-            overrides: Arc::new(settings.upstream_overrides.clone()),
-            http_client: http::client(),
+            plugins,
+            overrides,
+            http_client,
             output_limits: options.output_limits,
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 16 * 1024 * 1024,
-            notifier: Notifier::new(settings.notify_webhook_url.clone()),
+            notifier,
+            oauth: Arc::new(oauth),
             pause_after_failures: settings.pause_after_failures,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();

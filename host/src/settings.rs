@@ -1,6 +1,7 @@
 //! Where inlet keeps things and how it reaches upstreams: command-line flags
 //! and environment variables first, then the config file, then defaults.
 
+use crate::auth::oauth::{OAuthClient, OAuthClients};
 use crate::capabilities::http::UpstreamOverrides;
 use crate::queue::QueuePolicy;
 use crate::store::jobs::Queue;
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use url::Url;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SettingsArgs {
@@ -32,6 +34,11 @@ pub struct SettingsArgs {
     /// `api.monzo.com=http://127.0.0.1:9001[,host=url...]`.
     #[arg(long, env = "INLET_UPSTREAM_OVERRIDE", global = true, value_name = "HOST=URL,...")]
     pub upstream_override: Option<String>,
+
+    /// Where browsers reach this host, e.g. https://inlet.example.com (OAuth
+    /// redirect URIs are built from it); by default the address `serve` listens on.
+    #[arg(long, env = "INLET_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 /// The config file's shape.
@@ -57,6 +64,9 @@ struct ConfigFile {
     /// Per-queue overrides of the default policies, keyed fetch/process/webhook.
     #[serde(default)]
     queues: BTreeMap<String, QueueOverride>,
+    public_url: Option<String>,
+    #[serde(default)]
+    oauth: BTreeMap<String, OAuthClient>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +92,10 @@ pub struct Settings {
     pub history_max_runs: i64,
     /// Policies that differ from the defaults, by queue name.
     pub queue_policies: BTreeMap<String, QueuePolicy>,
+    /// Where browsers reach this host (OAuth redirect URIs); by default the
+    /// address `inlet serve` listens on.
+    pub public_url: Option<Url>,
+    pub oauth_clients: OAuthClients,
 }
 
 impl Settings {
@@ -129,6 +143,17 @@ impl Settings {
             }
             queue_policies.insert(name, policy);
         }
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|text| {
+                Url::parse(&text)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .with_context(|| format!("public_url: {text:?} is not an http:// or https:// URL"))
+            })
+            .transpose()?;
         let pause_after_failures = file.pause_after_failures.unwrap_or(3);
         anyhow::ensure!(pause_after_failures >= 1, "config: pause_after_failures must be at least 1");
         Ok(Settings {
@@ -143,6 +168,8 @@ impl Settings {
             history_max_age: Duration::from_secs(file.history_max_age_days.unwrap_or(30) * 86_400),
             history_max_runs: file.history_max_runs.unwrap_or(500),
             queue_policies,
+            public_url,
+            oauth_clients: OAuthClients::from_config(file.oauth),
         })
     }
 

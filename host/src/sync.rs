@@ -2,8 +2,10 @@
 //! plugin's checkpoints), then process every stored batch into records, then
 //! record the run with its counts, error and log lines.
 
+use crate::auth::OAuth;
+use crate::auth::refresh::{self, RefreshError};
 use crate::capabilities::batches;
-use crate::capabilities::http::{OutboundHttp, UpstreamOverrides};
+use crate::capabilities::http::{GroupTokens, OutboundHttp, UpstreamOverrides};
 use crate::notify::Notifier;
 use crate::runtime::context::{FetchScope, OutputLimits, PluginCtx};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
@@ -60,11 +62,14 @@ pub struct RunError {
     pub message: String,
     /// The upstream asked to wait this long.
     pub retry_after: Option<Duration>,
+    /// The group was found to need reconnecting; its integrations are
+    /// paused and the operator told already.
+    pub group_paused: bool,
 }
 
 impl RunError {
     fn new(class: ErrorClass, message: impl Into<String>) -> RunError {
-        RunError { class, message: message.into(), retry_after: None }
+        RunError { class, message: message.into(), retry_after: None, group_paused: false }
     }
 }
 
@@ -75,6 +80,7 @@ fn plugin_error(error: PluginError) -> RunError {
             class: ErrorClass::RateLimited,
             message: format!("retry after {}s: {}", r.retry_after_seconds, r.message),
             retry_after: Some(Duration::from_secs(r.retry_after_seconds.into())),
+            group_paused: false,
         },
         PluginError::Unauthorized(m) => RunError::new(ErrorClass::Unauthorized, m),
         PluginError::InvalidConfig(m) => RunError::new(ErrorClass::InvalidConfig, m),
@@ -84,6 +90,15 @@ fn plugin_error(error: PluginError) -> RunError {
 
 fn call_error(error: CallError) -> RunError {
     RunError::new(ErrorClass::Trap, error.to_string())
+}
+
+fn refresh_error(error: RefreshError) -> RunError {
+    match error {
+        RefreshError::NeedsReconnect(m) => {
+            RunError { group_paused: true, ..RunError::new(ErrorClass::Unauthorized, m) }
+        }
+        RefreshError::Transient(m) => RunError::new(ErrorClass::Transient, m),
+    }
 }
 
 /// One run to make.
@@ -126,7 +141,8 @@ pub struct SyncRunner {
     pub output_limits: OutputLimits,
     pub request_timeout: Duration,
     pub max_response_bytes: u64,
-    pub notifier: Notifier,
+    pub notifier: Arc<Notifier>,
+    pub oauth: Arc<OAuth>,
     /// Pause an integration after this many failed runs in a row.
     pub pause_after_failures: i64,
 }
@@ -268,7 +284,7 @@ impl SyncRunner {
                 pause_reason: run
                     .error
                     .as_ref()
-                    .filter(|e| e.class == ErrorClass::Unauthorized)
+                    .filter(|e| e.class == ErrorClass::Unauthorized && !e.group_paused)
                     .map(|_| "needs-reconnect".to_string()),
             };
             (started.integration.id, end)
@@ -354,6 +370,13 @@ impl SyncRunner {
                 ..FetchResult::default()
             });
         };
+        let mut credentials = run.credentials.clone();
+        if refresh::expiring(&credentials, self.store.now()) {
+            match self.oauth.fresh_credentials(integration.group_id, &credentials, false).await {
+                Ok(renewed) => credentials = renewed,
+                Err(error) => return Ok(FetchResult { error: Some(refresh_error(error)), ..FetchResult::default() }),
+            }
+        }
         let scope = FetchScope {
             store: self.store.clone(),
             integration_id: integration.id,
@@ -362,9 +385,11 @@ impl SyncRunner {
                 client: self.http_client.clone(),
                 allowed_hosts: instance_type.hosts.clone(),
                 overrides: Arc::clone(&self.overrides),
-                credentials: run.credentials.clone(),
+                credentials,
                 timeout: self.request_timeout,
                 max_response_bytes: self.max_response_bytes,
+                tokens: Some(GroupTokens { oauth: Arc::clone(&self.oauth), group_id: integration.group_id }),
+                group_needs_reconnect: false,
             },
             pending_batches: Vec::new(),
             pending_bytes: 0,
@@ -392,6 +417,10 @@ impl SyncRunner {
             }
             Ok(Err(error)) => fetched.error = Some(plugin_error(error)),
             Err(error) => fetched.error = Some(call_error(error)),
+        }
+        let group_paused = ctx.fetch.as_ref().is_some_and(|s| s.http.group_needs_reconnect);
+        if let Some(error) = fetched.error.as_mut().filter(|e| e.class == ErrorClass::Unauthorized) {
+            error.group_paused = group_paused;
         }
         fetched.batches = ctx.fetch.as_ref().map_or(0, |s| s.committed_batches);
         // Saved with the finished run.

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use inlet::auth::secrets::SecretKey;
 use inlet::clock::SystemClock;
-use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -69,6 +69,11 @@ impl Inlet {
 
     /// Start a long-running `inlet <args>` (serve, worker) and wait until it listens.
     pub async fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.spawn_listening(args).await.0
+    }
+
+    /// Like [`Inlet::spawn`], also returning the base URL it listens on.
+    pub async fn spawn_listening(&self, args: &[&str]) -> (tokio::process::Child, String) {
         use tokio::io::AsyncBufReadExt;
         let mut child = self
             .command(args)
@@ -82,8 +87,8 @@ impl Inlet {
             .expect("inlet started within a minute")
             .unwrap()
             .expect("inlet printed its address");
-        assert!(line.starts_with("inlet listening on "), "unexpected first line {line}");
-        child
+        let url = line.strip_prefix("inlet listening on ").unwrap_or_else(|| panic!("unexpected first line {line}"));
+        (child, url.to_string())
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Inlet {
@@ -120,9 +125,9 @@ impl Inlet {
             .arg("--plugins-dir")
             .arg(self.plugins_dir())
             .args(args)
+            .env("INLET_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(self.dir.path())
-            .env("INLET_LOG", "warn")
             .kill_on_drop(true);
         command
     }

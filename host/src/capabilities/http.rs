@@ -3,6 +3,8 @@
 //! plugin never holds them; an operator's upstream override may point a
 //! declared host somewhere else (tests, staging, demos).
 
+use crate::auth::OAuth;
+use crate::auth::refresh::RefreshError;
 use crate::runtime::context::PluginCtx;
 use crate::runtime::wit::inlet::plugin::http::{self, Auth, Error, Method, Request, Response};
 use crate::store::groups::Credentials;
@@ -42,7 +44,7 @@ impl UpstreamOverrides {
         self.0.extend(other.0);
     }
 
-    fn rewrite(&self, url: &Url) -> Option<Url> {
+    pub(crate) fn rewrite(&self, url: &Url) -> Option<Url> {
         let base = self.0.get(url.host_str()?)?;
         let mut target = base.clone();
         let prefix = base.path().trim_end_matches('/');
@@ -61,6 +63,17 @@ pub struct OutboundHttp {
     pub credentials: Credentials,
     pub timeout: Duration,
     pub max_response_bytes: u64,
+    /// Where to refresh the group's OAuth token when the upstream refuses it.
+    pub tokens: Option<GroupTokens>,
+    /// Set when a refresh found the group needs reconnecting (its
+    /// integrations are paused and the operator told already).
+    pub group_needs_reconnect: bool,
+}
+
+/// The group whose OAuth tokens a fetch uses.
+pub struct GroupTokens {
+    pub oauth: Arc<OAuth>,
+    pub group_id: i64,
 }
 
 /// Redirects followed per request; each hop is checked like the first.
@@ -109,12 +122,14 @@ impl OutboundHttp {
 
     /// Send, following up to [`MAX_REDIRECTS`] redirects. Every hop is checked
     /// against the allowlist again, and credentials go only to the host the
-    /// plugin addressed.
-    async fn send(&self, request: Request) -> Result<Response, Error> {
+    /// plugin addressed. A refused OAuth token is refreshed once and the
+    /// request sent again.
+    async fn send(&mut self, request: Request) -> Result<Response, Error> {
         let first =
             Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
         let (mut url, mut method, mut body) = (first.clone(), request.method, request.body);
-        for _ in 0..=MAX_REDIRECTS {
+        let (mut redirects, mut refreshed) = (0, false);
+        loop {
             self.check(&url)?;
             let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
             let mut headers = request.headers.clone();
@@ -123,10 +138,18 @@ impl OutboundHttp {
             let response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
+                    if matches!(auth, Auth::Bearer) && !refreshed && self.refresh_refused_token().await? {
+                        refreshed = true;
+                        continue;
+                    }
                     return Err(Error::Unauthorized(format!("{} refused the group's credentials (401)", redact(&url))));
                 }
                 return Ok(response);
             };
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(Error::Transport(format!("{} redirected more than {MAX_REDIRECTS} times", redact(&first))));
+            }
             let next = url.join(&location).map_err(|e| {
                 Error::Transport(format!("{} redirected to {location:?}, which is not a URL: {e}", redact(&url)))
             })?;
@@ -138,7 +161,26 @@ impl OutboundHttp {
             }
             url = next;
         }
-        Err(Error::Transport(format!("{} redirected more than {MAX_REDIRECTS} times", redact(&first))))
+    }
+
+    /// After a 401: refresh the group's OAuth token (or take the one another
+    /// worker just refreshed). False when the credentials cannot be refreshed.
+    async fn refresh_refused_token(&mut self) -> Result<bool, Error> {
+        let Some(tokens) = &self.tokens else { return Ok(false) };
+        if self.credentials.get("refresh_token").is_none() {
+            return Ok(false);
+        }
+        match tokens.oauth.fresh_credentials(tokens.group_id, &self.credentials, true).await {
+            Ok(renewed) => {
+                self.credentials = renewed;
+                Ok(true)
+            }
+            Err(RefreshError::NeedsReconnect(message)) => {
+                self.group_needs_reconnect = true;
+                Err(Error::Unauthorized(message))
+            }
+            Err(RefreshError::Transient(message)) => Err(Error::Transport(message)),
+        }
     }
 
     async fn send_once(
@@ -231,7 +273,7 @@ impl http::Host for PluginCtx {
 /// Why `url` points inside the operator's network (loopback, private,
 /// link-local, unspecified), or `None` for a public address or name.
 /// Names that resolve to such addresses are not caught here.
-fn internal_address(url: &Url) -> Option<&'static str> {
+pub(crate) fn internal_address(url: &Url) -> Option<&'static str> {
     use std::net::IpAddr;
     let ip = match url.host()? {
         url::Host::Domain(name) => {
@@ -315,6 +357,8 @@ mod tests {
             credentials: Credentials::default(),
             timeout: Duration::from_secs(1),
             max_response_bytes: 1024,
+            tokens: None,
+            group_needs_reconnect: false,
         }
     }
 

@@ -1,10 +1,13 @@
+use crate::api::{self, ApiState};
 use crate::demo::{self, FakeMonzo, MonzoDataset};
 use crate::settings::Settings;
 use crate::{Host, HostOptions};
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::routing::get;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use url::Url;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -39,8 +42,14 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
         demo::run(&host, fake).await?;
     }
 
+    let host = Arc::new(host);
     let background = host.start_background(true);
-    serve_http(args.listen).await?;
+    let listener = bind(args.listen).await?;
+    let public_url = match &host.settings.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{}", listener.local_addr()?))?,
+    };
+    serve_http(listener, api::router(ApiState { host: Arc::clone(&host), public_url })).await?;
     background.stop().await;
     Ok(())
 }
@@ -55,15 +64,17 @@ pub struct WorkerArgs {
 pub async fn worker(settings: Settings, options: HostOptions, args: WorkerArgs) -> Result<()> {
     let host = Host::start(&settings, options).await?;
     let background = host.start_background(false);
-    serve_http(args.listen).await?;
+    serve_http(bind(args.listen).await?, api::health_router()).await?;
     background.stop().await;
     Ok(())
 }
 
+async fn bind(listen: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))
+}
+
 /// Serve HTTP until SIGTERM or SIGINT.
-async fn serve_http(listen: SocketAddr) -> Result<()> {
-    let app = Router::new().route("/healthz", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+async fn serve_http(listener: TcpListener, app: Router) -> Result<()> {
     // Printed on stdout so scripts (and tests) can find a port chosen with :0.
     println!("inlet listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

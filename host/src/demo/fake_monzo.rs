@@ -2,18 +2,20 @@
 //! (<https://docs.monzo.com>): bearer auth with `401 unauthorized.bad_access_token`,
 //! `/accounts`, `/balance`, `/pots`, and `/transactions` ascending by `created`
 //! with `since` (a time or a transaction id), `before` and `limit` (at most 100).
+//! `POST /oauth2/token` grants and refreshes tokens ([`FakeOAuth`]).
 //! It backs the demo and the end-to-end tests, which also use it to inject
 //! failures and to see which requests the plugin made.
 
+use super::fake_oauth::FakeOAuth;
 use anyhow::Result;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -166,10 +168,12 @@ struct CannedResponse {
 }
 
 struct FakeState {
-    access_token: String,
+    oauth: FakeOAuth,
     data: Mutex<MonzoDataset>,
     requests: Mutex<Vec<RecordedRequest>>,
     canned: Mutex<VecDeque<CannedResponse>>,
+    /// How long each API answer takes.
+    latency: Mutex<std::time::Duration>,
 }
 
 pub struct FakeMonzo {
@@ -181,12 +185,16 @@ pub struct FakeMonzo {
 impl FakeMonzo {
     pub async fn start(dataset: MonzoDataset) -> Result<FakeMonzo> {
         let state = Arc::new(FakeState {
-            access_token: "demo-access-token".into(),
+            oauth: FakeOAuth::new("demo-access-token"),
             data: Mutex::new(dataset),
             requests: Mutex::default(),
             canned: Mutex::default(),
+            latency: Mutex::default(),
         });
-        let app = axum::Router::new().route("/{*path}", get(handle)).with_state(Arc::clone(&state));
+        let app = axum::Router::new()
+            .route("/oauth2/token", post(token))
+            .route("/{*path}", get(handle))
+            .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
@@ -199,9 +207,14 @@ impl FakeMonzo {
         format!("http://{}", self.addr)
     }
 
-    /// The only token the fake accepts.
-    pub fn access_token(&self) -> &str {
-        &self.state.access_token
+    /// The access token the fake accepts now.
+    pub fn access_token(&self) -> String {
+        self.state.oauth.access_token().unwrap_or_default()
+    }
+
+    /// Its OAuth provider: approve authorizations, expire and revoke tokens.
+    pub fn oauth(&self) -> &FakeOAuth {
+        &self.state.oauth
     }
 
     /// Append transactions to an account (as if they just happened).
@@ -221,6 +234,11 @@ impl FakeMonzo {
         let status = StatusCode::from_u16(status).expect("a valid status code");
         let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.state.canned.lock().expect("fake state lock").push_back(CannedResponse { status, body, headers });
+    }
+
+    /// Make every API answer (not the token endpoint) take this long.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        *self.state.latency.lock().expect("fake state lock") = latency;
     }
 
     /// Requests received so far, and forget them.
@@ -247,14 +265,15 @@ async fn handle(
 ) -> Response {
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let expected = format!("Bearer {}", state.access_token);
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    let authorized = state.oauth.accepts(headers.get("authorization").and_then(|v| v.to_str().ok()));
     state.requests.lock().expect("fake state lock").push(RecordedRequest {
         path: format!("/{path}"),
         query: query.clone(),
         authorized,
     });
 
+    let latency = *state.latency.lock().expect("fake state lock");
+    tokio::time::sleep(latency).await;
     if let Some(canned) = state.canned.lock().expect("fake state lock").pop_front() {
         let mut response = (canned.status, Json(canned.body)).into_response();
         for (name, value) in canned.headers {
@@ -303,6 +322,18 @@ async fn handle(
         "transactions" => transactions(&data, &query),
         _ => error(StatusCode::NOT_FOUND, "not_found", "Not found"),
     }
+}
+
+async fn token(State(state): State<Arc<FakeState>>, Form(form): Form<HashMap<String, String>>) -> Response {
+    state.requests.lock().expect("fake state lock").push(RecordedRequest {
+        path: "/oauth2/token".into(),
+        query: Vec::new(),
+        authorized: false,
+    });
+    // A provider takes a while: concurrent refreshes would overlap here.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, body) = state.oauth.token_response(&form);
+    (status, Json(body)).into_response()
 }
 
 fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {

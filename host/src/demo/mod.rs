@@ -2,6 +2,7 @@
 //! the plugin's four integrations, synced once at start.
 
 mod fake_monzo;
+pub mod fake_oauth;
 
 pub use fake_monzo::{FakeMonzo, MonzoDataset, RecordedRequest, transaction};
 
@@ -24,8 +25,7 @@ pub async fn run(host: &Host, fake: &FakeMonzo) -> Result<()> {
     let group_id = match store.groups().await?.into_iter().find(|g| g.plugin_id == "monzo" && g.name == GROUP_NAME) {
         Some(group) => group.id,
         None => {
-            let credentials =
-                Credentials::new(BTreeMap::from([("access_token".to_string(), fake.access_token().to_string())]));
+            let credentials = Credentials::new(BTreeMap::from([("access_token".to_string(), fake.access_token())]));
             store.insert_group("monzo", GROUP_NAME, &credentials).await?
         }
     };

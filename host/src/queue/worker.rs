@@ -38,7 +38,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            owner: format!("inlet-{}-{}", hostname(), std::process::id()),
+            owner: process_owner(),
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
@@ -46,8 +46,10 @@ impl Default for WorkerConfig {
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
+/// Names this process in leases: host name and process id.
+pub fn process_owner() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
+    format!("inlet-{host}-{}", std::process::id())
 }
 
 /// A run that finished executing, waiting for the completer.

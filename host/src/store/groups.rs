@@ -1,6 +1,7 @@
 //! `groups`: one connected account for one plugin, owning its credentials.
 
 use super::Store;
+use super::integrations::{self, Integration};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -12,21 +13,40 @@ pub struct Group {
     pub id: i64,
     pub plugin_id: String,
     pub name: String,
+    /// `ok`, or `needs-reconnect` once the provider refused its refresh token.
     pub status: String,
     pub created_at: i64,
 }
 
-/// Credential fields by name (`access_token`, `api_key`, ...). Deliberately not
-/// `Debug`/`Serialize` so it cannot end up in a log line or a response.
+pub const NEEDS_RECONNECT: &str = "needs-reconnect";
+
+/// Credential fields by name (`access_token`, `refresh_token`, `expires_at`,
+/// `api_key`, `webhook_secret`, ...) and the version they were read at.
+/// Deliberately not `Debug`/`Serialize` so it cannot end up in a log line or a response.
 #[derive(Clone, Default)]
-pub struct Credentials(BTreeMap<String, String>);
+pub struct Credentials {
+    fields: BTreeMap<String, String>,
+    version: i64,
+}
 
 impl Credentials {
     pub fn new(fields: BTreeMap<String, String>) -> Self {
-        Credentials(fields)
+        Credentials { fields, version: 0 }
     }
+
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
+        self.fields.get(field).map(String::as_str)
+    }
+
+    /// When the access token expires (ms), if the provider said.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.get("expires_at")?.parse().ok()
+    }
+
+    /// Bumped by every change; a refresh compares it to see whether another
+    /// worker got there first.
+    pub fn version(&self) -> i64 {
+        self.version
     }
 }
 
@@ -47,11 +67,35 @@ impl Store {
         )
         .bind(plugin_id)
         .bind(name)
-        .bind(self.secrets.seal(serde_json::to_string(&credentials.0)?.as_bytes()))
+        .bind(self.seal_credentials(credentials)?)
         .bind(self.now())
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get("id")?)
+    }
+
+    /// Store the credentials of a (re)connected account: a new group, or new
+    /// credentials for the group of that name, which is then `ok` again and its
+    /// integrations paused for a reconnect resume. Returns the group's id.
+    pub async fn connect_group(&self, plugin_id: &str, name: &str, credentials: &Credentials) -> Result<i64> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (plugin_id, name) DO UPDATE SET credentials = excluded.credentials,
+                 credentials_version = groups.credentials_version + 1, status = 'ok'
+             RETURNING id",
+        )
+        .bind(plugin_id)
+        .bind(name)
+        .bind(self.seal_credentials(credentials)?)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        integrations::resume_reconnected(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub async fn group(&self, id: i64) -> Result<Option<Group>> {
@@ -72,15 +116,14 @@ impl Store {
             .collect()
     }
 
-    pub async fn group_credentials(&self, id: i64) -> Result<Credentials> {
-        let sealed: String =
-            sqlx::query_scalar("SELECT credentials FROM groups WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
-        self.open_credentials(id, &sealed)
-    }
-
-    fn open_credentials(&self, group_id: i64, sealed: &str) -> Result<Credentials> {
-        let json = self.secrets.open(sealed).with_context(|| format!("the credentials of group {group_id}"))?;
-        Ok(Credentials(serde_json::from_slice(&json)?))
+    /// The group's current credentials and status.
+    pub async fn group_credentials(&self, id: i64) -> Result<(Credentials, String)> {
+        let row = sqlx::query("SELECT id, credentials, credentials_version, status FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .with_context(|| format!("there is no group {id}"))?;
+        Ok((self.open_credentials(&row)?, row.try_get("status")?))
     }
 
     /// Credentials of each of these groups.
@@ -88,17 +131,58 @@ impl Store {
         if group_ids.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let sql =
-            format!("SELECT id, credentials FROM groups WHERE id IN ({})", super::placeholders(1, group_ids.len()));
+        let sql = format!(
+            "SELECT id, credentials, credentials_version FROM groups WHERE id IN ({})",
+            super::placeholders(1, group_ids.len())
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in group_ids {
             query = query.bind(id);
         }
         let mut found = BTreeMap::new();
         for row in query.fetch_all(self.pool()).await? {
-            let id: i64 = row.try_get("id")?;
-            found.insert(id, self.open_credentials(id, row.try_get("credentials")?)?);
+            found.insert(row.try_get("id")?, self.open_credentials(&row)?);
         }
         Ok(found)
+    }
+
+    /// Replace a group's credentials after a refresh. Refresh token and
+    /// access token are written together, before either is used.
+    pub async fn store_refreshed_credentials(&self, id: i64, credentials: &Credentials) -> Result<Credentials> {
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE groups SET credentials = $2, credentials_version = credentials_version + 1 WHERE id = $1
+             RETURNING credentials_version",
+        )
+        .bind(id)
+        .bind(self.seal_credentials(credentials)?)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Credentials { fields: credentials.fields.clone(), version })
+    }
+
+    /// The provider refused the group's refresh token: mark the group and
+    /// pause its active integrations until it is reconnected. Returns the
+    /// integrations this paused.
+    pub async fn mark_group_needs_reconnect(&self, id: i64) -> Result<Vec<Integration>> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE groups SET status = $2 WHERE id = $1")
+            .bind(id)
+            .bind(NEEDS_RECONNECT)
+            .execute(&mut *tx)
+            .await?;
+        let paused = integrations::pause_group(&mut tx, id, NEEDS_RECONNECT, self.now()).await?;
+        tx.commit().await?;
+        Ok(paused)
+    }
+
+    fn seal_credentials(&self, credentials: &Credentials) -> Result<String> {
+        Ok(self.secrets.seal(serde_json::to_string(&credentials.fields)?.as_bytes()))
+    }
+
+    fn open_credentials(&self, row: &AnyRow) -> Result<Credentials> {
+        let id: i64 = row.try_get("id")?;
+        let sealed: &str = row.try_get("credentials")?;
+        let json = self.secrets.open(sealed).with_context(|| format!("the credentials of group {id}"))?;
+        Ok(Credentials { fields: serde_json::from_slice(&json)?, version: row.try_get("credentials_version")? })
     }
 }

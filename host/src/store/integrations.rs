@@ -304,3 +304,38 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
     query.execute(conn).await?;
     Ok(())
 }
+
+/// Pause every active integration of a group with `reason`; returns them.
+pub(super) async fn pause_group(
+    conn: &mut Connection,
+    group_id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<Integration>> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE integrations SET paused_reason = $2, next_due_at = NULL, updated_at = $3
+         WHERE group_id = $1 AND paused_reason IS NULL RETURNING {COLUMNS}"
+    )))
+    .bind(group_id)
+    .bind(reason)
+    .bind(now)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(integration)
+    .collect()
+}
+
+/// Resume a reconnected group's integrations that waited for it, due now.
+pub(super) async fn resume_reconnected(conn: &mut Connection, group_id: i64, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE integrations SET paused_reason = NULL, next_due_at = $2, consecutive_failures = 0, updated_at = $2
+         WHERE group_id = $1 AND paused_reason = $3",
+    )
+    .bind(group_id)
+    .bind(now)
+    .bind(super::groups::NEEDS_RECONNECT)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

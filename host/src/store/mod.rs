@@ -7,14 +7,15 @@ pub mod groups;
 pub mod integrations;
 pub mod jobs;
 pub mod leases;
+pub mod oauth_authorizations;
 pub mod raw_batches;
 pub mod records;
 pub mod run_batches;
 pub mod state;
 pub mod sync_runs;
 
+use crate::auth::secrets::SecretKey;
 use crate::clock::{Millis, SharedClock};
-use crate::secrets::SecretKey;
 use anyhow::{Context, Result, bail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -1,0 +1,73 @@
+//! `GET /oauth/<plugin>/start?group=<name>` sends the browser to the provider;
+//! `GET /oauth/<plugin>/callback` is where the provider sends it back.
+
+use super::{ApiState, page};
+use crate::auth::connect::ConnectError;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    /// Name of the group to connect (or reconnect); "default" when absent.
+    group: Option<String>,
+}
+
+pub async fn start(
+    State(api): State<ApiState>,
+    Path(plugin): Path<String>,
+    Query(query): Query<StartQuery>,
+) -> Response {
+    let redirect_uri = api.url(&format!("/oauth/{plugin}/callback"));
+    let group = query.group.as_deref().unwrap_or("default");
+    match api.host.runner.oauth.begin(&plugin, group, &redirect_uri).await {
+        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Err(error) => failure(&plugin, error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// Set by the provider when the person declined or the request was bad.
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+pub async fn callback(
+    State(api): State<ApiState>,
+    Path(plugin): Path<String>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    if let Some(error) = query.error {
+        let detail = query.error_description.map(|d| format!(" ({d})")).unwrap_or_default();
+        let message = format!("The provider did not grant access: {error}{detail}. Start connecting again to retry.");
+        return (StatusCode::BAD_REQUEST, page("Not connected", &message)).into_response();
+    }
+    let (Some(code), Some(state)) = (query.code, query.state) else {
+        let message = "The callback needs the code and state query parameters that the provider adds.";
+        return (StatusCode::BAD_REQUEST, page("Not connected", message)).into_response();
+    };
+    match api.host.runner.oauth.finish(&plugin, &code, &state).await {
+        Ok(connected) => {
+            api.host.wake(crate::store::jobs::Queue::Fetch);
+            let message = format!(
+                "{} is connected as group \"{}\" (id {}). You can close this tab.",
+                connected.plugin_id, connected.group_name, connected.group_id
+            );
+            page("Connected", &message).into_response()
+        }
+        Err(error) => failure(&plugin, error),
+    }
+}
+
+fn failure(plugin: &str, error: ConnectError) -> Response {
+    let status = match error {
+        ConnectError::Refused(_) => StatusCode::BAD_REQUEST,
+        ConnectError::Failed(_) => StatusCode::BAD_GATEWAY,
+    };
+    tracing::warn!(plugin, error = %error, "connecting a group failed");
+    (status, page(&format!("Cannot connect {plugin}"), &error.to_string())).into_response()
+}

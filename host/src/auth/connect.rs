@@ -1,0 +1,100 @@
+//! Connecting a group with the authorization-code flow: `begin` records a
+//! single-use `state` (and a PKCE verifier) and returns the provider's
+//! authorization URL; `finish` takes the callback's code and state, swaps the
+//! code for tokens and stores them sealed in the group.
+
+use super::OAuth;
+use super::oauth::{TokenError, authorization_url, pkce_challenge, random_token};
+use crate::store::oauth_authorizations::PendingAuthorization;
+
+/// How long an operator has to approve access at the provider.
+pub const AUTHORIZATION_TTL_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The request cannot work as asked (unknown plugin, no client, bad state).
+    #[error("{0}")]
+    Refused(String),
+    /// The provider or the database failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<anyhow::Error> for ConnectError {
+    fn from(error: anyhow::Error) -> Self {
+        ConnectError::Failed(format!("{error:#}"))
+    }
+}
+
+/// A group connected by a finished flow.
+#[derive(Debug)]
+pub struct ConnectedGroup {
+    pub group_id: i64,
+    pub plugin_id: String,
+    pub group_name: String,
+}
+
+impl OAuth {
+    /// Start connecting group `group_name` of `plugin_id`; the provider will
+    /// send the browser back to `redirect_uri`. Returns where to send it now.
+    pub async fn begin(&self, plugin_id: &str, group_name: &str, redirect_uri: &str) -> Result<url::Url, ConnectError> {
+        let (endpoints, client) = self.provider(plugin_id).map_err(ConnectError::Refused)?;
+        let group_name = group_name.trim();
+        if group_name.is_empty() || group_name.len() > 100 {
+            return Err(ConnectError::Refused("group: give the account a name of 1 to 100 characters".into()));
+        }
+        let state = random_token();
+        let code_verifier = endpoints.pkce.then(random_token);
+        let challenge = code_verifier.as_deref().map(pkce_challenge);
+        let url = authorization_url(&endpoints, &client.client_id, redirect_uri, &state, challenge.as_deref())
+            .map_err(ConnectError::Failed)?;
+        self.store
+            .insert_oauth_authorization(&PendingAuthorization {
+                state,
+                plugin_id: plugin_id.to_string(),
+                group_name: group_name.to_string(),
+                redirect_uri: redirect_uri.to_string(),
+                code_verifier,
+                created_at: self.store.now(),
+            })
+            .await?;
+        Ok(url)
+    }
+
+    /// The provider's callback for `plugin_id` with `code` and `state`.
+    pub async fn finish(&self, plugin_id: &str, code: &str, state: &str) -> Result<ConnectedGroup, ConnectError> {
+        let now = self.store.now();
+        let pending =
+            self.store.take_oauth_authorization(state, now - AUTHORIZATION_TTL_MS).await?.ok_or_else(|| {
+                ConnectError::Refused(
+                    "state: this authorization is unknown or was already used; start connecting again".into(),
+                )
+            })?;
+        if pending.plugin_id != plugin_id {
+            return Err(ConnectError::Refused(format!(
+                "state: this authorization was started for {}, not {plugin_id}",
+                pending.plugin_id
+            )));
+        }
+        if pending.created_at < now - AUTHORIZATION_TTL_MS {
+            return Err(ConnectError::Refused(
+                "state: this authorization expired (10 minutes); start connecting again".into(),
+            ));
+        }
+        let (endpoints, client) = self.provider(plugin_id).map_err(ConnectError::Refused)?;
+        let grant = self
+            .token_endpoint
+            .exchange_code(&endpoints, &client, code, &pending.redirect_uri, pending.code_verifier.as_deref())
+            .await
+            .map_err(|e| match e {
+                TokenError::InvalidGrant(m) => {
+                    ConnectError::Refused(format!("the provider refused the authorization code: {m}"))
+                }
+                TokenError::Failed(m) => ConnectError::Failed(m),
+            })?;
+        let credentials = grant.into_credentials(None, self.store.now());
+        let group_id = self.store.connect_group(plugin_id, &pending.group_name, &credentials).await?;
+        tracing::info!(plugin = plugin_id, group = group_id, name = %pending.group_name, "group connected");
+        Ok(ConnectedGroup { group_id, plugin_id: plugin_id.to_string(), group_name: pending.group_name })
+    }
+}

@@ -1,0 +1,53 @@
+//! Groups' credentials: sealed at rest ([`secrets`]), obtained through the
+//! OAuth authorization-code flow ([`connect`]) and kept fresh by a
+//! single-flight refresh ([`refresh`]).
+
+pub mod connect;
+pub mod oauth;
+pub mod refresh;
+pub mod secrets;
+
+use crate::notify::Notifier;
+use crate::runtime::registry::PluginRegistry;
+use crate::runtime::wit::{AuthKind, Oauth2Auth};
+use crate::store::Store;
+use oauth::{OAuthClient, OAuthClients, TokenEndpoint};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The host's OAuth side: connecting groups and refreshing their tokens.
+pub struct OAuth {
+    pub store: Store,
+    pub plugins: Arc<PluginRegistry>,
+    pub clients: OAuthClients,
+    pub token_endpoint: TokenEndpoint,
+    pub notifier: Arc<Notifier>,
+    /// Names this process in refresh leases.
+    pub owner: String,
+    /// One refresh per group at a time within this process; the lease in the
+    /// database makes it one across processes.
+    refreshing: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl OAuth {
+    pub fn new(
+        store: Store,
+        plugins: Arc<PluginRegistry>,
+        clients: OAuthClients,
+        token_endpoint: TokenEndpoint,
+        notifier: Arc<Notifier>,
+        owner: String,
+    ) -> OAuth {
+        OAuth { store, plugins, clients, token_endpoint, notifier, owner, refreshing: Mutex::default() }
+    }
+
+    /// The provider and client for `plugin_id`, or why OAuth is unavailable.
+    fn provider(&self, plugin_id: &str) -> Result<(Oauth2Auth, OAuthClient), String> {
+        let plugin = self.plugins.get(plugin_id).ok_or_else(|| format!("plugin {plugin_id:?} is not loaded"))?;
+        let AuthKind::Oauth2(endpoints) = &plugin.manifest.auth else {
+            return Err(format!("plugin {plugin_id:?} does not use OAuth"));
+        };
+        let client = self.clients.get(plugin_id).ok_or_else(|| OAuthClients::missing(plugin_id))?;
+        Ok((endpoints.clone(), client))
+    }
+}

@@ -1,0 +1,295 @@
+//! OAuth 2.0 (RFC 6749) as a client: the authorization URL, and the token
+//! endpoint for a code (with PKCE, RFC 7636, where the provider supports it)
+//! and for a refresh. The provider's endpoints come from the plugin's
+//! manifest; its client id and secret from the operator.
+
+use crate::capabilities::http::{UpstreamOverrides, internal_address};
+use crate::runtime::wit::Oauth2Auth;
+use crate::store::groups::Credentials;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::OsRng;
+use chacha20poly1305::aead::rand_core::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// A value that must not be printed: `Debug` shows a placeholder.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The operator's registration with a provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// OAuth clients by plugin id: `INLET_OAUTH_<PLUGIN>_CLIENT_ID` and
+/// `..._CLIENT_SECRET` in the environment, else `[oauth.<plugin>]` in the
+/// config file.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthClients(BTreeMap<String, OAuthClient>);
+
+impl OAuthClients {
+    pub fn from_config(clients: BTreeMap<String, OAuthClient>) -> OAuthClients {
+        OAuthClients(clients)
+    }
+
+    pub fn get(&self, plugin_id: &str) -> Option<OAuthClient> {
+        let prefix = format!("INLET_OAUTH_{}", plugin_id.to_ascii_uppercase().replace('-', "_"));
+        let from_env = |name: &str| std::env::var(format!("{prefix}_{name}")).ok().filter(|v| !v.is_empty());
+        if let (Some(client_id), Some(secret)) = (from_env("CLIENT_ID"), from_env("CLIENT_SECRET")) {
+            return Some(OAuthClient { client_id, client_secret: Secret(secret) });
+        }
+        self.0.get(plugin_id).cloned()
+    }
+
+    /// What to tell an operator who has not configured `plugin_id`'s client.
+    pub fn missing(plugin_id: &str) -> String {
+        let prefix = format!("INLET_OAUTH_{}", plugin_id.to_ascii_uppercase().replace('-', "_"));
+        format!(
+            "no OAuth client is configured for {plugin_id}: set {prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET, \
+             or client_id and client_secret under [oauth.{plugin_id}] in inlet.toml"
+        )
+    }
+}
+
+/// What a token endpoint granted.
+#[derive(Deserialize)]
+pub struct TokenGrant {
+    pub access_token: String,
+    /// Absent when the provider keeps the old refresh token valid.
+    pub refresh_token: Option<String>,
+    /// Seconds the access token lives.
+    pub expires_in: Option<i64>,
+}
+
+impl TokenGrant {
+    /// The group's credentials after this grant, keeping the previous
+    /// refresh token when the provider did not send a new one.
+    pub fn into_credentials(self, previous: Option<&Credentials>, now: i64) -> Credentials {
+        let mut fields = BTreeMap::from([("access_token".to_string(), self.access_token)]);
+        if let Some(refresh) = self.refresh_token.or_else(|| previous?.get("refresh_token").map(str::to_string)) {
+            fields.insert("refresh_token".into(), refresh);
+        }
+        if let Some(seconds) = self.expires_in {
+            fields.insert("expires_at".into(), (now + seconds * 1000).to_string());
+        }
+        Credentials::new(fields)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The code or refresh token is spent, revoked or unknown: only a new
+    /// authorization helps.
+    #[error("the provider refused the grant (invalid_grant): {0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// 32 random bytes, URL-safe: `state` values and PKCE verifiers.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The S256 PKCE challenge of `verifier`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Where to send the operator's browser to approve access.
+pub fn authorization_url(
+    endpoints: &Oauth2Auth,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    code_challenge: Option<&str>,
+) -> Result<Url, String> {
+    let mut url = Url::parse(&endpoints.authorize_url)
+        .map_err(|e| format!("the plugin's authorize URL {:?} is not a URL: {e}", endpoints.authorize_url))?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        if !endpoints.scopes.is_empty() {
+            query.append_pair("scope", &endpoints.scopes.join(" "));
+        }
+        if let Some(challenge) = code_challenge {
+            query.append_pair("code_challenge", challenge).append_pair("code_challenge_method", "S256");
+        }
+    }
+    Ok(url)
+}
+
+/// Requests to providers' token endpoints.
+pub struct TokenEndpoint {
+    pub client: reqwest::Client,
+    /// The sanctioned way to point a provider at a test server.
+    pub overrides: Arc<UpstreamOverrides>,
+}
+
+/// A token request is part of a run or a callback; it must not hang either.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl TokenEndpoint {
+    pub async fn exchange_code(
+        &self,
+        endpoints: &Oauth2Auth,
+        client: &OAuthClient,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<TokenGrant, TokenError> {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)];
+        if let Some(verifier) = code_verifier {
+            form.push(("code_verifier", verifier));
+        }
+        self.request(endpoints, client, form).await
+    }
+
+    pub async fn refresh(
+        &self,
+        endpoints: &Oauth2Auth,
+        client: &OAuthClient,
+        refresh_token: &str,
+    ) -> Result<TokenGrant, TokenError> {
+        self.request(endpoints, client, vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
+    }
+
+    async fn request(
+        &self,
+        endpoints: &Oauth2Auth,
+        client: &OAuthClient,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<TokenGrant, TokenError> {
+        let url = Url::parse(&endpoints.token_url)
+            .map_err(|e| TokenError::Failed(format!("the token URL {:?} is not a URL: {e}", endpoints.token_url)))?;
+        let target = match self.overrides.rewrite(&url) {
+            Some(target) => target,
+            // The client secret and refresh token go there: only to a public https host.
+            None if url.scheme() != "https" => {
+                return Err(TokenError::Failed(format!("the token URL {url} is not https")));
+            }
+            None => match internal_address(&url) {
+                Some(reason) => return Err(TokenError::Failed(format!("the token URL {url} is {reason}"))),
+                None => url.clone(),
+            },
+        };
+        form.extend([("client_id", client.client_id.as_str()), ("client_secret", client.client_secret.expose())]);
+        let response = self
+            .client
+            .post(target)
+            .header("accept", "application/json")
+            .form(&form)
+            .timeout(TOKEN_REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| TokenError::Failed(format!("token request to {url} failed: {}", e.without_url())))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TokenError::Failed(format!("reading the token response from {url}: {}", e.without_url())))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                TokenError::Failed(format!("the token response from {url} is not an OAuth token response: {e}"))
+            });
+        }
+        Err(token_error(status.as_u16(), &body, &url))
+    }
+}
+
+/// An error response from a token endpoint: RFC 6749's `error` and
+/// `error_description`, or Monzo's `code` and `message`.
+fn token_error(status: u16, body: &[u8], url: &Url) -> TokenError {
+    #[derive(Deserialize, Default)]
+    struct ErrorBody {
+        error: Option<String>,
+        error_description: Option<String>,
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let code = parsed.error.or(parsed.code).unwrap_or_default();
+    let description = parsed.error_description.or(parsed.message).unwrap_or_default();
+    let message = format!("{url} answered {status} {code}: {description}");
+    if code == "invalid_grant" || code.starts_with("unauthorized.bad_refresh_token") {
+        TokenError::InvalidGrant(message)
+    } else {
+        TokenError::Failed(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn the_authorization_url_carries_state_scopes_and_challenge() {
+        let endpoints = Oauth2Auth {
+            authorize_url: "https://auth.example.com/authorize?prompt=consent".into(),
+            token_url: "https://auth.example.com/token".into(),
+            scopes: vec!["read".into(), "write".into()],
+            refresh_token_rotates: true,
+            pkce: true,
+        };
+        let url =
+            authorization_url(&endpoints, "client-1", "http://127.0.0.1:8080/cb", "st4te", Some("ch4llenge")).unwrap();
+        let query: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(query["prompt"], "consent", "the provider's own parameters stay");
+        assert_eq!(query["response_type"], "code");
+        assert_eq!(query["client_id"], "client-1");
+        assert_eq!(query["redirect_uri"], "http://127.0.0.1:8080/cb");
+        assert_eq!(query["state"], "st4te");
+        assert_eq!(query["scope"], "read write");
+        assert_eq!(query["code_challenge"], "ch4llenge");
+        assert_eq!(query["code_challenge_method"], "S256");
+    }
+
+    #[test]
+    fn a_spent_refresh_token_is_an_invalid_grant_and_other_errors_are_not() {
+        let url = Url::parse("https://auth.example.com/token").unwrap();
+        let rfc = br#"{"error":"invalid_grant","error_description":"refresh token already used"}"#;
+        assert!(matches!(token_error(400, rfc, &url), TokenError::InvalidGrant(m) if m.contains("already used")));
+        let monzo = br#"{"code":"unauthorized.bad_refresh_token","message":"Refresh token has been used"}"#;
+        assert!(matches!(token_error(401, monzo, &url), TokenError::InvalidGrant(_)));
+        assert!(matches!(token_error(500, b"oops", &url), TokenError::Failed(_)));
+        assert!(matches!(token_error(401, br#"{"error":"invalid_client"}"#, &url), TokenError::Failed(_)));
+    }
+}

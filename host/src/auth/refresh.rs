@@ -1,0 +1,145 @@
+//! Keeping a group's access token fresh: before it expires, and once when the
+//! upstream refuses it. Refreshes are single-flight per group across every
+//! worker and process (some providers, Monzo among them, spend a refresh
+//! token on use: two concurrent refreshes would lock the account out): a
+//! mutex per group in this process, a lease row across processes, and the
+//! credentials' version to tell whether someone else already refreshed.
+
+use super::OAuth;
+use super::oauth::TokenError;
+use crate::store::groups::{Credentials, NEEDS_RECONNECT};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Refresh this long before the provider's expiry, so no request goes out
+/// with a token about to lapse.
+pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+/// A refresh holds its lease at most this long (it times out well before).
+const LEASE_MS: i64 = 60_000;
+
+/// How long a worker waits for another process's refresh before giving up.
+const WAIT_FOR_OTHERS: Duration = Duration::from_secs(45);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The group must be connected again by an operator.
+    #[error("{0}")]
+    NeedsReconnect(String),
+    /// Worth retrying later (provider down, database busy).
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<anyhow::Error> for RefreshError {
+    fn from(error: anyhow::Error) -> Self {
+        RefreshError::Transient(format!("{error:#}"))
+    }
+}
+
+/// Whether these credentials should be refreshed before use.
+pub fn expiring(credentials: &Credentials, now: i64) -> bool {
+    credentials.get("refresh_token").is_some()
+        && credentials.expires_at().is_some_and(|at| at - REFRESH_MARGIN_MS <= now)
+}
+
+impl OAuth {
+    /// The credentials to use instead of `seen`: refreshed when `seen` is
+    /// expiring or `refused` by the upstream, unless another worker has
+    /// replaced them meanwhile (then theirs). At most one refresh per group
+    /// runs at a time, in all processes.
+    pub async fn fresh_credentials(
+        &self,
+        group_id: i64,
+        seen: &Credentials,
+        refused: bool,
+    ) -> Result<Credentials, RefreshError> {
+        let local = Arc::clone(self.refreshing.lock().unwrap().entry(group_id).or_default());
+        let _one_at_a_time_here = local.lock().await;
+        let lease = format!("oauth-refresh/{group_id}");
+        let give_up = Instant::now() + WAIT_FOR_OTHERS;
+        loop {
+            if let Some(settled) = self.settled(group_id, seen, refused).await? {
+                return settled;
+            }
+            if self.store.acquire_lease(&lease, &self.owner, LEASE_MS).await? {
+                // Look again under the lease: another process may have
+                // finished its refresh between our look and our lease.
+                let outcome = match self.settled(group_id, seen, refused).await {
+                    Ok(Some(settled)) => settled,
+                    Ok(None) => self.refresh(group_id).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = self.store.release_lease(&lease, &self.owner).await {
+                    tracing::warn!(group = group_id, error = %format!("{error:#}"), "releasing the refresh lease failed");
+                }
+                return outcome;
+            }
+            if Instant::now() >= give_up {
+                return Err(RefreshError::Transient(format!(
+                    "another process has been refreshing the token of group {group_id} for too long"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The answer without refreshing, if there is one: the group needs a
+    /// reconnect, or its credentials changed since `seen`, or they are fine.
+    async fn settled(
+        &self,
+        group_id: i64,
+        seen: &Credentials,
+        refused: bool,
+    ) -> Result<Option<Result<Credentials, RefreshError>>, RefreshError> {
+        let (current, status) = self.store.group_credentials(group_id).await?;
+        if status == NEEDS_RECONNECT {
+            return Ok(Some(Err(RefreshError::NeedsReconnect(format!(
+                "group {group_id} needs to be connected again: the provider refused its refresh token"
+            )))));
+        }
+        let replaced = current.version() != seen.version();
+        let wanted = refused || expiring(&current, self.store.now());
+        if replaced || !wanted {
+            return Ok(Some(Ok(current)));
+        }
+        if current.get("refresh_token").is_none() {
+            return Ok(Some(Err(RefreshError::NeedsReconnect(format!(
+                "group {group_id}'s access token was refused and it has no refresh token; connect it again"
+            )))));
+        }
+        Ok(None)
+    }
+
+    /// Spend the group's refresh token. The caller holds the lease.
+    async fn refresh(&self, group_id: i64) -> Result<Credentials, RefreshError> {
+        let group = self.store.group(group_id).await?.ok_or_else(|| {
+            RefreshError::Transient(format!("group {group_id} was deleted while its token was refreshed"))
+        })?;
+        let (endpoints, client) = self.provider(&group.plugin_id).map_err(RefreshError::Transient)?;
+        let (current, _) = self.store.group_credentials(group_id).await?;
+        let refresh_token = current.get("refresh_token").unwrap_or_default();
+        tracing::info!(group = group_id, plugin = %group.plugin_id, "refreshing the access token");
+        match self.token_endpoint.refresh(&endpoints, &client, refresh_token).await {
+            Ok(grant) => {
+                let renewed = grant.into_credentials(Some(&current), self.store.now());
+                // Stored before it is used: had the process died right after
+                // the provider rotated the refresh token, the new one is kept.
+                Ok(self.store.store_refreshed_credentials(group_id, &renewed).await?)
+            }
+            Err(TokenError::InvalidGrant(message)) => {
+                let paused = self.store.mark_group_needs_reconnect(group_id).await?;
+                let detail =
+                    format!("group {:?} ({}) needs to be connected again: {message}", group.name, group.plugin_id);
+                let now = self.store.now();
+                for integration in &paused {
+                    self.notifier.integration_paused(integration, NEEDS_RECONNECT, &detail, now).await;
+                }
+                Err(RefreshError::NeedsReconnect(detail))
+            }
+            Err(TokenError::Failed(message)) => {
+                Err(RefreshError::Transient(format!("refreshing the token: {message}")))
+            }
+        }
+    }
+}

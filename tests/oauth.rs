@@ -1,0 +1,249 @@
+//! OAuth groups end to end, against the fake Monzo's OAuth provider: the
+//! authorization-code flow through `inlet serve` with its `state` check,
+//! refresh before expiry and on a 401, a spent refresh token leading to
+//! needs-reconnect, single-flight refresh across processes, and no token or
+//! client secret in the database or the logs.
+
+mod support;
+
+use inlet::auth::oauth::{OAuthClient, Secret, TokenEndpoint, TokenError, authorization_url, pkce_challenge};
+use inlet::capabilities::http::UpstreamOverrides;
+use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
+use inlet::demo::{FakeMonzo, MonzoDataset};
+use inlet::runtime::wit::Oauth2Auth;
+use serde_json::Value;
+use std::sync::Arc;
+use support::{Inlet, bundled_plugin, eventually, fresh_postgres_database, text};
+
+/// An installation with the monzo plugin, pointed at `fake`, with the
+/// fake's OAuth client configured.
+fn monzo_inlet(fake: &FakeMonzo) -> Inlet {
+    Inlet::with_plugins(&[bundled_plugin("monzo")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
+        .env("INLET_OAUTH_MONZO_CLIENT_ID", CLIENT_ID)
+        .env("INLET_OAUTH_MONZO_CLIENT_SECRET", CLIENT_SECRET)
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Go through the browser side of connecting group `name`: start on inlet,
+/// approve at the fake provider, follow the callback. Returns the callback's
+/// status and page.
+async fn connect(serve_url: &str, fake: &FakeMonzo, name: &str) -> (u16, String) {
+    let start = browser().get(format!("{serve_url}/oauth/monzo/start?group={name}")).send().await.unwrap();
+    assert_eq!(start.status(), 303, "start redirects to the provider");
+    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    assert!(authorize.starts_with("https://auth.monzo.com/?"), "{authorize}");
+    let callback = fake.oauth().approve(&authorize).unwrap();
+    assert!(callback.as_str().starts_with(&format!("{serve_url}/oauth/monzo/callback?")), "{callback}");
+    get(callback.as_str()).await
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = browser().get(url).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// `inlet sync <id> --json`: the run, and what the process logged.
+async fn sync_logged(inlet: &Inlet, integration: i64) -> (Value, String) {
+    let output = inlet.run(&["sync", &integration.to_string(), "--json"]).await;
+    let run = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no run printed ({e}): {}", text(&output.stderr)));
+    (run, text(&output.stderr))
+}
+
+async fn sync(inlet: &Inlet, integration: i64) -> Value {
+    sync_logged(inlet, integration).await.0
+}
+
+fn paths(fake: &FakeMonzo) -> Vec<(String, bool)> {
+    fake.take_requests().into_iter().map(|r| (r.path, r.authorized)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_connects_in_the_browser_and_its_tokens_refresh_until_the_provider_refuses() {
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let inlet = monzo_inlet(&fake).env("INLET_LOG", "warn,inlet=debug");
+    let (mut serve, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+
+    // A callback whose state inlet never issued is refused.
+    let (status, page) = get(&format!("{url}/oauth/monzo/callback?code=authcode_1&state=forged")).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("state: this authorization is unknown"), "{page}");
+    // An unknown plugin, or one without OAuth, cannot start.
+    let (status, page) = get(&format!("{url}/oauth/nope/start")).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("plugin &quot;nope&quot; is not loaded"), "{page}");
+
+    let (status, page) = connect(&url, &fake, "personal").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("monzo is connected as group &quot;personal&quot;"), "{page}");
+    let groups = inlet.json(&["groups", "list", "--json"]).await;
+    assert_eq!(groups[0]["name"], "personal");
+    assert_eq!(groups[0]["status"], "ok");
+    let group = groups[0]["id"].as_i64().unwrap().to_string();
+    let mut integrations = Vec::new();
+    for instance_type in ["accounts", "pots"] {
+        let created =
+            inlet.json(&["integrations", "add", "monzo", instance_type, "--group", &group, "--manual", "--json"]).await;
+        integrations.push(created["id"].as_i64().unwrap());
+    }
+    let accounts = integrations[0];
+
+    // The code's token works as it is.
+    paths(&fake); // forget the code exchange
+    assert_eq!(sync(&inlet, accounts).await["status"], "success");
+    assert_eq!(fake.oauth().refresh_calls(), 0);
+    assert!(paths(&fake).iter().all(|(_, authorized)| *authorized));
+
+    // Upstream refuses the token: one refresh, and the request is sent again.
+    fake.oauth().expire_access_token();
+    assert_eq!(sync(&inlet, accounts).await["status"], "success");
+    assert_eq!(fake.oauth().refresh_calls(), 1);
+    assert_eq!(
+        paths(&fake)[..3],
+        [("/accounts".into(), false), ("/oauth2/token".into(), false), ("/accounts".into(), true)]
+    );
+
+    // A token about to expire is refreshed before any request goes out.
+    fake.oauth().set_token_lifetime(60);
+    fake.oauth().expire_access_token();
+    assert_eq!(sync(&inlet, accounts).await["status"], "success"); // 401, refresh: the new token lives 60 s
+    paths(&fake);
+    assert_eq!(sync(&inlet, accounts).await["status"], "success");
+    assert_eq!(fake.oauth().refresh_calls(), 3);
+    let seen = paths(&fake);
+    assert_eq!(seen[0], ("/oauth2/token".into(), false), "{seen:?}");
+    assert!(seen[1..].iter().all(|(_, authorized)| *authorized), "{seen:?}");
+
+    // The refresh token is revoked: the group needs reconnecting, all its
+    // integrations pause with that reason, and the operator is told.
+    fake.oauth().revoke_refresh_token();
+    let (run, logs) = sync_logged(&inlet, accounts).await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error_class"], "unauthorized");
+    assert!(run["error_message"].as_str().unwrap().contains("invalid_grant"), "{run:#}");
+    assert_eq!(logs.matches("integration paused").count(), 2, "one notification per integration: {logs}");
+    assert!(logs.contains("needs-reconnect"), "{logs}");
+    assert_eq!(inlet.json(&["groups", "list", "--json"]).await[0]["status"], "needs-reconnect");
+    for integration in inlet.json(&["integrations", "list", "--json"]).await.as_array().unwrap() {
+        assert_eq!(integration["paused_reason"], "needs-reconnect", "{integration:#}");
+    }
+    // Runs of a group that needs reconnecting do not call the provider again.
+    let calls = fake.oauth().refresh_calls();
+    assert_eq!(sync(&inlet, integrations[1]).await["error_class"], "unauthorized");
+    assert_eq!(fake.oauth().refresh_calls(), calls);
+
+    // Connecting again under the same name resumes them.
+    fake.oauth().set_token_lifetime(21_600);
+    let (status, page) = connect(&url, &fake, "personal").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(inlet.json(&["groups", "list", "--json"]).await.as_array().unwrap().len(), 1, "the same group");
+    assert_eq!(inlet.json(&["groups", "list", "--json"]).await[0]["status"], "ok");
+    for integration in inlet.json(&["integrations", "list", "--json"]).await.as_array().unwrap() {
+        assert!(integration["paused_reason"].is_null(), "{integration:#}");
+    }
+    assert_eq!(sync(&inlet, accounts).await["status"], "success");
+
+    // No token, refresh token or client secret in the database or the logs.
+    serve.kill().await.unwrap();
+    let mut haystack = Vec::new();
+    for file in ["inlet.db", "inlet.db-wal"] {
+        haystack.extend(std::fs::read(inlet.data_dir().join(file)).unwrap_or_default());
+    }
+    haystack.extend(logs.as_bytes());
+    let secrets = fake.oauth().issued_secrets();
+    assert!(secrets.len() >= 10, "{} tokens issued", secrets.len());
+    for secret in secrets.iter().map(String::as_str).chain([CLIENT_SECRET]) {
+        assert!(
+            !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is stored or logged in plaintext"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_concurrent_jobs_in_two_processes_refresh_an_expiring_token_once() {
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let database = fresh_postgres_database().await;
+    let inlet = monzo_inlet(&fake).env("DATABASE_URL", &database).config("[queues.fetch]\nconcurrency = 16\n");
+    let (_serve, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let _worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+
+    // The granted token expires within the refresh margin.
+    fake.oauth().set_token_lifetime(90);
+    let (status, page) = connect(&url, &fake, "shared").await;
+    assert_eq!(status, 200, "{page}");
+    fake.oauth().set_token_lifetime(21_600);
+    let group = inlet.json(&["groups", "list", "--json"]).await[0]["id"].as_i64().unwrap().to_string();
+    for _ in 0..20 {
+        inlet.json(&["integrations", "add", "monzo", "accounts", "--group", &group, "--manual", "--json"]).await;
+    }
+    paths(&fake);
+
+    // Slow answers keep each process's slots busy, so both claim jobs.
+    fake.set_latency(std::time::Duration::from_millis(1_500));
+    let output = inlet.run(&["sync", "--plugin", "monzo", "--force"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let store = inlet.store_at(&database).await;
+    eventually(30, "both processes running jobs at once", || async {
+        let owners: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT lease_owner) FROM jobs WHERE state = 'running'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        (owners == 2).then_some(())
+    })
+    .await;
+    let finished = eventually(60, "20 finished runs", || async {
+        let runs: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, integration_id FROM sync_runs WHERE status IN ('success', 'failed')")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        (runs.len() == 20).then_some(runs)
+    })
+    .await;
+    assert!(finished.iter().all(|(status, _)| status == "success"), "{finished:?}");
+    assert_eq!(fake.oauth().refresh_calls(), 1, "one refresh for the whole group");
+    let seen = paths(&fake);
+    assert_eq!(seen.iter().filter(|(path, _)| path == "/accounts").count(), 20);
+    assert!(seen.iter().all(|(path, authorized)| path == "/oauth2/token" || *authorized), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pkce_binds_the_code_to_the_verifier() {
+    let fake = FakeMonzo::start(MonzoDataset::default()).await.unwrap();
+    let endpoints = Oauth2Auth {
+        authorize_url: "https://auth.monzo.com/".into(),
+        token_url: "https://api.monzo.com/oauth2/token".into(),
+        scopes: vec![],
+        refresh_token_rotates: true,
+        pkce: true,
+    };
+    let client = OAuthClient { client_id: CLIENT_ID.into(), client_secret: Secret::new(CLIENT_SECRET.into()) };
+    let tokens = TokenEndpoint {
+        client: reqwest::Client::new(),
+        overrides: Arc::new(UpstreamOverrides::parse_list(&format!("api.monzo.com={}", fake.base_url())).unwrap()),
+    };
+    let redirect = "http://127.0.0.1:1/oauth/monzo/callback";
+    let code = |verifier: &str| {
+        let url = authorization_url(&endpoints, CLIENT_ID, redirect, "s", Some(&pkce_challenge(verifier))).unwrap();
+        let back = fake.oauth().approve(url.as_str()).unwrap();
+        back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
+    };
+    let stolen = code("the-verifier-only-inlet-knows-0123456789abc");
+    let refused = tokens.exchange_code(&endpoints, &client, &stolen, redirect, Some("a-guess")).await;
+    assert!(matches!(refused, Err(TokenError::InvalidGrant(m)) if m.contains("code_verifier")));
+    let granted = tokens
+        .exchange_code(
+            &endpoints,
+            &client,
+            &code("verifier-2-0123456789abcdefghijklmnop"),
+            redirect,
+            Some("verifier-2-0123456789abcdefghijklmnop"),
+        )
+        .await;
+    assert!(granted.is_ok_and(|g| g.refresh_token.is_some()));
+}
