@@ -251,3 +251,18 @@ async fn upstream_rate_limits_and_redirects_are_handled_by_the_host() {
     assert_eq!(requests[1].param("moved"), Some("1"));
     assert!(requests.iter().all(|r| r.authorized));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_rate_limit_spaces_the_groups_requests_instead_of_failing() {
+    let mut s = setup(None).await;
+    s.inlet = s.inlet.config("[plugins.monzo]\nrate_limit = { requests = 2, per_seconds = 1 }\n");
+    s.fake.take_requests();
+    s.sync("transactions").await;
+    let requests = s.fake.take_requests();
+    assert!(requests.len() >= 4, "accounts and several pages: {}", requests.len());
+    for pair in requests.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        // 500 ms apart at the host; arrival can be a little closer than sending.
+        assert!(gap >= std::time::Duration::from_millis(450), "{} then {} after {gap:?}", pair[0].path, pair[1].path);
+    }
+}

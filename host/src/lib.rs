@@ -118,6 +118,12 @@ impl Host {
             max_response_bytes: 16 * 1024 * 1024,
             notifier,
             oauth: Arc::new(oauth),
+            rate_limits: Default::default(),
+            plugin_rate_limits: settings
+                .plugins
+                .iter()
+                .filter_map(|(id, p)| Some((id.clone(), p.rate_limit?)))
+                .collect(),
             pause_after_failures: settings.pause_after_failures,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();

@@ -3,6 +3,7 @@
 
 use crate::auth::oauth::{OAuthClient, OAuthClients};
 use crate::capabilities::http::UpstreamOverrides;
+use crate::capabilities::rate_limit::RateLimit;
 use crate::queue::QueuePolicy;
 use crate::store::jobs::Queue;
 use anyhow::{Context, Result};
@@ -67,6 +68,16 @@ struct ConfigFile {
     public_url: Option<String>,
     #[serde(default)]
     oauth: BTreeMap<String, OAuthClient>,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginSettings>,
+}
+
+/// What the operator decides per plugin (`[plugins.<id>]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// Ceiling on requests per group, replacing the manifest's.
+    pub rate_limit: Option<RateLimit>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +107,7 @@ pub struct Settings {
     /// address `inlet serve` listens on.
     pub public_url: Option<Url>,
     pub oauth_clients: OAuthClients,
+    pub plugins: BTreeMap<String, PluginSettings>,
 }
 
 impl Settings {
@@ -155,6 +167,12 @@ impl Settings {
             })
             .transpose()?;
         let pause_after_failures = file.pause_after_failures.unwrap_or(3);
+        for (id, plugin) in &file.plugins {
+            if let Some(limit) = plugin.rate_limit {
+                limit.validate(&format!("config: plugins.{id}.rate_limit"))?;
+            }
+        }
+        let plugins = file.plugins;
         anyhow::ensure!(pause_after_failures >= 1, "config: pause_after_failures must be at least 1");
         Ok(Settings {
             data_dir,
@@ -170,6 +188,7 @@ impl Settings {
             queue_policies,
             public_url,
             oauth_clients: OAuthClients::from_config(file.oauth),
+            plugins,
         })
     }
 

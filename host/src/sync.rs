@@ -6,6 +6,7 @@ use crate::auth::OAuth;
 use crate::auth::refresh::{self, RefreshError};
 use crate::capabilities::batches;
 use crate::capabilities::http::{GroupTokens, OutboundHttp, UpstreamOverrides};
+use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
 use crate::notify::Notifier;
 use crate::runtime::context::{FetchScope, OutputLimits, PluginCtx};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
@@ -143,6 +144,10 @@ pub struct SyncRunner {
     pub max_response_bytes: u64,
     pub notifier: Arc<Notifier>,
     pub oauth: Arc<OAuth>,
+    pub rate_limits: GroupRateLimits,
+    /// The operator's ceilings on a plugin's requests per group, which
+    /// replace the manifest's.
+    pub plugin_rate_limits: BTreeMap<String, RateLimit>,
     /// Pause an integration after this many failed runs in a row.
     pub pause_after_failures: i64,
 }
@@ -389,6 +394,10 @@ impl SyncRunner {
                 timeout: self.request_timeout,
                 max_response_bytes: self.max_response_bytes,
                 tokens: Some(GroupTokens { oauth: Arc::clone(&self.oauth), group_id: integration.group_id }),
+                rate_limit: self
+                    .rate_limit(plugin)
+                    .map(|limit| self.rate_limits.for_group(integration.group_id, limit)),
+                deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout,
                 group_needs_reconnect: false,
             },
             pending_batches: Vec::new(),
@@ -427,6 +436,13 @@ impl SyncRunner {
         fetched.progress = ctx.logs.progress_unsaved;
         fetched.logs = call_log(ctx);
         Ok(fetched)
+    }
+
+    /// The ceiling on a plugin's requests per group: the operator's, else the manifest's.
+    fn rate_limit(&self, plugin: &LoadedPlugin) -> Option<RateLimit> {
+        let declared =
+            plugin.manifest.rate_limit.map(|r| RateLimit { requests: r.requests, per_seconds: r.per_seconds });
+        self.plugin_rate_limits.get(plugin.id()).copied().or(declared)
     }
 
     /// Turn every pending batch of the integration into records. A batch that

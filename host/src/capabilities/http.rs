@@ -5,6 +5,7 @@
 
 use crate::auth::OAuth;
 use crate::auth::refresh::RefreshError;
+use crate::capabilities::rate_limit::GroupRateLimit;
 use crate::runtime::context::PluginCtx;
 use crate::runtime::wit::inlet::plugin::http::{self, Auth, Error, Method, Request, Response};
 use crate::store::groups::Credentials;
@@ -65,6 +66,10 @@ pub struct OutboundHttp {
     pub max_response_bytes: u64,
     /// Where to refresh the group's OAuth token when the upstream refuses it.
     pub tokens: Option<GroupTokens>,
+    /// The group's ceiling on requests, if it has one.
+    pub rate_limit: Option<GroupRateLimit>,
+    /// When the plugin call ends; a request waits for its turn until then.
+    pub deadline: tokio::time::Instant,
     /// Set when a refresh found the group needs reconnecting (its
     /// integrations are paused and the operator told already).
     pub group_needs_reconnect: bool,
@@ -135,6 +140,9 @@ impl OutboundHttp {
             let mut headers = request.headers.clone();
             let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
             self.inject_credentials(auth, &mut headers, &mut target)?;
+            if let Some(limit) = &self.rate_limit {
+                limit.wait_turn(self.deadline).await?;
+            }
             let response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
@@ -358,6 +366,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             max_response_bytes: 1024,
             tokens: None,
+            rate_limit: None,
+            deadline: tokio::time::Instant::now() + Duration::from_secs(1),
             group_needs_reconnect: false,
         }
     }

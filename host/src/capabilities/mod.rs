@@ -4,6 +4,7 @@
 pub mod batches;
 pub mod http;
 pub mod log;
+pub mod rate_limit;
 pub mod signature;
 pub mod state;
 

@@ -153,6 +153,8 @@ pub struct RecordedRequest {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub authorized: bool,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -270,6 +272,7 @@ async fn handle(
         path: format!("/{path}"),
         query: query.clone(),
         authorized,
+        at: std::time::Instant::now(),
     });
 
     let latency = *state.latency.lock().expect("fake state lock");
@@ -329,6 +332,7 @@ async fn token(State(state): State<Arc<FakeState>>, Form(form): Form<HashMap<Str
         path: "/oauth2/token".into(),
         query: Vec::new(),
         authorized: false,
+        at: std::time::Instant::now(),
     });
     // A provider takes a while: concurrent refreshes would overlap here.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
