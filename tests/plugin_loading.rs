@@ -114,3 +114,111 @@ async fn a_plugin_that_traps_fails_only_its_own_run() {
     let objects = host.store().objects(ok.parse().unwrap()).await.unwrap();
     assert_eq!(objects[0].external_id, "thing-1");
 }
+
+/// The newest run of `integration` that satisfies `done`, within `seconds`.
+async fn run_where(
+    store: &inlet::store::Store,
+    integration: i64,
+    seconds: u64,
+    what: &str,
+    done: impl Fn(&inlet::store::sync_runs::SyncRun) -> bool,
+) -> inlet::store::sync_runs::SyncRun {
+    support::eventually(seconds, what, || async {
+        store.sync_runs(integration, 1).await.unwrap().into_iter().next().filter(|run| done(run))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_files_are_picked_up_replaced_and_removed_while_serving() {
+    use inlet::demo::{FakeMonzo, MonzoDataset};
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let misbehave = std::fs::read(test_plugin("misbehave")).unwrap();
+    let monzo = std::fs::read(bundled_plugin("monzo")).unwrap();
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
+        .env("INLET_LOG", "warn,inlet=info")
+        .config("plugins_poll_seconds = 0.2\n");
+    let group = inlet.json(&["groups", "add", "misbehave", "--name", "g", "--json"]).await["id"].to_string();
+    let add = |instance_type: &'static str| {
+        let group = group.clone();
+        let inlet = &inlet;
+        async move {
+            let args = ["integrations", "add", "misbehave", instance_type, "--group", &group, "--manual", "--json"];
+            inlet.json(&args).await["id"].as_i64().unwrap()
+        }
+    };
+    let (slow, ok) = (add("slow").await, add("ok").await);
+    let log = inlet.dir().join("serve.log");
+    let _serve = inlet.spawn_logged(&["serve", "--listen", "127.0.0.1:0"], &log).await;
+    let store = inlet.store().await;
+    let logged = |needle: &'static str| {
+        let log = log.clone();
+        async move {
+            support::eventually(20, needle, || async {
+                std::fs::read_to_string(&log).unwrap().contains(needle).then_some(())
+            })
+            .await
+        }
+    };
+    let force = |id: i64| {
+        let inlet = &inlet;
+        async move {
+            let output = inlet.run(&["sync", &id.to_string(), "--force"]).await;
+            assert!(output.status.success(), "{}", text(&output.stderr));
+        }
+    };
+
+    // A new plugin dropped in is served without a restart.
+    inlet.add_plugin_file("monzo.wasm", &monzo);
+    logged("plugin loaded").await;
+    let token = fake.access_token();
+    let monzo_group = inlet.json(&["groups", "add", "monzo", "--name", "m", "--access-token", &token, "--json"]).await;
+    let accounts = inlet
+        .json(&[
+            "integrations",
+            "add",
+            "monzo",
+            "accounts",
+            "--group",
+            &monzo_group["id"].to_string(),
+            "--manual",
+            "--json",
+        ])
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    force(accounts).await;
+    run_where(&store, accounts, 20, "the monzo run", |r| r.status == RunStatus::Success).await;
+
+    // A broken replacement during a run: the run finishes, the old version keeps serving.
+    force(slow).await;
+    run_where(&store, slow, 20, "the slow run to start", |r| r.status == RunStatus::Running).await;
+    inlet.add_plugin_file("misbehave.wasm", &monzo[..monzo.len() / 2]);
+    logged("the version loaded before keeps serving misbehave").await;
+    run_where(&store, slow, 20, "the slow run to finish", |r| r.status == RunStatus::Success).await;
+    force(ok).await;
+    run_where(&store, ok, 20, "an ok run on the old version", |r| r.status == RunStatus::Success).await;
+
+    // The plugin removed: its runs wait without spending attempts, and its
+    // integrations say so.
+    std::fs::remove_file(inlet.plugins_dir().join("misbehave.wasm")).unwrap();
+    logged("plugin file removed").await;
+    force(ok).await;
+    let waiting = run_where(&store, ok, 20, "a run that found no plugin", |r| r.status == RunStatus::Failed).await;
+    assert_eq!(waiting.error_class.as_deref(), Some("plugin-missing"));
+    let (attempt, state): (i64, String) =
+        sqlx::query_as("SELECT attempt, state FROM jobs WHERE integration_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(ok)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!((attempt, state.as_str()), (0, "available"), "the attempt is given back and the job waits");
+    let listed = inlet.json(&["schedule", "list", "--json"]).await;
+    let row = listed.as_array().unwrap().iter().find(|r| r["id"] == ok).unwrap().clone();
+    assert_eq!(row["status_label"], "Plugin missing", "{row:#}");
+
+    // Back again: the waiting job runs at once, not after its 60 s wait.
+    inlet.add_plugin_file("misbehave.wasm", &misbehave);
+    run_where(&store, ok, 10, "the waiting run once the plugin is back", |r| r.status == RunStatus::Success).await;
+}

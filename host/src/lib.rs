@@ -178,7 +178,49 @@ impl Host {
             worker_config,
             Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
         );
-        tasks.push(tokio::spawn(worker.run(receiver)));
+        tasks.push(tokio::spawn(worker.run(receiver.clone())));
+        tasks.push(tokio::spawn(watch_plugins(
+            Arc::clone(&self.runner),
+            self.settings.plugins_poll,
+            Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
+            receiver,
+        )));
         Background { shutdown, tasks }
+    }
+}
+
+/// Pick up new, replaced and removed plugin files every `every` until shutdown.
+/// Polling the folder's listing is cheap and works on every filesystem,
+/// including mounted volumes where change notifications do not arrive.
+async fn watch_plugins(
+    runner: Arc<SyncRunner>,
+    every: Duration,
+    jobs: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let report = match runner.plugins.reload().await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "reloading plugins failed");
+                continue;
+            }
+        };
+        let mut released = 0;
+        for plugin in &report.loaded {
+            match runner.store.release_jobs_waiting_for_plugin(plugin).await {
+                Ok(count) => released += count,
+                Err(error) => {
+                    tracing::error!(plugin, error = %format!("{error:#}"), "releasing jobs that waited for a plugin failed")
+                }
+            }
+        }
+        if released > 0 {
+            jobs.notify_waiters();
+        }
     }
 }

@@ -66,6 +66,7 @@ struct ConfigFile {
     #[serde(default)]
     queues: BTreeMap<String, QueueOverride>,
     public_url: Option<String>,
+    plugins_poll_seconds: Option<f64>,
     #[serde(default)]
     oauth: BTreeMap<String, OAuthClient>,
     #[serde(default)]
@@ -108,6 +109,8 @@ pub struct Settings {
     pub public_url: Option<Url>,
     pub oauth_clients: OAuthClients,
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// How often a running host looks for new, replaced or removed plugin files.
+    pub plugins_poll: Duration,
 }
 
 impl Settings {
@@ -189,6 +192,7 @@ impl Settings {
             public_url,
             oauth_clients: OAuthClients::from_config(file.oauth),
             plugins,
+            plugins_poll: Duration::from_secs_f64(file.plugins_poll_seconds.unwrap_or(2.0).clamp(0.1, 3600.0)),
         })
     }
 

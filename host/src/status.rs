@@ -1,5 +1,6 @@
 //! What an operator sees per integration: Processing, Paused (with reason),
-//! Needs update (due, overdue or queued), or Up to date.
+//! Plugin missing (its runs wait for the plugin), Needs update (due, overdue
+//! or queued), or Up to date.
 
 use crate::store::integrations::Integration;
 use serde::Serialize;
@@ -9,16 +10,19 @@ use serde::Serialize;
 pub enum UpdateStatus {
     Processing,
     Paused { reason: String },
+    PluginMissing,
     NeedsUpdate,
     UpToDate,
 }
 
 impl UpdateStatus {
-    pub fn of(integration: &Integration, running: bool, queued: bool, now: i64) -> UpdateStatus {
+    pub fn of(integration: &Integration, plugin_loaded: bool, running: bool, queued: bool, now: i64) -> UpdateStatus {
         if running {
             UpdateStatus::Processing
         } else if let Some(reason) = &integration.paused_reason {
             UpdateStatus::Paused { reason: reason.clone() }
+        } else if !plugin_loaded {
+            UpdateStatus::PluginMissing
         } else if queued || integration.next_due_at.is_some_and(|due| due <= now) {
             UpdateStatus::NeedsUpdate
         } else {
@@ -30,6 +34,7 @@ impl UpdateStatus {
         match self {
             UpdateStatus::Processing => "Processing".into(),
             UpdateStatus::Paused { reason } => format!("Paused ({reason})"),
+            UpdateStatus::PluginMissing => "Plugin missing".into(),
             UpdateStatus::NeedsUpdate => "Needs update".into(),
             UpdateStatus::UpToDate => "Up to date".into(),
         }

@@ -74,13 +74,17 @@ impl Inlet {
 
     /// Like [`Inlet::spawn`], also returning the base URL it listens on.
     pub async fn spawn_listening(&self, args: &[&str]) -> (tokio::process::Child, String) {
+        self.start(args, std::process::Stdio::inherit()).await
+    }
+
+    /// Like [`Inlet::spawn`], with its log written to `log` (read it with `std::fs`).
+    pub async fn spawn_logged(&self, args: &[&str], log: &Path) -> tokio::process::Child {
+        self.start(args, std::fs::File::create(log).unwrap().into()).await.0
+    }
+
+    async fn start(&self, args: &[&str], stderr: std::process::Stdio) -> (tokio::process::Child, String) {
         use tokio::io::AsyncBufReadExt;
-        let mut child = self
-            .command(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = self.command(args).stdout(std::process::Stdio::piped()).stderr(stderr).spawn().unwrap();
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
             .await
@@ -94,6 +98,11 @@ impl Inlet {
     pub fn env(mut self, key: &str, value: &str) -> Inlet {
         self.env.push((key.into(), value.into()));
         self
+    }
+
+    /// The installation's folder, which tests may write scratch files to.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn config_file(&self) -> PathBuf {

@@ -15,7 +15,7 @@ pub fn run(host: &Host, args: PluginsArgs) -> Result<()> {
     let failures = host.runner.plugins.failures();
     if args.json {
         return print_json(&json!({
-            "plugins": plugins.map(|p| json!({
+            "plugins": plugins.iter().map(|p| json!({
                 "id": p.id(),
                 "name": p.manifest.name,
                 "version": p.manifest.version,

@@ -90,8 +90,13 @@ async fn list(host: &Host, json: bool) -> Result<()> {
     let mut rows = Vec::new();
     for integration in store.integrations().await? {
         let schedule = host.runner.effective_schedule(&integration);
-        let status =
-            UpdateStatus::of(&integration, running.contains(&integration.id), waiting.contains(&integration.id), now);
+        let status = UpdateStatus::of(
+            &integration,
+            host.runner.plugins.get(&integration.plugin_id).is_some(),
+            running.contains(&integration.id),
+            waiting.contains(&integration.id),
+            now,
+        );
         rows.push(json!({
             "id": integration.id,
             "name": integration.name,

@@ -1,5 +1,10 @@
 //! The plugins that loaded from the plugins folder, keyed by manifest id, and
-//! the files that did not load with the reason why.
+//! the files that did not load with the reason why. [`PluginRegistry::reload`]
+//! brings it in line with the folder while the host runs: new and changed
+//! files load, a plugin whose file is gone is dropped (its integrations wait
+//! for it), and a file that fails to load leaves the version it replaced
+//! serving. Runs hold their plugin's `Arc`, so runs in flight finish on the
+//! version they started with.
 
 use super::Runtime;
 use super::context::PluginCtx;
@@ -8,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 pub struct LoadedPlugin {
     pub manifest: Manifest,
@@ -41,67 +47,157 @@ pub struct LoadFailure {
     pub reason: String,
 }
 
-#[derive(Default)]
+/// Modification time and length: a file whose stamp is unchanged is not read again.
+type FileStamp = (Option<SystemTime>, u64);
+
 pub struct PluginRegistry {
+    runtime: Arc<Runtime>,
+    dir: PathBuf,
+    loaded: RwLock<Loaded>,
+}
+
+#[derive(Default)]
+struct Loaded {
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
-    failures: Vec<LoadFailure>,
+    failures: BTreeMap<PathBuf, String>,
+    seen: BTreeMap<PathBuf, FileStamp>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Plugin ids loaded for the first time or replaced by a new file.
+    pub loaded: Vec<String>,
+    /// Plugin ids whose file is gone.
+    pub removed: Vec<String>,
+    /// Files that failed to load, with why.
+    pub failed: Vec<(PathBuf, String)>,
 }
 
 impl PluginRegistry {
     /// Load every `*.wasm` file directly in `dir`. A file that is not a valid
     /// inlet plugin is recorded as a failure and skipped.
     pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> Result<PluginRegistry> {
-        let mut registry = PluginRegistry::default();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
+        let registry =
+            PluginRegistry { runtime: Arc::clone(runtime), dir: dir.to_path_buf(), loaded: RwLock::default() };
+        match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(dir = %dir.display(), "plugins folder does not exist; no plugins loaded");
-                return Ok(registry);
             }
-            Err(e) => {
-                return Err(e).with_context(|| format!("reading plugins folder {}", dir.display()));
-            }
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
-            .collect();
-        paths.sort();
-        for path in paths {
-            match load_file(runtime, &path).await {
-                Ok(plugin) => registry.add(plugin),
-                Err(error) => {
-                    let reason = format!("{error:#}");
-                    tracing::error!(file = %path.display(), %reason, "skipping plugin file");
-                    registry.failures.push(LoadFailure { path, reason });
-                }
+            _ => {
+                registry.reload().await?;
             }
         }
         Ok(registry)
     }
 
-    fn add(&mut self, plugin: LoadedPlugin) {
-        if let Some(existing) = self.plugins.get(plugin.id()) {
-            let reason = format!("plugin id {:?} is already provided by {}", plugin.id(), existing.path.display());
-            tracing::error!(file = %plugin.path.display(), %reason, "skipping plugin file");
-            self.failures.push(LoadFailure { path: plugin.path, reason });
-            return;
+    /// Bring the registry in line with the folder: load new and changed
+    /// files, drop plugins whose file is gone. A file that fails to load is
+    /// reported and leaves the plugin it replaced serving.
+    pub async fn reload(&self) -> Result<ReloadReport> {
+        let files = match wasm_files(&self.dir) {
+            Ok(files) => files,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading plugins folder {}", self.dir.display())),
+        };
+        let mut report = ReloadReport::default();
+        let changed: Vec<(PathBuf, FileStamp)> = {
+            let mut loaded = self.loaded.write().unwrap();
+            let gone: Vec<PathBuf> = loaded.seen.keys().filter(|path| !files.contains_key(*path)).cloned().collect();
+            for path in gone {
+                loaded.seen.remove(&path);
+                loaded.failures.remove(&path);
+                if let Some(id) = loaded.id_from(&path) {
+                    loaded.plugins.remove(&id);
+                    tracing::warn!(plugin = %id, file = %path.display(), "plugin file removed; its integrations wait for it");
+                    report.removed.push(id);
+                }
+            }
+            files.into_iter().filter(|(path, stamp)| loaded.seen.get(path) != Some(stamp)).collect()
+        };
+        for (path, stamp) in changed {
+            // Compiling takes a while: not under the lock, so runs go on meanwhile.
+            let outcome = load_file(&self.runtime, &path).await;
+            let mut loaded = self.loaded.write().unwrap();
+            loaded.seen.insert(path.clone(), stamp);
+            let outcome = outcome.and_then(|plugin| match loaded.plugins.get(plugin.id()) {
+                Some(other) if other.path != path => {
+                    bail!("plugin id {:?} is already provided by {}", plugin.id(), other.path.display())
+                }
+                _ => Ok(plugin),
+            });
+            match outcome {
+                Ok(plugin) => {
+                    loaded.failures.remove(&path);
+                    let previous = loaded.id_from(&path).and_then(|id| loaded.plugins.remove(&id));
+                    match &previous {
+                        Some(old) => {
+                            tracing::info!(plugin = plugin.id(), from = %old.manifest.version, to = %plugin.manifest.version, "plugin replaced")
+                        }
+                        None => {
+                            tracing::info!(plugin = plugin.id(), version = %plugin.manifest.version, file = %path.display(), "plugin loaded")
+                        }
+                    }
+                    report.loaded.push(plugin.id().to_string());
+                    loaded.plugins.insert(plugin.id().to_string(), Arc::new(plugin));
+                }
+                Err(error) => {
+                    let reason = format!("{error:#}");
+                    match loaded.id_from(&path) {
+                        Some(id) => {
+                            tracing::error!(file = %path.display(), %reason, "plugin file did not load; the version loaded before keeps serving {id}")
+                        }
+                        None => tracing::error!(file = %path.display(), %reason, "skipping plugin file"),
+                    }
+                    report.failed.push((path.clone(), reason.clone()));
+                    loaded.failures.insert(path, reason);
+                }
+            }
         }
-        tracing::debug!(plugin = plugin.id(), version = %plugin.manifest.version, file = %plugin.path.display(), "loaded plugin");
-        self.plugins.insert(plugin.id().to_string(), Arc::new(plugin));
+        Ok(report)
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins.get(id).cloned()
+        self.loaded.read().unwrap().plugins.get(id).cloned()
     }
 
-    pub fn plugins(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
-        self.plugins.values()
+    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.loaded.read().unwrap().plugins.values().cloned().collect()
     }
 
-    pub fn failures(&self) -> &[LoadFailure] {
-        &self.failures
+    pub fn failures(&self) -> Vec<LoadFailure> {
+        let loaded = self.loaded.read().unwrap();
+        loaded
+            .failures
+            .iter()
+            .map(|(path, reason)| LoadFailure { path: path.clone(), reason: reason.clone() })
+            .collect()
     }
+}
+
+impl Loaded {
+    /// The id of the plugin loaded from `path`, if one is.
+    fn id_from(&self, path: &Path) -> Option<String> {
+        self.plugins.values().find(|p| p.path == path).map(|p| p.id().to_string())
+    }
+}
+
+/// The `*.wasm` files directly in `dir`, with their stamps.
+fn wasm_files(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, FileStamp>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "wasm") {
+            continue;
+        }
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.is_file()
+        {
+            files.insert(path, (meta.modified().ok(), meta.len()));
+        }
+    }
+    Ok(files)
 }
 
 /// Compile, link and describe one component file.

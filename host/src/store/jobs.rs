@@ -380,6 +380,22 @@ impl Store {
         Ok((running, waiting))
     }
 
+    /// Make the jobs that wait for plugin `plugin_id` (it was missing) due
+    /// now that it is back. Returns how many.
+    pub async fn release_jobs_waiting_for_plugin(&self, plugin_id: &str) -> Result<u64> {
+        let now = self.now();
+        Ok(sqlx::query(
+            "UPDATE jobs SET run_at = $2, updated_at = $2
+             WHERE state = 'available' AND error_class = 'plugin-missing' AND run_at > $2
+               AND integration_id IN (SELECT id FROM integrations WHERE plugin_id = $1)",
+        )
+        .bind(plugin_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// Delete finished jobs older than `before`.
     pub async fn prune_finished_jobs(&self, before: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1")
