@@ -6,41 +6,64 @@ mod support;
 use inlet::settings::{Settings, SettingsArgs};
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::NewIntegration;
+use inlet::store::sync_runs::SyncRun;
 use inlet::sync::RunRequest;
 use inlet::{Host, HostOptions};
 use support::{Inlet, test_plugin};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_misbehaviour_fails_only_its_own_run() {
-    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("[queues.fetch]\ntimeout_seconds = 2\n");
-    let args = SettingsArgs {
-        data_dir: Some(inlet.data_dir()),
-        database_url: None,
-        plugins_dir: Some(inlet.plugins_dir()),
-        config_file: Some(inlet.config_file()),
-        upstream_override: None,
-        public_url: None,
-    };
-    let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
-    let store = host.store();
-    let group = store.insert_group("misbehave", "test", &Credentials::default()).await.unwrap();
-    let add = |instance_type: &'static str| async move {
+/// A host with the misbehave plugin and one group, configured by `config`.
+struct Sandbox {
+    host: Host,
+    group: i64,
+    _inlet: Inlet,
+}
+
+impl Sandbox {
+    async fn start(config: &str) -> Sandbox {
+        let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(config);
+        let args = SettingsArgs {
+            data_dir: Some(inlet.data_dir()),
+            database_url: None,
+            plugins_dir: Some(inlet.plugins_dir()),
+            config_file: Some(inlet.config_file()),
+            upstream_override: None,
+            public_url: None,
+        };
+        let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
+        let group = host.store().insert_group("misbehave", "test", &Credentials::default()).await.unwrap();
+        Sandbox { host, group, _inlet: inlet }
+    }
+
+    async fn add(&self, instance_type: &str) -> i64 {
         let new = NewIntegration {
             plugin_id: "misbehave",
             instance_type,
-            group_id: group,
+            group_id: self.group,
             name: instance_type,
             config: "{}",
             schedule: None,
             first_due_at: None,
         };
-        store.insert_integration(&new).await.unwrap()
-    };
-    let ok = add("ok").await;
-    let run = |id: i64| {
-        let host = &host;
-        async move { host.runner.run(&RunRequest::manual(id)).await.unwrap() }
-    };
+        self.host.store().insert_integration(&new).await.unwrap()
+    }
+
+    async fn run(&self, id: i64) -> SyncRun {
+        self.host.runner.run(&RunRequest::manual(id)).await.unwrap()
+    }
+
+    /// Run a new integration of `instance_type`.
+    async fn run_new(&self, instance_type: &str) -> SyncRun {
+        self.run(self.add(instance_type).await).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_misbehaviour_fails_only_its_own_run() {
+    let sandbox = Sandbox::start("[queues.fetch]\ntimeout_seconds = 2\n").await;
+    let store = sandbox.host.store();
+    let ok = sandbox.add("ok").await;
+    let run = |id: i64| sandbox.run(id);
+    let add = |instance_type: &'static str| sandbox.add(instance_type);
 
     for (instance_type, class, expected) in [
         ("loop", "trap", "ran past its 2s deadline in fetch"),
@@ -77,4 +100,31 @@ async fn each_misbehaviour_fails_only_its_own_run() {
     assert_eq!(run(peeker).await.status.as_str(), "success");
     let seen = store.objects(peeker).await.unwrap();
     assert_eq!(seen[0].name.as_deref(), Some("nothing"), "one integration cannot read another's state");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_come_from_the_config_file() {
+    let sandbox =
+        Sandbox::start("[limits]\nmemory_mb = 32\nbatch_bytes = 16\nlog_lines_per_run = 10\nlog_line_bytes = 64\n")
+            .await;
+    let alloc = sandbox.run_new("alloc").await;
+    assert!(alloc.error_message.as_deref().unwrap_or_default().contains("memory limit of 32 MiB"), "{alloc:?}");
+    // The flood's lines are capped at 10, and its one small batch is over the 16-byte cap.
+    let flood = sandbox.run_new("log-flood").await;
+    assert!(flood.error_message.as_deref().unwrap_or_default().contains("exceeds the 16-byte cap"), "{flood:?}");
+    let logs = sandbox.host.store().sync_run_logs(flood.id).await.unwrap();
+    assert_eq!(logs.len(), 11);
+    assert_eq!(logs.last().unwrap().message, "99990 further log lines were dropped (limit per run)");
+}
+
+#[tokio::test]
+async fn a_bad_limit_is_refused_with_the_field_and_the_rule() {
+    let inlet = Inlet::with_plugins(&[]).config("[limits]\nmemory_mb = 0\n");
+    let output = inlet.run(&["plugins"]).await;
+    assert!(!output.status.success());
+    assert!(
+        support::text(&output.stderr).contains("limits.memory_mb must be at least 1"),
+        "{}",
+        support::text(&output.stderr)
+    );
 }

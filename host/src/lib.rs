@@ -27,9 +27,8 @@ use capabilities::http;
 use clock::{SharedClock, SystemClock};
 use notify::Notifier;
 use queue::{QueuePolicy, QueueWorker, WorkerConfig};
-use runtime::context::OutputLimits;
+use runtime::Runtime;
 use runtime::registry::PluginRegistry;
-use runtime::{CallLimits, Runtime};
 use scheduler::{Scheduler, SchedulerConfig};
 use settings::Settings;
 use std::collections::BTreeMap;
@@ -40,19 +39,14 @@ use store::jobs::Queue;
 use sync::SyncRunner;
 use tokio::sync::{Notify, watch};
 
+/// What a host takes from its embedder rather than from settings.
 pub struct HostOptions {
     pub clock: SharedClock,
-    pub call_limits: CallLimits,
-    pub output_limits: OutputLimits,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions {
-            clock: Arc::new(SystemClock),
-            call_limits: CallLimits::default(),
-            output_limits: OutputLimits::default(),
-        }
+        HostOptions { clock: Arc::new(SystemClock) }
     }
 }
 
@@ -91,10 +85,7 @@ impl Host {
         let secrets =
             auth::secrets::SecretKey::load_or_create(std::env::var("INLET_SECRET_KEY").ok().as_deref(), &key_file)?;
         let store = Store::open(&settings.database_url, options.clock, Arc::new(secrets)).await?;
-        let mut call_limits = options.call_limits;
-        call_limits.fetch_timeout =
-            settings.queue_policies.get(Queue::Fetch.as_str()).map_or(call_limits.fetch_timeout, |p| p.timeout);
-        let runtime = Runtime::new(settings.compile_cache_dir(), call_limits)?;
+        let runtime = Runtime::new(settings.compile_cache_dir(), settings.call_limits.clone())?;
         let plugins = Arc::new(PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?);
         let overrides = Arc::new(settings.upstream_overrides.clone());
         let http_client = http::client();
@@ -113,9 +104,9 @@ impl Host {
             plugins,
             overrides,
             http_client,
-            output_limits: options.output_limits,
-            request_timeout: Duration::from_secs(30),
-            max_response_bytes: 16 * 1024 * 1024,
+            output_limits: settings.output_limits,
+            request_timeout: settings.request_timeout,
+            max_response_bytes: settings.max_response_bytes,
             notifier,
             oauth: Arc::new(oauth),
             rate_limits: Default::default(),

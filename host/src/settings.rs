@@ -5,6 +5,8 @@ use crate::auth::oauth::{OAuthClient, OAuthClients};
 use crate::capabilities::http::UpstreamOverrides;
 use crate::capabilities::rate_limit::RateLimit;
 use crate::queue::QueuePolicy;
+use crate::runtime::CallLimits;
+use crate::runtime::context::OutputLimits;
 use crate::store::jobs::Queue;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -68,9 +70,31 @@ struct ConfigFile {
     public_url: Option<String>,
     plugins_poll_seconds: Option<f64>,
     #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
     oauth: BTreeMap<String, OAuthClient>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginSettings>,
+}
+
+/// `[limits]`: what one plugin call may use. Every field has a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    /// Linear memory per plugin instance, in MiB.
+    memory_mb: Option<usize>,
+    /// Plugin instances alive at once (pooling allocator slots).
+    instances: Option<u32>,
+    /// Bytes of one emitted batch.
+    batch_bytes: Option<usize>,
+    /// Bytes emitted and not yet checkpointed.
+    pending_bytes: Option<usize>,
+    batches_per_run: Option<i64>,
+    log_lines_per_run: Option<usize>,
+    log_line_bytes: Option<usize>,
+    request_timeout_seconds: Option<u64>,
+    /// Bytes of one upstream response body.
+    response_bytes: Option<u64>,
 }
 
 /// What the operator decides per plugin (`[plugins.<id>]`).
@@ -111,6 +135,11 @@ pub struct Settings {
     pub plugins: BTreeMap<String, PluginSettings>,
     /// How often a running host looks for new, replaced or removed plugin files.
     pub plugins_poll: Duration,
+    pub call_limits: CallLimits,
+    pub output_limits: OutputLimits,
+    /// Longest an upstream request may take.
+    pub request_timeout: Duration,
+    pub max_response_bytes: u64,
 }
 
 impl Settings {
@@ -176,6 +205,49 @@ impl Settings {
             }
         }
         let plugins = file.plugins;
+        let limits = &file.limits;
+        let at_least_one = |field: &str, value: Option<u64>| -> Result<Option<u64>> {
+            anyhow::ensure!(value != Some(0), "config: limits.{field} must be at least 1");
+            Ok(value)
+        };
+        let as_u64 = |v: Option<usize>| v.map(|v| v as u64);
+        let mut call_limits = CallLimits::default();
+        if let Some(mb) = at_least_one("memory_mb", as_u64(limits.memory_mb))? {
+            anyhow::ensure!(
+                mb <= 4096,
+                "config: limits.memory_mb must be at most 4096 (a 32-bit plugin's address space)"
+            );
+            call_limits.max_memory_bytes = mb as usize * 1024 * 1024;
+        }
+        if let Some(n) = at_least_one("instances", limits.instances.map(u64::from))? {
+            call_limits.max_concurrent_instances = n as u32;
+        }
+        if let Some(n) = at_least_one("log_lines_per_run", as_u64(limits.log_lines_per_run))? {
+            call_limits.max_log_lines = n as usize;
+        }
+        if let Some(n) = at_least_one("log_line_bytes", as_u64(limits.log_line_bytes))? {
+            call_limits.max_log_line_bytes = n as usize;
+        }
+        for (queue, timeout) in
+            [(Queue::Fetch, &mut call_limits.fetch_timeout), (Queue::Process, &mut call_limits.process_timeout)]
+        {
+            *timeout = queue_policies
+                .get(queue.as_str())
+                .map_or_else(|| QueuePolicy::default_for(queue).timeout, |p| p.timeout);
+        }
+        let mut output_limits = OutputLimits::default();
+        if let Some(n) = at_least_one("batch_bytes", as_u64(limits.batch_bytes))? {
+            output_limits.max_batch_bytes = n as usize;
+        }
+        if let Some(n) = at_least_one("pending_bytes", as_u64(limits.pending_bytes))? {
+            output_limits.max_pending_bytes = n as usize;
+        }
+        if let Some(n) = at_least_one("batches_per_run", limits.batches_per_run.map(|n| n.max(0) as u64))? {
+            output_limits.max_batches_per_run = n as i64;
+        }
+        let request_timeout =
+            Duration::from_secs(at_least_one("request_timeout_seconds", limits.request_timeout_seconds)?.unwrap_or(30));
+        let max_response_bytes = at_least_one("response_bytes", limits.response_bytes)?.unwrap_or(16 * 1024 * 1024);
         anyhow::ensure!(pause_after_failures >= 1, "config: pause_after_failures must be at least 1");
         Ok(Settings {
             data_dir,
@@ -193,6 +265,10 @@ impl Settings {
             oauth_clients: OAuthClients::from_config(file.oauth),
             plugins,
             plugins_poll: Duration::from_secs_f64(file.plugins_poll_seconds.unwrap_or(2.0).clamp(0.1, 3600.0)),
+            call_limits,
+            output_limits,
+            request_timeout,
+            max_response_bytes,
         })
     }
 

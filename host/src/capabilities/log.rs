@@ -7,12 +7,12 @@ use crate::store::sync_runs::LogLine;
 impl log::Host for PluginCtx {
     async fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
         let logs = &mut self.logs;
-        if logs.lines.len() >= RunLog::MAX_LINES {
+        if logs.lines.len() >= logs.max_lines {
             logs.dropped += 1;
             return Ok(());
         }
-        if message.len() > RunLog::MAX_LINE_BYTES {
-            let mut cut = RunLog::MAX_LINE_BYTES;
+        if message.len() > logs.max_line_bytes {
+            let mut cut = logs.max_line_bytes;
             while !message.is_char_boundary(cut) {
                 cut -= 1;
             }

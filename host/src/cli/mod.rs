@@ -8,12 +8,10 @@ mod schedule;
 mod serve;
 mod sync;
 
-use crate::clock::SystemClock;
 use crate::settings::{Settings, SettingsArgs};
 use crate::{Host, HostOptions};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,7 +57,7 @@ enum Command {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::resolve(&cli.settings)?;
-    let options = HostOptions { clock: Arc::new(SystemClock), ..HostOptions::default() };
+    let options = HostOptions::default();
     match cli.command {
         Command::Serve(args) => serve::run(settings, options, args).await,
         Command::Worker(args) => serve::worker(settings, options, args).await,

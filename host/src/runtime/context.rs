@@ -2,6 +2,7 @@
 //! capability. A call gets only the scope its export needs: `describe` and
 //! `process` get none, so their imports refuse; `fetch` gets one integration.
 
+use super::CallLimits;
 use crate::capabilities::http::OutboundHttp;
 use crate::store::Store;
 use crate::store::sync_runs::LogLine;
@@ -59,8 +60,9 @@ impl Default for OutputLimits {
 }
 
 /// Log lines a call wrote, bounded so a chatty plugin cannot exhaust memory.
-#[derive(Default)]
 pub struct RunLog {
+    pub max_lines: usize,
+    pub max_line_bytes: usize,
     pub lines: Vec<LogLine>,
     pub dropped: usize,
     /// When progress was last written to the database.
@@ -70,14 +72,22 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    pub const MAX_LINES: usize = 1_000;
-    pub const MAX_LINE_BYTES: usize = 4 * 1024;
+    fn new(max_lines: usize, max_line_bytes: usize) -> RunLog {
+        RunLog {
+            max_lines,
+            max_line_bytes,
+            lines: Vec::new(),
+            dropped: 0,
+            progress_written: None,
+            progress_unsaved: None,
+        }
+    }
     /// Progress is shown to people; more than a few writes a second is waste.
     pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 }
 
 impl PluginCtx {
-    pub fn new(plugin_id: &str, limits: StoreLimits, fetch: Option<FetchScope>) -> Self {
+    pub fn new(plugin_id: &str, limits: StoreLimits, call_limits: &CallLimits, fetch: Option<FetchScope>) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         // No environment, arguments, files, sockets or name lookups: the WASI
         // imports exist so std links, but the only way out is our own `http`.
@@ -89,7 +99,7 @@ impl PluginCtx {
             stderr,
             plugin_id: plugin_id.to_string(),
             fetch,
-            logs: RunLog::default(),
+            logs: RunLog::new(call_limits.max_log_lines, call_limits.max_log_line_bytes),
         }
     }
 

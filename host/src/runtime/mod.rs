@@ -29,6 +29,10 @@ pub struct CallLimits {
     /// Plugin instances alive at once across all calls; the pooling
     /// allocator reserves this many slots up front and reuses them.
     pub max_concurrent_instances: u32,
+    /// Log lines kept per call; the rest are counted and dropped.
+    pub max_log_lines: usize,
+    /// Longer log lines are cut to this many bytes.
+    pub max_log_line_bytes: usize,
 }
 
 impl Default for CallLimits {
@@ -39,6 +43,8 @@ impl Default for CallLimits {
             process_timeout: Duration::from_secs(300),
             max_memory_bytes: 256 * 1024 * 1024,
             max_concurrent_instances: 256,
+            max_log_lines: 1_000,
+            max_log_line_bytes: 4 * 1024,
         }
     }
 }
@@ -125,7 +131,7 @@ impl Runtime {
             .tables(32)
             .memories(4)
             .build();
-        let mut store = Store::new(&self.engine, PluginCtx::new(plugin_id, limits, fetch));
+        let mut store = Store::new(&self.engine, PluginCtx::new(plugin_id, limits, &self.limits, fetch));
         store.limiter(|ctx| &mut ctx.limits);
         store.set_epoch_deadline(ticks(timeout));
         store.epoch_deadline_trap();
