@@ -88,7 +88,7 @@ impl Host {
         let runtime = Runtime::new(settings.compile_cache_dir(), settings.call_limits.clone())?;
         let plugins = Arc::new(PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?);
         let overrides = Arc::new(settings.upstream_overrides.clone());
-        let http_client = http::client();
+        let http_client = http::client(&overrides);
         let notifier = Arc::new(Notifier::new(settings.notify_webhook_url.clone()));
         let oauth = OAuth::new(
             store.clone(),

@@ -10,6 +10,7 @@ use crate::runtime::context::PluginCtx;
 use crate::runtime::wit::inlet::plugin::http::{self, Auth, Error, Method, Request, Response};
 use crate::store::groups::Credentials;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -84,10 +85,17 @@ pub struct GroupTokens {
 /// Redirects followed per request; each hop is checked like the first.
 const MAX_REDIRECTS: usize = 5;
 
-pub fn client() -> reqwest::Client {
+/// The client for plugins' requests and token endpoints. Names must resolve
+/// to public addresses, except the hosts that upstream overrides point at
+/// (the operator's sanctioned way to reach a local server).
+pub fn client(overrides: &UpstreamOverrides) -> reqwest::Client {
+    let resolver = PublicAddressesOnly {
+        allowed: overrides.0.values().filter_map(|u| u.host_str().map(str::to_string)).collect(),
+    };
     reqwest::Client::builder()
         // Redirects are followed by `OutboundHttp::send`, which checks every hop.
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(resolver))
         .user_agent(concat!("inlet/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client's static configuration is valid")
@@ -279,17 +287,25 @@ impl http::Host for PluginCtx {
 }
 
 /// Why `url` points inside the operator's network (loopback, private,
-/// link-local, unspecified), or `None` for a public address or name.
-/// Names that resolve to such addresses are not caught here.
+/// link-local, unspecified), or `None` for a public address or name. Names
+/// that resolve to such addresses are caught when they are resolved
+/// ([`PublicAddressesOnly`]).
 pub(crate) fn internal_address(url: &Url) -> Option<&'static str> {
-    use std::net::IpAddr;
-    let ip = match url.host()? {
+    match url.host()? {
         url::Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            return (name == "localhost" || name.ends_with(".localhost")).then_some("a loopback name");
+            (name == "localhost" || name.ends_with(".localhost")).then_some("a loopback name")
         }
-        url::Host::Ipv4(v4) => IpAddr::V4(v4),
-        url::Host::Ipv6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        url::Host::Ipv4(v4) => internal_ip(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => internal_ip(IpAddr::V6(v6)),
+    }
+}
+
+/// Why `ip` is inside the operator's network, or `None` for a public address.
+fn internal_ip(ip: IpAddr) -> Option<&'static str> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
     };
     match ip {
         IpAddr::V4(v4) if v4.is_loopback() => Some("a loopback address"),
@@ -304,6 +320,34 @@ pub(crate) fn internal_address(url: &Url) -> Option<&'static str> {
         IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("a link-local address"),
         IpAddr::V6(v6) if v6.is_unspecified() => Some("not a routable address"),
         _ => None,
+    }
+}
+
+/// Resolves names like the system does and keeps only public addresses, so a
+/// declared name that points (or is re-pointed, DNS rebinding) at an internal
+/// address is refused at connection time, after the URL check.
+struct PublicAddressesOnly {
+    /// Override targets, which may be internal.
+    allowed: Vec<String>,
+}
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_string();
+        let allowed = self.allowed.contains(&name);
+        Box::pin(async move {
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let usable: Vec<SocketAddr> =
+                addresses.iter().copied().filter(|a| allowed || internal_ip(a.ip()).is_none()).collect();
+            if usable.is_empty() {
+                let reason = addresses.first().and_then(|a| internal_ip(a.ip())).unwrap_or("not resolvable");
+                return Err(format!(
+                    "{name} resolves to {reason}; plugins may reach it only through an operator's upstream override"
+                )
+                .into());
+            }
+            Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -330,8 +374,16 @@ fn transport_error(url: &Url, error: reqwest::Error) -> Error {
     if error.is_timeout() {
         Error::Timeout
     } else {
-        // reqwest's message can include the full URL; name only scheme, host and path.
-        Error::Transport(format!("{}: {}", redact(url), error.without_url()))
+        // reqwest's message can include the full URL; name only scheme, host
+        // and path. The innermost cause says what actually went wrong.
+        let cause = std::error::Error::source(&error).map_or_else(String::new, |source| {
+            let mut innermost = source;
+            while let Some(next) = innermost.source() {
+                innermost = next;
+            }
+            format!(": {innermost}")
+        });
+        Error::Transport(format!("{}: {}{cause}", redact(url), error.without_url()))
     }
 }
 
@@ -356,10 +408,11 @@ fn basic_auth(user: &str, password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn outbound(hosts: &[&str]) -> OutboundHttp {
         OutboundHttp {
-            client: client(),
+            client: client(&UpstreamOverrides::default()),
             allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
             overrides: Arc::default(),
             credentials: Credentials::default(),
@@ -404,6 +457,16 @@ mod tests {
         ] {
             assert!(denied(&http, url).contains(reason), "{url}");
         }
+    }
+
+    #[tokio::test]
+    async fn names_that_resolve_to_internal_addresses_are_refused_unless_an_override_points_there() {
+        use reqwest::dns::Resolve;
+        let name = || reqwest::dns::Name::from_str("localhost").unwrap();
+        let refused = PublicAddressesOnly { allowed: vec![] }.resolve(name()).await.err().unwrap();
+        assert!(refused.to_string().contains("localhost resolves to a loopback address"), "{refused}");
+        let allowed = PublicAddressesOnly { allowed: vec!["localhost".into()] }.resolve(name()).await.unwrap();
+        assert!(allowed.into_iter().all(|a| a.ip().is_loopback()));
     }
 
     #[test]
