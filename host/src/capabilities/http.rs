@@ -137,7 +137,7 @@ impl OutboundHttp {
     /// against the allowlist again, and credentials go only to the host the
     /// plugin addressed. A refused OAuth token is refreshed once and the
     /// request sent again.
-    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+    pub async fn send(&mut self, request: Request) -> Result<Response, Error> {
         let first =
             Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
         let (mut url, mut method, mut body) = (first.clone(), request.method, request.body);
