@@ -266,3 +266,14 @@ async fn an_operator_rate_limit_spaces_the_groups_requests_instead_of_failing() 
         assert!(gap >= std::time::Duration::from_millis(450), "{} then {} after {gap:?}", pair[0].path, pair[1].path);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_can_narrow_the_declared_hosts() {
+    let mut s = setup(None).await;
+    s.inlet = s.inlet.config("[plugins.monzo]\nhosts = []\n");
+    let output = s.inlet.run(&["sync", &s.id("accounts").to_string(), "--json"]).await;
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["status"], "failed");
+    assert!(run["error_message"].as_str().unwrap().contains("https://api.monzo.com/accounts is not on"), "{run:#}");
+    assert!(s.fake.take_requests().is_empty(), "nothing reached the upstream");
+}

@@ -397,3 +397,56 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
     assert_eq!(left.len(), 3);
     assert_eq!(left[0], running, "a running run is never pruned");
 }
+
+conformance!(groups, reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_for_it);
+async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_for_it(b: Backend) {
+    use inlet::store::groups::NEEDS_RECONNECT;
+    use std::collections::BTreeMap;
+    let token = |value: &str| Credentials::new(BTreeMap::from([("access_token".to_string(), value.to_string())]));
+    let group = b.store.connect_group("test", "group", &token("first")).await.unwrap();
+    let (active, by_operator) = (integration(&b.store, "a", None).await, integration(&b.store, "b", None).await);
+    b.store.set_integration_paused(by_operator, Some("operator"), None).await.unwrap();
+    let (first, _) = b.store.group_credentials(group).await.unwrap();
+
+    let refreshed = b.store.store_refreshed_credentials(group, &token("second")).await.unwrap();
+    assert_eq!(refreshed.version(), first.version() + 1, "every change bumps the version");
+    assert_eq!(b.store.group_credentials(group).await.unwrap().0.get("access_token"), Some("second"));
+
+    // Needs reconnect: only the active integration is paused, and reported.
+    let paused = b.store.mark_group_needs_reconnect(group).await.unwrap();
+    assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [active]);
+    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, NEEDS_RECONNECT);
+
+    // Connecting again under the same name: the same group, ok, resumed now.
+    b.clock.advance(60_000);
+    assert_eq!(b.store.connect_group("test", "group", &token("third")).await.unwrap(), group);
+    let (third, status) = b.store.group_credentials(group).await.unwrap();
+    assert_eq!((third.get("access_token"), status.as_str()), (Some("third"), "ok"));
+    assert!(third.version() > refreshed.version());
+    let a = b.store.integration(active).await.unwrap().unwrap();
+    assert_eq!((a.paused_reason, a.next_due_at), (None, Some(START + 60_000)));
+    let operator = b.store.integration(by_operator).await.unwrap().unwrap();
+    assert_eq!(operator.paused_reason.as_deref(), Some("operator"), "an operator's pause is theirs to lift");
+}
+
+conformance!(oauth_states, an_authorization_state_works_once_and_stale_ones_are_forgotten);
+async fn an_authorization_state_works_once_and_stale_ones_are_forgotten(b: Backend) {
+    use inlet::store::oauth_authorizations::PendingAuthorization;
+    let pending = |state: &str, verifier: Option<&str>| PendingAuthorization {
+        state: state.into(),
+        plugin_id: "test".into(),
+        group_name: "personal".into(),
+        redirect_uri: "http://127.0.0.1:8080/oauth/test/callback".into(),
+        code_verifier: verifier.map(str::to_string),
+        created_at: b.store.now(),
+    };
+    b.store.insert_oauth_authorization(&pending("old", None)).await.unwrap();
+    b.clock.advance(20 * 60_000);
+    b.store.insert_oauth_authorization(&pending("new", Some("verifier"))).await.unwrap();
+    let cutoff = b.store.now() - 10 * 60_000;
+
+    let taken = b.store.take_oauth_authorization("new", cutoff).await.unwrap().unwrap();
+    assert_eq!((taken.group_name.as_str(), taken.code_verifier.as_deref()), ("personal", Some("verifier")));
+    assert!(b.store.take_oauth_authorization("new", cutoff).await.unwrap().is_none(), "a state works once");
+    assert!(b.store.take_oauth_authorization("old", cutoff).await.unwrap().is_none(), "stale ones are forgotten");
+}

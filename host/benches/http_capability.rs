@@ -11,29 +11,28 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[tokio::main]
+// The client side on one thread and the server on another, so every request
+// of either kind crosses between the same two threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let requests: usize =
         std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|n| n.parse().ok()).unwrap_or(10_000);
-    let app = axum::Router::new().route("/accounts", axum::routing::get(|| async { r#"{"accounts":[]}"# }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let server = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        server.block_on(async move {
+            let app = axum::Router::new().route("/accounts", axum::routing::get(|| async { r#"{"accounts":[]}"# }));
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            axum::serve(listener, app).await.expect("serving");
+        })
+    });
 
     let overrides = UpstreamOverrides::parse_list(&format!("api.example.com={base}"))?;
     let direct = client(&overrides);
     let direct_url = format!("{base}/accounts");
-    let direct_p = measure(requests, || {
-        let (direct, url) = (direct.clone(), direct_url.clone());
-        async move {
-            let response = direct.get(url).bearer_auth("token").send().await.unwrap();
-            assert!(response.status().is_success());
-            response.bytes().await.unwrap();
-        }
-    })
-    .await;
-
-    let outbound = OutboundHttp {
+    let mut outbound = OutboundHttp {
         client: client(&overrides),
         allowed_hosts: vec!["api.example.com".into()],
         overrides: Arc::new(overrides),
@@ -53,16 +52,24 @@ async fn main() -> anyhow::Result<()> {
         auth: Auth::Bearer,
         timeout_ms: None,
     };
-    // `send` takes `&mut self`; an uncontended mutex costs nanoseconds.
-    let outbound = Arc::new(tokio::sync::Mutex::new(outbound));
-    let capability_p = measure(requests, || {
-        let (outbound, request) = (Arc::clone(&outbound), request.clone());
-        async move {
-            let response = outbound.lock().await.send(request).await.unwrap();
-            assert_eq!(response.status, 200);
+    // Alternate the two, so both see the same machine (this VM's timing drifts).
+    let (mut direct_samples, mut capability_samples) = (Vec::new(), Vec::new());
+    for n in 0..requests + 1_000 {
+        let started = Instant::now();
+        let response = direct.get(&direct_url).bearer_auth("token").send().await?;
+        anyhow::ensure!(response.status().is_success());
+        response.bytes().await?;
+        let direct_took = started.elapsed();
+        let started = Instant::now();
+        let response = outbound.send(request.clone()).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        anyhow::ensure!(response.status == 200);
+        if n >= 1_000 {
+            // The first 1,000 warm up connections and allocators.
+            direct_samples.push(direct_took);
+            capability_samples.push(started.elapsed());
         }
-    })
-    .await;
+    }
+    let (direct_p, capability_p) = (percentiles(direct_samples), percentiles(capability_samples));
 
     let report = |name: &str, (p50, p99): (Duration, Duration)| {
         println!("{name:<28} p50 {:>6.1} µs  p99 {:>6.1} µs", micros(p50), micros(p99));
@@ -75,23 +82,6 @@ async fn main() -> anyhow::Result<()> {
         micros(capability_p.1) - micros(direct_p.1)
     );
     Ok(())
-}
-
-/// p50 and p99 of `requests` runs of `request`, after 1,000 to warm up.
-async fn measure<F, Fut>(requests: usize, mut request: F) -> (Duration, Duration)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut samples = Vec::with_capacity(requests);
-    for n in 0..requests + 1_000 {
-        let started = Instant::now();
-        request().await;
-        if n >= 1_000 {
-            samples.push(started.elapsed());
-        }
-    }
-    percentiles(samples)
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {

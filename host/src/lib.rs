@@ -115,6 +115,11 @@ impl Host {
                 .iter()
                 .filter_map(|(id, p)| Some((id.clone(), p.rate_limit?)))
                 .collect(),
+            approved_hosts: settings
+                .plugins
+                .iter()
+                .filter_map(|(id, p)| Some((id.clone(), p.hosts.clone()?)))
+                .collect(),
             pause_after_failures: settings.pause_after_failures,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();

@@ -103,6 +103,8 @@ struct LimitsFile {
 pub struct PluginSettings {
     /// Ceiling on requests per group, replacing the manifest's.
     pub rate_limit: Option<RateLimit>,
+    /// The declared hosts the operator approves; by default all of them.
+    pub hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

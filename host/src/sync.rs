@@ -148,6 +148,8 @@ pub struct SyncRunner {
     /// The operator's ceilings on a plugin's requests per group, which
     /// replace the manifest's.
     pub plugin_rate_limits: BTreeMap<String, RateLimit>,
+    /// The declared hosts the operator approves, per plugin; all when absent.
+    pub approved_hosts: BTreeMap<String, Vec<String>>,
     /// Pause an integration after this many failed runs in a row.
     pub pause_after_failures: i64,
 }
@@ -388,7 +390,7 @@ impl SyncRunner {
             sync_run_id: run_id,
             http: OutboundHttp {
                 client: self.http_client.clone(),
-                allowed_hosts: instance_type.hosts.clone(),
+                allowed_hosts: self.allowed_hosts(plugin.id(), &instance_type.hosts),
                 overrides: Arc::clone(&self.overrides),
                 credentials,
                 timeout: self.request_timeout,
@@ -436,6 +438,15 @@ impl SyncRunner {
         fetched.progress = ctx.logs.progress_unsaved;
         fetched.logs = call_log(ctx);
         Ok(fetched)
+    }
+
+    /// The declared hosts the operator approved: config may narrow the
+    /// manifest's list, never widen it.
+    fn allowed_hosts(&self, plugin_id: &str, declared: &[String]) -> Vec<String> {
+        match self.approved_hosts.get(plugin_id) {
+            Some(approved) => declared.iter().filter(|host| approved.contains(host)).cloned().collect(),
+            None => declared.to_vec(),
+        }
     }
 
     /// The ceiling on a plugin's requests per group: the operator's, else the manifest's.
