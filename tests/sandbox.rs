@@ -128,3 +128,48 @@ async fn a_bad_limit_is_refused_with_the_field_and_the_rule() {
         support::text(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_signatures_are_checked_in_the_host_with_the_groups_secret() {
+    use hmac::{Hmac, Mac};
+    use inlet::capabilities::signature::SigningKey;
+    use inlet::runtime::wit::{PluginError, WebhookDelivery};
+    let sandbox = Sandbox::start("").await;
+    let plugin = sandbox.host.runner.plugins.get("misbehave").unwrap();
+    let now_ms = 1_795_000_000_000;
+    let body = br#"{"id":"pushed-1","name":"From a webhook"}"#.to_vec();
+    let sign = |message: &[u8]| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"whsec-group-secret").unwrap();
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let deliver = |headers: Vec<(&str, String)>, body: Vec<u8>, secret: Option<&str>| {
+        let delivery = WebhookDelivery {
+            headers: headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            body,
+            received_at: now_ms,
+        };
+        let signing = secret.map(|s| SigningKey { secret: s.as_bytes().to_vec(), now_ms });
+        let (runtime, plugin) = (&sandbox.host.runner.runtime, &plugin);
+        async move { runtime.handle_webhook(&plugin.pre, "misbehave", signing, &delivery).await.unwrap() }
+    };
+    let secret = Some("whsec-group-secret");
+    let refused = |outcome: Result<Vec<_>, PluginError>| matches!(outcome, Err(PluginError::Unauthorized(_)));
+
+    let routed = deliver(vec![("X-Signature", format!("sha256={}", sign(&body)))], body.clone(), secret).await.unwrap();
+    assert_eq!((routed.len(), routed[0].instance_type.as_str()), (1, "ok"));
+    assert_eq!(routed[0].batch.payload.as_bytes(), body);
+    let mut tampered = body.clone();
+    tampered[8] = b'X';
+    assert!(refused(deliver(vec![("x-signature", sign(&body))], tampered, secret).await), "another body");
+    assert!(refused(deliver(vec![("x-signature", sign(&body))], body.clone(), Some("guess")).await), "another secret");
+    assert!(refused(deliver(vec![("x-signature", sign(&body))], body.clone(), None).await), "outside a webhook call");
+
+    // Slack: v0 over "v0:<timestamp>:<body>", within five minutes of now.
+    let slack = |seconds: i64| {
+        let base = [format!("v0:{seconds}:").as_bytes(), &body].concat();
+        vec![("x-slack-request-timestamp", seconds.to_string()), ("x-slack-signature", format!("v0={}", sign(&base)))]
+    };
+    assert!(deliver(slack(now_ms / 1000 - 60), body.clone(), secret).await.is_ok());
+    assert!(refused(deliver(slack(now_ms / 1000 - 600), body.clone(), secret).await), "a replay ten minutes later");
+}

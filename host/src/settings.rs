@@ -230,9 +230,11 @@ impl Settings {
         if let Some(n) = at_least_one("log_line_bytes", as_u64(limits.log_line_bytes))? {
             call_limits.max_log_line_bytes = n as usize;
         }
-        for (queue, timeout) in
-            [(Queue::Fetch, &mut call_limits.fetch_timeout), (Queue::Process, &mut call_limits.process_timeout)]
-        {
+        for (queue, timeout) in [
+            (Queue::Fetch, &mut call_limits.fetch_timeout),
+            (Queue::Process, &mut call_limits.process_timeout),
+            (Queue::Webhook, &mut call_limits.webhook_timeout),
+        ] {
             *timeout = queue_policies
                 .get(queue.as_str())
                 .map_or_else(|| QueuePolicy::default_for(queue).timeout, |p| p.timeout);

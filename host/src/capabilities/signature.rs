@@ -1,12 +1,103 @@
-//! `signature.verify`: webhook signatures checked with the group's secret.
-//! Only webhook calls carry a secret; any other call learns "invalid".
+//! `signature.verify`: webhook signatures checked with the group's secret
+//! inside the host; the plugin learns only valid or invalid. Only
+//! `handle-webhook` calls carry a secret: in any other call, or for a group
+//! without one, every signature is invalid.
 
 use crate::runtime::context::PluginCtx;
 use crate::runtime::wit::inlet::plugin::signature::{self, Scheme};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Slack's replay window: a request timestamp further than this from now is refused.
+const SLACK_WINDOW_SECONDS: i64 = 5 * 60;
+
+/// The secret a webhook call may verify with, and the time it was received.
+pub struct SigningKey {
+    pub secret: Vec<u8>,
+    pub now_ms: i64,
+}
 
 impl signature::Host for PluginCtx {
-    async fn verify(&mut self, _scheme: Scheme, _payload: Vec<u8>, _signature: String) -> wasmtime::Result<bool> {
-        // No call scope carries a webhook secret yet, so nothing can verify.
-        Ok(false)
+    async fn verify(&mut self, scheme: Scheme, payload: Vec<u8>, signature: String) -> wasmtime::Result<bool> {
+        Ok(self.signing.as_ref().is_some_and(|key| verify(&scheme, key, &payload, &signature)))
+    }
+}
+
+/// Whether `signature` is the HMAC-SHA256 of `payload` (as `scheme` frames it)
+/// under `key.secret`. Compared in constant time.
+pub fn verify(scheme: &Scheme, key: &SigningKey, payload: &[u8], signature: &str) -> bool {
+    let signature = signature.trim();
+    let (message, expected) = match scheme {
+        Scheme::HmacSha256Hex => {
+            let hex_digits = signature.strip_prefix("sha256=").unwrap_or(signature);
+            (payload.to_vec(), hex::decode(hex_digits).ok())
+        }
+        Scheme::HmacSha256Base64 => {
+            (payload.to_vec(), base64::engine::general_purpose::STANDARD.decode(signature).ok())
+        }
+        Scheme::SlackV0(timestamp) => {
+            let Ok(seconds) = timestamp.trim().parse::<i64>() else { return false };
+            if (key.now_ms / 1000 - seconds).abs() > SLACK_WINDOW_SECONDS {
+                return false;
+            }
+            let framed = [format!("v0:{seconds}:").as_bytes(), payload].concat();
+            (framed, signature.strip_prefix("v0=").and_then(|h| hex::decode(h).ok()))
+        }
+    };
+    let Some(expected) = expected else { return false };
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.secret).expect("HMAC takes a key of any length");
+    mac.update(&message);
+    mac.verify_slice(&expected).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Slack's documented example (api.slack.com/authentication/verifying-requests-from-slack).
+    const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    const SLACK_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    const SLACK_SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+    const SLACK_TIMESTAMP: i64 = 1_531_420_618;
+
+    fn key(secret: &str, now_ms: i64) -> SigningKey {
+        SigningKey { secret: secret.as_bytes().to_vec(), now_ms }
+    }
+
+    fn hmac_of(secret: &str, payload: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(payload);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    #[test]
+    fn slack_v0_matches_slacks_example_within_five_minutes_only() {
+        let slack = |now_s: i64| {
+            let scheme = Scheme::SlackV0(SLACK_TIMESTAMP.to_string());
+            verify(&scheme, &key(SLACK_SECRET, now_s * 1000), SLACK_BODY.as_bytes(), SLACK_SIGNATURE)
+        };
+        assert!(slack(SLACK_TIMESTAMP + 10));
+        assert!(slack(SLACK_TIMESTAMP - 299), "clocks differ both ways");
+        assert!(!slack(SLACK_TIMESTAMP + 301), "a replay after five minutes is refused");
+        let tampered = SLACK_BODY.replace("roadrunner", "coyote");
+        let scheme = Scheme::SlackV0(SLACK_TIMESTAMP.to_string());
+        assert!(!verify(&scheme, &key(SLACK_SECRET, SLACK_TIMESTAMP * 1000), tampered.as_bytes(), SLACK_SIGNATURE));
+    }
+
+    #[test]
+    fn hex_and_base64_schemes_accept_only_the_right_secret_and_payload() {
+        let payload = br#"{"data":{"type":"StepCount"}}"#;
+        let mac = hmac_of("whsec", payload);
+        let hex_signature = hex::encode(&mac);
+        let base64_signature = base64::engine::general_purpose::STANDARD.encode(&mac);
+        let right = key("whsec", 0);
+        assert!(verify(&Scheme::HmacSha256Hex, &right, payload, &hex_signature));
+        assert!(verify(&Scheme::HmacSha256Hex, &right, payload, &format!("sha256={hex_signature}")), "GitHub's prefix");
+        assert!(verify(&Scheme::HmacSha256Base64, &right, payload, &base64_signature));
+        assert!(!verify(&Scheme::HmacSha256Hex, &key("other", 0), payload, &hex_signature));
+        assert!(!verify(&Scheme::HmacSha256Hex, &right, b"{}", &hex_signature));
+        assert!(!verify(&Scheme::HmacSha256Hex, &right, payload, "not hex"));
+        assert!(!verify(&Scheme::HmacSha256Base64, &right, payload, &hex_signature));
     }
 }

@@ -4,6 +4,7 @@
 
 use super::CallLimits;
 use crate::capabilities::http::OutboundHttp;
+use crate::capabilities::signature::SigningKey;
 use crate::store::Store;
 use crate::store::sync_runs::LogLine;
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub struct PluginCtx {
     stderr: MemoryOutputPipe,
     pub(crate) plugin_id: String,
     pub(crate) fetch: Option<FetchScope>,
+    /// The group's webhook secret, in `handle-webhook` calls only.
+    pub(crate) signing: Option<SigningKey>,
     pub(crate) logs: RunLog,
 }
 
@@ -99,6 +102,7 @@ impl PluginCtx {
             stderr,
             plugin_id: plugin_id.to_string(),
             fetch,
+            signing: None,
             logs: RunLog::new(call_limits.max_log_lines, call_limits.max_log_line_bytes),
         }
     }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod registry;
 pub mod wit;
 
+use crate::capabilities::signature::SigningKey;
 use anyhow::{Context, Result};
 use context::{FetchScope, PluginCtx};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder};
-use wit::{FetchRequest, FetchSummary, Manifest, PluginError, RawBatch, Records};
+use wit::{FetchRequest, FetchSummary, Manifest, PluginError, RawBatch, Records, RoutedBatch, WebhookDelivery};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -25,6 +26,7 @@ pub struct CallLimits {
     pub describe_timeout: Duration,
     pub fetch_timeout: Duration,
     pub process_timeout: Duration,
+    pub webhook_timeout: Duration,
     pub max_memory_bytes: usize,
     /// Plugin instances alive at once across all calls; the pooling
     /// allocator reserves this many slots up front and reuses them.
@@ -41,6 +43,7 @@ impl Default for CallLimits {
             describe_timeout: Duration::from_secs(5),
             fetch_timeout: Duration::from_secs(120),
             process_timeout: Duration::from_secs(300),
+            webhook_timeout: Duration::from_secs(60),
             max_memory_bytes: 256 * 1024 * 1024,
             max_concurrent_instances: 256,
             max_log_lines: 1_000,
@@ -195,6 +198,27 @@ impl Runtime {
         .await;
         let result = result.map_err(|e| self.call_error(e, &store, plugin_id, "fetch", timeout));
         (result, store.into_data())
+    }
+
+    /// Run `handle-webhook` on a fresh instance for one delivery. `signing`
+    /// is the group's webhook secret, which `signature.verify` checks with; the
+    /// call has no other capability.
+    pub async fn handle_webhook(
+        &self,
+        pre: &wit::PluginPre<PluginCtx>,
+        plugin_id: &str,
+        signing: Option<SigningKey>,
+        delivery: &WebhookDelivery,
+    ) -> Result<Result<Vec<RoutedBatch>, PluginError>, CallError> {
+        let timeout = self.limits.webhook_timeout;
+        let mut store = self.new_store(plugin_id, None, timeout);
+        store.data_mut().signing = signing;
+        let result = async {
+            let plugin = pre.instantiate_async(&mut store).await?;
+            plugin.call_handle_webhook(&mut store, delivery).await
+        }
+        .await;
+        result.map_err(|e| self.call_error(e, &store, plugin_id, "handle-webhook", timeout))
     }
 
     /// Run `process` on a fresh instance with no capabilities.

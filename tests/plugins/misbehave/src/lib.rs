@@ -2,6 +2,7 @@
 //! behaves), so the suite can check that a bad plugin fails only its own run.
 
 use inlet_plugin_sdk::prelude::*;
+use inlet_plugin_sdk::{RoutedBatch, SignatureScheme, WebhookDelivery, verify_signature};
 use serde_json::json;
 
 struct Misbehave;
@@ -110,6 +111,24 @@ impl Plugin for Misbehave {
             }
             other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
         }
+    }
+
+    /// Accepts a delivery signed with the group's secret: Slack's `v0`
+    /// headers, or a hex HMAC in `x-signature`. Routes its body to `ok`.
+    fn handle_webhook(delivery: WebhookDelivery) -> Result<Vec<RoutedBatch>, PluginError> {
+        let header = |name: &str| delivery.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+        let valid = match (header("x-slack-request-timestamp"), header("x-slack-signature"), header("x-signature")) {
+            (Some(timestamp), Some(signature), _) => {
+                verify_signature(&SignatureScheme::SlackV0(timestamp.clone()), &delivery.body, signature)
+            }
+            (_, _, Some(signature)) => verify_signature(&SignatureScheme::HmacSha256Hex, &delivery.body, signature),
+            _ => false,
+        };
+        if !valid {
+            return Err(PluginError::Unauthorized("the delivery's signature is invalid".into()));
+        }
+        let payload = String::from_utf8_lossy(&delivery.body).into_owned();
+        Ok(vec![RoutedBatch { instance_type: "ok".into(), batch: RawBatch { kind: "thing".into(), payload } }])
     }
 
     fn process(batch: RawBatch) -> Result<Records, PluginError> {
