@@ -78,6 +78,14 @@ async fn each_misbehaviour_fails_only_its_own_run() {
         assert_eq!(outcome.status.as_str(), "failed", "{instance_type}");
         assert_eq!(outcome.error_class.as_deref(), Some(class), "{instance_type}: {message}");
         assert!(message.contains(expected), "{instance_type}: {message}");
+        if class == "permanent" && instance_type != "giant-emit" {
+            // A refused request is kept with the run whatever the plugin does with the error.
+            let logs = store.sync_run_logs(outcome.id).await.unwrap();
+            assert!(
+                logs.iter().any(|l| l.level == "warn" && l.message.contains("request refused by the host: ")),
+                "{logs:?}"
+            );
+        }
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "{instance_type} was stopped promptly");
 
         // The host is unharmed: a well-behaved run right after succeeds.

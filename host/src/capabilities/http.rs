@@ -277,11 +277,16 @@ impl http::Host for PluginCtx {
         let scope = self.fetch_scope("http")?;
         let logged_url = Url::parse(&request.url).map(|u| redact(&u)).unwrap_or_default();
         let result = scope.http.send(request).await;
+        let now = scope.store.now();
         let outcome = match &result {
             Ok(response) => response.status.to_string(),
             Err(error) => format!("{error:?}"),
         };
         tracing::debug!(plugin = %self.plugin_id, url = %logged_url, %outcome, "outbound request");
+        // A refusal is kept with the run, whatever the plugin makes of it.
+        if let Err(Error::Denied(rule)) = &result {
+            self.logs.push(now, "warn", format!("request refused by the host: {rule}"));
+        }
         Ok(result)
     }
 }

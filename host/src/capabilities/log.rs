@@ -2,23 +2,9 @@
 
 use crate::runtime::context::{PluginCtx, RunLog};
 use crate::runtime::wit::inlet::plugin::log::{self, Level};
-use crate::store::sync_runs::LogLine;
 
 impl log::Host for PluginCtx {
-    async fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
-        let logs = &mut self.logs;
-        if logs.lines.len() >= logs.max_lines {
-            logs.dropped += 1;
-            return Ok(());
-        }
-        if message.len() > logs.max_line_bytes {
-            let mut cut = logs.max_line_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str(" [truncated]");
-        }
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             Level::Trace => "trace",
             Level::Debug => "debug",
@@ -28,7 +14,7 @@ impl log::Host for PluginCtx {
         };
         tracing::debug!(plugin = %self.plugin_id, level, %message, "plugin log");
         let at = self.fetch.as_ref().map(|s| s.store.now()).unwrap_or_default();
-        logs.lines.push(LogLine { at, level: level.to_string(), message });
+        self.logs.push(at, level, message);
         Ok(())
     }
 

@@ -75,6 +75,23 @@ pub struct RunLog {
 }
 
 impl RunLog {
+    /// Keep a line, cut to the line cap; past the line cap, count it as dropped.
+    pub fn push(&mut self, at: i64, level: &str, mut message: String) {
+        if self.lines.len() >= self.max_lines {
+            self.dropped += 1;
+            return;
+        }
+        if message.len() > self.max_line_bytes {
+            let mut cut = self.max_line_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        self.lines.push(LogLine { at, level: level.to_string(), message });
+    }
+
     fn new(max_lines: usize, max_line_bytes: usize) -> RunLog {
         RunLog {
             max_lines,
