@@ -181,3 +181,23 @@ async fn webhook_signatures_are_checked_in_the_host_with_the_groups_secret() {
     assert!(deliver(slack(now_ms / 1000 - 60), body.clone(), secret).await.is_ok());
     assert!(refused(deliver(slack(now_ms / 1000 - 600), body.clone(), secret).await), "a replay ten minutes later");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_reads_raw_credentials_only_once_the_operator_approves() {
+    let mut inlet = Inlet::with_plugins(&[test_plugin("raw-credentials")]);
+    let key = "sk_test_0123456789abcdef";
+    let group = inlet.json(&["groups", "add", "raw-credentials", "--name", "k", "--api-key", key, "--json"]).await;
+    let args =
+        ["integrations", "add", "raw-credentials", "key-length", "--group", &group["id"].to_string(), "--manual"];
+    let id = inlet.json(&[&args[..], &["--json"]].concat()).await["id"].to_string();
+
+    let output = inlet.run(&["sync", &id, "--json"]).await;
+    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["error_class"], "invalid-config", "{run:#}");
+    assert!(run["error_message"].as_str().unwrap().contains("approve_raw_credentials = true"), "{run:#}");
+
+    inlet = inlet.config("[plugins.raw-credentials]\napprove_raw_credentials = true\n");
+    assert_eq!(inlet.json(&["sync", &id, "--json"]).await["status"], "success");
+    let objects = inlet.store().await.objects(id.parse().unwrap()).await.unwrap();
+    assert_eq!(objects[0].name.as_deref(), Some("a key of 24 characters"));
+}

@@ -110,16 +110,7 @@ impl Host {
             notifier,
             oauth: Arc::new(oauth),
             rate_limits: Default::default(),
-            plugin_rate_limits: settings
-                .plugins
-                .iter()
-                .filter_map(|(id, p)| Some((id.clone(), p.rate_limit?)))
-                .collect(),
-            approved_hosts: settings
-                .plugins
-                .iter()
-                .filter_map(|(id, p)| Some((id.clone(), p.hosts.clone()?)))
-                .collect(),
+            plugin_settings: settings.plugins.clone(),
             pause_after_failures: settings.pause_after_failures,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();

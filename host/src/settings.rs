@@ -105,6 +105,9 @@ pub struct PluginSettings {
     pub rate_limit: Option<RateLimit>,
     /// The declared hosts the operator approves; by default all of them.
     pub hosts: Option<Vec<String>>,
+    /// Let a plugin whose manifest needs raw credentials read them.
+    #[serde(default)]
+    pub approve_raw_credentials: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,6 +13,7 @@ use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch, Trigger};
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
+use crate::settings::PluginSettings;
 use crate::store::Store;
 use crate::store::groups::Credentials;
 use crate::store::integrations::{Integration, RunEnd};
@@ -145,11 +146,8 @@ pub struct SyncRunner {
     pub notifier: Arc<Notifier>,
     pub oauth: Arc<OAuth>,
     pub rate_limits: GroupRateLimits,
-    /// The operator's ceilings on a plugin's requests per group, which
-    /// replace the manifest's.
-    pub plugin_rate_limits: BTreeMap<String, RateLimit>,
-    /// The declared hosts the operator approves, per plugin; all when absent.
-    pub approved_hosts: BTreeMap<String, Vec<String>>,
+    /// What the operator decided per plugin: rate limit, hosts, raw credentials.
+    pub plugin_settings: BTreeMap<String, PluginSettings>,
     /// Pause an integration after this many failed runs in a row.
     pub pause_after_failures: i64,
 }
@@ -377,6 +375,18 @@ impl SyncRunner {
                 ..FetchResult::default()
             });
         };
+        let needs_raw = plugin.manifest.needs_raw_credentials;
+        if needs_raw && !self.plugin_settings.get(plugin.id()).is_some_and(|p| p.approve_raw_credentials) {
+            let message = format!(
+                "plugin {0:?} asks to read the group's credentials itself; an operator must approve that with \
+                 approve_raw_credentials = true under [plugins.{0}] in inlet.toml",
+                plugin.id()
+            );
+            return Ok(FetchResult {
+                error: Some(RunError::new(ErrorClass::InvalidConfig, message)),
+                ..FetchResult::default()
+            });
+        }
         let mut credentials = run.credentials.clone();
         if refresh::expiring(&credentials, self.store.now()) {
             match self.oauth.fresh_credentials(integration.group_id, &credentials, false).await {
@@ -384,6 +394,7 @@ impl SyncRunner {
                 Err(error) => return Ok(FetchResult { error: Some(refresh_error(error)), ..FetchResult::default() }),
             }
         }
+        let raw_credentials = needs_raw.then(|| credentials.clone());
         let scope = FetchScope {
             store: self.store.clone(),
             integration_id: integration.id,
@@ -402,6 +413,7 @@ impl SyncRunner {
                 deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout,
                 group_needs_reconnect: false,
             },
+            raw_credentials,
             pending_batches: Vec::new(),
             pending_bytes: 0,
             pending_state: Default::default(),
@@ -443,7 +455,7 @@ impl SyncRunner {
     /// The declared hosts the operator approved: config may narrow the
     /// manifest's list, never widen it.
     fn allowed_hosts(&self, plugin_id: &str, declared: &[String]) -> Vec<String> {
-        match self.approved_hosts.get(plugin_id) {
+        match self.plugin_settings.get(plugin_id).and_then(|p| p.hosts.as_ref()) {
             Some(approved) => declared.iter().filter(|host| approved.contains(host)).cloned().collect(),
             None => declared.to_vec(),
         }
@@ -453,7 +465,7 @@ impl SyncRunner {
     fn rate_limit(&self, plugin: &LoadedPlugin) -> Option<RateLimit> {
         let declared =
             plugin.manifest.rate_limit.map(|r| RateLimit { requests: r.requests, per_seconds: r.per_seconds });
-        self.plugin_rate_limits.get(plugin.id()).copied().or(declared)
+        self.plugin_settings.get(plugin.id()).and_then(|p| p.rate_limit).or(declared)
     }
 
     /// Turn every pending batch of the integration into records. A batch that

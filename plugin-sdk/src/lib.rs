@@ -36,6 +36,7 @@ pub mod bindings {
     });
 }
 
+pub use bindings::inlet::plugin::credentials;
 pub use bindings::inlet::plugin::log::Level;
 pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify as verify_signature};
 pub use bindings::inlet::plugin::types::{

@@ -2,6 +2,7 @@
 //! interface. Everything a plugin can do outside its own memory is here.
 
 pub mod batches;
+pub mod credentials;
 pub mod http;
 pub mod log;
 pub mod rate_limit;

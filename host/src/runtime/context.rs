@@ -6,6 +6,7 @@ use super::CallLimits;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::signature::SigningKey;
 use crate::store::Store;
+use crate::store::groups::Credentials;
 use crate::store::sync_runs::LogLine;
 use std::collections::BTreeMap;
 use wasmtime::StoreLimits;
@@ -34,6 +35,8 @@ pub struct FetchScope {
     pub integration_id: i64,
     pub sync_run_id: i64,
     pub http: OutboundHttp,
+    /// The group's credentials, only for an approved plugin that needs them raw.
+    pub raw_credentials: Option<Credentials>,
     /// Emitted since the last checkpoint: `(kind, payload)`.
     pub pending_batches: Vec<(String, String)>,
     pub pending_bytes: usize,

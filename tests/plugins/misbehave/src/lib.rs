@@ -2,7 +2,7 @@
 //! behaves), so the suite can check that a bad plugin fails only its own run.
 
 use inlet_plugin_sdk::prelude::*;
-use inlet_plugin_sdk::{RoutedBatch, SignatureScheme, WebhookDelivery, verify_signature};
+use inlet_plugin_sdk::{SignatureScheme, verify_signature};
 use serde_json::json;
 
 struct Misbehave;
