@@ -36,9 +36,19 @@ async fn connect(serve_url: &str, fake: &FakeMonzo, name: &str) -> (u16, String)
     assert_eq!(start.status(), 303, "start redirects to the provider");
     let authorize = start.headers()["location"].to_str().unwrap().to_string();
     assert!(authorize.starts_with("https://auth.monzo.com/?"), "{authorize}");
+    // The browser keeps the cookie that ties the flow to it.
+    let set_cookie = start.headers()["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
     let callback = fake.oauth().approve(&authorize).unwrap();
     assert!(callback.as_str().starts_with(&format!("{serve_url}/oauth/monzo/callback?")), "{callback}");
-    get(callback.as_str()).await
+    // The same callback in a browser without the cookie (login CSRF) is refused
+    // and does not use up the state.
+    let (status, page) = get(callback.as_str()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("started in another browser"), "{page}");
+    let response = browser().get(callback.as_str()).header("cookie", cookie).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 async fn get(url: &str) -> (u16, String) {
@@ -69,8 +79,14 @@ async fn a_group_connects_in_the_browser_and_its_tokens_refresh_until_the_provid
     let (mut serve, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
 
     // A callback whose state inlet never issued is refused.
-    let (status, page) = get(&format!("{url}/oauth/monzo/callback?code=authcode_1&state=forged")).await;
-    assert_eq!(status, 400);
+    let forged = browser()
+        .get(format!("{url}/oauth/monzo/callback?code=authcode_1&state=forged"))
+        .header("cookie", format!("inlet_oauth={}", inlet::auth::connect::browser_binding("forged")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let page = forged.text().await.unwrap();
     assert!(page.contains("state: this authorization is unknown"), "{page}");
     // An unknown plugin, or one without OAuth, cannot start.
     let (status, page) = get(&format!("{url}/oauth/nope/start")).await;

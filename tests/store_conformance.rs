@@ -403,23 +403,37 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     use inlet::store::groups::NEEDS_RECONNECT;
     use std::collections::BTreeMap;
     let token = |value: &str| Credentials::new(BTreeMap::from([("access_token".to_string(), value.to_string())]));
-    let group = b.store.connect_group("test", "group", &token("first")).await.unwrap();
+    let group = b.store.connect_group("test", "group", |_| token("first")).await.unwrap();
     let (active, by_operator) = (integration(&b.store, "a", None).await, integration(&b.store, "b", None).await);
     b.store.set_integration_paused(by_operator, Some("operator"), None).await.unwrap();
     let (first, _) = b.store.group_credentials(group).await.unwrap();
 
-    let refreshed = b.store.store_refreshed_credentials(group, &token("second")).await.unwrap();
+    let refreshed = b.store.store_refreshed_credentials(group, first.version(), &token("second")).await.unwrap();
+    let refreshed = refreshed.expect("the version it was read at is current");
     assert_eq!(refreshed.version(), first.version() + 1, "every change bumps the version");
     assert_eq!(b.store.group_credentials(group).await.unwrap().0.get("access_token"), Some("second"));
+    // A refresh that started from the older version loses: nothing is written or marked.
+    assert!(b.store.store_refreshed_credentials(group, first.version(), &token("stale")).await.unwrap().is_none());
+    assert!(b.store.mark_group_needs_reconnect(group, first.version()).await.unwrap().is_none());
+    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, "ok");
 
     // Needs reconnect: only the active integration is paused, and reported.
-    let paused = b.store.mark_group_needs_reconnect(group).await.unwrap();
+    let paused = b.store.mark_group_needs_reconnect(group, refreshed.version()).await.unwrap().unwrap();
     assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [active]);
     assert_eq!(b.store.group(group).await.unwrap().unwrap().status, NEEDS_RECONNECT);
 
-    // Connecting again under the same name: the same group, ok, resumed now.
+    // Connecting again under the same name: the same group, ok, resumed now,
+    // built from the credentials it had.
     b.clock.advance(60_000);
-    assert_eq!(b.store.connect_group("test", "group", &token("third")).await.unwrap(), group);
+    let reconnected = b
+        .store
+        .connect_group("test", "group", |current| {
+            assert_eq!(current.and_then(|c| c.get("access_token")), Some("second"));
+            token("third")
+        })
+        .await
+        .unwrap();
+    assert_eq!(reconnected, group);
     let (third, status) = b.store.group_credentials(group).await.unwrap();
     assert_eq!((third.get("access_token"), status.as_str()), (Some("third"), "ok"));
     assert!(third.version() > refreshed.version());
@@ -440,10 +454,10 @@ async fn an_authorization_state_works_once_and_stale_ones_are_forgotten(b: Backe
         code_verifier: verifier.map(str::to_string),
         created_at: b.store.now(),
     };
-    b.store.insert_oauth_authorization(&pending("old", None)).await.unwrap();
+    b.store.insert_oauth_authorization(&pending("old", None), START - 1).await.unwrap();
     b.clock.advance(20 * 60_000);
-    b.store.insert_oauth_authorization(&pending("new", Some("verifier"))).await.unwrap();
     let cutoff = b.store.now() - 10 * 60_000;
+    b.store.insert_oauth_authorization(&pending("new", Some("verifier")), cutoff).await.unwrap();
 
     let taken = b.store.take_oauth_authorization("new", cutoff).await.unwrap().unwrap();
     assert_eq!((taken.group_name.as_str(), taken.code_verifier.as_deref()), ("personal", Some("verifier")));

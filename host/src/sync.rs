@@ -96,9 +96,8 @@ fn call_error(error: CallError) -> RunError {
 
 fn refresh_error(error: RefreshError) -> RunError {
     match error {
-        RefreshError::NeedsReconnect(m) => {
-            RunError { group_paused: true, ..RunError::new(ErrorClass::Unauthorized, m) }
-        }
+        RefreshError::GroupPaused(m) => RunError { group_paused: true, ..RunError::new(ErrorClass::Unauthorized, m) },
+        RefreshError::NeedsReconnect(m) => RunError::new(ErrorClass::Unauthorized, m),
         RefreshError::Transient(m) => RunError::new(ErrorClass::Transient, m),
     }
 }

@@ -5,12 +5,8 @@ CREATE TABLE groups (
     plugin_id   TEXT    NOT NULL,
     name        TEXT    NOT NULL,
     -- Credentials (access token, API key, ...) as JSON sealed with the secret key
-    -- (host/src/auth/secrets.rs). Never returned by the API.
+    -- (host/src/secrets.rs). Never returned by the API.
     credentials TEXT    NOT NULL DEFAULT '{}',
-    -- Bumped on every change of credentials, so a worker whose token was
-    -- refused can tell whether another one has already refreshed it.
-    credentials_version INTEGER NOT NULL DEFAULT 1,
-    -- ok, or needs-reconnect when the provider refused the refresh token.
     status      TEXT    NOT NULL DEFAULT 'ok',
     created_at  INTEGER NOT NULL,
     UNIQUE (plugin_id, name)
@@ -175,18 +171,7 @@ CREATE INDEX jobs_waiting ON jobs (integration_id, queue) WHERE state = 'availab
 -- Never two runs of one integration at once, whatever the queue.
 CREATE UNIQUE INDEX jobs_one_running ON jobs (integration_id) WHERE state = 'running';
 
--- OAuth authorizations started and not yet called back (state -> who asked).
-CREATE TABLE oauth_authorizations (
-    state         TEXT    PRIMARY KEY,
-    plugin_id     TEXT    NOT NULL,
-    group_name    TEXT    NOT NULL,
-    redirect_uri  TEXT    NOT NULL,
-    -- The PKCE verifier sealed with the secret key; NULL without PKCE.
-    code_verifier TEXT,
-    created_at    INTEGER NOT NULL
-);
-
--- Named leases: the scheduler leadership, single-flight token refreshes.
+-- Named leases, e.g. the scheduler leadership.
 CREATE TABLE leases (
     name       TEXT    PRIMARY KEY,
     owner      TEXT    NOT NULL,

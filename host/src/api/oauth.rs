@@ -2,9 +2,10 @@
 //! `GET /oauth/<plugin>/callback` is where the provider sends it back.
 
 use super::{ApiState, page};
-use crate::auth::connect::ConnectError;
+use crate::auth::connect::{ConnectError, browser_binding};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -14,6 +15,10 @@ pub struct StartQuery {
     group: Option<String>,
 }
 
+/// The cookie that ties a flow to the browser that started it, so a callback
+/// replayed into someone else's browser (login CSRF) is refused.
+const BROWSER_COOKIE: &str = "inlet_oauth";
+
 pub async fn start(
     State(api): State<ApiState>,
     Path(plugin): Path<String>,
@@ -22,7 +27,14 @@ pub async fn start(
     let redirect_uri = api.url(&format!("/oauth/{plugin}/callback"));
     let group = query.group.as_deref().unwrap_or("default");
     match api.host.runner.oauth.begin(&plugin, group, &redirect_uri).await {
-        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Ok((url, binding)) => {
+            let secure = if api.public_url.scheme() == "https" { "; Secure" } else { "" };
+            // Lax: sent on the provider's top-level redirect back to the callback.
+            let cookie = format!(
+                "{BROWSER_COOKIE}={binding}; Path=/oauth/{plugin}/callback; Max-Age=600; HttpOnly; SameSite=Lax{secure}"
+            );
+            ([(SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
+        }
         Err(error) => failure(&plugin, error),
     }
 }
@@ -40,6 +52,7 @@ pub async fn callback(
     State(api): State<ApiState>,
     Path(plugin): Path<String>,
     Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
 ) -> Response {
     if let Some(error) = query.error {
         let detail = query.error_description.map(|d| format!(" ({d})")).unwrap_or_default();
@@ -50,6 +63,11 @@ pub async fn callback(
         let message = "The callback needs the code and state query parameters that the provider adds.";
         return (StatusCode::BAD_REQUEST, page("Not connected", message)).into_response();
     };
+    if cookie(&headers, BROWSER_COOKIE) != Some(browser_binding(&state)) {
+        let message = "This authorization was started in another browser (or its cookie expired); start connecting \
+                       again from this browser.";
+        return (StatusCode::BAD_REQUEST, page("Not connected", message)).into_response();
+    }
     match api.host.runner.oauth.finish(&plugin, &code, &state).await {
         Ok(connected) => {
             api.host.wake(crate::store::jobs::Queue::Fetch);
@@ -61,6 +79,15 @@ pub async fn callback(
         }
         Err(error) => failure(&plugin, error),
     }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_string))
 }
 
 fn failure(plugin: &str, error: ConnectError) -> Response {

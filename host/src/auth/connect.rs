@@ -20,6 +20,13 @@ pub enum ConnectError {
     Failed(String),
 }
 
+/// What the browser that started a flow holds for its `state`: a digest, so
+/// the cookie alone does not reveal the state.
+pub fn browser_binding(state: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("inlet-oauth-browser:{state}")))
+}
+
 impl From<anyhow::Error> for ConnectError {
     fn from(error: anyhow::Error) -> Self {
         ConnectError::Failed(format!("{error:#}"))
@@ -36,8 +43,15 @@ pub struct ConnectedGroup {
 
 impl OAuth {
     /// Start connecting group `group_name` of `plugin_id`; the provider will
-    /// send the browser back to `redirect_uri`. Returns where to send it now.
-    pub async fn begin(&self, plugin_id: &str, group_name: &str, redirect_uri: &str) -> Result<url::Url, ConnectError> {
+    /// send the browser back to `redirect_uri`. Returns where to send it now,
+    /// and the value that binds the flow to this browser (a cookie), which the
+    /// callback must present with the state.
+    pub async fn begin(
+        &self,
+        plugin_id: &str,
+        group_name: &str,
+        redirect_uri: &str,
+    ) -> Result<(url::Url, String), ConnectError> {
         let (endpoints, client) = self.provider(plugin_id).map_err(ConnectError::Refused)?;
         let group_name = group_name.trim();
         if group_name.is_empty() || group_name.len() > 100 {
@@ -48,17 +62,18 @@ impl OAuth {
         let challenge = code_verifier.as_deref().map(pkce_challenge);
         let url = authorization_url(&endpoints, &client.client_id, redirect_uri, &state, challenge.as_deref())
             .map_err(ConnectError::Failed)?;
-        self.store
-            .insert_oauth_authorization(&PendingAuthorization {
-                state,
-                plugin_id: plugin_id.to_string(),
-                group_name: group_name.to_string(),
-                redirect_uri: redirect_uri.to_string(),
-                code_verifier,
-                created_at: self.store.now(),
-            })
-            .await?;
-        Ok(url)
+        let binding = browser_binding(&state);
+        let now = self.store.now();
+        let pending = PendingAuthorization {
+            state,
+            plugin_id: plugin_id.to_string(),
+            group_name: group_name.to_string(),
+            redirect_uri: redirect_uri.to_string(),
+            code_verifier,
+            created_at: now,
+        };
+        self.store.insert_oauth_authorization(&pending, now - AUTHORIZATION_TTL_MS).await?;
+        Ok((url, binding))
     }
 
     /// The provider's callback for `plugin_id` with `code` and `state`.
@@ -92,8 +107,16 @@ impl OAuth {
                 }
                 TokenError::Failed(m) => ConnectError::Failed(m),
             })?;
-        let credentials = grant.into_credentials(None, self.store.now());
-        let group_id = self.store.connect_group(plugin_id, &pending.group_name, &credentials).await?;
+        let now = self.store.now();
+        let group_id = self
+            .store
+            .connect_group(plugin_id, &pending.group_name, |current| {
+                // A reconnect starts a new token chain; other fields (a webhook secret) stay.
+                let mut kept = current.cloned().unwrap_or_default();
+                kept.set("refresh_token", None);
+                grant.into_credentials(Some(&kept), now)
+            })
+            .await?;
         tracing::info!(plugin = plugin_id, group = group_id, name = %pending.group_name, "group connected");
         Ok(ConnectedGroup { group_id, plugin_id: plugin_id.to_string(), group_name: pending.group_name })
     }

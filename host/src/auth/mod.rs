@@ -7,6 +7,7 @@ pub mod oauth;
 pub mod refresh;
 pub mod secrets;
 
+use crate::capabilities::http::host_matches;
 use crate::notify::Notifier;
 use crate::runtime::registry::PluginRegistry;
 use crate::runtime::wit::{AuthKind, Oauth2Auth};
@@ -47,6 +48,18 @@ impl OAuth {
         let AuthKind::Oauth2(endpoints) = &plugin.manifest.auth else {
             return Err(format!("plugin {plugin_id:?} does not use OAuth"));
         };
+        // The client secret and refresh tokens go to the token URL: only to a
+        // host the plugin declared for its requests, so a manifest cannot send
+        // them elsewhere.
+        let token_host = url::Url::parse(&endpoints.token_url).ok().and_then(|u| u.host_str().map(str::to_string));
+        let declared = plugin.hosts();
+        if !token_host.as_deref().is_some_and(|host| declared.iter().any(|pattern| host_matches(pattern, host))) {
+            return Err(format!(
+                "plugin {plugin_id:?}: its token URL {} is not on its declared hosts ({})",
+                endpoints.token_url,
+                declared.join(", ")
+            ));
+        }
         let client = self.clients.get(plugin_id).ok_or_else(|| OAuthClients::missing(plugin_id))?;
         Ok((endpoints.clone(), client))
     }

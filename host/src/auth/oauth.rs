@@ -81,22 +81,31 @@ pub struct TokenGrant {
     pub access_token: String,
     /// Absent when the provider keeps the old refresh token valid.
     pub refresh_token: Option<String>,
-    /// Seconds the access token lives.
+    /// Seconds the access token lives; some providers send it as a string.
+    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: Option<i64>,
 }
 
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(deserializer)? {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
 impl TokenGrant {
-    /// The group's credentials after this grant, keeping the previous
-    /// refresh token when the provider did not send a new one.
+    /// The group's credentials after this grant: `previous` (a webhook secret,
+    /// say, stays) with the new tokens, keeping the previous refresh token
+    /// when the provider did not send a new one.
     pub fn into_credentials(self, previous: Option<&Credentials>, now: i64) -> Credentials {
-        let mut fields = BTreeMap::from([("access_token".to_string(), self.access_token)]);
-        if let Some(refresh) = self.refresh_token.or_else(|| previous?.get("refresh_token").map(str::to_string)) {
-            fields.insert("refresh_token".into(), refresh);
+        let mut credentials = previous.cloned().unwrap_or_default();
+        credentials.set("access_token", Some(self.access_token));
+        if let Some(refresh) = self.refresh_token {
+            credentials.set("refresh_token", Some(refresh));
         }
-        if let Some(seconds) = self.expires_in {
-            fields.insert("expires_at".into(), (now + seconds * 1000).to_string());
-        }
-        Credentials::new(fields)
+        credentials.set("expires_at", self.expires_in.map(|seconds| (now + seconds * 1000).to_string()));
+        credentials
     }
 }
 
@@ -280,6 +289,24 @@ mod tests {
         assert_eq!(query["scope"], "read write");
         assert_eq!(query["code_challenge"], "ch4llenge");
         assert_eq!(query["code_challenge_method"], "S256");
+    }
+
+    #[test]
+    fn a_grant_keeps_other_fields_and_the_old_refresh_token_unless_rotated() {
+        let previous = Credentials::new(BTreeMap::from([
+            ("refresh_token".to_string(), "r1".to_string()),
+            ("webhook_secret".to_string(), "whsec".to_string()),
+            ("expires_at".to_string(), "5".to_string()),
+        ]));
+        let grant: TokenGrant = serde_json::from_str(r#"{"access_token":"a2","expires_in":"3600"}"#).unwrap();
+        let renewed = grant.into_credentials(Some(&previous), 1_000);
+        assert_eq!(renewed.get("access_token"), Some("a2"));
+        assert_eq!(renewed.get("refresh_token"), Some("r1"), "not rotated: the old one stays");
+        assert_eq!(renewed.get("webhook_secret"), Some("whsec"));
+        assert_eq!(renewed.expires_at(), Some(3_601_000));
+        let rotated: TokenGrant = serde_json::from_str(r#"{"access_token":"a3","refresh_token":"r2"}"#).unwrap();
+        let renewed = rotated.into_credentials(Some(&renewed), 1_000);
+        assert_eq!((renewed.get("refresh_token"), renewed.expires_at()), (Some("r2"), None));
     }
 
     #[test]

@@ -23,9 +23,14 @@ const WAIT_FOR_OTHERS: Duration = Duration::from_secs(45);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
-    /// The group must be connected again by an operator.
+    /// The group must be connected again by an operator (it is marked so
+    /// already, or has nothing to refresh with).
     #[error("{0}")]
     NeedsReconnect(String),
+    /// This refresh found the refresh token refused: it marked the group,
+    /// paused the group's integrations and told the operator.
+    #[error("{0}")]
+    GroupPaused(String),
     /// Worth retrying later (provider down, database busy).
     #[error("{0}")]
     Transient(String),
@@ -49,31 +54,28 @@ impl OAuth {
     /// replaced them meanwhile (then theirs). At most one refresh per group
     /// runs at a time, in all processes.
     pub async fn fresh_credentials(
-        &self,
+        self: &Arc<Self>,
         group_id: i64,
         seen: &Credentials,
         refused: bool,
     ) -> Result<Credentials, RefreshError> {
         let local = Arc::clone(self.refreshing.lock().unwrap().entry(group_id).or_default());
         let _one_at_a_time_here = local.lock().await;
-        let lease = format!("oauth-refresh/{group_id}");
         let give_up = Instant::now() + WAIT_FOR_OTHERS;
         loop {
             if let Some(settled) = self.settled(group_id, seen, refused).await? {
                 return settled;
             }
-            if self.store.acquire_lease(&lease, &self.owner, LEASE_MS).await? {
-                // Look again under the lease: another process may have
-                // finished its refresh between our look and our lease.
-                let outcome = match self.settled(group_id, seen, refused).await {
-                    Ok(Some(settled)) => settled,
-                    Ok(None) => self.refresh(group_id).await,
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = self.store.release_lease(&lease, &self.owner).await {
-                    tracing::warn!(group = group_id, error = %format!("{error:#}"), "releasing the refresh lease failed");
-                }
-                return outcome;
+            // On its own task: a run cancelled now (shutdown) must not cut a
+            // refresh short after the provider rotated the token and before
+            // the new one is stored, nor leave the lease held.
+            let oauth = Arc::clone(self);
+            let seen = seen.clone();
+            let leased = tokio::spawn(async move { oauth.refresh_under_lease(group_id, &seen, refused).await });
+            match leased.await {
+                Ok(Some(outcome)) => return outcome,
+                Ok(None) => {}
+                Err(error) => return Err(RefreshError::Transient(format!("the token refresh stopped: {error}"))),
             }
             if Instant::now() >= give_up {
                 return Err(RefreshError::Transient(format!(
@@ -82,6 +84,33 @@ impl OAuth {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Take the group's refresh lease and refresh, unless someone else holds
+    /// the lease (`None`: wait and look again) or finished first.
+    async fn refresh_under_lease(
+        &self,
+        group_id: i64,
+        seen: &Credentials,
+        refused: bool,
+    ) -> Option<Result<Credentials, RefreshError>> {
+        let lease = format!("oauth-refresh/{group_id}");
+        match self.store.acquire_lease(&lease, &self.owner, LEASE_MS).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(error) => return Some(Err(error.into())),
+        }
+        // Look again under the lease: another process may have finished its
+        // refresh between our look and our lease.
+        let outcome = match self.settled(group_id, seen, refused).await {
+            Ok(Some(settled)) => settled,
+            Ok(None) => self.refresh(group_id).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = self.store.release_lease(&lease, &self.owner).await {
+            tracing::warn!(group = group_id, error = %format!("{error:#}"), "releasing the refresh lease failed");
+        }
+        Some(outcome)
     }
 
     /// The answer without refreshing, if there is one: the group needs a
@@ -111,7 +140,9 @@ impl OAuth {
         Ok(None)
     }
 
-    /// Spend the group's refresh token. The caller holds the lease.
+    /// Spend the group's refresh token. The caller holds the lease. Writes
+    /// are conditional on the version read here, so a reconnect that lands
+    /// meanwhile wins over this refresh.
     async fn refresh(&self, group_id: i64) -> Result<Credentials, RefreshError> {
         let group = self.store.group(group_id).await?.ok_or_else(|| {
             RefreshError::Transient(format!("group {group_id} was deleted while its token was refreshed"))
@@ -120,22 +151,28 @@ impl OAuth {
         let (current, _) = self.store.group_credentials(group_id).await?;
         let refresh_token = current.get("refresh_token").unwrap_or_default();
         tracing::info!(group = group_id, plugin = %group.plugin_id, "refreshing the access token");
+        let replaced_meanwhile = || async { Ok(self.store.group_credentials(group_id).await?.0) };
         match self.token_endpoint.refresh(&endpoints, &client, refresh_token).await {
             Ok(grant) => {
                 let renewed = grant.into_credentials(Some(&current), self.store.now());
-                // Stored before it is used: had the process died right after
-                // the provider rotated the refresh token, the new one is kept.
-                Ok(self.store.store_refreshed_credentials(group_id, &renewed).await?)
+                // Stored before it is used: the provider may have spent the
+                // old refresh token already.
+                match self.store.store_refreshed_credentials(group_id, current.version(), &renewed).await? {
+                    Some(stored) => Ok(stored),
+                    None => replaced_meanwhile().await,
+                }
             }
             Err(TokenError::InvalidGrant(message)) => {
-                let paused = self.store.mark_group_needs_reconnect(group_id).await?;
+                let Some(paused) = self.store.mark_group_needs_reconnect(group_id, current.version()).await? else {
+                    return replaced_meanwhile().await;
+                };
                 let detail =
                     format!("group {:?} ({}) needs to be connected again: {message}", group.name, group.plugin_id);
                 let now = self.store.now();
                 for integration in &paused {
                     self.notifier.integration_paused(integration, NEEDS_RECONNECT, &detail, now).await;
                 }
-                Err(RefreshError::NeedsReconnect(detail))
+                Err(RefreshError::GroupPaused(detail))
             }
             Err(TokenError::Failed(message)) => {
                 Err(RefreshError::Transient(format!("refreshing the token: {message}")))

@@ -96,6 +96,8 @@ pub fn client(overrides: &UpstreamOverrides) -> reqwest::Client {
         // Redirects are followed by `OutboundHttp::send`, which checks every hop.
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(resolver))
+        // A proxy from the environment would resolve names itself, past the check above.
+        .no_proxy()
         .user_agent(concat!("inlet/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client's static configuration is valid")
@@ -118,10 +120,7 @@ impl OutboundHttp {
         if url.port().is_some() {
             return Err(Error::Denied(format!("{} names a port; only the default https port is allowed", redact(url))));
         }
-        let declared = self.allowed_hosts.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(domain) => host.ends_with(&format!(".{domain}")),
-            None => host == *pattern,
-        });
+        let declared = self.allowed_hosts.iter().any(|pattern| host_matches(pattern, &host));
         if declared {
             Ok(())
         } else {
@@ -191,10 +190,11 @@ impl OutboundHttp {
                 self.credentials = renewed;
                 Ok(true)
             }
-            Err(RefreshError::NeedsReconnect(message)) => {
+            Err(RefreshError::GroupPaused(message)) => {
                 self.group_needs_reconnect = true;
                 Err(Error::Unauthorized(message))
             }
+            Err(RefreshError::NeedsReconnect(message)) => Err(Error::Unauthorized(message)),
             Err(RefreshError::Transient(message)) => Err(Error::Transport(message)),
         }
     }
@@ -291,6 +291,15 @@ impl http::Host for PluginCtx {
     }
 }
 
+/// Whether `host` (lowercase) is what a declared `pattern` names:
+/// `api.example.com` exactly, or `*.example.com` for any subdomain.
+pub(crate) fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => host == pattern,
+    }
+}
+
 /// Why `url` points inside the operator's network (loopback, private,
 /// link-local, unspecified), or `None` for a public address or name. Names
 /// that resolve to such addresses are caught when they are resolved
@@ -308,8 +317,20 @@ pub(crate) fn internal_address(url: &Url) -> Option<&'static str> {
 
 /// Why `ip` is inside the operator's network, or `None` for a public address.
 fn internal_ip(ip: IpAddr) -> Option<&'static str> {
+    // IPv6 forms that carry an IPv4 address: mapped (::ffff:a.b.c.d),
+    // compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:a.b.c.d::).
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) if v6.is_loopback() || v6.is_unspecified() => IpAddr::V6(v6),
+        IpAddr::V6(v6) => {
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            match v6.segments() {
+                [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),
+                [0x2002, hi, lo, ..] => embedded(hi, lo),
+                _ => IpAddr::V6(v6),
+            }
+        }
         v4 => v4,
     };
     match ip {
@@ -319,11 +340,19 @@ fn internal_ip(ip: IpAddr) -> Option<&'static str> {
             Some("a private address")
         }
         IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
-        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() => Some("not a routable address"),
+        // 0.0.0.0/8 ("this network"), 198.18.0.0/15 (benchmarking), 240.0.0.0/4 (reserved), multicast.
+        IpAddr::V4(v4)
+            if v4.octets()[0] == 0
+                || (v4.octets()[0] == 198 && v4.octets()[1] & 0xfe == 18)
+                || v4.octets()[0] >= 240
+                || v4.is_multicast() =>
+        {
+            Some("not a routable address")
+        }
         IpAddr::V6(v6) if v6.is_loopback() => Some("a loopback address"),
         IpAddr::V6(v6) if v6.is_unique_local() => Some("a private address"),
         IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("a link-local address"),
-        IpAddr::V6(v6) if v6.is_unspecified() => Some("not a routable address"),
+        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_multicast() => Some("not a routable address"),
         _ => None,
     }
 }
@@ -459,6 +488,10 @@ mod tests {
             ("https://169.254.169.254/latest/meta-data", "link-local address"),
             ("https://[::1]/", "loopback address"),
             ("https://[::ffff:127.0.0.1]/", "loopback address"),
+            ("https://[64:ff9b::10.0.0.1]/", "private address"),
+            ("https://[2002:a9fe:a9fe::]/", "link-local address"),
+            ("https://0.1.2.3/", "not a routable address"),
+            ("https://198.18.0.1/", "not a routable address"),
         ] {
             assert!(denied(&http, url).contains(reason), "{url}");
         }

@@ -27,6 +27,10 @@ impl signature::Host for PluginCtx {
 /// Whether `signature` is the HMAC-SHA256 of `payload` (as `scheme` frames it)
 /// under `key.secret`. Compared in constant time.
 pub fn verify(scheme: &Scheme, key: &SigningKey, payload: &[u8], signature: &str) -> bool {
+    // An empty secret would make every signature forgeable.
+    if key.secret.is_empty() {
+        return false;
+    }
     let signature = signature.trim();
     let (message, expected) = match scheme {
         Scheme::HmacSha256Hex => {
@@ -38,7 +42,7 @@ pub fn verify(scheme: &Scheme, key: &SigningKey, payload: &[u8], signature: &str
         }
         Scheme::SlackV0(timestamp) => {
             let Ok(seconds) = timestamp.trim().parse::<i64>() else { return false };
-            if (key.now_ms / 1000 - seconds).abs() > SLACK_WINDOW_SECONDS {
+            if (key.now_ms / 1000).abs_diff(seconds) > SLACK_WINDOW_SECONDS as u64 {
                 return false;
             }
             let framed = [format!("v0:{seconds}:").as_bytes(), payload].concat();

@@ -47,8 +47,10 @@ pub struct LoadFailure {
     pub reason: String,
 }
 
-/// Modification time and length: a file whose stamp is unchanged is not read again.
-type FileStamp = (Option<SystemTime>, u64);
+/// Inode, change time, modification time and length: a file whose stamp is
+/// unchanged is not read again. The inode catches a rename into place, the
+/// change time a same-size rewrite within the mtime's resolution.
+type FileStamp = (u64, i64, i64, Option<SystemTime>, u64);
 
 pub struct PluginRegistry {
     runtime: Arc<Runtime>,
@@ -194,7 +196,8 @@ fn wasm_files(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, FileStamp>> {
         if let Ok(meta) = std::fs::metadata(&path)
             && meta.is_file()
         {
-            files.insert(path, (meta.modified().ok(), meta.len()));
+            use std::os::unix::fs::MetadataExt;
+            files.insert(path, (meta.ino(), meta.ctime(), meta.ctime_nsec(), meta.modified().ok(), meta.len()));
         }
     }
     Ok(files)

@@ -38,6 +38,14 @@ impl Credentials {
         self.fields.get(field).map(String::as_str)
     }
 
+    /// Set (`Some`) or remove (`None`) a field.
+    pub fn set(&mut self, field: &str, value: Option<String>) {
+        match value {
+            Some(value) => self.fields.insert(field.to_string(), value),
+            None => self.fields.remove(field),
+        };
+    }
+
     /// When the access token expires (ms), if the provider said.
     pub fn expires_at(&self) -> Option<i64> {
         self.get("expires_at")?.parse().ok()
@@ -74,12 +82,32 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
-    /// Store the credentials of a (re)connected account: a new group, or new
-    /// credentials for the group of that name, which is then `ok` again and its
-    /// integrations paused for a reconnect resume. Returns the group's id.
-    pub async fn connect_group(&self, plugin_id: &str, name: &str, credentials: &Credentials) -> Result<i64> {
+    /// Store the credentials of a (re)connected account: a new group, or the
+    /// group of that name, which is then `ok` again and its integrations paused
+    /// for a reconnect resumed. `update` makes the credentials from the
+    /// group's current ones (kept fields such as a webhook secret survive).
+    /// Returns the group's id.
+    pub async fn connect_group(
+        &self,
+        plugin_id: &str,
+        name: &str,
+        update: impl FnOnce(Option<&Credentials>) -> Credentials,
+    ) -> Result<i64> {
         let now = self.now();
+        let lock = match self.backend() {
+            super::Backend::Postgres => "FOR UPDATE",
+            super::Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
+        };
         let mut tx = self.begin().await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, credentials, credentials_version FROM groups WHERE plugin_id = $1 AND name = $2 {lock}"
+        )))
+        .bind(plugin_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let current = existing.as_ref().map(|row| self.open_credentials(row)).transpose()?;
+        let credentials = update(current.as_ref());
         let row = sqlx::query(
             "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (plugin_id, name) DO UPDATE SET credentials = excluded.credentials,
@@ -88,7 +116,7 @@ impl Store {
         )
         .bind(plugin_id)
         .bind(name)
-        .bind(self.seal_credentials(credentials)?)
+        .bind(self.seal_credentials(&credentials)?)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -146,33 +174,46 @@ impl Store {
         Ok(found)
     }
 
-    /// Replace a group's credentials after a refresh. Refresh token and
-    /// access token are written together, before either is used.
-    pub async fn store_refreshed_credentials(&self, id: i64, credentials: &Credentials) -> Result<Credentials> {
-        let version: i64 = sqlx::query_scalar(
-            "UPDATE groups SET credentials = $2, credentials_version = credentials_version + 1 WHERE id = $1
-             RETURNING credentials_version",
+    /// Replace a group's credentials after a refresh, if they are still at
+    /// version `seen` (`None` when someone reconnected or refreshed meanwhile).
+    /// Refresh token and access token are written together, before either is used.
+    pub async fn store_refreshed_credentials(
+        &self,
+        id: i64,
+        seen: i64,
+        credentials: &Credentials,
+    ) -> Result<Option<Credentials>> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE groups SET credentials = $2, credentials_version = credentials_version + 1
+             WHERE id = $1 AND credentials_version = $3 RETURNING credentials_version",
         )
         .bind(id)
         .bind(self.seal_credentials(credentials)?)
-        .fetch_one(self.pool())
+        .bind(seen)
+        .fetch_optional(self.pool())
         .await?;
-        Ok(Credentials { fields: credentials.fields.clone(), version })
+        Ok(version.map(|version| Credentials { fields: credentials.fields.clone(), version }))
     }
 
-    /// The provider refused the group's refresh token: mark the group and
-    /// pause its active integrations until it is reconnected. Returns the
-    /// integrations this paused.
-    pub async fn mark_group_needs_reconnect(&self, id: i64) -> Result<Vec<Integration>> {
+    /// The provider refused the refresh token of credentials at version
+    /// `seen`: mark the group and pause its active integrations until it is
+    /// reconnected. Returns the integrations this paused, or `None` when the
+    /// credentials changed meanwhile (a reconnect): then nothing is marked.
+    pub async fn mark_group_needs_reconnect(&self, id: i64, seen: i64) -> Result<Option<Vec<Integration>>> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE groups SET status = $2 WHERE id = $1")
+        let marked = sqlx::query("UPDATE groups SET status = $2 WHERE id = $1 AND credentials_version = $3")
             .bind(id)
             .bind(NEEDS_RECONNECT)
+            .bind(seen)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+        if marked == 0 {
+            return Ok(None);
+        }
         let paused = integrations::pause_group(&mut tx, id, NEEDS_RECONNECT, self.now()).await?;
         tx.commit().await?;
-        Ok(paused)
+        Ok(Some(paused))
     }
 
     fn seal_credentials(&self, credentials: &Credentials) -> Result<String> {

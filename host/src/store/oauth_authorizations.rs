@@ -18,8 +18,15 @@ pub struct PendingAuthorization {
 }
 
 impl Store {
-    pub async fn insert_oauth_authorization(&self, pending: &PendingAuthorization) -> Result<()> {
+    /// Record a flow, and forget flows started before `started_after` that
+    /// were never called back.
+    pub async fn insert_oauth_authorization(&self, pending: &PendingAuthorization, started_after: i64) -> Result<()> {
         let sealed = pending.code_verifier.as_ref().map(|v| self.secrets.seal(v.as_bytes()));
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM oauth_authorizations WHERE created_at < $1")
+            .bind(started_after)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO oauth_authorizations (state, plugin_id, group_name, redirect_uri, code_verifier, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -30,8 +37,9 @@ impl Store {
         .bind(&pending.redirect_uri)
         .bind(sealed)
         .bind(pending.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
