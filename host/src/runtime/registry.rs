@@ -56,6 +56,8 @@ pub struct PluginRegistry {
     runtime: Arc<Runtime>,
     dir: PathBuf,
     loaded: RwLock<Loaded>,
+    /// Whether the folder was read once already (the start-up load).
+    scanned: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -80,11 +82,16 @@ impl PluginRegistry {
     /// Load every `*.wasm` file directly in `dir`. A file that is not a valid
     /// inlet plugin is recorded as a failure and skipped.
     pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> Result<PluginRegistry> {
-        let registry =
-            PluginRegistry { runtime: Arc::clone(runtime), dir: dir.to_path_buf(), loaded: RwLock::default() };
+        let registry = PluginRegistry {
+            runtime: Arc::clone(runtime),
+            dir: dir.to_path_buf(),
+            loaded: RwLock::default(),
+            scanned: Default::default(),
+        };
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(dir = %dir.display(), "plugins folder does not exist; no plugins loaded");
+                registry.scanned.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             _ => {
                 registry.reload().await?;
@@ -103,6 +110,7 @@ impl PluginRegistry {
             Err(e) => return Err(e).with_context(|| format!("reading plugins folder {}", self.dir.display())),
         };
         let mut report = ReloadReport::default();
+        let startup = !self.scanned.swap(true, std::sync::atomic::Ordering::Relaxed);
         let changed: Vec<(PathBuf, FileStamp)> = {
             let mut loaded = self.loaded.write().unwrap();
             let gone: Vec<PathBuf> = loaded.seen.keys().filter(|path| !files.contains_key(*path)).cloned().collect();
@@ -135,6 +143,10 @@ impl PluginRegistry {
                     match &previous {
                         Some(old) => {
                             tracing::info!(plugin = plugin.id(), from = %old.manifest.version, to = %plugin.manifest.version, "plugin replaced")
+                        }
+                        // At start-up every command loads every plugin: news only later.
+                        None if startup => {
+                            tracing::debug!(plugin = plugin.id(), version = %plugin.manifest.version, file = %path.display(), "plugin loaded")
                         }
                         None => {
                             tracing::info!(plugin = plugin.id(), version = %plugin.manifest.version, file = %path.display(), "plugin loaded")
