@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         rate_limit: None,
         deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
         group_needs_reconnect: false,
+        refreshed_after_401: false,
     };
     let request = Request {
         method: Method::Get,

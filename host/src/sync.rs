@@ -411,6 +411,7 @@ impl SyncRunner {
                     .map(|limit| self.rate_limits.for_group(integration.group_id, limit)),
                 deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout,
                 group_needs_reconnect: false,
+                refreshed_after_401: false,
             },
             raw_credentials,
             pending_batches: Vec::new(),

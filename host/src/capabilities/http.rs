@@ -74,6 +74,8 @@ pub struct OutboundHttp {
     /// Set when a refresh found the group needs reconnecting (its
     /// integrations are paused and the operator told already).
     pub group_needs_reconnect: bool,
+    /// A 401 already led to a refresh in this run.
+    pub refreshed_after_401: bool,
 }
 
 /// The group whose OAuth tokens a fetch uses.
@@ -134,13 +136,14 @@ impl OutboundHttp {
 
     /// Send, following up to [`MAX_REDIRECTS`] redirects. Every hop is checked
     /// against the allowlist again, and credentials go only to the host the
-    /// plugin addressed. A refused OAuth token is refreshed once and the
-    /// request sent again.
+    /// plugin addressed. A refused OAuth token is refreshed and the request
+    /// sent again, once per run: a 401 that a fresh token does not cure (a
+    /// scope the account lacks) must not spend a refresh per request.
     pub async fn send(&mut self, request: Request) -> Result<Response, Error> {
         let first =
             Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
         let (mut url, mut method, mut body) = (first.clone(), request.method, request.body);
-        let (mut redirects, mut refreshed) = (0, false);
+        let mut redirects = 0;
         loop {
             self.check(&url)?;
             let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
@@ -153,8 +156,9 @@ impl OutboundHttp {
             let response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
-                    if matches!(auth, Auth::Bearer) && !refreshed && self.refresh_refused_token().await? {
-                        refreshed = true;
+                    if matches!(auth, Auth::Bearer) && !self.refreshed_after_401 && self.refresh_refused_token().await?
+                    {
+                        self.refreshed_after_401 = true;
                         continue;
                     }
                     return Err(Error::Unauthorized(format!("{} refused the group's credentials (401)", redact(&url))));
@@ -456,6 +460,7 @@ mod tests {
             rate_limit: None,
             deadline: tokio::time::Instant::now() + Duration::from_secs(1),
             group_needs_reconnect: false,
+            refreshed_after_401: false,
         }
     }
 
