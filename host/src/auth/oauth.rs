@@ -57,7 +57,7 @@ impl OAuthClients {
     }
 
     pub fn get(&self, plugin_id: &str) -> Option<OAuthClient> {
-        let prefix = format!("INLET_OAUTH_{}", plugin_id.to_ascii_uppercase().replace('-', "_"));
+        let prefix = env_prefix(plugin_id);
         let from_env = |name: &str| std::env::var(format!("{prefix}_{name}")).ok().filter(|v| !v.is_empty());
         if let (Some(client_id), Some(secret)) = (from_env("CLIENT_ID"), from_env("CLIENT_SECRET")) {
             return Some(OAuthClient { client_id, client_secret: Secret(secret) });
@@ -67,12 +67,17 @@ impl OAuthClients {
 
     /// What to tell an operator who has not configured `plugin_id`'s client.
     pub fn missing(plugin_id: &str) -> String {
-        let prefix = format!("INLET_OAUTH_{}", plugin_id.to_ascii_uppercase().replace('-', "_"));
+        let prefix = env_prefix(plugin_id);
         format!(
             "no OAuth client is configured for {plugin_id}: set {prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET, \
              or client_id and client_secret under [oauth.{plugin_id}] in inlet.toml"
         )
     }
+}
+
+/// `INLET_OAUTH_<PLUGIN>`, the prefix of a plugin's client variables.
+fn env_prefix(plugin_id: &str) -> String {
+    format!("INLET_OAUTH_{}", plugin_id.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// What a token endpoint granted.

@@ -48,6 +48,14 @@ pub fn expiring(credentials: &Credentials, now: i64) -> bool {
         && credentials.expires_at().is_some_and(|at| at - REFRESH_MARGIN_MS <= now)
 }
 
+/// What a look at the group's current credentials decides.
+enum Look {
+    /// No refresh by us: these credentials, or why there are none.
+    Settled(Result<Credentials, RefreshError>),
+    /// These current credentials need refreshing.
+    Refresh(Credentials),
+}
+
 impl OAuth {
     /// The credentials to use instead of `seen`: refreshed when `seen` is
     /// expiring or `refused` by the upstream, unless another worker has
@@ -63,7 +71,7 @@ impl OAuth {
         let _one_at_a_time_here = local.lock().await;
         let give_up = Instant::now() + WAIT_FOR_OTHERS;
         loop {
-            if let Some(settled) = self.settled(group_id, seen, refused).await? {
+            if let Look::Settled(settled) = self.look(group_id, seen, refused).await? {
                 return settled;
             }
             // On its own task: a run cancelled now (shutdown) must not cut a
@@ -102,9 +110,9 @@ impl OAuth {
         }
         // Look again under the lease: another process may have finished its
         // refresh between our look and our lease.
-        let outcome = match self.settled(group_id, seen, refused).await {
-            Ok(Some(settled)) => settled,
-            Ok(None) => self.refresh(group_id).await,
+        let outcome = match self.look(group_id, seen, refused).await {
+            Ok(Look::Settled(settled)) => settled,
+            Ok(Look::Refresh(current)) => self.refresh(group_id, current).await,
             Err(error) => Err(error),
         };
         if let Err(error) = self.store.release_lease(&lease, &self.owner).await {
@@ -113,42 +121,36 @@ impl OAuth {
         Some(outcome)
     }
 
-    /// The answer without refreshing, if there is one: the group needs a
-    /// reconnect, or its credentials changed since `seen`, or they are fine.
-    async fn settled(
-        &self,
-        group_id: i64,
-        seen: &Credentials,
-        refused: bool,
-    ) -> Result<Option<Result<Credentials, RefreshError>>, RefreshError> {
+    /// Look at the group's current credentials: it needs a reconnect, or
+    /// they changed since `seen`, or they are fine, or they need refreshing.
+    async fn look(&self, group_id: i64, seen: &Credentials, refused: bool) -> Result<Look, RefreshError> {
         let (current, status) = self.store.group_credentials(group_id).await?;
         if status == NEEDS_RECONNECT {
-            return Ok(Some(Err(RefreshError::NeedsReconnect(format!(
+            return Ok(Look::Settled(Err(RefreshError::NeedsReconnect(format!(
                 "group {group_id} needs to be connected again: the provider refused its refresh token"
             )))));
         }
         let replaced = current.version() != seen.version();
         let wanted = refused || expiring(&current, self.store.now());
         if replaced || !wanted {
-            return Ok(Some(Ok(current)));
+            return Ok(Look::Settled(Ok(current)));
         }
         if current.get("refresh_token").is_none() {
-            return Ok(Some(Err(RefreshError::NeedsReconnect(format!(
+            return Ok(Look::Settled(Err(RefreshError::NeedsReconnect(format!(
                 "group {group_id}'s access token was refused and it has no refresh token; connect it again"
             )))));
         }
-        Ok(None)
+        Ok(Look::Refresh(current))
     }
 
-    /// Spend the group's refresh token. The caller holds the lease. Writes
-    /// are conditional on the version read here, so a reconnect that lands
-    /// meanwhile wins over this refresh.
-    async fn refresh(&self, group_id: i64) -> Result<Credentials, RefreshError> {
+    /// Spend the refresh token of `current`, read under the lease the caller
+    /// holds. Writes are conditional on its version, so a reconnect that
+    /// lands meanwhile wins over this refresh.
+    async fn refresh(&self, group_id: i64, current: Credentials) -> Result<Credentials, RefreshError> {
         let group = self.store.group(group_id).await?.ok_or_else(|| {
             RefreshError::Transient(format!("group {group_id} was deleted while its token was refreshed"))
         })?;
         let (endpoints, client) = self.provider(&group.plugin_id).map_err(RefreshError::Transient)?;
-        let (current, _) = self.store.group_credentials(group_id).await?;
         let refresh_token = current.get("refresh_token").unwrap_or_default();
         tracing::info!(group = group_id, plugin = %group.plugin_id, "refreshing the access token");
         let replaced_meanwhile = || async { Ok(self.store.group_credentials(group_id).await?.0) };
