@@ -298,8 +298,8 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         (s.enqueue_job(&fetch_job(a, START)).await.unwrap(), s.enqueue_job(&fetch_job(c, START)).await.unwrap());
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
     let starts = [
-        RunStart { integration_id: a, trigger: "schedule", attempt: 1, job_id: Some(job_a) },
-        RunStart { integration_id: c, trigger: "manual", attempt: 1, job_id: Some(job_c) },
+        RunStart { integration_id: a, trigger: "schedule", attempt: 1, job_id: Some(job_a), pending_run_id: None },
+        RunStart { integration_id: c, trigger: "manual", attempt: 1, job_id: Some(job_c), pending_run_id: None },
     ];
     let (runs, started_at) = s.start_runs(&starts).await.unwrap();
     assert_eq!(started_at, START);
@@ -463,4 +463,119 @@ async fn an_authorization_state_works_once_and_stale_ones_are_forgotten(b: Backe
     assert_eq!((taken.group_name.as_str(), taken.code_verifier.as_deref()), ("personal", Some("verifier")));
     assert!(b.store.take_oauth_authorization("new", cutoff).await.unwrap().is_none(), "a state works once");
     assert!(b.store.take_oauth_authorization("old", cutoff).await.unwrap().is_none(), "stale ones are forgotten");
+}
+
+conformance!(run_requests, an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused);
+async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b: Backend) {
+    use inlet::store::jobs::TriggerOutcome;
+    use inlet::store::run_batches::RunStart;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let TriggerOutcome::Queued { job_id, run_id } = s.request_run(&fetch_job(a, START), 10_000).await.unwrap() else {
+        panic!("the first request is queued");
+    };
+    assert_eq!(s.sync_run(run_id).await.unwrap().unwrap().status, RunStatus::Pending);
+    b.clock.advance(9_999);
+    assert_eq!(
+        s.request_run(&fetch_job(a, START), 10_000).await.unwrap(),
+        TriggerOutcome::TooSoon { last_requested_at: START }
+    );
+    // Without the minimum (force), a second request joins the waiting job and its run.
+    assert_eq!(s.request_run(&fetch_job(a, START), 0).await.unwrap(), TriggerOutcome::Queued { job_id, run_id });
+    assert_eq!(s.request_run(&fetch_job(424242, START), 0).await.unwrap(), TriggerOutcome::NoIntegration);
+
+    // Starting the job turns the pending run into the running one.
+    let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    assert_eq!(claimed[0].sync_run_id, Some(run_id));
+    let start = RunStart {
+        integration_id: a,
+        trigger: "manual",
+        attempt: 1,
+        job_id: Some(job_id),
+        pending_run_id: Some(run_id),
+    };
+    let (runs, _) = s.start_runs(&[start]).await.unwrap();
+    assert_eq!(runs, vec![run_id]);
+    let run = s.sync_run(run_id).await.unwrap().unwrap();
+    assert_eq!((run.status, run.started_at), (RunStatus::Running, Some(START + 9_999)));
+    assert_eq!(s.sync_runs(a, 10).await.unwrap().len(), 1, "no second row");
+}
+
+conformance!(webhook_deliveries, a_delivery_is_stored_once_with_batches_for_its_integrations);
+async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend) {
+    use inlet::store::webhook_deliveries::{DeliveryStored, NewDelivery};
+    let s = &b.store;
+    let (a, c) = (integration(s, "a", None).await, integration(s, "c", None).await);
+    let group = s.integration(a).await.unwrap().unwrap().group_id;
+    let batches = vec![
+        ("things".to_string(), "things".to_string(), "[1]".to_string()),
+        ("others".to_string(), "others".to_string(), "[2]".to_string()),
+    ];
+    let delivery = NewDelivery {
+        plugin_id: "test",
+        group_id: group,
+        delivery_key: "abc",
+        body_bytes: 10,
+        batches: &batches,
+        max_attempts: 4,
+    };
+    let DeliveryStored::New { delivery_id, integrations, unrouted_batches } =
+        s.store_webhook_delivery(&delivery).await.unwrap()
+    else {
+        panic!("the first delivery is new");
+    };
+    assert_eq!((integrations, unrouted_batches), (vec![a, c], 1));
+    assert_eq!(s.pending_batches(a).await.unwrap().len(), 1);
+    assert_eq!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::Duplicate { delivery_id });
+    assert_eq!(s.pending_batches(c).await.unwrap().len(), 1, "a replay stores nothing");
+    assert_eq!(s.webhook_delivery_count(group).await.unwrap(), 1);
+    let jobs = s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.integration_id.unwrap()).collect::<BTreeSet<_>>(), BTreeSet::from([a, c]));
+}
+
+conformance!(record_pages, record_pages_follow_their_cursor_and_filters);
+async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
+    use inlet::runtime::wit::{EventRecord, Records};
+    use inlet::store::records::RecordFilter;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let event = |id: usize, at: i64| EventRecord {
+        external_id: format!("e{id}"),
+        kind: if id.is_multiple_of(2) { "even" } else { "odd" }.into(),
+        occurred_at: at,
+        actor: None,
+        target: None,
+        value: None,
+        unit: None,
+        data: "{}".into(),
+    };
+    // Five events, two at the same instant: the cursor must not skip or repeat either.
+    let events = vec![event(1, 10), event(2, 20), event(3, 20), event(4, 30), event(5, 40)];
+    let records = Records { objects: vec![], events, blocks: vec![], deleted: vec![] };
+    s.commit_checkpoint(&inlet::store::raw_batches::Checkpoint {
+        integration_id: a,
+        sync_run_id: s.start_sync_run(a, "manual", 1).await.unwrap(),
+        batches: &[("events".into(), "[]".into())],
+        state: &[],
+    })
+    .await
+    .unwrap();
+    let batch = s.pending_batches(a).await.unwrap()[0].id;
+    s.store_records(a, batch, &records).await.unwrap();
+    let filter = |kind, since, limit| RecordFilter { integration_id: Some(a), kind, since, until: None, limit };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.events_page(&filter(None, None, 2), after).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|e| (e.event.occurred_at, e.id));
+        seen.extend(page.into_iter().map(|e| e.event.external_id));
+    }
+    assert_eq!(seen, ["e1", "e2", "e3", "e4", "e5"]);
+    let odd = s.events_page(&filter(Some("odd"), Some(20), 10), None).await.unwrap();
+    assert_eq!(odd.iter().map(|e| e.event.external_id.as_str()).collect::<Vec<_>>(), ["e3", "e5"]);
+    let other = RecordFilter { integration_id: Some(a + 1), ..filter(None, None, 10) };
+    assert!(s.events_page(&other, None).await.unwrap().is_empty());
 }

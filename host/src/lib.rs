@@ -10,7 +10,9 @@ pub mod capabilities;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod metrics;
 pub mod notify;
+pub mod operations;
 pub mod queue;
 pub mod runtime;
 pub mod schedule;
@@ -156,16 +158,18 @@ impl Host {
             });
             tasks.push(tokio::spawn(scheduler.run(receiver.clone())));
         }
-        // A fetch job runs the fetch and then processes the stored batches;
-        // separate process and webhook jobs come with webhook ingress.
-        let worker = QueueWorker::new(
-            Arc::clone(&self.runner),
-            Queue::Fetch,
-            self.policy(Queue::Fetch),
-            worker_config,
-            Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
-        );
-        tasks.push(tokio::spawn(worker.run(receiver.clone())));
+        // A fetch job runs the fetch and then processes the stored batches; a
+        // webhook job processes the batches a delivery left.
+        for queue in [Queue::Fetch, Queue::Webhook] {
+            let worker = QueueWorker::new(
+                Arc::clone(&self.runner),
+                queue,
+                self.policy(queue),
+                worker_config.clone(),
+                Arc::clone(&self.queue_wake[queue.as_str()]),
+            );
+            tasks.push(tokio::spawn(worker.run(receiver.clone())));
+        }
         tasks.push(tokio::spawn(watch_plugins(
             Arc::clone(&self.runner),
             self.settings.plugins_poll,

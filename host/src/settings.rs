@@ -75,6 +75,9 @@ struct ConfigFile {
     oauth: BTreeMap<String, OAuthClient>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginSettings>,
+    /// "Update now" requests for one integration closer together than this
+    /// are refused (default 10; `force=true` bypasses it).
+    min_sync_request_seconds: Option<u64>,
 }
 
 /// `[limits]`: what one plugin call may use. Every field has a default.
@@ -95,6 +98,8 @@ struct LimitsFile {
     request_timeout_seconds: Option<u64>,
     /// Bytes of one upstream response body.
     response_bytes: Option<u64>,
+    /// Largest webhook delivery body accepted, in MiB (default 16).
+    webhook_mb: Option<u64>,
 }
 
 /// What the operator decides per plugin (`[plugins.<id>]`).
@@ -145,6 +150,8 @@ pub struct Settings {
     /// Longest an upstream request may take.
     pub request_timeout: Duration,
     pub max_response_bytes: u64,
+    pub min_sync_request_gap: Duration,
+    pub webhook_max_bytes: usize,
 }
 
 impl Settings {
@@ -256,6 +263,8 @@ impl Settings {
             Duration::from_secs(at_least_one("request_timeout_seconds", limits.request_timeout_seconds)?.unwrap_or(30));
         let max_response_bytes = at_least_one("response_bytes", limits.response_bytes)?.unwrap_or(16 * 1024 * 1024);
         anyhow::ensure!(pause_after_failures >= 1, "config: pause_after_failures must be at least 1");
+        let webhook_max_mb = at_least_one("webhook_mb", limits.webhook_mb)?.unwrap_or(16);
+        anyhow::ensure!(webhook_max_mb <= 1024, "config: limits.webhook_mb must be at most 1024");
         Ok(Settings {
             data_dir,
             database_url,
@@ -276,6 +285,8 @@ impl Settings {
             output_limits,
             request_timeout,
             max_response_bytes,
+            min_sync_request_gap: Duration::from_secs(file.min_sync_request_seconds.unwrap_or(10)),
+            webhook_max_bytes: webhook_max_mb as usize * 1024 * 1024,
         })
     }
 

@@ -113,11 +113,23 @@ pub struct RunRequest {
     pub job_id: Option<i64>,
     /// Fetch history from this time (ms), ignoring cursors.
     pub backfill_since: Option<i64>,
+    /// The `pending` run created when the run was asked for, if any.
+    pub pending_run_id: Option<i64>,
+    /// Only process stored batches (a webhook delivery's), do not fetch.
+    pub process_only: bool,
 }
 
 impl RunRequest {
     pub fn manual(integration_id: i64) -> RunRequest {
-        RunRequest { integration_id, trigger: Trigger::Manual, attempt: 1, job_id: None, backfill_since: None }
+        RunRequest {
+            integration_id,
+            trigger: Trigger::Manual,
+            attempt: 1,
+            job_id: None,
+            backfill_since: None,
+            pending_run_id: None,
+            process_only: false,
+        }
     }
 }
 
@@ -214,6 +226,7 @@ impl SyncRunner {
                 trigger: trigger_name(*trigger),
                 attempt: request.attempt,
                 job_id: request.job_id,
+                pending_run_id: request.pending_run_id,
             })
             .collect();
         let (run_ids, started_at) = self.store.start_runs(&starts).await?;
@@ -236,6 +249,8 @@ impl SyncRunner {
     }
 
     /// Fetch, then process what is stored. Writes only checkpoints and records.
+    /// A `process_only` run (a webhook's) skips the fetch: its batches came
+    /// with the delivery.
     pub async fn execute(&self, run: StartedRun) -> ExecutedRun {
         let integration_id = run.integration.id;
         tracing::debug!(integration = integration_id, run = run.run_id, attempt = run.request.attempt, "run started");
@@ -254,12 +269,12 @@ impl SyncRunner {
                 None,
             );
         };
-        let fetched = match self.fetch(&plugin, &run).await {
-            Ok(fetched) => fetched,
-            Err(error) => FetchResult {
+        let fetched = match run.request.process_only {
+            true => FetchResult::default(),
+            false => self.fetch(&plugin, &run).await.unwrap_or_else(|error| FetchResult {
                 error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
                 ..FetchResult::default()
-            },
+            }),
         };
         // Process whatever is stored, including batches committed before a
         // failure or left by an earlier run: checkpointed data is kept.
@@ -350,7 +365,7 @@ impl SyncRunner {
         if let Some(since) = request.backfill_since {
             return FetchMode::Backfill(since);
         }
-        if integration.last_success_at.is_some() {
+        if integration.last_success_at.is_some() || request.process_only {
             return FetchMode::Incremental;
         }
         let configured = serde_json::from_str::<serde_json::Value>(&integration.config)
@@ -454,7 +469,7 @@ impl SyncRunner {
 
     /// The declared hosts the operator approved: config may narrow the
     /// manifest's list, never widen it.
-    fn allowed_hosts(&self, plugin_id: &str, declared: &[String]) -> Vec<String> {
+    pub fn allowed_hosts(&self, plugin_id: &str, declared: &[String]) -> Vec<String> {
         match self.plugin_settings.get(plugin_id).and_then(|p| p.hosts.as_ref()) {
             Some(approved) => declared.iter().filter(|host| approved.contains(host)).cloned().collect(),
             None => declared.to_vec(),

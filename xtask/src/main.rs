@@ -38,8 +38,14 @@ fn run() -> Result<()> {
             cargo(&["fmt", "--all", "--", "--check"])?;
             clippy(&root)?;
             // The default members: the host (unit, conformance and end-to-end
-            // tests) and xtask. Plugins are exercised through the host's tests.
-            cargo(&["test"]).context("tests failed")
+            // tests) and xtask; then the bundled plugins' own unit tests, natively.
+            cargo(&["test"]).context("tests failed")?;
+            let plugins = plugin_crates(&root.join("plugins"))?;
+            let mut args = vec!["test"];
+            for (name, _) in &plugins {
+                args.extend(["--package", name.as_str()]);
+            }
+            cargo(&args).context("plugin tests failed")
         }
         _ => {
             eprintln!("usage: cargo xtask <run [serve args] | test | build-plugins>");

@@ -1,18 +1,40 @@
-//! The HTTP surface of `inlet serve`: health and the OAuth connect flow.
+//! The HTTP surface of `inlet serve`: the admin API under `/api` (bearer
+//! token), webhook ingress, the OAuth connect flow, the Updates page, and
+//! health, readiness and metrics. The OpenAPI document at
+//! `/api/openapi.json` is generated from the route handlers themselves.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod groups;
+pub mod health;
+pub mod integrations;
+pub mod jobs;
 pub mod oauth;
+pub mod plugins;
+pub mod records;
+pub mod updates;
+pub mod webhooks;
 
 use crate::Host;
-use axum::Router;
-use axum::routing::get;
+use auth::AdminTokens;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use error::ApiError;
 use std::sync::Arc;
 use url::Url;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct ApiState {
     pub host: Arc<Host>,
     /// Where browsers reach this host.
     pub public_url: Url,
+    pub tokens: AdminTokens,
 }
 
 impl ApiState {
@@ -22,18 +44,79 @@ impl ApiState {
     }
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "inlet admin API", description = "Times are epoch milliseconds. Errors are {\"error\": {\"code\", \"message\", \"field\"}}."),
+    modifiers(&BearerToken),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 /// Routes of a serving process.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(plugins::list))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::delete))
+        .routes(routes!(integrations::list, integrations::create))
+        .routes(routes!(integrations::get, integrations::replace, integrations::delete))
+        .routes(routes!(integrations::sync_settings))
+        .routes(routes!(integrations::sync))
+        .routes(routes!(integrations::pause))
+        .routes(routes!(integrations::resume))
+        .routes(routes!(integrations::sync_history))
+        .routes(routes!(updates::list))
+        .routes(routes!(updates::stream))
+        .routes(routes!(jobs::failed, jobs::flush))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::retry_all))
+        .routes(routes!(records::events))
+        .routes(routes!(records::objects))
+        .split_for_parts();
+    let (public, public_document) = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(webhooks::receive))
+        .split_for_parts();
+    let mut document = document;
+    document.merge(public_document);
+    let document = Arc::new(document);
+    let webhook_limit = state.host.settings.webhook_max_bytes;
+    let api = api
+        .route("/api/openapi.json", get(move || async move { Json(document.as_ref().clone()) }))
+        .route("/api/{*rest}", any(|| async { ApiError::not_found("no such API route; see /api/openapi.json") }))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    api.merge(public.layer(DefaultBodyLimit::max(webhook_limit)))
         .route("/oauth/{plugin}/start", get(oauth::start))
         .route("/oauth/{plugin}/callback", get(oauth::callback))
         .with_state(state)
-        .merge(health_router())
+}
+
+/// A page size from `?limit=`: `default` when absent, else 1 to `max`.
+fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid("limit", format!("must be 1 to {max}, got {n}"))),
+    }
 }
 
 /// Routes of a worker-only process.
 pub fn health_router() -> Router {
-    Router::new().route("/healthz", get(|| async { "ok" }))
+    Router::new().route("/healthz", get(health::healthz))
 }
 
 /// A minimal HTML page for a person at a browser.

@@ -284,9 +284,15 @@ impl http::Host for PluginCtx {
         let now = scope.store.now();
         let outcome = match &result {
             Ok(response) => response.status.to_string(),
-            Err(error) => format!("{error:?}"),
+            Err(Error::Denied(_)) => "denied".into(),
+            Err(Error::Timeout) => "timeout".into(),
+            Err(Error::TooLarge(_)) => "too-large".into(),
+            Err(Error::RateLimited(_)) => "rate-limited".into(),
+            Err(Error::Unauthorized(_)) => "unauthorized".into(),
+            Err(Error::Transport(_)) => "transport".into(),
         };
         tracing::debug!(plugin = %self.plugin_id, url = %logged_url, %outcome, "outbound request");
+        crate::metrics::METRICS.outbound_request(&self.plugin_id, outcome);
         // A refusal is kept with the run, whatever the plugin makes of it.
         if let Err(Error::Denied(rule)) = &result {
             self.logs.push(now, "warn", format!("request refused by the host: {rule}"));

@@ -1,9 +1,7 @@
 use super::print_json;
 use crate::Host;
-use crate::runtime::wit::AuthKind;
-use crate::store::groups::Credentials;
-use anyhow::{Result, bail};
-use std::collections::BTreeMap;
+use crate::operations::groups::{self, NewGroupInput};
+use anyhow::Result;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupsCommand {
@@ -44,35 +42,12 @@ pub enum GroupsCommand {
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
     match command {
         GroupsCommand::Add { plugin, name, access_token, api_key, username, password, webhook_secret, json } => {
-            let Some(loaded) = host.runner.plugins.get(&plugin) else {
-                bail!("plugin {plugin:?} is not loaded (see `inlet plugins`)");
-            };
-            let fields: BTreeMap<String, String> = [
-                ("access_token", access_token),
-                ("api_key", api_key),
-                ("username", username),
-                ("password", password),
-                ("webhook_secret", webhook_secret),
-            ]
-            .into_iter()
-            .filter_map(|(field, value)| Some((field.to_string(), value?)))
-            .collect();
-            if fields.is_empty() && !matches!(loaded.manifest.auth, AuthKind::None) {
-                let how = match &loaded.manifest.auth {
-                    AuthKind::Oauth2(_) => format!(
-                        "{plugin} connects with OAuth: run `inlet serve` and open /oauth/{plugin}/start?group={name} \
-                         in a browser (e.g. http://127.0.0.1:8080/oauth/{plugin}/start?group={name})"
-                    ),
-                    AuthKind::ApiKey(key) => format!("{plugin} needs an API key ({}): pass --api-key", key.label),
-                    AuthKind::None => unreachable!("checked above"),
-                };
-                bail!("{how}");
-            }
-            let id = host.store().insert_group(&plugin, &name, &Credentials::new(fields)).await?;
+            let input = NewGroupInput { plugin, name, access_token, api_key, username, password, webhook_secret };
+            let group = groups::create(host, input).await?;
             if json {
-                print_json(&serde_json::json!({ "id": id }))
+                print_json(&serde_json::json!({ "id": group.id }))
             } else {
-                println!("created group {id} ({plugin}, {name})");
+                println!("created group {} ({}, {})", group.id, group.plugin_id, group.name);
                 Ok(())
             }
         }

@@ -1,14 +1,9 @@
 use super::print_json;
 use super::schedule::ScheduleArgs;
 use crate::Host;
-use crate::store::integrations::{Integration, NewIntegration};
-use crate::store::jobs::Queue;
+use crate::operations::integrations::{self, NewIntegrationInput, ScheduleInput, SyncSettingsPatch};
 use crate::sync::to_datetime;
 use anyhow::{Context, Result, bail};
-
-/// New integrations start within this many milliseconds, spread so that a
-/// batch created together does not hit an upstream at the same instant.
-const FIRST_RUN_JITTER_MS: i64 = 5_000;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum IntegrationsCommand {
@@ -56,80 +51,45 @@ pub enum IntegrationsCommand {
 pub async fn run(host: &Host, command: IntegrationsCommand) -> Result<()> {
     match command {
         IntegrationsCommand::Add { plugin, instance_type, group, name, config, schedule, json } => {
-            let Some(loaded) = host.runner.plugins.get(&plugin) else {
-                bail!("plugin {plugin:?} is not loaded (see `inlet plugins`)");
-            };
-            if loaded.instance_type(&instance_type).is_none() {
-                let known: Vec<&str> = loaded.manifest.instance_types.iter().map(|t| t.id.as_str()).collect();
-                bail!("plugin {plugin:?} has no instance type {instance_type:?}; it has {}", known.join(", "));
-            }
-            let group_row =
-                host.store().group(group).await?.with_context(|| format!("there is no group with id {group}"))?;
-            if group_row.plugin_id != plugin {
-                bail!("group {group} belongs to plugin {:?}, not {plugin:?}", group_row.plugin_id);
-            }
-            let parsed: serde_json::Value =
+            let config: serde_json::Value =
                 serde_json::from_str(&config).with_context(|| format!("--config is not JSON: {config}"))?;
-            if !parsed.is_object() {
-                bail!("--config must be a JSON object, got {config}");
-            }
-            let name = name.unwrap_or_else(|| format!("{plugin} {instance_type}"));
-            let schedule = schedule.schedule()?;
-            let default_schedule = crate::schedule::Schedule::from_manifest(
-                &loaded.instance_type(&instance_type).expect("checked above").default_schedule,
-            );
-            let effective = schedule.as_ref().unwrap_or(&default_schedule);
-            let now = host.store().now();
-            // The first run is a backfill, due at once (with a little jitter) unless manual.
-            let first_due_at = (*effective != crate::schedule::Schedule::Manual)
-                .then(|| now + (now.rem_euclid(997) * 7919).rem_euclid(FIRST_RUN_JITTER_MS));
-            let id = host
-                .store()
-                .insert_integration(&NewIntegration {
-                    plugin_id: &plugin,
-                    instance_type: &instance_type,
-                    group_id: group,
-                    name: &name,
-                    config: &parsed.to_string(),
-                    schedule: schedule.as_ref(),
-                    first_due_at,
-                })
-                .await?;
-            host.wake(Queue::Fetch);
+            let input = NewIntegrationInput {
+                plugin,
+                instance_type,
+                group_id: group,
+                name,
+                config: Some(config),
+                schedule: schedule.input(),
+            };
+            let integration = integrations::create(host, input).await?;
             if json {
-                print_json(&serde_json::json!({ "id": id }))
+                print_json(&serde_json::json!({ "id": integration.id }))
             } else {
-                println!("created integration {id} ({name})");
+                println!("created integration {} ({})", integration.id, integration.name);
                 Ok(())
             }
         }
         IntegrationsCommand::Schedule { id, schedule, default } => {
-            let integration = existing(host, id).await?;
-            let schedule = match (schedule.schedule()?, default) {
+            let schedule = match (schedule.input(), default) {
                 (Some(_), true) => bail!("give a schedule or --default, not both"),
                 (None, false) => bail!("give --every, --cron (with --tz), --manual or --default"),
-                (schedule, _) => schedule,
+                (None, true) => ScheduleInput::Default,
+                (Some(schedule), false) => schedule,
             };
-            let changed = Integration { schedule: schedule.clone(), ..integration.clone() };
-            let next_due = next_due(host, &changed);
-            host.store().set_integration_schedule(id, schedule.as_ref(), next_due).await?;
-            host.wake(Queue::Fetch);
+            let patch = SyncSettingsPatch { schedule: Some(schedule), enabled: None };
+            let changed = integrations::set_sync_settings(host, id, patch).await?;
             let summary = host.runner.effective_schedule(&changed).summary();
-            println!("integration {id}: {summary}, next run {}", show_time(next_due));
+            println!("integration {id}: {summary}, next run {}", show_time(changed.next_due_at));
             Ok(())
         }
         IntegrationsCommand::Pause { id } => {
-            existing(host, id).await?;
-            host.store().set_integration_paused(id, Some("operator"), None).await?;
+            integrations::pause(host, id).await?;
             println!("integration {id} paused");
             Ok(())
         }
         IntegrationsCommand::Resume { id } => {
-            let integration = existing(host, id).await?;
-            let next_due = next_due(host, &integration);
-            host.store().set_integration_paused(id, None, next_due).await?;
-            host.wake(Queue::Fetch);
-            println!("integration {id} resumed, next run {}", show_time(next_due));
+            let resumed = integrations::resume(host, id).await?;
+            println!("integration {id} resumed, next run {}", show_time(resumed.next_due_at));
             Ok(())
         }
         IntegrationsCommand::List { json } => {
@@ -144,17 +104,6 @@ pub async fn run(host: &Host, command: IntegrationsCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-async fn existing(host: &Host, id: i64) -> Result<Integration> {
-    host.store().integration(id).await?.with_context(|| format!("there is no integration with id {id}"))
-}
-
-/// When the next run is due under the integration's (possibly new) schedule,
-/// counting from its last start; a missed run is due now.
-fn next_due(host: &Host, integration: &Integration) -> Option<i64> {
-    let started = integration.last_started_at.unwrap_or_else(|| host.store().now());
-    host.runner.next_due_after_run(integration, started)
 }
 
 fn show_time(at: Option<i64>) -> String {

@@ -1,11 +1,11 @@
 use super::print_json;
 use crate::Host;
+use crate::operations::integrations::ScheduleInput;
+use crate::operations::updates::{self, UpdatesFilter};
 use crate::schedule::Schedule;
-use crate::status::UpdateStatus;
 use crate::sync::to_datetime;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ScheduleCommand {
@@ -47,15 +47,16 @@ pub struct ScheduleArgs {
 }
 
 impl ScheduleArgs {
-    /// The schedule the flags describe; `None` when none was given.
-    pub fn schedule(&self) -> Result<Option<Schedule>> {
+    /// The schedule the flags describe; `None` when none was given. It is
+    /// checked where it is used, like one sent to the API.
+    pub fn input(&self) -> Option<ScheduleInput> {
         if let Some(every) = &self.every {
-            return Ok(Some(Schedule::parse_interval(every)?));
+            return Some(ScheduleInput::Interval { seconds: None, every: Some(every.clone()) });
         }
         if !self.cron.is_empty() {
-            return Ok(Some(Schedule::cron(self.cron.clone(), self.tz.as_deref().unwrap_or("UTC"))?));
+            return Some(ScheduleInput::Cron { expressions: self.cron.clone(), timezone: self.tz.clone() });
         }
-        Ok(self.manual.then_some(Schedule::Manual))
+        self.manual.then_some(ScheduleInput::Manual)
     }
 }
 
@@ -84,47 +85,20 @@ pub async fn run(host: &Host, command: ScheduleCommand) -> Result<()> {
 }
 
 async fn list(host: &Host, json: bool) -> Result<()> {
-    let store = host.store();
-    let (running, waiting) = store.active_job_integrations().await?;
-    let now = store.now();
-    let mut rows = Vec::new();
-    for integration in store.integrations().await? {
-        let schedule = host.runner.effective_schedule(&integration);
-        let status = UpdateStatus::of(
-            &integration,
-            host.runner.plugins.get(&integration.plugin_id).is_some(),
-            running.contains(&integration.id),
-            waiting.contains(&integration.id),
-            now,
-        );
-        rows.push(json!({
-            "id": integration.id,
-            "name": integration.name,
-            "schedule": schedule,
-            "schedule_summary": schedule.summary(),
-            "schedule_is_default": integration.schedule.is_none(),
-            "status": status,
-            "status_label": status.label(),
-            "next_due_at": integration.next_due_at,
-            "last_success_at": integration.last_success_at,
-            "consecutive_failures": integration.consecutive_failures,
-        }));
-    }
+    let rows = updates::rows(host, UpdatesFilter::All).await?;
     if json {
         return print_json(&rows);
     }
     println!("{:<5} {:<28} {:<36} {:<20} NEXT DUE (UTC)", "ID", "NAME", "SCHEDULE", "STATUS");
     for row in rows {
-        let next = row["next_due_at"]
-            .as_i64()
-            .map_or("-".into(), |ms| to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string());
-        let default_marker = if row["schedule_is_default"] == true { " (default)" } else { "" };
+        let next = row.next_due_at.map_or("-".into(), |ms| to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string());
+        let default_marker = if row.schedule_is_default { " (default)" } else { "" };
         println!(
             "{:<5} {:<28} {:<36} {:<20} {next}",
-            row["id"].as_i64().unwrap_or_default(),
-            row["name"].as_str().unwrap_or_default(),
-            format!("{}{default_marker}", row["schedule_summary"].as_str().unwrap_or_default()),
-            row["status_label"].as_str().unwrap_or_default(),
+            row.id,
+            row.name,
+            format!("{}{default_marker}", row.schedule_summary),
+            row.status_label,
         );
     }
     Ok(())

@@ -1,3 +1,4 @@
+use crate::api::auth::AdminTokens;
 use crate::api::{self, ApiState};
 use crate::demo::{self, FakeMonzo, MonzoDataset};
 use crate::settings::Settings;
@@ -19,6 +20,11 @@ pub struct ServeArgs {
     /// integrations, so a sync can be seen without any account.
     #[arg(long)]
     demo: bool,
+
+    /// A bearer token the admin API accepts besides the stored ones (prefer
+    /// the environment variable: command lines are visible to other users).
+    #[arg(long, env = "INLET_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) -> Result<()> {
@@ -42,6 +48,12 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
         demo::run(&host, fake).await?;
     }
 
+    let tokens = AdminTokens::new(args.admin_token.as_deref());
+    if let Some(token) = tokens.create_first(host.store()).await? {
+        // Only its digest is stored: this is the one time it can be read.
+        eprintln!("admin API token (shown once; keep it): {token}");
+    }
+
     let host = Arc::new(host);
     let background = host.start_background(true);
     let listener = bind(args.listen).await?;
@@ -49,7 +61,7 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
         Some(url) => url.clone(),
         None => Url::parse(&format!("http://{}", listener.local_addr()?))?,
     };
-    serve_http(listener, api::router(ApiState { host: Arc::clone(&host), public_url })).await?;
+    serve_http(listener, api::router(ApiState { host: Arc::clone(&host), public_url, tokens })).await?;
     background.stop().await;
     Ok(())
 }

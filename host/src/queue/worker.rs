@@ -9,6 +9,7 @@
 //! and hands the rest back without counting the attempt.
 
 use super::policy::{Decision, QueuePolicy, decide};
+use crate::metrics::METRICS;
 use crate::runtime::wit::Trigger;
 use crate::store::Store;
 use crate::store::jobs::{Job, JobAction, Queue};
@@ -160,6 +161,10 @@ impl QueueWorker {
             return Ok(Vec::new());
         }
         self.held.lock().unwrap().extend(jobs.iter().map(|j| j.id));
+        let now = self.store().now();
+        for job in &jobs {
+            METRICS.job_claimed(self.queue.as_str(), Duration::from_millis((now - job.run_at).max(0) as u64));
+        }
         let mut requests = Vec::with_capacity(jobs.len());
         for job in &jobs {
             match job.integration_id {
@@ -225,6 +230,11 @@ impl QueueWorker {
         let job_ids: Vec<i64> = batch.iter().map(|f| f.job.id).collect();
         match self.store().complete_runs(&records).await {
             Ok(paused) => {
+                let now = self.store().now();
+                for finished in &batch {
+                    let took = Duration::from_millis((now - finished.run.started.started_at).max(0) as u64);
+                    METRICS.run_finished(finished.run.outcome.status.as_str(), took);
+                }
                 let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
                 self.runner.notify_paused(&runs, &paused).await;
             }
@@ -341,5 +351,7 @@ fn request(job: &Job, integration_id: i64) -> RunRequest {
         attempt: job.attempt,
         job_id: Some(job.id),
         backfill_since: job.args.backfill_since,
+        pending_run_id: job.sync_run_id,
+        process_only: job.queue == Queue::Webhook,
     }
 }

@@ -144,6 +144,12 @@ impl Store {
             .collect()
     }
 
+    /// Delete a group with its integrations (and their runs, jobs and records).
+    pub async fn delete_group(&self, id: i64) -> Result<bool> {
+        let result = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(self.pool()).await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// The group's current credentials and status.
     pub async fn group_credentials(&self, id: i64) -> Result<(Credentials, String)> {
         let row = sqlx::query("SELECT id, credentials, credentials_version, status FROM groups WHERE id = $1")

@@ -114,6 +114,24 @@ impl Store {
             .collect()
     }
 
+    /// Replace the name and config.
+    pub async fn update_integration(&self, id: i64, name: &str, config: &str) -> Result<bool> {
+        let result = sqlx::query("UPDATE integrations SET name = $2, config = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .bind(config)
+            .bind(self.now())
+            .execute(self.pool())
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Delete an integration with its state, runs, jobs and records.
+    pub async fn delete_integration(&self, id: i64) -> Result<bool> {
+        let result = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(self.pool()).await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Replace the schedule (`None`: back to the instance type's default).
     pub async fn set_integration_schedule(
         &self,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Queue {
     Fetch,
@@ -39,7 +39,7 @@ impl Queue {
 }
 
 /// What a job asks for, stored as JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobArgs {
     /// schedule, manual, webhook, backfill.
     pub trigger: String,
@@ -48,7 +48,7 @@ pub struct JobArgs {
     pub backfill_since: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub queue: Queue,
@@ -84,6 +84,14 @@ pub enum JobAction {
     },
 }
 
+/// What became of an operator's request for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerOutcome {
+    Queued { job_id: i64, run_id: i64 },
+    TooSoon { last_requested_at: i64 },
+    NoIntegration,
+}
+
 pub struct NewJob {
     pub queue: Queue,
     pub integration_id: i64,
@@ -117,43 +125,50 @@ impl Store {
     /// Queue a job unless the integration already has one waiting in that
     /// queue (repeated triggers coalesce). Returns the waiting job's id.
     pub async fn enqueue_job(&self, new: &NewJob) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let id = waiting_or_new(&mut tx, new, self.now()).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// An operator's "Update now": queue a job (or join the one waiting) and
+    /// give it a `pending` run, whose id is known at once. Refused when the
+    /// last request for this integration was less than `min_gap_ms` ago.
+    pub async fn request_run(&self, new: &NewJob, min_gap_ms: i64) -> Result<TriggerOutcome> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        let waiting: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1",
+        let last: Option<Option<i64>> = sqlx::query_scalar("SELECT last_triggered_at FROM integrations WHERE id = $1")
+            .bind(new.integration_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match last {
+            None => return Ok(TriggerOutcome::NoIntegration),
+            Some(Some(at)) if now - at < min_gap_ms => return Ok(TriggerOutcome::TooSoon { last_requested_at: at }),
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE integrations SET last_triggered_at = $2 WHERE id = $1")
+            .bind(new.integration_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let job_id = waiting_or_new(&mut tx, new, now).await?;
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT r.id FROM jobs j JOIN sync_runs r ON r.id = j.sync_run_id WHERE j.id = $1 AND r.status = 'pending'",
         )
-        .bind(new.queue.as_str())
-        .bind(new.integration_id)
+        .bind(job_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let id = match waiting {
-            Some(id) => {
-                // An earlier trigger wins: never push a waiting job later.
-                sqlx::query("UPDATE jobs SET run_at = $2, updated_at = $3 WHERE id = $1 AND run_at > $2")
-                    .bind(id)
-                    .bind(new.run_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                id
-            }
+        let run_id = match pending {
+            Some(run_id) => run_id,
             None => {
-                sqlx::query_scalar(
-                    "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-                )
-                .bind(new.queue.as_str())
-                .bind(new.integration_id)
-                .bind(serde_json::to_string(&new.args)?)
-                .bind(new.max_attempts)
-                .bind(new.run_at)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?
+                let run_id =
+                    super::sync_runs::insert_pending(&mut tx, new.integration_id, &new.args.trigger, now).await?;
+                set_sync_runs(&mut tx, &[(job_id, run_id)]).await?;
+                run_id
             }
         };
         tx.commit().await?;
-        Ok(id)
+        Ok(TriggerOutcome::Queued { job_id, run_id })
     }
 
     /// Claim up to `limit` due jobs of `queue` for `owner`, leased until
@@ -362,6 +377,16 @@ impl Store {
             .await?)
     }
 
+    /// Jobs waiting in each queue (due or not).
+    pub async fn queue_depths(&self) -> Result<Vec<(Queue, i64)>> {
+        sqlx::query("SELECT queue, COUNT(*) AS waiting FROM jobs WHERE state = 'available' GROUP BY queue")
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(|row| Ok((Queue::parse(row.try_get("queue")?)?, row.try_get("waiting")?)))
+            .collect()
+    }
+
     /// Integrations with a running job, and those with a waiting one.
     pub async fn active_job_integrations(&self) -> Result<(Vec<i64>, Vec<i64>)> {
         let rows = sqlx::query(
@@ -404,6 +429,39 @@ impl Store {
             .await?
             .rows_affected())
     }
+}
+
+/// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
+/// `new` is due sooner (never later), or a new one.
+pub(super) async fn waiting_or_new(conn: &mut Connection, new: &NewJob, now: i64) -> Result<i64> {
+    let waiting: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1",
+    )
+    .bind(new.queue.as_str())
+    .bind(new.integration_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = waiting {
+        sqlx::query("UPDATE jobs SET run_at = $2, updated_at = $3 WHERE id = $1 AND run_at > $2")
+            .bind(id)
+            .bind(new.run_at)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        return Ok(id);
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(new.queue.as_str())
+    .bind(new.integration_id)
+    .bind(serde_json::to_string(&new.args)?)
+    .bind(new.max_attempts)
+    .bind(new.run_at)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
 }
 
 pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, now: i64) -> Result<()> {

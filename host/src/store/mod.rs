@@ -3,6 +3,7 @@
 //! PostgreSQL accept, and run through sqlx's `Any` driver. Every write takes its
 //! time from the injected clock.
 
+pub mod api_tokens;
 pub mod groups;
 pub mod integrations;
 pub mod jobs;
@@ -13,6 +14,7 @@ pub mod records;
 pub mod run_batches;
 pub mod state;
 pub mod sync_runs;
+pub mod webhook_deliveries;
 
 use crate::auth::secrets::SecretKey;
 use crate::clock::{Millis, SharedClock};

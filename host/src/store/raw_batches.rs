@@ -30,16 +30,8 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         for (kind, payload) in checkpoint.batches {
-            sqlx::query(
-                "INSERT INTO raw_batches (integration_id, sync_run_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(checkpoint.integration_id)
-            .bind(checkpoint.sync_run_id)
-            .bind(kind)
-            .bind(payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_pending(&mut tx, checkpoint.integration_id, Some(checkpoint.sync_run_id), kind, payload, now)
+                .await?;
         }
         for (key, value) in checkpoint.state {
             match value {
@@ -100,5 +92,28 @@ pub(super) async fn mark_processed(conn: &mut Connection, batch_id: i64, now: i6
         .bind(now)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Store a batch to be processed. `sync_run_id` is the run that fetched it
+/// (none for a webhook delivery's).
+pub(super) async fn insert_pending(
+    conn: &mut Connection,
+    integration_id: i64,
+    sync_run_id: Option<i64>,
+    kind: &str,
+    payload: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO raw_batches (integration_id, sync_run_id, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(integration_id)
+    .bind(sync_run_id)
+    .bind(kind)
+    .bind(payload)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RecordCounts {
     pub created: i64,
     pub updated: i64,
@@ -44,7 +44,7 @@ pub struct StoredObject {
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub external_id: String,
     pub kind: String,
@@ -53,7 +53,39 @@ pub struct StoredEvent {
     pub target: Option<String>,
     pub value: Option<f64>,
     pub unit: Option<String>,
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
+}
+
+/// Which records a page holds: each filter applies when set.
+pub struct RecordFilter<'a> {
+    pub integration_id: Option<i64>,
+    pub kind: Option<&'a str>,
+    /// Events: occurred at or after; objects: changed at or after (ms).
+    pub since: Option<i64>,
+    /// Events: occurred before; objects: changed before (ms).
+    pub until: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventRow {
+    pub id: i64,
+    pub integration_id: i64,
+    #[serde(flatten)]
+    pub event: StoredEvent,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ObjectRow {
+    pub id: i64,
+    pub integration_id: i64,
+    pub external_id: String,
+    pub kind: String,
+    pub name: Option<String>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,17 +224,68 @@ impl Store {
         .bind(integration_id)
         .fetch_all(self.pool())
         .await?
-        .into_iter()
+        .iter()
+        .map(stored_event)
+        .collect()
+    }
+
+    /// A page of events in (time, id) order after `after`, filtered.
+    pub async fn events_page(&self, filter: &RecordFilter<'_>, after: Option<(i64, i64)>) -> Result<Vec<EventRow>> {
+        let (after_time, after_id) = after.unzip();
+        sqlx::query(
+            "SELECT id, integration_id, external_id, kind, occurred_at, actor, target, value, unit, data FROM events
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
+               AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
+               AND ($5 IS NULL OR occurred_at > $5 OR (occurred_at = $5 AND id > $6))
+             ORDER BY occurred_at, id LIMIT $7",
+        )
+        .bind(filter.integration_id)
+        .bind(filter.kind)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(after_time)
+        .bind(after_id.unwrap_or(0))
+        .bind(filter.limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
         .map(|row| {
-            Ok(StoredEvent {
+            Ok(EventRow {
+                id: row.try_get("id")?,
+                integration_id: row.try_get("integration_id")?,
+                event: stored_event(row)?,
+            })
+        })
+        .collect()
+    }
+
+    /// A page of live objects in id order after `after`, filtered on kind and
+    /// on when they last changed.
+    pub async fn objects_page(&self, filter: &RecordFilter<'_>, after: Option<i64>) -> Result<Vec<ObjectRow>> {
+        sqlx::query(
+            "SELECT id, integration_id, external_id, kind, name, data, updated_at FROM objects
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
+               AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id > $5
+             ORDER BY id LIMIT $6",
+        )
+        .bind(filter.integration_id)
+        .bind(filter.kind)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(after.unwrap_or(0))
+        .bind(filter.limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ObjectRow {
+                id: row.try_get("id")?,
+                integration_id: row.try_get("integration_id")?,
                 external_id: row.try_get("external_id")?,
                 kind: row.try_get("kind")?,
-                occurred_at: row.try_get("occurred_at")?,
-                actor: row.try_get("actor")?,
-                target: row.try_get("target")?,
-                value: row.try_get("value")?,
-                unit: row.try_get("unit")?,
-                data: json(&row)?,
+                name: row.try_get("name")?,
+                data: json(row)?,
+                updated_at: row.try_get("updated_at")?,
             })
         })
         .collect()
@@ -227,6 +310,19 @@ impl Store {
         })
         .collect()
     }
+}
+
+fn stored_event(row: &AnyRow) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        external_id: row.try_get("external_id")?,
+        kind: row.try_get("kind")?,
+        occurred_at: row.try_get("occurred_at")?,
+        actor: row.try_get("actor")?,
+        target: row.try_get("target")?,
+        value: row.try_get("value")?,
+        unit: row.try_get("unit")?,
+        data: json(row)?,
+    })
 }
 
 fn json(row: &AnyRow) -> Result<serde_json::Value> {

@@ -17,6 +17,8 @@ pub struct RunStart<'a> {
     pub trigger: &'a str,
     pub attempt: i64,
     pub job_id: Option<i64>,
+    /// The `pending` run an operator's trigger created; it becomes this run.
+    pub pending_run_id: Option<i64>,
 }
 
 /// A finished run and what follows from it.
@@ -44,14 +46,26 @@ impl Store {
             integration_ids.iter().collect::<BTreeSet<_>>().len() == starts.len(),
             "a batch of runs names an integration twice"
         );
-        let rows: Vec<(i64, &str, i64)> = starts.iter().map(|s| (s.integration_id, s.trigger, s.attempt)).collect();
         let mut tx = self.begin().await?;
-        let inserted: BTreeMap<i64, i64> = sync_runs::insert_running_many(&mut tx, &rows, now)
-            .await?
-            .into_iter()
-            .map(|(run_id, integration_id)| (integration_id, run_id))
+        let mut run_by_integration = BTreeMap::new();
+        for start in starts {
+            if let Some(run_id) = start.pending_run_id
+                && sync_runs::start_pending(&mut tx, run_id, start.trigger, start.attempt, now).await?
+            {
+                run_by_integration.insert(start.integration_id, run_id);
+            }
+        }
+        let rows: Vec<(i64, &str, i64)> = starts
+            .iter()
+            .filter(|s| !run_by_integration.contains_key(&s.integration_id))
+            .map(|s| (s.integration_id, s.trigger, s.attempt))
             .collect();
-        let run_ids: Vec<i64> = integration_ids.iter().map(|id| inserted[id]).collect();
+        if !rows.is_empty() {
+            for (run_id, integration_id) in sync_runs::insert_running_many(&mut tx, &rows, now).await? {
+                run_by_integration.insert(integration_id, run_id);
+            }
+        }
+        let run_ids: Vec<i64> = integration_ids.iter().map(|id| run_by_integration[id]).collect();
         integrations::mark_started_many(&mut tx, &integration_ids, now).await?;
         let links: Vec<(i64, i64)> =
             starts.iter().zip(&run_ids).filter_map(|(start, run)| start.job_id.map(|job| (job, *run))).collect();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Pending,
@@ -41,7 +41,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SyncRun {
     pub id: i64,
     pub integration_id: i64,
@@ -196,6 +196,34 @@ impl Store {
         .collect()
     }
 
+    /// Runs asked for or under way (`pending`, `running`), oldest first.
+    pub async fn active_sync_runs(&self) -> Result<Vec<SyncRun>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sync_runs WHERE status IN ('pending', 'running') ORDER BY id"
+        )))
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(sync_run)
+        .collect()
+    }
+
+    /// A page of an integration's runs, newest first, older than `before` (a run id).
+    pub async fn sync_runs_page(&self, integration_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<SyncRun>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sync_runs WHERE integration_id = $1 AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(integration_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(sync_run)
+        .collect()
+    }
+
     pub async fn sync_run_logs(&self, id: i64) -> Result<Vec<LogLine>> {
         sqlx::query("SELECT at, level, message FROM sync_run_logs WHERE sync_run_id = $1 ORDER BY seq")
             .bind(id)
@@ -228,6 +256,39 @@ pub(super) async fn append_logs(conn: &mut Connection, id: i64, lines: &[LogLine
             .await?;
     }
     Ok(())
+}
+
+/// A run an operator asked for, waiting for a worker: its id can be handed
+/// out at once ("Update now" answers with it).
+pub(super) async fn insert_pending(conn: &mut Connection, integration_id: i64, trigger: &str, now: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO sync_runs (integration_id, trigger, status, created_at) VALUES ($1, $2, 'pending', $3) RETURNING id",
+    )
+    .bind(integration_id)
+    .bind(trigger)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Turn a pending run into the running one; false when it is no longer pending.
+pub(super) async fn start_pending(
+    conn: &mut Connection,
+    id: i64,
+    trigger: &str,
+    attempt: i64,
+    now: i64,
+) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE sync_runs SET status = 'running', trigger = $2, attempt = $3, started_at = $4 WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(trigger)
+    .bind(attempt)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
 }
 
 /// Insert `running` rows for many runs in one statement; returns

@@ -1,0 +1,62 @@
+//! `/api/groups`: connected accounts. Credentials go in, never come out.
+
+use super::ApiState;
+use super::error::ApiResult;
+use super::extract::{Id, JsonBody, QueryParams};
+use crate::operations::groups::{self, GroupView, NewGroupInput};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use utoipa::IntoParams;
+
+#[utoipa::path(get, path = "/api/groups", tag = "groups", responses((status = 200, body = Vec<GroupView>)))]
+pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<Vec<GroupView>>> {
+    let store = api.host.store();
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+    for integration in store.integrations().await? {
+        *counts.entry(integration.group_id).or_default() += 1;
+    }
+    let groups = store.groups().await?;
+    Ok(Json(
+        groups
+            .into_iter()
+            .map(|g| {
+                let count = counts.get(&g.id).copied().unwrap_or(0);
+                GroupView::of(&api.host, g, count)
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/groups", tag = "groups", request_body = NewGroupInput,
+    responses((status = 201, body = GroupView), (status = 409, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)))]
+pub async fn create(
+    State(api): State<ApiState>,
+    JsonBody(input): JsonBody<NewGroupInput>,
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    let group = groups::create(&api.host, input).await?;
+    Ok((StatusCode::CREATED, Json(GroupView::of(&api.host, group, 0))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Required when the group has integrations: they are deleted with it.
+    #[serde(default)]
+    confirm: bool,
+}
+
+#[utoipa::path(delete, path = "/api/groups/{id}", tag = "groups", params(("id" = i64, Path), DeleteQuery),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "The group has integrations and confirm=true was not given", body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(api): State<ApiState>,
+    Id(id): Id,
+    QueryParams(query): QueryParams<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    groups::delete(&api.host, id, query.confirm).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,106 @@
+//! `GET /api/events` and `GET /api/objects`: the synced data, filtered and
+//! cursor-paginated (a cursor stays valid while new records arrive).
+
+use super::ApiState;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::QueryParams;
+use crate::store::records::{EventRow, ObjectRow, RecordFilter};
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RecordQuery {
+    integration: Option<i64>,
+    kind: Option<String>,
+    /// Events that occurred (objects that changed) at or after this time, epoch ms.
+    since: Option<i64>,
+    /// ... and before this time, epoch ms.
+    until: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Records per page, 1 to 1000 (default 100).
+    limit: Option<i64>,
+}
+
+impl RecordQuery {
+    fn filter(&self) -> ApiResult<RecordFilter<'_>> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since >= until
+        {
+            return Err(ApiError::invalid("until", format!("must be after since ({since}), got {until}")));
+        }
+        Ok(RecordFilter {
+            integration_id: self.integration,
+            kind: self.kind.as_deref(),
+            since: self.since,
+            until: self.until,
+            limit: super::page_limit(self.limit, 100, 1000)? + 1,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// In time order.
+    pub events: Vec<EventRow>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ObjectPage {
+    pub objects: Vec<ObjectRow>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/events", tag = "data", params(RecordQuery),
+    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)))]
+pub async fn events(
+    State(api): State<ApiState>,
+    QueryParams(query): QueryParams<RecordQuery>,
+) -> ApiResult<Json<EventPage>> {
+    let filter = query.filter()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .split_once('.')
+                .and_then(|(time, id)| Some((time.parse().ok()?, id.parse().ok()?)))
+                .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API gave out"))
+        })
+        .transpose()?;
+    let mut events = api.host.store().events_page(&filter, after).await?;
+    let next_cursor =
+        next_page(&mut events, filter.limit).map(|last| format!("{}.{}", last.event.occurred_at, last.id));
+    Ok(Json(EventPage { events, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/objects", tag = "data", params(RecordQuery),
+    responses((status = 200, body = ObjectPage), (status = 422, body = ErrorBody)))]
+pub async fn objects(
+    State(api): State<ApiState>,
+    QueryParams(query): QueryParams<RecordQuery>,
+) -> ApiResult<Json<ObjectPage>> {
+    let filter = query.filter()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|cursor| cursor.parse().map_err(|_| ApiError::invalid("cursor", "is not a cursor this API gave out")))
+        .transpose()?;
+    let mut objects = api.host.store().objects_page(&filter, after).await?;
+    let next_cursor = next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
+    Ok(Json(ObjectPage { objects, next_cursor }))
+}
+
+/// Pages are fetched one row long to learn whether another follows: trim it
+/// and return the last row kept when one does.
+fn next_page<T: Clone>(rows: &mut Vec<T>, fetched_limit: i64) -> Option<T> {
+    if (rows.len() as i64) < fetched_limit {
+        return None;
+    }
+    rows.truncate(fetched_limit as usize - 1);
+    rows.last().cloned()
+}

@@ -1,0 +1,112 @@
+//! The operator's Updates page: `GET /` (a redirect), `GET /updates` (the
+//! HTML) and its script and style sheet under `/ui/`. The files are embedded
+//! in the binary, so there is no front-end server and no build step; they use
+//! no third-party code.
+//!
+//! The page itself is public: it holds no data and no secret. It asks the
+//! operator for the admin token and keeps it in the tab's `sessionStorage`,
+//! sending it as `Authorization: Bearer` on each `/api` call, because the
+//! admin API authenticates by bearer token, not by cookie. A token that a
+//! browser never sends by itself cannot be used by another site's forms or
+//! scripts (no CSRF), and it is forgotten when the tab closes. What protects
+//! it inside the page is the content security policy below: only this
+//! host's own script may run, so an integration's name (which users choose)
+//! can never become code. The script writes API data with `textContent`,
+//! never as HTML.
+
+use super::ApiState;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+const PAGE: &str = include_str!("ui/updates.html");
+const SCRIPT: &str = include_str!("ui/updates.js");
+const STYLE: &str = include_str!("ui/updates.css");
+
+/// No inline script or style, nothing from another origin, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Headers every response of these routes carries.
+const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    // The files change with the binary; revalidating is cheap and means an
+    // upgraded host never runs against yesterday's script.
+    (header::CACHE_CONTROL, "no-cache"),
+];
+
+/// The page's routes. They need no state; the type matches the API router's
+/// so that it can be merged before `with_state`.
+pub fn router() -> Router<ApiState> {
+    routes()
+}
+
+fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/updates") }))
+        .route("/updates", get(|| async { asset("text/html; charset=utf-8", PAGE) }))
+        .route("/ui/updates.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
+        .route("/ui/updates.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serve the page's routes on a loopback port and fetch `path`.
+    async fn get(path: &str) -> reqwest::Response {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, routes::<()>()).await });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        client.get(format!("http://{address}{path}")).send().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_the_page_its_files_and_a_redirect_with_security_headers() {
+        for (path, status, content_type) in [
+            ("/", 303, None),
+            ("/updates", 200, Some("text/html; charset=utf-8")),
+            ("/ui/updates.js", 200, Some("text/javascript; charset=utf-8")),
+            ("/ui/updates.css", 200, Some("text/css; charset=utf-8")),
+        ] {
+            let response = get(path).await;
+            assert_eq!(response.status().as_u16(), status, "{path}");
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            if content_type.is_some() {
+                assert_eq!(header("content-type").as_deref(), content_type, "{path}");
+            }
+            assert_eq!(header("content-security-policy").as_deref(), Some(CONTENT_SECURITY_POLICY), "{path}");
+            assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+            assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"), "{path}");
+            assert_eq!(header("cache-control").as_deref(), Some("no-cache"), "{path}");
+            if path == "/" {
+                assert_eq!(header("location").as_deref(), Some("/updates"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_page_has_no_inline_script_or_style() {
+        // The content security policy would block them.
+        assert!(!PAGE.contains("<script>") && !PAGE.contains("<style") && !PAGE.contains(" style="));
+        assert!(!PAGE.contains(" onclick=") && !PAGE.contains(" onsubmit=") && !PAGE.contains("javascript:"));
+        assert!(PAGE.contains(r#"<script src="/ui/updates.js" defer></script>"#));
+    }
+}

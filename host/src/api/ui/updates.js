@@ -1,0 +1,1091 @@
+// The Updates page of inlet: every integration and task with its status,
+// kept current from GET /api/updates/stream (or by polling GET /api/updates
+// when the stream is unavailable), with "Update now", the sync history and
+// the schedule editor.
+//
+// Plain ES2020, no framework and no build step: the host embeds this file.
+// Names and messages come from users and plugins, so API data is only ever
+// written with textContent or attributes, never parsed as HTML.
+'use strict';
+
+const TOKEN_KEY = 'inlet.admin-token';
+const POLL_MS = 5000;
+const STREAM_RETRY_MS = 30000;
+// How long a clicked "Update now" shows "Processing" before the server
+// confirms the run. Longer than a polling period, so polling mode does not
+// flicker either.
+const CLICK_GRACE_MS = 10000;
+const HISTORY_REFRESH_MS = 3000;
+const ROW_MESSAGE_MS = 60000;
+const FILTERS = ['all', 'integrations', 'tasks'];
+// The interval presets of host/src/schedule.rs (INTERVAL_PRESETS), which the
+// select in updates.html offers.
+const INTERVAL_PRESETS = { '5m': 300, '15m': 900, '30m': 1800, '1h': 3600, '6h': 21600, daily: 86400, weekly: 604800 };
+const DEFAULT_INTERVAL = '15m';
+const RUN_STATUS_TEXT = {
+  pending: 'Pending',
+  running: 'Running',
+  success: 'Succeeded',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+};
+
+const state = {
+  token: null,
+  filter: 'all',
+  rows: new Map(), // id -> the last row the server sent
+  labels: new Map(), // id -> status label last seen, to announce changes
+  clicked: new Map(), // id -> { at, lastSuccess }: "Update now" not yet confirmed
+  messageTimers: new Map(), // id -> timer clearing the row's message
+  generation: 0, // bumped on filter change and sign-out; older replies are dropped
+  sequence: 0, // orders snapshots, so an old poll cannot overwrite a newer event
+  applied: 0, // sequence of the snapshot on screen
+  stream: null, // AbortController of the open stream
+  pollTimer: null,
+  retryTimer: null,
+  history: null, // { id, opener, cursor, loading, timer, inFlight }
+  schedule: null, // { id, name, opener }
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+// ---------------------------------------------------------------- API calls
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const detail = (body && body.error) || {};
+    super(detail.message || `The server answered ${status}.`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = detail.code || null;
+    this.field = detail.field || null;
+  }
+}
+
+class Unreachable extends Error {
+  constructor() {
+    super('The inlet server could not be reached.');
+    this.name = 'Unreachable';
+  }
+}
+
+function authHeaders(extra) {
+  return Object.assign({ Authorization: `Bearer ${state.token}` }, extra);
+}
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch (_) {
+    return null;
+  }
+}
+
+// Every /api call: sends the token, turns error replies into ApiError (with
+// the server's message and field) and signs out on 401.
+async function api(path, { method = 'GET', body } = {}) {
+  const headers = authHeaders({ Accept: 'application/json' });
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch (_) {
+    throw new Unreachable();
+  }
+  if (response.status === 401) {
+    signOut('The server did not accept the token (it may have been revoked). Sign in again.');
+  }
+  if (!response.ok) throw new ApiError(response.status, await readJson(response));
+  return response.status === 204 ? null : readJson(response);
+}
+
+// A 401 has already signed the page out; nothing more to say about it.
+function alreadyHandled(error) {
+  return error instanceof ApiError && error.status === 401;
+}
+
+function updatesQuery() {
+  return `filter=${encodeURIComponent(state.filter)}`;
+}
+
+// ---------------------------------------------------------- sign in and out
+
+function readStoredToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch (_) {
+    return null; // storage disabled: the token then lives in memory only
+  }
+}
+
+function storeToken(token) {
+  try {
+    if (token === null) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, token);
+  } catch (_) {
+    // Storage disabled; the page still works until it is reloaded.
+  }
+}
+
+function onSignIn(event) {
+  event.preventDefault();
+  const input = $('#token');
+  const token = input.value.trim();
+  // A header value must be printable ASCII; fetch would otherwise fail in a
+  // way that looks like the server being down.
+  if (!token || /[^\x21-\x7e]/.test(token)) {
+    input.setAttribute('aria-invalid', 'true');
+    showSignInMessage(token ? 'A token has no spaces or special characters; paste it again.' : 'Enter the admin token.');
+    input.focus();
+    return;
+  }
+  input.removeAttribute('aria-invalid');
+  input.value = '';
+  state.token = token;
+  storeToken(token);
+  showApp();
+  $('#updates-heading').focus();
+}
+
+function showSignInMessage(text) {
+  $('#sign-in-message').textContent = text;
+}
+
+function showSignIn(message) {
+  $('#app').hidden = true;
+  $('#sign-out').hidden = true;
+  $('#sign-in').hidden = false;
+  showSignInMessage(message || '');
+  $('#token').focus();
+}
+
+function showApp() {
+  $('#sign-in').hidden = true;
+  $('#app').hidden = false;
+  $('#sign-out').hidden = false;
+  connect();
+}
+
+// Forget the token and everything shown with it.
+function signOut(message) {
+  if (state.token === null) return;
+  state.token = null;
+  storeToken(null);
+  disconnect();
+  closeHistory({ restoreFocus: false });
+  closeSchedule();
+  clearRows();
+  hideBanner();
+  showSignIn(message);
+}
+
+// ------------------------------------------------- stream, polling, refresh
+
+function connect() {
+  disconnect();
+  // Rows already shown stay until the new ones arrive.
+  $('#loading').hidden = state.rows.size > 0;
+  setLive('connecting');
+  openStream();
+}
+
+function disconnect() {
+  state.generation += 1;
+  if (state.stream) state.stream.abort();
+  state.stream = null;
+  stopPolling();
+  clearTimeout(state.retryTimer);
+  state.retryTimer = null;
+}
+
+// Reads the event stream with fetch rather than EventSource, because
+// EventSource cannot send the Authorization header.
+async function openStream() {
+  clearTimeout(state.retryTimer);
+  state.retryTimer = null;
+  if (state.stream) state.stream.abort();
+  const controller = new AbortController();
+  const generation = state.generation;
+  state.stream = controller;
+  try {
+    const response = await fetch(`/api/updates/stream?${updatesQuery()}`, {
+      headers: authHeaders({ Accept: 'text/event-stream' }),
+      signal: controller.signal,
+      cache: 'no-store',
+    });
+    if (response.status === 401) {
+      signOut('The server did not accept the token. Sign in again.');
+      return;
+    }
+    if (!response.ok || !response.body) throw new Error(`the stream answered ${response.status}`);
+    await readEvents(response.body, (event) => {
+      if (event.type !== 'updates' || generation !== state.generation) return;
+      stopPolling();
+      setLive('live');
+      applySnapshot(JSON.parse(event.data), nextSequence());
+    });
+  } catch (error) {
+    if (controller.signal.aborted) return; // closed on purpose
+    console.warn('inlet: the update stream failed:', error);
+  }
+  if (controller.signal.aborted || generation !== state.generation) return;
+  state.stream = null;
+  fallBackToPolling();
+}
+
+// Parses text/event-stream framing: events end with a blank line; `event:`
+// names one, `data:` lines carry it, and lines starting with ':' are
+// comments (the server's keep-alives).
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let carriageReturn = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    // Line ends may be \r\n, \n or \r; a \r\n split across chunks must
+    // not count as two line ends.
+    let text = (carriageReturn ? '\r' : '') + value;
+    carriageReturn = text.endsWith('\r');
+    if (carriageReturn) text = text.slice(0, -1);
+    buffer += text.replace(/\r\n?/g, '\n');
+    let end;
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const event = parseEvent(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      if (event) onEvent(event);
+    }
+  }
+}
+
+function parseEvent(block) {
+  let type = 'message';
+  const data = [];
+  for (const line of block.split('\n')) {
+    if (line === '' || line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') type = value;
+    else if (field === 'data') data.push(value);
+  }
+  return data.length ? { type, data: data.join('\n') } : null;
+}
+
+function fallBackToPolling() {
+  setLive('polling');
+  startPolling();
+  state.retryTimer = setTimeout(openStream, STREAM_RETRY_MS);
+}
+
+function startPolling() {
+  if (state.pollTimer !== null) return;
+  refreshOnce();
+  state.pollTimer = setInterval(refreshOnce, POLL_MS);
+}
+
+function stopPolling() {
+  clearInterval(state.pollTimer);
+  state.pollTimer = null;
+}
+
+function nextSequence() {
+  state.sequence += 1;
+  return state.sequence;
+}
+
+// One GET /api/updates: polling, the Refresh button, and after changes.
+async function refreshOnce() {
+  const generation = state.generation;
+  const sequence = nextSequence();
+  try {
+    const rows = await api(`/api/updates?${updatesQuery()}`);
+    if (generation === state.generation) applySnapshot(rows, sequence);
+  } catch (error) {
+    if (alreadyHandled(error) || generation !== state.generation) return;
+    if (error instanceof Unreachable) {
+      showBanner(`Cannot reach the inlet server. Trying again every ${POLL_MS / 1000} s.`);
+    } else {
+      showBanner(`The updates could not be loaded: ${error.message}`);
+    }
+  }
+}
+
+function setLive(mode) {
+  const live = $('#live');
+  const text = { connecting: 'Connecting…', live: 'Live', polling: `Polling every ${POLL_MS / 1000} s` }[mode];
+  live.dataset.state = mode;
+  if (live.textContent !== text) live.textContent = text;
+}
+
+function showBanner(text) {
+  const banner = $('#banner');
+  banner.hidden = false;
+  if (banner.textContent !== text) banner.textContent = text;
+}
+
+function hideBanner() {
+  const banner = $('#banner');
+  banner.hidden = true;
+  banner.textContent = '';
+}
+
+// ----------------------------------------------------------------- the rows
+
+function applySnapshot(rows, sequence) {
+  if (sequence < state.applied) return; // an older reply that arrived late
+  state.applied = sequence;
+  hideBanner();
+  $('#loading').hidden = true;
+  announceChanges(rows);
+  state.rows = new Map(rows.map((row) => [row.id, row]));
+  renderRows(rows);
+  showEmptyState(rows.length === 0);
+  followHistory();
+}
+
+function clearRows() {
+  state.rows = new Map();
+  state.labels = new Map();
+  state.clicked = new Map();
+  $('#updates-body').replaceChildren();
+  $('#updates-table').hidden = true;
+  $('#empty').hidden = true;
+}
+
+function showEmptyState(empty) {
+  $('#updates-table').hidden = empty;
+  const message = $('#empty');
+  message.hidden = !empty;
+  if (empty) {
+    const what = { all: 'integrations or tasks', integrations: 'integrations', tasks: 'tasks' }[state.filter];
+    message.textContent = `There are no ${what} yet. Add one with “inlet integrations add <plugin> <instance type> --group <id>”.`;
+  }
+}
+
+// Updates rows in place (creating, moving and removing only what changed)
+// so that focus, selection and an open drawer survive every update.
+function renderRows(rows) {
+  const body = $('#updates-body');
+  const existing = new Map(Array.from(body.rows, (tr) => [tr.dataset.id, tr]));
+  let previous = null;
+  for (const row of rows) {
+    const key = String(row.id);
+    const tr = existing.get(key) || createRow(row.id);
+    existing.delete(key);
+    updateRow(tr, row);
+    const wanted = previous ? previous.nextElementSibling : body.firstElementChild;
+    if (tr !== wanted) body.insertBefore(tr, wanted);
+    previous = tr;
+  }
+  for (const tr of existing.values()) {
+    if (tr.contains(document.activeElement)) $('#updates-heading').focus();
+    tr.remove();
+  }
+}
+
+function rerenderRow(id) {
+  const tr = rowElement(id);
+  const row = state.rows.get(id);
+  if (tr && row) updateRow(tr, row);
+}
+
+function rowElement(id) {
+  return $('#updates-body').querySelector(`tr[data-id="${Number(id)}"]`);
+}
+
+function element(tag, attributes = {}, text) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// The row's skeleton; updateRow fills it. The explicit roles keep the table
+// semantics when the narrow layout displays rows as blocks.
+function createRow(id) {
+  const tr = element('tr', { 'data-id': String(id), role: 'row' });
+
+  const name = element('th', { scope: 'row', role: 'rowheader', class: 'name' });
+  name.append(
+    element('span', { class: 'name-text', id: `row-${id}-name` }),
+    element('span', { class: 'meta' }),
+    element('span', { class: 'kind' }),
+  );
+
+  const status = element('td', { class: 'status', role: 'cell', 'data-label': 'Status' });
+  status.append(element('span', { class: 'badge' }), element('span', { class: 'failures' }));
+
+  const actions = element('td', { class: 'actions', role: 'cell', 'data-label': 'Actions' });
+  const buttons = element('div', { class: 'action-buttons' });
+  // Each button's description names its row: a screen reader's list of
+  // buttons would otherwise hold many identical "Update now"s.
+  const describedBy = `row-${id}-name`;
+  buttons.append(
+    element('button', { type: 'button', 'data-action': 'update-now', 'aria-describedby': describedBy }, 'Update now'),
+    element('button', { type: 'button', 'data-action': 'history', 'aria-describedby': describedBy }, 'History'),
+    element('button', { type: 'button', 'data-action': 'schedule', 'aria-describedby': describedBy }, 'Schedule'),
+  );
+  actions.append(buttons, element('p', { class: 'row-message', role: 'status' }));
+
+  tr.append(
+    name,
+    status,
+    element('td', { class: 'last-success', role: 'cell', 'data-label': 'Last success' }),
+    element('td', { class: 'next-run', role: 'cell', 'data-label': 'Next run' }),
+    element('td', { class: 'schedule', role: 'cell', 'data-label': 'Schedule' }),
+    actions,
+  );
+  return tr;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function updateRow(tr, row) {
+  const name = tr.querySelector('.name');
+  setText(name.querySelector('.name-text'), row.name);
+  setText(name.querySelector('.meta'), `${row.plugin_id} · ${row.instance_type}`);
+  const kind = name.querySelector('.kind');
+  setText(kind, row.kind);
+  kind.className = `kind kind-${row.kind}`;
+  tr.dataset.status = row.status.status;
+
+  updateStatusCell(tr.querySelector('td.status'), row);
+  updateTimeCell(tr.querySelector('td.last-success'), row.last_success_at, '—');
+  const manual = row.schedule_summary === 'manual only';
+  updateTimeCell(tr.querySelector('td.next-run'), row.next_due_at, manual ? 'manual' : '—');
+  updateScheduleCell(tr.querySelector('td.schedule'), row);
+  updateUpdateButton(tr.querySelector('button[data-action="update-now"]'), row);
+}
+
+function updateStatusCell(cell, row) {
+  const badge = cell.querySelector('.badge');
+  setText(badge, row.status_label);
+  // The class only adds colour; the text says the same.
+  const badgeClass = `badge status-${row.status.status}`;
+  if (badge.className !== badgeClass) badge.className = badgeClass;
+
+  const failures = cell.querySelector('.failures');
+  const count = row.consecutive_failures;
+  setText(failures, count > 0 ? `${count} failed run${count === 1 ? '' : 's'} in a row` : '');
+  failures.hidden = count <= 0;
+
+  updateProgress(cell, row);
+}
+
+function updateProgress(cell, row) {
+  const run = row.run;
+  let wrapper = cell.querySelector('.progress');
+  if (!run || run.progress_total === null || run.progress_total === undefined || run.progress_total <= 0) {
+    if (wrapper) wrapper.remove();
+    return;
+  }
+  if (!wrapper) {
+    wrapper = element('span', { class: 'progress' });
+    wrapper.append(element('progress', { class: 'run-progress' }), element('span', { class: 'progress-text' }));
+    cell.append(wrapper);
+  }
+  const done = Math.min(run.progress_done || 0, run.progress_total);
+  const progress = wrapper.querySelector('progress');
+  progress.max = run.progress_total;
+  progress.value = done;
+  const text = `${formatNumber(done)} of ${formatNumber(run.progress_total)}`;
+  progress.setAttribute('aria-label', `Progress of ${row.name}`);
+  progress.setAttribute('aria-valuetext', text);
+  setText(wrapper.querySelector('.progress-text'), text);
+}
+
+// A time as "Today 14:05" (or a date) in the browser's locale, with the
+// exact instant in a <time> element; `none` when there is no time.
+function updateTimeCell(cell, millis, none) {
+  if (millis === null || millis === undefined) {
+    if (cell.firstElementChild || cell.textContent !== none) cell.textContent = none;
+    return;
+  }
+  let time = cell.querySelector('time');
+  if (!time) {
+    cell.textContent = '';
+    time = element('time');
+    cell.append(time);
+  }
+  const iso = new Date(millis).toISOString();
+  if (time.dateTime !== iso) {
+    time.dateTime = iso;
+    time.title = iso;
+  }
+  setText(time, formatTime(millis));
+}
+
+function updateScheduleCell(cell, row) {
+  let summary = cell.querySelector('.schedule-summary');
+  if (!summary) {
+    summary = element('span', { class: 'schedule-summary' });
+    cell.append(summary, element('span', { class: 'schedule-default' }, 'plugin default'));
+  }
+  setText(summary, row.schedule_summary);
+  cell.querySelector('.schedule-default').hidden = !row.schedule_is_default;
+}
+
+// "Processing" (and disabled) while the server shows a run, and from the
+// click until it does.
+function updateUpdateButton(button, row) {
+  const busy = isInFlight(row) || awaitingServer(row);
+  button.disabled = busy;
+  setText(button, busy ? 'Processing' : 'Update now');
+}
+
+function isInFlight(row) {
+  return Boolean(row && (row.run || row.status.status === 'processing'));
+}
+
+function awaitingServer(row) {
+  const click = state.clicked.get(row.id);
+  if (!click) return false;
+  const confirmed = isInFlight(row) || row.last_success_at !== click.lastSuccess;
+  if (confirmed || Date.now() - click.at > CLICK_GRACE_MS) {
+    state.clicked.delete(row.id);
+    return false;
+  }
+  return true;
+}
+
+function setRowMessage(id, text) {
+  const tr = rowElement(id);
+  if (!tr) return;
+  setText(tr.querySelector('.row-message'), text);
+  clearTimeout(state.messageTimers.get(id));
+  if (text) {
+    state.messageTimers.set(id, setTimeout(() => setRowMessage(id, ''), ROW_MESSAGE_MS));
+  }
+}
+
+// Tells screen readers "Monzo transactions: Up to date" when a status changes.
+function announceChanges(rows) {
+  const changes = [];
+  for (const row of rows) {
+    const before = state.labels.get(row.id);
+    if (before !== undefined && before !== row.status_label) changes.push(`${row.name}: ${row.status_label}`);
+    state.labels.set(row.id, row.status_label);
+  }
+  if (changes.length) announce(changes.join('. '));
+}
+
+function announce(text) {
+  const announcer = $('#announcer');
+  // Clearing first makes a repeated message be read again.
+  announcer.textContent = '';
+  setTimeout(() => {
+    announcer.textContent = text;
+  }, 50);
+}
+
+// ---------------------------------------------------------- time and numbers
+
+function startOfDay(date) {
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+function formatTime(millis) {
+  const date = new Date(millis);
+  const now = new Date();
+  const clock = date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const days = Math.round((startOfDay(date) - startOfDay(now)) / 86400000);
+  if (Math.abs(days) <= 1) {
+    // "today", "tomorrow", "yesterday" in the browser's language.
+    const day = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }).format(days, 'day');
+    return `${day.charAt(0).toLocaleUpperCase()}${day.slice(1)} ${clock}`;
+  }
+  const options = { day: 'numeric', month: 'short' };
+  if (date.getFullYear() !== now.getFullYear()) options.year = 'numeric';
+  return `${date.toLocaleDateString(undefined, options)} ${clock}`;
+}
+
+function formatDuration(ms) {
+  if (ms < 1000) return `${ms} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function formatNumber(n) {
+  return Number(n).toLocaleString();
+}
+
+// ------------------------------------------------------------- Update now
+
+async function requestUpdate(id) {
+  const row = state.rows.get(id);
+  if (!row) return;
+  state.clicked.set(id, { at: Date.now(), lastSuccess: row.last_success_at });
+  setRowMessage(id, '');
+  rerenderRow(id);
+  // Ends the "Processing" of a click the server never showed as a run.
+  setTimeout(() => rerenderRow(id), CLICK_GRACE_MS + 100);
+  try {
+    await api(`/api/integrations/${id}/sync`, { method: 'POST' });
+    announce(`${row.name}: update requested`);
+    // Without the stream the run would only show at the next poll.
+    if (state.pollTimer !== null) refreshOnce();
+  } catch (error) {
+    state.clicked.delete(id);
+    rerenderRow(id);
+    if (alreadyHandled(error)) return;
+    // 429 (asked too soon) and 409 (paused) explain themselves.
+    setRowMessage(id, error.message);
+  }
+}
+
+function onTableClick(event) {
+  const button = event.target.closest('button[data-action]');
+  if (!button || button.disabled) return;
+  const id = Number(button.closest('tr').dataset.id);
+  const action = button.dataset.action;
+  if (action === 'update-now') requestUpdate(id);
+  else if (action === 'history') openHistory(id, button);
+  else if (action === 'schedule') openSchedule(id, button);
+}
+
+// --------------------------------------------------------------- filters
+
+function filterFromLocation() {
+  const filter = new URLSearchParams(location.search).get('filter');
+  return FILTERS.includes(filter) ? filter : 'all';
+}
+
+function showFilter() {
+  for (const button of document.querySelectorAll('button[data-filter]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.filter === state.filter));
+  }
+}
+
+function onFilterClick(event) {
+  const button = event.target.closest('button[data-filter]');
+  if (!button || button.dataset.filter === state.filter) return;
+  state.filter = button.dataset.filter;
+  showFilter();
+  // Keep the choice in the address, so a reload or a bookmark keeps it.
+  const url = new URL(location.href);
+  if (state.filter === 'all') url.searchParams.delete('filter');
+  else url.searchParams.set('filter', state.filter);
+  history.replaceState(null, '', url);
+  connect();
+}
+
+// ---------------------------------------------------------- history drawer
+
+async function openHistory(id, opener) {
+  const row = state.rows.get(id);
+  if (!row) return;
+  if (state.history) stopHistoryTimer();
+  state.history = { id, opener, cursor: null, pagesLoaded: false, loading: false, timer: null, inFlight: isInFlight(row) };
+  $('#history-heading').textContent = `History: ${row.name}`;
+  $('#history-list').replaceChildren();
+  $('#history-more').hidden = true;
+  $('#history-drawer').hidden = false;
+  $('#history-close').focus();
+  await loadHistory('first');
+  followHistory();
+}
+
+function closeHistory({ restoreFocus = true } = {}) {
+  const history = state.history;
+  if (!history) return;
+  stopHistoryTimer();
+  state.history = null;
+  $('#history-drawer').hidden = true;
+  if (restoreFocus) restoreFocusTo(history.opener, history.id, 'history');
+}
+
+function stopHistoryTimer() {
+  clearInterval(state.history.timer);
+  state.history.timer = null;
+}
+
+// Focus goes back to the button that opened a panel, or to the same button
+// of its row if that was replaced, or else to the page heading.
+function restoreFocusTo(opener, id, action) {
+  let target = opener && opener.isConnected ? opener : null;
+  if (!target) {
+    const tr = rowElement(id);
+    target = tr && tr.querySelector(`button[data-action="${action}"]`);
+  }
+  (target || $('#updates-heading')).focus();
+}
+
+// `first` loads (or reloads) the newest page; `more` the page after the
+// cursor. Runs already shown are updated in place, so a reload keeps the
+// pages loaded with "Load more".
+async function loadHistory(which) {
+  const history = state.history;
+  if (!history || history.loading) return;
+  history.loading = true;
+  const status = $('#history-status');
+  const list = $('#history-list');
+  if (!list.firstElementChild) status.textContent = 'Loading…';
+  const params = new URLSearchParams({ limit: '20' });
+  if (which === 'more' && history.cursor !== null) params.set('cursor', String(history.cursor));
+  try {
+    const page = await api(`/api/integrations/${history.id}/sync-history?${params}`);
+    if (state.history !== history) return;
+    for (const run of page.runs) placeRun(run);
+    if (which === 'more' || !history.pagesLoaded) history.cursor = page.next_cursor;
+    history.pagesLoaded = true;
+    $('#history-more').hidden = history.cursor === null;
+    status.textContent = list.firstElementChild ? '' : 'No runs yet.';
+  } catch (error) {
+    if (alreadyHandled(error) || state.history !== history) return;
+    status.textContent = `The history could not be loaded: ${error.message}`;
+  } finally {
+    history.loading = false;
+  }
+}
+
+// Refreshes the open history while its instance has a run in flight, and
+// once more when the run ends, so the drawer shows how it ended.
+function followHistory() {
+  const history = state.history;
+  if (!history) return;
+  const inFlight = isInFlight(state.rows.get(history.id));
+  if (inFlight && history.timer === null) {
+    history.timer = setInterval(() => loadHistory('first'), HISTORY_REFRESH_MS);
+  } else if (!inFlight && history.timer !== null) {
+    stopHistoryTimer();
+  }
+  if (inFlight !== history.inFlight) {
+    history.inFlight = inFlight;
+    loadHistory('first');
+  }
+}
+
+// The list is newest first, in descending run id.
+function placeRun(run) {
+  const list = $('#history-list');
+  let item = list.querySelector(`li[data-run-id="${Number(run.id)}"]`);
+  if (!item) {
+    item = createRunItem(run.id);
+    const after = Array.from(list.children).find((li) => Number(li.dataset.runId) < run.id);
+    list.insertBefore(item, after || null);
+  }
+  updateRunItem(item, run);
+}
+
+function createRunItem(id) {
+  const item = element('li', { class: 'run', 'data-run-id': String(id) });
+  const head = element('p', { class: 'run-head' });
+  head.append(
+    element('span', { class: 'run-status' }),
+    element('span', { class: 'run-trigger' }),
+    element('span', { class: 'run-started' }),
+  );
+  item.append(head, element('p', { class: 'run-detail' }), element('p', { class: 'run-counts' }));
+  return item;
+}
+
+function updateRunItem(item, run) {
+  item.className = `run run-${run.status}`;
+  item.dataset.status = run.status;
+  setText(item.querySelector('.run-status'), RUN_STATUS_TEXT[run.status] || run.status);
+  setText(item.querySelector('.run-trigger'), run.attempt > 1 ? `${run.trigger}, attempt ${run.attempt}` : run.trigger);
+  updateTimeCell(item.querySelector('.run-started'), run.started_at, 'not started');
+
+  const detail = [];
+  if (run.duration_ms !== null && run.duration_ms !== undefined) detail.push(`took ${formatDuration(run.duration_ms)}`);
+  if (run.status === 'running' && run.progress_total) {
+    detail.push(`${formatNumber(run.progress_done || 0)} of ${formatNumber(run.progress_total)} done`);
+  }
+  detail.push(`${formatNumber(run.items_seen)} items in ${formatNumber(run.batches)} batch${run.batches === 1 ? '' : 'es'}`);
+  setText(item.querySelector('.run-detail'), capitalise(detail.join(', ')));
+
+  const r = run.records;
+  setText(
+    item.querySelector('.run-counts'),
+    `${formatNumber(r.created)} created, ${formatNumber(r.updated)} updated, ` +
+      `${formatNumber(r.unchanged)} unchanged, ${formatNumber(r.deleted)} deleted`,
+  );
+
+  updateRunError(item, run);
+}
+
+function updateRunError(item, run) {
+  let error = item.querySelector('.run-error');
+  if (run.status !== 'failed' || (!run.error_class && !run.error_message)) {
+    if (error) error.remove();
+    return;
+  }
+  if (!error) {
+    error = element('p', { class: 'run-error' });
+    error.append(element('span', { class: 'run-error-class' }), element('span', { class: 'run-error-message' }));
+    item.append(error);
+  }
+  setText(error.querySelector('.run-error-class'), run.error_class || 'error');
+  setText(error.querySelector('.run-error-message'), run.error_message || '');
+}
+
+function capitalise(text) {
+  return text.charAt(0).toLocaleUpperCase() + text.slice(1);
+}
+
+// --------------------------------------------------------- schedule editor
+
+let timezonesFilled = false;
+
+function browserTimezone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch (_) {
+    return 'UTC';
+  }
+}
+
+// Every IANA zone the browser knows, filled on first use (a few hundred).
+function fillTimezones() {
+  if (timezonesFilled) return;
+  timezonesFilled = true;
+  let zones = [];
+  try {
+    zones = Intl.supportedValuesOf('timeZone');
+  } catch (_) {
+    // Older browsers: the zone of this browser and UTC are still offered.
+  }
+  const all = new Set(['UTC', ...zones, browserTimezone()]);
+  const select = $('#timezone');
+  select.replaceChildren(...Array.from(all, (zone) => element('option', { value: zone }, zone)));
+}
+
+function selectTimezone(zone) {
+  const select = $('#timezone');
+  if (!Array.from(select.options).some((option) => option.value === zone)) {
+    select.append(element('option', { value: zone }, zone)); // an alias the browser does not list
+  }
+  select.value = zone;
+}
+
+function intervalLabel(seconds) {
+  if (seconds % 86400 === 0) return seconds === 86400 ? 'Daily' : `Every ${seconds / 86400} days`;
+  if (seconds % 3600 === 0) return seconds === 3600 ? 'Every hour' : `Every ${seconds / 3600} hours`;
+  if (seconds % 60 === 0) return `Every ${seconds / 60} minutes`;
+  return `Every ${seconds} seconds`;
+}
+
+// Selects the preset for `seconds`, adding an option for an interval that
+// is not a preset (set from the CLI or the API).
+function selectInterval(seconds) {
+  const select = $('#interval');
+  for (const option of select.querySelectorAll('option[data-custom]')) option.remove();
+  const preset = Object.keys(INTERVAL_PRESETS).find((name) => INTERVAL_PRESETS[name] === seconds);
+  if (preset) {
+    select.value = preset;
+    return;
+  }
+  select.append(element('option', { value: `${seconds}s`, 'data-custom': '' }, intervalLabel(seconds)));
+  select.value = `${seconds}s`;
+}
+
+async function openSchedule(id, opener) {
+  const row = state.rows.get(id);
+  if (!row) return;
+  let view;
+  try {
+    view = await api(`/api/integrations/${id}`);
+  } catch (error) {
+    if (!alreadyHandled(error)) setRowMessage(id, `The schedule could not be loaded: ${error.message}`);
+    return;
+  }
+  if (state.token === null) return;
+  state.schedule = { id, name: view.name, opener };
+  fillTimezones();
+  clearScheduleError();
+  fillScheduleForm(view);
+  const dialog = $('#schedule-dialog');
+  if (!dialog.open) dialog.showModal();
+  $('#schedule-form').querySelector('input[name="kind"]:checked').focus();
+}
+
+// Pre-fills every kind's fields from the schedule in force, so that
+// switching kind starts from something sensible.
+function fillScheduleForm(view) {
+  const settings = view.sync_settings;
+  const schedule = settings.schedule;
+  $('#schedule-heading').textContent = `Schedule: ${view.name}`;
+  const kind = settings.schedule_is_default ? 'default' : schedule.kind;
+  $('#schedule-form').querySelector(`input[name="kind"][value="${kind}"]`).checked = true;
+
+  if (schedule.kind === 'interval') selectInterval(schedule.seconds);
+  else selectInterval(INTERVAL_PRESETS[DEFAULT_INTERVAL]);
+  $('#cron').value = schedule.kind === 'cron' ? schedule.expressions.join('\n') : '';
+  selectTimezone(schedule.kind === 'cron' ? schedule.timezone : browserTimezone());
+
+  $('#default-note').textContent = settings.schedule_is_default
+    ? `It follows the plugin's default now: ${settings.schedule_summary}.`
+    : `It runs ${settings.schedule_summary} now; the plugin's default schedule for this instance type would replace that.`;
+
+  $('#enabled').checked = settings.enabled;
+  const paused = $('#paused-note');
+  const reason = settings.paused_reason;
+  paused.hidden = !reason;
+  paused.textContent = reason ? `Paused now (${reason}). Checking the box resumes scheduled runs.` : '';
+  showKindFields();
+}
+
+function chosenKind() {
+  const checked = $('#schedule-form').querySelector('input[name="kind"]:checked');
+  return checked ? checked.value : 'default';
+}
+
+// Only the chosen kind's fields are shown.
+function showKindFields() {
+  const kind = chosenKind();
+  for (const field of $('#schedule-form').querySelectorAll('[data-kind]')) {
+    field.hidden = field.dataset.kind !== kind;
+  }
+}
+
+function scheduleFromForm() {
+  const kind = chosenKind();
+  if (kind === 'interval') return { kind, every: $('#interval').value };
+  if (kind === 'cron') {
+    const expressions = $('#cron')
+      .value.split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
+    return { kind, expressions, timezone: $('#timezone').value };
+  }
+  return { kind };
+}
+
+async function onScheduleSubmit(event) {
+  event.preventDefault();
+  const current = state.schedule;
+  if (!current) return;
+  clearScheduleError();
+  const save = $('#schedule-save');
+  save.disabled = true;
+  try {
+    const body = { schedule: scheduleFromForm(), enabled: $('#enabled').checked };
+    await api(`/api/integrations/${current.id}/sync-settings`, { method: 'PATCH', body });
+    closeSchedule();
+    announce(`${current.name}: schedule saved`);
+    refreshOnce(); // the row's summary and next run change
+  } catch (error) {
+    if (alreadyHandled(error) || state.schedule !== current) return;
+    showScheduleError(error);
+  } finally {
+    save.disabled = false;
+  }
+}
+
+// The control that a server error's `field` names, if it is one of ours.
+function fieldControl(field) {
+  if (!field) return null;
+  if (field === 'enabled') return $('#enabled');
+  if (/^schedule\.(cron|expressions)/.test(field)) return $('#cron');
+  if (field.startsWith('schedule.timezone')) return $('#timezone');
+  if (/^schedule\.(interval|seconds|every)/.test(field)) return $('#interval');
+  if (field === 'schedule' || field.startsWith('schedule.kind')) return $('#kind-fieldset');
+  return null;
+}
+
+// Shows the server's message next to the field at fault (or above the
+// buttons) and marks that control invalid.
+function showScheduleError(error) {
+  const message = $('#schedule-error');
+  const control = error instanceof ApiError ? fieldControl(error.field) : null;
+  if (control) {
+    const field = control.closest('.field') || control;
+    field.after(message);
+    const targets = control.matches('fieldset') ? control.querySelectorAll('input') : [control];
+    for (const target of targets) {
+      target.setAttribute('aria-invalid', 'true');
+      addDescribedBy(target, 'schedule-error');
+    }
+  } else {
+    $('#schedule-form .dialog-actions').before(message);
+  }
+  message.textContent = error.message;
+}
+
+function clearScheduleError() {
+  const message = $('#schedule-error');
+  message.textContent = '';
+  $('#schedule-form .dialog-actions').before(message);
+  for (const control of $('#schedule-form').querySelectorAll('[aria-invalid]')) {
+    control.removeAttribute('aria-invalid');
+    removeDescribedBy(control, 'schedule-error');
+  }
+}
+
+function addDescribedBy(control, id) {
+  const ids = (control.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
+  if (!ids.includes(id)) control.setAttribute('aria-describedby', [...ids, id].join(' '));
+}
+
+function removeDescribedBy(control, id) {
+  const ids = (control.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== id);
+  if (ids.length) control.setAttribute('aria-describedby', ids.join(' '));
+  else control.removeAttribute('aria-describedby');
+}
+
+function closeSchedule() {
+  const dialog = $('#schedule-dialog');
+  if (dialog.open) dialog.close(); // the close event restores focus
+  else state.schedule = null;
+}
+
+function onScheduleClosed() {
+  const current = state.schedule;
+  state.schedule = null;
+  if (current && state.token !== null) restoreFocusTo(current.opener, current.id, 'schedule');
+}
+
+// ------------------------------------------------------------------ start
+
+function onKeyDown(event) {
+  // The schedule dialog is modal and closes on Escape by itself.
+  if (event.key === 'Escape' && state.history && !$('#schedule-dialog').open) {
+    event.preventDefault();
+    closeHistory();
+  }
+}
+
+// "Today" and "Tomorrow" go stale at midnight; redraw the times each minute.
+function redrawTimes() {
+  if (state.rows.size) renderRows(Array.from(state.rows.values()));
+}
+
+function start() {
+  $('#token-form').addEventListener('submit', onSignIn);
+  $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
+  $('.filters').addEventListener('click', onFilterClick);
+  $('#refresh').addEventListener('click', refreshOnce);
+  $('#updates-body').addEventListener('click', onTableClick);
+  $('#history-close').addEventListener('click', () => closeHistory());
+  $('#history-more').addEventListener('click', () => loadHistory('more'));
+  $('#schedule-form').addEventListener('submit', onScheduleSubmit);
+  $('#schedule-form').addEventListener('change', (event) => {
+    if (event.target.name !== 'kind') return;
+    clearScheduleError(); // it was about the fields of the kind left
+    showKindFields();
+  });
+  $('#schedule-cancel').addEventListener('click', closeSchedule);
+  $('#schedule-dialog').addEventListener('close', onScheduleClosed);
+  document.addEventListener('keydown', onKeyDown);
+  setInterval(redrawTimes, 60000);
+
+  state.filter = filterFromLocation();
+  showFilter();
+  state.token = readStoredToken();
+  if (state.token) showApp();
+  else showSignIn('');
+}
+
+start();

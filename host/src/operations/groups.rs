@@ -1,0 +1,133 @@
+//! Connect accounts that need no browser (API key, webhook secret, a token
+//! pasted in), and remove them.
+
+use super::{OperationError, OperationResult};
+use crate::Host;
+use crate::runtime::wit::AuthKind;
+use crate::store::groups::{Credentials, Group};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// A group to create. Credentials are write-only: no response ever shows them.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroupInput {
+    /// Plugin id, e.g. `apple-health`.
+    pub plugin: String,
+    /// A name to tell this account apart, e.g. "personal"; unique per plugin.
+    pub name: String,
+    pub api_key: Option<String>,
+    /// Shared secret of the service's webhook deliveries (signature or header).
+    pub webhook_secret: Option<String>,
+    /// An OAuth access token obtained elsewhere (OAuth plugins usually connect in a browser).
+    pub access_token: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A group as the API shows it, without credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupView {
+    pub id: i64,
+    pub plugin_id: String,
+    pub name: String,
+    /// `ok`, or `needs-reconnect` once the provider refused its credentials.
+    pub status: String,
+    pub integrations: i64,
+    pub created_at: i64,
+    /// Where the service should post deliveries, for plugins that take webhooks.
+    pub webhook_path: Option<String>,
+}
+
+impl GroupView {
+    pub fn of(host: &Host, group: Group, integrations: i64) -> GroupView {
+        let takes_webhooks = host.runner.plugins.get(&group.plugin_id).is_some_and(|p| p.manifest.webhook.is_some());
+        GroupView {
+            webhook_path: takes_webhooks.then(|| format!("/webhooks/{}/{}", group.plugin_id, group.id)),
+            id: group.id,
+            plugin_id: group.plugin_id,
+            name: group.name,
+            status: group.status,
+            integrations,
+            created_at: group.created_at,
+        }
+    }
+}
+
+const MAX_NAME_CHARS: usize = 100;
+
+pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group> {
+    let Some(plugin) = host.runner.plugins.get(&input.plugin) else {
+        return Err(OperationError::invalid("plugin", format!("plugin {:?} is not loaded", input.plugin)));
+    };
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(OperationError::invalid("name", format!("must be 1 to {MAX_NAME_CHARS} characters")));
+    }
+    let fields: BTreeMap<String, String> = [
+        ("access_token", input.access_token),
+        ("api_key", input.api_key),
+        ("username", input.username),
+        ("password", input.password),
+        ("webhook_secret", input.webhook_secret),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| Some((field.to_string(), value?)))
+    .collect();
+    if let Some((field, _)) = fields.iter().find(|(_, value)| value.trim().is_empty()) {
+        return Err(OperationError::invalid(field.as_str(), "must not be empty"));
+    }
+    if plugin.manifest.webhook.is_some() && !fields.contains_key("webhook_secret") {
+        return Err(OperationError::invalid(
+            "webhook_secret",
+            format!("{} verifies its webhook deliveries with a shared secret: give webhook_secret", input.plugin),
+        ));
+    }
+    if fields.is_empty() {
+        match &plugin.manifest.auth {
+            AuthKind::None => {}
+            AuthKind::Oauth2(_) => {
+                return Err(OperationError::invalid(
+                    "access_token",
+                    format!(
+                        "{0} connects with OAuth: open /oauth/{0}/start?group={name} in a browser instead",
+                        input.plugin
+                    ),
+                ));
+            }
+            AuthKind::ApiKey(key) => {
+                return Err(OperationError::invalid(
+                    "api_key",
+                    format!("{} needs an API key ({})", input.plugin, key.label),
+                ));
+            }
+        }
+    }
+    if host.store().groups().await?.iter().any(|g| g.plugin_id == input.plugin && g.name == name) {
+        return Err(OperationError::Conflict {
+            code: "group-exists",
+            message: format!("plugin {} already has a group named {name:?}", input.plugin),
+        });
+    }
+    let id = host.store().insert_group(&input.plugin, name, &Credentials::new(fields)).await?;
+    host.store().group(id).await?.ok_or_else(|| OperationError::not_found("group", id))
+}
+
+/// Delete a group. One with integrations is deleted (with them, their
+/// history and records) only when `confirm` is set.
+pub async fn delete(host: &Host, id: i64, confirm: bool) -> OperationResult<()> {
+    host.store().group(id).await?.ok_or_else(|| OperationError::not_found("group", id))?;
+    let integrations = host.store().integrations().await?.into_iter().filter(|i| i.group_id == id).count();
+    if integrations > 0 && !confirm {
+        return Err(OperationError::Conflict {
+            code: "confirmation-required",
+            message: format!(
+                "group {id} has {integrations} integration(s); deleting it deletes them with their history and \
+                 records. Pass confirm=true to go ahead"
+            ),
+        });
+    }
+    host.store().delete_group(id).await?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `webhook_deliveries`: deliveries accepted from upstream services. The
+//! delivery, its batches (one per integration they are addressed to) and the
+//! jobs that process them are written in one transaction, so an answered
+//! delivery is never lost and a replay is never stored twice.
+
+use super::jobs::{JobArgs, NewJob, Queue};
+use super::{Store, jobs};
+use anyhow::Result;
+
+/// A verified delivery and what its plugin made of it.
+pub struct NewDelivery<'a> {
+    pub plugin_id: &'a str,
+    pub group_id: i64,
+    /// Identifies the delivery: a replay has the same key.
+    pub delivery_key: &'a str,
+    pub body_bytes: usize,
+    /// `(instance type, batch kind, payload)`.
+    pub batches: &'a [(String, String, String)],
+    pub max_attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStored {
+    /// Stored; these integrations have batches to process.
+    New { delivery_id: i64, integrations: Vec<i64>, unrouted_batches: usize },
+    /// The same delivery was accepted before; nothing was written.
+    Duplicate { delivery_id: i64 },
+}
+
+impl Store {
+    pub async fn store_webhook_delivery(&self, delivery: &NewDelivery<'_>) -> Result<DeliveryStored> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (plugin_id, group_id, delivery_key, body_bytes, batches, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, delivery_key) DO NOTHING RETURNING id",
+        )
+        .bind(delivery.plugin_id)
+        .bind(delivery.group_id)
+        .bind(delivery.delivery_key)
+        .bind(delivery.body_bytes as i64)
+        .bind(delivery.batches.len() as i64)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(delivery_id) = inserted else {
+            let delivery_id =
+                sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE group_id = $1 AND delivery_key = $2")
+                    .bind(delivery.group_id)
+                    .bind(delivery.delivery_key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Ok(DeliveryStored::Duplicate { delivery_id });
+        };
+        let mut integrations = Vec::new();
+        let mut unrouted_batches = 0;
+        for (instance_type, kind, payload) in delivery.batches {
+            let targets: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM integrations WHERE group_id = $1 AND instance_type = $2 ORDER BY id",
+            )
+            .bind(delivery.group_id)
+            .bind(instance_type)
+            .fetch_all(&mut *tx)
+            .await?;
+            if targets.is_empty() {
+                unrouted_batches += 1;
+            }
+            for integration_id in targets {
+                super::raw_batches::insert_pending(&mut tx, integration_id, None, kind, payload, now).await?;
+                if !integrations.contains(&integration_id) {
+                    integrations.push(integration_id);
+                }
+            }
+        }
+        integrations.sort_unstable();
+        for integration_id in &integrations {
+            let job = NewJob {
+                queue: Queue::Webhook,
+                integration_id: *integration_id,
+                args: JobArgs { trigger: "webhook".into(), backfill_since: None },
+                max_attempts: delivery.max_attempts,
+                run_at: now,
+            };
+            jobs::waiting_or_new(&mut tx, &job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(DeliveryStored::New { delivery_id, integrations, unrouted_batches })
+    }
+
+    /// How many deliveries a group has had accepted.
+    pub async fn webhook_delivery_count(&self, group_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE group_id = $1")
+            .bind(group_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,462 @@
+//! The admin API through real HTTP against the real binary: the token check
+//! on every route, the OpenAPI document against the routes that exist, and
+//! each route's behaviour and bad input, with a fake Monzo upstream.
+
+mod support;
+
+use inlet::demo::{FakeMonzo, MonzoDataset};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Inlet, bundled_plugin, eventually, text};
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+/// A client of one serving process.
+struct Api {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+/// A response: status, JSON body (Null when not JSON), headers.
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Api {
+    fn new(base: &str, token: &str) -> Api {
+        Api { base: base.into(), token: token.into(), client: reqwest::Client::new() }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let bytes = response.bytes().await.unwrap();
+        Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// `GET`, requiring 200.
+    async fn ok(&self, path: &str) -> Value {
+        let reply = self.get(path).await;
+        assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+        reply.body
+    }
+}
+
+/// The bad-input reply names the field and says why.
+fn assert_invalid(reply: &Reply, field: &str, says: &str) {
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    let error = &reply.body["error"];
+    assert_eq!(error["code"], "invalid", "{error}");
+    assert_eq!(error["field"], field, "{error}");
+    assert!(error["message"].as_str().unwrap().contains(says), "{error} should say {says:?}");
+}
+
+async fn serve(inlet: &Inlet) -> (tokio::process::Child, Api) {
+    let (child, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    (child, Api::new(&url, TOKEN))
+}
+
+fn monzo_inlet(fake: &FakeMonzo) -> Inlet {
+    Inlet::with_plugins(&[bundled_plugin("monzo")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
+        .env("INLET_ADMIN_TOKEN", TOKEN)
+}
+
+/// Every operation in the OpenAPI document exists (no route-not-found), and
+/// none of them answers without the token or with a wrong one.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_is_documented_and_needs_the_token() {
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (_serve, api) = serve(&inlet).await;
+    let document = api.ok("/api/openapi.json").await;
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                operations.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let listed: Vec<String> = operations.iter().map(|(m, p)| format!("{m} {p}")).collect();
+    for expected in [
+        "GET /api/plugins",
+        "POST /api/groups",
+        "DELETE /api/groups/{id}",
+        "PUT /api/integrations/{id}",
+        "PATCH /api/integrations/{id}/sync-settings",
+        "POST /api/integrations/{id}/sync",
+        "GET /api/integrations/{id}/sync-history",
+        "GET /api/updates",
+        "POST /api/jobs/{id}/retry",
+        "DELETE /api/jobs/failed",
+        "GET /api/events",
+        "GET /api/objects",
+        "GET /readyz",
+        "GET /metrics",
+        "POST /webhooks/{plugin}/{group}",
+    ] {
+        assert!(listed.contains(&expected.to_string()), "{expected} missing from {listed:#?}");
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object(), "the bearer scheme is documented");
+
+    let client = reqwest::Client::new();
+    for (method, path) in &operations {
+        let path = path.replace("{id}", "999999").replace("{plugin}", "monzo").replace("{group}", "999999");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        // With the token, the route exists: whatever it answers, it is not the catch-all.
+        if path.ends_with("/stream") {
+            let mut response = client.get(format!("{}{path}", api.base)).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(response.headers()["content-type"], "text/event-stream");
+            let first = response.chunk().await.unwrap().unwrap();
+            assert!(text(&first).starts_with("event: updates\ndata: ["), "{}", text(&first));
+        } else {
+            let with_token = api.call(method.clone(), &path, None).await;
+            assert_ne!(with_token.status, 405, "{method} {path}");
+            assert!(
+                !with_token.body["error"]["message"].as_str().unwrap_or_default().contains("no such API route"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        for auth in [None, Some("Bearer wrong-token"), Some(TOKEN)] {
+            let mut request = client.request(method.clone(), format!("{}{path}", api.base));
+            if let Some(value) = auth {
+                request = request.header("authorization", value);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with {auth:?}");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+            assert_eq!(body.as_object().unwrap().len(), 1, "nothing but the error: {body}");
+        }
+    }
+    // Unknown API paths need the token too, then are a JSON 404.
+    assert_eq!(client.get(format!("{}/api/nothing", api.base)).send().await.unwrap().status(), 401);
+    let missing = api.get("/api/nothing").await;
+    assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("not-found")));
+}
+
+/// The first start prints a token once and stores only its digest; the
+/// token keeps working after a restart, and is not printed again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_start_prints_a_token_once() {
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")]);
+    let log = inlet.dir().join("first.log");
+    let mut first = inlet.spawn_logged(&["serve", "--listen", "127.0.0.1:0"], &log).await;
+    let printed = std::fs::read_to_string(&log).unwrap();
+    let token = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("admin API token (shown once; keep it): "))
+        .unwrap_or_else(|| panic!("no token printed: {printed}"))
+        .to_string();
+    assert!(token.starts_with("inlet_") && token.len() > 40, "{token}");
+    first.kill().await.unwrap();
+    first.wait().await.unwrap();
+    let database = std::fs::read(inlet.data_dir().join("inlet.db")).unwrap();
+    let wal = std::fs::read(inlet.data_dir().join("inlet.db-wal")).unwrap_or_default();
+    for bytes in [&database, &wal] {
+        assert!(!text(bytes).contains(&token), "the token itself is stored");
+    }
+
+    let log = inlet.dir().join("second.log");
+    let (_second, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let _ = log;
+    let api = Api::new(&url, &token);
+    assert_eq!(api.get("/api/plugins").await.status, 200);
+    assert_eq!(Api::new(&url, "inlet_guess").get("/api/plugins").await.status, 401);
+    let mut third = inlet.spawn_logged(&["serve", "--listen", "127.0.0.1:0"], &inlet.dir().join("third.log")).await;
+    third.kill().await.unwrap();
+    let printed = std::fs::read_to_string(inlet.dir().join("third.log")).unwrap();
+    assert!(!printed.contains("admin API token"), "printed again: {printed}");
+}
+
+/// Plugins, groups and integrations: create with every kind of bad input
+/// first (each refused, naming the field, nothing written), then for real;
+/// read, replace, sync settings, "Update now" with its 429 and force, the
+/// sync history, updates, records, pause/resume, and deleting.
+#[tokio::test(flavor = "multi_thread")]
+async fn integrations_through_the_api() {
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let inlet = monzo_inlet(&fake);
+    let (_serve, api) = serve(&inlet).await;
+
+    let plugins = api.ok("/api/plugins").await;
+    let monzo = &plugins["plugins"][0];
+    assert_eq!(monzo["id"], "monzo");
+    assert_eq!(monzo["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(monzo["auth"], "oauth2");
+    let transactions = monzo["instance_types"].as_array().unwrap().iter().find(|t| t["id"] == "transactions").unwrap();
+    assert_eq!(transactions["approved_hosts"], json!(["api.monzo.com"]));
+
+    // Groups.
+    assert_invalid(&api.post("/api/groups", json!({"plugin": "nope", "name": "x"})).await, "plugin", "not loaded");
+    assert_invalid(&api.post("/api/groups", json!({"plugin": "monzo", "name": " "})).await, "name", "1 to 100");
+    assert_invalid(&api.post("/api/groups", json!({"plugin": "monzo", "name": "x"})).await, "access_token", "OAuth");
+    assert_invalid(
+        &api.post("/api/groups", json!({"plugin": "monzo", "name": "x", "colour": 1})).await,
+        "colour",
+        "unknown field",
+    );
+    let group = api
+        .post("/api/groups", json!({"plugin": "monzo", "name": "personal", "access_token": fake.access_token()}))
+        .await;
+    assert_eq!(group.status, 201, "{}", group.body);
+    assert!(!group.body.to_string().contains(&fake.access_token()), "credentials never come back");
+    let group_id = group.body["id"].as_i64().unwrap();
+    let again = api.post("/api/groups", json!({"plugin": "monzo", "name": "personal", "access_token": "t"})).await;
+    assert_eq!((again.status, again.body["error"]["code"].as_str()), (409, Some("group-exists")));
+    let groups = api.ok("/api/groups").await;
+    assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
+    assert_eq!(groups[0]["status"], "ok");
+
+    // Integrations: bad input, each refused with nothing written.
+    let valid = json!({"plugin": "monzo", "instance_type": "transactions", "group_id": group_id, "schedule": {"kind": "manual"}});
+    let with = |key: &str, value: Value| {
+        let mut body = valid.clone();
+        body[key] = value;
+        body
+    };
+    assert_invalid(&api.post("/api/integrations", with("plugin", json!("nope"))).await, "plugin", "not loaded");
+    assert_invalid(
+        &api.post("/api/integrations", with("instance_type", json!("cards"))).await,
+        "instance_type",
+        "accounts",
+    );
+    assert_invalid(&api.post("/api/integrations", with("group_id", json!(999))).await, "group_id", "no group");
+    assert_invalid(&api.post("/api/integrations", with("group_id", json!("one"))).await, "group_id", "invalid type");
+    assert_invalid(&api.post("/api/integrations", with("config", json!([1]))).await, "config", "JSON object");
+    let bad_zone = with("schedule", json!({"kind": "cron", "expressions": ["0 6 * * *"], "timezone": "Europe/Londn"}));
+    assert_invalid(&api.post("/api/integrations", bad_zone).await, "schedule.timezone", "IANA");
+    let bad_kind = with("schedule", json!({"kind": "sometimes"}));
+    assert_invalid(&api.post("/api/integrations", bad_kind).await, "schedule.kind", "unknown variant");
+    let mut missing = valid.clone();
+    missing.as_object_mut().unwrap().remove("group_id");
+    assert_invalid(&api.post("/api/integrations", missing).await, "body", "group_id");
+    let not_json = api
+        .client
+        .post(format!("{}/api/integrations", api.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"plugin\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    assert_eq!(not_json.json::<Value>().await.unwrap()["error"]["code"], "bad-json");
+    assert_eq!(api.ok("/api/integrations").await, json!([]), "nothing was written by refused requests");
+
+    let created = api.post("/api/integrations", valid.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+    assert_eq!(created.body["name"], "monzo transactions");
+    assert_eq!(created.body["sync_settings"]["schedule_summary"], "manual only");
+    assert_eq!(created.body["kind"], "integration");
+
+    // Read, replace.
+    assert_eq!(api.ok(&format!("/api/integrations/{id}")).await["group_id"], group_id);
+    assert_eq!(api.get("/api/integrations/999").await.status, 404);
+    assert_eq!(api.get("/api/integrations/abc").await.status, 404);
+    let one = format!("/api/integrations/{id}");
+    let put = |body: Value| api.call(Method::PUT, &one, Some(body));
+    assert_invalid(&put(json!({"name": "Spending"})).await, "body", "config");
+    assert_invalid(&put(json!({"name": "", "config": {}})).await, "name", "1 to 200");
+    let replaced = put(json!({"name": "Spending", "config": {"since": "2026-01-01T00:00:00Z"}})).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(replaced.body["config"]["since"], "2026-01-01T00:00:00Z");
+
+    // Sync settings: a bad cron changes nothing; a good one is summarised.
+    let settings = format!("/api/integrations/{id}/sync-settings");
+    let patch = |body: Value| api.call(Method::PATCH, &settings, Some(body));
+    let bad =
+        patch(json!({"schedule": {"kind": "cron", "expressions": ["0 25 * * *"], "timezone": "Europe/London"}})).await;
+    assert_invalid(&bad, "schedule.cron[0] \"0 25 * * *\"", "hour");
+    assert_invalid(&patch(json!({})).await, "schedule", "give schedule, enabled, or both");
+    assert_invalid(
+        &patch(json!({"schedule": {"kind": "interval", "every": "fortnightly"}})).await,
+        "schedule.interval",
+        "not a duration",
+    );
+    assert_eq!(api.ok(&format!("/api/integrations/{id}")).await["sync_settings"]["schedule_summary"], "manual only");
+    let good =
+        patch(json!({"schedule": {"kind": "cron", "expressions": ["0 6,18 * * *"], "timezone": "Europe/London"}}))
+            .await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(good.body["sync_settings"]["schedule_summary"], "06:00 and 18:00 Europe/London");
+    assert!(good.body["next_due_at"].as_i64().is_some());
+
+    // Update now: 202 with the run id; again at once: 429; force: accepted.
+    let sync = api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await;
+    assert_eq!(sync.status, 202, "{}", sync.body);
+    let run_id = sync.body["run_id"].as_i64().unwrap();
+    let too_soon = api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await;
+    assert_eq!((too_soon.status, too_soon.body["error"]["code"].as_str()), (429, Some("too-soon")));
+    assert!(too_soon.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(too_soon.body["error"]["message"].as_str().unwrap().contains("force=true"));
+    assert_invalid(&api.post(&format!("/api/integrations/{id}/sync?force=maybe"), json!(null)).await, "force", "");
+    let history = eventually(30, "the requested run to succeed", || async {
+        let page = api.ok(&format!("/api/integrations/{id}/sync-history")).await;
+        let run = page["runs"].as_array().unwrap().iter().find(|r| r["id"] == run_id).cloned()?;
+        (run["status"] == "success").then_some(page)
+    })
+    .await;
+    let run = &history["runs"][0];
+    assert_eq!(run["trigger"], "backfill", "a first run is a backfill: {run}");
+    assert!(run["records"]["created"].as_i64().unwrap() > 0, "{run}");
+    assert!(run["duration_ms"].as_i64().is_some());
+    let forced = api.post(&format!("/api/integrations/{id}/sync?force=true"), json!(null)).await;
+    assert_eq!(forced.status, 202, "{}", forced.body);
+    let forced_run = forced.body["run_id"].as_i64().unwrap();
+    assert_ne!(forced_run, run_id);
+    eventually(30, "the forced run to succeed", || async {
+        let page = api.ok(&format!("/api/integrations/{id}/sync-history")).await;
+        (page["runs"][0]["id"] == forced_run && page["runs"][0]["status"] == "success").then_some(())
+    })
+    .await;
+    // Pages: newest first, one at a time.
+    let first = api.ok(&format!("/api/integrations/{id}/sync-history?limit=1")).await;
+    assert_eq!(first["runs"][0]["id"], forced_run);
+    let cursor = first["next_cursor"].as_i64().unwrap();
+    let second = api.ok(&format!("/api/integrations/{id}/sync-history?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["runs"][0]["id"], run_id);
+    assert_eq!(second["next_cursor"], Value::Null);
+    assert_invalid(&api.get(&format!("/api/integrations/{id}/sync-history?limit=0")).await, "limit", "1 to 200");
+    assert_eq!(api.get("/api/integrations/999/sync-history").await.status, 404);
+
+    // Updates.
+    let rows = api.ok("/api/updates").await;
+    assert_eq!(rows[0]["id"], id);
+    assert_eq!(rows[0]["status_label"], "Up to date", "{rows}");
+    assert_eq!(rows[0]["schedule_summary"], "06:00 and 18:00 Europe/London");
+    assert!(rows[0]["last_success_at"].as_i64().is_some() && rows[0]["next_due_at"].as_i64().is_some());
+    assert_eq!(rows[0]["run"], Value::Null);
+    assert_eq!(api.ok("/api/updates?filter=tasks").await, json!([]));
+    assert_eq!(api.ok("/api/updates?filter=integrations").await.as_array().unwrap().len(), 1);
+    assert_invalid(&api.get("/api/updates?filter=some").await, "filter", "unknown variant");
+
+    // Records: every event once across cursor pages, in time order.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = api.ok(&format!("/api/events?integration={id}&kind=transaction&limit=100{cursor}")).await;
+        seen.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let created_count = history["runs"][0]["records"]["created"].as_i64().unwrap() as usize;
+    let transactions: Vec<&Value> = seen.iter().filter(|e| e["kind"] == "transaction").collect();
+    assert!(transactions.len() > 100, "more than one page: {}", transactions.len());
+    assert!(seen.len() <= created_count);
+    let times: Vec<i64> = seen.iter().map(|e| e["occurred_at"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "time order");
+    let ids: std::collections::BTreeSet<&str> = seen.iter().map(|e| e["external_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), seen.len(), "no event twice across pages");
+    let middle = times[times.len() / 2];
+    let later = api.ok(&format!("/api/events?integration={id}&since={middle}&limit=1000")).await;
+    assert!(later["events"].as_array().unwrap().iter().all(|e| e["occurred_at"].as_i64().unwrap() >= middle));
+    assert_invalid(&api.get(&format!("/api/events?since={middle}&until={middle}")).await, "until", "after since");
+    assert_invalid(&api.get("/api/events?cursor=zzz").await, "cursor", "not a cursor");
+    assert_invalid(&api.get("/api/objects?integration=x").await, "integration", "invalid digit");
+    let objects = api.ok(&format!("/api/objects?integration={id}")).await;
+    assert!(objects["objects"].is_array(), "{objects}");
+
+    // Pause and resume.
+    assert_eq!(api.post(&format!("/api/integrations/{id}/pause"), json!(null)).await.status, 200);
+    assert_eq!(api.ok("/api/updates").await[0]["status_label"], "Paused (operator)");
+    let refused = api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (409, Some("paused")));
+    let resumed = api.post(&format!("/api/integrations/{id}/resume"), json!(null)).await;
+    assert_eq!(resumed.body["sync_settings"]["enabled"], true);
+    let disabled = patch(json!({"enabled": false})).await;
+    assert_eq!(disabled.body["sync_settings"]["paused_reason"], "operator");
+
+    // Metrics and readiness.
+    let ready = api.get("/readyz").await;
+    assert_eq!((ready.status, ready.body["database"].as_str()), (200, Some("ok")));
+    let metrics = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
+    for line in [
+        "inlet_sync_runs_total{status=\"success\"} 2",
+        "inlet_outbound_requests_total{plugin=\"monzo\",status=\"200\"}",
+        "inlet_sync_run_duration_seconds_count 2",
+        "inlet_job_lateness_seconds_count{queue=\"fetch\"} 2",
+        "inlet_queue_depth{queue=\"fetch\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+
+    // Deleting: a group with integrations needs confirmation.
+    let unconfirmed = api.call(Method::DELETE, &format!("/api/groups/{group_id}"), None).await;
+    assert_eq!((unconfirmed.status, unconfirmed.body["error"]["code"].as_str()), (409, Some("confirmation-required")));
+    assert_eq!(api.get(&format!("/api/integrations/{id}")).await.status, 200, "nothing deleted");
+    assert_invalid(
+        &api.call(Method::DELETE, &format!("/api/groups/{group_id}?confirm=yes"), None).await,
+        "confirm",
+        "",
+    );
+    assert_eq!(api.call(Method::DELETE, &format!("/api/groups/{group_id}?confirm=true"), None).await.status, 204);
+    assert_eq!(api.get(&format!("/api/integrations/{id}")).await.status, 404, "deleted with its group");
+    assert_eq!(api.call(Method::DELETE, &format!("/api/groups/{group_id}"), None).await.status, 404);
+}
+
+/// The failed list: a run refused for good lands there; retry one, retry
+/// all, flush. Deleting an integration takes its jobs with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_jobs_through_the_api() {
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let inlet = monzo_inlet(&fake);
+    let (_serve, api) = serve(&inlet).await;
+    let group =
+        api.post("/api/groups", json!({"plugin": "monzo", "name": "revoked", "access_token": "not-valid"})).await;
+    let group_id = group.body["id"].as_i64().unwrap();
+    let body =
+        json!({"plugin": "monzo", "instance_type": "accounts", "group_id": group_id, "schedule": {"kind": "manual"}});
+    let id = api.post("/api/integrations", body).await.body["id"].as_i64().unwrap();
+    assert_eq!(api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await.status, 202);
+    let failed = eventually(30, "the refused run's job in the failed list", || async {
+        let failed = api.ok("/api/jobs/failed").await;
+        (!failed.as_array().unwrap().is_empty()).then_some(failed)
+    })
+    .await;
+    assert_eq!(failed[0]["integration_id"], id);
+    assert_eq!(failed[0]["error_class"], "unauthorized", "{failed}");
+    let job = failed[0]["id"].as_i64().unwrap();
+    assert_eq!(api.post("/api/jobs/424242/retry", json!(null)).await.status, 404);
+    let retried = api.post(&format!("/api/jobs/{job}/retry"), json!(null)).await;
+    assert_eq!(retried.body["count"], 1, "{}", retried.body);
+    // The integration was paused for a reconnect; the retried job runs anyway and fails again.
+    eventually(30, "the retried job to fail again", || async {
+        let failed = api.ok("/api/jobs/failed").await;
+        (failed[0]["id"] == job && failed[0]["attempt"] == 1).then_some(())
+    })
+    .await;
+    assert_invalid(&api.get("/api/jobs/failed?limit=501").await, "limit", "1 to 500");
+    assert_eq!(api.post("/api/jobs/failed/retry", json!(null)).await.body["count"], 1);
+    eventually(30, "the job to fail once more", || async {
+        (api.ok("/api/jobs/failed").await.as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    let flushed = api.call(Method::DELETE, "/api/jobs/failed", None).await;
+    assert_eq!(flushed.body["count"], 1);
+    assert_eq!(api.ok("/api/jobs/failed").await, json!([]));
+    assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{id}"), None).await.status, 204);
+    assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{id}"), None).await.status, 404);
+}

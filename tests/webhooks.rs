@@ -1,0 +1,176 @@
+//! Webhook ingress end to end: the Apple Health plugin receiving what the
+//! Health Auto Export app posts, verified by its shared-secret header, stored
+//! once however often it is replayed, and processed into records by the
+//! webhook queue.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Inlet, bundled_plugin, eventually};
+
+const TOKEN: &str = "webhook-test-admin-token";
+const SECRET: &str = "s3cret-shared-with-the-app";
+
+struct Setup {
+    _serve: tokio::process::Child,
+    base: String,
+    client: reqwest::Client,
+    group: i64,
+    workouts: i64,
+    metrics: i64,
+    inlet: Inlet,
+}
+
+async fn setup(config: &str) -> Setup {
+    let inlet = Inlet::with_plugins(&[bundled_plugin("apple-health")]).env("INLET_ADMIN_TOKEN", TOKEN).config(config);
+    let (serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
+    let missing = post("/api/groups", json!({"plugin": "apple-health", "name": "phone"})).await.unwrap();
+    assert_eq!(missing.status(), 422, "a header-verified plugin needs the secret");
+    let group: Value =
+        post("/api/groups", json!({"plugin": "apple-health", "name": "phone", "webhook_secret": SECRET}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(group["webhook_path"], format!("/webhooks/apple-health/{}", group["id"]));
+    let group = group["id"].as_i64().unwrap();
+    let mut ids = Vec::new();
+    for instance_type in ["workouts", "metrics"] {
+        let body = json!({"plugin": "apple-health", "instance_type": instance_type, "group_id": group});
+        let created: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+        assert_eq!(created["sync_settings"]["schedule_summary"], "manual only", "{created}");
+        ids.push(created["id"].as_i64().unwrap());
+    }
+    Setup { _serve: serve, base, client, group, workouts: ids[0], metrics: ids[1], inlet }
+}
+
+impl Setup {
+    async fn deliver(&self, header: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/apple-health/{}", self.base, self.group))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(secret) = header {
+            request = request.header("x-inlet-secret", secret);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn events(&self, integration: i64) -> Vec<Value> {
+        let url = format!("{}/api/events?integration={integration}&limit=1000", self.base);
+        let page: Value = self.client.get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+        page["events"].as_array().unwrap().clone()
+    }
+
+    async fn stored_batches(&self) -> i64 {
+        let store = self.inlet.store().await;
+        sqlx::query_scalar("SELECT COUNT(*) FROM raw_batches").fetch_one(store.pool()).await.unwrap()
+    }
+}
+
+fn fixture() -> Vec<u8> {
+    std::fs::read(support::root().join("tests/fixtures/health-auto-export.json")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_auto_export_deliveries_are_verified_stored_once_and_processed() {
+    let setup = setup("").await;
+    let payload = fixture();
+
+    // Wrong or missing secret: 401, nothing stored.
+    for header in [None, Some("guess"), Some("")] {
+        let (status, body) = setup.deliver(header, &payload).await;
+        assert_eq!(status, 401, "{header:?}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(!body.to_string().contains(SECRET));
+    }
+    assert_eq!(setup.stored_batches().await, 0, "a refused delivery stores nothing");
+
+    let (status, first) = setup.deliver(Some(SECRET), &payload).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(first["integrations"], json!([setup.workouts, setup.metrics]));
+    let batches = setup.stored_batches().await;
+    assert!(batches >= 2, "{batches}");
+
+    // The app retries: the same delivery again is accepted, not stored again.
+    let (status, replay) = setup.deliver(Some(SECRET), &payload).await;
+    assert_eq!(status, 202, "{replay}");
+    assert_eq!((replay["duplicate"].as_bool(), &replay["delivery_id"]), (Some(true), &first["delivery_id"]));
+    assert_eq!(setup.stored_batches().await, batches);
+
+    let workouts = eventually(30, "both workouts as records", || async {
+        let events = setup.events(setup.workouts).await;
+        (events.len() == 2).then_some(events)
+    })
+    .await;
+    let run = &workouts[0];
+    assert_eq!(run["kind"], "workout");
+    assert_eq!(run["external_id"], "8F3C2B1A-5D4E-4F6A-9B7C-0D1E2F3A4B5C");
+    assert_eq!(run["unit"], "s");
+    let metrics = eventually(30, "every metric point as a record", || async {
+        let events = setup.events(setup.metrics).await;
+        (events.len() == 9).then_some(events)
+    })
+    .await;
+    let heart: Vec<&Value> =
+        metrics.iter().filter(|e| e["external_id"].as_str().unwrap().starts_with("heart_rate/")).collect();
+    assert_eq!(heart.len(), 2);
+    assert!(heart[0]["value"].as_f64().is_some(), "heart rate keeps Avg as its value: {}", heart[0]);
+
+    // A later export overlapping the first: the same workout and points
+    // (re-sent), one new point. Records are updated in place, not duplicated.
+    let mut overlapping: Value = serde_json::from_slice(&payload).unwrap();
+    let steps = &mut overlapping["data"]["metrics"][0]["data"];
+    let mut extra = steps[0].clone();
+    extra["date"] = json!("2030-01-01 08:00:00 +0000");
+    steps.as_array_mut().unwrap().push(extra);
+    let (status, later) = setup.deliver(Some(SECRET), overlapping.to_string().as_bytes()).await;
+    assert_eq!((status, later["duplicate"].as_bool()), (202, Some(false)), "{later}");
+    eventually(30, "the new point, and nothing twice", || async {
+        let metrics = setup.events(setup.metrics).await;
+        (metrics.len() == 10).then_some(())
+    })
+    .await;
+    assert_eq!(setup.events(setup.workouts).await.len(), 2, "the re-sent workouts dedupe on id");
+
+    // The webhook runs are in the history, with trigger webhook.
+    let url = format!("{}/api/integrations/{}/sync-history", setup.base, setup.workouts);
+    let history: Value = setup.client.get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let runs = history["runs"].as_array().unwrap();
+    assert!(runs.iter().all(|r| r["trigger"] == "webhook" && r["status"] == "success"), "{history}");
+    // The first run created the workouts and their series blocks; the run of
+    // the overlapping export found them all unchanged.
+    let (first_run, last_run) = (&runs[runs.len() - 1]["records"], &runs[0]["records"]);
+    assert!(first_run["created"].as_i64().unwrap() >= 2, "{history}");
+    assert_eq!((last_run["created"].as_i64(), &last_run["unchanged"]), (Some(0), &first_run["created"]), "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_deliveries_are_refused_with_a_reason() {
+    let setup = setup("[limits]\nwebhook_mb = 1\n").await;
+    let (status, body) = setup.deliver(Some(SECRET), b"{\"data\": ").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("delivery-refused")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("not JSON"), "{body}");
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let (status, body) = setup.deliver(Some(SECRET), &big).await;
+    assert_eq!(status, 413, "{body}");
+    let unknown_group = setup
+        .client
+        .post(format!("{}/webhooks/apple-health/{}", setup.base, setup.group + 1))
+        .header("x-inlet-secret", SECRET)
+        .body(fixture())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_group.status(), 404);
+    let unknown_plugin =
+        setup.client.post(format!("{}/webhooks/monzo/{}", setup.base, setup.group)).body("{}").send().await.unwrap();
+    assert_eq!(unknown_plugin.status(), 404);
+    assert_eq!(setup.stored_batches().await, 0);
+}
