@@ -75,6 +75,8 @@ fn monzo_inlet(fake: &FakeMonzo) -> Inlet {
     Inlet::with_plugins(&[bundled_plugin("monzo")])
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
         .env("INLET_ADMIN_TOKEN", TOKEN)
+        .env("INLET_OAUTH_MONZO_CLIENT_ID", inlet::demo::fake_oauth::CLIENT_ID)
+        .env("INLET_OAUTH_MONZO_CLIENT_SECRET", inlet::demo::fake_oauth::CLIENT_SECRET)
 }
 
 /// Every operation in the OpenAPI document exists (no route-not-found), and
@@ -206,7 +208,17 @@ async fn integrations_through_the_api() {
     let transactions = monzo["instance_types"].as_array().unwrap().iter().find(|t| t["id"] == "transactions").unwrap();
     assert_eq!(transactions["approved_hosts"], json!(["api.monzo.com"]));
 
-    // Groups.
+    // Groups: an OAuth start link for a browser, then one with a pasted token.
+    let link = api.post("/api/oauth/monzo/links", json!({"group": "personal"})).await;
+    assert_eq!(link.status, 201, "{}", link.body);
+    let url = link.body["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/oauth/monzo/start?ticket=", api.base)), "{url}");
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let start = no_redirects.get(url).send().await.unwrap();
+    assert_eq!(start.status(), 303);
+    assert!(start.headers()["location"].to_str().unwrap().starts_with("https://auth.monzo.com/"));
+    assert_invalid(&api.post("/api/oauth/monzo/links", json!({"group": ""})).await, "group", "1 to 100");
+    assert_invalid(&api.post("/api/oauth/nope/links", json!({"group": "x"})).await, "plugin", "not loaded");
     assert_invalid(&api.post("/api/groups", json!({"plugin": "nope", "name": "x"})).await, "plugin", "not loaded");
     assert_invalid(&api.post("/api/groups", json!({"plugin": "monzo", "name": " "})).await, "name", "1 to 100");
     assert_invalid(&api.post("/api/groups", json!({"plugin": "monzo", "name": "x"})).await, "access_token", "OAuth");

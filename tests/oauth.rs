@@ -31,8 +31,12 @@ fn browser() -> reqwest::Client {
 /// Go through the browser side of connecting group `name`: start on inlet,
 /// approve at the fake provider, follow the callback. Returns the callback's
 /// status and page.
-async fn connect(serve_url: &str, fake: &FakeMonzo, name: &str) -> (u16, String) {
-    let start = browser().get(format!("{serve_url}/oauth/monzo/start?group={name}")).send().await.unwrap();
+async fn connect(inlet: &Inlet, serve_url: &str, fake: &FakeMonzo, name: &str) -> (u16, String) {
+    // An operator makes the start link; the person approving opens it.
+    let link = inlet.json(&["--public-url", serve_url, "groups", "connect", "monzo", "--name", name, "--json"]).await;
+    let link = link["url"].as_str().unwrap();
+    assert!(link.starts_with(&format!("{serve_url}/oauth/monzo/start?ticket=")), "{link}");
+    let start = browser().get(link).send().await.unwrap();
     assert_eq!(start.status(), 303, "start redirects to the provider");
     let authorize = start.headers()["location"].to_str().unwrap().to_string();
     assert!(authorize.starts_with("https://auth.monzo.com/?"), "{authorize}");
@@ -88,12 +92,22 @@ async fn a_group_connects_in_the_browser_and_its_tokens_refresh_until_the_provid
     assert_eq!(forged.status(), 400);
     let page = forged.text().await.unwrap();
     assert!(page.contains("state: this authorization is unknown"), "{page}");
-    // An unknown plugin, or one without OAuth, cannot start.
-    let (status, page) = get(&format!("{url}/oauth/nope/start")).await;
+    // Only an operator's start link starts a flow: none, a forged one, or one
+    // for another plugin is refused, and an unknown plugin has no links.
+    let (status, page) = get(&format!("{url}/oauth/monzo/start?group=personal")).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("start link from an operator"), "{page}");
+    let (status, page) = get(&format!("{url}/oauth/monzo/start?ticket=v1%3AAAAA")).await;
     assert_eq!(status, 400);
-    assert!(page.contains("plugin &quot;nope&quot; is not loaded"), "{page}");
+    assert!(page.contains("ticket: this start link is not valid"), "{page}");
+    let link = inlet.json(&["--public-url", &url, "groups", "connect", "monzo", "--name", "x", "--json"]).await;
+    let other = link["url"].as_str().unwrap().replace("/oauth/monzo/", "/oauth/nope/");
+    assert_eq!(get(&other).await.0, 400);
+    let refused = inlet.run(&["groups", "connect", "nope", "--name", "x"]).await;
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("plugin \"nope\" is not loaded"), "{}", text(&refused.stderr));
 
-    let (status, page) = connect(&url, &fake, "personal").await;
+    let (status, page) = connect(&inlet, &url, &fake, "personal").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("monzo is connected as group &quot;personal&quot;"), "{page}");
     let groups = inlet.json(&["groups", "list", "--json"]).await;
@@ -154,7 +168,7 @@ async fn a_group_connects_in_the_browser_and_its_tokens_refresh_until_the_provid
 
     // Connecting again under the same name resumes them.
     fake.oauth().set_token_lifetime(21_600);
-    let (status, page) = connect(&url, &fake, "personal").await;
+    let (status, page) = connect(&inlet, &url, &fake, "personal").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(inlet.json(&["groups", "list", "--json"]).await.as_array().unwrap().len(), 1, "the same group");
     assert_eq!(inlet.json(&["groups", "list", "--json"]).await[0]["status"], "ok");
@@ -190,7 +204,7 @@ async fn twenty_concurrent_jobs_in_two_processes_refresh_an_expiring_token_once(
 
     // The granted token expires within the refresh margin.
     fake.oauth().set_token_lifetime(90);
-    let (status, page) = connect(&url, &fake, "shared").await;
+    let (status, page) = connect(&inlet, &url, &fake, "shared").await;
     assert_eq!(status, 200, "{page}");
     fake.oauth().set_token_lifetime(21_600);
     let group = inlet.json(&["groups", "list", "--json"]).await[0]["id"].as_i64().unwrap().to_string();

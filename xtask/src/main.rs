@@ -34,6 +34,7 @@ fn run() -> Result<()> {
             std::process::exit(status.code().unwrap_or(1));
         }
         Some("test") => {
+            ensure_browser()?;
             build_plugins(&root)?;
             cargo(&["fmt", "--all", "--", "--check"])?;
             clippy(&root)?;
@@ -86,6 +87,36 @@ fn plugin_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     }
     crates.sort();
     Ok(crates)
+}
+
+/// The Updates page's browser test drives headless Chromium through
+/// chromedriver. Install Debian's packages when they are missing and we may;
+/// otherwise say what is needed (or set INLET_CHROMIUM/INLET_CHROMEDRIVER).
+fn ensure_browser() -> Result<()> {
+    let on_path = |name: &str| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success());
+    if std::env::var_os("INLET_CHROMEDRIVER").is_some() || (on_path("chromium") && on_path("chromedriver")) {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !on_path("apt-get") {
+        bail!(
+            "the browser test needs chromium and chromedriver: install them (Debian: apt-get install chromium \
+             chromium-driver) or set INLET_CHROMIUM and INLET_CHROMEDRIVER to their paths"
+        );
+    }
+    let install = || {
+        eprintln!("$ apt-get install chromium chromium-driver");
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet.
+    if !install() && !(Command::new("apt-get").arg("update").status().is_ok_and(|s| s.success()) && install()) {
+        bail!("installing chromium and chromium-driver with apt-get failed");
+    }
+    Ok(())
 }
 
 fn ensure_wasm_target() -> Result<()> {

@@ -1,5 +1,6 @@
-//! `GET /oauth/<plugin>/start?group=<name>` sends the browser to the provider;
-//! `GET /oauth/<plugin>/callback` is where the provider sends it back.
+//! `GET /oauth/<plugin>/start?ticket=...` (a start link an operator made)
+//! sends the browser to the provider; `GET /oauth/<plugin>/callback` is where
+//! the provider sends it back. `POST /api/oauth/<plugin>/links` makes the link.
 
 use super::{ApiState, page};
 use crate::auth::connect::{ConnectError, browser_binding};
@@ -11,8 +12,8 @@ use serde::Deserialize;
 
 #[derive(Deserialize)]
 pub struct StartQuery {
-    /// Name of the group to connect (or reconnect); "default" when absent.
-    group: Option<String>,
+    /// The start link's sealed ticket: plugin, group name, expiry.
+    ticket: Option<String>,
 }
 
 /// The cookie that ties a flow to the browser that started it, so a callback
@@ -25,8 +26,19 @@ pub async fn start(
     Query(query): Query<StartQuery>,
 ) -> Response {
     let redirect_uri = api.url(&format!("/oauth/{plugin}/callback"));
-    let group = query.group.as_deref().unwrap_or("default");
-    match api.host.runner.oauth.begin(&plugin, group, &redirect_uri).await {
+    let oauth = &api.host.runner.oauth;
+    let Some(ticket) = query.ticket else {
+        let message = format!(
+            "Connecting needs a start link from an operator: `inlet groups connect {plugin} --name <group>`, or \
+             POST /api/oauth/{plugin}/links."
+        );
+        return (StatusCode::FORBIDDEN, page("Not connected", &message)).into_response();
+    };
+    let group = match oauth.ticket_group(&plugin, &ticket) {
+        Ok(group) => group,
+        Err(error) => return failure(&plugin, error),
+    };
+    match oauth.begin(&plugin, &group, &redirect_uri).await {
         Ok((url, binding)) => {
             let secure = if api.public_url.scheme() == "https" { "; Secure" } else { "" };
             // Lax: sent on the provider's top-level redirect back to the callback.
@@ -88,6 +100,38 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartLinkInput {
+    /// The group to connect (or reconnect), by name.
+    pub group: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StartLink {
+    /// Open this in the browser that will approve access at the provider.
+    pub url: String,
+    pub expires_at: i64,
+}
+
+#[utoipa::path(post, path = "/api/oauth/{plugin}/links", tag = "groups", params(("plugin" = String, Path)),
+    request_body = StartLinkInput,
+    responses((status = 201, body = StartLink), (status = 422, body = super::error::ErrorBody)))]
+pub async fn start_link(
+    State(api): State<ApiState>,
+    Path(plugin): Path<String>,
+    super::extract::JsonBody(input): super::extract::JsonBody<StartLinkInput>,
+) -> Result<(StatusCode, axum::Json<StartLink>), super::error::ApiError> {
+    match api.host.runner.oauth.start_link(&plugin, &input.group, &api.url("")) {
+        Ok((url, expires_at)) => Ok((StatusCode::CREATED, axum::Json(StartLink { url, expires_at }))),
+        Err(ConnectError::Refused(message)) => Err(match message.strip_prefix("group: ") {
+            Some(message) => super::error::ApiError::invalid("group", message),
+            None => super::error::ApiError::invalid("plugin", message),
+        }),
+        Err(ConnectError::Failed(message)) => Err(anyhow::anyhow!(message).into()),
+    }
 }
 
 fn failure(plugin: &str, error: ConnectError) -> Response {

@@ -1,7 +1,8 @@
-//! Connecting a group with the authorization-code flow: `begin` records a
-//! single-use `state` (and a PKCE verifier) and returns the provider's
-//! authorization URL; `finish` takes the callback's code and state, swaps the
-//! code for tokens and stores them sealed in the group.
+//! Connecting a group with the authorization-code flow. An operator mints a
+//! start link (`start_link`: CLI or admin API); `begin`, reached through it,
+//! records a single-use `state` (and a PKCE verifier) and returns the
+//! provider's authorization URL; `finish` takes the callback's code and
+//! state, swaps the code for tokens and stores them sealed in the group.
 
 use super::OAuth;
 use super::oauth::{TokenError, authorization_url, pkce_challenge, random_token};
@@ -9,6 +10,9 @@ use crate::store::oauth_authorizations::PendingAuthorization;
 
 /// How long an operator has to approve access at the provider.
 pub const AUTHORIZATION_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// How long a start link works.
+pub const START_LINK_TTL_MS: i64 = 60 * 60 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -42,6 +46,43 @@ pub struct ConnectedGroup {
 }
 
 impl OAuth {
+    /// A link that starts connecting group `group_name` of `plugin_id` in a
+    /// browser, valid for [`START_LINK_TTL_MS`]. Its ticket is sealed with the
+    /// host's secret key, so only an operator (CLI, admin API) can make one:
+    /// nobody else can connect an account of theirs to this host. Returns the
+    /// link and when it expires.
+    pub fn start_link(&self, plugin_id: &str, group_name: &str, base_url: &str) -> Result<(String, i64), ConnectError> {
+        self.provider(plugin_id).map_err(ConnectError::Refused)?;
+        let group_name = group_name.trim();
+        if group_name.is_empty() || group_name.chars().count() > 100 || group_name.contains('\n') {
+            return Err(ConnectError::Refused("group: give the account a name of 1 to 100 characters".into()));
+        }
+        let expires_at = self.store.now() + START_LINK_TTL_MS;
+        let ticket = self.store.seal_text(&format!("{plugin_id}\n{expires_at}\n{group_name}"));
+        let mut url = url::Url::parse(&format!("{}/oauth/{plugin_id}/start", base_url.trim_end_matches('/')))
+            .map_err(|e| ConnectError::Refused(format!("public_url: {e}")))?;
+        url.query_pairs_mut().append_pair("ticket", &ticket);
+        Ok((url.to_string(), expires_at))
+    }
+
+    /// The group name a start link's ticket was made for, if it is genuine,
+    /// for this plugin, and not expired.
+    pub fn ticket_group(&self, plugin_id: &str, ticket: &str) -> Result<String, ConnectError> {
+        let refused = || ConnectError::Refused("ticket: this start link is not valid; ask for a new one".into());
+        let opened = self.store.open_sealed_text(ticket).map_err(|_| refused())?;
+        let mut parts = opened.splitn(3, '\n');
+        let (Some(plugin), Some(expires_at), Some(group)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(refused());
+        };
+        if plugin != plugin_id {
+            return Err(refused());
+        }
+        if expires_at.parse::<i64>().map_err(|_| refused())? < self.store.now() {
+            return Err(ConnectError::Refused("ticket: this start link expired; ask for a new one".into()));
+        }
+        Ok(group.to_string())
+    }
+
     /// Start connecting group `group_name` of `plugin_id`; the provider will
     /// send the browser back to `redirect_uri`. Returns where to send it now,
     /// and the value that binds the flow to this browser (a cookie), which the
@@ -53,10 +94,6 @@ impl OAuth {
         redirect_uri: &str,
     ) -> Result<(url::Url, String), ConnectError> {
         let (endpoints, client) = self.provider(plugin_id).map_err(ConnectError::Refused)?;
-        let group_name = group_name.trim();
-        if group_name.is_empty() || group_name.len() > 100 {
-            return Err(ConnectError::Refused("group: give the account a name of 1 to 100 characters".into()));
-        }
         let state = random_token();
         let code_verifier = endpoints.pkce.then(random_token);
         let challenge = code_verifier.as_deref().map(pkce_challenge);

@@ -3,11 +3,13 @@ use crate::Host;
 use crate::operations::groups::{self, NewGroupInput};
 use anyhow::Result;
 
+/// Where `inlet serve` listens unless told otherwise (`--public-url` overrides).
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupsCommand {
     /// Connect an account with an API key, access token, basic-auth login or
-    /// webhook secret. OAuth plugins connect in a browser instead: open
-    /// /oauth/<plugin>/start?group=<name> on `inlet serve`.
+    /// webhook secret. OAuth plugins connect in a browser instead: see `connect`.
     Add {
         /// Plugin id, e.g. monzo.
         plugin: String,
@@ -32,6 +34,17 @@ pub enum GroupsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a link that connects (or reconnects) an OAuth account in a
+    /// browser, through `inlet serve` at the public URL. It works for an hour.
+    Connect {
+        /// Plugin id, e.g. monzo.
+        plugin: String,
+        /// The group's name, e.g. "personal".
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List connected accounts.
     List {
         #[arg(long)]
@@ -50,6 +63,15 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
                 println!("created group {} ({}, {})", group.id, group.plugin_id, group.name);
                 Ok(())
             }
+        }
+        GroupsCommand::Connect { plugin, name, json } => {
+            let base = host.settings.public_url.as_ref().map_or(DEFAULT_PUBLIC_URL.to_string(), |u| u.to_string());
+            let (url, expires_at) = host.runner.oauth.start_link(&plugin, &name, &base)?;
+            if json {
+                return print_json(&serde_json::json!({ "url": url, "expires_at": expires_at }));
+            }
+            println!("Open this in the browser that will approve access (it works for an hour):\n{url}");
+            Ok(())
         }
         GroupsCommand::List { json } => {
             let groups = host.store().groups().await?;

@@ -91,7 +91,8 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
                 return Err(OperationError::invalid(
                     "access_token",
                     format!(
-                        "{0} connects with OAuth: open /oauth/{0}/start?group={name} in a browser instead",
+                        "{0} connects with OAuth in a browser instead: `inlet groups connect {0} --name {name}` or \
+                         POST /api/oauth/{0}/links make the link",
                         input.plugin
                     ),
                 ));

@@ -89,6 +89,15 @@ impl Store {
         self.backend
     }
 
+    /// Seal `text` with the secret key: only this host can read it, or make one.
+    pub fn seal_text(&self, text: &str) -> String {
+        self.secrets.seal(text.as_bytes())
+    }
+
+    pub fn open_sealed_text(&self, sealed: &str) -> Result<String> {
+        Ok(String::from_utf8(self.secrets.open(sealed)?)?)
+    }
+
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
     }

@@ -1,0 +1,201 @@
+//! The Updates page in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver), against the real binary and a fake Monzo.
+//! Screenshots of each step are written to target/test-artifacts/updates/.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
+//! chromium-driver`; `cargo xtask test` installs them), or their paths in
+//! INLET_CHROMIUM and INLET_CHROMEDRIVER.
+
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use inlet::demo::{FakeMonzo, MonzoDataset};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{Inlet, bundled_plugin, eventually};
+
+const TOKEN: &str = "browser-test-admin-token";
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    process: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let binary = std::env::var("INLET_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let process = std::process::Command::new(&binary)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary} ({e}): install chromium and chromium-driver, or set INLET_CHROMEDRIVER")
+        });
+    let driver = Driver { process, url: format!("http://127.0.0.1:{port}") };
+    eventually(30, "chromedriver to listen", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await;
+    driver
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let chromium = std::env::var("INLET_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+        }),
+    );
+    ClientBuilder::rustls().unwrap().capabilities(capabilities).connect(&driver.url).await.expect("a browser session")
+}
+
+fn artifacts() -> PathBuf {
+    let dir = support::root().join("target/test-artifacts/updates");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(page: &Client, name: &str) {
+    let png = page.screenshot().await.unwrap();
+    std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The text of the first element matching `css`, once there is one.
+async fn text_of(page: &Client, css: &str) -> String {
+    let element = page.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap();
+    element.text().await.unwrap()
+}
+
+/// Wait until the element matching `css` reads `wanted`, taking the
+/// texts it went through.
+async fn wait_for_text(page: &Client, css: &str, wanted: &str, seconds: u64) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Ok(element) = page.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if seen.last() != Some(&text) {
+                seen.push(text.clone());
+            }
+            if text.trim() == wanted {
+                return seen;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{css} never read {wanted:?}; it read {seen:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
+        .env("INLET_ADMIN_TOKEN", TOKEN);
+    let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let api = reqwest::Client::new();
+    let post = |path: &str, body: Value| api.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
+    let group: Value =
+        post("/api/groups", json!({"plugin": "monzo", "name": "personal", "access_token": fake.access_token()}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for instance_type in ["accounts", "balances", "pots", "transactions"] {
+        let body = json!({"plugin": "monzo", "instance_type": instance_type, "group_id": group["id"], "schedule": {"kind": "manual"}});
+        let created: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+        ids.insert(instance_type, created["id"].as_i64().unwrap());
+    }
+    // Slow enough that the run is seen in flight.
+    fake.set_latency(Duration::from_millis(400));
+
+    let driver = start_driver().await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{base}/updates")).await.unwrap();
+    page.wait().for_element(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
+    page.find(Locator::Css("#token-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let rows = eventually(20, "the four Monzo rows", || async {
+        let rows = page.find_all(Locator::Css("#updates-table tbody tr[data-id]")).await.ok()?;
+        (rows.len() == 4).then_some(rows)
+    })
+    .await;
+    let mut names = Vec::new();
+    for row in &rows {
+        names.push(row.text().await.unwrap());
+    }
+    assert!(names.iter().any(|n| n.contains("monzo transactions")), "{names:?}");
+    let nav = text_of(&page, "nav [aria-current=page]").await;
+    assert_eq!(nav.trim(), "Updates");
+    screenshot(&page, "1-signed-in").await;
+
+    // Update now: the row goes Processing, then Up to date, with no reload.
+    page.execute("window.__sameDocument = true;", vec![]).await.unwrap();
+    let id = ids["transactions"];
+    let row = format!("#updates-table tr[data-id=\"{id}\"]");
+    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, &format!("{row} td.status .badge"), "Processing", 10).await;
+    let button = text_of(&page, &format!("{row} button[data-action=update-now]")).await;
+    assert_eq!(button.trim(), "Processing");
+    screenshot(&page, "2-processing").await;
+    wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 60).await;
+    let still = page.execute("return window.__sameDocument === true;", vec![]).await.unwrap();
+    assert_eq!(still, json!(true), "the page was not reloaded");
+    wait_for_text(&page, &format!("{row} button[data-action=update-now]"), "Update now", 10).await;
+    screenshot(&page, "3-up-to-date").await;
+
+    // The history drawer lists the run.
+    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    let run = text_of(&page, "#history-drawer #history-list li.run").await;
+    assert!(run.contains("success"), "{run}");
+    screenshot(&page, "4-history").await;
+    page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
+
+    // Schedule editing: the server's refusal shows inline; a good cron saves.
+    page.find(Locator::Css(&format!("{row} button[data-action=schedule]"))).await.unwrap().click().await.unwrap();
+    let form = page.wait().for_element(Locator::Css("#schedule-form")).await.unwrap();
+    form.find(Locator::Css("input[name=kind][value=cron]")).await.unwrap().click().await.unwrap();
+    let cron = form.find(Locator::Css("#cron")).await.unwrap();
+    cron.clear().await.unwrap();
+    cron.send_keys("0 25 * * *").await.unwrap();
+    form.find(Locator::Css("#timezone")).await.unwrap().select_by_value("Europe/London").await.unwrap();
+    form.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let error = eventually(10, "the inline error", || async {
+        let text = page.find(Locator::Css("#schedule-error")).await.ok()?.text().await.ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(error.contains("hour"), "{error}");
+    screenshot(&page, "5-schedule-refused").await;
+    cron.clear().await.unwrap();
+    cron.send_keys("0 6,18 * * *").await.unwrap();
+    form.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let summary = "06:00 and 18:00 Europe/London";
+    eventually(10, "the row's new schedule", || async {
+        let text = page.find(Locator::Css(&row)).await.ok()?.text().await.ok()?;
+        text.contains(summary).then_some(())
+    })
+    .await;
+    screenshot(&page, "6-schedule-saved").await;
+    let saved: Value =
+        api.get(format!("{base}/api/integrations/{id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        saved["sync_settings"]["schedule"],
+        json!({"kind": "cron", "expressions": ["0 6,18 * * *"], "timezone": "Europe/London"})
+    );
+    page.close().await.unwrap();
+}
