@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod oauth;
 pub mod plugins;
 pub mod records;
+pub mod ui;
 pub mod updates;
 pub mod webhooks;
 
@@ -101,6 +102,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/{*rest}", any(|| async { ApiError::not_found("no such API route; see /api/openapi.json") }))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     api.merge(public.layer(DefaultBodyLimit::max(webhook_limit)))
+        .merge(ui::router())
         .route("/oauth/{plugin}/start", get(oauth::start))
         .route("/oauth/{plugin}/callback", get(oauth::callback))
         .with_state(state)

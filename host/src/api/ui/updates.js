@@ -22,13 +22,6 @@ const FILTERS = ['all', 'integrations', 'tasks'];
 // select in updates.html offers.
 const INTERVAL_PRESETS = { '5m': 300, '15m': 900, '30m': 1800, '1h': 3600, '6h': 21600, daily: 86400, weekly: 604800 };
 const DEFAULT_INTERVAL = '15m';
-const RUN_STATUS_TEXT = {
-  pending: 'Pending',
-  running: 'Running',
-  success: 'Succeeded',
-  failed: 'Failed',
-  cancelled: 'Cancelled',
-};
 
 const state = {
   token: null,
@@ -537,7 +530,9 @@ function updateScheduleCell(cell, row) {
 // "Processing" (and disabled) while the server shows a run, and from the
 // click until it does.
 function updateUpdateButton(button, row) {
-  const busy = isInFlight(row) || awaitingServer(row);
+  // awaitingServer first: it forgets the click once the server shows the run.
+  const waiting = awaitingServer(row);
+  const busy = isInFlight(row) || waiting;
   button.disabled = busy;
   setText(button, busy ? 'Processing' : 'Update now');
 }
@@ -596,7 +591,7 @@ function startOfDay(date) {
 function formatTime(millis) {
   const date = new Date(millis);
   const now = new Date();
-  const clock = date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const clock = date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
   const days = Math.round((startOfDay(date) - startOfDay(now)) / 86400000);
   if (Math.abs(days) <= 1) {
     // "today", "tomorrow", "yesterday" in the browser's language.
@@ -687,7 +682,17 @@ async function openHistory(id, opener) {
   const row = state.rows.get(id);
   if (!row) return;
   if (state.history) stopHistoryTimer();
-  state.history = { id, opener, cursor: null, pagesLoaded: false, loading: false, timer: null, inFlight: isInFlight(row) };
+  state.history = {
+    id,
+    opener,
+    cursor: null,
+    pagesLoaded: false,
+    loading: false,
+    reloadAfter: false,
+    timer: null,
+    inFlight: isInFlight(row),
+    run: JSON.stringify(row.run),
+  };
   $('#history-heading').textContent = `History: ${row.name}`;
   $('#history-list').replaceChildren();
   $('#history-more').hidden = true;
@@ -698,12 +703,12 @@ async function openHistory(id, opener) {
 }
 
 function closeHistory({ restoreFocus = true } = {}) {
-  const history = state.history;
-  if (!history) return;
+  const drawer = state.history;
+  if (!drawer) return;
   stopHistoryTimer();
   state.history = null;
   $('#history-drawer').hidden = true;
-  if (restoreFocus) restoreFocusTo(history.opener, history.id, 'history');
+  if (restoreFocus) restoreFocusTo(drawer.opener, drawer.id, 'history');
 }
 
 function stopHistoryTimer() {
@@ -726,45 +731,57 @@ function restoreFocusTo(opener, id, action) {
 // cursor. Runs already shown are updated in place, so a reload keeps the
 // pages loaded with "Load more".
 async function loadHistory(which) {
-  const history = state.history;
-  if (!history || history.loading) return;
-  history.loading = true;
+  const drawer = state.history;
+  if (!drawer) return;
+  if (drawer.loading) {
+    // A refresh asked for during a load must still happen: it may be the
+    // one that shows how a run ended.
+    if (which === 'first') drawer.reloadAfter = true;
+    return;
+  }
+  drawer.loading = true;
   const status = $('#history-status');
   const list = $('#history-list');
   if (!list.firstElementChild) status.textContent = 'Loading…';
   const params = new URLSearchParams({ limit: '20' });
-  if (which === 'more' && history.cursor !== null) params.set('cursor', String(history.cursor));
+  if (which === 'more' && drawer.cursor !== null) params.set('cursor', String(drawer.cursor));
   try {
-    const page = await api(`/api/integrations/${history.id}/sync-history?${params}`);
-    if (state.history !== history) return;
+    const page = await api(`/api/integrations/${drawer.id}/sync-history?${params}`);
+    if (state.history !== drawer) return;
     for (const run of page.runs) placeRun(run);
-    if (which === 'more' || !history.pagesLoaded) history.cursor = page.next_cursor;
-    history.pagesLoaded = true;
-    $('#history-more').hidden = history.cursor === null;
+    if (which === 'more' || !drawer.pagesLoaded) drawer.cursor = page.next_cursor;
+    drawer.pagesLoaded = true;
+    $('#history-more').hidden = drawer.cursor === null;
     status.textContent = list.firstElementChild ? '' : 'No runs yet.';
   } catch (error) {
-    if (alreadyHandled(error) || state.history !== history) return;
+    if (alreadyHandled(error) || state.history !== drawer) return;
     status.textContent = `The history could not be loaded: ${error.message}`;
   } finally {
-    history.loading = false;
+    drawer.loading = false;
+  }
+  if (drawer.reloadAfter && state.history === drawer) {
+    drawer.reloadAfter = false;
+    loadHistory('first');
   }
 }
 
-// Refreshes the open history while its instance has a run in flight, and
-// once more when the run ends, so the drawer shows how it ended.
+// Refreshes the open history while its instance has a run in flight: when
+// the row shows the run change (it starts, progresses, ends) and on a timer
+// in between (counts change without the row changing).
 function followHistory() {
-  const history = state.history;
-  if (!history) return;
-  const inFlight = isInFlight(state.rows.get(history.id));
-  if (inFlight && history.timer === null) {
-    history.timer = setInterval(() => loadHistory('first'), HISTORY_REFRESH_MS);
-  } else if (!inFlight && history.timer !== null) {
+  const drawer = state.history;
+  if (!drawer) return;
+  const row = state.rows.get(drawer.id);
+  const inFlight = isInFlight(row);
+  if (inFlight && drawer.timer === null) {
+    drawer.timer = setInterval(() => loadHistory('first'), HISTORY_REFRESH_MS);
+  } else if (!inFlight && drawer.timer !== null) {
     stopHistoryTimer();
   }
-  if (inFlight !== history.inFlight) {
-    history.inFlight = inFlight;
-    loadHistory('first');
-  }
+  const run = JSON.stringify(row ? row.run : null);
+  if (inFlight !== drawer.inFlight || run !== drawer.run) loadHistory('first');
+  drawer.inFlight = inFlight;
+  drawer.run = run;
 }
 
 // The list is newest first, in descending run id.
@@ -794,7 +811,9 @@ function createRunItem(id) {
 function updateRunItem(item, run) {
   item.className = `run run-${run.status}`;
   item.dataset.status = run.status;
-  setText(item.querySelector('.run-status'), RUN_STATUS_TEXT[run.status] || run.status);
+  // The API's own word (pending, running, success, failed, cancelled), as
+  // the CLI's `inlet runs` prints it.
+  setText(item.querySelector('.run-status'), run.status);
   setText(item.querySelector('.run-trigger'), run.attempt > 1 ? `${run.trigger}, attempt ${run.attempt}` : run.trigger);
   updateTimeCell(item.querySelector('.run-started'), run.started_at, 'not started');
 
@@ -824,7 +843,7 @@ function updateRunError(item, run) {
   }
   if (!error) {
     error = element('p', { class: 'run-error' });
-    error.append(element('span', { class: 'run-error-class' }), element('span', { class: 'run-error-message' }));
+    error.append(element('span', { class: 'run-error-class' }), ': ', element('span', { class: 'run-error-message' }));
     item.append(error);
   }
   setText(error.querySelector('.run-error-class'), run.error_class || 'error');
