@@ -152,8 +152,12 @@ async fn every_route_is_documented_and_needs_the_token() {
     }
     // Unknown API paths need the token too, then are a JSON 404.
     assert_eq!(client.get(format!("{}/api/nothing", api.base)).send().await.unwrap().status(), 401);
-    let missing = api.get("/api/nothing").await;
-    assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("not-found")));
+    for path in ["/api/nothing", "/api"] {
+        let missing = api.get(path).await;
+        assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("not-found")), "{path}");
+    }
+    let wrong_method = api.get("/api/integrations/1/sync").await;
+    assert_eq!((wrong_method.status, wrong_method.body["error"]["code"].as_str()), (405, Some("method-not-allowed")));
 }
 
 /// The first start prints a token once and stores only its digest; the
@@ -286,6 +290,14 @@ async fn integrations_through_the_api() {
     assert_eq!(api.ok(&format!("/api/integrations/{id}")).await["group_id"], group_id);
     assert_eq!(api.get("/api/integrations/999").await.status, 404);
     assert_eq!(api.get("/api/integrations/abc").await.status, 404);
+    for action in ["pause", "resume", "sync"] {
+        let reply = api.post(&format!("/api/integrations/999/{action}"), json!(null)).await;
+        assert_eq!((reply.status, reply.body["error"]["code"].as_str()), (404, Some("not-found")), "{action}");
+    }
+    let unknown = api.call(Method::PATCH, "/api/integrations/999/sync-settings", Some(json!({"enabled": true}))).await;
+    assert_eq!(unknown.status, 404);
+    let unknown = api.call(Method::PUT, "/api/integrations/999", Some(json!({"name": "x", "config": {}}))).await;
+    assert_eq!(unknown.status, 404);
     let one = format!("/api/integrations/{id}");
     let put = |body: Value| api.call(Method::PUT, &one, Some(body));
     assert_invalid(&put(json!({"name": "Spending"})).await, "body", "config");
@@ -471,4 +483,18 @@ async fn failed_jobs_through_the_api() {
     assert_eq!(api.ok("/api/jobs/failed").await, json!([]));
     assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{id}"), None).await.status, 204);
     assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{id}"), None).await.status, 404);
+}
+
+/// An open Updates stream does not hold up shutdown: SIGTERM ends the
+/// stream and the process exits.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_ends_open_update_streams() {
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (mut serve, api) = serve(&inlet).await;
+    let mut stream =
+        api.client.get(format!("{}/api/updates/stream", api.base)).bearer_auth(TOKEN).send().await.unwrap();
+    assert!(text(&stream.chunk().await.unwrap().unwrap()).starts_with("event: updates"));
+    support::terminate(&serve);
+    let exited = tokio::time::timeout(std::time::Duration::from_secs(20), serve.wait()).await;
+    assert!(exited.expect("serve exited within 20 s with a stream open").unwrap().success());
 }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Inlet, eventually, test_plugin};
+use support::{Inlet, eventually, terminate, test_plugin};
 
 async fn misbehave_integration(inlet: &Inlet, instance_type: &str, schedule: &[&str]) -> String {
     let group = inlet.json(&["groups", "add", "misbehave", "--name", "test", "--json"]).await["id"].to_string();
@@ -169,12 +169,6 @@ async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_o
             );
         }
     }
-}
-
-/// Send SIGTERM, as a service manager does.
-fn terminate(process: &tokio::process::Child) {
-    let status = std::process::Command::new("kill").args(["-TERM", &process.id().unwrap().to_string()]).status();
-    assert!(status.unwrap().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

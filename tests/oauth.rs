@@ -38,6 +38,9 @@ async fn connect(inlet: &Inlet, serve_url: &str, fake: &FakeMonzo, name: &str) -
     assert!(link.starts_with(&format!("{serve_url}/oauth/monzo/start?ticket=")), "{link}");
     let start = browser().get(link).send().await.unwrap();
     assert_eq!(start.status(), 303, "start redirects to the provider");
+    let (status, page) = get(link).await;
+    assert_eq!(status, 400, "a start link works once");
+    assert!(page.contains("already used"), "{page}");
     let authorize = start.headers()["location"].to_str().unwrap().to_string();
     assert!(authorize.starts_with("https://auth.monzo.com/?"), "{authorize}");
     // The browser keeps the cookie that ties the flow to it.

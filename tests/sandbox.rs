@@ -159,7 +159,12 @@ async fn webhook_signatures_are_checked_in_the_host_with_the_groups_secret() {
         };
         let signing = secret.map(|s| SigningKey { secret: s.as_bytes().to_vec(), now_ms });
         let (runtime, plugin) = (&sandbox.host.runner.runtime, &plugin);
-        async move { runtime.handle_webhook(&plugin.pre, "misbehave", signing, &delivery).await.unwrap() }
+        async move {
+            let (outcome, verified) = runtime.handle_webhook(&plugin.pre, "misbehave", signing, &delivery).await;
+            let outcome = outcome.unwrap();
+            assert_eq!(verified, outcome.is_ok(), "the host saw the signature check it relied on");
+            outcome
+        }
     };
     let secret = Some("whsec-group-secret");
     let refused = |outcome: Result<Vec<_>, PluginError>| matches!(outcome, Err(PluginError::Unauthorized(_)));

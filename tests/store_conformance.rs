@@ -261,6 +261,7 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     let end = |success| RunEnd {
         started_at: START,
         success,
+        fetched: true,
         next_due_at: Some(START + 900_000),
         pause_after_failures: 3,
         pause_reason: None,
@@ -319,6 +320,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
     let end = |success| RunEnd {
         started_at: START,
         success,
+        fetched: true,
         next_due_at: Some(START + 900_000),
         pause_after_failures: 3,
         pause_reason: None,
@@ -499,6 +501,15 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     let run = s.sync_run(run_id).await.unwrap().unwrap();
     assert_eq!((run.status, run.started_at), (RunStatus::Running, Some(START + 9_999)));
     assert_eq!(s.sync_runs(a, 10).await.unwrap().len(), 1, "no second row");
+
+    // A requested run whose job ends before starting it does not stay pending.
+    let c = integration(s, "c", None).await;
+    let TriggerOutcome::Queued { run_id, .. } = s.request_run(&fetch_job(c, START), 0).await.unwrap() else {
+        panic!("queued");
+    };
+    s.abandon_sync_run(run_id, "failed", "the job ran out of attempts").await.unwrap();
+    assert_eq!(s.sync_run(run_id).await.unwrap().unwrap().status, RunStatus::Failed);
+    assert!(s.active_sync_runs().await.unwrap().iter().all(|r| r.id != run_id));
 }
 
 conformance!(webhook_deliveries, a_delivery_is_stored_once_with_batches_for_its_integrations);
@@ -528,9 +539,18 @@ async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend)
     assert_eq!(s.pending_batches(a).await.unwrap().len(), 1);
     assert_eq!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::Duplicate { delivery_id });
     assert_eq!(s.pending_batches(c).await.unwrap().len(), 1, "a replay stores nothing");
-    assert_eq!(s.webhook_delivery_count(group).await.unwrap(), 1);
     let jobs = s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.integration_id.unwrap()).collect::<BTreeSet<_>>(), BTreeSet::from([a, c]));
+
+    // Nothing routed: nothing written, so the same delivery can come again later.
+    let stray = vec![("others".to_string(), "others".to_string(), "[3]".to_string())];
+    let unrouted = NewDelivery { delivery_key: "def", batches: &stray, ..delivery };
+    let outcome = s.store_webhook_delivery(&unrouted).await.unwrap();
+    assert_eq!(outcome, DeliveryStored::Unrouted { instance_types: vec!["others".into()] });
+    // Once forgotten (history pruning), a replay is stored again.
+    b.clock.advance(1);
+    assert_eq!(s.prune_webhook_deliveries(START + 1).await.unwrap(), 1, "only the stored delivery existed");
+    assert!(matches!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::New { .. }));
 }
 
 conformance!(record_pages, record_pages_follow_their_cursor_and_filters);
@@ -578,4 +598,30 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     assert_eq!(odd.iter().map(|e| e.event.external_id.as_str()).collect::<Vec<_>>(), ["e3", "e5"]);
     let other = RecordFilter { integration_id: Some(a + 1), ..filter(None, None, 10) };
     assert!(s.events_page(&other, None).await.unwrap().is_empty());
+}
+
+conformance!(process_only_runs, a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_history);
+async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_history(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", Some(START + 60_000)).await;
+    let end = |success| RunEnd {
+        started_at: START,
+        success,
+        fetched: false,
+        next_due_at: Some(START + 900_000),
+        pause_after_failures: 1,
+        pause_reason: None,
+    };
+    s.record_run_finished(a, &end(true)).await.unwrap();
+    let after = s.integration(a).await.unwrap().unwrap();
+    assert_eq!(after.last_success_at, Some(START));
+    assert_eq!((after.last_fetched_at, after.next_due_at), (None, Some(START + 60_000)), "schedule untouched");
+    // A failed webhook run neither extends the streak nor pauses, even at a threshold of 1.
+    assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
+    let after = s.integration(a).await.unwrap().unwrap();
+    assert_eq!((after.consecutive_failures, after.paused_reason), (0, None));
+    // A fetch moves both.
+    s.record_run_finished(a, &RunEnd { fetched: true, ..end(true) }).await.unwrap();
+    let after = s.integration(a).await.unwrap().unwrap();
+    assert_eq!((after.last_fetched_at, after.next_due_at), (Some(START), Some(START + 900_000)));
 }

@@ -87,7 +87,7 @@ async fn health_auto_export_deliveries_are_verified_stored_once_and_processed() 
         let (status, body) = setup.deliver(header, &payload).await;
         assert_eq!(status, 401, "{header:?}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized");
-        assert!(!body.to_string().contains(SECRET));
+        assert_eq!(body["error"]["message"], "the delivery was not verified");
     }
     assert_eq!(setup.stored_batches().await, 0, "a refused delivery stores nothing");
 
@@ -168,9 +168,83 @@ async fn bad_deliveries_are_refused_with_a_reason() {
         .send()
         .await
         .unwrap();
-    assert_eq!(unknown_group.status(), 404);
+    assert_eq!(unknown_group.status(), 401, "an unknown group looks like a wrong secret");
+    // A group with no integration to take the delivery: 409, nothing stored,
+    // so the app's next attempt (once one exists) is not a "duplicate".
+    let tablet: Value = setup
+        .client
+        .post(format!("{}/api/groups", setup.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"plugin": "apple-health", "name": "tablet", "webhook_secret": SECRET}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unrouted = setup
+        .client
+        .post(format!("{}/webhooks/apple-health/{}", setup.base, tablet["id"]))
+        .header("x-inlet-secret", SECRET)
+        .body(fixture())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unrouted.status(), 409);
+    let body: Value = unrouted.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no-integration", "{body}");
     let unknown_plugin =
         setup.client.post(format!("{}/webhooks/monzo/{}", setup.base, setup.group)).body("{}").send().await.unwrap();
     assert_eq!(unknown_plugin.status(), 404);
     assert_eq!(setup.stored_batches().await, 0);
+}
+
+/// A plugin that verifies signatures itself (through the host's
+/// `signature.verify`): a delivery signed with another secret is refused
+/// with nothing stored; a well-signed one becomes a record.
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_deliveries_are_verified_by_the_plugin_before_anything_is_stored() {
+    use hmac::{Hmac, Mac};
+    let inlet = Inlet::with_plugins(&[support::test_plugin("misbehave")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
+    let group: Value = post("/api/groups", json!({"plugin": "misbehave", "name": "signed", "webhook_secret": SECRET}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body =
+        json!({"plugin": "misbehave", "instance_type": "ok", "group_id": group["id"], "schedule": {"kind": "manual"}});
+    let integration: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+    let sign = |secret: &str, body: &[u8]| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let delivery = br#"{"id":"pushed-1","name":"Pushed"}"#;
+    let deliver = |signature: String| {
+        client
+            .post(format!("{base}/webhooks/misbehave/{}", group["id"]))
+            .header("x-signature", signature)
+            .body(delivery.to_vec())
+            .send()
+    };
+    let forged = deliver(sign("guess", delivery)).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    let store = inlet.store().await;
+    let batches = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM raw_batches").fetch_one(store.pool()).await.unwrap()
+    };
+    assert_eq!(batches().await, 0, "nothing stored for a bad signature");
+    let accepted = deliver(sign(SECRET, delivery)).await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    let id = integration["id"].as_i64().unwrap();
+    let objects = eventually(30, "the pushed object", || async {
+        let objects = store.objects(id).await.unwrap();
+        (!objects.is_empty()).then_some(objects)
+    })
+    .await;
+    assert_eq!((objects[0].external_id.as_str(), objects[0].name.as_deref()), ("pushed-1", Some("Pushed")));
 }

@@ -298,6 +298,7 @@ impl SyncRunner {
             let end = RunEnd {
                 started_at: started.started_at,
                 success: run.error.is_none(),
+                fetched: !started.request.process_only,
                 next_due_at: self.next_due_after_run(&started.integration, started.started_at),
                 pause_after_failures: self.pause_after_failures,
                 pause_reason: run
@@ -365,7 +366,7 @@ impl SyncRunner {
         if let Some(since) = request.backfill_since {
             return FetchMode::Backfill(since);
         }
-        if integration.last_success_at.is_some() || request.process_only {
+        if integration.last_fetched_at.is_some() || request.process_only {
             return FetchMode::Incremental;
         }
         let configured = serde_json::from_str::<serde_json::Value>(&integration.config)

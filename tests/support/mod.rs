@@ -173,6 +173,12 @@ impl Inlet {
     }
 }
 
+/// Send SIGTERM, as a service manager does.
+pub fn terminate(process: &tokio::process::Child) {
+    let status = std::process::Command::new("kill").args(["-TERM", &process.id().unwrap().to_string()]).status();
+    assert!(status.unwrap().success());
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

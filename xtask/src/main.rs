@@ -113,7 +113,9 @@ fn ensure_browser() -> Result<()> {
             .is_ok_and(|s| s.success())
     };
     // A fresh machine may have no package lists yet.
-    if !install() && !(Command::new("apt-get").arg("update").status().is_ok_and(|s| s.success()) && install()) {
+    let update = || Command::new("apt-get").arg("update").status().is_ok_and(|s| s.success());
+    let installed = install() || (update() && install());
+    if !installed {
         bail!("installing chromium and chromium-driver with apt-get failed");
     }
     Ok(())

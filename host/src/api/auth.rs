@@ -22,9 +22,18 @@ pub struct AdminTokens {
     configured: Option<String>,
 }
 
+/// A configured token shorter than this is refused: it could be guessed.
+const MIN_TOKEN_CHARS: usize = 16;
+
 impl AdminTokens {
-    pub fn new(configured: Option<&str>) -> AdminTokens {
-        AdminTokens { configured: configured.filter(|t| !t.is_empty()).map(digest) }
+    pub fn new(configured: Option<&str>) -> Result<AdminTokens> {
+        let configured = configured.map(str::trim).filter(|t| !t.is_empty());
+        if let Some(token) = configured
+            && token.chars().count() < MIN_TOKEN_CHARS
+        {
+            anyhow::bail!("INLET_ADMIN_TOKEN must be at least {MIN_TOKEN_CHARS} characters");
+        }
+        Ok(AdminTokens { configured: configured.map(digest) })
     }
 
     /// A new token when the database has none and none is configured, to be

@@ -20,6 +20,7 @@ pub mod webhooks;
 use crate::Host;
 use auth::AdminTokens;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use error::ApiError;
@@ -36,6 +37,8 @@ pub struct ApiState {
     /// Where browsers reach this host.
     pub public_url: Url,
     pub tokens: AdminTokens,
+    /// Turns true when the server is shutting down.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ApiState {
@@ -99,13 +102,25 @@ pub fn router(state: ApiState) -> Router {
     let webhook_limit = state.host.settings.webhook_max_bytes;
     let api = api
         .route("/api/openapi.json", get(move || async move { Json(document.as_ref().clone()) }))
-        .route("/api/{*rest}", any(|| async { ApiError::not_found("no such API route; see /api/openapi.json") }))
+        .route("/api", any(no_such_route))
+        .route("/api/{*rest}", any(no_such_route))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     api.merge(public.layer(DefaultBodyLimit::max(webhook_limit)))
         .merge(ui::router())
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this route does not take that method; see /api/openapi.json",
+            )
+        })
         .route("/oauth/{plugin}/start", get(oauth::start))
         .route("/oauth/{plugin}/callback", get(oauth::callback))
         .with_state(state)
+}
+
+async fn no_such_route() -> ApiError {
+    ApiError::not_found("no such API route; see /api/openapi.json")
 }
 
 /// A page size from `?limit=`: `default` when absent, else 1 to `max`.

@@ -34,7 +34,7 @@ pub async fn start(
         );
         return (StatusCode::FORBIDDEN, page("Not connected", &message)).into_response();
     };
-    let group = match oauth.ticket_group(&plugin, &ticket) {
+    let group = match oauth.redeem_start_link(&plugin, &ticket).await {
         Ok(group) => group,
         Err(error) => return failure(&plugin, error),
     };

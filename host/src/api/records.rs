@@ -37,6 +37,7 @@ impl RecordQuery {
             kind: self.kind.as_deref(),
             since: self.since,
             until: self.until,
+            // One row more than a page tells whether another page follows.
             limit: super::page_limit(self.limit, 100, 1000)? + 1,
         })
     }

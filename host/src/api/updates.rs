@@ -43,12 +43,19 @@ pub async fn stream(
     QueryParams(query): QueryParams<UpdatesQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let filter = query.filter;
-    let events = futures_util::stream::unfold((api, None::<Vec<UpdateRow>>), move |(api, last)| async move {
-        // The first event goes out at once; then one per change.
+    let events = futures_util::stream::unfold((api, None::<Vec<UpdateRow>>), move |(mut api, last)| async move {
+        // The first event goes out at once; then one per change, until the
+        // server shuts down (graceful shutdown waits for open responses).
         let mut wait = last.is_some();
         loop {
+            if *api.stopping.borrow() {
+                return None;
+            }
             if wait {
-                tokio::time::sleep(STREAM_POLL).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(STREAM_POLL) => {}
+                    _ = api.stopping.changed() => return None,
+                }
             }
             wait = true;
             let rows = match updates::rows(&api.host, filter).await {

@@ -1,13 +1,14 @@
 //! `POST /webhooks/{plugin}/{group}`: deliveries pushed by upstream services.
 //!
 //! A delivery is verified before anything is stored: by the shared-secret
-//! header the plugin declares (checked here, in constant time), or by the
-//! plugin's `handle-webhook`, which checks the signature through the host's
-//! `signature.verify` and answers `unauthorized` when it is wrong. The
-//! plugin's batches, the delivery and the jobs that process them are then
-//! written in one transaction and the sender gets 202; records are made by
-//! the `webhook` queue. A replay of the same body is answered 202 without
-//! storing anything again.
+//! header the plugin declares (checked here, in constant time, and removed
+//! before the plugin sees the headers), or by the plugin's `handle-webhook`,
+//! which checks the signature through the host's `signature.verify` (the host
+//! refuses the delivery unless a check answered valid). The plugin's batches,
+//! the delivery and the jobs that process them are then written in one
+//! transaction and the sender gets 202; records are made by the `webhook`
+//! queue. A replay of the same body is answered 202 without storing anything
+//! again.
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -19,6 +20,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -40,19 +42,23 @@ pub struct DeliveryAccepted {
     params(("plugin" = String, Path), ("group" = i64, Path, description = "Group id")),
     request_body(content = String, description = "The service's delivery, as it sends it", content_type = "application/json"),
     responses((status = 202, body = DeliveryAccepted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, description = "The plugin refused the delivery", body = ErrorBody)))]
+        (status = 409, description = "No integration of the group takes it; nothing stored", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, description = "The plugin refused the delivery", body = ErrorBody),
+        (status = 503, description = "The plugin asked for it again later (Retry-After)", body = ErrorBody)))]
 pub async fn receive(
     State(api): State<ApiState>,
     Path((plugin_id, group)): Path<(String, String)>,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<DeliveryAccepted>)> {
     let host = &api.host;
-    let unknown = || ApiError::not_found(format!("there is no webhook endpoint /webhooks/{plugin_id}/{group}"));
-    let plugin = host.runner.plugins.get(&plugin_id).ok_or_else(unknown)?;
-    let auth = plugin.manifest.webhook.clone().ok_or_else(unknown)?;
-    let group_id: i64 = group.parse().map_err(|_| unknown())?;
-    let group = host.store().group(group_id).await?.filter(|g| g.plugin_id == plugin_id).ok_or_else(unknown)?;
+    let plugin = host
+        .runner
+        .plugins
+        .get(&plugin_id)
+        .filter(|p| p.manifest.webhook.is_some())
+        .ok_or_else(|| ApiError::not_found(format!("there is no webhook endpoint for {plugin_id:?}")))?;
+    let auth = plugin.manifest.webhook.clone().expect("filtered above");
     let body = body.map_err(|rejection| {
         ApiError::new(
             rejection.status(),
@@ -60,13 +66,26 @@ pub async fn receive(
             format!("{} (the limit is {} bytes)", rejection.body_text(), host.settings.webhook_max_bytes),
         )
     })?;
+    // An unknown group is refused like a wrong secret, so ids cannot be probed.
+    let group = match group.parse::<i64>() {
+        Ok(id) => host.store().group(id).await?.filter(|g| g.plugin_id == plugin_id),
+        Err(_) => None,
+    }
+    .ok_or_else(|| refused("no such group for this plugin"))?;
     let (credentials, _) = host.store().group_credentials(group.id).await?;
     let secret = credentials.get("webhook_secret").unwrap_or_default();
     if let WebhookAuth::SharedSecretHeader(name) = &auth {
         let presented = headers.get(name.as_str()).map(|v| v.as_bytes()).unwrap_or_default();
-        if secret.is_empty() || !bool::from(presented.ct_eq(secret.as_bytes())) {
+        // Digests have one length, so the comparison does not reveal the secret's.
+        let matches = Sha256::digest(presented).ct_eq(&Sha256::digest(secret.as_bytes()));
+        if secret.is_empty() || !bool::from(matches) {
             return Err(refused(&format!("missing or wrong {name} header")));
         }
+        // The plugin learns that the delivery is genuine, not the secret.
+        headers.remove(name.as_str());
+    }
+    for private in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+        headers.remove(private);
     }
     let now = host.store().now();
     let delivery = WebhookDelivery {
@@ -78,14 +97,24 @@ pub async fn receive(
         received_at: now,
     };
     let signing = Some(SigningKey { secret: secret.as_bytes().to_vec(), now_ms: now });
-    let batches = match host.runner.runtime.handle_webhook(&plugin.pre, plugin.id(), signing, &delivery).await {
+    let (outcome, signature_verified) =
+        host.runner.runtime.handle_webhook(&plugin.pre, plugin.id(), signing, &delivery).await;
+    let batches = match outcome {
+        // A plugin that declares signatures must have checked one.
+        Ok(Ok(_)) if matches!(auth, WebhookAuth::Signature) && !signature_verified => {
+            return Err(refused("the plugin accepted it without a valid signature check"));
+        }
         Ok(Ok(batches)) => batches,
-        Ok(Err(PluginError::Unauthorized(message))) => return Err(refused(&message)),
-        Ok(Err(error)) => {
+        Ok(Err(PluginError::Unauthorized(reason))) => return Err(refused(&reason)),
+        Ok(Err(PluginError::Transient(reason))) => return Err(try_later(&plugin_id, &reason, None)),
+        Ok(Err(PluginError::RateLimited(limited))) => {
+            return Err(try_later(&plugin_id, &limited.message, Some(limited.retry_after_seconds.into())));
+        }
+        Ok(Err(PluginError::InvalidConfig(reason) | PluginError::Permanent(reason))) => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "delivery-refused",
-                format!("{plugin_id} could not read the delivery: {}", plugin_error_message(&error)),
+                format!("{plugin_id} could not read the delivery: {reason}"),
             ));
         }
         Err(error) => {
@@ -93,7 +122,7 @@ pub async fn receive(
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "plugin-failed",
-                format!("{plugin_id} failed while reading the delivery: {error}"),
+                "the plugin failed while reading the delivery; the host's log says why",
             ));
         }
     };
@@ -119,23 +148,37 @@ pub async fn receive(
             host.wake(Queue::Webhook);
             DeliveryAccepted { delivery_id, duplicate: false, integrations, unrouted_batches }
         }
+        DeliveryStored::Unrouted { instance_types } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no-integration",
+                format!(
+                    "group {} has no integration of {}; create one, then send the delivery again (nothing was stored)",
+                    group.id,
+                    instance_types.join(", ")
+                ),
+            ));
+        }
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// 401 with nothing stored. The reason is logged, and returned only in
-/// general terms: it must not help anyone guess the secret.
+/// 401 with nothing stored. The reason is logged; the sender learns only
+/// that the delivery was not verified, nothing that helps guess the secret.
 fn refused(reason: &str) -> ApiError {
     tracing::warn!(reason, "webhook delivery refused");
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", format!("the delivery was not verified: {reason}"))
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the delivery was not verified")
 }
 
-fn plugin_error_message(error: &PluginError) -> String {
-    match error {
-        PluginError::Transient(m)
-        | PluginError::Unauthorized(m)
-        | PluginError::InvalidConfig(m)
-        | PluginError::Permanent(m) => m.clone(),
-        PluginError::RateLimited(r) => r.message.clone(),
+/// 503 with nothing stored: the plugin asked for the delivery to come again
+/// later, which senders do on a 5xx.
+fn try_later(plugin_id: &str, reason: &str, retry_after_seconds: Option<u64>) -> ApiError {
+    ApiError {
+        retry_after_seconds: Some(retry_after_seconds.unwrap_or(60)),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "try-later",
+            format!("{plugin_id} cannot take the delivery now: {reason}"),
+        )
     }
 }

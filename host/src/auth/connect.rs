@@ -6,6 +6,7 @@
 
 use super::OAuth;
 use super::oauth::{TokenError, authorization_url, pkce_challenge, random_token};
+use crate::store::groups::MAX_NAME_CHARS;
 use crate::store::oauth_authorizations::PendingAuthorization;
 
 /// How long an operator has to approve access at the provider.
@@ -13,6 +14,9 @@ pub const AUTHORIZATION_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// How long a start link works.
 pub const START_LINK_TTL_MS: i64 = 60 * 60 * 1000;
+
+/// First line of a start link's sealed ticket, so no other sealed value can pass for one.
+const START_LINK_TAG: &str = "inlet-oauth-start-link:v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -47,38 +51,47 @@ pub struct ConnectedGroup {
 
 impl OAuth {
     /// A link that starts connecting group `group_name` of `plugin_id` in a
-    /// browser, valid for [`START_LINK_TTL_MS`]. Its ticket is sealed with the
-    /// host's secret key, so only an operator (CLI, admin API) can make one:
-    /// nobody else can connect an account of theirs to this host. Returns the
-    /// link and when it expires.
+    /// browser, once, within [`START_LINK_TTL_MS`]. Its ticket is sealed with
+    /// the host's secret key, so only an operator (CLI, admin API) can make
+    /// one: nobody else can connect an account of theirs to this host, and a
+    /// link that leaks after use is worthless. Returns the link and when it
+    /// expires.
     pub fn start_link(&self, plugin_id: &str, group_name: &str, base_url: &str) -> Result<(String, i64), ConnectError> {
         self.provider(plugin_id).map_err(ConnectError::Refused)?;
         let group_name = group_name.trim();
-        if group_name.is_empty() || group_name.chars().count() > 100 || group_name.contains('\n') {
-            return Err(ConnectError::Refused("group: give the account a name of 1 to 100 characters".into()));
+        if group_name.is_empty() || group_name.chars().count() > MAX_NAME_CHARS || group_name.contains('\n') {
+            return Err(ConnectError::Refused(format!(
+                "group: give the account a name of 1 to {MAX_NAME_CHARS} characters"
+            )));
         }
         let expires_at = self.store.now() + START_LINK_TTL_MS;
-        let ticket = self.store.seal_text(&format!("{plugin_id}\n{expires_at}\n{group_name}"));
+        let nonce = random_token();
+        let ticket =
+            self.store.seal_text(&format!("{START_LINK_TAG}\n{plugin_id}\n{expires_at}\n{nonce}\n{group_name}"));
         let mut url = url::Url::parse(&format!("{}/oauth/{plugin_id}/start", base_url.trim_end_matches('/')))
             .map_err(|e| ConnectError::Refused(format!("public_url: {e}")))?;
         url.query_pairs_mut().append_pair("ticket", &ticket);
         Ok((url.to_string(), expires_at))
     }
 
-    /// The group name a start link's ticket was made for, if it is genuine,
-    /// for this plugin, and not expired.
-    pub fn ticket_group(&self, plugin_id: &str, ticket: &str) -> Result<String, ConnectError> {
+    /// Use a start link's ticket: the group name it was made for, if it is
+    /// genuine, for this plugin, not expired and not used before.
+    pub async fn redeem_start_link(&self, plugin_id: &str, ticket: &str) -> Result<String, ConnectError> {
         let refused = || ConnectError::Refused("ticket: this start link is not valid; ask for a new one".into());
         let opened = self.store.open_sealed_text(ticket).map_err(|_| refused())?;
-        let mut parts = opened.splitn(3, '\n');
-        let (Some(plugin), Some(expires_at), Some(group)) = (parts.next(), parts.next(), parts.next()) else {
+        let fields: Vec<&str> = opened.splitn(5, '\n').collect();
+        let [START_LINK_TAG, plugin, expires_at, nonce, group] = fields[..] else {
             return Err(refused());
         };
+        let expires_at: i64 = expires_at.parse().map_err(|_| refused())?;
         if plugin != plugin_id {
             return Err(refused());
         }
-        if expires_at.parse::<i64>().map_err(|_| refused())? < self.store.now() {
+        if expires_at < self.store.now() {
             return Err(ConnectError::Refused("ticket: this start link expired; ask for a new one".into()));
+        }
+        if !self.store.use_oauth_start_link(nonce, expires_at).await? {
+            return Err(ConnectError::Refused("ticket: this start link was already used; ask for a new one".into()));
         }
         Ok(group.to_string())
     }

@@ -20,7 +20,9 @@ pub struct SigningKey {
 
 impl signature::Host for PluginCtx {
     async fn verify(&mut self, scheme: Scheme, payload: Vec<u8>, signature: String) -> wasmtime::Result<bool> {
-        Ok(self.signing.as_ref().is_some_and(|key| verify(&scheme, key, &payload, &signature)))
+        let valid = self.signing.as_ref().is_some_and(|key| verify(&scheme, key, &payload, &signature));
+        self.signature_verified |= valid;
+        Ok(valid)
     }
 }
 

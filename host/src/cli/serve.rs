@@ -8,6 +8,7 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use url::Url;
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +49,7 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
         demo::run(&host, fake).await?;
     }
 
-    let tokens = AdminTokens::new(args.admin_token.as_deref());
+    let tokens = AdminTokens::new(args.admin_token.as_deref())?;
     if let Some(token) = tokens.create_first(host.store()).await? {
         // Only its digest is stored: this is the one time it can be read.
         eprintln!("admin API token (shown once; keep it): {token}");
@@ -61,7 +62,9 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
         Some(url) => url.clone(),
         None => Url::parse(&format!("http://{}", listener.local_addr()?))?,
     };
-    serve_http(listener, api::router(ApiState { host: Arc::clone(&host), public_url, tokens })).await?;
+    let stopping = stop_on_signal();
+    let state = ApiState { host: Arc::clone(&host), public_url, tokens, stopping: stopping.clone() };
+    serve_http(listener, api::router(state), stopping).await?;
     background.stop().await;
     Ok(())
 }
@@ -76,7 +79,7 @@ pub struct WorkerArgs {
 pub async fn worker(settings: Settings, options: HostOptions, args: WorkerArgs) -> Result<()> {
     let host = Host::start(&settings, options).await?;
     let background = host.start_background(false);
-    serve_http(bind(args.listen).await?, api::health_router()).await?;
+    serve_http(bind(args.listen).await?, api::health_router(), stop_on_signal()).await?;
     background.stop().await;
     Ok(())
 }
@@ -85,12 +88,26 @@ async fn bind(listen: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))
 }
 
-/// Serve HTTP until SIGTERM or SIGINT.
-async fn serve_http(listener: TcpListener, app: Router) -> Result<()> {
+/// Serve HTTP until `stopping` turns true, then let requests in flight finish.
+async fn serve_http(listener: TcpListener, app: Router, mut stopping: watch::Receiver<bool>) -> Result<()> {
     // Printed on stdout so scripts (and tests) can find a port chosen with :0.
     println!("inlet listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let stopped = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stopped).await?;
     Ok(())
+}
+
+/// Turns true on SIGTERM or SIGINT. Long-lived responses (the updates
+/// stream) watch it too, or graceful shutdown would wait for them forever.
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    stopping
 }
 
 async fn shutdown_signal() {

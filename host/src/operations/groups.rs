@@ -3,8 +3,8 @@
 
 use super::{OperationError, OperationResult};
 use crate::Host;
-use crate::runtime::wit::AuthKind;
-use crate::store::groups::{Credentials, Group};
+use crate::runtime::wit::{AuthKind, WebhookAuth};
+use crate::store::groups::{Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -55,8 +55,6 @@ impl GroupView {
     }
 }
 
-const MAX_NAME_CHARS: usize = 100;
-
 pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group> {
     let Some(plugin) = host.runner.plugins.get(&input.plugin) else {
         return Err(OperationError::invalid("plugin", format!("plugin {:?} is not loaded", input.plugin)));
@@ -78,10 +76,13 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
     if let Some((field, _)) = fields.iter().find(|(_, value)| value.trim().is_empty()) {
         return Err(OperationError::invalid(field.as_str(), "must not be empty"));
     }
-    if plugin.manifest.webhook.is_some() && !fields.contains_key("webhook_secret") {
+    // Without the secret its header must carry, every delivery would be refused.
+    if let Some(WebhookAuth::SharedSecretHeader(header)) = &plugin.manifest.webhook
+        && !fields.contains_key("webhook_secret")
+    {
         return Err(OperationError::invalid(
             "webhook_secret",
-            format!("{} verifies its webhook deliveries with a shared secret: give webhook_secret", input.plugin),
+            format!("{} deliveries carry a shared secret in the {header} header: give webhook_secret", input.plugin),
         ));
     }
     if fields.is_empty() {
@@ -118,17 +119,15 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
 /// Delete a group. One with integrations is deleted (with them, their
 /// history and records) only when `confirm` is set.
 pub async fn delete(host: &Host, id: i64, confirm: bool) -> OperationResult<()> {
-    host.store().group(id).await?.ok_or_else(|| OperationError::not_found("group", id))?;
-    let integrations = host.store().integrations().await?.into_iter().filter(|i| i.group_id == id).count();
-    if integrations > 0 && !confirm {
-        return Err(OperationError::Conflict {
+    match host.store().delete_group(id, confirm).await? {
+        GroupDeletion::Deleted => Ok(()),
+        GroupDeletion::NotFound => Err(OperationError::not_found("group", id)),
+        GroupDeletion::HasIntegrations(count) => Err(OperationError::Conflict {
             code: "confirmation-required",
             message: format!(
-                "group {id} has {integrations} integration(s); deleting it deletes them with their history and \
-                 records. Pass confirm=true to go ahead"
+                "group {id} has {count} integration(s); deleting it deletes them with their history and records. \
+                 Pass confirm=true to go ahead"
             ),
-        });
+        }),
     }
-    host.store().delete_group(id).await?;
-    Ok(())
 }

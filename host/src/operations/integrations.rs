@@ -246,20 +246,30 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
         return Err(OperationError::invalid("schedule", "give schedule, enabled, or both"));
     }
     let integration = get(host, id).await?;
-    // Validate everything before writing anything.
-    let schedule = patch.schedule.map(|s| s.resolve("schedule")).transpose()?;
-    if let Some(schedule) = schedule {
-        let changed = Integration { schedule: schedule.clone(), ..integration.clone() };
-        host.store().set_integration_schedule(id, schedule.as_ref(), next_due(host, &changed)).await?;
-    }
-    match patch.enabled {
-        Some(false) if integration.paused_reason.is_none() => {
-            pause(host, id).await?;
-        }
-        Some(true) if integration.paused_reason.is_some() => {
-            resume(host, id).await?;
-        }
-        _ => {}
+    let schedule = match patch.schedule {
+        Some(input) => input.resolve("schedule")?,
+        None => integration.schedule.clone(),
+    };
+    let paused_reason = match patch.enabled {
+        Some(false) => Some(integration.paused_reason.clone().unwrap_or_else(|| "operator".into())),
+        Some(true) => None,
+        None => integration.paused_reason.clone(),
+    };
+    let changed = Integration { schedule, paused_reason, ..integration.clone() };
+    // A new schedule, or resuming, computes the next run (a missed one is due
+    // now); otherwise it stays as it was.
+    let next_due_at = if changed.schedule != integration.schedule || changed.paused_reason != integration.paused_reason
+    {
+        next_due(host, &changed)
+    } else {
+        integration.next_due_at
+    };
+    let saved = host
+        .store()
+        .save_sync_settings(id, changed.schedule.as_ref(), changed.paused_reason.as_deref(), next_due_at)
+        .await?;
+    if !saved {
+        return Err(OperationError::not_found("integration", id));
     }
     host.wake(Queue::Fetch);
     get(host, id).await

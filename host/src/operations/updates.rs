@@ -52,21 +52,23 @@ pub struct RunInFlight {
 pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> {
     let store = host.store();
     let (running, waiting) = store.active_job_integrations().await?;
-    let active: BTreeMap<i64, RunInFlight> = store
-        .active_sync_runs()
-        .await?
-        .into_iter()
-        .map(|run| {
-            let flight = RunInFlight {
-                id: run.id,
-                status: run.status.as_str().to_string(),
-                started_at: run.started_at,
-                progress_done: run.progress_done,
-                progress_total: run.progress_total,
-            };
-            (run.integration_id, flight)
-        })
-        .collect();
+    // A run under way shows over one asked for after it.
+    let mut active: BTreeMap<i64, RunInFlight> = BTreeMap::new();
+    for run in store.active_sync_runs().await? {
+        let flight = RunInFlight {
+            id: run.id,
+            status: run.status.as_str().to_string(),
+            started_at: run.started_at,
+            progress_done: run.progress_done,
+            progress_total: run.progress_total,
+        };
+        match active.get(&run.integration_id) {
+            Some(shown) if shown.status == "running" => {}
+            _ => {
+                active.insert(run.integration_id, flight);
+            }
+        }
+    }
     let now = store.now();
     let mut rows = Vec::new();
     for integration in store.integrations().await? {

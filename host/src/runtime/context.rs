@@ -26,6 +26,8 @@ pub struct PluginCtx {
     pub(crate) fetch: Option<FetchScope>,
     /// The group's webhook secret, in `handle-webhook` calls only.
     pub(crate) signing: Option<SigningKey>,
+    /// Set when `signature.verify` answered valid in this call.
+    pub(crate) signature_verified: bool,
     pub(crate) logs: RunLog,
 }
 
@@ -123,6 +125,7 @@ impl PluginCtx {
             plugin_id: plugin_id.to_string(),
             fetch,
             signing: None,
+            signature_verified: false,
             logs: RunLog::new(call_limits.max_log_lines, call_limits.max_log_line_bytes),
         }
     }

@@ -202,14 +202,15 @@ impl Runtime {
 
     /// Run `handle-webhook` on a fresh instance for one delivery. `signing`
     /// is the group's webhook secret, which `signature.verify` checks with; the
-    /// call has no other capability.
+    /// call has no other capability. Also says whether a signature check
+    /// answered valid during the call.
     pub async fn handle_webhook(
         &self,
         pre: &wit::PluginPre<PluginCtx>,
         plugin_id: &str,
         signing: Option<SigningKey>,
         delivery: &WebhookDelivery,
-    ) -> Result<Result<Vec<RoutedBatch>, PluginError>, CallError> {
+    ) -> (Result<Result<Vec<RoutedBatch>, PluginError>, CallError>, bool) {
         let timeout = self.limits.webhook_timeout;
         let mut store = self.new_store(plugin_id, None, timeout);
         store.data_mut().signing = signing;
@@ -218,7 +219,8 @@ impl Runtime {
             plugin.call_handle_webhook(&mut store, delivery).await
         }
         .await;
-        result.map_err(|e| self.call_error(e, &store, plugin_id, "handle-webhook", timeout))
+        let result = result.map_err(|e| self.call_error(e, &store, plugin_id, "handle-webhook", timeout));
+        (result, store.data().signature_verified)
     }
 
     /// Run `process` on a fresh instance with no capabilities.

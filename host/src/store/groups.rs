@@ -20,6 +20,17 @@ pub struct Group {
 
 pub const NEEDS_RECONNECT: &str = "needs-reconnect";
 
+/// Longest group name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupDeletion {
+    Deleted,
+    NotFound,
+    /// Not deleted: it has this many integrations and deleting them was not confirmed.
+    HasIntegrations(i64),
+}
+
 /// Credential fields by name (`access_token`, `refresh_token`, `expires_at`,
 /// `api_key`, `webhook_secret`, ...) and the version they were read at.
 /// Deliberately not `Debug`/`Serialize` so it cannot end up in a log line or a response.
@@ -144,10 +155,34 @@ impl Store {
             .collect()
     }
 
-    /// Delete a group with its integrations (and their runs, jobs and records).
-    pub async fn delete_group(&self, id: i64) -> Result<bool> {
-        let result = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(self.pool()).await?;
-        Ok(result.rows_affected() == 1)
+    /// Delete a group with its integrations (and their runs, jobs and
+    /// records), unless it has integrations and `with_integrations` is false.
+    pub async fn delete_group(&self, id: i64, with_integrations: bool) -> Result<GroupDeletion> {
+        // Locking the group row makes an integration created meanwhile wait
+        // (its foreign key check needs the row), so none is deleted unseen.
+        let lock = match self.backend() {
+            super::Backend::Postgres => "FOR UPDATE",
+            super::Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
+        };
+        let mut tx = self.begin().await?;
+        let found: Option<i64> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT id FROM groups WHERE id = $1 {lock}")))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(GroupDeletion::NotFound);
+        }
+        let integrations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM integrations WHERE group_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if integrations > 0 && !with_integrations {
+            return Ok(GroupDeletion::HasIntegrations(integrations));
+        }
+        sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(GroupDeletion::Deleted)
     }
 
     /// The group's current credentials and status.

@@ -25,6 +25,8 @@ pub struct Integration {
     pub next_due_at: Option<i64>,
     pub last_started_at: Option<i64>,
     pub last_success_at: Option<i64>,
+    /// When a fetch last succeeded (a webhook's run processes, not fetches).
+    pub last_fetched_at: Option<i64>,
     pub consecutive_failures: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -42,7 +44,7 @@ pub struct NewIntegration<'a> {
 }
 
 const COLUMNS: &str = "id, plugin_id, instance_type, group_id, name, config, schedule, paused_reason, next_due_at,
-    last_started_at, last_success_at, consecutive_failures, created_at, updated_at";
+    last_started_at, last_success_at, last_fetched_at, consecutive_failures, created_at, updated_at";
 
 fn integration(row: AnyRow) -> Result<Integration> {
     let schedule: Option<String> = row.try_get("schedule")?;
@@ -58,6 +60,7 @@ fn integration(row: AnyRow) -> Result<Integration> {
         next_due_at: row.try_get("next_due_at")?,
         last_started_at: row.try_get("last_started_at")?,
         last_success_at: row.try_get("last_success_at")?,
+        last_fetched_at: row.try_get("last_fetched_at")?,
         consecutive_failures: row.try_get("consecutive_failures")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -68,6 +71,9 @@ fn integration(row: AnyRow) -> Result<Integration> {
 pub struct RunEnd {
     pub started_at: i64,
     pub success: bool,
+    /// False for a run that only processed a webhook delivery's batches: it
+    /// leaves the schedule, the fetch history and the failure streak alone.
+    pub fetched: bool,
     pub next_due_at: Option<i64>,
     /// Pause with reason "error" once this many runs in a row have failed.
     pub pause_after_failures: i64,
@@ -132,21 +138,27 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Replace the schedule (`None`: back to the instance type's default).
-    pub async fn set_integration_schedule(
+    /// Replace the sync settings in one statement: the schedule (`None`: the
+    /// instance type's default), why it is paused (`None`: enabled), and when
+    /// it is next due. Resuming clears the failure streak.
+    pub async fn save_sync_settings(
         &self,
         id: i64,
         schedule: Option<&Schedule>,
+        paused_reason: Option<&str>,
         next_due_at: Option<i64>,
     ) -> Result<bool> {
         let schedule = schedule.map(serde_json::to_string).transpose()?;
         let result = sqlx::query(
-            "UPDATE integrations SET schedule = $2, next_due_at = CASE WHEN paused_reason IS NULL THEN $3 ELSE NULL END,
-                 updated_at = $4 WHERE id = $1",
+            "UPDATE integrations SET schedule = $2, paused_reason = $3, next_due_at = $4, updated_at = $5,
+                 consecutive_failures = CASE WHEN $3 IS NULL AND paused_reason IS NOT NULL THEN 0
+                                             ELSE consecutive_failures END
+             WHERE id = $1",
         )
         .bind(id)
         .bind(schedule)
-        .bind(next_due_at)
+        .bind(paused_reason)
+        .bind(if paused_reason.is_some() { None } else { next_due_at })
         .bind(self.now())
         .execute(self.pool())
         .await?;
@@ -245,17 +257,10 @@ impl Store {
 /// paused it.
 pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<Option<String>> {
     if end.success {
-        sqlx::query(
-            "UPDATE integrations SET last_success_at = $2, consecutive_failures = 0,
-                 next_due_at = CASE WHEN paused_reason IS NULL THEN $3 ELSE NULL END, updated_at = $4
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(end.started_at)
-        .bind(end.next_due_at)
-        .bind(now)
-        .execute(conn)
-        .await?;
+        finish_successes(conn, &[(id, end)], now).await?;
+        return Ok(None);
+    }
+    if !end.fetched {
         return Ok(None);
     }
     let row = sqlx::query(
@@ -309,15 +314,20 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
     if ends.is_empty() {
         return Ok(());
     }
+    // column4 is 1 for a fetch: only a fetch moves the schedule and the fetch history.
     let sql = format!(
         "UPDATE integrations SET last_success_at = v.column2, consecutive_failures = 0,
-             next_due_at = CASE WHEN integrations.paused_reason IS NULL THEN v.column3 ELSE NULL END, updated_at = $1
+             last_fetched_at = CASE WHEN v.column4 = 1 THEN v.column2 ELSE integrations.last_fetched_at END,
+             next_due_at = CASE
+                 WHEN v.column4 = 0 THEN integrations.next_due_at
+                 WHEN integrations.paused_reason IS NULL THEN v.column3 ELSE NULL END,
+             updated_at = $1
          FROM (VALUES {}) AS v WHERE integrations.id = v.column1",
-        super::value_rows(2, ends.len(), 3)
+        super::value_rows(2, ends.len(), 4)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for (id, end) in ends {
-        query = query.bind(id).bind(end.started_at).bind(end.next_due_at);
+        query = query.bind(id).bind(end.started_at).bind(end.next_due_at).bind(i64::from(end.fetched));
     }
     query.execute(conn).await?;
     Ok(())

@@ -137,20 +137,29 @@ impl Store {
     pub async fn request_run(&self, new: &NewJob, min_gap_ms: i64) -> Result<TriggerOutcome> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        let last: Option<Option<i64>> = sqlx::query_scalar("SELECT last_triggered_at FROM integrations WHERE id = $1")
-            .bind(new.integration_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match last {
-            None => return Ok(TriggerOutcome::NoIntegration),
-            Some(Some(at)) if now - at < min_gap_ms => return Ok(TriggerOutcome::TooSoon { last_requested_at: at }),
-            Some(_) => {}
+        // Check and claim the slot in one statement: two requests at once
+        // cannot both pass the check.
+        let claimed = sqlx::query(
+            "UPDATE integrations SET last_triggered_at = $2
+             WHERE id = $1 AND (last_triggered_at IS NULL OR last_triggered_at <= $3)",
+        )
+        .bind(new.integration_id)
+        .bind(now)
+        .bind(now - min_gap_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            let last: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT last_triggered_at FROM integrations WHERE id = $1")
+                    .bind(new.integration_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(match last {
+                None => TriggerOutcome::NoIntegration,
+                Some(at) => TriggerOutcome::TooSoon { last_requested_at: at.unwrap_or(now) },
+            });
         }
-        sqlx::query("UPDATE integrations SET last_triggered_at = $2 WHERE id = $1")
-            .bind(new.integration_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         let job_id = waiting_or_new(&mut tx, new, now).await?;
         let pending: Option<i64> = sqlx::query_scalar(
             "SELECT r.id FROM jobs j JOIN sync_runs r ON r.id = j.sync_run_id WHERE j.id = $1 AND r.status = 'pending'",

@@ -9,6 +9,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod leases;
 pub mod oauth_authorizations;
+pub mod oauth_start_links;
 pub mod raw_batches;
 pub mod records;
 pub mod run_batches;

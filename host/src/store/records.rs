@@ -65,6 +65,7 @@ pub struct RecordFilter<'a> {
     pub since: Option<i64>,
     /// Events: occurred before; objects: changed before (ms).
     pub until: Option<i64>,
+    /// Rows to read at most.
     pub limit: i64,
 }
 

@@ -122,12 +122,13 @@ impl Store {
         finish_many(&mut *self.pool().acquire().await?, &[(id, outcome)], self.now()).await
     }
 
-    /// Close a run its worker can no longer finish (killed, shut down).
+    /// Close a run its worker can no longer finish (killed, shut down), or a
+    /// requested run whose job ended before starting it.
     pub async fn abandon_sync_run(&self, id: i64, status: &str, message: &str) -> Result<()> {
         sqlx::query(
             "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
                  error_class = 'lease-expired', error_message = $4
-             WHERE id = $1 AND status = 'running'",
+             WHERE id = $1 AND status IN ('pending', 'running')",
         )
         .bind(id)
         .bind(status)
@@ -182,18 +183,9 @@ impl Store {
             .transpose()
     }
 
-    /// Runs of an integration, newest first.
+    /// The newest `limit` runs of an integration, newest first.
     pub async fn sync_runs(&self, integration_id: i64, limit: i64) -> Result<Vec<SyncRun>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2"
-        )))
-        .bind(integration_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(sync_run)
-        .collect()
+        self.sync_runs_page(integration_id, None, limit).await
     }
 
     /// Runs asked for or under way (`pending`, `running`), oldest first.

@@ -25,6 +25,9 @@ pub enum DeliveryStored {
     New { delivery_id: i64, integrations: Vec<i64>, unrouted_batches: usize },
     /// The same delivery was accepted before; nothing was written.
     Duplicate { delivery_id: i64 },
+    /// No integration of the group takes any of its batches; nothing was
+    /// written, so the sender can try again once one exists.
+    Unrouted { instance_types: Vec<String> },
 }
 
 impl Store {
@@ -72,6 +75,11 @@ impl Store {
                 }
             }
         }
+        if integrations.is_empty() {
+            let mut instance_types: Vec<String> = delivery.batches.iter().map(|b| b.0.clone()).collect();
+            instance_types.dedup();
+            return Ok(DeliveryStored::Unrouted { instance_types });
+        }
         integrations.sort_unstable();
         for integration_id in &integrations {
             let job = NewJob {
@@ -87,11 +95,13 @@ impl Store {
         Ok(DeliveryStored::New { delivery_id, integrations, unrouted_batches })
     }
 
-    /// How many deliveries a group has had accepted.
-    pub async fn webhook_delivery_count(&self, group_id: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE group_id = $1")
-            .bind(group_id)
-            .fetch_one(self.pool())
-            .await?)
+    /// Forget deliveries received before `before`: a replay older than that
+    /// is stored again (its records still dedupe on their ids).
+    pub async fn prune_webhook_deliveries(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 }

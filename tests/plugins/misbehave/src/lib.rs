@@ -2,7 +2,7 @@
 //! behaves), so the suite can check that a bad plugin fails only its own run.
 
 use inlet_plugin_sdk::prelude::*;
-use inlet_plugin_sdk::{SignatureScheme, verify_signature};
+use inlet_plugin_sdk::{SignatureScheme, WebhookAuth, verify_signature};
 use serde_json::json;
 
 struct Misbehave;
@@ -28,7 +28,7 @@ impl Plugin for Misbehave {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Fails on purpose, for tests".into(),
             auth: AuthKind::None,
-            webhook: None,
+            webhook: Some(WebhookAuth::Signature),
             rate_limit: None,
             needs_raw_credentials: false,
             instance_types: vec![
