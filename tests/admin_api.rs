@@ -182,12 +182,15 @@ async fn the_first_start_prints_a_token_once() {
         assert!(!text(bytes).contains(&token), "the token itself is stored");
     }
 
-    let log = inlet.dir().join("second.log");
     let (_second, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
-    let _ = log;
     let api = Api::new(&url, &token);
     assert_eq!(api.get("/api/plugins").await.status, 200);
     assert_eq!(Api::new(&url, "inlet_guess").get("/api/plugins").await.status, 401);
+    // Another token, for a lost first one or a second client.
+    let created = inlet.run(&["tokens", "create", "--name", "backup script"]).await;
+    let second = text(&created.stdout).trim().to_string();
+    assert!(second.starts_with("inlet_") && second != token, "{second}");
+    assert_eq!(Api::new(&url, &second).get("/api/plugins").await.status, 200);
     let mut third = inlet.spawn_logged(&["serve", "--listen", "127.0.0.1:0"], &inlet.dir().join("third.log")).await;
     third.kill().await.unwrap();
     let printed = std::fs::read_to_string(inlet.dir().join("third.log")).unwrap();

@@ -7,6 +7,7 @@ mod plugins;
 mod schedule;
 mod serve;
 mod sync;
+mod tokens;
 
 use crate::settings::{Settings, SettingsArgs};
 use crate::{Host, HostOptions};
@@ -53,6 +54,9 @@ enum Command {
     /// The failed-jobs list: show, retry, flush.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -73,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Records(args) => sync::records(&host, args).await,
                 Command::Schedule(command) => schedule::run(&host, command).await,
                 Command::Jobs(command) => jobs::run(&host, command).await,
+                Command::Tokens(command) => tokens::run(&host, command).await,
             }
         }
     }
