@@ -2,8 +2,9 @@
 
 use super::ApiState;
 use super::error::ApiResult;
+use crate::operations::integrations::kind_name;
 use crate::runtime::registry::LoadedPlugin;
-use crate::runtime::wit::{AuthKind, InstanceKind, WebhookAuth};
+use crate::runtime::wit::{AuthKind, WebhookAuth};
 use crate::schedule::Schedule;
 use crate::sync::SyncRunner;
 use axum::Json;
@@ -87,7 +88,7 @@ impl PluginView {
                     id: t.id.clone(),
                     name: t.name.clone(),
                     description: t.description.clone(),
-                    kind: if matches!(t.kind, InstanceKind::Task) { "task" } else { "integration" }.into(),
+                    kind: kind_name(t.kind).into(),
                     default_schedule: Schedule::from_manifest(&t.default_schedule),
                     approved_hosts: runner.allowed_hosts(plugin.id(), &t.hosts),
                     hosts: t.hosts.clone(),

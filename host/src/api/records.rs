@@ -75,7 +75,7 @@ pub async fn events(
         .transpose()?;
     let mut events = api.host.store().events_page(&filter, after).await?;
     let next_cursor =
-        next_page(&mut events, filter.limit).map(|last| format!("{}.{}", last.event.occurred_at, last.id));
+        super::next_page(&mut events, filter.limit).map(|last| format!("{}.{}", last.event.occurred_at, last.id));
     Ok(Json(EventPage { events, next_cursor }))
 }
 
@@ -92,16 +92,6 @@ pub async fn objects(
         .map(|cursor| cursor.parse().map_err(|_| ApiError::invalid("cursor", "is not a cursor this API gave out")))
         .transpose()?;
     let mut objects = api.host.store().objects_page(&filter, after).await?;
-    let next_cursor = next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
+    let next_cursor = super::next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
     Ok(Json(ObjectPage { objects, next_cursor }))
-}
-
-/// Pages are fetched one row long to learn whether another follows: trim it
-/// and return the last row kept when one does.
-fn next_page<T: Clone>(rows: &mut Vec<T>, fetched_limit: i64) -> Option<T> {
-    if (rows.len() as i64) < fetched_limit {
-        return None;
-    }
-    rows.truncate(fetched_limit as usize - 1);
-    rows.last().cloned()
 }

@@ -161,10 +161,19 @@ impl IntegrationView {
 /// `integration` or `task`, from the plugin's manifest (`integration` while
 /// the plugin is not loaded).
 pub fn instance_kind(host: &Host, integration: &Integration) -> &'static str {
-    let kind = host.runner.plugins.get(&integration.plugin_id).and_then(|plugin| {
-        plugin.instance_type(&integration.instance_type).map(|t| matches!(t.kind, InstanceKind::Task))
-    });
-    if kind == Some(true) { "task" } else { "integration" }
+    host.runner
+        .plugins
+        .get(&integration.plugin_id)
+        .and_then(|plugin| plugin.instance_type(&integration.instance_type).map(|t| kind_name(t.kind)))
+        .unwrap_or("integration")
+}
+
+/// How the API names an instance type's kind.
+pub fn kind_name(kind: InstanceKind) -> &'static str {
+    match kind {
+        InstanceKind::Integration => "integration",
+        InstanceKind::Task => "task",
+    }
 }
 
 pub async fn get(host: &Host, id: i64) -> OperationResult<Integration> {

@@ -4,6 +4,7 @@
 use super::integrations::instance_kind;
 use crate::Host;
 use crate::status::UpdateStatus;
+use crate::store::sync_runs::RunStatus;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,7 +44,7 @@ pub struct UpdateRow {
 pub struct RunInFlight {
     pub id: i64,
     /// `pending` (waiting for a worker) or `running`.
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: Option<i64>,
     pub progress_done: Option<i64>,
     pub progress_total: Option<i64>,
@@ -57,13 +58,13 @@ pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> 
     for run in store.active_sync_runs().await? {
         let flight = RunInFlight {
             id: run.id,
-            status: run.status.as_str().to_string(),
+            status: run.status,
             started_at: run.started_at,
             progress_done: run.progress_done,
             progress_total: run.progress_total,
         };
         match active.get(&run.integration_id) {
-            Some(shown) if shown.status == "running" => {}
+            Some(shown) if shown.status == RunStatus::Running => {}
             _ => {
                 active.insert(run.integration_id, flight);
             }
