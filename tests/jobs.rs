@@ -3,6 +3,7 @@
 
 mod support;
 
+use inlet::store::sync_runs::RunStatus;
 use support::{Inlet, eventually, terminate, test_plugin};
 
 async fn misbehave_integration(inlet: &Inlet, instance_type: &str, schedule: &[&str]) -> String {
@@ -49,9 +50,12 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     let integration_id: i64 = id.parse().unwrap();
     let queued = inlet.json(&["sync", &id, "--force", "--json"]).await;
     let job_id = queued[0]["job"].as_i64().unwrap();
+    let store = inlet.store().await;
+    // The queued run is in the history at once, waiting for a worker.
+    let requested = store.sync_run(queued[0]["run"].as_i64().unwrap()).await.unwrap().unwrap();
+    assert_eq!((requested.status, requested.integration_id), (RunStatus::Pending, integration_id));
 
     let mut first = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
-    let store = inlet.store().await;
     // Wait until the run has checkpointed its first batch, then kill the worker.
     eventually(30, "the first checkpoint", || async {
         let cursor = store.state_value(integration_id, "cursor").await.unwrap();

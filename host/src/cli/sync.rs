@@ -1,6 +1,6 @@
 use super::print_json;
 use crate::Host;
-use crate::store::jobs::{JobArgs, NewJob, Queue};
+use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
 use crate::store::sync_runs::{RunStatus, SyncRun};
 use crate::sync::RunRequest;
 use anyhow::{Context, Result, bail};
@@ -101,23 +101,28 @@ async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> R
     let trigger = if backfill_since.is_some() { "backfill" } else { "manual" };
     let mut queued = Vec::new();
     for integration_id in targets {
-        let job = store
-            .enqueue_job(&NewJob {
-                queue: Queue::Fetch,
-                integration_id,
-                args: JobArgs { trigger: trigger.into(), backfill_since },
-                max_attempts: host.policy(Queue::Fetch).max_attempts,
-                run_at: store.now(),
-            })
-            .await?;
-        queued.push(json!({ "integration": integration_id, "job": job }));
+        let job = NewJob {
+            queue: Queue::Fetch,
+            integration_id,
+            args: JobArgs { trigger: trigger.into(), backfill_since },
+            max_attempts: host.policy(Queue::Fetch).max_attempts,
+            run_at: store.now(),
+        };
+        // Like the API's "Update now" with force: a pending run shows at once.
+        match store.request_run(&job, 0).await? {
+            TriggerOutcome::Queued { job_id, run_id } => {
+                queued.push(json!({ "integration": integration_id, "job": job_id, "run": run_id }));
+            }
+            TriggerOutcome::NoIntegration => bail!("there is no integration with id {integration_id}"),
+            TriggerOutcome::TooSoon { .. } => unreachable!("no minimum gap was asked for"),
+        }
     }
     host.wake(Queue::Fetch);
     if args.json {
         return print_json(&queued);
     }
     for entry in queued {
-        println!("queued job {} for integration {}", entry["job"], entry["integration"]);
+        println!("queued job {} (run {}) for integration {}", entry["job"], entry["run"], entry["integration"]);
     }
     Ok(())
 }

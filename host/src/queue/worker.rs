@@ -176,9 +176,11 @@ impl QueueWorker {
             Ok(started) => started,
             Err(error) => {
                 // Hand them back rather than wait for their leases to lapse.
+                // Stop renewing them first: if handing back fails too, the
+                // leases lapse and the jobs are rescued.
                 let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-                self.store().release_jobs(&self.config.owner, &ids).await?;
                 self.held.lock().unwrap().retain(|id| !ids.contains(id));
+                self.store().release_jobs(&self.config.owner, &ids).await?;
                 return Err(error);
             }
         };
