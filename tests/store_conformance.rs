@@ -489,9 +489,10 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     // Starting the job turns the pending run into the running one.
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
     assert_eq!(claimed[0].sync_run_id, Some(run_id));
+    // It joined a scheduled job: started as "schedule", it stays the operator's "manual".
     let start = RunStart {
         integration_id: a,
-        trigger: "manual",
+        trigger: "schedule",
         attempt: 1,
         job_id: Some(job_id),
         pending_run_id: Some(run_id),
@@ -500,7 +501,20 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     assert_eq!(runs, vec![run_id]);
     let run = s.sync_run(run_id).await.unwrap().unwrap();
     assert_eq!((run.status, run.started_at), (RunStatus::Running, Some(START + 9_999)));
+    assert_eq!(run.trigger, "manual");
     assert_eq!(s.sync_runs(a, 10).await.unwrap().len(), 1, "no second row");
+
+    // A job waiting out an upstream's Retry-After is not pulled forward by a request.
+    let limited = integration(s, "limited", None).await;
+    let waiting = s.enqueue_job(&fetch_job(limited, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    s.retry_job_at(waiting, START + 600_000, true, "rate-limited", "retry after 600s").await.unwrap();
+    let TriggerOutcome::Queued { job_id: joined, .. } = s.request_run(&fetch_job(limited, START), 0).await.unwrap()
+    else {
+        panic!("queued");
+    };
+    assert_eq!(joined, waiting);
+    assert_eq!(s.job(waiting).await.unwrap().unwrap().run_at, START + 600_000);
 
     // A requested run whose job ends before starting it does not stay pending.
     let c = integration(s, "c", None).await;

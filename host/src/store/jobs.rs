@@ -441,7 +441,8 @@ impl Store {
 }
 
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
-/// `new` is due sooner (never later), or a new one.
+/// `new` is due sooner (never later, and never ahead of an upstream's
+/// `Retry-After`: asking sooner would only be refused again), or a new one.
 pub(super) async fn waiting_or_new(conn: &mut Connection, new: &NewJob, now: i64) -> Result<i64> {
     let waiting: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1",
@@ -451,12 +452,15 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, new: &NewJob, now: i64
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(id) = waiting {
-        sqlx::query("UPDATE jobs SET run_at = $2, updated_at = $3 WHERE id = $1 AND run_at > $2")
-            .bind(id)
-            .bind(new.run_at)
-            .bind(now)
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET run_at = $2, updated_at = $3
+             WHERE id = $1 AND run_at > $2 AND (error_class IS NULL OR error_class <> 'rate-limited')",
+        )
+        .bind(id)
+        .bind(new.run_at)
+        .bind(now)
+        .execute(conn)
+        .await?;
         return Ok(id);
     }
     Ok(sqlx::query_scalar(

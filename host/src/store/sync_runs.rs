@@ -263,7 +263,9 @@ pub(super) async fn insert_pending(conn: &mut Connection, integration_id: i64, t
     .await?)
 }
 
-/// Turn a pending run into the running one; false when it is no longer pending.
+/// Turn a pending run into the running one; false when it is no longer
+/// pending. It keeps the trigger it was asked with (`manual`, even when it
+/// joined a scheduled job), unless it turned out to be a backfill.
 pub(super) async fn start_pending(
     conn: &mut Connection,
     id: i64,
@@ -272,7 +274,9 @@ pub(super) async fn start_pending(
     now: i64,
 ) -> Result<bool> {
     let result = sqlx::query(
-        "UPDATE sync_runs SET status = 'running', trigger = $2, attempt = $3, started_at = $4 WHERE id = $1 AND status = 'pending'",
+        "UPDATE sync_runs SET status = 'running', attempt = $3, started_at = $4,
+             trigger = CASE WHEN $2 = 'backfill' THEN $2 ELSE trigger END
+         WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(trigger)
