@@ -26,6 +26,14 @@ pub struct RecordQuery {
 }
 
 impl RecordQuery {
+    /// The position `?cursor=` names, read by `parse`.
+    fn cursor<T>(&self, parse: impl FnOnce(&str) -> Option<T>) -> ApiResult<Option<T>> {
+        self.cursor
+            .as_deref()
+            .map(|cursor| parse(cursor).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API gave out")))
+            .transpose()
+    }
+
     fn filter(&self) -> ApiResult<RecordFilter<'_>> {
         if let (Some(since), Some(until)) = (self.since, self.until)
             && since >= until
@@ -63,16 +71,11 @@ pub async fn events(
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<EventPage>> {
     let filter = query.filter()?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            cursor
-                .split_once('.')
-                .and_then(|(time, id)| Some((time.parse().ok()?, id.parse().ok()?)))
-                .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API gave out"))
-        })
-        .transpose()?;
+    // "<occurred_at>.<id>": the last event of the previous page.
+    let after = query.cursor(|cursor| {
+        let (time, id) = cursor.split_once('.')?;
+        Some((time.parse().ok()?, id.parse().ok()?))
+    })?;
     let mut events = api.host.store().events_page(&filter, after).await?;
     let next_cursor =
         super::next_page(&mut events, filter.limit).map(|last| format!("{}.{}", last.event.occurred_at, last.id));
@@ -86,11 +89,8 @@ pub async fn objects(
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<ObjectPage>> {
     let filter = query.filter()?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|cursor| cursor.parse().map_err(|_| ApiError::invalid("cursor", "is not a cursor this API gave out")))
-        .transpose()?;
+    // "<id>": the last object of the previous page.
+    let after = query.cursor(|cursor| cursor.parse().ok())?;
     let mut objects = api.host.store().objects_page(&filter, after).await?;
     let next_cursor = super::next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
     Ok(Json(ObjectPage { objects, next_cursor }))
