@@ -126,7 +126,7 @@ impl Store {
     /// queue (repeated triggers coalesce). Returns the waiting job's id.
     pub async fn enqueue_job(&self, new: &NewJob) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let id = waiting_or_new(&mut tx, new, self.now()).await?;
+        let id = waiting_or_new(&mut tx, self.backend(), new, self.now()).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -160,7 +160,7 @@ impl Store {
                 Some(at) => TriggerOutcome::TooSoon { last_requested_at: at.unwrap_or(now) },
             });
         }
-        let job_id = waiting_or_new(&mut tx, new, now).await?;
+        let job_id = waiting_or_new(&mut tx, self.backend(), new, now).await?;
         let pending: Option<i64> = sqlx::query_scalar(
             "SELECT r.id FROM jobs j JOIN sync_runs r ON r.id = j.sync_run_id WHERE j.id = $1 AND r.status = 'pending'",
         )
@@ -443,10 +443,18 @@ impl Store {
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
 /// `new` is due sooner (never later, and never ahead of an upstream's
 /// `Retry-After`: asking sooner would only be refused again), or a new one.
-pub(super) async fn waiting_or_new(conn: &mut Connection, new: &NewJob, now: i64) -> Result<i64> {
-    let waiting: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1",
-    )
+pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new: &NewJob, now: i64) -> Result<i64> {
+    // On PostgreSQL the waiting job is locked until the caller commits: a
+    // worker claiming it meanwhile would run it without what the caller adds
+    // (a pending run), and the request would be lost in a job already running.
+    // A claim in progress makes this wait, then see the job no longer waiting.
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE",
+        Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
+    };
+    let waiting: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1 {lock}"
+    )))
     .bind(new.queue.as_str())
     .bind(new.integration_id)
     .fetch_optional(&mut *conn)

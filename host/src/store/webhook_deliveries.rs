@@ -89,7 +89,7 @@ impl Store {
                 max_attempts: delivery.max_attempts,
                 run_at: now,
             };
-            jobs::waiting_or_new(&mut tx, &job, now).await?;
+            jobs::waiting_or_new(&mut tx, self.backend(), &job, now).await?;
         }
         tx.commit().await?;
         Ok(DeliveryStored::New { delivery_id, integrations, unrouted_batches })
