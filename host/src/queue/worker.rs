@@ -142,7 +142,12 @@ impl QueueWorker {
             if worth_claiming && claimed == free {
                 continue; // there may be more due right now
             }
-            let wait = self.time_until_next_job().await;
+            // While busy, a finishing run is the next reason to look again;
+            // asking for the next due time after every run is a query per job.
+            let wait = match worth_claiming {
+                true => self.time_until_next_job().await,
+                false => self.config.poll_interval,
+            };
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}

@@ -202,12 +202,9 @@ impl Store {
         }
         let sql = format!(
             "SELECT id, credentials, credentials_version FROM groups WHERE id IN ({})",
-            super::placeholders(1, group_ids.len())
+            super::json_ids(self.backend(), 1)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in group_ids {
-            query = query.bind(id);
-        }
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(group_ids));
         let mut found = BTreeMap::new();
         for row in query.fetch_all(self.pool()).await? {
             found.insert(row.try_get("id")?, self.open_credentials(&row)?);

@@ -242,11 +242,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id IN ({})", super::placeholders(1, ids.len()));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id);
-        }
+        let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id IN ({})", super::json_ids(self.backend(), 1));
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids));
         query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
     }
 }
@@ -299,12 +296,8 @@ pub(super) async fn mark_started_many(conn: &mut Connection, ids: &[i64], starte
         return Ok(());
     }
     let sql =
-        format!("UPDATE integrations SET last_started_at = $1 WHERE id IN ({})", super::placeholders(2, ids.len()));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(started_at);
-    for id in ids {
-        query = query.bind(id);
-    }
-    query.execute(conn).await?;
+        format!("UPDATE integrations SET last_started_at = $1 WHERE id IN ({})", super::json_ids(Backend::of(conn), 2));
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(started_at).bind(super::json_param(&ids)).execute(conn).await?;
     Ok(())
 }
 
@@ -314,22 +307,21 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
     if ends.is_empty() {
         return Ok(());
     }
-    // column4 is 1 for a fetch: only a fetch moves the schedule and the fetch history.
+    // Only a fetch (fetched = 1) moves the schedule and the fetch history.
+    let columns = [("id", "bigint"), ("started_at", "bigint"), ("next_due_at", "bigint"), ("fetched", "bigint")];
     let sql = format!(
-        "UPDATE integrations SET last_success_at = v.column2, consecutive_failures = 0,
-             last_fetched_at = CASE WHEN v.column4 = 1 THEN v.column2 ELSE integrations.last_fetched_at END,
+        "UPDATE integrations SET last_success_at = v.started_at, consecutive_failures = 0,
+             last_fetched_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_fetched_at END,
              next_due_at = CASE
-                 WHEN v.column4 = 0 THEN integrations.next_due_at
-                 WHEN integrations.paused_reason IS NULL THEN v.column3 ELSE NULL END,
+                 WHEN v.fetched = 0 THEN integrations.next_due_at
+                 WHEN integrations.paused_reason IS NULL THEN v.next_due_at ELSE NULL END,
              updated_at = $1
-         FROM (VALUES {}) AS v WHERE integrations.id = v.column1",
-        super::value_rows(2, ends.len(), 4)
+         FROM {} AS v WHERE integrations.id = v.id",
+        super::json_rows(Backend::of(conn), 2, &columns)
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-    for (id, end) in ends {
-        query = query.bind(id).bind(end.started_at).bind(end.next_due_at).bind(i64::from(end.fetched));
-    }
-    query.execute(conn).await?;
+    let rows: Vec<_> =
+        ends.iter().map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched))).collect();
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
     Ok(())
 }
 

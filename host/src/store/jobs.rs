@@ -380,10 +380,14 @@ impl Store {
 
     /// When the earliest waiting job of `queue` becomes due.
     pub async fn next_job_due_at(&self, queue: Queue) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE queue = $1 AND state = 'available'")
-            .bind(queue.as_str())
-            .fetch_one(self.pool())
-            .await?)
+        // ORDER BY + LIMIT walks `jobs_claimable` from its start; the planner
+        // may answer MIN() by scanning another index whole.
+        Ok(sqlx::query_scalar(
+            "SELECT run_at FROM jobs WHERE queue = $1 AND state = 'available' ORDER BY run_at LIMIT 1",
+        )
+        .bind(queue.as_str())
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// Jobs waiting in each queue (due or not).
@@ -519,14 +523,10 @@ pub(super) async fn set_sync_runs(conn: &mut Connection, links: &[(i64, i64)]) -
         return Ok(());
     }
     let sql = format!(
-        "UPDATE jobs SET sync_run_id = v.column2 FROM (VALUES {}) AS v WHERE jobs.id = v.column1",
-        super::value_rows(1, links.len(), 2)
+        "UPDATE jobs SET sync_run_id = v.run_id FROM {} AS v WHERE jobs.id = v.job_id",
+        super::json_rows(Backend::of(conn), 1, &[("job_id", "bigint"), ("run_id", "bigint")])
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (job_id, run_id) in links {
-        query = query.bind(job_id).bind(run_id);
-    }
-    query.execute(conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&links)).execute(conn).await?;
     Ok(())
 }
 
@@ -539,12 +539,8 @@ pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64], now: i64) 
         "UPDATE jobs SET state = 'completed', error_class = NULL, error_message = NULL, finished_at = $1,
              updated_at = $1, lease_owner = NULL, lease_expires_at = NULL
          WHERE id IN ({})",
-        super::placeholders(2, ids.len())
+        super::json_ids(Backend::of(conn), 2)
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-    for id in ids {
-        query = query.bind(id);
-    }
-    query.execute(conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&ids)).execute(conn).await?;
     Ok(())
 }

@@ -76,12 +76,9 @@ impl Store {
         }
         let sql = format!(
             "SELECT DISTINCT integration_id FROM raw_batches WHERE status = 'pending' AND integration_id IN ({})",
-            super::placeholders(1, integration_ids.len())
+            super::json_ids(self.backend(), 1)
         );
-        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-        for id in integration_ids {
-            query = query.bind(id);
-        }
+        let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids));
         Ok(query.fetch_all(self.pool()).await?.into_iter().collect())
     }
 }

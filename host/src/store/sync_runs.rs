@@ -2,7 +2,7 @@
 //! and the log lines the plugin wrote.
 
 use super::records::RecordCounts;
-use super::{Connection, Store};
+use super::{Backend, Connection, Store};
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
@@ -294,17 +294,16 @@ pub(super) async fn insert_running_many(
     starts: &[(i64, &str, i64)],
     now: i64,
 ) -> Result<Vec<(i64, i64)>> {
+    let columns = [("integration_id", "bigint"), ("trigger", "text"), ("attempt", "bigint")];
     let sql = format!(
         "INSERT INTO sync_runs (integration_id, trigger, attempt, status, started_at, created_at)
-         SELECT column1, column2, column3, 'running', $1, $1 FROM (VALUES {}) AS v
+         SELECT integration_id, trigger, attempt, 'running', $1, $1 FROM {} AS v
          RETURNING id, integration_id",
-        super::value_rows(2, starts.len(), 3)
+        super::json_rows(Backend::of(conn), 2, &columns)
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-    for (integration_id, trigger, attempt) in starts {
-        query = query.bind(integration_id).bind(*trigger).bind(attempt);
-    }
-    query
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(super::json_param(&starts))
         .fetch_all(conn)
         .await?
         .into_iter()
@@ -317,33 +316,51 @@ pub(super) async fn finish_many(conn: &mut Connection, runs: &[(i64, &RunOutcome
     if runs.is_empty() {
         return Ok(());
     }
+    let columns = [
+        ("id", "bigint"),
+        ("status", "text"),
+        ("batches", "bigint"),
+        ("items_seen", "bigint"),
+        ("created", "bigint"),
+        ("updated", "bigint"),
+        ("unchanged", "bigint"),
+        ("deleted", "bigint"),
+        ("error_class", "text"),
+        ("error_message", "text"),
+        ("progress_done", "bigint"),
+        ("progress_total", "bigint"),
+    ];
     let sql = format!(
-        "UPDATE sync_runs SET status = v.column2, finished_at = $1, duration_ms = $1 - sync_runs.started_at,
-             batches = v.column3, items_seen = v.column4, records_created = v.column5, records_updated = v.column6,
-             records_unchanged = v.column7, records_deleted = v.column8, error_class = v.column9,
-             error_message = v.column10, progress_done = COALESCE(v.column11, sync_runs.progress_done),
-             progress_total = COALESCE(v.column12, sync_runs.progress_total)
-         FROM (VALUES {}) AS v WHERE sync_runs.id = v.column1",
-        super::value_rows(2, runs.len(), 12)
+        "UPDATE sync_runs SET status = v.status, finished_at = $1, duration_ms = $1 - sync_runs.started_at,
+             batches = v.batches, items_seen = v.items_seen, records_created = v.created, records_updated = v.updated,
+             records_unchanged = v.unchanged, records_deleted = v.deleted, error_class = v.error_class,
+             error_message = v.error_message, progress_done = COALESCE(v.progress_done, sync_runs.progress_done),
+             progress_total = COALESCE(v.progress_total, sync_runs.progress_total)
+         FROM {} AS v WHERE sync_runs.id = v.id",
+        super::json_rows(Backend::of(conn), 2, &columns)
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-    for (id, outcome) in runs {
-        let (error_class, error_message) = outcome.error.clone().unzip();
-        let (done, total) = outcome.progress.unzip();
-        query = query
-            .bind(id)
-            .bind(outcome.status.as_str())
-            .bind(outcome.batches)
-            .bind(outcome.items_seen)
-            .bind(outcome.records.created)
-            .bind(outcome.records.updated)
-            .bind(outcome.records.unchanged)
-            .bind(outcome.records.deleted)
-            .bind(error_class)
-            .bind(error_message)
-            .bind(done.map(|d| d as i64))
-            .bind(total.flatten().map(|t| t as i64));
-    }
-    query.execute(conn).await?;
+    let rows: Vec<_> = runs
+        .iter()
+        .map(|(id, outcome)| {
+            let (error_class, error_message) = outcome.error.clone().unzip();
+            let (done, total) = outcome.progress.unzip();
+            let records = &outcome.records;
+            serde_json::json!([
+                id,
+                outcome.status.as_str(),
+                outcome.batches,
+                outcome.items_seen,
+                records.created,
+                records.updated,
+                records.unchanged,
+                records.deleted,
+                error_class,
+                error_message,
+                done,
+                total.flatten()
+            ])
+        })
+        .collect();
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
     Ok(())
 }
