@@ -1,8 +1,9 @@
-//! A worker for one queue. It claims due jobs up to its concurrency and
-//! records them as started in one transaction, runs each on its own task, and
-//! hands finished runs to a completer that records them in batches (one
-//! transaction for everything that finished meanwhile), as River does: per-job
-//! transactions would cap a queue at a few thousand jobs a second.
+//! A worker for one queue. It claims due jobs up to its concurrency; a task
+//! per claimed batch records the batch's runs as started in one transaction
+//! (while the worker claims the next batch) and runs each on its own task; a
+//! completer records finished runs in batches (one transaction for everything
+//! that finished meanwhile), as River does: per-job transactions would cap a
+//! queue at a few thousand jobs a second.
 //!
 //! Leases are renewed while a job runs and until its completion is written. On
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
@@ -18,7 +19,7 @@ use anyhow::Result;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Completions written per transaction, at most.
@@ -96,7 +97,10 @@ impl QueueWorker {
     /// Run until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.policy.concurrency));
-        let mut tasks: JoinSet<()> = JoinSet::new();
+        let slot_freed = Arc::new(Notify::new());
+        // One task per claimed batch: it starts the batch's runs and owns
+        // their tasks, so claiming the next batch overlaps starting this one.
+        let mut batches: JoinSet<()> = JoinSet::new();
         let (finished, completions) = mpsc::unbounded_channel();
         let completer = tokio::spawn(Arc::clone(&self).complete(completions));
         let renewer = tokio::spawn(Arc::clone(&self).renew_leases());
@@ -117,28 +121,26 @@ impl QueueWorker {
             let free = permits.available_permits();
             // While busy, claim in batches (a quarter of the slots at least):
             // one transaction per handful of jobs instead of one per job.
-            let worth_claiming = free > 0 && (tasks.is_empty() || free * 4 >= self.policy.concurrency);
+            let worth_claiming = free > 0 && (batches.is_empty() || free * 4 >= self.policy.concurrency);
             let mut claimed = 0;
             if worth_claiming {
-                match self.claim_and_start(free).await {
-                    Ok(started) => {
-                        claimed = started.len();
-                        for (job, run) in started {
-                            let permit = Arc::clone(&permits).acquire_owned().await.expect("semaphore never closes");
-                            let (worker, finished) = (Arc::clone(&self), finished.clone());
-                            tasks.spawn(async move {
-                                let run = worker.runner.execute(run).await;
-                                drop(permit);
-                                let _ = finished.send(Finished { job, run });
-                            });
-                        }
+                match self.claim(free).await {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        claimed = jobs.len();
+                        let permit = Arc::clone(&permits).try_acquire_many_owned(claimed as u32);
+                        let permit =
+                            permit.expect("only this loop takes permits, and it claimed no more than were free");
+                        let (worker, finished, slot_freed) =
+                            (Arc::clone(&self), finished.clone(), Arc::clone(&slot_freed));
+                        batches.spawn(async move { worker.run_batch(jobs, permit, finished, slot_freed).await });
                     }
+                    Ok(_) => {}
                     Err(error) => {
                         tracing::error!(queue = self.queue.as_str(), error = %format!("{error:#}"), "claiming jobs failed")
                     }
                 }
             }
-            while tasks.try_join_next().is_some() {}
+            while batches.try_join_next().is_some() {}
             if worth_claiming && claimed == free {
                 continue; // there may be more due right now
             }
@@ -152,24 +154,56 @@ impl QueueWorker {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = slot_freed.notified(), if !batches.is_empty() => {}
             }
         }
-        self.drain(tasks, finished, completer).await;
+        self.drain(batches, finished, completer).await;
         renewer.abort();
     }
 
-    /// Claim up to `limit` jobs and record their runs as started.
-    async fn claim_and_start(&self, limit: usize) -> Result<Vec<(Job, crate::sync::StartedRun)>> {
+    /// Claim up to `limit` jobs; this worker holds their leases from now on.
+    async fn claim(&self, limit: usize) -> Result<Vec<Job>> {
         let jobs = self.store().claim_jobs(self.queue, &self.config.owner, self.lease_ms(), limit as i64).await?;
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
         self.held.lock().unwrap().extend(jobs.iter().map(|j| j.id));
         let now = self.store().now();
         for job in &jobs {
             METRICS.job_claimed(self.queue.as_str(), Duration::from_millis((now - job.run_at).max(0) as u64));
         }
+        Ok(jobs)
+    }
+
+    /// Start the runs of claimed jobs and execute each on its own task, each
+    /// holding one of `permit`'s slots until it has executed.
+    async fn run_batch(
+        self: Arc<Self>,
+        jobs: Vec<Job>,
+        mut permit: OwnedSemaphorePermit,
+        finished: mpsc::UnboundedSender<Finished>,
+        slot_freed: Arc<Notify>,
+    ) {
+        let started = self.start(jobs).await.unwrap_or_else(|error| {
+            tracing::error!(queue = self.queue.as_str(), error = %format!("{error:#}"), "starting runs failed");
+            Vec::new()
+        });
+        // Dropping this set (shutdown past its grace) stops the runs.
+        let mut runs = JoinSet::new();
+        for (job, run) in started {
+            let slot = permit.split(1).expect("a slot per claimed job");
+            let (worker, finished, slot_freed) = (Arc::clone(&self), finished.clone(), Arc::clone(&slot_freed));
+            runs.spawn(async move {
+                let run = worker.runner.execute(run).await;
+                drop(slot);
+                slot_freed.notify_one();
+                let _ = finished.send(Finished { job, run });
+            });
+        }
+        drop(permit); // the slots of jobs that did not start
+        slot_freed.notify_one();
+        while runs.join_next().await.is_some() {}
+    }
+
+    /// Record the runs of claimed jobs as started.
+    async fn start(&self, jobs: Vec<Job>) -> Result<Vec<(Job, crate::sync::StartedRun)>> {
         let mut requests = Vec::with_capacity(jobs.len());
         for job in &jobs {
             match job.integration_id {
@@ -273,15 +307,15 @@ impl QueueWorker {
     /// stop what still runs and hand its jobs back without counting the attempt.
     async fn drain(
         &self,
-        mut tasks: JoinSet<()>,
+        mut batches: JoinSet<()>,
         finished: mpsc::UnboundedSender<Finished>,
         completer: tokio::task::JoinHandle<()>,
     ) {
         let waited =
-            tokio::time::timeout(self.config.grace, async { while tasks.join_next().await.is_some() {} }).await;
+            tokio::time::timeout(self.config.grace, async { while batches.join_next().await.is_some() {} }).await;
         if waited.is_err() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+            batches.abort_all();
+            while batches.join_next().await.is_some() {}
         }
         drop(finished);
         let _ = completer.await;

@@ -201,8 +201,8 @@ impl Store {
             return Ok(BTreeMap::new());
         }
         let sql = format!(
-            "SELECT id, credentials, credentials_version FROM groups WHERE id IN ({})",
-            super::json_ids(self.backend(), 1)
+            "SELECT id, credentials, credentials_version FROM groups WHERE {}",
+            super::json_ids_match(self.backend(), "id", 1)
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(group_ids));
         let mut found = BTreeMap::new();

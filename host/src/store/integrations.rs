@@ -242,7 +242,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id IN ({})", super::json_ids(self.backend(), 1));
+        let sql =
+            format!("SELECT {COLUMNS} FROM integrations WHERE {}", super::json_ids_match(self.backend(), "id", 1));
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids));
         query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
     }
@@ -295,8 +296,10 @@ pub(super) async fn mark_started_many(conn: &mut Connection, ids: &[i64], starte
     if ids.is_empty() {
         return Ok(());
     }
-    let sql =
-        format!("UPDATE integrations SET last_started_at = $1 WHERE id IN ({})", super::json_ids(Backend::of(conn), 2));
+    let sql = format!(
+        "UPDATE integrations SET last_started_at = $1 WHERE {}",
+        super::json_ids_match(Backend::of(conn), "id", 2)
+    );
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(started_at).bind(super::json_param(&ids)).execute(conn).await?;
     Ok(())
 }
@@ -316,8 +319,9 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
                  WHEN v.fetched = 0 THEN integrations.next_due_at
                  WHEN integrations.paused_reason IS NULL THEN v.next_due_at ELSE NULL END,
              updated_at = $1
-         FROM {} AS v WHERE integrations.id = v.id",
-        super::json_rows(Backend::of(conn), 2, &columns)
+         FROM {} AS v WHERE integrations.id = v.id AND {}",
+        super::json_rows(Backend::of(conn), 2, &columns),
+        super::json_keys_match(Backend::of(conn), "integrations.id", 2)
     );
     let rows: Vec<_> =
         ends.iter().map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched))).collect();

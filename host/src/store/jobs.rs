@@ -208,6 +208,7 @@ impl Store {
              WHERE id IN (SELECT id FROM firsts)
              RETURNING {COLUMNS}"
         );
+        let _turn = self.write_turn().await;
         let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(now + lease_ms)
@@ -523,8 +524,9 @@ pub(super) async fn set_sync_runs(conn: &mut Connection, links: &[(i64, i64)]) -
         return Ok(());
     }
     let sql = format!(
-        "UPDATE jobs SET sync_run_id = v.run_id FROM {} AS v WHERE jobs.id = v.job_id",
-        super::json_rows(Backend::of(conn), 1, &[("job_id", "bigint"), ("run_id", "bigint")])
+        "UPDATE jobs SET sync_run_id = v.run_id FROM {} AS v WHERE jobs.id = v.job_id AND {}",
+        super::json_rows(Backend::of(conn), 1, &[("job_id", "bigint"), ("run_id", "bigint")]),
+        super::json_keys_match(Backend::of(conn), "jobs.id", 1)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&links)).execute(conn).await?;
     Ok(())
@@ -538,8 +540,8 @@ pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64], now: i64) 
     let sql = format!(
         "UPDATE jobs SET state = 'completed', error_class = NULL, error_message = NULL, finished_at = $1,
              updated_at = $1, lease_owner = NULL, lease_expires_at = NULL
-         WHERE id IN ({})",
-        super::json_ids(Backend::of(conn), 2)
+         WHERE {}",
+        super::json_ids_match(Backend::of(conn), "id", 2)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&ids)).execute(conn).await?;
     Ok(())

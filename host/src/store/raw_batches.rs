@@ -75,8 +75,8 @@ impl Store {
             return Ok(BTreeSet::new());
         }
         let sql = format!(
-            "SELECT DISTINCT integration_id FROM raw_batches WHERE status = 'pending' AND integration_id IN ({})",
-            super::json_ids(self.backend(), 1)
+            "SELECT DISTINCT integration_id FROM raw_batches WHERE status = 'pending' AND {}",
+            super::json_ids_match(self.backend(), "integration_id", 1)
         );
         let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids));
         Ok(query.fetch_all(self.pool()).await?.into_iter().collect())

@@ -336,8 +336,9 @@ pub(super) async fn finish_many(conn: &mut Connection, runs: &[(i64, &RunOutcome
              records_unchanged = v.unchanged, records_deleted = v.deleted, error_class = v.error_class,
              error_message = v.error_message, progress_done = COALESCE(v.progress_done, sync_runs.progress_done),
              progress_total = COALESCE(v.progress_total, sync_runs.progress_total)
-         FROM {} AS v WHERE sync_runs.id = v.id",
-        super::json_rows(Backend::of(conn), 2, &columns)
+         FROM {} AS v WHERE sync_runs.id = v.id AND {}",
+        super::json_rows(Backend::of(conn), 2, &columns),
+        super::json_keys_match(Backend::of(conn), "sync_runs.id", 2)
     );
     let rows: Vec<_> = runs
         .iter()
