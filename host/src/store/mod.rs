@@ -1,7 +1,8 @@
 //! Database access. One file per table holds all of that table's SQL; queries
 //! are written once in the `$N` placeholder dialect that both SQLite and
-//! PostgreSQL accept, and run through sqlx's `Any` driver. Every write takes its
-//! time from the injected clock.
+//! PostgreSQL accept, and run through sqlx's `Any` driver. Where the two differ
+//! (row locks, reading a batch's rows from JSON) a fragment is chosen per
+//! [`Backend`]. Every write takes its time from the injected clock.
 
 pub mod api_tokens;
 pub mod groups;
