@@ -160,8 +160,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
 
     // The history drawer lists the run.
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
-    let run = text_of(&page, "#history-drawer #history-list li.run").await;
-    assert!(run.contains("success"), "{run}");
+    // The drawer fades in, and WebDriver reads no text while it is
+    // transparent: wait for the newest run's status rather than read it once.
+    wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
     screenshot(&page, "4-history").await;
     page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
