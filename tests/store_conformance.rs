@@ -167,14 +167,15 @@ async fn concurrent_claimers_take_each_job_once(b: Backend) {
 
 conformance!(leases, expired_leases_are_rescued_until_attempts_run_out);
 async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
+    use inlet::store::run_batches::RunStart;
     let s = &b.store;
     let a = integration(s, "a", None).await;
     let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     for attempt in 1..=3 {
         let claimed = s.claim_jobs(Queue::Fetch, "dead-worker", 1_000, 1).await.unwrap();
         assert_eq!(claimed[0].attempt, attempt);
-        let run = s.start_sync_run(a, "manual", attempt).await.unwrap();
-        s.set_job_sync_run(id, run).await.unwrap();
+        let start = RunStart { integration_id: a, trigger: "manual", attempt, job_id: Some(id), pending_run_id: None };
+        let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
         assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), 1, "a live worker renews");
         assert!(s.rescue_expired_jobs().await.unwrap().is_empty(), "a renewed lease is not expired");
@@ -305,8 +306,8 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
     let (runs, started_at) = s.start_runs(&starts).await.unwrap();
     assert_eq!(started_at, START);
     assert_eq!(s.job(job_a).await.unwrap().unwrap().sync_run_id, Some(runs[0]));
-    assert_eq!(s.integration(c).await.unwrap().unwrap().last_started_at, Some(START));
     assert_eq!(s.sync_run(runs[1]).await.unwrap().unwrap().status, RunStatus::Running);
+    assert_eq!(s.integration(a).await.unwrap().unwrap().last_started_at, None, "written with the run's end");
 
     b.clock.advance(250);
     let outcome = |status, error: Option<(&str, &str)>| RunOutcome {
@@ -356,8 +357,10 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
     assert_eq!(s.job(job_a).await.unwrap().unwrap().state, "completed");
     let retried = s.job(job_c).await.unwrap().unwrap();
     assert_eq!((retried.state.as_str(), retried.run_at), ("available", START + 60_000));
-    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
-    assert_eq!(s.integration(c).await.unwrap().unwrap().consecutive_failures, 0, "a retrying run does not count yet");
+    let finished = s.integration(a).await.unwrap().unwrap();
+    assert_eq!((finished.next_due_at, finished.last_started_at), (Some(START + 900_000), Some(START)));
+    let retrying = s.integration(c).await.unwrap().unwrap();
+    assert_eq!((retrying.consecutive_failures, retrying.last_started_at), (0, None), "a retrying run does not count yet");
 }
 
 conformance!(leadership, one_leader_at_a_time_and_a_dead_one_is_replaced);

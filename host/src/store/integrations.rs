@@ -23,6 +23,9 @@ pub struct Integration {
     /// Why it is paused (operator, error, needs-reconnect); `None` when active.
     pub paused_reason: Option<String>,
     pub next_due_at: Option<i64>,
+    /// When the last fetch to finish (for good: not one that will retry)
+    /// started. Written as it ends, with the rest of the outcome; the run in
+    /// flight, if any, is in the sync history.
     pub last_started_at: Option<i64>,
     pub last_success_at: Option<i64>,
     /// When a fetch last succeeded (a webhook's run processes, not fetches).
@@ -262,7 +265,7 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
         return Ok(None);
     }
     let row = sqlx::query(
-        "UPDATE integrations SET consecutive_failures = consecutive_failures + 1,
+        "UPDATE integrations SET consecutive_failures = consecutive_failures + 1, last_started_at = $6,
              paused_reason = CASE
                  WHEN paused_reason IS NOT NULL THEN paused_reason
                  WHEN $5 IS NOT NULL THEN $5
@@ -277,6 +280,7 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
     .bind(end.pause_after_failures)
     .bind(now)
     .bind(end.pause_reason.as_deref())
+    .bind(end.started_at)
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -291,19 +295,6 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
     Ok(reason.filter(|_| newly))
 }
 
-/// Mark many integrations started in one statement.
-pub(super) async fn mark_started_many(conn: &mut Connection, ids: &[i64], started_at: i64) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "UPDATE integrations SET last_started_at = $1 WHERE {}",
-        super::json_ids_match(Backend::of(conn), "id", 2)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(started_at).bind(super::json_param(&ids)).execute(conn).await?;
-    Ok(())
-}
-
 /// Record many successful runs in one statement (the common case; failures
 /// go through [`finish_run`], which may pause).
 pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEnd)], now: i64) -> Result<()> {
@@ -314,6 +305,7 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
     let columns = [("id", "bigint"), ("started_at", "bigint"), ("next_due_at", "bigint"), ("fetched", "bigint")];
     let sql = format!(
         "UPDATE integrations SET last_success_at = v.started_at, consecutive_failures = 0,
+             last_started_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_started_at END,
              last_fetched_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_fetched_at END,
              next_due_at = CASE
                  WHEN v.fetched = 0 THEN integrations.next_due_at

@@ -59,6 +59,7 @@ pub struct Job {
     pub attempt: i64,
     pub max_attempts: i64,
     pub run_at: i64,
+    /// The job's latest run; `pending` while an operator's request waits.
     pub sync_run_id: Option<i64>,
     pub error_class: Option<String>,
     pub error_message: Option<String>,
@@ -100,7 +101,9 @@ pub struct NewJob {
     pub run_at: i64,
 }
 
-const COLUMNS: &str = "id, queue, integration_id, args, state, attempt, max_attempts, run_at, sync_run_id,
+// A job's run is the newest run naming it (`sync_runs.job_id`, migration 0004).
+const COLUMNS: &str = "id, queue, integration_id, args, state, attempt, max_attempts, run_at,
+    (SELECT MAX(r.id) FROM sync_runs r WHERE r.job_id = jobs.id) AS sync_run_id,
     error_class, error_message, created_at, finished_at";
 
 fn job(row: AnyRow) -> Result<Job> {
@@ -162,7 +165,7 @@ impl Store {
         }
         let job_id = waiting_or_new(&mut tx, self.backend(), new, now).await?;
         let pending: Option<i64> = sqlx::query_scalar(
-            "SELECT r.id FROM jobs j JOIN sync_runs r ON r.id = j.sync_run_id WHERE j.id = $1 AND r.status = 'pending'",
+            "SELECT id FROM sync_runs WHERE job_id = $1 AND status = 'pending'",
         )
         .bind(job_id)
         .fetch_optional(&mut *tx)
@@ -170,10 +173,7 @@ impl Store {
         let run_id = match pending {
             Some(run_id) => run_id,
             None => {
-                let run_id =
-                    super::sync_runs::insert_pending(&mut tx, new.integration_id, &new.args.trigger, now).await?;
-                set_sync_runs(&mut tx, &[(job_id, run_id)]).await?;
-                run_id
+                super::sync_runs::insert_pending(&mut tx, new.integration_id, job_id, &new.args.trigger, now).await?
             }
         };
         tx.commit().await?;
@@ -242,10 +242,6 @@ impl Store {
             .rows_affected();
         }
         Ok(renewed)
-    }
-
-    pub async fn set_job_sync_run(&self, id: i64, sync_run_id: i64) -> Result<()> {
-        set_sync_runs(&mut *self.pool().acquire().await?, &[(id, sync_run_id)]).await
     }
 
     pub async fn complete_job(&self, id: i64) -> Result<()> {
@@ -515,20 +511,6 @@ pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, no
         .bind(i64::from(*refund_attempt)),
     };
     query.execute(conn).await?;
-    Ok(())
-}
-
-/// Link many jobs to their runs in one statement: `(job id, run id)` pairs.
-pub(super) async fn set_sync_runs(conn: &mut Connection, links: &[(i64, i64)]) -> Result<()> {
-    if links.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "UPDATE jobs SET sync_run_id = v.run_id FROM {} AS v WHERE jobs.id = v.job_id AND {}",
-        super::json_rows(Backend::of(conn), 1, &[("job_id", "bigint"), ("run_id", "bigint")]),
-        super::json_keys_match(Backend::of(conn), "jobs.id", 1)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&links)).execute(conn).await?;
     Ok(())
 }
 

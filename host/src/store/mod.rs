@@ -192,6 +192,8 @@ pub fn redact_url(url: &str) -> String {
 // per value: the SQL text (and so the prepared statement) is the same for any
 // batch size, and SQLite does not look up thousands of `$N` names, each a
 // linear search (a batch of 256 runs spent a third of its time there).
+// PostgreSQL reads them as `jsonb`: parsed once, where each `->>` on `json`
+// parses the row's text again (7.7 µs against 1.1 µs per 12-column row).
 
 /// A subquery over the rows in parameter `$param`, a JSON array of arrays:
 /// element `i` of each becomes column `columns[i].0`. `columns[i].1` is its
@@ -208,7 +210,7 @@ pub(crate) fn json_rows(backend: Backend, param: usize, columns: &[(&str, &str)]
         .collect::<Vec<_>>()
         .join(", ");
     match backend {
-        Backend::Postgres => format!("(SELECT {selected} FROM json_array_elements(${param}::json) AS r(value))"),
+        Backend::Postgres => format!("(SELECT {selected} FROM jsonb_array_elements(${param}::jsonb) AS r(value))"),
         Backend::Sqlite => format!("(SELECT {selected} FROM json_each(${param}) AS r)"),
     }
 }
@@ -216,7 +218,7 @@ pub(crate) fn json_rows(backend: Backend, param: usize, columns: &[(&str, &str)]
 /// `column` is one of the integers in parameter `$param`, a JSON array.
 pub(crate) fn json_ids_match(backend: Backend, column: &str, param: usize) -> String {
     match backend {
-        Backend::Postgres => any_of(column, &format!("value::bigint FROM json_array_elements_text(${param}::json)")),
+        Backend::Postgres => any_of(column, &format!("value::bigint FROM jsonb_array_elements_text(${param}::jsonb)")),
         Backend::Sqlite => format!("{column} IN (SELECT value FROM json_each(${param}))"),
     }
 }
@@ -227,7 +229,7 @@ pub(crate) fn json_ids_match(backend: Backend, column: &str, param: usize) -> St
 /// scan the rows once per match, so there it is `TRUE`.
 pub(crate) fn json_keys_match(backend: Backend, column: &str, param: usize) -> String {
     match backend {
-        Backend::Postgres => any_of(column, &format!("(value ->> 0)::bigint FROM json_array_elements(${param}::json)")),
+        Backend::Postgres => any_of(column, &format!("(value ->> 0)::bigint FROM jsonb_array_elements(${param}::jsonb)")),
         Backend::Sqlite => "TRUE".into(),
     }
 }

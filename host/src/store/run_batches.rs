@@ -1,6 +1,7 @@
 //! Starting and completing runs in batches: one transaction records many runs
-//! as started (their `sync_runs` rows, jobs and integrations), and one records
-//! many as finished. Per-job transactions cap a queue at a few thousand jobs a
+//! as started (their `sync_runs` rows, which name their jobs), and one records
+//! many as finished (runs, jobs and integrations). An integration's start is
+//! recorded with its end: a run writes each row as few times as it can. Per-job transactions cap a queue at a few thousand jobs a
 //! second; batches are how established job queues go an order of magnitude
 //! further. The SQL itself stays with each table.
 
@@ -55,10 +56,10 @@ impl Store {
                 run_by_integration.insert(start.integration_id, run_id);
             }
         }
-        let rows: Vec<(i64, &str, i64)> = starts
+        let rows: Vec<(i64, &str, i64, Option<i64>)> = starts
             .iter()
             .filter(|s| !run_by_integration.contains_key(&s.integration_id))
-            .map(|s| (s.integration_id, s.trigger, s.attempt))
+            .map(|s| (s.integration_id, s.trigger, s.attempt, s.job_id))
             .collect();
         if !rows.is_empty() {
             for (run_id, integration_id) in sync_runs::insert_running_many(&mut tx, &rows, now).await? {
@@ -66,10 +67,6 @@ impl Store {
             }
         }
         let run_ids: Vec<i64> = integration_ids.iter().map(|id| run_by_integration[id]).collect();
-        integrations::mark_started_many(&mut tx, &integration_ids, now).await?;
-        let links: Vec<(i64, i64)> =
-            starts.iter().zip(&run_ids).filter_map(|(start, run)| start.job_id.map(|job| (job, *run))).collect();
-        jobs::set_sync_runs(&mut tx, &links).await?;
         tx.commit().await?;
         Ok((run_ids, now))
     }

@@ -114,7 +114,7 @@ impl Store {
     /// Record that a run has started.
     pub async fn start_sync_run(&self, integration_id: i64, trigger: &str, attempt: i64) -> Result<i64> {
         let conn = &mut *self.pool().acquire().await?;
-        let inserted = insert_running_many(conn, &[(integration_id, trigger, attempt)], self.now()).await?;
+        let inserted = insert_running_many(conn, &[(integration_id, trigger, attempt, None)], self.now()).await?;
         Ok(inserted[0].0)
     }
 
@@ -252,11 +252,19 @@ pub(super) async fn append_logs(conn: &mut Connection, id: i64, lines: &[LogLine
 
 /// A run an operator asked for, waiting for a worker: its id can be handed
 /// out at once ("Update now" answers with it).
-pub(super) async fn insert_pending(conn: &mut Connection, integration_id: i64, trigger: &str, now: i64) -> Result<i64> {
+pub(super) async fn insert_pending(
+    conn: &mut Connection,
+    integration_id: i64,
+    job_id: i64,
+    trigger: &str,
+    now: i64,
+) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO sync_runs (integration_id, trigger, status, created_at) VALUES ($1, $2, 'pending', $3) RETURNING id",
+        "INSERT INTO sync_runs (integration_id, job_id, trigger, status, created_at)
+         VALUES ($1, $2, $3, 'pending', $4) RETURNING id",
     )
     .bind(integration_id)
+    .bind(job_id)
     .bind(trigger)
     .bind(now)
     .fetch_one(conn)
@@ -287,17 +295,17 @@ pub(super) async fn start_pending(
     Ok(result.rows_affected() == 1)
 }
 
-/// Insert `running` rows for many runs in one statement; returns
-/// `(run id, integration id)` pairs.
+/// Insert `running` rows for many runs in one statement, from
+/// `(integration id, trigger, attempt, job id)`; returns `(run id, integration id)` pairs.
 pub(super) async fn insert_running_many(
     conn: &mut Connection,
-    starts: &[(i64, &str, i64)],
+    starts: &[(i64, &str, i64, Option<i64>)],
     now: i64,
 ) -> Result<Vec<(i64, i64)>> {
-    let columns = [("integration_id", "bigint"), ("trigger", "text"), ("attempt", "bigint")];
+    let columns = [("integration_id", "bigint"), ("trigger", "text"), ("attempt", "bigint"), ("job_id", "bigint")];
     let sql = format!(
-        "INSERT INTO sync_runs (integration_id, trigger, attempt, status, started_at, created_at)
-         SELECT integration_id, trigger, attempt, 'running', $1, $1 FROM {} AS v
+        "INSERT INTO sync_runs (integration_id, trigger, attempt, job_id, status, started_at, created_at)
+         SELECT integration_id, trigger, attempt, job_id, 'running', $1, $1 FROM {} AS v
          RETURNING id, integration_id",
         super::json_rows(Backend::of(conn), 2, &columns)
     );

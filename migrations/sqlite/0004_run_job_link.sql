@@ -1,0 +1,10 @@
+-- A run names its job, instead of the job naming its latest run: the run row
+-- is written when the run starts anyway, so linking them costs no extra write
+-- of the job (one row write fewer per run). A job's latest run is the newest
+-- run naming it.
+ALTER TABLE sync_runs ADD COLUMN job_id INTEGER;
+UPDATE sync_runs SET job_id = j.id FROM jobs j WHERE j.sync_run_id = sync_runs.id;
+-- (job_id, id): a job's newest run is one index lookup, never a walk of the
+-- primary key looking for it.
+CREATE INDEX sync_runs_job ON sync_runs (job_id, id);
+ALTER TABLE jobs DROP COLUMN sync_run_id;
