@@ -68,14 +68,11 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     assert_eq!(killed.state, "running", "the dead worker still holds the job");
 
     let mut second = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
-    let job = eventually(30, "the rescued job to complete", || async {
-        let job = store.job(job_id).await.unwrap().unwrap();
-        (job.state == "completed").then_some(job)
-    })
-    .await;
-    assert_eq!(job.attempt, 2, "the killed attempt counted; the rescue ran the second");
+    eventually(30, "the rescued job to complete", || async { store.job(job_id).await.unwrap().is_none().then_some(()) })
+        .await;
 
     let runs = store.sync_runs(integration_id, 10).await.unwrap();
+    assert_eq!(runs[0].attempt, 2, "the killed attempt counted; the rescue ran the second");
     let statuses: Vec<(&str, Option<&str>)> =
         runs.iter().map(|r| (r.status.as_str(), r.error_class.as_deref())).collect();
     assert_eq!(statuses, [("success", None), ("failed", Some("lease-expired"))], "newest first");
@@ -147,16 +144,13 @@ async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_o
     }
 
     assert!(runs_total > 200, "some forced runs must have queued behind running ones ({runs_total} runs)");
-    let completed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'completed'")
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(left, 0, "every job completed (a completed job is deleted)");
+    let jobs_run: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT job_id) FROM sync_runs WHERE job_id IS NOT NULL")
         .fetch_one(store.pool())
         .await
         .unwrap();
-    let not_completed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'completed'")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(not_completed, 0, "every job completed");
-    assert_eq!(runs_total, completed, "every job ran exactly once");
+    assert_eq!(runs_total, jobs_run, "every job ran exactly once");
     for id in ids {
         let mut runs = store.sync_runs(id, 10).await.unwrap();
         // In the order they started: a forced run's row is created when it is
@@ -192,8 +186,9 @@ async fn sigterm_lets_a_running_job_finish_within_the_grace_period() {
     terminate(&worker);
     let status = tokio::time::timeout(std::time::Duration::from_secs(20), worker.wait()).await.unwrap().unwrap();
     assert!(status.success(), "a clean shutdown exits 0: {status:?}");
-    let job = store.job(job_id).await.unwrap().unwrap();
-    assert_eq!(job.state, "completed", "the running job finished before the process exited");
+    assert!(store.job(job_id).await.unwrap().is_none(), "the running job completed before the process exited");
+    let run = &store.sync_runs(id.parse().unwrap(), 1).await.unwrap()[0];
+    assert_eq!(run.status.as_str(), "success");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,10 +213,8 @@ async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
 
     // The next worker picks it up and resumes after the checkpoint.
     let mut next = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
-    eventually(30, "the released job to complete", || async {
-        (store.job(job_id).await.unwrap().unwrap().state == "completed").then_some(())
-    })
-    .await;
+    eventually(30, "the released job to complete", || async { store.job(job_id).await.unwrap().is_none().then_some(()) })
+        .await;
     let ids: Vec<String> = store.objects(integration_id).await.unwrap().into_iter().map(|o| o.external_id).collect();
     assert_eq!(ids, ["thing-1", "thing-2"]);
     next.start_kill().unwrap();

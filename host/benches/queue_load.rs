@@ -69,7 +69,7 @@ async fn host(backend: &str, plugin: &PathBuf) -> anyhow::Result<(Host, tempfile
         upstream_override: None,
         public_url: None,
     };
-    std::fs::write(dir.path().join("none.toml"), "[queues.fetch]\nconcurrency = 1024\n")?;
+    std::fs::write(dir.path().join("none.toml"), "[queues.fetch]\nconcurrency = 2048\n")?;
     let host = Host::start(&Settings::resolve(&args)?, HostOptions::default()).await?;
     let group = host.store().insert_group("misbehave", "bench", &Credentials::default()).await?;
     Ok((host, dir, group))

@@ -56,9 +56,8 @@ impl Scheduler {
     pub async fn prune_history(&self) -> anyhow::Result<()> {
         let before = self.store.now() - self.config.history_max_age.as_millis() as i64;
         let runs = self.store.prune_sync_runs(before, self.config.history_max_runs).await?;
-        let jobs = self.store.prune_finished_jobs(before).await?;
         let deliveries = self.store.prune_webhook_deliveries(before).await?;
-        tracing::debug!(runs, jobs, deliveries, "pruned history");
+        tracing::debug!(runs, deliveries, "pruned history");
         Ok(())
     }
 

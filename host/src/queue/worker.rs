@@ -191,7 +191,9 @@ impl QueueWorker {
             let slot = permit.split(1).expect("a slot per claimed job");
             let (worker, finished, slot_freed) = (Arc::clone(&self), finished.clone(), Arc::clone(&slot_freed));
             runs.spawn(async move {
-                let run = worker.runner.execute(run).await;
+                // Boxed: a task's future is copied into its cell and moved
+                // as its stage changes, and a plugin call's is large.
+                let run = Box::pin(worker.runner.execute(run)).await;
                 drop(slot);
                 slot_freed.notify_one();
                 let _ = finished.send(Finished { job, run });
@@ -218,7 +220,7 @@ impl QueueWorker {
                 // Stop renewing them first: if handing back fails too, the
                 // leases lapse and the jobs are rescued.
                 let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-                self.held.lock().unwrap().retain(|id| !ids.contains(id));
+                self.release_held(&ids);
                 self.store().release_jobs(&self.config.owner, &ids).await?;
                 return Err(error);
             }
@@ -237,7 +239,7 @@ impl QueueWorker {
 
     async fn fail(&self, job_id: i64, message: &str) -> Result<()> {
         self.store().fail_job(job_id, "permanent", message).await?;
-        self.held.lock().unwrap().remove(&job_id);
+        self.release_held(&[job_id]);
         Ok(())
     }
 
@@ -285,7 +287,15 @@ impl QueueWorker {
                 tracing::error!(error = %format!("{error:#}"), jobs = job_ids.len(), "recording finished runs failed")
             }
         }
-        self.held.lock().unwrap().retain(|id| !job_ids.contains(id));
+        self.release_held(&job_ids);
+    }
+
+    /// Stop renewing the leases of `ids`.
+    fn release_held(&self, ids: &[i64]) {
+        let mut held = self.held.lock().unwrap();
+        for id in ids {
+            held.remove(id);
+        }
     }
 
     /// What the retry policy makes of a finished run's job.

@@ -1,7 +1,9 @@
 //! `jobs`: durable queued work with leases, retries and a failed list.
 //!
 //! States: `available` (waiting for `run_at`) → `running` (claimed, leased) →
-//! `completed` | `failed` (no attempts left, or not retryable) | `cancelled`.
+//! deleted once completed (its run in `sync_runs` is the record, and keeping
+//! the row would cost a write per run and a delete later) | `failed` (no
+//! attempts left, or not retryable: the failed list, until retried or flushed).
 //! The partial unique index `jobs_one_running` makes a second concurrent run
 //! of one integration impossible whatever the callers do.
 
@@ -430,15 +432,6 @@ impl Store {
         .await?
         .rows_affected())
     }
-
-    /// Delete finished jobs older than `before`.
-    pub async fn prune_finished_jobs(&self, before: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1")
-            .bind(before)
-            .execute(self.pool())
-            .await?
-            .rows_affected())
-    }
 }
 
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
@@ -488,7 +481,7 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
 
 pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, now: i64) -> Result<()> {
     let query = match action {
-        JobAction::Complete => return complete_many(conn, &[id], now).await,
+        JobAction::Complete => return complete_many(conn, &[id]).await,
         JobAction::Fail { class, message } => sqlx::query(
             "UPDATE jobs SET state = 'failed', error_class = $3, error_message = $4, finished_at = $2,
                  updated_at = $2, lease_owner = NULL, lease_expires_at = NULL
@@ -514,17 +507,12 @@ pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, no
     Ok(())
 }
 
-/// Complete many jobs in one statement.
-pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64], now: i64) -> Result<()> {
+/// Complete many jobs in one statement: they are done with.
+pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "UPDATE jobs SET state = 'completed', error_class = NULL, error_message = NULL, finished_at = $1,
-             updated_at = $1, lease_owner = NULL, lease_expires_at = NULL
-         WHERE {}",
-        super::json_ids_match(Backend::of(conn), "id", 2)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&ids)).execute(conn).await?;
+    let sql = format!("DELETE FROM jobs WHERE {}", super::json_ids_match(Backend::of(conn), "id", 1));
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).execute(conn).await?;
     Ok(())
 }

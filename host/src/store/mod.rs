@@ -73,7 +73,11 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&with_create_mode(url))
             .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
-        let mut pool = AnyPoolOptions::new().max_connections(16);
+        // No ping before handing out a connection: it is a round trip per
+        // acquire (and on SQLite a hop to its thread), paid on every query of
+        // the job path; a connection that did break fails its query and is
+        // closed, as it would have failed the ping.
+        let mut pool = AnyPoolOptions::new().max_connections(16).test_before_acquire(false);
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {

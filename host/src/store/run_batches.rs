@@ -85,7 +85,7 @@ impl Store {
                 _ => None,
             })
             .collect();
-        jobs::complete_many(&mut tx, &completed, now).await?;
+        jobs::complete_many(&mut tx, &completed).await?;
         let successes: Vec<(i64, &RunEnd)> = completions
             .iter()
             .filter_map(|c| c.integration.as_ref())
