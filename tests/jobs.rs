@@ -68,8 +68,10 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     assert_eq!(killed.state, "running", "the dead worker still holds the job");
 
     let mut second = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
-    eventually(30, "the rescued job to complete", || async { store.job(job_id).await.unwrap().is_none().then_some(()) })
-        .await;
+    eventually(30, "the rescued job to complete", || async {
+        store.job(job_id).await.unwrap().is_none().then_some(())
+    })
+    .await;
 
     let runs = store.sync_runs(integration_id, 10).await.unwrap();
     assert_eq!(runs[0].attempt, 2, "the killed attempt counted; the rescue ran the second");
@@ -213,8 +215,10 @@ async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
 
     // The next worker picks it up and resumes after the checkpoint.
     let mut next = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
-    eventually(30, "the released job to complete", || async { store.job(job_id).await.unwrap().is_none().then_some(()) })
-        .await;
+    eventually(30, "the released job to complete", || async {
+        store.job(job_id).await.unwrap().is_none().then_some(())
+    })
+    .await;
     let ids: Vec<String> = store.objects(integration_id).await.unwrap().into_iter().map(|o| o.external_id).collect();
     assert_eq!(ids, ["thing-1", "thing-2"]);
     next.start_kill().unwrap();

@@ -360,7 +360,11 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
     let finished = s.integration(a).await.unwrap().unwrap();
     assert_eq!((finished.next_due_at, finished.last_started_at), (Some(START + 900_000), Some(START)));
     let retrying = s.integration(c).await.unwrap().unwrap();
-    assert_eq!((retrying.consecutive_failures, retrying.last_started_at), (0, None), "a retrying run does not count yet");
+    assert_eq!(
+        (retrying.consecutive_failures, retrying.last_started_at),
+        (0, None),
+        "a retrying run does not count yet"
+    );
 }
 
 conformance!(leadership, one_leader_at_a_time_and_a_dead_one_is_replaced);

@@ -166,12 +166,11 @@ impl Store {
             });
         }
         let job_id = waiting_or_new(&mut tx, self.backend(), new, now).await?;
-        let pending: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM sync_runs WHERE job_id = $1 AND status = 'pending'",
-        )
-        .bind(job_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let pending: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM sync_runs WHERE job_id = $1 AND status = 'pending'")
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let run_id = match pending {
             Some(run_id) => run_id,
             None => {

@@ -233,7 +233,9 @@ pub(crate) fn json_ids_match(backend: Backend, column: &str, param: usize) -> St
 /// scan the rows once per match, so there it is `TRUE`.
 pub(crate) fn json_keys_match(backend: Backend, column: &str, param: usize) -> String {
     match backend {
-        Backend::Postgres => any_of(column, &format!("(value ->> 0)::bigint FROM jsonb_array_elements(${param}::jsonb)")),
+        Backend::Postgres => {
+            any_of(column, &format!("(value ->> 0)::bigint FROM jsonb_array_elements(${param}::jsonb)"))
+        }
         Backend::Sqlite => "TRUE".into(),
     }
 }

@@ -1,9 +1,10 @@
 //! Starting and completing runs in batches: one transaction records many runs
 //! as started (their `sync_runs` rows, which name their jobs), and one records
 //! many as finished (runs, jobs and integrations). An integration's start is
-//! recorded with its end: a run writes each row as few times as it can. Per-job transactions cap a queue at a few thousand jobs a
-//! second; batches are how established job queues go an order of magnitude
-//! further. The SQL itself stays with each table.
+//! recorded with its end: a run writes each row as few times as it can.
+//! Per-job transactions cap a queue at a few thousand jobs a second; batches
+//! are how established job queues go an order of magnitude further. The SQL
+//! itself stays with each table.
 
 use super::integrations::RunEnd;
 use super::jobs::JobAction;
