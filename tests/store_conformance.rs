@@ -495,7 +495,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
 
     // Starting the job turns the pending run into the running one.
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    assert_eq!(claimed[0].sync_run_id, Some(run_id));
+    assert_eq!(claimed[0].pending_run_id, Some(run_id));
     // It joined a scheduled job: started as "schedule", it stays the operator's "manual".
     let start = RunStart {
         integration_id: a,
@@ -645,4 +645,25 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
     s.record_run_finished(a, &RunEnd { fetched: true, ..end(true) }).await.unwrap();
     let after = s.integration(a).await.unwrap().unwrap();
     assert_eq!((after.last_fetched_at, after.next_due_at), (Some(START), Some(START + 900_000)));
+}
+
+conformance!(deleting_history, deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs);
+async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b: Backend) {
+    use inlet::store::groups::GroupDeletion;
+    use inlet::store::sync_runs::LogLine;
+    let s = &b.store;
+    let (a, kept) = (integration(s, "a", None).await, integration(s, "kept", None).await);
+    let run = s.start_sync_run(a, "manual", 1).await.unwrap();
+    let line = LogLine { at: START, level: "info".into(), message: "fetched".into() };
+    s.append_sync_run_logs(run, std::slice::from_ref(&line)).await.unwrap();
+    let kept_run = s.start_sync_run(kept, "manual", 1).await.unwrap();
+
+    assert!(s.delete_integration(a).await.unwrap());
+    assert!(s.sync_run(run).await.unwrap().is_none(), "the integration's run went with it");
+    assert!(s.sync_run_logs(run).await.unwrap().is_empty(), "and the run's log lines");
+    assert!(s.sync_run(kept_run).await.unwrap().is_some(), "another integration's run stays");
+
+    let group = s.integration(kept).await.unwrap().unwrap().group_id;
+    assert_eq!(s.delete_group(group, true).await.unwrap(), GroupDeletion::Deleted);
+    assert!(s.sync_run(kept_run).await.unwrap().is_none(), "deleting the group deleted its integrations' runs");
 }

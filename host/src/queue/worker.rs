@@ -402,7 +402,7 @@ fn request(job: &Job, integration_id: i64) -> RunRequest {
         attempt: job.attempt,
         job_id: Some(job.id),
         backfill_since: job.args.backfill_since,
-        pending_run_id: job.sync_run_id,
+        pending_run_id: job.pending_run_id,
         process_only: job.queue == Queue::Webhook,
     }
 }

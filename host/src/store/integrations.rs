@@ -303,18 +303,14 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
     }
     // Only a fetch (fetched = 1) moves the schedule and the fetch history.
     let columns = [("id", "bigint"), ("started_at", "bigint"), ("next_due_at", "bigint"), ("fetched", "bigint")];
-    let sql = format!(
-        "UPDATE integrations SET last_success_at = v.started_at, consecutive_failures = 0,
-             last_started_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_started_at END,
-             last_fetched_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_fetched_at END,
-             next_due_at = CASE
-                 WHEN v.fetched = 0 THEN integrations.next_due_at
-                 WHEN integrations.paused_reason IS NULL THEN v.next_due_at ELSE NULL END,
-             updated_at = $1
-         FROM {} AS v WHERE integrations.id = v.id AND {}",
-        super::json_rows(Backend::of(conn), 2, &columns),
-        super::json_keys_match(Backend::of(conn), "integrations.id", 2)
-    );
+    let set = "last_success_at = v.started_at, consecutive_failures = 0,
+        last_started_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_started_at END,
+        last_fetched_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_fetched_at END,
+        next_due_at = CASE
+            WHEN v.fetched = 0 THEN integrations.next_due_at
+            WHEN integrations.paused_reason IS NULL THEN v.next_due_at ELSE NULL END,
+        updated_at = $1";
+    let sql = super::json_update(Backend::of(conn), "integrations", set, 2, &columns);
     let rows: Vec<_> =
         ends.iter().map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched))).collect();
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;

@@ -61,8 +61,11 @@ pub struct Job {
     pub attempt: i64,
     pub max_attempts: i64,
     pub run_at: i64,
-    /// The job's latest run; `pending` while an operator's request waits.
+    /// The job's latest run; `None` in jobs returned by a claim.
     pub sync_run_id: Option<i64>,
+    /// The `pending` run an operator's request created for this job, which
+    /// its next attempt becomes.
+    pub pending_run_id: Option<i64>,
     pub error_class: Option<String>,
     pub error_message: Option<String>,
     pub created_at: i64,
@@ -103,10 +106,23 @@ pub struct NewJob {
     pub run_at: i64,
 }
 
-// A job's run is the newest run naming it (`sync_runs.job_id`, migration 0004).
-const COLUMNS: &str = "id, queue, integration_id, args, state, attempt, max_attempts, run_at,
-    (SELECT MAX(r.id) FROM sync_runs r WHERE r.job_id = jobs.id) AS sync_run_id,
-    error_class, error_message, created_at, finished_at";
+/// A job's columns, with `sync_run_id` computed by `latest_run`.
+fn columns(latest_run: &str) -> String {
+    format!(
+        "id, queue, integration_id, args, state, attempt, max_attempts, run_at, {latest_run} AS sync_run_id,
+         pending_run_id, error_class, error_message, created_at, finished_at"
+    )
+}
+
+/// A job's latest run: the newest of its integration's runs that names it
+/// (migration 0005: walked from the integration's newest run, as sync
+/// history is, rather than kept in an index of its own written by every run).
+const LATEST_RUN: &str =
+    "(SELECT MAX(r.id) FROM sync_runs r WHERE r.integration_id = jobs.integration_id AND r.job_id = jobs.id)";
+
+/// A job just claimed has no run of this attempt yet, and a claim would pay
+/// for the lookup on every job: see `pending_run_id` instead.
+const NOT_LOOKED_UP: &str = "CAST(NULL AS BIGINT)";
 
 fn job(row: AnyRow) -> Result<Job> {
     Ok(Job {
@@ -119,6 +135,7 @@ fn job(row: AnyRow) -> Result<Job> {
         max_attempts: row.try_get("max_attempts")?,
         run_at: row.try_get("run_at")?,
         sync_run_id: row.try_get("sync_run_id")?,
+        pending_run_id: row.try_get("pending_run_id")?,
         error_class: row.try_get("error_class")?,
         error_message: row.try_get("error_message")?,
         created_at: row.try_get("created_at")?,
@@ -166,15 +183,24 @@ impl Store {
             });
         }
         let job_id = waiting_or_new(&mut tx, self.backend(), new, now).await?;
-        let pending: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM sync_runs WHERE job_id = $1 AND status = 'pending'")
-                .bind(job_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT r.id FROM jobs j JOIN sync_runs r ON r.id = j.pending_run_id WHERE j.id = $1 AND r.status = 'pending'",
+        )
+        .bind(job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let run_id = match pending {
             Some(run_id) => run_id,
             None => {
-                super::sync_runs::insert_pending(&mut tx, new.integration_id, job_id, &new.args.trigger, now).await?
+                let run_id =
+                    super::sync_runs::insert_pending(&mut tx, new.integration_id, job_id, &new.args.trigger, now)
+                        .await?;
+                sqlx::query("UPDATE jobs SET pending_run_id = $2 WHERE id = $1")
+                    .bind(job_id)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                run_id
             }
         };
         tx.commit().await?;
@@ -207,7 +233,8 @@ impl Store {
                  WHERE n = 1)
              UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
              WHERE id IN (SELECT id FROM firsts)
-             RETURNING {COLUMNS}"
+             RETURNING {}",
+            columns(NOT_LOOKED_UP)
         );
         let _turn = self.write_turn().await;
         let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -297,7 +324,8 @@ impl Store {
     pub async fn rescue_expired_jobs(&self) -> Result<Vec<Job>> {
         let now = self.now();
         let expired: Vec<Job> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND lease_expires_at < $1"
+            "SELECT {} FROM jobs WHERE state = 'running' AND lease_expires_at < $1",
+            columns(LATEST_RUN)
         )))
         .bind(now)
         .fetch_all(self.pool())
@@ -324,7 +352,7 @@ impl Store {
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {} FROM jobs WHERE id = $1", columns(LATEST_RUN))))
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -335,7 +363,8 @@ impl Store {
     /// Jobs of an integration, newest first.
     pub async fn integration_jobs(&self, integration_id: i64) -> Result<Vec<Job>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE integration_id = $1 ORDER BY id DESC"
+            "SELECT {} FROM jobs WHERE integration_id = $1 ORDER BY id DESC",
+            columns(LATEST_RUN)
         )))
         .bind(integration_id)
         .fetch_all(self.pool())
@@ -348,7 +377,8 @@ impl Store {
     /// The failed list, newest first.
     pub async fn failed_jobs(&self, limit: i64) -> Result<Vec<Job>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1"
+            "SELECT {} FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1",
+            columns(LATEST_RUN)
         )))
         .bind(limit)
         .fetch_all(self.pool())

@@ -201,8 +201,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// A subquery over the rows in parameter `$param`, a JSON array of arrays:
 /// element `i` of each becomes column `columns[i].0`. `columns[i].1` is its
-/// PostgreSQL type (SQLite keeps JSON's own types). Use as `FROM {} AS v`,
-/// with [`json_keys_match`] on the updated table's key.
+/// PostgreSQL type (SQLite keeps JSON's own types).
 pub(crate) fn json_rows(backend: Backend, param: usize, columns: &[(&str, &str)]) -> String {
     let selected = columns
         .iter()
@@ -227,16 +226,20 @@ pub(crate) fn json_ids_match(backend: Backend, column: &str, param: usize) -> St
     }
 }
 
-/// `column` is the first element of one of the rows in parameter `$param`
-/// (as for [`json_rows`]): the key of an `UPDATE ... FROM` those rows. SQLite
-/// already looks each row up by key, and with this condition as well would
-/// scan the rows once per match, so there it is `TRUE`.
-pub(crate) fn json_keys_match(backend: Backend, column: &str, param: usize) -> String {
+/// `UPDATE {table} SET {set} FROM` the rows in parameter `$param` (as for
+/// [`json_rows`], named `v`), matched on `id`, their first column. On
+/// PostgreSQL the rows are read once into a CTE, and the match is also written
+/// as `id = ANY(...)`, which is always an index lookup (see [`any_of`]); SQLite
+/// already looks each row up by key.
+pub(crate) fn json_update(backend: Backend, table: &str, set: &str, param: usize, columns: &[(&str, &str)]) -> String {
+    assert_eq!(columns.first().map(|c| c.0), Some("id"), "rows are matched on their first column, id");
+    let rows = json_rows(backend, param, columns);
     match backend {
-        Backend::Postgres => {
-            any_of(column, &format!("(value ->> 0)::bigint FROM jsonb_array_elements(${param}::jsonb)"))
-        }
-        Backend::Sqlite => "TRUE".into(),
+        Backend::Postgres => format!(
+            "WITH v AS MATERIALIZED {rows} UPDATE {table} SET {set} FROM v WHERE {table}.id = v.id AND {}",
+            any_of(&format!("{table}.id"), "id FROM v")
+        ),
+        Backend::Sqlite => format!("UPDATE {table} SET {set} FROM {rows} AS v WHERE {table}.id = v.id"),
     }
 }
 

@@ -338,16 +338,12 @@ pub(super) async fn finish_many(conn: &mut Connection, runs: &[(i64, &RunOutcome
         ("progress_done", "bigint"),
         ("progress_total", "bigint"),
     ];
-    let sql = format!(
-        "UPDATE sync_runs SET status = v.status, finished_at = $1, duration_ms = $1 - sync_runs.started_at,
-             batches = v.batches, items_seen = v.items_seen, records_created = v.created, records_updated = v.updated,
-             records_unchanged = v.unchanged, records_deleted = v.deleted, error_class = v.error_class,
-             error_message = v.error_message, progress_done = COALESCE(v.progress_done, sync_runs.progress_done),
-             progress_total = COALESCE(v.progress_total, sync_runs.progress_total)
-         FROM {} AS v WHERE sync_runs.id = v.id AND {}",
-        super::json_rows(Backend::of(conn), 2, &columns),
-        super::json_keys_match(Backend::of(conn), "sync_runs.id", 2)
-    );
+    let set = "status = v.status, finished_at = $1, duration_ms = $1 - sync_runs.started_at,
+        batches = v.batches, items_seen = v.items_seen, records_created = v.created, records_updated = v.updated,
+        records_unchanged = v.unchanged, records_deleted = v.deleted, error_class = v.error_class,
+        error_message = v.error_message, progress_done = COALESCE(v.progress_done, sync_runs.progress_done),
+        progress_total = COALESCE(v.progress_total, sync_runs.progress_total)";
+    let sql = super::json_update(Backend::of(conn), "sync_runs", set, 2, &columns);
     let rows: Vec<_> = runs
         .iter()
         .map(|(id, outcome)| {
