@@ -38,6 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 use store::jobs::Queue;
+use sync::SyncRunner;
+use tokio::sync::{Notify, watch};
 
 // The queue allocates on one thread and frees on another (rows built by the
 // database driver's thread, dropped on tokio's); glibc's allocator takes an
@@ -45,8 +47,6 @@ use store::jobs::Queue;
 // across threads without a lock.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use sync::SyncRunner;
-use tokio::sync::{Notify, watch};
 
 /// What a host takes from its embedder rather than from settings.
 pub struct HostOptions {
