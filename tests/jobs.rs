@@ -331,7 +331,10 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
     assert!(inlet.json(&["jobs", "failed", "--json"]).await.as_array().unwrap().is_empty(), "queued again");
     let store = inlet.store().await;
     assert_eq!(store.job(job).await.unwrap().unwrap().state, "available");
-    store.fail_job(job, "permanent", "for the flush").await.unwrap();
+    let job_id = job;
+    assert_eq!(store.claim_jobs(inlet::store::jobs::Queue::Fetch, "test", 30_000, 1).await.unwrap()[0].id, job_id);
+    let lease = inlet::store::jobs::JobLease { job_id, owner: "test".into() };
+    assert!(store.fail_job(&lease, "permanent", "for the flush").await.unwrap());
     let flushed = inlet.run(&["jobs", "flush"]).await;
     assert!(support::text(&flushed.stdout).contains("deleted 1 failed job(s)"));
     assert!(store.job(job).await.unwrap().is_none());

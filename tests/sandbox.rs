@@ -21,15 +21,7 @@ struct Sandbox {
 impl Sandbox {
     async fn start(config: &str) -> Sandbox {
         let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(config);
-        let args = SettingsArgs {
-            data_dir: Some(inlet.data_dir()),
-            database_url: None,
-            plugins_dir: Some(inlet.plugins_dir()),
-            config_file: Some(inlet.config_file()),
-            upstream_override: None,
-            public_url: None,
-        };
-        let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
+        let host = start_host(&inlet).await;
         let group = host.store().insert_group("misbehave", "test", &Credentials::default()).await.unwrap();
         Sandbox { host, group, _inlet: inlet }
     }
@@ -55,6 +47,121 @@ impl Sandbox {
     async fn run_new(&self, instance_type: &str) -> SyncRun {
         self.run(self.add(instance_type).await).await
     }
+
+    /// Stop this host and start another on the same data with `config`.
+    async fn restart(self, config: &str) -> Sandbox {
+        let Sandbox { host, group, _inlet: inlet } = self;
+        drop(host);
+        let inlet = inlet.config(config);
+        Sandbox { host: start_host(&inlet).await, group, _inlet: inlet }
+    }
+}
+
+async fn start_host(inlet: &Inlet) -> Host {
+    let args = SettingsArgs {
+        data_dir: Some(inlet.data_dir()),
+        database_url: None,
+        plugins_dir: Some(inlet.plugins_dir()),
+        config_file: Some(inlet.config_file()),
+        upstream_override: None,
+        public_url: None,
+    };
+    Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap()
+}
+
+/// A loopback server that accepts connections and never answers.
+fn silent_upstream() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_call_ends_at_its_deadline_whatever_the_plugin_is_doing() {
+    let config = format!(
+        "[queues.fetch]\ntimeout_seconds = 2\n[upstream_override]\n\"hang.test\" = \"{}\"\n",
+        silent_upstream()
+    );
+    let sandbox = Sandbox::start(&config).await;
+    // Blocked in WASI's sleep, and waiting on an upstream that never answers
+    // (the request timeout is 30 s: the call's deadline must win).
+    for (instance_type, class, expected) in [
+        ("sleep", "trap", "ran past its 2s deadline in fetch"),
+        ("hang-upstream", "transient", "upstream request timed out"),
+    ] {
+        let started = std::time::Instant::now();
+        let run = sandbox.run_new(instance_type).await;
+        let message = run.error_message.clone().unwrap_or_default();
+        assert_eq!(run.error_class.as_deref(), Some(class), "{instance_type}: {message}");
+        assert!(message.contains(expected), "{instance_type}: {message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(8), "{instance_type}: {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_whose_describe_never_returns_fails_to_load_and_the_host_starts() {
+    let inlet = Inlet::with_plugins(&[test_plugin("hang-describe"), test_plugin("misbehave")]);
+    let started = std::time::Instant::now();
+    let output = inlet.run(&["plugins"]).await;
+    let (stdout, stderr) = (support::text(&output.stdout), support::text(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("misbehave"), "{stdout}");
+    assert!(stdout.contains("hang-describe.wasm") && stdout.contains("deadline in describe"), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_and_state_are_bounded_outside_the_guest() {
+    let sandbox = Sandbox::start("").await;
+    let store = sandbox.host.store();
+    // 1 MiB on stderr is log lines, capped like any, not a trap.
+    let printed = sandbox.run_new("stderr-flood").await;
+    assert_eq!(printed.status.as_str(), "success", "{:?}", printed.error_message);
+    let logs = store.sync_run_logs(printed.id).await.unwrap();
+    assert_eq!(logs.len(), 1_001, "capped at the run's 1,000 lines and a note");
+    assert!(logs.iter().all(|l| l.message.len() < 200), "no line carries the flood");
+    assert!(logs[0].message.starts_with("stderr: xxx") && logs[0].level == "warn", "{:?}", logs[0]);
+    assert_eq!(logs.last().unwrap().message, "15385 further log lines were dropped (limit per run)");
+
+    // State held before a checkpoint counts against the pending bytes.
+    let started = std::time::Instant::now();
+    let flood = sandbox.run_new("state-flood").await;
+    let message = flood.error_message.clone().unwrap_or_default();
+    assert_eq!(flood.error_class.as_deref(), Some("trap"), "{message}");
+    assert!(message.contains("67108864 bytes of state and batches held without a checkpoint"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_keys_per_integration_are_capped_at_the_checkpoint() {
+    let sandbox = Sandbox::start("[limits]\nstate_keys = 100\n").await;
+    let flood = sandbox.run_new("state-flood").await;
+    let message = flood.error_message.clone().unwrap_or_default();
+    assert!(message.contains("at most 100 state keys (limits.state_keys)"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_that_fails_to_process_for_a_passing_reason_is_kept_and_processed_later() {
+    let sandbox = Sandbox::start("[queues.process]\ntimeout_seconds = 1\n").await;
+    let id = sandbox.add("slow-process").await;
+    let run = sandbox.run(id).await;
+    let message = run.error_message.clone().unwrap_or_default();
+    assert_eq!(run.error_class.as_deref(), Some("transient"), "{message}");
+    assert!(message.contains("attempt 1 of 5; it stays pending"), "{message}");
+    assert!(sandbox.host.store().objects(id).await.unwrap().is_empty());
+
+    // With time enough, the next run processes what was stored: nothing lost.
+    let sandbox = sandbox.restart("").await;
+    let run = sandbox.run(id).await;
+    assert_eq!(run.status.as_str(), "success", "{:?}", run.error_message);
+    let objects = sandbox.host.store().objects(id).await.unwrap();
+    assert_eq!(objects.iter().map(|o| o.external_id.as_str()).collect::<Vec<_>>(), ["slow-1"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +267,7 @@ async fn webhook_signatures_are_checked_in_the_host_with_the_groups_secret() {
         let signing = secret.map(|s| SigningKey { secret: s.as_bytes().to_vec(), now_ms });
         let (runtime, plugin) = (&sandbox.host.runner.runtime, &plugin);
         async move {
-            let (outcome, verified) = runtime.handle_webhook(&plugin.pre, "misbehave", signing, &delivery).await;
+            let (outcome, verified) = runtime.handle_webhook(&plugin.pre, "misbehave", signing, delivery).await;
             let outcome = outcome.unwrap();
             assert_eq!(verified, outcome.is_ok(), "the host saw the signature check it relied on");
             outcome

@@ -7,7 +7,7 @@ use inlet::schedule::Schedule;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};
-use inlet::store::jobs::{JobArgs, NewJob, Queue};
+use inlet::store::jobs::{JobArgs, JobLease, NewJob, Queue};
 use inlet::store::records::RecordCounts;
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
 use std::collections::BTreeSet;
@@ -83,6 +83,11 @@ fn fetch_job(integration_id: i64, run_at: i64) -> NewJob {
     }
 }
 
+/// `owner`'s lease on job `job_id`.
+fn lease(job_id: i64, owner: &str) -> JobLease {
+    JobLease { job_id, owner: owner.into() }
+}
+
 conformance!(claiming, claiming_respects_due_time_and_one_run_per_integration);
 async fn claiming_respects_due_time_and_one_run_per_integration(b: Backend) {
     let s = &b.store;
@@ -101,7 +106,8 @@ async fn claiming_respects_due_time_and_one_run_per_integration(b: Backend) {
     let second = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     assert_ne!(second, first);
     assert!(s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap().is_empty());
-    s.complete_job(first).await.unwrap();
+    assert!(!s.complete_job(&lease(first, "w2")).await.unwrap(), "only the lease holder completes");
+    assert!(s.complete_job(&lease(first, "w1")).await.unwrap());
     let claimed = s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap();
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [second]);
 
@@ -119,7 +125,7 @@ async fn two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time(b: Backen
     // A failed job retried while another one waits: two waiting jobs.
     let failed = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.fail_job(failed, "transient", "boom").await.unwrap();
+    s.fail_job(&lease(failed, "w"), "transient", "boom").await.unwrap();
     let waiting = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.retry_failed_jobs(Some(failed)).await.unwrap();
     s.enqueue_job(&fetch_job(other, START)).await.unwrap();
@@ -130,7 +136,7 @@ async fn two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time(b: Backen
     assert_eq!(integrations, [a, other], "one job per integration, and the claim is not refused");
     let first = claimed.iter().find(|j| j.integration_id == Some(a)).unwrap().id;
     assert_eq!(first, failed, "the older job first");
-    s.complete_job(first).await.unwrap();
+    s.complete_job(&lease(first, "w")).await.unwrap();
     let next = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [waiting]);
 }
@@ -177,7 +183,7 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
         let start = RunStart { integration_id: a, trigger: "manual", attempt, job_id: Some(id), pending_run_id: None };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
-        assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), 1, "a live worker renews");
+        assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), [id], "a live worker renews");
         assert!(s.rescue_expired_jobs().await.unwrap().is_empty(), "a renewed lease is not expired");
         b.clock.advance(1_001);
         let rescued = s.rescue_expired_jobs().await.unwrap();
@@ -186,7 +192,136 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
     let job = s.job(id).await.unwrap().unwrap();
     assert_eq!(job.state, "failed", "the third expiry used the last attempt");
     assert_eq!(job.error_class.as_deref(), Some("lease-expired"));
-    assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), 0, "a lost lease cannot be renewed");
+    assert!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap().is_empty(), "a lost lease cannot be renewed");
+}
+
+conformance!(fencing, a_worker_that_lost_its_lease_can_finish_nothing);
+async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
+    use inlet::store::jobs::JobAction;
+    use inlet::store::raw_batches::Checkpoint;
+    use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    let start =
+        |attempt| RunStart { integration_id: a, trigger: "schedule", attempt, job_id: Some(id), pending_run_id: None };
+
+    // The stale worker claims and starts a run, then stalls past its lease.
+    s.claim_jobs(Queue::Fetch, "stale", 1_000, 1).await.unwrap();
+    let stale_run = s.start_runs(&[start(1)]).await.unwrap().0[0];
+    b.clock.advance(1_001);
+    assert_eq!(s.rescue_expired_jobs().await.unwrap().len(), 1);
+    s.abandon_sync_run(stale_run, "failed", "lease expired").await.unwrap();
+    assert!(s.renew_leases("stale", &[id], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
+    let fresh = s.claim_jobs(Queue::Fetch, "fresh", 30_000, 1).await.unwrap();
+    assert_eq!(fresh[0].id, id, "another worker runs it now");
+    let fresh_run = s.start_runs(&[start(2)]).await.unwrap().0[0];
+
+    // Its checkpoint, completion and job actions change nothing.
+    let stale_lease = lease(id, "stale");
+    let error = s
+        .commit_checkpoint(&Checkpoint {
+            integration_id: a,
+            sync_run_id: stale_run,
+            lease: Some(&stale_lease),
+            batches: &[("thing".into(), "{}".into())],
+            state: &[("cursor".into(), Some("stale".into()))],
+            max_state_keys: 10,
+        })
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("lost its job's lease"), "{error:#}");
+    assert!(s.pending_batches(a, 0, 10).await.unwrap().is_empty(), "no batch stored");
+    assert_eq!(s.state_value(a, "cursor").await.unwrap(), None, "no cursor moved");
+    let outcome = RunOutcome {
+        status: RunStatus::Success,
+        batches: 0,
+        items_seen: 0,
+        records: RecordCounts::default(),
+        error: None,
+        progress: None,
+    };
+    let late = RunCompletion {
+        run_id: stale_run,
+        outcome: outcome.clone(),
+        logs: vec![],
+        job: Some((stale_lease.clone(), JobAction::Complete)),
+        integration: None,
+    };
+    assert_eq!(s.complete_runs(&[late]).await.unwrap(), [Recorded::LeaseLost]);
+    assert!(!s.fail_job(&stale_lease, "permanent", "late").await.unwrap());
+    let job = s.job(id).await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.attempt), ("running", 2), "the fresh worker's run goes on");
+    assert_eq!(s.sync_run(stale_run).await.unwrap().unwrap().status, RunStatus::Failed, "the stale run stays closed");
+    let running: Vec<_> = s
+        .sync_runs(a, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Running)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(running, [fresh_run], "one run of the integration at a time");
+
+    // The holder of the lease finishes normally.
+    let done = RunCompletion {
+        run_id: fresh_run,
+        outcome,
+        logs: vec![],
+        job: Some((lease(id, "fresh"), JobAction::Complete)),
+        integration: None,
+    };
+    assert_eq!(s.complete_runs(&[done]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    assert!(s.job(id).await.unwrap().is_none());
+}
+
+conformance!(cli_runs, a_run_in_the_cli_takes_its_integration_like_a_worker);
+async fn a_run_in_the_cli_takes_its_integration_like_a_worker(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let args = JobArgs { trigger: "manual".into(), backfill_since: None };
+    let cli = s.claim_integration(a, &args, "cli", 30_000).await.unwrap().unwrap();
+    let refused = s.claim_integration(a, &args, "cli-2", 30_000).await.unwrap().unwrap_err();
+    assert_eq!((refused.job_id, refused.owner.as_deref()), (cli.job_id, Some("cli")));
+    s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().is_empty(), "a worker waits for it");
+    assert!(s.complete_job(&cli).await.unwrap());
+    assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().len(), 1);
+    let refused = s.claim_integration(a, &args, "cli", 30_000).await.unwrap().unwrap_err();
+    assert_eq!(refused.owner.as_deref(), Some("w"), "and it waits for a worker's run");
+}
+
+conformance!(batch_failures, batches_that_fail_stay_pending_or_are_kept_for_retry);
+async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
+    use inlet::store::raw_batches::{BatchFate, Checkpoint};
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let batches = [("thing".to_string(), "{\"id\":1}".to_string()), ("thing".into(), "{\"id\":2}".into())];
+    s.commit_checkpoint(&Checkpoint {
+        integration_id: a,
+        sync_run_id: s.start_sync_run(a, "manual", 1).await.unwrap(),
+        lease: None,
+        batches: &batches,
+        state: &[],
+        max_state_keys: 10,
+    })
+    .await
+    .unwrap();
+    let pending = s.pending_batches(a, 0, 10).await.unwrap();
+    let (first, second) = (pending[0].id, pending[1].id);
+    assert_eq!(s.pending_batches(a, first, 10).await.unwrap().len(), 1, "paged after an id");
+    assert_eq!(s.defer_batch(first, "transient: busy", 2).await.unwrap(), BatchFate::Pending { attempts: 1 });
+    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 2, "a deferred batch stays pending");
+    assert_eq!(s.defer_batch(first, "transient: busy", 2).await.unwrap(), BatchFate::Failed, "out of attempts");
+    s.mark_batch_failed(second, "permanent: bad JSON").await.unwrap();
+    let failed = s.failed_batches(10).await.unwrap();
+    assert_eq!(failed.iter().map(|f| (f.id, f.attempts)).collect::<Vec<_>>(), [(second, 1), (first, 2)]);
+    assert_eq!((failed[0].error.as_str(), failed[0].bytes), ("permanent: bad JSON", 8));
+    assert_eq!(s.retry_failed_batches(Some(second)).await.unwrap(), [a]);
+    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.retry_failed_batches(None).await.unwrap(), [a]);
+    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 2);
+    assert!(s.failed_batches(10).await.unwrap().is_empty());
 }
 
 conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);
@@ -195,16 +330,16 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     let a = integration(s, "a", None).await;
     let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.retry_job_at(id, START + 60_000, false, "transient", "upstream 503").await.unwrap();
+    s.retry_job_at(&lease(id, "w"), START + 60_000, false, "transient", "upstream 503").await.unwrap();
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().is_empty(), "not before its backoff");
     assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 60_000));
     b.clock.advance(60_000);
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].attempt, 2);
     // A refunded attempt (plugin missing) does not count.
-    s.retry_job_at(id, START + 60_000, true, "plugin-missing", "not loaded").await.unwrap();
+    s.retry_job_at(&lease(id, "w"), START + 60_000, true, "plugin-missing", "not loaded").await.unwrap();
     assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap()[0].attempt, 2);
-    s.fail_job(id, "permanent", "bad request").await.unwrap();
+    s.fail_job(&lease(id, "w"), "permanent", "bad request").await.unwrap();
 
     let failed = s.failed_jobs(10).await.unwrap();
     assert_eq!(failed.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
@@ -213,10 +348,10 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     assert_eq!(s.retry_failed_jobs(Some(id)).await.unwrap(), 1);
     let again = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(again[0].attempt, 1, "a retried job gets fresh attempts");
-    s.fail_job(id, "permanent", "still bad").await.unwrap();
+    s.fail_job(&lease(id, "w"), "permanent", "still bad").await.unwrap();
     assert_eq!(s.retry_failed_jobs(None).await.unwrap(), 1, "retry all");
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.fail_job(id, "permanent", "still bad").await.unwrap();
+    s.fail_job(&lease(id, "w"), "permanent", "still bad").await.unwrap();
     assert_eq!(s.flush_failed_jobs().await.unwrap(), 1);
     assert!(s.failed_jobs(10).await.unwrap().is_empty());
 }
@@ -293,7 +428,7 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
 conformance!(batches, runs_start_and_complete_in_batches);
 async fn runs_start_and_complete_in_batches(b: Backend) {
     use inlet::store::jobs::JobAction;
-    use inlet::store::run_batches::{RunCompletion, RunStart};
+    use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
     let s = &b.store;
     let (a, c) = (integration(s, "a", None).await, integration(s, "c", None).await);
     let (job_a, job_c) =
@@ -337,18 +472,19 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             run_id: runs[0],
             outcome: outcome(RunStatus::Success, None),
             logs: vec![],
-            job: Some((job_a, JobAction::Complete)),
+            job: Some((lease(job_a, "w"), JobAction::Complete)),
             integration: Some((a, end(true))),
         },
         RunCompletion {
             run_id: runs[1],
             outcome: outcome(RunStatus::Failed, Some(("transient", "503"))),
             logs: vec![],
-            job: Some((job_c, retry)),
+            job: Some((lease(job_c, "w"), retry)),
             integration: None,
         },
     ];
-    assert_eq!(s.complete_runs(&completions).await.unwrap(), [None, None]);
+    let finished = Recorded::Finished { paused: None };
+    assert_eq!(s.complete_runs(&completions).await.unwrap(), [finished.clone(), finished]);
     let done = s.sync_run(runs[0]).await.unwrap().unwrap();
     assert_eq!(
         (done.status, done.duration_ms, done.records.created, done.progress_done),
@@ -515,7 +651,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     let limited = integration(s, "limited", None).await;
     let waiting = s.enqueue_job(&fetch_job(limited, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    s.retry_job_at(waiting, START + 600_000, true, "rate-limited", "retry after 600s").await.unwrap();
+    s.retry_job_at(&lease(waiting, "w"), START + 600_000, true, "rate-limited", "retry after 600s").await.unwrap();
     let TriggerOutcome::Queued { job_id: joined, .. } = s.request_run(&fetch_job(limited, START), 0).await.unwrap()
     else {
         panic!("queued");
@@ -557,9 +693,9 @@ async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend)
         panic!("the first delivery is new");
     };
     assert_eq!((integrations, unrouted_batches), (vec![a, c], 1));
-    assert_eq!(s.pending_batches(a).await.unwrap().len(), 1);
+    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 1);
     assert_eq!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::Duplicate { delivery_id });
-    assert_eq!(s.pending_batches(c).await.unwrap().len(), 1, "a replay stores nothing");
+    assert_eq!(s.pending_batches(c, 0, 10).await.unwrap().len(), 1, "a replay stores nothing");
     let jobs = s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.integration_id.unwrap()).collect::<BTreeSet<_>>(), BTreeSet::from([a, c]));
 
@@ -596,12 +732,14 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     s.commit_checkpoint(&inlet::store::raw_batches::Checkpoint {
         integration_id: a,
         sync_run_id: s.start_sync_run(a, "manual", 1).await.unwrap(),
+        lease: None,
         batches: &[("events".into(), "[]".into())],
         state: &[],
+        max_state_keys: 10,
     })
     .await
     .unwrap();
-    let batch = s.pending_batches(a).await.unwrap()[0].id;
+    let batch = s.pending_batches(a, 0, 10).await.unwrap()[0].id;
     s.store_records(a, batch, &records).await.unwrap();
     let filter = |kind, since, limit| RecordFilter { integration_id: Some(a), kind, since, until: None, limit };
     let mut seen = Vec::new();

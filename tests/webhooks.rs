@@ -250,3 +250,55 @@ async fn signed_deliveries_are_verified_by_the_plugin_before_anything_is_stored(
     .await;
     assert_eq!((objects[0].external_id.as_str(), objects[0].name.as_deref()), ("pushed-1", Some("Pushed")));
 }
+
+/// Send raw bytes to the server and return what it answers, if it answers
+/// before `within`. The connection stays open until then.
+async fn raw_request(base: &str, request: &[u8], within: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = vec![0; 4096];
+    match tokio::time::timeout(within, stream.read(&mut answer)).await {
+        Ok(Ok(n)) => Some(String::from_utf8_lossy(&answer[..n]).into_owned()),
+        _ => None,
+    }
+}
+
+/// A sender cannot make the host wait for, or buffer, a body it has not
+/// earned: the shared secret is checked on the headers alone, deliveries in
+/// flight are bounded, and a connection that never finishes its headers is
+/// closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn ingress_checks_the_secret_before_the_body_and_bounds_what_it_holds() {
+    let setup = setup("[limits]\nwebhook_concurrency = 1\n").await;
+    let path = format!("/webhooks/apple-health/{}", setup.group);
+    let head = |secret: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-inlet-secret: {secret}\r\n\
+             content-length: 1000000\r\n\r\n"
+        )
+    };
+    let quick = std::time::Duration::from_secs(5);
+    // A wrong secret is refused with the body still unsent.
+    let refused = raw_request(&setup.base, head("wrong").as_bytes(), quick).await;
+    assert!(refused.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 401")), "{refused:?}");
+
+    // The right secret and a body that does not come: it holds the one slot
+    // (on its own task), and another delivery meanwhile is told to come back.
+    let base = setup.base.clone();
+    let holding = head(SECRET);
+    let held =
+        tokio::spawn(async move { raw_request(&base, holding.as_bytes(), std::time::Duration::from_secs(60)).await });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (status, busy) = setup.deliver(Some(SECRET), &fixture()).await;
+    assert_eq!((status, &busy["error"]["code"]), (503, &json!("try-later")), "{busy}");
+    held.abort();
+
+    // Headers that never end: the connection is closed after the header timeout.
+    let started = std::time::Instant::now();
+    let answer = raw_request(&setup.base, b"POST / HTTP/1.1\r\nhost: x\r\n", std::time::Duration::from_secs(30)).await;
+    assert!(answer.is_some(), "the server closed or answered the connection");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    assert_eq!(setup.stored_batches().await, 0);
+}

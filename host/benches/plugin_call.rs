@@ -21,13 +21,13 @@ async fn main() -> anyhow::Result<()> {
     // a no-op as a call with arguments and results gets.
     let batch = RawBatch { kind: "thing".into(), payload: r#"{"id":"x"}"#.into() };
     for _ in 0..1_000 {
-        runtime.process(&loaded.pre, "misbehave", &batch).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        runtime.process(&loaded.pre, "misbehave", batch.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     let mut samples = Vec::with_capacity(iterations);
     let started = Instant::now();
     for _ in 0..iterations {
         let call = Instant::now();
-        runtime.process(&loaded.pre, "misbehave", &batch).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        runtime.process(&loaded.pre, "misbehave", batch.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         samples.push(call.elapsed().as_nanos() as u64);
     }
     let total = started.elapsed();

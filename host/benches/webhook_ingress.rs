@@ -70,13 +70,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/webhooks/apple-health/{}", listener.local_addr()?, group.id);
     let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let state = ApiState {
-        host: Arc::clone(&host),
-        public_url: url::Url::parse("http://127.0.0.1")?,
-        tokens: AdminTokens::new(None)?,
-        stopping,
-    };
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let state = ApiState::new(
+        Arc::clone(&host),
+        url::Url::parse("http://127.0.0.1")?,
+        AdminTokens::new(None)?,
+        stopping.clone(),
+    );
+    tokio::spawn(inlet::api::server::serve(listener, router(state), stopping));
 
     let client = reqwest::Client::new();
     let started = Instant::now();

@@ -121,6 +121,8 @@ impl Host {
             rate_limits: Default::default(),
             plugin_settings: settings.plugins.clone(),
             pause_after_failures: settings.pause_after_failures,
+            owner: queue::worker::process_owner(),
+            job_lease: settings.job_lease,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
         Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })
@@ -166,8 +168,9 @@ impl Host {
             tasks.push(tokio::spawn(scheduler.run(receiver.clone())));
         }
         // A fetch job runs the fetch and then processes the stored batches; a
-        // webhook job processes the batches a delivery left.
-        for queue in [Queue::Fetch, Queue::Webhook] {
+        // webhook job processes the batches a delivery left, a process job
+        // those an operator asked to retry.
+        for queue in Queue::ALL {
             let worker = QueueWorker::new(
                 Arc::clone(&self.runner),
                 queue,

@@ -1,22 +1,35 @@
 //! Telling operators that something needs them: a warn log line always, and a
-//! JSON POST to a webhook URL when one is configured.
+//! JSON POST to a webhook URL when one is configured. Posts are sent by a task
+//! of their own, with retries, so a slow or dead URL never holds up the runs
+//! whose completion raised them.
 
 use crate::store::integrations::Integration;
 use serde_json::json;
 use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Waits before each further attempt to post a notification.
+const RETRY_AFTER: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(10), Duration::from_secs(60)];
 
 pub struct Notifier {
-    webhook_url: Option<String>,
-    client: reqwest::Client,
+    /// Notifications waiting to be posted, when a URL is configured.
+    outbox: Option<mpsc::UnboundedSender<serde_json::Value>>,
 }
 
 impl Notifier {
+    /// Must be called within a tokio runtime when `webhook_url` is set: it
+    /// starts the task that posts.
     pub fn new(webhook_url: Option<String>) -> Notifier {
-        Notifier { webhook_url, client: reqwest::Client::new() }
+        let outbox = webhook_url.map(|url| {
+            let (outbox, queued) = mpsc::unbounded_channel();
+            tokio::spawn(post_all(reqwest::Client::new(), url, queued));
+            outbox
+        });
+        Notifier { outbox }
     }
 
     /// An integration stopped running on its own and needs an operator.
-    pub async fn integration_paused(&self, integration: &Integration, reason: &str, detail: &str, at: i64) {
+    pub fn integration_paused(&self, integration: &Integration, reason: &str, detail: &str, at: i64) {
         tracing::warn!(
             integration = integration.id,
             name = %integration.name,
@@ -25,8 +38,8 @@ impl Notifier {
             detail,
             "integration paused"
         );
-        let Some(url) = &self.webhook_url else { return };
-        let body = json!({
+        let Some(outbox) = &self.outbox else { return };
+        let _ = outbox.send(json!({
             "event": "integration.paused",
             "integration_id": integration.id,
             "name": integration.name,
@@ -35,11 +48,20 @@ impl Notifier {
             "reason": reason,
             "detail": detail,
             "at": at,
-        });
-        let sent = self.client.post(url).json(&body).timeout(Duration::from_secs(10)).send().await;
-        match sent.and_then(|r| r.error_for_status()) {
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error = %error.without_url(), "notification webhook failed"),
+        }));
+    }
+}
+
+/// Post each queued notification, retrying a failed post a few times.
+async fn post_all(client: reqwest::Client, url: String, mut queued: mpsc::UnboundedReceiver<serde_json::Value>) {
+    while let Some(body) = queued.recv().await {
+        for wait in std::iter::once(Duration::ZERO).chain(RETRY_AFTER) {
+            tokio::time::sleep(wait).await;
+            let sent = client.post(&url).json(&body).timeout(Duration::from_secs(10)).send().await;
+            match sent.and_then(|r| r.error_for_status()) {
+                Ok(_) => break,
+                Err(error) => tracing::warn!(error = %error.without_url(), "notification webhook failed"),
+            }
         }
     }
 }

@@ -93,6 +93,8 @@ struct LimitsFile {
     /// Bytes emitted and not yet checkpointed.
     pending_bytes: Option<usize>,
     batches_per_run: Option<i64>,
+    /// State keys one integration may hold.
+    state_keys: Option<i64>,
     log_lines_per_run: Option<usize>,
     log_line_bytes: Option<usize>,
     request_timeout_seconds: Option<u64>,
@@ -100,6 +102,8 @@ struct LimitsFile {
     response_bytes: Option<u64>,
     /// Largest webhook delivery body accepted, in MiB (default 16).
     webhook_mb: Option<u64>,
+    /// Webhook deliveries received at once (default 16); more get 503.
+    webhook_concurrency: Option<usize>,
 }
 
 /// What the operator decides per plugin (`[plugins.<id>]`).
@@ -152,6 +156,7 @@ pub struct Settings {
     pub max_response_bytes: u64,
     pub min_sync_request_gap: Duration,
     pub webhook_max_bytes: usize,
+    pub webhook_concurrency: usize,
 }
 
 impl Settings {
@@ -259,6 +264,9 @@ impl Settings {
         if let Some(n) = at_least_one("batches_per_run", limits.batches_per_run.map(|n| n.max(0) as u64))? {
             output_limits.max_batches_per_run = n as i64;
         }
+        if let Some(n) = at_least_one("state_keys", limits.state_keys.map(|n| n.max(0) as u64))? {
+            output_limits.max_state_keys = n as i64;
+        }
         let request_timeout =
             Duration::from_secs(at_least_one("request_timeout_seconds", limits.request_timeout_seconds)?.unwrap_or(30));
         let max_response_bytes = at_least_one("response_bytes", limits.response_bytes)?.unwrap_or(16 * 1024 * 1024);
@@ -287,6 +295,8 @@ impl Settings {
             max_response_bytes,
             min_sync_request_gap: Duration::from_secs(file.min_sync_request_seconds.unwrap_or(10)),
             webhook_max_bytes: webhook_max_mb as usize * 1024 * 1024,
+            webhook_concurrency: at_least_one("webhook_concurrency", as_u64(limits.webhook_concurrency))?
+                .map_or(16, |n| n as usize),
         })
     }
 

@@ -8,7 +8,7 @@ use crate::capabilities::batches;
 use crate::capabilities::http::{GroupTokens, OutboundHttp, UpstreamOverrides};
 use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
 use crate::notify::Notifier;
-use crate::runtime::context::{FetchScope, OutputLimits, PluginCtx};
+use crate::runtime::context::{FetchScope, OutputLimits};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch, Trigger};
 use crate::runtime::{CallError, Runtime};
@@ -17,11 +17,12 @@ use crate::settings::PluginSettings;
 use crate::store::Store;
 use crate::store::groups::Credentials;
 use crate::store::integrations::{Integration, RunEnd};
-use crate::store::jobs::JobAction;
+use crate::store::jobs::{JobAction, JobArgs, JobLease};
+use crate::store::raw_batches::BatchFate;
 use crate::store::records::RecordCounts;
-use crate::store::run_batches::{RunCompletion, RunStart};
+use crate::store::run_batches::{Recorded, RunCompletion, RunStart};
 use crate::store::sync_runs::{LogLine, RunOutcome, RunStatus, SyncRun};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,7 +92,11 @@ fn plugin_error(error: PluginError) -> RunError {
 }
 
 fn call_error(error: CallError) -> RunError {
-    RunError::new(ErrorClass::Trap, error.to_string())
+    let class = match error {
+        CallError::Busy { .. } => ErrorClass::Transient,
+        CallError::Trap { .. } | CallError::Deadline { .. } => ErrorClass::Trap,
+    };
+    RunError::new(class, error.to_string())
 }
 
 fn refresh_error(error: RefreshError) -> RunError {
@@ -109,8 +114,8 @@ pub struct RunRequest {
     pub trigger: Trigger,
     /// 1 for the first attempt of a job.
     pub attempt: i64,
-    /// The queued job this run belongs to, if any.
-    pub job_id: Option<i64>,
+    /// The job this run belongs to, and this process's lease on it.
+    pub lease: Option<JobLease>,
     /// Fetch history from this time (ms), ignoring cursors.
     pub backfill_since: Option<i64>,
     /// The `pending` run created when the run was asked for, if any.
@@ -125,7 +130,7 @@ impl RunRequest {
             integration_id,
             trigger: Trigger::Manual,
             attempt: 1,
-            job_id: None,
+            lease: None,
             backfill_since: None,
             pending_run_id: None,
             process_only: false,
@@ -161,6 +166,10 @@ pub struct SyncRunner {
     pub plugin_settings: BTreeMap<String, PluginSettings>,
     /// Pause an integration after this many failed runs in a row.
     pub pause_after_failures: i64,
+    /// Names this process in job leases.
+    pub owner: String,
+    /// How long a job's lease lasts unless renewed.
+    pub job_lease: Duration,
 }
 
 /// A run recorded as started, with everything executing it needs.
@@ -225,7 +234,7 @@ impl SyncRunner {
                 integration_id: request.integration_id,
                 trigger: trigger_name(*trigger),
                 attempt: request.attempt,
-                job_id: request.job_id,
+                job_id: request.lease.as_ref().map(|l| l.job_id),
                 pending_run_id: request.pending_run_id,
             })
             .collect();
@@ -289,11 +298,12 @@ impl SyncRunner {
         executed(run, fetched, records, process_error)
     }
 
-    /// What recording `run` as finished writes: its row, its job's fate, and,
-    /// unless the job will retry, the integration's schedule state.
-    pub fn completion(&self, run: &ExecutedRun, job: Option<(i64, JobAction)>) -> RunCompletion {
+    /// What recording `run` as finished writes: its row, what `action` makes
+    /// of its job (if it has one), and, unless the job will retry, the
+    /// integration's schedule state.
+    pub fn completion(&self, run: &ExecutedRun, action: Option<JobAction>) -> RunCompletion {
         let started = &run.started;
-        let retrying = matches!(job, Some((_, JobAction::Retry { .. })));
+        let retrying = matches!(action, Some(JobAction::Retry { .. }));
         let integration = (!retrying).then(|| {
             let end = RunEnd {
                 started_at: started.started_at,
@@ -309,33 +319,77 @@ impl SyncRunner {
             };
             (started.integration.id, end)
         });
+        let job = started.request.lease.clone().zip(action);
         RunCompletion { run_id: started.run_id, outcome: run.outcome.clone(), logs: run.logs.clone(), job, integration }
     }
 
-    /// Tell the operator about each integration a finished run paused.
-    pub async fn notify_paused(&self, runs: &[ExecutedRun], paused: &[Option<String>]) {
+    /// Tell the operator about each integration a recorded run paused.
+    pub fn notify_paused(&self, runs: &[ExecutedRun], recorded: &[Recorded]) {
         let now = self.store.now();
-        for (run, reason) in runs.iter().zip(paused) {
-            let Some(reason) = reason else { continue };
+        for (run, recorded) in runs.iter().zip(recorded) {
+            let Recorded::Finished { paused: Some(reason) } = recorded else { continue };
             let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
             let detail = match reason.as_str() {
                 "error" => format!("{} runs failed in a row; last error: {last_error}", self.pause_after_failures),
                 _ => last_error.to_string(),
             };
-            self.notifier.integration_paused(&run.started.integration, reason, &detail, now).await;
+            self.notifier.integration_paused(&run.started.integration, reason, &detail, now);
         }
     }
 
-    /// Start, execute and finish one run in this process (the CLI and the demo).
+    /// Start, execute and finish one run in this process (`inlet sync`, the
+    /// demo). It takes its integration the way a worker does, through a
+    /// leased running job, so it never overlaps a queued run of it in any
+    /// process; it is refused while one runs.
     pub async fn run(&self, request: &RunRequest) -> Result<SyncRun> {
         let id = request.integration_id;
-        let (mut started, _missing) = self.start(vec![request.clone()]).await?;
-        let run = started.pop().ok_or_else(|| anyhow!("there is no integration with id {id}"))?;
-        let executed = self.execute(run).await;
-        let completion = self.completion(&executed, None);
-        let paused = self.store.complete_runs(std::slice::from_ref(&completion)).await?;
-        self.notify_paused(std::slice::from_ref(&executed), &paused).await;
+        self.store.integration(id).await?.with_context(|| format!("there is no integration with id {id}"))?;
+        let args = JobArgs { trigger: trigger_name(request.trigger).into(), backfill_since: request.backfill_since };
+        let lease_ms = self.job_lease.as_millis() as i64;
+        let lease = match self.store.claim_integration(id, &args, &self.owner, lease_ms).await? {
+            Ok(lease) => lease,
+            Err(running) => bail!(
+                "integration {id} is already running (job {}, held by {}); wait for that run to finish, or queue \
+                 another with `inlet sync {id} --force`",
+                running.job_id,
+                running.owner.as_deref().unwrap_or("another process")
+            ),
+        };
+        let request = RunRequest { lease: Some(lease.clone()), ..request.clone() };
+        let (mut started, _missing) = self.start(vec![request]).await?;
+        let Some(run) = started.pop() else {
+            self.store.complete_job(&lease).await?;
+            bail!("there is no integration with id {id}");
+        };
+        let run_id = run.run_id;
+        let executed = tokio::select! {
+            executed = self.execute(run) => executed,
+            () = self.keep_lease(&lease) => bail!(
+                "integration {id}: run {run_id} lost its lease (this process stalled past {}s and the job was \
+                 rescued); it was stopped",
+                self.job_lease.as_secs()
+            ),
+        };
+        let completion = self.completion(&executed, Some(JobAction::Complete));
+        let recorded = self.store.complete_runs(std::slice::from_ref(&completion)).await?;
+        if recorded[0] == Recorded::LeaseLost {
+            bail!("integration {id}: run {run_id} lost its lease before it was recorded; its result was dropped");
+        }
+        self.notify_paused(std::slice::from_ref(&executed), &recorded);
         self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")
+    }
+
+    /// Renew `lease` until it is found lost; then return.
+    async fn keep_lease(&self, lease: &JobLease) {
+        let lease_ms = self.job_lease.as_millis() as i64;
+        loop {
+            tokio::time::sleep(self.job_lease / 3).await;
+            match self.store.renew_leases(&lease.owner, &[lease.job_id], lease_ms).await {
+                Ok(renewed) if renewed.is_empty() => return,
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = %format!("{error:#}"), "renewing the run's lease failed"),
+            }
+        }
     }
 
     /// The schedule an integration follows: its own, else its instance type's
@@ -414,6 +468,7 @@ impl SyncRunner {
             store: self.store.clone(),
             integration_id: integration.id,
             sync_run_id: run_id,
+            lease: run.request.lease.clone(),
             http: OutboundHttp {
                 client: self.http_client.clone(),
                 allowed_hosts: self.allowed_hosts(plugin.id(), &instance_type.hosts),
@@ -425,7 +480,9 @@ impl SyncRunner {
                 rate_limit: self
                     .rate_limit(plugin)
                     .map(|limit| self.rate_limits.for_group(integration.group_id, limit)),
-                deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout,
+                // Requests end a twentieth of the call's time before the call
+                // does, so the plugin can still report what they ran into.
+                deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout * 19 / 20,
                 group_needs_reconnect: false,
                 refreshed_after_401: false,
             },
@@ -442,7 +499,7 @@ impl SyncRunner {
             mode: run.mode,
             trigger: run.trigger,
         };
-        let (result, mut ctx) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, &request).await;
+        let (result, mut ctx) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, request).await;
         let mut fetched = FetchResult::default();
         match result {
             Ok(Ok(summary)) => {
@@ -464,7 +521,7 @@ impl SyncRunner {
         fetched.batches = ctx.fetch.as_ref().map_or(0, |s| s.committed_batches);
         // Saved with the finished run.
         fetched.progress = ctx.logs.progress_unsaved;
-        fetched.logs = call_log(ctx);
+        fetched.logs = ctx.into_log_lines();
         Ok(fetched)
     }
 
@@ -484,8 +541,13 @@ impl SyncRunner {
         self.plugin_settings.get(plugin.id()).and_then(|p| p.rate_limit).or(declared)
     }
 
-    /// Turn every pending batch of the integration into records. A batch that
-    /// fails is marked failed with its error; the others still go through.
+    /// Turn the integration's pending batches into records, a page at a time
+    /// so a large backfill is never in memory at once. A batch that fails for
+    /// a passing reason (deadline under load, no free instance, the plugin's
+    /// `transient`) stays pending with its attempt counted and fails the run
+    /// as transient, so the run's retry processes it again; one that fails for
+    /// good is marked failed, kept, and can be retried by an operator. The
+    /// others go through either way.
     async fn process_pending(
         &self,
         plugin: &LoadedPlugin,
@@ -493,20 +555,71 @@ impl SyncRunner {
     ) -> Result<(RecordCounts, Option<RunError>)> {
         let mut counts = RecordCounts::default();
         let mut first_error = None;
-        for batch in self.store.pending_batches(integration_id).await? {
-            let raw = RawBatch { kind: batch.kind, payload: batch.payload };
-            let error = match self.runtime.process(&plugin.pre, plugin.id(), &raw).await {
-                Ok(Ok(records)) => {
-                    counts.add(self.store.store_records(integration_id, batch.id, &records).await?);
-                    continue;
-                }
-                Ok(Err(error)) => plugin_error(error),
-                Err(error) => call_error(error),
-            };
-            self.store.mark_batch_failed(batch.id, &format!("{}: {}", error.class.as_str(), error.message)).await?;
-            first_error.get_or_insert(error);
+        let mut after = 0;
+        loop {
+            let page = self.store.pending_batches(integration_id, after, PROCESS_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for batch in page {
+                let (id, kind) = (batch.id, batch.kind.clone());
+                let raw = RawBatch { kind: batch.kind, payload: batch.payload };
+                let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
+                    Ok(Ok(records)) => {
+                        counts.add(self.store.store_records(integration_id, id, &records).await?);
+                        continue;
+                    }
+                    Ok(Err(error)) => Ok(error),
+                    Err(error) => Err(error),
+                };
+                let passing = match &error {
+                    Ok(error) => matches!(error, PluginError::Transient(_) | PluginError::RateLimited(_)),
+                    Err(error) => matches!(error, CallError::Deadline { .. } | CallError::Busy { .. }),
+                };
+                let error = match error {
+                    Ok(error) => plugin_error(error),
+                    Err(error) => call_error(error),
+                };
+                let detail = format!("{}: {}", error.class.as_str(), error.message);
+                let error = match passing {
+                    true => match self.store.defer_batch(id, &detail, MAX_PROCESS_ATTEMPTS).await? {
+                        BatchFate::Pending { attempts } => RunError {
+                            class: ErrorClass::Transient,
+                            message: format!(
+                                "batch {id} ({kind}) could not be processed yet (attempt {attempts} of \
+                                 {MAX_PROCESS_ATTEMPTS}; it stays pending and is retried): {}",
+                                error.message
+                            ),
+                            ..error
+                        },
+                        BatchFate::Failed => failed_batch(id, &kind, error),
+                    },
+                    false => {
+                        self.store.mark_batch_failed(id, &detail).await?;
+                        failed_batch(id, &kind, error)
+                    }
+                };
+                first_error.get_or_insert(error);
+            }
         }
         Ok((counts, first_error))
+    }
+}
+
+/// Pending batches read at once while processing.
+const PROCESS_PAGE: i64 = 16;
+
+/// A batch that keeps failing for passing reasons is marked failed after
+/// this many attempts.
+pub const MAX_PROCESS_ATTEMPTS: i64 = 5;
+
+/// The error of a run whose batch failed for good.
+fn failed_batch(id: i64, kind: &str, error: RunError) -> RunError {
+    RunError {
+        message: format!(
+            "batch {id} ({kind}) failed and is kept (inlet batches retry {id} processes it again): {}",
+            error.message
+        ),
+        ..error
     }
 }
 
@@ -541,17 +654,4 @@ fn executed(
 
 pub fn to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-/// The call's log lines, with a note when the cap dropped some.
-fn call_log(ctx: PluginCtx) -> Vec<LogLine> {
-    let mut lines = ctx.logs.lines;
-    if ctx.logs.dropped > 0 {
-        lines.push(LogLine {
-            at: lines.last().map_or(0, |l| l.at),
-            level: "warn".into(),
-            message: format!("{} further log lines were dropped (limit per run)", ctx.logs.dropped),
-        });
-    }
-    lines
 }

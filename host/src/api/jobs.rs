@@ -1,9 +1,12 @@
-//! `/api/jobs`: the failed list; retry one, retry all, flush.
+//! `/api/jobs`: the failed list; retry one, retry all, flush. `/api/batches`:
+//! stored batches that failed to process; retry one, retry all.
 
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, QueryParams};
+use crate::operations::batches::{self, BatchesRetried};
 use crate::store::jobs::{Job, Queue};
+use crate::store::raw_batches::FailedBatch;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -53,6 +56,27 @@ pub async fn retry_all(State(api): State<ApiState>) -> ApiResult<Json<Affected>>
 #[utoipa::path(delete, path = "/api/jobs/failed", tag = "jobs", responses((status = 200, body = Affected)))]
 pub async fn flush(State(api): State<ApiState>) -> ApiResult<Json<Affected>> {
     Ok(Json(Affected { count: api.host.store().flush_failed_jobs().await? }))
+}
+
+#[utoipa::path(get, path = "/api/batches/failed", tag = "jobs", params(FailedQuery),
+    responses((status = 200, body = Vec<FailedBatch>), (status = 422, body = ErrorBody)))]
+pub async fn failed_batches(
+    State(api): State<ApiState>,
+    QueryParams(query): QueryParams<FailedQuery>,
+) -> ApiResult<Json<Vec<FailedBatch>>> {
+    let limit = super::page_limit(query.limit, 50, 500)?;
+    Ok(Json(api.host.store().failed_batches(limit).await?))
+}
+
+#[utoipa::path(post, path = "/api/batches/{id}/retry", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = BatchesRetried), (status = 404, description = "Not a failed batch", body = ErrorBody)))]
+pub async fn retry_batch(State(api): State<ApiState>, Id(id): Id) -> ApiResult<Json<BatchesRetried>> {
+    Ok(Json(batches::retry_failed(&api.host, Some(id)).await?))
+}
+
+#[utoipa::path(post, path = "/api/batches/failed/retry", tag = "jobs", responses((status = 200, body = BatchesRetried)))]
+pub async fn retry_all_batches(State(api): State<ApiState>) -> ApiResult<Json<BatchesRetried>> {
+    Ok(Json(batches::retry_failed(&api.host, None).await?))
 }
 
 fn wake_all(api: &ApiState) {

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod oauth;
 pub mod plugins;
 pub mod records;
+pub mod server;
 pub mod ui;
 pub mod updates;
 pub mod webhooks;
@@ -39,9 +40,23 @@ pub struct ApiState {
     pub tokens: AdminTokens,
     /// Turns true when the server is shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Webhook deliveries being received at once, at most.
+    pub webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// Refused deliveries, for logging them sparingly.
+    pub refusals: Arc<webhooks::Refusals>,
 }
 
 impl ApiState {
+    pub fn new(
+        host: Arc<Host>,
+        public_url: Url,
+        tokens: AdminTokens,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> ApiState {
+        let webhook_slots = Arc::new(tokio::sync::Semaphore::new(host.settings.webhook_concurrency));
+        ApiState { host, public_url, tokens, stopping, webhook_slots, refusals: Arc::default() }
+    }
+
     /// An absolute URL of this host for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.as_str().trim_end_matches('/'))
@@ -87,6 +102,9 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(jobs::failed, jobs::flush))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::retry_all))
+        .routes(routes!(jobs::failed_batches))
+        .routes(routes!(jobs::retry_batch))
+        .routes(routes!(jobs::retry_all_batches))
         .routes(routes!(records::events))
         .routes(routes!(records::objects))
         .split_for_parts();
@@ -105,6 +123,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api", any(no_such_route))
         .route("/api/{*rest}", any(no_such_route))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    // Webhook bodies are read by the handler, after the sender's checks.
     api.merge(public.layer(DefaultBodyLimit::max(webhook_limit)))
         .merge(ui::router())
         .method_not_allowed_fallback(|| async {

@@ -13,17 +13,21 @@
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::capabilities::signature::SigningKey;
+use crate::runtime::CallError;
 use crate::runtime::wit::{PluginError, WebhookAuth, WebhookDelivery};
 use crate::store::jobs::Queue;
 use crate::store::webhook_deliveries::{DeliveryStored, NewDelivery};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -48,10 +52,17 @@ pub struct DeliveryAccepted {
 pub async fn receive(
     State(api): State<ApiState>,
     Path((plugin_id, group)): Path<(String, String)>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
     mut headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<(StatusCode, Json<DeliveryAccepted>)> {
     let host = &api.host;
+    // Deliveries in flight are bounded: each may buffer a body of up to the
+    // size limit, and a flood must not take the host's memory.
+    let Ok(_slot) = api.webhook_slots.clone().try_acquire_owned() else {
+        return Err(try_later(&plugin_id, "too many deliveries are being received at once", Some(1)));
+    };
+    let refused = |reason: &str| api.refusals.refused(source.ip(), &plugin_id, reason);
     let plugin = host
         .runner
         .plugins
@@ -59,13 +70,6 @@ pub async fn receive(
         .filter(|p| p.manifest.webhook.is_some())
         .ok_or_else(|| ApiError::not_found(format!("there is no webhook endpoint for {plugin_id:?}")))?;
     let auth = plugin.manifest.webhook.clone().expect("filtered above");
-    let body = body.map_err(|rejection| {
-        ApiError::new(
-            rejection.status(),
-            "body-rejected",
-            format!("{} (the limit is {} bytes)", rejection.body_text(), host.settings.webhook_max_bytes),
-        )
-    })?;
     // An unknown group is refused like a wrong secret, so ids cannot be probed.
     let group = match group.parse::<i64>() {
         Ok(id) => host.store().group(id).await?.filter(|g| g.plugin_id == plugin_id),
@@ -87,6 +91,26 @@ pub async fn receive(
     for private in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
         headers.remove(private);
     }
+    // Read only now, after the cheap checks: an unverified sender cannot
+    // make the host buffer a body, and a slow one is cut off.
+    let limit = host.settings.webhook_max_bytes;
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-rejected",
+                format!("the delivery is larger than the limit of {limit} bytes"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                format!("the delivery's body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs()),
+            ));
+        }
+    };
     let now = host.store().now();
     let delivery = WebhookDelivery {
         headers: headers
@@ -98,7 +122,7 @@ pub async fn receive(
     };
     let signing = Some(SigningKey { secret: secret.as_bytes().to_vec(), now_ms: now });
     let (outcome, signature_verified) =
-        host.runner.runtime.handle_webhook(&plugin.pre, plugin.id(), signing, &delivery).await;
+        host.runner.runtime.handle_webhook(&plugin.pre, plugin.id(), signing, delivery).await;
     let batches = match outcome {
         // A plugin that declares signatures must have checked one.
         Ok(Ok(_)) if matches!(auth, WebhookAuth::Signature) && !signature_verified => {
@@ -117,6 +141,7 @@ pub async fn receive(
                 format!("{plugin_id} could not read the delivery: {reason}"),
             ));
         }
+        Err(CallError::Busy { reason, .. }) => return Err(try_later(&plugin_id, &reason, Some(1))),
         Err(error) => {
             tracing::warn!(plugin = plugin_id, error = %error, "handle-webhook failed");
             return Err(ApiError::new(
@@ -163,11 +188,37 @@ pub async fn receive(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// 401 with nothing stored. The reason is logged; the sender learns only
-/// that the delivery was not verified, nothing that helps guess the secret.
-fn refused(reason: &str) -> ApiError {
-    tracing::warn!(reason, "webhook delivery refused");
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the delivery was not verified")
+/// How long a delivery's body may take to arrive once its headers have.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Refusals are logged at most once a minute per source: someone probing
+/// secrets must not be able to flood the operator's log.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// When each source's last refusal was logged, and how many went unlogged since.
+#[derive(Default)]
+pub struct Refusals(Mutex<HashMap<IpAddr, (Instant, u64)>>);
+
+impl Refusals {
+    /// 401 with nothing stored. The reason is logged (at most once a minute
+    /// per source); the sender learns only that the delivery was not
+    /// verified, nothing that helps guess the secret.
+    fn refused(&self, source: IpAddr, plugin: &str, reason: &str) -> ApiError {
+        let now = Instant::now();
+        let mut seen = self.0.lock().unwrap();
+        if seen.len() > 10_000 {
+            seen.retain(|_, (at, _)| now.duration_since(*at) < REFUSAL_LOG_EVERY);
+        }
+        match seen.get_mut(&source) {
+            Some((at, unlogged)) if now.duration_since(*at) < REFUSAL_LOG_EVERY => *unlogged += 1,
+            previous => {
+                let unlogged = previous.map_or(0, |(_, n)| *n);
+                tracing::warn!(%source, plugin, reason, unlogged, "webhook delivery refused");
+                seen.insert(source, (now, 0));
+            }
+        }
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the delivery was not verified")
+    }
 }
 
 /// 503 with nothing stored: the plugin asked for the delivery to come again

@@ -172,7 +172,7 @@ impl OAuth {
                     format!("group {:?} ({}) needs to be connected again: {message}", group.name, group.plugin_id);
                 let now = self.store.now();
                 for integration in &paused {
-                    self.notifier.integration_paused(integration, NEEDS_RECONNECT, &detail, now).await;
+                    self.notifier.integration_paused(integration, NEEDS_RECONNECT, &detail, now);
                 }
                 Err(RefreshError::GroupPaused(detail))
             }

@@ -45,8 +45,10 @@ pub async fn commit(scope: &mut FetchScope) -> anyhow::Result<()> {
         .commit_checkpoint(&Checkpoint {
             integration_id: scope.integration_id,
             sync_run_id: scope.sync_run_id,
+            lease: scope.lease.as_ref(),
             batches: &batches,
             state: &state,
+            max_state_keys: scope.limits.max_state_keys,
         })
         .await?;
     scope.committed_batches += batches.len() as i64;

@@ -142,6 +142,12 @@ impl OutboundHttp {
     pub async fn send(&mut self, request: Request) -> Result<Response, Error> {
         let first =
             Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
+        for (name, _) in &request.headers {
+            refuse_header(name, "set")?;
+        }
+        if let Auth::ApiKeyHeader(name) = &request.auth {
+            refuse_header(name, "carry the API key in")?;
+        }
         let (mut url, mut method, mut body) = (first.clone(), request.method, request.body);
         let mut redirects = 0;
         loop {
@@ -149,11 +155,16 @@ impl OutboundHttp {
             let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
             let mut headers = request.headers.clone();
             let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
-            self.inject_credentials(auth, &mut headers, &mut target)?;
+            let injected = self.inject_credentials(auth, &mut headers, &mut target)?;
             if let Some(limit) = &self.rate_limit {
                 limit.wait_turn(self.deadline).await?;
             }
-            let response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
+            let mut response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
+            // An upstream that echoes a request header (CORS reflection, a
+            // debugging endpoint) must not hand the plugin its credential.
+            for secret in injected.iter().filter(|s| !s.is_empty()) {
+                redact_secret(&mut response, secret);
+            }
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
                     if matches!(auth, Auth::Bearer) && !self.refreshed_after_401 && self.refresh_refused_token().await?
@@ -212,7 +223,9 @@ impl OutboundHttp {
         body: Option<Vec<u8>>,
         timeout_ms: Option<u32>,
     ) -> Result<Response, Error> {
-        let timeout = timeout_ms.map(|ms| Duration::from_millis(ms.into()).min(self.timeout)).unwrap_or(self.timeout);
+        let left = self.deadline.saturating_duration_since(tokio::time::Instant::now());
+        let timeout =
+            timeout_ms.map_or(self.timeout, |ms| Duration::from_millis(ms.into()).min(self.timeout)).min(left);
         let mut builder = self.client.request(to_reqwest(method), target).timeout(timeout);
         for (name, value) in headers {
             builder = builder.header(name, value);
@@ -242,14 +255,21 @@ impl OutboundHttp {
         Ok(Response { status, headers, body })
     }
 
-    fn inject_credentials(&self, auth: &Auth, headers: &mut Vec<(String, String)>, url: &mut Url) -> Result<(), Error> {
+    /// Add the group's credentials to the request; returns the values added,
+    /// which are redacted from the response.
+    fn inject_credentials(
+        &self,
+        auth: &Auth,
+        headers: &mut Vec<(String, String)>,
+        url: &mut Url,
+    ) -> Result<Vec<String>, Error> {
         let missing = |what: &str| Error::Unauthorized(format!("the group has no {what}; connect it first"));
         let mut set_header = |name: &str, value: String| {
             headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
             headers.push((name.to_string(), value));
         };
-        match auth {
-            Auth::None => {}
+        Ok(match auth {
+            Auth::None => Vec::new(),
             Auth::Bearer => {
                 let token = self
                     .credentials
@@ -257,22 +277,26 @@ impl OutboundHttp {
                     .or_else(|| self.credentials.get("api_key"))
                     .ok_or_else(|| missing("access token"))?;
                 set_header("authorization", format!("Bearer {token}"));
+                vec![token.to_string()]
             }
             Auth::ApiKeyHeader(name) => {
                 let key = self.credentials.get("api_key").ok_or_else(|| missing("API key"))?;
                 set_header(name, key.to_string());
+                vec![key.to_string()]
             }
             Auth::ApiKeyQuery(name) => {
                 let key = self.credentials.get("api_key").ok_or_else(|| missing("API key"))?;
                 url.query_pairs_mut().append_pair(name, key);
+                vec![key.to_string(), form_urlencoded::byte_serialize(key.as_bytes()).collect()]
             }
             Auth::Basic => {
                 let user = self.credentials.get("username").ok_or_else(|| missing("username"))?;
                 let password = self.credentials.get("password").unwrap_or_default();
-                set_header("authorization", basic_auth(user, password));
+                let header = basic_auth(user, password);
+                set_header("authorization", header.clone());
+                vec![password.to_string(), header["Basic ".len()..].to_string()]
             }
-        }
-        Ok(())
+        })
     }
 }
 
@@ -280,7 +304,12 @@ impl http::Host for PluginCtx {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
         let scope = self.fetch_scope("http")?;
         let logged_url = Url::parse(&request.url).map(|u| redact(&u)).unwrap_or_default();
-        let result = scope.http.send(request).await;
+        // Redirect hops, the retry after a 401 and a token refresh all fit in
+        // what is left of the call: none gets a fresh timeout of its own.
+        let result = match tokio::time::timeout_at(scope.http.deadline, scope.http.send(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout),
+        };
         let now = scope.store.now();
         let outcome = match &result {
             Ok(response) => response.status.to_string(),
@@ -298,6 +327,68 @@ impl http::Host for PluginCtx {
             self.logs.push(now, "warn", format!("request refused by the host: {rule}"));
         }
         Ok(result)
+    }
+}
+
+/// Request headers a plugin may not set, nor name as its API-key header:
+/// they route the request elsewhere (`Host`, forwarding headers), are echoed
+/// back by servers (`Origin` into `Access-Control-Allow-Origin`), carry
+/// another party's credentials, or belong to the connection, not the request.
+const REFUSED_HEADERS: &[&str] = &[
+    "host",
+    "origin",
+    "referer",
+    "cookie",
+    "authorization-info",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+    "forwarded",
+    "via",
+    "location",
+    "max-forwards",
+];
+
+/// Refuse a header name a plugin wants to `what` (set, carry the API key in).
+fn refuse_header(name: &str, what: &str) -> Result<(), Error> {
+    let lower = name.trim().to_ascii_lowercase();
+    let valid = reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_ok();
+    let refused = REFUSED_HEADERS.contains(&lower.as_str())
+        || ["proxy-", "x-forwarded-", "sec-", "access-control-"].iter().any(|prefix| lower.starts_with(prefix));
+    match (valid, refused) {
+        (false, _) => Err(Error::Denied(format!("{name:?} is not a valid header name"))),
+        (true, true) => Err(Error::Denied(format!(
+            "plugins may not {what} the {name} header: it routes the request, is reflected by servers, or belongs \
+             to the connection"
+        ))),
+        (true, false) => Ok(()),
+    }
+}
+
+/// Replace every occurrence of `secret` in the response's headers and body.
+fn redact_secret(response: &mut Response, secret: &str) {
+    const MASK: &str = "[redacted]";
+    for (_, value) in &mut response.headers {
+        if value.contains(secret) {
+            *value = value.replace(secret, MASK);
+        }
+    }
+    let needle = secret.as_bytes();
+    if response.body.windows(needle.len()).any(|w| w == needle) {
+        let mut body = Vec::with_capacity(response.body.len());
+        let mut rest = &response.body[..];
+        while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+            body.extend_from_slice(&rest[..at]);
+            body.extend_from_slice(MASK.as_bytes());
+            rest = &rest[at + needle.len()..];
+        }
+        body.extend_from_slice(rest);
+        response.body = body;
     }
 }
 
@@ -516,6 +607,23 @@ mod tests {
         assert!(refused.to_string().contains("localhost resolves to a loopback address"), "{refused}");
         let allowed = PublicAddressesOnly { allowed: vec!["localhost".into()] }.resolve(name()).await.unwrap();
         assert!(allowed.into_iter().all(|a| a.ip().is_loopback()));
+    }
+
+    #[test]
+    fn headers_that_route_or_reflect_are_refused_and_credentials_never_come_back() {
+        for name in ["Host", "origin", "Referer", "Cookie", "Transfer-Encoding", "X-Forwarded-Host", "Proxy-Foo"] {
+            assert!(matches!(refuse_header(name, "set"), Err(Error::Denied(_))), "{name}");
+        }
+        assert!(refuse_header("x-api-key", "set").is_ok());
+        assert!(matches!(refuse_header("bad name", "set"), Err(Error::Denied(_))));
+        let mut response = Response {
+            status: 200,
+            headers: vec![("access-control-allow-origin".into(), "sk_live_secret".into())],
+            body: b"{\"echo\":\"sk_live_secret\",\"n\":1}".to_vec(),
+        };
+        redact_secret(&mut response, "sk_live_secret");
+        assert_eq!(response.headers[0].1, "[redacted]");
+        assert_eq!(response.body, b"{\"echo\":\"[redacted]\",\"n\":1}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! call's own uncommitted writes; writes become durable at the next checkpoint.
 //! There is no way to name another integration: the scope fixes the id.
 
-use crate::runtime::context::PluginCtx;
+use crate::runtime::context::{FetchScope, PluginCtx};
 use crate::runtime::wit::inlet::plugin::state;
 
 const MAX_KEY_BYTES: usize = 256;
@@ -22,18 +22,44 @@ impl state::Host for PluginCtx {
     }
 
     async fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
-        if key.len() > MAX_KEY_BYTES || value.len() > MAX_VALUE_BYTES {
-            wasmtime::bail!(
-                "state key {:?}: keys are limited to {MAX_KEY_BYTES} bytes and values to {MAX_VALUE_BYTES} bytes",
-                key.chars().take(64).collect::<String>()
-            );
+        if value.len() > MAX_VALUE_BYTES {
+            wasmtime::bail!("state key {}: values are limited to {MAX_VALUE_BYTES} bytes", shown(&key));
         }
-        self.fetch_scope("state")?.pending_state.insert(key, Some(value));
-        Ok(())
+        stage(self.fetch_scope("state")?, key, Some(value))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
-        self.fetch_scope("state")?.pending_state.insert(key, None);
-        Ok(())
+        stage(self.fetch_scope("state")?, key, None)
     }
+}
+
+/// Hold a state change until the next checkpoint. Held changes count against
+/// the call's uncheckpointed bytes and the integration's key limit, so a
+/// plugin cannot grow host memory outside its own.
+fn stage(scope: &mut FetchScope, key: String, value: Option<String>) -> wasmtime::Result<()> {
+    if key.len() > MAX_KEY_BYTES {
+        wasmtime::bail!("state key {}: keys are limited to {MAX_KEY_BYTES} bytes", shown(&key));
+    }
+    let limits = scope.limits;
+    let size = |value: &Option<String>| key.len() + value.as_ref().map_or(0, String::len);
+    let replaced = scope.pending_state.get(&key).map_or(0, size);
+    let pending = scope.pending_bytes - replaced + size(&value);
+    if pending > limits.max_pending_bytes {
+        wasmtime::bail!(
+            "more than {} bytes of state and batches held without a checkpoint (limits.pending_bytes); checkpoint \
+             after each page",
+            limits.max_pending_bytes
+        );
+    }
+    if !scope.pending_state.contains_key(&key) && scope.pending_state.len() as i64 >= limits.max_state_keys {
+        wasmtime::bail!("an integration may hold at most {} state keys (limits.state_keys)", limits.max_state_keys);
+    }
+    scope.pending_bytes = pending;
+    scope.pending_state.insert(key, value);
+    Ok(())
+}
+
+/// A key as shown in an error: its start only.
+fn shown(key: &str) -> String {
+    format!("{:?}", key.chars().take(64).collect::<String>())
 }

@@ -1,5 +1,6 @@
 //! The `inlet` command line.
 
+mod batches;
 mod groups;
 mod integrations;
 mod jobs;
@@ -54,6 +55,9 @@ enum Command {
     /// The failed-jobs list: show, retry, flush.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Stored batches that failed to process: show, retry.
+    #[command(subcommand)]
+    Batches(batches::BatchesCommand),
     /// Admin API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -77,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Records(args) => sync::records(&host, args).await,
                 Command::Schedule(command) => schedule::run(&host, command).await,
                 Command::Jobs(command) => jobs::run(&host, command).await,
+                Command::Batches(command) => batches::run(&host, command).await,
                 Command::Tokens(command) => tokens::run(&host, command).await,
             }
         }

@@ -63,7 +63,7 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
         None => Url::parse(&format!("http://{}", listener.local_addr()?))?,
     };
     let stopping = stop_on_signal();
-    let state = ApiState { host: Arc::clone(&host), public_url, tokens, stopping: stopping.clone() };
+    let state = ApiState::new(Arc::clone(&host), public_url, tokens, stopping.clone());
     serve_http(listener, api::router(state), stopping).await?;
     background.stop().await;
     Ok(())
@@ -89,13 +89,10 @@ async fn bind(listen: SocketAddr) -> Result<TcpListener> {
 }
 
 /// Serve HTTP until `stopping` turns true, then let requests in flight finish.
-async fn serve_http(listener: TcpListener, app: Router, mut stopping: watch::Receiver<bool>) -> Result<()> {
+async fn serve_http(listener: TcpListener, app: Router, stopping: watch::Receiver<bool>) -> Result<()> {
     // Printed on stdout so scripts (and tests) can find a port chosen with :0.
     println!("inlet listening on http://{}", listener.local_addr()?);
-    let stopped = async move {
-        let _ = stopping.wait_for(|stop| *stop).await;
-    };
-    axum::serve(listener, app).with_graceful_shutdown(stopped).await?;
+    api::server::serve(listener, app, stopping).await;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! operation checks its input, names the bad field when it refuses, and
 //! writes nothing unless everything is valid.
 
+pub mod batches;
 pub mod groups;
 pub mod integrations;
 pub mod updates;

@@ -13,14 +13,15 @@ use super::policy::{Decision, QueuePolicy, decide};
 use crate::metrics::METRICS;
 use crate::runtime::wit::Trigger;
 use crate::store::Store;
-use crate::store::jobs::{Job, JobAction, Queue};
+use crate::store::jobs::{Job, JobAction, JobLease, Queue};
+use crate::store::run_batches::Recorded;
 use crate::sync::{ExecutedRun, RunRequest, SyncRunner};
 use anyhow::Result;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 /// Completions written per transaction, at most.
 const COMPLETION_BATCH: usize = 512;
@@ -69,6 +70,8 @@ pub struct QueueWorker {
     pub wake: Arc<Notify>,
     /// Jobs this worker holds a lease on, until their completion is written.
     held: Mutex<BTreeSet<i64>>,
+    /// Runs executing now, by job: stopped if their lease is found lost.
+    executing: Mutex<BTreeMap<i64, AbortHandle>>,
 }
 
 impl QueueWorker {
@@ -79,7 +82,15 @@ impl QueueWorker {
         config: WorkerConfig,
         wake: Arc<Notify>,
     ) -> Arc<QueueWorker> {
-        Arc::new(QueueWorker { runner, queue, policy, config, wake, held: Mutex::default() })
+        Arc::new(QueueWorker {
+            runner,
+            queue,
+            policy,
+            config,
+            wake,
+            held: Mutex::default(),
+            executing: Mutex::default(),
+        })
     }
 
     fn store(&self) -> &Store {
@@ -190,14 +201,19 @@ impl QueueWorker {
         for (job, run) in started {
             let slot = permit.split(1).expect("a slot per claimed job");
             let (worker, finished, slot_freed) = (Arc::clone(&self), finished.clone(), Arc::clone(&slot_freed));
-            runs.spawn(async move {
+            let job_id = job.id;
+            // Registered before the task can finish and deregister itself.
+            let mut executing = self.executing.lock().unwrap();
+            let handle = runs.spawn(async move {
                 // Boxed: a task's future is copied into its cell and moved
                 // as its stage changes, and a plugin call's is large.
                 let run = Box::pin(worker.runner.execute(run)).await;
+                worker.executing.lock().unwrap().remove(&job.id);
                 drop(slot);
                 slot_freed.notify_one();
                 let _ = finished.send(Finished { job, run });
             });
+            executing.insert(job_id, handle);
         }
         drop(permit); // the slots of jobs that did not start
         slot_freed.notify_one();
@@ -209,7 +225,7 @@ impl QueueWorker {
         let mut requests = Vec::with_capacity(jobs.len());
         for job in &jobs {
             match job.integration_id {
-                Some(integration_id) => requests.push(request(job, integration_id)),
+                Some(integration_id) => requests.push(request(job, integration_id, self.lease(job.id))),
                 None => self.fail(job.id, "job has no integration").await?,
             }
         }
@@ -226,21 +242,27 @@ impl QueueWorker {
             }
         };
         for request in missing {
-            self.fail(request.job_id.expect("worker requests carry their job"), "the integration was deleted").await?;
+            self.fail(request.lease.expect("worker requests carry their job").job_id, "the integration was deleted")
+                .await?;
         }
         let mut by_id: std::collections::BTreeMap<i64, Job> = jobs.into_iter().map(|j| (j.id, j)).collect();
         Ok(started
             .into_iter()
             .filter_map(|run| {
-                by_id.remove(&run.request.job_id.expect("worker requests carry their job")).map(|j| (j, run))
+                let job_id = run.request.lease.as_ref().expect("worker requests carry their job").job_id;
+                by_id.remove(&job_id).map(|j| (j, run))
             })
             .collect())
     }
 
     async fn fail(&self, job_id: i64, message: &str) -> Result<()> {
-        self.store().fail_job(job_id, "permanent", message).await?;
+        self.store().fail_job(&self.lease(job_id), "permanent", message).await?;
         self.release_held(&[job_id]);
         Ok(())
+    }
+
+    fn lease(&self, job_id: i64) -> JobLease {
+        JobLease { job_id, owner: self.config.owner.clone() }
     }
 
     async fn time_until_next_job(&self) -> Duration {
@@ -266,20 +288,27 @@ impl QueueWorker {
     }
 
     async fn write_completions(&self, batch: Vec<Finished>) {
-        let records: Vec<_> = batch
-            .iter()
-            .map(|finished| self.runner.completion(&finished.run, Some((finished.job.id, self.action(finished)))))
-            .collect();
+        let records: Vec<_> =
+            batch.iter().map(|finished| self.runner.completion(&finished.run, Some(self.action(finished)))).collect();
         let job_ids: Vec<i64> = batch.iter().map(|f| f.job.id).collect();
         match self.store().complete_runs(&records).await {
-            Ok(paused) => {
+            Ok(recorded) => {
                 let now = self.store().now();
-                for finished in &batch {
+                for (finished, recorded) in batch.iter().zip(&recorded) {
+                    if *recorded == Recorded::LeaseLost {
+                        tracing::warn!(
+                            job = finished.job.id,
+                            run = finished.run.started.run_id,
+                            "the job's lease was lost before its run was recorded (the job was rescued); the run's \
+                             result was dropped"
+                        );
+                        continue;
+                    }
                     let took = Duration::from_millis((now - finished.run.started.started_at).max(0) as u64);
                     METRICS.run_finished(finished.run.outcome.status.as_str(), took);
                 }
                 let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
-                self.runner.notify_paused(&runs, &paused).await;
+                self.runner.notify_paused(&runs, &recorded);
             }
             // The jobs stay running under our lease; once we stop renewing
             // it they are rescued and run again.
@@ -351,6 +380,8 @@ impl QueueWorker {
         }
     }
 
+    /// Renew the leases of held jobs; stop the run of a job whose lease is
+    /// found lost (it was rescued, and may run elsewhere now).
     async fn renew_leases(self: Arc<Self>) {
         loop {
             tokio::time::sleep(self.config.lease / 3).await;
@@ -358,9 +389,24 @@ impl QueueWorker {
             if held.is_empty() {
                 continue;
             }
-            if let Err(error) = self.store().renew_leases(&self.config.owner, &held, self.lease_ms()).await {
-                tracing::error!(error = %format!("{error:#}"), "renewing job leases failed");
+            let renewed = match self.store().renew_leases(&self.config.owner, &held, self.lease_ms()).await {
+                Ok(renewed) => renewed.into_iter().collect::<BTreeSet<i64>>(),
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "renewing job leases failed");
+                    continue;
+                }
+            };
+            let lost: Vec<i64> = held.into_iter().filter(|id| !renewed.contains(id)).collect();
+            let mut executing = self.executing.lock().unwrap();
+            for id in &lost {
+                // A run already executed is fenced when its completion is written.
+                if let Some(run) = executing.remove(id) {
+                    run.abort();
+                    tracing::warn!(job = id, "the job's lease was lost (it was rescued); its run was stopped");
+                }
             }
+            drop(executing);
+            self.release_held(&lost);
         }
     }
 
@@ -388,7 +434,7 @@ impl QueueWorker {
 }
 
 /// The run a claimed job asks for.
-fn request(job: &Job, integration_id: i64) -> RunRequest {
+fn request(job: &Job, integration_id: i64, lease: JobLease) -> RunRequest {
     let trigger = match job.args.trigger.as_str() {
         _ if job.attempt > 1 => Trigger::Retry,
         "manual" => Trigger::Manual,
@@ -400,9 +446,9 @@ fn request(job: &Job, integration_id: i64) -> RunRequest {
         integration_id,
         trigger,
         attempt: job.attempt,
-        job_id: Some(job.id),
+        lease: Some(lease),
         backfill_since: job.args.backfill_since,
         pending_run_id: job.pending_run_id,
-        process_only: job.queue == Queue::Webhook,
+        process_only: matches!(job.queue, Queue::Webhook | Queue::Process),
     }
 }

@@ -3,25 +3,25 @@
 //! `process` get none, so their imports refuse; `fetch` gets one integration.
 
 use super::CallLimits;
+use super::output::PluginOutput;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::signature::SigningKey;
+use crate::clock::SharedClock;
 use crate::store::Store;
 use crate::store::groups::Credentials;
+use crate::store::jobs::JobLease;
 use crate::store::sync_runs::LogLine;
 use std::collections::BTreeMap;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// Bytes of a plugin's stderr kept to explain a trap (panic messages land there).
-const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 
 pub struct PluginCtx {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
-    stderr: MemoryOutputPipe,
+    /// What the plugin printed to stdout and stderr.
+    output: PluginOutput,
     pub(crate) plugin_id: String,
     pub(crate) fetch: Option<FetchScope>,
     /// The group's webhook secret, in `handle-webhook` calls only.
@@ -36,6 +36,8 @@ pub struct FetchScope {
     pub store: Store,
     pub integration_id: i64,
     pub sync_run_id: i64,
+    /// The lease of the run's job: checkpoints store nothing once it is lost.
+    pub lease: Option<JobLease>,
     pub http: OutboundHttp,
     /// The group's credentials, only for an approved plugin that needs them raw.
     pub raw_credentials: Option<Credentials>,
@@ -52,9 +54,12 @@ pub struct FetchScope {
 #[derive(Debug, Clone, Copy)]
 pub struct OutputLimits {
     pub max_batch_bytes: usize,
-    /// Uncheckpointed bytes held in memory at once.
+    /// Uncheckpointed bytes (batches, and state keys and values) held in
+    /// memory at once.
     pub max_pending_bytes: usize,
     pub max_batches_per_run: i64,
+    /// State keys one integration may hold.
+    pub max_state_keys: i64,
 }
 
 impl Default for OutputLimits {
@@ -63,6 +68,7 @@ impl Default for OutputLimits {
             max_batch_bytes: 8 * 1024 * 1024,
             max_pending_bytes: 64 * 1024 * 1024,
             max_batches_per_run: 100_000,
+            max_state_keys: 10_000,
         }
     }
 }
@@ -112,16 +118,22 @@ impl RunLog {
 }
 
 impl PluginCtx {
-    pub fn new(plugin_id: &str, limits: StoreLimits, call_limits: &CallLimits, fetch: Option<FetchScope>) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+    pub fn new(
+        plugin_id: &str,
+        limits: StoreLimits,
+        call_limits: &CallLimits,
+        clock: SharedClock,
+        fetch: Option<FetchScope>,
+    ) -> Self {
+        let output = PluginOutput::new(clock, call_limits.max_log_lines, call_limits.max_log_line_bytes);
         // No environment, arguments, files, sockets or name lookups: the WASI
         // imports exist so std links, but the only way out is our own `http`.
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let wasi = WasiCtx::builder().stdout(output.stdout()).stderr(output.stderr()).build();
         PluginCtx {
             wasi,
             table: ResourceTable::new(),
             limits,
-            stderr,
+            output,
             plugin_id: plugin_id.to_string(),
             fetch,
             signing: None,
@@ -130,9 +142,30 @@ impl PluginCtx {
         }
     }
 
-    /// What the plugin wrote to stderr (a Rust panic message, typically).
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+    /// The last lines the plugin wrote to stderr (a Rust panic message, typically).
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.output.stderr_tail()
+    }
+
+    /// The call's log lines, what it printed among them in time order, with
+    /// a note when the cap dropped some.
+    pub fn into_log_lines(self) -> Vec<LogLine> {
+        let mut log = self.logs;
+        let (printed, dropped) = self.output.take_lines();
+        log.dropped += dropped;
+        for line in printed {
+            log.push(line.at, &line.level, line.message);
+        }
+        let mut lines = log.lines;
+        lines.sort_by_key(|l| l.at);
+        if log.dropped > 0 {
+            lines.push(LogLine {
+                at: lines.last().map_or(0, |l| l.at),
+                level: "warn".into(),
+                message: format!("{} further log lines were dropped (limit per run)", log.dropped),
+            });
+        }
+        lines
     }
 
     pub(crate) fn fetch_scope(&mut self, capability: &str) -> wasmtime::Result<&mut FetchScope> {

@@ -4,10 +4,12 @@
 
 pub mod compile_cache;
 pub mod context;
+pub mod output;
 pub mod registry;
 pub mod wit;
 
 use crate::capabilities::signature::SigningKey;
+use crate::clock::{SharedClock, SystemClock};
 use anyhow::{Context, Result};
 use context::{FetchScope, PluginCtx};
 use std::path::PathBuf;
@@ -16,10 +18,12 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    UpdateDeadline,
 };
 use wit::{FetchRequest, FetchSummary, Manifest, PluginError, RawBatch, Records, RoutedBatch, WebhookDelivery};
 
-/// How often the epoch advances; call deadlines are counted in these ticks.
+/// How often the epoch advances: running wasm yields and checks its deadline
+/// at every tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Bytes of each pooled linear memory kept resident between instances, when
@@ -65,6 +69,10 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginCtx>,
     cache_dir: PathBuf,
+    threads: PluginThreads,
+    /// The slice of the instance pool webhook calls may use: they run for
+    /// whoever posts, and a flood of them must leave the rest to sync runs.
+    webhook_slots: tokio::sync::Semaphore,
     pub limits: CallLimits,
 }
 
@@ -76,6 +84,9 @@ pub enum CallError {
     Trap { plugin: String, export: &'static str, reason: String },
     #[error("plugin {plugin} ran past its {seconds}s deadline in {export}")]
     Deadline { plugin: String, export: &'static str, seconds: u64 },
+    /// Every pooled instance slot is taken: the host is busy, not the plugin wrong.
+    #[error("no plugin instance was free for {plugin}'s {export}: {reason}")]
+    Busy { plugin: String, export: &'static str, reason: String },
 }
 
 impl Runtime {
@@ -131,7 +142,8 @@ impl Runtime {
 
         std::fs::create_dir_all(&cache_dir)
             .with_context(|| format!("creating the compile cache {}", cache_dir.display()))?;
-        Ok(Arc::new(Runtime { engine, linker, cache_dir, limits }))
+        let webhook_slots = tokio::sync::Semaphore::new(webhook_slice(&limits));
+        Ok(Arc::new(Runtime { engine, linker, cache_dir, threads: PluginThreads::start()?, webhook_slots, limits }))
     }
 
     /// Compile (or load from the cache) and pre-link a component.
@@ -151,11 +163,51 @@ impl Runtime {
             .tables(32)
             .memories(4)
             .build();
-        let mut store = Store::new(&self.engine, PluginCtx::new(plugin_id, limits, &self.limits, fetch));
+        let clock = fetch.as_ref().map_or_else(|| Arc::new(SystemClock) as SharedClock, |f| f.store.clock());
+        let mut store = Store::new(&self.engine, PluginCtx::new(plugin_id, limits, &self.limits, clock, fetch));
         store.limiter(|ctx| &mut ctx.limits);
-        store.set_epoch_deadline(ticks(timeout));
-        store.epoch_deadline_trap();
+        // At every tick running wasm yields to the other calls on the plugin
+        // threads, and past the deadline it stops; a call blocked in a host
+        // call (a sleep, a request) is stopped by the timeout in `call`.
+        let deadline = std::time::Instant::now() + timeout;
+        store.epoch_deadline_callback(move |_| match std::time::Instant::now() >= deadline {
+            true => Ok(UpdateDeadline::Interrupt),
+            false => Ok(UpdateDeadline::Yield(1)),
+        });
+        store.set_epoch_deadline(1);
         store
+    }
+
+    /// Run `export` on a fresh instance, on the plugin threads, and end it at
+    /// `timeout` whatever the plugin is doing: running wasm, sleeping, or
+    /// waiting on a host call. Returns its answer and the store.
+    async fn call<E: Export>(
+        &self,
+        pre: &wit::PluginPre<PluginCtx>,
+        mut store: Store<PluginCtx>,
+        timeout: Duration,
+        export: E,
+    ) -> (Result<E::Output, CallError>, Store<PluginCtx>) {
+        let pre = pre.clone();
+        let task = self.threads.spawn(async move {
+            let answer = tokio::time::timeout(timeout, async {
+                let plugin = pre.instantiate_async(&mut store).await?;
+                export.invoke(&plugin, &mut store).await
+            })
+            .await;
+            (answer, store)
+        });
+        let (answer, store) = match task.await {
+            Ok(done) => done,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        };
+        let plugin = &store.data().plugin_id;
+        let result = match answer {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(self.call_error(error, &store, E::NAME, timeout)),
+            Err(_elapsed) => Err(deadline(plugin, E::NAME, timeout)),
+        };
+        (result, store)
     }
 
     /// Explain a failed call in terms an operator can act on: the trap, the
@@ -164,37 +216,36 @@ impl Runtime {
         &self,
         error: wasmtime::Error,
         store: &Store<PluginCtx>,
-        plugin: &str,
         export: &'static str,
         timeout: Duration,
     ) -> CallError {
+        let plugin = &store.data().plugin_id;
         if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-            return CallError::Deadline { plugin: plugin.to_string(), export, seconds: timeout.as_secs() };
+            return deadline(plugin, export, timeout);
         }
-        let stderr = store.data().stderr();
+        if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return CallError::Busy { plugin: plugin.clone(), export, reason: full.to_string() };
+        }
+        let stderr = store.data().stderr_tail();
         let mut reason = if stderr.is_empty() {
             format!("{error:#}")
         } else {
-            format!("{} ({})", last_lines(&stderr, 5), error.root_cause())
+            format!("{} ({})", last_lines(&stderr), error.root_cause())
         };
-        if stderr.contains("memory allocation of") {
+        if stderr.iter().any(|line| line.contains("memory allocation of")) {
             reason.push_str(&format!(
                 "; the plugin reached its memory limit of {} MiB",
                 self.limits.max_memory_bytes / (1024 * 1024)
             ));
         }
-        CallError::Trap { plugin: plugin.to_string(), export, reason }
+        CallError::Trap { plugin: plugin.clone(), export, reason: cap_text(reason, MAX_ERROR_BYTES) }
     }
 
     pub async fn describe(&self, pre: &wit::PluginPre<PluginCtx>, label: &str) -> Result<Manifest> {
         let timeout = self.limits.describe_timeout;
-        let mut store = self.new_store(label, None, timeout);
-        let result = async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            plugin.call_describe(&mut store).await
-        }
-        .await;
-        result.map_err(|e| self.call_error(e, &store, label, "describe", timeout).into())
+        let store = self.new_store(label, None, timeout);
+        let (result, _) = self.call(pre, store, timeout, Describe).await;
+        Ok(result?)
     }
 
     /// Run `fetch` on a fresh instance. Returns the plugin's answer and the
@@ -204,16 +255,11 @@ impl Runtime {
         pre: &wit::PluginPre<PluginCtx>,
         plugin_id: &str,
         scope: FetchScope,
-        request: &FetchRequest,
+        request: FetchRequest,
     ) -> (Result<Result<FetchSummary, PluginError>, CallError>, PluginCtx) {
         let timeout = self.limits.fetch_timeout;
-        let mut store = self.new_store(plugin_id, Some(scope), timeout);
-        let result = async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            plugin.call_fetch(&mut store, request).await
-        }
-        .await;
-        let result = result.map_err(|e| self.call_error(e, &store, plugin_id, "fetch", timeout));
+        let store = self.new_store(plugin_id, Some(scope), timeout);
+        let (result, store) = self.call(pre, store, timeout, Fetch(request)).await;
         (result, store.into_data())
     }
 
@@ -226,17 +272,19 @@ impl Runtime {
         pre: &wit::PluginPre<PluginCtx>,
         plugin_id: &str,
         signing: Option<SigningKey>,
-        delivery: &WebhookDelivery,
+        delivery: WebhookDelivery,
     ) -> (Result<Result<Vec<RoutedBatch>, PluginError>, CallError>, bool) {
+        let Ok(_slot) = self.webhook_slots.try_acquire() else {
+            let reason = format!("all {} instances set aside for webhooks are in use", webhook_slice(&self.limits));
+            return (
+                Err(CallError::Busy { plugin: plugin_id.to_string(), export: HandleWebhook::NAME, reason }),
+                false,
+            );
+        };
         let timeout = self.limits.webhook_timeout;
         let mut store = self.new_store(plugin_id, None, timeout);
         store.data_mut().signing = signing;
-        let result = async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            plugin.call_handle_webhook(&mut store, delivery).await
-        }
-        .await;
-        let result = result.map_err(|e| self.call_error(e, &store, plugin_id, "handle-webhook", timeout));
+        let (result, store) = self.call(pre, store, timeout, HandleWebhook(delivery)).await;
         (result, store.data().signature_verified)
     }
 
@@ -245,26 +293,163 @@ impl Runtime {
         &self,
         pre: &wit::PluginPre<PluginCtx>,
         plugin_id: &str,
-        batch: &RawBatch,
+        batch: RawBatch,
     ) -> Result<Result<Records, PluginError>, CallError> {
         let timeout = self.limits.process_timeout;
-        let mut store = self.new_store(plugin_id, None, timeout);
-        let result = async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            plugin.call_process(&mut store, batch).await
-        }
-        .await;
-        result.map_err(|e| self.call_error(e, &store, plugin_id, "process", timeout))
+        let store = self.new_store(plugin_id, None, timeout);
+        self.call(pre, store, timeout, Process(batch)).await.0
     }
 }
 
-fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+/// One export of the plugin world, called by [`Runtime::call`].
+trait Export: Send + 'static {
+    const NAME: &'static str;
+    type Output: Send + 'static;
+    fn invoke<'a>(
+        self,
+        plugin: &'a wit::Plugin,
+        store: &'a mut Store<PluginCtx>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a;
 }
 
-/// The last `n` lines of a plugin's stderr, without the Rust panic hook's
-/// advice about RUST_BACKTRACE (meaningless inside a plugin).
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE")).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
+struct Describe;
+struct Fetch(FetchRequest);
+struct Process(RawBatch);
+struct HandleWebhook(WebhookDelivery);
+
+impl Export for Describe {
+    const NAME: &'static str = "describe";
+    type Output = Manifest;
+    fn invoke<'a>(
+        self,
+        plugin: &'a wit::Plugin,
+        store: &'a mut Store<PluginCtx>,
+    ) -> impl Future<Output = wasmtime::Result<Manifest>> + Send + 'a {
+        plugin.call_describe(store)
+    }
+}
+
+impl Export for Fetch {
+    const NAME: &'static str = "fetch";
+    type Output = Result<FetchSummary, PluginError>;
+    fn invoke<'a>(
+        self,
+        plugin: &'a wit::Plugin,
+        store: &'a mut Store<PluginCtx>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a {
+        async move { plugin.call_fetch(store, &self.0).await }
+    }
+}
+
+impl Export for Process {
+    const NAME: &'static str = "process";
+    type Output = Result<Records, PluginError>;
+    fn invoke<'a>(
+        self,
+        plugin: &'a wit::Plugin,
+        store: &'a mut Store<PluginCtx>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a {
+        async move { plugin.call_process(store, &self.0).await }
+    }
+}
+
+impl Export for HandleWebhook {
+    const NAME: &'static str = "handle-webhook";
+    type Output = Result<Vec<RoutedBatch>, PluginError>;
+    fn invoke<'a>(
+        self,
+        plugin: &'a wit::Plugin,
+        store: &'a mut Store<PluginCtx>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a {
+        async move { plugin.call_handle_webhook(store, &self.0).await }
+    }
+}
+
+/// Instances webhook calls may hold at once: an eighth of the pool.
+fn webhook_slice(limits: &CallLimits) -> usize {
+    (limits.max_concurrent_instances as usize / 8).max(1)
+}
+
+fn deadline(plugin: &str, export: &'static str, timeout: Duration) -> CallError {
+    CallError::Deadline { plugin: plugin.to_string(), export, seconds: timeout.as_secs() }
+}
+
+/// The threads plugin code runs on: a runtime of their own, so a plugin that
+/// spins (it yields at every epoch tick, but to its peers) never holds a thread
+/// the HTTP server, the scheduler or lease renewal need.
+struct PluginThreads(Option<tokio::runtime::Runtime>);
+
+impl PluginThreads {
+    fn start() -> Result<PluginThreads> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("inlet-plugin")
+            .enable_all()
+            .build()
+            .context("starting the plugin threads")?;
+        Ok(PluginThreads(Some(runtime)))
+    }
+
+    /// Spawn `future`; dropping the handle (a cancelled run) stops it.
+    fn spawn<F>(&self, future: F) -> AbortOnDrop<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        AbortOnDrop(self.0.as_ref().expect("running until dropped").spawn(future))
+    }
+}
+
+impl Drop for PluginThreads {
+    fn drop(&mut self) {
+        // The last reference may go inside an async context, where a blocking
+        // shutdown would panic; calls still running are cancelled.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A plugin's last lines of stderr, without the Rust panic hook's advice
+/// about RUST_BACKTRACE (meaningless inside a plugin).
+fn last_lines(lines: &[String]) -> String {
+    let lines: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    lines.join(" | ")
+}
+
+/// Text a plugin controls (its error and note strings, its panic message)
+/// is cut to this many bytes before it is logged or stored.
+pub const MAX_ERROR_BYTES: usize = 4 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
+pub fn cap_text(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" [truncated]");
+    }
+    text
 }

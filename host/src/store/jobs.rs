@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +71,23 @@ pub struct Job {
     pub error_message: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+}
+
+/// A worker's hold on a running job. Every write that ends or advances the
+/// job or its run names it, and changes nothing once the lease is lost (the
+/// job was rescued, and may run elsewhere now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub job_id: i64,
+    pub owner: String,
+}
+
+/// Why a run could not take its integration for itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlreadyRunning {
+    /// Who holds the integration's running job.
+    pub owner: Option<String>,
+    pub job_id: i64,
 }
 
 /// What becomes of a job after an attempt.
@@ -254,49 +272,95 @@ impl Store {
         }
     }
 
-    /// Extend the leases `owner` holds on `ids`. Returns how many it still held.
-    pub async fn renew_leases(&self, owner: &str, ids: &[i64], lease_ms: i64) -> Result<u64> {
-        let mut renewed = 0;
-        let until = self.now() + lease_ms;
-        for id in ids {
-            renewed += sqlx::query(
-                "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(until)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+    /// Extend the leases `owner` holds on `ids`. Returns the ids it still
+    /// held: a job missing from them was rescued, and its run must stop.
+    pub async fn renew_leases(&self, owner: &str, ids: &[i64], lease_ms: i64) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(renewed)
+        let sql = format!(
+            "UPDATE jobs SET lease_expires_at = $3 WHERE {} AND lease_owner = $2 AND state = 'running' RETURNING id",
+            super::json_ids_match(self.backend(), "id", 1)
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(super::json_param(&ids))
+            .bind(owner)
+            .bind(self.now() + lease_ms)
+            .fetch_all(self.pool())
+            .await?)
     }
 
-    pub async fn complete_job(&self, id: i64) -> Result<()> {
-        self.apply_job_action(id, &JobAction::Complete).await
+    /// Take `integration_id` for a run in this process (`inlet sync`): a
+    /// running job of one attempt, leased to `owner`, so the database keeps
+    /// it from overlapping a worker's run exactly as it keeps two workers
+    /// apart. Refused while another run of it holds the integration.
+    pub async fn claim_integration(
+        &self,
+        integration_id: i64,
+        args: &JobArgs,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Result<JobLease, AlreadyRunning>> {
+        let now = self.now();
+        let _turn = self.write_turn().await;
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO jobs (queue, integration_id, args, state, attempt, max_attempts, run_at, lease_owner,
+                 lease_expires_at, created_at, updated_at)
+             VALUES ($1, $2, $3, 'running', 1, 1, $4, $5, $6, $4, $4) RETURNING id",
+        )
+        .bind(Queue::Fetch.as_str())
+        .bind(integration_id)
+        .bind(serde_json::to_string(args)?)
+        .bind(now)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .fetch_one(self.pool())
+        .await;
+        match inserted {
+            Ok(job_id) => Ok(Ok(JobLease { job_id, owner: owner.to_string() })),
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                let row = sqlx::query(
+                    "SELECT id, lease_owner FROM jobs WHERE integration_id = $1 AND state = 'running' LIMIT 1",
+                )
+                .bind(integration_id)
+                .fetch_optional(self.pool())
+                .await?;
+                let (job_id, owner) = match row {
+                    Some(row) => (row.try_get("id")?, row.try_get("lease_owner")?),
+                    None => (0, None),
+                };
+                Ok(Err(AlreadyRunning { owner, job_id }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The job is done with. False (and nothing changed) if `lease` was lost.
+    pub async fn complete_job(&self, lease: &JobLease) -> Result<bool> {
+        self.apply_job_action(lease, &JobAction::Complete).await
     }
 
     /// Give up on a job: it lands in the failed list.
-    pub async fn fail_job(&self, id: i64, class: &str, message: &str) -> Result<()> {
-        self.apply_job_action(id, &JobAction::Fail { class: class.into(), message: message.into() }).await
+    pub async fn fail_job(&self, lease: &JobLease, class: &str, message: &str) -> Result<bool> {
+        self.apply_job_action(lease, &JobAction::Fail { class: class.into(), message: message.into() }).await
     }
 
     /// Put a job back to wait for another attempt at `run_at`. With
     /// `refund_attempt` the attempt that just ended does not count.
     pub async fn retry_job_at(
         &self,
-        id: i64,
+        lease: &JobLease,
         run_at: i64,
         refund_attempt: bool,
         class: &str,
         message: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let action = JobAction::Retry { run_at, refund_attempt, class: class.into(), message: message.into() };
-        self.apply_job_action(id, &action).await
+        self.apply_job_action(lease, &action).await
     }
 
-    pub async fn apply_job_action(&self, id: i64, action: &JobAction) -> Result<()> {
-        apply(&mut *self.pool().acquire().await?, id, action, self.now()).await
+    pub async fn apply_job_action(&self, lease: &JobLease, action: &JobAction) -> Result<bool> {
+        apply(&mut *self.pool().acquire().await?, lease, action, self.now()).await
     }
 
     /// Hand back jobs `owner` holds without counting the attempt (graceful shutdown).
@@ -508,40 +572,90 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
     .await?)
 }
 
-pub(super) async fn apply(conn: &mut Connection, id: i64, action: &JobAction, now: i64) -> Result<()> {
+/// Apply `action` to the job `lease` names, if the lease is still held.
+/// Returns whether it was.
+pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobAction, now: i64) -> Result<bool> {
+    const HELD: &str = "id = $1 AND lease_owner = $2 AND state = 'running'";
     let query = match action {
-        JobAction::Complete => return complete_many(conn, &[id]).await,
-        JobAction::Fail { class, message } => sqlx::query(
-            "UPDATE jobs SET state = 'failed', error_class = $3, error_message = $4, finished_at = $2,
-                 updated_at = $2, lease_owner = NULL, lease_expires_at = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
+        JobAction::Complete => sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM jobs WHERE {HELD}")))
+            .bind(lease.job_id)
+            .bind(&lease.owner),
+        JobAction::Fail { class, message } => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'failed', error_class = $4, error_message = $5, finished_at = $3,
+                 updated_at = $3, lease_owner = NULL, lease_expires_at = NULL
+             WHERE {HELD}"
+        )))
+        .bind(lease.job_id)
+        .bind(&lease.owner)
         .bind(now)
         .bind(class)
         .bind(message),
-        JobAction::Retry { run_at, refund_attempt, class, message } => sqlx::query(
-            "UPDATE jobs SET state = 'available', run_at = $3, error_class = $4, error_message = $5, updated_at = $2,
-                 attempt = attempt - $6, lease_owner = NULL, lease_expires_at = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
+        JobAction::Retry { run_at, refund_attempt, class, message } => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'available', run_at = $4, error_class = $5, error_message = $6, updated_at = $3,
+                 attempt = attempt - $7, lease_owner = NULL, lease_expires_at = NULL
+             WHERE {HELD}"
+        )))
+        .bind(lease.job_id)
+        .bind(&lease.owner)
         .bind(now)
         .bind(run_at)
         .bind(class)
         .bind(message)
         .bind(i64::from(*refund_attempt)),
     };
-    query.execute(conn).await?;
-    Ok(())
+    Ok(query.execute(conn).await?.rows_affected() == 1)
 }
 
-/// Complete many jobs in one statement: they are done with.
+/// Which of `leases` are still held, locking those jobs until the caller
+/// commits (PostgreSQL; SQLite's writer is alone already), so a rescue
+/// cannot take one between this look and the caller's writes.
+pub(super) async fn held(conn: &mut Connection, leases: &[&JobLease]) -> Result<BTreeSet<i64>> {
+    if leases.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let backend = Backend::of(conn);
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
+    let sql = format!(
+        "SELECT id, lease_owner FROM jobs WHERE {} AND state = 'running' {lock}",
+        super::json_ids_match(backend, "id", 1)
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(conn).await?;
+    let mut owners = std::collections::BTreeMap::new();
+    for row in rows {
+        owners.insert(row.try_get::<i64, _>("id")?, row.try_get::<Option<String>, _>("lease_owner")?);
+    }
+    Ok(leases
+        .iter()
+        .filter(|l| owners.get(&l.job_id).is_some_and(|owner| owner.as_deref() == Some(l.owner.as_str())))
+        .map(|l| l.job_id)
+        .collect())
+}
+
+/// Whether `lease` is still held; on PostgreSQL the job is share-locked
+/// until the caller commits, so a rescue waits for what the caller writes.
+pub(super) async fn lease_held(conn: &mut Connection, lease: &JobLease) -> Result<bool> {
+    let lock = match Backend::of(conn) {
+        Backend::Postgres => "FOR SHARE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!("SELECT id FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running' {lock}");
+    let found: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(lease.job_id).bind(&lease.owner).fetch_optional(conn).await?;
+    Ok(found.is_some())
+}
+
+/// Complete many jobs in one statement: they are done with. The caller has
+/// checked their leases with [`held`] in the same transaction.
 pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let sql = format!("DELETE FROM jobs WHERE {}", super::json_ids_match(Backend::of(conn), "id", 1));
+    let sql =
+        format!("DELETE FROM jobs WHERE {} AND state = 'running'", super::json_ids_match(Backend::of(conn), "id", 1));
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).execute(conn).await?;
     Ok(())
 }

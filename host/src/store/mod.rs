@@ -120,6 +120,10 @@ impl Store {
         self.clock.now_ms()
     }
 
+    pub fn clock(&self) -> SharedClock {
+        Arc::clone(&self.clock)
+    }
+
     /// Begin a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
     /// cannot upgrade its lock while another connection writes, and fails with

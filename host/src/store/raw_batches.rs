@@ -1,10 +1,35 @@
 //! `raw_batches`: upstream data as fetched, stored at checkpoints and then
 //! turned into records by `process`.
 
+use super::jobs::{self, JobLease};
 use super::{Connection, Store, state};
 use anyhow::Result;
 use sqlx::Row;
 use std::collections::BTreeSet;
+
+/// What became of a batch whose processing failed for a passing reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFate {
+    Pending {
+        attempts: i64,
+    },
+    /// It had its last attempt.
+    Failed,
+}
+
+/// A batch that could not be turned into records, kept for an operator.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct FailedBatch {
+    pub id: i64,
+    pub integration_id: i64,
+    pub kind: String,
+    pub attempts: i64,
+    pub error: String,
+    /// Size of the stored payload.
+    pub bytes: i64,
+    pub created_at: i64,
+    pub failed_at: Option<i64>,
+}
 
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
@@ -17,10 +42,14 @@ pub struct StoredBatch {
 pub struct Checkpoint<'a> {
     pub integration_id: i64,
     pub sync_run_id: i64,
+    /// The lease of the run's job: nothing is stored once it is lost.
+    pub lease: Option<&'a JobLease>,
     /// `(kind, payload)` in emit order.
     pub batches: &'a [(String, String)],
     /// `Some(value)` sets the key, `None` deletes it.
     pub state: &'a [(String, Option<String>)],
+    /// The integration may hold no more state keys than this afterwards.
+    pub max_state_keys: i64,
 }
 
 impl Store {
@@ -29,6 +58,12 @@ impl Store {
     pub async fn commit_checkpoint(&self, checkpoint: &Checkpoint<'_>) -> Result<()> {
         let now = self.now();
         let mut tx = self.begin().await?;
+        if let Some(lease) = checkpoint.lease {
+            anyhow::ensure!(
+                jobs::lease_held(&mut tx, lease).await?,
+                "the run lost its job's lease (the job was rescued after its lease expired); nothing was stored"
+            );
+        }
         for (kind, payload) in checkpoint.batches {
             insert_pending(&mut tx, checkpoint.integration_id, Some(checkpoint.sync_run_id), kind, payload, now)
                 .await?;
@@ -39,17 +74,28 @@ impl Store {
                 None => state::delete(&mut tx, checkpoint.integration_id, key).await?,
             }
         }
+        if checkpoint.state.iter().any(|(_, value)| value.is_some()) {
+            let keys = state::count(&mut tx, checkpoint.integration_id).await?;
+            anyhow::ensure!(
+                keys <= checkpoint.max_state_keys,
+                "the integration would hold {keys} state keys; at most {} are allowed (limits.state_keys)",
+                checkpoint.max_state_keys
+            );
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Batches stored but not yet processed, oldest first (including those a
-    /// crashed run left behind).
-    pub async fn pending_batches(&self, integration_id: i64) -> Result<Vec<StoredBatch>> {
+    /// Up to `limit` batches stored but not yet processed with ids above
+    /// `after`, oldest first (including those a crashed run left behind).
+    pub async fn pending_batches(&self, integration_id: i64, after: i64, limit: i64) -> Result<Vec<StoredBatch>> {
         sqlx::query(
-            "SELECT id, kind, payload FROM raw_batches WHERE integration_id = $1 AND status = 'pending' ORDER BY id",
+            "SELECT id, kind, payload FROM raw_batches
+             WHERE integration_id = $1 AND status = 'pending' AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(integration_id)
+        .bind(after)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?
         .into_iter()
@@ -59,14 +105,80 @@ impl Store {
         .collect()
     }
 
+    /// A batch that cannot be processed, for good: kept, with why, until an
+    /// operator retries it.
     pub async fn mark_batch_failed(&self, batch_id: i64, error: &str) -> Result<()> {
-        sqlx::query("UPDATE raw_batches SET status = 'failed', error = $2, processed_at = $3 WHERE id = $1")
-            .bind(batch_id)
-            .bind(error)
-            .bind(self.now())
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE raw_batches SET status = 'failed', attempts = attempts + 1, error = $2, processed_at = $3 WHERE id = $1",
+        )
+        .bind(batch_id)
+        .bind(error)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
         Ok(())
+    }
+
+    /// A batch that could not be processed for a passing reason: count the
+    /// attempt and leave it pending, or mark it failed once it has had
+    /// `max_attempts`.
+    pub async fn defer_batch(&self, batch_id: i64, error: &str, max_attempts: i64) -> Result<BatchFate> {
+        let row = sqlx::query(
+            "UPDATE raw_batches SET attempts = attempts + 1, error = $2,
+                 status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE status END,
+                 processed_at = CASE WHEN attempts + 1 >= $3 THEN $4 ELSE processed_at END
+             WHERE id = $1 RETURNING status, attempts",
+        )
+        .bind(batch_id)
+        .bind(error)
+        .bind(max_attempts)
+        .bind(self.now())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(match row.try_get::<&str, _>("status")? {
+            "failed" => BatchFate::Failed,
+            _ => BatchFate::Pending { attempts: row.try_get("attempts")? },
+        })
+    }
+
+    /// Failed batches, newest first, without their payloads.
+    pub async fn failed_batches(&self, limit: i64) -> Result<Vec<FailedBatch>> {
+        sqlx::query(
+            "SELECT id, integration_id, kind, attempts, error, created_at, processed_at, CAST(OCTET_LENGTH(payload) AS BIGINT) AS bytes
+             FROM raw_batches WHERE status = 'failed' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(FailedBatch {
+                id: row.try_get("id")?,
+                integration_id: row.try_get("integration_id")?,
+                kind: row.try_get("kind")?,
+                attempts: row.try_get("attempts")?,
+                error: row.try_get::<Option<String>, _>("error")?.unwrap_or_default(),
+                bytes: row.try_get("bytes")?,
+                created_at: row.try_get("created_at")?,
+                failed_at: row.try_get("processed_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Make failed batches pending again with fresh attempts: one (`Some(id)`)
+    /// or all. Returns the integrations they belong to.
+    pub async fn retry_failed_batches(&self, id: Option<i64>) -> Result<Vec<i64>> {
+        let mut integrations: Vec<i64> = sqlx::query_scalar(
+            "UPDATE raw_batches SET status = 'pending', attempts = 0, error = NULL, processed_at = NULL
+             WHERE status = 'failed' AND ($1 IS NULL OR id = $1) RETURNING integration_id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        integrations.sort_unstable();
+        integrations.dedup();
+        Ok(integrations)
     }
 
     /// Which of these integrations have raw batches waiting to be processed.

@@ -7,7 +7,7 @@
 //! itself stays with each table.
 
 use super::integrations::RunEnd;
-use super::jobs::JobAction;
+use super::jobs::{JobAction, JobLease};
 use super::sync_runs::{LogLine, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
 use anyhow::Result;
@@ -28,11 +28,21 @@ pub struct RunCompletion {
     pub run_id: i64,
     pub outcome: RunOutcome,
     pub logs: Vec<LogLine>,
-    /// The job the run belongs to, and what becomes of it.
-    pub job: Option<(i64, JobAction)>,
+    /// The job the run belongs to, held by this lease, and what becomes of it.
+    pub job: Option<(JobLease, JobAction)>,
     /// The integration's scheduling update; `None` while the job will retry
     /// (the run is not over for the schedule).
     pub integration: Option<(i64, RunEnd)>,
+}
+
+/// What recording a finished run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded; the reason it paused its integration, if it did.
+    Finished { paused: Option<String> },
+    /// Nothing written: its job's lease was lost (the job was rescued and
+    /// its run closed, and it may run elsewhere now).
+    LeaseLost,
 }
 
 impl Store {
@@ -72,22 +82,28 @@ impl Store {
         Ok((run_ids, now))
     }
 
-    /// Record runs as finished in one transaction. Returns, for each, the
-    /// reason it paused its integration, if it did.
-    pub async fn complete_runs(&self, completions: &[RunCompletion]) -> Result<Vec<Option<String>>> {
+    /// Record runs as finished in one transaction, those whose job lease is
+    /// still held: a worker that lost a lease cannot finish anything.
+    pub async fn complete_runs(&self, completions: &[RunCompletion]) -> Result<Vec<Recorded>> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        let finished: Vec<(i64, &RunOutcome)> = completions.iter().map(|c| (c.run_id, &c.outcome)).collect();
+        let leases: Vec<&JobLease> =
+            completions.iter().filter_map(|c| c.job.as_ref().map(|(lease, _)| lease)).collect();
+        let held = jobs::held(&mut tx, &leases).await?;
+        let current = |c: &RunCompletion| c.job.as_ref().is_none_or(|(lease, _)| held.contains(&lease.job_id));
+        let valid: Vec<&RunCompletion> = completions.iter().filter(|c| current(c)).collect();
+
+        let finished: Vec<(i64, &RunOutcome)> = valid.iter().map(|c| (c.run_id, &c.outcome)).collect();
         sync_runs::finish_many(&mut tx, &finished, now).await?;
-        let completed: Vec<i64> = completions
+        let completed: Vec<i64> = valid
             .iter()
             .filter_map(|c| match &c.job {
-                Some((id, JobAction::Complete)) => Some(*id),
+                Some((lease, JobAction::Complete)) => Some(lease.job_id),
                 _ => None,
             })
             .collect();
         jobs::complete_many(&mut tx, &completed).await?;
-        let successes: Vec<(i64, &RunEnd)> = completions
+        let successes: Vec<(i64, &RunEnd)> = valid
             .iter()
             .filter_map(|c| c.integration.as_ref())
             .filter(|(_, end)| end.success)
@@ -96,20 +112,25 @@ impl Store {
         integrations::finish_successes(&mut tx, &successes, now).await?;
 
         // The rarer cases, one statement each.
-        let mut paused = Vec::with_capacity(completions.len());
+        let mut recorded = Vec::with_capacity(completions.len());
         for completion in completions {
+            if !current(completion) {
+                recorded.push(Recorded::LeaseLost);
+                continue;
+            }
             sync_runs::append_logs(&mut tx, completion.run_id, &completion.logs).await?;
-            if let Some((job_id, action)) = &completion.job
+            if let Some((lease, action)) = &completion.job
                 && *action != JobAction::Complete
             {
-                jobs::apply(&mut tx, *job_id, action, now).await?;
+                jobs::apply(&mut tx, lease, action, now).await?;
             }
-            paused.push(match &completion.integration {
+            let paused = match &completion.integration {
                 Some((id, end)) if !end.success => integrations::finish_run(&mut tx, *id, end, now).await?,
                 _ => None,
-            });
+            };
+            recorded.push(Recorded::Finished { paused });
         }
         tx.commit().await?;
-        Ok(paused)
+        Ok(recorded)
     }
 }

@@ -37,3 +37,11 @@ pub(super) async fn delete(conn: &mut Connection, integration_id: i64, key: &str
         .await?;
     Ok(())
 }
+
+/// How many state keys an integration holds.
+pub(super) async fn count(conn: &mut Connection, integration_id: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM integration_state WHERE integration_id = $1")
+        .bind(integration_id)
+        .fetch_one(conn)
+        .await?)
+}

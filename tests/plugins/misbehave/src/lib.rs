@@ -44,6 +44,14 @@ impl Plugin for Misbehave {
                 instance_type("state-peek", "reports what it can read of state key \"secret\""),
                 instance_type("trap", "panics in fetch"),
                 instance_type("slow", "emits thing-1, checkpoints, sleeps 3 s, emits thing-2; resumes after thing-1"),
+                instance_type("sleep", "sleeps for an hour in fetch (blocked in a host call, not running wasm)"),
+                InstanceType {
+                    hosts: vec!["hang.test".into()],
+                    ..instance_type("hang-upstream", "requests https://hang.test/, which never answers")
+                },
+                instance_type("stderr-flood", "prints 1 MiB to stderr, then succeeds"),
+                instance_type("state-flood", "sets 200,000 state keys of 16 KiB each"),
+                instance_type("slow-process", "emits one batch whose processing sleeps 2 s"),
             ],
         }
     }
@@ -109,6 +117,34 @@ impl Plugin for Misbehave {
                 state::set("cursor", "thing-2");
                 Ok(FetchSummary { items_seen: 1, note: None })
             }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(FetchSummary::default())
+            }
+            "hang-upstream" => {
+                http::get("https://hang.test/").send()?;
+                Ok(FetchSummary::default())
+            }
+            "stderr-flood" => {
+                let line = "x".repeat(63);
+                for _ in 0..16 * 1024 {
+                    eprintln!("{line}");
+                }
+                println!("done printing");
+                emit_json("thing", &json!({"id": "after-stderr", "name": "still fine"}))?;
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
+            "state-flood" => {
+                let value = "v".repeat(16 * 1024);
+                for n in 0..200_000 {
+                    state::set(&format!("key-{n}"), &value);
+                }
+                Ok(FetchSummary::default())
+            }
+            "slow-process" => {
+                emit_json("slow", &json!({"id": "slow-1", "name": "Slow", "sleep_ms": 2000}))?;
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
             other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
         }
     }
@@ -133,6 +169,9 @@ impl Plugin for Misbehave {
 
     fn process(batch: RawBatch) -> Result<Records, PluginError> {
         let thing: serde_json::Value = serde_json::from_str(&batch.payload)?;
+        if let Some(ms) = thing["sleep_ms"].as_u64() {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let mut records = Records::default();
         records.objects.push(ObjectRecord {
             external_id: thing["id"].as_str().unwrap_or_default().into(),
