@@ -313,3 +313,76 @@ async fn a_plugin_reads_raw_credentials_only_once_the_operator_approves() {
     let objects = inlet.store().await.objects(id.parse().unwrap()).await.unwrap();
     assert_eq!(objects[0].name.as_deref(), Some("a key of 24 characters"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_whose_credentials_cannot_be_read_fails_only_its_own_runs() {
+    let sandbox = Sandbox::start("").await;
+    let store = sandbox.host.store();
+    let fine = sandbox.add("ok").await;
+    let other_group = store.insert_group("misbehave", "damaged", &Credentials::default()).await.unwrap();
+    let new = NewIntegration {
+        plugin_id: "misbehave",
+        instance_type: "ok",
+        group_id: other_group,
+        name: "damaged",
+        config: "{}",
+        schedule: None,
+        first_due_at: None,
+    };
+    let damaged = store.insert_integration(&new).await.unwrap();
+    // Sealed with another key (a restored backup, a lost key file).
+    sqlx::query(
+        "UPDATE groups SET credentials = 'v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE id = $1",
+    )
+    .bind(other_group)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    // Started together, as a worker's claimed batch is: each run has its own fate.
+    let runner = &sandbox.host.runner;
+    let (started, _) = runner.start(vec![RunRequest::manual(fine), RunRequest::manual(damaged)]).await.unwrap();
+    let mut outcomes = Vec::new();
+    for run in started {
+        let executed = runner.execute(run).await;
+        outcomes.push((executed.started.integration.id, executed.outcome.status, executed.outcome.error.clone()));
+    }
+    assert_eq!(outcomes[0].1.as_str(), "success", "{outcomes:?}");
+    let (class, message) = outcomes[1].2.clone().unwrap();
+    assert_eq!(class, "unauthorized");
+    assert!(message.contains(&format!("the credentials of group {other_group} cannot be read")), "{message}");
+    let group = store.group(other_group).await.unwrap().unwrap();
+    assert_eq!(group.status, "needs-reconnect");
+
+    // Connecting it again replaces what cannot be read.
+    let reconnected = store.connect_group("misbehave", "damaged", |current| {
+        assert!(current.is_none(), "nothing readable to keep");
+        Credentials::default()
+    });
+    assert_eq!(reconnected.await.unwrap(), other_group);
+    assert_eq!(store.group(other_group).await.unwrap().unwrap().status, "ok");
+    assert_eq!(sandbox.run(damaged).await.status.as_str(), "success");
+}
+
+#[tokio::test]
+async fn no_new_secret_key_is_made_for_credentials_sealed_with_a_lost_one() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    assert!(inlet.run(&["groups", "add", "misbehave", "--name", "sealed"]).await.status.success());
+    std::fs::remove_file(inlet.data_dir().join("secret.key")).unwrap();
+    let output = inlet.run(&["plugins"]).await;
+    let stderr = support::text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("holds the sealed credentials of 1 group(s), but the secret key"), "{stderr}");
+    assert!(!inlet.data_dir().join("secret.key").exists(), "no key was made that cannot read them");
+}
+
+#[tokio::test]
+async fn the_data_folder_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let inlet = Inlet::with_plugins(&[]);
+    assert!(inlet.run(&["plugins"]).await.status.success());
+    let mode = |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(inlet.data_dir()), 0o700);
+    assert_eq!(mode(inlet.data_dir().join("inlet.db")), 0o600);
+    assert_eq!(mode(inlet.data_dir().join("compiled")), 0o700);
+}

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod metrics;
 pub mod notify;
 pub mod operations;
+pub mod private_files;
 pub mod queue;
 pub mod runtime;
 pub mod schedule;
@@ -25,6 +26,7 @@ pub mod sync;
 use anyhow::{Context, Result};
 use auth::OAuth;
 use auth::oauth::TokenEndpoint;
+use auth::secrets::SecretKey;
 use capabilities::http;
 use clock::{SharedClock, SystemClock};
 use notify::Notifier;
@@ -88,12 +90,30 @@ impl Background {
 
 impl Host {
     pub async fn start(settings: &Settings, options: HostOptions) -> Result<Host> {
-        std::fs::create_dir_all(&settings.data_dir)
+        private_files::create_dir(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
         let key_file = settings.data_dir.join("secret.key");
-        let secrets =
-            auth::secrets::SecretKey::load_or_create(std::env::var("INLET_SECRET_KEY").ok().as_deref(), &key_file)?;
-        let store = Store::open(&settings.database_url, options.clock, Arc::new(secrets)).await?;
+        let from_env = std::env::var("INLET_SECRET_KEY").ok();
+        let loaded = SecretKey::load(from_env.as_deref(), &key_file)?;
+        let unsaved = loaded.is_none();
+        let secrets = Arc::new(loaded.unwrap_or_else(SecretKey::generate));
+        let store = Store::open(&settings.database_url, options.clock, Arc::clone(&secrets)).await?;
+        if unsaved {
+            // A new key cannot open what an old one sealed: starting with one
+            // would leave every group's credentials unreadable.
+            let groups = store.groups().await?.len();
+            anyhow::ensure!(
+                groups == 0,
+                "the database holds the sealed credentials of {groups} group(s), but the secret key {} is missing: \
+                 restore that file or set INLET_SECRET_KEY to the key they were sealed with (a new key cannot \
+                 read them; to start over, use a new database)",
+                key_file.display()
+            );
+            secrets.save_new(&key_file)?;
+        }
+        if let Some(file) = store.database_file() {
+            private_files::restrict(&file)?;
+        }
         let runtime = Runtime::new(settings.compile_cache_dir(), settings.call_limits.clone())?;
         let plugins = Arc::new(PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?);
         let overrides = Arc::new(settings.upstream_overrides.clone());

@@ -15,7 +15,7 @@ use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
 use crate::settings::PluginSettings;
 use crate::store::Store;
-use crate::store::groups::Credentials;
+use crate::store::groups::{Credentials, NEEDS_RECONNECT, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
 use crate::store::jobs::{JobAction, JobArgs, JobLease};
 use crate::store::raw_batches::BatchFate;
@@ -182,7 +182,7 @@ pub struct StartedRun {
     pub integration: Integration,
     plugin: Option<Arc<LoadedPlugin>>,
     mode: FetchMode,
-    credentials: Credentials,
+    credentials: Result<Credentials, Unreadable>,
     /// Batches stored by an earlier run wait to be processed.
     had_pending_batches: bool,
 }
@@ -244,7 +244,10 @@ impl SyncRunner {
             .zip(run_ids)
             .map(|((request, integration, plugin, mode, trigger), run_id)| StartedRun {
                 had_pending_batches: pending.contains(&integration.id),
-                credentials: credentials.get(&integration.group_id).cloned().unwrap_or_default(),
+                credentials: credentials
+                    .get(&integration.group_id)
+                    .cloned()
+                    .unwrap_or_else(|| Ok(Credentials::default())),
                 request,
                 run_id,
                 started_at,
@@ -456,7 +459,10 @@ impl SyncRunner {
                 ..FetchResult::default()
             });
         }
-        let mut credentials = run.credentials.clone();
+        let mut credentials = match &run.credentials {
+            Ok(credentials) => credentials.clone(),
+            Err(unreadable) => return Ok(self.unreadable_credentials(integration, unreadable).await),
+        };
         if refresh::expiring(&credentials, self.store.now()) {
             match self.oauth.fresh_credentials(integration.group_id, &credentials, false).await {
                 Ok(renewed) => credentials = renewed,
@@ -523,6 +529,31 @@ impl SyncRunner {
         fetched.progress = ctx.logs.progress_unsaved;
         fetched.logs = ctx.into_log_lines();
         Ok(fetched)
+    }
+
+    /// A run whose group's credentials cannot be opened fails alone: the
+    /// group is marked needs-reconnect (its integrations pause, the operator
+    /// is told), and connecting it again replaces what cannot be read.
+    async fn unreadable_credentials(&self, integration: &Integration, unreadable: &Unreadable) -> FetchResult {
+        let group = integration.group_id;
+        let message = format!(
+            "the credentials of group {group} cannot be read ({}): connect the group again, or restore the secret \
+             key they were sealed with",
+            unreadable.reason
+        );
+        let mut group_paused = false;
+        match self.store.mark_group_needs_reconnect(group, unreadable.version).await {
+            Ok(Some(paused)) => {
+                group_paused = true;
+                for paused in &paused {
+                    self.notifier.integration_paused(paused, NEEDS_RECONNECT, &message, self.store.now());
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(group, error = %format!("{error:#}"), "marking the group failed"),
+        }
+        let error = RunError { group_paused, ..RunError::new(ErrorClass::Unauthorized, message) };
+        FetchResult { error: Some(error), ..FetchResult::default() }
     }
 
     /// The declared hosts the operator approved: config may narrow the

@@ -35,26 +35,39 @@ impl SecretKey {
     /// The key from `INLET_SECRET_KEY` when set, else from `path`, which is
     /// created (readable by this user only) if it does not exist.
     pub fn load_or_create(from_env: Option<&str>, path: &Path) -> Result<SecretKey> {
+        if let Some(key) = SecretKey::load(from_env, path)? {
+            return Ok(key);
+        }
+        let key = SecretKey::generate();
+        key.save_new(path)?;
+        Ok(key)
+    }
+
+    /// The key from `INLET_SECRET_KEY` when set, else from `path`; `None`
+    /// when neither exists.
+    pub fn load(from_env: Option<&str>, path: &Path) -> Result<Option<SecretKey>> {
         if let Some(text) = from_env {
-            return SecretKey::from_base64(text).context("INLET_SECRET_KEY");
+            return SecretKey::from_base64(text).context("INLET_SECRET_KEY").map(Some);
         }
         match std::fs::read_to_string(path) {
-            Ok(text) => SecretKey::from_base64(&text).with_context(|| format!("key file {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = SecretKey::generate();
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode_0600()
-                    .open(path)
-                    .with_context(|| format!("creating key file {}", path.display()))?;
-                file.write_all(STANDARD.encode(key.0).as_bytes())?;
-                file.sync_all()?;
-                tracing::warn!(path = %path.display(), "created a new secret key; back it up: without it, stored credentials cannot be read");
-                Ok(key)
-            }
+            Ok(text) => SecretKey::from_base64(&text).with_context(|| format!("key file {}", path.display())).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading key file {}", path.display())),
         }
+    }
+
+    /// Write this key to `path`, which must not exist, readable by this user only.
+    pub fn save_new(&self, path: &Path) -> Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode_0600()
+            .open(path)
+            .with_context(|| format!("creating key file {}", path.display()))?;
+        file.write_all(STANDARD.encode(self.0).as_bytes())?;
+        file.sync_all()?;
+        tracing::warn!(path = %path.display(), "created a new secret key; back it up: without it, stored credentials cannot be read");
+        Ok(())
     }
 
     /// Encrypt and authenticate `plaintext`: `v1:` + base64(nonce ‖ ciphertext).

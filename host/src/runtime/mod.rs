@@ -140,7 +140,7 @@ impl Runtime {
             })
             .context("starting the epoch ticker")?;
 
-        std::fs::create_dir_all(&cache_dir)
+        crate::private_files::create_dir(&cache_dir)
             .with_context(|| format!("creating the compile cache {}", cache_dir.display()))?;
         let webhook_slots = tokio::sync::Semaphore::new(webhook_slice(&limits));
         Ok(Arc::new(Runtime { engine, linker, cache_dir, threads: PluginThreads::start()?, webhook_slots, limits }))

@@ -20,6 +20,14 @@ pub struct Group {
 
 pub const NEEDS_RECONNECT: &str = "needs-reconnect";
 
+/// Credentials that could not be opened.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// Their version, to mark the group without racing a reconnect.
+    pub version: i64,
+    pub reason: String,
+}
+
 /// Longest group name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
@@ -117,7 +125,15 @@ impl Store {
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
-        let current = existing.as_ref().map(|row| self.open_credentials(row)).transpose()?;
+        // Credentials this host cannot open are replaced, not a reason to
+        // refuse the reconnect that fixes them.
+        let current = existing.as_ref().and_then(|row| match self.open_credentials(row) {
+            Ok(credentials) => Some(credentials),
+            Err(error) => {
+                tracing::warn!(plugin_id, name, error = %format!("{error:#}"), "replacing unreadable credentials");
+                None
+            }
+        });
         let credentials = update(current.as_ref());
         let row = sqlx::query(
             "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4)
@@ -195,8 +211,13 @@ impl Store {
         Ok((self.open_credentials(&row)?, row.try_get("status")?))
     }
 
-    /// Credentials of each of these groups.
-    pub async fn credentials_by_group(&self, group_ids: &BTreeSet<i64>) -> Result<BTreeMap<i64, Credentials>> {
+    /// Credentials of each of these groups. A group whose credentials this
+    /// host cannot open (sealed with another key, or damaged) is reported as
+    /// such, so only its own runs fail.
+    pub async fn credentials_by_group(
+        &self,
+        group_ids: &BTreeSet<i64>,
+    ) -> Result<BTreeMap<i64, Result<Credentials, Unreadable>>> {
         if group_ids.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -207,7 +228,11 @@ impl Store {
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(group_ids));
         let mut found = BTreeMap::new();
         for row in query.fetch_all(self.pool()).await? {
-            found.insert(row.try_get("id")?, self.open_credentials(&row)?);
+            let credentials = self.open_credentials(&row).map_err(|error| Unreadable {
+                version: row.try_get("credentials_version").unwrap_or_default(),
+                reason: format!("{error:#}"),
+            });
+            found.insert(row.try_get("id")?, credentials);
         }
         Ok(found)
     }

@@ -58,6 +58,8 @@ pub struct Store {
     secrets: Arc<SecretKey>,
     /// SQLite's single write lock, taken in this process first: see [`WriteTx`].
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// The SQLite database file.
+    file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -96,7 +98,13 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrations.run(&pool).await.context("migrating the database")?;
-        Ok(Store { pool, backend, clock, secrets, write_turn: Arc::default() })
+        let file = sqlite_file(url);
+        Ok(Store { pool, backend, clock, secrets, write_turn: Arc::default(), file })
+    }
+
+    /// The database file, on SQLite (not in memory).
+    pub fn database_file(&self) -> Option<std::path::PathBuf> {
+        self.file.clone()
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -174,6 +182,13 @@ impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Connection {
         &mut self.tx
     }
+}
+
+/// The file a `sqlite:` URL names, unless it is in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// SQLite creates the file only when asked to.
