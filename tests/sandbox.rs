@@ -386,3 +386,53 @@ async fn the_data_folder_and_database_are_private() {
     assert_eq!(mode(inlet.data_dir().join("inlet.db")), 0o600);
     assert_eq!(mode(inlet.data_dir().join("compiled")), 0o700);
 }
+
+/// A loopback server that echoes the `x-api-key` it receives back in a CORS
+/// header and in its body, as a reflecting upstream would.
+async fn echoing_upstream() -> String {
+    use axum::http::HeaderMap;
+    let echo = |headers: HeaderMap| async move {
+        let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        ([("access-control-allow-origin", key.clone())], format!("{{\"you_sent\": \"{key}\"}}"))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/", axum::routing::get(echo))).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_never_come_back_and_what_the_plugin_says_is_capped() {
+    let echo = echoing_upstream().await;
+    let sandbox = Sandbox::start(&format!("[upstream_override]\n\"echo.test\" = \"{echo}\"\n")).await;
+    let store = sandbox.host.store();
+    let key = "sk_live_0123456789abcdef";
+    let fields = [("api_key".to_string(), key.to_string())].into_iter().collect();
+    let group = store.insert_group("misbehave", "keyed", &Credentials::new(fields)).await.unwrap();
+    let new = |instance_type| NewIntegration {
+        plugin_id: "misbehave",
+        instance_type,
+        group_id: group,
+        name: instance_type,
+        config: "{}",
+        schedule: None,
+        first_due_at: None,
+    };
+    let echoed = store.insert_integration(&new("echo-key")).await.unwrap();
+    let run = sandbox.run(echoed).await;
+    assert_eq!(run.status.as_str(), "success", "{:?}", run.error_message);
+    let seen = store.objects(echoed).await.unwrap()[0].name.clone().unwrap();
+    assert!(!seen.contains(key), "the plugin read its key back: {seen}");
+    assert!(seen.contains(r#"["access-control-allow-origin","[redacted]"]"#), "{seen}");
+    assert!(seen.contains(r#"you_sent\": \"[redacted]"#), "{seen}");
+
+    // Headers that route a request or that servers reflect are not the plugin's to set.
+    let origin = sandbox.run(store.insert_integration(&new("set-origin")).await.unwrap()).await;
+    let message = origin.error_message.unwrap_or_default();
+    assert!(message.contains("plugins may not set the Origin header"), "{message}");
+
+    // A plugin's error text is capped before it is logged or stored.
+    let huge = sandbox.run_new("huge-error").await;
+    let message = huge.error_message.unwrap_or_default();
+    assert!(message.len() < 5_000 && message.ends_with("[truncated]"), "{} bytes", message.len());
+}

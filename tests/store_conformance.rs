@@ -322,6 +322,14 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
     assert_eq!(s.retry_failed_batches(None).await.unwrap(), [a]);
     assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 2);
     assert!(s.failed_batches(10).await.unwrap().is_empty());
+
+    // Once processed, a batch's payload goes with the history.
+    let nothing = inlet::runtime::wit::Records { objects: vec![], events: vec![], blocks: vec![], deleted: vec![] };
+    s.store_records(a, first, &nothing).await.unwrap();
+    assert_eq!(s.prune_processed_batches(START).await.unwrap(), 0, "processed now, not before");
+    b.clock.advance(1);
+    assert_eq!(s.prune_processed_batches(START + 1).await.unwrap(), 1);
+    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), [second]);
 }
 
 conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);

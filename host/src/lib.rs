@@ -126,6 +126,7 @@ impl Host {
             TokenEndpoint { client: http_client.clone(), overrides: Arc::clone(&overrides) },
             Arc::clone(&notifier),
             queue::worker::process_owner(),
+            settings.plugins.clone(),
         );
         let runner = SyncRunner {
             store,

@@ -57,7 +57,8 @@ impl Scheduler {
         let before = self.store.now() - self.config.history_max_age.as_millis() as i64;
         let runs = self.store.prune_sync_runs(before, self.config.history_max_runs).await?;
         let deliveries = self.store.prune_webhook_deliveries(before).await?;
-        tracing::debug!(runs, deliveries, "pruned history");
+        let batches = self.store.prune_processed_batches(before).await?;
+        tracing::debug!(runs, deliveries, batches, "pruned history");
         Ok(())
     }
 

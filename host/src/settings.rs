@@ -119,6 +119,17 @@ pub struct PluginSettings {
     pub approve_raw_credentials: bool,
 }
 
+impl PluginSettings {
+    /// The declared hosts the operator approved: `hosts` may narrow the
+    /// manifest's list, never widen it.
+    pub fn approved_hosts(settings: Option<&PluginSettings>, declared: &[String]) -> Vec<String> {
+        match settings.and_then(|p| p.hosts.as_ref()) {
+            Some(approved) => declared.iter().filter(|host| approved.contains(host)).cloned().collect(),
+            None => declared.to_vec(),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QueueOverride {

@@ -559,10 +559,7 @@ impl SyncRunner {
     /// The declared hosts the operator approved: config may narrow the
     /// manifest's list, never widen it.
     pub fn allowed_hosts(&self, plugin_id: &str, declared: &[String]) -> Vec<String> {
-        match self.plugin_settings.get(plugin_id).and_then(|p| p.hosts.as_ref()) {
-            Some(approved) => declared.iter().filter(|host| approved.contains(host)).cloned().collect(),
-            None => declared.to_vec(),
-        }
+        PluginSettings::approved_hosts(self.plugin_settings.get(plugin_id), declared)
     }
 
     /// The ceiling on a plugin's requests per group: the operator's, else the manifest's.

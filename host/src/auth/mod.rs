@@ -11,9 +11,10 @@ use crate::capabilities::http::host_matches;
 use crate::notify::Notifier;
 use crate::runtime::registry::PluginRegistry;
 use crate::runtime::wit::{AuthKind, Oauth2Auth};
+use crate::settings::PluginSettings;
 use crate::store::Store;
 use oauth::{OAuthClient, OAuthClients, TokenEndpoint};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// The host's OAuth side: connecting groups and refreshing their tokens.
@@ -25,6 +26,8 @@ pub struct OAuth {
     pub notifier: Arc<Notifier>,
     /// Names this process in refresh leases.
     pub owner: String,
+    /// What the operator decided per plugin (the hosts it approved).
+    pub plugin_settings: BTreeMap<String, PluginSettings>,
     /// One refresh per group at a time within this process; the lease in the
     /// database makes it one across processes.
     refreshing: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
@@ -38,8 +41,18 @@ impl OAuth {
         token_endpoint: TokenEndpoint,
         notifier: Arc<Notifier>,
         owner: String,
+        plugin_settings: BTreeMap<String, PluginSettings>,
     ) -> OAuth {
-        OAuth { store, plugins, clients, token_endpoint, notifier, owner, refreshing: Mutex::default() }
+        OAuth {
+            store,
+            plugins,
+            clients,
+            token_endpoint,
+            notifier,
+            owner,
+            plugin_settings,
+            refreshing: Mutex::default(),
+        }
     }
 
     /// The provider and client for `plugin_id`, or why OAuth is unavailable.
@@ -49,15 +62,15 @@ impl OAuth {
             return Err(format!("plugin {plugin_id:?} does not use OAuth"));
         };
         // The client secret and refresh tokens go to the token URL: only to a
-        // host the plugin declared for its requests, so a manifest cannot send
-        // them elsewhere.
+        // host the plugin declared for its requests and the operator approved,
+        // so a manifest cannot send them elsewhere.
         let token_host = url::Url::parse(&endpoints.token_url).ok().and_then(|u| u.host_str().map(str::to_string));
-        let declared = plugin.hosts();
-        if !token_host.as_deref().is_some_and(|host| declared.iter().any(|pattern| host_matches(pattern, host))) {
+        let approved = PluginSettings::approved_hosts(self.plugin_settings.get(plugin_id), &plugin.hosts());
+        if !token_host.as_deref().is_some_and(|host| approved.iter().any(|pattern| host_matches(pattern, host))) {
             return Err(format!(
-                "plugin {plugin_id:?}: its token URL {} is not on its declared hosts ({})",
+                "plugin {plugin_id:?}: its token URL {} is not on its approved hosts ({})",
                 endpoints.token_url,
-                declared.join(", ")
+                approved.join(", ")
             ));
         }
         let client = self.clients.get(plugin_id).ok_or_else(|| OAuthClients::missing(plugin_id))?;

@@ -260,7 +260,7 @@ impl Runtime {
         let timeout = self.limits.fetch_timeout;
         let store = self.new_store(plugin_id, Some(scope), timeout);
         let (result, store) = self.call(pre, store, timeout, Fetch(request)).await;
-        (result, store.into_data())
+        (result.map(|answer| answer.map_err(capped)), store.into_data())
     }
 
     /// Run `handle-webhook` on a fresh instance for one delivery. `signing`
@@ -285,7 +285,7 @@ impl Runtime {
         let mut store = self.new_store(plugin_id, None, timeout);
         store.data_mut().signing = signing;
         let (result, store) = self.call(pre, store, timeout, HandleWebhook(delivery)).await;
-        (result, store.data().signature_verified)
+        (result.map(|answer| answer.map_err(capped)), store.data().signature_verified)
     }
 
     /// Run `process` on a fresh instance with no capabilities.
@@ -297,7 +297,7 @@ impl Runtime {
     ) -> Result<Result<Records, PluginError>, CallError> {
         let timeout = self.limits.process_timeout;
         let store = self.new_store(plugin_id, None, timeout);
-        self.call(pre, store, timeout, Process(batch)).await.0
+        self.call(pre, store, timeout, Process(batch)).await.0.map(|answer| answer.map_err(capped))
     }
 }
 
@@ -426,6 +426,22 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// A plugin's error with its text, which the plugin controls, capped before
+/// anything logs, stores or answers it.
+fn capped(error: PluginError) -> PluginError {
+    let cap = |message: String| cap_text(message, MAX_ERROR_BYTES);
+    match error {
+        PluginError::Transient(m) => PluginError::Transient(cap(m)),
+        PluginError::RateLimited(mut limited) => {
+            limited.message = cap(limited.message);
+            PluginError::RateLimited(limited)
+        }
+        PluginError::Unauthorized(m) => PluginError::Unauthorized(cap(m)),
+        PluginError::InvalidConfig(m) => PluginError::InvalidConfig(cap(m)),
+        PluginError::Permanent(m) => PluginError::Permanent(cap(m)),
+    }
+}
+
 /// A plugin's last lines of stderr, without the Rust panic hook's advice
 /// about RUST_BACKTRACE (meaningless inside a plugin).
 fn last_lines(lines: &[String]) -> String {
@@ -439,10 +455,10 @@ fn last_lines(lines: &[String]) -> String {
 
 /// Text a plugin controls (its error and note strings, its panic message)
 /// is cut to this many bytes before it is logged or stored.
-pub const MAX_ERROR_BYTES: usize = 4 * 1024;
+const MAX_ERROR_BYTES: usize = 4 * 1024;
 
 /// `text` cut to at most `max` bytes on a character boundary, marked when cut.
-pub fn cap_text(mut text: String, max: usize) -> String {
+fn cap_text(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut cut = max;
         while !text.is_char_boundary(cut) {

@@ -255,9 +255,60 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
                     instance_type.id
                 );
             }
+            // `*.com` or `*.github.io` would reach every site under a suffix
+            // anyone can register under (the public suffix list).
+            let lower = bare.to_ascii_lowercase();
+            if host.starts_with("*.") && psl::suffix(lower.as_bytes()).is_some_and(|s| s.as_bytes() == lower.as_bytes())
+            {
+                bail!(
+                    "instance type {:?}: host {host:?} would match every site under the public suffix {bare:?}; \
+                     declare the service's own domain (*.example.com)",
+                    instance_type.id
+                );
+            }
         }
         serde_json::from_str::<serde_json::Value>(&instance_type.config_schema)
             .with_context(|| format!("instance type {:?}: config-schema is not JSON", instance_type.id))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::wit::{AuthKind, InstanceKind, Schedule};
+
+    fn declaring(hosts: &[&str]) -> Manifest {
+        Manifest {
+            id: "p".into(),
+            name: "P".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            auth: AuthKind::None,
+            webhook: None,
+            rate_limit: None,
+            needs_raw_credentials: false,
+            instance_types: vec![InstanceType {
+                id: "t".into(),
+                name: "T".into(),
+                description: String::new(),
+                kind: InstanceKind::Integration,
+                default_schedule: Schedule::Manual,
+                hosts: hosts.iter().map(|h| h.to_string()).collect(),
+                config_schema: "{}".into(),
+                default_backfill_days: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn wildcards_on_public_suffixes_are_refused() {
+        for host in ["*.com", "*.co.uk", "*.github.io", "*.googleapis.com", "*.COM", "*.test"] {
+            let error = validate_manifest(&declaring(&[host])).unwrap_err().to_string();
+            assert!(error.contains("would match every site under the public suffix"), "{host}: {error}");
+        }
+        for host in ["sheets.googleapis.com", "*.monzo.com", "*.example.co.uk", "hang.test"] {
+            assert!(validate_manifest(&declaring(&[host])).is_ok(), "{host}");
+        }
+    }
 }

@@ -181,6 +181,17 @@ impl Store {
         Ok(integrations)
     }
 
+    /// Delete batches processed before `before`: their records are stored,
+    /// and the raw payloads would otherwise grow the database for ever.
+    /// Pending and failed batches stay.
+    pub async fn prune_processed_batches(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM raw_batches WHERE status = 'processed' AND processed_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
     /// Which of these integrations have raw batches waiting to be processed.
     pub async fn with_pending_batches(&self, integration_ids: &[i64]) -> Result<BTreeSet<i64>> {
         if integration_ids.is_empty() {

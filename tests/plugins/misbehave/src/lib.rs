@@ -52,6 +52,15 @@ impl Plugin for Misbehave {
                 instance_type("stderr-flood", "prints 1 MiB to stderr, then succeeds"),
                 instance_type("state-flood", "sets 200,000 state keys of 16 KiB each"),
                 instance_type("slow-process", "emits one batch whose processing sleeps 2 s"),
+                instance_type("huge-error", "fails with a 1 MiB error message"),
+                InstanceType {
+                    hosts: vec!["echo.test".into()],
+                    ..instance_type("set-origin", "sets an Origin header on a request to https://echo.test/")
+                },
+                InstanceType {
+                    hosts: vec!["echo.test".into()],
+                    ..instance_type("echo-key", "sends the group's API key to https://echo.test/, which echoes it")
+                },
             ],
         }
     }
@@ -143,6 +152,17 @@ impl Plugin for Misbehave {
             }
             "slow-process" => {
                 emit_json("slow", &json!({"id": "slow-1", "name": "Slow", "sleep_ms": 2000}))?;
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
+            "huge-error" => Err(PluginError::Permanent("e".repeat(1 << 20))),
+            "set-origin" => {
+                http::get("https://echo.test/").header("Origin", "https://evil.example").send()?;
+                Ok(FetchSummary::default())
+            }
+            "echo-key" => {
+                let response = http::get("https://echo.test/").auth(Auth::ApiKeyHeader("x-api-key".into())).send()?;
+                let seen = json!({"headers": response.headers, "body": String::from_utf8_lossy(&response.body)});
+                emit_json("thing", &json!({"id": "echo", "name": seen.to_string()}))?;
                 Ok(FetchSummary { items_seen: 1, note: None })
             }
             other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
