@@ -436,3 +436,35 @@ async fn credentials_never_come_back_and_what_the_plugin_says_is_capped() {
     let message = huge.error_message.unwrap_or_default();
     assert!(message.len() < 5_000 && message.ends_with("[truncated]"), "{} bytes", message.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_a_new_plugin_file_adds_need_the_operators_approval() {
+    use inlet::store::groups::ApprovedPlugin;
+    let echo = echoing_upstream().await;
+    let sandbox = Sandbox::start(&format!("[upstream_override]\n\"echo.test\" = \"{echo}\"\n")).await;
+    let store = sandbox.host.store();
+    let key = [("api_key".to_string(), "sk_test_key".to_string())].into_iter().collect();
+    let group = store.insert_group("misbehave", "approved-before", &Credentials::new(key)).await.unwrap();
+    // Connected when the plugin's file declared no hosts at all.
+    let older = ApprovedPlugin { sha256: "an-older-file".into(), hosts: vec![] };
+    assert!(store.approve_plugin(group, &older).await.unwrap());
+    let new = NewIntegration {
+        plugin_id: "misbehave",
+        instance_type: "echo-key",
+        group_id: group,
+        name: "echo",
+        config: "{}",
+        schedule: None,
+        first_due_at: None,
+    };
+    let id = store.insert_integration(&new).await.unwrap();
+    let refused = sandbox.run(id).await;
+    let message = refused.error_message.unwrap_or_default();
+    assert!(message.contains(&format!("newer file of the plugin than group {group} was approved for")), "{message}");
+    assert!(message.contains(&format!("inlet groups approve {group}")), "{message}");
+
+    let approved = inlet::operations::groups::approve(&sandbox.host, group).await.unwrap();
+    assert_eq!(approved.hosts, ["echo.test", "hang.test"]);
+    let run = sandbox.run(id).await;
+    assert_eq!(run.status.as_str(), "success", "{:?}", run.error_message);
+}

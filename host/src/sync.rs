@@ -5,7 +5,7 @@
 use crate::auth::OAuth;
 use crate::auth::refresh::{self, RefreshError};
 use crate::capabilities::batches;
-use crate::capabilities::http::{GroupTokens, OutboundHttp, UpstreamOverrides};
+use crate::capabilities::http::{GroupTokens, OutboundHttp, UnapprovedHosts, UpstreamOverrides};
 use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
 use crate::notify::Notifier;
 use crate::runtime::context::{FetchScope, OutputLimits};
@@ -15,7 +15,7 @@ use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
 use crate::settings::PluginSettings;
 use crate::store::Store;
-use crate::store::groups::{Credentials, NEEDS_RECONNECT, Unreadable};
+use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, NEEDS_RECONNECT, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
 use crate::store::jobs::{JobAction, JobArgs, JobLease};
 use crate::store::raw_batches::BatchFate;
@@ -182,7 +182,8 @@ pub struct StartedRun {
     pub integration: Integration,
     plugin: Option<Arc<LoadedPlugin>>,
     mode: FetchMode,
-    credentials: Result<Credentials, Unreadable>,
+    /// The group's credentials and what its operator approved.
+    access: GroupAccess,
     /// Batches stored by an earlier run wait to be processed.
     had_pending_batches: bool,
 }
@@ -213,7 +214,7 @@ impl SyncRunner {
         let mut integrations: BTreeMap<i64, Integration> =
             self.store.integrations_by_id(&ids).await?.into_iter().map(|i| (i.id, i)).collect();
         let groups: BTreeSet<i64> = integrations.values().map(|i| i.group_id).collect();
-        let credentials = self.store.credentials_by_group(&groups).await?;
+        let access = self.store.group_access(&groups).await?;
         let pending = self.store.with_pending_batches(&ids).await?;
 
         let (mut prepared, mut missing) = (Vec::new(), Vec::new());
@@ -244,10 +245,10 @@ impl SyncRunner {
             .zip(run_ids)
             .map(|((request, integration, plugin, mode, trigger), run_id)| StartedRun {
                 had_pending_batches: pending.contains(&integration.id),
-                credentials: credentials
+                access: access
                     .get(&integration.group_id)
                     .cloned()
-                    .unwrap_or_else(|| Ok(Credentials::default())),
+                    .unwrap_or_else(|| GroupAccess { credentials: Ok(Credentials::default()), approved: None }),
                 request,
                 run_id,
                 started_at,
@@ -459,7 +460,7 @@ impl SyncRunner {
                 ..FetchResult::default()
             });
         }
-        let mut credentials = match &run.credentials {
+        let mut credentials = match &run.access.credentials {
             Ok(credentials) => credentials.clone(),
             Err(unreadable) => return Ok(self.unreadable_credentials(integration, unreadable).await),
         };
@@ -470,6 +471,9 @@ impl SyncRunner {
             }
         }
         let raw_credentials = needs_raw.then(|| credentials.clone());
+        let (allowed_hosts, unapproved) = self
+            .hosts_for_group(plugin, integration.group_id, run.access.approved.as_ref(), &instance_type.hosts)
+            .await;
         let scope = FetchScope {
             store: self.store.clone(),
             integration_id: integration.id,
@@ -477,7 +481,8 @@ impl SyncRunner {
             lease: run.request.lease.clone(),
             http: OutboundHttp {
                 client: self.http_client.clone(),
-                allowed_hosts: self.allowed_hosts(plugin.id(), &instance_type.hosts),
+                allowed_hosts,
+                unapproved,
                 overrides: Arc::clone(&self.overrides),
                 credentials,
                 timeout: self.request_timeout,
@@ -554,6 +559,30 @@ impl SyncRunner {
         }
         let error = RunError { group_paused, ..RunError::new(ErrorClass::Unauthorized, message) };
         FetchResult { error: Some(error), ..FetchResult::default() }
+    }
+
+    /// The hosts a run may reach: those the plugin declares, the operator's
+    /// settings allow, and the group was approved for. Hosts a newer plugin
+    /// file added are held back (and named in its refusals) until the
+    /// operator approves them for the group. A group from before approvals
+    /// were recorded approves what its plugin declares now.
+    async fn hosts_for_group(
+        &self,
+        plugin: &LoadedPlugin,
+        group_id: i64,
+        approved: Option<&ApprovedPlugin>,
+        declared: &[String],
+    ) -> (Vec<String>, Option<UnapprovedHosts>) {
+        let allowed = self.allowed_hosts(plugin.id(), declared);
+        let Some(approved) = approved else {
+            if let Err(error) = self.store.approve_plugin(group_id, &plugin.approval()).await {
+                tracing::error!(group = group_id, error = %format!("{error:#}"), "recording the group's approval failed");
+            }
+            return (allowed, None);
+        };
+        let (allowed, held): (Vec<String>, Vec<String>) = allowed.into_iter().partition(|h| approved.hosts.contains(h));
+        let unapproved = (!held.is_empty()).then_some(UnapprovedHosts { hosts: held, group_id });
+        (allowed, unapproved)
     }
 
     /// The declared hosts the operator approved: config may narrow the

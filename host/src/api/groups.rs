@@ -1,9 +1,10 @@
 //! `/api/groups`: connected accounts. Credentials go in, never come out.
 
 use super::ApiState;
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
 use crate::operations::groups::{self, GroupView, NewGroupInput};
+use crate::store::groups::ApprovedPlugin;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -59,4 +60,11 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     groups::delete(&api.host, id, query.confirm).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/groups/{id}/approve", tag = "groups", params(("id" = i64, Path)),
+    responses((status = 200, description = "The plugin file and hosts now approved for the group", body = ApprovedPlugin),
+        (status = 404, body = ErrorBody), (status = 409, description = "The plugin is not loaded", body = ErrorBody)))]
+pub async fn approve(State(api): State<ApiState>, Id(id): Id) -> ApiResult<Json<ApprovedPlugin>> {
+    Ok(Json(groups::approve(&api.host, id).await?))
 }

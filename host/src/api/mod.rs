@@ -89,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(plugins::list))
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::delete))
+        .routes(routes!(groups::approve))
         .routes(routes!(oauth::start_link))
         .routes(routes!(integrations::list, integrations::create))
         .routes(routes!(integrations::get, integrations::replace, integrations::delete))

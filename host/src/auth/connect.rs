@@ -167,6 +167,10 @@ impl OAuth {
                 grant.into_credentials(Some(&kept), now)
             })
             .await?;
+        // Connecting is the operator's consent to this plugin file's hosts.
+        if let Some(plugin) = self.plugins.get(plugin_id) {
+            self.store.approve_plugin(group_id, &plugin.approval()).await?;
+        }
         tracing::info!(plugin = plugin_id, group = group_id, name = %pending.group_name, "group connected");
         Ok(ConnectedGroup { group_id, plugin_id: plugin_id.to_string(), group_name: pending.group_name })
     }

@@ -61,6 +61,8 @@ impl UpstreamOverrides {
 pub struct OutboundHttp {
     pub client: reqwest::Client,
     pub allowed_hosts: Vec<String>,
+    /// Hosts the plugin declares that the group was not approved for.
+    pub unapproved: Option<UnapprovedHosts>,
     pub overrides: Arc<UpstreamOverrides>,
     pub credentials: Credentials,
     pub timeout: Duration,
@@ -76,6 +78,13 @@ pub struct OutboundHttp {
     pub group_needs_reconnect: bool,
     /// A 401 already led to a refresh in this run.
     pub refreshed_after_401: bool,
+}
+
+/// Hosts a newer plugin file declares that a group's operator has not yet
+/// approved: refused, with how to approve them.
+pub struct UnapprovedHosts {
+    pub hosts: Vec<String>,
+    pub group_id: i64,
 }
 
 /// The group whose OAuth tokens a fetch uses.
@@ -123,6 +132,14 @@ impl OutboundHttp {
             return Err(Error::Denied(format!("{} names a port; only the default https port is allowed", redact(url))));
         }
         let declared = self.allowed_hosts.iter().any(|pattern| host_matches(pattern, &host));
+        if let Some(unapproved) = self.unapproved.as_ref().filter(|u| u.hosts.iter().any(|p| host_matches(p, &host))) {
+            let group = unapproved.group_id;
+            return Err(Error::Denied(format!(
+                "{} is declared by a newer file of the plugin than group {group} was approved for; approve it with \
+                 `inlet groups approve {group}` (or POST /api/groups/{group}/approve)",
+                redact(url)
+            )));
+        }
         if declared {
             Ok(())
         } else {
@@ -549,6 +566,7 @@ mod tests {
         OutboundHttp {
             client: client(&UpstreamOverrides::default()),
             allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            unapproved: None,
             overrides: Arc::default(),
             credentials: Credentials::default(),
             timeout: Duration::from_secs(1),

@@ -50,6 +50,12 @@ pub enum GroupsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Let the group's runs reach the hosts its plugin's current file
+    /// declares (needed when a new plugin version adds hosts).
+    Approve {
+        /// Group id.
+        id: i64,
+    },
 }
 
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
@@ -71,6 +77,15 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
                 return print_json(&serde_json::json!({ "url": url, "expires_at": expires_at }));
             }
             println!("Open this in the browser that will approve access (it works for an hour):\n{url}");
+            Ok(())
+        }
+        GroupsCommand::Approve { id } => {
+            let approved = groups::approve(host, id).await?;
+            println!(
+                "group {id} may now reach {} (plugin file sha256 {})",
+                approved.hosts.join(", "),
+                &approved.sha256[..12]
+            );
             Ok(())
         }
         GroupsCommand::List { json } => {

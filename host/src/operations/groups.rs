@@ -4,7 +4,7 @@
 use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::runtime::wit::{AuthKind, WebhookAuth};
-use crate::store::groups::{Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
+use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -113,7 +113,23 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
         });
     }
     let id = host.store().insert_group(&input.plugin, name, &Credentials::new(fields)).await?;
+    // Creating the group is the operator's consent to this plugin file's hosts.
+    host.store().approve_plugin(id, &plugin.approval()).await?;
     host.store().group(id).await?.ok_or_else(|| OperationError::not_found("group", id))
+}
+
+/// Approve the group's plugin as loaded now: the hosts its current file
+/// declares become reachable for the group's runs.
+pub async fn approve(host: &Host, id: i64) -> OperationResult<ApprovedPlugin> {
+    let group = host.store().group(id).await?.ok_or_else(|| OperationError::not_found("group", id))?;
+    let plugin = host.runner.plugins.get(&group.plugin_id).ok_or_else(|| OperationError::Conflict {
+        code: "plugin-missing",
+        message: format!("plugin {:?} is not loaded; there is nothing to approve", group.plugin_id),
+    })?;
+    let approval = plugin.approval();
+    host.store().approve_plugin(id, &approval).await?;
+    tracing::info!(group = id, plugin = %group.plugin_id, sha256 = %approval.sha256, hosts = ?approval.hosts, "plugin approved for group");
+    Ok(approval)
 }
 
 /// Delete a group. One with integrations is deleted (with them, their

@@ -9,6 +9,7 @@
 use super::Runtime;
 use super::context::PluginCtx;
 use super::wit::{InstanceType, Manifest, PluginPre};
+use crate::store::groups::ApprovedPlugin;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -38,6 +39,11 @@ impl LoadedPlugin {
         hosts.sort();
         hosts.dedup();
         hosts
+    }
+
+    /// This file and its hosts, as a group's operator approves them.
+    pub fn approval(&self) -> ApprovedPlugin {
+        ApprovedPlugin { sha256: self.sha256.clone(), hosts: self.hosts() }
     }
 }
 

@@ -20,6 +20,22 @@ pub struct Group {
 
 pub const NEEDS_RECONNECT: &str = "needs-reconnect";
 
+/// The plugin file a group was connected with (or last approved for), and
+/// the hosts it declared: the hosts the group's runs may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ApprovedPlugin {
+    pub sha256: String,
+    pub hosts: Vec<String>,
+}
+
+/// What a run of a group's integration may use.
+#[derive(Clone)]
+pub struct GroupAccess {
+    pub credentials: Result<Credentials, Unreadable>,
+    /// `None` for a group from before approvals were recorded.
+    pub approved: Option<ApprovedPlugin>,
+}
+
 /// Credentials that could not be opened.
 #[derive(Debug, Clone)]
 pub struct Unreadable {
@@ -211,18 +227,15 @@ impl Store {
         Ok((self.open_credentials(&row)?, row.try_get("status")?))
     }
 
-    /// Credentials of each of these groups. A group whose credentials this
-    /// host cannot open (sealed with another key, or damaged) is reported as
-    /// such, so only its own runs fail.
-    pub async fn credentials_by_group(
-        &self,
-        group_ids: &BTreeSet<i64>,
-    ) -> Result<BTreeMap<i64, Result<Credentials, Unreadable>>> {
+    /// Credentials and approved plugin of each of these groups. A group
+    /// whose credentials this host cannot open (sealed with another key, or
+    /// damaged) is reported as such, so only its own runs fail.
+    pub async fn group_access(&self, group_ids: &BTreeSet<i64>) -> Result<BTreeMap<i64, GroupAccess>> {
         if group_ids.is_empty() {
             return Ok(BTreeMap::new());
         }
         let sql = format!(
-            "SELECT id, credentials, credentials_version FROM groups WHERE {}",
+            "SELECT id, credentials, credentials_version, plugin_sha256, approved_hosts FROM groups WHERE {}",
             super::json_ids_match(self.backend(), "id", 1)
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(group_ids));
@@ -232,9 +245,28 @@ impl Store {
                 version: row.try_get("credentials_version").unwrap_or_default(),
                 reason: format!("{error:#}"),
             });
-            found.insert(row.try_get("id")?, credentials);
+            let sha256: Option<String> = row.try_get("plugin_sha256")?;
+            let hosts: Option<String> = row.try_get("approved_hosts")?;
+            let approved = match (sha256, hosts) {
+                (Some(sha256), Some(hosts)) => Some(ApprovedPlugin { sha256, hosts: serde_json::from_str(&hosts)? }),
+                _ => None,
+            };
+            found.insert(row.try_get("id")?, GroupAccess { credentials, approved });
         }
         Ok(found)
+    }
+
+    /// Record what the operator approved for the group's plugin. False if
+    /// there is no such group.
+    pub async fn approve_plugin(&self, group_id: i64, approved: &ApprovedPlugin) -> Result<bool> {
+        let updated = sqlx::query("UPDATE groups SET plugin_sha256 = $2, approved_hosts = $3 WHERE id = $1")
+            .bind(group_id)
+            .bind(&approved.sha256)
+            .bind(serde_json::to_string(&approved.hosts)?)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
     }
 
     /// Replace a group's credentials after a refresh, if they are still at
