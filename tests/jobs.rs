@@ -339,3 +339,34 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
     assert!(support::text(&flushed.stdout).contains("deleted 1 failed job(s)"));
     assert!(store.job(job).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inlet_sync_refuses_an_integration_that_a_worker_is_running() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let id = misbehave_integration(&inlet, "slow", &["--manual"]).await;
+    inlet.json(&["sync", &id, "--force", "--json"]).await;
+    let mut worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let store = inlet.store().await;
+    eventually(30, "the worker's run to start", || async {
+        store.state_value(id.parse().unwrap(), "cursor").await.unwrap().map(|_| ())
+    })
+    .await;
+    let refused = inlet.run(&["sync", &id]).await;
+    let stderr = support::text(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains(&format!("integration {id} is already running")), "{stderr}");
+    assert!(stderr.contains(&format!("inlet sync {id} --force")), "{stderr}");
+    let runs = store.sync_runs(id.parse().unwrap(), 10).await.unwrap();
+    assert_eq!(runs.len(), 1, "the refused sync started no run: {runs:?}");
+
+    // Once the worker's run is over, the same command runs in this process.
+    eventually(30, "the worker's run to finish", || async {
+        store.sync_runs(id.parse().unwrap(), 1).await.unwrap()[0].finished_at.map(|_| ())
+    })
+    .await;
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+    let ran = inlet.json(&["sync", &id, "--json"]).await;
+    assert_eq!(ran["status"], "success", "{ran}");
+    assert!(store.integration_jobs(id.parse().unwrap()).await.unwrap().is_empty(), "its job is done with");
+}

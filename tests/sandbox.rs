@@ -468,3 +468,16 @@ async fn hosts_a_new_plugin_file_adds_need_the_operators_approval() {
     let run = sandbox.run(id).await;
     assert_eq!(run.status.as_str(), "success", "{:?}", run.error_message);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_notification_url_holds_up_no_run() {
+    let config = format!("pause_after_failures = 1\nnotify_webhook_url = \"{}/hook\"\n", silent_upstream());
+    let sandbox = Sandbox::start(&config).await;
+    let id = sandbox.add("trap").await;
+    let started = std::time::Instant::now();
+    let run = sandbox.run(id).await;
+    assert_eq!(run.status.as_str(), "failed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "the post waits elsewhere: {:?}", started.elapsed());
+    let paused = sandbox.host.store().integration(id).await.unwrap().unwrap();
+    assert_eq!(paused.paused_reason.as_deref(), Some("error"));
+}

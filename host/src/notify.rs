@@ -5,27 +5,58 @@
 
 use crate::store::integrations::Integration;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Waits before each further attempt to post a notification.
 const RETRY_AFTER: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(10), Duration::from_secs(60)];
 
+/// How long an exiting process waits for its notifications to be posted.
+const FLUSH_WITHIN: Duration = Duration::from_secs(15);
+
 pub struct Notifier {
     /// Notifications waiting to be posted, when a URL is configured.
     outbox: Option<mpsc::UnboundedSender<serde_json::Value>>,
+    /// Notifications queued and not yet posted (or given up on).
+    unsent: Arc<Unsent>,
+}
+
+#[derive(Default)]
+struct Unsent {
+    count: AtomicUsize,
+    none_left: Notify,
 }
 
 impl Notifier {
     /// Must be called within a tokio runtime when `webhook_url` is set: it
     /// starts the task that posts.
     pub fn new(webhook_url: Option<String>) -> Notifier {
+        let unsent = Arc::new(Unsent::default());
         let outbox = webhook_url.map(|url| {
             let (outbox, queued) = mpsc::unbounded_channel();
-            tokio::spawn(post_all(reqwest::Client::new(), url, queued));
+            tokio::spawn(post_all(reqwest::Client::new(), url, queued, Arc::clone(&unsent)));
             outbox
         });
-        Notifier { outbox }
+        Notifier { outbox, unsent }
+    }
+
+    /// Wait, for a while at most, for queued notifications to be posted (a
+    /// CLI command or a server about to exit).
+    pub async fn flush(&self) {
+        let all_sent = async {
+            loop {
+                let none_left = self.unsent.none_left.notified();
+                if self.unsent.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                none_left.await;
+            }
+        };
+        if tokio::time::timeout(FLUSH_WITHIN, all_sent).await.is_err() {
+            tracing::warn!(unsent = self.unsent.count.load(Ordering::SeqCst), "notifications not sent before exit");
+        }
     }
 
     /// An integration stopped running on its own and needs an operator.
@@ -39,6 +70,7 @@ impl Notifier {
             "integration paused"
         );
         let Some(outbox) = &self.outbox else { return };
+        self.unsent.count.fetch_add(1, Ordering::SeqCst);
         let _ = outbox.send(json!({
             "event": "integration.paused",
             "integration_id": integration.id,
@@ -53,7 +85,12 @@ impl Notifier {
 }
 
 /// Post each queued notification, retrying a failed post a few times.
-async fn post_all(client: reqwest::Client, url: String, mut queued: mpsc::UnboundedReceiver<serde_json::Value>) {
+async fn post_all(
+    client: reqwest::Client,
+    url: String,
+    mut queued: mpsc::UnboundedReceiver<serde_json::Value>,
+    unsent: Arc<Unsent>,
+) {
     while let Some(body) = queued.recv().await {
         for wait in std::iter::once(Duration::ZERO).chain(RETRY_AFTER) {
             tokio::time::sleep(wait).await;
@@ -62,6 +99,9 @@ async fn post_all(client: reqwest::Client, url: String, mut queued: mpsc::Unboun
                 Ok(_) => break,
                 Err(error) => tracing::warn!(error = %error.without_url(), "notification webhook failed"),
             }
+        }
+        if unsent.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            unsent.none_left.notify_waiters();
         }
     }
 }

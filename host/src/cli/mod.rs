@@ -71,7 +71,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Worker(args) => serve::worker(settings, options, args).await,
         command => {
             let host = Host::start(&settings, options).await?;
-            match command {
+            let outcome = match command {
                 Command::Serve(_) | Command::Worker(_) => unreachable!("handled above"),
                 Command::Plugins(args) => plugins::run(&host, args),
                 Command::Groups(command) => groups::run(&host, command).await,
@@ -83,7 +83,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Jobs(command) => jobs::run(&host, command).await,
                 Command::Batches(command) => batches::run(&host, command).await,
                 Command::Tokens(command) => tokens::run(&host, command).await,
-            }
+            };
+            // A run this command made may have paused an integration.
+            host.runner.notifier.flush().await;
+            outcome
         }
     }
 }

@@ -66,6 +66,7 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
     let state = ApiState::new(Arc::clone(&host), public_url, tokens, stopping.clone());
     serve_http(listener, api::router(state), stopping).await?;
     background.stop().await;
+    host.runner.notifier.flush().await;
     Ok(())
 }
 
@@ -81,6 +82,7 @@ pub async fn worker(settings: Settings, options: HostOptions, args: WorkerArgs) 
     let background = host.start_background(false);
     serve_http(bind(args.listen).await?, api::health_router(), stop_on_signal()).await?;
     background.stop().await;
+    host.runner.notifier.flush().await;
     Ok(())
 }
 
