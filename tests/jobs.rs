@@ -370,3 +370,59 @@ async fn inlet_sync_refuses_an_integration_that_a_worker_is_running() {
     assert_eq!(ran["status"], "success", "{ran}");
     assert!(store.integration_jobs(id.parse().unwrap()).await.unwrap().is_empty(), "its job is done with");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_finds_its_lease_lost_stops_the_run() {
+    let config = "job_lease_seconds = 3\n[queues.fetch]\ntimeout_seconds = 600\nmax_attempts = 1\n";
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(config);
+    let id = misbehave_integration(&inlet, "sleep", &["--manual"]).await;
+    let job = inlet.json(&["sync", &id, "--force", "--json"]).await[0]["job"].as_i64().unwrap();
+    let log = inlet.dir().join("worker.log");
+    let mut worker = inlet.spawn_logged(&["worker", "--listen", "127.0.0.1:0"], &log).await;
+    let store = inlet.store().await;
+    let run = eventually(30, "the run to start", || async {
+        store.sync_runs(id.parse().unwrap(), 1).await.unwrap().into_iter().find(|r| r.status == RunStatus::Running)
+    })
+    .await;
+    // Another worker holds the job now, as after a rescue of a stalled worker.
+    sqlx::query("UPDATE jobs SET lease_owner = 'another-worker' WHERE id = $1")
+        .bind(job)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    eventually(15, "the worker to stop the run", || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("the job's lease was lost (it was rescued); its run was stopped").then_some(())
+    })
+    .await;
+    let job = store.job(job).await.unwrap().unwrap();
+    assert_eq!(job.state, "running", "the job is left to the worker that holds it");
+    let run = store.sync_run(run.id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Running, "nothing was recorded by the worker that lost it");
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_that_fails_for_good_is_kept_listed_and_can_be_retried() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let id = misbehave_integration(&inlet, "bad-batch", &["--manual"]).await;
+    let output = inlet.run(&["sync", &id, "--json"]).await;
+    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["error_class"], "permanent", "{run}");
+    let failed = inlet.json(&["batches", "failed", "--json"]).await;
+    let batch = failed[0]["id"].as_i64().unwrap();
+    assert!(run["error_message"].as_str().unwrap().contains(&format!("inlet batches retry {batch}")), "{run}");
+    assert_eq!(failed[0]["integration_id"].to_string(), id);
+    assert_eq!(failed[0]["error"], "permanent: this batch cannot be processed");
+
+    let missing = inlet.run(&["batches", "retry", "999"]).await;
+    assert!(support::text(&missing.stderr).contains("there is no failed batch with id 999"));
+    let none = inlet.run(&["batches", "retry"]).await;
+    assert!(support::text(&none.stderr).contains("name a batch id, or --all"));
+    assert!(inlet.run(&["batches", "retry", "--all"]).await.status.success());
+    assert!(inlet.json(&["batches", "failed", "--json"]).await.as_array().unwrap().is_empty());
+    let store = inlet.store().await;
+    let jobs = store.integration_jobs(id.parse().unwrap()).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>(), ["process"], "queued for processing");
+}

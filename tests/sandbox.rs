@@ -481,3 +481,40 @@ async fn a_dead_notification_url_holds_up_no_run() {
     let paused = sandbox.host.store().integration(id).await.unwrap().unwrap();
     assert_eq!(paused.paused_reason.as_deref(), Some("error"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_answers_while_every_fetch_slot_spins() {
+    let config = "[queues.fetch]\nconcurrency = 4\ntimeout_seconds = 120\nmax_attempts = 1\n";
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(config);
+    let group = inlet.json(&["groups", "add", "misbehave", "--name", "spin", "--json"]).await["id"].to_string();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let args = ["integrations", "add", "misbehave", "loop", "--group", &group, "--manual", "--json"];
+        ids.push(inlet.json(&args).await["id"].to_string());
+    }
+    let (mut serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    for id in &ids {
+        assert!(inlet.run(&["sync", id, "--force"]).await.status.success());
+    }
+    let store = inlet.store().await;
+    support::eventually(30, "every slot to run a spinning plugin", || async {
+        let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'running'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        (running == 4).then_some(())
+    })
+    .await;
+    // The load program (benches/healthz_under_load.rs) measures the latency;
+    // here, a bound no healthy host comes near and a starved one cannot meet.
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let response = client.get(format!("{base}/healthz")).timeout(std::time::Duration::from_secs(10)).send().await;
+        assert!(response.is_ok_and(|r| r.status().is_success()), "/healthz answers");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "/healthz took {:?}", started.elapsed());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+}

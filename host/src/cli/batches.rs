@@ -1,30 +1,19 @@
-use super::print_json;
+use super::{FailedListArgs, RetryArgs, print_json};
 use crate::Host;
 use crate::operations::batches;
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BatchesCommand {
     /// Stored batches that could not be turned into records, newest first.
-    Failed {
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Failed(FailedListArgs),
     /// Process failed batches again (the workers of `inlet serve` do it).
-    Retry {
-        /// Batch id.
-        id: Option<i64>,
-        /// Every failed batch.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
-    },
+    Retry(RetryArgs),
 }
 
 pub async fn run(host: &Host, command: BatchesCommand) -> Result<()> {
     match command {
-        BatchesCommand::Failed { limit, json } => {
+        BatchesCommand::Failed(FailedListArgs { limit, json }) => {
             let failed = host.store().failed_batches(limit).await?;
             if json {
                 return print_json(&failed);
@@ -38,11 +27,8 @@ pub async fn run(host: &Host, command: BatchesCommand) -> Result<()> {
             }
             Ok(())
         }
-        BatchesCommand::Retry { id, all } => {
-            if id.is_none() && !all {
-                bail!("name a batch id, or --all");
-            }
-            let retried = batches::retry_failed(host, id).await?;
+        BatchesCommand::Retry(which) => {
+            let retried = batches::retry_failed(host, which.target("batch")?).await?;
             println!(
                 "queued the failed batches of {} integration(s) for processing: {:?}",
                 retried.integrations.len(),

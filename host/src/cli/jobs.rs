@@ -1,4 +1,4 @@
-use super::print_json;
+use super::{FailedListArgs, RetryArgs, print_json};
 use crate::Host;
 use crate::store::jobs::Queue;
 use anyhow::{Result, bail};
@@ -6,20 +6,9 @@ use anyhow::{Result, bail};
 #[derive(Debug, clap::Subcommand)]
 pub enum JobsCommand {
     /// Jobs that used up their attempts or failed for good.
-    Failed {
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    Failed(FailedListArgs),
     /// Give failed jobs a fresh set of attempts, now.
-    Retry {
-        /// Job id.
-        id: Option<i64>,
-        /// Every failed job.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
-    },
+    Retry(RetryArgs),
     /// Delete the failed list.
     Flush,
 }
@@ -27,7 +16,7 @@ pub enum JobsCommand {
 pub async fn run(host: &Host, command: JobsCommand) -> Result<()> {
     let store = host.store();
     match command {
-        JobsCommand::Failed { limit, json } => {
+        JobsCommand::Failed(FailedListArgs { limit, json }) => {
             let jobs = store.failed_jobs(limit).await?;
             if json {
                 return print_json(&jobs);
@@ -46,10 +35,8 @@ pub async fn run(host: &Host, command: JobsCommand) -> Result<()> {
             }
             Ok(())
         }
-        JobsCommand::Retry { id, all } => {
-            if id.is_none() && !all {
-                bail!("name a job id, or --all");
-            }
+        JobsCommand::Retry(which) => {
+            let id = which.target("job")?;
             let retried = store.retry_failed_jobs(id).await?;
             if let (Some(id), 0) = (id, retried) {
                 bail!("job {id} is not in the failed list");

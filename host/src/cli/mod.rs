@@ -91,6 +91,35 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// How a failed list (jobs, batches) is shown.
+#[derive(Debug, clap::Args)]
+pub struct FailedListArgs {
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which entries of a failed list to retry: one by id, or `--all`.
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Id of the one to retry.
+    id: Option<i64>,
+    /// Every one in the list.
+    #[arg(long, conflicts_with = "id")]
+    all: bool,
+}
+
+impl RetryArgs {
+    /// `Some(id)`, or `None` for all; refused when neither was named.
+    fn target(&self, what: &str) -> Result<Option<i64>> {
+        match (self.id, self.all) {
+            (None, false) => anyhow::bail!("name a {what} id, or --all"),
+            (id, _) => Ok(id),
+        }
+    }
+}
+
 /// Print a value as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

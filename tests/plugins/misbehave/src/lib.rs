@@ -53,6 +53,7 @@ impl Plugin for Misbehave {
                 instance_type("state-flood", "sets 200,000 state keys of 16 KiB each"),
                 instance_type("slow-process", "emits one batch whose processing sleeps 2 s"),
                 instance_type("huge-error", "fails with a 1 MiB error message"),
+                instance_type("bad-batch", "emits a batch whose processing fails for good"),
                 InstanceType {
                     hosts: vec!["echo.test".into()],
                     ..instance_type("set-origin", "sets an Origin header on a request to https://echo.test/")
@@ -155,6 +156,10 @@ impl Plugin for Misbehave {
                 Ok(FetchSummary { items_seen: 1, note: None })
             }
             "huge-error" => Err(PluginError::Permanent("e".repeat(1 << 20))),
+            "bad-batch" => {
+                emit_json("thing", &json!({"id": "bad", "fail": "permanent"}))?;
+                Ok(FetchSummary { items_seen: 1, note: None })
+            }
             "set-origin" => {
                 http::get("https://echo.test/").header("Origin", "https://evil.example").send()?;
                 Ok(FetchSummary::default())
@@ -189,6 +194,9 @@ impl Plugin for Misbehave {
 
     fn process(batch: RawBatch) -> Result<Records, PluginError> {
         let thing: serde_json::Value = serde_json::from_str(&batch.payload)?;
+        if thing["fail"] == "permanent" {
+            return Err(PluginError::Permanent("this batch cannot be processed".into()));
+        }
         if let Some(ms) = thing["sleep_ms"].as_u64() {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
