@@ -332,8 +332,9 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
     let store = inlet.store().await;
     assert_eq!(store.job(job).await.unwrap().unwrap().state, "available");
     let job_id = job;
-    assert_eq!(store.claim_jobs(inlet::store::jobs::Queue::Fetch, "test", 30_000, 1).await.unwrap()[0].id, job_id);
-    let lease = inlet::store::jobs::JobLease { job_id, owner: "test".into() };
+    let claimed = store.claim_jobs(inlet::store::jobs::Queue::Fetch, "test", 30_000, 1).await.unwrap();
+    assert_eq!(claimed[0].id, job_id);
+    let lease = inlet::store::jobs::JobLease { job_id, owner: "test".into(), attempt: claimed[0].attempt };
     assert!(store.fail_job(&lease, "permanent", "for the flush").await.unwrap());
     let flushed = inlet.run(&["jobs", "flush"]).await;
     assert!(support::text(&flushed.stdout).contains("deleted 1 failed job(s)"));
@@ -343,7 +344,8 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
 #[tokio::test(flavor = "multi_thread")]
 async fn inlet_sync_refuses_an_integration_that_a_worker_is_running() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
-    let id = misbehave_integration(&inlet, "slow", &["--manual"]).await;
+    // Long enough for the refused command to start its host on a busy machine.
+    let id = misbehave_integration(&inlet, "slow", &["--manual", "--config", r#"{"sleep_seconds": 15}"#]).await;
     inlet.json(&["sync", &id, "--force", "--json"]).await;
     let mut worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
     let store = inlet.store().await;
@@ -385,7 +387,7 @@ async fn a_worker_that_finds_its_lease_lost_stops_the_run() {
     })
     .await;
     // Another worker holds the job now, as after a rescue of a stalled worker.
-    sqlx::query("UPDATE jobs SET lease_owner = 'another-worker' WHERE id = $1")
+    sqlx::query("UPDATE jobs SET lease_owner = 'another-worker', lease_expires_at = 99999999999999 WHERE id = $1")
         .bind(job)
         .execute(store.pool())
         .await

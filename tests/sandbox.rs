@@ -153,7 +153,7 @@ async fn a_batch_that_fails_to_process_for_a_passing_reason_is_kept_and_processe
     let run = sandbox.run(id).await;
     let message = run.error_message.clone().unwrap_or_default();
     assert_eq!(run.error_class.as_deref(), Some("transient"), "{message}");
-    assert!(message.contains("attempt 1 of 5; it stays pending"), "{message}");
+    assert!(message.contains("attempt 1 of 5; it and those after it stay pending"), "{message}");
     assert!(sandbox.host.store().objects(id).await.unwrap().is_empty());
 
     // With time enough, the next run processes what was stored: nothing lost.

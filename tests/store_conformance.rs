@@ -83,9 +83,9 @@ fn fetch_job(integration_id: i64, run_at: i64) -> NewJob {
     }
 }
 
-/// `owner`'s lease on job `job_id`.
-fn lease(job_id: i64, owner: &str) -> JobLease {
-    JobLease { job_id, owner: owner.into() }
+/// `owner`'s lease on job `job_id`, claimed for `attempt`.
+fn lease(job_id: i64, owner: &str, attempt: i64) -> JobLease {
+    JobLease { job_id, owner: owner.into(), attempt }
 }
 
 conformance!(claiming, claiming_respects_due_time_and_one_run_per_integration);
@@ -106,8 +106,8 @@ async fn claiming_respects_due_time_and_one_run_per_integration(b: Backend) {
     let second = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     assert_ne!(second, first);
     assert!(s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap().is_empty());
-    assert!(!s.complete_job(&lease(first, "w2")).await.unwrap(), "only the lease holder completes");
-    assert!(s.complete_job(&lease(first, "w1")).await.unwrap());
+    assert!(!s.complete_job(&lease(first, "w2", 1)).await.unwrap(), "only the lease holder completes");
+    assert!(s.complete_job(&lease(first, "w1", 1)).await.unwrap());
     let claimed = s.claim_jobs(Queue::Fetch, "w2", 30_000, 10).await.unwrap();
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [second]);
 
@@ -125,7 +125,7 @@ async fn two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time(b: Backen
     // A failed job retried while another one waits: two waiting jobs.
     let failed = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.fail_job(&lease(failed, "w"), "transient", "boom").await.unwrap();
+    s.fail_job(&lease(failed, "w", 1), "transient", "boom").await.unwrap();
     let waiting = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.retry_failed_jobs(Some(failed)).await.unwrap();
     s.enqueue_job(&fetch_job(other, START)).await.unwrap();
@@ -136,7 +136,7 @@ async fn two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time(b: Backen
     assert_eq!(integrations, [a, other], "one job per integration, and the claim is not refused");
     let first = claimed.iter().find(|j| j.integration_id == Some(a)).unwrap().id;
     assert_eq!(first, failed, "the older job first");
-    s.complete_job(&lease(first, "w")).await.unwrap();
+    s.complete_job(&lease(first, "w", 1)).await.unwrap();
     let next = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [waiting]);
 }
@@ -218,7 +218,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let fresh_run = s.start_runs(&[start(2)]).await.unwrap().0[0];
 
     // Its checkpoint, completion and job actions change nothing.
-    let stale_lease = lease(id, "stale");
+    let stale_lease = lease(id, "stale", 1);
     let error = s
         .commit_checkpoint(&Checkpoint {
             integration_id: a,
@@ -263,12 +263,15 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         .collect();
     assert_eq!(running, [fresh_run], "one run of the integration at a time");
 
+    // Even its own owner's later claim is another attempt: the old run's writes still fail.
+    assert!(!s.complete_job(&lease(id, "fresh", 1)).await.unwrap(), "an earlier attempt's lease");
+
     // The holder of the lease finishes normally.
     let done = RunCompletion {
         run_id: fresh_run,
         outcome,
         logs: vec![],
-        job: Some((lease(id, "fresh"), JobAction::Complete)),
+        job: Some((lease(id, "fresh", 2), JobAction::Complete)),
         integration: None,
     };
     assert_eq!(s.complete_runs(&[done]).await.unwrap(), [Recorded::Finished { paused: None }]);
@@ -338,16 +341,16 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     let a = integration(s, "a", None).await;
     let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.retry_job_at(&lease(id, "w"), START + 60_000, false, "transient", "upstream 503").await.unwrap();
+    s.retry_job_at(&lease(id, "w", 1), START + 60_000, false, "transient", "upstream 503").await.unwrap();
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().is_empty(), "not before its backoff");
     assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 60_000));
     b.clock.advance(60_000);
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].attempt, 2);
     // A refunded attempt (plugin missing) does not count.
-    s.retry_job_at(&lease(id, "w"), START + 60_000, true, "plugin-missing", "not loaded").await.unwrap();
+    s.retry_job_at(&lease(id, "w", 2), START + 60_000, true, "plugin-missing", "not loaded").await.unwrap();
     assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap()[0].attempt, 2);
-    s.fail_job(&lease(id, "w"), "permanent", "bad request").await.unwrap();
+    s.fail_job(&lease(id, "w", 2), "permanent", "bad request").await.unwrap();
 
     let failed = s.failed_jobs(10).await.unwrap();
     assert_eq!(failed.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
@@ -356,10 +359,10 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     assert_eq!(s.retry_failed_jobs(Some(id)).await.unwrap(), 1);
     let again = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(again[0].attempt, 1, "a retried job gets fresh attempts");
-    s.fail_job(&lease(id, "w"), "permanent", "still bad").await.unwrap();
+    s.fail_job(&lease(id, "w", 1), "permanent", "still bad").await.unwrap();
     assert_eq!(s.retry_failed_jobs(None).await.unwrap(), 1, "retry all");
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.fail_job(&lease(id, "w"), "permanent", "still bad").await.unwrap();
+    s.fail_job(&lease(id, "w", 1), "permanent", "still bad").await.unwrap();
     assert_eq!(s.flush_failed_jobs().await.unwrap(), 1);
     assert!(s.failed_jobs(10).await.unwrap().is_empty());
 }
@@ -480,14 +483,14 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             run_id: runs[0],
             outcome: outcome(RunStatus::Success, None),
             logs: vec![],
-            job: Some((lease(job_a, "w"), JobAction::Complete)),
+            job: Some((lease(job_a, "w", 1), JobAction::Complete)),
             integration: Some((a, end(true))),
         },
         RunCompletion {
             run_id: runs[1],
             outcome: outcome(RunStatus::Failed, Some(("transient", "503"))),
             logs: vec![],
-            job: Some((lease(job_c, "w"), retry)),
+            job: Some((lease(job_c, "w", 1), retry)),
             integration: None,
         },
     ];
@@ -659,7 +662,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     let limited = integration(s, "limited", None).await;
     let waiting = s.enqueue_job(&fetch_job(limited, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    s.retry_job_at(&lease(waiting, "w"), START + 600_000, true, "rate-limited", "retry after 600s").await.unwrap();
+    s.retry_job_at(&lease(waiting, "w", 1), START + 600_000, true, "rate-limited", "retry after 600s").await.unwrap();
     let TriggerOutcome::Queued { job_id: joined, .. } = s.request_run(&fetch_job(limited, START), 0).await.unwrap()
     else {
         panic!("queued");

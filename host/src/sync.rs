@@ -359,10 +359,23 @@ impl SyncRunner {
                 running.owner.as_deref().unwrap_or("another process")
             ),
         };
-        let request = RunRequest { lease: Some(lease.clone()), ..request.clone() };
+        let outcome = self.run_leased(RunRequest { lease: Some(lease.clone()), ..request.clone() }).await;
+        if outcome.is_err() {
+            // Done with either way: left running, it would hold the
+            // integration until its lease ran out.
+            if let Err(error) = self.store.complete_job(&lease).await {
+                tracing::warn!(error = %format!("{error:#}"), "releasing the run's job failed");
+            }
+        }
+        outcome
+    }
+
+    /// The rest of [`SyncRunner::run`], under the lease `request` carries.
+    async fn run_leased(&self, request: RunRequest) -> Result<SyncRun> {
+        let id = request.integration_id;
+        let lease = request.lease.clone().expect("run_leased is called with a lease");
         let (mut started, _missing) = self.start(vec![request]).await?;
         let Some(run) = started.pop() else {
-            self.store.complete_job(&lease).await?;
             bail!("there is no integration with id {id}");
         };
         let run_id = run.run_id;
@@ -628,33 +641,44 @@ impl SyncRunner {
                     Ok(Err(error)) => Ok(error),
                     Err(error) => Err(error),
                 };
-                let passing = match &error {
-                    Ok(error) => matches!(error, PluginError::Transient(_) | PluginError::RateLimited(_)),
-                    Err(error) => matches!(error, CallError::Deadline { .. } | CallError::Busy { .. }),
+                // No free instance says nothing about the batch: it keeps its
+                // attempts. A deadline or the plugin's `transient` counts one.
+                // Either way the pass stops: the rest would fare no better now,
+                // and later batches may build on this one.
+                let (busy, passing) = match &error {
+                    Ok(error) => (false, matches!(error, PluginError::Transient(_) | PluginError::RateLimited(_))),
+                    Err(error) => {
+                        (matches!(error, CallError::Busy { .. }), matches!(error, CallError::Deadline { .. }))
+                    }
                 };
                 let error = match error {
                     Ok(error) => plugin_error(error),
                     Err(error) => call_error(error),
                 };
                 let detail = format!("{}: {}", error.class.as_str(), error.message);
-                let error = match passing {
-                    true => match self.store.defer_batch(id, &detail, MAX_PROCESS_ATTEMPTS).await? {
+                if busy {
+                    let message = format!("batch {id} ({kind}) and those after it stay pending: {}", error.message);
+                    return Ok((counts, Some(RunError { class: ErrorClass::Transient, message, ..error })));
+                }
+                if passing {
+                    let error = match self.store.defer_batch(id, &detail, MAX_PROCESS_ATTEMPTS).await? {
                         BatchFate::Pending { attempts } => RunError {
                             class: ErrorClass::Transient,
                             message: format!(
                                 "batch {id} ({kind}) could not be processed yet (attempt {attempts} of \
-                                 {MAX_PROCESS_ATTEMPTS}; it stays pending and is retried): {}",
+                                 {MAX_PROCESS_ATTEMPTS}; it and those after it stay pending and are retried): {}",
                                 error.message
                             ),
                             ..error
                         },
                         BatchFate::Failed => failed_batch(id, &kind, error),
-                    },
-                    false => {
-                        self.store.mark_batch_failed(id, &detail).await?;
-                        failed_batch(id, &kind, error)
-                    }
-                };
+                    };
+                    // Transient wins over an earlier batch's permanent failure
+                    // (kept in the failed list): the run must be retried.
+                    return Ok((counts, Some(error)));
+                }
+                self.store.mark_batch_failed(id, &detail).await?;
+                let error = failed_batch(id, &kind, error);
                 first_error.get_or_insert(error);
             }
         }

@@ -1,14 +1,16 @@
-//! The HTTP server under every route: hyper connections with a header-read
-//! timeout (a client that opens connections and sends headers slowly cannot
-//! hold them open), the peer's address handed to handlers (`ConnectInfo`),
+//! The HTTP server under every route: HTTP/1.1 connections with a
+//! header-read timeout from the first byte (a client that opens connections
+//! and sends nothing, or headers slowly, cannot hold them open), a cap on
+//! open connections, the peer's address handed to handlers (`ConnectInfo`),
 //! and graceful shutdown that lets requests in flight finish.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,16 +19,24 @@ use tower::ServiceExt;
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections open at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
+
 /// Serve `app` on `listener` until `stopping` turns true, then let the
 /// requests in flight finish.
 pub async fn serve(listener: TcpListener, app: Router, mut stopping: watch::Receiver<bool>) {
     let mut stopped = std::pin::pin!(async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&open).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut stopped => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -45,12 +55,12 @@ pub async fn serve(listener: TcpListener, app: Router, mut stopping: watch::Rece
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, error = %error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

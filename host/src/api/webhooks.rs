@@ -189,11 +189,15 @@ pub async fn receive(
 }
 
 /// How long a delivery's body may take to arrive once its headers have.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Short: a sender holds one of the few delivery slots meanwhile.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Refusals are logged at most once a minute per source: someone probing
 /// secrets must not be able to flood the operator's log.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Sources whose last refusal is remembered, at most.
+const MAX_SOURCES_REMEMBERED: usize = 10_000;
 
 /// When each source's last refusal was logged, and how many went unlogged since.
 #[derive(Default)]
@@ -206,8 +210,13 @@ impl Refusals {
     fn refused(&self, source: IpAddr, plugin: &str, reason: &str) -> ApiError {
         let now = Instant::now();
         let mut seen = self.0.lock().unwrap();
-        if seen.len() > 10_000 {
+        if seen.len() >= MAX_SOURCES_REMEMBERED {
             seen.retain(|_, (at, _)| now.duration_since(*at) < REFUSAL_LOG_EVERY);
+            // Addresses that change with every request (IPv6) must not grow
+            // the table: forget them all, at the cost of a log line each.
+            if seen.len() >= MAX_SOURCES_REMEMBERED / 2 {
+                seen.clear();
+            }
         }
         match seen.get_mut(&source) {
             Some((at, unlogged)) if now.duration_since(*at) < REFUSAL_LOG_EVERY => *unlogged += 1,

@@ -7,7 +7,7 @@ pub mod oauth;
 pub mod refresh;
 pub mod secrets;
 
-use crate::capabilities::http::host_matches;
+use crate::capabilities::http::url_host_matches;
 use crate::notify::Notifier;
 use crate::runtime::registry::PluginRegistry;
 use crate::runtime::wit::{AuthKind, Oauth2Auth};
@@ -64,9 +64,8 @@ impl OAuth {
         // The client secret and refresh tokens go to the token URL: only to a
         // host the plugin declared for its requests and the operator approved,
         // so a manifest cannot send them elsewhere.
-        let token_host = url::Url::parse(&endpoints.token_url).ok().and_then(|u| u.host_str().map(str::to_string));
         let approved = PluginSettings::approved_hosts(self.plugin_settings.get(plugin_id), &plugin.hosts());
-        if !token_host.as_deref().is_some_and(|host| approved.iter().any(|pattern| host_matches(pattern, host))) {
+        if !url_host_matches(&endpoints.token_url, &approved) {
             return Err(format!(
                 "plugin {plugin_id:?}: its token URL {} is not on its approved hosts ({})",
                 endpoints.token_url,

@@ -7,6 +7,7 @@
 
 use super::OAuth;
 use super::oauth::TokenError;
+use crate::capabilities::http::url_host_matches;
 use crate::store::groups::{Credentials, NEEDS_RECONNECT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +152,18 @@ impl OAuth {
             RefreshError::Transient(format!("group {group_id} was deleted while its token was refreshed"))
         })?;
         let (endpoints, client) = self.provider(&group.plugin_id).map_err(RefreshError::Transient)?;
+        // The refresh token goes only to a host the group was approved for: a
+        // newer plugin file cannot move the token URL and take it along.
+        let access = self.store.group_access(&std::iter::once(group_id).collect()).await?;
+        if let Some(approved) = access.get(&group_id).and_then(|a| a.approved.as_ref())
+            && !url_host_matches(&endpoints.token_url, &approved.hosts)
+        {
+            return Err(RefreshError::Transient(format!(
+                "the token URL {} is not on the hosts group {group_id} was approved for; approve the plugin's \
+                 current file with `inlet groups approve {group_id}`",
+                endpoints.token_url
+            )));
+        }
         let refresh_token = current.get("refresh_token").unwrap_or_default();
         tracing::info!(group = group_id, plugin = %group.plugin_id, "refreshing the access token");
         let replaced_meanwhile = || async { Ok(self.store.group_credentials(group_id).await?.0) };

@@ -27,9 +27,12 @@ impl batches::Host for PluginCtx {
         Ok(Ok(()))
     }
 
+    /// A checkpoint that fails stops the call: what it held is gone, and a
+    /// plugin that went on could move its cursor past data never stored.
     async fn checkpoint(&mut self) -> wasmtime::Result<Result<(), String>> {
         let scope = self.fetch_scope("batches")?;
-        Ok(commit(scope).await.map_err(|e| format!("checkpoint failed: {e:#}")))
+        commit(scope).await.map_err(|e| wasmtime::format_err!("checkpoint failed, so the run stops: {e:#}"))?;
+        Ok(Ok(()))
     }
 }
 

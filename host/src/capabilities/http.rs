@@ -409,6 +409,12 @@ fn redact_secret(response: &mut Response, secret: &str) {
     }
 }
 
+/// Whether `url`'s host is one that `patterns` name.
+pub(crate) fn url_host_matches(url: &str, patterns: &[String]) -> bool {
+    let host = Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    host.is_some_and(|host| patterns.iter().any(|pattern| host_matches(pattern, &host)))
+}
+
 /// Whether `host` (lowercase) is what a declared `pattern` names:
 /// `api.example.com` exactly, or `*.example.com` for any subdomain.
 pub(crate) fn host_matches(pattern: &str, host: &str) -> bool {

@@ -49,10 +49,12 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Names this process in leases: host name and process id.
+/// Names this process in leases: host name, process id and start time (two
+/// containers may both be pid 1 on hosts of one name).
 pub fn process_owner() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
-    format!("inlet-{host}-{}", std::process::id())
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("inlet-{host}-{}-{:x}", std::process::id(), started.as_micros())
 }
 
 /// A run that finished executing, waiting for the completer.
@@ -213,7 +215,11 @@ impl QueueWorker {
                 slot_freed.notify_one();
                 let _ = finished.send(Finished { job, run });
             });
-            executing.insert(job_id, handle);
+            // A run of an earlier attempt still here lost its lease (the job
+            // was rescued and claimed again): it must not run beside this one.
+            if let Some(stale) = executing.insert(job_id, handle) {
+                stale.abort();
+            }
         }
         drop(permit); // the slots of jobs that did not start
         slot_freed.notify_one();
@@ -225,8 +231,8 @@ impl QueueWorker {
         let mut requests = Vec::with_capacity(jobs.len());
         for job in &jobs {
             match job.integration_id {
-                Some(integration_id) => requests.push(request(job, integration_id, self.lease(job.id))),
-                None => self.fail(job.id, "job has no integration").await?,
+                Some(integration_id) => requests.push(request(job, integration_id, self.lease(job))),
+                None => self.fail(job, "job has no integration").await?,
             }
         }
         let (started, missing) = match self.runner.start(requests).await {
@@ -242,8 +248,8 @@ impl QueueWorker {
             }
         };
         for request in missing {
-            self.fail(request.lease.expect("worker requests carry their job").job_id, "the integration was deleted")
-                .await?;
+            let lease = request.lease.expect("worker requests carry their job");
+            self.fail_leased(&lease, "the integration was deleted").await?;
         }
         let mut by_id: std::collections::BTreeMap<i64, Job> = jobs.into_iter().map(|j| (j.id, j)).collect();
         Ok(started
@@ -255,14 +261,19 @@ impl QueueWorker {
             .collect())
     }
 
-    async fn fail(&self, job_id: i64, message: &str) -> Result<()> {
-        self.store().fail_job(&self.lease(job_id), "permanent", message).await?;
-        self.release_held(&[job_id]);
+    async fn fail(&self, job: &Job, message: &str) -> Result<()> {
+        self.fail_leased(&self.lease(job), message).await
+    }
+
+    async fn fail_leased(&self, lease: &JobLease, message: &str) -> Result<()> {
+        self.store().fail_job(lease, "permanent", message).await?;
+        self.release_held(&[lease.job_id]);
         Ok(())
     }
 
-    fn lease(&self, job_id: i64) -> JobLease {
-        JobLease { job_id, owner: self.config.owner.clone() }
+    /// This worker's lease on a job it claimed.
+    fn lease(&self, job: &Job) -> JobLease {
+        JobLease { job_id: job.id, owner: self.config.owner.clone(), attempt: job.attempt }
     }
 
     async fn time_until_next_job(&self) -> Duration {

@@ -80,6 +80,9 @@ pub struct Job {
 pub struct JobLease {
     pub job_id: i64,
     pub owner: String,
+    /// The attempt the claim started: a job rescued and claimed again by the
+    /// same owner is a new attempt, so the old run's writes still fail.
+    pub attempt: i64,
 }
 
 /// Why a run could not take its integration for itself.
@@ -317,7 +320,7 @@ impl Store {
         .fetch_one(self.pool())
         .await;
         match inserted {
-            Ok(job_id) => Ok(Ok(JobLease { job_id, owner: owner.to_string() })),
+            Ok(job_id) => Ok(Ok(JobLease { job_id, owner: owner.to_string(), attempt: 1 })),
             Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
                 let row = sqlx::query(
                     "SELECT id, lease_owner FROM jobs WHERE integration_id = $1 AND state = 'running' LIMIT 1",
@@ -575,28 +578,31 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
 /// Apply `action` to the job `lease` names, if the lease is still held.
 /// Returns whether it was.
 pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobAction, now: i64) -> Result<bool> {
-    const HELD: &str = "id = $1 AND lease_owner = $2 AND state = 'running'";
+    const HELD: &str = "id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
     let query = match action {
         JobAction::Complete => sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM jobs WHERE {HELD}")))
             .bind(lease.job_id)
-            .bind(&lease.owner),
+            .bind(&lease.owner)
+            .bind(lease.attempt),
         JobAction::Fail { class, message } => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET state = 'failed', error_class = $4, error_message = $5, finished_at = $3,
-                 updated_at = $3, lease_owner = NULL, lease_expires_at = NULL
+            "UPDATE jobs SET state = 'failed', error_class = $5, error_message = $6, finished_at = $4,
+                 updated_at = $4, lease_owner = NULL, lease_expires_at = NULL
              WHERE {HELD}"
         )))
         .bind(lease.job_id)
         .bind(&lease.owner)
+        .bind(lease.attempt)
         .bind(now)
         .bind(class)
         .bind(message),
         JobAction::Retry { run_at, refund_attempt, class, message } => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET state = 'available', run_at = $4, error_class = $5, error_message = $6, updated_at = $3,
-                 attempt = attempt - $7, lease_owner = NULL, lease_expires_at = NULL
+            "UPDATE jobs SET state = 'available', run_at = $5, error_class = $6, error_message = $7, updated_at = $4,
+                 attempt = attempt - $8, lease_owner = NULL, lease_expires_at = NULL
              WHERE {HELD}"
         )))
         .bind(lease.job_id)
         .bind(&lease.owner)
+        .bind(lease.attempt)
         .bind(now)
         .bind(run_at)
         .bind(class)
@@ -620,17 +626,22 @@ pub(super) async fn held(conn: &mut Connection, leases: &[&JobLease]) -> Result<
     };
     let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
     let sql = format!(
-        "SELECT id, lease_owner FROM jobs WHERE {} AND state = 'running' {lock}",
+        "SELECT id, lease_owner, attempt FROM jobs WHERE {} AND state = 'running' {lock}",
         super::json_ids_match(backend, "id", 1)
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(conn).await?;
-    let mut owners = std::collections::BTreeMap::new();
+    let mut holders = std::collections::BTreeMap::new();
     for row in rows {
-        owners.insert(row.try_get::<i64, _>("id")?, row.try_get::<Option<String>, _>("lease_owner")?);
+        let holder: (Option<String>, i64) = (row.try_get("lease_owner")?, row.try_get("attempt")?);
+        holders.insert(row.try_get::<i64, _>("id")?, holder);
     }
     Ok(leases
         .iter()
-        .filter(|l| owners.get(&l.job_id).is_some_and(|owner| owner.as_deref() == Some(l.owner.as_str())))
+        .filter(|l| {
+            holders
+                .get(&l.job_id)
+                .is_some_and(|(owner, attempt)| owner.as_deref() == Some(l.owner.as_str()) && *attempt == l.attempt)
+        })
         .map(|l| l.job_id)
         .collect())
 }

@@ -43,7 +43,10 @@ impl Plugin for Misbehave {
                 instance_type("state-write", "stores a secret in its state"),
                 instance_type("state-peek", "reports what it can read of state key \"secret\""),
                 instance_type("trap", "panics in fetch"),
-                instance_type("slow", "emits thing-1, checkpoints, sleeps 3 s, emits thing-2; resumes after thing-1"),
+                instance_type(
+                    "slow",
+                    "emits thing-1, checkpoints, sleeps 3 s (config sleep_seconds), emits thing-2; resumes after thing-1",
+                ),
                 instance_type("sleep", "sleeps for an hour in fetch (blocked in a host call, not running wasm)"),
                 InstanceType {
                     hosts: vec!["hang.test".into()],
@@ -122,7 +125,8 @@ impl Plugin for Misbehave {
                     state::set("cursor", "thing-1");
                     checkpoint()?;
                 }
-                std::thread::sleep(std::time::Duration::from_secs(3));
+                let config: serde_json::Value = serde_json::from_str(&request.config)?;
+                std::thread::sleep(std::time::Duration::from_secs(config["sleep_seconds"].as_u64().unwrap_or(3)));
                 emit_json("thing", &json!({"id": "thing-2", "name": "Second"}))?;
                 state::set("cursor", "thing-2");
                 Ok(FetchSummary { items_seen: 1, note: None })
