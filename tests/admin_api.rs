@@ -106,6 +106,10 @@ async fn every_route_is_documented_and_needs_the_token() {
         "GET /api/updates",
         "POST /api/jobs/{id}/retry",
         "DELETE /api/jobs/failed",
+        "GET /api/batches/failed",
+        "POST /api/batches/{id}/retry",
+        "POST /api/batches/failed/retry",
+        "POST /api/groups/{id}/approve",
         "GET /api/events",
         "GET /api/objects",
         "GET /readyz",
@@ -486,6 +490,35 @@ async fn failed_jobs_through_the_api() {
     assert_eq!(api.ok("/api/jobs/failed").await, json!([]));
     assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{id}"), None).await.status, 204);
     assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{id}"), None).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_batches_through_the_api() {
+    let inlet = Inlet::with_plugins(&[support::test_plugin("misbehave")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (_serve, api) = serve(&inlet).await;
+    let group = api.post("/api/groups", json!({"plugin": "misbehave", "name": "batches"})).await.body["id"].clone();
+    let body =
+        json!({"plugin": "misbehave", "instance_type": "bad-batch", "group_id": group, "schedule": {"kind": "manual"}});
+    let id = api.post("/api/integrations", body).await.body["id"].as_i64().unwrap();
+    assert_eq!(api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await.status, 202);
+    let failed = eventually(30, "the batch in the failed list", || async {
+        let failed = api.ok("/api/batches/failed").await;
+        (!failed.as_array().unwrap().is_empty()).then_some(failed)
+    })
+    .await;
+    assert_eq!((failed[0]["integration_id"].as_i64(), failed[0]["attempts"].as_i64()), (Some(id), Some(1)));
+    let batch = failed[0]["id"].as_i64().unwrap();
+    assert_eq!(api.post("/api/batches/424242/retry", json!(null)).await.status, 404);
+    let retried = api.post(&format!("/api/batches/{batch}/retry"), json!(null)).await;
+    assert_eq!(retried.body["integrations"], json!([id]), "{}", retried.body);
+    // The plugin still cannot read it: processed again, it lands in the list again.
+    eventually(30, "the retried batch to fail again", || async {
+        let failed = api.ok("/api/batches/failed").await;
+        (failed[0]["id"] == batch && failed[0]["attempts"] == 1).then_some(())
+    })
+    .await;
+    assert_eq!(api.post("/api/batches/failed/retry", json!(null)).await.body["integrations"], json!([id]));
+    assert_invalid(&api.get("/api/batches/failed?limit=0").await, "limit", "1 to 500");
 }
 
 /// An open Updates stream does not hold up shutdown: SIGTERM ends the

@@ -302,3 +302,25 @@ async fn ingress_checks_the_secret_before_the_body_and_bounds_what_it_holds() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
     assert_eq!(setup.stored_batches().await, 0);
 }
+
+/// Someone guessing secrets cannot flood the operator's log: refusals are
+/// logged once a minute per source, with how many went unlogged.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_logged_once_a_minute_per_source() {
+    let inlet = Inlet::with_plugins(&[bundled_plugin("apple-health")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let log = inlet.dir().join("serve.log");
+    let (_serve, base) = inlet.spawn_logged_listening(&["serve", "--listen", "127.0.0.1:0"], &log).await;
+    let client = reqwest::Client::new();
+    for guess in 0..5 {
+        let response = client
+            .post(format!("{base}/webhooks/apple-health/1"))
+            .header("x-inlet-secret", format!("guess-{guess}"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("webhook delivery refused").count(), 1, "{text}");
+}

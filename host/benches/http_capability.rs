@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let mut outbound = OutboundHttp {
         client: client(&overrides),
         allowed_hosts: vec!["api.example.com".into()],
+        unapproved: None,
         overrides: Arc::new(overrides),
         credentials: Credentials::new(BTreeMap::from([("access_token".into(), "token".into())])),
         timeout: Duration::from_secs(30),

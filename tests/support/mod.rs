@@ -79,7 +79,12 @@ impl Inlet {
 
     /// Like [`Inlet::spawn`], with its log written to `log` (read it with `std::fs`).
     pub async fn spawn_logged(&self, args: &[&str], log: &Path) -> tokio::process::Child {
-        self.start(args, std::fs::File::create(log).unwrap().into()).await.0
+        self.spawn_logged_listening(args, log).await.0
+    }
+
+    /// Like [`Inlet::spawn_logged`], also returning the base URL it listens on.
+    pub async fn spawn_logged_listening(&self, args: &[&str], log: &Path) -> (tokio::process::Child, String) {
+        self.start(args, std::fs::File::create(log).unwrap().into()).await
     }
 
     async fn start(&self, args: &[&str], stderr: std::process::Stdio) -> (tokio::process::Child, String) {

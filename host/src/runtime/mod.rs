@@ -332,36 +332,36 @@ impl Export for Describe {
 impl Export for Fetch {
     const NAME: &'static str = "fetch";
     type Output = Result<FetchSummary, PluginError>;
-    fn invoke<'a>(
+    async fn invoke<'a>(
         self,
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a {
-        async move { plugin.call_fetch(store, &self.0).await }
+    ) -> wasmtime::Result<Self::Output> {
+        plugin.call_fetch(store, &self.0).await
     }
 }
 
 impl Export for Process {
     const NAME: &'static str = "process";
     type Output = Result<Records, PluginError>;
-    fn invoke<'a>(
+    async fn invoke<'a>(
         self,
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a {
-        async move { plugin.call_process(store, &self.0).await }
+    ) -> wasmtime::Result<Self::Output> {
+        plugin.call_process(store, &self.0).await
     }
 }
 
 impl Export for HandleWebhook {
     const NAME: &'static str = "handle-webhook";
     type Output = Result<Vec<RoutedBatch>, PluginError>;
-    fn invoke<'a>(
+    async fn invoke<'a>(
         self,
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send + 'a {
-        async move { plugin.call_handle_webhook(store, &self.0).await }
+    ) -> wasmtime::Result<Self::Output> {
+        plugin.call_handle_webhook(store, &self.0).await
     }
 }
 
