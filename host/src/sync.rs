@@ -214,7 +214,8 @@ impl SyncRunner {
         let mut integrations: BTreeMap<i64, Integration> =
             self.store.integrations_by_id(&ids).await?.into_iter().map(|i| (i.id, i)).collect();
         let groups: BTreeSet<i64> = integrations.values().map(|i| i.group_id).collect();
-        let access = self.store.group_access(&groups).await?;
+        let mut access = self.store.group_access(&groups).await?;
+        self.approve_unrecorded(&integrations, &mut access).await?;
         let pending = self.store.with_pending_batches(&ids).await?;
 
         let (mut prepared, mut missing) = (Vec::new(), Vec::new());
@@ -259,6 +260,23 @@ impl SyncRunner {
             })
             .collect();
         Ok((started, missing))
+    }
+
+    /// Groups from before approvals were recorded approve what their plugin
+    /// declares now, once.
+    async fn approve_unrecorded(
+        &self,
+        integrations: &BTreeMap<i64, Integration>,
+        access: &mut BTreeMap<i64, GroupAccess>,
+    ) -> Result<()> {
+        for integration in integrations.values() {
+            let Some(group) = access.get_mut(&integration.group_id).filter(|a| a.approved.is_none()) else { continue };
+            let Some(plugin) = self.plugins.get(&integration.plugin_id) else { continue };
+            let approval = plugin.approval();
+            self.store.approve_plugin(integration.group_id, &approval).await?;
+            group.approved = Some(approval);
+        }
+        Ok(())
     }
 
     /// Fetch, then process what is stored. Writes only checkpoints and records.
@@ -484,9 +502,9 @@ impl SyncRunner {
             }
         }
         let raw_credentials = needs_raw.then(|| credentials.clone());
-        let (allowed_hosts, unapproved) = self
-            .hosts_for_group(plugin, integration.group_id, run.access.approved.as_ref(), &instance_type.hosts)
-            .await;
+        let approved = run.access.approved.as_ref();
+        let (allowed_hosts, unapproved) =
+            self.hosts_for_group(plugin, integration.group_id, approved, &instance_type.hosts);
         let scope = FetchScope {
             store: self.store.clone(),
             integration_id: integration.id,
@@ -577,9 +595,8 @@ impl SyncRunner {
     /// The hosts a run may reach: those the plugin declares, the operator's
     /// settings allow, and the group was approved for. Hosts a newer plugin
     /// file added are held back (and named in its refusals) until the
-    /// operator approves them for the group. A group from before approvals
-    /// were recorded approves what its plugin declares now.
-    async fn hosts_for_group(
+    /// operator approves them for the group.
+    fn hosts_for_group(
         &self,
         plugin: &LoadedPlugin,
         group_id: i64,
@@ -587,12 +604,7 @@ impl SyncRunner {
         declared: &[String],
     ) -> (Vec<String>, Option<UnapprovedHosts>) {
         let allowed = self.allowed_hosts(plugin.id(), declared);
-        let Some(approved) = approved else {
-            if let Err(error) = self.store.approve_plugin(group_id, &plugin.approval()).await {
-                tracing::error!(group = group_id, error = %format!("{error:#}"), "recording the group's approval failed");
-            }
-            return (allowed, None);
-        };
+        let Some(approved) = approved else { return (allowed, None) };
         let (allowed, held): (Vec<String>, Vec<String>) = allowed.into_iter().partition(|h| approved.hosts.contains(h));
         let unapproved = (!held.is_empty()).then_some(UnapprovedHosts { hosts: held, group_id });
         (allowed, unapproved)

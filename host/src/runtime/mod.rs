@@ -15,6 +15,7 @@ use context::{FetchScope, PluginCtx};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
@@ -72,7 +73,9 @@ pub struct Runtime {
     threads: PluginThreads,
     /// The slice of the instance pool webhook calls may use: they run for
     /// whoever posts, and a flood of them must leave the rest to sync runs.
-    webhook_slots: tokio::sync::Semaphore,
+    webhook_slots: Arc<Semaphore>,
+    /// The rest of the pool, for every other call.
+    call_slots: Arc<Semaphore>,
     pub limits: CallLimits,
 }
 
@@ -142,8 +145,11 @@ impl Runtime {
 
         crate::private_files::create_dir(&cache_dir)
             .with_context(|| format!("creating the compile cache {}", cache_dir.display()))?;
-        let webhook_slots = tokio::sync::Semaphore::new(webhook_slice(&limits));
-        Ok(Arc::new(Runtime { engine, linker, cache_dir, threads: PluginThreads::start()?, webhook_slots, limits }))
+        let webhook_slots = Arc::new(Semaphore::new(webhook_slice(&limits)));
+        let others = (limits.max_concurrent_instances as usize).saturating_sub(webhook_slice(&limits)).max(1);
+        let call_slots = Arc::new(Semaphore::new(others));
+        let threads = PluginThreads::start()?;
+        Ok(Arc::new(Runtime { engine, linker, cache_dir, threads, webhook_slots, call_slots, limits }))
     }
 
     /// Compile (or load from the cache) and pre-link a component.
@@ -174,77 +180,59 @@ impl Runtime {
             true => Ok(UpdateDeadline::Interrupt),
             false => Ok(UpdateDeadline::Yield(1)),
         });
-        store.set_epoch_deadline(1);
         store
     }
 
     /// Run `export` on a fresh instance, on the plugin threads, and end it at
     /// `timeout` whatever the plugin is doing: running wasm, sleeping, or
     /// waiting on a host call. Returns its answer and the store.
+    /// The call holds `slot` (one of the pool's instances) until it ends;
+    /// without one, it waits for one of the sync calls' slots within its
+    /// deadline, so more calls than instances queue instead of failing.
     async fn call<E: Export>(
         &self,
         pre: &wit::PluginPre<PluginCtx>,
         mut store: Store<PluginCtx>,
         timeout: Duration,
         export: E,
-    ) -> (Result<E::Output, CallError>, Store<PluginCtx>) {
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> (Result<E::Output, CallError>, PluginCtx) {
         let pre = pre.clone();
+        let max_memory_bytes = self.limits.max_memory_bytes;
+        let call_slots = Arc::clone(&self.call_slots);
         let task = self.threads.spawn(async move {
             let answer = tokio::time::timeout(timeout, async {
+                let _slot = match slot {
+                    Some(slot) => slot,
+                    None => call_slots.acquire_owned().await.expect("the semaphore is never closed"),
+                };
+                // Counted from here: a call that waited for its slot has not
+                // run yet, and must not yield (holding an instance) at once.
+                store.set_epoch_deadline(1);
                 let plugin = pre.instantiate_async(&mut store).await?;
                 export.invoke(&plugin, &mut store).await
             })
             .await;
-            (answer, store)
+            let result = match answer {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(error)) => Err(call_error(error, store.data(), E::NAME, timeout, max_memory_bytes)),
+                Err(_elapsed) => Err(deadline(&store.data().plugin_id, E::NAME, timeout)),
+            };
+            // The instance goes back to the pool here, on the plugin thread:
+            // held until the caller's task is next polled, busy callers
+            // would keep the pool's slots from the calls that need them.
+            (result, store.into_data())
         });
-        let (answer, store) = match task.await {
+        match task.await {
             Ok(done) => done,
             Err(error) => std::panic::resume_unwind(error.into_panic()),
-        };
-        let plugin = &store.data().plugin_id;
-        let result = match answer {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(self.call_error(error, &store, E::NAME, timeout)),
-            Err(_elapsed) => Err(deadline(plugin, E::NAME, timeout)),
-        };
-        (result, store)
-    }
-
-    /// Explain a failed call in terms an operator can act on: the trap, the
-    /// panic message the plugin printed before it, and the limit it hit.
-    fn call_error(
-        &self,
-        error: wasmtime::Error,
-        store: &Store<PluginCtx>,
-        export: &'static str,
-        timeout: Duration,
-    ) -> CallError {
-        let plugin = &store.data().plugin_id;
-        if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-            return deadline(plugin, export, timeout);
         }
-        if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-            return CallError::Busy { plugin: plugin.clone(), export, reason: full.to_string() };
-        }
-        let stderr = store.data().stderr_tail();
-        let mut reason = if stderr.is_empty() {
-            format!("{error:#}")
-        } else {
-            format!("{} ({})", last_lines(&stderr), error.root_cause())
-        };
-        if stderr.iter().any(|line| line.contains("memory allocation of")) {
-            reason.push_str(&format!(
-                "; the plugin reached its memory limit of {} MiB",
-                self.limits.max_memory_bytes / (1024 * 1024)
-            ));
-        }
-        CallError::Trap { plugin: plugin.clone(), export, reason: cap_text(reason, MAX_ERROR_BYTES) }
     }
 
     pub async fn describe(&self, pre: &wit::PluginPre<PluginCtx>, label: &str) -> Result<Manifest> {
         let timeout = self.limits.describe_timeout;
         let store = self.new_store(label, None, timeout);
-        let (result, _) = self.call(pre, store, timeout, Describe).await;
+        let (result, _) = self.call(pre, store, timeout, Describe, None).await;
         Ok(result?)
     }
 
@@ -259,8 +247,8 @@ impl Runtime {
     ) -> (Result<Result<FetchSummary, PluginError>, CallError>, PluginCtx) {
         let timeout = self.limits.fetch_timeout;
         let store = self.new_store(plugin_id, Some(scope), timeout);
-        let (result, store) = self.call(pre, store, timeout, Fetch(request)).await;
-        (result.map(|answer| answer.map_err(capped)), store.into_data())
+        let (result, ctx) = self.call(pre, store, timeout, Fetch(request), None).await;
+        (result.map(|answer| answer.map_err(capped)), ctx)
     }
 
     /// Run `handle-webhook` on a fresh instance for one delivery. `signing`
@@ -274,7 +262,7 @@ impl Runtime {
         signing: Option<SigningKey>,
         delivery: WebhookDelivery,
     ) -> (Result<Result<Vec<RoutedBatch>, PluginError>, CallError>, bool) {
-        let Ok(_slot) = self.webhook_slots.try_acquire() else {
+        let Ok(slot) = Arc::clone(&self.webhook_slots).try_acquire_owned() else {
             let reason = format!("all {} instances set aside for webhooks are in use", webhook_slice(&self.limits));
             return (
                 Err(CallError::Busy { plugin: plugin_id.to_string(), export: HandleWebhook::NAME, reason }),
@@ -284,8 +272,8 @@ impl Runtime {
         let timeout = self.limits.webhook_timeout;
         let mut store = self.new_store(plugin_id, None, timeout);
         store.data_mut().signing = signing;
-        let (result, store) = self.call(pre, store, timeout, HandleWebhook(delivery)).await;
-        (result.map(|answer| answer.map_err(capped)), store.data().signature_verified)
+        let (result, ctx) = self.call(pre, store, timeout, HandleWebhook(delivery), Some(slot)).await;
+        (result.map(|answer| answer.map_err(capped)), ctx.signature_verified)
     }
 
     /// Run `process` on a fresh instance with no capabilities.
@@ -297,7 +285,7 @@ impl Runtime {
     ) -> Result<Result<Records, PluginError>, CallError> {
         let timeout = self.limits.process_timeout;
         let store = self.new_store(plugin_id, None, timeout);
-        self.call(pre, store, timeout, Process(batch)).await.0.map(|answer| answer.map_err(capped))
+        self.call(pre, store, timeout, Process(batch), None).await.0.map(|answer| answer.map_err(capped))
     }
 }
 
@@ -368,6 +356,34 @@ impl Export for HandleWebhook {
 /// Instances webhook calls may hold at once: an eighth of the pool.
 fn webhook_slice(limits: &CallLimits) -> usize {
     (limits.max_concurrent_instances as usize / 8).max(1)
+}
+
+/// Explain a failed call in terms an operator can act on: the trap, the
+/// panic message the plugin printed before it, and the limit it hit.
+fn call_error(
+    error: wasmtime::Error,
+    ctx: &PluginCtx,
+    export: &'static str,
+    timeout: Duration,
+    max_memory_bytes: usize,
+) -> CallError {
+    let plugin = &ctx.plugin_id;
+    if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        return deadline(plugin, export, timeout);
+    }
+    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return CallError::Busy { plugin: plugin.clone(), export, reason: full.to_string() };
+    }
+    let stderr = ctx.stderr_tail();
+    let mut reason = if stderr.is_empty() {
+        format!("{error:#}")
+    } else {
+        format!("{} ({})", last_lines(&stderr), error.root_cause())
+    };
+    if stderr.iter().any(|line| line.contains("memory allocation of")) {
+        reason.push_str(&format!("; the plugin reached its memory limit of {} MiB", max_memory_bytes / (1024 * 1024)));
+    }
+    CallError::Trap { plugin: plugin.clone(), export, reason: cap_text(reason, MAX_ERROR_BYTES) }
 }
 
 fn deadline(plugin: &str, export: &'static str, timeout: Duration) -> CallError {

@@ -612,38 +612,29 @@ pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobA
     Ok(query.execute(conn).await?.rows_affected() == 1)
 }
 
-/// Which of `leases` are still held, locking those jobs until the caller
-/// commits (PostgreSQL; SQLite's writer is alone already), so a rescue
-/// cannot take one between this look and the caller's writes.
-pub(super) async fn held(conn: &mut Connection, leases: &[&JobLease]) -> Result<BTreeSet<i64>> {
+/// Complete (delete) the jobs of `leases` that are still held, in one
+/// statement; returns their ids. The condition on owner and attempt is the
+/// fence: a lease that was lost deletes nothing.
+pub(super) async fn complete_held(conn: &mut Connection, leases: &[&JobLease]) -> Result<BTreeSet<i64>> {
     if leases.is_empty() {
         return Ok(BTreeSet::new());
     }
     let backend = Backend::of(conn);
-    let lock = match backend {
-        Backend::Postgres => "FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
+    let rows = super::json_rows(backend, 1, &[("id", "bigint"), ("owner", "text"), ("attempt", "bigint")]);
+    let ids = super::json_ids_match(backend, "id", 2);
     let sql = format!(
-        "SELECT id, lease_owner, attempt FROM jobs WHERE {} AND state = 'running' {lock}",
-        super::json_ids_match(backend, "id", 1)
+        "DELETE FROM jobs WHERE {ids} AND state = 'running'
+           AND (id, lease_owner, attempt) IN (SELECT v.id, v.owner, v.attempt FROM {rows} AS v)
+         RETURNING id"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(conn).await?;
-    let mut holders = std::collections::BTreeMap::new();
-    for row in rows {
-        let holder: (Option<String>, i64) = (row.try_get("lease_owner")?, row.try_get("attempt")?);
-        holders.insert(row.try_get::<i64, _>("id")?, holder);
-    }
-    Ok(leases
-        .iter()
-        .filter(|l| {
-            holders
-                .get(&l.job_id)
-                .is_some_and(|(owner, attempt)| owner.as_deref() == Some(l.owner.as_str()) && *attempt == l.attempt)
-        })
-        .map(|l| l.job_id)
-        .collect())
+    let held: Vec<(i64, &str, i64)> = leases.iter().map(|l| (l.job_id, l.owner.as_str(), l.attempt)).collect();
+    let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
+    let deleted: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&held))
+        .bind(super::json_param(&ids))
+        .fetch_all(conn)
+        .await?;
+    Ok(deleted.into_iter().collect())
 }
 
 /// Whether `lease` is still held; on PostgreSQL the job is share-locked
@@ -657,16 +648,4 @@ pub(super) async fn lease_held(conn: &mut Connection, lease: &JobLease) -> Resul
     let found: Option<i64> =
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(lease.job_id).bind(&lease.owner).fetch_optional(conn).await?;
     Ok(found.is_some())
-}
-
-/// Complete many jobs in one statement: they are done with. The caller has
-/// checked their leases with [`held`] in the same transaction.
-pub(super) async fn complete_many(conn: &mut Connection, ids: &[i64]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let sql =
-        format!("DELETE FROM jobs WHERE {} AND state = 'running'", super::json_ids_match(Backend::of(conn), "id", 1));
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).execute(conn).await?;
-    Ok(())
 }

@@ -87,22 +87,26 @@ impl Store {
     pub async fn complete_runs(&self, completions: &[RunCompletion]) -> Result<Vec<Recorded>> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        let leases: Vec<&JobLease> =
-            completions.iter().filter_map(|c| c.job.as_ref().map(|(lease, _)| lease)).collect();
-        let held = jobs::held(&mut tx, &leases).await?;
+        // The jobs first, each write conditioned on its lease: a job it did
+        // not touch was lost, and its run is left as the rescue closed it.
+        let completing: Vec<&JobLease> = completions
+            .iter()
+            .filter_map(|c| match &c.job {
+                Some((lease, JobAction::Complete)) => Some(lease),
+                _ => None,
+            })
+            .collect();
+        let mut held = jobs::complete_held(&mut tx, &completing).await?;
+        for (lease, action) in completions.iter().filter_map(|c| c.job.as_ref()) {
+            if *action != JobAction::Complete && jobs::apply(&mut tx, lease, action, now).await? {
+                held.insert(lease.job_id);
+            }
+        }
         let current = |c: &RunCompletion| c.job.as_ref().is_none_or(|(lease, _)| held.contains(&lease.job_id));
         let valid: Vec<&RunCompletion> = completions.iter().filter(|c| current(c)).collect();
 
         let finished: Vec<(i64, &RunOutcome)> = valid.iter().map(|c| (c.run_id, &c.outcome)).collect();
         sync_runs::finish_many(&mut tx, &finished, now).await?;
-        let completed: Vec<i64> = valid
-            .iter()
-            .filter_map(|c| match &c.job {
-                Some((lease, JobAction::Complete)) => Some(lease.job_id),
-                _ => None,
-            })
-            .collect();
-        jobs::complete_many(&mut tx, &completed).await?;
         let successes: Vec<(i64, &RunEnd)> = valid
             .iter()
             .filter_map(|c| c.integration.as_ref())
@@ -119,11 +123,6 @@ impl Store {
                 continue;
             }
             sync_runs::append_logs(&mut tx, completion.run_id, &completion.logs).await?;
-            if let Some((lease, action)) = &completion.job
-                && *action != JobAction::Complete
-            {
-                jobs::apply(&mut tx, lease, action, now).await?;
-            }
             let paused = match &completion.integration {
                 Some((id, end)) if !end.success => integrations::finish_run(&mut tx, *id, end, now).await?,
                 _ => None,
