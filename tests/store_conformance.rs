@@ -264,7 +264,20 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     assert_eq!(running, [fresh_run], "one run of the integration at a time");
 
     // Even its own owner's later claim is another attempt: the old run's writes still fail.
-    assert!(!s.complete_job(&lease(id, "fresh", 1)).await.unwrap(), "an earlier attempt's lease");
+    let earlier_attempt = lease(id, "fresh", 1);
+    assert!(!s.complete_job(&earlier_attempt).await.unwrap(), "an earlier attempt's lease");
+    let error = s
+        .commit_checkpoint(&Checkpoint {
+            integration_id: a,
+            sync_run_id: fresh_run,
+            lease: Some(&earlier_attempt),
+            batches: &[("thing".into(), "{}".into())],
+            state: &[],
+            max_state_keys: 10,
+        })
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("lost its job's lease"), "{error:#}");
 
     // The holder of the lease finishes normally.
     let done = RunCompletion {

@@ -42,8 +42,9 @@ async fn main() -> anyhow::Result<()> {
         ids.push(serde_json::from_str::<serde_json::Value>(&created)?["id"].to_string());
     }
 
-    let mut serve = command(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn()?;
-    let url = listening_url(&mut serve)?;
+    let mut serve =
+        Serving(command(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn()?);
+    let url = listening_url(&mut serve.0)?;
     let client = reqwest::Client::new();
     let healthz = format!("{url}/healthz");
     let idle = sample(&client, &healthz, requests.min(200)).await?;
@@ -56,9 +57,18 @@ async fn main() -> anyhow::Result<()> {
     wait_until_running(&database, slots).await?;
     let busy = sample(&client, &healthz, requests).await?;
     report(&format!("{slots} slots spinning"), &busy);
-    serve.kill()?;
-    serve.wait()?;
     Ok(())
+}
+
+/// The server under test, killed however the program ends: left running, its
+/// spinning plugins would take the machine's cores from whatever runs next.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn command(dir: &Path) -> Command {

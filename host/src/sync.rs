@@ -625,11 +625,11 @@ impl SyncRunner {
 
     /// Turn the integration's pending batches into records, a page at a time
     /// so a large backfill is never in memory at once. A batch that fails for
-    /// a passing reason (deadline under load, no free instance, the plugin's
-    /// `transient`) stays pending with its attempt counted and fails the run
-    /// as transient, so the run's retry processes it again; one that fails for
-    /// good is marked failed, kept, and can be retried by an operator. The
-    /// others go through either way.
+    /// good is marked failed, kept for an operator to retry, and the pass goes
+    /// on. One that fails for a passing reason (deadline under load, no free
+    /// instance, the plugin's `transient`) stays pending, with the attempt
+    /// counted unless no instance was free, and ends the pass: the run fails
+    /// as transient, and its retry processes it and those after it.
     async fn process_pending(
         &self,
         plugin: &LoadedPlugin,
@@ -667,11 +667,11 @@ impl SyncRunner {
                     Ok(error) => plugin_error(error),
                     Err(error) => call_error(error),
                 };
-                let detail = format!("{}: {}", error.class.as_str(), error.message);
                 if busy {
                     let message = format!("batch {id} ({kind}) and those after it stay pending: {}", error.message);
                     return Ok((counts, Some(RunError { class: ErrorClass::Transient, message, ..error })));
                 }
+                let detail = format!("{}: {}", error.class.as_str(), error.message);
                 if passing {
                     let error = match self.store.defer_batch(id, &detail, MAX_PROCESS_ATTEMPTS).await? {
                         BatchFate::Pending { attempts } => RunError {

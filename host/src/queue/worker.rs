@@ -50,11 +50,19 @@ impl Default for WorkerConfig {
 }
 
 /// Names this process in leases: host name, process id and start time (two
-/// containers may both be pid 1 on hosts of one name).
+/// containers may both be pid 1 on hosts of one name). The same all the
+/// process's life.
 pub fn process_owner() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("inlet-{host}-{}-{:x}", std::process::id(), started.as_micros())
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER
+        .get_or_init(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "host".into());
+            let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            format!("inlet-{host}-{}-{:x}", std::process::id(), started.as_micros())
+        })
+        .clone()
 }
 
 /// A run that finished executing, waiting for the completer.

@@ -575,10 +575,12 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
     .await?)
 }
 
+/// The job `$1` is still held by the lease of owner `$2` for attempt `$3`.
+const HELD: &str = "id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
+
 /// Apply `action` to the job `lease` names, if the lease is still held.
 /// Returns whether it was.
 pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobAction, now: i64) -> Result<bool> {
-    const HELD: &str = "id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
     let query = match action {
         JobAction::Complete => sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM jobs WHERE {HELD}")))
             .bind(lease.job_id)
@@ -644,8 +646,12 @@ pub(super) async fn lease_held(conn: &mut Connection, lease: &JobLease) -> Resul
         Backend::Postgres => "FOR SHARE",
         Backend::Sqlite => "",
     };
-    let sql = format!("SELECT id FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running' {lock}");
-    let found: Option<i64> =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(lease.job_id).bind(&lease.owner).fetch_optional(conn).await?;
+    let sql = format!("SELECT id FROM jobs WHERE {HELD} {lock}");
+    let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(lease.job_id)
+        .bind(&lease.owner)
+        .bind(lease.attempt)
+        .fetch_optional(conn)
+        .await?;
     Ok(found.is_some())
 }
