@@ -153,7 +153,10 @@ impl QueueWorker {
                             permit.expect("only this loop takes permits, and it claimed no more than were free");
                         let (worker, finished, slot_freed) =
                             (Arc::clone(&self), finished.clone(), Arc::clone(&slot_freed));
-                        batches.spawn(async move { worker.run_batch(jobs, permit, finished, slot_freed).await });
+                        // On the plugin threads with its runs: starting
+                        // them there costs no wake-up of another thread.
+                        let run_batch = async move { worker.run_batch(jobs, permit, finished, slot_freed).await };
+                        batches.spawn_on(run_batch, self.runner.runtime.plugin_threads());
                     }
                     Ok(_) => {}
                     Err(error) => {
@@ -214,15 +217,19 @@ impl QueueWorker {
             let job_id = job.id;
             // Registered before the task can finish and deregister itself.
             let mut executing = self.executing.lock().unwrap();
-            let handle = runs.spawn(async move {
-                // Boxed: a task's future is copied into its cell and moved
-                // as its stage changes, and a plugin call's is large.
-                let run = Box::pin(worker.runner.execute(run)).await;
-                worker.executing.lock().unwrap().remove(&job.id);
-                drop(slot);
-                slot_freed.notify_one();
-                let _ = finished.send(Finished { job, run });
-            });
+            // On the plugin threads: the run's calls then need no hop there.
+            let handle = runs.spawn_on(
+                async move {
+                    // Boxed: a task's future is copied into its cell and moved
+                    // as its stage changes, and a plugin call's is large.
+                    let run = Box::pin(worker.runner.execute(run)).await;
+                    worker.executing.lock().unwrap().remove(&job.id);
+                    drop(slot);
+                    slot_freed.notify_one();
+                    let _ = finished.send(Finished { job, run });
+                },
+                self.runner.runtime.plugin_threads(),
+            );
             // A run of an earlier attempt still here lost its lease (the job
             // was rescued and claimed again): it must not run beside this one.
             if let Some(stale) = executing.insert(job_id, handle) {

@@ -200,7 +200,7 @@ impl Runtime {
         let pre = pre.clone();
         let max_memory_bytes = self.limits.max_memory_bytes;
         let call_slots = Arc::clone(&self.call_slots);
-        let task = self.threads.spawn(async move {
+        let work = async move {
             let answer = tokio::time::timeout(timeout, async {
                 let _slot = match slot {
                     Some(slot) => slot,
@@ -222,11 +222,22 @@ impl Runtime {
             // held until the caller's task is next polled, busy callers
             // would keep the pool's slots from the calls that need them.
             (result, store.into_data())
-        });
-        match task.await {
+        };
+        // A run spawned on `plugin_threads` is there already:
+        // a hop to another task would cost a spawn and a wake-up per call.
+        if self.threads.is_current() {
+            return work.await;
+        }
+        match self.threads.spawn(work).await {
             Ok(done) => done,
             Err(error) => std::panic::resume_unwind(error.into_panic()),
         }
+    }
+
+    /// The plugin threads, for work that calls plugins (a worker's runs): a
+    /// call made from them needs no hop to them and back.
+    pub fn plugin_threads(&self) -> &tokio::runtime::Handle {
+        self.threads.handle()
     }
 
     pub async fn describe(&self, pre: &wit::PluginPre<PluginCtx>, label: &str) -> Result<Manifest> {
@@ -407,13 +418,22 @@ impl PluginThreads {
         Ok(PluginThreads(Some(runtime)))
     }
 
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("running until dropped").handle()
+    }
+
+    /// Whether the caller is a task on these threads.
+    fn is_current(&self) -> bool {
+        tokio::runtime::Handle::try_current().is_ok_and(|current| current.id() == self.handle().id())
+    }
+
     /// Spawn `future`; dropping the handle (a cancelled run) stops it.
     fn spawn<F>(&self, future: F) -> AbortOnDrop<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        AbortOnDrop(self.0.as_ref().expect("running until dropped").spawn(future))
+        AbortOnDrop(self.handle().spawn(future))
     }
 }
 
