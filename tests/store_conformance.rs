@@ -198,7 +198,6 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
 conformance!(fencing, a_worker_that_lost_its_lease_can_finish_nothing);
 async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     use inlet::store::jobs::JobAction;
-    use inlet::store::raw_batches::Checkpoint;
     use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
     let s = &b.store;
     let a = integration(s, "a", None).await;
@@ -219,18 +218,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
 
     // Its checkpoint, completion and job actions change nothing.
     let stale_lease = lease(id, "stale", 1);
-    let error = s
-        .commit_checkpoint(&Checkpoint {
-            integration_id: a,
-            sync_run_id: stale_run,
-            lease: Some(&stale_lease),
-            batches: &[("thing".into(), "{}".into())],
-            state: &[("cursor".into(), Some("stale".into()))],
-            max_state_keys: 10,
-        })
-        .await
-        .unwrap_err();
-    assert!(format!("{error:#}").contains("lost its job's lease"), "{error:#}");
+    checkpoint_refused(&s, a, stale_run, &stale_lease, &[("cursor".into(), Some("stale".into()))]).await;
     assert!(s.pending_batches(a, 0, 10).await.unwrap().is_empty(), "no batch stored");
     assert_eq!(s.state_value(a, "cursor").await.unwrap(), None, "no cursor moved");
     let outcome = RunOutcome {
@@ -266,18 +254,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     // Even its own owner's later claim is another attempt: the old run's writes still fail.
     let earlier_attempt = lease(id, "fresh", 1);
     assert!(!s.complete_job(&earlier_attempt).await.unwrap(), "an earlier attempt's lease");
-    let error = s
-        .commit_checkpoint(&Checkpoint {
-            integration_id: a,
-            sync_run_id: fresh_run,
-            lease: Some(&earlier_attempt),
-            batches: &[("thing".into(), "{}".into())],
-            state: &[],
-            max_state_keys: 10,
-        })
-        .await
-        .unwrap_err();
-    assert!(format!("{error:#}").contains("lost its job's lease"), "{error:#}");
+    checkpoint_refused(&s, a, fresh_run, &earlier_attempt, &[]).await;
 
     // The holder of the lease finishes normally.
     let done = RunCompletion {
@@ -289,6 +266,29 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     };
     assert_eq!(s.complete_runs(&[done]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.job(id).await.unwrap().is_none());
+}
+
+/// A checkpoint of one batch (and `state`) under `lease`, which was lost: refused.
+async fn checkpoint_refused(
+    s: &Store,
+    integration_id: i64,
+    sync_run_id: i64,
+    lease: &JobLease,
+    state: &[(String, Option<String>)],
+) {
+    use inlet::store::raw_batches::Checkpoint;
+    let error = s
+        .commit_checkpoint(&Checkpoint {
+            integration_id,
+            sync_run_id,
+            lease: Some(lease),
+            batches: &[("thing".into(), "{}".into())],
+            state,
+            max_state_keys: 10,
+        })
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("lost its job's lease"), "{error:#}");
 }
 
 conformance!(cli_runs, a_run_in_the_cli_takes_its_integration_like_a_worker);

@@ -186,9 +186,10 @@ impl Runtime {
     /// Run `export` on a fresh instance, on the plugin threads, and end it at
     /// `timeout` whatever the plugin is doing: running wasm, sleeping, or
     /// waiting on a host call. Returns its answer and what the call left in
-    /// its context (log lines, the fetch scope). The call holds `slot` (one of the pool's instances) until it ends;
-    /// without one, it waits for one of the sync calls' slots within its
-    /// deadline, so more calls than instances queue instead of failing.
+    /// its context (log lines, the fetch scope). The call holds `slot` (one
+    /// of the pool's instances) until it ends; without one, it waits for one
+    /// of the sync calls' slots within its deadline, so more calls than
+    /// instances queue instead of failing.
     async fn call<E: Export>(
         &self,
         pre: &wit::PluginPre<PluginCtx>,
