@@ -218,7 +218,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
 
     // Its checkpoint, completion and job actions change nothing.
     let stale_lease = lease(id, "stale", 1);
-    checkpoint_refused(&s, a, stale_run, &stale_lease, &[("cursor".into(), Some("stale".into()))]).await;
+    checkpoint_refused(s, a, stale_run, &stale_lease, &[("cursor".into(), Some("stale".into()))]).await;
     assert!(s.pending_batches(a, 0, 10).await.unwrap().is_empty(), "no batch stored");
     assert_eq!(s.state_value(a, "cursor").await.unwrap(), None, "no cursor moved");
     let outcome = RunOutcome {
@@ -254,7 +254,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     // Even its own owner's later claim is another attempt: the old run's writes still fail.
     let earlier_attempt = lease(id, "fresh", 1);
     assert!(!s.complete_job(&earlier_attempt).await.unwrap(), "an earlier attempt's lease");
-    checkpoint_refused(&s, a, fresh_run, &earlier_attempt, &[]).await;
+    checkpoint_refused(s, a, fresh_run, &earlier_attempt, &[]).await;
 
     // The holder of the lease finishes normally.
     let done = RunCompletion {
