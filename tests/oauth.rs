@@ -11,9 +11,10 @@ use inlet::capabilities::http::UpstreamOverrides;
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use inlet::demo::{FakeMonzo, MonzoDataset};
 use inlet::runtime::wit::Oauth2Auth;
+use inlet::store::groups::ApprovedPlugin;
 use serde_json::Value;
 use std::sync::Arc;
-use support::{Inlet, bundled_plugin, eventually, fresh_postgres_database, text};
+use support::{Inlet, bundled_plugin, eventually, fresh_postgres_database, test_plugin, text};
 
 /// An installation with the monzo plugin, pointed at `fake`, with the
 /// fake's OAuth client configured.
@@ -245,27 +246,91 @@ async fn twenty_concurrent_jobs_in_two_processes_refresh_an_expiring_token_once(
     assert!(seen.iter().all(|(path, authorized)| path == "/oauth2/token" || *authorized), "{seen:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn pkce_binds_the_code_to_the_verifier() {
-    let fake = FakeMonzo::start(MonzoDataset::default()).await.unwrap();
+/// The fake Monzo's OAuth provider, reached directly rather than through a
+/// host: its endpoints, the fake's client, and its token endpoint.
+fn fake_provider(fake: &FakeMonzo, pkce: bool) -> (Oauth2Auth, OAuthClient, TokenEndpoint) {
     let endpoints = Oauth2Auth {
         authorize_url: "https://auth.monzo.com/".into(),
         token_url: "https://api.monzo.com/oauth2/token".into(),
         scopes: vec![],
         refresh_token_rotates: true,
-        pkce: true,
+        pkce,
     };
     let client = OAuthClient { client_id: CLIENT_ID.into(), client_secret: Secret::new(CLIENT_SECRET.into()) };
     let tokens = TokenEndpoint {
         client: reqwest::Client::new(),
         overrides: Arc::new(UpstreamOverrides::parse_list(&format!("api.monzo.com={}", fake.base_url())).unwrap()),
     };
-    let redirect = "http://127.0.0.1:1/oauth/monzo/callback";
-    let code = |verifier: &str| {
-        let url = authorization_url(&endpoints, CLIENT_ID, redirect, "s", Some(&pkce_challenge(verifier))).unwrap();
-        let back = fake.oauth().approve(url.as_str()).unwrap();
-        back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
-    };
+    (endpoints, client, tokens)
+}
+
+const FAKE_REDIRECT: &str = "http://127.0.0.1:1/oauth/monzo/callback";
+
+/// An authorization code from the fake provider, bound to `verifier`'s challenge if given.
+fn fake_code(fake: &FakeMonzo, endpoints: &Oauth2Auth, verifier: Option<&str>) -> String {
+    let challenge = verifier.map(pkce_challenge);
+    let url = authorization_url(endpoints, CLIENT_ID, FAKE_REDIRECT, "s", challenge.as_deref()).unwrap();
+    let back = fake.oauth().approve(url.as_str()).unwrap();
+    back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
+}
+
+/// A plugin whose token URL is on a host of its own, as Spotify's and
+/// Google's are: the client secret and refresh tokens go there only if the
+/// operator's settings allow that host and the group was approved for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_go_only_to_a_token_url_on_approved_hosts() {
+    let fake = FakeMonzo::start(MonzoDataset::default()).await.unwrap();
+    let inlet = Inlet::with_plugins(&[test_plugin("oauth-elsewhere")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={0},tokens.test={0}", fake.base_url()))
+        .env("INLET_OAUTH_OAUTH_ELSEWHERE_CLIENT_ID", CLIENT_ID)
+        .env("INLET_OAUTH_OAUTH_ELSEWHERE_CLIENT_SECRET", CLIENT_SECRET);
+
+    // Settings that leave the token host out: no account can be connected.
+    let narrowed = inlet.config("[plugins.oauth-elsewhere]\nhosts = [\"api.monzo.com\"]\n");
+    let output = narrowed.run(&["groups", "connect", "oauth-elsewhere", "--name", "mine"]).await;
+    assert!(!output.status.success());
+    let error = text(&output.stderr);
+    assert!(
+        error.contains("its token URL https://tokens.test/oauth2/token is not on its approved hosts (api.monzo.com)"),
+        "{error}"
+    );
+    let inlet = narrowed.config("");
+
+    // A group approved for an older file of the plugin, whose token URL was
+    // on the API's host: the token host is new and not yet approved.
+    let (endpoints, client, tokens) = fake_provider(&fake, false);
+    let code = fake_code(&fake, &endpoints, None);
+    let grant = tokens.exchange_code(&endpoints, &client, &code, FAKE_REDIRECT, None).await.unwrap();
+    let expired = grant.into_credentials(None, 0);
+    let store = inlet.store().await;
+    let group = store.insert_group("oauth-elsewhere", "mine", &expired).await.unwrap();
+    let older = ApprovedPlugin { sha256: "an-older-file".into(), hosts: vec!["api.monzo.com".into()] };
+    assert!(store.approve_plugin(group, &older).await.unwrap());
+    let add = ["integrations", "add", "oauth-elsewhere", "accounts", "--group", &group.to_string(), "--manual", "--json"];
+    let integration = inlet.json(&add).await["id"].as_i64().unwrap();
+    let refused = sync(&inlet, integration).await;
+    assert_eq!(refused["status"], "failed", "{refused:#}");
+    let message = refused["error_message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "the token URL https://tokens.test/oauth2/token is not on the hosts group {group} was approved for"
+        )),
+        "{message}"
+    );
+    assert_eq!(fake.oauth().refresh_calls(), 0, "the refresh token stayed home");
+
+    assert!(inlet.run(&["groups", "approve", &group.to_string()]).await.status.success());
+    let run = sync(&inlet, integration).await;
+    assert_eq!(run["status"], "success", "{run:#}");
+    assert_eq!(fake.oauth().refresh_calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pkce_binds_the_code_to_the_verifier() {
+    let fake = FakeMonzo::start(MonzoDataset::default()).await.unwrap();
+    let (endpoints, client, tokens) = fake_provider(&fake, true);
+    let redirect = FAKE_REDIRECT;
+    let code = |verifier: &str| fake_code(&fake, &endpoints, Some(verifier));
     let stolen = code("the-verifier-only-inlet-knows-0123456789abc");
     let refused = tokens.exchange_code(&endpoints, &client, &stolen, redirect, Some("a-guess")).await;
     assert!(matches!(refused, Err(TokenError::InvalidGrant(m)) if m.contains("code_verifier")));
