@@ -255,6 +255,15 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let earlier_attempt = lease(id, "fresh", 1);
     assert!(!s.complete_job(&earlier_attempt).await.unwrap(), "an earlier attempt's lease");
     checkpoint_refused(s, a, fresh_run, &earlier_attempt, &[]).await;
+    let earlier = RunCompletion {
+        run_id: fresh_run,
+        outcome: outcome.clone(),
+        logs: vec![],
+        job: Some((earlier_attempt, JobAction::Complete)),
+        integration: None,
+    };
+    assert_eq!(s.complete_runs(&[earlier]).await.unwrap(), [Recorded::LeaseLost]);
+    assert!(s.job(id).await.unwrap().is_some(), "the job of the later attempt stays");
 
     // The holder of the lease finishes normally.
     let done = RunCompletion {

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -576,6 +576,8 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
 }
 
 /// The job `$1` is still held by the lease of owner `$2` for attempt `$3`.
+/// A job has a lease owner only while it runs: every statement here that
+/// moves a job out of `running` clears `lease_owner`.
 const HELD: &str = "id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
 
 /// Apply `action` to the job `lease` names, if the lease is still held.
@@ -614,29 +616,43 @@ pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobA
     Ok(query.execute(conn).await?.rows_affected() == 1)
 }
 
-/// Complete (delete) the jobs of `leases` that are still held, in one
-/// statement; returns their ids. The condition on owner and attempt is the
-/// fence: a lease that was lost deletes nothing.
+/// Complete (delete) the jobs of `leases` that are still held, a statement
+/// per lease owner (a worker's batch has one); returns their ids. The
+/// condition on owner and attempt is the fence: a lease that was lost
+/// deletes nothing.
 pub(super) async fn complete_held(conn: &mut Connection, leases: &[&JobLease]) -> Result<BTreeSet<i64>> {
-    if leases.is_empty() {
-        return Ok(BTreeSet::new());
+    let mut by_owner: BTreeMap<&str, BTreeMap<String, i64>> = BTreeMap::new();
+    for lease in leases {
+        by_owner.entry(&lease.owner).or_default().insert(lease.job_id.to_string(), lease.attempt);
     }
-    let backend = Backend::of(conn);
-    let rows = super::json_rows(backend, 1, &[("id", "bigint"), ("owner", "text"), ("attempt", "bigint")]);
-    let ids = super::json_ids_match(backend, "id", 2);
-    let sql = format!(
-        "DELETE FROM jobs WHERE {ids} AND state = 'running'
-           AND (id, lease_owner, attempt) IN (SELECT v.id, v.owner, v.attempt FROM {rows} AS v)
-         RETURNING id"
-    );
-    let held: Vec<(i64, &str, i64)> = leases.iter().map(|l| (l.job_id, l.owner.as_str(), l.attempt)).collect();
-    let ids: Vec<i64> = leases.iter().map(|l| l.job_id).collect();
-    let deleted: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(super::json_param(&held))
-        .bind(super::json_param(&ids))
-        .fetch_all(conn)
-        .await?;
-    Ok(deleted.into_iter().collect())
+    // The attempts come as one JSON object keyed by job id, looked up per
+    // row (PostgreSQL reads it once: the scalar subquery); joining rows of
+    // (id, owner, attempt) took 40% longer. No `state = 'running'`: the
+    // owner implies it (see HELD), and naming the state lets PostgreSQL scan
+    // the partial index `jobs_one_running`, every running job, per batch.
+    let (ids, attempt_matches) = match Backend::of(conn) {
+        Backend::Postgres => (
+            "id = ANY(ARRAY(SELECT key::bigint FROM jsonb_object_keys($1::jsonb) AS key))",
+            "attempt = ((SELECT $1::jsonb) ->> id::text)::bigint",
+        ),
+        // A lookup per row would parse the JSON again; SQLite reads an
+        // uncorrelated subquery into a table once.
+        Backend::Sqlite => (
+            "id IN (SELECT CAST(key AS INTEGER) FROM json_each($1))",
+            "(id, attempt) IN (SELECT CAST(key AS INTEGER), value FROM json_each($1))",
+        ),
+    };
+    let sql = format!("DELETE FROM jobs WHERE {ids} AND lease_owner = $2 AND {attempt_matches} RETURNING id");
+    let mut completed = BTreeSet::new();
+    for (owner, attempts) in by_owner {
+        let deleted: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(super::json_param(&attempts))
+            .bind(owner)
+            .fetch_all(&mut *conn)
+            .await?;
+        completed.extend(deleted);
+    }
+    Ok(completed)
 }
 
 /// Whether `lease` is still held; on PostgreSQL the job is share-locked
