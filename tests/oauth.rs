@@ -7,9 +7,9 @@
 mod support;
 
 use inlet::auth::oauth::{OAuthClient, Secret, TokenEndpoint, TokenError, authorization_url, pkce_challenge};
-use inlet::capabilities::http::UpstreamOverrides;
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use inlet::demo::{FakeMonzo, MonzoDataset};
+use inlet::outbound::UpstreamOverrides;
 use inlet::runtime::wit::Oauth2Auth;
 use inlet::store::groups::ApprovedPlugin;
 use serde_json::Value;
@@ -306,7 +306,8 @@ async fn tokens_go_only_to_a_token_url_on_approved_hosts() {
     let group = store.insert_group("oauth-elsewhere", "mine", &expired).await.unwrap();
     let older = ApprovedPlugin { sha256: "an-older-file".into(), hosts: vec!["api.monzo.com".into()] };
     assert!(store.approve_plugin(group, &older).await.unwrap());
-    let add = ["integrations", "add", "oauth-elsewhere", "accounts", "--group", &group.to_string(), "--manual", "--json"];
+    let add =
+        ["integrations", "add", "oauth-elsewhere", "accounts", "--group", &group.to_string(), "--manual", "--json"];
     let integration = inlet.json(&add).await["id"].as_i64().unwrap();
     let refused = sync(&inlet, integration).await;
     assert_eq!(refused["status"], "failed", "{refused:#}");

@@ -4,7 +4,8 @@
 //! injection, response copy). Run with
 //! `cargo bench --bench http_capability [-- requests]`.
 
-use inlet::capabilities::http::{OutboundHttp, UpstreamOverrides, client};
+use inlet::capabilities::http::OutboundHttp;
+use inlet::outbound::{UpstreamOverrides, client};
 use inlet::runtime::wit::inlet::plugin::http::{Auth, Method, Request};
 use inlet::store::groups::Credentials;
 use std::collections::BTreeMap;

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod metrics;
 pub mod notify;
 pub mod operations;
+pub mod outbound;
 pub mod private_files;
 pub mod queue;
 pub mod runtime;
@@ -27,7 +28,6 @@ use anyhow::{Context, Result};
 use auth::OAuth;
 use auth::oauth::TokenEndpoint;
 use auth::secrets::SecretKey;
-use capabilities::http;
 use clock::{SharedClock, SystemClock};
 use notify::Notifier;
 use queue::{QueuePolicy, QueueWorker, WorkerConfig};
@@ -117,7 +117,7 @@ impl Host {
         let runtime = Runtime::new(settings.compile_cache_dir(), settings.call_limits.clone())?;
         let plugins = Arc::new(PluginRegistry::load_dir(&runtime, &settings.plugins_dir).await?);
         let overrides = Arc::new(settings.upstream_overrides.clone());
-        let http_client = http::client(&overrides);
+        let http_client = outbound::client(&overrides);
         let notifier = Arc::new(Notifier::new(settings.notify_webhook_url.clone()));
         let oauth = OAuth::new(
             store.clone(),

@@ -2,8 +2,8 @@
 //! and environment variables first, then the config file, then defaults.
 
 use crate::auth::oauth::{OAuthClient, OAuthClients};
-use crate::capabilities::http::UpstreamOverrides;
 use crate::capabilities::rate_limit::RateLimit;
+use crate::outbound::UpstreamOverrides;
 use crate::queue::QueuePolicy;
 use crate::runtime::CallLimits;
 use crate::runtime::context::OutputLimits;

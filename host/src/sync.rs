@@ -5,9 +5,10 @@
 use crate::auth::OAuth;
 use crate::auth::refresh::{self, RefreshError};
 use crate::capabilities::batches;
-use crate::capabilities::http::{GroupTokens, OutboundHttp, UnapprovedHosts, UpstreamOverrides};
+use crate::capabilities::http::{GroupTokens, OutboundHttp, UnapprovedHosts};
 use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
 use crate::notify::Notifier;
+use crate::outbound::UpstreamOverrides;
 use crate::runtime::context::{FetchScope, OutputLimits};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch, Trigger};

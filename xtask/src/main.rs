@@ -2,6 +2,8 @@
 //! Each installs what it needs (the wasm32-wasip2 target) so a fresh machine
 //! with only rustup can run them.
 
+mod modules;
+
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,8 +50,14 @@ fn run() -> Result<()> {
             }
             cargo(&args).context("plugin tests failed")
         }
+        Some("modules") => {
+            if !modules::report(&root.join("host/src"))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: cargo xtask <run [serve args] | test | build-plugins>");
+            eprintln!("usage: cargo xtask <run [serve args] | test | build-plugins | modules>");
             std::process::exit(2);
         }
     }

@@ -7,8 +7,8 @@ pub mod oauth;
 pub mod refresh;
 pub mod secrets;
 
-use crate::capabilities::http::url_host_matches;
 use crate::notify::Notifier;
+use crate::outbound::url_host_matches;
 use crate::runtime::registry::PluginRegistry;
 use crate::runtime::wit::{AuthKind, Oauth2Auth};
 use crate::settings::PluginSettings;

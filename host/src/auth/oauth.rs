@@ -3,7 +3,7 @@
 //! and for a refresh. The provider's endpoints come from the plugin's
 //! manifest; its client id and secret from the operator.
 
-use crate::capabilities::http::{UpstreamOverrides, internal_address};
+use crate::outbound::{UpstreamOverrides, internal_address};
 use crate::runtime::wit::Oauth2Auth;
 use crate::store::groups::Credentials;
 use base64::Engine;

@@ -7,7 +7,7 @@
 
 use super::OAuth;
 use super::oauth::TokenError;
-use crate::capabilities::http::url_host_matches;
+use crate::outbound::url_host_matches;
 use crate::store::groups::{Credentials, NEEDS_RECONNECT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
