@@ -3,9 +3,9 @@
 //! record the run with its counts, error and log lines.
 
 use crate::auth::OAuth;
-use crate::auth::refresh::{self, RefreshError};
+use crate::auth::refresh;
 use crate::capabilities::batches;
-use crate::capabilities::http::{GroupTokens, OutboundHttp, UnapprovedHosts};
+use crate::capabilities::http::{GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
 use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
 use crate::notify::Notifier;
 use crate::outbound::UpstreamOverrides;
@@ -519,7 +519,7 @@ impl SyncRunner {
                 credentials,
                 timeout: self.request_timeout,
                 max_response_bytes: self.max_response_bytes,
-                tokens: Some(GroupTokens { oauth: Arc::clone(&self.oauth), group_id: integration.group_id }),
+                tokens: Some(GroupTokens { refresh: self.oauth.clone(), group_id: integration.group_id }),
                 rate_limit: self
                     .rate_limit(plugin)
                     .map(|limit| self.rate_limits.for_group(integration.group_id, limit)),

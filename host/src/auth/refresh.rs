@@ -7,6 +7,7 @@
 
 use super::OAuth;
 use super::oauth::TokenError;
+use crate::capabilities::http::{RefreshError, RefreshFuture, TokenRefresh};
 use crate::outbound::url_host_matches;
 use crate::store::groups::{Credentials, NEEDS_RECONNECT};
 use std::sync::Arc;
@@ -22,27 +23,6 @@ const LEASE_MS: i64 = 60_000;
 /// How long a worker waits for another process's refresh before giving up.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(45);
 
-#[derive(Debug, thiserror::Error)]
-pub enum RefreshError {
-    /// The group must be connected again by an operator (it is marked so
-    /// already, or has nothing to refresh with).
-    #[error("{0}")]
-    NeedsReconnect(String),
-    /// This refresh found the refresh token refused: it marked the group,
-    /// paused the group's integrations and told the operator.
-    #[error("{0}")]
-    GroupPaused(String),
-    /// Worth retrying later (provider down, database busy).
-    #[error("{0}")]
-    Transient(String),
-}
-
-impl From<anyhow::Error> for RefreshError {
-    fn from(error: anyhow::Error) -> Self {
-        RefreshError::Transient(format!("{error:#}"))
-    }
-}
-
 /// Whether these credentials should be refreshed before use.
 pub fn expiring(credentials: &Credentials, now: i64) -> bool {
     credentials.get("refresh_token").is_some()
@@ -55,6 +35,12 @@ enum Look {
     Settled(Result<Credentials, RefreshError>),
     /// These current credentials need refreshing.
     Refresh(Credentials),
+}
+
+impl TokenRefresh for OAuth {
+    fn refresh_refused(self: Arc<Self>, group_id: i64, refused: Credentials) -> RefreshFuture {
+        Box::pin(async move { self.fresh_credentials(group_id, &refused, true).await })
+    }
 }
 
 impl OAuth {

@@ -3,8 +3,6 @@
 //! plugin never holds them; an operator's upstream override may point a
 //! declared host somewhere else (tests, staging, demos).
 
-use crate::auth::OAuth;
-use crate::auth::refresh::RefreshError;
 use crate::capabilities::rate_limit::GroupRateLimit;
 use crate::outbound::{UpstreamOverrides, host_matches, internal_address};
 use crate::runtime::context::PluginCtx;
@@ -45,10 +43,41 @@ pub struct UnapprovedHosts {
     pub group_id: i64,
 }
 
-/// The group whose OAuth tokens a fetch uses.
+/// The group whose OAuth tokens a fetch uses, and where to renew them.
 pub struct GroupTokens {
-    pub oauth: Arc<OAuth>,
+    pub refresh: Arc<dyn TokenRefresh>,
     pub group_id: i64,
+}
+
+/// Renews a group's OAuth credentials after the upstream refused them (or
+/// hands over those another worker just renewed). `auth::OAuth` implements
+/// it; the capability owns the trait so that it needs nothing from auth.
+pub trait TokenRefresh: Send + Sync {
+    fn refresh_refused(self: Arc<Self>, group_id: i64, refused: Credentials) -> RefreshFuture;
+}
+
+pub type RefreshFuture = std::pin::Pin<Box<dyn Future<Output = Result<Credentials, RefreshError>> + Send>>;
+
+/// Why a group's OAuth credentials could not be renewed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The group must be connected again by an operator (it is marked so
+    /// already, or has nothing to refresh with).
+    #[error("{0}")]
+    NeedsReconnect(String),
+    /// This refresh found the refresh token refused: it marked the group,
+    /// paused the group's integrations and told the operator.
+    #[error("{0}")]
+    GroupPaused(String),
+    /// Worth retrying later (provider down, database busy).
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<anyhow::Error> for RefreshError {
+    fn from(error: anyhow::Error) -> Self {
+        RefreshError::Transient(format!("{error:#}"))
+    }
 }
 
 /// Redirects followed per request; each hop is checked like the first.
@@ -157,7 +186,7 @@ impl OutboundHttp {
         if self.credentials.get("refresh_token").is_none() {
             return Ok(false);
         }
-        match tokens.oauth.fresh_credentials(tokens.group_id, &self.credentials, true).await {
+        match Arc::clone(&tokens.refresh).refresh_refused(tokens.group_id, self.credentials.clone()).await {
             Ok(renewed) => {
                 self.credentials = renewed;
                 Ok(true)
