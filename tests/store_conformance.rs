@@ -1,9 +1,9 @@
 //! One conformance suite for every storage backend: each check runs against
 //! SQLite and against the real PostgreSQL server, with an injected clock.
 
-use inlet::auth::secrets::SecretKey;
 use inlet::clock::ManualClock;
 use inlet::schedule::Schedule;
+use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};

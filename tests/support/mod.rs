@@ -3,8 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use inlet::auth::secrets::SecretKey;
 use inlet::clock::SystemClock;
+use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

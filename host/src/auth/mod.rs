@@ -1,11 +1,10 @@
-//! Groups' credentials: sealed at rest ([`secrets`]), obtained through the
-//! OAuth authorization-code flow ([`connect`]) and kept fresh by a
-//! single-flight refresh ([`refresh`]).
+//! OAuth groups' credentials: obtained through the authorization-code flow
+//! ([`connect`]) and kept fresh by a single-flight refresh ([`refresh`]).
+//! They are sealed at rest by [`crate::secrets`].
 
 pub mod connect;
 pub mod oauth;
 pub mod refresh;
-pub mod secrets;
 
 use crate::notify::Notifier;
 use crate::outbound::url_host_matches;

@@ -18,8 +18,8 @@ pub mod state;
 pub mod sync_runs;
 pub mod webhook_deliveries;
 
-use crate::auth::secrets::SecretKey;
 use crate::clock::{Millis, SharedClock};
+use crate::secrets::SecretKey;
 use anyhow::{Context, Result, bail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
