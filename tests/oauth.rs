@@ -6,11 +6,12 @@
 
 mod support;
 
-use inlet::auth::oauth::{OAuthClient, Secret, TokenEndpoint, TokenError, authorization_url, pkce_challenge};
+use inlet::auth::oauth::{TokenEndpoint, TokenError, authorization_url, pkce_challenge};
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use inlet::demo::{FakeMonzo, MonzoDataset};
 use inlet::outbound::UpstreamOverrides;
 use inlet::runtime::wit::Oauth2Auth;
+use inlet::settings::{OAuthClient, Secret};
 use inlet::store::groups::ApprovedPlugin;
 use serde_json::Value;
 use std::sync::Arc;

@@ -11,8 +11,9 @@ use crate::outbound::url_host_matches;
 use crate::runtime::registry::PluginRegistry;
 use crate::runtime::wit::{AuthKind, Oauth2Auth};
 use crate::settings::PluginSettings;
+use crate::settings::{OAuthClient, OAuthClients};
 use crate::store::Store;
-use oauth::{OAuthClient, OAuthClients, TokenEndpoint};
+use oauth::TokenEndpoint;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 

@@ -4,5 +4,5 @@
 pub mod policy;
 pub mod worker;
 
-pub use policy::{Decision, QueuePolicy, decide};
+pub use policy::{Decision, decide};
 pub use worker::{QueueWorker, WorkerConfig};

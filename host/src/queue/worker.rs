@@ -9,9 +9,10 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
-use super::policy::{Decision, QueuePolicy, decide};
+use super::policy::{Decision, decide};
 use crate::metrics::METRICS;
 use crate::runtime::wit::Trigger;
+use crate::settings::QueuePolicy;
 use crate::store::Store;
 use crate::store::jobs::{Job, JobAction, JobLease, Queue};
 use crate::store::run_batches::Recorded;

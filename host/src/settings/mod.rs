@@ -1,10 +1,8 @@
 //! Where inlet keeps things and how it reaches upstreams: command-line flags
 //! and environment variables first, then the config file, then defaults.
 
-use crate::auth::oauth::{OAuthClient, OAuthClients};
 use crate::capabilities::rate_limit::RateLimit;
 use crate::outbound::UpstreamOverrides;
-use crate::queue::QueuePolicy;
 use crate::runtime::CallLimits;
 use crate::runtime::context::OutputLimits;
 use crate::store::jobs::Queue;
@@ -14,6 +12,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
+
+mod oauth_clients;
+mod queue_policy;
+
+pub use oauth_clients::{OAuthClient, OAuthClients, Secret};
+pub use queue_policy::QueuePolicy;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SettingsArgs {
