@@ -349,7 +349,7 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
     assert!(s.failed_batches(10).await.unwrap().is_empty());
 
     // Once processed, a batch's payload goes with the history.
-    let nothing = inlet::runtime::wit::Records { objects: vec![], events: vec![], blocks: vec![], deleted: vec![] };
+    let nothing = inlet::domain::records::Records { objects: vec![], events: vec![], blocks: vec![], deleted: vec![] };
     s.store_records(a, first, &nothing).await.unwrap();
     assert_eq!(s.prune_processed_batches(START).await.unwrap(), 0, "processed now, not before");
     b.clock.advance(1);
@@ -745,7 +745,7 @@ async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend)
 
 conformance!(record_pages, record_pages_follow_their_cursor_and_filters);
 async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
-    use inlet::runtime::wit::{EventRecord, Records};
+    use inlet::domain::records::{EventRecord, Records};
     use inlet::store::records::RecordFilter;
     let s = &b.store;
     let a = integration(s, "a", None).await;

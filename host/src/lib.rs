@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod domain;
 pub mod metrics;
 pub mod notify;
 pub mod operations;

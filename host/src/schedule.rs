@@ -134,18 +134,6 @@ impl Schedule {
             }
         }
     }
-
-    /// The manifest's default schedule for an instance type.
-    pub fn from_manifest(schedule: &crate::runtime::wit::Schedule) -> Schedule {
-        use crate::runtime::wit::Schedule as Wit;
-        match schedule {
-            Wit::Interval(seconds) => Schedule::Interval { seconds: *seconds },
-            Wit::Cron(cron) => {
-                Schedule::Cron { expressions: cron.expressions.clone(), timezone: cron.timezone.clone() }
-            }
-            Wit::Manual => Schedule::Manual,
-        }
-    }
 }
 
 impl fmt::Display for Schedule {

@@ -436,9 +436,7 @@ impl SyncRunner {
         }
         self.plugins
             .get(&integration.plugin_id)
-            .and_then(|p| {
-                p.instance_type(&integration.instance_type).map(|t| Schedule::from_manifest(&t.default_schedule))
-            })
+            .and_then(|p| p.instance_type(&integration.instance_type).map(|t| Schedule::from(&t.default_schedule)))
             .unwrap_or(Schedule::Interval { seconds: crate::schedule::DEFAULT_INTERVAL_SECONDS })
     }
 

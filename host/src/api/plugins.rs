@@ -89,7 +89,7 @@ impl PluginView {
                     name: t.name.clone(),
                     description: t.description.clone(),
                     kind: kind_name(t.kind).into(),
-                    default_schedule: Schedule::from_manifest(&t.default_schedule),
+                    default_schedule: Schedule::from(&t.default_schedule),
                     approved_hosts: runner.allowed_hosts(plugin.id(), &t.hosts),
                     hosts: t.hosts.clone(),
                     config_schema: serde_json::from_str(&t.config_schema).unwrap_or_default(),

@@ -213,7 +213,7 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
     let name = check_name(input.name.unwrap_or_else(|| format!("{} {}", input.plugin, input.instance_type)))?;
     let config = check_config(input.config.unwrap_or_else(|| serde_json::json!({})))?;
     let schedule = input.schedule.map(|s| s.resolve("schedule")).transpose()?.flatten();
-    let effective = schedule.clone().unwrap_or_else(|| Schedule::from_manifest(&instance_type.default_schedule));
+    let effective = schedule.clone().unwrap_or_else(|| Schedule::from(&instance_type.default_schedule));
     let now = host.store().now();
     // The first run is a backfill, due at once (with a little jitter) unless manual.
     let first_due_at =

@@ -294,10 +294,11 @@ impl Runtime {
         pre: &wit::PluginPre<PluginCtx>,
         plugin_id: &str,
         batch: RawBatch,
-    ) -> Result<Result<Records, PluginError>, CallError> {
+    ) -> Result<Result<crate::domain::records::Records, PluginError>, CallError> {
         let timeout = self.limits.process_timeout;
         let store = self.new_store(plugin_id, None, timeout);
-        self.call(pre, store, timeout, Process(batch), None).await.0.map(|answer| answer.map_err(capped))
+        let (result, _) = self.call(pre, store, timeout, Process(batch), None).await;
+        result.map(|answer| answer.map(Into::into).map_err(capped))
     }
 }
 

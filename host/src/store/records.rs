@@ -2,7 +2,7 @@
 //! (integration, kind, external id) so re-syncing upserts instead of duplicating.
 
 use super::{Connection, Store, raw_batches};
-use crate::runtime::wit::{RecordClass, Records};
+use crate::domain::records::{RecordClass, Records};
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
