@@ -3,6 +3,7 @@
 
 mod support;
 
+use inlet::domain::trigger::Trigger;
 use inlet::store::sync_runs::RunStatus;
 use support::{Inlet, eventually, terminate, test_plugin};
 
@@ -26,7 +27,7 @@ async fn serve_runs_a_due_integration_on_its_own_and_schedules_the_next() {
     })
     .await;
     assert_eq!(run.status.as_str(), "success", "{run:?}");
-    assert_eq!(run.trigger, "backfill", "a new integration's first run is a backfill");
+    assert_eq!(run.trigger, Trigger::Backfill, "a new integration's first run is a backfill");
 
     let listed = eventually(10, "the next due time", || async {
         let listed = inlet.json(&["schedule", "list", "--json"]).await;
@@ -161,7 +162,7 @@ async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_o
         runs.sort_by_key(|r| (r.started_at, r.id));
         assert!(!runs.is_empty() && runs.len() <= 2, "integration {id}: {} runs", runs.len());
         assert!(runs.iter().all(|r| r.status.as_str() == "success"), "integration {id}: {runs:?}");
-        assert_eq!(runs[0].trigger, "backfill", "the scheduled first run of integration {id}");
+        assert_eq!(runs[0].trigger, Trigger::Backfill, "the scheduled first run of integration {id}");
         for pair in runs.windows(2) {
             let (earlier, later) = (&pair[0], &pair[1]);
             assert!(

@@ -2,6 +2,7 @@
 //! SQLite and against the real PostgreSQL server, with an injected clock.
 
 use inlet::clock::ManualClock;
+use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
 use inlet::secrets::SecretKey;
 use inlet::store::Store;
@@ -77,7 +78,7 @@ fn fetch_job(integration_id: i64, run_at: i64) -> NewJob {
     NewJob {
         queue: Queue::Fetch,
         integration_id,
-        args: JobArgs { trigger: "manual".into(), backfill_since: None },
+        args: JobArgs { trigger: Trigger::Manual, backfill_since: None },
         max_attempts: 3,
         run_at,
     }
@@ -180,7 +181,8 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
     for attempt in 1..=3 {
         let claimed = s.claim_jobs(Queue::Fetch, "dead-worker", 1_000, 1).await.unwrap();
         assert_eq!(claimed[0].attempt, attempt);
-        let start = RunStart { integration_id: a, trigger: "manual", attempt, job_id: Some(id), pending_run_id: None };
+        let start =
+            RunStart { integration_id: a, trigger: Trigger::Manual, attempt, job_id: Some(id), pending_run_id: None };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
         assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), [id], "a live worker renews");
@@ -202,8 +204,13 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let s = &b.store;
     let a = integration(s, "a", None).await;
     let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
-    let start =
-        |attempt| RunStart { integration_id: a, trigger: "schedule", attempt, job_id: Some(id), pending_run_id: None };
+    let start = |attempt| RunStart {
+        integration_id: a,
+        trigger: Trigger::Schedule,
+        attempt,
+        job_id: Some(id),
+        pending_run_id: None,
+    };
 
     // The stale worker claims and starts a run, then stalls past its lease.
     s.claim_jobs(Queue::Fetch, "stale", 1_000, 1).await.unwrap();
@@ -304,7 +311,7 @@ conformance!(cli_runs, a_run_in_the_cli_takes_its_integration_like_a_worker);
 async fn a_run_in_the_cli_takes_its_integration_like_a_worker(b: Backend) {
     let s = &b.store;
     let a = integration(s, "a", None).await;
-    let args = JobArgs { trigger: "manual".into(), backfill_since: None };
+    let args = JobArgs { trigger: Trigger::Manual, backfill_since: None };
     let cli = s.claim_integration(a, &args, "cli", 30_000).await.unwrap().unwrap();
     let refused = s.claim_integration(a, &args, "cli-2", 30_000).await.unwrap().unwrap_err();
     assert_eq!((refused.job_id, refused.owner.as_deref()), (cli.job_id, Some("cli")));
@@ -324,7 +331,7 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
     let batches = [("thing".to_string(), "{\"id\":1}".to_string()), ("thing".into(), "{\"id\":2}".into())];
     s.commit_checkpoint(&Checkpoint {
         integration_id: a,
-        sync_run_id: s.start_sync_run(a, "manual", 1).await.unwrap(),
+        sync_run_id: s.start_sync_run(a, Trigger::Manual, 1).await.unwrap(),
         lease: None,
         batches: &batches,
         state: &[],
@@ -468,8 +475,14 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         (s.enqueue_job(&fetch_job(a, START)).await.unwrap(), s.enqueue_job(&fetch_job(c, START)).await.unwrap());
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
     let starts = [
-        RunStart { integration_id: a, trigger: "schedule", attempt: 1, job_id: Some(job_a), pending_run_id: None },
-        RunStart { integration_id: c, trigger: "manual", attempt: 1, job_id: Some(job_c), pending_run_id: None },
+        RunStart {
+            integration_id: a,
+            trigger: Trigger::Schedule,
+            attempt: 1,
+            job_id: Some(job_a),
+            pending_run_id: None,
+        },
+        RunStart { integration_id: c, trigger: Trigger::Manual, attempt: 1, job_id: Some(job_c), pending_run_id: None },
     ];
     let (runs, started_at) = s.start_runs(&starts).await.unwrap();
     assert_eq!(started_at, START);
@@ -564,11 +577,11 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
         progress: None,
     };
     for _ in 0..6 {
-        let run = s.start_sync_run(a, "schedule", 1).await.unwrap();
+        let run = s.start_sync_run(a, Trigger::Schedule, 1).await.unwrap();
         s.finish_sync_run(run, &done).await.unwrap();
         b.clock.advance(60_000);
     }
-    let running = s.start_sync_run(a, "schedule", 1).await.unwrap();
+    let running = s.start_sync_run(a, Trigger::Schedule, 1).await.unwrap();
     assert_eq!(s.prune_sync_runs(START - 1, 4).await.unwrap(), 3, "beyond the newest 4 (a running run counts)");
     assert_eq!(s.prune_sync_runs(START + 3 * 60_000 + 1, 100).await.unwrap(), 1, "older than the cut-off");
     let left: Vec<i64> = s.sync_runs(a, 100).await.unwrap().iter().map(|r| r.id).collect();
@@ -668,7 +681,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     // It joined a scheduled job: started as "schedule", it stays the operator's "manual".
     let start = RunStart {
         integration_id: a,
-        trigger: "schedule",
+        trigger: Trigger::Schedule,
         attempt: 1,
         job_id: Some(job_id),
         pending_run_id: Some(run_id),
@@ -677,7 +690,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     assert_eq!(runs, vec![run_id]);
     let run = s.sync_run(run_id).await.unwrap().unwrap();
     assert_eq!((run.status, run.started_at), (RunStatus::Running, Some(START + 9_999)));
-    assert_eq!(run.trigger, "manual");
+    assert_eq!(run.trigger, Trigger::Manual);
     assert_eq!(s.sync_runs(a, 10).await.unwrap().len(), 1, "no second row");
 
     // A job waiting out an upstream's Retry-After is not pulled forward by a request.
@@ -764,7 +777,7 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     let records = Records { objects: vec![], events, blocks: vec![], deleted: vec![] };
     s.commit_checkpoint(&inlet::store::raw_batches::Checkpoint {
         integration_id: a,
-        sync_run_id: s.start_sync_run(a, "manual", 1).await.unwrap(),
+        sync_run_id: s.start_sync_run(a, Trigger::Manual, 1).await.unwrap(),
         lease: None,
         batches: &[("events".into(), "[]".into())],
         state: &[],
@@ -824,10 +837,10 @@ async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b:
     use inlet::store::sync_runs::LogLine;
     let s = &b.store;
     let (a, kept) = (integration(s, "a", None).await, integration(s, "kept", None).await);
-    let run = s.start_sync_run(a, "manual", 1).await.unwrap();
+    let run = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
     let line = LogLine { at: START, level: "info".into(), message: "fetched".into() };
     s.append_sync_run_logs(run, std::slice::from_ref(&line)).await.unwrap();
-    let kept_run = s.start_sync_run(kept, "manual", 1).await.unwrap();
+    let kept_run = s.start_sync_run(kept, Trigger::Manual, 1).await.unwrap();
 
     assert!(s.delete_integration(a).await.unwrap());
     assert!(s.sync_run(run).await.unwrap().is_none(), "the integration's run went with it");

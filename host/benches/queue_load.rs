@@ -9,6 +9,7 @@
 //! Each runs on SQLite (a temp file) and on PostgreSQL (a fresh database on
 //! 127.0.0.1:5432). Usage: queue_load [sqlite|postgres|both] [jobs] [integrations]
 
+use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
 use inlet::settings::{Settings, SettingsArgs};
 use inlet::store::Store;
@@ -116,7 +117,7 @@ async fn throughput(backend: &str, plugin: &PathBuf, jobs: usize) -> anyhow::Res
     let store = host.store().clone();
     let ids = add_integrations(&store, group, jobs, |_| None).await?;
     for id in &ids {
-        let args = JobArgs { trigger: "manual".into(), backfill_since: None };
+        let args = JobArgs { trigger: Trigger::Manual, backfill_since: None };
         store
             .enqueue_job(&NewJob {
                 queue: Queue::Fetch,

@@ -7,11 +7,12 @@ use crate::auth::refresh;
 use crate::capabilities::batches;
 use crate::capabilities::http::{GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
 use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
+use crate::domain::trigger::Trigger;
 use crate::notify::Notifier;
 use crate::outbound::UpstreamOverrides;
 use crate::runtime::context::{FetchScope, OutputLimits};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
-use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch, Trigger};
+use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch};
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
 use crate::settings::PluginSettings;
@@ -139,16 +140,6 @@ impl RunRequest {
     }
 }
 
-pub fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Schedule => "schedule",
-        Trigger::Manual => "manual",
-        Trigger::Webhook => "webhook",
-        Trigger::Retry => "retry",
-        Trigger::Backfill => "backfill",
-    }
-}
-
 /// Everything a run needs: the database, the engine, the loaded plugins,
 /// outbound HTTP settings, and who to tell when an integration stops.
 pub struct SyncRunner {
@@ -235,7 +226,7 @@ impl SyncRunner {
             .iter()
             .map(|(request, _, _, _, trigger)| RunStart {
                 integration_id: request.integration_id,
-                trigger: trigger_name(*trigger),
+                trigger: *trigger,
                 attempt: request.attempt,
                 job_id: request.lease.as_ref().map(|l| l.job_id),
                 pending_run_id: request.pending_run_id,
@@ -367,7 +358,7 @@ impl SyncRunner {
     pub async fn run(&self, request: &RunRequest) -> Result<SyncRun> {
         let id = request.integration_id;
         self.store.integration(id).await?.with_context(|| format!("there is no integration with id {id}"))?;
-        let args = JobArgs { trigger: trigger_name(request.trigger).into(), backfill_since: request.backfill_since };
+        let args = JobArgs { trigger: request.trigger, backfill_since: request.backfill_since };
         let lease_ms = self.job_lease.as_millis() as i64;
         let lease = match self.store.claim_integration(id, &args, &self.owner, lease_ms).await? {
             Ok(lease) => lease,
@@ -538,7 +529,7 @@ impl SyncRunner {
             instance_type: integration.instance_type.clone(),
             config: integration.config.clone(),
             mode: run.mode,
-            trigger: run.trigger,
+            trigger: run.trigger.into(),
         };
         let (result, mut ctx) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, request).await;
         let mut fetched = FetchResult::default();

@@ -1,5 +1,6 @@
 use super::print_json;
 use crate::Host;
+use crate::domain::trigger::Trigger;
 use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
 use crate::store::sync_runs::{RunStatus, SyncRun};
 use crate::sync::RunRequest;
@@ -98,13 +99,13 @@ async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> R
         }
         (None, None) => bail!("name an integration id or --plugin"),
     };
-    let trigger = if backfill_since.is_some() { "backfill" } else { "manual" };
+    let trigger = if backfill_since.is_some() { Trigger::Backfill } else { Trigger::Manual };
     let mut queued = Vec::new();
     for integration_id in targets {
         let job = NewJob {
             queue: Queue::Fetch,
             integration_id,
-            args: JobArgs { trigger: trigger.into(), backfill_since },
+            args: JobArgs { trigger, backfill_since },
             max_attempts: host.policy(Queue::Fetch).max_attempts,
             run_at: store.now(),
         };
@@ -162,7 +163,7 @@ fn print_run(run: &SyncRun) {
         "run {} {} ({}, attempt {}) in {} ms: {} batches, records {} created, {} updated, {} unchanged, {} deleted",
         run.id,
         run.status.as_str(),
-        run.trigger,
+        run.trigger.as_str(),
         run.attempt,
         run.duration_ms.unwrap_or_default(),
         run.batches,

@@ -3,3 +3,4 @@
 //! rest of the host does not change when the contract does.
 
 pub mod records;
+pub mod trigger;

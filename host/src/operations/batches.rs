@@ -3,6 +3,7 @@
 
 use super::OperationError;
 use crate::Host;
+use crate::domain::trigger::Trigger;
 use crate::store::jobs::{JobArgs, NewJob, Queue};
 
 /// What a retry queued.
@@ -25,7 +26,7 @@ pub async fn retry_failed(host: &Host, id: Option<i64>) -> Result<BatchesRetried
         let job = NewJob {
             queue: Queue::Process,
             integration_id,
-            args: JobArgs { trigger: "manual".into(), backfill_since: None },
+            args: JobArgs { trigger: Trigger::Manual, backfill_since: None },
             max_attempts: host.policy(Queue::Process).max_attempts,
             run_at: store.now(),
         };

@@ -2,6 +2,7 @@
 
 use super::{OperationError, OperationResult};
 use crate::Host;
+use crate::domain::trigger::Trigger;
 use crate::runtime::wit::InstanceKind;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, NewIntegration};
@@ -316,7 +317,7 @@ pub async fn request_sync(host: &Host, id: i64, force: bool) -> OperationResult<
     let job = NewJob {
         queue: Queue::Fetch,
         integration_id: id,
-        args: JobArgs { trigger: "manual".into(), backfill_since: None },
+        args: JobArgs { trigger: Trigger::Manual, backfill_since: None },
         max_attempts: host.policy(Queue::Fetch).max_attempts,
         run_at: host.store().now(),
     };

@@ -10,8 +10,8 @@
 //! and hands the rest back without counting the attempt.
 
 use super::policy::{Decision, decide};
+use crate::domain::trigger::Trigger;
 use crate::metrics::METRICS;
-use crate::runtime::wit::Trigger;
 use crate::settings::QueuePolicy;
 use crate::store::Store;
 use crate::store::jobs::{Job, JobAction, JobLease, Queue};
@@ -462,13 +462,7 @@ impl QueueWorker {
 
 /// The run a claimed job asks for.
 fn request(job: &Job, integration_id: i64, lease: JobLease) -> RunRequest {
-    let trigger = match job.args.trigger.as_str() {
-        _ if job.attempt > 1 => Trigger::Retry,
-        "manual" => Trigger::Manual,
-        "webhook" => Trigger::Webhook,
-        "backfill" => Trigger::Backfill,
-        _ => Trigger::Schedule,
-    };
+    let trigger = if job.attempt > 1 { Trigger::Retry } else { job.args.trigger };
     RunRequest {
         integration_id,
         trigger,

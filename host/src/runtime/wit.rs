@@ -49,6 +49,19 @@ impl From<Records> for crate::domain::records::Records {
     }
 }
 
+impl From<crate::domain::trigger::Trigger> for Trigger {
+    fn from(trigger: crate::domain::trigger::Trigger) -> Self {
+        use crate::domain::trigger::Trigger as Domain;
+        match trigger {
+            Domain::Schedule => Trigger::Schedule,
+            Domain::Manual => Trigger::Manual,
+            Domain::Webhook => Trigger::Webhook,
+            Domain::Retry => Trigger::Retry,
+            Domain::Backfill => Trigger::Backfill,
+        }
+    }
+}
+
 /// A manifest's default schedule, as the host's own type.
 impl From<&Schedule> for crate::schedule::Schedule {
     fn from(schedule: &Schedule) -> Self {

@@ -3,6 +3,7 @@
 
 use super::jobs::{JobArgs, Queue};
 use super::{Backend, Connection, Store};
+use crate::domain::trigger::Trigger;
 use crate::schedule::Schedule;
 use anyhow::Result;
 use serde::Serialize;
@@ -207,7 +208,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let args = serde_json::to_string(&JobArgs { trigger: "schedule".into(), backfill_since: None })?;
+        let args = serde_json::to_string(&JobArgs { trigger: Trigger::Schedule, backfill_since: None })?;
         for id in &due {
             sqlx::query(
                 "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)

@@ -8,6 +8,7 @@
 //! of one integration impossible whatever the callers do.
 
 use super::{Backend, Connection, Store};
+use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -42,10 +43,9 @@ impl Queue {
 }
 
 /// What a job asks for, stored as JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobArgs {
-    /// schedule, manual, webhook, backfill.
-    pub trigger: String,
+    pub trigger: Trigger,
     /// Fetch history from this time (ms) on, ignoring cursors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_since: Option<i64>,
@@ -214,7 +214,7 @@ impl Store {
             Some(run_id) => run_id,
             None => {
                 let run_id =
-                    super::sync_runs::insert_pending(&mut tx, new.integration_id, job_id, &new.args.trigger, now)
+                    super::sync_runs::insert_pending(&mut tx, new.integration_id, job_id, new.args.trigger, now)
                         .await?;
                 sqlx::query("UPDATE jobs SET pending_run_id = $2 WHERE id = $1")
                     .bind(job_id)

@@ -10,13 +10,14 @@ use super::integrations::RunEnd;
 use super::jobs::{JobAction, JobLease};
 use super::sync_runs::{LogLine, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
+use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A run about to start.
-pub struct RunStart<'a> {
+pub struct RunStart {
     pub integration_id: i64,
-    pub trigger: &'a str,
+    pub trigger: Trigger,
     pub attempt: i64,
     pub job_id: Option<i64>,
     /// The `pending` run an operator's trigger created; it becomes this run.
@@ -48,7 +49,7 @@ pub enum Recorded {
 impl Store {
     /// Record runs as started in one transaction. Returns their run ids, in
     /// order, and the start time they share. Each integration may appear once.
-    pub async fn start_runs(&self, starts: &[RunStart<'_>]) -> Result<(Vec<i64>, i64)> {
+    pub async fn start_runs(&self, starts: &[RunStart]) -> Result<(Vec<i64>, i64)> {
         let now = self.now();
         if starts.is_empty() {
             return Ok((Vec::new(), now));
@@ -67,7 +68,7 @@ impl Store {
                 run_by_integration.insert(start.integration_id, run_id);
             }
         }
-        let rows: Vec<(i64, &str, i64, Option<i64>)> = starts
+        let rows: Vec<(i64, Trigger, i64, Option<i64>)> = starts
             .iter()
             .filter(|s| !run_by_integration.contains_key(&s.integration_id))
             .map(|s| (s.integration_id, s.trigger, s.attempt, s.job_id))

@@ -3,6 +3,7 @@
 
 use super::records::RecordCounts;
 use super::{Backend, Connection, Store};
+use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
@@ -45,7 +46,7 @@ impl RunStatus {
 pub struct SyncRun {
     pub id: i64,
     pub integration_id: i64,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub status: RunStatus,
     pub attempt: i64,
     pub started_at: Option<i64>,
@@ -85,7 +86,7 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
     Ok(SyncRun {
         id: row.try_get("id")?,
         integration_id: row.try_get("integration_id")?,
-        trigger: row.try_get("trigger")?,
+        trigger: Trigger::parse(row.try_get("trigger")?)?,
         status: RunStatus::parse(row.try_get("status")?)?,
         attempt: row.try_get("attempt")?,
         started_at: row.try_get("started_at")?,
@@ -112,7 +113,7 @@ const COLUMNS: &str =
 
 impl Store {
     /// Record that a run has started.
-    pub async fn start_sync_run(&self, integration_id: i64, trigger: &str, attempt: i64) -> Result<i64> {
+    pub async fn start_sync_run(&self, integration_id: i64, trigger: Trigger, attempt: i64) -> Result<i64> {
         let conn = &mut *self.pool().acquire().await?;
         let inserted = insert_running_many(conn, &[(integration_id, trigger, attempt, None)], self.now()).await?;
         Ok(inserted[0].0)
@@ -256,7 +257,7 @@ pub(super) async fn insert_pending(
     conn: &mut Connection,
     integration_id: i64,
     job_id: i64,
-    trigger: &str,
+    trigger: Trigger,
     now: i64,
 ) -> Result<i64> {
     Ok(sqlx::query_scalar(
@@ -265,7 +266,7 @@ pub(super) async fn insert_pending(
     )
     .bind(integration_id)
     .bind(job_id)
-    .bind(trigger)
+    .bind(trigger.as_str())
     .bind(now)
     .fetch_one(conn)
     .await?)
@@ -277,7 +278,7 @@ pub(super) async fn insert_pending(
 pub(super) async fn start_pending(
     conn: &mut Connection,
     id: i64,
-    trigger: &str,
+    trigger: Trigger,
     attempt: i64,
     now: i64,
 ) -> Result<bool> {
@@ -287,7 +288,7 @@ pub(super) async fn start_pending(
          WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
-    .bind(trigger)
+    .bind(trigger.as_str())
     .bind(attempt)
     .bind(now)
     .execute(conn)
@@ -299,7 +300,7 @@ pub(super) async fn start_pending(
 /// `(integration id, trigger, attempt, job id)`; returns `(run id, integration id)` pairs.
 pub(super) async fn insert_running_many(
     conn: &mut Connection,
-    starts: &[(i64, &str, i64, Option<i64>)],
+    starts: &[(i64, Trigger, i64, Option<i64>)],
     now: i64,
 ) -> Result<Vec<(i64, i64)>> {
     let columns = [("integration_id", "bigint"), ("trigger", "text"), ("attempt", "bigint"), ("job_id", "bigint")];

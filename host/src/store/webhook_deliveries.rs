@@ -5,6 +5,7 @@
 
 use super::jobs::{JobArgs, NewJob, Queue};
 use super::{Store, jobs};
+use crate::domain::trigger::Trigger;
 use anyhow::Result;
 
 /// A verified delivery and what its plugin made of it.
@@ -85,7 +86,7 @@ impl Store {
             let job = NewJob {
                 queue: Queue::Webhook,
                 integration_id: *integration_id,
-                args: JobArgs { trigger: "webhook".into(), backfill_since: None },
+                args: JobArgs { trigger: Trigger::Webhook, backfill_since: None },
                 max_attempts: delivery.max_attempts,
                 run_at: now,
             };
