@@ -3,6 +3,7 @@
 
 mod support;
 
+use inlet::domain::pause_reason::PauseReason;
 use inlet::settings::{Settings, SettingsArgs};
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::NewIntegration;
@@ -479,7 +480,7 @@ async fn a_dead_notification_url_holds_up_no_run() {
     assert_eq!(run.status.as_str(), "failed");
     assert!(started.elapsed() < std::time::Duration::from_secs(8), "the post waits elsewhere: {:?}", started.elapsed());
     let paused = sandbox.host.store().integration(id).await.unwrap().unwrap();
-    assert_eq!(paused.paused_reason.as_deref(), Some("error"));
+    assert_eq!(paused.paused_reason, Some(PauseReason::Error));
 }
 
 #[tokio::test(flavor = "multi_thread")]

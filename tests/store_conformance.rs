@@ -2,6 +2,7 @@
 //! SQLite and against the real PostgreSQL server, with an injected clock.
 
 use inlet::clock::ManualClock;
+use inlet::domain::pause_reason::PauseReason;
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
 use inlet::secrets::SecretKey;
@@ -422,7 +423,7 @@ async fn due_integrations_are_queued_once_however_late(b: Backend) {
     assert_eq!((jobs.len(), jobs[0].max_attempts, jobs[0].args.trigger.as_str()), (1, 4, "schedule"));
 
     // A paused integration is never queued.
-    s.set_integration_paused(soon, Some("operator"), None).await.unwrap();
+    s.set_integration_paused(soon, Some(PauseReason::Operator), None).await.unwrap();
     b.clock.advance(10_000);
     assert!(s.enqueue_due_fetches(4, 100).await.unwrap().is_empty());
     s.set_integration_paused(soon, None, Some(START)).await.unwrap();
@@ -451,18 +452,18 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
         assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
     }
     let third = s.record_run_finished(a, &end(false)).await.unwrap();
-    assert_eq!(third.as_deref(), Some("error"), "the third failure in a row pauses");
+    assert_eq!(third, Some(PauseReason::Error), "the third failure in a row pauses");
     let paused = s.integration(a).await.unwrap().unwrap();
-    assert_eq!(paused.paused_reason.as_deref(), Some("error"));
+    assert_eq!(paused.paused_reason, Some(PauseReason::Error));
     assert_eq!(paused.next_due_at, None);
     assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None, "pausing is reported once");
 
     // Refused credentials pause at once, whatever the streak.
     let other = integration(s, "other", None).await;
-    let refused = RunEnd { pause_reason: Some("needs-reconnect".into()), ..end(false) };
-    assert_eq!(s.record_run_finished(other, &refused).await.unwrap().as_deref(), Some("needs-reconnect"));
+    let refused = RunEnd { pause_reason: Some(PauseReason::NeedsReconnect), ..end(false) };
+    assert_eq!(s.record_run_finished(other, &refused).await.unwrap(), Some(PauseReason::NeedsReconnect));
     let paused = s.integration(other).await.unwrap().unwrap();
-    assert_eq!((paused.paused_reason.as_deref(), paused.next_due_at), (Some("needs-reconnect"), None));
+    assert_eq!((paused.paused_reason, paused.next_due_at), (Some(PauseReason::NeedsReconnect), None));
 }
 
 conformance!(batches, runs_start_and_complete_in_batches);
@@ -596,7 +597,7 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     let token = |value: &str| Credentials::new(BTreeMap::from([("access_token".to_string(), value.to_string())]));
     let group = b.store.connect_group("test", "group", |_| token("first")).await.unwrap();
     let (active, by_operator) = (integration(&b.store, "a", None).await, integration(&b.store, "b", None).await);
-    b.store.set_integration_paused(by_operator, Some("operator"), None).await.unwrap();
+    b.store.set_integration_paused(by_operator, Some(PauseReason::Operator), None).await.unwrap();
     let (first, _) = b.store.group_credentials(group).await.unwrap();
 
     let refreshed = b.store.store_refreshed_credentials(group, first.version(), &token("second")).await.unwrap();
@@ -631,7 +632,7 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     let a = b.store.integration(active).await.unwrap().unwrap();
     assert_eq!((a.paused_reason, a.next_due_at), (None, Some(START + 60_000)));
     let operator = b.store.integration(by_operator).await.unwrap().unwrap();
-    assert_eq!(operator.paused_reason.as_deref(), Some("operator"), "an operator's pause is theirs to lift");
+    assert_eq!(operator.paused_reason, Some(PauseReason::Operator), "an operator's pause is theirs to lift");
 }
 
 conformance!(oauth_states, an_authorization_state_works_once_and_stale_ones_are_forgotten);

@@ -3,6 +3,7 @@
 //! of their own, with retries, so a slow or dead URL never holds up the runs
 //! whose completion raised them.
 
+use crate::domain::pause_reason::PauseReason;
 use crate::store::integrations::Integration;
 use serde_json::json;
 use std::sync::Arc;
@@ -60,12 +61,12 @@ impl Notifier {
     }
 
     /// An integration stopped running on its own and needs an operator.
-    pub fn integration_paused(&self, integration: &Integration, reason: &str, detail: &str, at: i64) {
+    pub fn integration_paused(&self, integration: &Integration, reason: PauseReason, detail: &str, at: i64) {
         tracing::warn!(
             integration = integration.id,
             name = %integration.name,
             plugin = %integration.plugin_id,
-            reason,
+            reason = reason.as_str(),
             detail,
             "integration paused"
         );
@@ -77,7 +78,7 @@ impl Notifier {
             "name": integration.name,
             "plugin": integration.plugin_id,
             "instance_type": integration.instance_type,
-            "reason": reason,
+            "reason": reason.as_str(),
             "detail": detail,
             "at": at,
         }));

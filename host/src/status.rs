@@ -2,6 +2,7 @@
 //! Plugin missing (its runs wait for the plugin), Needs update (due, overdue
 //! or queued), or Up to date.
 
+use crate::domain::pause_reason::PauseReason;
 use crate::store::integrations::Integration;
 use serde::Serialize;
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum UpdateStatus {
     Processing,
-    Paused { reason: String },
+    Paused { reason: PauseReason },
     PluginMissing,
     NeedsUpdate,
     UpToDate,
@@ -20,7 +21,7 @@ impl UpdateStatus {
         if running {
             UpdateStatus::Processing
         } else if let Some(reason) = &integration.paused_reason {
-            UpdateStatus::Paused { reason: reason.clone() }
+            UpdateStatus::Paused { reason: *reason }
         } else if !plugin_loaded {
             UpdateStatus::PluginMissing
         } else if queued || integration.next_due_at.is_some_and(|due| due <= now) {

@@ -7,6 +7,7 @@ use crate::auth::refresh;
 use crate::capabilities::batches;
 use crate::capabilities::http::{GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
 use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
+use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
 use crate::notify::Notifier;
 use crate::outbound::UpstreamOverrides;
@@ -17,7 +18,7 @@ use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
 use crate::settings::PluginSettings;
 use crate::store::Store;
-use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, NEEDS_RECONNECT, Unreadable};
+use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
 use crate::store::jobs::{JobAction, JobArgs, JobLease};
 use crate::store::raw_batches::BatchFate;
@@ -329,7 +330,7 @@ impl SyncRunner {
                     .error
                     .as_ref()
                     .filter(|e| e.class == ErrorClass::Unauthorized && !e.group_paused)
-                    .map(|_| "needs-reconnect".to_string()),
+                    .map(|_| PauseReason::NeedsReconnect),
             };
             (started.integration.id, end)
         });
@@ -343,11 +344,13 @@ impl SyncRunner {
         for (run, recorded) in runs.iter().zip(recorded) {
             let Recorded::Finished { paused: Some(reason) } = recorded else { continue };
             let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
-            let detail = match reason.as_str() {
-                "error" => format!("{} runs failed in a row; last error: {last_error}", self.pause_after_failures),
+            let detail = match reason {
+                PauseReason::Error => {
+                    format!("{} runs failed in a row; last error: {last_error}", self.pause_after_failures)
+                }
                 _ => last_error.to_string(),
             };
-            self.notifier.integration_paused(&run.started.integration, reason, &detail, now);
+            self.notifier.integration_paused(&run.started.integration, *reason, &detail, now);
         }
     }
 
@@ -572,7 +575,7 @@ impl SyncRunner {
             Ok(Some(paused)) => {
                 group_paused = true;
                 for paused in &paused {
-                    self.notifier.integration_paused(paused, NEEDS_RECONNECT, &message, self.store.now());
+                    self.notifier.integration_paused(paused, PauseReason::NeedsReconnect, &message, self.store.now());
                 }
             }
             Ok(None) => {}

@@ -8,6 +8,7 @@
 use super::OAuth;
 use super::oauth::TokenError;
 use crate::capabilities::http::{RefreshError, RefreshFuture, TokenRefresh};
+use crate::domain::pause_reason::PauseReason;
 use crate::outbound::url_host_matches;
 use crate::store::groups::{Credentials, NEEDS_RECONNECT};
 use std::sync::Arc;
@@ -171,7 +172,7 @@ impl OAuth {
                     format!("group {:?} ({}) needs to be connected again: {message}", group.name, group.plugin_id);
                 let now = self.store.now();
                 for integration in &paused {
-                    self.notifier.integration_paused(integration, NEEDS_RECONNECT, &detail, now);
+                    self.notifier.integration_paused(integration, PauseReason::NeedsReconnect, &detail, now);
                 }
                 Err(RefreshError::GroupPaused(detail))
             }

@@ -2,5 +2,6 @@
 //! version's bindings are converted to these at the runtime's boundary, so the
 //! rest of the host does not change when the contract does.
 
+pub mod pause_reason;
 pub mod records;
 pub mod trigger;

@@ -2,6 +2,7 @@
 
 use super::{OperationError, OperationResult};
 use crate::Host;
+use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
 use crate::runtime::wit::InstanceKind;
 use crate::schedule::Schedule;
@@ -119,7 +120,7 @@ pub struct SyncSettingsView {
     pub schedule_summary: String,
     pub enabled: bool,
     /// Why it is paused (`operator`, `error`, `needs-reconnect`); null when enabled.
-    pub paused_reason: Option<String>,
+    pub paused_reason: Option<PauseReason>,
 }
 
 /// An accepted "Update now".
@@ -261,9 +262,9 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
         None => integration.schedule.clone(),
     };
     let paused_reason = match patch.enabled {
-        Some(false) => Some(integration.paused_reason.clone().unwrap_or_else(|| "operator".into())),
+        Some(false) => Some(integration.paused_reason.unwrap_or(PauseReason::Operator)),
         Some(true) => None,
-        None => integration.paused_reason.clone(),
+        None => integration.paused_reason,
     };
     let changed = Integration { schedule, paused_reason, ..integration.clone() };
     // A new schedule, or resuming, computes the next run (a missed one is due
@@ -274,10 +275,8 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
     } else {
         integration.next_due_at
     };
-    let saved = host
-        .store()
-        .save_sync_settings(id, changed.schedule.as_ref(), changed.paused_reason.as_deref(), next_due_at)
-        .await?;
+    let saved =
+        host.store().save_sync_settings(id, changed.schedule.as_ref(), changed.paused_reason, next_due_at).await?;
     if !saved {
         return Err(OperationError::not_found("integration", id));
     }
@@ -286,7 +285,7 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
 }
 
 pub async fn pause(host: &Host, id: i64) -> OperationResult<Integration> {
-    if !host.store().set_integration_paused(id, Some("operator"), None).await? {
+    if !host.store().set_integration_paused(id, Some(PauseReason::Operator), None).await? {
         return Err(OperationError::not_found("integration", id));
     }
     get(host, id).await

@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::integrations::{self, Integration};
+use crate::domain::pause_reason::PauseReason;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -306,7 +307,7 @@ impl Store {
         if marked == 0 {
             return Ok(None);
         }
-        let paused = integrations::pause_group(&mut tx, id, NEEDS_RECONNECT, self.now()).await?;
+        let paused = integrations::pause_group(&mut tx, id, PauseReason::NeedsReconnect, self.now()).await?;
         tx.commit().await?;
         Ok(Some(paused))
     }

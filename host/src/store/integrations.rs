@@ -3,6 +3,7 @@
 
 use super::jobs::{JobArgs, Queue};
 use super::{Backend, Connection, Store};
+use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
 use crate::schedule::Schedule;
 use anyhow::Result;
@@ -21,8 +22,8 @@ pub struct Integration {
     pub config: String,
     /// Its own schedule; `None` follows the instance type's default.
     pub schedule: Option<Schedule>,
-    /// Why it is paused (operator, error, needs-reconnect); `None` when active.
-    pub paused_reason: Option<String>,
+    /// Why it is paused; `None` when active.
+    pub paused_reason: Option<PauseReason>,
     pub next_due_at: Option<i64>,
     /// When the last fetch to finish (for good: not one that will retry)
     /// started. Written as it ends, with the rest of the outcome; the run in
@@ -60,7 +61,11 @@ fn integration(row: AnyRow) -> Result<Integration> {
         name: row.try_get("name")?,
         config: row.try_get("config")?,
         schedule: schedule.map(|s| serde_json::from_str(&s)).transpose()?,
-        paused_reason: row.try_get("paused_reason")?,
+        paused_reason: row
+            .try_get::<Option<String>, _>("paused_reason")?
+            .as_deref()
+            .map(PauseReason::parse)
+            .transpose()?,
         next_due_at: row.try_get("next_due_at")?,
         last_started_at: row.try_get("last_started_at")?,
         last_success_at: row.try_get("last_success_at")?,
@@ -79,10 +84,10 @@ pub struct RunEnd {
     /// leaves the schedule, the fetch history and the failure streak alone.
     pub fetched: bool,
     pub next_due_at: Option<i64>,
-    /// Pause with reason "error" once this many runs in a row have failed.
+    /// Pause (`PauseReason::Error`) once this many runs in a row have failed.
     pub pause_after_failures: i64,
-    /// Pause now with this reason, e.g. "needs-reconnect" when credentials were refused.
-    pub pause_reason: Option<String>,
+    /// Pause now with this reason (refused credentials).
+    pub pause_reason: Option<PauseReason>,
 }
 
 impl Store {
@@ -149,7 +154,7 @@ impl Store {
         &self,
         id: i64,
         schedule: Option<&Schedule>,
-        paused_reason: Option<&str>,
+        paused_reason: Option<PauseReason>,
         next_due_at: Option<i64>,
     ) -> Result<bool> {
         let schedule = schedule.map(serde_json::to_string).transpose()?;
@@ -161,7 +166,7 @@ impl Store {
         )
         .bind(id)
         .bind(schedule)
-        .bind(paused_reason)
+        .bind(paused_reason.map(PauseReason::as_str))
         .bind(if paused_reason.is_some() { None } else { next_due_at })
         .bind(self.now())
         .execute(self.pool())
@@ -173,7 +178,7 @@ impl Store {
     pub async fn set_integration_paused(
         &self,
         id: i64,
-        reason: Option<&str>,
+        reason: Option<PauseReason>,
         next_due_at: Option<i64>,
     ) -> Result<bool> {
         let result = sqlx::query(
@@ -182,7 +187,7 @@ impl Store {
              WHERE id = $1",
         )
         .bind(id)
-        .bind(reason)
+        .bind(reason.map(PauseReason::as_str))
         .bind(if reason.is_some() { None } else { next_due_at })
         .bind(self.now())
         .execute(self.pool())
@@ -237,7 +242,7 @@ impl Store {
 
     /// Record how a run ended and when the next is due. Returns the reason
     /// when this run paused the integration.
-    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<String>> {
+    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<PauseReason>> {
         finish_run(&mut *self.pool().acquire().await?, id, end, self.now()).await
     }
 
@@ -254,10 +259,10 @@ impl Store {
 }
 
 /// A success resets the failure streak; a failure extends it and pauses the
-/// integration with reason "error" at the threshold, or at once with
+/// integration (`PauseReason::Error`) at the threshold, or at once with
 /// `end.pause_reason` (refused credentials). Returns the reason when this run
 /// paused it.
-pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<Option<String>> {
+pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<Option<PauseReason>> {
     if end.success {
         finish_successes(conn, &[(id, end)], now).await?;
         return Ok(None);
@@ -270,7 +275,7 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
              paused_reason = CASE
                  WHEN paused_reason IS NOT NULL THEN paused_reason
                  WHEN $5 IS NOT NULL THEN $5
-                 WHEN consecutive_failures + 1 >= $3 THEN 'error'
+                 WHEN consecutive_failures + 1 >= $3 THEN $7
                  ELSE NULL END,
              next_due_at = CASE WHEN paused_reason IS NULL AND $5 IS NULL AND consecutive_failures + 1 < $3 THEN $2 ELSE NULL END,
              updated_at = $4
@@ -280,17 +285,18 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
     .bind(end.next_due_at)
     .bind(end.pause_after_failures)
     .bind(now)
-    .bind(end.pause_reason.as_deref())
+    .bind(end.pause_reason.map(PauseReason::as_str))
     .bind(end.started_at)
+    .bind(PauseReason::Error.as_str())
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let reason: Option<String> = row.try_get("paused_reason")?;
+    let reason = row.try_get::<Option<String>, _>("paused_reason")?.as_deref().map(PauseReason::parse).transpose()?;
     let streak: i64 = row.try_get("consecutive_failures")?;
     // Only the failure that crossed the threshold (or forced the pause) reports it.
-    let newly = match (&reason, &end.pause_reason) {
-        (Some(r), Some(forced)) if r == forced => true,
-        (Some(r), None) => r == "error" && streak == end.pause_after_failures,
+    let newly = match (reason, end.pause_reason) {
+        (Some(r), Some(forced)) => r == forced,
+        (Some(r), None) => r == PauseReason::Error && streak == end.pause_after_failures,
         _ => false,
     };
     Ok(reason.filter(|_| newly))
@@ -322,7 +328,7 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
 pub(super) async fn pause_group(
     conn: &mut Connection,
     group_id: i64,
-    reason: &str,
+    reason: PauseReason,
     now: i64,
 ) -> Result<Vec<Integration>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -330,7 +336,7 @@ pub(super) async fn pause_group(
          WHERE group_id = $1 AND paused_reason IS NULL RETURNING {COLUMNS}"
     )))
     .bind(group_id)
-    .bind(reason)
+    .bind(reason.as_str())
     .bind(now)
     .fetch_all(conn)
     .await?
@@ -347,7 +353,7 @@ pub(super) async fn resume_reconnected(conn: &mut Connection, group_id: i64, now
     )
     .bind(group_id)
     .bind(now)
-    .bind(super::groups::NEEDS_RECONNECT)
+    .bind(PauseReason::NeedsReconnect.as_str())
     .execute(conn)
     .await?;
     Ok(())

@@ -10,6 +10,7 @@ use super::integrations::RunEnd;
 use super::jobs::{JobAction, JobLease};
 use super::sync_runs::{LogLine, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
+use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,7 +41,7 @@ pub struct RunCompletion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// Recorded; the reason it paused its integration, if it did.
-    Finished { paused: Option<String> },
+    Finished { paused: Option<PauseReason> },
     /// Nothing written: its job's lease was lost (the job was rescued and
     /// its run closed, and it may run elsewhere now).
     LeaseLost,
