@@ -3,6 +3,7 @@
 
 mod support;
 
+use inlet::domain::group_status::GroupStatus;
 use inlet::domain::pause_reason::PauseReason;
 use inlet::settings::{Settings, SettingsArgs};
 use inlet::store::groups::Credentials;
@@ -353,7 +354,7 @@ async fn a_group_whose_credentials_cannot_be_read_fails_only_its_own_runs() {
     assert_eq!(class, "unauthorized");
     assert!(message.contains(&format!("the credentials of group {other_group} cannot be read")), "{message}");
     let group = store.group(other_group).await.unwrap().unwrap();
-    assert_eq!(group.status, "needs-reconnect");
+    assert_eq!(group.status, GroupStatus::NeedsReconnect);
 
     // Connecting it again replaces what cannot be read.
     let reconnected = store.connect_group("misbehave", "damaged", |current| {
@@ -361,7 +362,7 @@ async fn a_group_whose_credentials_cannot_be_read_fails_only_its_own_runs() {
         Credentials::default()
     });
     assert_eq!(reconnected.await.unwrap(), other_group);
-    assert_eq!(store.group(other_group).await.unwrap().unwrap().status, "ok");
+    assert_eq!(store.group(other_group).await.unwrap().unwrap().status, GroupStatus::Ok);
     assert_eq!(sandbox.run(damaged).await.status.as_str(), "success");
 }
 

@@ -592,7 +592,7 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
 
 conformance!(groups, reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_for_it);
 async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_for_it(b: Backend) {
-    use inlet::store::groups::NEEDS_RECONNECT;
+    use inlet::domain::group_status::GroupStatus;
     use std::collections::BTreeMap;
     let token = |value: &str| Credentials::new(BTreeMap::from([("access_token".to_string(), value.to_string())]));
     let group = b.store.connect_group("test", "group", |_| token("first")).await.unwrap();
@@ -607,12 +607,12 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     // A refresh that started from the older version loses: nothing is written or marked.
     assert!(b.store.store_refreshed_credentials(group, first.version(), &token("stale")).await.unwrap().is_none());
     assert!(b.store.mark_group_needs_reconnect(group, first.version()).await.unwrap().is_none());
-    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, "ok");
+    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, GroupStatus::Ok);
 
     // Needs reconnect: only the active integration is paused, and reported.
     let paused = b.store.mark_group_needs_reconnect(group, refreshed.version()).await.unwrap().unwrap();
     assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [active]);
-    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, NEEDS_RECONNECT);
+    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, GroupStatus::NeedsReconnect);
 
     // Connecting again under the same name: the same group, ok, resumed now,
     // built from the credentials it had.

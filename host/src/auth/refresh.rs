@@ -8,9 +8,10 @@
 use super::OAuth;
 use super::oauth::TokenError;
 use crate::capabilities::http::{RefreshError, RefreshFuture, TokenRefresh};
+use crate::domain::group_status::GroupStatus;
 use crate::domain::pause_reason::PauseReason;
 use crate::outbound::url_host_matches;
-use crate::store::groups::{Credentials, NEEDS_RECONNECT};
+use crate::store::groups::Credentials;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,7 +114,7 @@ impl OAuth {
     /// they changed since `seen`, or they are fine, or they need refreshing.
     async fn look(&self, group_id: i64, seen: &Credentials, refused: bool) -> Result<Look, RefreshError> {
         let (current, status) = self.store.group_credentials(group_id).await?;
-        if status == NEEDS_RECONNECT {
+        if status == GroupStatus::NeedsReconnect {
             return Ok(Look::Settled(Err(RefreshError::NeedsReconnect(format!(
                 "group {group_id} needs to be connected again: the provider refused its refresh token"
             )))));

@@ -2,6 +2,7 @@
 //! version's bindings are converted to these at the runtime's boundary, so the
 //! rest of the host does not change when the contract does.
 
+pub mod group_status;
 pub mod pause_reason;
 pub mod records;
 pub mod trigger;

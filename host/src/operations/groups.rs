@@ -3,6 +3,7 @@
 
 use super::{OperationError, OperationResult};
 use crate::Host;
+use crate::domain::group_status::GroupStatus;
 use crate::runtime::wit::{AuthKind, WebhookAuth};
 use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,7 @@ pub struct GroupView {
     pub id: i64,
     pub plugin_id: String,
     pub name: String,
-    /// `ok`, or `needs-reconnect` once the provider refused its credentials.
-    pub status: String,
+    pub status: GroupStatus,
     pub integrations: i64,
     pub created_at: i64,
     /// Where the service should post deliveries, for plugins that take webhooks.

@@ -2,6 +2,7 @@
 
 use super::Store;
 use super::integrations::{self, Integration};
+use crate::domain::group_status::GroupStatus;
 use crate::domain::pause_reason::PauseReason;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -14,12 +15,9 @@ pub struct Group {
     pub id: i64,
     pub plugin_id: String,
     pub name: String,
-    /// `ok`, or `needs-reconnect` once the provider refused its refresh token.
-    pub status: String,
+    pub status: GroupStatus,
     pub created_at: i64,
 }
-
-pub const NEEDS_RECONNECT: &str = "needs-reconnect";
 
 /// The plugin file a group was connected with (or last approved for), and
 /// the hosts it declared: the hosts the group's runs may reach.
@@ -99,7 +97,7 @@ fn group(row: AnyRow) -> Result<Group> {
         id: row.try_get("id")?,
         plugin_id: row.try_get("plugin_id")?,
         name: row.try_get("name")?,
-        status: row.try_get("status")?,
+        status: GroupStatus::parse(row.try_get("status")?)?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -219,13 +217,13 @@ impl Store {
     }
 
     /// The group's current credentials and status.
-    pub async fn group_credentials(&self, id: i64) -> Result<(Credentials, String)> {
+    pub async fn group_credentials(&self, id: i64) -> Result<(Credentials, GroupStatus)> {
         let row = sqlx::query("SELECT id, credentials, credentials_version, status FROM groups WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
             .with_context(|| format!("there is no group {id}"))?;
-        Ok((self.open_credentials(&row)?, row.try_get("status")?))
+        Ok((self.open_credentials(&row)?, GroupStatus::parse(row.try_get("status")?)?))
     }
 
     /// Credentials and approved plugin of each of these groups. A group
@@ -299,7 +297,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let marked = sqlx::query("UPDATE groups SET status = $2 WHERE id = $1 AND credentials_version = $3")
             .bind(id)
-            .bind(NEEDS_RECONNECT)
+            .bind(GroupStatus::NeedsReconnect.as_str())
             .bind(seen)
             .execute(&mut *tx)
             .await?

@@ -1,0 +1,34 @@
+//! Whether a group's credentials still work.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupStatus {
+    Ok,
+    /// The provider refused its refresh token: an operator must connect it again.
+    NeedsReconnect,
+}
+
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Ok => "ok",
+            GroupStatus::NeedsReconnect => "needs-reconnect",
+        }
+    }
+
+    pub fn parse(value: &str) -> anyhow::Result<GroupStatus> {
+        [GroupStatus::Ok, GroupStatus::NeedsReconnect]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| anyhow::anyhow!("unknown group status {value:?} in the database"))
+    }
+}
+
+impl fmt::Display for GroupStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
