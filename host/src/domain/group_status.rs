@@ -20,10 +20,7 @@ impl GroupStatus {
     }
 
     pub fn parse(value: &str) -> anyhow::Result<GroupStatus> {
-        [GroupStatus::Ok, GroupStatus::NeedsReconnect]
-            .into_iter()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown group status {value:?} in the database"))
+        super::parse_stored(&[GroupStatus::Ok, GroupStatus::NeedsReconnect], GroupStatus::as_str, value, "group status")
     }
 }
 

@@ -26,10 +26,7 @@ impl PauseReason {
     }
 
     pub fn parse(value: &str) -> anyhow::Result<PauseReason> {
-        PauseReason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown pause reason {value:?} in the database"))
+        super::parse_stored(&PauseReason::ALL, PauseReason::as_str, value, "pause reason")
     }
 }
 

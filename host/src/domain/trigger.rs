@@ -32,9 +32,6 @@ impl Trigger {
     }
 
     pub fn parse(value: &str) -> anyhow::Result<Trigger> {
-        Trigger::ALL
-            .into_iter()
-            .find(|t| t.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown trigger {value:?} in the database"))
+        super::parse_stored(&Trigger::ALL, Trigger::as_str, value, "trigger")
     }
 }

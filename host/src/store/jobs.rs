@@ -35,10 +35,7 @@ impl Queue {
     }
 
     fn parse(value: &str) -> Result<Queue> {
-        Queue::ALL
-            .into_iter()
-            .find(|q| q.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown queue {value:?} in the database"))
+        crate::domain::parse_stored(&Queue::ALL, Queue::as_str, value, "queue")
     }
 }
 
