@@ -9,8 +9,8 @@ mod support;
 use inlet::auth::oauth::{TokenEndpoint, TokenError, authorization_url, pkce_challenge};
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use inlet::demo::{FakeMonzo, MonzoDataset};
+use inlet::domain::manifest::OAuth2Endpoints;
 use inlet::outbound::UpstreamOverrides;
-use inlet::runtime::wit::Oauth2Auth;
 use inlet::settings::{OAuthClient, Secret};
 use inlet::store::groups::ApprovedPlugin;
 use serde_json::Value;
@@ -249,8 +249,8 @@ async fn twenty_concurrent_jobs_in_two_processes_refresh_an_expiring_token_once(
 
 /// The fake Monzo's OAuth provider, reached directly rather than through a
 /// host: its endpoints, the fake's client, and its token endpoint.
-fn fake_provider(fake: &FakeMonzo, pkce: bool) -> (Oauth2Auth, OAuthClient, TokenEndpoint) {
-    let endpoints = Oauth2Auth {
+fn fake_provider(fake: &FakeMonzo, pkce: bool) -> (OAuth2Endpoints, OAuthClient, TokenEndpoint) {
+    let endpoints = OAuth2Endpoints {
         authorize_url: "https://auth.monzo.com/".into(),
         token_url: "https://api.monzo.com/oauth2/token".into(),
         scopes: vec![],
@@ -268,7 +268,7 @@ fn fake_provider(fake: &FakeMonzo, pkce: bool) -> (Oauth2Auth, OAuthClient, Toke
 const FAKE_REDIRECT: &str = "http://127.0.0.1:1/oauth/monzo/callback";
 
 /// An authorization code from the fake provider, bound to `verifier`'s challenge if given.
-fn fake_code(fake: &FakeMonzo, endpoints: &Oauth2Auth, verifier: Option<&str>) -> String {
+fn fake_code(fake: &FakeMonzo, endpoints: &OAuth2Endpoints, verifier: Option<&str>) -> String {
     let challenge = verifier.map(pkce_challenge);
     let url = authorization_url(endpoints, CLIENT_ID, FAKE_REDIRECT, "s", challenge.as_deref()).unwrap();
     let back = fake.oauth().approve(url.as_str()).unwrap();

@@ -250,7 +250,7 @@ async fn a_bad_limit_is_refused_with_the_field_and_the_rule() {
 async fn webhook_signatures_are_checked_in_the_host_with_the_groups_secret() {
     use hmac::{Hmac, Mac};
     use inlet::capabilities::signature::SigningKey;
-    use inlet::runtime::wit::{PluginError, WebhookDelivery};
+    use inlet::domain::plugin_call::{PluginError, WebhookDelivery};
     let sandbox = Sandbox::start("").await;
     let plugin = sandbox.host.runner.plugins.get("misbehave").unwrap();
     let now_ms = 1_795_000_000_000;

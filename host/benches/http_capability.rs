@@ -5,8 +5,8 @@
 //! `cargo bench --bench http_capability [-- requests]`.
 
 use inlet::capabilities::http::OutboundHttp;
+use inlet::capabilities::http::{Auth, Method, Request};
 use inlet::outbound::{UpstreamOverrides, client};
-use inlet::runtime::wit::inlet::plugin::http::{Auth, Method, Request};
 use inlet::store::groups::Credentials;
 use std::collections::BTreeMap;
 use std::sync::Arc;

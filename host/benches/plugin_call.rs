@@ -3,9 +3,9 @@
 //! call, from a run on the plugin threads and from a task elsewhere. Run with
 //! `cargo bench --bench plugin_call [-- iterations]`.
 
-use inlet::runtime::context::PluginCtx;
+use inlet::domain::plugin_call::RawBatch;
 use inlet::runtime::registry::load_file;
-use inlet::runtime::wit::{PluginPre, RawBatch};
+use inlet::runtime::wit::PluginPre;
 use inlet::runtime::{CallLimits, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,12 +38,7 @@ struct Samples {
 }
 
 /// `iterations` calls after 1,000 to warm up, each timed.
-async fn measure(
-    runtime: &Runtime,
-    pre: &PluginPre<PluginCtx>,
-    batch: &RawBatch,
-    iterations: usize,
-) -> anyhow::Result<Samples> {
+async fn measure(runtime: &Runtime, pre: &PluginPre, batch: &RawBatch, iterations: usize) -> anyhow::Result<Samples> {
     let call =
         || async { runtime.process(pre, "misbehave", batch.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}")) };
     for _ in 0..1_000 {

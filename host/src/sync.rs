@@ -4,16 +4,17 @@
 
 use crate::auth::OAuth;
 use crate::auth::refresh;
-use crate::capabilities::batches;
 use crate::capabilities::http::{GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
-use crate::capabilities::rate_limit::{GroupRateLimits, RateLimit};
+use crate::capabilities::rate_limit::GroupRateLimits;
+use crate::capabilities::{FetchScope, OutputLimits, batches};
+use crate::domain::error_class::ErrorClass;
+use crate::domain::manifest::RateLimit;
 use crate::domain::pause_reason::PauseReason;
+use crate::domain::plugin_call::{FetchMode, FetchRequest, PluginError, RawBatch};
 use crate::domain::trigger::Trigger;
 use crate::notify::Notifier;
 use crate::outbound::UpstreamOverrides;
-use crate::runtime::context::{FetchScope, OutputLimits};
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
-use crate::runtime::wit::{FetchMode, FetchRequest, PluginError, RawBatch};
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
 use crate::settings::PluginSettings;
@@ -29,37 +30,6 @@ use anyhow::{Context, Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Why a run failed, as stored in `sync_runs.error_class`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    Transient,
-    RateLimited,
-    Unauthorized,
-    InvalidConfig,
-    Permanent,
-    /// The plugin crashed (panic, trap) or ran past its deadline.
-    Trap,
-    /// The integration's plugin is not loaded.
-    PluginMissing,
-    /// The host failed around the plugin (database, I/O).
-    Host,
-}
-
-impl ErrorClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Transient => "transient",
-            ErrorClass::RateLimited => "rate-limited",
-            ErrorClass::Unauthorized => "unauthorized",
-            ErrorClass::InvalidConfig => "invalid-config",
-            ErrorClass::Permanent => "permanent",
-            ErrorClass::Trap => "trap",
-            ErrorClass::PluginMissing => "plugin-missing",
-            ErrorClass::Host => "host",
-        }
-    }
-}
 
 /// Why a run failed, with what the queue needs to decide about a retry.
 #[derive(Debug, Clone)]
@@ -82,10 +52,10 @@ impl RunError {
 fn plugin_error(error: PluginError) -> RunError {
     match error {
         PluginError::Transient(m) => RunError::new(ErrorClass::Transient, m),
-        PluginError::RateLimited(r) => RunError {
+        PluginError::RateLimited { retry_after_seconds, message } => RunError {
             class: ErrorClass::RateLimited,
-            message: format!("retry after {}s: {}", r.retry_after_seconds, r.message),
-            retry_after: Some(Duration::from_secs(r.retry_after_seconds.into())),
+            message: format!("retry after {retry_after_seconds}s: {message}"),
+            retry_after: Some(Duration::from_secs(retry_after_seconds.into())),
             group_paused: false,
         },
         PluginError::Unauthorized(m) => RunError::new(ErrorClass::Unauthorized, m),
@@ -430,7 +400,7 @@ impl SyncRunner {
         }
         self.plugins
             .get(&integration.plugin_id)
-            .and_then(|p| p.instance_type(&integration.instance_type).map(|t| Schedule::from(&t.default_schedule)))
+            .and_then(|p| p.instance_type(&integration.instance_type).map(|t| t.default_schedule.clone()))
             .unwrap_or(Schedule::Interval { seconds: crate::schedule::DEFAULT_INTERVAL_SECONDS })
     }
 
@@ -532,15 +502,15 @@ impl SyncRunner {
             instance_type: integration.instance_type.clone(),
             config: integration.config.clone(),
             mode: run.mode,
-            trigger: run.trigger.into(),
+            trigger: run.trigger,
         };
-        let (result, mut ctx) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, request).await;
+        let (result, mut call) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, request).await;
         let mut fetched = FetchResult::default();
         match result {
             Ok(Ok(summary)) => {
                 fetched.items_seen = summary.items_seen as i64;
                 // The end of a successful fetch is an implicit checkpoint.
-                let scope = ctx.fetch.as_mut().expect("fetch scope outlives the call");
+                let scope = call.fetch.as_mut().expect("fetch scope outlives the call");
                 if let Err(error) = batches::commit(scope).await {
                     fetched.error =
                         Some(RunError::new(ErrorClass::Host, format!("final checkpoint failed: {error:#}")));
@@ -549,14 +519,14 @@ impl SyncRunner {
             Ok(Err(error)) => fetched.error = Some(plugin_error(error)),
             Err(error) => fetched.error = Some(call_error(error)),
         }
-        let group_paused = ctx.fetch.as_ref().is_some_and(|s| s.http.group_needs_reconnect);
+        let group_paused = call.fetch.as_ref().is_some_and(|s| s.http.group_needs_reconnect);
         if let Some(error) = fetched.error.as_mut().filter(|e| e.class == ErrorClass::Unauthorized) {
             error.group_paused = group_paused;
         }
-        fetched.batches = ctx.fetch.as_ref().map_or(0, |s| s.committed_batches);
+        fetched.batches = call.fetch.as_ref().map_or(0, |s| s.committed_batches);
         // Saved with the finished run.
-        fetched.progress = ctx.logs.progress_unsaved;
-        fetched.logs = ctx.into_log_lines();
+        fetched.progress = call.logs.progress_unsaved;
+        fetched.logs = call.logs.into_lines();
         Ok(fetched)
     }
 
@@ -611,9 +581,7 @@ impl SyncRunner {
 
     /// The ceiling on a plugin's requests per group: the operator's, else the manifest's.
     fn rate_limit(&self, plugin: &LoadedPlugin) -> Option<RateLimit> {
-        let declared =
-            plugin.manifest.rate_limit.map(|r| RateLimit { requests: r.requests, per_seconds: r.per_seconds });
-        self.plugin_settings.get(plugin.id()).and_then(|p| p.rate_limit).or(declared)
+        self.plugin_settings.get(plugin.id()).and_then(|p| p.rate_limit).or(plugin.manifest.rate_limit)
     }
 
     /// Turn the integration's pending batches into records, a page at a time
@@ -651,7 +619,7 @@ impl SyncRunner {
                 // Either way the pass stops: the rest would fare no better now,
                 // and later batches may build on this one.
                 let (busy, passing) = match &error {
-                    Ok(error) => (false, matches!(error, PluginError::Transient(_) | PluginError::RateLimited(_))),
+                    Ok(error) => (false, matches!(error, PluginError::Transient(_) | PluginError::RateLimited { .. })),
                     Err(error) => {
                         (matches!(error, CallError::Busy { .. }), matches!(error, CallError::Deadline { .. }))
                     }

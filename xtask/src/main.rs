@@ -40,6 +40,7 @@ fn run() -> Result<()> {
             build_plugins(&root)?;
             cargo(&["fmt", "--all", "--", "--check"])?;
             clippy(&root)?;
+            modules::check(&root.join("host/src"))?;
             // The default members: the host (unit, conformance and end-to-end
             // tests) and xtask; then the bundled plugins' own unit tests, natively.
             cargo(&["test"]).context("tests failed")?;

@@ -25,6 +25,15 @@ pub fn report(src: &Path) -> Result<bool> {
     Ok(cycles.is_empty())
 }
 
+/// Fail, naming them, if the host's top-level modules import each other.
+pub fn check(src: &Path) -> Result<()> {
+    let cycles = cycles(&imports(src)?);
+    if let Some(cycle) = cycles.first() {
+        anyhow::bail!("host modules import each other: {} (see `cargo xtask modules`)", cycle.join(" -> "));
+    }
+    Ok(())
+}
+
 /// Top-level module → the other top-level modules its files name.
 fn imports(src: &Path) -> Result<Imports> {
     let mut imports = Imports::new();

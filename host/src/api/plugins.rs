@@ -2,9 +2,8 @@
 
 use super::ApiState;
 use super::error::ApiResult;
-use crate::operations::integrations::kind_name;
+use crate::domain::manifest::{AuthKind, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
-use crate::runtime::wit::{AuthKind, WebhookAuth};
 use crate::schedule::Schedule;
 use crate::sync::SyncRunner;
 use axum::Json;
@@ -30,6 +29,8 @@ pub struct PluginView {
     pub id: String,
     pub name: String,
     pub version: String,
+    /// The `inlet:plugin` contract version it was built against, e.g. `0.1.0`.
+    pub contract: String,
     pub description: String,
     pub file: String,
     /// SHA-256 of the .wasm file.
@@ -67,13 +68,14 @@ impl PluginView {
             id: manifest.id.clone(),
             name: manifest.name.clone(),
             version: manifest.version.clone(),
+            contract: plugin.contract().as_str().into(),
             description: manifest.description.clone(),
             file: plugin.path.display().to_string(),
             sha256: plugin.sha256.clone(),
             auth: match manifest.auth {
                 AuthKind::None => "none",
-                AuthKind::ApiKey(_) => "api-key",
-                AuthKind::Oauth2(_) => "oauth2",
+                AuthKind::ApiKey { .. } => "api-key",
+                AuthKind::OAuth2(_) => "oauth2",
             }
             .into(),
             webhook: manifest.webhook.as_ref().map(|auth| match auth {
@@ -88,8 +90,8 @@ impl PluginView {
                     id: t.id.clone(),
                     name: t.name.clone(),
                     description: t.description.clone(),
-                    kind: kind_name(t.kind).into(),
-                    default_schedule: Schedule::from(&t.default_schedule),
+                    kind: t.kind.as_str().into(),
+                    default_schedule: t.default_schedule.clone(),
                     approved_hosts: runner.allowed_hosts(plugin.id(), &t.hosts),
                     hosts: t.hosts.clone(),
                     config_schema: serde_json::from_str(&t.config_schema).unwrap_or_default(),

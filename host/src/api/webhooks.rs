@@ -13,8 +13,9 @@
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::capabilities::signature::SigningKey;
+use crate::domain::manifest::WebhookAuth;
+use crate::domain::plugin_call::{PluginError, WebhookDelivery};
 use crate::runtime::CallError;
-use crate::runtime::wit::{PluginError, WebhookAuth, WebhookDelivery};
 use crate::store::jobs::Queue;
 use crate::store::webhook_deliveries::{DeliveryStored, NewDelivery};
 use axum::Json;
@@ -131,8 +132,8 @@ pub async fn receive(
         Ok(Ok(batches)) => batches,
         Ok(Err(PluginError::Unauthorized(reason))) => return Err(refused(&reason)),
         Ok(Err(PluginError::Transient(reason))) => return Err(try_later(&plugin_id, &reason, None)),
-        Ok(Err(PluginError::RateLimited(limited))) => {
-            return Err(try_later(&plugin_id, &limited.message, Some(limited.retry_after_seconds.into())));
+        Ok(Err(PluginError::RateLimited { retry_after_seconds, message })) => {
+            return Err(try_later(&plugin_id, &message, Some(retry_after_seconds.into())));
         }
         Ok(Err(PluginError::InvalidConfig(reason) | PluginError::Permanent(reason))) => {
             return Err(ApiError::new(

@@ -6,10 +6,10 @@ pub mod connect;
 pub mod oauth;
 pub mod refresh;
 
+use crate::domain::manifest::{AuthKind, OAuth2Endpoints};
 use crate::notify::Notifier;
 use crate::outbound::url_host_matches;
 use crate::runtime::registry::PluginRegistry;
-use crate::runtime::wit::{AuthKind, Oauth2Auth};
 use crate::settings::PluginSettings;
 use crate::settings::{OAuthClient, OAuthClients};
 use crate::store::Store;
@@ -56,9 +56,9 @@ impl OAuth {
     }
 
     /// The provider and client for `plugin_id`, or why OAuth is unavailable.
-    fn provider(&self, plugin_id: &str) -> Result<(Oauth2Auth, OAuthClient), String> {
+    fn provider(&self, plugin_id: &str) -> Result<(OAuth2Endpoints, OAuthClient), String> {
         let plugin = self.plugins.get(plugin_id).ok_or_else(|| format!("plugin {plugin_id:?} is not loaded"))?;
-        let AuthKind::Oauth2(endpoints) = &plugin.manifest.auth else {
+        let AuthKind::OAuth2(endpoints) = &plugin.manifest.auth else {
             return Err(format!("plugin {plugin_id:?} does not use OAuth"));
         };
         // The client secret and refresh tokens go to the token URL: only to a

@@ -3,8 +3,8 @@
 //! and for a refresh. The provider's endpoints come from the plugin's
 //! manifest; its client id and secret from the operator.
 
+use crate::domain::manifest::OAuth2Endpoints;
 use crate::outbound::{UpstreamOverrides, internal_address};
-use crate::runtime::wit::Oauth2Auth;
 use crate::settings::OAuthClient;
 use crate::store::groups::Credentials;
 use base64::Engine;
@@ -75,7 +75,7 @@ pub fn pkce_challenge(verifier: &str) -> String {
 
 /// Where to send the operator's browser to approve access.
 pub fn authorization_url(
-    endpoints: &Oauth2Auth,
+    endpoints: &OAuth2Endpoints,
     client_id: &str,
     redirect_uri: &str,
     state: &str,
@@ -113,7 +113,7 @@ const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 impl TokenEndpoint {
     pub async fn exchange_code(
         &self,
-        endpoints: &Oauth2Auth,
+        endpoints: &OAuth2Endpoints,
         client: &OAuthClient,
         code: &str,
         redirect_uri: &str,
@@ -128,7 +128,7 @@ impl TokenEndpoint {
 
     pub async fn refresh(
         &self,
-        endpoints: &Oauth2Auth,
+        endpoints: &OAuth2Endpoints,
         client: &OAuthClient,
         refresh_token: &str,
     ) -> Result<TokenGrant, TokenError> {
@@ -137,7 +137,7 @@ impl TokenEndpoint {
 
     async fn request(
         &self,
-        endpoints: &Oauth2Auth,
+        endpoints: &OAuth2Endpoints,
         client: &OAuthClient,
         mut form: Vec<(&str, &str)>,
     ) -> Result<TokenGrant, TokenError> {
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn the_authorization_url_carries_state_scopes_and_challenge() {
-        let endpoints = Oauth2Auth {
+        let endpoints = OAuth2Endpoints {
             authorize_url: "https://auth.example.com/authorize?prompt=consent".into(),
             token_url: "https://auth.example.com/token".into(),
             scopes: vec!["read".into(), "write".into()],

@@ -1,39 +1,37 @@
 //! `batches`: emit raw batches and checkpoint them together with state.
 
-use crate::runtime::context::{FetchScope, PluginCtx};
-use crate::runtime::wit::inlet::plugin::batches;
-use crate::runtime::wit::inlet::plugin::types::RawBatch;
+use super::{CallScope, FetchScope};
+use crate::domain::plugin_call::RawBatch;
 use crate::store::raw_batches::Checkpoint;
 
-impl batches::Host for PluginCtx {
-    async fn emit(&mut self, batch: RawBatch) -> wasmtime::Result<Result<(), String>> {
-        let scope = self.fetch_scope("batches")?;
-        let size = batch.kind.len() + batch.payload.len();
-        let limits = scope.limits;
-        if size > limits.max_batch_bytes {
-            return Ok(Err(format!("batch of {size} bytes exceeds the {}-byte cap", limits.max_batch_bytes)));
-        }
-        if scope.pending_bytes + size > limits.max_pending_bytes {
-            return Ok(Err(format!(
-                "more than {} bytes emitted without a checkpoint; checkpoint after each page",
-                limits.max_pending_bytes
-            )));
-        }
-        if scope.committed_batches + scope.pending_batches.len() as i64 >= limits.max_batches_per_run {
-            return Ok(Err(format!("a run may emit at most {} batches", limits.max_batches_per_run)));
-        }
-        scope.pending_bytes += size;
-        scope.pending_batches.push((batch.kind, batch.payload));
-        Ok(Ok(()))
+/// Hold a batch until the next checkpoint; refused (not trapped) past a cap.
+pub fn emit(scope: &mut CallScope, batch: RawBatch) -> wasmtime::Result<Result<(), String>> {
+    let scope = scope.fetch_scope("batches")?;
+    let size = batch.kind.len() + batch.payload.len();
+    let limits = scope.limits;
+    if size > limits.max_batch_bytes {
+        return Ok(Err(format!("batch of {size} bytes exceeds the {}-byte cap", limits.max_batch_bytes)));
     }
+    if scope.pending_bytes + size > limits.max_pending_bytes {
+        return Ok(Err(format!(
+            "more than {} bytes emitted without a checkpoint; checkpoint after each page",
+            limits.max_pending_bytes
+        )));
+    }
+    if scope.committed_batches + scope.pending_batches.len() as i64 >= limits.max_batches_per_run {
+        return Ok(Err(format!("a run may emit at most {} batches", limits.max_batches_per_run)));
+    }
+    scope.pending_bytes += size;
+    scope.pending_batches.push((batch.kind, batch.payload));
+    Ok(Ok(()))
+}
 
-    /// A checkpoint that fails stops the call: what it held is gone, and a
-    /// plugin that went on could move its cursor past data never stored.
-    async fn checkpoint(&mut self) -> wasmtime::Result<Result<(), String>> {
-        let scope = self.fetch_scope("batches")?;
-        commit(scope).await.map_err(|e| wasmtime::format_err!("checkpoint failed, so the run stops: {e:#}"))?;
-        Ok(Ok(()))
-    }
+/// A checkpoint that fails stops the call: what it held is gone, and a
+/// plugin that went on could move its cursor past data never stored.
+pub async fn checkpoint(scope: &mut CallScope) -> wasmtime::Result<Result<(), String>> {
+    let scope = scope.fetch_scope("batches")?;
+    commit(scope).await.map_err(|e| wasmtime::format_err!("checkpoint failed, so the run stops: {e:#}"))?;
+    Ok(Ok(()))
 }
 
 /// Make everything emitted and set since the last checkpoint durable.

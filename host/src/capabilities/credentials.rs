@@ -3,20 +3,17 @@
 //! approve_raw_credentials = true`). The fetch scope holds the credentials
 //! only then; every other call gets `none`.
 
-use crate::runtime::context::PluginCtx;
-use crate::runtime::wit::inlet::plugin::credentials;
+use super::CallScope;
 
 /// The fields a plugin may read, as the WIT lists them.
 const RAW_FIELDS: [&str; 5] = ["api_key", "access_token", "username", "password", "webhook_secret"];
 
-impl credentials::Host for PluginCtx {
-    async fn get(&mut self, field: String) -> wasmtime::Result<Option<String>> {
-        let scope = self.fetch_scope("credentials")?;
-        // Never the refresh token: a plugin spending it would break the
-        // single-flight refresh (and lock out providers that rotate it).
-        if !RAW_FIELDS.contains(&field.as_str()) {
-            return Ok(None);
-        }
-        Ok(scope.raw_credentials.as_ref().and_then(|c| c.get(&field)).map(str::to_string))
+pub fn get(scope: &mut CallScope, field: String) -> wasmtime::Result<Option<String>> {
+    let scope = scope.fetch_scope("credentials")?;
+    // Never the refresh token: a plugin spending it would break the
+    // single-flight refresh (and lock out providers that rotate it).
+    if !RAW_FIELDS.contains(&field.as_str()) {
+        return Ok(None);
     }
+    Ok(scope.raw_credentials.as_ref().and_then(|c| c.get(&field)).map(str::to_string))
 }

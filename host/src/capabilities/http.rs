@@ -3,14 +3,84 @@
 //! plugin never holds them; an operator's upstream override may point a
 //! declared host somewhere else (tests, staging, demos).
 
-use crate::capabilities::rate_limit::GroupRateLimit;
+use super::CallScope;
+use super::rate_limit::GroupRateLimit;
 use crate::outbound::{UpstreamOverrides, host_matches, internal_address};
-use crate::runtime::context::PluginCtx;
-use crate::runtime::wit::inlet::plugin::http::{self, Auth, Error, Method, Request, Response};
 use crate::store::groups::Credentials;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// Which of the group's credentials the host adds to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// `Authorization: Bearer` with the group's OAuth token or API key.
+    Bearer,
+    /// The group's API key in the named header.
+    ApiKeyHeader(String),
+    /// The group's API key in the named query parameter.
+    ApiKeyQuery(String),
+    /// Basic auth from the group's username and password.
+    Basic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub auth: Auth,
+    /// Shorter than the host's timeout, in milliseconds.
+    pub timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no response the plugin can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Refused by the host; the text names the rule.
+    Denied(String),
+    Timeout,
+    /// The body exceeded the cap, in bytes.
+    TooLarge(u64),
+    /// Wait this many seconds (the upstream's `Retry-After`, or the group's ceiling).
+    RateLimited(u32),
+    /// The upstream refused the credentials and refreshing did not help.
+    Unauthorized(String),
+    Transport(String),
+}
+
+impl Error {
+    /// The outcome's name in metrics and logs.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Error::Denied(_) => "denied",
+            Error::Timeout => "timeout",
+            Error::TooLarge(_) => "too-large",
+            Error::RateLimited(_) => "rate-limited",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Transport(_) => "transport",
+        }
+    }
+}
 
 /// Outbound HTTP for one fetch: the hosts it may reach and the credentials
 /// it may use.
@@ -286,34 +356,29 @@ impl OutboundHttp {
     }
 }
 
-impl http::Host for PluginCtx {
-    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
-        let scope = self.fetch_scope("http")?;
-        let logged_url = Url::parse(&request.url).map(|u| redact(&u)).unwrap_or_default();
-        // Redirect hops, the retry after a 401 and a token refresh all fit in
-        // what is left of the call: none gets a fresh timeout of its own.
-        let result = match tokio::time::timeout_at(scope.http.deadline, scope.http.send(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout),
-        };
-        let now = scope.store.now();
-        let outcome = match &result {
-            Ok(response) => response.status.to_string(),
-            Err(Error::Denied(_)) => "denied".into(),
-            Err(Error::Timeout) => "timeout".into(),
-            Err(Error::TooLarge(_)) => "too-large".into(),
-            Err(Error::RateLimited(_)) => "rate-limited".into(),
-            Err(Error::Unauthorized(_)) => "unauthorized".into(),
-            Err(Error::Transport(_)) => "transport".into(),
-        };
-        tracing::debug!(plugin = %self.plugin_id, url = %logged_url, %outcome, "outbound request");
-        crate::metrics::METRICS.outbound_request(&self.plugin_id, outcome);
-        // A refusal is kept with the run, whatever the plugin makes of it.
-        if let Err(Error::Denied(rule)) = &result {
-            self.logs.push(now, "warn", format!("request refused by the host: {rule}"));
-        }
-        Ok(result)
+/// `http.send` for a plugin call: only during `fetch`, within what is left
+/// of the call, counted and logged.
+pub async fn send(scope: &mut CallScope, request: Request) -> wasmtime::Result<Result<Response, Error>> {
+    let fetch = scope.fetch_scope("http")?;
+    let logged_url = Url::parse(&request.url).map(|u| redact(&u)).unwrap_or_default();
+    // Redirect hops, the retry after a 401 and a token refresh all fit in
+    // what is left of the call: none gets a fresh timeout of its own.
+    let result = match tokio::time::timeout_at(fetch.http.deadline, fetch.http.send(request)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout),
+    };
+    let now = fetch.store.now();
+    let outcome = match &result {
+        Ok(response) => response.status.to_string(),
+        Err(error) => error.outcome().to_string(),
+    };
+    tracing::debug!(plugin = %scope.plugin_id, url = %logged_url, %outcome, "outbound request");
+    crate::metrics::METRICS.outbound_request(&scope.plugin_id, outcome);
+    // A refusal is kept with the run, whatever the plugin makes of it.
+    if let Err(Error::Denied(rule)) = &result {
+        scope.logs.push(now, "warn", format!("request refused by the host: {rule}"));
     }
+    Ok(result)
 }
 
 /// Request headers a plugin may not set, nor name as its API-key header:

@@ -1,5 +1,8 @@
-//! The host side of each interface the WIT world imports, one module per
-//! interface. Everything a plugin can do outside its own memory is here.
+//! The host side of each interface plugins import, one module per interface,
+//! on the host's own types: each contract version's bindings (`runtime::wit`)
+//! convert to these and call them, so a capability is written once whatever
+//! the version. Everything a plugin can do outside its own memory is here,
+//! and so is what one call may touch ([`CallScope`]).
 
 pub mod batches;
 pub mod credentials;
@@ -9,6 +12,75 @@ pub mod rate_limit;
 pub mod signature;
 pub mod state;
 
-use crate::runtime::context::PluginCtx;
+use crate::store::Store;
+use crate::store::groups::Credentials;
+use crate::store::jobs::JobLease;
+use std::collections::BTreeMap;
 
-impl crate::runtime::wit::inlet::plugin::types::Host for PluginCtx {}
+/// What one plugin call may touch. A call gets only the scope its export
+/// needs: `describe` and `process` get none, so the imports refuse; `fetch`
+/// gets one integration; `handle-webhook` the group's signing key.
+pub struct CallScope {
+    pub plugin_id: String,
+    pub fetch: Option<FetchScope>,
+    /// The group's webhook secret, in `handle-webhook` calls only.
+    pub signing: Option<signature::SigningKey>,
+    /// Set when `signature.verify` answered valid in this call.
+    pub signature_verified: bool,
+    pub logs: log::RunLog,
+}
+
+impl CallScope {
+    pub fn new(plugin_id: &str, logs: log::RunLog, fetch: Option<FetchScope>) -> CallScope {
+        CallScope { plugin_id: plugin_id.to_string(), fetch, signing: None, signature_verified: false, logs }
+    }
+
+    /// The fetch scope, or a trap for a capability used outside `fetch`.
+    pub fn fetch_scope(&mut self, capability: &str) -> wasmtime::Result<&mut FetchScope> {
+        self.fetch
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("the {capability} capability is only available during fetch"))
+    }
+}
+
+/// The integration a `fetch` call works for, and what it has produced so far.
+pub struct FetchScope {
+    pub store: Store,
+    pub integration_id: i64,
+    pub sync_run_id: i64,
+    /// The lease of the run's job: checkpoints store nothing once it is lost.
+    pub lease: Option<JobLease>,
+    pub http: http::OutboundHttp,
+    /// The group's credentials, only for an approved plugin that needs them raw.
+    pub raw_credentials: Option<Credentials>,
+    /// Emitted since the last checkpoint: `(kind, payload)`.
+    pub pending_batches: Vec<(String, String)>,
+    pub pending_bytes: usize,
+    /// State writes since the last checkpoint; `None` deletes the key.
+    pub pending_state: BTreeMap<String, Option<String>>,
+    pub committed_batches: i64,
+    pub limits: OutputLimits,
+}
+
+/// Caps on what one fetch may hand the host.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimits {
+    pub max_batch_bytes: usize,
+    /// Uncheckpointed bytes (batches, and state keys and values) held in
+    /// memory at once.
+    pub max_pending_bytes: usize,
+    pub max_batches_per_run: i64,
+    /// State keys one integration may hold.
+    pub max_state_keys: i64,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            max_batch_bytes: 8 * 1024 * 1024,
+            max_pending_bytes: 64 * 1024 * 1024,
+            max_batches_per_run: 100_000,
+            max_state_keys: 10_000,
+        }
+    }
+}

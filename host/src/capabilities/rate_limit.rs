@@ -15,37 +15,11 @@
 //! later" instead, which neither reserves a place nor says whether the turn
 //! fits the deadline.)
 
-use crate::runtime::wit::inlet::plugin::http::Error;
-use serde::Deserialize;
+use super::http::Error;
+use crate::domain::manifest::RateLimit;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::time::Instant;
-
-/// At most `requests` per `per_seconds`, per group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub requests: u32,
-    pub per_seconds: u32,
-}
-
-impl RateLimit {
-    /// Time between two requests.
-    pub fn spacing(self) -> Duration {
-        Duration::from_secs(self.per_seconds.into()) / self.requests.max(1)
-    }
-
-    pub fn validate(self, field: &str) -> anyhow::Result<RateLimit> {
-        anyhow::ensure!(
-            self.requests >= 1 && self.per_seconds >= 1,
-            "{field}: requests and per_seconds must both be at least 1 (got {} per {} s)",
-            self.requests,
-            self.per_seconds
-        );
-        Ok(self)
-    }
-}
 
 /// The next free turn of one group, shared by all its runs.
 type NextTurn = Arc<Mutex<Instant>>;
@@ -91,6 +65,7 @@ impl GroupRateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     // Tokio's paused clock: sleeps advance virtual time, so spacing is exact.
     #[tokio::test(start_paused = true)]

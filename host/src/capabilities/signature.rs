@@ -3,8 +3,7 @@
 //! `handle-webhook` calls carry a secret: in any other call, or for a group
 //! without one, every signature is invalid.
 
-use crate::runtime::context::PluginCtx;
-use crate::runtime::wit::inlet::plugin::signature::{self, Scheme};
+use super::CallScope;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -18,12 +17,23 @@ pub struct SigningKey {
     pub now_ms: i64,
 }
 
-impl signature::Host for PluginCtx {
-    async fn verify(&mut self, scheme: Scheme, payload: Vec<u8>, signature: String) -> wasmtime::Result<bool> {
-        let valid = self.signing.as_ref().is_some_and(|key| verify(&scheme, key, &payload, &signature));
-        self.signature_verified |= valid;
-        Ok(valid)
-    }
+/// How a sender frames its HMAC-SHA256 signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// Hex digits, with an optional `sha256=` prefix (GitHub).
+    HmacSha256Hex,
+    HmacSha256Base64,
+    /// Slack's `v0=` signature of `v0:<timestamp>:<body>`; the value is the
+    /// request timestamp.
+    SlackV0(String),
+}
+
+/// Check a signature with the call's key: every signature is invalid outside
+/// `handle-webhook` or for a group without a secret.
+pub fn check(scope: &mut CallScope, scheme: Scheme, payload: Vec<u8>, signature: String) -> bool {
+    let valid = scope.signing.as_ref().is_some_and(|key| verify(&scheme, key, &payload, &signature));
+    scope.signature_verified |= valid;
+    valid
 }
 
 /// Whether `signature` is the HMAC-SHA256 of `payload` (as `scheme` frames it)

@@ -2,35 +2,28 @@
 //! call's own uncommitted writes; writes become durable at the next checkpoint.
 //! There is no way to name another integration: the scope fixes the id.
 
-use crate::runtime::context::{FetchScope, PluginCtx};
-use crate::runtime::wit::inlet::plugin::state;
+use super::{CallScope, FetchScope};
 
 const MAX_KEY_BYTES: usize = 256;
 const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-impl state::Host for PluginCtx {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        let scope = self.fetch_scope("state")?;
-        if let Some(pending) = scope.pending_state.get(&key) {
-            return Ok(pending.clone());
-        }
-        scope
-            .store
-            .state_value(scope.integration_id, &key)
-            .await
-            .map_err(|e| wasmtime::format_err!("reading state: {e:#}"))
+pub async fn get(scope: &mut CallScope, key: String) -> wasmtime::Result<Option<String>> {
+    let scope = scope.fetch_scope("state")?;
+    if let Some(pending) = scope.pending_state.get(&key) {
+        return Ok(pending.clone());
     }
+    scope.store.state_value(scope.integration_id, &key).await.map_err(|e| wasmtime::format_err!("reading state: {e:#}"))
+}
 
-    async fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
-        if value.len() > MAX_VALUE_BYTES {
-            wasmtime::bail!("state key {}: values are limited to {MAX_VALUE_BYTES} bytes", shown(&key));
-        }
-        stage(self.fetch_scope("state")?, key, Some(value))
+pub fn set(scope: &mut CallScope, key: String, value: String) -> wasmtime::Result<()> {
+    if value.len() > MAX_VALUE_BYTES {
+        wasmtime::bail!("state key {}: values are limited to {MAX_VALUE_BYTES} bytes", shown(&key));
     }
+    stage(scope.fetch_scope("state")?, key, Some(value))
+}
 
-    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
-        stage(self.fetch_scope("state")?, key, None)
-    }
+pub fn delete(scope: &mut CallScope, key: String) -> wasmtime::Result<()> {
+    stage(scope.fetch_scope("state")?, key, None)
 }
 
 /// Hold a state change until the next checkpoint. Held changes count against

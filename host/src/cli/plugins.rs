@@ -19,6 +19,7 @@ pub fn run(host: &Host, args: PluginsArgs) -> Result<()> {
                 "id": p.id(),
                 "name": p.manifest.name,
                 "version": p.manifest.version,
+                "contract": p.contract().as_str(),
                 "file": p.path.display().to_string(),
                 "sha256": p.sha256,
                 "instance_types": p.manifest.instance_types.iter().map(|t| &t.id).collect::<Vec<_>>(),
@@ -30,13 +31,14 @@ pub fn run(host: &Host, args: PluginsArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
         }));
     }
-    println!("{:<16} {:<10} {:<40} HOSTS", "ID", "VERSION", "INSTANCE TYPES");
+    println!("{:<16} {:<10} {:<9} {:<40} HOSTS", "ID", "VERSION", "CONTRACT", "INSTANCE TYPES");
     for plugin in plugins {
         let types: Vec<&str> = plugin.manifest.instance_types.iter().map(|t| t.id.as_str()).collect();
         println!(
-            "{:<16} {:<10} {:<40} {}",
+            "{:<16} {:<10} {:<9} {:<40} {}",
             plugin.id(),
             plugin.manifest.version,
+            plugin.contract().as_str(),
             types.join(","),
             plugin.hosts().join(",")
         );

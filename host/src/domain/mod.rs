@@ -3,8 +3,11 @@
 //! converted to these at the runtime's boundary, so the rest of the host does
 //! not change when the contract does.
 
+pub mod error_class;
 pub mod group_status;
+pub mod manifest;
 pub mod pause_reason;
+pub mod plugin_call;
 pub mod records;
 pub mod trigger;
 

@@ -4,7 +4,7 @@
 use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::group_status::GroupStatus;
-use crate::runtime::wit::{AuthKind, WebhookAuth};
+use crate::domain::manifest::{AuthKind, WebhookAuth};
 use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -88,7 +88,7 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
     if fields.is_empty() {
         match &plugin.manifest.auth {
             AuthKind::None => {}
-            AuthKind::Oauth2(_) => {
+            AuthKind::OAuth2(_) => {
                 return Err(OperationError::invalid(
                     "access_token",
                     format!(
@@ -98,11 +98,8 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
                     ),
                 ));
             }
-            AuthKind::ApiKey(key) => {
-                return Err(OperationError::invalid(
-                    "api_key",
-                    format!("{} needs an API key ({})", input.plugin, key.label),
-                ));
+            AuthKind::ApiKey { label } => {
+                return Err(OperationError::invalid("api_key", format!("{} needs an API key ({label})", input.plugin)));
             }
         }
     }

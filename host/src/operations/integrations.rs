@@ -4,7 +4,6 @@ use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
-use crate::runtime::wit::InstanceKind;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, NewIntegration};
 use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
@@ -166,16 +165,8 @@ pub fn instance_kind(host: &Host, integration: &Integration) -> &'static str {
     host.runner
         .plugins
         .get(&integration.plugin_id)
-        .and_then(|plugin| plugin.instance_type(&integration.instance_type).map(|t| kind_name(t.kind)))
+        .and_then(|plugin| plugin.instance_type(&integration.instance_type).map(|t| t.kind.as_str()))
         .unwrap_or("integration")
-}
-
-/// How the API names an instance type's kind.
-pub fn kind_name(kind: InstanceKind) -> &'static str {
-    match kind {
-        InstanceKind::Integration => "integration",
-        InstanceKind::Task => "task",
-    }
 }
 
 pub async fn get(host: &Host, id: i64) -> OperationResult<Integration> {
@@ -215,7 +206,7 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
     let name = check_name(input.name.unwrap_or_else(|| format!("{} {}", input.plugin, input.instance_type)))?;
     let config = check_config(input.config.unwrap_or_else(|| serde_json::json!({})))?;
     let schedule = input.schedule.map(|s| s.resolve("schedule")).transpose()?.flatten();
-    let effective = schedule.clone().unwrap_or_else(|| Schedule::from(&instance_type.default_schedule));
+    let effective = schedule.clone().unwrap_or_else(|| instance_type.default_schedule.clone());
     let now = host.store().now();
     // The first run is a backfill, due at once (with a little jitter) unless manual.
     let first_due_at =

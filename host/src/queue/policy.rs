@@ -1,7 +1,7 @@
 //! What to do with a job after an attempt, by its queue's policy.
 
+use crate::domain::error_class::ErrorClass;
 use crate::settings::QueuePolicy;
-use crate::sync::ErrorClass;
 use std::time::Duration;
 
 /// What to do with a job after an attempt.
@@ -26,7 +26,11 @@ pub fn decide(
 ) -> Decision {
     let Some(class) = error else { return Decision::Complete };
     let retryable = match class {
-        ErrorClass::Transient | ErrorClass::RateLimited | ErrorClass::Trap | ErrorClass::Host => true,
+        ErrorClass::Transient
+        | ErrorClass::RateLimited
+        | ErrorClass::Trap
+        | ErrorClass::Host
+        | ErrorClass::LeaseExpired => true,
         ErrorClass::PluginMissing => return Decision::Wait(Duration::from_secs(60)),
         ErrorClass::Unauthorized | ErrorClass::InvalidConfig | ErrorClass::Permanent => false,
     };

@@ -9,19 +9,22 @@ pub mod registry;
 pub mod wit;
 
 use crate::capabilities::signature::SigningKey;
+use crate::capabilities::{CallScope, FetchScope};
 use crate::clock::{SharedClock, SystemClock};
+use crate::domain::manifest::Manifest;
+use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, RoutedBatch, WebhookDelivery};
+use crate::domain::records::Records;
 use anyhow::{Context, Result};
-use context::{FetchScope, PluginCtx};
+use context::PluginCtx;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
     UpdateDeadline,
 };
-use wit::{FetchRequest, FetchSummary, Manifest, PluginError, RawBatch, Records, RoutedBatch, WebhookDelivery};
 
 /// How often the epoch advances: running wasm yields and checks its deadline
 /// at every tick.
@@ -127,7 +130,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wit::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx).map_err(anyhow::Error::from)?;
+        wit::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
 
         // The epoch only moves forward; a weak reference lets the ticker stop
         // once the runtime is gone.
@@ -152,14 +155,17 @@ impl Runtime {
         Ok(Arc::new(Runtime { engine, linker, cache_dir, threads, webhook_slots, call_slots, limits }))
     }
 
-    /// Compile (or load from the cache) and pre-link a component.
-    pub fn prepare(&self, wasm: &[u8], sha256: &str) -> Result<wit::PluginPre<PluginCtx>> {
+    /// Compile (or load from the cache) and pre-link a component against
+    /// the contract version it imports.
+    pub fn prepare(&self, wasm: &[u8], sha256: &str) -> Result<wit::PluginPre> {
         let component: Component = compile_cache::load(&self.engine, &self.cache_dir, wasm, sha256)?;
+        let version = wit::ContractVersion::of(&component, &self.engine)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow::anyhow!("it imports something the host does not provide: {e}"))?;
-        wit::PluginPre::new(pre).map_err(|e| anyhow::anyhow!("it does not export the inlet:plugin@0.1.0 world: {e}"))
+        wit::PluginPre::new(pre, version)
+            .map_err(|e| anyhow::anyhow!("it does not export the inlet:plugin@{version} world: {e}"))
     }
 
     fn new_store(&self, plugin_id: &str, fetch: Option<FetchScope>, timeout: Duration) -> Store<PluginCtx> {
@@ -192,7 +198,7 @@ impl Runtime {
     /// instances queue instead of failing.
     async fn call<E: Export>(
         &self,
-        pre: &wit::PluginPre<PluginCtx>,
+        pre: &wit::PluginPre,
         mut store: Store<PluginCtx>,
         timeout: Duration,
         export: E,
@@ -217,7 +223,7 @@ impl Runtime {
             let result = match answer {
                 Ok(Ok(output)) => Ok(output),
                 Ok(Err(error)) => Err(call_error(error, store.data(), E::NAME, timeout, max_memory_bytes)),
-                Err(_elapsed) => Err(deadline(&store.data().plugin_id, E::NAME, timeout)),
+                Err(_elapsed) => Err(deadline(store.data().plugin_id(), E::NAME, timeout)),
             };
             // The instance goes back to the pool here, on the plugin thread:
             // held until the caller's task is next polled, busy callers
@@ -241,7 +247,7 @@ impl Runtime {
         self.threads.handle()
     }
 
-    pub async fn describe(&self, pre: &wit::PluginPre<PluginCtx>, label: &str) -> Result<Manifest> {
+    pub async fn describe(&self, pre: &wit::PluginPre, label: &str) -> Result<Manifest> {
         let timeout = self.limits.describe_timeout;
         let store = self.new_store(label, None, timeout);
         let (result, _) = self.call(pre, store, timeout, Describe, None).await;
@@ -249,18 +255,19 @@ impl Runtime {
     }
 
     /// Run `fetch` on a fresh instance. Returns the plugin's answer and the
-    /// scope (with anything emitted after the last checkpoint) and call log.
+    /// call's scope: the fetch scope (with anything emitted after the last
+    /// checkpoint) and the call's log, what it printed included.
     pub async fn fetch(
         &self,
-        pre: &wit::PluginPre<PluginCtx>,
+        pre: &wit::PluginPre,
         plugin_id: &str,
         scope: FetchScope,
         request: FetchRequest,
-    ) -> (Result<Result<FetchSummary, PluginError>, CallError>, PluginCtx) {
+    ) -> (Result<Result<FetchSummary, PluginError>, CallError>, CallScope) {
         let timeout = self.limits.fetch_timeout;
         let store = self.new_store(plugin_id, Some(scope), timeout);
         let (result, ctx) = self.call(pre, store, timeout, Fetch(request), None).await;
-        (result.map(|answer| answer.map_err(capped)), ctx)
+        (result.map(|answer| answer.map_err(capped)), ctx.into_scope())
     }
 
     /// Run `handle-webhook` on a fresh instance for one delivery. `signing`
@@ -269,7 +276,7 @@ impl Runtime {
     /// answered valid during the call.
     pub async fn handle_webhook(
         &self,
-        pre: &wit::PluginPre<PluginCtx>,
+        pre: &wit::PluginPre,
         plugin_id: &str,
         signing: Option<SigningKey>,
         delivery: WebhookDelivery,
@@ -283,22 +290,22 @@ impl Runtime {
         };
         let timeout = self.limits.webhook_timeout;
         let mut store = self.new_store(plugin_id, None, timeout);
-        store.data_mut().signing = signing;
+        store.data_mut().scope.signing = signing;
         let (result, ctx) = self.call(pre, store, timeout, HandleWebhook(delivery), Some(slot)).await;
-        (result.map(|answer| answer.map_err(capped)), ctx.signature_verified)
+        (result.map(|answer| answer.map_err(capped)), ctx.scope.signature_verified)
     }
 
     /// Run `process` on a fresh instance with no capabilities.
     pub async fn process(
         &self,
-        pre: &wit::PluginPre<PluginCtx>,
+        pre: &wit::PluginPre,
         plugin_id: &str,
         batch: RawBatch,
-    ) -> Result<Result<crate::domain::records::Records, PluginError>, CallError> {
+    ) -> Result<Result<Records, PluginError>, CallError> {
         let timeout = self.limits.process_timeout;
         let store = self.new_store(plugin_id, None, timeout);
         let (result, _) = self.call(pre, store, timeout, Process(batch), None).await;
-        result.map(|answer| answer.map(Into::into).map_err(capped))
+        result.map(|answer| answer.map_err(capped))
     }
 }
 
@@ -326,7 +333,7 @@ impl Export for Describe {
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
     ) -> impl Future<Output = wasmtime::Result<Manifest>> + Send + 'a {
-        plugin.call_describe(store)
+        plugin.describe(store)
     }
 }
 
@@ -338,7 +345,7 @@ impl Export for Fetch {
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
     ) -> wasmtime::Result<Self::Output> {
-        plugin.call_fetch(store, &self.0).await
+        plugin.fetch(store, &self.0).await
     }
 }
 
@@ -350,7 +357,7 @@ impl Export for Process {
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
     ) -> wasmtime::Result<Self::Output> {
-        plugin.call_process(store, &self.0).await
+        plugin.process(store, &self.0).await
     }
 }
 
@@ -362,7 +369,7 @@ impl Export for HandleWebhook {
         plugin: &'a wit::Plugin,
         store: &'a mut Store<PluginCtx>,
     ) -> wasmtime::Result<Self::Output> {
-        plugin.call_handle_webhook(store, &self.0).await
+        plugin.handle_webhook(store, &self.0).await
     }
 }
 
@@ -380,12 +387,12 @@ fn call_error(
     timeout: Duration,
     max_memory_bytes: usize,
 ) -> CallError {
-    let plugin = &ctx.plugin_id;
+    let plugin = ctx.plugin_id();
     if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
         return deadline(plugin, export, timeout);
     }
     if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-        return CallError::Busy { plugin: plugin.clone(), export, reason: full.to_string() };
+        return CallError::Busy { plugin: plugin.to_string(), export, reason: full.to_string() };
     }
     let stderr = ctx.stderr_tail();
     let mut reason = if stderr.is_empty() {
@@ -396,7 +403,7 @@ fn call_error(
     if stderr.iter().any(|line| line.contains("memory allocation of")) {
         reason.push_str(&format!("; the plugin reached its memory limit of {} MiB", max_memory_bytes / (1024 * 1024)));
     }
-    CallError::Trap { plugin: plugin.clone(), export, reason: cap_text(reason, MAX_ERROR_BYTES) }
+    CallError::Trap { plugin: plugin.to_string(), export, reason: cap_text(reason, MAX_ERROR_BYTES) }
 }
 
 fn deadline(plugin: &str, export: &'static str, timeout: Duration) -> CallError {
@@ -467,17 +474,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// A plugin's error with its text, which the plugin controls, capped before
 /// anything logs, stores or answers it.
 fn capped(error: PluginError) -> PluginError {
-    let cap = |message: String| cap_text(message, MAX_ERROR_BYTES);
-    match error {
-        PluginError::Transient(m) => PluginError::Transient(cap(m)),
-        PluginError::RateLimited(mut limited) => {
-            limited.message = cap(limited.message);
-            PluginError::RateLimited(limited)
-        }
-        PluginError::Unauthorized(m) => PluginError::Unauthorized(cap(m)),
-        PluginError::InvalidConfig(m) => PluginError::InvalidConfig(cap(m)),
-        PluginError::Permanent(m) => PluginError::Permanent(cap(m)),
-    }
+    error.map_message(|message| cap_text(message, MAX_ERROR_BYTES))
 }
 
 /// A plugin's last lines of stderr, without the Rust panic hook's advice

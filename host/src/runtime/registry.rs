@@ -7,8 +7,8 @@
 //! version they started with.
 
 use super::Runtime;
-use super::context::PluginCtx;
-use super::wit::{InstanceType, Manifest, PluginPre};
+use super::wit::{ContractVersion, PluginPre};
+use crate::domain::manifest::{InstanceType, Manifest};
 use crate::store::groups::ApprovedPlugin;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -21,12 +21,17 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     pub path: PathBuf,
     pub sha256: String,
-    pub pre: PluginPre<PluginCtx>,
+    pub pre: PluginPre,
 }
 
 impl LoadedPlugin {
     pub fn id(&self) -> &str {
         &self.manifest.id
+    }
+
+    /// The contract version the plugin was built against.
+    pub fn contract(&self) -> ContractVersion {
+        self.pre.contract()
     }
 
     pub fn instance_type(&self, id: &str) -> Option<&InstanceType> {
@@ -282,7 +287,8 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::wit::{AuthKind, InstanceKind, Schedule};
+    use crate::domain::manifest::{AuthKind, InstanceKind};
+    use crate::schedule::Schedule;
 
     fn declaring(hosts: &[&str]) -> Manifest {
         Manifest {

@@ -1,10 +1,10 @@
 //! Where inlet keeps things and how it reaches upstreams: command-line flags
 //! and environment variables first, then the config file, then defaults.
 
-use crate::capabilities::rate_limit::RateLimit;
+use crate::capabilities::OutputLimits;
+use crate::domain::manifest::RateLimit;
 use crate::outbound::UpstreamOverrides;
 use crate::runtime::CallLimits;
-use crate::runtime::context::OutputLimits;
 use crate::store::jobs::Queue;
 use anyhow::{Context, Result};
 use serde::Deserialize;

@@ -1,0 +1,110 @@
+//! What a plugin says about itself when it loads: its id, how its groups
+//! authenticate, the instance types it offers and the hosts they reach.
+
+use crate::schedule::Schedule;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Stable identifier, lowercase with dashes, e.g. "monzo".
+    pub id: String,
+    pub name: String,
+    /// Semantic version of the plugin.
+    pub version: String,
+    pub description: String,
+    pub auth: AuthKind,
+    pub webhook: Option<WebhookAuth>,
+    /// Ceiling on the plugin's requests, per group.
+    pub rate_limit: Option<RateLimit>,
+    /// The plugin must read a credential itself; an operator has to approve that.
+    pub needs_raw_credentials: bool,
+    pub instance_types: Vec<InstanceType>,
+}
+
+/// How a group (a connected account) authenticates upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthKind {
+    None,
+    /// The operator pastes an API key; the label says which one.
+    ApiKey {
+        label: String,
+    },
+    OAuth2(OAuth2Endpoints),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuth2Endpoints {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    /// Every refresh spends the old refresh token (Monzo): refreshes must be single-flight.
+    pub refresh_token_rotates: bool,
+    pub pkce: bool,
+}
+
+/// How push deliveries are authenticated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookAuth {
+    /// The plugin checks a signature through `signature.verify`.
+    Signature,
+    /// The sender puts the group's shared secret in this header verbatim.
+    SharedSecretHeader(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceKind {
+    /// Pulls or receives data from an upstream service.
+    Integration,
+    /// Scheduled work with no upstream service (a daily digest).
+    Task,
+}
+
+impl InstanceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceKind::Integration => "integration",
+            InstanceKind::Task => "task",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceType {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub kind: InstanceKind,
+    pub default_schedule: Schedule,
+    /// Hosts it calls: `api.example.com` or `*.example.com`.
+    pub hosts: Vec<String>,
+    /// JSON Schema (draft 2020-12) of its config.
+    pub config_schema: String,
+    /// How far back the first run reaches when config does not say, in days.
+    pub default_backfill_days: u32,
+}
+
+/// At most `requests` per `per_seconds`, per group: a manifest declares one,
+/// an operator may set or override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
+impl RateLimit {
+    /// Time between two requests.
+    pub fn spacing(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.per_seconds.into()) / self.requests.max(1)
+    }
+
+    pub fn validate(self, field: &str) -> anyhow::Result<RateLimit> {
+        anyhow::ensure!(
+            self.requests >= 1 && self.per_seconds >= 1,
+            "{field}: requests and per_seconds must both be at least 1 (got {} per {} s)",
+            self.requests,
+            self.per_seconds
+        );
+        Ok(self)
+    }
+}

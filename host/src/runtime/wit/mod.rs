@@ -1,0 +1,143 @@
+//! The contract versions this host serves, one module per version (its
+//! bindings, its imports' host side, its type conversions), and the one place
+//! that dispatches on the version: a component is linked against the version
+//! its imports name, and every export call goes through [`Plugin`], which
+//! answers in the host's own types whatever the version.
+
+pub mod v0_1_0;
+
+use crate::domain::manifest::Manifest;
+use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, RoutedBatch, WebhookDelivery};
+use crate::domain::records::Records;
+use crate::runtime::context::PluginCtx;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+/// A version of the `inlet:plugin` contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ContractVersion {
+    V0_1_0,
+}
+
+impl ContractVersion {
+    pub const ALL: [ContractVersion; 1] = [ContractVersion::V0_1_0];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractVersion::V0_1_0 => "0.1.0",
+        }
+    }
+
+    /// The version whose interfaces a component imports. Every plugin
+    /// imports at least `types` (its exports use its types); one that names
+    /// two versions, or one this host does not serve, is refused.
+    pub fn of(component: &Component, engine: &Engine) -> anyhow::Result<ContractVersion> {
+        let mut named = std::collections::BTreeSet::new();
+        for (name, _) in component.component_type().imports(engine) {
+            if let Some(version) = name.strip_prefix("inlet:plugin/").and_then(|n| n.split_once('@')).map(|(_, v)| v) {
+                named.insert(version.to_string());
+            }
+        }
+        let served = || ContractVersion::ALL.map(|v| v.as_str()).join(", ");
+        let mut named = named.into_iter();
+        match (named.next(), named.next()) {
+            (None, _) => anyhow::bail!(
+                "it imports no inlet:plugin interface: build it against a contract version this host serves ({})",
+                served()
+            ),
+            (Some(a), Some(b)) => anyhow::bail!("it imports two contract versions ({a} and {b}); build it against one"),
+            (Some(version), None) => {
+                ContractVersion::ALL.into_iter().find(|v| v.as_str() == version).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "it is built for inlet:plugin@{version}, which this host does not serve ({})",
+                        served()
+                    )
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Link every version's imports into one linker: a component uses only its own.
+pub fn add_to_linker(linker: &mut Linker<PluginCtx>) -> wasmtime::Result<()> {
+    v0_1_0::Plugin::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)
+}
+
+/// A component linked and checked against its contract version, ready to instantiate.
+#[derive(Clone)]
+pub enum PluginPre {
+    V0_1_0(v0_1_0::PluginPre<PluginCtx>),
+}
+
+impl PluginPre {
+    pub fn new(pre: InstancePre<PluginCtx>, version: ContractVersion) -> wasmtime::Result<PluginPre> {
+        Ok(match version {
+            ContractVersion::V0_1_0 => PluginPre::V0_1_0(v0_1_0::PluginPre::new(pre)?),
+        })
+    }
+
+    pub fn contract(&self) -> ContractVersion {
+        match self {
+            PluginPre::V0_1_0(_) => ContractVersion::V0_1_0,
+        }
+    }
+
+    pub async fn instantiate_async(&self, store: &mut Store<PluginCtx>) -> wasmtime::Result<Plugin> {
+        Ok(match self {
+            PluginPre::V0_1_0(pre) => Plugin::V0_1_0(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// One instance of a plugin; its exports answer in the host's own types.
+pub enum Plugin {
+    V0_1_0(v0_1_0::Plugin),
+}
+
+impl Plugin {
+    pub async fn describe(&self, store: &mut Store<PluginCtx>) -> wasmtime::Result<Manifest> {
+        Ok(match self {
+            Plugin::V0_1_0(p) => p.call_describe(store).await?.into(),
+        })
+    }
+
+    pub async fn fetch(
+        &self,
+        store: &mut Store<PluginCtx>,
+        request: &FetchRequest,
+    ) -> wasmtime::Result<Result<FetchSummary, PluginError>> {
+        Ok(match self {
+            Plugin::V0_1_0(p) => p.call_fetch(store, &request.into()).await?.map(Into::into).map_err(Into::into),
+        })
+    }
+
+    pub async fn process(
+        &self,
+        store: &mut Store<PluginCtx>,
+        batch: &RawBatch,
+    ) -> wasmtime::Result<Result<Records, PluginError>> {
+        Ok(match self {
+            Plugin::V0_1_0(p) => p.call_process(store, &batch.into()).await?.map(Into::into).map_err(Into::into),
+        })
+    }
+
+    pub async fn handle_webhook(
+        &self,
+        store: &mut Store<PluginCtx>,
+        delivery: &WebhookDelivery,
+    ) -> wasmtime::Result<Result<Vec<RoutedBatch>, PluginError>> {
+        Ok(match self {
+            Plugin::V0_1_0(p) => p
+                .call_handle_webhook(store, &delivery.into())
+                .await?
+                .map(|batches| batches.into_iter().map(Into::into).collect())
+                .map_err(Into::into),
+        })
+    }
+}
