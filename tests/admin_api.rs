@@ -521,6 +521,38 @@ async fn failed_batches_through_the_api() {
     assert_invalid(&api.get("/api/batches/failed?limit=0").await, "limit", "1 to 500");
 }
 
+/// A plugin's schedule hint (contract 0.2.0) holds the next run back past
+/// what the schedule says, and the Updates API says why; a run without a
+/// hint follows the schedule.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_hint_delays_the_next_run_and_the_updates_api_says_why() {
+    let inlet = Inlet::with_plugins(&[support::test_plugin("misbehave")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (_serve, api) = serve(&inlet).await;
+    let group = api.post("/api/groups", json!({"plugin": "misbehave", "name": "hints"})).await.body["id"].clone();
+    let every_minute = json!({"kind": "interval", "seconds": 60});
+    let mut ids = Vec::new();
+    for instance_type in ["poll-later", "ok"] {
+        let body =
+            json!({"plugin": "misbehave", "instance_type": instance_type, "group_id": group, "schedule": every_minute});
+        let id = api.post("/api/integrations", body).await.body["id"].as_i64().unwrap();
+        assert_eq!(api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await.status, 202);
+        ids.push(id);
+    }
+    let started = chrono::Utc::now().timestamp_millis();
+    let rows = eventually(30, "both runs to finish", || async {
+        let rows = api.ok("/api/updates").await;
+        rows.as_array().unwrap().iter().all(|r| r["last_success_at"].is_i64() && r["run"].is_null()).then_some(rows)
+    })
+    .await;
+    let row = |id: i64| rows.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
+    let (hinted, plain) = (row(ids[0]), row(ids[1]));
+    assert_eq!(hinted["next_due_reason"], "the upstream asks to be polled at most hourly (X-Poll-Interval)");
+    let hinted_at = hinted["next_due_at"].as_i64().unwrap();
+    assert!(hinted_at >= started + 3_500_000, "an hour later, not the schedule's minute: {hinted}");
+    assert_eq!(plain["next_due_reason"], Value::Null);
+    assert!(plain["next_due_at"].as_i64().unwrap() <= started + 61_000, "the schedule's minute: {plain}");
+}
+
 /// An open Updates stream does not hold up shutdown: SIGTERM ends the
 /// stream and the process exits.
 #[tokio::test(flavor = "multi_thread")]

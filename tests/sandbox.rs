@@ -276,9 +276,10 @@ async fn webhook_signatures_are_checked_in_the_host_with_the_groups_secret() {
         }
     };
     let secret = Some("whsec-group-secret");
-    let refused = |outcome: Result<Vec<_>, PluginError>| matches!(outcome, Err(PluginError::Unauthorized(_)));
+    let refused = |outcome: Result<_, PluginError>| matches!(outcome, Err(PluginError::Unauthorized(_)));
 
-    let routed = deliver(vec![("X-Signature", format!("sha256={}", sign(&body)))], body.clone(), secret).await.unwrap();
+    let routed =
+        deliver(vec![("X-Signature", format!("sha256={}", sign(&body)))], body.clone(), secret).await.unwrap().batches;
     assert_eq!((routed.len(), routed[0].instance_type.as_str()), (1, "ok"));
     assert_eq!(routed[0].batch.payload.as_bytes(), body);
     let mut tampered = body.clone();

@@ -440,6 +440,7 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
         success,
         fetched: true,
         next_due_at: Some(START + 900_000),
+        next_due_reason: None,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -464,6 +465,21 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     assert_eq!(s.record_run_finished(other, &refused).await.unwrap(), Some(PauseReason::NeedsReconnect));
     let paused = s.integration(other).await.unwrap().unwrap();
     assert_eq!((paused.paused_reason, paused.next_due_at), (Some(PauseReason::NeedsReconnect), None));
+
+    // A success held back by the plugin's hint keeps why; any other write
+    // of the next run's time (a failure, an operator's edit) clears it.
+    let hinted = integration(s, "hinted", None).await;
+    let later =
+        RunEnd { next_due_at: Some(START + 3_600_000), next_due_reason: Some("poll interval".into()), ..end(true) };
+    s.record_run_finished(hinted, &later).await.unwrap();
+    let row = s.integration(hinted).await.unwrap().unwrap();
+    assert_eq!((row.next_due_at, row.next_due_reason.as_deref()), (Some(START + 3_600_000), Some("poll interval")));
+    s.record_run_finished(hinted, &end(false)).await.unwrap();
+    assert_eq!(s.integration(hinted).await.unwrap().unwrap().next_due_reason, None, "a failure follows the schedule");
+    s.record_run_finished(hinted, &later).await.unwrap();
+    s.save_sync_settings(hinted, None, None, Some(START)).await.unwrap();
+    let edited = s.integration(hinted).await.unwrap().unwrap();
+    assert_eq!((edited.next_due_at, edited.next_due_reason), (Some(START), None), "the operator's edit wins");
 }
 
 conformance!(batches, runs_start_and_complete_in_batches);
@@ -505,6 +521,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         success,
         fetched: true,
         next_due_at: Some(START + 900_000),
+        next_due_reason: None,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -815,6 +832,7 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
         success,
         fetched: false,
         next_due_at: Some(START + 900_000),
+        next_due_reason: None,
         pause_after_failures: 1,
         pause_reason: None,
     };

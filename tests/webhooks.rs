@@ -249,6 +249,27 @@ async fn signed_deliveries_are_verified_by_the_plugin_before_anything_is_stored(
     })
     .await;
     assert_eq!((objects[0].external_id.as_str(), objects[0].name.as_deref()), ("pushed-1", Some("Pushed")));
+
+    // Slack's url_verification (contract 0.2.0): signed like any delivery,
+    // answered with its challenge as the plugin says, and nothing stored.
+    let stored = batches().await;
+    let challenge =
+        br#"{"type":"url_verification","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#;
+    let timestamp = (chrono::Utc::now().timestamp()).to_string();
+    let base_string = [format!("v0:{timestamp}:").as_bytes(), challenge].concat();
+    let slack_signature = sign(SECRET, &base_string).replace("sha256=", "v0=");
+    let answered = client
+        .post(format!("{base}/webhooks/misbehave/{}", group["id"]))
+        .header("x-slack-request-timestamp", &timestamp)
+        .header("x-slack-signature", slack_signature)
+        .body(challenge.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.headers()["content-type"], "text/plain");
+    assert_eq!(answered.text().await.unwrap(), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+    assert_eq!(batches().await, stored, "a challenge stores nothing");
 }
 
 /// Send raw bytes to the server and return what it answers, if it answers

@@ -10,7 +10,7 @@ use crate::capabilities::{FetchScope, OutputLimits, batches};
 use crate::domain::error_class::ErrorClass;
 use crate::domain::manifest::RateLimit;
 use crate::domain::pause_reason::PauseReason;
-use crate::domain::plugin_call::{FetchMode, FetchRequest, PluginError, RawBatch};
+use crate::domain::plugin_call::{FetchMode, FetchRequest, PluginError, RawBatch, ScheduleHint};
 use crate::domain::trigger::Trigger;
 use crate::notify::Notifier;
 use crate::outbound::UpstreamOverrides;
@@ -157,12 +157,15 @@ pub struct ExecutedRun {
     pub outcome: RunOutcome,
     pub error: Option<RunError>,
     pub logs: Vec<LogLine>,
+    /// The plugin asked that the next run start no earlier than this.
+    pub not_before: Option<ScheduleHint>,
 }
 
 /// What the fetch half of a run left behind.
 #[derive(Default)]
 struct FetchResult {
     items_seen: i64,
+    not_before: Option<ScheduleHint>,
     batches: i64,
     logs: Vec<LogLine>,
     progress: Option<(u64, Option<u64>)>,
@@ -290,11 +293,14 @@ impl SyncRunner {
         let started = &run.started;
         let retrying = matches!(action, Some(JobAction::Retry { .. }));
         let integration = (!retrying).then(|| {
+            let scheduled = self.next_due_after_run(&started.integration, started.started_at);
+            let (next_due_at, next_due_reason) = held_back(scheduled, run.not_before.as_ref(), self.store.now());
             let end = RunEnd {
                 started_at: started.started_at,
                 success: run.error.is_none(),
                 fetched: !started.request.process_only,
-                next_due_at: self.next_due_after_run(&started.integration, started.started_at),
+                next_due_at,
+                next_due_reason,
                 pause_after_failures: self.pause_after_failures,
                 pause_reason: run
                     .error
@@ -509,6 +515,7 @@ impl SyncRunner {
         match result {
             Ok(Ok(summary)) => {
                 fetched.items_seen = summary.items_seen as i64;
+                fetched.not_before = summary.not_before;
                 // The end of a successful fetch is an implicit checkpoint.
                 let scope = call.fetch.as_mut().expect("fetch scope outlives the call");
                 if let Err(error) = batches::commit(scope).await {
@@ -703,9 +710,48 @@ fn executed(
         error: error.as_ref().map(|e| (e.class.as_str().to_string(), e.message.clone())),
         progress: fetched.progress,
     };
-    ExecutedRun { started: run, outcome, error, logs: fetched.logs }
+    ExecutedRun { started: run, outcome, error, logs: fetched.logs, not_before: fetched.not_before }
 }
+
+/// How far ahead a plugin's schedule hint may push the next run.
+const MAX_HINT_MS: i64 = 7 * 86_400_000;
+
+/// The next run's time, held back by the plugin's hint when that asks for
+/// later than the schedule does (at most [`MAX_HINT_MS`] from now), with why;
+/// a manual schedule stays manual.
+fn held_back(scheduled: Option<i64>, hint: Option<&ScheduleHint>, now: i64) -> (Option<i64>, Option<String>) {
+    match (scheduled, hint) {
+        (Some(at), Some(hint)) if hint.at > at => {
+            let reason: String = hint.reason.chars().take(MAX_HINT_REASON_CHARS).collect();
+            let reason = if reason.trim().is_empty() { "the plugin asked to wait".to_string() } else { reason };
+            (Some(hint.at.min(now + MAX_HINT_MS)), Some(reason))
+        }
+        _ => (scheduled, None),
+    }
+}
+
+/// A hint's reason is the plugin's text, shown on the page: kept short.
+const MAX_HINT_REASON_CHARS: usize = 200;
 
 pub fn to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hint_only_delays_and_never_past_a_week() {
+        let now = 1_800_000_000_000;
+        let hint = |at: i64, reason: &str| ScheduleHint { at, reason: reason.into() };
+        let scheduled = Some(now + 60_000);
+        assert_eq!(held_back(scheduled, None, now), (scheduled, None));
+        assert_eq!(held_back(scheduled, Some(&hint(now + 1_000, "sooner")), now), (scheduled, None), "never earlier");
+        assert_eq!(held_back(None, Some(&hint(now + 1_000, "manual")), now), (None, None), "manual stays manual");
+        let (at, why) = held_back(scheduled, Some(&hint(now + 3_600_000, "poll interval")), now);
+        assert_eq!((at, why.as_deref()), (Some(now + 3_600_000), Some("poll interval")));
+        let (at, why) = held_back(scheduled, Some(&hint(i64::MAX, " ")), now);
+        assert_eq!((at, why.as_deref()), (Some(now + MAX_HINT_MS), Some("the plugin asked to wait")));
+    }
 }

@@ -29,7 +29,9 @@ pub mod time;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../wit/0.1.0",
+        // The contract this SDK builds for (inlet:plugin@0.2.0), carried in
+        // the crate: the files are links to the repository's wit/0.2.0.
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "export_bindings",
         default_bindings_module: "inlet_plugin_sdk::bindings",
@@ -42,7 +44,8 @@ pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify a
 pub use bindings::inlet::plugin::types::{
     ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
     InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError, RateLimit, RateLimited, RawBatch, RecordClass,
-    Records, RoutedBatch, Schedule, Timestamp, Tombstone, Trigger, WebhookAuth, WebhookDelivery,
+    Records, RoutedBatch, Schedule, ScheduleHint, Timestamp, Tombstone, Trigger, WebhookAnswer, WebhookAuth,
+    WebhookDelivery, WebhookOutcome,
 };
 
 /// Everything a plugin usually needs, in one import.
@@ -54,7 +57,7 @@ pub mod prelude {
     pub use crate::{
         AuthKind, BlockRecord, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind, InstanceType,
         Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, RawBatch, RecordClass, Records, RoutedBatch, Schedule,
-        Tombstone, Trigger, WebhookDelivery, log,
+        ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookDelivery, WebhookOutcome, log,
     };
 }
 
@@ -77,8 +80,9 @@ pub trait Plugin {
         Err(PluginError::Permanent(format!("this plugin does not process batches of kind {:?}", batch.kind)))
     }
 
-    /// Turn a push delivery into batches.
-    fn handle_webhook(_delivery: WebhookDelivery) -> Result<Vec<RoutedBatch>, PluginError> {
+    /// Turn a push delivery into batches (a `Vec<RoutedBatch>` converts with
+    /// `.into()`), and answer it when the sender expects an answer.
+    fn handle_webhook(_delivery: WebhookDelivery) -> Result<WebhookOutcome, PluginError> {
         Err(PluginError::Permanent("this plugin does not accept webhooks".to_string()))
     }
 }
@@ -104,7 +108,7 @@ macro_rules! export_plugin {
             }
             fn handle_webhook(
                 delivery: $crate::WebhookDelivery,
-            ) -> Result<Vec<$crate::RoutedBatch>, $crate::PluginError> {
+            ) -> Result<$crate::WebhookOutcome, $crate::PluginError> {
                 <$plugin as $crate::Plugin>::handle_webhook(delivery)
             }
         }
@@ -147,7 +151,38 @@ impl Default for Records {
 #[allow(clippy::derivable_impls)]
 impl Default for FetchSummary {
     fn default() -> Self {
-        FetchSummary { items_seen: 0, note: None }
+        FetchSummary { items_seen: 0, note: None, not_before: None }
+    }
+}
+
+impl FetchSummary {
+    /// Ask that the next run start no earlier than `at` (ms since the epoch),
+    /// because `reason`, which the operator sees: the upstream's poll
+    /// interval, a quota that resets then.
+    pub fn not_before(self, at: Timestamp, reason: impl Into<String>) -> Self {
+        FetchSummary { not_before: Some(ScheduleHint { at, reason: reason.into() }), ..self }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for WebhookOutcome {
+    fn default() -> Self {
+        WebhookOutcome { batches: Vec::new(), answer: None }
+    }
+}
+
+impl From<Vec<RoutedBatch>> for WebhookOutcome {
+    /// Batches, and the host's own answer to the sender.
+    fn from(batches: Vec<RoutedBatch>) -> Self {
+        WebhookOutcome { batches, answer: None }
+    }
+}
+
+impl WebhookOutcome {
+    /// Answer the sender with `body` (status 200) instead of the host's answer.
+    pub fn answer(self, content_type: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        let answer = WebhookAnswer { status: 200, content_type: content_type.into(), body: body.into() };
+        WebhookOutcome { answer: Some(answer), ..self }
     }
 }
 

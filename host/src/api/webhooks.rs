@@ -6,15 +6,17 @@
 //! which checks the signature through the host's `signature.verify` (the host
 //! refuses the delivery unless a check answered valid). The plugin's batches,
 //! the delivery and the jobs that process them are then written in one
-//! transaction and the sender gets 202; records are made by the `webhook`
-//! queue. A replay of the same body is answered 202 without storing anything
-//! again.
+//! transaction and the sender gets 202 (or the plugin's own answer, when the
+//! sender expects one: Slack's `url_verification` challenge); records are made
+//! by the `webhook` queue. A replay of the same body is answered the same way
+//! without storing anything again, and a delivery that brings no batches (a
+//! ping) stores nothing.
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::capabilities::signature::SigningKey;
 use crate::domain::manifest::WebhookAuth;
-use crate::domain::plugin_call::{PluginError, WebhookDelivery};
+use crate::domain::plugin_call::{PluginError, WebhookAnswer, WebhookDelivery};
 use crate::runtime::CallError;
 use crate::store::jobs::Queue;
 use crate::store::webhook_deliveries::{DeliveryStored, NewDelivery};
@@ -22,7 +24,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -46,7 +49,9 @@ pub struct DeliveryAccepted {
 #[utoipa::path(post, path = "/webhooks/{plugin}/{group}", tag = "webhooks", security(()),
     params(("plugin" = String, Path), ("group" = i64, Path, description = "Group id")),
     request_body(content = String, description = "The service's delivery, as it sends it", content_type = "application/json"),
-    responses((status = 202, body = DeliveryAccepted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 202, body = DeliveryAccepted),
+        (status = 200, description = "The plugin's own answer to the sender (2xx, its content type)"),
+        (status = 204, description = "The delivery brought nothing to store"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "No integration of the group takes it; nothing stored", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, description = "The plugin refused the delivery", body = ErrorBody),
         (status = 503, description = "The plugin asked for it again later (Retry-After)", body = ErrorBody)))]
@@ -56,7 +61,7 @@ pub async fn receive(
     ConnectInfo(source): ConnectInfo<SocketAddr>,
     mut headers: HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, Json<DeliveryAccepted>)> {
+) -> ApiResult<Response> {
     let host = &api.host;
     // Deliveries in flight are bounded: each may buffer a body of up to the
     // size limit, and a flood must not take the host's memory.
@@ -124,12 +129,12 @@ pub async fn receive(
     let signing = Some(SigningKey { secret: secret.as_bytes().to_vec(), now_ms: now });
     let (outcome, signature_verified) =
         host.runner.runtime.handle_webhook(&plugin.pre, plugin.id(), signing, delivery).await;
-    let batches = match outcome {
+    let outcome = match outcome {
         // A plugin that declares signatures must have checked one.
         Ok(Ok(_)) if matches!(auth, WebhookAuth::Signature) && !signature_verified => {
             return Err(refused("the plugin accepted it without a valid signature check"));
         }
-        Ok(Ok(batches)) => batches,
+        Ok(Ok(outcome)) => outcome,
         Ok(Err(PluginError::Unauthorized(reason))) => return Err(refused(&reason)),
         Ok(Err(PluginError::Transient(reason))) => return Err(try_later(&plugin_id, &reason, None)),
         Ok(Err(PluginError::RateLimited { retry_after_seconds, message })) => {
@@ -152,8 +157,22 @@ pub async fn receive(
             ));
         }
     };
+    let answer = match outcome.answer.map(answer_response).transpose() {
+        Ok(answer) => answer,
+        Err(reason) => {
+            tracing::warn!(plugin = plugin_id, %reason, "handle-webhook gave an answer the host cannot send");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin-failed",
+                format!("the plugin's answer to the delivery cannot be sent: {reason}"),
+            ));
+        }
+    };
+    if outcome.batches.is_empty() {
+        return Ok(answer.unwrap_or_else(|| StatusCode::NO_CONTENT.into_response()));
+    }
     let batches: Vec<(String, String, String)> =
-        batches.into_iter().map(|b| (b.instance_type, b.batch.kind, b.batch.payload)).collect();
+        outcome.batches.into_iter().map(|b| (b.instance_type, b.batch.kind, b.batch.payload)).collect();
     let delivery_key = hex::encode(Sha256::digest(&body));
     let stored = host
         .store()
@@ -186,7 +205,26 @@ pub async fn receive(
             ));
         }
     };
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok(answer.unwrap_or_else(|| (StatusCode::ACCEPTED, Json(accepted)).into_response()))
+}
+
+/// Largest answer body a plugin may give a sender.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The plugin's answer as a response, if it is one the host may send: a
+/// success status (a refusal is the plugin's error, answered by the host),
+/// a valid content type, a bounded body.
+fn answer_response(answer: WebhookAnswer) -> Result<Response, String> {
+    let status = StatusCode::from_u16(answer.status)
+        .ok()
+        .filter(StatusCode::is_success)
+        .ok_or_else(|| format!("status {} is not 200 to 299", answer.status))?;
+    if answer.body.len() > MAX_ANSWER_BYTES {
+        return Err(format!("its body of {} bytes is over {MAX_ANSWER_BYTES}", answer.body.len()));
+    }
+    let content_type = HeaderValue::from_str(&answer.content_type)
+        .map_err(|_| format!("{:?} is not a valid content type", answer.content_type))?;
+    Ok((status, [(axum::http::header::CONTENT_TYPE, content_type)], answer.body).into_response())
 }
 
 /// How long a delivery's body may take to arrive once its headers have.

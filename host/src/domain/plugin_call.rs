@@ -27,6 +27,16 @@ pub enum FetchMode {
 pub struct FetchSummary {
     pub items_seen: u64,
     pub note: Option<String>,
+    /// The plugin asks that the next run start no earlier than this.
+    pub not_before: Option<ScheduleHint>,
+}
+
+/// Not before `at` (ms), because `reason`: the upstream asked for a pause, or
+/// a quota resets then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleHint {
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 /// Upstream data as fetched, stored before `process` turns it into records.
@@ -41,6 +51,21 @@ pub struct RawBatch {
 pub struct RoutedBatch {
     pub instance_type: String,
     pub batch: RawBatch,
+}
+
+/// What a webhook delivery produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WebhookOutcome {
+    pub batches: Vec<RoutedBatch>,
+    /// The HTTP answer the sender expects, if it expects one.
+    pub answer: Option<WebhookAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,6 +33,9 @@ pub struct UpdateRow {
     pub status_label: String,
     pub last_success_at: Option<i64>,
     pub next_due_at: Option<i64>,
+    /// Why the next run is later than the schedule says: the plugin asked
+    /// to wait (the upstream's poll interval, a quota that resets later).
+    pub next_due_reason: Option<String>,
     pub schedule_summary: String,
     pub schedule_is_default: bool,
     pub consecutive_failures: i64,
@@ -98,6 +101,7 @@ pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> 
             status,
             last_success_at: integration.last_success_at,
             next_due_at: integration.next_due_at,
+            next_due_reason: integration.next_due_reason.clone(),
             schedule_summary: schedule.summary(),
             schedule_is_default: integration.schedule.is_none(),
             consecutive_failures: integration.consecutive_failures,

@@ -12,7 +12,7 @@ use crate::capabilities::signature::SigningKey;
 use crate::capabilities::{CallScope, FetchScope};
 use crate::clock::{SharedClock, SystemClock};
 use crate::domain::manifest::Manifest;
-use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, RoutedBatch, WebhookDelivery};
+use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, WebhookDelivery, WebhookOutcome};
 use crate::domain::records::Records;
 use anyhow::{Context, Result};
 use context::PluginCtx;
@@ -280,7 +280,7 @@ impl Runtime {
         plugin_id: &str,
         signing: Option<SigningKey>,
         delivery: WebhookDelivery,
-    ) -> (Result<Result<Vec<RoutedBatch>, PluginError>, CallError>, bool) {
+    ) -> (Result<Result<WebhookOutcome, PluginError>, CallError>, bool) {
         let Ok(slot) = Arc::clone(&self.webhook_slots).try_acquire_owned() else {
             let reason = format!("all {} instances set aside for webhooks are in use", webhook_slice(&self.limits));
             return (
@@ -363,7 +363,7 @@ impl Export for Process {
 
 impl Export for HandleWebhook {
     const NAME: &'static str = "handle-webhook";
-    type Output = Result<Vec<RoutedBatch>, PluginError>;
+    type Output = Result<WebhookOutcome, PluginError>;
     async fn invoke<'a>(
         self,
         plugin: &'a wit::Plugin,

@@ -25,6 +25,9 @@ pub struct Integration {
     /// Why it is paused; `None` when active.
     pub paused_reason: Option<PauseReason>,
     pub next_due_at: Option<i64>,
+    /// Why `next_due_at` is later than the schedule says (the plugin's
+    /// schedule hint); `None` when the schedule alone set it.
+    pub next_due_reason: Option<String>,
     /// When the last fetch to finish (for good: not one that will retry)
     /// started. Written as it ends, with the rest of the outcome; the run in
     /// flight, if any, is in the sync history.
@@ -49,7 +52,7 @@ pub struct NewIntegration<'a> {
 }
 
 const COLUMNS: &str = "id, plugin_id, instance_type, group_id, name, config, schedule, paused_reason, next_due_at,
-    last_started_at, last_success_at, last_fetched_at, consecutive_failures, created_at, updated_at";
+    next_due_reason, last_started_at, last_success_at, last_fetched_at, consecutive_failures, created_at, updated_at";
 
 fn integration(row: AnyRow) -> Result<Integration> {
     let schedule: Option<String> = row.try_get("schedule")?;
@@ -67,6 +70,7 @@ fn integration(row: AnyRow) -> Result<Integration> {
             .map(PauseReason::parse)
             .transpose()?,
         next_due_at: row.try_get("next_due_at")?,
+        next_due_reason: row.try_get("next_due_reason")?,
         last_started_at: row.try_get("last_started_at")?,
         last_success_at: row.try_get("last_success_at")?,
         last_fetched_at: row.try_get("last_fetched_at")?,
@@ -84,6 +88,8 @@ pub struct RunEnd {
     /// leaves the schedule, the fetch history and the failure streak alone.
     pub fetched: bool,
     pub next_due_at: Option<i64>,
+    /// Why `next_due_at` is later than the schedule says, if it is.
+    pub next_due_reason: Option<String>,
     /// Pause (`PauseReason::Error`) once this many runs in a row have failed.
     pub pause_after_failures: i64,
     /// Pause now with this reason (refused credentials).
@@ -159,7 +165,7 @@ impl Store {
     ) -> Result<bool> {
         let schedule = schedule.map(serde_json::to_string).transpose()?;
         let result = sqlx::query(
-            "UPDATE integrations SET schedule = $2, paused_reason = $3, next_due_at = $4, updated_at = $5,
+            "UPDATE integrations SET schedule = $2, paused_reason = $3, next_due_at = $4, next_due_reason = NULL, updated_at = $5,
                  consecutive_failures = CASE WHEN $3 IS NULL AND paused_reason IS NOT NULL THEN 0
                                              ELSE consecutive_failures END
              WHERE id = $1",
@@ -182,7 +188,7 @@ impl Store {
         next_due_at: Option<i64>,
     ) -> Result<bool> {
         let result = sqlx::query(
-            "UPDATE integrations SET paused_reason = $2, next_due_at = $3, updated_at = $4,
+            "UPDATE integrations SET paused_reason = $2, next_due_at = $3, next_due_reason = NULL, updated_at = $4,
                  consecutive_failures = CASE WHEN $2 IS NULL THEN 0 ELSE consecutive_failures END
              WHERE id = $1",
         )
@@ -227,7 +233,10 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE integrations SET next_due_at = NULL WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE integrations SET next_due_at = NULL, next_due_reason = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(due)
@@ -278,7 +287,7 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
                  WHEN consecutive_failures + 1 >= $3 THEN $7
                  ELSE NULL END,
              next_due_at = CASE WHEN paused_reason IS NULL AND $5 IS NULL AND consecutive_failures + 1 < $3 THEN $2 ELSE NULL END,
-             updated_at = $4
+             next_due_reason = NULL, updated_at = $4
          WHERE id = $1 RETURNING paused_reason, consecutive_failures",
     )
     .bind(id)
@@ -309,17 +318,28 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
         return Ok(());
     }
     // Only a fetch (fetched = 1) moves the schedule and the fetch history.
-    let columns = [("id", "bigint"), ("started_at", "bigint"), ("next_due_at", "bigint"), ("fetched", "bigint")];
+    let columns = [
+        ("id", "bigint"),
+        ("started_at", "bigint"),
+        ("next_due_at", "bigint"),
+        ("fetched", "bigint"),
+        ("next_due_reason", "text"),
+    ];
     let set = "last_success_at = v.started_at, consecutive_failures = 0,
         last_started_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_started_at END,
         last_fetched_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_fetched_at END,
         next_due_at = CASE
             WHEN v.fetched = 0 THEN integrations.next_due_at
             WHEN integrations.paused_reason IS NULL THEN v.next_due_at ELSE NULL END,
+        next_due_reason = CASE
+            WHEN v.fetched = 0 THEN integrations.next_due_reason
+            WHEN integrations.paused_reason IS NULL THEN v.next_due_reason ELSE NULL END,
         updated_at = $1";
     let sql = super::json_update(Backend::of(conn), "integrations", set, 2, &columns);
-    let rows: Vec<_> =
-        ends.iter().map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched))).collect();
+    let rows: Vec<_> = ends
+        .iter()
+        .map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched), &end.next_due_reason))
+        .collect();
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
     Ok(())
 }
@@ -332,7 +352,7 @@ pub(super) async fn pause_group(
     now: i64,
 ) -> Result<Vec<Integration>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE integrations SET paused_reason = $2, next_due_at = NULL, updated_at = $3
+        "UPDATE integrations SET paused_reason = $2, next_due_at = NULL, next_due_reason = NULL, updated_at = $3
          WHERE group_id = $1 AND paused_reason IS NULL RETURNING {COLUMNS}"
     )))
     .bind(group_id)
@@ -348,7 +368,8 @@ pub(super) async fn pause_group(
 /// Resume a reconnected group's integrations that waited for it, due now.
 pub(super) async fn resume_reconnected(conn: &mut Connection, group_id: i64, now: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE integrations SET paused_reason = NULL, next_due_at = $2, consecutive_failures = 0, updated_at = $2
+        "UPDATE integrations SET paused_reason = NULL, next_due_at = $2, next_due_reason = NULL, consecutive_failures = 0,
+             updated_at = $2
          WHERE group_id = $1 AND paused_reason = $3",
     )
     .bind(group_id)

@@ -76,6 +76,7 @@ impl Plugin for AppleHealth {
         Ok(FetchSummary {
             items_seen: 0,
             note: Some("Apple Health data arrives by webhook from Health Auto Export; nothing to fetch".into()),
+            ..Default::default()
         })
     }
 
@@ -83,8 +84,8 @@ impl Plugin for AppleHealth {
         records_for(&batch)
     }
 
-    fn handle_webhook(delivery: WebhookDelivery) -> Result<Vec<RoutedBatch>, PluginError> {
-        split_delivery(&delivery.body)
+    fn handle_webhook(delivery: WebhookDelivery) -> Result<WebhookOutcome, PluginError> {
+        split_delivery(&delivery.body).map(Into::into)
     }
 }
 

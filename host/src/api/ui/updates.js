@@ -454,7 +454,7 @@ function updateRow(tr, row) {
   updateStatusCell(tr.querySelector('td.status'), row);
   updateTimeCell(tr.querySelector('td.last-success'), row.last_success_at, '—');
   const manual = row.schedule_summary === 'manual only';
-  updateTimeCell(tr.querySelector('td.next-run'), row.next_due_at, manual ? 'manual' : '—');
+  updateNextRunCell(tr.querySelector('td.next-run'), row, manual);
   updateScheduleCell(tr.querySelector('td.schedule'), row);
   updateUpdateButton(tr.querySelector('button[data-action="update-now"]'), row);
 }
@@ -515,6 +515,22 @@ function updateTimeCell(cell, millis, none) {
     time.title = iso;
   }
   setText(time, formatTime(millis));
+}
+
+// The next run's time and, when the plugin asked to wait, why it is later
+// than the schedule says.
+function updateNextRunCell(cell, row, manual) {
+  updateTimeCell(cell, row.next_due_at, manual ? 'manual' : '—');
+  let why = cell.querySelector('.why');
+  if (!row.next_due_reason || row.next_due_at === null) {
+    if (why) why.remove();
+    return;
+  }
+  if (!why) {
+    why = element('span', { class: 'why meta' });
+    cell.append(why);
+  }
+  setText(why, `later: ${row.next_due_reason}`);
 }
 
 function updateScheduleCell(cell, row) {

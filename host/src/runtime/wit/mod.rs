@@ -4,10 +4,15 @@
 //! its imports name, and every export call goes through [`Plugin`], which
 //! answers in the host's own types whatever the version.
 
+mod shared;
 pub mod v0_1_0;
+pub mod v0_2_0;
+
+/// The newest version: what the SDK and the bundled plugins are built on.
+pub use v0_2_0 as latest;
 
 use crate::domain::manifest::Manifest;
-use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, RoutedBatch, WebhookDelivery};
+use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, WebhookDelivery, WebhookOutcome};
 use crate::domain::records::Records;
 use crate::runtime::context::PluginCtx;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
@@ -17,14 +22,16 @@ use wasmtime::{Engine, Store};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ContractVersion {
     V0_1_0,
+    V0_2_0,
 }
 
 impl ContractVersion {
-    pub const ALL: [ContractVersion; 1] = [ContractVersion::V0_1_0];
+    pub const ALL: [ContractVersion; 2] = [ContractVersion::V0_1_0, ContractVersion::V0_2_0];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_1_0 => "0.1.0",
+            ContractVersion::V0_2_0 => "0.2.0",
         }
     }
 
@@ -66,31 +73,36 @@ impl std::fmt::Display for ContractVersion {
 
 /// Link every version's imports into one linker: a component uses only its own.
 pub fn add_to_linker(linker: &mut Linker<PluginCtx>) -> wasmtime::Result<()> {
-    v0_1_0::Plugin::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)
+    v0_1_0::Plugin::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)?;
+    v0_2_0::Plugin::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)
 }
 
 /// A component linked and checked against its contract version, ready to instantiate.
 #[derive(Clone)]
 pub enum PluginPre {
     V0_1_0(v0_1_0::PluginPre<PluginCtx>),
+    V0_2_0(v0_2_0::PluginPre<PluginCtx>),
 }
 
 impl PluginPre {
     pub fn new(pre: InstancePre<PluginCtx>, version: ContractVersion) -> wasmtime::Result<PluginPre> {
         Ok(match version {
             ContractVersion::V0_1_0 => PluginPre::V0_1_0(v0_1_0::PluginPre::new(pre)?),
+            ContractVersion::V0_2_0 => PluginPre::V0_2_0(v0_2_0::PluginPre::new(pre)?),
         })
     }
 
     pub fn contract(&self) -> ContractVersion {
         match self {
             PluginPre::V0_1_0(_) => ContractVersion::V0_1_0,
+            PluginPre::V0_2_0(_) => ContractVersion::V0_2_0,
         }
     }
 
     pub async fn instantiate_async(&self, store: &mut Store<PluginCtx>) -> wasmtime::Result<Plugin> {
         Ok(match self {
             PluginPre::V0_1_0(pre) => Plugin::V0_1_0(pre.instantiate_async(store).await?),
+            PluginPre::V0_2_0(pre) => Plugin::V0_2_0(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -98,12 +110,14 @@ impl PluginPre {
 /// One instance of a plugin; its exports answer in the host's own types.
 pub enum Plugin {
     V0_1_0(v0_1_0::Plugin),
+    V0_2_0(v0_2_0::Plugin),
 }
 
 impl Plugin {
     pub async fn describe(&self, store: &mut Store<PluginCtx>) -> wasmtime::Result<Manifest> {
         Ok(match self {
             Plugin::V0_1_0(p) => p.call_describe(store).await?.into(),
+            Plugin::V0_2_0(p) => p.call_describe(store).await?.into(),
         })
     }
 
@@ -114,6 +128,7 @@ impl Plugin {
     ) -> wasmtime::Result<Result<FetchSummary, PluginError>> {
         Ok(match self {
             Plugin::V0_1_0(p) => p.call_fetch(store, &request.into()).await?.map(Into::into).map_err(Into::into),
+            Plugin::V0_2_0(p) => p.call_fetch(store, &request.into()).await?.map(Into::into).map_err(Into::into),
         })
     }
 
@@ -124,6 +139,7 @@ impl Plugin {
     ) -> wasmtime::Result<Result<Records, PluginError>> {
         Ok(match self {
             Plugin::V0_1_0(p) => p.call_process(store, &batch.into()).await?.map(Into::into).map_err(Into::into),
+            Plugin::V0_2_0(p) => p.call_process(store, &batch.into()).await?.map(Into::into).map_err(Into::into),
         })
     }
 
@@ -131,13 +147,14 @@ impl Plugin {
         &self,
         store: &mut Store<PluginCtx>,
         delivery: &WebhookDelivery,
-    ) -> wasmtime::Result<Result<Vec<RoutedBatch>, PluginError>> {
+    ) -> wasmtime::Result<Result<WebhookOutcome, PluginError>> {
         Ok(match self {
-            Plugin::V0_1_0(p) => p
-                .call_handle_webhook(store, &delivery.into())
-                .await?
-                .map(|batches| batches.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
+            Plugin::V0_1_0(p) => {
+                p.call_handle_webhook(store, &delivery.into()).await?.map(v0_1_0::webhook_outcome).map_err(Into::into)
+            }
+            Plugin::V0_2_0(p) => {
+                p.call_handle_webhook(store, &delivery.into()).await?.map(Into::into).map_err(Into::into)
+            }
         })
     }
 }

@@ -65,6 +65,10 @@ impl Plugin for Misbehave {
                     hosts: vec!["echo.test".into()],
                     ..instance_type("echo-key", "sends the group's API key to https://echo.test/, which echoes it")
                 },
+                instance_type(
+                    "poll-later",
+                    "succeeds and asks that the next run wait an hour, as GitHub's X-Poll-Interval does",
+                ),
             ],
         }
     }
@@ -73,9 +77,13 @@ impl Plugin for Misbehave {
         match request.instance_type.as_str() {
             "ok" => {
                 emit_json("thing", &json!({"id": "thing-1", "name": "The thing"}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
-            "noop" => Ok(FetchSummary { items_seen: 0, note: None }),
+            "noop" => Ok(FetchSummary { items_seen: 0, ..Default::default() }),
+            "poll-later" => Ok(FetchSummary::default().not_before(
+                time::now() + 3_600_000,
+                "the upstream asks to be polled at most hourly (X-Poll-Interval)",
+            )),
             "loop" => {
                 let mut n: u64 = 0;
                 loop {
@@ -105,7 +113,7 @@ impl Plugin for Misbehave {
                     log::info(format!("line {n}"));
                 }
                 emit_json("thing", &json!({"id": "after-flood", "name": "still fine"}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "state-write" => {
                 state::set("secret", "only-for-state-write");
@@ -114,7 +122,7 @@ impl Plugin for Misbehave {
             "state-peek" => {
                 let seen = state::get("secret").unwrap_or_else(|| "nothing".into());
                 emit_json("thing", &json!({"id": "peek", "name": seen}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "trap" => panic!("deliberate panic in fetch"),
             "slow" => {
@@ -129,7 +137,7 @@ impl Plugin for Misbehave {
                 std::thread::sleep(std::time::Duration::from_secs(config["sleep_seconds"].as_u64().unwrap_or(3)));
                 emit_json("thing", &json!({"id": "thing-2", "name": "Second"}))?;
                 state::set("cursor", "thing-2");
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
@@ -146,7 +154,7 @@ impl Plugin for Misbehave {
                 }
                 println!("done printing");
                 emit_json("thing", &json!({"id": "after-stderr", "name": "still fine"}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "state-flood" => {
                 let value = "v".repeat(16 * 1024);
@@ -157,12 +165,12 @@ impl Plugin for Misbehave {
             }
             "slow-process" => {
                 emit_json("slow", &json!({"id": "slow-1", "name": "Slow", "sleep_ms": 2000}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "huge-error" => Err(PluginError::Permanent("e".repeat(1 << 20))),
             "bad-batch" => {
                 emit_json("thing", &json!({"id": "bad", "fail": "permanent"}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "set-origin" => {
                 http::get("https://echo.test/").header("Origin", "https://evil.example").send()?;
@@ -172,15 +180,16 @@ impl Plugin for Misbehave {
                 let response = http::get("https://echo.test/").auth(Auth::ApiKeyHeader("x-api-key".into())).send()?;
                 let seen = json!({"headers": response.headers, "body": String::from_utf8_lossy(&response.body)});
                 emit_json("thing", &json!({"id": "echo", "name": seen.to_string()}))?;
-                Ok(FetchSummary { items_seen: 1, note: None })
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
         }
     }
 
     /// Accepts a delivery signed with the group's secret: Slack's `v0`
-    /// headers, or a hex HMAC in `x-signature`. Routes its body to `ok`.
-    fn handle_webhook(delivery: WebhookDelivery) -> Result<Vec<RoutedBatch>, PluginError> {
+    /// headers, or a hex HMAC in `x-signature`. Routes its body to `ok`, but
+    /// answers a Slack `url_verification` with its challenge and stores nothing.
+    fn handle_webhook(delivery: WebhookDelivery) -> Result<WebhookOutcome, PluginError> {
         let header = |name: &str| delivery.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
         let valid = match (header("x-slack-request-timestamp"), header("x-slack-signature"), header("x-signature")) {
             (Some(timestamp), Some(signature), _) => {
@@ -192,8 +201,13 @@ impl Plugin for Misbehave {
         if !valid {
             return Err(PluginError::Unauthorized("the delivery's signature is invalid".into()));
         }
+        let body: serde_json::Value = serde_json::from_slice(&delivery.body).unwrap_or_default();
+        if body["type"] == "url_verification" {
+            let challenge = body["challenge"].as_str().unwrap_or_default();
+            return Ok(WebhookOutcome::default().answer("text/plain", challenge));
+        }
         let payload = String::from_utf8_lossy(&delivery.body).into_owned();
-        Ok(vec![RoutedBatch { instance_type: "ok".into(), batch: RawBatch { kind: "thing".into(), payload } }])
+        Ok(vec![RoutedBatch { instance_type: "ok".into(), batch: RawBatch { kind: "thing".into(), payload } }].into())
     }
 
     fn process(batch: RawBatch) -> Result<Records, PluginError> {

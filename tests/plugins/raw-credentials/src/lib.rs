@@ -35,7 +35,7 @@ impl Plugin for RawCredentials {
         let key = credentials::get("api_key")
             .ok_or_else(|| PluginError::Unauthorized("the host gave no raw API key".into()))?;
         emit_json("thing", &json!({"id": "key", "name": format!("a key of {} characters", key.len())}))?;
-        Ok(FetchSummary { items_seen: 1, note: None })
+        Ok(FetchSummary { items_seen: 1, ..Default::default() })
     }
 
     fn process(batch: RawBatch) -> Result<Records, PluginError> {
