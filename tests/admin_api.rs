@@ -266,6 +266,13 @@ async fn integrations_through_the_api() {
     assert_invalid(&api.post("/api/integrations", with("group_id", json!(999))).await, "group_id", "no group");
     assert_invalid(&api.post("/api/integrations", with("group_id", json!("one"))).await, "group_id", "invalid type");
     assert_invalid(&api.post("/api/integrations", with("config", json!([1]))).await, "config", "JSON object");
+    // Checked against the instance type's config schema before anything is stored.
+    let since = with("config", json!({"since": "last tuesday"}));
+    assert_invalid(&api.post("/api/integrations", since).await, "config.since", "date-time");
+    let ids = with("config", json!({"account_ids": ["acc_main", 7]}));
+    assert_invalid(&api.post("/api/integrations", ids).await, "config.account_ids[1]", "string");
+    let typo = with("config", json!({"acount_ids": []}));
+    assert_invalid(&api.post("/api/integrations", typo).await, "config", "acount_ids");
     let bad_zone = with("schedule", json!({"kind": "cron", "expressions": ["0 6 * * *"], "timezone": "Europe/Londn"}));
     assert_invalid(&api.post("/api/integrations", bad_zone).await, "schedule.timezone", "IANA");
     let bad_kind = with("schedule", json!({"kind": "sometimes"}));
@@ -309,6 +316,7 @@ async fn integrations_through_the_api() {
     let put = |body: Value| api.call(Method::PUT, &one, Some(body));
     assert_invalid(&put(json!({"name": "Spending"})).await, "body", "config");
     assert_invalid(&put(json!({"name": "", "config": {}})).await, "name", "1 to 200");
+    assert_invalid(&put(json!({"name": "Spending", "config": {"since": 2026}})).await, "config.since", "string");
     let replaced = put(json!({"name": "Spending", "config": {"since": "2026-01-01T00:00:00Z"}})).await;
     assert_eq!(replaced.status, 200, "{}", replaced.body);
     assert_eq!(replaced.body["config"]["since"], "2026-01-01T00:00:00Z");

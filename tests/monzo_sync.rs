@@ -76,6 +76,12 @@ async fn a_monzo_plugin_built_for_contract_0_1_0_syncs_beside_0_2_0_plugins() {
     assert_eq!(contracts, BTreeMap::from([("apple-health", "0.2.0"), ("misbehave", "0.2.0"), ("monzo", "0.1.0")]));
     let table = text(&s.inlet.run(&["plugins"]).await.stdout);
     assert!(table.lines().any(|l| l.starts_with("monzo") && l.contains(" 0.1.0 ")), "{table}");
+    // The host checks configs against its schema, whatever the contract.
+    let group = s.inlet.json(&["groups", "list", "--json"]).await[0]["id"].to_string();
+    let args = ["integrations", "add", "monzo", "transactions", "--group", &group, "--config", r#"{"since":"soon"}"#];
+    let refused = s.inlet.run(&args).await;
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("config.since"), "{}", text(&refused.stderr));
 
     let accounts = s.sync("accounts").await;
     assert_eq!(records(&accounts), json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0}));

@@ -29,7 +29,7 @@ async fn invalid_files_are_reported_by_name_and_skipped() {
     assert_eq!(ids, ["misbehave", "monzo"]);
     let monzo = &listed["plugins"][1];
     assert_eq!(monzo["hosts"], serde_json::json!(["api.monzo.com"]));
-    assert_eq!(monzo["contract"], "0.1.0", "read from the component's imports");
+    assert_eq!(monzo["contract"], "0.2.0", "read from the component's imports");
     assert_eq!(monzo["instance_types"], serde_json::json!(["accounts", "balances", "pots", "transactions"]));
 
     let failures: Vec<(String, String)> = listed["failures"]
@@ -50,7 +50,7 @@ async fn invalid_files_are_reported_by_name_and_skipped() {
     assert!(reason("core-module.wasm").contains("core WebAssembly module, not a component"), "{failures:?}");
     assert!(
         reason("empty-component.wasm").contains(
-            "imports no inlet:plugin interface: build it against a contract version this host serves (0.1.0)"
+            "imports no inlet:plugin interface: build it against a contract version this host serves (0.1.0, 0.2.0)"
         ),
         "{failures:?}"
     );

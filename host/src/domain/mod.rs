@@ -3,6 +3,7 @@
 //! converted to these at the runtime's boundary, so the rest of the host does
 //! not change when the contract does.
 
+pub mod config_schema;
 pub mod error_class;
 pub mod group_status;
 pub mod manifest;

@@ -4,6 +4,7 @@ use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
+use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, NewIntegration};
 use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
@@ -204,7 +205,8 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
         ));
     }
     let name = check_name(input.name.unwrap_or_else(|| format!("{} {}", input.plugin, input.instance_type)))?;
-    let config = check_config(input.config.unwrap_or_else(|| serde_json::json!({})))?;
+    let config =
+        check_config(Some(&plugin), &input.instance_type, input.config.unwrap_or_else(|| serde_json::json!({})))?;
     let schedule = input.schedule.map(|s| s.resolve("schedule")).transpose()?.flatten();
     let effective = schedule.clone().unwrap_or_else(|| instance_type.default_schedule.clone());
     let now = host.store().now();
@@ -228,9 +230,10 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
 }
 
 pub async fn update(host: &Host, id: i64, input: IntegrationUpdate) -> OperationResult<Integration> {
-    get(host, id).await?;
+    let current = get(host, id).await?;
     let name = check_name(input.name)?;
-    let config = check_config(input.config)?;
+    let plugin = host.runner.plugins.get(&current.plugin_id);
+    let config = check_config(plugin.as_deref(), &current.instance_type, input.config)?;
     host.store().update_integration(id, &name, &config).await?;
     get(host, id).await
 }
@@ -348,9 +351,19 @@ fn check_name(name: String) -> OperationResult<String> {
     Ok(name)
 }
 
-fn check_config(config: serde_json::Value) -> OperationResult<String> {
+/// A JSON object that fits the instance type's config schema. Without its
+/// plugin loaded there is no schema to check against: the object is kept,
+/// and its runs wait for the plugin anyway.
+fn check_config(
+    plugin: Option<&LoadedPlugin>,
+    instance_type: &str,
+    config: serde_json::Value,
+) -> OperationResult<String> {
     if !config.is_object() {
         return Err(OperationError::invalid("config", format!("must be a JSON object, got {config}")));
+    }
+    if let Some(schema) = plugin.and_then(|p| p.config_schemas.get(instance_type)) {
+        schema.check(&config).map_err(|refusal| OperationError::invalid(refusal.field, refusal.message))?;
     }
     Ok(config.to_string())
 }

@@ -8,6 +8,7 @@
 
 use super::Runtime;
 use super::wit::{ContractVersion, PluginPre};
+use crate::domain::config_schema::ConfigSchema;
 use crate::domain::manifest::{InstanceType, Manifest};
 use crate::store::groups::ApprovedPlugin;
 use anyhow::{Context, Result, bail};
@@ -22,6 +23,9 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     pub sha256: String,
     pub pre: PluginPre,
+    /// Each instance type's config schema, compiled: configs are checked
+    /// against it when an integration is created or changed.
+    pub config_schemas: BTreeMap<String, ConfigSchema>,
 }
 
 impl LoadedPlugin {
@@ -237,7 +241,13 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<LoadedPlug
     let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let manifest = runtime.describe(&pre, &label).await.context("describe failed")?;
     validate_manifest(&manifest).context("its manifest is invalid")?;
-    Ok(LoadedPlugin { manifest, path: path.to_path_buf(), sha256, pre })
+    let mut config_schemas = BTreeMap::new();
+    for instance_type in &manifest.instance_types {
+        let schema = ConfigSchema::compile(&instance_type.config_schema)
+            .with_context(|| format!("its manifest is invalid: instance type {:?}: config-schema", instance_type.id))?;
+        config_schemas.insert(instance_type.id.clone(), schema);
+    }
+    Ok(LoadedPlugin { manifest, path: path.to_path_buf(), sha256, pre, config_schemas })
 }
 
 fn validate_manifest(manifest: &Manifest) -> Result<()> {
@@ -278,8 +288,6 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
                 );
             }
         }
-        serde_json::from_str::<serde_json::Value>(&instance_type.config_schema)
-            .with_context(|| format!("instance type {:?}: config-schema is not JSON", instance_type.id))?;
     }
     Ok(())
 }
