@@ -11,6 +11,8 @@ use inlet::store::integrations::NewIntegration;
 use inlet::store::sync_runs::SyncRun;
 use inlet::sync::RunRequest;
 use inlet::{Host, HostOptions};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use support::{Inlet, test_plugin};
 
 /// A host with the misbehave plugin and one group, configured by `config`.
@@ -520,4 +522,67 @@ async fn healthz_answers_while_every_fetch_slot_spins() {
     }
     serve.start_kill().unwrap();
     serve.wait().await.unwrap();
+}
+
+/// A loopback bank that counts the requests each path receives.
+async fn counting_upstream() -> (String, Arc<Mutex<BTreeMap<String, u32>>>) {
+    let hits: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+    let counted = Arc::clone(&hits);
+    let count = move |uri: axum::http::Uri| {
+        let counted = Arc::clone(&counted);
+        async move {
+            *counted.lock().unwrap().entry(uri.path().to_string()).or_default() += 1;
+            r#"{"balances": []}"#
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(count)).await });
+    (url, hits)
+}
+
+/// A quota the plugin declares (4 requests a day per account, as banks
+/// behind GoCardless allow) is kept in the database: a run in a new process
+/// (a restart) and two processes at once on PostgreSQL never send the
+/// provider a fifth request; the plugin is told `rate-limited` instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_daily_quota_holds_across_restarts_and_processes() {
+    let (bank, hits) = counting_upstream().await;
+    let database = support::fresh_postgres_database().await;
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")])
+        .env("DATABASE_URL", &database)
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("quota.test={bank}"));
+    let group = inlet.json(&["groups", "add", "misbehave", "--name", "bank", "--json"]).await["id"].to_string();
+    let add = |account: &'static str| {
+        let config = format!(r#"{{"account": "{account}"}}"#);
+        let inlet = &inlet;
+        let group = group.clone();
+        async move {
+            let args = ["integrations", "add", "misbehave", "quota-spend", "--group", &group, "--manual"];
+            inlet.json(&[&args[..], &["--config", &config, "--json"]].concat()).await["id"].to_string()
+        }
+    };
+    let sync = |id: String| {
+        let inlet = &inlet;
+        async move {
+            let run = inlet.json(&["sync", &id, "--json"]).await;
+            assert_eq!(run["status"], "success", "{run:#}");
+            run["items_seen"].as_i64().unwrap()
+        }
+    };
+    let hits_of = |account: &str| hits.lock().unwrap().get(&format!("/accounts/{account}/balances/")).copied();
+
+    // One process asks three times; the next process (a restart) gets the
+    // fourth, and its other two are refused without reaching the bank.
+    let (first, second) = (add("acc-1").await, add("acc-1").await);
+    assert_eq!(sync(first.clone()).await, 3);
+    assert_eq!(sync(second).await, 1, "the quota is the group's and the account's, not the integration's");
+    assert_eq!(sync(first).await, 0);
+    assert_eq!(hits_of("acc-1"), Some(4));
+
+    // Two processes at once, for another account: six asked, four sent.
+    let (third, fourth) = (add("acc-2").await, add("acc-2").await);
+    let (a, b) = tokio::join!(sync(third), sync(fourth));
+    assert_eq!(a + b, 4);
+    assert_eq!(hits_of("acc-2"), Some(4));
 }

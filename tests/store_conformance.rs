@@ -870,3 +870,32 @@ async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b:
     assert_eq!(s.delete_group(group, true).await.unwrap(), GroupDeletion::Deleted);
     assert!(s.sync_run(kept_run).await.unwrap().is_none(), "deleting the group deleted its integrations' runs");
 }
+
+conformance!(quotas, a_quota_allows_its_requests_per_sliding_period_and_no_more);
+async fn a_quota_allows_its_requests_per_sliding_period_and_no_more(b: Backend) {
+    use inlet::store::quota_spends::QuotaSpend;
+    const DAY: i64 = 86_400_000;
+    let s = &b.store;
+    let group = s.insert_group("test", "quotas", &Credentials::default()).await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(s.spend_quota(group, "balances/acc-1", 4, DAY).await.unwrap(), QuotaSpend::Spent);
+        b.clock.advance(3_600_000);
+    }
+    let spent_out = s.spend_quota(group, "balances/acc-1", 4, DAY).await.unwrap();
+    assert_eq!(spent_out, QuotaSpend::Exhausted { until: START + DAY }, "free again a day after the first");
+    assert_eq!(s.spend_quota(group, "balances/acc-2", 4, DAY).await.unwrap(), QuotaSpend::Spent, "another key");
+    b.clock.advance(DAY - 4 * 3_600_000);
+    assert_eq!(s.spend_quota(group, "balances/acc-1", 4, DAY).await.unwrap(), QuotaSpend::Spent, "the first expired");
+    let next = s.spend_quota(group, "balances/acc-1", 4, DAY).await.unwrap();
+    assert_eq!(next, QuotaSpend::Exhausted { until: START + 3_600_000 + DAY }, "a sliding window, not a calendar day");
+
+    // Concurrent spenders (the pool's connections) take exactly what is left.
+    let mut spenders = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        spenders.spawn(async move { s.spend_quota(group, "sheets", 6, 60_000).await.unwrap() });
+    }
+    let outcomes = spenders.join_all().await;
+    let spent = outcomes.iter().filter(|o| **o == QuotaSpend::Spent).count();
+    assert_eq!(spent, 6, "{outcomes:?}");
+}

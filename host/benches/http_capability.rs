@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         max_response_bytes: 16 * 1024 * 1024,
         tokens: None,
         rate_limit: None,
+        quotas: None,
         deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
         group_needs_reconnect: false,
         refreshed_after_401: false,

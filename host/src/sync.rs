@@ -5,6 +5,7 @@
 use crate::auth::OAuth;
 use crate::auth::refresh;
 use crate::capabilities::http::{GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
+use crate::capabilities::quota::GroupQuotas;
 use crate::capabilities::rate_limit::GroupRateLimits;
 use crate::capabilities::{FetchScope, OutputLimits, batches};
 use crate::domain::error_class::ErrorClass;
@@ -491,6 +492,8 @@ impl SyncRunner {
                 rate_limit: self
                     .rate_limit(plugin)
                     .map(|limit| self.rate_limits.for_group(integration.group_id, limit)),
+                quotas: (!plugin.manifest.quotas.is_empty())
+                    .then(|| GroupQuotas::new(self.store.clone(), integration.group_id, &plugin.manifest.quotas)),
                 // Requests end a twentieth of the call's time before the call
                 // does, so the plugin can still report what they ran into.
                 deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout * 19 / 20,

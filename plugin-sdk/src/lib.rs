@@ -43,9 +43,9 @@ pub use bindings::inlet::plugin::log::Level;
 pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify as verify_signature};
 pub use bindings::inlet::plugin::types::{
     ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
-    InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError, RateLimit, RateLimited, RawBatch, RecordClass,
-    Records, RoutedBatch, Schedule, ScheduleHint, Timestamp, Tombstone, Trigger, WebhookAnswer, WebhookAuth,
-    WebhookDelivery, WebhookOutcome,
+    InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError, Quota, QuotaPeriod, RateLimit, RateLimited,
+    RawBatch, RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Timestamp, Tombstone, Trigger, WebhookAnswer,
+    WebhookAuth, WebhookDelivery, WebhookOutcome,
 };
 
 /// Everything a plugin usually needs, in one import.
@@ -56,8 +56,8 @@ pub mod prelude {
     pub use crate::time;
     pub use crate::{
         AuthKind, BlockRecord, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind, InstanceType,
-        Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, RawBatch, RecordClass, Records, RoutedBatch, Schedule,
-        ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookDelivery, WebhookOutcome, log,
+        Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, Quota, QuotaPeriod, RawBatch, RecordClass, Records,
+        RoutedBatch, Schedule, ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookDelivery, WebhookOutcome, log,
     };
 }
 

@@ -4,6 +4,7 @@
 //! declared host somewhere else (tests, staging, demos).
 
 use super::CallScope;
+use super::quota::GroupQuotas;
 use super::rate_limit::GroupRateLimit;
 use crate::outbound::{UpstreamOverrides, host_matches, internal_address};
 use crate::store::groups::Credentials;
@@ -97,6 +98,8 @@ pub struct OutboundHttp {
     pub tokens: Option<GroupTokens>,
     /// The group's ceiling on requests, if it has one.
     pub rate_limit: Option<GroupRateLimit>,
+    /// The provider's quotas the plugin declares, counted per group.
+    pub quotas: Option<GroupQuotas>,
     /// When the plugin call ends; a request waits for its turn until then.
     pub deadline: tokio::time::Instant,
     /// Set when a refresh found the group needs reconnecting (its
@@ -212,6 +215,10 @@ impl OutboundHttp {
             let mut headers = request.headers.clone();
             let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
             let injected = self.inject_credentials(auth, &mut headers, &mut target)?;
+            // Counted before the wait: a request that waits its turn is spent.
+            if let Some(quotas) = &self.quotas {
+                quotas.spend(&url).await?;
+            }
             if let Some(limit) = &self.rate_limit {
                 limit.wait_turn(self.deadline).await?;
             }
@@ -512,6 +519,7 @@ mod tests {
             max_response_bytes: 1024,
             tokens: None,
             rate_limit: None,
+            quotas: None,
             deadline: tokio::time::Instant::now() + Duration::from_secs(1),
             group_needs_reconnect: false,
             refreshed_after_401: false,

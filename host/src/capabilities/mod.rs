@@ -8,6 +8,7 @@ pub mod batches;
 pub mod credentials;
 pub mod http;
 pub mod log;
+pub mod quota;
 pub mod rate_limit;
 pub mod signature;
 pub mod state;

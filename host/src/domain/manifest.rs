@@ -16,6 +16,8 @@ pub struct Manifest {
     pub webhook: Option<WebhookAuth>,
     /// Ceiling on the plugin's requests, per group.
     pub rate_limit: Option<RateLimit>,
+    /// The provider's quotas, kept per group (contract 0.2.0 on).
+    pub quotas: Vec<Quota>,
     /// The plugin must read a credential itself; an operator has to approve that.
     pub needs_raw_credentials: bool,
     pub instance_types: Vec<InstanceType>,
@@ -81,6 +83,42 @@ pub struct InstanceType {
     pub config_schema: String,
     /// How far back the first run reaches when config does not say, in days.
     pub default_backfill_days: u32,
+}
+
+/// A provider's quota: at most `requests` per `period` for the requests whose
+/// URL matches `url` (`*` one path segment, counted apart; a final `**` any
+/// rest), per group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub id: String,
+    pub url: String,
+    pub requests: u32,
+    pub period: QuotaPeriod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaPeriod {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl QuotaPeriod {
+    pub fn millis(self) -> i64 {
+        match self {
+            QuotaPeriod::Minute => 60_000,
+            QuotaPeriod::Hour => 3_600_000,
+            QuotaPeriod::Day => 86_400_000,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Minute => "minute",
+            QuotaPeriod::Hour => "hour",
+            QuotaPeriod::Day => "day",
+        }
+    }
 }
 
 /// At most `requests` per `per_seconds`, per group: a manifest declares one,

@@ -8,6 +8,7 @@
 
 use super::Runtime;
 use super::wit::{ContractVersion, PluginPre};
+use crate::capabilities::quota::QuotaPattern;
 use crate::domain::config_schema::ConfigSchema;
 use crate::domain::manifest::{InstanceType, Manifest};
 use crate::store::groups::ApprovedPlugin;
@@ -260,6 +261,20 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
     if manifest.instance_types.is_empty() {
         bail!("instance-types is empty; a plugin needs at least one");
     }
+    let declared: Vec<&String> = manifest.instance_types.iter().flat_map(|t| &t.hosts).collect();
+    let mut quota_ids = std::collections::BTreeSet::new();
+    for quota in &manifest.quotas {
+        if !is_id(&quota.id) || !quota_ids.insert(&quota.id) {
+            bail!("quota id {:?} must be 1-64 characters of a-z, 0-9 and -, and appear once", quota.id);
+        }
+        let pattern = QuotaPattern::parse(&quota.url).map_err(|e| anyhow::anyhow!("quota {:?}: {e}", quota.id))?;
+        if !declared.iter().any(|host| crate::outbound::host_matches(host, pattern.host())) {
+            bail!("quota {:?}: {} is not a host its instance types declare", quota.id, pattern.host());
+        }
+        if quota.requests == 0 {
+            bail!("quota {:?}: requests must be at least 1", quota.id);
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for instance_type in &manifest.instance_types {
         if !is_id(&instance_type.id) {
@@ -307,6 +322,7 @@ mod tests {
             auth: AuthKind::None,
             webhook: None,
             rate_limit: None,
+            quotas: Vec::new(),
             needs_raw_credentials: false,
             instance_types: vec![InstanceType {
                 id: "t".into(),

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod leases;
 pub mod oauth_authorizations;
 pub mod oauth_start_links;
+pub mod quota_spends;
 pub mod raw_batches;
 pub mod records;
 pub mod run_batches;

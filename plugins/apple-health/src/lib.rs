@@ -54,6 +54,7 @@ impl Plugin for AppleHealth {
             auth: AuthKind::None,
             webhook: Some(WebhookAuth::SharedSecretHeader(WEBHOOK_SECRET_HEADER.into())),
             rate_limit: None,
+            quotas: Vec::new(),
             needs_raw_credentials: false,
             instance_types: vec![
                 instance_type(

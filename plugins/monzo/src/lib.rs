@@ -62,6 +62,7 @@ impl Plugin for Monzo {
             }),
             webhook: None,
             rate_limit: None,
+            quotas: Vec::new(),
             needs_raw_credentials: false,
             instance_types: vec![
                 instance_type("accounts", "Accounts", "Your Monzo accounts", 86_400),

@@ -123,6 +123,8 @@ macro_rules! shared_since_0_1_0 {
             impl From<Manifest> for dm::Manifest {
                 fn from(m: Manifest) -> Self {
                     dm::Manifest {
+                        // First, while `m` is whole.
+                        quotas: super::quotas(&m),
                         id: m.id,
                         name: m.name,
                         version: m.version,

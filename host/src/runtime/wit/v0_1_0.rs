@@ -11,7 +11,12 @@ wasmtime::component::bindgen!({
 
 super::shared::shared_since_0_1_0!();
 
-use crate::domain::plugin_call as dc;
+use crate::domain::{manifest as dm, plugin_call as dc};
+
+/// 0.1.0 manifests declare no quotas.
+fn quotas(_: &Manifest) -> Vec<dm::Quota> {
+    Vec::new()
+}
 
 impl From<FetchSummary> for dc::FetchSummary {
     fn from(s: FetchSummary) -> Self {

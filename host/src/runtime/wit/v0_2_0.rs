@@ -11,7 +11,23 @@ wasmtime::component::bindgen!({
 
 super::shared::shared_since_0_1_0!();
 
-use crate::domain::plugin_call as dc;
+use self::inlet::plugin::types::QuotaPeriod;
+use crate::domain::{manifest as dm, plugin_call as dc};
+
+fn quotas(manifest: &Manifest) -> Vec<dm::Quota> {
+    (manifest.quotas.iter())
+        .map(|q| dm::Quota {
+            id: q.id.clone(),
+            url: q.url.clone(),
+            requests: q.requests,
+            period: match q.period {
+                QuotaPeriod::Minute => dm::QuotaPeriod::Minute,
+                QuotaPeriod::Hour => dm::QuotaPeriod::Hour,
+                QuotaPeriod::Day => dm::QuotaPeriod::Day,
+            },
+        })
+        .collect()
+}
 
 impl From<FetchSummary> for dc::FetchSummary {
     fn from(s: FetchSummary) -> Self {

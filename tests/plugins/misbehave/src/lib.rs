@@ -30,6 +30,13 @@ impl Plugin for Misbehave {
             auth: AuthKind::None,
             webhook: Some(WebhookAuth::Signature),
             rate_limit: None,
+            // As a bank behind GoCardless: 4 a day per account and endpoint.
+            quotas: vec![Quota {
+                id: "balances".into(),
+                url: "https://quota.test/accounts/*/balances/".into(),
+                requests: 4,
+                period: QuotaPeriod::Day,
+            }],
             needs_raw_credentials: false,
             instance_types: vec![
                 instance_type("ok", "emits one batch with one object"),
@@ -65,6 +72,14 @@ impl Plugin for Misbehave {
                     hosts: vec!["echo.test".into()],
                     ..instance_type("echo-key", "sends the group's API key to https://echo.test/, which echoes it")
                 },
+                InstanceType {
+                    hosts: vec!["quota.test".into()],
+                    ..instance_type(
+                        "quota-spend",
+                        "asks https://quota.test/accounts/<config account>/balances/ 3 times (4 a day allowed); \
+                         succeeds with the answers it got, noting when the host refused one",
+                    )
+                },
                 instance_type(
                     "poll-later",
                     "succeeds and asks that the next run wait an hour, as GitHub's X-Poll-Interval does",
@@ -80,6 +95,23 @@ impl Plugin for Misbehave {
                 Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "noop" => Ok(FetchSummary { items_seen: 0, ..Default::default() }),
+            "quota-spend" => {
+                let config: serde_json::Value = inlet_plugin_sdk::parse_config(&request.config)?;
+                let account = config["account"].as_str().unwrap_or("acc-1");
+                let url = format!("https://quota.test/accounts/{account}/balances/");
+                let mut answered = 0;
+                for _ in 0..3 {
+                    match http::get(&url).send() {
+                        Ok(_) => answered += 1,
+                        Err(PluginError::RateLimited(limited)) => {
+                            let note = format!("refused by the quota; wait {} s", limited.retry_after_seconds);
+                            return Ok(FetchSummary { items_seen: answered, note: Some(note), ..Default::default() });
+                        }
+                        Err(other) => return Err(PluginError::Transient(format!("{other:?}"))),
+                    }
+                }
+                Ok(FetchSummary { items_seen: answered, ..Default::default() })
+            }
             "poll-later" => Ok(FetchSummary::default().not_before(
                 time::now() + 3_600_000,
                 "the upstream asks to be polled at most hourly (X-Poll-Interval)",

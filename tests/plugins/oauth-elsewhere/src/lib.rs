@@ -23,6 +23,7 @@ impl Plugin for OAuthElsewhere {
             }),
             webhook: None,
             rate_limit: None,
+            quotas: Vec::new(),
             needs_raw_credentials: false,
             instance_types: vec![InstanceType {
                 id: "accounts".into(),

@@ -17,6 +17,7 @@ impl Plugin for RawCredentials {
             auth: AuthKind::ApiKey(ApiKeyAuth { label: "Any key".into() }),
             webhook: None,
             rate_limit: None,
+            quotas: Vec::new(),
             needs_raw_credentials: true,
             instance_types: vec![InstanceType {
                 id: "key-length".into(),
