@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let direct_url = format!("{base}/accounts");
     let mut outbound = OutboundHttp {
         client: client(&overrides),
+        declared_auth: Auth::Bearer,
         allowed_hosts: vec!["api.example.com".into()],
         unapproved: None,
         overrides: Arc::new(overrides),
@@ -53,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         url: "https://api.example.com/accounts".into(),
         headers: vec![],
         body: None,
-        auth: Auth::Bearer,
+        auth: Auth::Declared,
         timeout_ms: None,
     };
     // Alternate the two, so both see the same machine (this VM's timing drifts).

@@ -4,7 +4,7 @@
 
 use crate::auth::OAuth;
 use crate::auth::refresh;
-use crate::capabilities::http::{GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
+use crate::capabilities::http::{Auth, GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
 use crate::capabilities::quota::GroupQuotas;
 use crate::capabilities::rate_limit::GroupRateLimits;
 use crate::capabilities::{FetchScope, OutputLimits, batches};
@@ -482,6 +482,7 @@ impl SyncRunner {
             lease: run.request.lease.clone(),
             http: OutboundHttp {
                 client: self.http_client.clone(),
+                declared_auth: Auth::declared_by(&plugin.manifest.auth),
                 allowed_hosts,
                 unapproved,
                 overrides: Arc::clone(&self.overrides),

@@ -1,12 +1,14 @@
 //! Outbound requests through the host's `http` capability.
 //!
-//! The host adds credentials (see [`Auth`]); the plugin never sees them.
+//! The host adds the group's credentials to a request sent
+//! [`Request::authenticated`], where the manifest's `auth` says; the plugin
+//! never sees them.
 //! [`Request::send_json`] maps the usual HTTP failures to [`PluginError`]s so
 //! that retries and reconnects happen without each plugin re-deciding them.
 
 use crate::PluginError;
 use crate::bindings::inlet::plugin::http as host;
-pub use host::{Auth, Error, Method, Response};
+pub use host::{Error, Method, Response};
 use serde::de::DeserializeOwned;
 
 /// A request being built.
@@ -31,16 +33,16 @@ impl Request {
                 url: url.into(),
                 headers: vec![("accept".into(), "application/json".into())],
                 body: None,
-                auth: Auth::None,
+                authenticated: false,
                 timeout_ms: None,
             },
             query: Vec::new(),
         }
     }
 
-    /// Ask the host to add the group's credentials this way.
-    pub fn auth(mut self, auth: Auth) -> Self {
-        self.inner.auth = auth;
+    /// Ask the host to add the group's credentials, as the manifest declares.
+    pub fn authenticated(mut self) -> Self {
+        self.inner.authenticated = true;
         self
     }
 

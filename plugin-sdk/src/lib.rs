@@ -43,14 +43,14 @@ pub use bindings::inlet::plugin::log::Level;
 pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify as verify_signature};
 pub use bindings::inlet::plugin::types::{
     ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
-    InstanceType, Manifest, Oauth2Auth, ObjectRecord, PluginError, Quota, QuotaPeriod, RateLimit, RateLimited,
-    RawBatch, RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Timestamp, Tombstone, Trigger, WebhookAnswer,
-    WebhookAuth, WebhookDelivery, WebhookOutcome,
+    InstanceType, KeyPlacement, Manifest, Oauth2Auth, ObjectRecord, PluginError, Quota, QuotaPeriod, RateLimit,
+    RateLimited, RawBatch, RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Timestamp, Tombstone, Trigger,
+    WebhookAnswer, WebhookAuth, WebhookDelivery, WebhookOutcome,
 };
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
-    pub use crate::http::{self, Auth};
+    pub use crate::http;
     pub use crate::output::{self, checkpoint, emit_json};
     pub use crate::state;
     pub use crate::time;

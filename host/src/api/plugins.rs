@@ -35,7 +35,7 @@ pub struct PluginView {
     pub file: String,
     /// SHA-256 of the .wasm file.
     pub sha256: String,
-    /// `none`, `api-key` or `oauth2`.
+    /// `none`, `api-key`, `basic` or `oauth2`.
     pub auth: String,
     /// How webhook deliveries are verified: `signature`, or the header carrying the shared secret.
     pub webhook: Option<String>,
@@ -75,6 +75,7 @@ impl PluginView {
             auth: match manifest.auth {
                 AuthKind::None => "none",
                 AuthKind::ApiKey { .. } => "api-key",
+                AuthKind::Basic { .. } => "basic",
                 AuthKind::OAuth2(_) => "oauth2",
             }
             .into(),

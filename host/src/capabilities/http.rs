@@ -6,6 +6,7 @@
 use super::CallScope;
 use super::quota::GroupQuotas;
 use super::rate_limit::GroupRateLimit;
+use crate::domain::manifest::{AuthKind, KeyPlacement};
 use crate::outbound::{UpstreamOverrides, host_matches, internal_address};
 use crate::store::groups::Credentials;
 use std::sync::Arc;
@@ -26,6 +27,9 @@ pub enum Method {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     None,
+    /// The group's credentials, placed as the plugin's manifest declares
+    /// (contract 0.2.0 on): [`OutboundHttp::declared_auth`].
+    Declared,
     /// `Authorization: Bearer` with the group's OAuth token or API key.
     Bearer,
     /// The group's API key in the named header.
@@ -83,10 +87,25 @@ impl Error {
     }
 }
 
+impl Auth {
+    /// Where the group's credentials go, as a manifest declares it.
+    pub fn declared_by(auth: &AuthKind) -> Auth {
+        match auth {
+            AuthKind::None | AuthKind::ApiKey { placement: None, .. } => Auth::None,
+            AuthKind::OAuth2(_) | AuthKind::ApiKey { placement: Some(KeyPlacement::Bearer), .. } => Auth::Bearer,
+            AuthKind::ApiKey { placement: Some(KeyPlacement::Header(name)), .. } => Auth::ApiKeyHeader(name.clone()),
+            AuthKind::ApiKey { placement: Some(KeyPlacement::Query(name)), .. } => Auth::ApiKeyQuery(name.clone()),
+            AuthKind::Basic { .. } => Auth::Basic,
+        }
+    }
+}
+
 /// Outbound HTTP for one fetch: the hosts it may reach and the credentials
 /// it may use.
 pub struct OutboundHttp {
     pub client: reqwest::Client,
+    /// What [`Auth::Declared`] stands for: the manifest's placement.
+    pub declared_auth: Auth,
     pub allowed_hosts: Vec<String>,
     /// Hosts the plugin declares that the group was not approved for.
     pub unapproved: Option<UnapprovedHosts>,
@@ -198,9 +217,17 @@ impl OutboundHttp {
     /// plugin addressed. A refused OAuth token is refreshed and the request
     /// sent again, once per run: a 401 that a fresh token does not cure (a
     /// scope the account lacks) must not spend a refresh per request.
-    pub async fn send(&mut self, request: Request) -> Result<Response, Error> {
+    pub async fn send(&mut self, mut request: Request) -> Result<Response, Error> {
         let first =
             Url::parse(&request.url).map_err(|e| Error::Denied(format!("{:?} is not a URL: {e}", request.url)))?;
+        if request.auth == Auth::Declared {
+            if self.declared_auth == Auth::None {
+                return Err(Error::Denied(
+                    "the plugin's manifest declares no credentials; send the request unauthenticated".into(),
+                ));
+            }
+            request.auth = self.declared_auth.clone();
+        }
         for (name, _) in &request.headers {
             refuse_header(name, "set")?;
         }
@@ -332,7 +359,7 @@ impl OutboundHttp {
             headers.push((name.to_string(), value));
         };
         Ok(match auth {
-            Auth::None => Vec::new(),
+            Auth::None | Auth::Declared => Vec::new(),
             Auth::Bearer => {
                 let token = self
                     .credentials
@@ -413,7 +440,7 @@ const REFUSED_HEADERS: &[&str] = &[
 ];
 
 /// Refuse a header name a plugin wants to `what` (set, carry the API key in).
-fn refuse_header(name: &str, what: &str) -> Result<(), Error> {
+pub fn refuse_header(name: &str, what: &str) -> Result<(), Error> {
     let lower = name.trim().to_ascii_lowercase();
     let valid = reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_ok();
     let refused = REFUSED_HEADERS.contains(&lower.as_str())
@@ -511,6 +538,7 @@ mod tests {
     fn outbound(hosts: &[&str]) -> OutboundHttp {
         OutboundHttp {
             client: crate::outbound::client(&UpstreamOverrides::default()),
+            declared_auth: Auth::None,
             allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
             unapproved: None,
             overrides: Arc::default(),
@@ -561,6 +589,29 @@ mod tests {
             ("https://198.18.0.1/", "not a routable address"),
         ] {
             assert!(denied(&http, url).contains(reason), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn authenticated_requests_take_the_manifests_placement() {
+        let placed = |placement| Auth::declared_by(&AuthKind::ApiKey { label: "key".into(), placement });
+        assert_eq!(placed(Some(KeyPlacement::Header("api-key".into()))), Auth::ApiKeyHeader("api-key".into()));
+        assert_eq!(placed(Some(KeyPlacement::Query("key".into()))), Auth::ApiKeyQuery("key".into()));
+        assert_eq!(placed(Some(KeyPlacement::Bearer)), Auth::Bearer);
+        assert_eq!(Auth::declared_by(&AuthKind::Basic { label: "login".into() }), Auth::Basic);
+        // A plugin that declares no credentials cannot ask for them.
+        let mut http = outbound(&["api.example.com"]);
+        let request = Request {
+            method: Method::Get,
+            url: "https://api.example.com/".into(),
+            headers: vec![],
+            body: None,
+            auth: Auth::Declared,
+            timeout_ms: None,
+        };
+        match http.send(request).await {
+            Err(Error::Denied(why)) => assert!(why.contains("declares no credentials"), "{why}"),
+            other => panic!("not refused: {other:?}"),
         }
     }
 

@@ -27,11 +27,29 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthKind {
     None,
-    /// The operator pastes an API key; the label says which one.
+    /// The operator pastes an API key; the label says which one. The host
+    /// puts it where `placement` says; `None` for a contract 0.1.0 plugin,
+    /// whose requests each name a placement.
     ApiKey {
+        label: String,
+        placement: Option<KeyPlacement>,
+    },
+    /// The operator enters a username and password, sent as HTTP basic auth.
+    Basic {
         label: String,
     },
     OAuth2(OAuth2Endpoints),
+}
+
+/// Where the host puts a group's API key on an authenticated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPlacement {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// In this header, verbatim.
+    Header(String),
+    /// In this query parameter.
+    Query(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -85,9 +85,17 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
             format!("{} deliveries carry a shared secret in the {header} header: give webhook_secret", input.plugin),
         ));
     }
+    if let AuthKind::Basic { label } = &plugin.manifest.auth
+        && !fields.contains_key("username")
+    {
+        return Err(OperationError::invalid(
+            "username",
+            format!("{} signs in with a username and password ({label})", input.plugin),
+        ));
+    }
     if fields.is_empty() {
         match &plugin.manifest.auth {
-            AuthKind::None => {}
+            AuthKind::None | AuthKind::Basic { .. } => {}
             AuthKind::OAuth2(_) => {
                 return Err(OperationError::invalid(
                     "access_token",
@@ -98,7 +106,7 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
                     ),
                 ));
             }
-            AuthKind::ApiKey { label } => {
+            AuthKind::ApiKey { label, .. } => {
                 return Err(OperationError::invalid("api_key", format!("{} needs an API key ({label})", input.plugin)));
             }
         }

@@ -8,9 +8,10 @@
 
 use super::Runtime;
 use super::wit::{ContractVersion, PluginPre};
+use crate::capabilities::http;
 use crate::capabilities::quota::QuotaPattern;
 use crate::domain::config_schema::ConfigSchema;
-use crate::domain::manifest::{InstanceType, Manifest};
+use crate::domain::manifest::{AuthKind, InstanceType, KeyPlacement, Manifest};
 use crate::store::groups::ApprovedPlugin;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -261,6 +262,17 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
     if manifest.instance_types.is_empty() {
         bail!("instance-types is empty; a plugin needs at least one");
     }
+    match &manifest.auth {
+        AuthKind::ApiKey { placement: Some(KeyPlacement::Header(name)), .. } => {
+            if let Err(http::Error::Denied(why)) = http::refuse_header(name, "carry the API key in") {
+                bail!("auth: {why}");
+            }
+        }
+        AuthKind::ApiKey { placement: Some(KeyPlacement::Query(name)), .. } if name.trim().is_empty() => {
+            bail!("auth: the API key's query parameter needs a name");
+        }
+        _ => {}
+    }
     let declared: Vec<&String> = manifest.instance_types.iter().flat_map(|t| &t.hosts).collect();
     let mut quota_ids = std::collections::BTreeSet::new();
     for quota in &manifest.quotas {
@@ -310,7 +322,7 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::manifest::{AuthKind, InstanceKind};
+    use crate::domain::manifest::InstanceKind;
     use crate::schedule::Schedule;
 
     fn declaring(hosts: &[&str]) -> Manifest {
@@ -335,6 +347,33 @@ mod tests {
                 default_backfill_days: 0,
             }],
         }
+    }
+
+    #[test]
+    fn an_api_key_header_that_routes_or_is_reflected_is_refused_at_load() {
+        let mut manifest = declaring(&["api.example.com"]);
+        let header =
+            |name: &str| AuthKind::ApiKey { label: "key".into(), placement: Some(KeyPlacement::Header(name.into())) };
+        manifest.auth = header("Origin");
+        let error = validate_manifest(&manifest).unwrap_err().to_string();
+        assert!(error.contains("may not carry the API key in the Origin header"), "{error}");
+        manifest.auth = header("x-api-key");
+        assert!(validate_manifest(&manifest).is_ok());
+    }
+
+    #[test]
+    fn quotas_must_name_a_declared_host_and_a_usable_pattern() {
+        use crate::domain::manifest::{Quota, QuotaPeriod};
+        let mut manifest = declaring(&["bank.test"]);
+        let quota = |url: &str| Quota { id: "balances".into(), url: url.into(), requests: 4, period: QuotaPeriod::Day };
+        manifest.quotas = vec![quota("https://bank.test/accounts/*/balances/")];
+        assert!(validate_manifest(&manifest).is_ok());
+        manifest.quotas = vec![quota("https://elsewhere.test/accounts/*/balances/")];
+        assert!(
+            validate_manifest(&manifest).unwrap_err().to_string().contains("not a host its instance types declare")
+        );
+        manifest.quotas = vec![quota("https://bank.test/accounts/x*/balances/")];
+        assert!(validate_manifest(&manifest).unwrap_err().to_string().contains("whole path segment"));
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl Plugin for Monzo {
 inlet_plugin_sdk::export_plugin!(Monzo);
 
 fn get(path: &str) -> http::Request {
-    http::get(format!("{API}{path}")).auth(Auth::Bearer)
+    http::get(format!("{API}{path}")).authenticated()
 }
 
 fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {

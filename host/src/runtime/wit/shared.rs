@@ -16,43 +16,48 @@ macro_rules! shared_since_0_1_0 {
 
             impl types::Host for PluginCtx {}
 
-            impl http::Host for PluginCtx {
-                async fn send(
-                    &mut self,
-                    request: http::Request,
-                ) -> wasmtime::Result<Result<http::Response, http::Error>> {
-                    let request = cap::http::Request {
-                        method: match request.method {
-                            http::Method::Get => cap::http::Method::Get,
-                            http::Method::Head => cap::http::Method::Head,
-                            http::Method::Post => cap::http::Method::Post,
-                            http::Method::Put => cap::http::Method::Put,
-                            http::Method::Patch => cap::http::Method::Patch,
-                            http::Method::Delete => cap::http::Method::Delete,
-                        },
-                        url: request.url,
-                        headers: request.headers,
-                        body: request.body,
-                        auth: match request.auth {
-                            http::Auth::None => cap::http::Auth::None,
-                            http::Auth::Bearer => cap::http::Auth::Bearer,
-                            http::Auth::ApiKeyHeader(name) => cap::http::Auth::ApiKeyHeader(name),
-                            http::Auth::ApiKeyQuery(name) => cap::http::Auth::ApiKeyQuery(name),
-                            http::Auth::Basic => cap::http::Auth::Basic,
-                        },
-                        timeout_ms: request.timeout_ms,
-                    };
-                    Ok(match cap::http::send(&mut self.scope, request).await? {
-                        Ok(r) => Ok(http::Response { status: r.status, headers: r.headers, body: r.body }),
-                        Err(error) => Err(match error {
-                            cap::http::Error::Denied(m) => http::Error::Denied(m),
-                            cap::http::Error::Timeout => http::Error::Timeout,
-                            cap::http::Error::TooLarge(n) => http::Error::TooLarge(n),
-                            cap::http::Error::RateLimited(s) => http::Error::RateLimited(s),
-                            cap::http::Error::Unauthorized(m) => http::Error::Unauthorized(m),
-                            cap::http::Error::Transport(m) => http::Error::Transport(m),
-                        }),
-                    })
+            /// `http.send` but for the request's auth, which each version
+            /// reads its own way (`auth`).
+            pub(super) async fn send(
+                ctx: &mut PluginCtx,
+                request: http::Request,
+                auth: cap::http::Auth,
+            ) -> wasmtime::Result<Result<http::Response, http::Error>> {
+                let request = cap::http::Request {
+                    method: match request.method {
+                        http::Method::Get => cap::http::Method::Get,
+                        http::Method::Head => cap::http::Method::Head,
+                        http::Method::Post => cap::http::Method::Post,
+                        http::Method::Put => cap::http::Method::Put,
+                        http::Method::Patch => cap::http::Method::Patch,
+                        http::Method::Delete => cap::http::Method::Delete,
+                    },
+                    url: request.url,
+                    headers: request.headers,
+                    body: request.body,
+                    auth,
+                    timeout_ms: request.timeout_ms,
+                };
+                Ok(match cap::http::send(&mut ctx.scope, request).await? {
+                    Ok(r) => Ok(http::Response { status: r.status, headers: r.headers, body: r.body }),
+                    Err(error) => Err(match error {
+                        cap::http::Error::Denied(m) => http::Error::Denied(m),
+                        cap::http::Error::Timeout => http::Error::Timeout,
+                        cap::http::Error::TooLarge(n) => http::Error::TooLarge(n),
+                        cap::http::Error::RateLimited(s) => http::Error::RateLimited(s),
+                        cap::http::Error::Unauthorized(m) => http::Error::Unauthorized(m),
+                        cap::http::Error::Transport(m) => http::Error::Transport(m),
+                    }),
+                })
+            }
+
+            pub(super) fn oauth2(o: Oauth2Auth) -> dm::OAuth2Endpoints {
+                dm::OAuth2Endpoints {
+                    authorize_url: o.authorize_url,
+                    token_url: o.token_url,
+                    scopes: o.scopes,
+                    refresh_token_rotates: o.refresh_token_rotates,
+                    pkce: o.pkce,
                 }
             }
 
@@ -129,17 +134,7 @@ macro_rules! shared_since_0_1_0 {
                         name: m.name,
                         version: m.version,
                         description: m.description,
-                        auth: match m.auth {
-                            AuthKind::None => dm::AuthKind::None,
-                            AuthKind::ApiKey(key) => dm::AuthKind::ApiKey { label: key.label },
-                            AuthKind::Oauth2(o) => dm::AuthKind::OAuth2(dm::OAuth2Endpoints {
-                                authorize_url: o.authorize_url,
-                                token_url: o.token_url,
-                                scopes: o.scopes,
-                                refresh_token_rotates: o.refresh_token_rotates,
-                                pkce: o.pkce,
-                            }),
-                        },
+                        auth: super::auth(m.auth),
                         webhook: m.webhook.map(|w| match w {
                             WebhookAuth::Signature => dm::WebhookAuth::Signature,
                             WebhookAuth::SharedSecretHeader(header) => dm::WebhookAuth::SharedSecretHeader(header),

@@ -11,8 +11,33 @@ wasmtime::component::bindgen!({
 
 super::shared::shared_since_0_1_0!();
 
-use self::inlet::plugin::types::QuotaPeriod;
+use self::inlet::plugin::http;
+use self::inlet::plugin::types::{AuthKind, KeyPlacement, QuotaPeriod};
+use crate::capabilities as cap;
 use crate::domain::{manifest as dm, plugin_call as dc};
+
+impl inlet::plugin::http::Host for crate::runtime::context::PluginCtx {
+    async fn send(&mut self, request: http::Request) -> wasmtime::Result<Result<http::Response, http::Error>> {
+        let auth = if request.authenticated { cap::http::Auth::Declared } else { cap::http::Auth::None };
+        shared::send(self, request, auth).await
+    }
+}
+
+fn auth(auth: AuthKind) -> dm::AuthKind {
+    match auth {
+        AuthKind::None => dm::AuthKind::None,
+        AuthKind::ApiKey(key) => dm::AuthKind::ApiKey {
+            label: key.label,
+            placement: Some(match key.placement {
+                KeyPlacement::Bearer => dm::KeyPlacement::Bearer,
+                KeyPlacement::Header(name) => dm::KeyPlacement::Header(name),
+                KeyPlacement::Query(name) => dm::KeyPlacement::Query(name),
+            }),
+        },
+        AuthKind::Basic(label) => dm::AuthKind::Basic { label },
+        AuthKind::Oauth2(o) => dm::AuthKind::OAuth2(shared::oauth2(o)),
+    }
+}
 
 fn quotas(manifest: &Manifest) -> Vec<dm::Quota> {
     (manifest.quotas.iter())

@@ -69,10 +69,6 @@ impl Plugin for Misbehave {
                     ..instance_type("set-origin", "sets an Origin header on a request to https://echo.test/")
                 },
                 InstanceType {
-                    hosts: vec!["echo.test".into()],
-                    ..instance_type("echo-key", "sends the group's API key to https://echo.test/, which echoes it")
-                },
-                InstanceType {
                     hosts: vec!["quota.test".into()],
                     ..instance_type(
                         "quota-spend",
@@ -207,12 +203,6 @@ impl Plugin for Misbehave {
             "set-origin" => {
                 http::get("https://echo.test/").header("Origin", "https://evil.example").send()?;
                 Ok(FetchSummary::default())
-            }
-            "echo-key" => {
-                let response = http::get("https://echo.test/").auth(Auth::ApiKeyHeader("x-api-key".into())).send()?;
-                let seen = json!({"headers": response.headers, "body": String::from_utf8_lossy(&response.body)});
-                emit_json("thing", &json!({"id": "echo", "name": seen.to_string()}))?;
-                Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             other => Err(PluginError::InvalidConfig(format!("unknown instance type {other}"))),
         }

@@ -39,7 +39,7 @@ impl Plugin for OAuthElsewhere {
     }
 
     fn fetch(_request: FetchRequest) -> Result<FetchSummary, PluginError> {
-        let _: serde_json::Value = http::get("https://api.monzo.com/accounts").auth(Auth::Bearer).send_json()?;
+        let _: serde_json::Value = http::get("https://api.monzo.com/accounts").authenticated().send_json()?;
         Ok(FetchSummary { items_seen: 1, ..Default::default() })
     }
 

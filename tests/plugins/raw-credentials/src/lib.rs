@@ -2,7 +2,7 @@
 //! group's API key through `credentials.get` and records only its length.
 
 use inlet_plugin_sdk::prelude::*;
-use inlet_plugin_sdk::{ApiKeyAuth, credentials};
+use inlet_plugin_sdk::{ApiKeyAuth, KeyPlacement, credentials};
 use serde_json::json;
 
 struct RawCredentials;
@@ -14,7 +14,7 @@ impl Plugin for RawCredentials {
             name: "Raw credentials".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Reads its group's API key itself, for tests".into(),
-            auth: AuthKind::ApiKey(ApiKeyAuth { label: "Any key".into() }),
+            auth: AuthKind::ApiKey(ApiKeyAuth { label: "Any key".into(), placement: KeyPlacement::Bearer }),
             webhook: None,
             rate_limit: None,
             quotas: Vec::new(),
