@@ -589,3 +589,39 @@ async fn a_declared_daily_quota_holds_across_restarts_and_processes() {
     assert_eq!(a + b, 4);
     assert_eq!(hits_of("acc-2"), Some(4));
 }
+
+/// A task (contract 0.2.0) reads its group's stored records, a page at a
+/// time, and records what it computed; another group's records are not its.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_reads_its_groups_records_and_records_a_result() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let add_group = |name: &'static str| {
+        let inlet = &inlet;
+        async move { inlet.json(&["groups", "add", "misbehave", "--name", name, "--json"]).await["id"].to_string() }
+    };
+    let add = |instance_type: &'static str, group: String| {
+        let inlet = &inlet;
+        async move {
+            let args = ["integrations", "add", "misbehave", instance_type, "--group", &group, "--manual", "--json"];
+            inlet.json(&args).await["id"].to_string()
+        }
+    };
+    let sync = |id: String| {
+        let inlet = &inlet;
+        async move {
+            let run = inlet.json(&["sync", &id, "--json"]).await;
+            assert_eq!(run["status"], "success", "{run:#}");
+            run
+        }
+    };
+    let (mine, theirs) = (add_group("mine").await, add_group("theirs").await);
+    for group in [&mine, &mine, &theirs] {
+        sync(add("ok", group.clone()).await).await;
+    }
+    let digest = add("digest", mine).await;
+    let run = sync(digest.clone()).await;
+    assert_eq!(run["items_seen"], 2, "two pages of one, and not the other group's thing: {run:#}");
+    let store = inlet.store().await;
+    let objects = store.objects(digest.parse().unwrap()).await.unwrap();
+    assert_eq!((objects[0].kind.as_str(), objects[0].name.as_deref()), ("digest", Some("2 things")));
+}

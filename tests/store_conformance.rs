@@ -805,7 +805,8 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     .unwrap();
     let batch = s.pending_batches(a, 0, 10).await.unwrap()[0].id;
     s.store_records(a, batch, &records).await.unwrap();
-    let filter = |kind, since, limit| RecordFilter { integration_id: Some(a), kind, since, until: None, limit };
+    let filter =
+        |kind, since, limit| RecordFilter { integration_id: Some(a), group_id: None, kind, since, until: None, limit };
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -821,6 +822,12 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     assert_eq!(odd.iter().map(|e| e.event.external_id.as_str()).collect::<Vec<_>>(), ["e3", "e5"]);
     let other = RecordFilter { integration_id: Some(a + 1), ..filter(None, None, 10) };
     assert!(s.events_page(&other, None).await.unwrap().is_empty());
+    // A group's records: every integration of it, no other group's.
+    let group = s.integration(a).await.unwrap().unwrap().group_id;
+    let by_group = RecordFilter { integration_id: None, group_id: Some(group), ..filter(None, None, 10) };
+    assert_eq!(s.events_page(&by_group, None).await.unwrap().len(), 5);
+    let elsewhere = RecordFilter { group_id: Some(group + 1), ..by_group };
+    assert!(s.events_page(&elsewhere, None).await.unwrap().is_empty());
 }
 
 conformance!(process_only_runs, a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_history);

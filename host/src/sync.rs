@@ -9,7 +9,7 @@ use crate::capabilities::quota::GroupQuotas;
 use crate::capabilities::rate_limit::GroupRateLimits;
 use crate::capabilities::{FetchScope, OutputLimits, batches};
 use crate::domain::error_class::ErrorClass;
-use crate::domain::manifest::RateLimit;
+use crate::domain::manifest::{InstanceKind, RateLimit};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::plugin_call::{FetchMode, FetchRequest, PluginError, RawBatch, ScheduleHint};
 use crate::domain::trigger::Trigger;
@@ -502,6 +502,7 @@ impl SyncRunner {
                 refreshed_after_401: false,
             },
             raw_credentials,
+            records_group: (instance_type.kind == InstanceKind::Task).then_some(integration.group_id),
             pending_batches: Vec::new(),
             pending_bytes: 0,
             pending_state: Default::default(),

@@ -40,6 +40,8 @@ pub mod bindings {
 
 pub use bindings::inlet::plugin::credentials;
 pub use bindings::inlet::plugin::log::Level;
+/// Read the group's records, for tasks: `records::query_events`, `records::query_objects`.
+pub use bindings::inlet::plugin::records;
 pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify as verify_signature};
 pub use bindings::inlet::plugin::types::{
     ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,

@@ -10,6 +10,7 @@ pub mod http;
 pub mod log;
 pub mod quota;
 pub mod rate_limit;
+pub mod records;
 pub mod signature;
 pub mod state;
 
@@ -54,6 +55,8 @@ pub struct FetchScope {
     pub http: http::OutboundHttp,
     /// The group's credentials, only for an approved plugin that needs them raw.
     pub raw_credentials: Option<Credentials>,
+    /// The group whose records the call may read: a task's only.
+    pub records_group: Option<i64>,
     /// Emitted since the last checkpoint: `(kind, payload)`.
     pub pending_batches: Vec<(String, String)>,
     pub pending_bytes: usize,

@@ -60,6 +60,8 @@ pub struct StoredEvent {
 /// Which records a page holds: each filter applies when set.
 pub struct RecordFilter<'a> {
     pub integration_id: Option<i64>,
+    /// Records of every integration of this group.
+    pub group_id: Option<i64>,
     pub kind: Option<&'a str>,
     /// Events: occurred at or after; objects: changed at or after (ms).
     pub since: Option<i64>,
@@ -238,6 +240,7 @@ impl Store {
              WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
                AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
                AND ($5 IS NULL OR occurred_at > $5 OR (occurred_at = $5 AND id > $6))
+               AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
              ORDER BY occurred_at, id LIMIT $7",
         )
         .bind(filter.integration_id)
@@ -247,6 +250,7 @@ impl Store {
         .bind(after_time)
         .bind(after_id.unwrap_or(0))
         .bind(filter.limit)
+        .bind(filter.group_id)
         .fetch_all(self.pool())
         .await?
         .iter()
@@ -267,6 +271,7 @@ impl Store {
             "SELECT id, integration_id, external_id, kind, name, data, updated_at FROM objects
              WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
                AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id > $5
+               AND ($7 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $7))
              ORDER BY id LIMIT $6",
         )
         .bind(filter.integration_id)
@@ -275,6 +280,7 @@ impl Store {
         .bind(filter.until)
         .bind(after.unwrap_or(0))
         .bind(filter.limit)
+        .bind(filter.group_id)
         .fetch_all(self.pool())
         .await?
         .iter()

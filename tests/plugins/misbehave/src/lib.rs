@@ -2,7 +2,7 @@
 //! behaves), so the suite can check that a bad plugin fails only its own run.
 
 use inlet_plugin_sdk::prelude::*;
-use inlet_plugin_sdk::{SignatureScheme, WebhookAuth, verify_signature};
+use inlet_plugin_sdk::{SignatureScheme, WebhookAuth, records, verify_signature};
 use serde_json::json;
 
 struct Misbehave;
@@ -76,6 +76,13 @@ impl Plugin for Misbehave {
                          succeeds with the answers it got, noting when the host refused one",
                     )
                 },
+                InstanceType {
+                    kind: InstanceKind::Task,
+                    ..instance_type(
+                        "digest",
+                        "a task: counts its group's \"thing\" objects a page of one at a time, and records the count",
+                    )
+                },
                 instance_type(
                     "poll-later",
                     "succeeds and asks that the next run wait an hour, as GitHub's X-Poll-Interval does",
@@ -107,6 +114,20 @@ impl Plugin for Misbehave {
                     }
                 }
                 Ok(FetchSummary { items_seen: answered, ..Default::default() })
+            }
+            "digest" => {
+                let (mut count, mut after) = (0, None);
+                loop {
+                    let query = records::ObjectQuery { kind: Some("thing".into()), after, limit: 1 };
+                    let page = records::query_objects(&query).map_err(PluginError::Permanent)?;
+                    count += page.objects.len();
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                emit_json("digest", &json!({"id": "digest", "name": format!("{count} things")}))?;
+                Ok(FetchSummary { items_seen: count as u64, ..Default::default() })
             }
             "poll-later" => Ok(FetchSummary::default().not_before(
                 time::now() + 3_600_000,

@@ -1,0 +1,146 @@
+//! `records`: read-only queries over the records of the running
+//! integration's group, for tasks (instance kind `task`: a daily digest, a
+//! summary). Only during a task's `fetch`; an integration that talks to an
+//! upstream gets a refusal. Pages are bounded and resume from an opaque
+//! cursor, so a task never holds a group's history at once.
+
+use super::CallScope;
+use crate::domain::records::{EventRecord, ObjectRecord};
+use crate::store::records::RecordFilter;
+
+/// Records one page may hold at most.
+pub const MAX_PAGE: u32 = 500;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventQuery {
+    pub kind: Option<String>,
+    /// Occurred at or after (ms).
+    pub since: Option<i64>,
+    /// Occurred before (ms).
+    pub until: Option<i64>,
+    /// The cursor the previous page ended with.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<EventRecord>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectQuery {
+    pub kind: Option<String>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectPage {
+    pub objects: Vec<ObjectRecord>,
+    pub next: Option<String>,
+}
+
+/// The group a call may read, or why it may not.
+fn readable_group(scope: &mut CallScope) -> wasmtime::Result<Result<(crate::store::Store, i64), String>> {
+    let fetch = scope.fetch_scope("records")?;
+    Ok(match fetch.records_group {
+        Some(group) => Ok((fetch.store.clone(), group)),
+        None => Err("only a task (an instance type of kind task) may read its group's records".into()),
+    })
+}
+
+/// `limit`, checked: 1 to [`MAX_PAGE`].
+fn page_size(limit: u32) -> Result<i64, String> {
+    match limit {
+        1..=MAX_PAGE => Ok(i64::from(limit) + 1),
+        _ => Err(format!("limit must be 1 to {MAX_PAGE}, got {limit}")),
+    }
+}
+
+pub async fn events(scope: &mut CallScope, query: EventQuery) -> wasmtime::Result<Result<EventPage, String>> {
+    let (store, group) = match readable_group(scope)? {
+        Ok(readable) => readable,
+        Err(why) => return Ok(Err(why)),
+    };
+    let limit = match page_size(query.limit) {
+        Ok(limit) => limit,
+        Err(why) => return Ok(Err(why)),
+    };
+    let after = match query.after.as_deref().map(event_cursor).transpose() {
+        Ok(after) => after,
+        Err(why) => return Ok(Err(why)),
+    };
+    let filter = RecordFilter {
+        integration_id: None,
+        group_id: Some(group),
+        kind: query.kind.as_deref(),
+        since: query.since,
+        until: query.until,
+        // One row more than the page tells whether another follows.
+        limit,
+    };
+    let mut rows =
+        store.events_page(&filter, after).await.map_err(|e| wasmtime::format_err!("reading records: {e:#}"))?;
+    let more = rows.len() as i64 == limit;
+    rows.truncate(query.limit as usize);
+    let next = more.then(|| rows.last().map(|r| format!("{}:{}", r.event.occurred_at, r.id))).flatten();
+    let events = (rows.into_iter())
+        .map(|r| EventRecord {
+            external_id: r.event.external_id,
+            kind: r.event.kind,
+            occurred_at: r.event.occurred_at,
+            actor: r.event.actor,
+            target: r.event.target,
+            value: r.event.value,
+            unit: r.event.unit,
+            data: r.event.data.to_string(),
+        })
+        .collect();
+    Ok(Ok(EventPage { events, next }))
+}
+
+pub async fn objects(scope: &mut CallScope, query: ObjectQuery) -> wasmtime::Result<Result<ObjectPage, String>> {
+    let (store, group) = match readable_group(scope)? {
+        Ok(readable) => readable,
+        Err(why) => return Ok(Err(why)),
+    };
+    let limit = match page_size(query.limit) {
+        Ok(limit) => limit,
+        Err(why) => return Ok(Err(why)),
+    };
+    let after = match query.after.as_deref().map(|c| c.parse::<i64>().map_err(|_| bad_cursor(c))).transpose() {
+        Ok(after) => after,
+        Err(why) => return Ok(Err(why)),
+    };
+    let filter = RecordFilter {
+        integration_id: None,
+        group_id: Some(group),
+        kind: query.kind.as_deref(),
+        since: None,
+        until: None,
+        limit,
+    };
+    let mut rows =
+        store.objects_page(&filter, after).await.map_err(|e| wasmtime::format_err!("reading records: {e:#}"))?;
+    let more = rows.len() as i64 == limit;
+    rows.truncate(query.limit as usize);
+    let next = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    let objects = (rows.into_iter())
+        .map(|r| ObjectRecord { external_id: r.external_id, kind: r.kind, name: r.name, data: r.data.to_string() })
+        .collect();
+    Ok(Ok(ObjectPage { objects, next }))
+}
+
+/// An events cursor: `<occurred_at>:<id>`.
+fn event_cursor(cursor: &str) -> Result<(i64, i64), String> {
+    let (at, id) = cursor.split_once(':').ok_or_else(|| bad_cursor(cursor))?;
+    Ok((at.parse().map_err(|_| bad_cursor(cursor))?, id.parse().map_err(|_| bad_cursor(cursor))?))
+}
+
+fn bad_cursor(cursor: &str) -> String {
+    let shown: String = cursor.chars().take(64).collect();
+    format!("after: {shown:?} is not a cursor this host gave")
+}
