@@ -66,7 +66,7 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     first.kill().await.unwrap(); // SIGKILL: no chance to clean up
 
     let killed = store.job(job_id).await.unwrap().unwrap();
-    assert_eq!(killed.state, "running", "the dead worker still holds the job");
+    assert_eq!(killed.state.as_str(), "running", "the dead worker still holds the job");
 
     let mut second = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
     eventually(30, "the rescued job to complete", || async {
@@ -77,7 +77,7 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     let runs = store.sync_runs(integration_id, 10).await.unwrap();
     assert_eq!(runs[0].attempt, 2, "the killed attempt counted; the rescue ran the second");
     let statuses: Vec<(&str, Option<&str>)> =
-        runs.iter().map(|r| (r.status.as_str(), r.error_class.as_deref())).collect();
+        runs.iter().map(|r| (r.status.as_str(), r.error_class.map(|c| c.as_str()))).collect();
     assert_eq!(statuses, [("success", None), ("failed", Some("lease-expired"))], "newest first");
 
     let objects = store.objects(integration_id).await.unwrap();
@@ -331,7 +331,7 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
     assert!(inlet.run(&["jobs", "retry", &job.to_string()]).await.status.success());
     assert!(inlet.json(&["jobs", "failed", "--json"]).await.as_array().unwrap().is_empty(), "queued again");
     let store = inlet.store().await;
-    assert_eq!(store.job(job).await.unwrap().unwrap().state, "available");
+    assert_eq!(store.job(job).await.unwrap().unwrap().state.as_str(), "available");
     let job_id = job;
     let claimed = store.claim_jobs(inlet::store::jobs::Queue::Fetch, "test", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].id, job_id);
@@ -399,7 +399,7 @@ async fn a_worker_that_finds_its_lease_lost_stops_the_run() {
     })
     .await;
     let job = store.job(job).await.unwrap().unwrap();
-    assert_eq!(job.state, "running", "the job is left to the worker that holds it");
+    assert_eq!(job.state.as_str(), "running", "the job is left to the worker that holds it");
     let run = store.sync_run(run.id).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Running, "nothing was recorded by the worker that lost it");
     worker.start_kill().unwrap();

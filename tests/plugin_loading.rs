@@ -113,7 +113,7 @@ async fn a_plugin_that_traps_fails_only_its_own_run() {
     let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
     let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap();
     assert_eq!(trapped.status, RunStatus::Failed);
-    assert_eq!(trapped.error_class.as_deref(), Some("trap"));
+    assert_eq!(trapped.error_class.map(|c| c.as_str()), Some("trap"));
     let fine = host.runner.run(&RunRequest::manual(ok.parse().unwrap())).await.unwrap();
     assert_eq!(fine.status, RunStatus::Success, "{:?}", fine.error_message);
     assert_eq!(fine.records.created, 1);
@@ -212,7 +212,7 @@ async fn plugin_files_are_picked_up_replaced_and_removed_while_serving() {
     logged("plugin file removed").await;
     force(ok).await;
     let waiting = run_where(&store, ok, 20, "a run that found no plugin", |r| r.status == RunStatus::Failed).await;
-    assert_eq!(waiting.error_class.as_deref(), Some("plugin-missing"));
+    assert_eq!(waiting.error_class.map(|c| c.as_str()), Some("plugin-missing"));
     let (attempt, state): (i64, String) =
         sqlx::query_as("SELECT attempt, state FROM jobs WHERE integration_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(ok)

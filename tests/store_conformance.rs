@@ -2,6 +2,7 @@
 //! SQLite and against the real PostgreSQL server, with an injected clock.
 
 use inlet::clock::ManualClock;
+use inlet::domain::error_class::ErrorClass;
 use inlet::domain::pause_reason::PauseReason;
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
@@ -193,8 +194,8 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
         assert_eq!(rescued.iter().map(|j| (j.id, j.sync_run_id)).collect::<Vec<_>>(), [(id, Some(run))]);
     }
     let job = s.job(id).await.unwrap().unwrap();
-    assert_eq!(job.state, "failed", "the third expiry used the last attempt");
-    assert_eq!(job.error_class.as_deref(), Some("lease-expired"));
+    assert_eq!(job.state.as_str(), "failed", "the third expiry used the last attempt");
+    assert_eq!(job.error_class.map(|c| c.as_str()), Some("lease-expired"));
     assert!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap().is_empty(), "a lost lease cannot be renewed");
 }
 
@@ -218,7 +219,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let stale_run = s.start_runs(&[start(1)]).await.unwrap().0[0];
     b.clock.advance(1_001);
     assert_eq!(s.rescue_expired_jobs().await.unwrap().len(), 1);
-    s.abandon_sync_run(stale_run, "failed", "lease expired").await.unwrap();
+    s.abandon_sync_run(stale_run, RunStatus::Failed, "lease expired").await.unwrap();
     assert!(s.renew_leases("stale", &[id], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
     let fresh = s.claim_jobs(Queue::Fetch, "fresh", 30_000, 1).await.unwrap();
     assert_eq!(fresh[0].id, id, "another worker runs it now");
@@ -513,7 +514,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         batches: 2,
         items_seen: 7,
         records: RecordCounts { created: 3, updated: 1, unchanged: 0, deleted: 0 },
-        error: error.map(|(c, m)| (c.to_string(), m.to_string())),
+        error: error.map(|(c, m)| (ErrorClass::parse(c).unwrap(), m.to_string())),
         progress: Some((7, Some(7))),
     };
     let end = |success| RunEnd {
@@ -728,7 +729,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     let TriggerOutcome::Queued { run_id, .. } = s.request_run(&fetch_job(c, START), 0).await.unwrap() else {
         panic!("queued");
     };
-    s.abandon_sync_run(run_id, "failed", "the job ran out of attempts").await.unwrap();
+    s.abandon_sync_run(run_id, RunStatus::Failed, "the job ran out of attempts").await.unwrap();
     assert_eq!(s.sync_run(run_id).await.unwrap().unwrap().status, RunStatus::Failed);
     assert!(s.active_sync_runs().await.unwrap().iter().all(|r| r.id != run_id));
 }

@@ -712,7 +712,7 @@ fn executed(
         batches: fetched.batches,
         items_seen: fetched.items_seen,
         records,
-        error: error.as_ref().map(|e| (e.class.as_str().to_string(), e.message.clone())),
+        error: error.as_ref().map(|e| (e.class, e.message.clone())),
         progress: fetched.progress,
     };
     ExecutedRun { started: run, outcome, error, logs: fetched.logs, not_before: fetched.not_before }

@@ -1,5 +1,6 @@
 use super::{FailedListArgs, RetryArgs, print_json};
 use crate::Host;
+use crate::domain::error_class::ErrorClass;
 use crate::store::jobs::Queue;
 use anyhow::{Result, bail};
 
@@ -29,7 +30,7 @@ pub async fn run(host: &Host, command: JobsCommand) -> Result<()> {
                     job.queue.as_str(),
                     job.integration_id.map_or("-".into(), |i| i.to_string()),
                     job.attempt,
-                    job.error_class.unwrap_or_default(),
+                    job.error_class.map_or("", ErrorClass::as_str),
                     job.error_message.unwrap_or_default()
                 );
             }

@@ -1,5 +1,6 @@
 use super::print_json;
 use crate::Host;
+use crate::domain::error_class::ErrorClass;
 use crate::domain::trigger::Trigger;
 use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
 use crate::store::sync_runs::{RunStatus, SyncRun};
@@ -75,7 +76,7 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
         bail!(
             "integration {integration}: sync run {} failed ({}): {}",
             run.id,
-            run.error_class.as_deref().unwrap_or("unknown"),
+            run.error_class.map_or("unknown", ErrorClass::as_str),
             run.error_message.as_deref().unwrap_or("no message")
         );
     }

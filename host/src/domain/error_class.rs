@@ -1,7 +1,8 @@
 //! Why a run or job failed, as stored in `error_class`; the queue decides
 //! about retries from it.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "kebab-case")]
 pub enum ErrorClass {
     Transient,
     RateLimited,
@@ -19,6 +20,22 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    pub const ALL: [ErrorClass; 9] = [
+        ErrorClass::Transient,
+        ErrorClass::RateLimited,
+        ErrorClass::Unauthorized,
+        ErrorClass::InvalidConfig,
+        ErrorClass::Permanent,
+        ErrorClass::Trap,
+        ErrorClass::PluginMissing,
+        ErrorClass::Host,
+        ErrorClass::LeaseExpired,
+    ];
+
+    pub fn parse(value: &str) -> anyhow::Result<ErrorClass> {
+        super::parse_stored(&ErrorClass::ALL, ErrorClass::as_str, value, "error class")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Transient => "transient",
@@ -31,5 +48,18 @@ impl ErrorClass {
             ErrorClass::Host => "host",
             ErrorClass::LeaseExpired => "lease-expired",
         }
+    }
+}
+
+/// As stored: `rate-limited`, `invalid-config`, ...
+impl serde::Serialize for ErrorClass {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

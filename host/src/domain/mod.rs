@@ -6,6 +6,7 @@
 pub mod config_schema;
 pub mod error_class;
 pub mod group_status;
+pub mod job_state;
 pub mod manifest;
 pub mod pause_reason;
 pub mod plugin_call;

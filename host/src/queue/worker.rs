@@ -16,6 +16,7 @@ use crate::settings::QueuePolicy;
 use crate::store::Store;
 use crate::store::jobs::{Job, JobAction, JobLease, Queue};
 use crate::store::run_batches::Recorded;
+use crate::store::sync_runs::RunStatus;
 use crate::sync::{ExecutedRun, RunRequest, SyncRunner};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
@@ -395,7 +396,7 @@ impl QueueWorker {
             {
                 let _ = self
                     .store()
-                    .abandon_sync_run(run_id, "cancelled", "the worker shut down before the run finished")
+                    .abandon_sync_run(run_id, RunStatus::Cancelled, "the worker shut down before the run finished")
                     .await;
             }
         }
@@ -447,7 +448,7 @@ impl QueueWorker {
                 self.store()
                     .abandon_sync_run(
                         run_id,
-                        "failed",
+                        RunStatus::Failed,
                         "the worker running it stopped renewing its lease (killed or stuck)",
                     )
                     .await?;

@@ -8,6 +8,8 @@
 //! of one integration impossible whatever the callers do.
 
 use super::{Backend, Connection, Store};
+use crate::domain::error_class::ErrorClass;
+use crate::domain::job_state::JobState;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -54,7 +56,7 @@ pub struct Job {
     pub queue: Queue,
     pub integration_id: Option<i64>,
     pub args: JobArgs,
-    pub state: String,
+    pub state: JobState,
     /// Attempts started so far (1 while the first attempt runs).
     pub attempt: i64,
     pub max_attempts: i64,
@@ -64,7 +66,7 @@ pub struct Job {
     /// The `pending` run an operator's request created for this job, which
     /// its next attempt becomes.
     pub pending_run_id: Option<i64>,
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
@@ -148,13 +150,13 @@ fn job(row: AnyRow) -> Result<Job> {
         queue: Queue::parse(row.try_get("queue")?)?,
         integration_id: row.try_get("integration_id")?,
         args: serde_json::from_str(row.try_get("args")?)?,
-        state: row.try_get("state")?,
+        state: JobState::parse(row.try_get("state")?)?,
         attempt: row.try_get("attempt")?,
         max_attempts: row.try_get("max_attempts")?,
         run_at: row.try_get("run_at")?,
         sync_run_id: row.try_get("sync_run_id")?,
         pending_run_id: row.try_get("pending_run_id")?,
-        error_class: row.try_get("error_class")?,
+        error_class: row.try_get::<Option<String>, _>("error_class")?.as_deref().map(ErrorClass::parse).transpose()?,
         error_message: row.try_get("error_message")?,
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,

@@ -3,6 +3,7 @@
 
 use super::records::RecordCounts;
 use super::{Backend, Connection, Store};
+use crate::domain::error_class::ErrorClass;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use serde::Serialize;
@@ -58,7 +59,7 @@ pub struct SyncRun {
     /// Progress the plugin last reported (long backfills).
     pub progress_done: Option<i64>,
     pub progress_total: Option<i64>,
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
 }
 
@@ -70,7 +71,7 @@ pub struct RunOutcome {
     pub items_seen: i64,
     pub records: RecordCounts,
     /// `(class, message)` for a failed run.
-    pub error: Option<(String, String)>,
+    pub error: Option<(ErrorClass, String)>,
     /// Progress reported last and not yet saved: `(done, total)`.
     pub progress: Option<(u64, Option<u64>)>,
 }
@@ -102,7 +103,7 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
         },
         progress_done: row.try_get("progress_done")?,
         progress_total: row.try_get("progress_total")?,
-        error_class: row.try_get("error_class")?,
+        error_class: row.try_get::<Option<String>, _>("error_class")?.as_deref().map(ErrorClass::parse).transpose()?,
         error_message: row.try_get("error_message")?,
     })
 }
@@ -125,16 +126,17 @@ impl Store {
 
     /// Close a run its worker can no longer finish (killed, shut down), or a
     /// requested run whose job ended before starting it.
-    pub async fn abandon_sync_run(&self, id: i64, status: &str, message: &str) -> Result<()> {
+    pub async fn abandon_sync_run(&self, id: i64, status: RunStatus, message: &str) -> Result<()> {
         sqlx::query(
             "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
-                 error_class = 'lease-expired', error_message = $4
+                 error_class = $5, error_message = $4
              WHERE id = $1 AND status IN ('pending', 'running')",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(self.now())
         .bind(message)
+        .bind(ErrorClass::LeaseExpired.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
