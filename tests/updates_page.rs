@@ -13,7 +13,7 @@ use inlet::demo::{FakeMonzo, MonzoDataset};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{Inlet, bundled_plugin, eventually};
+use support::{Inlet, bundled_plugin, eventually, test_plugin};
 
 const TOKEN: &str = "browser-test-admin-token";
 
@@ -102,7 +102,7 @@ async fn wait_for_text(page: &Client, css: &str, wanted: &str, seconds: u64) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
-    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")])
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo"), test_plugin("misbehave")])
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
         .env("INLET_ADMIN_TOKEN", TOKEN);
     let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
@@ -198,5 +198,19 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         saved["sync_settings"]["schedule"],
         json!({"kind": "cron", "expressions": ["0 6,18 * * *"], "timezone": "Europe/London"})
     );
+
+    // A plugin's schedule hint (contract 0.2.0): the next run is later than
+    // the schedule says, and the row says why.
+    let group: Value =
+        post("/api/groups", json!({"plugin": "misbehave", "name": "hints"})).await.unwrap().json().await.unwrap();
+    let every_minute = json!({"kind": "interval", "seconds": 60});
+    let body = json!({"plugin": "misbehave", "instance_type": "poll-later", "group_id": group["id"], "schedule": every_minute});
+    let hinted: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+    post(&format!("/api/integrations/{}/sync", hinted["id"]), json!(null)).await.unwrap();
+    let why = "later: the upstream asks to be polled at most hourly (X-Poll-Interval)";
+    let cell = format!("#updates-table tr[data-id=\"{}\"] td.next-run .why", hinted["id"]);
+    wait_for_text(&page, &cell, why, 30).await;
+    page.execute("document.querySelector(arguments[0]).scrollIntoView();", vec![json!(cell)]).await.unwrap();
+    screenshot(&page, "7-schedule-hint").await;
     page.close().await.unwrap();
 }
