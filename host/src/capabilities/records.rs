@@ -6,6 +6,7 @@
 
 use super::CallScope;
 use crate::domain::records::{EventRecord, ObjectRecord};
+use crate::store::Store;
 use crate::store::records::RecordFilter;
 
 /// Records one page may hold at most.
@@ -43,30 +44,24 @@ pub struct ObjectPage {
     pub next: Option<String>,
 }
 
-/// The group a call may read, or why it may not.
-fn readable_group(scope: &mut CallScope) -> wasmtime::Result<Result<(crate::store::Store, i64), String>> {
+/// What a page is read with: the store, the group whose records the call
+/// may read, and the rows to ask for (one more than `limit` tells whether
+/// another page follows). Refused for anything but a task, or a `limit`
+/// outside 1 to [`MAX_PAGE`].
+fn page_of(scope: &mut CallScope, limit: u32) -> wasmtime::Result<Result<(Store, i64, i64), String>> {
     let fetch = scope.fetch_scope("records")?;
-    Ok(match fetch.records_group {
-        Some(group) => Ok((fetch.store.clone(), group)),
-        None => Err("only a task (an instance type of kind task) may read its group's records".into()),
-    })
-}
-
-/// `limit`, checked: 1 to [`MAX_PAGE`].
-fn page_size(limit: u32) -> Result<i64, String> {
-    match limit {
-        1..=MAX_PAGE => Ok(i64::from(limit) + 1),
-        _ => Err(format!("limit must be 1 to {MAX_PAGE}, got {limit}")),
+    let Some(group) = fetch.records_group else {
+        return Ok(Err("only a task (an instance type of kind task) may read its group's records".into()));
+    };
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Ok(Err(format!("limit must be 1 to {MAX_PAGE}, got {limit}")));
     }
+    Ok(Ok((fetch.store.clone(), group, i64::from(limit) + 1)))
 }
 
 pub async fn events(scope: &mut CallScope, query: EventQuery) -> wasmtime::Result<Result<EventPage, String>> {
-    let (store, group) = match readable_group(scope)? {
-        Ok(readable) => readable,
-        Err(why) => return Ok(Err(why)),
-    };
-    let limit = match page_size(query.limit) {
-        Ok(limit) => limit,
+    let (store, group, limit) = match page_of(scope, query.limit)? {
+        Ok(page) => page,
         Err(why) => return Ok(Err(why)),
     };
     let after = match query.after.as_deref().map(event_cursor).transpose() {
@@ -103,12 +98,8 @@ pub async fn events(scope: &mut CallScope, query: EventQuery) -> wasmtime::Resul
 }
 
 pub async fn objects(scope: &mut CallScope, query: ObjectQuery) -> wasmtime::Result<Result<ObjectPage, String>> {
-    let (store, group) = match readable_group(scope)? {
-        Ok(readable) => readable,
-        Err(why) => return Ok(Err(why)),
-    };
-    let limit = match page_size(query.limit) {
-        Ok(limit) => limit,
+    let (store, group, limit) = match page_of(scope, query.limit)? {
+        Ok(page) => page,
         Err(why) => return Ok(Err(why)),
     };
     let after = match query.after.as_deref().map(|c| c.parse::<i64>().map_err(|_| bad_cursor(c))).transpose() {

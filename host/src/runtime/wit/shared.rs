@@ -242,26 +242,8 @@ macro_rules! shared_since_0_1_0 {
                         RecordClass::Block => dr::RecordClass::Block,
                     };
                     dr::Records {
-                        objects: (records.objects.into_iter())
-                            .map(|o| dr::ObjectRecord {
-                                external_id: o.external_id,
-                                kind: o.kind,
-                                name: o.name,
-                                data: o.data,
-                            })
-                            .collect(),
-                        events: (records.events.into_iter())
-                            .map(|e| dr::EventRecord {
-                                external_id: e.external_id,
-                                kind: e.kind,
-                                occurred_at: e.occurred_at,
-                                actor: e.actor,
-                                target: e.target,
-                                value: e.value,
-                                unit: e.unit,
-                                data: e.data,
-                            })
-                            .collect(),
+                        objects: records.objects.into_iter().map(Into::into).collect(),
+                        events: records.events.into_iter().map(Into::into).collect(),
                         blocks: (records.blocks.into_iter())
                             .map(|b| dr::BlockRecord {
                                 external_id: b.external_id,
@@ -273,6 +255,49 @@ macro_rules! shared_since_0_1_0 {
                         deleted: (records.deleted.into_iter())
                             .map(|t| dr::Tombstone { class: class(t.class), kind: t.kind, external_id: t.external_id })
                             .collect(),
+                    }
+                }
+            }
+
+            impl From<ObjectRecord> for dr::ObjectRecord {
+                fn from(o: ObjectRecord) -> Self {
+                    dr::ObjectRecord { external_id: o.external_id, kind: o.kind, name: o.name, data: o.data }
+                }
+            }
+
+            impl From<dr::ObjectRecord> for ObjectRecord {
+                fn from(o: dr::ObjectRecord) -> Self {
+                    ObjectRecord { external_id: o.external_id, kind: o.kind, name: o.name, data: o.data }
+                }
+            }
+
+            impl From<EventRecord> for dr::EventRecord {
+                fn from(e: EventRecord) -> Self {
+                    dr::EventRecord {
+                        external_id: e.external_id,
+                        kind: e.kind,
+                        occurred_at: e.occurred_at,
+                        actor: e.actor,
+                        target: e.target,
+                        value: e.value,
+                        unit: e.unit,
+                        data: e.data,
+                    }
+                }
+            }
+
+            /// Records read back for a task (0.2.0's `records`).
+            impl From<dr::EventRecord> for EventRecord {
+                fn from(e: dr::EventRecord) -> Self {
+                    EventRecord {
+                        external_id: e.external_id,
+                        kind: e.kind,
+                        occurred_at: e.occurred_at,
+                        actor: e.actor,
+                        target: e.target,
+                        value: e.value,
+                        unit: e.unit,
+                        data: e.data,
                     }
                 }
             }

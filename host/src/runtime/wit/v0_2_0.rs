@@ -13,7 +13,7 @@ super::shared::shared_since_0_1_0!();
 
 use self::inlet::plugin::http;
 use self::inlet::plugin::records;
-use self::inlet::plugin::types::{AuthKind, EventRecord, KeyPlacement, ObjectRecord, QuotaPeriod};
+use self::inlet::plugin::types::{AuthKind, KeyPlacement, QuotaPeriod};
 use crate::capabilities as cap;
 use crate::domain::{manifest as dm, plugin_call as dc};
 
@@ -29,18 +29,7 @@ impl inlet::plugin::records::Host for crate::runtime::context::PluginCtx {
         let query =
             cap::records::EventQuery { kind: q.kind, since: q.since, until: q.until, after: q.after, limit: q.limit };
         Ok(cap::records::events(&mut self.scope, query).await?.map(|page| records::EventPage {
-            events: (page.events.into_iter())
-                .map(|e| EventRecord {
-                    external_id: e.external_id,
-                    kind: e.kind,
-                    occurred_at: e.occurred_at,
-                    actor: e.actor,
-                    target: e.target,
-                    value: e.value,
-                    unit: e.unit,
-                    data: e.data,
-                })
-                .collect(),
+            events: page.events.into_iter().map(Into::into).collect(),
             next: page.next,
         }))
     }
@@ -51,9 +40,7 @@ impl inlet::plugin::records::Host for crate::runtime::context::PluginCtx {
     ) -> wasmtime::Result<Result<records::ObjectPage, String>> {
         let query = cap::records::ObjectQuery { kind: q.kind, after: q.after, limit: q.limit };
         Ok(cap::records::objects(&mut self.scope, query).await?.map(|page| records::ObjectPage {
-            objects: (page.objects.into_iter())
-                .map(|o| ObjectRecord { external_id: o.external_id, kind: o.kind, name: o.name, data: o.data })
-                .collect(),
+            objects: page.objects.into_iter().map(Into::into).collect(),
             next: page.next,
         }))
     }
