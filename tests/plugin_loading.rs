@@ -77,7 +77,7 @@ async fn serve_keeps_running_beside_broken_plugin_files() {
     child.start_kill().unwrap();
     let output = child.wait_with_output().await.unwrap();
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("plugin monzo 0.1.0 loaded"), "{stderr}");
+    assert!(stderr.contains("plugin monzo 0.1.0 (contract 0.2.0) loaded"), "{stderr}");
     for name in ["truncated.wasm", "core-module.wasm", "empty-component.wasm", "not-wasm.wasm"] {
         assert!(stderr.contains(&format!("{name} skipped")), "{name} not reported: {stderr}");
     }

@@ -40,7 +40,13 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
     };
     let host = Host::start(&settings, options).await?;
     for plugin in host.runner.plugins.plugins() {
-        eprintln!("plugin {} {} loaded from {}", plugin.id(), plugin.manifest.version, plugin.path.display());
+        eprintln!(
+            "plugin {} {} (contract {}) loaded from {}",
+            plugin.id(),
+            plugin.manifest.version,
+            plugin.contract(),
+            plugin.path.display()
+        );
     }
     for failure in host.runner.plugins.failures() {
         eprintln!("plugin file {} skipped: {}", failure.path.display(), failure.reason);
