@@ -493,8 +493,11 @@ impl SyncRunner {
                 rate_limit: self
                     .rate_limit(plugin)
                     .map(|limit| self.rate_limits.for_group(integration.group_id, limit)),
-                quotas: (!plugin.manifest.quotas.is_empty())
-                    .then(|| GroupQuotas::new(self.store.clone(), integration.group_id, &plugin.manifest.quotas)),
+                quotas: (!plugin.quotas.is_empty()).then(|| GroupQuotas {
+                    store: self.store.clone(),
+                    group_id: integration.group_id,
+                    quotas: Arc::clone(&plugin.quotas),
+                }),
                 // Requests end a twentieth of the call's time before the call
                 // does, so the plugin can still report what they ran into.
                 deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout * 19 / 20,

@@ -7,6 +7,7 @@ use super::http::Error;
 use crate::domain::manifest::Quota;
 use crate::store::Store;
 use crate::store::quota_spends::QuotaSpend;
+use std::sync::Arc;
 use url::Url;
 
 /// A quota's `url`, parsed: the host and the path's segments.
@@ -76,25 +77,17 @@ impl QuotaPattern {
 pub struct GroupQuotas {
     pub store: Store,
     pub group_id: i64,
-    pub quotas: Vec<(Quota, QuotaPattern)>,
+    /// The plugin's quotas, parsed when it loaded.
+    pub quotas: Arc<[(Quota, QuotaPattern)]>,
 }
 
 impl GroupQuotas {
-    /// The quotas of a manifest whose patterns parse (a manifest whose do not
-    /// does not load).
-    pub fn new(store: Store, group_id: i64, quotas: &[Quota]) -> GroupQuotas {
-        let quotas = (quotas.iter())
-            .filter_map(|q| QuotaPattern::parse(&q.url).ok().map(|pattern| (q.clone(), pattern)))
-            .collect();
-        GroupQuotas { store, group_id, quotas }
-    }
-
     /// Count a request to `url` against every quota it falls under; refused
     /// as `rate-limited` (with the seconds until one is free) when one is
     /// spent. A request counted by one quota and refused by another stays
     /// counted: the provider sees fewer requests than allowed, never more.
     pub async fn spend(&self, url: &Url) -> Result<(), Error> {
-        for (quota, pattern) in &self.quotas {
+        for (quota, pattern) in self.quotas.iter() {
             let Some(each) = pattern.matches(url) else { continue };
             let key = std::iter::once(quota.id.as_str()).chain(each.iter().map(String::as_str)).collect::<Vec<_>>();
             let key = key.join("/");

@@ -11,7 +11,7 @@ use super::wit::{ContractVersion, PluginPre};
 use crate::capabilities::http;
 use crate::capabilities::quota::QuotaPattern;
 use crate::domain::config_schema::ConfigSchema;
-use crate::domain::manifest::{AuthKind, InstanceType, KeyPlacement, Manifest};
+use crate::domain::manifest::{AuthKind, InstanceType, KeyPlacement, Manifest, Quota};
 use crate::store::groups::ApprovedPlugin;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -28,6 +28,9 @@ pub struct LoadedPlugin {
     /// Each instance type's config schema, compiled: configs are checked
     /// against it when an integration is created or changed.
     pub config_schemas: BTreeMap<String, ConfigSchema>,
+    /// The manifest's quotas with their URL patterns, parsed once at load
+    /// and shared by every fetch's HTTP capability.
+    pub quotas: Arc<[(Quota, QuotaPattern)]>,
 }
 
 impl LoadedPlugin {
@@ -243,19 +246,44 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<LoadedPlug
     let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let manifest = runtime.describe(&pre, &label).await.context("describe failed")?;
     validate_manifest(&manifest).context("its manifest is invalid")?;
+    let quotas = compile_quotas(&manifest).context("its manifest is invalid")?.into();
     let mut config_schemas = BTreeMap::new();
     for instance_type in &manifest.instance_types {
         let schema = ConfigSchema::compile(&instance_type.config_schema)
             .with_context(|| format!("its manifest is invalid: instance type {:?}: config-schema", instance_type.id))?;
         config_schemas.insert(instance_type.id.clone(), schema);
     }
-    Ok(LoadedPlugin { manifest, path: path.to_path_buf(), sha256, pre, config_schemas })
+    Ok(LoadedPlugin { manifest, path: path.to_path_buf(), sha256, pre, config_schemas, quotas })
+}
+
+/// A manifest's ids: lowercase letters, digits and dashes.
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The manifest's quotas with their patterns parsed: each id unique, each
+/// pattern on a host its instance types declare, each allowing a request.
+fn compile_quotas(manifest: &Manifest) -> Result<Vec<(Quota, QuotaPattern)>> {
+    let declared: Vec<&String> = manifest.instance_types.iter().flat_map(|t| &t.hosts).collect();
+    let mut quota_ids = std::collections::BTreeSet::new();
+    let mut compiled = Vec::new();
+    for quota in &manifest.quotas {
+        if !is_id(&quota.id) || !quota_ids.insert(&quota.id) {
+            bail!("quota id {:?} must be 1-64 characters of a-z, 0-9 and -, and appear once", quota.id);
+        }
+        let pattern = QuotaPattern::parse(&quota.url).map_err(|e| anyhow::anyhow!("quota {:?}: {e}", quota.id))?;
+        if !declared.iter().any(|host| crate::outbound::host_matches(host, pattern.host())) {
+            bail!("quota {:?}: {} is not a host its instance types declare", quota.id, pattern.host());
+        }
+        if quota.requests == 0 {
+            bail!("quota {:?}: requests must be at least 1", quota.id);
+        }
+        compiled.push((quota.clone(), pattern));
+    }
+    Ok(compiled)
 }
 
 fn validate_manifest(manifest: &Manifest) -> Result<()> {
-    let is_id = |s: &str| {
-        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
     if !is_id(&manifest.id) {
         bail!("id {:?} must be 1-64 characters of a-z, 0-9 and -", manifest.id);
     }
@@ -272,20 +300,6 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
             bail!("auth: the API key's query parameter needs a name");
         }
         _ => {}
-    }
-    let declared: Vec<&String> = manifest.instance_types.iter().flat_map(|t| &t.hosts).collect();
-    let mut quota_ids = std::collections::BTreeSet::new();
-    for quota in &manifest.quotas {
-        if !is_id(&quota.id) || !quota_ids.insert(&quota.id) {
-            bail!("quota id {:?} must be 1-64 characters of a-z, 0-9 and -, and appear once", quota.id);
-        }
-        let pattern = QuotaPattern::parse(&quota.url).map_err(|e| anyhow::anyhow!("quota {:?}: {e}", quota.id))?;
-        if !declared.iter().any(|host| crate::outbound::host_matches(host, pattern.host())) {
-            bail!("quota {:?}: {} is not a host its instance types declare", quota.id, pattern.host());
-        }
-        if quota.requests == 0 {
-            bail!("quota {:?}: requests must be at least 1", quota.id);
-        }
     }
     let mut seen = std::collections::BTreeSet::new();
     for instance_type in &manifest.instance_types {
@@ -363,17 +377,15 @@ mod tests {
 
     #[test]
     fn quotas_must_name_a_declared_host_and_a_usable_pattern() {
-        use crate::domain::manifest::{Quota, QuotaPeriod};
+        use crate::domain::manifest::QuotaPeriod;
         let mut manifest = declaring(&["bank.test"]);
         let quota = |url: &str| Quota { id: "balances".into(), url: url.into(), requests: 4, period: QuotaPeriod::Day };
         manifest.quotas = vec![quota("https://bank.test/accounts/*/balances/")];
-        assert!(validate_manifest(&manifest).is_ok());
+        assert_eq!(compile_quotas(&manifest).unwrap().len(), 1);
         manifest.quotas = vec![quota("https://elsewhere.test/accounts/*/balances/")];
-        assert!(
-            validate_manifest(&manifest).unwrap_err().to_string().contains("not a host its instance types declare")
-        );
+        assert!(compile_quotas(&manifest).unwrap_err().to_string().contains("not a host its instance types declare"));
         manifest.quotas = vec![quota("https://bank.test/accounts/x*/balances/")];
-        assert!(validate_manifest(&manifest).unwrap_err().to_string().contains("whole path segment"));
+        assert!(compile_quotas(&manifest).unwrap_err().to_string().contains("whole path segment"));
     }
 
     #[test]
