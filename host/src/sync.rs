@@ -725,17 +725,17 @@ fn executed(
 const MAX_HINT_MS: i64 = 7 * 86_400_000;
 
 /// The next run's time, held back by the plugin's hint when that asks for
-/// later than the schedule does (at most [`MAX_HINT_MS`] from now), with why;
-/// a manual schedule stays manual.
+/// later than the schedule does (at most [`MAX_HINT_MS`] from now, and never
+/// earlier than the schedule), with why; a manual schedule stays manual.
 fn held_back(scheduled: Option<i64>, hint: Option<&ScheduleHint>, now: i64) -> (Option<i64>, Option<String>) {
-    match (scheduled, hint) {
-        (Some(at), Some(hint)) if hint.at > at => {
-            let reason: String = hint.reason.chars().take(MAX_HINT_REASON_CHARS).collect();
-            let reason = if reason.trim().is_empty() { "the plugin asked to wait".to_string() } else { reason };
-            (Some(hint.at.min(now + MAX_HINT_MS)), Some(reason))
-        }
-        _ => (scheduled, None),
+    let (Some(at), Some(hint)) = (scheduled, hint) else { return (scheduled, None) };
+    let held = hint.at.min(now + MAX_HINT_MS);
+    if held <= at {
+        return (scheduled, None);
     }
+    let reason: String = hint.reason.chars().take(MAX_HINT_REASON_CHARS).collect();
+    let reason = if reason.trim().is_empty() { "the plugin asked to wait".to_string() } else { reason };
+    (Some(held), Some(reason))
 }
 
 /// A hint's reason is the plugin's text, shown on the page: kept short.
@@ -761,5 +761,8 @@ mod tests {
         assert_eq!((at, why.as_deref()), (Some(now + 3_600_000), Some("poll interval")));
         let (at, why) = held_back(scheduled, Some(&hint(i64::MAX, " ")), now);
         assert_eq!((at, why.as_deref()), (Some(now + MAX_HINT_MS), Some("the plugin asked to wait")));
+        // The week's cap never pulls a run the schedule puts later forward.
+        let monthly = Some(now + 30 * 86_400_000);
+        assert_eq!(held_back(monthly, Some(&hint(now + 60 * 86_400_000, "later")), now), (monthly, None));
     }
 }
