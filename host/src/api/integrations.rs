@@ -126,6 +126,6 @@ pub async fn sync_history(
     integrations::get(&api.host, id).await?;
     let limit = super::page_limit(query.limit, 20, 200)?;
     let mut runs = api.host.store().sync_runs_page(id, query.cursor, limit + 1).await?;
-    let next_cursor = super::next_page(&mut runs, limit + 1).map(|last| last.id);
+    let next_cursor = crate::store::next_page(&mut runs, limit + 1).map(|last| last.id);
     Ok(Json(SyncHistoryPage { runs, next_cursor }))
 }

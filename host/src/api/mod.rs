@@ -139,16 +139,6 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Pages are read one row longer than asked, to learn whether another
-/// follows: trim that row, and return the last row kept when one does.
-fn next_page<T: Clone>(rows: &mut Vec<T>, fetched_limit: i64) -> Option<T> {
-    if (rows.len() as i64) < fetched_limit {
-        return None;
-    }
-    rows.truncate(fetched_limit as usize - 1);
-    rows.last().cloned()
-}
-
 async fn no_such_route() -> ApiError {
     ApiError::not_found("no such API route; see /api/openapi.json")
 }

@@ -78,8 +78,8 @@ pub async fn events(
         Some((time.parse().ok()?, id.parse().ok()?))
     })?;
     let mut events = api.host.store().events_page(&filter, after).await?;
-    let next_cursor =
-        super::next_page(&mut events, filter.limit).map(|last| format!("{}.{}", last.event.occurred_at, last.id));
+    let next_cursor = crate::store::next_page(&mut events, filter.limit)
+        .map(|last| format!("{}.{}", last.event.occurred_at, last.id));
     Ok(Json(EventPage { events, next_cursor }))
 }
 
@@ -93,6 +93,6 @@ pub async fn objects(
     // "<id>": the last object of the previous page.
     let after = query.cursor(|cursor| cursor.parse().ok())?;
     let mut objects = api.host.store().objects_page(&filter, after).await?;
-    let next_cursor = super::next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
+    let next_cursor = crate::store::next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
     Ok(Json(ObjectPage { objects, next_cursor }))
 }

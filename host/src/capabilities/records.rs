@@ -6,8 +6,8 @@
 
 use super::CallScope;
 use crate::domain::records::{EventRecord, ObjectRecord};
-use crate::store::Store;
 use crate::store::records::RecordFilter;
+use crate::store::{Store, next_page};
 
 /// Records one page may hold at most.
 pub const MAX_PAGE: u32 = 500;
@@ -79,9 +79,7 @@ pub async fn events(scope: &mut CallScope, query: EventQuery) -> wasmtime::Resul
     };
     let mut rows =
         store.events_page(&filter, after).await.map_err(|e| wasmtime::format_err!("reading records: {e:#}"))?;
-    let more = rows.len() as i64 == limit;
-    rows.truncate(query.limit as usize);
-    let next = more.then(|| rows.last().map(|r| format!("{}:{}", r.event.occurred_at, r.id))).flatten();
+    let next = next_page(&mut rows, limit).map(|last| format!("{}:{}", last.event.occurred_at, last.id));
     let events = (rows.into_iter())
         .map(|r| EventRecord {
             external_id: r.event.external_id,
@@ -116,9 +114,7 @@ pub async fn objects(scope: &mut CallScope, query: ObjectQuery) -> wasmtime::Res
     };
     let mut rows =
         store.objects_page(&filter, after).await.map_err(|e| wasmtime::format_err!("reading records: {e:#}"))?;
-    let more = rows.len() as i64 == limit;
-    rows.truncate(query.limit as usize);
-    let next = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    let next = next_page(&mut rows, limit).map(|last| last.id.to_string());
     let objects = (rows.into_iter())
         .map(|r| ObjectRecord { external_id: r.external_id, kind: r.kind, name: r.name, data: r.data.to_string() })
         .collect();

@@ -29,6 +29,16 @@ use std::sync::Arc;
 
 pub use sqlx::AnyConnection as Connection;
 
+/// Pages are read one row longer than asked, to learn whether another
+/// follows: trim that row, and return the last row kept when one does.
+pub fn next_page<T: Clone>(rows: &mut Vec<T>, fetched_limit: i64) -> Option<T> {
+    if (rows.len() as i64) < fetched_limit {
+        return None;
+    }
+    rows.truncate(fetched_limit as usize - 1);
+    rows.last().cloned()
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
