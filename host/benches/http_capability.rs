@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
         group_needs_reconnect: false,
         refreshed_after_401: false,
+        cassette: None,
     };
     let request = Request {
         method: Method::Get,

@@ -32,6 +32,9 @@ impl ManualClock {
     pub fn advance(&self, by: Millis) {
         self.0.fetch_add(by, Ordering::SeqCst);
     }
+    pub fn set(&self, to: Millis) {
+        self.0.store(to, Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

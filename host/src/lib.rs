@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod domain;
+pub mod harness;
 pub mod metrics;
 pub mod notify;
 pub mod operations;
@@ -18,6 +19,7 @@ pub mod outbound;
 pub mod private_files;
 pub mod queue;
 pub mod runtime;
+pub mod scaffold;
 pub mod schedule;
 pub mod scheduler;
 pub mod secrets;
@@ -29,6 +31,7 @@ pub mod sync;
 use anyhow::{Context, Result};
 use auth::OAuth;
 use auth::oauth::TokenEndpoint;
+use capabilities::cassette::Cassette;
 use clock::{SharedClock, SystemClock};
 use notify::Notifier;
 use queue::{QueueWorker, WorkerConfig};
@@ -55,11 +58,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// What a host takes from its embedder rather than from settings.
 pub struct HostOptions {
     pub clock: SharedClock,
+    /// Fetches record to it or replay from it instead of the network.
+    pub cassette: Option<Arc<Cassette>>,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions { clock: Arc::new(SystemClock) }
+        HostOptions { clock: Arc::new(SystemClock), cassette: None }
     }
 }
 
@@ -146,6 +151,7 @@ impl Host {
             pause_after_failures: settings.pause_after_failures,
             owner: queue::worker::process_owner(),
             job_lease: settings.job_lease,
+            cassette: options.cassette,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
         Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })

@@ -3,11 +3,15 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = inlet::cli::Cli::parse();
+    // `inlet plugin` reports what it finds itself; the scratch host's own
+    // warnings (the failures it provokes on purpose) would only be noise.
+    let default_filter = if cli.is_plugin_command() { "error" } else { "warn,inlet=info" };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| EnvFilter::new("warn,inlet=info")))
+        .with_env_filter(EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
         .init();
-    match inlet::cli::run(inlet::cli::Cli::parse()).await {
+    match inlet::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

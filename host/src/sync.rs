@@ -4,6 +4,7 @@
 
 use crate::auth::OAuth;
 use crate::auth::refresh;
+use crate::capabilities::cassette::Cassette;
 use crate::capabilities::http::{Auth, GroupTokens, OutboundHttp, RefreshError, UnapprovedHosts};
 use crate::capabilities::quota::GroupQuotas;
 use crate::capabilities::rate_limit::GroupRateLimits;
@@ -134,6 +135,8 @@ pub struct SyncRunner {
     pub owner: String,
     /// How long a job's lease lasts unless renewed.
     pub job_lease: Duration,
+    /// Fetches record to it or replay from it (`inlet plugin test`).
+    pub cassette: Option<Arc<Cassette>>,
 }
 
 /// A run recorded as started, with everything executing it needs.
@@ -503,6 +506,7 @@ impl SyncRunner {
                 deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout * 19 / 20,
                 group_needs_reconnect: false,
                 refreshed_after_401: false,
+                cassette: self.cassette.clone(),
             },
             raw_credentials,
             records_group: (instance_type.kind == InstanceKind::Task).then_some(integration.group_id),

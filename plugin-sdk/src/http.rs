@@ -12,6 +12,7 @@ pub use host::{Error, Method, Response};
 use serde::de::DeserializeOwned;
 
 /// A request being built.
+#[derive(Clone)]
 pub struct Request {
     inner: host::Request,
     query: Vec<(String, String)>,
@@ -57,6 +58,20 @@ impl Request {
         self
     }
 
+    /// Set a query parameter, replacing any added with the same name.
+    pub fn set_query(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.query.retain(|(existing, _)| existing != name);
+        self.query(name, value)
+    }
+
+    /// The same request to another URL (a page's `next` link), which carries
+    /// its own query.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.inner.url = url.into();
+        self.query.clear();
+        self
+    }
+
     pub fn json_body<T: serde::Serialize>(mut self, body: &T) -> Result<Self, PluginError> {
         self.inner.body = Some(serde_json::to_vec(body)?);
         self.inner.headers.push(("content-type".into(), "application/json".into()));
@@ -85,12 +100,17 @@ impl Request {
         host::send(&request).map_err(PluginError::from)
     }
 
-    /// Send, require a 2xx status, and decode the JSON body.
-    pub fn send_json<T: DeserializeOwned>(self) -> Result<T, PluginError> {
+    /// Send and require a 2xx status ([`check_status`] says what else means).
+    pub fn send_checked(self) -> Result<Response, PluginError> {
         let url = self.url();
         let response = self.send()?;
         check_status(&url, &response)?;
-        Ok(serde_json::from_slice(&response.body)?)
+        Ok(response)
+    }
+
+    /// Send, require a 2xx status, and decode the JSON body.
+    pub fn send_json<T: DeserializeOwned>(self) -> Result<T, PluginError> {
+        Ok(serde_json::from_slice(&self.send_checked()?.body)?)
     }
 }
 

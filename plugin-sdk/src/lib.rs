@@ -4,24 +4,42 @@
 //! required, the rest default to "not supported". [`export_plugin!`] turns the
 //! type into the component's exports:
 //!
-//! ```ignore
+//! ```no_run
 //! use inlet_plugin_sdk::prelude::*;
 //!
 //! struct Hello;
 //!
 //! impl Plugin for Hello {
-//!     fn describe() -> Manifest { /* ... */ }
-//!     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> { /* ... */ }
+//!     fn describe() -> Manifest {
+//!         Manifest::new("hello", "Hello", "0.1.0")
+//!             .instance_type(InstanceType::new("greetings", "Greetings").host("api.example.com"))
+//!     }
+//!
+//!     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+//!         let greetings: serde_json::Value = http::get("https://api.example.com/greetings").send_json()?;
+//!         emit_json("greetings", &greetings)?;
+//!         Ok(FetchSummary::default())
+//!     }
 //! }
 //!
 //! inlet_plugin_sdk::export_plugin!(Hello);
+//! # fn main() {}
 //! ```
+//!
+//! Helpers: builders for the [`manifest`] and [`record`]s, [`dispatch!`] by
+//! instance type, [`paginate`] (Link header, cursor, page numbers),
+//! [`conditional`] requests, typed [`state::Key`]s. `inlet plugin new`
+//! starts a project with all of it; `inlet plugin test` runs it offline.
 //!
 //! Build with `cargo build --target wasm32-wasip2` and drop the `.wasm` file
 //! into the host's plugins folder.
 
+pub mod conditional;
 pub mod http;
+pub mod manifest;
 pub mod output;
+pub mod paginate;
+pub mod record;
 pub mod state;
 pub mod time;
 
@@ -52,14 +70,39 @@ pub use bindings::inlet::plugin::types::{
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
-    pub use crate::http;
     pub use crate::output::{self, checkpoint, emit_json};
-    pub use crate::state;
-    pub use crate::time;
     pub use crate::{
         AuthKind, BlockRecord, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind, InstanceType,
-        Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, Quota, QuotaPeriod, RawBatch, RecordClass, Records,
-        RoutedBatch, Schedule, ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookDelivery, WebhookOutcome, log,
+        KeyPlacement, Manifest, Oauth2Auth, ObjectRecord, Plugin, PluginError, Quota, QuotaPeriod, RawBatch,
+        RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookAuth,
+        WebhookDelivery, WebhookOutcome, log,
+    };
+    pub use crate::{conditional, dispatch, http, paginate, parse_config, state, time};
+}
+
+/// Run the arm for the request's instance type; any other is refused as bad
+/// config, naming the instance types there are.
+///
+/// ```no_run
+/// use inlet_plugin_sdk::prelude::*;
+///
+/// fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+///     dispatch!(request.instance_type, {
+///         "items" => Ok(FetchSummary::default()),
+///         "users" => Ok(FetchSummary::default()),
+///     })
+/// }
+/// ```
+#[macro_export]
+macro_rules! dispatch {
+    ($instance_type:expr, { $($id:literal => $arm:expr),+ $(,)? }) => {
+        match ::core::convert::AsRef::<str>::as_ref(&$instance_type) {
+            $($id => $arm,)+
+            other => Err($crate::PluginError::InvalidConfig(format!(
+                "there is no instance type {other:?}; there are {}",
+                [$($id),+].join(", ")
+            ))),
+        }
     };
 }
 

@@ -42,10 +42,11 @@ fn run() -> Result<()> {
             clippy(&root)?;
             modules::check(&root.join("host/src"))?;
             // The default members: the host (unit, conformance and end-to-end
-            // tests) and xtask; then the bundled plugins' own unit tests, natively.
+            // tests, the plugin kit's included) and xtask; then, natively, the
+            // SDK's tests and doc examples and the bundled plugins' unit tests.
             cargo(&["test"]).context("tests failed")?;
             let plugins = plugin_crates(&root.join("plugins"))?;
-            let mut args = vec!["test"];
+            let mut args = vec!["test", "--package", "inlet-plugin-sdk"];
             for (name, _) in &plugins {
                 args.extend(["--package", name.as_str()]);
             }

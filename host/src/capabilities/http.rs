@@ -4,6 +4,7 @@
 //! declared host somewhere else (tests, staging, demos).
 
 use super::CallScope;
+use super::cassette::Cassette;
 use super::quota::GroupQuotas;
 use super::rate_limit::GroupRateLimit;
 use crate::domain::manifest::{AuthKind, KeyPlacement};
@@ -21,6 +22,19 @@ pub enum Method {
     Put,
     Patch,
     Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
 }
 
 /// Which of the group's credentials the host adds to a request.
@@ -126,6 +140,9 @@ pub struct OutboundHttp {
     pub group_needs_reconnect: bool,
     /// A 401 already led to a refresh in this run.
     pub refreshed_after_401: bool,
+    /// Record exchanges to it, or answer from it instead of the network
+    /// (`inlet plugin test`).
+    pub cassette: Option<Arc<Cassette>>,
 }
 
 /// Hosts a newer plugin file declares that a group's operator has not yet
@@ -249,11 +266,24 @@ impl OutboundHttp {
             if let Some(limit) = &self.rate_limit {
                 limit.wait_turn(self.deadline).await?;
             }
-            let mut response = self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?;
+            let mut response = match self.cassette.as_ref().filter(|c| c.is_replaying()) {
+                Some(cassette) => cassette
+                    .replay(method, url.as_str(), body.as_deref())
+                    .ok_or_else(|| Error::Denied(format!("{} {url} is not in the cassette", method.as_str())))?,
+                None => self.send_once(&url, target, method, &headers, body.clone(), request.timeout_ms).await?,
+            };
             // An upstream that echoes a request header (CORS reflection, a
             // debugging endpoint) must not hand the plugin its credential.
             for secret in injected.iter().filter(|s| !s.is_empty()) {
                 redact_secret(&mut response, secret);
+            }
+            if let Some(cassette) = self.cassette.as_ref().filter(|c| !c.is_replaying()) {
+                cassette.record(method, url.as_str(), &request.headers, body.as_deref(), &response);
+            }
+            if matches!(response.status, 429 | 503)
+                && let Some(seconds) = retry_after(&response.headers)
+            {
+                return Err(Error::RateLimited(seconds));
             }
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
@@ -325,11 +355,6 @@ impl OutboundHttp {
         }
         let mut response = builder.send().await.map_err(|e| transport_error(url, e))?;
         let status = response.status().as_u16();
-        if matches!(status, 429 | 503)
-            && let Some(seconds) = retry_after(response.headers())
-        {
-            return Err(Error::RateLimited(seconds));
-        }
         let headers = response
             .headers()
             .iter()
@@ -514,9 +539,9 @@ fn transport_error(url: &Url, error: reqwest::Error) -> Error {
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs; it counts as a minute).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u32> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    Some(value.parse().unwrap_or(60))
+fn retry_after(headers: &[(String, String)]) -> Option<u32> {
+    let (_, value) = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))?;
+    Some(value.trim().parse().unwrap_or(60))
 }
 
 /// A URL without its query, which may carry keys or personal ids.
@@ -551,6 +576,7 @@ mod tests {
             deadline: tokio::time::Instant::now() + Duration::from_secs(1),
             group_needs_reconnect: false,
             refreshed_after_401: false,
+            cassette: None,
         }
     }
 

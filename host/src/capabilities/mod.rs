@@ -5,6 +5,7 @@
 //! and so is what one call may touch ([`CallScope`]).
 
 pub mod batches;
+pub mod cassette;
 pub mod credentials;
 pub mod http;
 pub mod log;

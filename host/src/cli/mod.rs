@@ -4,6 +4,7 @@ mod batches;
 mod groups;
 mod integrations;
 mod jobs;
+mod plugin;
 mod plugins;
 mod schedule;
 mod serve;
@@ -37,6 +38,9 @@ enum Command {
     Worker(serve::WorkerArgs),
     /// List the loaded plugins and the files that failed to load.
     Plugins(plugins::PluginsArgs),
+    /// For plugin authors: test a plugin offline.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Connected accounts (credentials shared by a plugin's integrations).
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
@@ -63,7 +67,19 @@ enum Command {
     Tokens(tokens::TokensCommand),
 }
 
+impl Cli {
+    /// `inlet plugin ...`: a plugin author's command, not an installation's.
+    pub fn is_plugin_command(&self) -> bool {
+        matches!(self.command, Command::Plugin(_))
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
+    // A plugin author's commands bring their own scratch host: no settings,
+    // database or inlet.toml of an installation apply.
+    if let Command::Plugin(command) = cli.command {
+        return plugin::run(command, cli.settings.upstream_override).await;
+    }
     let settings = Settings::resolve(&cli.settings)?;
     let options = HostOptions::default();
     match cli.command {
@@ -72,7 +88,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         command => {
             let host = Host::start(&settings, options).await?;
             let outcome = match command {
-                Command::Serve(_) | Command::Worker(_) => unreachable!("handled above"),
+                Command::Serve(_) | Command::Worker(_) | Command::Plugin(_) => unreachable!("handled above"),
                 Command::Plugins(args) => plugins::run(&host, args),
                 Command::Groups(command) => groups::run(&host, command).await,
                 Command::Integrations(command) => integrations::run(&host, command).await,

@@ -7,9 +7,10 @@ use super::output::PluginOutput;
 use crate::capabilities::CallScope;
 use crate::capabilities::log::RunLog;
 use crate::clock::SharedClock;
+use std::time::Duration;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 pub struct PluginCtx {
     wasi: WasiCtx,
@@ -28,10 +29,13 @@ impl PluginCtx {
         clock: SharedClock,
         fetch: Option<crate::capabilities::FetchScope>,
     ) -> Self {
-        let output = PluginOutput::new(clock, call_limits.max_log_lines, call_limits.max_log_line_bytes);
+        let output = PluginOutput::new(clock.clone(), call_limits.max_log_lines, call_limits.max_log_line_bytes);
         // No environment, arguments, files, sockets or name lookups: the WASI
         // imports exist so std links, but the only way out is our own `http`.
-        let wasi = WasiCtx::builder().stdout(output.stdout()).stderr(output.stderr()).build();
+        // The plugin reads the same clock as the host, so a run replayed at a
+        // pinned time (`inlet plugin test`) asks for the same URLs.
+        let wasi =
+            WasiCtx::builder().stdout(output.stdout()).stderr(output.stderr()).wall_clock(WallClock(clock)).build();
         let logs = RunLog::new(call_limits.max_log_lines, call_limits.max_log_line_bytes);
         PluginCtx { wasi, table: ResourceTable::new(), limits, output, scope: CallScope::new(plugin_id, logs, fetch) }
     }
@@ -55,6 +59,18 @@ impl PluginCtx {
             scope.logs.push(line.at, &line.level, line.message);
         }
         scope
+    }
+}
+
+/// The host's [`SharedClock`] as the plugin's `wasi:clocks/wall-clock`.
+struct WallClock(SharedClock);
+
+impl HostWallClock for WallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.now_ms().max(0) as u64)
     }
 }
 

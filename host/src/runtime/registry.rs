@@ -257,7 +257,7 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<LoadedPlug
 }
 
 /// A manifest's ids: lowercase letters, digits and dashes.
-fn is_id(s: &str) -> bool {
+pub fn is_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 

@@ -13,101 +13,68 @@ const DEFAULT_BACKFILL_DAYS: u32 = 89;
 
 struct Monzo;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = json!({"since": "2026-09-01T00:00:00Z"}))]
 struct Config {
     /// Only these accounts (default: every open account).
     #[serde(default)]
     account_ids: Vec<String>,
     /// How far back the first transactions run reaches (RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
     since: Option<String>,
 }
 
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "properties": {
-    "account_ids": {"type": "array", "items": {"type": "string"}, "description": "Only these accounts (default: every open account)"},
-    "since": {"type": "string", "format": "date-time", "description": "How far back the first transactions run reaches"}
-  }
-}"#;
-
 fn instance_type(id: &str, name: &str, description: &str, every_seconds: u32) -> InstanceType {
-    InstanceType {
-        id: id.into(),
-        name: name.into(),
-        description: description.into(),
-        kind: InstanceKind::Integration,
-        default_schedule: Schedule::Interval(every_seconds),
-        hosts: vec!["api.monzo.com".into()],
-        config_schema: CONFIG_SCHEMA.into(),
-        default_backfill_days: DEFAULT_BACKFILL_DAYS,
-    }
+    InstanceType::new(id, name)
+        .description(description)
+        .every(every_seconds)
+        .host("api.monzo.com")
+        .config::<Config>()
+        .backfill_days(DEFAULT_BACKFILL_DAYS)
 }
 
 impl Plugin for Monzo {
     fn describe() -> Manifest {
-        Manifest {
-            id: "monzo".into(),
-            name: "Monzo".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Accounts, balances, pots and transactions from a Monzo account".into(),
-            auth: AuthKind::Oauth2(Oauth2Auth {
+        Manifest::new("monzo", "Monzo", env!("CARGO_PKG_VERSION"))
+            .description("Accounts, balances, pots and transactions from a Monzo account")
+            .auth(AuthKind::Oauth2(Oauth2Auth {
                 authorize_url: "https://auth.monzo.com/".into(),
                 token_url: "https://api.monzo.com/oauth2/token".into(),
                 scopes: vec![],
                 refresh_token_rotates: true,
                 pkce: false,
-            }),
-            webhook: None,
-            rate_limit: None,
-            quotas: Vec::new(),
-            needs_raw_credentials: false,
-            instance_types: vec![
-                instance_type("accounts", "Accounts", "Your Monzo accounts", 86_400),
-                instance_type("balances", "Balances", "Current balance of each account", 3_600),
-                instance_type("pots", "Pots", "Savings pots and their balances", 3_600),
-                instance_type("transactions", "Transactions", "Card payments, transfers and more", 900),
-            ],
-        }
+            }))
+            .instance_type(instance_type("accounts", "Accounts", "Your Monzo accounts", 86_400))
+            .instance_type(instance_type("balances", "Balances", "Current balance of each account", 3_600))
+            .instance_type(instance_type("pots", "Pots", "Savings pots and their balances", 3_600))
+            .instance_type(instance_type("transactions", "Transactions", "Card payments, transfers and more", 900))
     }
 
     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
-        let config: Config = inlet_plugin_sdk::parse_config(&request.config)?;
+        let config: Config = parse_config(&request.config)?;
         let accounts = list_accounts(&config)?;
         let mut summary = FetchSummary::default();
-        match request.instance_type.as_str() {
+        dispatch!(request.instance_type, {
             "accounts" => {
                 summary.items_seen = accounts.len() as u64;
-                emit_json("accounts", &json!({ "accounts": accounts }))?;
-            }
-            "balances" => {
-                for account in &accounts {
-                    let balance: Value = get("/balance").query("account_id", account_id(account)?).send_json()?;
-                    emit_json("balance", &json!({ "account_id": account_id(account)?, "balance": balance }))?;
-                    summary.items_seen += 1;
-                }
-            }
-            "pots" => {
-                for account in &accounts {
-                    let page: Value = get("/pots").query("current_account_id", account_id(account)?).send_json()?;
-                    summary.items_seen += page["pots"].as_array().map_or(0, Vec::len) as u64;
-                    emit_json("pots", &json!({ "account_id": account_id(account)?, "pots": page["pots"] }))?;
-                }
-            }
-            "transactions" => {
-                for account in &accounts {
-                    summary.items_seen +=
-                        fetch_transactions(account_id(account)?, &config, &request.mode, summary.items_seen)?;
-                }
-            }
-            other => {
-                return Err(PluginError::InvalidConfig(format!(
-                    "monzo has no instance type {other:?}; it has accounts, balances, pots, transactions"
-                )));
-            }
-        }
+                emit_json("accounts", &json!({ "accounts": accounts }))
+            },
+            "balances" => accounts.iter().try_for_each(|account| {
+                let balance: Value = get("/balance").query("account_id", account_id(account)?).send_json()?;
+                summary.items_seen += 1;
+                emit_json("balance", &json!({ "account_id": account_id(account)?, "balance": balance }))
+            }),
+            "pots" => accounts.iter().try_for_each(|account| {
+                let page: Value = get("/pots").query("current_account_id", account_id(account)?).send_json()?;
+                summary.items_seen += page["pots"].as_array().map_or(0, Vec::len) as u64;
+                emit_json("pots", &json!({ "account_id": account_id(account)?, "pots": page["pots"] }))
+            }),
+            "transactions" => accounts.iter().try_for_each(|account| {
+                summary.items_seen += fetch_transactions(account_id(account)?, &config, &request.mode, summary.items_seen)?;
+                Ok(())
+            }),
+        })?;
         Ok(summary)
     }
 
@@ -117,42 +84,36 @@ impl Plugin for Monzo {
         match batch.kind.as_str() {
             "accounts" => {
                 for account in array(&payload["accounts"]) {
-                    records.objects.push(ObjectRecord {
-                        external_id: string(account, "id")?,
-                        kind: "account".into(),
-                        name: account["description"].as_str().map(str::to_string),
-                        data: account.to_string(),
-                    });
+                    let object = ObjectRecord::new("account", string(account, "id")?);
+                    let object = match account["description"].as_str() {
+                        Some(description) => object.name(description),
+                        None => object,
+                    };
+                    records.objects.push(object.data(account)?);
                 }
             }
             "balance" => {
                 let balance = &payload["balance"];
-                records.objects.push(ObjectRecord {
-                    external_id: string(&payload, "account_id")?,
-                    kind: "balance".into(),
-                    name: None,
-                    data: json!({
-                        "balance": balance["balance"],
-                        "total_balance": balance["total_balance"],
-                        "spend_today": balance["spend_today"],
-                        "currency": balance["currency"],
-                    })
-                    .to_string(),
-                });
+                records.objects.push(ObjectRecord::new("balance", string(&payload, "account_id")?).data(&json!({
+                    "balance": balance["balance"],
+                    "total_balance": balance["total_balance"],
+                    "spend_today": balance["spend_today"],
+                    "currency": balance["currency"],
+                }))?);
             }
             "pots" => {
                 for pot in array(&payload["pots"]) {
                     let external_id = string(pot, "id")?;
                     if pot["deleted"].as_bool() == Some(true) {
-                        records.deleted.push(Tombstone { class: RecordClass::Object, kind: "pot".into(), external_id });
+                        records.deleted.push(Tombstone::object("pot", external_id));
                         continue;
                     }
-                    records.objects.push(ObjectRecord {
-                        external_id,
-                        kind: "pot".into(),
-                        name: pot["name"].as_str().map(str::to_string),
-                        data: pot.to_string(),
-                    });
+                    let object = ObjectRecord::new("pot", external_id);
+                    let object = match pot["name"].as_str() {
+                        Some(name) => object.name(name),
+                        None => object,
+                    };
+                    records.objects.push(object.data(pot)?);
                 }
             }
             "transactions" => {
@@ -193,7 +154,7 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 /// counts earlier accounts' transactions, for progress.
 fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode, done_before: u64) -> Result<u64, PluginError> {
     let cursor_key = format!("transactions.cursor.{account}");
-    let mut since = match (mode, state::get(&cursor_key)) {
+    let since = match (mode, state::get(&cursor_key)) {
         (FetchMode::Backfill(from), _) => time::to_rfc3339(*from),
         (FetchMode::Incremental, Some(last_id)) => last_id,
         (FetchMode::Incremental, None) => match &config.since {
@@ -205,29 +166,27 @@ fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode, done_bef
             None => time::to_rfc3339(time::now() - i64::from(DEFAULT_BACKFILL_DAYS) * time::DAY_MS),
         },
     };
+    let first = get("/transactions")
+        .query("account_id", account)
+        .query("since", since)
+        .query("limit", PAGE_SIZE.to_string())
+        .query("expand[]", "merchant");
+    // A full page may have more after it: ask again from its last id.
+    let next = |page: &Value| {
+        let transactions = page["transactions"].as_array()?;
+        let last = transactions.last().filter(|_| transactions.len() >= PAGE_SIZE)?;
+        last["id"].as_str().map(str::to_string)
+    };
     let mut seen = 0u64;
-    loop {
-        let page: Value = get("/transactions")
-            .query("account_id", account)
-            .query("since", since.as_str())
-            .query("limit", PAGE_SIZE.to_string())
-            .query("expand[]", "merchant")
-            .send_json()?;
+    for page in paginate::by_cursor(first, "since", next) {
+        let page: Value = page?;
         let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
-        let Some(last) = transactions.last() else {
-            break;
-        };
-        let last_id = string(last, "id")?;
+        let Some(last) = transactions.last() else { break };
+        state::set(&cursor_key, &string(last, "id")?);
         seen += transactions.len() as u64;
-        let full_page = transactions.len() >= PAGE_SIZE;
         emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
-        state::set(&cursor_key, &last_id);
         checkpoint()?;
         log::progress(done_before + seen, None);
-        if !full_page {
-            break;
-        }
-        since = last_id;
     }
     log::info(format!("{seen} new transactions for account {account}"));
     Ok(seen)
@@ -241,23 +200,17 @@ fn process_transaction(account: &str, transaction: &Value, records: &mut Records
     if merchant.is_object() {
         // The merchant's details live in their own block; the event keeps its id.
         data["merchant"] = json!(merchant_id);
-        records.blocks.push(BlockRecord {
-            external_id: id.clone(),
-            kind: "merchant".into(),
-            event_id: id.clone(),
-            data: merchant.to_string(),
-        });
+        records.blocks.push(BlockRecord::new("merchant", id.clone(), id.clone()).data(merchant)?);
     }
-    records.events.push(EventRecord {
-        external_id: id,
-        kind: "transaction".into(),
-        occurred_at: time::parse_rfc3339(&string(transaction, "created")?)?,
-        actor: Some(account.to_string()),
-        target: merchant_id,
-        value: transaction["amount"].as_i64().map(|minor_units| minor_units as f64),
-        unit: transaction["currency"].as_str().map(str::to_string),
-        data: data.to_string(),
-    });
+    let occurred_at = time::parse_rfc3339(&string(transaction, "created")?)?;
+    let mut event = EventRecord::new("transaction", id, occurred_at).actor(account);
+    if let Some(merchant_id) = merchant_id {
+        event = event.target(merchant_id);
+    }
+    if let (Some(minor_units), Some(currency)) = (transaction["amount"].as_i64(), transaction["currency"].as_str()) {
+        event = event.value(minor_units as f64, currency);
+    }
+    records.events.push(event.data(&data)?);
     Ok(())
 }
 

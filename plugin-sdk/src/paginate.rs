@@ -1,0 +1,139 @@
+//! Paging through an upstream list: each helper is an iterator of decoded
+//! pages that sends the next request only when the previous page is used up,
+//! so a plugin can emit and checkpoint page by page.
+//!
+//! ```no_run
+//! use inlet_plugin_sdk::prelude::*;
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Page { items: Vec<serde_json::Value>, next_cursor: Option<String> }
+//!
+//! # fn main() -> Result<(), PluginError> {
+//! // GitHub-style: follow `Link: <...>; rel="next"`.
+//! for page in paginate::by_link_header::<Vec<serde_json::Value>>(http::get("https://api.example.com/items")) {
+//!     emit_json("items", &page?)?;
+//!     checkpoint()?;
+//! }
+//! // A token from each page names the next: `?cursor=...`.
+//! let first = http::get("https://api.example.com/v2/items").authenticated();
+//! for page in paginate::by_cursor(first, "cursor", |page: &Page| page.next_cursor.clone()) {
+//!     emit_json("items", &page?.items)?;
+//! }
+//! // Numbered pages, until one comes back short.
+//! let first = http::get("https://api.example.com/v3/items").query("per_page", "100");
+//! for page in paginate::by_page_number(first, "page", 1, |page: &Vec<serde_json::Value>| page.len() < 100) {
+//!     emit_json("items", &page?)?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::PluginError;
+use crate::http::{Request, Response};
+use serde::de::DeserializeOwned;
+
+/// Decoded pages, fetched one at a time. It ends after the last page, or
+/// after the first error (which it yields).
+pub struct Pages<T> {
+    next: Option<Request>,
+    follow: NextRequest<T>,
+}
+
+/// From a page's request, response and decoded body: the next page's request.
+type NextRequest<T> = Box<dyn FnMut(&Request, &Response, &T) -> Option<Request>>;
+
+impl<T: DeserializeOwned> Iterator for Pages<T> {
+    type Item = Result<T, PluginError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let request = self.next.take()?;
+        let page = request.clone().send_checked().and_then(|response| {
+            let page: T = serde_json::from_slice(&response.body)?;
+            Ok((response, page))
+        });
+        Some(page.map(|(response, page)| {
+            self.next = (self.follow)(&request, &response, &page);
+            page
+        }))
+    }
+}
+
+/// Follow the `Link` header's `rel="next"` URL until there is none.
+pub fn by_link_header<T: DeserializeOwned>(first: Request) -> Pages<T> {
+    Pages {
+        next: Some(first),
+        follow: Box::new(|request, response, _| next_link(response).map(|url| request.clone().with_url(url))),
+    }
+}
+
+/// Send `cursor` set to what `next_cursor` reads from each page, until it
+/// reads nothing (or an empty string).
+pub fn by_cursor<T: DeserializeOwned>(
+    first: Request,
+    cursor: &str,
+    next_cursor: impl Fn(&T) -> Option<String> + 'static,
+) -> Pages<T> {
+    let cursor = cursor.to_string();
+    Pages {
+        next: Some(first),
+        follow: Box::new(move |request, _, page| {
+            let token = next_cursor(page).filter(|t| !t.is_empty())?;
+            Some(request.clone().set_query(&cursor, token))
+        }),
+    }
+}
+
+/// Send `page` = `start`, `start + 1`, ... until `is_last` says a page was
+/// the last (typically: shorter than the page size).
+pub fn by_page_number<T: DeserializeOwned>(
+    first: Request,
+    page: &str,
+    start: u32,
+    is_last: impl Fn(&T) -> bool + 'static,
+) -> Pages<T> {
+    let name = page.to_string();
+    let mut number = start;
+    Pages {
+        next: Some(first.set_query(&name, start.to_string())),
+        follow: Box::new(move |request, _, page| {
+            if is_last(page) {
+                return None;
+            }
+            number += 1;
+            Some(request.clone().set_query(&name, number.to_string()))
+        }),
+    }
+}
+
+/// The `rel="next"` target of a response's `Link` header (RFC 8288).
+pub fn next_link(response: &Response) -> Option<String> {
+    let header = response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("link")).map(|(_, v)| v)?;
+    header.split(',').find_map(|link| {
+        let (target, params) = link.split_once(';')?;
+        let is_next = params.split(';').any(|param| {
+            let Some((key, value)) = param.split_once('=') else { return false };
+            key.trim().eq_ignore_ascii_case("rel")
+                && value.trim().trim_matches('"').split_whitespace().any(|rel| rel.eq_ignore_ascii_case("next"))
+        });
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_link(value: &str) -> Response {
+        Response { status: 200, headers: vec![("Link".into(), value.into())], body: Vec::new() }
+    }
+
+    #[test]
+    fn the_next_link_is_found_among_others() {
+        let github = r#"<https://api.github.com/x?page=3>; rel="next", <https://api.github.com/x?page=9>; rel="last""#;
+        assert_eq!(next_link(&with_link(github)).as_deref(), Some("https://api.github.com/x?page=3"));
+        assert_eq!(next_link(&with_link(r#"<https://a.example/p2>; rel="prev""#)), None);
+        assert_eq!(next_link(&with_link("<https://a.example/n>;rel=next")).as_deref(), Some("https://a.example/n"));
+    }
+}
