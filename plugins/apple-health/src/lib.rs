@@ -13,62 +13,36 @@ mod dates;
 mod metrics;
 mod workouts;
 
-use inlet_plugin_sdk::WebhookAuth;
 use inlet_plugin_sdk::prelude::*;
 use serde_json::Value;
 
 const WEBHOOK_SECRET_HEADER: &str = "x-inlet-secret";
 
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "properties": {},
-  "additionalProperties": false
-}"#;
-
 struct AppleHealth;
 
 fn instance_type(id: &str, name: &str, description: &str) -> InstanceType {
-    InstanceType {
-        id: id.into(),
-        name: name.into(),
-        description: description.into(),
-        kind: InstanceKind::Integration,
-        // Data arrives when the app sends it; there is nothing to poll.
-        default_schedule: Schedule::Manual,
-        hosts: vec![],
-        config_schema: CONFIG_SCHEMA.into(),
-        default_backfill_days: 0,
-    }
+    // Data arrives when the app sends it; there is nothing to poll or backfill.
+    InstanceType::new(id, name).description(description).manual().backfill_days(0)
 }
 
 impl Plugin for AppleHealth {
     fn describe() -> Manifest {
-        Manifest {
-            id: "apple-health".into(),
-            name: "Apple Health".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Workouts and health metrics from Apple Health, sent by the Health Auto Export iOS app \
-                          (a REST API automation in JSON format, with the group's secret in an x-inlet-secret header)"
-                .into(),
-            auth: AuthKind::None,
-            webhook: Some(WebhookAuth::SharedSecretHeader(WEBHOOK_SECRET_HEADER.into())),
-            rate_limit: None,
-            quotas: Vec::new(),
-            needs_raw_credentials: false,
-            instance_types: vec![
-                instance_type(
-                    "workouts",
-                    "Workouts",
-                    "One event per workout (runs, rides, strength sessions...) with its energy, distance and heart rate",
-                ),
-                instance_type(
-                    "metrics",
-                    "Health metrics",
-                    "One event per sample of each exported metric: steps, heart rate, active energy, sleep and more",
-                ),
-            ],
-        }
+        Manifest::new("apple-health", "Apple Health", env!("CARGO_PKG_VERSION"))
+            .description(
+                "Workouts and health metrics from Apple Health, sent by the Health Auto Export iOS app (a REST API \
+                 automation in JSON format, with the group's secret in an x-inlet-secret header)",
+            )
+            .webhook(WebhookAuth::SharedSecretHeader(WEBHOOK_SECRET_HEADER.into()))
+            .instance_type(instance_type(
+                "workouts",
+                "Workouts",
+                "One event per workout (runs, rides, strength sessions...) with its energy, distance and heart rate",
+            ))
+            .instance_type(instance_type(
+                "metrics",
+                "Health metrics",
+                "One event per sample of each exported metric: steps, heart rate, active energy, sleep and more",
+            ))
     }
 
     /// Push-only: an operator's "Update now" succeeds and the stored
