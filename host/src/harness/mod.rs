@@ -237,7 +237,14 @@ impl Session<'_> {
         let first = match self.new_integration("first").await {
             Ok(id) => id,
             Err(refusal) => {
-                report.fail("run 1", format!("the integration was refused: {refusal}"));
+                let hint = match options.record {
+                    true => {
+                        " (record with the service's credentials in INLET_ACCESS_TOKEN, INLET_API_KEY, or \
+                             --username and INLET_PASSWORD)"
+                    }
+                    false => "",
+                };
+                report.fail("run 1", format!("the integration was refused: {refusal}{hint}"));
                 return Ok(());
             }
         };
@@ -316,7 +323,8 @@ impl Session<'_> {
                 plugin: self.plugin.id().to_string(),
                 name: name.to_string(),
                 api_key: credentials.api_key,
-                webhook_secret: None,
+                // Deliveries are not replayed; a secret only lets the group exist.
+                webhook_secret: Some(PLACEHOLDER.to_string()),
                 access_token: credentials.access_token,
                 username: credentials.username,
                 password: credentials.password,
