@@ -1,4 +1,4 @@
-use super::print_json;
+use super::{CredentialArgs, print_json};
 use crate::Host;
 use crate::operations::groups::{self, NewGroupInput};
 use anyhow::Result;
@@ -16,18 +16,8 @@ pub enum GroupsCommand {
         /// A name to tell this account apart, e.g. "personal".
         #[arg(long)]
         name: String,
-        /// OAuth access token (prefer the environment variable: command lines are visible to other users).
-        #[arg(long, env = "INLET_ACCESS_TOKEN", hide_env_values = true)]
-        access_token: Option<String>,
-        /// API key (prefer the environment variable).
-        #[arg(long, env = "INLET_API_KEY", hide_env_values = true)]
-        api_key: Option<String>,
-        /// User name for HTTP basic auth.
-        #[arg(long)]
-        username: Option<String>,
-        /// Password for HTTP basic auth (prefer the environment variable).
-        #[arg(long, env = "INLET_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
+        #[command(flatten)]
+        credentials: CredentialArgs,
         /// Shared secret that signs the service's webhook deliveries (prefer the environment variable).
         #[arg(long, env = "INLET_WEBHOOK_SECRET", hide_env_values = true)]
         webhook_secret: Option<String>,
@@ -60,7 +50,8 @@ pub enum GroupsCommand {
 
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
     match command {
-        GroupsCommand::Add { plugin, name, access_token, api_key, username, password, webhook_secret, json } => {
+        GroupsCommand::Add { plugin, name, credentials, webhook_secret, json } => {
+            let CredentialArgs { access_token, api_key, username, password } = credentials;
             let input = NewGroupInput { plugin, name, access_token, api_key, username, password, webhook_secret };
             let group = groups::create(host, input).await?;
             if json {

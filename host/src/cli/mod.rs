@@ -107,6 +107,24 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// A group's credentials on the command line (`groups add`, and recording
+/// with `plugin test`).
+#[derive(Debug, clap::Args)]
+pub struct CredentialArgs {
+    /// OAuth access token (prefer the environment variable: command lines are visible to other users).
+    #[arg(long, env = "INLET_ACCESS_TOKEN", hide_env_values = true)]
+    access_token: Option<String>,
+    /// API key (prefer the environment variable).
+    #[arg(long, env = "INLET_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// User name for HTTP basic auth.
+    #[arg(long)]
+    username: Option<String>,
+    /// Password for HTTP basic auth (prefer the environment variable).
+    #[arg(long, env = "INLET_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
 /// How a failed list (jobs, batches) is shown.
 #[derive(Debug, clap::Args)]
 pub struct FailedListArgs {

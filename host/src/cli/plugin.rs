@@ -1,6 +1,7 @@
 //! `inlet plugin`: what a plugin author runs, with no host or database of
 //! their own.
 
+use super::CredentialArgs;
 use crate::harness::{self, Outcome, TestCredentials, TestOptions};
 use crate::scaffold::{self, Language, SdkSource};
 use anyhow::{Context, Result, bail};
@@ -54,18 +55,9 @@ pub struct TestArgs {
     /// Rewrite --expect with the records the run produced.
     #[arg(long, requires = "expect")]
     update: bool,
-    /// OAuth access token to record with (prefer the environment variable).
-    #[arg(long, env = "INLET_ACCESS_TOKEN", hide_env_values = true)]
-    access_token: Option<String>,
-    /// API key to record with (prefer the environment variable).
-    #[arg(long, env = "INLET_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// User name for basic auth, to record with.
-    #[arg(long)]
-    username: Option<String>,
-    /// Password for basic auth (prefer the environment variable).
-    #[arg(long, env = "INLET_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    /// The credentials to record with.
+    #[command(flatten)]
+    credentials: CredentialArgs,
 }
 
 pub async fn run(command: PluginCommand, upstream_override: Option<String>) -> Result<()> {
@@ -109,10 +101,10 @@ async fn test(args: TestArgs, upstream_override: Option<String>) -> Result<()> {
         expect: args.expect.clone(),
         update: args.update,
         credentials: TestCredentials {
-            access_token: args.access_token,
-            api_key: args.api_key,
-            username: args.username,
-            password: args.password,
+            access_token: args.credentials.access_token,
+            api_key: args.credentials.api_key,
+            username: args.credentials.username,
+            password: args.credentials.password,
         },
     };
     let report = harness::run(options).await?;
