@@ -146,6 +146,7 @@ async fn a_new_rust_plugin_builds_records_a_cassette_and_passes_the_standard_che
         &[("INLET_API_KEY", API_KEY)],
     );
     let recorded = succeeded(&record, "recording");
+    assert!(recorded.contains("ok   record: 2 + 1 exchanges (runs 1 and 2) written to recorded/cassette.json"));
     assert!(recorded.contains("ok   run 1: 2 requests answered, 2 batches, 60 records created"), "{recorded}");
     assert!(recorded.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized"));
     let cassette = std::fs::read_to_string(project.join("recorded/cassette.json")).unwrap();

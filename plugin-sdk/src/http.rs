@@ -58,10 +58,22 @@ impl Request {
         self
     }
 
-    /// Set a query parameter, replacing any added with the same name.
+    /// Set a query parameter: the value of the first added with that name is
+    /// replaced where it stands (others of the name dropped), or it is appended.
     pub fn set_query(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.query.retain(|(existing, _)| existing != name);
-        self.query(name, value)
+        let value = value.into();
+        match self.query.iter().position(|(existing, _)| existing == name) {
+            Some(at) => {
+                self.query[at].1 = value;
+                let mut index = 0;
+                self.query.retain(|(existing, _)| {
+                    index += 1;
+                    index - 1 == at || existing != name
+                });
+                self
+            }
+            None => self.query(name, value),
+        }
     }
 
     /// The same request to another URL (a page's `next` link), which carries
@@ -162,5 +174,17 @@ impl From<Error> for PluginError {
             Error::Unauthorized(message) => PluginError::Unauthorized(message),
             Error::Transport(message) => PluginError::Transient(message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_parameter_is_replaced_where_it_stands() {
+        let request = get("https://a.example/x").query("a", "1").query("since", "t0").query("b", "2");
+        assert_eq!(request.clone().set_query("since", "t1").url(), "https://a.example/x?a=1&since=t1&b=2");
+        assert_eq!(request.set_query("page", "2").url(), "https://a.example/x?a=1&since=t0&b=2&page=2");
     }
 }

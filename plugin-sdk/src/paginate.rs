@@ -63,29 +63,35 @@ impl<T: DeserializeOwned> Iterator for Pages<T> {
 pub fn by_link_header<T: DeserializeOwned>(first: Request) -> Pages<T> {
     Pages {
         next: Some(first),
-        follow: Box::new(|request, response, _| next_link(response).map(|url| request.clone().with_url(url))),
+        follow: Box::new(|request, response, _| {
+            next_link(response).map(|target| request.clone().with_url(resolve(&request.url(), &target)))
+        }),
     }
 }
 
 /// Send `cursor` set to what `next_cursor` reads from each page, until it
-/// reads nothing (or an empty string).
+/// reads nothing, an empty string, or the cursor it was just given (an
+/// upstream that repeats itself would otherwise be paged forever).
 pub fn by_cursor<T: DeserializeOwned>(
     first: Request,
     cursor: &str,
     next_cursor: impl Fn(&T) -> Option<String> + 'static,
 ) -> Pages<T> {
     let cursor = cursor.to_string();
+    let mut last: Option<String> = None;
     Pages {
         next: Some(first),
         follow: Box::new(move |request, _, page| {
-            let token = next_cursor(page).filter(|t| !t.is_empty())?;
+            let token = next_cursor(page).filter(|t| !t.is_empty() && last.as_ref() != Some(t))?;
+            last = Some(token.clone());
             Some(request.clone().set_query(&cursor, token))
         }),
     }
 }
 
 /// Send `page` = `start`, `start + 1`, ... until `is_last` says a page was
-/// the last (typically: shorter than the page size).
+/// the last: shorter than the page size, or empty (an upstream that answers
+/// past the end with full pages would otherwise be paged forever).
 pub fn by_page_number<T: DeserializeOwned>(
     first: Request,
     page: &str,
@@ -106,19 +112,52 @@ pub fn by_page_number<T: DeserializeOwned>(
     }
 }
 
-/// The `rel="next"` target of a response's `Link` header (RFC 8288).
+/// The `rel="next"` target of a response's `Link` headers (RFC 8288), as
+/// written (it may be relative).
 pub fn next_link(response: &Response) -> Option<String> {
-    let header = response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("link")).map(|(_, v)| v)?;
-    header.split(',').find_map(|link| {
-        let (target, params) = link.split_once(';')?;
-        let is_next = params.split(';').any(|param| {
+    let mut headers = response.headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case("link"));
+    headers.find_map(|(_, value)| next_in(value))
+}
+
+/// One header's links: `<target>; param; param, <target>; ...`. Targets are
+/// read between the angle brackets, so a comma inside one does not split it.
+fn next_in(header: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>')?;
+        let target = &rest[open + 1..close];
+        let after = &rest[close + 1..];
+        let params_end = after.find('<').unwrap_or(after.len());
+        let is_next = after[..params_end].split([';', ',']).any(|param| {
             let Some((key, value)) = param.split_once('=') else { return false };
             key.trim().eq_ignore_ascii_case("rel")
                 && value.trim().trim_matches('"').split_whitespace().any(|rel| rel.eq_ignore_ascii_case("next"))
         });
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        is_next.then(|| target.to_string())
-    })
+        if is_next {
+            return Some(target.to_string());
+        }
+        rest = &after[params_end..];
+    }
+    None
+}
+
+/// `target` against the URL of the request it came with.
+fn resolve(base: &str, target: &str) -> String {
+    if target.contains("://") {
+        return target.to_string();
+    }
+    let authority_end = base.find("://").map_or(0, |scheme| {
+        let after = scheme + 3;
+        base[after..].find(['/', '?']).map_or(base.len(), |at| after + at)
+    });
+    if target.starts_with('/') {
+        return format!("{}{target}", &base[..authority_end]);
+    }
+    let path = &base[..base.find('?').unwrap_or(base.len())];
+    match path.rfind('/').filter(|at| *at >= authority_end) {
+        Some(at) => format!("{}{target}", &path[..=at]),
+        None => format!("{path}/{target}"),
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +174,26 @@ mod tests {
         assert_eq!(next_link(&with_link(github)).as_deref(), Some("https://api.github.com/x?page=3"));
         assert_eq!(next_link(&with_link(r#"<https://a.example/p2>; rel="prev""#)), None);
         assert_eq!(next_link(&with_link("<https://a.example/n>;rel=next")).as_deref(), Some("https://a.example/n"));
+        let comma = r#"<https://a.example/x?ids=1,2&page=2>; rel="next""#;
+        assert_eq!(next_link(&with_link(comma)).as_deref(), Some("https://a.example/x?ids=1,2&page=2"));
+        let second_header = Response {
+            status: 200,
+            headers: vec![
+                ("link".into(), r#"<https://a.example/1>; rel="first""#.into()),
+                ("link".into(), r#"<https://a.example/3>; rel="next""#.into()),
+            ],
+            body: Vec::new(),
+        };
+        assert_eq!(next_link(&second_header).as_deref(), Some("https://a.example/3"));
+    }
+
+    #[test]
+    fn relative_links_resolve_against_the_request() {
+        assert_eq!(
+            resolve("https://a.example/v1/items?page=1", "/v1/items?page=2"),
+            "https://a.example/v1/items?page=2"
+        );
+        assert_eq!(resolve("https://a.example/v1/items?page=1", "items?page=2"), "https://a.example/v1/items?page=2");
+        assert_eq!(resolve("https://a.example/v1/items", "https://b.example/x"), "https://b.example/x");
     }
 }

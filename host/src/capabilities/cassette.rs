@@ -264,7 +264,14 @@ impl Cassette {
             request: RecordedRequest {
                 method: method.as_str().to_string(),
                 url: self.redact(url),
-                headers: redact_headers(headers),
+                // A plugin that reads its credentials itself may set this one.
+                headers: redact_headers(headers)
+                    .into_iter()
+                    .map(|Header(name, value)| match name.eq_ignore_ascii_case("authorization") {
+                        true => Header(name, REDACTED.to_string()),
+                        false => Header(name, value),
+                    })
+                    .collect(),
                 body: body.and_then(|b| Body::of(&self.redact_bytes(b))),
             },
             response: RecordedResponse {
@@ -297,10 +304,20 @@ impl Cassette {
     }
 }
 
-/// Empty secrets would match everywhere; longer ones go first so a secret
-/// that contains another is replaced whole.
-fn keep_nonempty(mut secrets: Vec<String>) -> Vec<String> {
-    secrets.retain(|s| !s.is_empty());
+/// Each secret as it may appear: as is, percent-encoded (in a query or a
+/// form), escaped in a JSON string. Empty secrets would match everywhere;
+/// longer ones go first so a secret that contains another is replaced whole.
+fn keep_nonempty(secrets: Vec<String>) -> Vec<String> {
+    let mut secrets: Vec<String> = secrets
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .flat_map(|secret| {
+            let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            let escaped = serde_json::to_string(&secret).unwrap_or_default();
+            let escaped = escaped.trim_matches('"').to_string();
+            [secret, encoded, escaped]
+        })
+        .collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     secrets.dedup();
     secrets

@@ -260,13 +260,15 @@ impl OutboundHttp {
             let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
             let injected = self.inject_credentials(auth, &mut headers, &mut target)?;
             // Counted before the wait: a request that waits its turn is spent.
-            if let Some(quotas) = &self.quotas {
+            // A replay reaches no provider, so it spends nothing.
+            let replaying = self.cassette.as_ref().is_some_and(|c| c.is_replaying());
+            if let Some(quotas) = self.quotas.as_ref().filter(|_| !replaying) {
                 quotas.spend(&url).await?;
             }
-            if let Some(limit) = &self.rate_limit {
+            if let Some(limit) = self.rate_limit.as_ref().filter(|_| !replaying) {
                 limit.wait_turn(self.deadline).await?;
             }
-            let mut response = match self.cassette.as_ref().filter(|c| c.is_replaying()) {
+            let mut response = match self.cassette.as_ref().filter(|_| replaying) {
                 Some(cassette) => cassette
                     .replay(method, url.as_str(), body.as_deref())
                     .ok_or_else(|| Error::Denied(format!("{} {url} is not in the cassette", method.as_str())))?,
@@ -277,13 +279,11 @@ impl OutboundHttp {
             for secret in injected.iter().filter(|s| !s.is_empty()) {
                 redact_secret(&mut response, secret);
             }
-            if let Some(cassette) = self.cassette.as_ref().filter(|c| !c.is_replaying()) {
+            if let Some(cassette) = self.cassette.as_ref().filter(|_| !replaying) {
                 cassette.record(method, url.as_str(), &request.headers, body.as_deref(), &response);
             }
-            if matches!(response.status, 429 | 503)
-                && let Some(seconds) = retry_after(&response.headers)
-            {
-                return Err(Error::RateLimited(seconds));
+            if is_wait(response.status, &response.headers) {
+                return Err(Error::RateLimited(retry_after(&response.headers).unwrap_or(60)));
             }
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
@@ -355,11 +355,16 @@ impl OutboundHttp {
         }
         let mut response = builder.send().await.map_err(|e| transport_error(url, e))?;
         let status = response.status().as_u16();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .iter()
             .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect();
+        // Told to wait: whatever the body says (however large, however slow)
+        // changes nothing; the caller turns this into `rate-limited`.
+        if is_wait(status, &headers) {
+            return Ok(Response { status, headers, body: Vec::new() });
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(url, e))? {
             if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
@@ -536,6 +541,11 @@ fn transport_error(url: &Url, error: reqwest::Error) -> Error {
         });
         Error::Transport(format!("{}: {}{cause}", redact(url), error.without_url()))
     }
+}
+
+/// A 429 or 503 that says when to come back.
+fn is_wait(status: u16, headers: &[(String, String)]) -> bool {
+    matches!(status, 429 | 503) && retry_after(headers).is_some()
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs; it counts as a minute).

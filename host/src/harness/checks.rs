@@ -3,6 +3,7 @@
 //! records must look like.
 
 use super::expected;
+use crate::capabilities::cassette::REDACTED;
 use crate::runtime::registry::LoadedPlugin;
 use serde_json::Value;
 
@@ -82,21 +83,32 @@ pub fn first_example(plugin: &LoadedPlugin, instance_type: &str) -> Option<Value
 /// Values of the config's secret fields (`"writeOnly": true` in the schema,
 /// as JSON Schema marks passwords), kept out of cassettes.
 pub fn secret_values(plugin: &LoadedPlugin, instance_type: &str, config: &Value) -> Vec<String> {
-    let Some(schema) =
-        plugin.instance_type(instance_type).and_then(|t| serde_json::from_str::<Value>(&t.config_schema).ok())
-    else {
-        return Vec::new();
-    };
-    let properties = schema["properties"].as_object().cloned().unwrap_or_default();
-    properties
+    secret_fields(plugin, instance_type)
         .iter()
-        .filter(|(_, property)| property["writeOnly"] == Value::Bool(true))
-        .filter_map(|(name, _)| match &config[name] {
+        .filter_map(|name| match &config[name] {
             Value::String(value) => Some(value.clone()),
             Value::Null => None,
             other => Some(other.to_string()),
         })
         .collect()
+}
+
+/// The config with each secret field's value replaced by [`REDACTED`].
+pub fn redacted_config(plugin: &LoadedPlugin, instance_type: &str, config: &Value) -> Value {
+    let mut redacted = config.clone();
+    for name in secret_fields(plugin, instance_type) {
+        if let Some(value) = redacted.get_mut(&name).filter(|v| !v.is_null()) {
+            *value = Value::String(REDACTED.to_string());
+        }
+    }
+    redacted
+}
+
+/// The top-level config members the schema marks `"writeOnly": true`.
+fn secret_fields(plugin: &LoadedPlugin, instance_type: &str) -> Vec<String> {
+    let schema = plugin.instance_type(instance_type).and_then(|t| serde_json::from_str::<Value>(&t.config_schema).ok());
+    let properties = schema.and_then(|s| s["properties"].as_object().cloned()).unwrap_or_default();
+    properties.into_iter().filter(|(_, p)| p["writeOnly"] == Value::Bool(true)).map(|(name, _)| name).collect()
 }
 
 fn examples(schema: &str) -> Vec<Value> {

@@ -234,17 +234,19 @@ const FAULTS: [(u16, ErrorClass); 3] =
 
 impl Session<'_> {
     async fn run_checks(&self, options: &TestOptions, report: &mut Report) -> Result<()> {
-        let first = match self.new_integration("first").await {
+        // The checks replay: a recording is replayed from what it wrote, as
+        // the next `inlet plugin test` will.
+        let config = match options.record {
+            true => match self.record(options, report).await? {
+                Some(redacted) => redacted,
+                None => return Ok(()),
+            },
+            false => self.config.clone(),
+        };
+        let first = match self.new_integration("first", &config).await {
             Ok(id) => id,
             Err(refusal) => {
-                let hint = match options.record {
-                    true => {
-                        " (record with the service's credentials in INLET_ACCESS_TOKEN, INLET_API_KEY, or \
-                             --username and INLET_PASSWORD)"
-                    }
-                    false => "",
-                };
-                report.fail("run 1", format!("the integration was refused: {refusal}{hint}"));
+                report.fail("run 1", format!("the integration was refused: {refusal}"));
                 return Ok(());
             }
         };
@@ -264,20 +266,8 @@ impl Session<'_> {
         let (second, tape) = self.run(first, 1, None).await?;
         report.outcome("incremental run", run_passed(&second, &tape).and_then(|()| nothing_new(&second, &tape)));
 
-        if options.record {
-            let file = CassetteFile {
-                recorded_at: self.recorded_at,
-                instance_type: self.instance_type.to_string(),
-                config: serde_json::from_str(&self.cassette.redact(&self.config.to_string()))?,
-                runs: self.cassette.recorded_runs(),
-            };
-            write_cassette(&options.cassette_dir, &file)?;
-            // The checks below replay what was just recorded.
-            self.cassette.replay_recorded();
-        }
-
         // The same exchanges into a fresh integration must give the same records.
-        let again = self.new_integration("again").await.map_err(anyhow::Error::msg)?;
+        let again = self.new_integration("again", &config).await.map_err(anyhow::Error::msg)?;
         let (run, tape) = self.run(again, 0, None).await?;
         let replayed = match run_passed(&run, &tape) {
             Ok(()) => Ok(self.records(again).await?),
@@ -291,31 +281,77 @@ impl Session<'_> {
         }
         let mut typed = Vec::new();
         for (status, expected) in FAULTS {
-            let id = self.new_integration(&format!("fault-{status}")).await.map_err(anyhow::Error::msg)?;
-            let (run, _) = self.run(id, 0, Some(Fault { status })).await?;
-            let got = run.error_class;
-            if got != Some(expected) {
-                let what = match (&got, &run.error_message) {
-                    (Some(class), Some(message)) => format!("failed as {class} ({message})"),
-                    _ => "succeeded, dropping what that request would have brought".to_string(),
-                };
-                report.fail(
-                    "typed errors",
-                    format!(
-                        "when the first request was answered {status}, the run {what}; it should fail as {expected} \
-                         (the SDK's check_status, or PluginError::{})",
-                        plugin_error_for(expected)
-                    ),
-                );
-                return Ok(());
+            let id = self.new_integration(&format!("fault-{status}"), &config).await.map_err(anyhow::Error::msg)?;
+            let (run, tape) = self.run(id, 0, Some(Fault { status })).await?;
+            if run.error_class == Some(expected) {
+                typed.push(format!("{status} → {expected}"));
+                continue;
             }
-            typed.push(format!("{status} → {expected}"));
+            let what = match (&run.error_class, &run.error_message) {
+                // Its first request was another than recorded: no fault was injected.
+                _ if !tape.missing.is_empty() => {
+                    format!("asked for what the cassette does not have ({})", tape.missing.join("; "))
+                }
+                (Some(class), message) => format!("failed as {class} ({})", message.as_deref().unwrap_or("")),
+                (None, _) => "succeeded, dropping what that request would have brought".to_string(),
+            };
+            report.fail(
+                "typed errors",
+                format!(
+                    "when the first request was answered {status}, the run {what}; it should fail as {expected} \
+                     (the SDK's check_status, or PluginError::{})",
+                    plugin_error_for(expected)
+                ),
+            );
+            return Ok(());
         }
         report.pass("typed errors", typed.join(", "));
         Ok(())
     }
 
-    async fn new_integration(&self, name: &str) -> Result<i64, String> {
+    /// Run 1 and run 2 against the network (or an override), written to the
+    /// cassette, which is then replayed. Returns the config as written, its
+    /// secret fields redacted; `None` when the recording failed (reported).
+    async fn record(&self, options: &TestOptions, report: &mut Report) -> Result<Option<Value>> {
+        let recording = match self.new_integration("recording", self.config).await {
+            Ok(id) => id,
+            Err(refusal) => {
+                report.fail(
+                    "record",
+                    format!(
+                        "the integration was refused: {refusal} (record with the service's credentials in \
+                         INLET_ACCESS_TOKEN, INLET_API_KEY, or --username and INLET_PASSWORD)"
+                    ),
+                );
+                return Ok(None);
+            }
+        };
+        let mut exchanges = Vec::new();
+        for index in 0..2 {
+            let (run, tape) = self.run(recording, index, None).await?;
+            if let Err(failure) = run_passed(&run, &tape) {
+                report.fail("record", format!("run {}: {failure}; nothing was written", index + 1));
+                return Ok(None);
+            }
+            exchanges.push(tape.answered.to_string());
+        }
+        let config = checks::redacted_config(self.plugin, self.instance_type, self.config);
+        let file = CassetteFile {
+            recorded_at: self.recorded_at,
+            instance_type: self.instance_type.to_string(),
+            config: config.clone(),
+            runs: self.cassette.recorded_runs(),
+        };
+        let path = write_cassette(&options.cassette_dir, &file)?;
+        self.cassette.replay_recorded();
+        report.pass(
+            "record",
+            format!("{} exchanges (runs 1 and 2) written to {}", exchanges.join(" + "), path.display()),
+        );
+        Ok(Some(config))
+    }
+
+    async fn new_integration(&self, name: &str, config: &Value) -> Result<i64, String> {
         let credentials = self.credentials.clone();
         let group = groups::create(
             self.host,
@@ -339,7 +375,7 @@ impl Session<'_> {
                 instance_type: self.instance_type.to_string(),
                 group_id: group.id,
                 name: None,
-                config: Some(self.config.clone()),
+                config: Some(config.clone()),
                 schedule: None,
             },
         )
@@ -419,9 +455,10 @@ fn read_cassette(dir: &Path) -> Result<CassetteFile> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a cassette", path.display()))
 }
 
-fn write_cassette(dir: &Path, file: &CassetteFile) -> Result<()> {
+fn write_cassette(dir: &Path, file: &CassetteFile) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(CASSETTE_FILE);
     let text = serde_json::to_string_pretty(file)?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

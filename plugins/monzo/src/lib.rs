@@ -203,14 +203,11 @@ fn process_transaction(account: &str, transaction: &Value, records: &mut Records
         records.blocks.push(BlockRecord::new("merchant", id.clone(), id.clone()).data(merchant)?);
     }
     let occurred_at = time::parse_rfc3339(&string(transaction, "created")?)?;
-    let mut event = EventRecord::new("transaction", id, occurred_at).actor(account);
-    if let Some(merchant_id) = merchant_id {
-        event = event.target(merchant_id);
-    }
-    if let (Some(minor_units), Some(currency)) = (transaction["amount"].as_i64(), transaction["currency"].as_str()) {
-        event = event.value(minor_units as f64, currency);
-    }
-    records.events.push(event.data(&data)?);
+    let mut event = EventRecord::new("transaction", id, occurred_at).actor(account).data(&data)?;
+    event.target = merchant_id;
+    event.value = transaction["amount"].as_i64().map(|minor_units| minor_units as f64);
+    event.unit = transaction["currency"].as_str().map(str::to_string);
+    records.events.push(event);
     Ok(())
 }
 
