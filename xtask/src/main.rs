@@ -10,6 +10,10 @@ use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const PLUGIN_PROFILE: &str = "plugin";
+/// The tool that builds Python plugins, pinned: its bindings follow its version.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The contract Python plugins are built against.
+const CONTRACT: &str = "wit/0.2.0";
 
 fn main() {
     if let Err(error) = run() {
@@ -181,7 +185,100 @@ fn build_plugins(root: &Path) -> Result<()> {
     for (name, _) in &test_only {
         copy(name, "inlet-test-plugin-", &root.join("target/test-plugins"))?;
     }
+    build_python_plugins(root)
+}
+
+/// Folders of `plugins/` holding a Python plugin (its `app.py`).
+fn python_plugins(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.join("app.py").exists() {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Build each Python plugin with componentize-py (installed into
+/// target/tools/ on first use) into `plugins/<id>.wasm`, when its sources or
+/// the contract changed since the last build.
+fn build_python_plugins(root: &Path) -> Result<()> {
+    let plugins = python_plugins(&root.join("plugins"))?;
+    if plugins.is_empty() {
+        return Ok(());
+    }
+    let tool = ensure_componentize_py(root)?;
+    let built = root.join("target/python-plugins");
+    std::fs::create_dir_all(&built)?;
+    for dir in plugins {
+        let id = dir.file_name().and_then(|n| n.to_str()).context("a plugin folder's name")?.to_string();
+        let artifact = built.join(format!("{id}.wasm"));
+        if !newer_than_sources(&artifact, &[dir.as_path(), &root.join(CONTRACT)])? {
+            eprintln!("$ componentize-py componentize app -p {} (plugin {id})", dir.display());
+            let status = Command::new(&tool)
+                .args(["-d", CONTRACT, "-w", "plugin", "componentize", "app", "-p"])
+                .arg(&dir)
+                .arg("-o")
+                .arg(&artifact)
+                .status()
+                .with_context(|| format!("running {}", tool.display()))?;
+            if !status.success() {
+                bail!("componentize-py failed for plugins/{id}");
+            }
+        }
+        let bytes = std::fs::read(&artifact)?;
+        let dest = root.join("plugins").join(format!("{id}.wasm"));
+        if std::fs::read(&dest).ok().as_deref() != Some(&bytes[..]) {
+            std::fs::write(&dest, &bytes)?;
+            eprintln!("wrote {}", dest.display());
+        }
+    }
     Ok(())
+}
+
+/// componentize-py in a virtual environment of its own under target/tools/.
+fn ensure_componentize_py(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/tools/componentize-py");
+    let tool = venv.join("bin/componentize-py");
+    let marker = venv.join(COMPONENTIZE_PY);
+    if tool.exists() && marker.exists() {
+        return Ok(tool);
+    }
+    eprintln!("installing {COMPONENTIZE_PY} into {}", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let created = Command::new(&python).args(["-m", "venv"]).arg(&venv).status();
+    if !created.is_ok_and(|s| s.success()) {
+        bail!("`{python} -m venv` failed: Python plugins need Python 3 with venv (Debian: python3-venv)");
+    }
+    let installed = Command::new(venv.join("bin/pip")).args(["install", "--quiet", COMPONENTIZE_PY]).status()?;
+    if !installed.success() {
+        bail!("pip install {COMPONENTIZE_PY} failed");
+    }
+    std::fs::write(marker, "")?;
+    Ok(tool)
+}
+
+/// Whether `artifact` exists and is newer than every file under `sources`.
+fn newer_than_sources(artifact: &Path, sources: &[&Path]) -> Result<bool> {
+    let Ok(built) = std::fs::metadata(artifact).and_then(|m| m.modified()) else { return Ok(false) };
+    let mut stack: Vec<PathBuf> = sources.iter().map(|p| p.to_path_buf()).collect();
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path)?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                let entry = entry?.path();
+                // Cassettes and caches are not sources.
+                if !matches!(entry.file_name().and_then(|n| n.to_str()), Some("tests" | "__pycache__")) {
+                    stack.push(entry);
+                }
+            }
+        } else if meta.modified()? > built {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Lint the native crates, then the plugins for the target they ship for.
