@@ -293,7 +293,7 @@ async fn a_new_rust_plugin_builds_records_a_cassette_and_passes_the_standard_che
     // The project's own offline test passes as it comes.
     let template = project.join("tests/notes");
     if std::env::var_os("INLET_UPDATE_TEMPLATE_CASSETTE").is_some() {
-        let shipped = root().join("host/src/scaffold/rust/tests/notes");
+        let shipped = root().join("host/src/scaffold/notes");
         std::fs::copy(project.join("recorded/cassette.json"), shipped.join("cassette.json")).unwrap();
         let _ = std::fs::remove_file(shipped.join("expected.json"));
         let update = ["plugin", "test", "acme-notes.wasm", "--cassette", "recorded", "--expect"];
@@ -310,6 +310,48 @@ async fn a_new_rust_plugin_builds_records_a_cassette_and_passes_the_standard_che
         "tests/notes/expected.json",
     ];
     succeeded(&inlet(&project, &out_of_the_box, &[]), "the template's own offline test");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_python_plugin_builds_and_passes_the_same_offline_test_as_the_rust_one() {
+    let scratch = tempfile::tempdir().unwrap();
+    succeeded(
+        &inlet(scratch.path(), &["plugin", "new", "py-notes", "--lang", "python"], &[]),
+        "plugin new --lang python",
+    );
+    let project = scratch.path().join("py-notes");
+    let source = std::fs::read_to_string(project.join("app.py")).unwrap();
+    assert!(source.lines().count() <= 80, "the sample plugin is {} lines", source.lines().count());
+    // The componentize-py that `cargo xtask build-plugins` installed, rather than a download per run.
+    support::ensure_plugins_built();
+    let tool = root().join("target/tools/componentize-py/bin/componentize-py");
+    let mut build = std::process::Command::new("sh");
+    build.arg("build.sh").current_dir(&project).env("COMPONENTIZE_PY", tool);
+    assert!(build.status().unwrap().success(), "build.sh failed");
+
+    // The cassette shipped with the project is the Rust sample's: the two ask for the same
+    // URLs and make the same records.
+    let offline =
+        ["plugin", "test", "py-notes.wasm", "--cassette", "tests/notes", "--expect", "tests/notes/expected.json"];
+    let replayed = succeeded(&inlet(&project, &offline, &[]), "the Python project's offline test");
+    assert!(replayed.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized"));
+
+    let upstream = FakeNotes::start().await;
+    let record = [
+        "plugin",
+        "test",
+        "py-notes.wasm",
+        "--instance-type",
+        "notes",
+        "--cassette",
+        "recorded",
+        "--record",
+        "--upstream-override",
+        &format!("api.example.com={upstream}"),
+    ];
+    let recorded = succeeded(&inlet(&project, &record, &[("INLET_API_KEY", API_KEY)]), "recording the Python plugin");
+    assert!(recorded.contains("ok   record: 2 + 1 exchanges"), "{recorded}");
+    assert!(recorded.contains("ok   stable ids: a second replay gave the same 60 records"), "{recorded}");
 }
 
 /// What `inlet plugin test` prints for one instance type of the careless

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Language {
     Rust,
+    /// Built with componentize-py.
+    Python,
 }
 
 /// Where the project takes the SDK crate from.
@@ -42,21 +44,62 @@ impl SdkSource {
 
 /// A project's files: path inside the project, contents with `{{...}}`
 /// placeholders, and whether it is a script to make executable.
-const RUST_FILES: &[(&str, &str, bool)] = &[
+type Files = &'static [(&'static str, &'static str, bool)];
+
+/// What every project has: a README, the sample's cassette and records.
+const COMMON_FILES: Files = &[
+    ("README.md", include_str!("README.md.in"), false),
+    ("tests/notes/cassette.json", include_str!("notes/cassette.json"), false),
+    ("tests/notes/expected.json", include_str!("notes/expected.json"), false),
+];
+
+const RUST_FILES: Files = &[
     ("Cargo.toml", include_str!("rust/Cargo.toml.in"), false),
     ("src/lib.rs", include_str!("rust/lib.rs.in"), false),
-    ("README.md", include_str!("rust/README.md.in"), false),
     ("build.sh", include_str!("rust/build.sh"), true),
     (".gitignore", include_str!("rust/gitignore"), false),
     ("rustfmt.toml", include_str!("../../../rustfmt.toml"), false),
-    ("tests/notes/cassette.json", include_str!("rust/tests/notes/cassette.json"), false),
-    ("tests/notes/expected.json", include_str!("rust/tests/notes/expected.json"), false),
 ];
+
+/// A Python project carries the contract it builds against.
+const PYTHON_FILES: Files = &[
+    ("app.py", include_str!("python/app.py.in"), false),
+    ("build.sh", include_str!("python/build.sh"), true),
+    (".gitignore", include_str!("python/gitignore"), false),
+    ("wit/world.wit", include_str!("../../../wit/0.2.0/world.wit"), false),
+    ("wit/types.wit", include_str!("../../../wit/0.2.0/types.wit"), false),
+    ("wit/host.wit", include_str!("../../../wit/0.2.0/host.wit"), false),
+];
+
+impl Language {
+    fn files(self) -> Files {
+        match self {
+            Language::Rust => RUST_FILES,
+            Language::Python => PYTHON_FILES,
+        }
+    }
+
+    /// The file holding the plugin's code.
+    fn source(self) -> &'static str {
+        match self {
+            Language::Rust => "src/lib.rs",
+            Language::Python => "app.py",
+        }
+    }
+
+    /// What `build.sh` does besides building.
+    fn build_note(self) -> &'static str {
+        match self {
+            Language::Rust => "adds the wasm32-wasip2 target if needed",
+            Language::Python => "installs componentize-py into .venv if needed",
+        }
+    }
+}
 
 /// The Rust template's plugin code, as `inlet plugin new` writes it for `id`
 /// (the guide quotes it).
 pub fn rust_plugin_source(id: &str) -> String {
-    fill(include_str!("rust/lib.rs.in"), id, &SdkSource::Version(String::new()))
+    fill(include_str!("rust/lib.rs.in"), id, Language::Rust, &SdkSource::Version(String::new()))
 }
 
 /// Write a new project for plugin `id` into `dir`, which must not exist or
@@ -68,14 +111,12 @@ pub fn create(id: &str, language: Language, dir: &Path, sdk: &SdkSource) -> Resu
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         bail!("{} already exists and is not empty; choose another folder with --dir", dir.display());
     }
-    let files = match language {
-        Language::Rust => RUST_FILES,
-    };
     let mut written = Vec::new();
-    for (name, template, executable) in files {
+    for (name, template, executable) in language.files().iter().chain(COMMON_FILES) {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().expect("a file in the project"))?;
-        std::fs::write(&path, fill(template, id, sdk)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, fill(template, id, language, sdk))
+            .with_context(|| format!("writing {}", path.display()))?;
         if *executable {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
@@ -85,7 +126,7 @@ pub fn create(id: &str, language: Language, dir: &Path, sdk: &SdkSource) -> Resu
     Ok(written)
 }
 
-fn fill(template: &str, id: &str, sdk: &SdkSource) -> String {
+fn fill(template: &str, id: &str, language: Language, sdk: &SdkSource) -> String {
     let words: Vec<String> = id.split('-').filter(|w| !w.is_empty()).map(|w| w[..1].to_uppercase() + &w[1..]).collect();
     let mut type_name = words.concat();
     if type_name.starts_with(|c: char| c.is_ascii_digit()) {
@@ -98,6 +139,8 @@ fn fill(template: &str, id: &str, sdk: &SdkSource) -> String {
         .replace("{{crate}}", &format!("inlet-plugin-{id}"))
         .replace("{{artifact}}", &format!("inlet_plugin_{}", id.replace('-', "_")))
         .replace("{{sdk}}", &sdk.dependency())
+        .replace("{{source}}", language.source())
+        .replace("{{build_note}}", language.build_note())
 }
 
 #[cfg(test)]
