@@ -23,7 +23,25 @@ pub struct CassetteFile {
     /// The integration's config, secret fields redacted.
     pub config: serde_json::Value,
     /// Run 1 is the first (backfill) run; run 2 the incremental run after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<Vec<Exchange>>,
+    /// For a plugin that is pushed its data: the delivery its webhook receives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// A push delivery as the sender makes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    pub body: Body,
+}
+
+impl Delivery {
+    pub fn body_bytes(&self) -> Vec<u8> {
+        self.body.bytes()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 //! the cassette's recording time so the plugin asks for the same URLs.
 
 mod checks;
+mod delivery;
 mod expected;
 
 use crate::capabilities::cassette::{Cassette, CassetteFile, Fault, RunTape};
@@ -163,6 +164,7 @@ pub async fn run(options: TestOptions) -> Result<Report> {
         (None, None) => checks::first_example(&plugin, &instance_type).unwrap_or_else(|| serde_json::json!({})),
     };
     cassette.add_secrets(checks::secret_values(&plugin, &instance_type, &config));
+    let delivery = recorded.as_ref().and_then(|c| c.delivery.clone());
     let session = Session {
         host: &host,
         plugin: &plugin,
@@ -173,7 +175,10 @@ pub async fn run(options: TestOptions) -> Result<Report> {
         clock,
         recorded_at,
     };
-    session.run_checks(&options, &mut report).await?;
+    match delivery {
+        Some(delivery) => session.delivery_checks(&delivery, &options, &mut report).await?,
+        None => session.run_checks(&options, &mut report).await?,
+    }
     Ok(report)
 }
 
@@ -341,6 +346,7 @@ impl Session<'_> {
             instance_type: self.instance_type.to_string(),
             config: config.clone(),
             runs: self.cassette.recorded_runs(),
+            delivery: None,
         };
         let path = write_cassette(&options.cassette_dir, &file)?;
         self.cassette.replay_recorded();
