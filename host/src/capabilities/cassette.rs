@@ -159,12 +159,12 @@ impl Cassette {
     /// Record into an empty cassette; `secrets` (credentials, secret config
     /// values) are replaced with [`REDACTED`] wherever they appear.
     pub fn recording(secrets: Vec<String>) -> Cassette {
-        Cassette { secrets: Mutex::new(keep_nonempty(secrets)), tape: Mutex::new(Tape::Recording(Vec::new())) }
+        Cassette { secrets: Mutex::new(secret_forms(secrets)), tape: Mutex::new(Tape::Recording(Vec::new())) }
     }
 
     pub fn replaying(runs: Vec<Vec<Exchange>>, secrets: Vec<String>) -> Cassette {
         let tape = Tape::Replaying { runs, run: 0, used: Vec::new(), fault: None, tape: RunTape::default() };
-        Cassette { secrets: Mutex::new(keep_nonempty(secrets)), tape: Mutex::new(tape) }
+        Cassette { secrets: Mutex::new(secret_forms(secrets)), tape: Mutex::new(tape) }
     }
 
     /// Redact these too from now on (secret config values, known once the
@@ -172,7 +172,7 @@ impl Cassette {
     pub fn add_secrets(&self, more: Vec<String>) {
         let mut secrets = self.secrets.lock().expect("cassette lock");
         let all = secrets.drain(..).chain(more).collect();
-        *secrets = keep_nonempty(all);
+        *secrets = secret_forms(all);
     }
 
     /// Turn a recording into a replay of what it recorded.
@@ -325,7 +325,7 @@ impl Cassette {
 /// Each secret as it may appear: as is, percent-encoded (in a query or a
 /// form), escaped in a JSON string. Empty secrets would match everywhere;
 /// longer ones go first so a secret that contains another is replaced whole.
-fn keep_nonempty(secrets: Vec<String>) -> Vec<String> {
+fn secret_forms(secrets: Vec<String>) -> Vec<String> {
     let mut secrets: Vec<String> = secrets
         .into_iter()
         .filter(|s| !s.is_empty())

@@ -121,7 +121,7 @@ async fn test(args: TestArgs, upstream_override: Option<String>) -> Result<()> {
     {
         println!("{}", serde_json::to_string_pretty(records)?);
     }
-    let failed = report.checks.iter().filter(|c| matches!(c.outcome, Outcome::Failed(_))).count();
+    let failed = report.failures();
     if failed > 0 {
         bail!("{failed} of {} checks failed", report.checks.len());
     }

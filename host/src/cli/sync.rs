@@ -150,12 +150,7 @@ pub async fn runs(host: &Host, args: RunsArgs) -> Result<()> {
 }
 
 pub async fn records(host: &Host, args: RecordsArgs) -> Result<()> {
-    let store = host.store();
-    print_json(&json!({
-        "objects": store.objects(args.integration).await?,
-        "events": store.events(args.integration).await?,
-        "blocks": store.blocks(args.integration).await?,
-    }))
+    print_json(&host.store().integration_records(args.integration).await?)
 }
 
 fn print_run(run: &SyncRun) {

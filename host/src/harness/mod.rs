@@ -98,8 +98,9 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn passed(&self) -> bool {
-        !self.checks.iter().any(|c| matches!(c.outcome, Outcome::Failed(_)))
+    /// How many checks failed.
+    pub fn failures(&self) -> usize {
+        self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Failed(_))).count()
     }
 
     fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
@@ -365,7 +366,8 @@ impl Session<'_> {
                 plugin: self.plugin.id().to_string(),
                 name: name.to_string(),
                 api_key: credentials.api_key,
-                // Deliveries are not replayed; a secret only lets the group exist.
+                // Deliveries go to the plugin directly, signed with this
+                // placeholder (`delivery.rs`); the group needs one to exist.
                 webhook_secret: Some(PLACEHOLDER.to_string()),
                 access_token: credentials.access_token,
                 username: credentials.username,
@@ -400,12 +402,7 @@ impl Session<'_> {
 
     /// The records of an integration, as `inlet records` prints them.
     async fn records(&self, integration: i64) -> Result<Value> {
-        let store = self.host.store();
-        Ok(serde_json::json!({
-            "objects": store.objects(integration).await?,
-            "events": store.events(integration).await?,
-            "blocks": store.blocks(integration).await?,
-        }))
+        Ok(serde_json::to_value(self.host.store().integration_records(integration).await?)?)
     }
 }
 

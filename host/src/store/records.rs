@@ -35,6 +35,14 @@ impl RecordCounts {
     }
 }
 
+/// An integration's records of every class.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationRecords {
+    pub objects: Vec<StoredObject>,
+    pub events: Vec<StoredEvent>,
+    pub blocks: Vec<StoredBlock>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredObject {
     pub external_id: String,
@@ -194,6 +202,15 @@ impl Store {
         raw_batches::mark_processed(&mut tx, batch_id, now).await?;
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// Everything an integration has stored, as `inlet records` prints it.
+    pub async fn integration_records(&self, integration_id: i64) -> Result<IntegrationRecords> {
+        Ok(IntegrationRecords {
+            objects: self.objects(integration_id).await?,
+            events: self.events(integration_id).await?,
+            blocks: self.blocks(integration_id).await?,
+        })
     }
 
     /// Objects of an integration by kind then external id; deleted ones are flagged.
