@@ -504,6 +504,8 @@ impl SyncRunner {
                 // Requests end a twentieth of the call's time before the call
                 // does, so the plugin can still report what they ran into.
                 deadline: tokio::time::Instant::now() + self.runtime.limits.fetch_timeout * 19 / 20,
+                clock: self.store.clock(),
+                exhausted_until: None,
                 group_needs_reconnect: false,
                 refreshed_after_401: false,
                 cassette: self.cassette.clone(),

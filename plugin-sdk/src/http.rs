@@ -47,8 +47,11 @@ impl Request {
         self
     }
 
+    /// Set a header, replacing one of the same name (the default `accept`).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.inner.headers.push((name.into(), value.into()));
+        let name = name.into();
+        self.inner.headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
+        self.inner.headers.push((name, value.into()));
         self
     }
 

@@ -28,7 +28,8 @@
 //!
 //! Helpers: builders for the [`manifest`] and [`record`]s, [`dispatch!`] by
 //! instance type, [`paginate`] (Link header, cursor, page numbers),
-//! [`conditional`] requests, typed [`state::Key`]s. `inlet plugin new`
+//! [`conditional`] requests, typed [`state::Key`]s, deletions inferred
+//! from a complete read ([`snapshot`]). `inlet plugin new`
 //! starts a project with all of it; `inlet plugin test` runs it offline.
 //!
 //! Build with `cargo build --target wasm32-wasip2` and drop the `.wasm` file
@@ -40,6 +41,7 @@ pub mod manifest;
 pub mod output;
 pub mod paginate;
 pub mod record;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 
@@ -77,7 +79,7 @@ pub mod prelude {
         RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookAuth,
         WebhookDelivery, WebhookOutcome, log,
     };
-    pub use crate::{conditional, dispatch, http, paginate, parse_config, state, time};
+    pub use crate::{conditional, dispatch, http, paginate, parse_config, snapshot, state, time};
 }
 
 /// Run the arm for the request's instance type; any other is refused as bad

@@ -7,6 +7,7 @@ use super::CallScope;
 use super::cassette::Cassette;
 use super::quota::GroupQuotas;
 use super::rate_limit::GroupRateLimit;
+use crate::clock::{Millis, SharedClock};
 use crate::domain::manifest::{AuthKind, KeyPlacement};
 use crate::outbound::{UpstreamOverrides, host_matches, internal_address};
 use crate::store::groups::Credentials;
@@ -135,6 +136,11 @@ pub struct OutboundHttp {
     pub quotas: Option<GroupQuotas>,
     /// When the plugin call ends; a request waits for its turn until then.
     pub deadline: tokio::time::Instant,
+    /// Reads the time an upstream's rate-limit reset is compared with.
+    pub clock: SharedClock,
+    /// The upstream said no requests are left until then (ms): the next
+    /// request waits for it.
+    pub exhausted_until: Option<Millis>,
     /// Set when a refresh found the group needs reconnecting (its
     /// integrations are paused and the operator told already).
     pub group_needs_reconnect: bool,
@@ -253,6 +259,7 @@ impl OutboundHttp {
         }
         let (mut url, mut method, mut body) = (first.clone(), request.method, request.body);
         let mut redirects = 0;
+        let mut waited_for_reset = false;
         loop {
             self.check(&url)?;
             let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
@@ -267,6 +274,9 @@ impl OutboundHttp {
             }
             if let Some(limit) = self.rate_limit.as_ref().filter(|_| !replaying) {
                 limit.wait_turn(self.deadline).await?;
+            }
+            if let Some(until) = self.exhausted_until.take().filter(|_| !replaying) {
+                self.wait_for_reset(until).await?;
             }
             let mut response = match self.cassette.as_ref().filter(|_| replaying) {
                 Some(cassette) => cassette
@@ -284,6 +294,19 @@ impl OutboundHttp {
             }
             if is_wait(response.status, &response.headers) {
                 return Err(Error::RateLimited(retry_after(&response.headers).unwrap_or(60)));
+            }
+            if let Some(until) = exhausted_until(&response.headers) {
+                if !matches!(response.status, 403 | 429) {
+                    // This answer is good; the next request must wait.
+                    self.exhausted_until = Some(until);
+                } else if replaying || waited_for_reset {
+                    return Err(Error::RateLimited(self.seconds_until(until)));
+                } else {
+                    // Refused for the limit: ask again once it resets, if that is within the call.
+                    self.wait_for_reset(until).await?;
+                    waited_for_reset = true;
+                    continue;
+                }
             }
             let Some(location) = redirect_location(&response) else {
                 if response.status == 401 && !matches!(auth, Auth::None) {
@@ -311,6 +334,21 @@ impl OutboundHttp {
             }
             url = next;
         }
+    }
+
+    /// Wait until the upstream's requests come back at `until` (ms), or
+    /// refuse at once when that is after the call's deadline.
+    async fn wait_for_reset(&self, until: Millis) -> Result<(), Error> {
+        let wait = Duration::from_millis(until.saturating_sub(self.clock.now_ms()).max(0) as u64);
+        if tokio::time::Instant::now() + wait > self.deadline {
+            return Err(Error::RateLimited(self.seconds_until(until)));
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn seconds_until(&self, until: Millis) -> u32 {
+        (until.saturating_sub(self.clock.now_ms()).max(0) as f64 / 1000.0).ceil().max(1.0) as u32
     }
 
     /// After a 401: refresh the group's OAuth token (or take the one another
@@ -545,7 +583,20 @@ fn transport_error(url: &Url, error: reqwest::Error) -> Error {
 
 /// A 429 or 503 that says when to come back.
 fn is_wait(status: u16, headers: &[(String, String)]) -> bool {
-    matches!(status, 429 | 503) && retry_after(headers).is_some()
+    // GitHub answers its secondary rate limits with 403 or 429 and a Retry-After.
+    matches!(status, 403 | 429 | 503) && retry_after(headers).is_some()
+}
+
+/// When the upstream's own count of requests left (`x-ratelimit-remaining`,
+/// GitHub and many others) is at zero: the reset it names
+/// (`x-ratelimit-reset`, Unix seconds), in ms.
+fn exhausted_until(headers: &[(String, String)]) -> Option<Millis> {
+    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
+    if header("x-ratelimit-remaining")? != "0" {
+        return None;
+    }
+    let reset: i64 = header("x-ratelimit-reset")?.parse().ok()?;
+    Some(reset.saturating_mul(1000))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs; it counts as a minute).
@@ -584,6 +635,8 @@ mod tests {
             rate_limit: None,
             quotas: None,
             deadline: tokio::time::Instant::now() + Duration::from_secs(1),
+            clock: Arc::new(crate::clock::SystemClock),
+            exhausted_until: None,
             group_needs_reconnect: false,
             refreshed_after_401: false,
             cassette: None,

@@ -51,8 +51,17 @@ pub enum GroupsCommand {
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
     match command {
         GroupsCommand::Add { plugin, name, credentials, webhook_secret, json } => {
-            let CredentialArgs { access_token, api_key, username, password } = credentials;
-            let input = NewGroupInput { plugin, name, access_token, api_key, username, password, webhook_secret };
+            let CredentialArgs { access_token, refresh_token, api_key, username, password } = credentials;
+            let input = NewGroupInput {
+                plugin,
+                name,
+                access_token,
+                refresh_token,
+                api_key,
+                username,
+                password,
+                webhook_secret,
+            };
             let group = groups::create(host, input).await?;
             if json {
                 print_json(&serde_json::json!({ "id": group.id }))

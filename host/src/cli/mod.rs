@@ -114,6 +114,9 @@ pub struct CredentialArgs {
     /// OAuth access token (prefer the environment variable: command lines are visible to other users).
     #[arg(long, env = "INLET_ACCESS_TOKEN", hide_env_values = true)]
     access_token: Option<String>,
+    /// OAuth refresh token, for a consent given elsewhere (prefer the environment variable).
+    #[arg(long, env = "INLET_REFRESH_TOKEN", hide_env_values = true, requires = "access_token")]
+    refresh_token: Option<String>,
     /// API key (prefer the environment variable).
     #[arg(long, env = "INLET_API_KEY", hide_env_values = true)]
     api_key: Option<String>,

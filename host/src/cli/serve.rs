@@ -1,6 +1,6 @@
 use crate::api::auth::AdminTokens;
 use crate::api::{self, ApiState};
-use crate::demo::{self, FakeMonzo, MonzoDataset};
+use crate::demo::{self, DemoUpstreams};
 use crate::settings::Settings;
 use crate::{Host, HostOptions};
 use anyhow::{Context, Result};
@@ -17,8 +17,9 @@ pub struct ServeArgs {
     #[arg(long, env = "INLET_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
-    /// Start a local fake Monzo, connect a group to it and sync its four
-    /// integrations, so a sync can be seen without any account.
+    /// Start local fakes of Monzo, Google Sheets, Spotify, GitHub and Oura,
+    /// connect a group to each and sync its integrations, so syncs can be
+    /// seen without any account.
     #[arg(long)]
     demo: bool,
 
@@ -29,12 +30,14 @@ pub struct ServeArgs {
 }
 
 pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) -> Result<()> {
-    // The fake upstream must exist before the host starts, so the override
-    // that points api.monzo.com at it is part of the host's settings.
+    // The fake upstreams must exist before the host starts, so the overrides
+    // that point the providers' hosts at them are part of the host's settings.
     let demo_upstream = if args.demo {
-        let fake = FakeMonzo::start(MonzoDataset::sample(options.clock.now_ms())).await?;
-        settings.upstream_overrides.insert("api.monzo.com", &fake.base_url())?;
-        Some(fake)
+        let fakes = DemoUpstreams::start(options.clock.now_ms()).await?;
+        for (host, base_url) in fakes.overrides() {
+            settings.upstream_overrides.insert(host, &base_url)?;
+        }
+        Some(fakes)
     } else {
         None
     };

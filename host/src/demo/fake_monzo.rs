@@ -2,22 +2,17 @@
 //! (<https://docs.monzo.com>): bearer auth with `401 unauthorized.bad_access_token`,
 //! `/accounts`, `/balance`, `/pots`, and `/transactions` ascending by `created`
 //! with `since` (a time or a transaction id), `before` and `limit` (at most 100).
-//! `POST /oauth2/token` grants and refreshes tokens ([`FakeOAuth`]).
+//! `POST /oauth2/token` grants and refreshes tokens ([`super::fake_oauth::FakeOAuth`]).
 //! It backs the demo and the end-to-end tests, which also use it to inject
 //! failures and to see which requests the plugin made.
 
-use super::fake_oauth::FakeOAuth;
-use anyhow::Result;
+use super::upstream::{FakeApi, FakeUpstream, RecordedRequest};
 use axum::Json;
-use axum::extract::{Form, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
 const MAX_LIMIT: usize = 100;
 const HOUR_MS: i64 = 3_600_000;
@@ -147,197 +142,63 @@ fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// One request the fake received.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    pub authorized: bool,
-    /// When it arrived.
-    pub at: std::time::Instant,
-}
-
-impl RecordedRequest {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-struct CannedResponse {
-    status: StatusCode,
-    body: Value,
-    headers: Vec<(String, String)>,
-}
-
-struct FakeState {
-    oauth: FakeOAuth,
-    data: Mutex<MonzoDataset>,
-    requests: Mutex<Vec<RecordedRequest>>,
-    canned: Mutex<VecDeque<CannedResponse>>,
-    /// How long each API answer takes.
-    latency: Mutex<std::time::Duration>,
-}
-
-pub struct FakeMonzo {
-    addr: SocketAddr,
-    state: Arc<FakeState>,
-    server: tokio::task::JoinHandle<()>,
-}
+/// The fake Monzo: [`MonzoDataset`] served on loopback.
+pub type FakeMonzo = FakeUpstream<MonzoDataset>;
 
 impl FakeMonzo {
-    pub async fn start(dataset: MonzoDataset) -> Result<FakeMonzo> {
-        let state = Arc::new(FakeState {
-            oauth: FakeOAuth::new("demo-access-token"),
-            data: Mutex::new(dataset),
-            requests: Mutex::default(),
-            canned: Mutex::default(),
-            latency: Mutex::default(),
-        });
-        let app = axum::Router::new()
-            .route("/oauth2/token", post(token))
-            .route("/{*path}", get(handle))
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(FakeMonzo { addr, state, server })
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The access token the fake accepts now.
-    pub fn access_token(&self) -> String {
-        self.state.oauth.access_token().unwrap_or_default()
-    }
-
-    /// Its OAuth provider: approve authorizations, expire and revoke tokens.
-    pub fn oauth(&self) -> &FakeOAuth {
-        &self.state.oauth
-    }
-
     /// Append transactions to an account (as if they just happened).
     pub fn add_transactions(&self, account_id: &str, transactions: Vec<Value>) {
-        let mut data = self.state.data.lock().expect("fake state lock");
-        data.transactions.entry(account_id.to_string()).or_default().extend(transactions);
-    }
-
-    /// Change the served data in place (close an account, delete a pot...).
-    pub fn update(&self, change: impl FnOnce(&mut MonzoDataset)) {
-        change(&mut self.state.data.lock().expect("fake state lock"));
-    }
-
-    /// Answer the next request with this status, headers and body instead
-    /// (a 429 with `retry-after`, a 302 with `location`, a 500...).
-    pub fn respond_next(&self, status: u16, headers: &[(&str, &str)], body: Value) {
-        let status = StatusCode::from_u16(status).expect("a valid status code");
-        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.state.canned.lock().expect("fake state lock").push_back(CannedResponse { status, body, headers });
-    }
-
-    /// Make every API answer (not the token endpoint) take this long.
-    pub fn set_latency(&self, latency: std::time::Duration) {
-        *self.state.latency.lock().expect("fake state lock") = latency;
-    }
-
-    /// Requests received so far, and forget them.
-    pub fn take_requests(&self) -> Vec<RecordedRequest> {
-        std::mem::take(&mut *self.state.requests.lock().expect("fake state lock"))
+        self.update(|data| data.transactions.entry(account_id.to_string()).or_default().extend(transactions));
     }
 }
 
-impl Drop for FakeMonzo {
-    fn drop(&mut self) {
-        self.server.abort();
+impl FakeApi for MonzoDataset {
+    const TOKEN_PATH: Option<&'static str> = Some("/oauth2/token");
+
+    fn unauthorized(&self, _: &RecordedRequest) -> Response {
+        error(StatusCode::UNAUTHORIZED, "unauthorized.bad_access_token", "The access token is invalid or has expired")
+    }
+
+    fn answer(&mut self, request: &RecordedRequest) -> Response {
+        let data = &*self;
+        let query = &request.query;
+        let param = |name: &str| request.param(name).map(str::to_string);
+        match request.path.as_str() {
+            "/ping/whoami" => {
+                Json(json!({"authenticated": true, "client_id": "oauth2client_demo", "user_id": "user_00009"}))
+                    .into_response()
+            }
+            "/accounts" => Json(json!({"accounts": data.accounts})).into_response(),
+            "/balance" => match param("account_id") {
+                None => error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request.missing_param.account_id",
+                    "Missing required parameter account_id",
+                ),
+                Some(id) => match data.balances.get(&id) {
+                    Some(balance) => Json(balance.clone()).into_response(),
+                    None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
+                },
+            },
+            "/pots" => match param("current_account_id") {
+                None => error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request.missing_param.current_account_id",
+                    "Missing required parameter current_account_id",
+                ),
+                Some(id) => match data.pots.get(&id) {
+                    Some(pots) => Json(json!({"pots": pots})).into_response(),
+                    None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
+                },
+            },
+            "/transactions" => transactions(data, query),
+            _ => error(StatusCode::NOT_FOUND, "not_found", "Not found"),
+        }
     }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"code": code, "message": message, "params": {}}))).into_response()
-}
-
-async fn handle(
-    State(state): State<Arc<FakeState>>,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let authorized = state.oauth.accepts(headers.get("authorization").and_then(|v| v.to_str().ok()));
-    state.requests.lock().expect("fake state lock").push(RecordedRequest {
-        path: format!("/{path}"),
-        query: query.clone(),
-        authorized,
-        at: std::time::Instant::now(),
-    });
-
-    let latency = *state.latency.lock().expect("fake state lock");
-    tokio::time::sleep(latency).await;
-    if let Some(canned) = state.canned.lock().expect("fake state lock").pop_front() {
-        let mut response = (canned.status, Json(canned.body)).into_response();
-        for (name, value) in canned.headers {
-            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
-            response.headers_mut().insert(name, value.parse().expect("a valid header value"));
-        }
-        return response;
-    }
-    if !authorized {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized.bad_access_token",
-            "The access token is invalid or has expired",
-        );
-    }
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let data = state.data.lock().expect("fake state lock");
-    match path.as_str() {
-        "ping/whoami" => {
-            Json(json!({"authenticated": true, "client_id": "oauth2client_demo", "user_id": "user_00009"}))
-                .into_response()
-        }
-        "accounts" => Json(json!({"accounts": data.accounts})).into_response(),
-        "balance" => match param("account_id") {
-            None => error(
-                StatusCode::BAD_REQUEST,
-                "bad_request.missing_param.account_id",
-                "Missing required parameter account_id",
-            ),
-            Some(id) => match data.balances.get(&id) {
-                Some(balance) => Json(balance.clone()).into_response(),
-                None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
-            },
-        },
-        "pots" => match param("current_account_id") {
-            None => error(
-                StatusCode::BAD_REQUEST,
-                "bad_request.missing_param.current_account_id",
-                "Missing required parameter current_account_id",
-            ),
-            Some(id) => match data.pots.get(&id) {
-                Some(pots) => Json(json!({"pots": pots})).into_response(),
-                None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
-            },
-        },
-        "transactions" => transactions(&data, &query),
-        _ => error(StatusCode::NOT_FOUND, "not_found", "Not found"),
-    }
-}
-
-async fn token(State(state): State<Arc<FakeState>>, Form(form): Form<HashMap<String, String>>) -> Response {
-    state.requests.lock().expect("fake state lock").push(RecordedRequest {
-        path: "/oauth2/token".into(),
-        query: Vec::new(),
-        authorized: false,
-        at: std::time::Instant::now(),
-    });
-    // A provider takes a while: concurrent refreshes would overlap here.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let (status, body) = state.oauth.token_response(&form);
-    (status, Json(body)).into_response()
 }
 
 fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {

@@ -33,6 +33,9 @@ struct Tokens {
     refresh_calls: usize,
     /// Every token it granted, for tests that look for leaks.
     issued: Vec<String>,
+    /// Whether a refresh spends the refresh token and grants a new one
+    /// (Monzo), or keeps it and answers without one (Google, often Spotify).
+    rotates: bool,
 }
 
 pub struct FakeOAuth(Mutex<Tokens>);
@@ -47,7 +50,25 @@ impl FakeOAuth {
             codes: HashMap::new(),
             refresh_calls: 0,
             issued: vec![access_token.to_string()],
+            rotates: true,
         }))
+    }
+
+    /// A provider whose refreshes keep the refresh token and grant none.
+    pub fn keeping_refresh_tokens(self) -> FakeOAuth {
+        self.tokens().rotates = false;
+        self
+    }
+
+    /// A refresh token that works now, as a consent the operator copied
+    /// would give (`inlet groups add --refresh-token`).
+    pub fn grant_refresh_token(&self) -> String {
+        let mut tokens = self.tokens();
+        tokens.serial += 1;
+        let refresh = format!("fake_refresh.{:06}", tokens.serial);
+        tokens.issued.push(refresh.clone());
+        tokens.refresh_token = Some(refresh.clone());
+        refresh
     }
 
     fn tokens(&self) -> std::sync::MutexGuard<'_, Tokens> {
@@ -152,18 +173,23 @@ impl FakeOAuth {
         }
         tokens.serial += 1;
         let serial = tokens.serial;
-        let (access, refresh) = (format!("mnz_access.{serial:06}.fake"), format!("mnz_refresh.{serial:06}.fake"));
-        tokens.issued.extend([access.clone(), refresh.clone()]);
+        let access = format!("mnz_access.{serial:06}.fake");
+        tokens.issued.push(access.clone());
         tokens.access_token = Some(access.clone());
-        tokens.refresh_token = Some(refresh.clone());
-        let body = json!({
+        let mut body = json!({
             "access_token": access,
             "client_id": CLIENT_ID,
             "expires_in": tokens.expires_in,
-            "refresh_token": refresh,
             "token_type": "Bearer",
             "user_id": "user_00009demo",
         });
+        let first_grant = field("grant_type") == Some("authorization_code");
+        if tokens.rotates || first_grant {
+            let refresh = format!("mnz_refresh.{serial:06}.fake");
+            tokens.issued.push(refresh.clone());
+            tokens.refresh_token = Some(refresh.clone());
+            body["refresh_token"] = json!(refresh);
+        }
         (StatusCode::OK, body)
     }
 }

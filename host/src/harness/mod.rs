@@ -370,6 +370,7 @@ impl Session<'_> {
                 // placeholder (`delivery.rs`); the group needs one to exist.
                 webhook_secret: Some(PLACEHOLDER.to_string()),
                 access_token: credentials.access_token,
+                refresh_token: None,
                 username: credentials.username,
                 password: credentials.password,
             },

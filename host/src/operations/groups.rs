@@ -23,6 +23,8 @@ pub struct NewGroupInput {
     pub webhook_secret: Option<String>,
     /// An OAuth access token obtained elsewhere (OAuth plugins usually connect in a browser).
     pub access_token: Option<String>,
+    /// Its refresh token, so the host can renew the access token (needs `access_token`).
+    pub refresh_token: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
 }
@@ -65,6 +67,7 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
     }
     let fields: BTreeMap<String, String> = [
         ("access_token", input.access_token),
+        ("refresh_token", input.refresh_token),
         ("api_key", input.api_key),
         ("username", input.username),
         ("password", input.password),
@@ -75,6 +78,9 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
     .collect();
     if let Some((field, _)) = fields.iter().find(|(_, value)| value.trim().is_empty()) {
         return Err(OperationError::invalid(field.as_str(), "must not be empty"));
+    }
+    if fields.contains_key("refresh_token") && !fields.contains_key("access_token") {
+        return Err(OperationError::invalid("refresh_token", "comes with the access_token it renews"));
     }
     // Without the secret its header must carry, every delivery would be refused.
     if let Some(WebhookAuth::SharedSecretHeader(header)) = &plugin.manifest.webhook

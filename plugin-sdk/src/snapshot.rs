@@ -1,0 +1,152 @@
+//! Deletions inferred from absence, safely. Many APIs list what exists
+//! (a sheet's rows, the repositories you star) but never say what was
+//! removed. A [`Snapshot`] collects the external ids of one complete read;
+//! only when the read has finished does [`Snapshot::complete`] compare them
+//! with the previous complete read's and emit tombstones for the missing.
+//! A run that fails or stops midway never reaches `complete`, so it never
+//! deletes what it did not get to, and the previous read's ids stay the
+//! reference for the next attempt.
+//!
+//! ```no_run
+//! use inlet_plugin_sdk::prelude::*;
+//! use inlet_plugin_sdk::snapshot::Snapshot;
+//!
+//! fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+//!     let mut seen = Snapshot::objects("repositories", "repository");
+//!     let first = http::get("https://api.example.com/repos").authenticated();
+//!     for page in paginate::by_link_header::<Vec<serde_json::Value>>(first) {
+//!         let page = page?;
+//!         seen.saw_all(page.iter().filter_map(|repo| repo["id"].as_i64()).map(|id| id.to_string()));
+//!         emit_json("repositories", &page)?;
+//!     }
+//!     seen.complete()?; // every page was read: tombstone what is gone
+//!     Ok(FetchSummary::default())
+//! }
+//!
+//! fn process(batch: RawBatch) -> Result<Records, PluginError> {
+//!     if let Some(removed) = inlet_plugin_sdk::snapshot::removed(&batch) {
+//!         return removed;
+//!     }
+//!     // ... the plugin's own batches
+//! #   Ok(Records::default())
+//! }
+//! ```
+
+use crate::output::emit_json;
+use crate::{PluginError, RawBatch, Records, Tombstone, state};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// The batch kind [`Snapshot::complete`] emits and [`removed`] reads.
+pub const REMOVED_BATCH: &str = "inlet.snapshot.removed";
+
+/// State values are capped by the host (64 KiB); ids are kept in parts below that.
+const PART_BYTES: usize = 48 * 1024;
+
+/// The external ids one complete read saw, of one record class and kind.
+pub struct Snapshot {
+    name: String,
+    class: &'static str,
+    kind: String,
+    seen: BTreeSet<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Removed {
+    class: String,
+    kind: String,
+    external_ids: Vec<String>,
+}
+
+impl Snapshot {
+    /// Objects of `kind`; `name` tells this snapshot apart in the
+    /// integration's state (one per listing: "rows", "starred").
+    pub fn objects(name: impl Into<String>, kind: impl Into<String>) -> Snapshot {
+        Snapshot { name: name.into(), class: "object", kind: kind.into(), seen: BTreeSet::new() }
+    }
+
+    /// Events of `kind` (a listing of everything that happened, such as
+    /// the plays a service still keeps).
+    pub fn events(name: impl Into<String>, kind: impl Into<String>) -> Snapshot {
+        Snapshot { name: name.into(), class: "event", kind: kind.into(), seen: BTreeSet::new() }
+    }
+
+    pub fn saw(&mut self, external_id: impl Into<String>) {
+        self.seen.insert(external_id.into());
+    }
+
+    pub fn saw_all(&mut self, external_ids: impl IntoIterator<Item = String>) {
+        self.seen.extend(external_ids);
+    }
+
+    /// The read saw everything there is: emit a batch of tombstones for the
+    /// ids the previous complete read saw and this one did not, keep this
+    /// read's ids for the next, and checkpoint both together. Returns how
+    /// many were removed. The first complete read removes nothing.
+    pub fn complete(self) -> Result<usize, PluginError> {
+        let previous = self.stored()?;
+        let gone: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
+        if !gone.is_empty() {
+            let removed = Removed { class: self.class.into(), kind: self.kind.clone(), external_ids: gone.clone() };
+            emit_json(REMOVED_BATCH, &removed)?;
+        }
+        self.store()?;
+        crate::output::checkpoint()?;
+        Ok(gone.len())
+    }
+
+    fn parts_key(&self) -> String {
+        format!("snapshot.{}.parts", self.name)
+    }
+
+    fn part_key(&self, index: usize) -> String {
+        format!("snapshot.{}.{index}", self.name)
+    }
+
+    fn stored(&self) -> Result<BTreeSet<String>, PluginError> {
+        let parts: usize = state::get_json(&self.parts_key())?.unwrap_or(0);
+        let mut ids = BTreeSet::new();
+        for index in 0..parts {
+            let part: Vec<String> = state::get_json(&self.part_key(index))?.unwrap_or_default();
+            ids.extend(part);
+        }
+        Ok(ids)
+    }
+
+    fn store(&self) -> Result<(), PluginError> {
+        let old_parts: usize = state::get_json(&self.parts_key())?.unwrap_or(0);
+        let mut parts: Vec<Vec<&String>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for id in &self.seen {
+            // Quotes and a comma around each id.
+            if bytes + id.len() + 3 > PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
+                parts.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += id.len() + 3;
+            parts.last_mut().expect("one part at least").push(id);
+        }
+        for (index, part) in parts.iter().enumerate() {
+            state::set_json(&self.part_key(index), part)?;
+        }
+        for index in parts.len()..old_parts {
+            state::delete(&self.part_key(index));
+        }
+        state::set_json(&self.parts_key(), &parts.len())
+    }
+}
+
+/// The tombstones of a batch [`Snapshot::complete`] emitted; `None` for any
+/// other batch. Call it first thing in `process`.
+pub fn removed(batch: &RawBatch) -> Option<Result<Records, PluginError>> {
+    (batch.kind == REMOVED_BATCH).then(|| {
+        let removed: Removed = serde_json::from_str(&batch.payload)?;
+        let tombstone = match removed.class.as_str() {
+            "object" => Tombstone::object,
+            "event" => Tombstone::event,
+            other => return Err(PluginError::Permanent(format!("snapshot of unknown record class {other:?}"))),
+        };
+        let deleted = removed.external_ids.into_iter().map(|id| tombstone(removed.kind.clone(), id)).collect();
+        Ok(Records { deleted, ..Records::default() })
+    })
+}
