@@ -71,3 +71,34 @@ pub fn record_cassette(
     }
     report
 }
+
+/// `inlet serve --demo` (what `cargo xtask run --demo` starts) connects one
+/// group to each catalog plugin's fake and every instance type syncs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_syncs_every_catalog_plugin_against_its_fake() {
+    let expected = [
+        ("monzo", &["accounts", "balances", "pots", "transactions"][..]),
+        ("google-sheets", &["rows", "spreadsheet"][..]),
+        ("spotify", &["recently-played", "saved-tracks", "playlists"][..]),
+        ("github", &["events", "repositories", "starred"][..]),
+        ("oura", &["daily-sleep", "daily-activity", "daily-readiness", "sleep", "heartrate", "workouts"][..]),
+    ];
+    let plugins: Vec<PathBuf> = expected.iter().map(|(id, _)| support::bundled_plugin(id)).collect();
+    let inlet = support::Inlet::with_plugins(&plugins);
+    let log = inlet.dir().join("serve.log");
+    // The demo syncs before the server listens: once it listens, the log is complete.
+    let (server, _) = inlet.spawn_logged_listening(&["serve", "--demo", "--listen", "127.0.0.1:0"], &log).await;
+    support::terminate(&server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let groups = log.lines().filter(|l| l.starts_with("demo: fake ")).count();
+    assert_eq!(groups, expected.len(), "one group per plugin:\n{log}");
+    for (plugin, instance_types) in expected {
+        for instance_type in instance_types {
+            let line = log
+                .lines()
+                .find(|l| l.starts_with(&format!("demo: {plugin} ")) && l.contains(&format!("({instance_type})")));
+            let line = line.unwrap_or_else(|| panic!("no demo run of {plugin} {instance_type}:\n{log}"));
+            assert!(line.contains(" success: ") && !line.contains(" 0 created"), "{line}");
+        }
+    }
+}

@@ -497,6 +497,10 @@ async fn the_bundled_plugins_pass_the_standard_checks_on_their_cassettes() {
         ("monzo", &["accounts", "balances", "pots", "transactions"][..]),
         ("hevy", &["workouts"][..]),
         ("apple-health", &["workouts", "metrics"][..]),
+        ("google-sheets", &["rows", "spreadsheet"][..]),
+        ("spotify", &["recently-played", "saved-tracks", "playlists"][..]),
+        ("github", &["events", "repositories", "starred"][..]),
+        ("oura", &["daily-sleep", "daily-activity", "daily-readiness", "sleep", "heartrate", "workouts"][..]),
     ];
     for (plugin, instance_types) in cassettes {
         let wasm = support::bundled_plugin(plugin);
@@ -519,5 +523,5 @@ async fn the_bundled_plugins_pass_the_standard_checks_on_their_cassettes() {
             tested.push(format!("{plugin}/{instance_type}"));
         }
     }
-    assert_eq!(tested.len(), 7);
+    assert_eq!(tested.len(), 7 + 14);
 }

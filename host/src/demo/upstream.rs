@@ -183,7 +183,10 @@ async fn handle<A: FakeApi>(
     if authorized { api.answer(&request) } else { api.unauthorized(&request) }
 }
 
-async fn token<A: FakeApi>(State(shared): State<Arc<Shared<A>>>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token<A: FakeApi>(
+    State(shared): State<Arc<Shared<A>>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     locked(&shared.requests).push(RecordedRequest {
         method: Method::POST,
         path: A::TOKEN_PATH.unwrap_or_default().to_string(),

@@ -62,7 +62,7 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
     if response.status == 404 && config.username.is_some() {
         return Err(PluginError::InvalidConfig(format!("config.username: GitHub has no user {login:?} (404)")));
     }
-    crate::check(&url, &response)?;
+    http::check_status(&url, &response)?;
     let read_etag = header(&response, "etag").map(str::to_string);
 
     // Newest first: page back until the newest event already stored (or
@@ -179,7 +179,8 @@ pub fn process(payload: &Value) -> Result<Records, PluginError> {
         let occurred_at = time::parse_rfc3339(&string(event, "created_at")?)?;
         let mut record = EventRecord::new(string(event, "type")?, string(event, "id")?, occurred_at).data(event)?;
         record.actor = event["actor"]["login"].as_str().map(str::to_string);
-        record.target = event["repo"]["name"].as_str().map(str::to_string);
+        // The repository's id, as the `repositories` and `starred` objects are keyed.
+        record.target = event["repo"]["id"].as_i64().map(|id| id.to_string());
         records.events.push(record);
     }
     Ok(records)

@@ -91,38 +91,8 @@ fn get_as(path: &str, media_type: &str) -> http::Request {
 fn send(request: http::Request) -> Result<http::Response, PluginError> {
     let url = request.url();
     let response = request.send()?;
-    check(&url, &response)?;
+    http::check_status(&url, &response)?;
     Ok(response)
-}
-
-/// The SDK's classification of a non-2xx answer, after GitHub's rate limits:
-/// a 403 (or 429) with `retry-after` (a secondary limit) or with
-/// `x-ratelimit-remaining: 0` (the primary limit, until `x-ratelimit-reset`)
-/// asks to wait. The host usually acts on these before the plugin sees them.
-fn check(url: &str, response: &http::Response) -> Result<(), PluginError> {
-    if matches!(response.status, 403 | 429)
-        && let Some(seconds) = rate_limit_wait(response)
-    {
-        let message: String = String::from_utf8_lossy(&response.body).chars().take(300).collect();
-        return Err(PluginError::RateLimited(inlet_plugin_sdk::RateLimited {
-            retry_after_seconds: seconds,
-            message: format!("GitHub's rate limit ({}): {message}", response.status),
-        }));
-    }
-    http::check_status(url, response)
-}
-
-/// Seconds GitHub asks to wait, if the answer is a rate limit.
-fn rate_limit_wait(response: &http::Response) -> Option<u32> {
-    if let Some(seconds) = header(response, "retry-after").and_then(|v| v.trim().parse::<u32>().ok()) {
-        return Some(seconds.max(1));
-    }
-    if header(response, "x-ratelimit-remaining")?.trim() != "0" {
-        return None;
-    }
-    let reset: i64 = header(response, "x-ratelimit-reset")?.trim().parse().ok()?;
-    let seconds = (reset - time::now() / 1000).clamp(1, i64::from(u32::MAX));
-    Some(seconds as u32)
 }
 
 fn header<'a>(response: &'a http::Response, name: &str) -> Option<&'a str> {
