@@ -14,8 +14,20 @@ mod oura;
 #[path = "catalog/spotify.rs"]
 mod spotify;
 
+use serde_json::Value;
 use std::path::PathBuf;
-use support::{root, text};
+use support::{Inlet, root, text};
+
+/// `inlet sync <id> --json`: the run, failed or not (the exit status must
+/// say which).
+pub async fn sync(inlet: &Inlet, id: &str) -> Value {
+    let output = inlet.run(&["sync", id, "--json"]).await;
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("sync {id} printed no run ({e}): {}\n{}", text(&output.stdout), text(&output.stderr))
+    });
+    assert_eq!(output.status.success(), run["status"] == "success", "{run:#}");
+    run
+}
 
 /// Record `instance_type`'s cassette against a fake with `inlet plugin test
 /// --record` (which then replays it and runs every standard check), and return

@@ -46,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
         rate_limit: None,
         quotas: None,
         deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
+        clock: Arc::new(inlet::clock::SystemClock),
+        exhausted_until: None,
         group_needs_reconnect: false,
         refreshed_after_401: false,
         cassette: None,

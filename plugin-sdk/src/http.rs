@@ -150,11 +150,19 @@ pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
 }
 
 fn retry_after(response: &Response) -> Option<u32> {
-    response
-        .headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-        .and_then(|(_, value)| value.trim().parse().ok())
+    response.header("retry-after")?.trim().parse().ok()
+}
+
+impl Response {
+    /// The first value of the header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(existing, _)| existing.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    /// `Retry-After` in seconds, when the upstream sent one.
+    pub fn retry_after(&self) -> Option<u32> {
+        retry_after(self)
+    }
 }
 
 /// Query strings may carry ids worth keeping out of error messages.

@@ -42,14 +42,6 @@ async fn add(inlet: &Inlet, group: &str, instance_type: &str, config: Value) -> 
     inlet.json(&args).await["id"].to_string()
 }
 
-/// `inlet sync <id> --json`: the run, failed or not.
-async fn sync(inlet: &Inlet, id: &str) -> Value {
-    let output = inlet.run(&["sync", id, "--json"]).await;
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("sync {id} printed no run ({e}): {}\n{}", text(&output.stdout), text(&output.stderr))
-    })
-}
-
 /// `inlet sync <id> --json`, requiring success; the record counts.
 async fn synced(inlet: &Inlet, id: &str) -> Value {
     let run = sync(inlet, id).await;

@@ -39,18 +39,18 @@ impl Oura {
         self.inlet.json(&args).await["id"].to_string()
     }
 
+    /// `inlet sync <id> --json`, requiring success.
     async fn sync(&self, id: &str) -> Value {
-        let run = self.inlet.json(&["sync", id, "--json"]).await;
+        let run = crate::sync(&self.inlet, id).await;
         assert_eq!(run["status"], "success", "{run:#}");
         run
     }
 
     /// A run that must fail, as `inlet sync --json` prints it.
     async fn failed_sync(&self, id: &str) -> Value {
-        let output = self.inlet.run(&["sync", id, "--json"]).await;
-        assert!(!output.status.success(), "the run should have failed: {}", text(&output.stdout));
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("no run printed ({e}): {}\n{}", text(&output.stdout), text(&output.stderr)))
+        let run = crate::sync(&self.inlet, id).await;
+        assert_eq!(run["status"], "failed", "{run:#}");
+        run
     }
 
     async fn records(&self, id: &str) -> Value {

@@ -37,15 +37,6 @@ async fn add_integration(inlet: &Inlet, group: &str, instance_type: &str, config
     inlet.json(&args).await["id"].to_string()
 }
 
-/// `inlet sync <id> --json`: the run, failed or not (a failed run exits non-zero).
-async fn sync(inlet: &Inlet, id: &str) -> Value {
-    let output = inlet.run(&["sync", id, "--json"]).await;
-    let run: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("sync {id} printed no run ({e}): {}{}", text(&output.stdout), text(&output.stderr)));
-    assert_eq!(output.status.success(), run["status"] == "success", "{run:#}");
-    run
-}
-
 /// Created, updated, unchanged and deleted records of a run.
 fn counts(run: &Value) -> [i64; 4] {
     ["created", "updated", "unchanged", "deleted"].map(|n| run["records"][n].as_i64().unwrap_or(-1))

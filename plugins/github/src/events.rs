@@ -6,7 +6,7 @@
 //! already has; only then do the ETag and that cursor move, so a run that
 //! fails midway is read again whole.
 
-use crate::{PER_PAGE, get, header, send, string};
+use crate::{PER_PAGE, get, send, string};
 use inlet_plugin_sdk::prelude::*;
 use inlet_plugin_sdk::state::Key;
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,7 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
         return Err(PluginError::InvalidConfig(format!("config.username: GitHub has no user {login:?} (404)")));
     }
     http::check_status(&url, &response)?;
-    let read_etag = header(&response, "etag").map(str::to_string);
+    let read_etag = response.header("etag").map(str::to_string);
 
     // Newest first: page back until the newest event already stored (or
     // the start of the backfill), emitting what is new page by page.
@@ -161,7 +161,7 @@ fn valid_username(username: &str) -> Result<String, PluginError> {
 
 /// GitHub's `X-Poll-Interval`, as a hint that holds back the next run.
 fn poll_hint(response: &http::Response) -> FetchSummary {
-    let seconds = header(response, "x-poll-interval").and_then(|v| v.trim().parse::<i64>().ok());
+    let seconds = response.header("x-poll-interval").and_then(|v| v.trim().parse::<i64>().ok());
     match seconds.filter(|s| *s > 0) {
         Some(seconds) => FetchSummary::default().not_before(
             time::now() + seconds * 1000,

@@ -95,10 +95,6 @@ fn send(request: http::Request) -> Result<http::Response, PluginError> {
     Ok(response)
 }
 
-fn header<'a>(response: &'a http::Response, name: &str) -> Option<&'a str> {
-    response.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 fn string(value: &Value, field: &str) -> Result<String, PluginError> {
     match &value[field] {
         Value::String(s) => Ok(s.clone()),

@@ -129,7 +129,7 @@ impl ApiError {
             )),
             // Google sends no Retry-After; its quotas are per minute.
             429 => PluginError::RateLimited(RateLimited {
-                retry_after_seconds: retry_after(&self.response).unwrap_or(60),
+                retry_after_seconds: self.response.retry_after().unwrap_or(60),
                 message: format!("Google's request quota is spent ({status} {message})"),
             }),
             400 if message.to_ascii_lowercase().contains("range") => {
@@ -158,9 +158,4 @@ impl ApiError {
             },
         }
     }
-}
-
-fn retry_after(response: &http::Response) -> Option<u32> {
-    let (_, value) = response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))?;
-    value.trim().parse().ok()
 }

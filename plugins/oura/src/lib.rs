@@ -232,9 +232,7 @@ fn send_page(request: http::Request, ask: &Ask) -> Result<Page, PluginError> {
             "Oura shares {path} only once the Oura app on the phone is updated (426 minimum app version): {detail}"
         ))),
         429 => Err(PluginError::RateLimited(RateLimited {
-            retry_after_seconds: header(&response, "retry-after")
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(RATE_WINDOW_SECONDS),
+            retry_after_seconds: response.retry_after().unwrap_or(RATE_WINDOW_SECONDS),
             message: format!("429 from {path}: Oura allows 5000 requests in 5 minutes ({detail})"),
         })),
         _ => {
@@ -242,10 +240,6 @@ fn send_page(request: http::Request, ask: &Ask) -> Result<Page, PluginError> {
             Err(PluginError::Permanent(format!("unexpected {status} from {path}")))
         }
     }
-}
-
-fn header<'a>(response: &'a http::Response, name: &str) -> Option<&'a str> {
-    response.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 fn array(value: &Value) -> impl Iterator<Item = &Value> {
