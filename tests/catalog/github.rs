@@ -5,7 +5,7 @@
 //! (rate limits, a refused token, an unknown user) as the typed errors the
 //! host acts on. Each instance type's cassette is recorded against the same fake.
 
-use crate::support::{Inlet, bundled_plugin, text};
+use crate::support::{Inlet, bundled_plugin};
 use inlet::demo::fake_github::{FakeGithub, GithubData, LOGIN, secondary_rate_limit_body};
 use serde_json::Value;
 

@@ -4,8 +4,8 @@
 //! sheet keyed by row number; the spreadsheet instance type; a refresh that
 //! keeps the refresh token; and both instance types' cassettes.
 
-use crate::record_cassette;
-use crate::support::{Inlet, bundled_plugin, text};
+use crate::support::{Inlet, bundled_plugin};
+use crate::{record_cassette, sync};
 use inlet::demo::fake_google_sheets::{FakeGoogleSheets, GoogleSheetsData, SAMPLE_SPREADSHEET_ID as ID};
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 //! typed errors. Then a cassette for each instance type, with the standard
 //! checks.
 
-use crate::support::{Inlet, bundled_plugin, text};
+use crate::support::{Inlet, bundled_plugin};
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use inlet::demo::RecordedRequest;
 use inlet::demo::fake_oura::{FakeOura, OuraData};

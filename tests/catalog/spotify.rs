@@ -4,7 +4,8 @@
 //! the typed errors, the OAuth refresh and the reconnect a revoked refresh
 //! token needs, and the three instance types' cassettes.
 
-use crate::support::{Inlet, bundled_plugin, text};
+use crate::support::{Inlet, bundled_plugin};
+use crate::sync;
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use inlet::demo::fake_spotify::{FakeSpotify, SpotifyData, track};
 use serde_json::{Value, json};
