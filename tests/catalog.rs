@@ -1,16 +1,25 @@
 //! The catalog end to end: each bundled plugin (Google Sheets, Spotify,
-//! GitHub, Oura) through the real `inlet` binary against its fake upstream,
-//! and its cassettes recorded by `inlet plugin test --record` against the same
-//! fake. One test binary for all of them, one module per plugin.
+//! GitHub, Oura, Hevy, GoCardless, Slack, and the digest task) through the
+//! real `inlet` binary against its fake upstream, and its cassettes recorded
+//! by `inlet plugin test --record` against the same fake. One test binary for
+//! all of them, one module per plugin.
 
 mod support;
 
+#[path = "catalog/digest.rs"]
+mod digest;
 #[path = "catalog/github.rs"]
 mod github;
+#[path = "catalog/gocardless.rs"]
+mod gocardless;
 #[path = "catalog/google_sheets.rs"]
 mod google_sheets;
+#[path = "catalog/hevy.rs"]
+mod hevy;
 #[path = "catalog/oura.rs"]
 mod oura;
+#[path = "catalog/slack.rs"]
+mod slack;
 #[path = "catalog/spotify.rs"]
 mod spotify;
 
@@ -94,8 +103,12 @@ async fn the_demo_syncs_every_catalog_plugin_against_its_fake() {
         ("spotify", &["recently-played", "saved-tracks", "playlists"][..]),
         ("github", &["events", "repositories", "starred"][..]),
         ("oura", &["daily-sleep", "daily-activity", "daily-readiness", "sleep", "heartrate", "workouts"][..]),
+        ("hevy", &["workouts", "routines", "exercise-templates"][..]),
+        ("gocardless", &["accounts", "balances", "transactions"][..]),
+        ("slack", &["channels", "history"][..]),
     ];
-    let plugins: Vec<PathBuf> = expected.iter().map(|(id, _)| support::bundled_plugin(id)).collect();
+    let mut plugins: Vec<PathBuf> = expected.iter().map(|(id, _)| support::bundled_plugin(id)).collect();
+    plugins.push(support::bundled_plugin("digest"));
     let inlet = support::Inlet::with_plugins(&plugins);
     let log = inlet.dir().join("serve.log");
     // The demo syncs before the server listens: once it listens, the log is complete.
@@ -113,4 +126,8 @@ async fn the_demo_syncs_every_catalog_plugin_against_its_fake() {
             assert!(line.contains(" success: ") && !line.contains(" 0 created"), "{line}");
         }
     }
+    // Then a digest of what they all brought.
+    let digest = log.lines().find(|l| l.starts_with("demo: digest ") && l.contains("(daily)"));
+    let digest = digest.unwrap_or_else(|| panic!("no demo run of the digest:\n{log}"));
+    assert!(digest.contains(" success: ") && !digest.contains(" 0 created"), "{digest}");
 }

@@ -9,6 +9,7 @@ mod support;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use inlet::demo::fake_hevy::{API_KEY as HEVY_KEY, FakeHevy, HevyData};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -75,115 +76,6 @@ async fn list(State(fake): State<Arc<FakeNotes>>, headers: HeaderMap, RawQuery(q
         response.headers_mut().insert("link", link.parse().unwrap());
     }
     response
-}
-
-/// Hevy's API (`api-key` header; `/v1/workouts` newest first and
-/// `/v1/workouts/events` since a time, both paged by `page` and `pageSize` up
-/// to 10), with workouts that can be changed and deleted while it runs.
-struct FakeHevy {
-    workouts: std::sync::Mutex<Vec<Value>>,
-    /// `{type: "updated", workout}` or `{type: "deleted", id, deleted_at}`, oldest first.
-    events: std::sync::Mutex<Vec<Value>>,
-}
-
-const HEVY_KEY: &str = "hevy-key-0c7d21";
-
-fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-impl FakeHevy {
-    /// 23 workouts over the last 23 days (three pages), two exercises each.
-    async fn start() -> (Arc<FakeHevy>, String) {
-        let now = chrono::Utc::now();
-        let workouts = (1..=23)
-            .map(|n| {
-                let start = now - chrono::Duration::days(n) - chrono::Duration::hours(2);
-                let end = start + chrono::Duration::minutes(50 + n);
-                let exercises: Vec<Value> =
-                    [(0, "Bench Press (Barbell)", "79D0BB3A"), (1, "Squat (Barbell)", "D04AC939")]
-                        .into_iter()
-                        .map(|(index, title, template)| {
-                            json!({
-                                "index": index,
-                                "title": title,
-                                "notes": "",
-                                "exercise_template_id": template,
-                                "superset_id": null,
-                                "sets": [{"index": 0, "type": "normal", "weight_kg": 60 + n, "reps": 8,
-                                          "distance_meters": null, "duration_seconds": null, "rpe": null}],
-                            })
-                        })
-                        .collect();
-                json!({
-                    "id": format!("b459cba5-cd6d-463c-abd6-{n:012}"),
-                    "title": format!("Session {n}"),
-                    "description": "",
-                    "start_time": rfc3339(start),
-                    "end_time": rfc3339(end),
-                    "created_at": rfc3339(end),
-                    "updated_at": rfc3339(end),
-                    "exercises": exercises,
-                })
-            })
-            .collect();
-        let fake = Arc::new(FakeHevy { workouts: std::sync::Mutex::new(workouts), events: Default::default() });
-        let app = axum::Router::new()
-            .route("/v1/workouts", axum::routing::get(hevy_workouts))
-            .route("/v1/workouts/events", axum::routing::get(hevy_events))
-            .with_state(Arc::clone(&fake));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (fake, format!("http://{addr}"))
-    }
-
-    fn rename(&self, index: usize, title: &str) {
-        let mut workouts = self.workouts.lock().unwrap();
-        workouts[index]["title"] = json!(title);
-        workouts[index]["updated_at"] = json!(rfc3339(chrono::Utc::now()));
-        self.events.lock().unwrap().push(json!({"type": "updated", "workout": workouts[index].clone()}));
-    }
-
-    fn delete(&self, index: usize) {
-        let removed = self.workouts.lock().unwrap().remove(index);
-        let event = json!({"type": "deleted", "id": removed["id"], "deleted_at": rfc3339(chrono::Utc::now())});
-        self.events.lock().unwrap().push(event);
-    }
-}
-
-/// Hevy's paging: `page` from 1, `pageSize` 1 to 10, and the page count.
-fn hevy_page(headers: &HeaderMap, query: Option<String>, items: Vec<Value>, key: &str) -> Response {
-    if headers.get("api-key").and_then(|v| v.to_str().ok()) != Some(HEVY_KEY) {
-        return (StatusCode::UNAUTHORIZED, "Invalid api key").into_response();
-    }
-    let params: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let page: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let size: usize = params.get("pageSize").and_then(|p| p.parse().ok()).unwrap_or(5);
-    if !(1..=10).contains(&size) || page == 0 {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "pageSize must be between 1 and 10"})))
-            .into_response();
-    }
-    let page_count = items.len().div_ceil(size).max(1);
-    let shown: Vec<Value> = items.into_iter().skip((page - 1) * size).take(size).collect();
-    axum::Json(json!({"page": page, "page_count": page_count, key: shown})).into_response()
-}
-
-async fn hevy_workouts(State(fake): State<Arc<FakeHevy>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let workouts = fake.workouts.lock().unwrap().clone();
-    hevy_page(&headers, query, workouts, "workouts")
-}
-
-async fn hevy_events(State(fake): State<Arc<FakeHevy>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let params: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(query.clone().unwrap_or_default().as_bytes()).into_owned().collect();
-    let since = params.get("since").cloned().unwrap_or_default();
-    let at =
-        |event: &Value| event["deleted_at"].as_str().or(event["workout"]["updated_at"].as_str()).unwrap().to_string();
-    let newest_first: Vec<Value> =
-        fake.events.lock().unwrap().iter().rev().filter(|e| at(e) > since).cloned().collect();
-    hevy_page(&headers, query, newest_first, "events")
 }
 
 /// `inlet <args>` in `dir`, with none of the caller's INLET_ settings.
@@ -409,14 +301,14 @@ async fn a_careless_plugin_fails_the_standard_checks_with_messages_that_name_the
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_and_deletions() {
-    let (hevy, upstream) = FakeHevy::start().await;
+    let hevy = FakeHevy::start(HevyData::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let upstream = hevy.base_url();
+    let workouts = hevy.update(|data| data.workouts.clone());
+    let exercises = |workout: &Value| workout["exercises"].as_array().unwrap().len();
+    let exercise_count: usize = workouts.iter().map(exercises).sum();
     // The harness records and replays it like any plugin: it works at the host, not in the plugin.
     let scratch = tempfile::tempdir().unwrap();
-    let cassette = match std::env::var_os("INLET_UPDATE_BUNDLED_CASSETTES") {
-        Some(_) => root().join("plugins/hevy/tests/workouts"),
-        None => scratch.path().join("workouts"),
-    };
-    let _ = std::fs::remove_dir_all(&cassette);
+    let cassette = scratch.path().join("workouts");
     let wasm = support::bundled_plugin("hevy");
     let expected = cassette.join("expected.json");
     let record = [
@@ -435,8 +327,11 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
         &format!("api.hevyapp.com={upstream}"),
     ];
     let recorded = succeeded(&inlet(scratch.path(), &record, &[("INLET_API_KEY", HEVY_KEY)]), "recording hevy");
-    assert!(recorded.contains("ok   record: 3 + 1 exchanges"), "{recorded}");
-    assert!(recorded.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized"));
+    assert!(
+        recorded.contains("ok   record: 3 + 1 exchanges"),
+        "25 workouts in pages of 10, then the events: {recorded}"
+    );
+    assert!(recorded.contains("ok   typed errors"), "{recorded}");
     assert!(!std::fs::read_to_string(cassette.join("cassette.json")).unwrap().contains(HEVY_KEY));
 
     let inlet = support::Inlet::with_plugins(&[support::bundled_plugin("monzo"), support::bundled_plugin("hevy")])
@@ -455,16 +350,22 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
     let id =
         inlet.json(&["integrations", "add", "hevy", "workouts", "--group", &group, "--json"]).await["id"].to_string();
     let first = inlet.json(&["sync", &id, "--json"]).await;
-    assert_eq!(first["records"]["created"], 23 + 46, "23 workouts and their 46 exercises: {first}");
+    assert_eq!(first["records"]["created"], 25 + exercise_count, "the workouts and their exercises: {first}");
     let records = inlet.json(&["records", &id]).await;
     let workout = &records["events"].as_array().unwrap().last().unwrap();
+    let newest = &workouts[0];
+    let at = |field: &str| chrono::DateTime::parse_from_rfc3339(newest[field].as_str().unwrap()).unwrap();
     assert_eq!(workout["kind"], "workout");
-    assert_eq!(workout["value"], 51.0 * 60.0, "the newest workout lasted 51 minutes: {workout}");
-    assert_eq!(workout["data"]["exercise_count"], 2);
+    assert_eq!(workout["external_id"], newest["id"]);
+    assert_eq!(workout["value"], (at("end_time") - at("start_time")).num_seconds() as f64, "its duration: {workout}");
+    assert_eq!(workout["data"]["exercise_count"], exercises(newest));
 
     // Later runs ask for what changed since: one renamed, one deleted.
-    hevy.rename(0, "Push day");
-    hevy.delete(5);
+    let (renamed, deleted) = (newest["id"].as_str().unwrap(), workouts[5]["id"].as_str().unwrap());
+    hevy.update(|data| {
+        assert!(data.edit_workout(renamed, |w| w["title"] = json!("Push day")));
+        assert!(data.delete_workout(deleted));
+    });
     let second = inlet.json(&["sync", &id, "--json"]).await;
     assert_eq!(
         (second["records"]["updated"].as_i64(), second["records"]["deleted"].as_i64()),
@@ -473,12 +374,12 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
     );
     let records = inlet.json(&["records", &id]).await;
     let events = records["events"].as_array().unwrap();
-    assert_eq!(events.len(), 22);
+    assert_eq!(events.len(), 24);
     assert!(events.iter().any(|e| e["data"]["title"] == "Push day"));
     let third = inlet.json(&["sync", &id, "--json"]).await;
     assert_eq!(third["records"]["created"].as_i64().unwrap() + third["records"]["updated"].as_i64().unwrap(), 0);
 
-    // A refused key is a typed error the host acts on: the integration waits for a reconnect.
+    // A refused key is a typed error the host acts on: the operator must fix the key.
     let bad = support::Inlet::with_plugins(&[support::bundled_plugin("hevy")])
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.hevyapp.com={upstream}"))
         .env("INLET_API_KEY", "wrong");
@@ -486,7 +387,7 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
     let id =
         bad.json(&["integrations", "add", "hevy", "workouts", "--group", &group, "--json"]).await["id"].to_string();
     let refused = bad.run(&["sync", &id]).await;
-    assert!(text(&refused.stderr).contains("failed (unauthorized)"), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("failed (invalid-config)"), "{}", text(&refused.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -495,7 +396,7 @@ async fn the_bundled_plugins_pass_the_standard_checks_on_their_cassettes() {
     // Apple Health's cassettes hold a Health Auto Export delivery instead of HTTP exchanges.
     let cassettes = [
         ("monzo", &["accounts", "balances", "pots", "transactions"][..]),
-        ("hevy", &["workouts"][..]),
+        ("hevy", &["workouts", "routines", "exercise-templates"][..]),
         ("apple-health", &["workouts", "metrics"][..]),
         ("google-sheets", &["rows", "spreadsheet"][..]),
         ("spotify", &["recently-played", "saved-tracks", "playlists"][..]),
@@ -523,5 +424,5 @@ async fn the_bundled_plugins_pass_the_standard_checks_on_their_cassettes() {
             tested.push(format!("{plugin}/{instance_type}"));
         }
     }
-    assert_eq!(tested.len(), 7 + 14);
+    assert_eq!(tested.len(), 9 + 14);
 }

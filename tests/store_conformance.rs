@@ -624,13 +624,18 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     assert_eq!(b.store.group_credentials(group).await.unwrap().0.get("access_token"), Some("second"));
     // A refresh that started from the older version loses: nothing is written or marked.
     assert!(b.store.store_refreshed_credentials(group, first.version(), &token("stale")).await.unwrap().is_none());
-    assert!(b.store.mark_group_needs_reconnect(group, first.version()).await.unwrap().is_none());
+    assert!(b.store.mark_group_needs_reconnect(group, first.version(), "refused").await.unwrap().is_none());
     assert_eq!(b.store.group(group).await.unwrap().unwrap().status, GroupStatus::Ok);
 
     // Needs reconnect: only the active integration is paused, and reported.
-    let paused = b.store.mark_group_needs_reconnect(group, refreshed.version()).await.unwrap().unwrap();
+    let paused =
+        b.store.mark_group_needs_reconnect(group, refreshed.version(), "refresh token revoked").await.unwrap().unwrap();
     assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [active]);
-    assert_eq!(b.store.group(group).await.unwrap().unwrap().status, GroupStatus::NeedsReconnect);
+    let marked = b.store.group(group).await.unwrap().unwrap();
+    assert_eq!(
+        (marked.status, marked.status_reason.as_deref()),
+        (GroupStatus::NeedsReconnect, Some("refresh token revoked"))
+    );
 
     // Connecting again under the same name: the same group, ok, resumed now,
     // built from the credentials it had.
@@ -647,6 +652,7 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     let (third, status) = b.store.group_credentials(group).await.unwrap();
     assert_eq!((third.get("access_token"), status.as_str()), (Some("third"), "ok"));
     assert!(third.version() > refreshed.version());
+    assert_eq!(b.store.group(group).await.unwrap().unwrap().status_reason, None, "reconnecting clears the reason");
     let a = b.store.integration(active).await.unwrap().unwrap();
     assert_eq!((a.paused_reason, a.next_due_at), (None, Some(START + 60_000)));
     let operator = b.store.integration(by_operator).await.unwrap().unwrap();
@@ -806,8 +812,15 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     .unwrap();
     let batch = s.pending_batches(a, 0, 10).await.unwrap()[0].id;
     s.store_records(a, batch, &records).await.unwrap();
-    let filter =
-        |kind, since, limit| RecordFilter { integration_id: Some(a), group_id: None, kind, since, until: None, limit };
+    let filter = |kind, since, limit| RecordFilter {
+        integration_id: Some(a),
+        group_id: None,
+        reader_group: None,
+        kind,
+        since,
+        until: None,
+        limit,
+    };
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -829,6 +842,15 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     assert_eq!(s.events_page(&by_group, None).await.unwrap().len(), 5);
     let elsewhere = RecordFilter { group_id: Some(group + 1), ..by_group };
     assert!(s.events_page(&elsewhere, None).await.unwrap().is_empty());
+    // A task's group reads its own records and those granted to it, no others.
+    let none = inlet::store::groups::Credentials::default();
+    let stranger = s.insert_group("digest", "stranger", &none).await.unwrap();
+    let reader = s.insert_group_reading("digest", "reader", &none, &[group]).await.unwrap();
+    assert_eq!(s.record_grants(reader).await.unwrap(), [group]);
+    let read_by = |reader| RecordFilter { integration_id: None, reader_group: Some(reader), ..filter(None, None, 10) };
+    assert_eq!(s.events_page(&read_by(reader), None).await.unwrap().len(), 5);
+    assert!(s.events_page(&read_by(stranger), None).await.unwrap().is_empty());
+    assert_eq!(s.objects_page(&read_by(stranger), None).await.unwrap().len(), 0);
 }
 
 conformance!(process_only_runs, a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_history);

@@ -102,7 +102,7 @@ async fn wait_for_text(page: &Client, css: &str, wanted: &str, seconds: u64) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
-    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo"), test_plugin("misbehave")])
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo"), bundled_plugin("digest"), test_plugin("misbehave")])
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
         .env("INLET_ADMIN_TOKEN", TOKEN);
     let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
@@ -129,9 +129,10 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.goto(&format!("{base}/updates")).await.unwrap();
     page.wait().for_element(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
     page.find(Locator::Css("#token-form button[type=submit]")).await.unwrap().click().await.unwrap();
-    let rows = eventually(20, "the four Monzo rows", || async {
+    // The four Monzo integrations and the host's two tasks.
+    let rows = eventually(20, "the four Monzo rows and the host's tasks", || async {
         let rows = page.find_all(Locator::Css("#updates-table tbody tr[data-id]")).await.ok()?;
-        (rows.len() == 4).then_some(rows)
+        (rows.len() == 6).then_some(rows)
     })
     .await;
     let mut names = Vec::new();
@@ -212,5 +213,49 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &cell, why, 30).await;
     page.execute("document.querySelector(arguments[0]).scrollIntoView();", vec![json!(cell)]).await.unwrap();
     screenshot(&page, "7-schedule-hint").await;
+
+    // Tasks: the digest task and the host's housekeeping, and nothing else;
+    // the host's tasks run from the page like any other.
+    let group: Value = post("/api/groups", json!({"plugin": "digest", "name": "daily", "reads": [group["id"]]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = json!({"plugin": "digest", "instance_type": "daily", "group_id": group["id"]});
+    let digest: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    page.find(Locator::Css("button[data-filter=tasks]")).await.unwrap().click().await.unwrap();
+    let tasks = eventually(20, "the three tasks", || async {
+        let rows = page.find_all(Locator::Css("#updates-table tbody tr[data-id]")).await.ok()?;
+        let mut texts = Vec::new();
+        for row in rows {
+            texts.push(row.text().await.ok()?);
+        }
+        (texts.len() == 3).then_some(texts)
+    })
+    .await;
+    for wanted in ["Prune history", "Refresh tokens", "digest daily"] {
+        assert!(tasks.iter().any(|t| t.contains(wanted)), "no {wanted:?} among the tasks: {tasks:?}");
+    }
+    assert!(!tasks.iter().any(|t| t.contains("monzo")), "{tasks:?}");
+    let all: Vec<Value> = api
+        .get(format!("{base}/api/updates?filter=tasks"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let prune = all.iter().find(|r| r["instance_type"] == "prune-history").expect("the prune task");
+    assert_eq!((&prune["plugin_id"], &prune["schedule_summary"]), (&json!("inlet"), &json!("every hour")), "{prune:#}");
+    assert!(all.iter().any(|r| r["id"] == digest["id"] && r["kind"] == "task"), "{all:#?}");
+    let row = format!("#updates-table tr[data-id=\"{}\"]", prune["id"]);
+    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
+    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
+    screenshot(&page, "8-tasks").await;
     page.close().await.unwrap();
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod harness;
+pub mod housekeeping;
 pub mod metrics;
 pub mod notify;
 pub mod operations;
@@ -33,6 +34,7 @@ use auth::OAuth;
 use auth::oauth::TokenEndpoint;
 use capabilities::cassette::Cassette;
 use clock::{SharedClock, SystemClock};
+use housekeeping::Housekeeping;
 use notify::Notifier;
 use queue::{QueueWorker, WorkerConfig};
 use runtime::Runtime;
@@ -135,6 +137,13 @@ impl Host {
             queue::worker::process_owner(),
             settings.plugins.clone(),
         );
+        let oauth = Arc::new(oauth);
+        let housekeeping = Housekeeping {
+            store: store.clone(),
+            oauth: Arc::clone(&oauth),
+            history_max_age: settings.history_max_age,
+            history_max_runs: settings.history_max_runs,
+        };
         let runner = SyncRunner {
             store,
             runtime,
@@ -145,13 +154,14 @@ impl Host {
             request_timeout: settings.request_timeout,
             max_response_bytes: settings.max_response_bytes,
             notifier,
-            oauth: Arc::new(oauth),
+            oauth,
             rate_limits: Default::default(),
             plugin_settings: settings.plugins.clone(),
             pause_after_failures: settings.pause_after_failures,
             owner: queue::worker::process_owner(),
             job_lease: settings.job_lease,
             cassette: options.cassette,
+            housekeeping,
         };
         let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
         Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })
@@ -188,8 +198,6 @@ impl Host {
                     owner: worker_config.owner.clone(),
                     lease: Duration::from_secs(15),
                     fetch_max_attempts: self.policy(Queue::Fetch).max_attempts,
-                    history_max_age: self.settings.history_max_age,
-                    history_max_runs: self.settings.history_max_runs,
                 },
                 wake: Arc::clone(&self.scheduler_wake),
                 jobs_enqueued: Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),

@@ -1,8 +1,11 @@
 //! The scheduler: sleeps until the earliest `next_due_at` (or until woken by a
 //! change), then queues a fetch job for everything due. With several processes
 //! on one database, only the holder of the "scheduler" lease schedules; a dead
-//! leader's lease runs out and another process takes over.
+//! leader's lease runs out and another process takes over. The leader also
+//! makes sure the host's own tasks exist (`housekeeping`), which it then
+//! schedules like any integration.
 
+use crate::housekeeping;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +22,6 @@ pub struct SchedulerConfig {
     pub lease: Duration,
     /// Attempts of the fetch jobs it queues.
     pub fetch_max_attempts: i64,
-    /// Sync history kept: age and count per integration.
-    pub history_max_age: Duration,
-    pub history_max_runs: i64,
 }
 
 pub struct Scheduler {
@@ -53,19 +53,10 @@ impl Scheduler {
         Ok((true, self.store.earliest_due_at().await?))
     }
 
-    pub async fn prune_history(&self) -> anyhow::Result<()> {
-        let before = self.store.now() - self.config.history_max_age.as_millis() as i64;
-        let runs = self.store.prune_sync_runs(before, self.config.history_max_runs).await?;
-        let deliveries = self.store.prune_webhook_deliveries(before).await?;
-        let batches = self.store.prune_processed_batches(before).await?;
-        tracing::debug!(runs, deliveries, batches, "pruned history");
-        Ok(())
-    }
-
     /// Run until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let renew_every = self.config.lease / 3;
-        let mut last_prune: Option<std::time::Instant> = None;
+        let mut host_tasks_exist = false;
         while !*shutdown.borrow() {
             let notified = self.wake.notified();
             tokio::pin!(notified);
@@ -73,10 +64,14 @@ impl Scheduler {
 
             let wait = match self.tick().await {
                 Ok((leader, next_due)) => {
-                    if leader && last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-                        last_prune = Some(std::time::Instant::now());
-                        if let Err(error) = self.prune_history().await {
-                            tracing::error!(error = %format!("{error:#}"), "pruning history failed");
+                    // Only the leader creates them, so two processes starting
+                    // together do not both.
+                    if leader && !host_tasks_exist {
+                        match housekeeping::ensure_tasks(&self.store).await {
+                            Ok(()) => host_tasks_exist = true,
+                            Err(error) => {
+                                tracing::error!(error = %format!("{error:#}"), "creating the host's tasks failed")
+                            }
                         }
                     }
                     let until_due = next_due.map(|at| Duration::from_millis((at - self.store.now()).max(0) as u64));

@@ -10,10 +10,11 @@ use crate::capabilities::quota::GroupQuotas;
 use crate::capabilities::rate_limit::GroupRateLimits;
 use crate::capabilities::{FetchScope, OutputLimits, batches};
 use crate::domain::error_class::ErrorClass;
-use crate::domain::manifest::{InstanceKind, RateLimit};
+use crate::domain::manifest::{AuthKind, InstanceKind, RateLimit};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::plugin_call::{FetchMode, FetchRequest, PluginError, RawBatch, ScheduleHint};
 use crate::domain::trigger::Trigger;
+use crate::housekeeping::{HostTask, Housekeeping};
 use crate::notify::Notifier;
 use crate::outbound::UpstreamOverrides;
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
@@ -137,6 +138,8 @@ pub struct SyncRunner {
     pub job_lease: Duration,
     /// Fetches record to it or replay from it (`inlet plugin test`).
     pub cassette: Option<Arc<Cassette>>,
+    /// Runs the host's own tasks.
+    pub housekeeping: Housekeeping,
 }
 
 /// A run recorded as started, with everything executing it needs.
@@ -255,6 +258,10 @@ impl SyncRunner {
     pub async fn execute(&self, run: StartedRun) -> ExecutedRun {
         let integration_id = run.integration.id;
         tracing::debug!(integration = integration_id, run = run.run_id, attempt = run.request.attempt, "run started");
+        if let Some(task) = HostTask::of(&run.integration) {
+            let fetched = self.run_host_task(task, &run.integration).await;
+            return executed(run, fetched, RecordCounts::default(), None);
+        }
         let Some(plugin) = run.plugin.clone() else {
             let error = RunError::new(
                 ErrorClass::PluginMissing,
@@ -402,11 +409,29 @@ impl SyncRunner {
         }
     }
 
+    /// One of the host's own tasks, run here: what it did goes in the run's log.
+    async fn run_host_task(&self, task: HostTask, integration: &Integration) -> FetchResult {
+        match self.housekeeping.run(task, &self.effective_schedule(integration)).await {
+            Ok((message, touched)) => FetchResult {
+                items_seen: touched,
+                logs: vec![LogLine { at: self.store.now(), level: "info".into(), message }],
+                ..FetchResult::default()
+            },
+            Err(error) => FetchResult {
+                error: Some(RunError::new(ErrorClass::Host, format!("{}: {error:#}", task.name()))),
+                ..FetchResult::default()
+            },
+        }
+    }
+
     /// The schedule an integration follows: its own, else its instance type's
     /// default, else hourly when the plugin is not loaded.
     pub fn effective_schedule(&self, integration: &Integration) -> Schedule {
         if let Some(schedule) = &integration.schedule {
             return schedule.clone();
+        }
+        if let Some(task) = HostTask::of(integration) {
+            return task.default_schedule();
         }
         self.plugins
             .get(&integration.plugin_id)
@@ -543,6 +568,17 @@ impl SyncRunner {
         let group_paused = call.fetch.as_ref().is_some_and(|s| s.http.group_needs_reconnect);
         if let Some(error) = fetched.error.as_mut().filter(|e| e.class == ErrorClass::Unauthorized) {
             error.group_paused = group_paused;
+            // The plugin says the connection itself is gone (a bank agreement
+            // expired): the whole group needs reconnecting, when it has a way
+            // to be (a connect flow); an API key's integration pauses alone.
+            let reconnectable = matches!(plugin.manifest.auth, AuthKind::OAuth2(_) | AuthKind::SecretExchange(_));
+            if !group_paused
+                && reconnectable
+                && let Some(scope) = call.fetch.as_ref()
+            {
+                let version = scope.http.credentials.version();
+                error.group_paused = self.pause_group(integration.group_id, version, &error.message).await;
+            }
         }
         fetched.batches = call.fetch.as_ref().map_or(0, |s| s.committed_batches);
         // Saved with the finished run.
@@ -561,19 +597,28 @@ impl SyncRunner {
              key they were sealed with",
             unreadable.reason
         );
-        let mut group_paused = false;
-        match self.store.mark_group_needs_reconnect(group, unreadable.version).await {
-            Ok(Some(paused)) => {
-                group_paused = true;
-                for paused in &paused {
-                    self.notifier.integration_paused(paused, PauseReason::NeedsReconnect, &message, self.store.now());
-                }
-            }
-            Ok(None) => {}
-            Err(error) => tracing::error!(group, error = %format!("{error:#}"), "marking the group failed"),
-        }
+        let group_paused = self.pause_group(group, unreadable.version, &message).await;
         let error = RunError { group_paused, ..RunError::new(ErrorClass::Unauthorized, message) };
         FetchResult { error: Some(error), ..FetchResult::default() }
+    }
+
+    /// Mark the group needs-reconnect for `reason` and tell the operator of
+    /// each integration that paused; false when its credentials changed since
+    /// `version` was read (a reconnect won) or marking failed.
+    async fn pause_group(&self, group: i64, version: i64, reason: &str) -> bool {
+        match self.store.mark_group_needs_reconnect(group, version, reason).await {
+            Ok(Some(paused)) => {
+                for paused in &paused {
+                    self.notifier.integration_paused(paused, PauseReason::NeedsReconnect, reason, self.store.now());
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::error!(group, error = %format!("{error:#}"), "marking the group failed");
+                false
+            }
+        }
     }
 
     /// The hosts a run may reach: those the plugin declares, the operator's

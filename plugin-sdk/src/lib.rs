@@ -66,8 +66,8 @@ pub use bindings::inlet::plugin::signature::{Scheme as SignatureScheme, verify a
 pub use bindings::inlet::plugin::types::{
     ApiKeyAuth, AuthKind, BlockRecord, CronSchedule, EventRecord, FetchMode, FetchRequest, FetchSummary, InstanceKind,
     InstanceType, KeyPlacement, Manifest, Oauth2Auth, ObjectRecord, PluginError, Quota, QuotaPeriod, RateLimit,
-    RateLimited, RawBatch, RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Timestamp, Tombstone, Trigger,
-    WebhookAnswer, WebhookAuth, WebhookDelivery, WebhookOutcome,
+    RateLimited, RawBatch, RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, SecretExchangeAuth, Timestamp,
+    Tombstone, Trigger, WebhookAnswer, WebhookAuth, WebhookDelivery, WebhookOutcome,
 };
 
 /// Everything a plugin usually needs, in one import.

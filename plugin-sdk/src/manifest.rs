@@ -29,7 +29,7 @@
 
 use crate::{
     ApiKeyAuth, AuthKind, CronSchedule, InstanceKind, InstanceType, KeyPlacement, Manifest, Quota, RateLimit, Schedule,
-    WebhookAuth,
+    SecretExchangeAuth, WebhookAuth,
 };
 
 /// The schema of an instance type without config: an empty object.
@@ -85,6 +85,20 @@ impl AuthKind {
     /// An API key the operator pastes; `label` tells them which one.
     pub fn api_key(label: impl Into<String>, placement: KeyPlacement) -> AuthKind {
         AuthKind::ApiKey(ApiKeyAuth { label: label.into(), placement })
+    }
+
+    /// A secret id and key the host exchanges for access tokens at
+    /// `new_token_url` and renews at `refresh_url` (GoCardless's scheme).
+    pub fn secret_exchange(
+        label: impl Into<String>,
+        new_token_url: impl Into<String>,
+        refresh_url: impl Into<String>,
+    ) -> AuthKind {
+        AuthKind::SecretExchange(SecretExchangeAuth {
+            label: label.into(),
+            new_token_url: new_token_url.into(),
+            refresh_url: refresh_url.into(),
+        })
     }
 }
 

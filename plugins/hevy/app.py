@@ -1,12 +1,17 @@
-"""Hevy: workouts logged in the Hevy app (https://api.hevyapp.com/docs), in Python.
+"""Hevy: workouts, routines and exercise templates from the Hevy app
+(https://api.hevyapp.com/docs), in Python.
 
 Built with componentize-py against inlet's contract (`cargo xtask build-plugins`).
-A first run pages through every workout (`/v1/workouts`, newest first); later runs
-ask `/v1/workouts/events` for what changed since the newest change seen, which
-also names deleted workouts. The API key (Hevy Pro) goes in the `api-key` header:
-the host adds it, the plugin never sees it.
+The API key (Hevy Pro) goes in the `api-key` header: the host adds it, the plugin
+never sees it.
 
-Each workout is an event (its duration as the value) with a block per exercise.
+* `workouts`: a first run pages through every workout (`/v1/workouts`, newest
+  first); later runs ask `/v1/workouts/events` for what changed since the newest
+  change seen, which also names deleted workouts. Each workout is an event (its
+  duration as the value) with a block per exercise and its sets.
+* `routines` and `exercise-templates`: listings that never say what was removed,
+  so each run reads them whole, and what a complete read no longer lists becomes
+  a tombstone, only once the last page is in (as the Rust SDK's `snapshot` does).
 """
 
 import json
@@ -24,6 +29,13 @@ SINCE = "workouts.since"
 # The next page of a first run that has not finished: newest-first pages mean the
 # cursor above is only known once the last page is in.
 BACKFILL_PAGE = "workouts.backfill_page"
+# The batch of tombstones a complete read of a listing ends with.
+REMOVED = "removed"
+# The host caps a state value at 64 KiB: a listing's ids are kept in parts below that.
+PART_BYTES = 48 * 1024
+API_KEY_ADVICE = "check it is a Hevy Pro API key from hevy.com/settings?developer"
+
+HOUR, DAY = 3600, 86400
 
 CONFIG_SCHEMA = json.dumps({
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -34,9 +46,32 @@ CONFIG_SCHEMA = json.dumps({
 })
 
 
+class Listing:
+    """A Hevy listing read whole each run: `GET path` → `{page, page_count, <field>: [...]}`,
+    each item an object record of `kind`, named by its `title`."""
+
+    def __init__(self, instance_type, path, field, kind):
+        self.instance_type, self.path, self.field, self.kind = instance_type, path, field, kind
+
+
+LISTINGS = [
+    Listing("routines", "/routines", "routines", "routine"),
+    Listing("exercise-templates", "/exercise_templates", "exercise_templates", "exercise_template"),
+]
+# By instance type, for `fetch`, and by the batch kind their pages are emitted as, for `process`.
+LISTED_BY_TYPE = {listing.instance_type: listing for listing in LISTINGS}
+LISTED_BY_BATCH = {listing.field: listing for listing in LISTINGS}
+
+
 def fail(error):
     """Leave the export with a typed error: the host decides retries from its kind."""
     raise Err(error)
+
+
+def refused_key(where):
+    """Hevy's key never expires and cannot be refreshed: a refused one was entered
+    wrong, revoked, or is not a Pro account's, which only the operator can fix."""
+    return types.PluginError_InvalidConfig(f"Hevy refused the API key ({where}): {API_KEY_ADVICE}")
 
 
 def get_json(path, **params):
@@ -49,7 +84,7 @@ def get_json(path, **params):
         fail(host_error(refused.value))
     where = f"{response.status} from {API}{path}"
     if response.status == 401:
-        fail(types.PluginError_Unauthorized(where))
+        fail(refused_key(where))
     if response.status == 429:
         fail(types.PluginError_RateLimited(types.RateLimited(retry_after_seconds=retry_after(response), message=where)))
     if response.status == 408 or response.status >= 500:
@@ -63,7 +98,8 @@ def host_error(error):
     if isinstance(error, http.Error_RateLimited):
         return types.PluginError_RateLimited(types.RateLimited(retry_after_seconds=error.value, message="slow down"))
     if isinstance(error, http.Error_Unauthorized):
-        return types.PluginError_Unauthorized(error.value)
+        # The host answers a 401 to an authenticated request with this.
+        return refused_key(error.value)
     if isinstance(error, (http.Error_Denied, http.Error_TooLarge)):
         return types.PluginError_Permanent(f"request refused: {error.value}")
     return types.PluginError_Transient(f"request failed: {error!r}")
@@ -83,6 +119,12 @@ def millis(rfc3339):
 def emit(kind, payload):
     try:
         batches.emit(types.RawBatch(kind=kind, payload=json.dumps(payload)))
+    except Err as failed:
+        fail(types.PluginError_Transient(failed.value))
+
+
+def checkpoint():
+    try:
         batches.checkpoint()
     except Err as failed:
         fail(types.PluginError_Transient(failed.value))
@@ -99,11 +141,11 @@ def backfill(since_ms):
         last = page >= body["page_count"] or not body["workouts"]
         if last:
             state.delete(BACKFILL_PAGE)
-            state.set(SINCE, newest)
         else:
             state.set(BACKFILL_PAGE, str(page + 1))
-            state.set(SINCE, newest)
+        state.set(SINCE, newest)
         emit("workouts", {"workouts": workouts})
+        checkpoint()
         log.progress(page, body["page_count"])
         if last:
             return seen
@@ -123,9 +165,67 @@ def changes(since):
         if last:
             state.set(SINCE, newest)
         emit("events", {"events": events})
+        checkpoint()
         if last:
             return seen
         page += 1
+
+
+def read_whole(listing):
+    """Every page of a listing, then tombstones for what the previous complete read
+    listed and this one did not. A run that fails midway never gets there, so it
+    deletes nothing, and the previous complete read stays the reference."""
+    page, seen = 1, set()
+    while True:
+        body = get_json(listing.path, page=page, pageSize=PAGE_SIZE)
+        items = body[listing.field]
+        seen.update(item["id"] for item in items)
+        emit(listing.field, {listing.field: items})
+        checkpoint()
+        log.progress(page, body["page_count"])
+        if page >= body["page_count"] or not items:
+            break
+        page += 1
+    gone = sorted(stored_ids(listing.instance_type) - seen)
+    if gone:
+        emit(REMOVED, {"kind": listing.kind, "external_ids": gone})
+    store_ids(listing.instance_type, seen)
+    checkpoint()
+    return len(seen)
+
+
+def parts_key(name):
+    return f"{name}.ids.parts"
+
+
+def part_key(name, index):
+    return f"{name}.ids.{index}"
+
+
+def stored_ids(name):
+    """The ids of the previous complete read of listing `name`."""
+    ids = set()
+    for index in range(int(state.get(parts_key(name)) or 0)):
+        ids.update(json.loads(state.get(part_key(name, index)) or "[]"))
+    return ids
+
+
+def store_ids(name, ids):
+    """Keep `ids` as the reference for the next complete read, in parts below the cap."""
+    old_parts = int(state.get(parts_key(name)) or 0)
+    parts, size = [[]], 0
+    for id in sorted(ids):
+        # Quotes and a comma around each id.
+        if size + len(id) + 3 > PART_BYTES and parts[-1]:
+            parts.append([])
+            size = 0
+        size += len(id) + 3
+        parts[-1].append(id)
+    for index, part in enumerate(parts):
+        state.set(part_key(name, index), json.dumps(part))
+    for index in range(len(parts), old_parts):
+        state.delete(part_key(name, index))
+    state.set(parts_key(name), str(len(parts)))
 
 
 def workout_records(workout, records):
@@ -142,31 +242,52 @@ def workout_records(workout, records):
             external_id=f"{id}/{exercise['index']}", kind="exercise", event_id=id, data=json.dumps(exercise)))
 
 
+def listed_object(kind, item):
+    return types.ObjectRecord(external_id=item["id"], kind=kind, name=item.get("title"), data=json.dumps(item))
+
+
+def instance_type(id, name, description, every_seconds):
+    return types.InstanceType(
+        id=id, name=name, description=description, kind=types.InstanceKind.INTEGRATION,
+        default_schedule=types.Schedule_Interval(every_seconds), hosts=["api.hevyapp.com"],
+        config_schema=CONFIG_SCHEMA, default_backfill_days=3650)
+
+
 class WitWorld(wit_world.WitWorld):
     def describe(self):
         key = types.ApiKeyAuth(label="Hevy API key (Settings > Developer; needs Hevy Pro)",
                                placement=types.KeyPlacement_Header("api-key"))
-        workouts = types.InstanceType(
-            id="workouts", name="Workouts",
-            description="One event per workout, its duration as the value, with a block per exercise and its sets",
-            kind=types.InstanceKind.INTEGRATION, default_schedule=types.Schedule_Interval(3600),
-            hosts=["api.hevyapp.com"], config_schema=CONFIG_SCHEMA, default_backfill_days=3650)
+        # Workouts are logged through the day and the events endpoint makes a
+        # check cheap; routines are edited now and then; the exercise library
+        # changes only when the user adds a custom exercise.
+        instance_types = [
+            instance_type("workouts", "Workouts",
+                          "One event per workout, its duration as the value, with a block per exercise and its sets",
+                          HOUR),
+            instance_type("routines", "Routines",
+                          "One object per saved routine, with its exercises and planned sets", 6 * HOUR),
+            instance_type("exercise-templates", "Exercise templates",
+                          "One object per exercise in the library, Hevy's own and the user's custom ones", DAY),
+        ]
         return types.Manifest(
-            id="hevy", name="Hevy", version="0.1.0", description="Workouts from the Hevy strength training app",
+            id="hevy", name="Hevy", version="0.2.0",
+            description="Workouts, routines and exercise templates from the Hevy strength training app",
             auth=types.AuthKind_ApiKey(key), webhook=None, rate_limit=None, quotas=[], needs_raw_credentials=False,
-            instance_types=[workouts])
+            instance_types=instance_types)
 
     def fetch(self, request):
-        if request.instance_type != "workouts":
-            fail(types.PluginError_InvalidConfig(f"there is no instance type {request.instance_type!r}; there is workouts"))
-        since = state.get(SINCE)
         try:
-            if isinstance(request.mode, types.FetchMode_Backfill):
+            if request.instance_type in LISTED_BY_TYPE:
+                seen = read_whole(LISTED_BY_TYPE[request.instance_type])
+            elif request.instance_type != "workouts":
+                names = ", ".join(["workouts", *LISTED_BY_TYPE])
+                fail(types.PluginError_InvalidConfig(f"there is no instance type {request.instance_type!r}; there are {names}"))
+            elif isinstance(request.mode, types.FetchMode_Backfill):
                 seen = backfill(request.mode.value)
-            elif state.get(BACKFILL_PAGE) or not since:
+            elif state.get(BACKFILL_PAGE) or not state.get(SINCE):
                 seen = backfill(0)
             else:
-                seen = changes(since)
+                seen = changes(state.get(SINCE))
         except (KeyError, TypeError, ValueError) as unexpected:
             fail(types.PluginError_Permanent(f"unexpected data from Hevy: {unexpected!r}"))
         return types.FetchSummary(items_seen=seen, note=None, not_before=None)
@@ -185,6 +306,13 @@ class WitWorld(wit_world.WitWorld):
                     elif event["type"] == "deleted":
                         records.deleted.append(types.Tombstone(
                             class_=types.RecordClass.EVENT, kind="workout", external_id=event["id"]))
+            elif batch.kind in LISTED_BY_BATCH:
+                kind = LISTED_BY_BATCH[batch.kind].kind
+                records.objects.extend(listed_object(kind, item) for item in payload[batch.kind])
+            elif batch.kind == REMOVED:
+                records.deleted.extend(
+                    types.Tombstone(class_=types.RecordClass.OBJECT, kind=payload["kind"], external_id=id)
+                    for id in payload["external_ids"])
             else:
                 fail(types.PluginError_Permanent(f"unknown batch kind {batch.kind!r}"))
         except (KeyError, TypeError, ValueError) as unexpected:

@@ -77,6 +77,7 @@ impl PluginView {
                 AuthKind::ApiKey { .. } => "api-key",
                 AuthKind::Basic { .. } => "basic",
                 AuthKind::OAuth2(_) => "oauth2",
+                AuthKind::SecretExchange(_) => "secret-exchange",
             }
             .into(),
             webhook: manifest.webhook.as_ref().map(|auth| match auth {

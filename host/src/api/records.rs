@@ -43,6 +43,7 @@ impl RecordQuery {
         Ok(RecordFilter {
             integration_id: self.integration,
             group_id: None,
+            reader_group: None,
             kind: self.kind.as_deref(),
             since: self.since,
             until: self.until,

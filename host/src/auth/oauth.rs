@@ -108,7 +108,7 @@ pub struct TokenEndpoint {
 }
 
 /// A token request is part of a run or a callback; it must not hang either.
-const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl TokenEndpoint {
     pub async fn exchange_code(
@@ -141,19 +141,7 @@ impl TokenEndpoint {
         client: &OAuthClient,
         mut form: Vec<(&str, &str)>,
     ) -> Result<TokenGrant, TokenError> {
-        let url = Url::parse(&endpoints.token_url)
-            .map_err(|e| TokenError::Failed(format!("the token URL {:?} is not a URL: {e}", endpoints.token_url)))?;
-        let target = match self.overrides.rewrite(&url) {
-            Some(target) => target,
-            // The client secret and refresh token go there: only to a public https host.
-            None if url.scheme() != "https" => {
-                return Err(TokenError::Failed(format!("the token URL {url} is not https")));
-            }
-            None => match internal_address(&url) {
-                Some(reason) => return Err(TokenError::Failed(format!("the token URL {url} is {reason}"))),
-                None => url.clone(),
-            },
-        };
+        let (url, target) = self.target(&endpoints.token_url)?;
         form.extend([("client_id", client.client_id.as_str()), ("client_secret", client.client_secret.expose())]);
         let response = self
             .client
@@ -164,11 +152,7 @@ impl TokenEndpoint {
             .send()
             .await
             .map_err(|e| TokenError::Failed(format!("token request to {url} failed: {}", e.without_url())))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| TokenError::Failed(format!("reading the token response from {url}: {}", e.without_url())))?;
+        let (status, body) = read_token_response(response, &url).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 TokenError::Failed(format!("the token response from {url} is not an OAuth token response: {e}"))
@@ -176,6 +160,38 @@ impl TokenEndpoint {
         }
         Err(token_error(status.as_u16(), &body, &url))
     }
+
+    /// The token URL, and where to send its request: the test server an
+    /// override names, else the URL itself if it is public https (secrets go
+    /// there).
+    pub(super) fn target(&self, token_url: &str) -> Result<(Url, Url), TokenError> {
+        let url = Url::parse(token_url)
+            .map_err(|e| TokenError::Failed(format!("the token URL {token_url:?} is not a URL: {e}")))?;
+        let target = match self.overrides.rewrite(&url) {
+            Some(target) => target,
+            None if url.scheme() != "https" => {
+                return Err(TokenError::Failed(format!("the token URL {url} is not https")));
+            }
+            None => match internal_address(&url) {
+                Some(reason) => return Err(TokenError::Failed(format!("the token URL {url} is {reason}"))),
+                None => url.clone(),
+            },
+        };
+        Ok((url, target))
+    }
+}
+
+/// A token endpoint's status and body.
+pub(super) async fn read_token_response(
+    response: reqwest::Response,
+    url: &Url,
+) -> Result<(reqwest::StatusCode, bytes::Bytes), TokenError> {
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| TokenError::Failed(format!("reading the token response from {url}: {}", e.without_url())))?;
+    Ok((status, body))
 }
 
 /// An error response from a token endpoint: RFC 6749's `error` and

@@ -5,8 +5,8 @@
 //! mutex per group in this process, a lease row across processes, and the
 //! credentials' version to tell whether someone else already refreshed.
 
-use super::OAuth;
 use super::oauth::TokenError;
+use super::{OAuth, TokenSource};
 use crate::capabilities::http::{RefreshError, RefreshFuture, TokenRefresh};
 use crate::domain::group_status::GroupStatus;
 use crate::domain::pause_reason::PauseReason;
@@ -25,10 +25,13 @@ const LEASE_MS: i64 = 60_000;
 /// How long a worker waits for another process's refresh before giving up.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(45);
 
-/// Whether these credentials should be refreshed before use.
+/// Whether these credentials should be refreshed before use: renewable, and
+/// without an access token (a secret pair not yet exchanged) or with one about
+/// to lapse.
 pub fn expiring(credentials: &Credentials, now: i64) -> bool {
-    credentials.get("refresh_token").is_some()
-        && credentials.expires_at().is_some_and(|at| at - REFRESH_MARGIN_MS <= now)
+    credentials.renewable()
+        && (credentials.get("access_token").is_none()
+            || credentials.expires_at().is_some_and(|at| at - REFRESH_MARGIN_MS <= now))
 }
 
 /// What a look at the group's current credentials decides.
@@ -124,7 +127,7 @@ impl OAuth {
         if replaced || !wanted {
             return Ok(Look::Settled(Ok(current)));
         }
-        if current.get("refresh_token").is_none() {
+        if !current.renewable() {
             return Ok(Look::Settled(Err(RefreshError::NeedsReconnect(format!(
                 "group {group_id}'s access token was refused and it has no refresh token; connect it again"
             )))));
@@ -139,25 +142,33 @@ impl OAuth {
         let group = self.store.group(group_id).await?.ok_or_else(|| {
             RefreshError::Transient(format!("group {group_id} was deleted while its token was refreshed"))
         })?;
-        let (endpoints, client) = self.provider(&group.plugin_id).map_err(RefreshError::Transient)?;
-        // The refresh token goes only to a host the group was approved for: a
-        // newer plugin file cannot move the token URL and take it along.
+        let source = self.token_source(&group.plugin_id).map_err(RefreshError::Transient)?;
+        // Secrets go only to a host the group was approved for: a newer plugin
+        // file cannot move the token URL and take them along.
         let access = self.store.group_access(&std::iter::once(group_id).collect()).await?;
         if let Some(approved) = access.get(&group_id).and_then(|a| a.approved.as_ref())
-            && !url_host_matches(&endpoints.token_url, &approved.hosts)
+            && let Some(url) = source.urls().into_iter().find(|url| !url_host_matches(url, &approved.hosts))
         {
             return Err(RefreshError::Transient(format!(
-                "the token URL {} is not on the hosts group {group_id} was approved for; approve the plugin's \
-                 current file with `inlet groups approve {group_id}`",
-                endpoints.token_url
+                "the token URL {url} is not on the hosts group {group_id} was approved for; approve the plugin's \
+                 current file with `inlet groups approve {group_id}`"
             )));
         }
-        let refresh_token = current.get("refresh_token").unwrap_or_default();
         tracing::info!(group = group_id, plugin = %group.plugin_id, "refreshing the access token");
         let replaced_meanwhile = || async { Ok(self.store.group_credentials(group_id).await?.0) };
-        match self.token_endpoint.refresh(&endpoints, &client, refresh_token).await {
-            Ok(grant) => {
-                let renewed = grant.into_credentials(Some(&current), self.store.now());
+        let now = self.store.now();
+        let renewed = match &source {
+            TokenSource::OAuth2(endpoints, client) => {
+                let refresh_token = current.get("refresh_token").unwrap_or_default();
+                let grant = self.token_endpoint.refresh(endpoints, client, refresh_token).await;
+                grant.map(|grant| grant.into_credentials(Some(&current), now))
+            }
+            TokenSource::SecretExchange(endpoints) => {
+                self.token_endpoint.exchange_secret(endpoints, &current, now).await
+            }
+        };
+        match renewed {
+            Ok(renewed) => {
                 // Stored before it is used: the provider may have spent the
                 // old refresh token already.
                 match self.store.store_refreshed_credentials(group_id, current.version(), &renewed).await? {
@@ -166,7 +177,8 @@ impl OAuth {
                 }
             }
             Err(TokenError::InvalidGrant(message)) => {
-                let Some(paused) = self.store.mark_group_needs_reconnect(group_id, current.version()).await? else {
+                let Some(paused) = self.store.mark_group_needs_reconnect(group_id, current.version(), &message).await?
+                else {
                     return replaced_meanwhile().await;
                 };
                 let detail =

@@ -107,7 +107,9 @@ impl Auth {
     pub fn declared_by(auth: &AuthKind) -> Auth {
         match auth {
             AuthKind::None | AuthKind::ApiKey { placement: None, .. } => Auth::None,
-            AuthKind::OAuth2(_) | AuthKind::ApiKey { placement: Some(KeyPlacement::Bearer), .. } => Auth::Bearer,
+            AuthKind::OAuth2(_)
+            | AuthKind::SecretExchange(_)
+            | AuthKind::ApiKey { placement: Some(KeyPlacement::Bearer), .. } => Auth::Bearer,
             AuthKind::ApiKey { placement: Some(KeyPlacement::Header(name)), .. } => Auth::ApiKeyHeader(name.clone()),
             AuthKind::ApiKey { placement: Some(KeyPlacement::Query(name)), .. } => Auth::ApiKeyQuery(name.clone()),
             AuthKind::Basic { .. } => Auth::Basic,
@@ -355,7 +357,7 @@ impl OutboundHttp {
     /// worker just refreshed). False when the credentials cannot be refreshed.
     async fn refresh_refused_token(&mut self) -> Result<bool, Error> {
         let Some(tokens) = &self.tokens else { return Ok(false) };
-        if self.credentials.get("refresh_token").is_none() {
+        if !self.credentials.renewable() {
             return Ok(false);
         }
         match Arc::clone(&tokens.refresh).refresh_refused(tokens.group_id, self.credentials.clone()).await {

@@ -70,7 +70,8 @@ pub async fn events(scope: &mut CallScope, query: EventQuery) -> wasmtime::Resul
     };
     let filter = RecordFilter {
         integration_id: None,
-        group_id: Some(group),
+        group_id: None,
+        reader_group: Some(group),
         kind: query.kind.as_deref(),
         since: query.since,
         until: query.until,
@@ -106,7 +107,8 @@ pub async fn objects(scope: &mut CallScope, query: ObjectQuery) -> wasmtime::Res
     };
     let filter = RecordFilter {
         integration_id: None,
-        group_id: Some(group),
+        group_id: None,
+        reader_group: Some(group),
         kind: query.kind.as_deref(),
         since: None,
         until: None,

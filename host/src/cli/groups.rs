@@ -8,22 +8,10 @@ const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupsCommand {
-    /// Connect an account with an API key, access token, basic-auth login or
-    /// webhook secret. OAuth plugins connect in a browser instead: see `connect`.
-    Add {
-        /// Plugin id, e.g. monzo.
-        plugin: String,
-        /// A name to tell this account apart, e.g. "personal".
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        credentials: CredentialArgs,
-        /// Shared secret that signs the service's webhook deliveries (prefer the environment variable).
-        #[arg(long, env = "INLET_WEBHOOK_SECRET", hide_env_values = true)]
-        webhook_secret: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Connect an account with an API key, access token, basic-auth login,
+    /// secret pair or webhook secret. OAuth plugins connect in a browser
+    /// instead: see `connect`.
+    Add(Box<AddGroupArgs>),
     /// Print a link that connects (or reconnects) an OAuth account in a
     /// browser, through `inlet serve` at the public URL. It works for an hour.
     Connect {
@@ -48,9 +36,36 @@ pub enum GroupsCommand {
     },
 }
 
+/// `groups add`'s arguments (boxed: they dwarf the other commands').
+#[derive(Debug, clap::Args)]
+pub struct AddGroupArgs {
+    /// Plugin id, e.g. monzo.
+    plugin: String,
+    /// A name to tell this account apart, e.g. "personal".
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    credentials: CredentialArgs,
+    /// Shared secret that signs the service's webhook deliveries (prefer the environment variable).
+    #[arg(long, env = "INLET_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Secret id the host exchanges for access tokens, with --secret-key (GoCardless).
+    #[arg(long, env = "INLET_SECRET_PAIR_ID", hide_env_values = true, requires = "secret_key")]
+    secret_id: Option<String>,
+    /// Secret key that goes with --secret-id (prefer the environment variable).
+    #[arg(long, env = "INLET_SECRET_PAIR_KEY", hide_env_values = true, requires = "secret_id")]
+    secret_key: Option<String>,
+    /// A group whose records this group's tasks may read (repeat for more), e.g. a digest's sources.
+    #[arg(long = "reads", value_name = "GROUP")]
+    reads: Vec<i64>,
+    #[arg(long)]
+    json: bool,
+}
+
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
     match command {
-        GroupsCommand::Add { plugin, name, credentials, webhook_secret, json } => {
+        GroupsCommand::Add(args) => {
+            let AddGroupArgs { plugin, name, credentials, webhook_secret, secret_id, secret_key, reads, json } = *args;
             let CredentialArgs { access_token, refresh_token, api_key, username, password } = credentials;
             let input = NewGroupInput {
                 plugin,
@@ -61,6 +76,9 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
                 username,
                 password,
                 webhook_secret,
+                secret_id,
+                secret_key,
+                reads,
             };
             let group = groups::create(host, input).await?;
             if json {
@@ -95,7 +113,8 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
             }
             println!("{:<6} {:<16} {:<24} STATUS", "ID", "PLUGIN", "NAME");
             for group in groups {
-                println!("{:<6} {:<16} {:<24} {}", group.id, group.plugin_id, group.name, group.status);
+                let reason = group.status_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                println!("{:<6} {:<16} {:<24} {}{reason}", group.id, group.plugin_id, group.name, group.status);
             }
             Ok(())
         }

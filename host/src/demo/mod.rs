@@ -1,13 +1,16 @@
 //! The offline demo: a fake upstream on loopback for each bundled plugin
-//! that calls out (Monzo, Google Sheets, Spotify, GitHub, Oura), one group
-//! connected to each and every instance type's integration, synced once at
-//! start.
+//! that calls out (Monzo, Google Sheets, Spotify, GitHub, Oura, Hevy,
+//! GoCardless, Slack), one group connected to each and every instance type's
+//! integration, synced once at start; then a daily digest that reads them all.
 
 pub mod fake_github;
+pub mod fake_gocardless;
 pub mod fake_google_sheets;
+pub mod fake_hevy;
 mod fake_monzo;
 pub mod fake_oauth;
 pub mod fake_oura;
+pub mod fake_slack;
 pub mod fake_spotify;
 pub mod upstream;
 
@@ -15,13 +18,17 @@ pub use fake_monzo::{FakeMonzo, MonzoDataset, transaction};
 pub use upstream::{FakeApi, FakeUpstream, RecordedRequest};
 
 use crate::Host;
+use crate::schedule::Schedule;
 use crate::store::groups::Credentials;
 use crate::store::integrations::NewIntegration;
 use crate::sync::RunRequest;
 use anyhow::Result;
 use fake_github::{FakeGithub, GithubData};
+use fake_gocardless::{FakeGoCardless, GoCardlessData};
 use fake_google_sheets::{FakeGoogleSheets, GoogleSheetsData, SAMPLE_SPREADSHEET_ID};
+use fake_hevy::{FakeHevy, HevyData};
 use fake_oura::{FakeOura, OuraData};
+use fake_slack::{FakeSlack, SlackData};
 use fake_spotify::{FakeSpotify, SpotifyData};
 use std::collections::BTreeMap;
 
@@ -34,6 +41,9 @@ pub struct DemoUpstreams {
     spotify: FakeSpotify,
     github: FakeGithub,
     oura: FakeOura,
+    hevy: FakeHevy,
+    gocardless: FakeGoCardless,
+    slack: FakeSlack,
 }
 
 /// One plugin as the demo connects it.
@@ -42,7 +52,7 @@ struct DemoService {
     base_url: String,
     /// The provider's hosts, all pointed at the fake.
     hosts: &'static [&'static str],
-    credential: (&'static str, String),
+    credentials: Vec<(&'static str, String)>,
     /// Config per instance type (default `{}`).
     configs: Vec<(&'static str, String)>,
 }
@@ -55,6 +65,9 @@ impl DemoUpstreams {
             spotify: FakeSpotify::start(SpotifyData::sample(now_ms)).await?,
             github: FakeGithub::start(GithubData::sample(now_ms)).await?,
             oura: FakeOura::start(OuraData::sample(now_ms)).await?,
+            hevy: FakeHevy::start(HevyData::sample(now_ms)).await?,
+            gocardless: FakeGoCardless::start(GoCardlessData::sample(now_ms)).await?,
+            slack: FakeSlack::start(SlackData::sample(now_ms)).await?,
         })
     }
 
@@ -65,36 +78,64 @@ impl DemoUpstreams {
                 plugin_id: "monzo",
                 base_url: self.monzo.base_url(),
                 hosts: &["api.monzo.com"],
-                credential: ("access_token", self.monzo.access_token()),
+                credentials: vec![("access_token", self.monzo.access_token())],
                 configs: Vec::new(),
             },
             DemoService {
                 plugin_id: "google-sheets",
                 base_url: self.google_sheets.base_url(),
                 hosts: &["sheets.googleapis.com", "www.googleapis.com", "oauth2.googleapis.com"],
-                credential: ("access_token", self.google_sheets.access_token()),
+                credentials: vec![("access_token", self.google_sheets.access_token())],
                 configs: vec![("rows", sheet.clone()), ("spreadsheet", sheet)],
             },
             DemoService {
                 plugin_id: "spotify",
                 base_url: self.spotify.base_url(),
                 hosts: &["api.spotify.com", "accounts.spotify.com"],
-                credential: ("access_token", self.spotify.access_token()),
+                credentials: vec![("access_token", self.spotify.access_token())],
                 configs: Vec::new(),
             },
             DemoService {
                 plugin_id: "github",
                 base_url: self.github.base_url(),
                 hosts: &["api.github.com"],
-                credential: ("api_key", self.github.access_token()),
+                credentials: vec![("api_key", self.github.access_token())],
                 configs: Vec::new(),
             },
             DemoService {
                 plugin_id: "oura",
                 base_url: self.oura.base_url(),
                 hosts: &["api.ouraring.com"],
-                credential: ("access_token", self.oura.access_token()),
+                credentials: vec![("access_token", self.oura.access_token())],
                 configs: Vec::new(),
+            },
+            DemoService {
+                plugin_id: "hevy",
+                base_url: self.hevy.base_url(),
+                hosts: &["api.hevyapp.com"],
+                credentials: vec![("api_key", fake_hevy::API_KEY.to_string())],
+                configs: Vec::new(),
+            },
+            DemoService {
+                plugin_id: "gocardless",
+                base_url: self.gocardless.base_url(),
+                hosts: &["bankaccountdata.gocardless.com"],
+                // The host exchanges the pair for tokens, as it would with GoCardless.
+                credentials: vec![
+                    ("secret_id", fake_gocardless::SECRET_ID.to_string()),
+                    ("secret_key", fake_gocardless::SECRET_KEY.to_string()),
+                ],
+                configs: Vec::new(),
+            },
+            DemoService {
+                plugin_id: "slack",
+                base_url: self.slack.base_url(),
+                hosts: &["slack.com"],
+                credentials: vec![
+                    ("api_key", fake_slack::TOKEN.to_string()),
+                    ("webhook_secret", fake_slack::SIGNING_SECRET.to_string()),
+                ],
+                configs: vec![("history", format!(r#"{{"channel":"{}"}}"#, fake_slack::SAMPLE_CHANNEL))],
             },
         ]
     }
@@ -108,34 +149,50 @@ impl DemoUpstreams {
     }
 }
 
-/// Connect a demo group to each fake and sync every integration once.
+/// Connect a demo group to each fake and sync every integration once, then
+/// digest what they brought.
 pub async fn run(host: &Host, upstreams: &DemoUpstreams) -> Result<()> {
+    let mut groups = Vec::new();
     for service in upstreams.services() {
         if host.runner.plugins.get(service.plugin_id).is_none() {
             eprintln!("demo: plugin {} is not loaded; build it with `cargo xtask build-plugins`", service.plugin_id);
             continue;
         }
-        run_service(host, &service).await?;
+        eprintln!("demo: fake {} at {}", service.plugin_id, service.base_url);
+        groups.push(run_service(host, &service, &[]).await?);
+    }
+    if host.runner.plugins.get("digest").is_some() {
+        let digest = DemoService {
+            plugin_id: "digest",
+            base_url: String::new(),
+            hosts: &[],
+            credentials: Vec::new(),
+            configs: Vec::new(),
+        };
+        run_service(host, &digest, &groups).await?;
     }
     eprintln!("demo: see the records with `inlet records <integration id>`");
     Ok(())
 }
 
-async fn run_service(host: &Host, service: &DemoService) -> Result<()> {
+/// Connect `service`'s demo group (reading the records of `reads`) and run
+/// each of its instance types once. Returns the group's id.
+async fn run_service(host: &Host, service: &DemoService, reads: &[i64]) -> Result<i64> {
     let store = host.store();
     let plugin = host.runner.plugins.get(service.plugin_id).expect("checked by the caller");
     let existing = store.groups().await?.into_iter().find(|g| g.plugin_id == service.plugin_id && g.name == GROUP_NAME);
     let group_id = match existing {
         Some(group) => group.id,
         None => {
-            let (field, value) = &service.credential;
-            let credentials = Credentials::new(BTreeMap::from([(field.to_string(), value.clone())]));
-            store.insert_group(service.plugin_id, GROUP_NAME, &credentials).await?
+            let fields = service.credentials.iter().map(|(field, value)| (field.to_string(), value.clone()));
+            let credentials = Credentials::new(fields.collect::<BTreeMap<_, _>>());
+            store.insert_group_reading(service.plugin_id, GROUP_NAME, &credentials, reads).await?
         }
     };
-    eprintln!("demo: fake {} at {}, group {group_id}", plugin.manifest.name, service.base_url);
     let existing = store.integrations().await?;
-    for instance_type in &plugin.manifest.instance_types {
+    // Webhook-only instance types (Slack's messages) have nothing to fetch.
+    let fetched = plugin.manifest.instance_types.iter().filter(|t| t.default_schedule != Schedule::Manual);
+    for instance_type in fetched {
         let id = match existing.iter().find(|i| i.group_id == group_id && i.instance_type == instance_type.id) {
             Some(integration) => integration.id,
             None => {
@@ -168,5 +225,5 @@ async fn run_service(host: &Host, service: &DemoService) -> Result<()> {
             run.error_message.map(|m| format!(" ({m})")).unwrap_or_default()
         );
     }
-    Ok(())
+    Ok(group_id)
 }

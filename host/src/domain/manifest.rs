@@ -4,6 +4,10 @@
 use crate::schedule::Schedule;
 use serde::Deserialize;
 
+/// The host's own plugin id: its housekeeping tasks belong to it, and no
+/// plugin file may take it.
+pub const HOST_PLUGIN_ID: &str = "inlet";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     /// Stable identifier, lowercase with dashes, e.g. "monzo".
@@ -39,6 +43,18 @@ pub enum AuthKind {
         label: String,
     },
     OAuth2(OAuth2Endpoints),
+    /// A secret id and key the host exchanges for short-lived access tokens.
+    SecretExchange(SecretExchangeEndpoints),
+}
+
+/// Where a secret pair becomes tokens (GoCardless Bank Account Data's scheme).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretExchangeEndpoints {
+    pub label: String,
+    /// `{"secret_id", "secret_key"}` → `{"access", "access_expires", "refresh", "refresh_expires"}`.
+    pub new_token_url: String,
+    /// `{"refresh"}` → `{"access", "access_expires"}`.
+    pub refresh_url: String,
 }
 
 /// Where the host puts a group's API key on an authenticated request.

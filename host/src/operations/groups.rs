@@ -4,7 +4,8 @@
 use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::group_status::GroupStatus;
-use crate::domain::manifest::{AuthKind, WebhookAuth};
+use crate::domain::manifest::{AuthKind, InstanceKind, WebhookAuth};
+use crate::runtime::registry::LoadedPlugin;
 use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,6 +28,12 @@ pub struct NewGroupInput {
     pub refresh_token: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// The secret pair the host exchanges for tokens (GoCardless).
+    pub secret_id: Option<String>,
+    pub secret_key: Option<String>,
+    /// Groups whose records this group's tasks may read (a digest's sources).
+    #[serde(default)]
+    pub reads: Vec<i64>,
 }
 
 /// A group as the API shows it, without credentials.
@@ -36,6 +43,8 @@ pub struct GroupView {
     pub plugin_id: String,
     pub name: String,
     pub status: GroupStatus,
+    /// Why it needs reconnecting, in the provider's words.
+    pub status_reason: Option<String>,
     pub integrations: i64,
     pub created_at: i64,
     /// Where the service should post deliveries, for plugins that take webhooks.
@@ -51,6 +60,7 @@ impl GroupView {
             plugin_id: group.plugin_id,
             name: group.name,
             status: group.status,
+            status_reason: group.status_reason,
             integrations,
             created_at: group.created_at,
         }
@@ -72,6 +82,8 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
         ("username", input.username),
         ("password", input.password),
         ("webhook_secret", input.webhook_secret),
+        ("secret_id", input.secret_id),
+        ("secret_key", input.secret_key),
     ]
     .into_iter()
     .filter_map(|(field, value)| Some((field.to_string(), value?)))
@@ -82,6 +94,10 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
     if fields.contains_key("refresh_token") && !fields.contains_key("access_token") {
         return Err(OperationError::invalid("refresh_token", "comes with the access_token it renews"));
     }
+    if fields.contains_key("secret_id") != fields.contains_key("secret_key") {
+        return Err(OperationError::invalid("secret_key", "secret_id and secret_key come together"));
+    }
+    check_reads(host, &plugin, &input.reads).await?;
     // Without the secret its header must carry, every delivery would be refused.
     if let Some(WebhookAuth::SharedSecretHeader(header)) = &plugin.manifest.webhook
         && !fields.contains_key("webhook_secret")
@@ -115,6 +131,12 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
             AuthKind::ApiKey { label, .. } => {
                 return Err(OperationError::invalid("api_key", format!("{} needs an API key ({label})", input.plugin)));
             }
+            AuthKind::SecretExchange(endpoints) => {
+                return Err(OperationError::invalid(
+                    "secret_id",
+                    format!("{} needs a secret_id and secret_key ({})", input.plugin, endpoints.label),
+                ));
+            }
         }
     }
     if host.store().groups().await?.iter().any(|g| g.plugin_id == input.plugin && g.name == name) {
@@ -123,10 +145,34 @@ pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group>
             message: format!("plugin {} already has a group named {name:?}", input.plugin),
         });
     }
-    let id = host.store().insert_group(&input.plugin, name, &Credentials::new(fields)).await?;
+    let id = host.store().insert_group_reading(&input.plugin, name, &Credentials::new(fields), &input.reads).await?;
     // Creating the group is the operator's consent to this plugin file's hosts.
     host.store().approve_plugin(id, &plugin.approval()).await?;
     host.store().group(id).await?.ok_or_else(|| OperationError::not_found("group", id))
+}
+
+/// Groups a new group may read the records of: only for a plugin with
+/// tasks (nothing else reads records), each an existing group, once.
+async fn check_reads(host: &Host, plugin: &LoadedPlugin, reads: &[i64]) -> OperationResult<()> {
+    if reads.is_empty() {
+        return Ok(());
+    }
+    if !plugin.manifest.instance_types.iter().any(|t| t.kind == InstanceKind::Task) {
+        return Err(OperationError::invalid(
+            "reads",
+            format!("{} has no tasks; only a task reads other groups' records", plugin.id()),
+        ));
+    }
+    let existing: Vec<i64> = host.store().groups().await?.iter().map(|g| g.id).collect();
+    for (i, id) in reads.iter().enumerate() {
+        if !existing.contains(id) {
+            return Err(OperationError::invalid("reads", format!("there is no group {id}")));
+        }
+        if reads[..i].contains(id) {
+            return Err(OperationError::invalid("reads", format!("group {id} is named twice")));
+        }
+    }
+    Ok(())
 }
 
 /// Approve the group's plugin as loaded now: the hosts its current file

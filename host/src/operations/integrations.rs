@@ -4,6 +4,7 @@ use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
+use crate::housekeeping::HostTask;
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, NewIntegration};
@@ -163,6 +164,9 @@ impl IntegrationView {
 /// `integration` or `task`, from the plugin's manifest (`integration` while
 /// the plugin is not loaded).
 pub fn instance_kind(host: &Host, integration: &Integration) -> &'static str {
+    if let Some(task) = HostTask::of(integration) {
+        return task.kind().as_str();
+    }
     host.runner
         .plugins
         .get(&integration.plugin_id)

@@ -3,6 +3,7 @@
 
 use super::integrations::instance_kind;
 use crate::Host;
+use crate::housekeeping::HostTask;
 use crate::status::UpdateStatus;
 use crate::store::sync_runs::RunStatus;
 use anyhow::Result;
@@ -88,7 +89,7 @@ pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> 
         let schedule = host.runner.effective_schedule(&integration);
         let status = UpdateStatus::of(
             &integration,
-            host.runner.plugins.get(&integration.plugin_id).is_some(),
+            host.runner.plugins.get(&integration.plugin_id).is_some() || HostTask::of(&integration).is_some(),
             // A run an operator asked for counts as in flight from the click on.
             running.contains(&integration.id) || active.contains_key(&integration.id),
             waiting.contains(&integration.id),

@@ -11,7 +11,7 @@ use super::wit::{ContractVersion, PluginPre};
 use crate::capabilities::http;
 use crate::capabilities::quota::QuotaPattern;
 use crate::domain::config_schema::ConfigSchema;
-use crate::domain::manifest::{AuthKind, InstanceType, KeyPlacement, Manifest, Quota};
+use crate::domain::manifest::{AuthKind, HOST_PLUGIN_ID, InstanceType, KeyPlacement, Manifest, Quota};
 use crate::store::groups::ApprovedPlugin;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -286,6 +286,9 @@ fn compile_quotas(manifest: &Manifest) -> Result<Vec<(Quota, QuotaPattern)>> {
 fn validate_manifest(manifest: &Manifest) -> Result<()> {
     if !is_id(&manifest.id) {
         bail!("id {:?} must be 1-64 characters of a-z, 0-9 and -", manifest.id);
+    }
+    if manifest.id == HOST_PLUGIN_ID {
+        bail!("id {HOST_PLUGIN_ID:?} is the host's own (its housekeeping tasks); choose another");
     }
     if manifest.instance_types.is_empty() {
         bail!("instance-types is empty; a plugin needs at least one");

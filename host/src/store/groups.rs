@@ -1,7 +1,7 @@
 //! `groups`: one connected account for one plugin, owning its credentials.
 
-use super::Store;
 use super::integrations::{self, Integration};
+use super::{Store, record_grants};
 use crate::domain::group_status::GroupStatus;
 use crate::domain::pause_reason::PauseReason;
 use anyhow::{Context, Result};
@@ -16,6 +16,8 @@ pub struct Group {
     pub plugin_id: String,
     pub name: String,
     pub status: GroupStatus,
+    /// Why it needs reconnecting, in the provider's words.
+    pub status_reason: Option<String>,
     pub created_at: i64,
 }
 
@@ -85,6 +87,12 @@ impl Credentials {
         self.get("expires_at")?.parse().ok()
     }
 
+    /// Whether the host can get a new access token from these: a refresh
+    /// token, or a secret pair it exchanges.
+    pub fn renewable(&self) -> bool {
+        self.get("refresh_token").is_some() || self.get("secret_id").is_some()
+    }
+
     /// Bumped by every change; a refresh compares it to see whether another
     /// worker got there first.
     pub fn version(&self) -> i64 {
@@ -98,22 +106,37 @@ fn group(row: AnyRow) -> Result<Group> {
         plugin_id: row.try_get("plugin_id")?,
         name: row.try_get("name")?,
         status: GroupStatus::parse(row.try_get("status")?)?,
+        status_reason: row.try_get("status_reason")?,
         created_at: row.try_get("created_at")?,
     })
 }
 
 impl Store {
     pub async fn insert_group(&self, plugin_id: &str, name: &str, credentials: &Credentials) -> Result<i64> {
-        let row = sqlx::query(
+        self.insert_group_reading(plugin_id, name, credentials, &[]).await
+    }
+
+    /// A new group whose tasks may also read the records of `reads` (groups).
+    pub async fn insert_group_reading(
+        &self,
+        plugin_id: &str,
+        name: &str,
+        credentials: &Credentials,
+        reads: &[i64],
+    ) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(plugin_id)
         .bind(name)
         .bind(self.seal_credentials(credentials)?)
         .bind(self.now())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(row.try_get("id")?)
+        record_grants::grant_record_reads(&mut tx, id, reads).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Store the credentials of a (re)connected account: a new group, or the
@@ -153,7 +176,7 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (plugin_id, name) DO UPDATE SET credentials = excluded.credentials,
-                 credentials_version = groups.credentials_version + 1, status = 'ok'
+                 credentials_version = groups.credentials_version + 1, status = 'ok', status_reason = NULL
              RETURNING id",
         )
         .bind(plugin_id)
@@ -169,7 +192,7 @@ impl Store {
     }
 
     pub async fn group(&self, id: i64) -> Result<Option<Group>> {
-        sqlx::query("SELECT id, plugin_id, name, status, created_at FROM groups WHERE id = $1")
+        sqlx::query("SELECT id, plugin_id, name, status, status_reason, created_at FROM groups WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -178,7 +201,7 @@ impl Store {
     }
 
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        sqlx::query("SELECT id, plugin_id, name, status, created_at FROM groups ORDER BY id")
+        sqlx::query("SELECT id, plugin_id, name, status, status_reason, created_at FROM groups ORDER BY id")
             .fetch_all(self.pool())
             .await?
             .into_iter()
@@ -289,19 +312,26 @@ impl Store {
         Ok(version.map(|version| Credentials { fields: credentials.fields.clone(), version }))
     }
 
-    /// The provider refused the refresh token of credentials at version
-    /// `seen`: mark the group and pause its active integrations until it is
+    /// The provider refused the credentials at version `seen` (a refresh
+    /// token, an expired bank agreement) for `reason`: mark the group and pause its active integrations until it is
     /// reconnected. Returns the integrations this paused, or `None` when the
     /// credentials changed meanwhile (a reconnect): then nothing is marked.
-    pub async fn mark_group_needs_reconnect(&self, id: i64, seen: i64) -> Result<Option<Vec<Integration>>> {
+    pub async fn mark_group_needs_reconnect(
+        &self,
+        id: i64,
+        seen: i64,
+        reason: &str,
+    ) -> Result<Option<Vec<Integration>>> {
         let mut tx = self.begin().await?;
-        let marked = sqlx::query("UPDATE groups SET status = $2 WHERE id = $1 AND credentials_version = $3")
-            .bind(id)
-            .bind(GroupStatus::NeedsReconnect.as_str())
-            .bind(seen)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let marked =
+            sqlx::query("UPDATE groups SET status = $2, status_reason = $4 WHERE id = $1 AND credentials_version = $3")
+                .bind(id)
+                .bind(GroupStatus::NeedsReconnect.as_str())
+                .bind(seen)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if marked == 0 {
             return Ok(None);
         }

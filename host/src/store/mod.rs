@@ -13,6 +13,7 @@ pub mod oauth_authorizations;
 pub mod oauth_start_links;
 pub mod quota_spends;
 pub mod raw_batches;
+pub mod record_grants;
 pub mod records;
 pub mod run_batches;
 pub mod state;

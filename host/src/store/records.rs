@@ -70,6 +70,9 @@ pub struct RecordFilter<'a> {
     pub integration_id: Option<i64>,
     /// Records of every integration of this group.
     pub group_id: Option<i64>,
+    /// Records a task of this group may read: its group's and those of the
+    /// groups granted to it (`record_grants`).
+    pub reader_group: Option<i64>,
     pub kind: Option<&'a str>,
     /// Events: occurred at or after; objects: changed at or after (ms).
     pub since: Option<i64>,
@@ -258,6 +261,8 @@ impl Store {
                AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
                AND ($5 IS NULL OR occurred_at > $5 OR (occurred_at = $5 AND id > $6))
                AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
+               AND ($9 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $9
+                    OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $9)))
              ORDER BY occurred_at, id LIMIT $7",
         )
         .bind(filter.integration_id)
@@ -268,6 +273,7 @@ impl Store {
         .bind(after_id.unwrap_or(0))
         .bind(filter.limit)
         .bind(filter.group_id)
+        .bind(filter.reader_group)
         .fetch_all(self.pool())
         .await?
         .iter()
@@ -289,6 +295,8 @@ impl Store {
              WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
                AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id > $5
                AND ($7 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $7))
+               AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8
+                    OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $8)))
              ORDER BY id LIMIT $6",
         )
         .bind(filter.integration_id)
@@ -298,6 +306,7 @@ impl Store {
         .bind(after.unwrap_or(0))
         .bind(filter.limit)
         .bind(filter.group_id)
+        .bind(filter.reader_group)
         .fetch_all(self.pool())
         .await?
         .iter()

@@ -59,6 +59,11 @@ fn auth(auth: AuthKind) -> dm::AuthKind {
         },
         AuthKind::Basic(label) => dm::AuthKind::Basic { label },
         AuthKind::Oauth2(o) => dm::AuthKind::OAuth2(shared::oauth2(o)),
+        AuthKind::SecretExchange(s) => dm::AuthKind::SecretExchange(dm::SecretExchangeEndpoints {
+            label: s.label,
+            new_token_url: s.new_token_url,
+            refresh_url: s.refresh_url,
+        }),
     }
 }
 

@@ -1,0 +1,150 @@
+//! The host's own scheduled work: pruning old history and refreshing tokens
+//! before they lapse. Each is a task like any plugin's: an integration of the
+//! built-in plugin `inlet` in its group `host` (created when the scheduler
+//! starts), so the Updates page lists it under Tasks with its schedule, last
+//! run and history, "Update now" runs it and its schedule can be edited. The
+//! sync runner runs it here, in the host, instead of in a sandbox.
+
+use crate::auth::OAuth;
+use crate::auth::refresh::REFRESH_MARGIN_MS;
+use crate::domain::manifest::{HOST_PLUGIN_ID, InstanceKind};
+use crate::schedule::Schedule;
+use crate::store::Store;
+use crate::store::groups::Credentials;
+use crate::store::integrations::{Integration, NewIntegration};
+use anyhow::Result;
+use std::sync::Arc;
+use std::time::Duration;
+
+const GROUP_NAME: &str = "host";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostTask {
+    /// Delete runs, webhook deliveries and processed batches past the history limits.
+    PruneHistory,
+    /// Refresh the access tokens that would lapse before this task runs again.
+    RefreshTokens,
+}
+
+impl HostTask {
+    pub const ALL: [HostTask; 2] = [HostTask::PruneHistory, HostTask::RefreshTokens];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            HostTask::PruneHistory => "prune-history",
+            HostTask::RefreshTokens => "refresh-tokens",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HostTask::PruneHistory => "Prune history",
+            HostTask::RefreshTokens => "Refresh tokens",
+        }
+    }
+
+    pub fn kind(self) -> InstanceKind {
+        InstanceKind::Task
+    }
+
+    pub fn default_schedule(self) -> Schedule {
+        Schedule::Interval { seconds: self.default_interval().as_secs() as u32 }
+    }
+
+    fn default_interval(self) -> Duration {
+        match self {
+            HostTask::PruneHistory => Duration::from_secs(3600),
+            HostTask::RefreshTokens => Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// The host task `integration` is, if it is one.
+    pub fn of(integration: &Integration) -> Option<HostTask> {
+        (integration.plugin_id == HOST_PLUGIN_ID)
+            .then(|| HostTask::ALL.into_iter().find(|task| task.id() == integration.instance_type))
+            .flatten()
+    }
+}
+
+/// Create the host's group and an integration per task, where missing.
+pub async fn ensure_tasks(store: &Store) -> Result<()> {
+    let group = match store.groups().await?.into_iter().find(|g| g.plugin_id == HOST_PLUGIN_ID) {
+        Some(group) => group.id,
+        None => store.insert_group(HOST_PLUGIN_ID, GROUP_NAME, &Credentials::default()).await?,
+    };
+    let existing = store.integrations().await?;
+    for task in HostTask::ALL {
+        if existing.iter().any(|i| HostTask::of(i) == Some(task)) {
+            continue;
+        }
+        store
+            .insert_integration(&NewIntegration {
+                plugin_id: HOST_PLUGIN_ID,
+                instance_type: task.id(),
+                group_id: group,
+                name: task.name(),
+                config: "{}",
+                schedule: None,
+                // Due at once: a host that was down may owe a prune.
+                first_due_at: Some(store.now()),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the host's tasks need: the store, the token refresher and the limits
+/// history is kept to.
+pub struct Housekeeping {
+    pub store: Store,
+    pub oauth: Arc<OAuth>,
+    pub history_max_age: Duration,
+    pub history_max_runs: i64,
+}
+
+impl Housekeeping {
+    /// Run `task`; what it did, for the run's log, and how many things it touched.
+    pub async fn run(&self, task: HostTask, schedule: &Schedule) -> Result<(String, i64)> {
+        match task {
+            HostTask::PruneHistory => self.prune_history().await,
+            HostTask::RefreshTokens => self.refresh_tokens(schedule).await,
+        }
+    }
+
+    async fn prune_history(&self) -> Result<(String, i64)> {
+        let before = self.store.now() - self.history_max_age.as_millis() as i64;
+        let runs = self.store.prune_sync_runs(before, self.history_max_runs).await?;
+        let deliveries = self.store.prune_webhook_deliveries(before).await?;
+        let batches = self.store.prune_processed_batches(before).await?;
+        let message = format!("pruned {runs} runs, {deliveries} webhook deliveries and {batches} processed batches");
+        Ok((message, (runs + deliveries + batches) as i64))
+    }
+
+    /// Refresh every renewable token that expires before the next run of
+    /// this task (as `schedule` has it), so no fetch waits on a refresh.
+    async fn refresh_tokens(&self, schedule: &Schedule) -> Result<(String, i64)> {
+        let horizon = match schedule {
+            Schedule::Interval { seconds } => i64::from(*seconds) * 1000,
+            _ => HostTask::RefreshTokens.default_interval().as_millis() as i64,
+        };
+        let lapses_by = self.store.now() + horizon + REFRESH_MARGIN_MS;
+        let (mut refreshed, mut failed) = (Vec::new(), Vec::new());
+        for group in self.store.groups().await? {
+            let Ok((credentials, _)) = self.store.group_credentials(group.id).await else { continue };
+            let lapsing =
+                credentials.get("access_token").is_none() || credentials.expires_at().is_some_and(|at| at <= lapses_by);
+            if !credentials.renewable() || !lapsing {
+                continue;
+            }
+            match self.oauth.fresh_credentials(group.id, &credentials, true).await {
+                Ok(_) => refreshed.push(group.id),
+                Err(error) => failed.push(format!("group {}: {error}", group.id)),
+            }
+        }
+        let mut message = format!("refreshed the tokens of {} group(s)", refreshed.len());
+        if !failed.is_empty() {
+            message.push_str(&format!("; failed: {}", failed.join("; ")));
+        }
+        Ok((message, refreshed.len() as i64))
+    }
+}

@@ -1,0 +1,295 @@
+//! What every instance type shares: which accounts the group has linked
+//! (from its requisitions), the account endpoints and what their refusals
+//! mean, and reading each account in turn while skipping the ones whose
+//! daily calls are spent.
+
+use crate::{API, Config, DAILY_CALLS};
+use inlet_plugin_sdk::prelude::*;
+use inlet_plugin_sdk::{RateLimited, Timestamp};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// A requisition's status once the end user has linked their accounts.
+const LINKED: &str = "LN";
+/// ... and once its end-user agreement ran out (usually after 90 days).
+const EXPIRED: &str = "EX";
+/// Requisitions per page.
+const PAGE_SIZE: &str = "100";
+
+/// An account of a linked requisition, and the bank that holds it.
+pub struct Linked {
+    pub id: String,
+    /// GoCardless's institution id, e.g. `SANDBOXFINANCE_SFIN0000`.
+    pub institution: String,
+}
+
+#[derive(Deserialize)]
+struct RequisitionPage {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    results: Vec<Requisition>,
+}
+
+#[derive(Deserialize)]
+struct Requisition {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    institution_id: String,
+    #[serde(default)]
+    accounts: Vec<String>,
+}
+
+/// The accounts of every linked requisition (each once), narrowed to the
+/// config's `account_ids`. None linked is the group's to fix: the bank must
+/// be connected (again), so the group needs reconnecting.
+pub fn linked_accounts(config: &Config) -> Result<Vec<Linked>, PluginError> {
+    let requisitions = requisitions()?;
+    let mut linked: Vec<Linked> = Vec::new();
+    for requisition in requisitions.iter().filter(|r| r.status == LINKED) {
+        for id in &requisition.accounts {
+            if !linked.iter().any(|account| &account.id == id) {
+                linked.push(Linked { id: id.clone(), institution: requisition.institution_id.clone() });
+            }
+        }
+    }
+    if linked.is_empty() {
+        return Err(not_linked(&requisitions));
+    }
+    if config.account_ids.is_empty() {
+        return Ok(linked);
+    }
+    if let Some(unknown) = config.account_ids.iter().find(|id| !linked.iter().any(|account| &account.id == *id)) {
+        let known: Vec<&str> = linked.iter().map(|account| account.id.as_str()).collect();
+        return Err(PluginError::InvalidConfig(format!(
+            "config.account_ids: {unknown:?} is not an account of a linked bank connection (those are {})",
+            known.join(", ")
+        )));
+    }
+    linked.retain(|account| config.account_ids.contains(&account.id));
+    Ok(linked)
+}
+
+/// Every requisition of the group: `GET /requisitions/`, following `next`.
+fn requisitions() -> Result<Vec<Requisition>, PluginError> {
+    let first = http::get(format!("{API}/requisitions/")).authenticated().query("limit", PAGE_SIZE);
+    let mut request = first.clone();
+    let mut asked = BTreeSet::new();
+    let mut requisitions = Vec::new();
+    loop {
+        let page: RequisitionPage = request.send_json()?;
+        requisitions.extend(page.results);
+        // A `next` seen before would page forever.
+        match page.next.filter(|next| !next.is_empty()) {
+            Some(next) if asked.insert(next.clone()) => request = first.clone().with_url(next),
+            _ => return Ok(requisitions),
+        }
+    }
+}
+
+/// Why no account can be read: an agreement that expired, or a connection
+/// never finished.
+fn not_linked(requisitions: &[Requisition]) -> PluginError {
+    let institutions = |status: &str| {
+        let names: BTreeSet<&str> =
+            requisitions.iter().filter(|r| r.status == status).map(|r| r.institution_id.as_str()).collect();
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    let expired = institutions(EXPIRED);
+    if !expired.is_empty() {
+        return PluginError::Unauthorized(format!(
+            "the bank connection (end-user agreement for {expired}) expired: connect the bank again"
+        ));
+    }
+    if requisitions.is_empty() {
+        return PluginError::Unauthorized(
+            "no bank is connected to this group yet: connect one with `inlet groups connect-bank`".into(),
+        );
+    }
+    let statuses: BTreeSet<&str> = requisitions.iter().map(|r| r.status.as_str()).collect();
+    PluginError::Unauthorized(format!(
+        "no bank connection of this group is linked (requisition status {}): connect the bank again",
+        statuses.into_iter().collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// The account's calls to an endpoint are spent until `until`.
+pub struct Refusal {
+    pub until: Timestamp,
+    /// Shown to the operator.
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(account: &Linked, endpoint: &str, limit: u32, seconds: u32) -> Refusal {
+        let until = time::now() + i64::from(seconds) * 1000;
+        let reason = format!(
+            "account {}'s bank ({}) allows {limit} {endpoint} calls a day; the next is possible at {}",
+            account.id,
+            account.institution,
+            time::to_rfc3339(until)
+        );
+        Refusal { until, reason }
+    }
+}
+
+/// Why an account was not read: its calls are spent for now (the others are
+/// read all the same), or a failure that ends the run.
+pub enum Skip {
+    Refused(Refusal),
+    Failed(PluginError),
+}
+
+impl From<PluginError> for Skip {
+    fn from(error: PluginError) -> Self {
+        Skip::Failed(error)
+    }
+}
+
+impl From<serde_json::Error> for Skip {
+    fn from(error: serde_json::Error) -> Self {
+        Skip::Failed(error.into())
+    }
+}
+
+/// Read each account with `read` (which answers how many items it saw).
+/// An account whose calls are spent is skipped, keeping its cursor, and
+/// the others are read. When every account was refused, the run still
+/// succeeds (nothing failed: the bank allows no more today), holding the
+/// next run back until the first of them can be read again. When only some
+/// were, the next run keeps to the schedule, so as not to delay the others,
+/// and the summary's note says which were skipped.
+pub fn each_account(
+    accounts: &[Linked],
+    mut read: impl FnMut(&Linked) -> Result<u64, Skip>,
+) -> Result<FetchSummary, PluginError> {
+    let mut summary = FetchSummary::default();
+    let mut refused: Vec<Refusal> = Vec::new();
+    for (done, account) in accounts.iter().enumerate() {
+        match read(account) {
+            Ok(items) => summary.items_seen += items,
+            Err(Skip::Refused(refusal)) => {
+                log::warn(&refusal.reason);
+                refused.push(refusal);
+            }
+            Err(Skip::Failed(error)) => return Err(error),
+        }
+        log::progress(done as u64 + 1, Some(accounts.len() as u64));
+    }
+    let Some(first) = refused.iter().min_by_key(|refusal| refusal.until) else { return Ok(summary) };
+    if refused.len() == accounts.len() {
+        return Ok(summary.not_before(first.until, first.reason.clone()));
+    }
+    let skipped: Vec<&str> = refused.iter().map(|refusal| refusal.reason.as_str()).collect();
+    summary.note = Some(format!("skipped until their calls come back: {}", skipped.join("; ")));
+    Ok(summary)
+}
+
+/// `GET /accounts/{id}/{endpoint}/` (the account itself without an
+/// endpoint), decoded, with GoCardless's refusals sorted into those that
+/// skip this account and those that end the run.
+pub fn get(account: &Linked, endpoint: Option<&str>, query: &[(&str, String)]) -> Result<Value, Skip> {
+    let url = match endpoint {
+        Some(endpoint) => format!("{API}/accounts/{}/{endpoint}/", account.id),
+        None => format!("{API}/accounts/{}/", account.id),
+    };
+    let request =
+        query.iter().fold(http::get(url).authenticated(), |request, (name, value)| request.query(*name, value.clone()));
+    let what = endpoint.unwrap_or("account");
+    let url = request.url();
+    let response = match request.send() {
+        Ok(response) => response,
+        // The host's count of the declared quota refused it before it left.
+        Err(PluginError::RateLimited(limited)) => {
+            return Err(Skip::Refused(Refusal::new(account, what, DAILY_CALLS, limited.retry_after_seconds)));
+        }
+        // A 401 a fresh token did not cure: the account's access is gone.
+        Err(PluginError::Unauthorized(message)) => return Err(Skip::Failed(access_gone(account, &message))),
+        Err(other) => return Err(Skip::Failed(other)),
+    };
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return Ok(serde_json::from_slice(&response.body)?);
+    }
+    let refusal: ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
+    match status {
+        429 => match account_limit(&response) {
+            Some((limit, seconds)) => Err(Skip::Refused(Refusal::new(account, what, limit, seconds))),
+            None => Err(Skip::Failed(PluginError::RateLimited(RateLimited {
+                retry_after_seconds: header_number(&response, "ratelimit_reset")
+                    .or(response.retry_after())
+                    .unwrap_or(60),
+                message: format!("GoCardless's rate limit ({what} of account {}): {}", account.id, refusal.text()),
+            }))),
+        },
+        401 | 403 if refusal.is_access_expired() => Err(Skip::Failed(access_gone(account, &refusal.text()))),
+        404 => Err(Skip::Failed(PluginError::Permanent(format!(
+            "GoCardless has no account {} (404 from {what}): {}",
+            account.id,
+            refusal.text()
+        )))),
+        _ => {
+            http::check_status(&url, &response)?;
+            Err(Skip::Failed(PluginError::Permanent(format!("unexpected {status} from {what}"))))
+        }
+    }
+}
+
+fn access_gone(account: &Linked, detail: &str) -> PluginError {
+    PluginError::Unauthorized(format!(
+        "the bank connection (end-user agreement for {}) expired or was revoked, so account {} cannot be read: \
+         connect the bank again ({detail})",
+        account.institution, account.id
+    ))
+}
+
+/// GoCardless's error body: `{"summary", "detail", "type", "status_code"}`.
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    detail: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+}
+
+impl ErrorBody {
+    fn text(&self) -> String {
+        format!("{} {}", self.summary, self.detail).trim().to_string()
+    }
+
+    /// The end-user agreement ran out or the user revoked it.
+    fn is_access_expired(&self) -> bool {
+        self.kind == "AccessExpiredError" || self.text().to_ascii_lowercase().contains("expired")
+    }
+}
+
+/// The bank's own daily limit for this account: `(limit, seconds until
+/// reset)` from the `HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_*` headers GoCardless
+/// sends with it; `None` for its company-wide rate limit.
+fn account_limit(response: &http::Response) -> Option<(u32, u32)> {
+    let seconds = header_number(response, "ratelimit_account_success_reset")?;
+    let limit = header_number(response, "ratelimit_account_success_limit").unwrap_or(DAILY_CALLS);
+    Some((limit, seconds))
+}
+
+/// A number in GoCardless's rate-limit header `name` (given without its
+/// prefix), which it writes `HTTP_X_<NAME>` and proxies may write `x-<name>`.
+fn header_number(response: &http::Response, name: &str) -> Option<u32> {
+    [format!("http_x_{name}"), format!("x-{}", name.replace('_', "-"))]
+        .iter()
+        .find_map(|header| response.header(header))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// An upstream item with the account it belongs to.
+pub fn with_account(item: &Value, account: &str) -> Value {
+    let mut item = item.clone();
+    if let Some(fields) = item.as_object_mut() {
+        fields.insert("account_id".into(), Value::String(account.to_string()));
+    }
+    item
+}
