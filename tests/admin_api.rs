@@ -381,12 +381,17 @@ async fn integrations_through_the_api() {
 
     // Updates.
     let rows = api.ok("/api/updates").await;
-    assert_eq!(rows[0]["id"], id);
-    assert_eq!(rows[0]["status_label"], "Up to date", "{rows}");
-    assert_eq!(rows[0]["schedule_summary"], "06:00 and 18:00 Europe/London");
-    assert!(rows[0]["last_success_at"].as_i64().is_some() && rows[0]["next_due_at"].as_i64().is_some());
-    assert_eq!(rows[0]["run"], Value::Null);
-    assert_eq!(api.ok("/api/updates?filter=tasks").await, json!([]));
+    let row = rows.as_array().unwrap().iter().find(|row| row["id"] == id).expect("the integration's row");
+    assert_eq!(row["status_label"], "Up to date", "{rows}");
+    assert_eq!(row["schedule_summary"], "06:00 and 18:00 Europe/London");
+    assert!(row["last_success_at"].as_i64().is_some() && row["next_due_at"].as_i64().is_some());
+    assert_eq!(row["run"], Value::Null);
+    // The only tasks are the host's own.
+    let tasks = api.ok("/api/updates?filter=tasks").await;
+    let tasks: Vec<(&str, &str)> = (tasks.as_array().unwrap().iter())
+        .map(|row| (row["plugin_id"].as_str().unwrap(), row["instance_type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tasks, [("inlet", "prune-history"), ("inlet", "refresh-tokens")]);
     assert_eq!(api.ok("/api/updates?filter=integrations").await.as_array().unwrap().len(), 1);
     assert_invalid(&api.get("/api/updates?filter=some").await, "filter", "unknown variant");
 
@@ -420,7 +425,7 @@ async fn integrations_through_the_api() {
 
     // Pause and resume.
     assert_eq!(api.post(&format!("/api/integrations/{id}/pause"), json!(null)).await.status, 200);
-    assert_eq!(api.ok("/api/updates").await[0]["status_label"], "Paused (operator)");
+    assert_eq!(api.ok("/api/updates?filter=integrations").await[0]["status_label"], "Paused (operator)");
     let refused = api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await;
     assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (409, Some("paused")));
     let resumed = api.post(&format!("/api/integrations/{id}/resume"), json!(null)).await;
@@ -432,11 +437,12 @@ async fn integrations_through_the_api() {
     let ready = api.get("/readyz").await;
     assert_eq!((ready.status, ready.body["database"].as_str()), (200, Some("ok")));
     let metrics = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
+    // Two runs of the integration and one of each of the host's tasks.
     for line in [
-        "inlet_sync_runs_total{status=\"success\"} 2",
+        "inlet_sync_runs_total{status=\"success\"} 4",
         "inlet_outbound_requests_total{plugin=\"monzo\",status=\"200\"}",
-        "inlet_sync_run_duration_seconds_count 2",
-        "inlet_job_lateness_seconds_count{queue=\"fetch\"} 2",
+        "inlet_sync_run_duration_seconds_count 4",
+        "inlet_job_lateness_seconds_count{queue=\"fetch\"} 4",
         "inlet_queue_depth{queue=\"fetch\"} 0",
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");

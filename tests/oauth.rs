@@ -232,11 +232,13 @@ async fn twenty_concurrent_jobs_in_two_processes_refresh_an_expiring_token_once(
     })
     .await;
     let finished = eventually(60, "20 finished runs", || async {
-        let runs: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, integration_id FROM sync_runs WHERE status IN ('success', 'failed')")
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
+        let runs: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, integration_id FROM sync_runs WHERE status IN ('success', 'failed')
+                   AND integration_id IN (SELECT id FROM integrations WHERE plugin_id = 'monzo')",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
         (runs.len() == 20).then_some(runs)
     })
     .await;

@@ -402,6 +402,8 @@ async fn the_bundled_plugins_pass_the_standard_checks_on_their_cassettes() {
         ("spotify", &["recently-played", "saved-tracks", "playlists"][..]),
         ("github", &["events", "repositories", "starred"][..]),
         ("oura", &["daily-sleep", "daily-activity", "daily-readiness", "sleep", "heartrate", "workouts"][..]),
+        ("gocardless", &["accounts", "balances", "transactions"][..]),
+        ("slack", &["channels", "history"][..]),
     ];
     for (plugin, instance_types) in cassettes {
         let wasm = support::bundled_plugin(plugin);
@@ -424,5 +426,5 @@ async fn the_bundled_plugins_pass_the_standard_checks_on_their_cassettes() {
             tested.push(format!("{plugin}/{instance_type}"));
         }
     }
-    assert_eq!(tested.len(), 9 + 14);
+    assert_eq!(tested.len(), 9 + 14 + 5);
 }

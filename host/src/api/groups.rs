@@ -3,6 +3,7 @@
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
+use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::operations::groups::{self, GroupView, NewGroupInput};
 use crate::store::groups::ApprovedPlugin;
 use axum::Json;
@@ -23,6 +24,8 @@ pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<Vec<GroupView>>
     Ok(Json(
         groups
             .into_iter()
+            // The host's own group holds its tasks, not an account.
+            .filter(|g| g.plugin_id != HOST_PLUGIN_ID)
             .map(|g| {
                 let count = counts.get(&g.id).copied().unwrap_or(0);
                 GroupView::of(&api.host, g, count)

@@ -1,5 +1,6 @@
 //! `records`: read-only queries over the records of the running
-//! integration's group, for tasks (instance kind `task`: a daily digest, a
+//! integration's group and the groups its operator granted it
+//! (`record_grants`), for tasks (instance kind `task`: a daily digest, a
 //! summary). Only during a task's `fetch`; an integration that talks to an
 //! upstream gets a refusal. Pages are bounded and resume from an opaque
 //! cursor, so a task never holds a group's history at once.

@@ -1,5 +1,6 @@
 use super::{CredentialArgs, print_json};
 use crate::Host;
+use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::operations::groups::{self, NewGroupInput};
 use anyhow::Result;
 
@@ -107,7 +108,9 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
             Ok(())
         }
         GroupsCommand::List { json } => {
-            let groups = host.store().groups().await?;
+            // The host's own group holds its tasks, not an account.
+            let groups: Vec<_> =
+                host.store().groups().await?.into_iter().filter(|g| g.plugin_id != HOST_PLUGIN_ID).collect();
             if json {
                 return print_json(&groups);
             }
