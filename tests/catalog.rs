@@ -38,6 +38,13 @@ pub async fn sync(inlet: &Inlet, id: &str) -> Value {
     run
 }
 
+/// `inlet sync <id> --json`, requiring the run to end `status` (`success` or `failed`).
+pub async fn sync_ending(inlet: &Inlet, id: &str, status: &str) -> Value {
+    let run = sync(inlet, id).await;
+    assert_eq!(run["status"], status, "{run:#}");
+    run
+}
+
 /// Record `instance_type`'s cassette against a fake with `inlet plugin test
 /// --record` (which then replays it and runs every standard check), and return
 /// the harness's report, requiring that every check passed. The cassette goes

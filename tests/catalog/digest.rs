@@ -54,9 +54,7 @@ impl Setup {
 
     /// `inlet sync <id> --json`, requiring success.
     async fn sync(&self, id: &str) -> Value {
-        let run = crate::sync(&self.inlet, id).await;
-        assert_eq!(run["status"], "success", "{run:#}");
-        run
+        crate::sync_ending(&self.inlet, id, "success").await
     }
 
     /// `inlet sync <id> --backfill --since <day> --json`, requiring success.

@@ -41,16 +41,12 @@ impl Oura {
 
     /// `inlet sync <id> --json`, requiring success.
     async fn sync(&self, id: &str) -> Value {
-        let run = crate::sync(&self.inlet, id).await;
-        assert_eq!(run["status"], "success", "{run:#}");
-        run
+        crate::sync_ending(&self.inlet, id, "success").await
     }
 
     /// A run that must fail, as `inlet sync --json` prints it.
     async fn failed_sync(&self, id: &str) -> Value {
-        let run = crate::sync(&self.inlet, id).await;
-        assert_eq!(run["status"], "failed", "{run:#}");
-        run
+        crate::sync_ending(&self.inlet, id, "failed").await
     }
 
     async fn records(&self, id: &str) -> Value {

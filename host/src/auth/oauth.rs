@@ -108,7 +108,7 @@ pub struct TokenEndpoint {
 }
 
 /// A token request is part of a run or a callback; it must not hang either.
-pub(super) const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl TokenEndpoint {
     pub async fn exchange_code(
@@ -141,18 +141,8 @@ impl TokenEndpoint {
         client: &OAuthClient,
         mut form: Vec<(&str, &str)>,
     ) -> Result<TokenGrant, TokenError> {
-        let (url, target) = self.target(&endpoints.token_url)?;
         form.extend([("client_id", client.client_id.as_str()), ("client_secret", client.client_secret.expose())]);
-        let response = self
-            .client
-            .post(target)
-            .header("accept", "application/json")
-            .form(&form)
-            .timeout(TOKEN_REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| TokenError::Failed(format!("token request to {url} failed: {}", e.without_url())))?;
-        let (status, body) = read_token_response(response, &url).await?;
+        let (url, status, body) = self.post(&endpoints.token_url, |request| request.form(&form)).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 TokenError::Failed(format!("the token response from {url} is not an OAuth token response: {e}"))
@@ -161,10 +151,31 @@ impl TokenEndpoint {
         Err(token_error(status.as_u16(), &body, &url))
     }
 
+    /// POST to `token_url` with the body `with_body` sets: the URL, and the
+    /// answer's status and body.
+    pub(super) async fn post(
+        &self,
+        token_url: &str,
+        with_body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(Url, reqwest::StatusCode, bytes::Bytes), TokenError> {
+        let (url, target) = self.target(token_url)?;
+        let request = self.client.post(target).header("accept", "application/json").timeout(TOKEN_REQUEST_TIMEOUT);
+        let response = with_body(request)
+            .send()
+            .await
+            .map_err(|e| TokenError::Failed(format!("token request to {url} failed: {}", e.without_url())))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TokenError::Failed(format!("reading the token response from {url}: {}", e.without_url())))?;
+        Ok((url, status, body))
+    }
+
     /// The token URL, and where to send its request: the test server an
     /// override names, else the URL itself if it is public https (secrets go
     /// there).
-    pub(super) fn target(&self, token_url: &str) -> Result<(Url, Url), TokenError> {
+    fn target(&self, token_url: &str) -> Result<(Url, Url), TokenError> {
         let url = Url::parse(token_url)
             .map_err(|e| TokenError::Failed(format!("the token URL {token_url:?} is not a URL: {e}")))?;
         let target = match self.overrides.rewrite(&url) {
@@ -179,19 +190,6 @@ impl TokenEndpoint {
         };
         Ok((url, target))
     }
-}
-
-/// A token endpoint's status and body.
-pub(super) async fn read_token_response(
-    response: reqwest::Response,
-    url: &Url,
-) -> Result<(reqwest::StatusCode, bytes::Bytes), TokenError> {
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| TokenError::Failed(format!("reading the token response from {url}: {}", e.without_url())))?;
-    Ok((status, body))
 }
 
 /// An error response from a token endpoint: RFC 6749's `error` and

@@ -4,7 +4,7 @@
 //! token until it lapses, then the pair is exchanged again. The plugin sees
 //! none of them: the host puts the access token on its requests.
 
-use super::oauth::{TOKEN_REQUEST_TIMEOUT, TokenEndpoint, TokenError, read_token_response};
+use super::oauth::{TokenEndpoint, TokenError};
 use super::refresh::REFRESH_MARGIN_MS;
 use crate::domain::manifest::SecretExchangeEndpoints;
 use crate::store::groups::Credentials;
@@ -53,17 +53,7 @@ impl TokenEndpoint {
     }
 
     async fn post_secret(&self, token_url: &str, body: serde_json::Value) -> Result<SecretGrant, TokenError> {
-        let (url, target) = self.target(token_url)?;
-        let response = self
-            .client
-            .post(target)
-            .header("accept", "application/json")
-            .json(&body)
-            .timeout(TOKEN_REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| TokenError::Failed(format!("token request to {url} failed: {}", e.without_url())))?;
-        let (status, body) = read_token_response(response, &url).await?;
+        let (url, status, body) = self.post(token_url, |request| request.json(&body)).await?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map_err(|e| TokenError::Failed(format!("the token response from {url} is not a token: {e}")));
