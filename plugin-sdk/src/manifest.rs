@@ -88,16 +88,19 @@ impl AuthKind {
     }
 
     /// A secret id and key the host exchanges for access tokens at
-    /// `new_token_url` and renews at `refresh_url` (GoCardless's scheme).
+    /// `new_token_url` and renews at `refresh_url` (GoCardless's scheme);
+    /// banks are connected through `bank_connect_url`, if given.
     pub fn secret_exchange(
         label: impl Into<String>,
         new_token_url: impl Into<String>,
         refresh_url: impl Into<String>,
+        bank_connect_url: Option<&str>,
     ) -> AuthKind {
         AuthKind::SecretExchange(SecretExchangeAuth {
             label: label.into(),
             new_token_url: new_token_url.into(),
             refresh_url: refresh_url.into(),
+            bank_connect_url: bank_connect_url.map(str::to_string),
         })
     }
 }

@@ -286,6 +286,29 @@ async fn gocardless_expired_agreements_and_refused_secrets_need_reconnecting() {
     let records = b.records(&accounts).await;
     assert!(records["objects"].as_array().unwrap().iter().all(|o| o["deleted"] == false), "{records:#}");
 
+    // Connecting the bank again: an agreement and a requisition whose link
+    // the account holder opens; the bank sends them back to the host's
+    // callback, the group is ok again and its integration resumed.
+    let (server, base) = b.inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let banks = b.inlet.json(&["groups", "institutions", &b.group, "--country", "gb", "--json"]).await;
+    assert_eq!(banks[0]["id"], INSTITUTION, "{banks:#}");
+    let args = ["groups", "connect-bank", &b.group, "--institution", INSTITUTION, "--json"];
+    let link = b.inlet.json(&args).await;
+    assert!(link["link"].as_str().unwrap().starts_with("https://ob.gocardless.com/"), "{link:#}");
+    let requisition = link["requisition_id"].as_str().unwrap().to_string();
+    let not_yet =
+        reqwest::get(format!("{base}/connect/bank/{}/callback?ref=inlet-{}-x", b.group, b.group)).await.unwrap();
+    assert_eq!(not_yet.status(), 400, "no such requisition yet");
+    let back = b.fake.update(|data| data.consent(&requisition)).expect("the requisition");
+    let (_, path) = back.split_once("/connect/").expect("the host's callback");
+    let page = reqwest::get(format!("{base}/connect/{path}")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("with 2 account(s)"));
+    crate::support::terminate(&server);
+    let group = b.group_entry(&b.group).await;
+    assert_eq!((&group["status"], &group["status_reason"]), (&Value::from("ok"), &Value::Null), "{group:#}");
+    assert_eq!(counts(&b.sync(&accounts).await), (0, 0, 0), "the same accounts, read again");
+
     // Secrets GoCardless refuses: the exchange fails, and so does the run.
     let wrong = add_group(&b.inlet, "wrong", SECRET_ID, "not-the-secret-key").await;
     let refused = b.add(&wrong, "balances").await;

@@ -3,6 +3,7 @@
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
+use crate::auth::bank_connect::{BankConnectInput, BankLink};
 use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::operations::groups::{self, GroupView, NewGroupInput};
 use crate::store::groups::ApprovedPlugin;
@@ -70,4 +71,36 @@ pub async fn delete(
         (status = 404, body = ErrorBody), (status = 409, description = "The plugin is not loaded", body = ErrorBody)))]
 pub async fn approve(State(api): State<ApiState>, Id(id): Id) -> ApiResult<Json<ApprovedPlugin>> {
     Ok(Json(groups::approve(&api.host, id).await?))
+}
+
+#[utoipa::path(post, path = "/api/groups/{id}/bank-connections", tag = "groups", params(("id" = i64, Path)),
+    request_body = BankConnectInput,
+    responses((status = 201, description = "The link the account holder opens to consent at their bank", body = BankLink),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn connect_bank(
+    State(api): State<ApiState>,
+    Id(id): Id,
+    JsonBody(input): JsonBody<BankConnectInput>,
+) -> ApiResult<(StatusCode, Json<BankLink>)> {
+    let link = api.host.runner.oauth.start_bank_connect(id, &input, &api.url("")).await;
+    Ok((StatusCode::CREATED, Json(link.map_err(|e| super::oauth::refused(e, "group"))?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionsQuery {
+    /// Two letters (ISO 3166), e.g. `gb`.
+    country: String,
+}
+
+#[utoipa::path(get, path = "/api/groups/{id}/institutions", tag = "groups", params(("id" = i64, Path), InstitutionsQuery),
+    responses((status = 200, description = "GoCardless's institutions: id, name, bic, transaction_total_days, countries", body = Object),
+        (status = 422, body = ErrorBody)))]
+pub async fn institutions(
+    State(api): State<ApiState>,
+    Id(id): Id,
+    QueryParams(query): QueryParams<InstitutionsQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let institutions = api.host.runner.oauth.institutions(id, &query.country).await;
+    Ok(Json(institutions.map_err(|e| super::oauth::refused(e, "group"))?))
 }

@@ -90,6 +90,8 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::delete))
         .routes(routes!(groups::approve))
+        .routes(routes!(groups::connect_bank))
+        .routes(routes!(groups::institutions))
         .routes(routes!(oauth::start_link))
         .routes(routes!(integrations::list, integrations::create))
         .routes(routes!(integrations::get, integrations::replace, integrations::delete))
@@ -136,6 +138,7 @@ pub fn router(state: ApiState) -> Router {
         })
         .route("/oauth/{plugin}/start", get(oauth::start))
         .route("/oauth/{plugin}/callback", get(oauth::callback))
+        .route("/connect/bank/{group}/callback", get(oauth::bank_callback))
         .with_state(state)
 }
 

@@ -126,11 +126,51 @@ pub async fn start_link(
 ) -> Result<(StatusCode, axum::Json<StartLink>), super::error::ApiError> {
     match api.host.runner.oauth.start_link(&plugin, &input.group, &api.url("")) {
         Ok((url, expires_at)) => Ok((StatusCode::CREATED, axum::Json(StartLink { url, expires_at }))),
-        Err(ConnectError::Refused(message)) => Err(match message.strip_prefix("group: ") {
-            Some(message) => super::error::ApiError::invalid("group", message),
-            None => super::error::ApiError::invalid("plugin", message),
-        }),
-        Err(ConnectError::Failed(message)) => Err(anyhow::anyhow!(message).into()),
+        Err(error) => Err(refused(error, "plugin")),
+    }
+}
+
+/// A connect flow's error for the API: a refusal names its field (the
+/// message's `field: ` prefix, else `field`), a failure is the host's.
+pub(super) fn refused(error: ConnectError, field: &str) -> super::error::ApiError {
+    match error {
+        ConnectError::Refused(message) => match message.split_once(": ") {
+            Some((named, message)) if !named.contains(' ') => super::error::ApiError::invalid(named, message),
+            _ => super::error::ApiError::invalid(field, message),
+        },
+        ConnectError::Failed(message) => anyhow::anyhow!(message).into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BankCallbackQuery {
+    /// The requisition's reference, which the bank adds.
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+}
+
+/// Where the bank sends the account holder back after they consented.
+pub async fn bank_callback(
+    State(api): State<ApiState>,
+    Path(group): Path<i64>,
+    Query(query): Query<BankCallbackQuery>,
+) -> Response {
+    let Some(reference) = query.reference else {
+        let message = "The callback needs the ref query parameter that the bank adds.";
+        return (StatusCode::BAD_REQUEST, page("Not connected", message)).into_response();
+    };
+    match api.host.runner.oauth.finish_bank_connect(group, &reference).await {
+        Ok(connected) => {
+            api.host.wake(crate::store::jobs::Queue::Fetch);
+            let message = format!(
+                "The bank is connected to group \"{}\" (id {}) with {} account(s). You can close this tab.",
+                connected.group.name,
+                connected.group.id,
+                connected.accounts.len()
+            );
+            page("Connected", &message).into_response()
+        }
+        Err(error) => failure("the bank", error),
     }
 }
 

@@ -3,6 +3,7 @@
 //! both kept fresh by a single-flight refresh ([`refresh`]). They are sealed
 //! at rest by [`crate::secrets`].
 
+pub mod bank_connect;
 pub mod connect;
 pub mod oauth;
 pub mod refresh;

@@ -175,7 +175,7 @@ impl TokenEndpoint {
     /// The token URL, and where to send its request: the test server an
     /// override names, else the URL itself if it is public https (secrets go
     /// there).
-    fn target(&self, token_url: &str) -> Result<(Url, Url), TokenError> {
+    pub(super) fn target(&self, token_url: &str) -> Result<(Url, Url), TokenError> {
         let url = Url::parse(token_url)
             .map_err(|e| TokenError::Failed(format!("the token URL {token_url:?} is not a URL: {e}")))?;
         let target = match self.overrides.rewrite(&url) {

@@ -1,5 +1,6 @@
 use super::{CredentialArgs, print_json};
 use crate::Host;
+use crate::auth::bank_connect::BankConnectInput;
 use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::operations::groups::{self, NewGroupInput};
 use anyhow::Result;
@@ -35,6 +36,34 @@ pub enum GroupsCommand {
         /// Group id.
         id: i64,
     },
+    /// The banks a secret-pair group (GoCardless) can connect, in a country.
+    Institutions {
+        /// Group id.
+        id: i64,
+        /// Two letters (ISO 3166), e.g. gb.
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect (or reconnect) a bank to a secret-pair group: prints the link
+    /// the account holder opens to consent at their bank, which then comes
+    /// back to `inlet serve` at the public URL.
+    ConnectBank {
+        /// Group id.
+        id: i64,
+        /// The bank's id, from `institutions`.
+        #[arg(long)]
+        institution: String,
+        /// Days of transaction history to read.
+        #[arg(long, default_value_t = 90)]
+        max_historical_days: u32,
+        /// Days the access lasts (most banks allow at most 90).
+        #[arg(long, default_value_t = 90)]
+        access_valid_for_days: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `groups add`'s arguments (boxed: they dwarf the other commands').
@@ -63,6 +92,11 @@ pub struct AddGroupArgs {
     json: bool,
 }
 
+/// Where browsers reach `inlet serve`.
+fn public_base(host: &Host) -> String {
+    host.settings.public_url.as_ref().map_or(DEFAULT_PUBLIC_URL.to_string(), |u| u.to_string())
+}
+
 pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
     match command {
         GroupsCommand::Add(args) => {
@@ -89,8 +123,29 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
                 Ok(())
             }
         }
+        GroupsCommand::Institutions { id, country, json } => {
+            let institutions = host.runner.oauth.institutions(id, &country).await?;
+            if json {
+                return print_json(&institutions);
+            }
+            for institution in institutions.as_array().into_iter().flatten() {
+                let days = institution["transaction_total_days"].as_str().unwrap_or("?");
+                let (bank, name) = (institution["id"].as_str(), institution["name"].as_str());
+                println!("{:<40} {} ({days} days of history)", bank.unwrap_or("?"), name.unwrap_or("?"));
+            }
+            Ok(())
+        }
+        GroupsCommand::ConnectBank { id, institution, max_historical_days, access_valid_for_days, json } => {
+            let input = BankConnectInput { institution_id: institution, max_historical_days, access_valid_for_days };
+            let link = host.runner.oauth.start_bank_connect(id, &input, &public_base(host)).await?;
+            if json {
+                return print_json(&link);
+            }
+            println!("The account holder opens this to consent at their bank:\n{}", link.link);
+            Ok(())
+        }
         GroupsCommand::Connect { plugin, name, json } => {
-            let base = host.settings.public_url.as_ref().map_or(DEFAULT_PUBLIC_URL.to_string(), |u| u.to_string());
+            let base = public_base(host);
             let (url, expires_at) = host.runner.oauth.start_link(&plugin, &name, &base)?;
             if json {
                 return print_json(&serde_json::json!({ "url": url, "expires_at": expires_at }));

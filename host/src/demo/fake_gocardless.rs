@@ -75,6 +75,10 @@ struct Bank {
     accounts: Vec<Account>,
     /// `LN` (linked) or `EX` (expired).
     requisition_status: &'static str,
+    /// Requisitions made through the API (`POST /requisitions/`), each `CR`
+    /// until the account holder consents ([`GoCardlessData::consent`]),
+    /// then `LN` for the same accounts.
+    new_requisitions: Vec<Value>,
     requisition_created: String,
     tokens: Tokens,
     /// Successful calls by account, endpoint and UTC day.
@@ -144,6 +148,7 @@ impl GoCardlessData {
                 },
             ],
             requisition_status: "LN",
+            new_requisitions: Vec::new(),
             requisition_created: created,
             tokens: Tokens { access_seconds: ACCESS_SECONDS, ..Tokens::default() },
             calls: BTreeMap::new(),
@@ -252,6 +257,18 @@ impl GoCardlessData {
         (tokens.exchanges, tokens.refreshes)
     }
 
+    /// The account holder consents to the requisition `id` at the bank: it
+    /// is linked to the same accounts, and the bank sends them back to the
+    /// requisition's redirect with its reference (returned: the callback URL).
+    pub fn consent(&mut self, id: &str) -> Option<String> {
+        let bank = self.bank();
+        let accounts: Vec<String> = bank.accounts.iter().map(|a| a.id.clone()).collect();
+        let requisition = bank.new_requisitions.iter_mut().find(|r| r["id"] == id)?;
+        requisition["status"] = json!("LN");
+        requisition["accounts"] = json!(accounts);
+        Some(format!("{}?ref={}", requisition["redirect"].as_str()?, requisition["reference"].as_str()?))
+    }
+
     /// An access token for a day, as an exchange would grant: for a group
     /// given a token instead of the pair (`inlet plugin test --record`, the demo).
     pub fn grant_access_token(&mut self) -> String {
@@ -292,6 +309,11 @@ fn route(bank: &mut Bank, request: &RecordedRequest) -> Response {
         return match path {
             "/token/new/" => bank.tokens.exchange(&body, now),
             "/token/refresh/" => bank.tokens.renew(&body, now),
+            "/agreements/enduser/" | "/requisitions/" if !bank.tokens.accepts(request.header("authorization"), now) => {
+                error(StatusCode::UNAUTHORIZED, "Invalid token", "Token is invalid or expired", None)
+            }
+            "/agreements/enduser/" => bank.agree(&body),
+            "/requisitions/" => bank.requisition_for(&body),
             _ => method_not_allowed(),
         };
     }
@@ -303,6 +325,17 @@ fn route(bank: &mut Bank, request: &RecordedRequest) -> Response {
     }
     if path == "/requisitions/" {
         return bank.requisitions(request);
+    }
+    if path == "/institutions/" {
+        return Json(json!([{
+            "id": INSTITUTION,
+            "name": "Sandbox Finance",
+            "bic": "SFIN0000",
+            "transaction_total_days": "90",
+            "countries": ["XX"],
+            "logo": "https://cdn.nordigen.com/ais/SANDBOXFINANCE_SFIN0000.png",
+        }]))
+        .into_response();
     }
     if path == format!("/requisitions/{REQUISITION_ID}/") {
         return Json(bank.requisition()).into_response();
@@ -317,6 +350,45 @@ fn route(bank: &mut Bank, request: &RecordedRequest) -> Response {
 }
 
 impl Bank {
+    /// `POST /agreements/enduser/`.
+    fn agree(&mut self, body: &Value) -> Response {
+        if body["institution_id"] != INSTITUTION {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Unknown Institution ID",
+                "Get Institution IDs from /institutions/",
+                None,
+            );
+        }
+        self.serial += 1;
+        Json(json!({
+            "id": format!("agreement-{}", self.serial),
+            "institution_id": INSTITUTION,
+            "max_historical_days": body["max_historical_days"],
+            "access_valid_for_days": body["access_valid_for_days"],
+            "access_scope": body["access_scope"],
+        }))
+        .into_response()
+    }
+
+    /// `POST /requisitions/`: created (`CR`), waiting for the account holder.
+    fn requisition_for(&mut self, body: &Value) -> Response {
+        self.serial += 1;
+        let id = format!("requisition-{}", self.serial);
+        let requisition = json!({
+            "id": id,
+            "status": "CR",
+            "redirect": body["redirect"],
+            "institution_id": body["institution_id"],
+            "agreement": body["agreement"],
+            "reference": body["reference"],
+            "accounts": [],
+            "link": format!("https://ob.gocardless.com/ob-psd2/start/{id}/{INSTITUTION}"),
+        });
+        self.new_requisitions.push(requisition.clone());
+        (StatusCode::CREATED, Json(requisition)).into_response()
+    }
+
     fn index_of(&self, account: &str) -> usize {
         self.accounts.iter().position(|a| a.id == account).unwrap_or_else(|| panic!("no account {account}"))
     }
@@ -361,7 +433,8 @@ impl Bank {
 
     /// The requisitions, paged by `limit` (default 100) and `offset`.
     fn requisitions(&self, request: &RecordedRequest) -> Response {
-        let all = [self.requisition()];
+        let all: Vec<Value> =
+            std::iter::once(self.requisition()).chain(self.new_requisitions.iter().cloned()).collect();
         let number = |name: &str, default: usize| request.param(name).and_then(|v| v.parse().ok()).unwrap_or(default);
         let (limit, offset) = (number("limit", 100).max(1), number("offset", 0));
         let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
@@ -376,7 +449,8 @@ impl Bank {
     }
 
     fn account(&mut self, id: &str, endpoint: Option<&str>, request: &RecordedRequest, now: DateTime<Utc>) -> Response {
-        if self.requisition_status == "EX" {
+        let relinked = self.new_requisitions.iter().any(|r| r["status"] == "LN");
+        if self.requisition_status == "EX" && !relinked {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "Access has expired or it has been revoked.",

@@ -55,6 +55,8 @@ pub struct SecretExchangeEndpoints {
     pub new_token_url: String,
     /// `{"refresh"}` → `{"access", "access_expires"}`.
     pub refresh_url: String,
+    /// Where the host connects banks (`institutions/`, `agreements/enduser/`, `requisitions/`).
+    pub bank_connect_url: Option<String>,
 }
 
 /// Where the host puts a group's API key on an authenticated request.

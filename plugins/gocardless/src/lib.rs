@@ -74,6 +74,7 @@ impl Plugin for GoCardless {
                 "Secret ID and secret key (GoCardless Bank Account Data → Developers → User secrets)",
                 format!("{API}/token/new/"),
                 format!("{API}/token/refresh/"),
+                Some(&format!("{API}/")),
             ))
             .rate_limit(REQUESTS_PER_MINUTE, 60)
             .quota(daily_quota(accounts::ENDPOINT))

@@ -63,6 +63,7 @@ fn auth(auth: AuthKind) -> dm::AuthKind {
             label: s.label,
             new_token_url: s.new_token_url,
             refresh_url: s.refresh_url,
+            bank_connect_url: s.bank_connect_url,
         }),
     }
 }
