@@ -6,8 +6,8 @@
 //! sync runner runs it here, in the host, instead of in a sandbox.
 
 use crate::auth::OAuth;
-use crate::auth::refresh::REFRESH_MARGIN_MS;
-use crate::domain::manifest::{HOST_PLUGIN_ID, InstanceKind};
+use crate::auth::refresh::expiring;
+use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::store::groups::Credentials;
@@ -41,10 +41,6 @@ impl HostTask {
             HostTask::PruneHistory => "Prune history",
             HostTask::RefreshTokens => "Refresh tokens",
         }
-    }
-
-    pub fn kind(self) -> InstanceKind {
-        InstanceKind::Task
     }
 
     pub fn default_schedule(self) -> Schedule {
@@ -127,13 +123,12 @@ impl Housekeeping {
             Schedule::Interval { seconds } => i64::from(*seconds) * 1000,
             _ => HostTask::RefreshTokens.default_interval().as_millis() as i64,
         };
-        let lapses_by = self.store.now() + horizon + REFRESH_MARGIN_MS;
+        // What a fetch at the next run would find expiring.
+        let next_run = self.store.now() + horizon;
         let (mut refreshed, mut failed) = (Vec::new(), Vec::new());
         for group in self.store.groups().await? {
             let Ok((credentials, _)) = self.store.group_credentials(group.id).await else { continue };
-            let lapsing =
-                credentials.get("access_token").is_none() || credentials.expires_at().is_some_and(|at| at <= lapses_by);
-            if !credentials.renewable() || !lapsing {
+            if !expiring(&credentials, next_run) {
                 continue;
             }
             match self.oauth.fresh_credentials(group.id, &credentials, true).await {

@@ -4,7 +4,6 @@ use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
 use crate::auth::bank_connect::{BankConnectInput, BankLink};
-use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::operations::groups::{self, GroupView, NewGroupInput};
 use crate::store::groups::ApprovedPlugin;
 use axum::Json;
@@ -21,12 +20,10 @@ pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<Vec<GroupView>>
     for integration in store.integrations().await? {
         *counts.entry(integration.group_id).or_default() += 1;
     }
-    let groups = store.groups().await?;
+    let groups = groups::list(&api.host).await?;
     Ok(Json(
         groups
             .into_iter()
-            // The host's own group holds its tasks, not an account.
-            .filter(|g| g.plugin_id != HOST_PLUGIN_ID)
             .map(|g| {
                 let count = counts.get(&g.id).copied().unwrap_or(0);
                 GroupView::of(&api.host, g, count)

@@ -4,7 +4,6 @@
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
-use crate::housekeeping::HostTask;
 use crate::operations::integrations::{
     self, IntegrationUpdate, IntegrationView, NewIntegrationInput, SyncRequested, SyncSettingsPatch,
 };
@@ -18,10 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 #[utoipa::path(get, path = "/api/integrations", tag = "integrations",
     responses((status = 200, body = Vec<IntegrationView>)))]
 pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<Vec<IntegrationView>>> {
-    let integrations = api.host.store().integrations().await?;
-    // The host's own tasks are on the Updates page (and each by its id).
-    let listed = integrations.into_iter().filter(|i| HostTask::of(i).is_none());
-    Ok(Json(listed.map(|i| IntegrationView::of(&api.host, i)).collect()))
+    let integrations = integrations::list(&api.host).await?;
+    Ok(Json(integrations.into_iter().map(|i| IntegrationView::of(&api.host, i)).collect()))
 }
 
 #[utoipa::path(post, path = "/api/integrations", tag = "integrations", request_body = NewIntegrationInput,

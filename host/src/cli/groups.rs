@@ -1,7 +1,6 @@
 use super::{CredentialArgs, print_json};
 use crate::Host;
 use crate::auth::bank_connect::BankConnectInput;
-use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::operations::groups::{self, NewGroupInput};
 use anyhow::Result;
 
@@ -163,9 +162,7 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
             Ok(())
         }
         GroupsCommand::List { json } => {
-            // The host's own group holds its tasks, not an account.
-            let groups: Vec<_> =
-                host.store().groups().await?.into_iter().filter(|g| g.plugin_id != HOST_PLUGIN_ID).collect();
+            let groups = groups::list(host).await?;
             if json {
                 return print_json(&groups);
             }

@@ -1,7 +1,6 @@
 use super::print_json;
 use super::schedule::ScheduleArgs;
 use crate::Host;
-use crate::housekeeping::HostTask;
 use crate::operations::integrations::{self, NewIntegrationInput, ScheduleInput, SyncSettingsPatch};
 use crate::sync::to_datetime;
 use anyhow::{Context, Result, bail};
@@ -94,9 +93,7 @@ pub async fn run(host: &Host, command: IntegrationsCommand) -> Result<()> {
             Ok(())
         }
         IntegrationsCommand::List { json } => {
-            // The host's own tasks are on the Updates page and in `schedule list`.
-            let integrations: Vec<_> =
-                host.store().integrations().await?.into_iter().filter(|i| HostTask::of(i).is_none()).collect();
+            let integrations = integrations::list(host).await?;
             if json {
                 return print_json(&integrations);
             }

@@ -4,7 +4,7 @@
 use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::group_status::GroupStatus;
-use crate::domain::manifest::{AuthKind, InstanceKind, WebhookAuth};
+use crate::domain::manifest::{AuthKind, HOST_PLUGIN_ID, InstanceKind, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
 use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,12 @@ impl GroupView {
             created_at: group.created_at,
         }
     }
+}
+
+/// The connected accounts, without the host's own group (it holds the
+/// host's tasks, not an account).
+pub async fn list(host: &Host) -> OperationResult<Vec<Group>> {
+    Ok(host.store().groups().await?.into_iter().filter(|g| g.plugin_id != HOST_PLUGIN_ID).collect())
 }
 
 pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group> {

@@ -2,6 +2,7 @@
 
 use super::{OperationError, OperationResult};
 use crate::Host;
+use crate::domain::manifest::InstanceKind;
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
 use crate::housekeeping::HostTask;
@@ -164,14 +165,20 @@ impl IntegrationView {
 /// `integration` or `task`, from the plugin's manifest (`integration` while
 /// the plugin is not loaded).
 pub fn instance_kind(host: &Host, integration: &Integration) -> &'static str {
-    if let Some(task) = HostTask::of(integration) {
-        return task.kind().as_str();
+    if HostTask::of(integration).is_some() {
+        return InstanceKind::Task.as_str();
     }
     host.runner
         .plugins
         .get(&integration.plugin_id)
         .and_then(|plugin| plugin.instance_type(&integration.instance_type).map(|t| t.kind.as_str()))
         .unwrap_or("integration")
+}
+
+/// Every integration and task but the host's own (those are on the Updates
+/// page, in `schedule list` and each by its id).
+pub async fn list(host: &Host) -> OperationResult<Vec<Integration>> {
+    Ok(host.store().integrations().await?.into_iter().filter(|i| HostTask::of(i).is_none()).collect())
 }
 
 pub async fn get(host: &Host, id: i64) -> OperationResult<Integration> {
