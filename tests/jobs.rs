@@ -429,3 +429,66 @@ async fn a_batch_that_fails_for_good_is_kept_listed_and_can_be_retried() {
     let jobs = store.integration_jobs(id.parse().unwrap()).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>(), ["process"], "queued for processing");
 }
+
+/// A `serve` SIGKILLed during a forced backfill and started again on the same
+/// data: the new process takes its dead predecessor's job at once (same
+/// machine, process gone) instead of waiting out the lease, and the backfill
+/// continues from its last checkpoint instead of from the start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_serve_resumes_its_killed_predecessors_backfill_at_once_from_its_checkpoint() {
+    use inlet::demo::{FakeMonzo, MonzoDataset, transaction};
+    let now = chrono::Utc::now().timestamp_millis();
+    let fake = FakeMonzo::start(MonzoDataset::sample(now)).await.unwrap();
+    // 1,230 transactions on the main account: 13 pages of 100.
+    let older = (0..1000).map(|i| transaction("acc_main", 10_000 + i, now - 60 * 86_400_000 + i * 60_000)).collect();
+    fake.add_transactions("acc_main", older);
+    fake.update(|data| data.transactions.get_mut("acc_main").unwrap().sort_by_key(|t| t["created"].to_string()));
+    // A lease far longer than the test: only knowing the process is gone helps.
+    let inlet = Inlet::with_plugins(&[support::bundled_plugin("monzo")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
+        .config("job_lease_seconds = 900\n");
+    let group = inlet
+        .json(&["groups", "add", "monzo", "--name", "personal", "--access-token", &fake.access_token(), "--json"])
+        .await;
+    let group = group["id"].to_string();
+    let created =
+        inlet.json(&["integrations", "add", "monzo", "transactions", "--group", &group, "--manual", "--json"]).await;
+    let id: i64 = created["id"].as_i64().unwrap();
+    let since = chrono::DateTime::from_timestamp_millis(now - 70 * 86_400_000).unwrap().format("%Y-%m-%d").to_string();
+    let queued = inlet.json(&["sync", &id.to_string(), "--force", "--backfill", "--since", &since, "--json"]).await;
+    let job_id = queued[0]["job"].as_i64().unwrap();
+
+    fake.set_latency(std::time::Duration::from_millis(150));
+    let store = inlet.store().await;
+    let mut first = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+    eventually(60, "four checkpointed pages", || async {
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_batches WHERE integration_id = $1")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        (stored >= 4).then_some(())
+    })
+    .await;
+    first.kill().await.unwrap(); // SIGKILL: no chance to hand the job back
+    let before = fake.take_requests().iter().filter(|r| r.path == "/transactions").count();
+
+    let mut second = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+    eventually(60, "the killed backfill to finish under the new process", || async {
+        store.job(job_id).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let after = fake.take_requests().iter().filter(|r| r.path == "/transactions").count();
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+
+    let events = store.events(id).await.unwrap();
+    let distinct: std::collections::BTreeSet<&str> = events.iter().map(|e| e.external_id.as_str()).collect();
+    assert_eq!((events.len(), distinct.len()), (1237, 1237), "every transaction stored once");
+    // 13 pages of the main account and one of the joint account; the page
+    // the kill interrupted may be asked for again, nothing before it.
+    assert!(
+        before + after <= 13 + 1 + 1,
+        "{before} requests before the kill and {after} after: the backfill started over"
+    );
+}

@@ -10,7 +10,7 @@ use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};
-use inlet::store::jobs::{JobArgs, JobLease, NewJob, Queue};
+use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob, Queue};
 use inlet::store::records::RecordCounts;
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
 use std::collections::BTreeSet;
@@ -188,15 +188,37 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
         assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), [id], "a live worker renews");
-        assert!(s.rescue_expired_jobs().await.unwrap().is_empty(), "a renewed lease is not expired");
+        assert!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().is_empty(), "a renewed lease is not expired");
         b.clock.advance(1_001);
-        let rescued = s.rescue_expired_jobs().await.unwrap();
+        let rescued = s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap();
         assert_eq!(rescued.iter().map(|j| (j.id, j.sync_run_id)).collect::<Vec<_>>(), [(id, Some(run))]);
     }
     let job = s.job(id).await.unwrap().unwrap();
     assert_eq!(job.state.as_str(), "failed", "the third expiry used the last attempt");
     assert_eq!(job.error_class.map(|c| c.as_str()), Some("lease-expired"));
     assert!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap().is_empty(), "a lost lease cannot be renewed");
+}
+
+conformance!(ended_holders, jobs_of_an_ended_holder_are_rescued_before_their_lease_expires);
+async fn jobs_of_an_ended_holder_are_rescued_before_their_lease_expires(b: Backend) {
+    let s = &b.store;
+    let (a, c) = (integration(s, "a", None).await, integration(s, "c", None).await);
+    let ended = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    let alive = s.enqueue_job(&fetch_job(c, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "ended", 600_000, 1).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "alive", 600_000, 1).await.unwrap();
+    let mut owners = s.running_job_owners().await.unwrap();
+    owners.sort();
+    assert_eq!(owners, ["alive", "ended"]);
+
+    let rescued = s.rescue_jobs(&Abandoned::HolderEnded("ended".into())).await.unwrap();
+    assert_eq!(rescued.iter().map(|j| j.id).collect::<Vec<_>>(), [ended], "only the ended holder's job");
+    let job = s.job(ended).await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.attempt), ("available", 1), "available again at once, its attempt counted");
+    assert_eq!(job.error_message.as_deref(), Some(Abandoned::HolderEnded(String::new()).reason()));
+    assert_eq!(s.job(alive).await.unwrap().unwrap().state.as_str(), "running");
+    assert!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().is_empty(), "no lease has expired");
+    assert_eq!(s.claim_jobs(Queue::Fetch, "next", 600_000, 5).await.unwrap()[0].id, ended);
 }
 
 conformance!(fencing, a_worker_that_lost_its_lease_can_finish_nothing);
@@ -218,7 +240,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     s.claim_jobs(Queue::Fetch, "stale", 1_000, 1).await.unwrap();
     let stale_run = s.start_runs(&[start(1)]).await.unwrap().0[0];
     b.clock.advance(1_001);
-    assert_eq!(s.rescue_expired_jobs().await.unwrap().len(), 1);
+    assert_eq!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().len(), 1);
     s.abandon_sync_run(stale_run, RunStatus::Failed, "lease expired").await.unwrap();
     assert!(s.renew_leases("stale", &[id], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
     let fresh = s.claim_jobs(Queue::Fetch, "fresh", 30_000, 1).await.unwrap();

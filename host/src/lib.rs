@@ -134,7 +134,7 @@ impl Host {
             settings.oauth_clients.clone(),
             TokenEndpoint { client: http_client.clone(), overrides: Arc::clone(&overrides) },
             Arc::clone(&notifier),
-            queue::worker::process_owner(),
+            queue::lease_owner::LeaseOwner::this_process().to_string(),
             settings.plugins.clone(),
         );
         let oauth = Arc::new(oauth);
@@ -158,7 +158,7 @@ impl Host {
             rate_limits: Default::default(),
             plugin_settings: settings.plugins.clone(),
             pause_after_failures: settings.pause_after_failures,
-            owner: queue::worker::process_owner(),
+            owner: queue::lease_owner::LeaseOwner::this_process().to_string(),
             job_lease: settings.job_lease,
             cassette: options.cassette,
             housekeeping,

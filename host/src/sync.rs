@@ -98,6 +98,9 @@ pub struct RunRequest {
     pub pending_run_id: Option<i64>,
     /// Only process stored batches (a webhook delivery's), do not fetch.
     pub process_only: bool,
+    /// An earlier attempt of this job checkpointed: a backfill continues
+    /// from the plugin's progress instead of from its start.
+    pub resumes: bool,
 }
 
 impl RunRequest {
@@ -110,6 +113,7 @@ impl RunRequest {
             backfill_since: None,
             pending_run_id: None,
             process_only: false,
+            resumes: false,
         }
     }
 }
@@ -156,6 +160,18 @@ pub struct StartedRun {
     access: GroupAccess,
     /// Batches stored by an earlier run wait to be processed.
     had_pending_batches: bool,
+}
+
+impl StartedRun {
+    /// What the plugin is told started the run: a backfill resumed after an
+    /// attempt that checkpointed is a `retry`, which by the contract asks it
+    /// to continue from the progress it keeps in state.
+    fn plugin_trigger(&self) -> Trigger {
+        match (self.mode, self.request.resumes) {
+            (FetchMode::Backfill(_), true) => Trigger::Retry,
+            _ => self.trigger,
+        }
+    }
 }
 
 /// A run that has executed and is not yet recorded as finished.
@@ -547,7 +563,7 @@ impl SyncRunner {
             instance_type: integration.instance_type.clone(),
             config: integration.config.clone(),
             mode: run.mode,
-            trigger: run.trigger,
+            trigger: run.plugin_trigger(),
         };
         let (result, mut call) = self.runtime.fetch(&plugin.pre, plugin.id(), scope, request).await;
         let mut fetched = FetchResult::default();

@@ -35,6 +35,7 @@
 //! Build with `cargo build --target wasm32-wasip2` and drop the `.wasm` file
 //! into the host's plugins folder.
 
+pub mod backfill;
 pub mod conditional;
 pub mod http;
 pub mod manifest;
@@ -79,7 +80,7 @@ pub mod prelude {
         RecordClass, Records, RoutedBatch, Schedule, ScheduleHint, Tombstone, Trigger, WebhookAnswer, WebhookAuth,
         WebhookDelivery, WebhookOutcome, log,
     };
-    pub use crate::{conditional, dispatch, http, paginate, parse_config, snapshot, state, time};
+    pub use crate::{backfill, conditional, dispatch, http, paginate, parse_config, snapshot, state, time};
 }
 
 /// Run the arm for the request's instance type; any other is refused as bad

@@ -9,12 +9,13 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
+use super::lease_owner::LeaseOwner;
 use super::policy::{Decision, decide};
 use crate::domain::trigger::Trigger;
 use crate::metrics::METRICS;
 use crate::settings::QueuePolicy;
 use crate::store::Store;
-use crate::store::jobs::{Job, JobAction, JobLease, Queue};
+use crate::store::jobs::{Abandoned, Job, JobAction, JobLease, Queue};
 use crate::store::run_batches::Recorded;
 use crate::store::sync_runs::RunStatus;
 use crate::sync::{ExecutedRun, RunRequest, SyncRunner};
@@ -43,28 +44,12 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            owner: process_owner(),
+            owner: LeaseOwner::this_process().to_string(),
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
         }
     }
-}
-
-/// Names this process in leases: host name, process id and start time (two
-/// containers may both be pid 1 on hosts of one name). The same all the
-/// process's life.
-pub fn process_owner() -> String {
-    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    OWNER
-        .get_or_init(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "host".into());
-            let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            format!("inlet-{host}-{}-{:x}", std::process::id(), started.as_micros())
-        })
-        .clone()
 }
 
 /// A run that finished executing, waiting for the completer.
@@ -439,22 +424,27 @@ impl QueueWorker {
     }
 
     /// Make jobs of dead workers available again (or failed if that was their
-    /// last attempt), and close the runs they left open.
+    /// last attempt), and close the runs they left open: jobs whose lease
+    /// expired, and at once those of processes of this machine that ended
+    /// (a restarted `serve` takes its predecessor's jobs without waiting).
     async fn rescue(&self) -> Result<()> {
-        let rescued = self.store().rescue_expired_jobs().await?;
-        for job in &rescued {
-            tracing::warn!(job = job.id, integration = ?job.integration_id, "rescued a job whose lease expired");
-            if let Some(run_id) = job.sync_run_id {
-                self.store()
-                    .abandon_sync_run(
-                        run_id,
-                        RunStatus::Failed,
-                        "the worker running it stopped renewing its lease (killed or stuck)",
-                    )
-                    .await?;
+        let mut abandoned = vec![Abandoned::LeaseExpired];
+        for owner in self.store().running_job_owners().await? {
+            if LeaseOwner::parse(&owner).is_some_and(|o| o.is_gone()) {
+                abandoned.push(Abandoned::HolderEnded(owner));
             }
         }
-        if !rescued.is_empty() {
+        let mut any = false;
+        for which in &abandoned {
+            for job in self.store().rescue_jobs(which).await? {
+                any = true;
+                tracing::warn!(job = job.id, integration = ?job.integration_id, reason = which.reason(), "rescued a job");
+                if let Some(run_id) = job.sync_run_id {
+                    self.store().abandon_sync_run(run_id, RunStatus::Failed, which.reason()).await?;
+                }
+            }
+        }
+        if any {
             self.wake.notify_waiters();
         }
         Ok(())
@@ -472,5 +462,6 @@ fn request(job: &Job, integration_id: i64, lease: JobLease) -> RunRequest {
         backfill_since: job.args.backfill_since,
         pending_run_id: job.pending_run_id,
         process_only: matches!(job.queue, Queue::Webhook | Queue::Process),
+        resumes: job.checkpoints > 0,
     }
 }

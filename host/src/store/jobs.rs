@@ -70,6 +70,9 @@ pub struct Job {
     pub error_message: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// Checkpoints its attempts committed: a backfill whose earlier attempt
+    /// checkpointed resumes from the plugin's progress.
+    pub checkpoints: i64,
 }
 
 /// A worker's hold on a running job. Every write that ends or advances the
@@ -82,6 +85,25 @@ pub struct JobLease {
     /// The attempt the claim started: a job rescued and claimed again by the
     /// same owner is a new attempt, so the old run's writes still fail.
     pub attempt: i64,
+}
+
+/// Running jobs whose holder is gone, as a worker finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abandoned {
+    /// The holder stopped renewing its lease (killed, stuck, partitioned).
+    LeaseExpired,
+    /// The holder, named here, is a process of this machine that has ended.
+    HolderEnded(String),
+}
+
+impl Abandoned {
+    /// Why the job stopped, for its record and its run's.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Abandoned::LeaseExpired => "the worker running it stopped renewing its lease (killed or stuck)",
+            Abandoned::HolderEnded(_) => "the process running it ended (killed or crashed) before finishing it",
+        }
+    }
 }
 
 /// Why a run could not take its integration for itself.
@@ -130,7 +152,7 @@ pub struct NewJob {
 fn columns(latest_run: &str) -> String {
     format!(
         "id, queue, integration_id, args, state, attempt, max_attempts, run_at, {latest_run} AS sync_run_id,
-         pending_run_id, error_class, error_message, created_at, finished_at"
+         pending_run_id, error_class, error_message, created_at, finished_at, checkpoints"
     )
 }
 
@@ -160,6 +182,7 @@ fn job(row: AnyRow) -> Result<Job> {
         error_message: row.try_get("error_message")?,
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
+        checkpoints: row.try_get("checkpoints")?,
     })
 }
 
@@ -384,37 +407,57 @@ impl Store {
         Ok(released)
     }
 
-    /// Jobs whose worker stopped renewing (killed, partitioned): make them
-    /// available again, or failed when that was their last attempt. Returns
-    /// the rescued jobs as they were.
-    pub async fn rescue_expired_jobs(&self) -> Result<Vec<Job>> {
+    /// Running jobs whose holder is gone: make them available again, or
+    /// failed when that was their last attempt. Returns the rescued jobs as
+    /// they were.
+    pub async fn rescue_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
         let now = self.now();
-        let expired: Vec<Job> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM jobs WHERE state = 'running' AND lease_expires_at < $1",
-            columns(LATEST_RUN)
-        )))
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(job)
-        .collect::<Result<_>>()?;
-        let message = "the worker running it stopped renewing its lease (killed or stuck)";
-        for job in &expired {
+        // Which jobs: `$1` is the expiry time or the owner.
+        let condition = match abandoned {
+            Abandoned::LeaseExpired => "lease_expires_at <",
+            Abandoned::HolderEnded(_) => "lease_owner =",
+        };
+        let bind_value = |query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| match abandoned {
+            Abandoned::LeaseExpired => query.bind(now),
+            Abandoned::HolderEnded(owner) => query.bind(owner.clone()),
+        };
+        let sql = format!("SELECT {} FROM jobs WHERE state = 'running' AND {condition} $1", columns(LATEST_RUN));
+        let found: Vec<Job> = bind_value(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(job)
+            .collect::<Result<_>>()?;
+        let mut rescued = Vec::with_capacity(found.len());
+        for job in found {
             let next = if job.attempt >= job.max_attempts { "failed" } else { "available" };
-            sqlx::query(
-                "UPDATE jobs SET state = $2, run_at = $3, updated_at = $3, error_class = 'lease-expired', error_message = $4,
-                     finished_at = CASE WHEN $2 = 'failed' THEN $3 ELSE NULL END, lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $1 AND state = 'running' AND lease_expires_at < $3",
-            )
-            .bind(job.id)
-            .bind(next)
-            .bind(now)
-            .bind(message)
-            .execute(self.pool())
-            .await?;
+            let sql = format!(
+                "UPDATE jobs SET state = $3, run_at = $4, updated_at = $4, error_class = 'lease-expired', error_message = $5,
+                     finished_at = CASE WHEN $3 = 'failed' THEN $4 ELSE NULL END, lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $2 AND state = 'running' AND {condition} $1"
+            );
+            let updated = bind_value(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .bind(job.id)
+                .bind(next)
+                .bind(now)
+                .bind(abandoned.reason())
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+            if updated == 1 {
+                rescued.push(job);
+            }
         }
-        Ok(expired)
+        Ok(rescued)
+    }
+
+    /// Who holds running jobs now.
+    pub async fn running_job_owners(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
@@ -654,14 +697,11 @@ pub(super) async fn complete_held(conn: &mut Connection, leases: &[&JobLease]) -
     Ok(completed)
 }
 
-/// Whether `lease` is still held; on PostgreSQL the job is share-locked
-/// until the caller commits, so a rescue waits for what the caller writes.
-pub(super) async fn lease_held(conn: &mut Connection, lease: &JobLease) -> Result<bool> {
-    let lock = match Backend::of(conn) {
-        Backend::Postgres => "FOR SHARE",
-        Backend::Sqlite => "",
-    };
-    let sql = format!("SELECT id FROM jobs WHERE {HELD} {lock}");
+/// Count a checkpoint of `lease`'s job, if the lease is still held; the job
+/// stays locked until the caller commits, so a rescue waits for what the
+/// caller writes. Returns whether it was held.
+pub(super) async fn count_checkpoint(conn: &mut Connection, lease: &JobLease) -> Result<bool> {
+    let sql = format!("UPDATE jobs SET checkpoints = checkpoints + 1 WHERE {HELD} RETURNING id");
     let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(lease.job_id)
         .bind(&lease.owner)

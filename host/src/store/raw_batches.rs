@@ -60,7 +60,7 @@ impl Store {
         let mut tx = self.begin().await?;
         if let Some(lease) = checkpoint.lease {
             anyhow::ensure!(
-                jobs::lease_held(&mut tx, lease).await?,
+                jobs::count_checkpoint(&mut tx, lease).await?,
                 "the run lost its job's lease (the job was rescued after its lease expired); nothing was stored"
             );
         }

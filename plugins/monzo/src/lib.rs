@@ -71,7 +71,7 @@ impl Plugin for Monzo {
                 emit_json("pots", &json!({ "account_id": account_id(account)?, "pots": page["pots"] }))
             }),
             "transactions" => accounts.iter().try_for_each(|account| {
-                summary.items_seen += fetch_transactions(account_id(account)?, &config, &request.mode, summary.items_seen)?;
+                summary.items_seen += fetch_transactions(account_id(account)?, &config, &request, summary.items_seen)?;
                 Ok(())
             }),
         })?;
@@ -150,12 +150,20 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 
 /// Page forward from the cursor (the last transaction id stored for the
 /// account), or from the backfill start on a first run. Each page is emitted and
-/// checkpointed together with the cursor that points past it. `done_before`
-/// counts earlier accounts' transactions, for progress.
-fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode, done_before: u64) -> Result<u64, PluginError> {
+/// checkpointed together with the cursor that points past it. A backfill
+/// resumed after its process was killed continues after the last page it
+/// stored. `done_before` counts earlier accounts' transactions, for progress.
+fn fetch_transactions(
+    account: &str,
+    config: &Config,
+    request: &FetchRequest,
+    done_before: u64,
+) -> Result<u64, PluginError> {
     let cursor_key = format!("transactions.cursor.{account}");
-    let since = match (mode, state::get(&cursor_key)) {
-        (FetchMode::Backfill(from), _) => time::to_rfc3339(*from),
+    let progress: backfill::Progress<String> = backfill::Progress::new(format!("transactions.{account}"));
+    let resumed = progress.resume_from(request)?;
+    let since = match (&request.mode, state::get(&cursor_key)) {
+        (FetchMode::Backfill(from), _) => resumed.unwrap_or_else(|| time::to_rfc3339(*from)),
         (FetchMode::Incremental, Some(last_id)) => last_id,
         (FetchMode::Incremental, None) => match &config.since {
             Some(since) => {
@@ -182,12 +190,15 @@ fn fetch_transactions(account: &str, config: &Config, mode: &FetchMode, done_bef
         let page: Value = page?;
         let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
         let Some(last) = transactions.last() else { break };
-        state::set(&cursor_key, &string(last, "id")?);
+        let last_id = string(last, "id")?;
+        state::set(&cursor_key, &last_id);
+        progress.reached(request, last_id)?;
         seen += transactions.len() as u64;
         emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
         checkpoint()?;
         log::progress(done_before + seen, None);
     }
+    progress.finish(request);
     log::info(format!("{seen} new transactions for account {account}"));
     Ok(seen)
 }
