@@ -1,6 +1,7 @@
 //! Durable jobs through the real binary: scheduled runs without anyone asking,
 //! and a worker killed mid-run whose job is rescued and finished elsewhere.
 
+mod chaos;
 mod support;
 
 use inlet::domain::trigger::Trigger;
@@ -491,4 +492,18 @@ async fn a_restarted_serve_resumes_its_killed_predecessors_backfill_at_once_from
         before + after <= 13 + 1 + 1,
         "{before} requests before the kill and {after} after: the backfill started over"
     );
+}
+
+/// The crash harness in its short form (10 cycles per backend unless
+/// INLET_CHAOS_CYCLES says otherwise; `cargo xtask chaos` runs it in full).
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_cycles_lose_nothing_store_nothing_twice_and_run_nothing_twice_at_once() {
+    let settings = chaos::Settings::from_env(10);
+    for backend in chaos::backends() {
+        eprintln!("crash cycles on {backend:?}: {} cycles, seed {}", settings.cycles, settings.seed);
+        let figures = chaos::crash_cycles(backend, &settings).await;
+        eprintln!("{backend:?}: {figures}");
+        let broken = figures.violations();
+        assert!(broken.is_empty(), "{backend:?}, seed {}: {broken:?}\n{figures}", settings.seed);
+    }
 }

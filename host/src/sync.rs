@@ -156,6 +156,8 @@ pub struct StartedRun {
     pub integration: Integration,
     plugin: Option<Arc<LoadedPlugin>>,
     mode: FetchMode,
+    /// A backfill that continues from the plugin's progress (see `RunRequest::resumes`).
+    resumes_backfill: bool,
     /// The group's credentials and what its operator approved.
     access: GroupAccess,
     /// Batches stored by an earlier run wait to be processed.
@@ -163,14 +165,11 @@ pub struct StartedRun {
 }
 
 impl StartedRun {
-    /// What the plugin is told started the run: a backfill resumed after an
-    /// attempt that checkpointed is a `retry`, which by the contract asks it
-    /// to continue from the progress it keeps in state.
+    /// What the plugin is told started the run: a resumed backfill is a
+    /// `retry`, which by the contract asks it to continue from the progress
+    /// it keeps in state.
     fn plugin_trigger(&self) -> Trigger {
-        match (self.mode, self.request.resumes) {
-            (FetchMode::Backfill(_), true) => Trigger::Retry,
-            _ => self.trigger,
-        }
+        if self.resumes_backfill { Trigger::Retry } else { self.trigger }
     }
 }
 
@@ -217,11 +216,26 @@ impl SyncRunner {
             let mode = self.fetch_mode(plugin.as_deref(), &integration, &request);
             // A first run, or an explicit re-fetch of history, is a backfill.
             let trigger = if matches!(mode, FetchMode::Backfill(_)) { Trigger::Backfill } else { request.trigger };
-            prepared.push((request, integration, plugin, mode, trigger));
+            prepared.push((request, integration, plugin, mode, trigger, false));
+        }
+        // A backfill resumes where an earlier attempt of its job checkpointed.
+        // A first-run backfill resumes where any earlier run of the
+        // integration got to: until one finishes, every run is that first
+        // backfill, and state kept means one checkpointed.
+        let first_runs: Vec<i64> = (prepared.iter())
+            .filter(|(request, _, _, mode, _, _)| {
+                matches!(mode, FetchMode::Backfill(_)) && request.backfill_since.is_none()
+            })
+            .map(|(request, ..)| request.integration_id)
+            .collect();
+        let first_runs_again = self.store.with_state(&first_runs).await?;
+        for (request, _, _, mode, _, resumes) in &mut prepared {
+            *resumes = matches!(mode, FetchMode::Backfill(_))
+                && (request.resumes || first_runs_again.contains(&request.integration_id));
         }
         let starts: Vec<RunStart> = prepared
             .iter()
-            .map(|(request, _, _, _, trigger)| RunStart {
+            .map(|(request, _, _, _, trigger, _)| RunStart {
                 integration_id: request.integration_id,
                 trigger: *trigger,
                 attempt: request.attempt,
@@ -233,7 +247,7 @@ impl SyncRunner {
         let started = prepared
             .into_iter()
             .zip(run_ids)
-            .map(|((request, integration, plugin, mode, trigger), run_id)| StartedRun {
+            .map(|((request, integration, plugin, mode, trigger, resumes_backfill), run_id)| StartedRun {
                 had_pending_batches: pending.contains(&integration.id),
                 access: access
                     .get(&integration.group_id)
@@ -246,6 +260,7 @@ impl SyncRunner {
                 integration,
                 plugin,
                 mode,
+                resumes_backfill,
             })
             .collect();
         Ok((started, missing))

@@ -6,6 +6,10 @@
 //! the pages already stored are not read again; on any other run it forgets
 //! earlier progress, and the backfill starts from its start.
 //!
+//! Progress is kept when the backfill reaches its end: a process killed after
+//! the last page but before the host recorded the run as finished resumes
+//! from the end, not from the start.
+//!
 //! ```no_run
 //! use inlet_plugin_sdk::backfill::Progress;
 //! use inlet_plugin_sdk::prelude::*;
@@ -22,7 +26,6 @@
 //!         checkpoint()?;
 //!         after = Some(last);
 //!     }
-//!     progress.finish(request);
 //!     Ok(())
 //! }
 //! ```
@@ -71,13 +74,6 @@ impl<P: Serialize + DeserializeOwned> Progress<P> {
         match request.mode {
             FetchMode::Backfill(since) => self.key.set(&Reached { since, at }),
             FetchMode::Incremental => Ok(()),
-        }
-    }
-
-    /// The scope is read through: nothing is left to resume.
-    pub fn finish(&self, request: &FetchRequest) {
-        if matches!(request.mode, FetchMode::Backfill(_)) {
-            self.key.delete();
         }
     }
 }

@@ -25,6 +25,31 @@ pub struct MonzoDataset {
     pub pots: BTreeMap<String, Vec<Value>>,
     /// Per account, ascending by `created`.
     pub transactions: BTreeMap<String, Vec<Value>>,
+    /// Per account, how its transactions were read: what a crash harness
+    /// counts to tell a resumed read from one that started over.
+    pub reads: BTreeMap<String, PageReads>,
+}
+
+/// Pages of one account's transactions served, and those that began before
+/// the furthest point already served (their transactions were read before).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageReads {
+    pub pages: u64,
+    pub reread_pages: u64,
+    pub reread_transactions: u64,
+    /// Transactions served up to here (an index into the account's list).
+    pub served_to: usize,
+}
+
+impl PageReads {
+    fn record(&mut self, start: usize, served: usize) {
+        self.pages += 1;
+        if start < self.served_to && served > 0 {
+            self.reread_pages += 1;
+            self.reread_transactions += (self.served_to.min(start + served) - start) as u64;
+        }
+        self.served_to = self.served_to.max(start + served);
+    }
 }
 
 impl MonzoDataset {
@@ -191,7 +216,13 @@ impl FakeApi for MonzoDataset {
                     None => error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"),
                 },
             },
-            "/transactions" => transactions(data, query),
+            "/transactions" => match transactions(data, query) {
+                Ok((account, start, page)) => {
+                    self.reads.entry(account).or_default().record(start, page.len());
+                    Json(json!({"transactions": page})).into_response()
+                }
+                Err((status, code, message)) => error(status, code, message),
+            },
             _ => error(StatusCode::NOT_FOUND, "not_found", "Not found"),
         }
     }
@@ -201,23 +232,28 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"code": code, "message": message, "params": {}}))).into_response()
 }
 
-fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {
+/// An API error: status, code and message.
+type Refusal = (StatusCode, &'static str, &'static str);
+
+/// A page of an account's transactions: the account, where the page starts
+/// in its list, and the page; or the API's refusal.
+fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Result<(String, usize, Vec<Value>), Refusal> {
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let Some(account_id) = param("account_id") else {
-        return error(
+        return Err((
             StatusCode::BAD_REQUEST,
             "bad_request.missing_param.account_id",
             "Missing required parameter account_id",
-        );
+        ));
     };
     let Some(all) = data.transactions.get(account_id) else {
-        return error(StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden");
+        return Err((StatusCode::FORBIDDEN, "forbidden.insufficient_permissions", "Access forbidden"));
     };
     let limit = match param("limit").map(str::parse::<usize>) {
         None => MAX_LIMIT,
         Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
         Some(_) => {
-            return error(StatusCode::BAD_REQUEST, "bad_request.bad_param.limit", "limit must be between 1 and 100");
+            return Err((StatusCode::BAD_REQUEST, "bad_request.bad_param.limit", "limit must be between 1 and 100"));
         }
     };
     let created = |t: &Value| t["created"].as_str().and_then(|c| DateTime::parse_from_rfc3339(c).ok());
@@ -229,18 +265,18 @@ fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {
         } else if let Some(index) = all.iter().position(|t| t["id"] == since) {
             start = index + 1;
         } else {
-            return error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 "bad_request.bad_param.since",
                 "since is neither a time nor a known transaction id",
-            );
+            ));
         }
     }
     let before = match param("before").map(DateTime::parse_from_rfc3339) {
         None => None,
         Some(Ok(time)) => Some(time),
         Some(Err(_)) => {
-            return error(StatusCode::BAD_REQUEST, "bad_request.bad_param.before", "before must be an RFC 3339 time");
+            return Err((StatusCode::BAD_REQUEST, "bad_request.bad_param.before", "before must be an RFC 3339 time"));
         }
     };
     let expand_merchant = query.iter().any(|(k, v)| k == "expand[]" && v == "merchant");
@@ -256,5 +292,5 @@ fn transactions(data: &MonzoDataset, query: &[(String, String)]) -> Response {
             t
         })
         .collect();
-    Json(json!({"transactions": page})).into_response()
+    Ok((account_id.to_string(), start, page))
 }

@@ -14,7 +14,7 @@ pub mod fake_slack;
 pub mod fake_spotify;
 pub mod upstream;
 
-pub use fake_monzo::{FakeMonzo, MonzoDataset, transaction};
+pub use fake_monzo::{FakeMonzo, MonzoDataset, PageReads, transaction};
 pub use upstream::{FakeApi, FakeUpstream, RecordedRequest};
 
 use crate::Host;

@@ -424,7 +424,7 @@ impl QueueWorker {
     }
 
     /// Make jobs of dead workers available again (or failed if that was their
-    /// last attempt), and close the runs they left open: jobs whose lease
+    /// last attempt), closing the runs they left open: jobs whose lease
     /// expired, and at once those of processes of this machine that ended
     /// (a restarted `serve` takes its predecessor's jobs without waiting).
     async fn rescue(&self) -> Result<()> {
@@ -439,9 +439,6 @@ impl QueueWorker {
             for job in self.store().rescue_jobs(which).await? {
                 any = true;
                 tracing::warn!(job = job.id, integration = ?job.integration_id, reason = which.reason(), "rescued a job");
-                if let Some(run_id) = job.sync_run_id {
-                    self.store().abandon_sync_run(run_id, RunStatus::Failed, which.reason()).await?;
-                }
             }
         }
         if any {

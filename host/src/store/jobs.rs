@@ -7,6 +7,7 @@
 //! The partial unique index `jobs_one_running` makes a second concurrent run
 //! of one integration impossible whatever the callers do.
 
+use super::sync_runs::{self, RunStatus};
 use super::{Backend, Connection, Store};
 use crate::domain::error_class::ErrorClass;
 use crate::domain::job_state::JobState;
@@ -408,8 +409,8 @@ impl Store {
     }
 
     /// Running jobs whose holder is gone: make them available again, or
-    /// failed when that was their last attempt. Returns the rescued jobs as
-    /// they were.
+    /// failed when that was their last attempt, and close the runs they left
+    /// open. Returns the rescued jobs as they were.
     pub async fn rescue_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
         let now = self.now();
         // Which jobs: `$1` is the expiry time or the owner.
@@ -430,6 +431,9 @@ impl Store {
             .collect::<Result<_>>()?;
         let mut rescued = Vec::with_capacity(found.len());
         for job in found {
+            // The job and its open run together: a run that starts after
+            // the rescue never overlaps the abandoned one in the history.
+            let mut tx = self.begin().await?;
             let next = if job.attempt >= job.max_attempts { "failed" } else { "available" };
             let sql = format!(
                 "UPDATE jobs SET state = $3, run_at = $4, updated_at = $4, error_class = 'lease-expired', error_message = $5,
@@ -441,10 +445,14 @@ impl Store {
                 .bind(next)
                 .bind(now)
                 .bind(abandoned.reason())
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if updated == 1 {
+                if let Some(run_id) = job.sync_run_id {
+                    sync_runs::abandon(&mut tx, run_id, RunStatus::Failed, abandoned.reason(), now).await?;
+                }
+                tx.commit().await?;
                 rescued.push(job);
             }
         }

@@ -4,6 +4,7 @@
 
 use super::{Connection, Store};
 use anyhow::Result;
+use std::collections::BTreeSet;
 
 impl Store {
     pub async fn state_value(&self, integration_id: i64, key: &str) -> Result<Option<String>> {
@@ -12,6 +13,19 @@ impl Store {
             .bind(key)
             .fetch_optional(self.pool())
             .await?)
+    }
+
+    /// Those of `integration_ids` whose plugin has kept any state.
+    pub async fn with_state(&self, integration_ids: &[i64]) -> Result<BTreeSet<i64>> {
+        if integration_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT integration_id FROM integration_state WHERE {}",
+            super::json_ids_match(self.backend(), "integration_id", 1)
+        );
+        let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids));
+        Ok(query.fetch_all(self.pool()).await?.into_iter().collect())
     }
 }
 

@@ -127,19 +127,7 @@ impl Store {
     /// Close a run its worker can no longer finish (killed, shut down), or a
     /// requested run whose job ended before starting it.
     pub async fn abandon_sync_run(&self, id: i64, status: RunStatus, message: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
-                 error_class = $5, error_message = $4
-             WHERE id = $1 AND status IN ('pending', 'running')",
-        )
-        .bind(id)
-        .bind(status.as_str())
-        .bind(self.now())
-        .bind(message)
-        .bind(ErrorClass::LeaseExpired.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        abandon(&mut *self.pool().acquire().await?, id, status, message, self.now()).await
     }
 
     /// Delete finished runs older than `before`, and beyond the newest
@@ -370,5 +358,22 @@ pub(super) async fn finish_many(conn: &mut Connection, runs: &[(i64, &RunOutcome
         })
         .collect();
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
+    Ok(())
+}
+
+/// Close run `id` if it is still open, as abandoned at `now`.
+pub(super) async fn abandon(conn: &mut Connection, id: i64, status: RunStatus, message: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
+             error_class = $5, error_message = $4
+         WHERE id = $1 AND status IN ('pending', 'running')",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(now)
+    .bind(message)
+    .bind(ErrorClass::LeaseExpired.as_str())
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -198,7 +198,6 @@ fn fetch_transactions(
         checkpoint()?;
         log::progress(done_before + seen, None);
     }
-    progress.finish(request);
     log::info(format!("{seen} new transactions for account {account}"));
     Ok(seen)
 }
