@@ -164,20 +164,22 @@ async fn every_route_is_documented_and_needs_the_token() {
     assert_eq!((wrong_method.status, wrong_method.body["error"]["code"].as_str()), (405, Some("method-not-allowed")));
 }
 
-/// The first start prints a token once and stores only its digest; the
-/// token keeps working after a restart, and is not printed again.
+/// The first start makes a token, writes it once to a private file (never
+/// to the log) and stores only its digest; the token keeps working after a
+/// restart, and no other is made.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_start_prints_a_token_once() {
     let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")]);
     let log = inlet.dir().join("first.log");
     let mut first = inlet.spawn_logged(&["serve", "--listen", "127.0.0.1:0"], &log).await;
     let printed = std::fs::read_to_string(&log).unwrap();
-    let token = printed
-        .lines()
-        .find_map(|line| line.strip_prefix("admin API token (shown once; keep it): "))
-        .unwrap_or_else(|| panic!("no token printed: {printed}"))
-        .to_string();
+    let file = inlet.data_dir().join("admin-token");
+    assert!(printed.contains(&format!("admin API token written to {}", file.display())), "{printed}");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
     assert!(token.starts_with("inlet_") && token.len() > 40, "{token}");
+    assert!(!printed.contains(&token), "the token is not in the log: {printed}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "readable by its owner only");
     first.kill().await.unwrap();
     first.wait().await.unwrap();
     let database = std::fs::read(inlet.data_dir().join("inlet.db")).unwrap();

@@ -16,3 +16,19 @@ pub fn restrict(file: &Path) -> Result<()> {
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("making {} private", file.display()))
 }
+
+/// Create `file`, which must not exist, readable and writable by its owner
+/// only from the first byte, with `contents`, synced to disk.
+pub fn write_new(file: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("creating {}", file.display()))?;
+    created.write_all(contents)?;
+    created.sync_all()?;
+    Ok(())
+}

@@ -9,7 +9,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
-use std::io::Write;
 use std::path::Path;
 
 const SEALED_PREFIX: &str = "v1:";
@@ -58,14 +57,7 @@ impl SecretKey {
 
     /// Write this key to `path`, which must not exist, readable by this user only.
     pub fn save_new(&self, path: &Path) -> Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode_0600()
-            .open(path)
-            .with_context(|| format!("creating key file {}", path.display()))?;
-        file.write_all(STANDARD.encode(self.0).as_bytes())?;
-        file.sync_all()?;
+        crate::private_files::write_new(path, STANDARD.encode(self.0).as_bytes()).context("creating the key file")?;
         tracing::warn!(path = %path.display(), "created a new secret key; back it up: without it, stored credentials cannot be read");
         Ok(())
     }
@@ -92,17 +84,6 @@ impl SecretKey {
         XChaCha20Poly1305::new(&self.0).decrypt(&XNonce::from(nonce), ciphertext).map_err(|_| {
             anyhow::anyhow!("cannot decrypt: the secret key is not the one it was sealed with, or the data was altered")
         })
-    }
-}
-
-trait CreateMode {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl CreateMode for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
     }
 }
 

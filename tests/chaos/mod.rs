@@ -85,6 +85,9 @@ pub struct Figures {
     pub pages_read_again: u64,
     pub left_running: u64,
     pub jobs_left: u64,
+    /// Files (database, WAL, logs) searched for the secrets used.
+    pub places_searched: u64,
+    pub secrets_in_clear: u64,
     pub elapsed: Duration,
 }
 
@@ -107,7 +110,12 @@ impl std::fmt::Display for Figures {
             "runs {}, interrupted {}, overlapping {}, left running {}, jobs left {}",
             self.runs, self.interrupted_runs, self.overlapping_runs, self.left_running, self.jobs_left
         )?;
-        write!(f, "pages read {}, read again {}", self.pages_read, self.pages_read_again)
+        writeln!(f, "pages read {}, read again {}", self.pages_read, self.pages_read_again)?;
+        write!(
+            f,
+            "places searched for secrets {}, secrets found in clear {}",
+            self.places_searched, self.secrets_in_clear
+        )
     }
 }
 
@@ -127,6 +135,7 @@ impl Figures {
         zero("overlapping runs", self.overlapping_runs);
         zero("runs left running", self.left_running);
         zero("jobs left (lost or failed)", self.jobs_left);
+        zero("secrets found in clear", self.secrets_in_clear);
         if self.pages_read_again > self.interrupted_runs {
             broken.push(format!(
                 "{} pages read again for {} interrupted runs: a rescued run started over",
@@ -141,11 +150,14 @@ impl Figures {
 struct Fleet {
     inlet: Inlet,
     processes: Vec<(&'static str, tokio::process::Child)>,
+    /// Processes started so far: each writes its own log.
+    started: usize,
 }
 
 impl Fleet {
     async fn start(inlet: Inlet, roles: &[&'static str]) -> Fleet {
-        let mut fleet = Fleet { inlet, processes: Vec::new() };
+        std::fs::create_dir_all(inlet.dir().join("logs")).unwrap();
+        let mut fleet = Fleet { inlet, processes: Vec::new(), started: 0 };
         for role in roles {
             let child = fleet.spawn(role).await;
             fleet.processes.push((role, child));
@@ -153,8 +165,10 @@ impl Fleet {
         fleet
     }
 
-    async fn spawn(&self, role: &str) -> tokio::process::Child {
-        self.inlet.spawn(&[role, "--listen", "127.0.0.1:0"]).await
+    async fn spawn(&mut self, role: &str) -> tokio::process::Child {
+        self.started += 1;
+        let log = self.inlet.dir().join("logs").join(format!("{}-{role}.log", self.started));
+        self.inlet.spawn_logged(&[role, "--listen", "127.0.0.1:0"], &log).await
     }
 
     /// SIGKILL process `index` and start it again; returns its role.
@@ -233,6 +247,10 @@ pub async fn crash_cycles(backend: Backend, settings: &Settings) -> Figures {
 
     let mut figures = Figures { cycles: settings.cycles, ..Figures::default() };
     let mut fleet = Fleet::start(inlet, roles).await;
+    // The admin token the first start made, taken as an operator is told to.
+    let token_file = fleet.inlet.data_dir().join("admin-token");
+    let admin_token = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    std::fs::remove_file(&token_file).unwrap();
     let mut next_transaction = NEW_ACCOUNT_TRANSACTIONS;
     for cycle in 0..settings.cycles {
         // The upstream grows: new transactions, and now and then a new
@@ -285,6 +303,7 @@ pub async fn crash_cycles(backend: Backend, settings: &Settings) -> Figures {
 
     check_snapshot(&store, backend, &fake, &accounts, &mut figures).await;
     check_end(&store, &fake, &accounts, &mut figures).await;
+    check_secrets(&fleet.inlet, backend, &url, &[fake.access_token(), admin_token], &mut figures);
     figures.integrations = accounts.len();
     figures.elapsed = started.elapsed();
     figures
@@ -389,4 +408,36 @@ async fn check_end(
     figures.pages_read_again = reads.values().map(|r| r.reread_pages).sum();
     let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await.unwrap();
     figures.jobs_left = jobs as u64;
+}
+
+/// No secret in clear where it could leak: the database (SQLite's files, its
+/// WAL included; PostgreSQL's dump) and every process's log.
+fn check_secrets(inlet: &Inlet, backend: Backend, url: &str, secrets: &[String], figures: &mut Figures) {
+    let mut places: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut read_dir = |dir: std::path::PathBuf| {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                places.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    };
+    read_dir(inlet.dir().join("logs"));
+    match backend {
+        Backend::Sqlite => read_dir(inlet.data_dir()),
+        Backend::Postgres => {
+            let dump = std::process::Command::new("pg_dump").arg(url).output().expect("pg_dump runs");
+            assert!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
+            places.push(("pg_dump".into(), dump.stdout));
+        }
+    }
+    for (place, bytes) in &places {
+        figures.places_searched += 1;
+        for secret in secrets {
+            if bytes.windows(secret.len()).any(|w| w == secret.as_bytes()) {
+                eprintln!("a secret is in clear in {place}");
+                figures.secrets_in_clear += 1;
+            }
+        }
+    }
 }

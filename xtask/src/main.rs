@@ -1,4 +1,5 @@
-//! Everyday recipes: `cargo xtask run`, `cargo xtask test`, `cargo xtask build-plugins`.
+//! Everyday recipes: `cargo xtask run`, `cargo xtask test`, `cargo xtask build-plugins`,
+//! `cargo xtask chaos`.
 //! Each installs what it needs (the wasm32-wasip2 target) so a fresh machine
 //! with only rustup can run them.
 
@@ -56,6 +57,15 @@ fn run() -> Result<()> {
             }
             cargo(&args).context("plugin tests failed")
         }
+        Some("chaos") => {
+            // The crash harness in full (tests/chaos): `cargo xtask chaos
+            // [cycles] [sqlite|postgres|sqlite,postgres]`.
+            build_plugins(&root)?;
+            let cycles = args.get(1).cloned().unwrap_or_else(|| "100".into());
+            let backends = args.get(2).cloned().unwrap_or_else(|| "sqlite,postgres".into());
+            let env = [("INLET_CHAOS_CYCLES", cycles), ("INLET_CHAOS_BACKENDS", backends)];
+            cargo_with(&["test", "--package", "inlet", "--test", "jobs", "crash_cycles", "--", "--nocapture"], &env)
+        }
         Some("modules") => {
             if !modules::report(&root.join("host/src"))? {
                 std::process::exit(1);
@@ -63,7 +73,9 @@ fn run() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <run [serve args] | test | build-plugins | modules>");
+            eprintln!(
+                "usage: cargo xtask <run [serve args] | test | build-plugins | chaos [cycles] [backends] | modules>"
+            );
             std::process::exit(2);
         }
     }
@@ -74,9 +86,15 @@ fn workspace_root() -> PathBuf {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// `cargo` with environment variables set for it.
+fn cargo_with(args: &[&str], env: &[(&str, String)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(cargo).args(args).status()?;
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("$ {}cargo {}", shown.concat(), args.join(" "));
+    let status = Command::new(cargo).args(args).envs(env.iter().map(|(k, v)| (k, v))).status()?;
     if !status.success() {
         bail!("cargo {} failed", args.join(" "));
     }

@@ -29,6 +29,9 @@ pub struct ServeArgs {
     admin_token: Option<String>,
 }
 
+/// Where the first start leaves the admin token it made, in the data folder.
+pub const FIRST_TOKEN_FILE: &str = "admin-token";
+
 pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) -> Result<()> {
     // The fake upstreams must exist before the host starts, so the overrides
     // that point the providers' hosts at them are part of the host's settings.
@@ -61,7 +64,14 @@ pub async fn run(mut settings: Settings, options: HostOptions, args: ServeArgs) 
     let tokens = AdminTokens::new(args.admin_token.as_deref())?;
     if let Some(token) = tokens.create_first(host.store()).await? {
         // Only its digest is stored: this is the one time it can be read.
-        eprintln!("admin API token (shown once; keep it): {token}");
+        // Into a private file, not the log: logs are kept and shipped.
+        let file = host.settings.data_dir.join(FIRST_TOKEN_FILE);
+        let _ = std::fs::remove_file(&file); // one left by an earlier database
+        crate::private_files::write_new(&file, format!("{token}\n").as_bytes())?;
+        eprintln!(
+            "admin API token written to {} (readable by this user only): keep it elsewhere and delete the file",
+            file.display()
+        );
     }
 
     let host = Arc::new(host);
