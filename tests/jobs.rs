@@ -507,3 +507,16 @@ async fn crash_cycles_lose_nothing_store_nothing_twice_and_run_nothing_twice_at_
         assert!(broken.is_empty(), "{backend:?}, seed {}: {broken:?}\n{figures}", settings.seed);
     }
 }
+
+/// Leader failover (75 s unless INLET_CHAOS_FAILOVER_SECONDS says otherwise):
+/// each due time fires once, however often the scheduling leader dies.
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_scheduling_leader_neither_misses_nor_doubles_a_due_run() {
+    let settings = chaos::Settings::from_env(10);
+    let seconds = std::env::var("INLET_CHAOS_FAILOVER_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(75);
+    eprintln!("leader failover for {seconds} s, seed {}", settings.seed);
+    let figures = chaos::leader_failover(seconds, settings.seed).await;
+    eprintln!("{figures}");
+    assert!(figures.failovers >= seconds as u32 / 10, "the leader was killed too seldom: {figures}");
+    assert_eq!((figures.double_fires, figures.missed_fires), (0, 0), "seed {}: {figures}", settings.seed);
+}

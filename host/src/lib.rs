@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod harness;
 pub mod housekeeping;
+pub mod lease_owner;
 pub mod metrics;
 pub mod notify;
 pub mod operations;
@@ -134,7 +135,7 @@ impl Host {
             settings.oauth_clients.clone(),
             TokenEndpoint { client: http_client.clone(), overrides: Arc::clone(&overrides) },
             Arc::clone(&notifier),
-            queue::lease_owner::LeaseOwner::this_process().to_string(),
+            lease_owner::LeaseOwner::this_process().to_string(),
             settings.plugins.clone(),
         );
         let oauth = Arc::new(oauth);
@@ -158,7 +159,7 @@ impl Host {
             rate_limits: Default::default(),
             plugin_settings: settings.plugins.clone(),
             pause_after_failures: settings.pause_after_failures,
-            owner: queue::lease_owner::LeaseOwner::this_process().to_string(),
+            owner: lease_owner::LeaseOwner::this_process().to_string(),
             job_lease: settings.job_lease,
             cassette: options.cassette,
             housekeeping,

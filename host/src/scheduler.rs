@@ -1,11 +1,13 @@
 //! The scheduler: sleeps until the earliest `next_due_at` (or until woken by a
 //! change), then queues a fetch job for everything due. With several processes
 //! on one database, only the holder of the "scheduler" lease schedules; a dead
-//! leader's lease runs out and another process takes over. The leader also
+//! leader's lease runs out and another process takes over (at once, when the
+//! leader was a process of the same machine that has ended). The leader also
 //! makes sure the host's own tasks exist (`housekeeping`), which it then
 //! schedules like any integration.
 
 use crate::housekeeping;
+use crate::lease_owner::LeaseOwner;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +38,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// One pass. Returns whether this process leads, and when to look again.
     pub async fn tick(&self) -> anyhow::Result<(bool, Option<i64>)> {
-        let lease_ms = self.config.lease.as_millis() as i64;
-        if !self.store.acquire_lease(LEASE_NAME, &self.config.owner, lease_ms).await? {
+        if !self.lead().await? {
             return Ok((false, None));
         }
         loop {
@@ -51,6 +52,24 @@ impl Scheduler {
             }
         }
         Ok((true, self.store.earliest_due_at().await?))
+    }
+
+    /// Take or keep the leadership: when it is free or expired, or at once
+    /// when its holder is a process of this machine that has ended.
+    async fn lead(&self) -> anyhow::Result<bool> {
+        let lease_ms = self.config.lease.as_millis() as i64;
+        if self.store.acquire_lease(LEASE_NAME, &self.config.owner, lease_ms).await? {
+            return Ok(true);
+        }
+        let holder = self.store.lease_holder(LEASE_NAME).await?;
+        let Some(ended) = holder.filter(|h| LeaseOwner::parse(h).is_some_and(|o| o.is_gone())) else {
+            return Ok(false);
+        };
+        let taken = self.store.take_lease_from(LEASE_NAME, &ended, &self.config.owner, lease_ms).await?;
+        if taken {
+            tracing::info!(ended, "took the scheduler's leadership from a process that ended");
+        }
+        Ok(taken)
     }
 
     /// Run until `shutdown` becomes true.

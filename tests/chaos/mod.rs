@@ -441,3 +441,123 @@ fn check_secrets(inlet: &Inlet, backend: Backend, url: &str, secrets: &[String],
         }
     }
 }
+
+/// What the failover case measured.
+#[derive(Debug, Default)]
+pub struct Failover {
+    pub seconds: u64,
+    pub integrations: usize,
+    /// The scheduling leader SIGKILLed (and started again).
+    pub failovers: u32,
+    /// Scheduled runs (jobs) that fired.
+    pub fires: u64,
+    /// Two fires of one integration for one due time.
+    pub double_fires: u64,
+    /// Due times that passed (by more than the bound) without a fire.
+    pub missed_fires: u64,
+    /// Latest start after a due time, in ms.
+    pub max_lateness_ms: i64,
+}
+
+impl std::fmt::Display for Failover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} s, {} integrations, failovers {}, fires {}, double fires {}, missed fires {}, max lateness {} ms",
+            self.seconds,
+            self.integrations,
+            self.failovers,
+            self.fires,
+            self.double_fires,
+            self.missed_fires,
+            self.max_lateness_ms
+        )
+    }
+}
+
+/// How late a fire may start after its due time: the scheduler looks again
+/// every third of its 15-second lease, and a process of the same machine
+/// takes the lease of an ended leader at its next look.
+pub const FIRE_BOUND_MS: i64 = 10_000;
+const INTERVAL_MS: i64 = 60_000;
+
+/// Three `serve` processes on PostgreSQL, integrations due every minute with
+/// due times spread so that one is due every few seconds; the process that
+/// leads the scheduling is SIGKILLed every few seconds and started again.
+/// Every due time must fire exactly once, within [`FIRE_BOUND_MS`].
+pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
+    use inlet::store::groups::Credentials;
+    use inlet::store::integrations::NewIntegration;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let url = support::fresh_postgres_database().await;
+    let inlet = Inlet::with_plugins(&[support::test_plugin("misbehave")]).env("DATABASE_URL", &url);
+    let store = inlet.store_at(&url).await;
+    let group = store.insert_group("misbehave", "failover", &Credentials::default()).await.unwrap();
+    let every_minute = inlet::schedule::Schedule::Interval { seconds: 60 };
+    let first_due = store.now() + 5_000;
+    let spacing_ms = 3_000;
+    let mut due: BTreeMap<i64, i64> = BTreeMap::new();
+    for n in 0..(INTERVAL_MS / spacing_ms) {
+        let name = format!("failover {n}");
+        let at = first_due + n * spacing_ms;
+        let new = NewIntegration {
+            plugin_id: "misbehave",
+            instance_type: "ok",
+            group_id: group,
+            name: &name,
+            config: "{}",
+            schedule: Some(&every_minute),
+            first_due_at: Some(at),
+        };
+        due.insert(store.insert_integration(&new).await.unwrap(), at);
+    }
+
+    let mut fleet = Fleet::start(inlet, &["serve", "serve", "serve"]).await;
+    let mut figures = Failover { seconds, integrations: due.len(), ..Failover::default() };
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(3_000..9_000))).await;
+        let Some(leader) = store.lease_holder("scheduler").await.unwrap() else { continue };
+        let pid: Option<u32> = leader.split('/').nth(2).and_then(|p| p.parse().ok());
+        let Some(index) = fleet.processes.iter().position(|(_, p)| p.id() == pid) else { continue };
+        fleet.kill_and_restart(index).await;
+        figures.failovers += 1;
+    }
+    let stopped_at = store.now();
+    fleet.stop().await;
+
+    for (integration, first_due_at) in due {
+        // A fire is a job; the start of its last attempt (the one that ran
+        // to the end) is what the next due time counts from.
+        let fired: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT job_id, MAX(started_at) FROM sync_runs
+             WHERE integration_id = $1 AND job_id IS NOT NULL AND started_at IS NOT NULL
+             GROUP BY job_id ORDER BY 2",
+        )
+        .bind(integration)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        figures.fires += fired.len() as u64;
+        // An interval counts from the last start: each fire sets the next due time.
+        let mut next_due = first_due_at;
+        for (_, started) in &fired {
+            if *started < next_due - 1_000 {
+                eprintln!("integration {integration}: fired at {started}, due at {next_due}");
+                figures.double_fires += 1;
+                continue;
+            }
+            figures.max_lateness_ms = figures.max_lateness_ms.max(started - next_due);
+            if started - next_due > FIRE_BOUND_MS {
+                eprintln!("integration {integration}: fired {} ms after its due time", started - next_due);
+                figures.missed_fires += 1;
+            }
+            next_due = started + INTERVAL_MS;
+        }
+        if next_due + FIRE_BOUND_MS < stopped_at {
+            eprintln!("integration {integration}: due at {next_due}, never fired before {stopped_at}");
+            figures.missed_fires += 1;
+        }
+    }
+    figures
+}

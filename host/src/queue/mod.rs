@@ -1,7 +1,6 @@
 //! Durable background jobs: per-queue policies and the workers that claim and
 //! run jobs with leases. The job rows themselves live in `store::jobs`.
 
-pub mod lease_owner;
 pub mod policy;
 pub mod worker;
 

@@ -9,9 +9,9 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
-use super::lease_owner::LeaseOwner;
 use super::policy::{Decision, decide};
 use crate::domain::trigger::Trigger;
+use crate::lease_owner::LeaseOwner;
 use crate::metrics::METRICS;
 use crate::settings::QueuePolicy;
 use crate::store::Store;

@@ -1,7 +1,7 @@
-//! Who holds a job's lease: this process, named so that another process on
-//! the same machine can prove it dead and take its jobs at once, instead of
-//! waiting out the lease (a `serve` restarted after a crash would otherwise
-//! sit idle for the lease's length).
+//! Who holds a lease (a job's, the scheduler's): this process, named so that
+//! another process on the same machine can prove it dead and take over at
+//! once, instead of waiting out the lease (a `serve` restarted after a crash
+//! would otherwise sit idle for the lease's length).
 //!
 //! A name is `inlet/<host>/<pid>/<start>/<machine>`. On Linux `<start>` is
 //! the process's start time in clock ticks since boot (from `/proc`), and
