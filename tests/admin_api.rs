@@ -120,9 +120,32 @@ async fn every_route_is_documented_and_needs_the_token() {
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object(), "the bearer scheme is documented");
 
+    assert_eq!(document["security"], json!([{"bearer": []}]), "the admin API needs the bearer token");
+
     let client = reqwest::Client::new();
-    for (method, path) in &operations {
-        let path = path.replace("{id}", "999999").replace("{plugin}", "monzo").replace("{group}", "999999");
+    for (method, documented_path) in &operations {
+        // What a client generator reads: every status the server can answer
+        // is listed, and who needs a token says so.
+        let operation = &document["paths"][documented_path][method.to_lowercase()];
+        let listed = |status: &str| operation["responses"].get(status).is_some();
+        if documented_path.starts_with("/api/") {
+            assert!(listed("401"), "{method} {documented_path} does not list 401");
+            assert!(operation.get("security").is_none(), "{method} {documented_path} overrides the bearer requirement");
+        } else {
+            assert_eq!(operation["security"], json!([]), "{method} {documented_path} needs no token");
+        }
+        let path = documented_path.replace("{id}", "999999").replace("{plugin}", "monzo").replace("{group}", "999999");
+        if operation["requestBody"]["content"].get("application/json").is_some() {
+            for status in ["400", "413", "415", "422"] {
+                assert!(listed(status), "{method} {documented_path} takes a body but does not list {status}");
+            }
+            if documented_path.starts_with("/api/") {
+                let method = Method::from_bytes(method.as_bytes()).unwrap();
+                let request = client.request(method, format!("{}{path}", api.base)).bearer_auth(TOKEN).body("{}");
+                let answered = request.send().await.unwrap().status();
+                assert_eq!(answered, 415, "{documented_path}: a body sent without its content type");
+            }
+        }
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         // With the token, the route exists: whatever it answers, it is not the catch-all.
         if path.ends_with("/stream") {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod integrations;
 pub mod jobs;
 pub mod oauth;
+pub mod openapi;
 pub mod plugins;
 pub mod records;
 pub mod server;
@@ -27,8 +28,7 @@ use axum::{Json, Router};
 use error::ApiError;
 use std::sync::Arc;
 use url::Url;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -63,29 +63,9 @@ impl ApiState {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "inlet admin API", description = "Times are epoch milliseconds. Errors are {\"error\": {\"code\", \"message\", \"field\"}}."),
-    modifiers(&BearerToken),
-    security(("bearer" = []))
-)]
-struct ApiDoc;
-
-struct BearerToken;
-
-impl Modify for BearerToken {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// Routes of a serving process.
 pub fn router(state: ApiState) -> Router {
-    let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(plugins::list))
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::delete))
@@ -118,7 +98,9 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(webhooks::receive))
         .split_for_parts();
     let mut document = document;
+    let public_paths: Vec<String> = public_document.paths.paths.keys().cloned().collect();
     document.merge(public_document);
+    openapi::complete(&mut document, &public_paths);
     let document = Arc::new(document);
     let webhook_limit = state.host.settings.webhook_max_bytes;
     let api = api
