@@ -605,3 +605,51 @@ async fn sigterm_ends_open_update_streams() {
     let exited = tokio::time::timeout(std::time::Duration::from_secs(20), serve.wait()).await;
     assert!(exited.expect("serve exited within 20 s with a stream open").unwrap().success());
 }
+
+/// Schemathesis against the running server, from its OpenAPI document: every
+/// operation with generated valid and invalid input, with the token and
+/// without. No 5xx, every status and error body as documented, no route
+/// that answers without the token. 30 examples per operation and phase, at
+/// least 1,000 cases, unless INLET_FUZZ_EXAMPLES and INLET_FUZZ_MIN_CASES
+/// say otherwise. The updates stream never ends, so it is left out.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
+    let st = support::schemathesis();
+    let examples = std::env::var("INLET_FUZZ_EXAMPLES").unwrap_or_else(|_| "30".into());
+    let plugins: Vec<_> = ["monzo", "apple-health", "gocardless", "google-sheets"].map(bundled_plugin).into();
+    let inlet = Inlet::with_plugins(&plugins).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (mut serve, api) = serve(&inlet).await;
+    // Something to find: a group and an integration (ids 3 and 3, after the host's own).
+    let group = api
+        .post(
+            "/api/groups",
+            json!({"plugin": "apple-health", "name": "phone", "webhook_secret": "s3cret-s3cret-s3cret"}),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{}", group.body);
+
+    let report = inlet.dir().join("schemathesis");
+    let output = tokio::process::Command::new(st)
+        .arg("run")
+        .arg(format!("{}/api/openapi.json", api.base))
+        .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
+        .args(["--max-examples", &examples, "--workers", "2", "--request-timeout", "10"])
+        .args(["--exclude-path", "/api/updates/stream", "--seed", "1"])
+        .arg("--report-dir")
+        .arg(&report)
+        .current_dir(inlet.dir())
+        .output()
+        .await
+        .unwrap();
+    serve.start_kill().unwrap();
+    let printed = text(&output.stdout);
+    eprintln!("{printed}");
+    assert!(output.status.success(), "schemathesis found failures:\n{printed}{}", text(&output.stderr));
+    let generated: u64 = printed
+        .lines()
+        .find_map(|line| line.trim().split_once(" generated").and_then(|(n, _)| n.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no count of test cases in:\n{printed}"));
+    let wanted: u64 = std::env::var("INLET_FUZZ_MIN_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000);
+    assert!(generated >= wanted, "only {generated} cases, fewer than {wanted}");
+}

@@ -29,6 +29,18 @@ pub fn ensure_plugins_built() {
     });
 }
 
+/// Schemathesis, the API fuzzer, installed (pinned) by xtask on first use.
+pub fn schemathesis() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["run", "--quiet", "--package", "xtask", "--", "schemathesis"])
+        .current_dir(root())
+        .output()
+        .expect("running cargo xtask schemathesis");
+    assert!(output.status.success(), "cargo xtask schemathesis failed: {}", text(&output.stderr));
+    PathBuf::from(text(&output.stdout).trim())
+}
+
 pub fn bundled_plugin(id: &str) -> PathBuf {
     ensure_plugins_built();
     root().join("plugins").join(format!("{id}.wasm"))

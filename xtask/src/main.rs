@@ -13,6 +13,8 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const PLUGIN_PROFILE: &str = "plugin";
 /// The tool that builds Python plugins, pinned: its bindings follow its version.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The API fuzzer the tests run against the OpenAPI document, pinned.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// The contract Python plugins are built against.
 const CONTRACT: &str = "wit/0.2.0";
 
@@ -43,6 +45,7 @@ fn run() -> Result<()> {
         Some("test") => {
             ensure_browser()?;
             build_plugins(&root)?;
+            ensure_python_tool(&root, SCHEMATHESIS, "st")?;
             cargo(&["fmt", "--all", "--", "--check"])?;
             clippy(&root)?;
             modules::check(&root.join("host/src"))?;
@@ -58,13 +61,28 @@ fn run() -> Result<()> {
             cargo(&args).context("plugin tests failed")
         }
         Some("chaos") => {
-            // The crash harness in full (tests/chaos): `cargo xtask chaos
-            // [cycles] [sqlite|postgres|sqlite,postgres]`.
+            // The reliability harness in full (tests/chaos, RELIABILITY.md):
+            // `cargo xtask chaos [cycles] [sqlite|postgres|sqlite,postgres]`.
             build_plugins(&root)?;
+            ensure_python_tool(&root, SCHEMATHESIS, "st")?;
             let cycles = args.get(1).cloned().unwrap_or_else(|| "100".into());
             let backends = args.get(2).cloned().unwrap_or_else(|| "sqlite,postgres".into());
-            let env = [("INLET_CHAOS_CYCLES", cycles), ("INLET_CHAOS_BACKENDS", backends)];
-            cargo_with(&["test", "--package", "inlet", "--test", "jobs", "crash_cycles", "--", "--nocapture"], &env)
+            let env = [
+                ("INLET_CHAOS_CYCLES", cycles),
+                ("INLET_CHAOS_BACKENDS", backends),
+                ("INLET_CHAOS_FAILOVER_SECONDS", "300".into()),
+                ("INLET_FUZZ_EXAMPLES", "300".into()),
+                ("INLET_FUZZ_MIN_CASES", "10000".into()),
+            ];
+            let jobs = ["test", "--package", "inlet", "--test", "jobs", "--", "--nocapture", "--test-threads", "1"];
+            cargo_with(&[&jobs[..], &["crash_cycles", "killing_the_scheduling_leader"]].concat(), &env)?;
+            let fuzz = ["test", "--package", "inlet", "--test", "admin_api", "--", "--nocapture", "schemathesis"];
+            cargo_with(&fuzz, &env)
+        }
+        Some("schemathesis") => {
+            // Installs the fuzzer if needed and prints its path (for the tests).
+            println!("{}", ensure_python_tool(&root, SCHEMATHESIS, "st")?.display());
+            Ok(())
         }
         Some("modules") => {
             if !modules::report(&root.join("host/src"))? {
@@ -258,21 +276,29 @@ fn build_python_plugins(root: &Path) -> Result<()> {
 
 /// componentize-py in a virtual environment of its own under target/tools/.
 fn ensure_componentize_py(root: &Path) -> Result<PathBuf> {
-    let venv = root.join("target/tools/componentize-py");
-    let tool = venv.join("bin/componentize-py");
-    let marker = venv.join(COMPONENTIZE_PY);
+    ensure_python_tool(root, COMPONENTIZE_PY, "componentize-py")
+}
+
+/// A Python tool, pinned by `spec` (`name==version`), in a virtualenv of its
+/// own under `target/tools`, installed from PyPI on first use; returns the
+/// path of its `command`.
+fn ensure_python_tool(root: &Path, spec: &str, command: &str) -> Result<PathBuf> {
+    let name = spec.split("==").next().unwrap_or(spec);
+    let venv = root.join("target/tools").join(name);
+    let tool = venv.join("bin").join(command);
+    let marker = venv.join(spec);
     if tool.exists() && marker.exists() {
         return Ok(tool);
     }
-    eprintln!("installing {COMPONENTIZE_PY} into {}", venv.display());
+    eprintln!("installing {spec} into {}", venv.display());
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let created = Command::new(&python).args(["-m", "venv"]).arg(&venv).status();
     if !created.is_ok_and(|s| s.success()) {
-        bail!("`{python} -m venv` failed: Python plugins need Python 3 with venv (Debian: python3-venv)");
+        bail!("`{python} -m venv` failed: {name} needs Python 3 with venv (Debian: python3-venv)");
     }
-    let installed = Command::new(venv.join("bin/pip")).args(["install", "--quiet", COMPONENTIZE_PY]).status()?;
+    let installed = Command::new(venv.join("bin/pip")).args(["install", "--quiet", spec]).status()?;
     if !installed.success() {
-        bail!("pip install {COMPONENTIZE_PY} failed");
+        bail!("pip install {spec} failed");
     }
     std::fs::write(marker, "")?;
     Ok(tool)

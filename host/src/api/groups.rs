@@ -44,6 +44,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Required when the group has integrations: they are deleted with it.
@@ -84,9 +85,11 @@ pub async fn connect_bank(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InstitutionsQuery {
     /// Two letters (ISO 3166), e.g. `gb`.
+    #[param(pattern = "^[A-Za-z]{2}$")]
     country: String,
 }
 

@@ -67,6 +67,7 @@ pub async fn sync_settings(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SyncQuery {
     /// Run even when paused, and however recently a run was asked for.
@@ -99,9 +100,11 @@ pub async fn resume(State(api): State<ApiState>, Id(id): Id) -> ApiResult<Json<I
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Runs per page, 1 to 200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<i64>,

@@ -1,11 +1,13 @@
 //! The OpenAPI document's frame, and what the handlers' own annotations
 //! leave out because it holds for whole classes of routes: every `/api`
-//! operation needs the bearer token (401 without it), every JSON body can be
+//! operation needs the bearer token (401 without it), every operation on a
+//! resource named in the path can find none (404), every query string can be
+//! of the wrong shape (422), every JSON body can be
 //! refused as not JSON (400), not declared JSON (415), too large (413) or of
 //! the wrong shape (422), and the public routes need no token at all. A
 //! client generator or fuzzer reads every status the server can answer.
 
-use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -49,6 +51,14 @@ pub fn complete(document: &mut utoipa::openapi::OpenApi, public: &[String]) {
                 operation.security = Some(Vec::new());
             } else {
                 add_refusal(operation, "401", "no token, or not a valid one: send Authorization: Bearer <token>");
+            }
+            let takes = |place: ParameterIn| operation.parameters.iter().flatten().any(|p| p.parameter_in == place);
+            let (names_a_resource, takes_query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));
+            if names_a_resource {
+                add_refusal(operation, "404", "no such resource, or the id in the path is not an id");
+            }
+            if takes_query {
+                add_refusal(operation, "422", "a query parameter is of the wrong shape; `field` names it");
             }
             let takes_json =
                 operation.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));

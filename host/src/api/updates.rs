@@ -19,6 +19,7 @@ use utoipa::IntoParams;
 const STREAM_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatesQuery {
     /// `all` (default), `integrations` or `tasks`.

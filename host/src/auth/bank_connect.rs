@@ -29,9 +29,11 @@ pub struct BankConnectInput {
     pub institution_id: String,
     /// Days of transaction history to read (default 90).
     #[serde(default = "ninety")]
+    #[schema(minimum = 1, maximum = 730)]
     pub max_historical_days: u32,
     /// Days the access lasts (default 90; most banks allow at most 90).
     #[serde(default = "ninety")]
+    #[schema(minimum = 1, maximum = 730)]
     pub access_valid_for_days: u32,
 }
 
