@@ -520,3 +520,18 @@ async fn killing_the_scheduling_leader_neither_misses_nor_doubles_a_due_run() {
     assert!(figures.failovers >= seconds as u32 / 10, "the leader was killed too seldom: {figures}");
     assert_eq!((figures.double_fires, figures.missed_fires), (0, 0), "seed {}: {figures}", settings.seed);
 }
+
+/// PostgreSQL cut off for 12 s under a running `serve`, mid-sync and
+/// mid-delivery: 503 rather than a hang, and everything accepted done after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_is_answered_with_503_and_loses_nothing_accepted() {
+    let figures = chaos::outage::database_outage(std::time::Duration::from_secs(12)).await;
+    eprintln!("{figures:?}");
+    assert_eq!(
+        figures.answered,
+        [("healthz", 200), ("readyz", 503), ("integrations", 503), ("delivery", 503)],
+        "while the database was away"
+    );
+    assert!(figures.slowest_answer < std::time::Duration::from_secs(15), "{figures:?}");
+    assert!(figures.process_survived && figures.sync_finished && figures.delivered_records > 0, "{figures:?}");
+}

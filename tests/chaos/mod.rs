@@ -12,8 +12,15 @@
 //! runs were interrupted (a resumed run asks again for at most the page it
 //! was reading).
 //!
-//! `cargo xtask test` runs it in a short form; `cargo xtask chaos` in full
-//! (INLET_CHAOS_CYCLES, INLET_CHAOS_SEED, INLET_CHAOS_BACKENDS).
+//! Beside it: the scheduling leader killed over and over ([`leader_failover`]),
+//! and the database cut off under a running `serve` ([`outage`]).
+//!
+//! `cargo xtask test` runs them in a short form; `cargo xtask chaos` in full
+//! (INLET_CHAOS_CYCLES, INLET_CHAOS_SEED, INLET_CHAOS_BACKENDS,
+//! INLET_CHAOS_FAILOVER_SECONDS).
+
+mod link;
+pub mod outage;
 
 use crate::support::{self, Inlet, eventually, terminate};
 use inlet::demo::{FakeMonzo, MonzoDataset, PageReads, transaction};

@@ -71,7 +71,7 @@ fn run() -> Result<()> {
                 ("INLET_CHAOS_CYCLES", cycles),
                 ("INLET_CHAOS_BACKENDS", backends),
                 ("INLET_CHAOS_FAILOVER_SECONDS", "300".into()),
-                ("INLET_FUZZ_EXAMPLES", "300".into()),
+                ("INLET_FUZZ_EXAMPLES", "350".into()),
                 ("INLET_FUZZ_MIN_CASES", "10000".into()),
             ];
             let jobs = ["test", "--package", "inlet", "--test", "jobs", "--", "--nocapture", "--test-threads", "1"];

@@ -23,7 +23,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: `unauthorized`, `not-found`, `bad-json`, `invalid`,
-    /// `conflict` codes such as `paused`, `too-soon`, `internal`, ...
+    /// `conflict` codes such as `paused`, `too-soon`, `database-unavailable`,
+    /// `internal`, ...
     pub code: String,
     /// For a person: what was wrong and what is allowed.
     pub message: String,
@@ -74,6 +75,17 @@ impl From<OperationError> for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> ApiError {
         // The detail goes to the log, not to the client: it may name internals.
+        if crate::store::is_unreachable(&error) {
+            tracing::warn!(error = %format!("{error:#}"), "API request failed: the database cannot be reached");
+            return ApiError {
+                retry_after_seconds: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-unavailable",
+                    "the database cannot be reached; try again shortly",
+                )
+            };
+        }
         tracing::error!(error = %format!("{error:#}"), "API request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; see its log")
     }

@@ -4,7 +4,8 @@
 //! resource named in the path can find none (404), every query string can be
 //! of the wrong shape (422), every JSON body can be
 //! refused as not JSON (400), not declared JSON (415), too large (413) or of
-//! the wrong shape (422), and the public routes need no token at all. A
+//! the wrong shape (422), every one can find the database down (503), and
+//! the public routes need no token at all. A
 //! client generator or fuzzer reads every status the server can answer.
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
@@ -51,6 +52,7 @@ pub fn complete(document: &mut utoipa::openapi::OpenApi, public: &[String]) {
                 operation.security = Some(Vec::new());
             } else {
                 add_refusal(operation, "401", "no token, or not a valid one: send Authorization: Bearer <token>");
+                add_refusal(operation, "503", "the database cannot be reached; try again after Retry-After");
             }
             let takes = |place: ParameterIn| operation.parameters.iter().flatten().any(|p| p.parameter_in == place);
             let (names_a_resource, takes_query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));

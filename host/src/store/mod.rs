@@ -61,6 +61,18 @@ impl Backend {
     }
 }
 
+/// The longest wait for a connection, when all are busy or the database is
+/// unreachable.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Whether `error` says the database cannot be reached (down, cut off, or
+/// every connection stuck), rather than that a statement failed.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().filter_map(|e| e.downcast_ref::<sqlx::Error>()).any(|e| {
+        matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+    })
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -91,7 +103,12 @@ impl Store {
         // acquire (and on SQLite a hop to its thread), paid on every query of
         // the job path; a connection that did break fails its query and is
         // closed, as it would have failed the ping.
-        let mut pool = AnyPoolOptions::new().max_connections(16).test_before_acquire(false);
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .test_before_acquire(false)
+            // While the database is down, a caller learns it in this long
+            // (the API answers 503) instead of waiting the default 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {
