@@ -535,3 +535,29 @@ async fn a_database_outage_is_answered_with_503_and_loses_nothing_accepted() {
     assert!(figures.slowest_answer < std::time::Duration::from_secs(15), "{figures:?}");
     assert!(figures.process_survived && figures.sync_finished && figures.delivered_records > 0, "{figures:?}");
 }
+
+/// 16 senders posting wrong secrets, oversized bodies and a few good
+/// deliveries for 10 s, 16 more holding connections with headers that never
+/// end, while syncs are asked for one after another.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_flood_is_refused_stores_nothing_bad_and_leaves_syncs_alone() {
+    let figures = chaos::flood::webhook_flood(16, 10).await;
+    eprintln!("{figures:?}");
+    let statuses: std::collections::BTreeSet<(&str, u16)> = figures.answers.keys().copied().collect();
+    for (kind, status) in &statuses {
+        // 503: every delivery slot busy (checked before the secret, which
+        // costs a database read). 0: the host refused before reading the
+        // body and closed the connection while the sender was still writing.
+        let allowed: &[u16] = match *kind {
+            "good" => &[202, 503],
+            "oversized" => &[413, 503, 0],
+            "wrong secret" => &[401, 503, 0],
+            _ => &[0],
+        };
+        assert!(allowed.contains(status), "{kind} deliveries answered {status}: {figures:?}");
+    }
+    assert!(figures.accepted > 0 && figures.processed, "{figures:?}");
+    assert_eq!(figures.stored_from_bad, 0, "{figures:?}");
+    assert!(figures.syncs >= 3, "syncs ran during the flood: {figures:?}");
+    assert!(figures.slowest_sync < std::time::Duration::from_secs(10), "{figures:?}");
+}

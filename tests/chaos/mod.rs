@@ -13,12 +13,14 @@
 //! was reading).
 //!
 //! Beside it: the scheduling leader killed over and over ([`leader_failover`]),
-//! and the database cut off under a running `serve` ([`outage`]).
+//! the database cut off under a running `serve` ([`outage`]), and webhook
+//! abuse while syncs run ([`flood`]).
 //!
 //! `cargo xtask test` runs them in a short form; `cargo xtask chaos` in full
 //! (INLET_CHAOS_CYCLES, INLET_CHAOS_SEED, INLET_CHAOS_BACKENDS,
 //! INLET_CHAOS_FAILOVER_SECONDS).
 
+pub mod flood;
 mod link;
 pub mod outage;
 
