@@ -97,7 +97,6 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_once() {
     use inlet::store::groups::Credentials;
-    use inlet::store::integrations::NewIntegration;
 
     let url = support::fresh_postgres_database().await;
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).env("DATABASE_URL", &url);
@@ -106,20 +105,7 @@ async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_o
     // 200 integrations, all due at the same instant, a few seconds from now.
     let due_at = store.now() + 4_000;
     let every_hour = inlet::schedule::Schedule::Interval { seconds: 3600 };
-    let mut ids = Vec::new();
-    for n in 0..200 {
-        let name = format!("load {n}");
-        let new = NewIntegration {
-            plugin_id: "misbehave",
-            instance_type: "ok",
-            group_id: group,
-            name: &name,
-            config: "{}",
-            schedule: Some(&every_hour),
-            first_due_at: Some(due_at),
-        };
-        ids.push(store.insert_integration(&new).await.unwrap());
-    }
+    let ids = chaos::scheduled_integrations(&store, group, &every_hour, 200, |_| due_at).await;
 
     let mut processes = vec![
         inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await,

@@ -8,6 +8,11 @@
 //!
 //! Each runs on SQLite (a temp file) and on PostgreSQL (a fresh database on
 //! 127.0.0.1:5432). Usage: queue_load [sqlite|postgres|both] [jobs] [integrations]
+//!
+//! peer: on PostgreSQL, the same number of no-op jobs through graphile-worker
+//!   (`graphile-worker/run.mjs`, from the npm registry, its documented batched
+//!   settings) on the same server in the same run; prints its jobs per second
+//!   and inlet's as a multiple of it. Needs Node.js and npm.
 
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
@@ -43,6 +48,13 @@ async fn main() -> anyhow::Result<()> {
             rate,
             cpu.as_secs_f64() * 1e6 / jobs as f64
         );
+        if backend == "postgres" {
+            let peer = graphile_worker(jobs).await?;
+            println!(
+                "{backend:<8} graphile-worker (batched): {jobs} jobs = {peer:.0} jobs/s; inlet is {:.2}x",
+                rate / peer
+            );
+        }
         let (p50, p99, max) = lateness(backend, &plugin, integrations).await?;
         println!("{backend:<8} lateness of {integrations} scheduled runs: p50 {p50} ms, p99 {p99} ms, max {max} ms");
         if backend == "postgres" {
@@ -201,6 +213,34 @@ async fn wait_until_drained(store: &Store) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// graphile-worker's jobs per second on a fresh database of the same server:
+/// its npm package installed from the lock file on first use.
+async fn graphile_worker(jobs: usize) -> anyhow::Result<f64> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/graphile-worker");
+    if !dir.join("node_modules/graphile-worker").exists() {
+        let installed =
+            std::process::Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status();
+        anyhow::ensure!(
+            installed.is_ok_and(|s| s.success()),
+            "npm ci in {} failed (Node.js and npm needed)",
+            dir.display()
+        );
+    }
+    let url = reset_postgres(true).await?;
+    let output = tokio::process::Command::new("node")
+        .arg("run.mjs")
+        .arg(&url)
+        .arg(jobs.to_string())
+        .current_dir(&dir)
+        .output()
+        .await?;
+    reset_postgres(false).await?;
+    anyhow::ensure!(output.status.success(), "graphile-worker: {}", String::from_utf8_lossy(&output.stderr));
+    let line = String::from_utf8_lossy(&output.stdout);
+    let figures: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or_default())?;
+    figures["jobs_per_second"].as_f64().ok_or_else(|| anyhow::anyhow!("graphile-worker printed {line}"))
 }
 
 /// This run's PostgreSQL database, emptied: dropped if it exists, and

@@ -4,13 +4,12 @@
 //! delivery is either accepted (202, then processed) or told to come back
 //! (503); and syncs asked for meanwhile run as they would without the flood.
 
+use super::{TOKEN, WEBHOOK_SECRET, WebhookSetup, health_delivery};
 use crate::support::{self, Inlet, eventually};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "flood-test-admin-token";
-const SECRET: &str = "s3cret-shared-with-the-app";
 
 #[derive(Debug, Default)]
 pub struct Flood {
@@ -32,35 +31,12 @@ pub async fn webhook_flood(senders: usize, seconds: u64) -> Flood {
     let inlet = Inlet::with_plugins(&plugins)
         .env("INLET_ADMIN_TOKEN", TOKEN)
         .config("[limits]\nwebhook_mb = 1\nwebhook_concurrency = 4\n");
-    let log = inlet.dir().join("serve.log");
-    let (mut serve, base) = inlet.spawn_logged_listening(&["serve", "--listen", "127.0.0.1:0"], &log).await;
-    let client = reqwest::Client::new();
-    let post = |path: String, body: Value| client.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
-    let group: Value =
-        post("/api/groups".into(), json!({"plugin": "apple-health", "name": "phone", "webhook_secret": SECRET}))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    let body = json!({"plugin": "apple-health", "instance_type": "workouts", "group_id": group["id"]});
-    let workouts: Value = post("/api/integrations".into(), body).await.unwrap().json().await.unwrap();
-    let other: Value = post("/api/groups".into(), json!({"plugin": "misbehave", "name": "quiet"}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let body =
-        json!({"plugin": "misbehave", "instance_type": "ok", "group_id": other["id"], "schedule": {"kind": "manual"}});
-    let quiet: Value = post("/api/integrations".into(), body).await.unwrap().json().await.unwrap();
-
-    let url = format!("{base}/webhooks/apple-health/{}", group["id"]);
-    let good = std::fs::read(support::root().join("tests/fixtures/health-auto-export.json")).unwrap();
+    let setup = Arc::new(WebhookSetup::start(inlet, "ok", json!({})).await);
+    let good = health_delivery();
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut flood = tokio::task::JoinSet::new();
     for sender in 0..senders {
-        let (url, good) = (url.clone(), good.clone());
+        let (setup, good) = (Arc::clone(&setup), good.clone());
         flood.spawn(async move {
             // A client of its own: the host closes the connection of an
             // oversized delivery, which a shared pool would hand to another.
@@ -72,17 +48,11 @@ pub async fn webhook_flood(senders: usize, seconds: u64) -> Flood {
                 // Mostly guesses; now and then too large, or the real thing
                 // with a body of its own (a new workout), so each is new.
                 let (kind, secret, body) = match (sender + sent as usize) % 10 {
-                    0 => ("good", SECRET.to_string(), unique(&good, sender, sent)),
-                    1 => ("oversized", SECRET.to_string(), vec![b' '; 2 * 1024 * 1024]),
+                    0 => ("good", WEBHOOK_SECRET.to_string(), unique(&good, sender, sent)),
+                    1 => ("oversized", WEBHOOK_SECRET.to_string(), vec![b' '; 2 * 1024 * 1024]),
                     _ => ("wrong secret", format!("guess-{sender}-{sent}"), good.clone()),
                 };
-                let request = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-inlet-secret", secret)
-                    .body(body)
-                    .timeout(Duration::from_secs(30));
-                let status = request.send().await.map_or(0, |r| r.status().as_u16());
+                let status = setup.deliver(&client, &secret, body).await;
                 *answers.entry((kind, status)).or_default() += 1;
             }
             answers
@@ -90,7 +60,7 @@ pub async fn webhook_flood(senders: usize, seconds: u64) -> Flood {
     }
     // Slow senders: headers that never end hold connections, not the host.
     for _ in 0..senders {
-        let address = base.trim_start_matches("http://").to_string();
+        let address = setup.base.trim_start_matches("http://").to_string();
         flood.spawn(async move {
             use tokio::io::AsyncWriteExt;
             let mut answers = BTreeMap::new();
@@ -104,13 +74,11 @@ pub async fn webhook_flood(senders: usize, seconds: u64) -> Flood {
     }
 
     let mut figures = Flood::default();
-    let quiet_id = quiet["id"].as_i64().unwrap();
-    let store = inlet.store().await;
+    let store = setup.inlet.store().await;
     while Instant::now() < end {
         let asked = Instant::now();
-        let queued = post(format!("/api/integrations/{quiet_id}/sync?force=true"), json!({})).await.unwrap();
-        assert_eq!(queued.status(), 202, "a sync asked for during the flood");
-        let run: i64 = queued.json::<Value>().await.unwrap()["run_id"].as_i64().unwrap();
+        let queued = setup.post(&format!("/api/integrations/{}/sync?force=true", setup.other), json!({})).await;
+        let run = queued["run_id"].as_i64().unwrap();
         eventually(30, "the sync asked for during the flood", || async {
             let run = store.sync_run(run).await.unwrap()?;
             (run.status.as_str() == "success").then_some(())
@@ -125,21 +93,21 @@ pub async fn webhook_flood(senders: usize, seconds: u64) -> Flood {
         }
     }
     figures.accepted = figures.answers.get(&("good", 202)).copied().unwrap_or_default();
-    let workouts_id = workouts["id"].as_i64().unwrap();
     let accepted = figures.accepted;
     figures.processed = eventually(60, "every accepted delivery processed", || async {
-        let events = store.events(workouts_id).await.unwrap().len() as u64;
+        let events = store.events(setup.workouts).await.unwrap().len() as u64;
         (events >= accepted).then_some(true)
     })
     .await;
     let batches: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_batches WHERE integration_id = $1")
-        .bind(workouts_id)
+        .bind(setup.workouts)
         .fetch_one(store.pool())
         .await
         .unwrap();
     figures.stored_from_bad = batches - accepted as i64;
-    serve.start_kill().unwrap();
-    serve.wait().await.unwrap();
+    let mut setup = Arc::into_inner(setup).expect("every sender has finished");
+    setup.serve.start_kill().unwrap();
+    setup.serve.wait().await.unwrap();
     figures
 }
 

@@ -496,7 +496,6 @@ const INTERVAL_MS: i64 = 60_000;
 /// Every due time must fire exactly once, within [`FIRE_BOUND_MS`].
 pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
     use inlet::store::groups::Credentials;
-    use inlet::store::integrations::NewIntegration;
     let mut rng = SmallRng::seed_from_u64(seed);
     let url = support::fresh_postgres_database().await;
     let inlet = Inlet::with_plugins(&[support::test_plugin("misbehave")]).env("DATABASE_URL", &url);
@@ -505,21 +504,9 @@ pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
     let every_minute = inlet::schedule::Schedule::Interval { seconds: 60 };
     let first_due = store.now() + 5_000;
     let spacing_ms = 3_000;
-    let mut due: BTreeMap<i64, i64> = BTreeMap::new();
-    for n in 0..(INTERVAL_MS / spacing_ms) {
-        let name = format!("failover {n}");
-        let at = first_due + n * spacing_ms;
-        let new = NewIntegration {
-            plugin_id: "misbehave",
-            instance_type: "ok",
-            group_id: group,
-            name: &name,
-            config: "{}",
-            schedule: Some(&every_minute),
-            first_due_at: Some(at),
-        };
-        due.insert(store.insert_integration(&new).await.unwrap(), at);
-    }
+    let due_at = |n: i64| first_due + n * spacing_ms;
+    let ids = scheduled_integrations(&store, group, &every_minute, INTERVAL_MS / spacing_ms, due_at).await;
+    let due: BTreeMap<i64, i64> = ids.into_iter().zip(0..).map(|(id, n)| (id, due_at(n))).collect();
 
     let mut fleet = Fleet::start(inlet, &["serve", "serve", "serve"]).await;
     let mut figures = Failover { seconds, integrations: due.len(), ..Failover::default() };
@@ -569,4 +556,95 @@ pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
         }
     }
     figures
+}
+
+/// The admin token and webhook secret of the cases that use the API.
+pub const TOKEN: &str = "chaos-test-admin-token";
+pub const WEBHOOK_SECRET: &str = "s3cret-shared-with-the-app";
+
+/// A `serve` with an Apple Health group taking deliveries (its `workouts`
+/// integration) and a misbehave group with a manual integration of another
+/// instance type: what the outage and flood cases need.
+pub struct WebhookSetup {
+    pub inlet: Inlet,
+    pub serve: tokio::process::Child,
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Where Apple Health deliveries go.
+    pub webhook_url: String,
+    pub workouts: i64,
+    /// The misbehave integration.
+    pub other: i64,
+}
+
+impl WebhookSetup {
+    /// `inlet` (with the plugins apple-health and misbehave, its settings and
+    /// `TOKEN`) serving, and the two integrations made through the API.
+    pub async fn start(inlet: Inlet, other_type: &str, other_config: Value) -> WebhookSetup {
+        let log = inlet.dir().join("serve.log");
+        let (serve, base) = inlet.spawn_logged_listening(&["serve", "--listen", "127.0.0.1:0"], &log).await;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let mut setup = WebhookSetup { inlet, serve, base, client, webhook_url: String::new(), workouts: 0, other: 0 };
+        let group = setup
+            .post("/api/groups", json!({"plugin": "apple-health", "name": "phone", "webhook_secret": WEBHOOK_SECRET}))
+            .await;
+        setup.webhook_url = format!("{}/webhooks/apple-health/{}", setup.base, group["id"]);
+        let workouts = json!({"plugin": "apple-health", "instance_type": "workouts", "group_id": group["id"]});
+        setup.workouts = setup.post("/api/integrations", workouts).await["id"].as_i64().unwrap();
+        let group = setup.post("/api/groups", json!({"plugin": "misbehave", "name": "other"})).await;
+        let other = json!({"plugin": "misbehave", "instance_type": other_type, "group_id": group["id"],
+                           "config": other_config, "schedule": {"kind": "manual"}});
+        setup.other = setup.post("/api/integrations", other).await["id"].as_i64().unwrap();
+        setup
+    }
+
+    /// POST to the admin API, requiring success; the answer's JSON.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self.client.post(format!("{}{path}", self.base)).bearer_auth(TOKEN).json(&body).send().await;
+        let response = response.unwrap();
+        assert!(response.status().is_success(), "POST {path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Post a delivery to the Apple Health group; its status (0: no answer).
+    pub async fn deliver(&self, client: &reqwest::Client, secret: &str, body: Vec<u8>) -> u16 {
+        let request = client
+            .post(&self.webhook_url)
+            .header("content-type", "application/json")
+            .header("x-inlet-secret", secret)
+            .body(body)
+            .timeout(Duration::from_secs(30));
+        request.send().await.map_or(0, |r| r.status().as_u16())
+    }
+}
+
+/// The Health Auto Export delivery of the webhook tests.
+pub fn health_delivery() -> Vec<u8> {
+    std::fs::read(support::root().join("tests/fixtures/health-auto-export.json")).unwrap()
+}
+
+/// `count` misbehave `ok` integrations of `group` on `schedule`, the n-th
+/// first due at `first_due(n)`. Returns their ids.
+pub async fn scheduled_integrations(
+    store: &inlet::store::Store,
+    group: i64,
+    schedule: &inlet::schedule::Schedule,
+    count: i64,
+    first_due: impl Fn(i64) -> i64,
+) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let name = format!("scheduled {n}");
+        let new = inlet::store::integrations::NewIntegration {
+            plugin_id: "misbehave",
+            instance_type: "ok",
+            group_id: group,
+            name: &name,
+            config: "{}",
+            schedule: Some(schedule),
+            first_due_at: Some(first_due(n)),
+        };
+        ids.push(store.insert_integration(&new).await.unwrap());
+    }
+    ids
 }
