@@ -533,9 +533,10 @@ async fn a_webhook_flood_is_refused_stores_nothing_bad_and_leaves_syncs_alone() 
     for (kind, status) in &statuses {
         // 503: every delivery slot busy (checked before the secret, which
         // costs a database read). 0: the host refused before reading the
-        // body and closed the connection while the sender was still writing.
+        // body and closed the connection while the sender was still writing
+        // (for a good delivery too: like 503, the sender's cue to retry).
         let allowed: &[u16] = match *kind {
-            "good" => &[202, 503],
+            "good" => &[202, 503, 0],
             "oversized" => &[413, 503, 0],
             "wrong secret" => &[401, 503, 0],
             _ => &[0],

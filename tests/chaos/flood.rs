@@ -38,9 +38,9 @@ pub async fn webhook_flood(senders: usize, seconds: u64) -> Flood {
     for sender in 0..senders {
         let (setup, good) = (Arc::clone(&setup), good.clone());
         flood.spawn(async move {
-            // A client of its own: the host closes the connection of an
-            // oversized delivery, which a shared pool would hand to another.
-            let client = reqwest::Client::new();
+            // A connection per delivery: the host closes the connection of a
+            // delivery it refuses unread, which a pool would hand to the next.
+            let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
             let mut answers: BTreeMap<(&'static str, u16), u64> = BTreeMap::new();
             let mut sent = 0u64;
             while Instant::now() < end {
