@@ -523,10 +523,11 @@ pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
     fleet.stop().await;
 
     for (integration, first_due_at) in due {
-        // A fire is a job; the start of its last attempt (the one that ran
-        // to the end) is what the next due time counts from.
-        let fired: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT job_id, MAX(started_at) FROM sync_runs
+        // A fire is a job: it fired when its first attempt started; the
+        // next due time counts from its last attempt's start (the one that
+        // ran to the end), as an interval counts from the last start.
+        let fired: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT job_id, MIN(started_at), MAX(started_at) FROM sync_runs
              WHERE integration_id = $1 AND job_id IS NOT NULL AND started_at IS NOT NULL
              GROUP BY job_id ORDER BY 2",
         )
@@ -535,20 +536,19 @@ pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
         .await
         .unwrap();
         figures.fires += fired.len() as u64;
-        // An interval counts from the last start: each fire sets the next due time.
         let mut next_due = first_due_at;
-        for (_, started) in &fired {
-            if *started < next_due - 1_000 {
-                eprintln!("integration {integration}: fired at {started}, due at {next_due}");
+        for (_, fired_at, last_started) in &fired {
+            if *fired_at < next_due - 1_000 {
+                eprintln!("integration {integration}: fired at {fired_at}, due at {next_due}");
                 figures.double_fires += 1;
                 continue;
             }
-            figures.max_lateness_ms = figures.max_lateness_ms.max(started - next_due);
-            if started - next_due > FIRE_BOUND_MS {
-                eprintln!("integration {integration}: fired {} ms after its due time", started - next_due);
+            figures.max_lateness_ms = figures.max_lateness_ms.max(fired_at - next_due);
+            if fired_at - next_due > FIRE_BOUND_MS {
+                eprintln!("integration {integration}: fired {} ms after its due time", fired_at - next_due);
                 figures.missed_fires += 1;
             }
-            next_due = started + INTERVAL_MS;
+            next_due = last_started + INTERVAL_MS;
         }
         if next_due + FIRE_BOUND_MS < stopped_at {
             eprintln!("integration {integration}: due at {next_due}, never fired before {stopped_at}");
