@@ -11,3 +11,7 @@ test:
 # Build the plugin components into plugins/*.wasm
 build-plugins:
     cargo xtask build-plugins
+
+# The reliability harness in full (RELIABILITY.md): crash cycles, failover, fuzzing
+chaos *ARGS:
+    cargo xtask chaos {{ARGS}}
