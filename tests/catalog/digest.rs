@@ -240,7 +240,14 @@ async fn a_digest_adds_up_each_day_of_the_groups_it_reads() {
             response.json::<Value>().await.unwrap()
         }
     };
-    let tasks = updates("tasks").await;
+    // The scheduler's leader creates the host's tasks once it leads, just
+    // after the server starts: wait for both.
+    let tasks = crate::support::eventually(30, "the host's two tasks", || async {
+        let tasks = updates("tasks").await;
+        let host_tasks = tasks.as_array().unwrap().iter().filter(|row| row["plugin_id"] == "inlet").count();
+        (host_tasks == 2).then_some(tasks)
+    })
+    .await;
     let (digests, host): (Vec<&Value>, Vec<&Value>) =
         tasks.as_array().unwrap().iter().partition(|row| row["plugin_id"] == "digest");
     let ids: Vec<String> = digests.iter().map(|row| row["id"].to_string()).collect();
