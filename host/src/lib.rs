@@ -193,16 +193,16 @@ impl Host {
         };
         let mut tasks = Vec::new();
         if schedule {
-            let scheduler = Arc::new(Scheduler {
-                store: self.store().clone(),
-                config: SchedulerConfig {
+            let scheduler = Arc::new(Scheduler::new(
+                self.store().clone(),
+                SchedulerConfig {
                     owner: worker_config.owner.clone(),
                     lease: Duration::from_secs(15),
                     fetch_max_attempts: self.policy(Queue::Fetch).max_attempts,
                 },
-                wake: Arc::clone(&self.scheduler_wake),
-                jobs_enqueued: Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
-            });
+                Arc::clone(&self.scheduler_wake),
+                Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
+            ));
             tasks.push(tokio::spawn(scheduler.run(receiver.clone())));
         }
         // A fetch job runs the fetch and then processes the stored batches; a

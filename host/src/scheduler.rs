@@ -9,8 +9,8 @@
 use crate::housekeeping;
 use crate::lease_owner::LeaseOwner;
 use crate::store::Store;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 const LEASE_NAME: &str = "scheduler";
@@ -27,15 +27,21 @@ pub struct SchedulerConfig {
 }
 
 pub struct Scheduler {
-    pub store: Store,
-    pub config: SchedulerConfig,
+    store: Store,
+    config: SchedulerConfig,
     /// Notified when schedules change or runs are triggered in this process.
-    pub wake: Arc<Notify>,
+    wake: Arc<Notify>,
     /// Notified after enqueueing, to wake the fetch workers.
-    pub jobs_enqueued: Arc<Notify>,
+    jobs_enqueued: Arc<Notify>,
+    /// When this process last took or renewed the leadership.
+    renewed_at: Mutex<Option<Instant>>,
 }
 
 impl Scheduler {
+    pub fn new(store: Store, config: SchedulerConfig, wake: Arc<Notify>, jobs_enqueued: Arc<Notify>) -> Scheduler {
+        Scheduler { store, config, wake, jobs_enqueued, renewed_at: Mutex::new(None) }
+    }
+
     /// One pass. Returns whether this process leads, and when to look again.
     pub async fn tick(&self) -> anyhow::Result<(bool, Option<i64>)> {
         if !self.lead().await? {
@@ -55,9 +61,24 @@ impl Scheduler {
     }
 
     /// Take or keep the leadership: when it is free or expired, or at once
-    /// when its holder is a process of this machine that has ended.
+    /// when its holder is a process of this machine that has ended. A leader
+    /// renews once a third of the lease has passed, not at every pass: with
+    /// thousands due a second, passes follow each other closely, and a write
+    /// each would cost more than the work. (Leading only saves work: two
+    /// schedulers cannot queue one due time twice, as queueing clears it.)
     async fn lead(&self) -> anyhow::Result<bool> {
+        let fresh = |at: &Option<Instant>| at.is_some_and(|at| at.elapsed() < self.config.lease / 3);
+        if fresh(&self.renewed_at.lock().expect("never poisoned")) {
+            return Ok(true);
+        }
         let lease_ms = self.config.lease.as_millis() as i64;
+        let started = Instant::now();
+        let led = self.lead_now(lease_ms).await?;
+        *self.renewed_at.lock().expect("never poisoned") = led.then_some(started);
+        Ok(led)
+    }
+
+    async fn lead_now(&self, lease_ms: i64) -> anyhow::Result<bool> {
         if self.store.acquire_lease(LEASE_NAME, &self.config.owner, lease_ms).await? {
             return Ok(true);
         }
@@ -107,6 +128,7 @@ impl Scheduler {
                 _ = shutdown.changed() => {}
             }
         }
+        *self.renewed_at.lock().expect("never poisoned") = None;
         let _ = self.store.release_lease(LEASE_NAME, &self.config.owner).await;
     }
 }

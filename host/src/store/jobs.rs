@@ -150,6 +150,39 @@ pub struct NewJob {
 }
 
 /// A job's columns, with `sync_run_id` computed by `latest_run`.
+/// The statement [`Store::claim_jobs`] runs: `$1` owner, `$2` lease end, `$3`
+/// now, `$4` queue, `$5` limit. Candidates are locked first; then at most one
+/// per integration is taken (two claimed together would break `jobs_one_running`).
+/// Integrations with a running job are read once, into a hash (`NOT IN`):
+/// PostgreSQL plans from statistics, a queue table's are stale at every
+/// burst, and as `NOT EXISTS` it made a join that, planned when 4 jobs ran,
+/// compared each of 2,000 candidates with every running job (7 s a claim).
+pub fn claim_statement(backend: Backend) -> String {
+    // PostgreSQL lets concurrent claimers skip each other's rows; SQLite
+    // has a single writer, so the statement is already exclusive.
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "WITH candidates AS (
+             SELECT id, integration_id, run_at FROM jobs j
+             WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
+               AND (j.integration_id IS NULL OR j.integration_id NOT IN (
+                   SELECT r.integration_id FROM jobs r WHERE r.state = 'running' AND r.integration_id IS NOT NULL))
+             ORDER BY j.run_at, j.id LIMIT $5 {lock}),
+         firsts AS (
+             SELECT id FROM (
+                 SELECT id, ROW_NUMBER() OVER (PARTITION BY COALESCE(integration_id, -id) ORDER BY run_at, id) AS n
+                 FROM candidates) ranked
+             WHERE n = 1)
+         UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
+         WHERE id IN (SELECT id FROM firsts)
+         RETURNING {}",
+        columns(NOT_LOOKED_UP)
+    )
+}
+
 fn columns(latest_run: &str) -> String {
     format!(
         "id, queue, integration_id, args, state, attempt, max_attempts, run_at, {latest_run} AS sync_run_id,
@@ -256,30 +289,7 @@ impl Store {
     /// are left waiting.
     pub async fn claim_jobs(&self, queue: Queue, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
         let now = self.now();
-        // PostgreSQL lets concurrent claimers skip each other's rows; SQLite
-        // has a single writer, so the statement is already exclusive.
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        // Candidates are locked first; then at most one per integration is
-        // taken (two claimed together would break `jobs_one_running`).
-        let sql = format!(
-            "WITH candidates AS (
-                 SELECT id, integration_id, run_at FROM jobs j
-                 WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
-                   AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.integration_id = j.integration_id AND r.state = 'running')
-                 ORDER BY j.run_at, j.id LIMIT $5 {lock}),
-             firsts AS (
-                 SELECT id FROM (
-                     SELECT id, ROW_NUMBER() OVER (PARTITION BY COALESCE(integration_id, -id) ORDER BY run_at, id) AS n
-                     FROM candidates) ranked
-                 WHERE n = 1)
-             UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
-             WHERE id IN (SELECT id FROM firsts)
-             RETURNING {}",
-            columns(NOT_LOOKED_UP)
-        );
+        let sql = claim_statement(self.backend());
         let _turn = self.write_turn().await;
         let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
