@@ -9,6 +9,11 @@
 //! Each runs on SQLite (a temp file) and on PostgreSQL (a fresh database on
 //! 127.0.0.1:5432). Usage: queue_load [sqlite|postgres|both] [jobs] [integrations]
 //!
+//! scale: for each count, that many integrations (inserted in bulk, due over
+//!   the next day) on a fresh database, then `inlet serve` on it: how long
+//!   until it is ready, and its resident memory after 20 s of scheduling.
+//!   Usage: queue_load scale [sqlite|postgres|both] [counts...]
+//!
 //! peer: on PostgreSQL, the same number of no-op jobs through graphile-worker
 //!   (`graphile-worker/run.mjs`, from the npm registry, its documented batched
 //!   settings) on the same server in the same run; prints its jobs per second
@@ -30,16 +35,30 @@ async fn main() -> anyhow::Result<()> {
     // Errors in the host's background tasks would otherwise go unseen.
     tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).init();
     // `cargo bench` passes --bench; ignore flags.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let scaling = args.first().is_some_and(|a| a == "scale");
+    if scaling {
+        args.remove(0);
+    }
     let backends = match args.first().map(String::as_str) {
         Some("sqlite") => vec!["sqlite"],
         Some("postgres") => vec!["postgres"],
         _ => vec!["sqlite", "postgres"],
     };
-    let jobs: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000);
-    let integrations: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let plugin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/misbehave.wasm");
     anyhow::ensure!(plugin.exists(), "build the test plugins first: cargo xtask build-plugins");
+    if scaling {
+        let counts: Vec<usize> = args.iter().skip(1).filter_map(|n| n.parse().ok()).collect();
+        let counts = if counts.is_empty() { vec![10_000, 100_000, 1_000_000] } else { counts };
+        for backend in backends {
+            for &count in &counts {
+                scale(backend, &plugin, count).await?;
+            }
+        }
+        return Ok(());
+    }
+    let jobs: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000);
+    let integrations: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
     for backend in backends {
         let (rate, cpu) = throughput(backend, &plugin, jobs).await?;
         println!(
@@ -193,6 +212,79 @@ async fn lateness(backend: &str, plugin: &PathBuf, integrations: usize) -> anyho
     late.sort_unstable();
     let at = |q: f64| late[((late.len() as f64 - 1.0) * q).round() as usize];
     Ok((at(0.5), at(0.99), *late.last().unwrap()))
+}
+
+/// `count` integrations due over the next day, inserted in one statement; then
+/// `inlet serve` on that database: seconds until `/readyz` answers 200, and its
+/// resident memory (now and at its peak) after 20 s of scheduling them.
+async fn scale(backend: &str, plugin: &PathBuf, count: usize) -> anyhow::Result<()> {
+    let (host, dir, group) = host(backend, plugin).await?;
+    let store = host.store().clone();
+    drop(host);
+    let inserting = Instant::now();
+    let schedule = serde_json::to_string(&Schedule::Interval { seconds: 86_400 })?;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < $4)
+         INSERT INTO integrations (plugin_id, instance_type, group_id, name, config, schedule, next_due_at, created_at, updated_at)
+         SELECT 'misbehave', 'noop', $1, 'bench ' || i, '{}', $2, $3 + i * 86400000 / $4, $3, $3 FROM n",
+    )
+    .bind(group)
+    .bind(&schedule)
+    .bind(store.now())
+    .bind(count as i64)
+    .execute(store.pool())
+    .await?;
+    let inserted = inserting.elapsed();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_inlet"));
+    serve
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--plugins-dir")
+        .arg(dir.path().join("plugins"))
+        .arg("--config-file")
+        .arg(dir.path().join("none.toml"))
+        .env("INLET_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if backend == "postgres" {
+        serve
+            .arg("--database-url")
+            .arg(format!("postgres://postgres@127.0.0.1:5432/inlet_bench_{}", std::process::id()));
+    }
+    let starting = Instant::now();
+    let mut serve = serve.spawn()?;
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let client = reqwest::Client::new();
+    while !client.get(&ready).send().await.is_ok_and(|r| r.status().is_success()) {
+        anyhow::ensure!(starting.elapsed() < Duration::from_secs(120), "serve was not ready within 120 s");
+        anyhow::ensure!(serve.try_wait()?.is_none(), "serve exited while starting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = starting.elapsed();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.id().unwrap_or_default()))?;
+    let kib = |field: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_default();
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_default()
+    };
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_runs").fetch_one(store.pool()).await?;
+    serve.kill().await?;
+    println!(
+        "{backend:<8} scale: {count} integrations (inserted in {:.1}s): serve ready in {:.2}s; after 20 s of \
+         scheduling ({runs} runs) RSS {} MB, peak {} MB",
+        inserted.as_secs_f64(),
+        started.as_secs_f64(),
+        kib("VmRSS:") / 1024,
+        kib("VmHWM:") / 1024
+    );
+    store.pool().close().await;
+    if backend == "postgres" {
+        reset_postgres(false).await?;
+    }
+    Ok(())
 }
 
 /// Poll until no job waits or runs. Each probe reads the head of a partial

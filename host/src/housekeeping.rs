@@ -68,7 +68,8 @@ pub async fn ensure_tasks(store: &Store) -> Result<()> {
         Some(group) => group.id,
         None => store.insert_group(HOST_PLUGIN_ID, GROUP_NAME, &Credentials::default()).await?,
     };
-    let existing = store.integrations().await?;
+    // The host's group only: a node may hold a million integrations.
+    let existing = store.group_integrations(group).await?;
     for task in HostTask::ALL {
         if existing.iter().any(|i| HostTask::of(i) == Some(task)) {
             continue;
