@@ -36,7 +36,6 @@ pub struct MonzoDataset {
 pub struct PageReads {
     pub pages: u64,
     pub reread_pages: u64,
-    pub reread_transactions: u64,
     /// Transactions served up to here (an index into the account's list).
     pub served_to: usize,
 }
@@ -46,7 +45,6 @@ impl PageReads {
         self.pages += 1;
         if start < self.served_to && served > 0 {
             self.reread_pages += 1;
-            self.reread_transactions += (self.served_to.min(start + served) - start) as u64;
         }
         self.served_to = self.served_to.max(start + served);
     }
