@@ -250,9 +250,7 @@ async fn scale(backend: &str, plugin: &PathBuf, count: usize) -> anyhow::Result<
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
     if backend == "postgres" {
-        serve
-            .arg("--database-url")
-            .arg(format!("postgres://postgres@127.0.0.1:5432/inlet_bench_{}", std::process::id()));
+        serve.arg("--database-url").arg(postgres_database().1);
     }
     let starting = Instant::now();
     let mut serve = serve.spawn()?;
@@ -335,11 +333,18 @@ async fn graphile_worker(jobs: usize) -> anyhow::Result<f64> {
     figures["jobs_per_second"].as_f64().ok_or_else(|| anyhow::anyhow!("graphile-worker printed {line}"))
 }
 
+/// This run's PostgreSQL database's name and its URL.
+fn postgres_database() -> (String, String) {
+    let name = format!("inlet_bench_{}", std::process::id());
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    (name, url)
+}
+
 /// This run's PostgreSQL database, emptied: dropped if it exists, and
 /// created again unless `create` is false (the end of the run).
 async fn reset_postgres(create: bool) -> anyhow::Result<String> {
     use sqlx::Connection;
-    let name = format!("inlet_bench_{}", std::process::id());
+    let (name, url) = postgres_database();
     let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
         .execute(&mut admin)
@@ -347,5 +352,5 @@ async fn reset_postgres(create: bool) -> anyhow::Result<String> {
     if create {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
     }
-    Ok(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+    Ok(url)
 }

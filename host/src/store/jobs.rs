@@ -149,7 +149,6 @@ pub struct NewJob {
     pub run_at: i64,
 }
 
-/// A job's columns, with `sync_run_id` computed by `latest_run`.
 /// The statement [`Store::claim_jobs`] runs: `$1` owner, `$2` lease end, `$3`
 /// now, `$4` queue, `$5` limit. Candidates are locked first; then at most one
 /// per integration is taken (two claimed together would break `jobs_one_running`).
@@ -183,6 +182,7 @@ pub fn claim_statement(backend: Backend) -> String {
     )
 }
 
+/// A job's columns, with `sync_run_id` computed by `latest_run`.
 fn columns(latest_run: &str) -> String {
     format!(
         "id, queue, integration_id, args, state, attempt, max_attempts, run_at, {latest_run} AS sync_run_id,
