@@ -16,6 +16,13 @@ fn broken_files(inlet: &Inlet) {
     inlet.add_plugin_file("core-module.wasm", &wat::parse_str("(module)").unwrap());
     inlet.add_plugin_file("empty-component.wasm", &wat::parse_str("(component)").unwrap());
     inlet.add_plugin_file("not-wasm.wasm", b"#!/bin/sh\necho hello\n");
+    // Names the contract, but its `describe` answers a number, not a manifest.
+    let wrong_export = r#"(component
+        (import "inlet:plugin/types@0.2.0" (instance))
+        (core module $m (func (export "zero") (result i32) i32.const 0))
+        (core instance $i (instantiate $m))
+        (func (export "describe") (result u32) (canon lift (core func $i "zero"))))"#;
+    inlet.add_plugin_file("wrong-export.wasm", &wat::parse_str(wrong_export).unwrap());
     inlet.add_plugin_file("README.txt", b"not a plugin, and not named .wasm");
 }
 
@@ -45,7 +52,7 @@ async fn invalid_files_are_reported_by_name_and_skipped() {
     let reason = |name: &str| {
         &failures.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} not reported: {failures:?}")).1
     };
-    assert_eq!(failures.len(), 4, "{failures:?}");
+    assert_eq!(failures.len(), 5, "{failures:?}");
     assert!(reason("truncated.wasm").contains("not a valid WebAssembly component"), "{failures:?}");
     assert!(reason("core-module.wasm").contains("core WebAssembly module, not a component"), "{failures:?}");
     assert!(
@@ -55,6 +62,11 @@ async fn invalid_files_are_reported_by_name_and_skipped() {
         "{failures:?}"
     );
     assert!(reason("not-wasm.wasm").contains("not a WebAssembly file"), "{failures:?}");
+    assert!(
+        reason("wrong-export.wasm")
+            .contains("does not export the inlet:plugin@0.2.0 world: its export `describe` has the wrong type"),
+        "{failures:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +90,7 @@ async fn serve_keeps_running_beside_broken_plugin_files() {
     let output = child.wait_with_output().await.unwrap();
     let stderr = text(&output.stderr);
     assert!(stderr.contains("plugin monzo 0.1.0 (contract 0.2.0) loaded"), "{stderr}");
-    for name in ["truncated.wasm", "core-module.wasm", "empty-component.wasm", "not-wasm.wasm"] {
+    for name in ["truncated.wasm", "core-module.wasm", "empty-component.wasm", "not-wasm.wasm", "wrong-export.wasm"] {
         assert!(stderr.contains(&format!("{name} skipped")), "{name} not reported: {stderr}");
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::manifest::Manifest;
 use crate::domain::plugin_call::{FetchRequest, FetchSummary, PluginError, RawBatch, WebhookDelivery, WebhookOutcome};
 use crate::domain::records::Records;
 use crate::runtime::context::PluginCtx;
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 /// A version of the `inlet:plugin` contract.
@@ -79,45 +79,50 @@ pub fn add_to_linker(linker: &mut Linker<PluginCtx>) -> wasmtime::Result<()> {
 
 /// A component linked and checked against its contract version, ready to instantiate.
 #[derive(Clone)]
-pub enum PluginPre {
-    V0_1_0(v0_1_0::PluginPre<PluginCtx>),
-    V0_2_0(v0_2_0::PluginPre<PluginCtx>),
+pub struct PluginPre {
+    pre: InstancePre<PluginCtx>,
+    exports: Exports,
+}
+
+/// A component's exports, in the types of its contract version.
+#[derive(Clone, Copy)]
+enum Exports {
+    V0_1_0(v0_1_0::Exports),
+    V0_2_0(v0_2_0::Exports),
 }
 
 impl PluginPre {
     pub fn new(pre: InstancePre<PluginCtx>, version: ContractVersion) -> wasmtime::Result<PluginPre> {
-        Ok(match version {
-            ContractVersion::V0_1_0 => PluginPre::V0_1_0(v0_1_0::PluginPre::new(pre)?),
-            ContractVersion::V0_2_0 => PluginPre::V0_2_0(v0_2_0::PluginPre::new(pre)?),
-        })
+        let exports = match version {
+            ContractVersion::V0_1_0 => Exports::V0_1_0(v0_1_0::Exports::new(&pre)?),
+            ContractVersion::V0_2_0 => Exports::V0_2_0(v0_2_0::Exports::new(&pre)?),
+        };
+        Ok(PluginPre { pre, exports })
     }
 
     pub fn contract(&self) -> ContractVersion {
-        match self {
-            PluginPre::V0_1_0(_) => ContractVersion::V0_1_0,
-            PluginPre::V0_2_0(_) => ContractVersion::V0_2_0,
+        match self.exports {
+            Exports::V0_1_0(_) => ContractVersion::V0_1_0,
+            Exports::V0_2_0(_) => ContractVersion::V0_2_0,
         }
     }
 
     pub async fn instantiate_async(&self, store: &mut Store<PluginCtx>) -> wasmtime::Result<Plugin> {
-        Ok(match self {
-            PluginPre::V0_1_0(pre) => Plugin::V0_1_0(pre.instantiate_async(store).await?),
-            PluginPre::V0_2_0(pre) => Plugin::V0_2_0(pre.instantiate_async(store).await?),
-        })
+        Ok(Plugin { instance: self.pre.instantiate_async(store).await?, exports: self.exports })
     }
 }
 
 /// One instance of a plugin; its exports answer in the host's own types.
-pub enum Plugin {
-    V0_1_0(v0_1_0::Plugin),
-    V0_2_0(v0_2_0::Plugin),
+pub struct Plugin {
+    instance: Instance,
+    exports: Exports,
 }
 
 impl Plugin {
     pub async fn describe(&self, store: &mut Store<PluginCtx>) -> wasmtime::Result<Manifest> {
-        Ok(match self {
-            Plugin::V0_1_0(p) => p.call_describe(store).await?.into(),
-            Plugin::V0_2_0(p) => p.call_describe(store).await?.into(),
+        Ok(match &self.exports {
+            Exports::V0_1_0(e) => e.describe(&self.instance, store).await?.into(),
+            Exports::V0_2_0(e) => e.describe(&self.instance, store).await?.into(),
         })
     }
 
@@ -126,9 +131,10 @@ impl Plugin {
         store: &mut Store<PluginCtx>,
         request: &FetchRequest,
     ) -> wasmtime::Result<Result<FetchSummary, PluginError>> {
-        Ok(match self {
-            Plugin::V0_1_0(p) => p.call_fetch(store, &request.into()).await?.map(Into::into).map_err(Into::into),
-            Plugin::V0_2_0(p) => p.call_fetch(store, &request.into()).await?.map(Into::into).map_err(Into::into),
+        let i = &self.instance;
+        Ok(match &self.exports {
+            Exports::V0_1_0(e) => e.fetch(i, store, &request.into()).await?.map(Into::into).map_err(Into::into),
+            Exports::V0_2_0(e) => e.fetch(i, store, &request.into()).await?.map(Into::into).map_err(Into::into),
         })
     }
 
@@ -137,9 +143,10 @@ impl Plugin {
         store: &mut Store<PluginCtx>,
         batch: &RawBatch,
     ) -> wasmtime::Result<Result<Records, PluginError>> {
-        Ok(match self {
-            Plugin::V0_1_0(p) => p.call_process(store, &batch.into()).await?.map(Into::into).map_err(Into::into),
-            Plugin::V0_2_0(p) => p.call_process(store, &batch.into()).await?.map(Into::into).map_err(Into::into),
+        let i = &self.instance;
+        Ok(match &self.exports {
+            Exports::V0_1_0(e) => e.process(i, store, &batch.into()).await?.map(Into::into).map_err(Into::into),
+            Exports::V0_2_0(e) => e.process(i, store, &batch.into()).await?.map(Into::into).map_err(Into::into),
         })
     }
 
@@ -148,12 +155,13 @@ impl Plugin {
         store: &mut Store<PluginCtx>,
         delivery: &WebhookDelivery,
     ) -> wasmtime::Result<Result<WebhookOutcome, PluginError>> {
-        Ok(match self {
-            Plugin::V0_1_0(p) => {
-                p.call_handle_webhook(store, &delivery.into()).await?.map(v0_1_0::webhook_outcome).map_err(Into::into)
+        let i = &self.instance;
+        Ok(match &self.exports {
+            Exports::V0_1_0(e) => {
+                e.handle_webhook(i, store, &delivery.into()).await?.map(v0_1_0::webhook_outcome).map_err(Into::into)
             }
-            Plugin::V0_2_0(p) => {
-                p.call_handle_webhook(store, &delivery.into()).await?.map(Into::into).map_err(Into::into)
+            Exports::V0_2_0(e) => {
+                e.handle_webhook(i, store, &delivery.into()).await?.map(Into::into).map_err(Into::into)
             }
         })
     }

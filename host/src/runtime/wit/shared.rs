@@ -306,3 +306,130 @@ macro_rules! shared_since_0_1_0 {
 }
 
 pub(super) use shared_since_0_1_0;
+
+/// The world's four exports, as an `Exports` next to the bindings of the
+/// version that expands it; `$webhook_answer` is what its `handle-webhook`
+/// answers. The generated bindings' `PluginPre` type-checks all four exports
+/// again at every instantiation (8% of a plugin call); these are looked up
+/// and checked once per component, and each instance's are reached by index.
+macro_rules! exports {
+    ($webhook_answer:ty) => {
+        use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
+
+        /// The exports of one component, found and type-checked.
+        #[derive(Clone, Copy)]
+        pub struct Exports {
+            describe: ComponentExportIndex,
+            fetch: ComponentExportIndex,
+            process: ComponentExportIndex,
+            handle_webhook: ComponentExportIndex,
+        }
+
+        /// Find export `name` and check it against the host's signature.
+        fn checked<P, R, T>(pre: &InstancePre<T>, name: &str) -> wasmtime::Result<ComponentExportIndex>
+        where
+            P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+            R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+        {
+            match pre.component().get_export(None, name) {
+                Some((wasmtime::component::types::ComponentItem::ComponentFunc(func), index)) => {
+                    func.typecheck::<P, R>(&pre.instance_type())
+                        .map_err(|e| wasmtime::format_err!("its export `{name}` has the wrong type: {e}"))?;
+                    Ok(index)
+                }
+                Some(_) => Err(wasmtime::format_err!("its export `{name}` is not a function")),
+                None => Err(wasmtime::format_err!("it has no export `{name}`")),
+            }
+        }
+
+        impl Exports {
+            pub fn new<T>(pre: &InstancePre<T>) -> wasmtime::Result<Exports> {
+                Ok(Exports {
+                    describe: checked::<(), (Manifest,), T>(pre, "describe")?,
+                    fetch: checked::<(&FetchRequest,), (Result<FetchSummary, PluginError>,), T>(pre, "fetch")?,
+                    process: checked::<(&RawBatch,), (Result<Records, PluginError>,), T>(pre, "process")?,
+                    handle_webhook: checked::<(&WebhookDelivery,), (Result<$webhook_answer, PluginError>,), T>(
+                        pre,
+                        "handle-webhook",
+                    )?,
+                })
+            }
+
+            /// Call export `index` of `instance` as a `TypedFunc<P, R>`.
+            async fn call<P, R>(
+                index: &ComponentExportIndex,
+                instance: &Instance,
+                store: &mut wasmtime::Store<crate::runtime::context::PluginCtx>,
+                params: P,
+            ) -> wasmtime::Result<R>
+            where
+                P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Send + Sync,
+                R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static,
+            {
+                let func = instance.get_func(&mut *store, index).expect("the index was found in this component");
+                // SAFETY: `Exports::new` checked this export of this
+                // component against exactly these types.
+                let typed = unsafe { TypedFunc::<P, R>::new_unchecked(func) };
+                typed.call_async(store, params).await
+            }
+
+            pub async fn describe(
+                &self,
+                instance: &Instance,
+                store: &mut wasmtime::Store<crate::runtime::context::PluginCtx>,
+            ) -> wasmtime::Result<Manifest> {
+                Ok(Self::call::<(), (Manifest,)>(&self.describe, instance, store, ()).await?.0)
+            }
+
+            pub async fn fetch(
+                &self,
+                instance: &Instance,
+                store: &mut wasmtime::Store<crate::runtime::context::PluginCtx>,
+                request: &FetchRequest,
+            ) -> wasmtime::Result<Result<FetchSummary, PluginError>> {
+                Ok(Self::call::<(&FetchRequest,), (Result<FetchSummary, PluginError>,)>(
+                    &self.fetch,
+                    instance,
+                    store,
+                    (request,),
+                )
+                .await?
+                .0)
+            }
+
+            pub async fn process(
+                &self,
+                instance: &Instance,
+                store: &mut wasmtime::Store<crate::runtime::context::PluginCtx>,
+                batch: &RawBatch,
+            ) -> wasmtime::Result<Result<Records, PluginError>> {
+                Ok(Self::call::<(&RawBatch,), (Result<Records, PluginError>,)>(
+                    &self.process,
+                    instance,
+                    store,
+                    (batch,),
+                )
+                .await?
+                .0)
+            }
+
+            pub async fn handle_webhook(
+                &self,
+                instance: &Instance,
+                store: &mut wasmtime::Store<crate::runtime::context::PluginCtx>,
+                delivery: &WebhookDelivery,
+            ) -> wasmtime::Result<Result<$webhook_answer, PluginError>> {
+                Ok(Self::call::<(&WebhookDelivery,), (Result<$webhook_answer, PluginError>,)>(
+                    &self.handle_webhook,
+                    instance,
+                    store,
+                    (delivery,),
+                )
+                .await?
+                .0)
+            }
+        }
+    };
+}
+
+pub(super) use exports;

@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
 });
 
 super::shared::shared_since_0_1_0!();
+super::shared::exports!(WebhookOutcome);
 
 use self::inlet::plugin::http;
 use self::inlet::plugin::records;
