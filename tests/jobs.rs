@@ -254,6 +254,49 @@ async fn repeated_failures_pause_the_integration_and_notify() {
     assert_eq!(listed[0]["consecutive_failures"], 0, "resuming starts a new streak");
 }
 
+/// The row of an integration whose runs fail says so where the operator
+/// looks: retrying (which attempt, when) while a retry waits, then failed,
+/// each with the error's first line, in `schedule list` (the API's rows).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_integration_shows_retrying_then_failed_with_its_error() {
+    // Two attempts, the second an hour after the first: the row stays
+    // `retrying` until the test makes that retry due.
+    let config = "[queues.fetch]\nmax_attempts = 2\nbackoff_seconds = [3600]\n";
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(config);
+    let id = misbehave_integration(&inlet, "trap", &["--manual"]).await;
+    let job = inlet.json(&["sync", &id, "--force", "--json"]).await[0]["job"].as_i64().unwrap();
+    let mut worker = inlet.spawn(&["worker", "--listen", "127.0.0.1:0"]).await;
+    let store = inlet.store().await;
+
+    let row = eventually(30, "the first attempt to fail", || async {
+        let row = inlet.json(&["schedule", "list", "--json"]).await[0].clone();
+        (row["status"]["status"] == "retrying").then_some(row)
+    })
+    .await;
+    assert_eq!(row["status_label"], "Retrying (attempt 2 of 2)", "{row:#}");
+    assert_eq!((row["status"]["attempt"].as_i64(), row["status"]["max_attempts"].as_i64()), (Some(2), Some(2)));
+    let retry_in = row["status"]["at"].as_i64().unwrap() - store.now();
+    assert!(retry_in > 1_800_000, "the retry waits out the backoff (with jitter): {retry_in} ms");
+    let error = row["last_error"].as_str().unwrap();
+    assert!(error.contains("deliberate panic") && !error.contains('\n'), "the error's first line: {error:?}");
+    let table = support::text(&inlet.run(&["schedule", "list"]).await.stdout);
+    assert!(table.contains("Retrying (attempt 2 of 2)"), "{table}");
+    assert!(table.lines().any(|l| l.trim_start().starts_with("last error: ") && l.contains(error)), "{table}");
+
+    // The retry fails too: no attempt is left, so the row says failed.
+    sqlx::query("UPDATE jobs SET run_at = 0 WHERE id = $1").bind(job).execute(store.pool()).await.unwrap();
+    let row = eventually(30, "the retry to fail", || async {
+        let row = inlet.json(&["schedule", "list", "--json"]).await[0].clone();
+        (row["status"]["status"] == "failed").then_some(row)
+    })
+    .await;
+    assert_eq!(row["status_label"], "Failed", "{row:#}");
+    assert_eq!(row["consecutive_failures"], 1);
+    assert_eq!(row["last_error"].as_str(), Some(error), "the failed run's error: {row:#}");
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn schedule_and_failed_job_commands_through_the_binary() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("[queues.fetch]\nmax_attempts = 1\n");

@@ -214,6 +214,20 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.execute("document.querySelector(arguments[0]).scrollIntoView();", vec![json!(cell)]).await.unwrap();
     screenshot(&page, "7-schedule-hint").await;
 
+    // A run that fails: the row says it retries, which attempt, and why.
+    let body = json!({"plugin": "misbehave", "instance_type": "trap", "group_id": group["id"], "schedule": {"kind": "manual"}});
+    let failing: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+    post(&format!("/api/integrations/{}/sync", failing["id"]), json!(null)).await.unwrap();
+    let row = format!("#updates-table tr[data-id=\"{}\"]", failing["id"]);
+    wait_for_text(&page, &format!("{row} td.status .badge"), "Retrying (attempt 2 of 4)", 30).await;
+    let error = text_of(&page, &format!("{row} td.status .last-error")).await;
+    assert!(
+        error.starts_with("Error: plugin misbehave trapped in fetch") && error.contains("deliberate panic"),
+        "{error}"
+    );
+    page.execute("document.querySelector(arguments[0]).scrollIntoView();", vec![json!(row)]).await.unwrap();
+    screenshot(&page, "8-retrying").await;
+
     // Tasks: the digest task and the host's housekeeping, and nothing else;
     // the host's tasks run from the page like any other.
     let group: Value = post("/api/groups", json!({"plugin": "digest", "name": "daily", "reads": [group["id"]]}))
@@ -256,6 +270,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
-    screenshot(&page, "8-tasks").await;
+    screenshot(&page, "9-tasks").await;
     page.close().await.unwrap();
 }

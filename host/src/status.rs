@@ -1,30 +1,57 @@
 //! What an operator sees per integration: Processing, Paused (with reason),
-//! Plugin missing (its runs wait for the plugin), Needs update (due, overdue
-//! or queued), or Up to date.
+//! Plugin missing (its runs wait for the plugin), Retrying (its last attempt
+//! failed and another is due), Failed (its last run failed for good; the
+//! schedule goes on), Needs update (due, overdue or queued), or Up to date.
 
 use crate::domain::pause_reason::PauseReason;
 use crate::store::integrations::Integration;
+use crate::store::jobs::WaitingJob;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum UpdateStatus {
     Processing,
-    Paused { reason: PauseReason },
+    Paused {
+        reason: PauseReason,
+    },
     PluginMissing,
+    /// The last attempt failed; attempt `attempt` of `max_attempts` is due at `at`.
+    Retrying {
+        attempt: i64,
+        max_attempts: i64,
+        at: i64,
+    },
+    /// The last run failed and will not be retried; the next is the schedule's.
+    Failed,
     NeedsUpdate,
     UpToDate,
 }
 
 impl UpdateStatus {
-    pub fn of(integration: &Integration, plugin_loaded: bool, running: bool, queued: bool, now: i64) -> UpdateStatus {
+    /// `waiting` is the job the integration waits on, if any.
+    pub fn of(
+        integration: &Integration,
+        plugin_loaded: bool,
+        running: bool,
+        waiting: Option<&WaitingJob>,
+        now: i64,
+    ) -> UpdateStatus {
         if running {
             UpdateStatus::Processing
         } else if let Some(reason) = &integration.paused_reason {
             UpdateStatus::Paused { reason: *reason }
         } else if !plugin_loaded {
             UpdateStatus::PluginMissing
-        } else if queued || integration.next_due_at.is_some_and(|due| due <= now) {
+        } else if let Some(retry) = waiting.filter(|job| job.error_message.is_some()) {
+            UpdateStatus::Retrying {
+                attempt: retry.attempts_made + 1,
+                max_attempts: retry.max_attempts,
+                at: retry.run_at,
+            }
+        } else if integration.consecutive_failures > 0 {
+            UpdateStatus::Failed
+        } else if waiting.is_some() || integration.next_due_at.is_some_and(|due| due <= now) {
             UpdateStatus::NeedsUpdate
         } else {
             UpdateStatus::UpToDate
@@ -36,6 +63,10 @@ impl UpdateStatus {
             UpdateStatus::Processing => "Processing".into(),
             UpdateStatus::Paused { reason } => format!("Paused ({reason})"),
             UpdateStatus::PluginMissing => "Plugin missing".into(),
+            UpdateStatus::Retrying { attempt, max_attempts, .. } => {
+                format!("Retrying (attempt {attempt} of {max_attempts})")
+            }
+            UpdateStatus::Failed => "Failed".into(),
             UpdateStatus::NeedsUpdate => "Needs update".into(),
             UpdateStatus::UpToDate => "Up to date".into(),
         }

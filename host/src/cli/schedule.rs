@@ -3,6 +3,7 @@ use crate::Host;
 use crate::operations::integrations::ScheduleInput;
 use crate::operations::updates::{self, UpdatesFilter};
 use crate::schedule::Schedule;
+use crate::status::UpdateStatus;
 use crate::sync::to_datetime;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -91,7 +92,12 @@ async fn list(host: &Host, json: bool) -> Result<()> {
     }
     println!("{:<5} {:<28} {:<36} {:<20} NEXT DUE (UTC)", "ID", "NAME", "SCHEDULE", "STATUS");
     for row in rows {
-        let next = row.next_due_at.map_or("-".into(), |ms| to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string());
+        // A retry's time is when the integration next runs.
+        let next_at = match row.status {
+            UpdateStatus::Retrying { at, .. } => Some(at),
+            _ => row.next_due_at,
+        };
+        let next = next_at.map_or("-".into(), |ms| to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string());
         let default_marker = if row.schedule_is_default { " (default)" } else { "" };
         println!(
             "{:<5} {:<28} {:<36} {:<20} {next}",
@@ -100,6 +106,9 @@ async fn list(host: &Host, json: bool) -> Result<()> {
             format!("{}{default_marker}", row.schedule_summary),
             row.status_label,
         );
+        if let Some(error) = &row.last_error {
+            println!("{:<5} last error: {error}", "");
+        }
     }
     Ok(())
 }

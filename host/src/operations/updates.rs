@@ -28,10 +28,15 @@ pub struct UpdateRow {
     pub instance_type: String,
     /// `integration` or `task`.
     pub kind: String,
-    /// `processing`, `paused` (with `reason`), `plugin-missing`, `needs-update` or `up-to-date`.
+    /// `processing`, `paused` (with `reason`), `plugin-missing`, `retrying`
+    /// (with `attempt`, `max_attempts` and `at`, when it is due), `failed`,
+    /// `needs-update` or `up-to-date`.
     pub status: UpdateStatus,
-    /// "Processing", "Paused (operator)", "Needs update", "Up to date", ...
+    /// "Processing", "Paused (operator)", "Retrying (attempt 2 of 4)", "Failed", "Up to date", ...
     pub status_label: String,
+    /// The first line of the error, while the last attempt failed (retrying,
+    /// failed, or paused after failures); the history has the whole run.
+    pub last_error: Option<String>,
     pub last_success_at: Option<i64>,
     pub next_due_at: Option<i64>,
     /// Why the next run is later than the schedule says: the plugin asked
@@ -56,7 +61,7 @@ pub struct RunInFlight {
 
 pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> {
     let store = host.store();
-    let (running, waiting) = store.active_job_integrations().await?;
+    let jobs = store.active_jobs().await?;
     // A run under way shows over one asked for after it.
     let mut active: BTreeMap<i64, RunInFlight> = BTreeMap::new();
     for run in store.active_sync_runs().await? {
@@ -75,8 +80,11 @@ pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> 
         }
     }
     let now = store.now();
+    let integrations = store.integrations().await?;
+    let failing: Vec<i64> = integrations.iter().filter(|i| i.consecutive_failures > 0).map(|i| i.id).collect();
+    let failures = store.last_failures(&failing).await?;
     let mut rows = Vec::new();
-    for integration in store.integrations().await? {
+    for integration in integrations {
         let kind = instance_kind(host, &integration);
         let wanted = match filter {
             UpdatesFilter::All => true,
@@ -91,15 +99,20 @@ pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> 
             &integration,
             host.runner.plugins.get(&integration.plugin_id).is_some() || HostTask::of(&integration).is_some(),
             // A run an operator asked for counts as in flight from the click on.
-            running.contains(&integration.id) || active.contains_key(&integration.id),
-            waiting.contains(&integration.id),
+            jobs.running.contains(&integration.id) || active.contains_key(&integration.id),
+            jobs.waiting.get(&integration.id),
             now,
         );
+        let last_error = match &status {
+            UpdateStatus::Retrying { .. } => jobs.waiting.get(&integration.id).and_then(|j| j.error_message.as_deref()),
+            _ => failures.get(&integration.id).map(String::as_str),
+        };
         rows.push(UpdateRow {
             id: integration.id,
             kind: kind.to_string(),
             status_label: status.label(),
             status,
+            last_error: last_error.map(|e| e.lines().next().unwrap_or_default().to_string()),
             last_success_at: integration.last_success_at,
             next_due_at: integration.next_due_at,
             next_due_reason: integration.next_due_reason.clone(),

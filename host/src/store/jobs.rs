@@ -76,6 +76,24 @@ pub struct Job {
     pub checkpoints: i64,
 }
 
+/// Integrations with a job running, and the job each other one waits on.
+#[derive(Debug, Default)]
+pub struct ActiveJobs {
+    pub running: BTreeSet<i64>,
+    pub waiting: BTreeMap<i64, WaitingJob>,
+}
+
+/// A job waiting for its next attempt.
+#[derive(Debug, Clone)]
+pub struct WaitingJob {
+    /// Attempts started so far: 0 for a job not yet tried.
+    pub attempts_made: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    /// Why the last attempt failed, when this waits to retry it.
+    pub error_message: Option<String>,
+}
+
 /// A worker's hold on a running job. Every write that ends or advances the
 /// job or its run names it, and changes nothing once the lease is lost (the
 /// job was rescued, and may run elsewhere now).
@@ -555,22 +573,35 @@ impl Store {
             .collect()
     }
 
-    /// Integrations with a running job, and those with a waiting one.
-    pub async fn active_job_integrations(&self) -> Result<(Vec<i64>, Vec<i64>)> {
+    /// What the jobs of integrations are doing: which run one now, and for
+    /// each other, the job it waits on (a retry shows the failure it follows).
+    pub async fn active_jobs(&self) -> Result<ActiveJobs> {
         let rows = sqlx::query(
-            "SELECT DISTINCT integration_id, state FROM jobs WHERE state IN ('running', 'available') AND integration_id IS NOT NULL",
+            "SELECT integration_id, state, attempt, max_attempts, run_at, error_message FROM jobs
+             WHERE state IN ('running', 'available') AND integration_id IS NOT NULL ORDER BY run_at, id",
         )
         .fetch_all(self.pool())
         .await?;
-        let (mut running, mut waiting) = (Vec::new(), Vec::new());
+        let mut active = ActiveJobs::default();
         for row in rows {
             let id: i64 = row.try_get("integration_id")?;
-            match row.try_get::<&str, _>("state")? {
-                "running" => running.push(id),
-                _ => waiting.push(id),
+            if row.try_get::<&str, _>("state")? == "running" {
+                active.running.insert(id);
+                continue;
+            }
+            let job = WaitingJob {
+                attempts_made: row.try_get("attempt")?,
+                max_attempts: row.try_get("max_attempts")?,
+                run_at: row.try_get("run_at")?,
+                error_message: row.try_get("error_message")?,
+            };
+            // A retry tells more than a run queued beside it.
+            let shown = active.waiting.entry(id).or_insert_with(|| job.clone());
+            if shown.error_message.is_none() && job.error_message.is_some() {
+                *shown = job;
             }
         }
-        Ok((running, waiting))
+        Ok(active)
     }
 
     /// Make the jobs that wait for plugin `plugin_id` (it was missing) due

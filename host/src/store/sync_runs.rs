@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +190,26 @@ impl Store {
         .into_iter()
         .map(sync_run)
         .collect()
+    }
+
+    /// The error of each integration's newest failed run, by integration,
+    /// for those of `ids` that have one.
+    pub async fn last_failures(&self, ids: &[i64]) -> Result<BTreeMap<i64, String>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = format!(
+            "SELECT integration_id, error_message FROM sync_runs WHERE id IN (
+                 SELECT MAX(id) FROM sync_runs WHERE {} AND status = 'failed' GROUP BY integration_id)",
+            super::json_ids_match(self.backend(), "integration_id", 1)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(self.pool()).await?;
+        let mut failures = BTreeMap::new();
+        for row in rows {
+            let message: Option<String> = row.try_get("error_message")?;
+            failures.insert(row.try_get("integration_id")?, message.unwrap_or_default());
+        }
+        Ok(failures)
     }
 
     /// A page of an integration's runs, newest first, older than `before` (a run id).

@@ -413,7 +413,11 @@ function createRow(id) {
   );
 
   const status = element('td', { class: 'status', role: 'cell', 'data-label': 'Status' });
-  status.append(element('span', { class: 'badge' }), element('span', { class: 'failures' }));
+  status.append(
+    element('span', { class: 'badge' }),
+    element('span', { class: 'failures' }),
+    element('span', { class: 'last-error' }),
+  );
 
   const actions = element('td', { class: 'actions', role: 'cell', 'data-label': 'Actions' });
   const buttons = element('div', { class: 'action-buttons' });
@@ -471,6 +475,12 @@ function updateStatusCell(cell, row) {
   setText(failures, count > 0 ? `${count} failed run${count === 1 ? '' : 's'} in a row` : '');
   failures.hidden = count <= 0;
 
+  // Why the last attempt failed, where the operator looks; the history
+  // drawer has the whole run.
+  const lastError = cell.querySelector('.last-error');
+  setText(lastError, row.last_error ? `Error: ${row.last_error}` : '');
+  lastError.hidden = !row.last_error;
+
   updateProgress(cell, row);
 }
 
@@ -520,7 +530,9 @@ function updateTimeCell(cell, millis, none) {
 // The next run's time and, when the plugin asked to wait, why it is later
 // than the schedule says.
 function updateNextRunCell(cell, row, manual) {
-  updateTimeCell(cell, row.next_due_at, manual ? 'manual' : '—');
+  // A retry's time is when the integration runs next.
+  const retrying = row.status.status === 'retrying';
+  updateTimeCell(cell, retrying ? row.status.at : row.next_due_at, manual ? 'manual' : '—');
   let why = cell.querySelector('.why');
   if (!row.next_due_reason || row.next_due_at === null) {
     if (why) why.remove();
