@@ -444,6 +444,30 @@ async fn integrations_through_the_api() {
     assert!(later["events"].as_array().unwrap().iter().all(|e| e["occurred_at"].as_i64().unwrap() >= middle));
     assert_invalid(&api.get(&format!("/api/events?since={middle}&until={middle}")).await, "until", "after since");
     assert_invalid(&api.get("/api/events?cursor=zzz").await, "cursor", "not a cursor");
+
+    // The change feed: the same events, each once, in the order written; its
+    // cursor is always given, and after the last change it reads nothing.
+    let mut changed = std::collections::BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page =
+            api.ok(&format!("/api/events?integration={id}&kind=transaction&order=change&limit=100{cursor}")).await;
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        for event in events {
+            assert!(changed.insert(event["external_id"].as_str().unwrap().to_string()), "once: {event}");
+            assert_eq!(event["deleted"], false);
+        }
+        cursor = format!("&cursor={}", page["next_cursor"].as_str().expect("the feed always gives a cursor"));
+    }
+    assert_eq!(changed.len(), transactions.len(), "the feed holds the same events");
+    let time_cursor = format!("{}.1", times[0]);
+    let refused = api.get(&format!("/api/events?order=change&cursor={time_cursor}")).await;
+    assert_invalid(&refused, "cursor", "not a cursor");
+    assert_invalid(&api.get("/api/events?order=newest").await, "order", "unknown variant");
+    assert_invalid(&api.get("/api/objects?order=change").await, "order", "only events have a change order");
     assert_invalid(&api.get("/api/objects?integration=x").await, "integration", "invalid digit");
     let objects = api.ok(&format!("/api/objects?integration={id}")).await;
     assert!(objects["objects"].is_array(), "{objects}");

@@ -4,6 +4,7 @@
 use inlet::clock::ManualClock;
 use inlet::domain::error_class::ErrorClass;
 use inlet::domain::pause_reason::PauseReason;
+use inlet::domain::records::{EventRecord, Records};
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
 use inlet::secrets::SecretKey;
@@ -11,7 +12,7 @@ use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};
 use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob, Queue};
-use inlet::store::records::RecordCounts;
+use inlet::store::records::{RecordCounts, RecordFilter};
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -803,13 +804,9 @@ async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend)
     assert!(matches!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::New { .. }));
 }
 
-conformance!(record_pages, record_pages_follow_their_cursor_and_filters);
-async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
-    use inlet::domain::records::{EventRecord, Records};
-    use inlet::store::records::RecordFilter;
-    let s = &b.store;
-    let a = integration(s, "a", None).await;
-    let event = |id: usize, at: i64| EventRecord {
+/// Event `e{id}` at `at`, of kind `even` or `odd` by its number.
+fn event(id: usize, at: i64) -> EventRecord {
+    EventRecord {
         external_id: format!("e{id}"),
         kind: if id.is_multiple_of(2) { "even" } else { "odd" }.into(),
         occurred_at: at,
@@ -818,13 +815,14 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
         value: None,
         unit: None,
         data: "{}".into(),
-    };
-    // Five events, two at the same instant: the cursor must not skip or repeat either.
-    let events = vec![event(1, 10), event(2, 20), event(3, 20), event(4, 30), event(5, 40)];
-    let records = Records { objects: vec![], events, blocks: vec![], deleted: vec![] };
+    }
+}
+
+/// Store `records` as a plugin's run would: a committed batch, processed.
+async fn store_batch(s: &Store, integration_id: i64, records: Records) {
     s.commit_checkpoint(&inlet::store::raw_batches::Checkpoint {
-        integration_id: a,
-        sync_run_id: s.start_sync_run(a, Trigger::Manual, 1).await.unwrap(),
+        integration_id,
+        sync_run_id: s.start_sync_run(integration_id, Trigger::Manual, 1).await.unwrap(),
         lease: None,
         batches: &[("events".into(), "[]".into())],
         state: &[],
@@ -832,17 +830,31 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     })
     .await
     .unwrap();
-    let batch = s.pending_batches(a, 0, 10).await.unwrap()[0].id;
-    s.store_records(a, batch, &records).await.unwrap();
-    let filter = |kind, since, limit| RecordFilter {
-        integration_id: Some(a),
+    let batch = s.pending_batches(integration_id, 0, 10).await.unwrap()[0].id;
+    s.store_records(integration_id, batch, &records).await.unwrap();
+}
+
+/// Every record filter off but the integration, the kind and the start time.
+fn filter(integration_id: i64, kind: Option<&str>, since: Option<i64>, limit: i64) -> RecordFilter<'_> {
+    RecordFilter {
+        integration_id: Some(integration_id),
         group_id: None,
         reader_group: None,
         kind,
         since,
         until: None,
         limit,
-    };
+    }
+}
+
+conformance!(record_pages, record_pages_follow_their_cursor_and_filters);
+async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    // Five events, two at the same instant: the cursor must not skip or repeat either.
+    let events = vec![event(1, 10), event(2, 20), event(3, 20), event(4, 30), event(5, 40)];
+    store_batch(s, a, Records { objects: vec![], events, blocks: vec![], deleted: vec![] }).await;
+    let filter = |kind, since, limit| filter(a, kind, since, limit);
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -873,6 +885,73 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
     assert_eq!(s.events_page(&read_by(reader), None).await.unwrap().len(), 5);
     assert!(s.events_page(&read_by(stranger), None).await.unwrap().is_empty());
     assert_eq!(s.objects_page(&read_by(stranger), None).await.unwrap().len(), 0);
+}
+
+conformance!(event_changes, the_event_change_feed_misses_no_late_changed_or_deleted_event);
+async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backend) {
+    use inlet::domain::records::{RecordClass, Tombstone};
+    use inlet::store::records::ChangePosition;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    // Follow the feed from `after` in pages of two: the ids read (deleted
+    // ones marked) and the cursor to go on from.
+    let follow = |mut after: Option<ChangePosition>| async move {
+        let mut seen = Vec::new();
+        loop {
+            let page = s.event_changes_page(&filter(a, None, None, 3), after).await.unwrap();
+            let full = page.len() == 3;
+            for (event, position) in page.into_iter().take(2) {
+                assert!(after.is_none_or(|after| position > after), "the feed went back");
+                let mark = if event.deleted { " deleted" } else { "" };
+                seen.push(format!("{}{mark}", event.event.external_id));
+                after = Some(position);
+            }
+            if !full {
+                return (seen, after);
+            }
+        }
+    };
+    // The changes after `after`, once there are some: on PostgreSQL the feed
+    // waits for every older transaction of the server to end, and tests of
+    // other databases share it.
+    let changes_after = |after: Option<ChangePosition>| async move {
+        support::eventually(20, "changes after the cursor", || async move {
+            let (seen, cursor) = follow(after).await;
+            (!seen.is_empty()).then_some((seen, cursor))
+        })
+        .await
+    };
+    let batch = |events, deleted| Records { objects: vec![], events, blocks: vec![], deleted };
+    store_batch(s, a, batch(vec![event(1, 100), event(2, 200), event(3, 300)], vec![])).await;
+    let (seen, cursor) = changes_after(None).await;
+    assert_eq!(seen, ["e1", "e2", "e3"]);
+
+    // Later: an event with an older time (a re-sent period), a changed one,
+    // one deleted upstream, and one sent again unchanged (not a change).
+    let mut changed = event(1, 100);
+    changed.data = r#"{"corrected":true}"#.into();
+    let gone = Tombstone { class: RecordClass::Event, kind: "even".into(), external_id: "e2".into() };
+    store_batch(s, a, batch(vec![event(4, 50), changed, event(3, 300)], vec![gone])).await;
+    let (seen, cursor) = changes_after(cursor).await;
+    assert_eq!(seen, ["e4", "e1", "e2 deleted"], "each change once, in the order written");
+    // Time order's cursor, at the newest event read, never sees e4.
+    let last = s.events_page(&filter(a, None, None, 10), None).await.unwrap().pop().unwrap();
+    let after_last = s.events_page(&filter(a, None, None, 10), Some((last.event.occurred_at, last.id))).await;
+    assert!(after_last.unwrap().is_empty(), "in time order e4 is behind the cursor");
+    assert_eq!(follow(cursor).await.0, Vec::<String>::new(), "nothing changed since");
+
+    if s.backend() == inlet::store::Backend::Postgres {
+        // A transaction that began before a change and is still open may yet
+        // commit one with an earlier place: the feed holds later changes
+        // back until it ends, rather than let its reader's cursor pass it.
+        let mut open = s.pool().begin().await.unwrap();
+        let xact = "SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)";
+        sqlx::query(xact).execute(&mut *open).await.unwrap();
+        store_batch(s, a, batch(vec![event(5, 500)], vec![])).await;
+        assert_eq!(follow(cursor).await.0, Vec::<String>::new(), "held back while an older transaction is open");
+        open.commit().await.unwrap();
+        assert_eq!(changes_after(cursor).await.0, ["e5"]);
+    }
 }
 
 conformance!(process_only_runs, a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_history);

@@ -4,11 +4,23 @@
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::QueryParams;
-use crate::store::records::{EventRow, ObjectRow, RecordFilter};
+use crate::store::records::{ChangePosition, EventRow, ObjectRow, RecordFilter};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+/// The order of a page of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordOrder {
+    /// By when the events occurred.
+    #[default]
+    Time,
+    /// The change feed: in the order events were written (created, changed
+    /// or deleted), each once at its latest change, deleted ones included.
+    Change,
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -25,6 +37,13 @@ pub struct RecordQuery {
     /// Records per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Events only. `time` (default): by when they occurred; a cursor there
+    /// does not see events that arrive later with an older time. `change`:
+    /// the change feed, which a consumer follows to see every event created,
+    /// changed or deleted since its cursor, whatever its time.
+    #[serde(default)]
+    #[param(inline)]
+    order: RecordOrder,
 }
 
 impl RecordQuery {
@@ -57,8 +76,11 @@ impl RecordQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
-    /// In time order.
+    /// In the order asked for.
     pub events: Vec<EventRow>,
+    /// Where the next page starts. In time order it is absent on the last
+    /// page; the change feed has no last page, and gives one whenever a
+    /// change was read: an empty page there means nothing changed yet.
     pub next_cursor: Option<String>,
 }
 
@@ -75,12 +97,28 @@ pub async fn events(
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<EventPage>> {
     let filter = query.filter()?;
+    let store = api.host.store();
+    if query.order == RecordOrder::Change {
+        // "c<transaction>.<change>": the last change of the previous page.
+        let after = query.cursor(|cursor| {
+            let (xact, seq) = cursor.strip_prefix('c')?.split_once('.')?;
+            Some(ChangePosition { xact: xact.parse().ok()?, seq: seq.parse().ok()? })
+        })?;
+        let mut changes = store.event_changes_page(&filter, after).await?;
+        crate::store::next_page(&mut changes, filter.limit);
+        // A feed has no last page: the cursor after the last change (or the
+        // one given, when nothing changed since) is where to ask again later.
+        let last = changes.last().map(|(_, position)| *position).or(after);
+        let next_cursor = last.map(|last| format!("c{}.{}", last.xact, last.seq));
+        let events = changes.into_iter().map(|(event, _)| event).collect();
+        return Ok(Json(EventPage { events, next_cursor }));
+    }
     // "<occurred_at>.<id>": the last event of the previous page.
     let after = query.cursor(|cursor| {
         let (time, id) = cursor.split_once('.')?;
         Some((time.parse().ok()?, id.parse().ok()?))
     })?;
-    let mut events = api.host.store().events_page(&filter, after).await?;
+    let mut events = store.events_page(&filter, after).await?;
     let next_cursor = crate::store::next_page(&mut events, filter.limit)
         .map(|last| format!("{}.{}", last.event.occurred_at, last.id));
     Ok(Json(EventPage { events, next_cursor }))
@@ -92,6 +130,9 @@ pub async fn objects(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<ObjectPage>> {
+    if query.order == RecordOrder::Change {
+        return Err(ApiError::invalid("order", "objects come in id order; only events have a change order (`change`)"));
+    }
     let filter = query.filter()?;
     // "<id>": the last object of the previous page.
     let after = query.cursor(|cursor| cursor.parse().ok())?;

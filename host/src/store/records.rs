@@ -1,7 +1,7 @@
 //! `objects`, `events`, `blocks`: what plugins produce, keyed by
 //! (integration, kind, external id) so re-syncing upserts instead of duplicating.
 
-use super::{Connection, Store, raw_batches};
+use super::{Backend, Connection, Store, raw_batches};
 use crate::domain::records::{RecordClass, Records};
 use anyhow::Result;
 use serde::Serialize;
@@ -86,8 +86,18 @@ pub struct RecordFilter<'a> {
 pub struct EventRow {
     pub id: i64,
     pub integration_id: i64,
+    /// Deleted upstream; only the change feed (`order=change`) lists deleted events.
+    pub deleted: bool,
     #[serde(flatten)]
     pub event: StoredEvent,
+}
+
+/// A place in the events' change feed: the transaction that wrote the
+/// change (0 on SQLite), then its change number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChangePosition {
+    pub xact: i64,
+    pub seq: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -123,21 +133,48 @@ const UPSERT_OBJECT: &str = "
         OR objects.deleted_at IS NOT NULL
     RETURNING version";
 
-const UPSERT_EVENT: &str = "
-    INSERT INTO events (integration_id, kind, external_id, occurred_at, actor, target, value, unit, data, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-    ON CONFLICT (integration_id, kind, external_id) DO UPDATE
-       SET occurred_at = excluded.occurred_at, actor = excluded.actor, target = excluded.target,
-           value = excluded.value, unit = excluded.unit, data = excluded.data,
-           updated_at = excluded.updated_at, deleted_at = NULL, version = events.version + 1
-     WHERE events.occurred_at IS DISTINCT FROM excluded.occurred_at
-        OR events.actor IS DISTINCT FROM excluded.actor
-        OR events.target IS DISTINCT FROM excluded.target
-        OR events.value IS DISTINCT FROM excluded.value
-        OR events.unit IS DISTINCT FROM excluded.unit
-        OR events.data IS DISTINCT FROM excluded.data
-        OR events.deleted_at IS NOT NULL
-    RETURNING version";
+/// An event's place in the change feed, as SQL for its two columns: the
+/// writing transaction and the next change number. PostgreSQL's writers
+/// overlap, so the feed orders by transaction first and reads only up to the
+/// oldest one still open (see [`Store::event_changes_page`]); SQLite's take
+/// turns, so its numbers commit in order and the transaction is always 0.
+fn change_stamp(backend: Backend) -> (&'static str, &'static str) {
+    match backend {
+        Backend::Postgres => ("CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)", "nextval('events_change_seq')"),
+        Backend::Sqlite => ("0", "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM events WHERE change_xact = 0)"),
+    }
+}
+
+/// The oldest transaction still open: every change below it has committed.
+fn change_horizon(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)",
+        Backend::Sqlite => "1",
+    }
+}
+
+/// Insert an event, stamped (see [`change_stamp`]) when it is new or differs.
+fn upsert_event(backend: Backend) -> String {
+    let (xact, seq) = change_stamp(backend);
+    format!(
+        "INSERT INTO events (integration_id, kind, external_id, occurred_at, actor, target, value, unit, data, created_at, updated_at,
+                             change_xact, change_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, {xact}, {seq})
+         ON CONFLICT (integration_id, kind, external_id) DO UPDATE
+            SET occurred_at = excluded.occurred_at, actor = excluded.actor, target = excluded.target,
+                value = excluded.value, unit = excluded.unit, data = excluded.data,
+                updated_at = excluded.updated_at, deleted_at = NULL, version = events.version + 1,
+                change_xact = {xact}, change_seq = {seq}
+          WHERE events.occurred_at IS DISTINCT FROM excluded.occurred_at
+             OR events.actor IS DISTINCT FROM excluded.actor
+             OR events.target IS DISTINCT FROM excluded.target
+             OR events.value IS DISTINCT FROM excluded.value
+             OR events.unit IS DISTINCT FROM excluded.unit
+             OR events.data IS DISTINCT FROM excluded.data
+             OR events.deleted_at IS NOT NULL
+         RETURNING version"
+    )
+}
 
 const UPSERT_BLOCK: &str = "
     INSERT INTO blocks (integration_id, kind, external_id, event_id, data, created_at, updated_at)
@@ -169,8 +206,9 @@ impl Store {
                 .await?;
             counts.count(version);
         }
+        let upsert_event = upsert_event(self.backend());
         for event in &records.events {
-            let version = sqlx::query_scalar(UPSERT_EVENT)
+            let version = sqlx::query_scalar(sqlx::AssertSqlSafe(upsert_event.as_str()))
                 .bind(integration_id)
                 .bind(&event.kind)
                 .bind(&event.external_id)
@@ -198,9 +236,8 @@ impl Store {
             counts.count(version);
         }
         for tombstone in &records.deleted {
-            counts.deleted +=
-                mark_deleted(&mut tx, integration_id, tombstone.class, &tombstone.kind, &tombstone.external_id, now)
-                    .await?;
+            let (class, kind, id) = (tombstone.class, &tombstone.kind, &tombstone.external_id);
+            counts.deleted += mark_deleted(&mut tx, self.backend(), integration_id, class, kind, id, now).await?;
         }
         raw_batches::mark_processed(&mut tx, batch_id, now).await?;
         tx.commit().await?;
@@ -254,37 +291,44 @@ impl Store {
 
     /// A page of events in (time, id) order after `after`, filtered.
     pub async fn events_page(&self, filter: &RecordFilter<'_>, after: Option<(i64, i64)>) -> Result<Vec<EventRow>> {
-        let (after_time, after_id) = after.unzip();
-        sqlx::query(
-            "SELECT id, integration_id, external_id, kind, occurred_at, actor, target, value, unit, data FROM events
-             WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
-               AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
+        let sql = format!(
+            "SELECT {EVENT_ROW} FROM events
+             WHERE deleted_at IS NULL AND {EVENT_FILTERS}
                AND ($5 IS NULL OR occurred_at > $5 OR (occurred_at = $5 AND id > $6))
-               AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
-               AND ($9 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $9
-                    OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $9)))
-             ORDER BY occurred_at, id LIMIT $7",
-        )
-        .bind(filter.integration_id)
-        .bind(filter.kind)
-        .bind(filter.since)
-        .bind(filter.until)
-        .bind(after_time)
-        .bind(after_id.unwrap_or(0))
-        .bind(filter.limit)
-        .bind(filter.group_id)
-        .bind(filter.reader_group)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(EventRow {
-                id: row.try_get("id")?,
-                integration_id: row.try_get("integration_id")?,
-                event: stored_event(row)?,
+             ORDER BY occurred_at, id LIMIT $7"
+        );
+        let (after_time, after_id) = after.unzip();
+        let query = bind_event_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, (after_time, after_id.unwrap_or(0)));
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    /// A page of the events' change feed after `after`, filtered: each
+    /// event written (created, changed or deleted) since, once, at its latest
+    /// change, in the order the changes committed. An event that arrives late
+    /// with an older time still comes after the cursor, unlike in time order.
+    pub async fn event_changes_page(
+        &self,
+        filter: &RecordFilter<'_>,
+        after: Option<ChangePosition>,
+    ) -> Result<Vec<(EventRow, ChangePosition)>> {
+        let after = after.unwrap_or(ChangePosition { xact: -1, seq: 0 });
+        let sql = format!(
+            "SELECT {EVENT_ROW}, change_xact, change_seq FROM events
+             WHERE {EVENT_FILTERS}
+               AND (change_xact > $5 OR (change_xact = $5 AND change_seq > $6))
+               AND change_xact < {}
+             ORDER BY change_xact, change_seq LIMIT $7",
+            change_horizon(self.backend())
+        );
+        let query = bind_event_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, (Some(after.xact), after.seq));
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                let position = ChangePosition { xact: row.try_get("change_xact")?, seq: row.try_get("change_seq")? };
+                Ok((event_row(row)?, position))
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// A page of live objects in id order after `after`, filtered on kind and
@@ -358,29 +402,71 @@ fn stored_event(row: &AnyRow) -> Result<StoredEvent> {
     })
 }
 
+const EVENT_ROW: &str =
+    "id, integration_id, external_id, kind, occurred_at, actor, target, value, unit, data, deleted_at";
+
+/// The filters of a [`RecordFilter`] on events, as parameters 1 to 4, 8 and 9
+/// (see [`bind_event_page`]); 5 to 7 are each page's cursor and limit.
+const EVENT_FILTERS: &str = "($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
+    AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
+    AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
+    AND ($9 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $9
+         OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $9)))";
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Bind an events page's nine parameters: [`EVENT_FILTERS`]', the page's
+/// cursor (`after`, parameters 5 and 6) and its limit (7).
+fn bind_event_page<'q>(query: Query<'q>, filter: &RecordFilter<'q>, after: (Option<i64>, i64)) -> Query<'q> {
+    (query.bind(filter.integration_id).bind(filter.kind).bind(filter.since).bind(filter.until))
+        .bind(after.0)
+        .bind(after.1)
+        .bind(filter.limit)
+        .bind(filter.group_id)
+        .bind(filter.reader_group)
+}
+
+fn event_row(row: &AnyRow) -> Result<EventRow> {
+    Ok(EventRow {
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
+        event: stored_event(row)?,
+    })
+}
+
 fn json(row: &AnyRow) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(row.try_get::<&str, _>("data")?)?)
 }
 
 async fn mark_deleted(
     conn: &mut Connection,
+    backend: Backend,
     integration_id: i64,
     class: RecordClass,
     kind: &str,
     external_id: &str,
     now: i64,
 ) -> Result<i64> {
-    let sql = match class {
-        RecordClass::Object => {
-            "UPDATE objects SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
-        }
+    let (table, stamp) = match class {
+        RecordClass::Object => ("objects", String::new()),
+        // A deletion is a change: the feed tells its readers.
         RecordClass::Event => {
-            "UPDATE events SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
+            let (xact, seq) = change_stamp(backend);
+            ("events", format!(", change_xact = {xact}, change_seq = {seq}"))
         }
-        RecordClass::Block => {
-            "UPDATE blocks SET deleted_at = $4, updated_at = $4, version = version + 1 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
-        }
+        RecordClass::Block => ("blocks", String::new()),
     };
-    let result = sqlx::query(sql).bind(integration_id).bind(kind).bind(external_id).bind(now).execute(conn).await?;
+    let sql = format!(
+        "UPDATE {table} SET deleted_at = $4, updated_at = $4, version = version + 1{stamp}
+         WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
+    );
+    let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(integration_id)
+        .bind(kind)
+        .bind(external_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(result.rows_affected() as i64)
 }
