@@ -226,6 +226,57 @@ async fn the_first_start_prints_a_token_once() {
     assert!(!printed.contains("admin API token"), "printed again: {printed}");
 }
 
+/// Tokens are listed (never shown again), made and revoked through the API
+/// and the CLI; the API keeps the only way in; `/metrics` can ask for one.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_listed_made_and_revoked_and_can_guard_metrics() {
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")]).config("metrics_require_token = true\n");
+    let (_serve, url) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let first = std::fs::read_to_string(inlet.data_dir().join("admin-token")).unwrap().trim().to_string();
+    let api = Api::new(&url, &first);
+
+    let listed = api.ok("/api/tokens").await;
+    assert_eq!(listed["configured_token"], false);
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!((tokens.len(), tokens[0]["name"].as_str()), (1, Some("first start")), "{listed}");
+    assert!(tokens[0]["last_used_at"].is_i64(), "this request used it: {listed}");
+    assert!(!listed.to_string().contains(&first), "a token is never shown again");
+    let first_id = tokens[0]["id"].as_i64().unwrap();
+    let refused = api.call(Method::DELETE, &format!("/api/tokens/{first_id}"), None).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (409, Some("last-token")), "{}", refused.body);
+
+    assert_invalid(&api.post("/api/tokens", json!({"name": "  "})).await, "name", "1 to 100 characters");
+    let made = api.post("/api/tokens", json!({"name": "grafana"})).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let (made_id, made_token) = (made.body["id"].as_i64().unwrap(), made.body["token"].as_str().unwrap().to_string());
+    assert!(made_token.starts_with("inlet_") && made_token != first);
+
+    // `/metrics` asks for a token, and says so in the document.
+    let metrics = reqwest::Client::new().get(format!("{url}/metrics"));
+    assert_eq!(metrics.try_clone().unwrap().send().await.unwrap().status(), 401);
+    let scraped = metrics.bearer_auth(&made_token).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("inlet_queue_depth"));
+    let document = api.ok("/api/openapi.json").await;
+    assert!(document["paths"]["/metrics"]["get"]["responses"]["401"].is_object(), "401 documented");
+
+    let table = text(&inlet.run(&["tokens", "list"]).await.stdout);
+    assert!(table.contains("first start") && table.contains("grafana"), "{table}");
+    assert!(!table.contains(&first) && !table.contains(&made_token), "{table}");
+    assert_eq!(inlet.json(&["tokens", "list", "--json"]).await.as_array().unwrap().len(), 2);
+
+    // With another token made, the first may go; requests bearing it are refused.
+    assert_eq!(api.call(Method::DELETE, &format!("/api/tokens/{first_id}"), None).await.status, 204);
+    assert_eq!(api.get("/api/plugins").await.status, 401);
+    let made_api = Api::new(&url, &made_token);
+    assert_eq!(made_api.get("/api/plugins").await.status, 200);
+    assert_eq!(made_api.call(Method::DELETE, &format!("/api/tokens/{first_id}"), None).await.status, 404);
+    // The CLI, on the host's machine, may revoke even the last one.
+    let revoked = inlet.run(&["tokens", "revoke", &made_id.to_string()]).await;
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    assert_eq!(made_api.get("/api/plugins").await.status, 401);
+}
+
 /// Plugins, groups and integrations: create with every kind of bad input
 /// first (each refused, naming the field, nothing written), then for real;
 /// read, replace, sync settings, "Update now" with its 429 and force, the

@@ -4,7 +4,7 @@
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::auth::oauth::random_token;
+use crate::operations::tokens::{self, digest};
 use crate::store::Store;
 use anyhow::Result;
 use axum::extract::{Request, State};
@@ -12,7 +12,6 @@ use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Tokens this process accepts besides those stored.
@@ -36,13 +35,18 @@ impl AdminTokens {
         Ok(AdminTokens { configured: configured.map(digest) })
     }
 
+    /// Whether `INLET_ADMIN_TOKEN` is accepted too.
+    pub fn has_configured(&self) -> bool {
+        self.configured.is_some()
+    }
+
     /// A new token when the database has none and none is configured, to be
     /// shown once; its digest is stored.
     pub async fn create_first(&self, store: &Store) -> Result<Option<String>> {
         if self.configured.is_some() || store.api_token_count().await? > 0 {
             return Ok(None);
         }
-        Ok(Some(create(store, "first start").await?))
+        Ok(Some(tokens::mint(store, "first start").await?.1))
     }
 
     async fn accepts(&self, store: &Store, token: &str) -> Result<bool> {
@@ -52,19 +56,8 @@ impl AdminTokens {
         {
             return Ok(true);
         }
-        store.api_token_exists(&presented).await
+        store.use_api_token(&presented).await
     }
-}
-
-/// Make a token named `name`, store its digest, and return it (the only time it is seen).
-pub async fn create(store: &Store, name: &str) -> Result<String> {
-    let token = format!("inlet_{}", random_token());
-    store.insert_api_token(name, &digest(&token)).await?;
-    Ok(token)
-}
-
-fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Middleware: 401 unless the request carries `Authorization: Bearer <token>`

@@ -43,7 +43,7 @@ pub async fn readyz(State(api): State<ApiState>) -> (StatusCode, Json<Readiness>
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(readiness))
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
+#[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn metrics(State(api): State<ApiState>) -> impl IntoResponse {
     match api.host.store().queue_depths().await {

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod plugins;
 pub mod records;
 pub mod server;
+pub mod tokens;
 pub mod ui;
 pub mod updates;
 pub mod webhooks;
@@ -90,16 +91,26 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(jobs::retry_all_batches))
         .routes(routes!(records::events))
         .routes(routes!(records::objects))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
         .split_for_parts();
     let (public, public_document) = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .routes(routes!(health::metrics))
         .routes(routes!(webhooks::receive))
         .split_for_parts();
+    let (metrics, metrics_document) = OpenApiRouter::new().routes(routes!(health::metrics)).split_for_parts();
     let mut document = document;
-    let public_paths: Vec<String> = public_document.paths.paths.keys().cloned().collect();
+    let mut public_paths: Vec<String> = public_document.paths.paths.keys().cloned().collect();
+    let metrics = match state.host.settings.metrics_require_token {
+        true => metrics.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token)),
+        false => {
+            public_paths.extend(metrics_document.paths.paths.keys().cloned());
+            metrics
+        }
+    };
     document.merge(public_document);
+    document.merge(metrics_document);
     openapi::complete(&mut document, &public_paths);
     let document = Arc::new(document);
     let webhook_limit = state.host.settings.webhook_max_bytes;
@@ -110,6 +121,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     // Webhook bodies are read by the handler, after the sender's checks.
     api.merge(public.layer(DefaultBodyLimit::max(webhook_limit)))
+        .merge(metrics)
         .merge(ui::router())
         .method_not_allowed_fallback(|| async {
             ApiError::new(

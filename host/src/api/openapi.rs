@@ -51,6 +51,8 @@ pub fn complete(document: &mut utoipa::openapi::OpenApi, public: &[String]) {
                 // An empty list overrides the document's bearer requirement.
                 operation.security = Some(Vec::new());
             } else {
+                // The document's bearer requirement applies.
+                operation.security = None;
                 add_refusal(operation, "401", "no token, or not a valid one: send Authorization: Bearer <token>");
                 add_refusal(operation, "503", "the database cannot be reached; try again after Retry-After");
             }

@@ -5,6 +5,7 @@
 pub mod batches;
 pub mod groups;
 pub mod integrations;
+pub mod tokens;
 pub mod updates;
 
 use crate::schedule::ScheduleError;

@@ -82,6 +82,10 @@ struct ConfigFile {
     /// "Update now" requests for one integration closer together than this
     /// are refused (default 10; `force=true` bypasses it).
     min_sync_request_seconds: Option<u64>,
+    /// `/metrics` asks for an admin token like `/api` (default false: the
+    /// metrics name plugins, not secrets, and scrapers often send none).
+    #[serde(default)]
+    metrics_require_token: bool,
 }
 
 /// `[limits]`: what one plugin call may use. Every field has a default.
@@ -172,6 +176,7 @@ pub struct Settings {
     pub min_sync_request_gap: Duration,
     pub webhook_max_bytes: usize,
     pub webhook_concurrency: usize,
+    pub metrics_require_token: bool,
 }
 
 impl Settings {
@@ -312,6 +317,7 @@ impl Settings {
             webhook_max_bytes: webhook_max_mb as usize * 1024 * 1024,
             webhook_concurrency: at_least_one("webhook_concurrency", as_u64(limits.webhook_concurrency))?
                 .map_or(16, |n| n as usize),
+            metrics_require_token: file.metrics_require_token,
         })
     }
 

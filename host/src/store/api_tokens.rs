@@ -2,6 +2,21 @@
 
 use super::Store;
 use anyhow::Result;
+use serde::Serialize;
+use sqlx::Row;
+
+/// A stored admin token: never the token itself, which only its creator saw.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    /// To the minute; `None` if never used.
+    pub last_used_at: Option<i64>,
+}
+
+/// How stale `last_used_at` may get: a request writes it at most this often.
+const USE_RECORDED_EVERY_MS: i64 = 60_000;
 
 impl Store {
     pub async fn api_token_count(&self) -> Result<i64> {
@@ -19,11 +34,46 @@ impl Store {
         .await?)
     }
 
-    pub async fn api_token_exists(&self, token_sha256: &str) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE token_sha256 = $1")
+    /// Whether a token with this digest exists; records its use (at most once a minute).
+    pub async fn use_api_token(&self, token_sha256: &str) -> Result<bool> {
+        let found = sqlx::query("SELECT id, last_used_at FROM api_tokens WHERE token_sha256 = $1")
             .bind(token_sha256)
             .fetch_optional(self.pool())
             .await?;
-        Ok(found.is_some())
+        let Some(row) = found else { return Ok(false) };
+        let now = self.now();
+        let last_used_at: Option<i64> = row.try_get("last_used_at")?;
+        if last_used_at.is_none_or(|at| now - at >= USE_RECORDED_EVERY_MS) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                .bind(row.try_get::<i64, _>("id")?)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Every stored token, oldest first.
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query("SELECT id, name, created_at, last_used_at FROM api_tokens ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ApiToken {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revoke a token: requests bearing it are refused from now on. Returns
+    /// whether it existed.
+    pub async fn delete_api_token(&self, id: i64) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1").bind(id).execute(self.pool()).await?;
+        Ok(deleted.rows_affected() == 1)
     }
 }
