@@ -254,6 +254,60 @@ async fn repeated_failures_pause_the_integration_and_notify() {
     assert_eq!(listed[0]["consecutive_failures"], 0, "resuming starts a new streak");
 }
 
+/// A run's log lines can be followed while it runs: through the API (ask
+/// again `after` the last line) and `inlet runs --follow`, which prints each
+/// line as it comes and exits with how the run ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runs_log_lines_are_followed_while_it_runs() {
+    use tokio::io::AsyncBufReadExt;
+    const TOKEN: &str = "follow-test-admin-token";
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let id = misbehave_integration(&inlet, "slow", &["--manual", "--config", r#"{"sleep_seconds": 4}"#]).await;
+    let (mut serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    // Started before the run exists: it waits for one.
+    let mut follow = inlet.command(&["runs", &id, "--follow"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut printed = tokio::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client.get(format!("{base}{path}")).bearer_auth(TOKEN);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let run = client.post(format!("{base}/api/integrations/{id}/sync")).bearer_auth(TOKEN).send().await.unwrap();
+    let run_id = run.json::<serde_json::Value>().await.unwrap()["run_id"].as_i64().unwrap();
+
+    // The first line arrives while the plugin still sleeps.
+    let page = eventually(20, "the run's first log line", || async {
+        let page = get(format!("/api/runs/{run_id}/logs")).await;
+        (!page["lines"].as_array().unwrap().is_empty()).then_some(page)
+    })
+    .await;
+    assert_eq!(page["run"]["status"], "running", "{page:#}");
+    assert_eq!(page["lines"][0]["message"], "thing-1 is stored; waiting before thing-2");
+    assert_eq!((page["lines"][0]["seq"].as_i64(), page["next"].as_i64()), (Some(1), Some(1)));
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), printed.next_line()).await;
+    let first = first.expect("--follow printed the line while the run ran").unwrap().unwrap();
+    assert!(first.ends_with("info  thing-1 is stored; waiting before thing-2"), "{first}");
+    assert_eq!(get(format!("/api/runs/{run_id}/logs?after=1")).await["run"]["status"], "running", "printed live");
+
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), follow.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "the run succeeded, and --follow says so");
+    let mut rest = Vec::new();
+    while let Some(line) = printed.next_line().await.unwrap() {
+        rest.push(line);
+    }
+    assert!(rest[0].ends_with("info  thing-2 emitted"), "{rest:?}");
+    assert!(rest[1].starts_with(&format!("run {run_id} success")), "{rest:?}");
+    // Kept with the run: every line once, in order, whether written live or at its end.
+    let page = get(format!("/api/runs/{run_id}/logs")).await;
+    let seqs: Vec<i64> = page["lines"].as_array().unwrap().iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert_eq!((seqs, page["run"]["status"].as_str()), (vec![1, 2], Some("success")), "{page:#}");
+    assert_eq!(get(format!("/api/runs/{run_id}/logs?after=1")).await["lines"][0]["message"], "thing-2 emitted");
+    assert_eq!(get("/api/runs/424242/logs".into()).await["error"]["code"], "not-found");
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+}
+
 /// The row of an integration whose runs fail says so where the operator
 /// looks: retrying (which attempt, when) while a retry waits, then failed,
 /// each with the error's first line, in `schedule list` (the API's rows).

@@ -228,6 +228,25 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.execute("document.querySelector(arguments[0]).scrollIntoView();", vec![json!(row)]).await.unwrap();
     screenshot(&page, "8-retrying").await;
 
+    // A run's log lines arrive in the history drawer while it runs.
+    let body = json!({"plugin": "misbehave", "instance_type": "slow", "group_id": group["id"],
+        "config": {"sleep_seconds": 4}, "schedule": {"kind": "manual"}});
+    let slow: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+    let row = format!("#updates-table tr[data-id=\"{}\"]", slow["id"]);
+    post(&format!("/api/integrations/{}/sync", slow["id"]), json!(null)).await.unwrap();
+    wait_for_text(&page, &format!("{row} td.status .badge"), "Processing", 20).await;
+    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    let line = "#history-list li.run details.run-log[open] .log-line .log-message";
+    wait_for_text(&page, line, "thing-1 is stored; waiting before thing-2", 20).await;
+    assert_eq!(text_of(&page, &format!("{row} td.status .badge")).await.trim(), "Processing", "the line came live");
+    screenshot(&page, "9-live-log").await;
+    eventually(20, "the run's second line", || async {
+        let lines = page.find_all(Locator::Css(line)).await.ok()?;
+        (lines.len() == 2).then_some(())
+    })
+    .await;
+    page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
+
     // Tasks: the digest task and the host's housekeeping, and nothing else;
     // the host's tasks run from the page like any other.
     let group: Value = post("/api/groups", json!({"plugin": "digest", "name": "daily", "reads": [group["id"]]}))
@@ -270,6 +289,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
-    screenshot(&page, "9-tasks").await;
+    screenshot(&page, "10-tasks").await;
     page.close().await.unwrap();
 }

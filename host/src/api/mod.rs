@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod plugins;
 pub mod records;
+pub mod runs;
 pub mod server;
 pub mod tokens;
 pub mod ui;
@@ -81,6 +82,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(integrations::pause))
         .routes(routes!(integrations::resume))
         .routes(routes!(integrations::sync_history))
+        .routes(routes!(runs::logs))
         .routes(routes!(updates::list))
         .routes(routes!(updates::stream))
         .routes(routes!(jobs::failed, jobs::flush))

@@ -24,11 +24,39 @@ impl Level {
     }
 }
 
-pub fn log(scope: &mut CallScope, level: Level, message: String) {
+pub async fn log(scope: &mut CallScope, level: Level, message: String) -> wasmtime::Result<()> {
     let level = level.as_str();
     tracing::debug!(plugin = %scope.plugin_id, level, %message, "plugin log");
     let at = scope.fetch.as_ref().map(|s| s.store.now()).unwrap_or_default();
     scope.logs.push(at, level, message);
+    flush(scope, Flush::WhenDue).await
+}
+
+/// When [`flush`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// At most every [`RunLog::FLUSH_INTERVAL`].
+    WhenDue,
+    /// Now: the plugin is about to wait (an upstream request), and its lines
+    /// so far should be seen meanwhile.
+    Now,
+}
+
+/// Write a run's new log lines while it runs, so they can be followed live
+/// (`inlet runs --follow`, the page's history); the rest are written with
+/// the finished run. Only a fetch has a run to write them to.
+pub async fn flush(scope: &mut CallScope, when: Flush) -> wasmtime::Result<()> {
+    let logs = &mut scope.logs;
+    let due = when == Flush::Now || logs.flushed_at.is_none_or(|at| at.elapsed() >= RunLog::FLUSH_INTERVAL);
+    let (Some(fetch), true) = (&scope.fetch, due && logs.lines.len() > logs.flushed) else { return Ok(()) };
+    fetch
+        .store
+        .append_sync_run_logs(fetch.sync_run_id, &logs.lines[logs.flushed..])
+        .await
+        .map_err(|e| wasmtime::format_err!("recording log lines: {e:#}"))?;
+    logs.flushed = logs.lines.len();
+    logs.flushed_at = Some(std::time::Instant::now());
+    Ok(())
 }
 
 /// Progress is written at most every [`RunLog::PROGRESS_INTERVAL`]; the
@@ -63,11 +91,16 @@ pub struct RunLog {
     pub progress_written: Option<std::time::Instant>,
     /// Progress reported but not yet written (throttled); saved when the call ends.
     pub progress_unsaved: Option<(u64, Option<u64>)>,
+    /// Lines already written to the run by [`flush`], from the first.
+    pub flushed: usize,
+    pub flushed_at: Option<std::time::Instant>,
 }
 
 impl RunLog {
     /// Progress is shown to people; more than a few writes a second is waste.
     pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+    /// Lines followed live may lag this much; writing them costs a statement.
+    pub const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
     pub fn new(max_lines: usize, max_line_bytes: usize) -> RunLog {
         RunLog {
@@ -77,6 +110,8 @@ impl RunLog {
             dropped: 0,
             progress_written: None,
             progress_unsaved: None,
+            flushed: 0,
+            flushed_at: None,
         }
     }
 
@@ -97,9 +132,11 @@ impl RunLog {
         self.lines.push(LogLine { at, level: level.to_string(), message });
     }
 
-    /// The lines in time order, with a note when the cap dropped some.
+    /// The lines not yet written (see [`flush`]) in time order, with a note
+    /// when the cap dropped some.
     pub fn into_lines(self) -> Vec<LogLine> {
         let mut lines = self.lines;
+        lines.drain(..self.flushed);
         lines.sort_by_key(|l| l.at);
         if self.dropped > 0 {
             lines.push(LogLine {

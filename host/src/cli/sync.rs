@@ -41,6 +41,11 @@ pub struct RunsArgs {
     logs: bool,
     #[arg(long)]
     json: bool,
+    /// Print the log lines of the integration's newest run as they come
+    /// (waiting for a run if there is none yet), then how it ended; the exit
+    /// status says whether it succeeded.
+    #[arg(long, conflicts_with_all = ["logs", "json"])]
+    follow: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,6 +135,9 @@ async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> R
 }
 
 pub async fn runs(host: &Host, args: RunsArgs) -> Result<()> {
+    if args.follow {
+        return follow(host, args.integration).await;
+    }
     let runs = host.store().sync_runs(args.integration, args.limit).await?;
     let mut listed = Vec::new();
     for run in runs {
@@ -147,6 +155,48 @@ pub async fn runs(host: &Host, args: RunsArgs) -> Result<()> {
         print_json(&listed)?;
     }
     Ok(())
+}
+
+/// How often `--follow` looks for new lines: they are written every 250 ms.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn follow(host: &Host, integration: i64) -> Result<()> {
+    let store = host.store();
+    if store.integration(integration).await?.is_none() {
+        bail!("there is no integration with id {integration}");
+    }
+    let mut waiting_said = false;
+    let run = loop {
+        if let Some(run) = store.sync_runs(integration, 1).await?.pop() {
+            break run;
+        }
+        if !std::mem::replace(&mut waiting_said, true) {
+            eprintln!("integration {integration} has no run yet; waiting for one");
+        }
+        tokio::time::sleep(FOLLOW_POLL).await;
+    };
+    const PAGE: i64 = 1000;
+    let mut after = 0;
+    loop {
+        // The run before its lines: once it reads finished, every line is in.
+        let now = store.sync_run(run.id).await?.context("the run was deleted (history pruned)")?;
+        let lines = store.sync_run_log_page(run.id, after, PAGE).await?;
+        for line in &lines {
+            println!("{} {:<5} {}", crate::sync::to_datetime(line.at).format("%H:%M:%S%.3f"), line.level, line.message);
+        }
+        after = lines.last().map_or(after, |line| line.seq);
+        let in_flight = matches!(now.status, RunStatus::Pending | RunStatus::Running);
+        if !in_flight && (lines.len() as i64) < PAGE {
+            print_run(&now);
+            return match now.status {
+                RunStatus::Success => Ok(()),
+                status => bail!("run {} ended {}", now.id, status.as_str()),
+            };
+        }
+        if lines.is_empty() {
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
 }
 
 pub async fn records(host: &Host, args: RecordsArgs) -> Result<()> {

@@ -49,6 +49,14 @@ impl PluginCtx {
         self.output.stderr_tail()
     }
 
+    /// Move the lines the plugin has printed so far (finished ones) into
+    /// its log, in the order they come, so they are followed live too.
+    pub fn take_printed_lines(&mut self) {
+        for line in self.output.take_finished_lines() {
+            self.scope.logs.push(line.at, &line.level, line.message);
+        }
+    }
+
     /// The call's scope, with what the plugin printed merged into its log
     /// lines (the line cap counts both).
     pub fn into_scope(self) -> CallScope {

@@ -107,6 +107,11 @@ impl PluginOutput {
         PipeWriter { output: self.clone(), pipe: Pipe::Stderr }
     }
 
+    /// The lines printed and finished so far; unfinished ones stay.
+    pub fn take_finished_lines(&self) -> Vec<LogLine> {
+        std::mem::take(&mut self.0.lock().unwrap().lines)
+    }
+
     /// The printed lines (unfinished ones included) and how many the cap dropped.
     pub fn take_lines(&self) -> (Vec<LogLine>, usize) {
         let mut printed = self.0.lock().unwrap();

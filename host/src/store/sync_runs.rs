@@ -84,6 +84,16 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// A stored log line with its place in the run's log.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RunLogLine {
+    /// 1, 2, ... in the order the lines were written.
+    pub seq: i64,
+    pub at: i64,
+    pub level: String,
+    pub message: String,
+}
+
 fn sync_run(row: AnyRow) -> Result<SyncRun> {
     Ok(SyncRun {
         id: row.try_get("id")?,
@@ -225,6 +235,29 @@ impl Store {
         .await?
         .into_iter()
         .map(sync_run)
+        .collect()
+    }
+
+    /// Up to `limit` of a run's log lines after line `after`, in order: a
+    /// run's lines are written while it runs, so this follows it.
+    pub async fn sync_run_log_page(&self, id: i64, after: i64, limit: i64) -> Result<Vec<RunLogLine>> {
+        sqlx::query(
+            "SELECT seq, at, level, message FROM sync_run_logs WHERE sync_run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(RunLogLine {
+                seq: row.try_get("seq")?,
+                at: row.try_get("at")?,
+                level: row.try_get("level")?,
+                message: row.try_get("message")?,
+            })
+        })
         .collect()
     }
 

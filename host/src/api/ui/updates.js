@@ -16,6 +16,9 @@ const STREAM_RETRY_MS = 30000;
 // flicker either.
 const CLICK_GRACE_MS = 10000;
 const HISTORY_REFRESH_MS = 3000;
+// How often an open log of a run in flight asks for new lines (the host
+// writes them every 250 ms).
+const LOG_REFRESH_MS = 1000;
 const ROW_MESSAGE_MS = 60000;
 const FILTERS = ['all', 'integrations', 'tasks'];
 // The interval presets of host/src/schedule.rs (INTERVAL_PRESETS), which the
@@ -709,7 +712,10 @@ function onFilterClick(event) {
 async function openHistory(id, opener) {
   const row = state.rows.get(id);
   if (!row) return;
-  if (state.history) stopHistoryTimer();
+  if (state.history) {
+    stopHistoryTimer();
+    stopLogTimer();
+  }
   state.history = {
     id,
     opener,
@@ -718,6 +724,7 @@ async function openHistory(id, opener) {
     loading: false,
     reloadAfter: false,
     timer: null,
+    logTimer: setInterval(followLogs, LOG_REFRESH_MS),
     inFlight: isInFlight(row),
     run: JSON.stringify(row.run),
   };
@@ -734,6 +741,7 @@ function closeHistory({ restoreFocus = true } = {}) {
   const drawer = state.history;
   if (!drawer) return;
   stopHistoryTimer();
+  stopLogTimer();
   state.history = null;
   $('#history-drawer').hidden = true;
   if (restoreFocus) restoreFocusTo(drawer.opener, drawer.id, 'history');
@@ -742,6 +750,11 @@ function closeHistory({ restoreFocus = true } = {}) {
 function stopHistoryTimer() {
   clearInterval(state.history.timer);
   state.history.timer = null;
+}
+
+function stopLogTimer() {
+  clearInterval(state.history.logTimer);
+  state.history.logTimer = null;
 }
 
 // Focus goes back to the button that opened a panel, or to the same button
@@ -832,8 +845,61 @@ function createRunItem(id) {
     element('span', { class: 'run-trigger' }),
     element('span', { class: 'run-started' }),
   );
-  item.append(head, element('p', { class: 'run-detail' }), element('p', { class: 'run-counts' }));
+  // The run's log: opened by hand, or by itself for a run under way, whose
+  // lines then arrive as the plugin writes them.
+  const log = element('details', { class: 'run-log' });
+  log.append(
+    element('summary', {}, 'Log'),
+    element('p', { class: 'log-status', role: 'status' }),
+    element('ol', { class: 'log-lines' }),
+  );
+  log.addEventListener('toggle', () => {
+    if (log.open) loadRunLog(item);
+  });
+  item.append(head, element('p', { class: 'run-detail' }), element('p', { class: 'run-counts' }), log);
   return item;
+}
+
+// Appends the run's log lines after those shown; a run in flight is asked
+// again by `followLogs` until it ends.
+async function loadRunLog(item) {
+  if (item.dataset.logLoading === 'yes') return;
+  item.dataset.logLoading = 'yes';
+  const status = item.querySelector('.log-status');
+  try {
+    const after = item.dataset.logNext || '0';
+    const page = await api(`/api/runs/${Number(item.dataset.runId)}/logs?after=${encodeURIComponent(after)}`);
+    const list = item.querySelector('.log-lines');
+    for (const line of page.lines) {
+      const entry = element('li', { class: `log-line log-${line.level}` });
+      const at = new Date(line.at);
+      entry.append(
+        element('time', { datetime: at.toISOString() }, at.toLocaleTimeString()),
+        ' ',
+        element('span', { class: 'log-level' }, line.level),
+        ' ',
+        element('span', { class: 'log-message' }, line.message),
+      );
+      list.append(entry);
+    }
+    item.dataset.logNext = String(page.next);
+    const inFlight = page.run.status === 'pending' || page.run.status === 'running';
+    item.dataset.logFollowing = inFlight ? 'yes' : 'no';
+    let note = '';
+    if (!list.firstElementChild) note = inFlight ? 'Waiting for log lines…' : 'No log lines.';
+    setText(status, note);
+  } catch (error) {
+    if (!alreadyHandled(error)) setText(status, `The log could not be loaded: ${error.message}`);
+  } finally {
+    item.dataset.logLoading = 'no';
+  }
+}
+
+function followLogs() {
+  for (const log of document.querySelectorAll('#history-list details.run-log[open]')) {
+    const item = log.closest('li.run');
+    if (item.dataset.logFollowing === 'yes') loadRunLog(item);
+  }
 }
 
 function updateRunItem(item, run) {
@@ -861,6 +927,10 @@ function updateRunItem(item, run) {
   );
 
   updateRunError(item, run);
+  if (run.status === 'running' && item.dataset.logOpened !== 'yes') {
+    item.dataset.logOpened = 'yes';
+    item.querySelector('details.run-log').open = true;
+  }
 }
 
 function updateRunError(item, run) {

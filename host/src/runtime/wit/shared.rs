@@ -38,6 +38,10 @@ macro_rules! shared_since_0_1_0 {
                     auth,
                     timeout_ms: request.timeout_ms,
                 };
+                // The request may take a while: what the plugin logged
+                // before it can be followed meanwhile.
+                ctx.take_printed_lines();
+                cap::log::flush(&mut ctx.scope, cap::log::Flush::Now).await?;
                 Ok(match cap::http::send(&mut ctx.scope, request).await? {
                     Ok(r) => Ok(http::Response { status: r.status, headers: r.headers, body: r.body }),
                     Err(error) => Err(match error {
@@ -94,11 +98,13 @@ macro_rules! shared_since_0_1_0 {
                         log::Level::Warn => cap::log::Level::Warn,
                         log::Level::Error => cap::log::Level::Error,
                     };
-                    cap::log::log(&mut self.scope, level, message);
-                    Ok(())
+                    self.take_printed_lines();
+                    cap::log::log(&mut self.scope, level, message).await
                 }
 
                 async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+                    self.take_printed_lines();
+                    cap::log::flush(&mut self.scope, cap::log::Flush::WhenDue).await?;
                     cap::log::progress(&mut self.scope, done, total).await
                 }
             }

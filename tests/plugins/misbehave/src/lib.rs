@@ -52,7 +52,7 @@ impl Plugin for Misbehave {
                 instance_type("trap", "panics in fetch"),
                 instance_type(
                     "slow",
-                    "emits thing-1, checkpoints, sleeps 3 s (config sleep_seconds), emits thing-2; resumes after thing-1",
+                    "emits thing-1, checkpoints, logs, sleeps 3 s (config sleep_seconds), emits thing-2, logs; resumes after thing-1",
                 ),
                 instance_type("sleep", "sleeps for an hour in fetch (blocked in a host call, not running wasm)"),
                 InstanceType {
@@ -183,8 +183,10 @@ impl Plugin for Misbehave {
                     checkpoint()?;
                 }
                 let config: serde_json::Value = serde_json::from_str(&request.config)?;
+                log::info("thing-1 is stored; waiting before thing-2");
                 std::thread::sleep(std::time::Duration::from_secs(config["sleep_seconds"].as_u64().unwrap_or(3)));
                 emit_json("thing", &json!({"id": "thing-2", "name": "Second"}))?;
+                log::info("thing-2 emitted");
                 state::set("cursor", "thing-2");
                 Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
