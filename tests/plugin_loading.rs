@@ -240,3 +240,93 @@ async fn plugin_files_are_picked_up_replaced_and_removed_while_serving() {
     inlet.add_plugin_file("misbehave.wasm", &misbehave);
     run_where(&store, ok, 10, "the waiting run once the plugin is back", |r| r.status == RunStatus::Success).await;
 }
+
+/// A corrected build of a plugin fixes data already stored: `inlet
+/// reprocess` (or the API's, through the workers) runs its `process` over the
+/// kept batches and updates the records in place, as a run of trigger
+/// `reprocess`, and no request reaches the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrected_plugin_reprocesses_stored_batches_without_refetching() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const TOKEN: &str = "reprocess-test-admin-token";
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    let items =
+        serde_json::json!([{"id": "a", "title": "Alpha", "year": 2020}, {"id": "b", "title": "Beta", "year": 2021}]);
+    let upstream = axum::Router::new().route(
+        "/items",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let items = items.clone();
+            async move { axum::Json(items) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+    let inlet = Inlet::with_plugins(&[test_plugin("remap")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("items.test=http://{address}"))
+        .env("INLET_ADMIN_TOKEN", TOKEN);
+    let group = inlet.json(&["groups", "add", "remap", "--name", "test", "--json"]).await["id"].to_string();
+    let id =
+        inlet.json(&["integrations", "add", "remap", "items", "--group", &group, "--manual", "--json"]).await["id"]
+            .to_string();
+    let synced = inlet.run(&["sync", &id]).await;
+    assert!(synced.status.success(), "{}", text(&synced.stderr));
+    let store = inlet.store().await;
+    let names = || async {
+        let objects = store.objects(id.parse().unwrap()).await.unwrap();
+        objects.into_iter().map(|o| o.name.unwrap_or_default()).collect::<Vec<_>>()
+    };
+    assert_eq!(names().await, ["Alpha", "Beta"]);
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+
+    // The fixed build replaces the file; reprocessing corrects the records.
+    inlet.add_plugin_file("remap.wasm", &std::fs::read(test_plugin("remap-v2")).unwrap());
+    let reprocessed = inlet.run(&["reprocess", &id]).await;
+    let printed = text(&reprocessed.stdout);
+    assert!(reprocessed.status.success(), "{printed}{}", text(&reprocessed.stderr));
+    assert!(
+        printed.contains("success (reprocess, attempt 1)") && printed.contains("0 created, 2 updated"),
+        "{printed}"
+    );
+    assert_eq!(names().await, ["Alpha (2020)", "Beta (2021)"]);
+    let runs = inlet.json(&["runs", &id, "--json"]).await;
+    assert_eq!(
+        (runs[0]["run"]["trigger"].as_str(), runs[0]["run"]["records"]["updated"].as_i64()),
+        (Some("reprocess"), Some(2))
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "no request reached the upstream");
+    let since_tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let none = text(&inlet.run(&["reprocess", &id, "--since", &since_tomorrow]).await.stdout);
+    assert!(none.contains("records 0 created, 0 updated, 0 unchanged"), "no batch stored since then: {none}");
+
+    // Through the API, the workers do the same: a queued run of trigger `reprocess`.
+    let (mut serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let client = reqwest::Client::new();
+    let queued =
+        client.post(format!("{base}/api/integrations/{id}/reprocess")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(queued.status(), 202);
+    let run_id = queued.json::<serde_json::Value>().await.unwrap()["run_id"].as_i64().unwrap();
+    let run = support::eventually(30, "the queued reprocess to finish", || async {
+        let run = store.sync_run(run_id).await.unwrap()?;
+        (run.status == RunStatus::Success).then_some(run)
+    })
+    .await;
+    assert_eq!((run.trigger.as_str(), run.records.unchanged), ("reprocess", 2), "{run:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "no request reached the upstream");
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+
+    // Kept for as long as configured: with no retention, the history task
+    // prunes them, and there is nothing left to reprocess.
+    std::fs::write(inlet.dir().join("inlet.toml"), "processed_batches_max_age_days = 0\n").unwrap();
+    let rows = inlet.json(&["schedule", "list", "--json"]).await;
+    let prune =
+        rows.as_array().unwrap().iter().find(|r| r["instance_type"] == "prune-history").unwrap()["id"].to_string();
+    let pruned = text(&inlet.run(&["sync", &prune]).await.stdout);
+    assert!(pruned.contains("run "), "{pruned}");
+    let after = text(&inlet.run(&["reprocess", &id]).await.stdout);
+    assert!(after.contains("records 0 created, 0 updated, 0 unchanged"), "nothing kept: {after}");
+}

@@ -78,13 +78,7 @@ async fn integration(store: &Store, name: &str, first_due_at: Option<i64>) -> i6
 }
 
 fn fetch_job(integration_id: i64, run_at: i64) -> NewJob {
-    NewJob {
-        queue: Queue::Fetch,
-        integration_id,
-        args: JobArgs { trigger: Trigger::Manual, backfill_since: None },
-        max_attempts: 3,
-        run_at,
-    }
+    NewJob { queue: Queue::Fetch, integration_id, args: JobArgs::new(Trigger::Manual), max_attempts: 3, run_at }
 }
 
 /// `owner`'s lease on job `job_id`, claimed for `attempt`.
@@ -336,7 +330,7 @@ conformance!(cli_runs, a_run_in_the_cli_takes_its_integration_like_a_worker);
 async fn a_run_in_the_cli_takes_its_integration_like_a_worker(b: Backend) {
     let s = &b.store;
     let a = integration(s, "a", None).await;
-    let args = JobArgs { trigger: Trigger::Manual, backfill_since: None };
+    let args = JobArgs::new(Trigger::Manual);
     let cli = s.claim_integration(a, &args, "cli", 30_000).await.unwrap().unwrap();
     let refused = s.claim_integration(a, &args, "cli-2", 30_000).await.unwrap().unwrap_err();
     assert_eq!((refused.job_id, refused.owner.as_deref()), (cli.job_id, Some("cli")));
@@ -382,7 +376,7 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
 
     // Once processed, a batch's payload goes with the history.
     let nothing = inlet::domain::records::Records { objects: vec![], events: vec![], blocks: vec![], deleted: vec![] };
-    s.store_records(a, first, &nothing).await.unwrap();
+    s.store_records(a, Some(first), &nothing).await.unwrap();
     assert_eq!(s.prune_processed_batches(START).await.unwrap(), 0, "processed now, not before");
     b.clock.advance(1);
     assert_eq!(s.prune_processed_batches(START + 1).await.unwrap(), 1);
@@ -831,7 +825,7 @@ async fn store_batch(s: &Store, integration_id: i64, records: Records) {
     .await
     .unwrap();
     let batch = s.pending_batches(integration_id, 0, 10).await.unwrap()[0].id;
-    s.store_records(integration_id, batch, &records).await.unwrap();
+    s.store_records(integration_id, Some(batch), &records).await.unwrap();
 }
 
 /// Every record filter off but the integration, the kind and the start time.
@@ -952,6 +946,31 @@ async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backen
         open.commit().await.unwrap();
         assert_eq!(changes_after(cursor).await.0, ["e5"]);
     }
+}
+
+conformance!(joined_requests, a_request_that_joins_a_waiting_job_keeps_what_it_asked_for);
+async fn a_request_that_joins_a_waiting_job_keeps_what_it_asked_for(b: Backend) {
+    use inlet::store::jobs::ReprocessScope;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let job = |queue, args| NewJob { queue, integration_id: a, args, max_attempts: 3, run_at: START };
+    let enqueue = |queue, args| async move { s.enqueue_job(&job(queue, args)).await.unwrap() };
+    let args_of = |id| async move { s.job(id).await.unwrap().unwrap().args };
+    // A backfill asked for while a scheduled fetch waits: one job, which backfills.
+    let scheduled = enqueue(Queue::Fetch, JobArgs::new(Trigger::Schedule)).await;
+    let backfill = JobArgs { backfill_since: Some(START - 1000), ..JobArgs::new(Trigger::Backfill) };
+    assert_eq!(enqueue(Queue::Fetch, backfill.clone()).await, scheduled, "joined the waiting job");
+    assert_eq!(args_of(scheduled).await, backfill);
+    assert_eq!(enqueue(Queue::Fetch, JobArgs::new(Trigger::Manual)).await, scheduled);
+    assert_eq!(args_of(scheduled).await, backfill, "a plain request does not undo the backfill");
+    // A reprocess joins a waiting process job, and a wider one widens it.
+    let reprocess = |since| JobArgs { reprocess: Some(ReprocessScope { since }), ..JobArgs::new(Trigger::Reprocess) };
+    let process = enqueue(Queue::Process, JobArgs::new(Trigger::Manual)).await;
+    assert_eq!(enqueue(Queue::Process, reprocess(Some(START))).await, process);
+    assert_eq!(args_of(process).await, reprocess(Some(START)));
+    enqueue(Queue::Process, reprocess(None)).await;
+    enqueue(Queue::Process, reprocess(Some(START + 5))).await;
+    assert_eq!(args_of(process).await, reprocess(None), "all kept batches, the widest asked for");
 }
 
 conformance!(process_only_runs, a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_history);

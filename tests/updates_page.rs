@@ -245,6 +245,15 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         (lines.len() == 2).then_some(())
     })
     .await;
+    // Its stored data processed again from the drawer: a run of trigger `reprocess`.
+    wait_for_text(&page, "#history-list li.run .run-status", "success", 20).await;
+    page.find(Locator::Css("#history-reprocess")).await.unwrap().click().await.unwrap();
+    let queued = text_of(&page, "#history-action-status").await;
+    assert!(queued.starts_with("Reprocess queued (run "), "{queued}");
+    let newest = "#history-list li.run:first-child";
+    wait_for_text(&page, &format!("{newest} .run-trigger"), "reprocess", 20).await;
+    wait_for_text(&page, &format!("{newest} .run-status"), "success", 20).await;
+    screenshot(&page, "10-reprocessed").await;
     page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
     // Tasks: the digest task and the host's housekeeping, and nothing else;
@@ -289,6 +298,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
-    screenshot(&page, "10-tasks").await;
+    screenshot(&page, "11-tasks").await;
     page.close().await.unwrap();
 }

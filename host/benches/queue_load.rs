@@ -148,7 +148,7 @@ async fn throughput(backend: &str, plugin: &PathBuf, jobs: usize) -> anyhow::Res
     let store = host.store().clone();
     let ids = add_integrations(&store, group, jobs, |_| None).await?;
     for id in &ids {
-        let args = JobArgs { trigger: Trigger::Manual, backfill_since: None };
+        let args = JobArgs::new(Trigger::Manual);
         store
             .enqueue_job(&NewJob {
                 queue: Queue::Fetch,

@@ -97,6 +97,7 @@ pub struct Housekeeping {
     pub oauth: Arc<OAuth>,
     pub history_max_age: Duration,
     pub history_max_runs: i64,
+    pub processed_batches_max_age: Duration,
 }
 
 impl Housekeeping {
@@ -112,7 +113,8 @@ impl Housekeeping {
         let before = self.store.now() - self.history_max_age.as_millis() as i64;
         let runs = self.store.prune_sync_runs(before, self.history_max_runs).await?;
         let deliveries = self.store.prune_webhook_deliveries(before).await?;
-        let batches = self.store.prune_processed_batches(before).await?;
+        let batches_before = self.store.now() - self.processed_batches_max_age.as_millis() as i64;
+        let batches = self.store.prune_processed_batches(batches_before).await?;
         let message = format!("pruned {runs} runs, {deliveries} webhook deliveries and {batches} processed batches");
         Ok((message, (runs + deliveries + batches) as i64))
     }

@@ -143,6 +143,7 @@ impl Host {
             store: store.clone(),
             oauth: Arc::clone(&oauth),
             history_max_age: settings.history_max_age,
+            processed_batches_max_age: settings.processed_batches_max_age,
             history_max_runs: settings.history_max_runs,
         };
         let runner = SyncRunner {

@@ -24,7 +24,7 @@ use crate::settings::PluginSettings;
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
-use crate::store::jobs::{JobAction, JobArgs, JobLease};
+use crate::store::jobs::{JobAction, JobArgs, JobLease, ReprocessScope};
 use crate::store::raw_batches::BatchFate;
 use crate::store::records::RecordCounts;
 use crate::store::run_batches::{Recorded, RunCompletion, RunStart};
@@ -98,6 +98,9 @@ pub struct RunRequest {
     pub pending_run_id: Option<i64>,
     /// Only process stored batches (a webhook delivery's), do not fetch.
     pub process_only: bool,
+    /// Process kept batches again with the current plugin (then any
+    /// pending), without fetching; implies `process_only`.
+    pub reprocess: Option<ReprocessScope>,
     /// An earlier attempt of this job checkpointed: a backfill continues
     /// from the plugin's progress instead of from its start.
     pub resumes: bool,
@@ -113,6 +116,7 @@ impl RunRequest {
             backfill_since: None,
             pending_run_id: None,
             process_only: false,
+            reprocess: None,
             resumes: false,
         }
     }
@@ -308,6 +312,13 @@ impl SyncRunner {
                 None,
             );
         };
+        if let Some(scope) = run.request.reprocess {
+            let reprocessed = match self.reprocess(&plugin, integration_id, scope).await {
+                Ok(reprocessed) => reprocessed,
+                Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
+            };
+            return executed(run, FetchResult::default(), reprocessed.0, reprocessed.1);
+        }
         let fetched = match run.request.process_only {
             true => FetchResult::default(),
             false => self.fetch(&plugin, &run).await.unwrap_or_else(|error| FetchResult {
@@ -379,7 +390,8 @@ impl SyncRunner {
     pub async fn run(&self, request: &RunRequest) -> Result<SyncRun> {
         let id = request.integration_id;
         self.store.integration(id).await?.with_context(|| format!("there is no integration with id {id}"))?;
-        let args = JobArgs { trigger: request.trigger, backfill_since: request.backfill_since };
+        let args =
+            JobArgs { backfill_since: request.backfill_since, reprocess: request.reprocess, trigger: request.trigger };
         let lease_ms = self.job_lease.as_millis() as i64;
         let lease = match self.store.claim_integration(id, &args, &self.owner, lease_ms).await? {
             Ok(lease) => lease,
@@ -705,7 +717,7 @@ impl SyncRunner {
                 let raw = RawBatch { kind: batch.kind, payload: batch.payload };
                 let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
                     Ok(Ok(records)) => {
-                        counts.add(self.store.store_records(integration_id, id, &records).await?);
+                        counts.add(self.store.store_records(integration_id, Some(id), &records).await?);
                         continue;
                     }
                     Ok(Err(error)) => Ok(error),
@@ -758,6 +770,45 @@ impl SyncRunner {
 
 /// Pending batches read at once while processing.
 const PROCESS_PAGE: i64 = 16;
+
+impl SyncRunner {
+    /// Run the current plugin's `process` over the batches kept of
+    /// `scope` (oldest first), updating the records in place, then over any
+    /// pending: a fixed plugin corrects old data without asking the upstream
+    /// again. The first batch it cannot process ends the pass with its
+    /// error; the batches keep their state.
+    async fn reprocess(
+        &self,
+        plugin: &LoadedPlugin,
+        integration_id: i64,
+        scope: ReprocessScope,
+    ) -> Result<(RecordCounts, Option<RunError>)> {
+        let mut counts = RecordCounts::default();
+        let mut after = 0;
+        loop {
+            let page = self.store.processed_batches(integration_id, scope.since, after, PROCESS_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for batch in page {
+                let (id, kind) = (batch.id, batch.kind.clone());
+                let raw = RawBatch { kind: batch.kind, payload: batch.payload };
+                let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
+                    Ok(Ok(records)) => {
+                        counts.add(self.store.store_records(integration_id, None, &records).await?);
+                        continue;
+                    }
+                    Ok(Err(error)) => plugin_error(error),
+                    Err(error) => call_error(error),
+                };
+                let message = format!("reprocessing batch {id} ({kind}) failed; stopped there: {}", error.message);
+                return Ok((counts, Some(RunError { message, ..error })));
+            }
+        }
+        let (pending, error) = self.process_pending(plugin, integration_id).await?;
+        counts.add(pending);
+        Ok((counts, error))
+    }
+}
 
 /// A batch that keeps failing for passing reasons is marked failed after
 /// this many attempts.

@@ -87,6 +87,26 @@ pub async fn sync(
     Ok((StatusCode::ACCEPTED, Json(integrations::request_sync(&api.host, id, query.force).await?)))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReprocessQuery {
+    /// Only batches stored at or after this time (epoch ms); all kept ones by default.
+    since: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/integrations/{id}/reprocess", tag = "integrations",
+    params(("id" = i64, Path), ReprocessQuery),
+    responses((status = 202, description = "A run of trigger `reprocess` is queued: the current plugin processes the kept batches again, without fetching", body = SyncRequested),
+        (status = 404, body = ErrorBody)))]
+pub async fn reprocess(
+    State(api): State<ApiState>,
+    Id(id): Id,
+    QueryParams(query): QueryParams<ReprocessQuery>,
+) -> ApiResult<(StatusCode, Json<SyncRequested>)> {
+    Ok((StatusCode::ACCEPTED, Json(integrations::request_reprocess(&api.host, id, query.since).await?)))
+}
+
 #[utoipa::path(post, path = "/api/integrations/{id}/pause", tag = "integrations", params(("id" = i64, Path)),
     responses((status = 200, body = IntegrationView), (status = 404, body = ErrorBody)))]
 pub async fn pause(State(api): State<ApiState>, Id(id): Id) -> ApiResult<Json<IntegrationView>> {

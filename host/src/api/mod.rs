@@ -79,6 +79,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(integrations::get, integrations::replace, integrations::delete))
         .routes(routes!(integrations::sync_settings))
         .routes(routes!(integrations::sync))
+        .routes(routes!(integrations::reprocess))
         .routes(routes!(integrations::pause))
         .routes(routes!(integrations::resume))
         .routes(routes!(integrations::sync_history))

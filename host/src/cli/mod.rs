@@ -49,6 +49,9 @@ enum Command {
     Integrations(integrations::IntegrationsCommand),
     /// Run one sync of an integration now.
     Sync(sync::SyncArgs),
+    /// Process an integration's kept batches again with the current plugin,
+    /// updating its records without fetching.
+    Reprocess(sync::ReprocessArgs),
     /// Show an integration's sync history.
     Runs(sync::RunsArgs),
     /// Print the records an integration has stored.
@@ -93,6 +96,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Groups(command) => groups::run(&host, command).await,
                 Command::Integrations(command) => integrations::run(&host, command).await,
                 Command::Sync(args) => sync::run(&host, args).await,
+                Command::Reprocess(args) => sync::reprocess(&host, args).await,
                 Command::Runs(args) => sync::runs(&host, args).await,
                 Command::Records(args) => sync::records(&host, args).await,
                 Command::Schedule(command) => schedule::run(&host, command).await,

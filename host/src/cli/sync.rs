@@ -2,7 +2,7 @@ use super::print_json;
 use crate::Host;
 use crate::domain::error_class::ErrorClass;
 use crate::domain::trigger::Trigger;
-use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
+use crate::store::jobs::{JobArgs, NewJob, Queue, ReprocessScope, TriggerOutcome};
 use crate::store::sync_runs::{RunStatus, SyncRun};
 use crate::sync::RunRequest;
 use anyhow::{Context, Result, bail};
@@ -49,6 +49,17 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ReprocessArgs {
+    /// Integration id.
+    integration: i64,
+    /// Only batches stored from then on: RFC 3339 time or YYYY-MM-DD (UTC).
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RecordsArgs {
     /// Integration id.
     integration: i64,
@@ -70,22 +81,39 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
         return enqueue(host, &args, backfill_since).await;
     }
     let Some(integration) = args.integration else { bail!("name an integration id (or --plugin with --force)") };
-    let request = RunRequest { backfill_since, ..RunRequest::manual(integration) };
+    run_here(host, RunRequest { backfill_since, ..RunRequest::manual(integration) }, args.json).await
+}
+
+/// Run `request` in this process and print how it went; an error unless it succeeded.
+async fn run_here(host: &Host, request: RunRequest, json: bool) -> Result<()> {
     let run = host.runner.run(&request).await?;
-    if args.json {
+    if json {
         print_json(&run)?;
     } else {
         print_run(&run);
     }
     if run.status != RunStatus::Success {
         bail!(
-            "integration {integration}: sync run {} failed ({}): {}",
+            "integration {}: {} run {} failed ({}): {}",
+            request.integration_id,
+            run.trigger.as_str(),
             run.id,
             run.error_class.map_or("unknown", ErrorClass::as_str),
             run.error_message.as_deref().unwrap_or("no message")
         );
     }
     Ok(())
+}
+
+pub async fn reprocess(host: &Host, args: ReprocessArgs) -> Result<()> {
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let request = RunRequest {
+        trigger: Trigger::Reprocess,
+        process_only: true,
+        reprocess: Some(ReprocessScope { since }),
+        ..RunRequest::manual(args.integration)
+    };
+    run_here(host, request, args.json).await
 }
 
 async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> Result<()> {
@@ -111,7 +139,7 @@ async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> R
         let job = NewJob {
             queue: Queue::Fetch,
             integration_id,
-            args: JobArgs { trigger, backfill_since },
+            args: JobArgs { backfill_since, ..JobArgs::new(trigger) },
             max_attempts: host.policy(Queue::Fetch).max_attempts,
             run_at: store.now(),
         };

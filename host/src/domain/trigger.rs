@@ -15,11 +15,13 @@ pub enum Trigger {
     Retry,
     /// A first run, or an explicit re-fetch of history.
     Backfill,
+    /// Stored batches processed again by the current plugin, without fetching.
+    Reprocess,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 5] =
-        [Trigger::Schedule, Trigger::Manual, Trigger::Webhook, Trigger::Retry, Trigger::Backfill];
+    pub const ALL: [Trigger; 6] =
+        [Trigger::Schedule, Trigger::Manual, Trigger::Webhook, Trigger::Retry, Trigger::Backfill, Trigger::Reprocess];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +30,7 @@ impl Trigger {
             Trigger::Webhook => "webhook",
             Trigger::Retry => "retry",
             Trigger::Backfill => "backfill",
+            Trigger::Reprocess => "reprocess",
         }
     }
 

@@ -26,7 +26,7 @@ pub async fn retry_failed(host: &Host, id: Option<i64>) -> Result<BatchesRetried
         let job = NewJob {
             queue: Queue::Process,
             integration_id,
-            args: JobArgs { trigger: Trigger::Manual, backfill_since: None },
+            args: JobArgs::new(Trigger::Manual),
             max_attempts: host.policy(Queue::Process).max_attempts,
             run_at: store.now(),
         };

@@ -9,7 +9,7 @@ use crate::housekeeping::HostTask;
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, NewIntegration};
-use crate::store::jobs::{JobArgs, NewJob, Queue, TriggerOutcome};
+use crate::store::jobs::{JobArgs, NewJob, Queue, ReprocessScope, TriggerOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -321,7 +321,7 @@ pub async fn request_sync(host: &Host, id: i64, force: bool) -> OperationResult<
     let job = NewJob {
         queue: Queue::Fetch,
         integration_id: id,
-        args: JobArgs { trigger: Trigger::Manual, backfill_since: None },
+        args: JobArgs::new(Trigger::Manual),
         max_attempts: host.policy(Queue::Fetch).max_attempts,
         run_at: host.store().now(),
     };
@@ -344,6 +344,29 @@ pub async fn request_sync(host: &Host, id: i64, force: bool) -> OperationResult<
             })
         }
         TriggerOutcome::NoIntegration => Err(OperationError::not_found("integration", id)),
+    }
+}
+
+/// Queue a reprocess: the current plugin's `process` over the integration's
+/// kept batches (those stored since `since`, or all), updating its records
+/// in place without fetching. It runs on the `process` queue, paused or not:
+/// it asks nothing of the upstream.
+pub async fn request_reprocess(host: &Host, id: i64, since: Option<i64>) -> OperationResult<SyncRequested> {
+    get(host, id).await?;
+    let job = NewJob {
+        queue: Queue::Process,
+        integration_id: id,
+        args: JobArgs { reprocess: Some(ReprocessScope { since }), ..JobArgs::new(Trigger::Reprocess) },
+        max_attempts: host.policy(Queue::Process).max_attempts,
+        run_at: host.store().now(),
+    };
+    match host.store().request_run(&job, 0).await? {
+        TriggerOutcome::Queued { job_id, run_id } => {
+            host.wake(Queue::Process);
+            Ok(SyncRequested { integration_id: id, job_id, run_id })
+        }
+        TriggerOutcome::NoIntegration => Err(OperationError::not_found("integration", id)),
+        TriggerOutcome::TooSoon { .. } => unreachable!("no minimum gap was asked for"),
     }
 }
 

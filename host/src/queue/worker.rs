@@ -459,6 +459,7 @@ fn request(job: &Job, integration_id: i64, lease: JobLease) -> RunRequest {
         backfill_since: job.args.backfill_since,
         pending_run_id: job.pending_run_id,
         process_only: matches!(job.queue, Queue::Webhook | Queue::Process),
+        reprocess: job.args.reprocess,
         resumes: job.checkpoints > 0,
     }
 }

@@ -67,6 +67,9 @@ struct ConfigFile {
     shutdown_grace_seconds: Option<u64>,
     /// Sync history kept (defaults 30 days, 500 runs per integration).
     history_max_age_days: Option<u64>,
+    /// Processed raw batches kept for `inlet reprocess` (default: as long as
+    /// the history); 0 keeps none past the next housekeeping.
+    processed_batches_max_age_days: Option<u64>,
     history_max_runs: Option<i64>,
     /// Per-queue overrides of the default policies, keyed fetch/process/webhook.
     #[serde(default)]
@@ -158,6 +161,8 @@ pub struct Settings {
     pub job_lease: Duration,
     pub shutdown_grace: Duration,
     pub history_max_age: Duration,
+    /// How long processed batches are kept, to be reprocessed.
+    pub processed_batches_max_age: Duration,
     pub history_max_runs: i64,
     /// Policies that differ from the defaults, by queue name.
     pub queue_policies: BTreeMap<String, QueuePolicy>,
@@ -303,6 +308,9 @@ impl Settings {
             job_lease: Duration::from_secs(file.job_lease_seconds.unwrap_or(30).max(1)),
             shutdown_grace: Duration::from_secs(file.shutdown_grace_seconds.unwrap_or(30)),
             history_max_age: Duration::from_secs(file.history_max_age_days.unwrap_or(30) * 86_400),
+            processed_batches_max_age: Duration::from_secs(
+                file.processed_batches_max_age_days.or(file.history_max_age_days).unwrap_or(30) * 86_400,
+            ),
             history_max_runs: file.history_max_runs.unwrap_or(500),
             queue_policies,
             public_url,

@@ -219,7 +219,7 @@ impl Store {
     /// (every statement is a round trip), on SQLite three.
     pub async fn enqueue_due_fetches(&self, max_attempts: i64, limit: i64) -> Result<Vec<i64>> {
         let now = self.now();
-        let args = serde_json::to_string(&JobArgs { trigger: Trigger::Schedule, backfill_since: None })?;
+        let args = serde_json::to_string(&JobArgs::new(Trigger::Schedule))?;
         let queue_job = "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
              SELECT $1, d.id, $2, $3, $4, $4, $4 FROM";
         let unless_waiting =

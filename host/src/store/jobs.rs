@@ -49,6 +49,42 @@ pub struct JobArgs {
     /// Fetch history from this time (ms) on, ignoring cursors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_since: Option<i64>,
+    /// Process stored batches again with the current plugin (no fetch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reprocess: Option<ReprocessScope>,
+}
+
+/// Which stored batches a reprocess reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReprocessScope {
+    /// Batches stored at or after this time (ms); all kept ones when absent.
+    pub since: Option<i64>,
+}
+
+impl JobArgs {
+    pub fn new(trigger: Trigger) -> JobArgs {
+        JobArgs { trigger, backfill_since: None, reprocess: None }
+    }
+
+    /// A waiting job that another request joins does what both asked for:
+    /// the earlier backfill start and the wider reprocess, with the trigger
+    /// of what the job now does.
+    fn joined(&self, new: &JobArgs) -> JobArgs {
+        fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+            a.into_iter().chain(b).min()
+        }
+        let reprocess = match (self.reprocess, new.reprocess) {
+            (Some(a), Some(b)) => Some(ReprocessScope { since: a.since.zip(b.since).map(|(a, b)| a.min(b)) }),
+            (a, b) => a.or(b),
+        };
+        let backfill_since = earlier(self.backfill_since, new.backfill_since);
+        let trigger = match (reprocess, backfill_since) {
+            (Some(_), _) => Trigger::Reprocess,
+            (None, Some(_)) => Trigger::Backfill,
+            (None, None) => self.trigger,
+        };
+        JobArgs { trigger, backfill_since, reprocess }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -633,14 +669,24 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
         Backend::Postgres => "FOR UPDATE",
         Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
     };
-    let waiting: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1 {lock}"
+    let waiting = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, args FROM jobs WHERE queue = $1 AND integration_id = $2 AND state = 'available' ORDER BY id LIMIT 1 {lock}"
     )))
     .bind(new.queue.as_str())
     .bind(new.integration_id)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(id) = waiting {
+    if let Some(row) = waiting {
+        let id: i64 = row.try_get("id")?;
+        let args: JobArgs = serde_json::from_str(row.try_get("args")?)?;
+        let joined = args.joined(&new.args);
+        if joined != args {
+            sqlx::query("UPDATE jobs SET args = $2 WHERE id = $1")
+                .bind(id)
+                .bind(serde_json::to_string(&joined)?)
+                .execute(&mut *conn)
+                .await?;
+        }
         sqlx::query(
             "UPDATE jobs SET run_at = $2, updated_at = $3
              WHERE id = $1 AND run_at > $2 AND (error_class IS NULL OR error_class <> 'rate-limited')",

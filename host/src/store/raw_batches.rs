@@ -98,10 +98,33 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?
-        .into_iter()
-        .map(|row| {
-            Ok(StoredBatch { id: row.try_get("id")?, kind: row.try_get("kind")?, payload: row.try_get("payload")? })
-        })
+        .iter()
+        .map(stored_batch)
+        .collect()
+    }
+
+    /// Up to `limit` processed batches with ids above `after` stored at or
+    /// after `since`, oldest first: what a reprocess reads.
+    pub async fn processed_batches(
+        &self,
+        integration_id: i64,
+        since: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredBatch>> {
+        sqlx::query(
+            "SELECT id, kind, payload FROM raw_batches
+             WHERE integration_id = $1 AND status = 'processed' AND ($2 IS NULL OR created_at >= $2) AND id > $3
+             ORDER BY id LIMIT $4",
+        )
+        .bind(integration_id)
+        .bind(since)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(stored_batch)
         .collect()
     }
 
@@ -236,4 +259,8 @@ pub(super) async fn insert_pending(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+fn stored_batch(row: &sqlx::any::AnyRow) -> Result<StoredBatch> {
+    Ok(StoredBatch { id: row.try_get("id")?, kind: row.try_get("kind")?, payload: row.try_get("payload")? })
 }

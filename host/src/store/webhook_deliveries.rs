@@ -86,7 +86,7 @@ impl Store {
             let job = NewJob {
                 queue: Queue::Webhook,
                 integration_id: *integration_id,
-                args: JobArgs { trigger: Trigger::Webhook, backfill_since: None },
+                args: JobArgs::new(Trigger::Webhook),
                 max_attempts: delivery.max_attempts,
                 run_at: now,
             };

@@ -729,6 +729,7 @@ async function openHistory(id, opener) {
     run: JSON.stringify(row.run),
   };
   $('#history-heading').textContent = `History: ${row.name}`;
+  $('#history-action-status').textContent = '';
   $('#history-list').replaceChildren();
   $('#history-more').hidden = true;
   $('#history-drawer').hidden = false;
@@ -803,6 +804,27 @@ async function loadHistory(which) {
   if (drawer.reloadAfter && state.history === drawer) {
     drawer.reloadAfter = false;
     loadHistory('first');
+  }
+}
+
+// Queues a reprocess of the open history's integration: the current plugin
+// over its stored batches, no fetch. The run shows in the list as it goes.
+async function requestReprocess() {
+  const drawer = state.history;
+  if (!drawer) return;
+  const status = $('#history-action-status');
+  status.textContent = '';
+  try {
+    const queued = await api(`/api/integrations/${drawer.id}/reprocess`, { method: 'POST' });
+    if (state.history !== drawer) return;
+    status.textContent = `Reprocess queued (run ${queued.run_id}).`;
+    // It may start and end between two updates of the row: watch the run
+    // itself until it ends (see followLogs).
+    drawer.watchedRun = queued.run_id;
+    loadHistory('first');
+  } catch (error) {
+    if (alreadyHandled(error) || state.history !== drawer) return;
+    status.textContent = `The reprocess could not be queued: ${error.message}`;
   }
 }
 
@@ -895,7 +917,16 @@ async function loadRunLog(item) {
   }
 }
 
+// Every LOG_REFRESH_MS while the drawer is open: new lines of open logs of
+// runs in flight, and the history again while a run asked for here has not ended.
 function followLogs() {
+  const drawer = state.history;
+  if (drawer && drawer.watchedRun !== undefined) {
+    const item = document.querySelector(`#history-list li.run[data-run-id="${Number(drawer.watchedRun)}"]`);
+    const ended = item && !['pending', 'running'].includes(item.dataset.status);
+    if (ended) delete drawer.watchedRun;
+    else loadHistory('first');
+  }
   for (const log of document.querySelectorAll('#history-list details.run-log[open]')) {
     const item = log.closest('li.run');
     if (item.dataset.logFollowing === 'yes') loadRunLog(item);
@@ -1187,6 +1218,7 @@ function start() {
   $('#updates-body').addEventListener('click', onTableClick);
   $('#history-close').addEventListener('click', () => closeHistory());
   $('#history-more').addEventListener('click', () => loadHistory('more'));
+  $('#history-reprocess').addEventListener('click', () => requestReprocess());
   $('#schedule-form').addEventListener('submit', onScheduleSubmit);
   $('#schedule-form').addEventListener('change', (event) => {
     if (event.target.name !== 'kind') return;

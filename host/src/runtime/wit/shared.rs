@@ -196,6 +196,8 @@ macro_rules! shared_since_0_1_0 {
                             DomainTrigger::Webhook => Trigger::Webhook,
                             DomainTrigger::Retry => Trigger::Retry,
                             DomainTrigger::Backfill => Trigger::Backfill,
+                            // A reprocess never fetches; were it to, an operator asked.
+                            DomainTrigger::Reprocess => Trigger::Manual,
                         },
                     }
                 }
