@@ -12,6 +12,7 @@ use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};
 use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob, Queue};
+use inlet::store::raw_batches::BatchSelection;
 use inlet::store::records::{RecordCounts, RecordFilter};
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
 use std::collections::BTreeSet;
@@ -245,7 +246,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     // Its checkpoint, completion and job actions change nothing.
     let stale_lease = lease(id, "stale", 1);
     checkpoint_refused(s, a, stale_run, &stale_lease, &[("cursor".into(), Some("stale".into()))]).await;
-    assert!(s.pending_batches(a, 0, 10).await.unwrap().is_empty(), "no batch stored");
+    assert!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().is_empty(), "no batch stored");
     assert_eq!(s.state_value(a, "cursor").await.unwrap(), None, "no cursor moved");
     let outcome = RunOutcome {
         status: RunStatus::Success,
@@ -358,29 +359,32 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
     })
     .await
     .unwrap();
-    let pending = s.pending_batches(a, 0, 10).await.unwrap();
+    let pending = s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap();
     let (first, second) = (pending[0].id, pending[1].id);
-    assert_eq!(s.pending_batches(a, first, 10).await.unwrap().len(), 1, "paged after an id");
+    assert_eq!(s.batches(a, BatchSelection::Pending, first, 10).await.unwrap().len(), 1, "paged after an id");
     assert_eq!(s.defer_batch(first, "transient: busy", 2).await.unwrap(), BatchFate::Pending { attempts: 1 });
-    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 2, "a deferred batch stays pending");
+    assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 2, "a deferred batch stays pending");
     assert_eq!(s.defer_batch(first, "transient: busy", 2).await.unwrap(), BatchFate::Failed, "out of attempts");
     s.mark_batch_failed(second, "permanent: bad JSON").await.unwrap();
     let failed = s.failed_batches(10).await.unwrap();
     assert_eq!(failed.iter().map(|f| (f.id, f.attempts)).collect::<Vec<_>>(), [(second, 1), (first, 2)]);
     assert_eq!((failed[0].error.as_str(), failed[0].bytes), ("permanent: bad JSON", 8));
     assert_eq!(s.retry_failed_batches(Some(second)).await.unwrap(), [a]);
-    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1);
     assert_eq!(s.retry_failed_batches(None).await.unwrap(), [a]);
-    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 2);
     assert!(s.failed_batches(10).await.unwrap().is_empty());
 
     // Once processed, a batch's payload goes with the history.
     let nothing = inlet::domain::records::Records { objects: vec![], events: vec![], blocks: vec![], deleted: vec![] };
-    s.store_records(a, Some(first), &nothing).await.unwrap();
+    s.store_records(a, first, &nothing).await.unwrap();
     assert_eq!(s.prune_processed_batches(START).await.unwrap(), 0, "processed now, not before");
     b.clock.advance(1);
     assert_eq!(s.prune_processed_batches(START + 1).await.unwrap(), 1);
-    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), [second]);
+    assert_eq!(
+        s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().iter().map(|p| p.id).collect::<Vec<_>>(),
+        [second]
+    );
 }
 
 conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);
@@ -781,9 +785,9 @@ async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend)
         panic!("the first delivery is new");
     };
     assert_eq!((integrations, unrouted_batches), (vec![a, c], 1));
-    assert_eq!(s.pending_batches(a, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1);
     assert_eq!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::Duplicate { delivery_id });
-    assert_eq!(s.pending_batches(c, 0, 10).await.unwrap().len(), 1, "a replay stores nothing");
+    assert_eq!(s.batches(c, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1, "a replay stores nothing");
     let jobs = s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.integration_id.unwrap()).collect::<BTreeSet<_>>(), BTreeSet::from([a, c]));
 
@@ -824,8 +828,8 @@ async fn store_batch(s: &Store, integration_id: i64, records: Records) {
     })
     .await
     .unwrap();
-    let batch = s.pending_batches(integration_id, 0, 10).await.unwrap()[0].id;
-    s.store_records(integration_id, Some(batch), &records).await.unwrap();
+    let batch = s.batches(integration_id, BatchSelection::Pending, 0, 10).await.unwrap()[0].id;
+    s.store_records(integration_id, batch, &records).await.unwrap();
 }
 
 /// Every record filter off but the integration, the kind and the start time.

@@ -25,7 +25,7 @@ use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
 use crate::store::jobs::{JobAction, JobArgs, JobLease, ReprocessScope};
-use crate::store::raw_batches::BatchFate;
+use crate::store::raw_batches::{BatchFate, BatchSelection};
 use crate::store::records::RecordCounts;
 use crate::store::run_batches::{Recorded, RunCompletion, RunStart};
 use crate::store::sync_runs::{LogLine, RunOutcome, RunStatus, SyncRun};
@@ -313,11 +313,11 @@ impl SyncRunner {
             );
         };
         if let Some(scope) = run.request.reprocess {
-            let reprocessed = match self.reprocess(&plugin, integration_id, scope).await {
+            let (records, error) = match self.reprocess(&plugin, integration_id, scope).await {
                 Ok(reprocessed) => reprocessed,
                 Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
             };
-            return executed(run, FetchResult::default(), reprocessed.0, reprocessed.1);
+            return executed(run, FetchResult::default(), records, error);
         }
         let fetched = match run.request.process_only {
             true => FetchResult::default(),
@@ -329,7 +329,7 @@ impl SyncRunner {
         // Process whatever is stored, including batches committed before a
         // failure or left by an earlier run: checkpointed data is kept.
         let (records, process_error) = if fetched.batches > 0 || run.had_pending_batches {
-            match self.process_pending(&plugin, integration_id).await {
+            match self.process_batches(&plugin, integration_id, BatchSelection::Pending).await {
                 Ok(processed) => processed,
                 Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
             }
@@ -693,23 +693,44 @@ impl SyncRunner {
         self.plugin_settings.get(plugin.id()).and_then(|p| p.rate_limit).or(plugin.manifest.rate_limit)
     }
 
-    /// Turn the integration's pending batches into records, a page at a time
-    /// so a large backfill is never in memory at once. A batch that fails for
-    /// good is marked failed, kept for an operator to retry, and the pass goes
-    /// on. One that fails for a passing reason (deadline under load, no free
-    /// instance, the plugin's `transient`) stays pending, with the attempt
-    /// counted unless no instance was free, and ends the pass: the run fails
-    /// as transient, and its retry processes it and those after it.
-    async fn process_pending(
+    /// The current plugin over the kept batches of `scope`, records updated
+    /// in place; then whatever is pending, which a reprocess covers too,
+    /// unless a passing failure stopped the first pass.
+    async fn reprocess(
         &self,
         plugin: &LoadedPlugin,
         integration_id: i64,
+        scope: ReprocessScope,
+    ) -> Result<(RecordCounts, Option<RunError>)> {
+        let kept = BatchSelection::Kept { since: scope.since };
+        let (mut counts, error) = self.process_batches(plugin, integration_id, kept).await?;
+        if error.as_ref().is_some_and(|e| e.class == ErrorClass::Transient) {
+            return Ok((counts, error));
+        }
+        let (pending, later) = self.process_batches(plugin, integration_id, BatchSelection::Pending).await?;
+        counts.add(pending);
+        Ok((counts, error.or(later)))
+    }
+
+    /// Turn the integration's batches of `which` into records (pending ones,
+    /// or kept ones again for a reprocess), a page at a time so a large
+    /// backfill is never in memory at once. A batch that fails for good is
+    /// marked failed, kept for an operator to retry, and the pass goes on.
+    /// One that fails for a passing reason (deadline under load, no free
+    /// instance, the plugin's `transient`) is left pending, with the attempt
+    /// counted unless no instance was free, and ends the pass: the run fails
+    /// as transient, and its retry processes it and those after it.
+    async fn process_batches(
+        &self,
+        plugin: &LoadedPlugin,
+        integration_id: i64,
+        which: BatchSelection,
     ) -> Result<(RecordCounts, Option<RunError>)> {
         let mut counts = RecordCounts::default();
         let mut first_error = None;
         let mut after = 0;
         loop {
-            let page = self.store.pending_batches(integration_id, after, PROCESS_PAGE).await?;
+            let page = self.store.batches(integration_id, which, after, PROCESS_PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.id;
             for batch in page {
@@ -717,7 +738,7 @@ impl SyncRunner {
                 let raw = RawBatch { kind: batch.kind, payload: batch.payload };
                 let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
                     Ok(Ok(records)) => {
-                        counts.add(self.store.store_records(integration_id, Some(id), &records).await?);
+                        counts.add(self.store.store_records(integration_id, id, &records).await?);
                         continue;
                     }
                     Ok(Err(error)) => Ok(error),
@@ -770,45 +791,6 @@ impl SyncRunner {
 
 /// Pending batches read at once while processing.
 const PROCESS_PAGE: i64 = 16;
-
-impl SyncRunner {
-    /// Run the current plugin's `process` over the batches kept of
-    /// `scope` (oldest first), updating the records in place, then over any
-    /// pending: a fixed plugin corrects old data without asking the upstream
-    /// again. The first batch it cannot process ends the pass with its
-    /// error; the batches keep their state.
-    async fn reprocess(
-        &self,
-        plugin: &LoadedPlugin,
-        integration_id: i64,
-        scope: ReprocessScope,
-    ) -> Result<(RecordCounts, Option<RunError>)> {
-        let mut counts = RecordCounts::default();
-        let mut after = 0;
-        loop {
-            let page = self.store.processed_batches(integration_id, scope.since, after, PROCESS_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            for batch in page {
-                let (id, kind) = (batch.id, batch.kind.clone());
-                let raw = RawBatch { kind: batch.kind, payload: batch.payload };
-                let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
-                    Ok(Ok(records)) => {
-                        counts.add(self.store.store_records(integration_id, None, &records).await?);
-                        continue;
-                    }
-                    Ok(Err(error)) => plugin_error(error),
-                    Err(error) => call_error(error),
-                };
-                let message = format!("reprocessing batch {id} ({kind}) failed; stopped there: {}", error.message);
-                return Ok((counts, Some(RunError { message, ..error })));
-            }
-        }
-        let (pending, error) = self.process_pending(plugin, integration_id).await?;
-        counts.add(pending);
-        Ok((counts, error))
-    }
-}
 
 /// A batch that keeps failing for passing reasons is marked failed after
 /// this many attempts.

@@ -52,6 +52,15 @@ pub struct Checkpoint<'a> {
     pub max_state_keys: i64,
 }
 
+/// Which stored batches a processing pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSelection {
+    /// Stored but not yet processed, including those a crashed run left behind.
+    Pending,
+    /// Processed and kept, stored at or after `since`: what a reprocess reads.
+    Kept { since: Option<i64> },
+}
+
 impl Store {
     /// Store the batches and the state changes in one transaction: a crash
     /// leaves either all of them or none.
@@ -86,38 +95,25 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` batches stored but not yet processed with ids above
-    /// `after`, oldest first (including those a crashed run left behind).
-    pub async fn pending_batches(&self, integration_id: i64, after: i64, limit: i64) -> Result<Vec<StoredBatch>> {
-        sqlx::query(
-            "SELECT id, kind, payload FROM raw_batches
-             WHERE integration_id = $1 AND status = 'pending' AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(integration_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(stored_batch)
-        .collect()
-    }
-
-    /// Up to `limit` processed batches with ids above `after` stored at or
-    /// after `since`, oldest first: what a reprocess reads.
-    pub async fn processed_batches(
+    /// Up to `limit` batches of `which` with ids above `after`, oldest first.
+    pub async fn batches(
         &self,
         integration_id: i64,
-        since: Option<i64>,
+        which: BatchSelection,
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredBatch>> {
+        let (status, since) = match which {
+            BatchSelection::Pending => ("pending", None),
+            BatchSelection::Kept { since } => ("processed", since),
+        };
         sqlx::query(
             "SELECT id, kind, payload FROM raw_batches
-             WHERE integration_id = $1 AND status = 'processed' AND ($2 IS NULL OR created_at >= $2) AND id > $3
-             ORDER BY id LIMIT $4",
+             WHERE integration_id = $1 AND status = $2 AND ($3 IS NULL OR created_at >= $3) AND id > $4
+             ORDER BY id LIMIT $5",
         )
         .bind(integration_id)
+        .bind(status)
         .bind(since)
         .bind(after)
         .bind(limit)

@@ -189,14 +189,8 @@ const UPSERT_BLOCK: &str = "
 
 impl Store {
     /// Upsert one processed batch's records and mark the batch processed, in
-    /// one transaction; `None` for a batch processed again (a reprocess),
-    /// which keeps its state and age.
-    pub async fn store_records(
-        &self,
-        integration_id: i64,
-        batch_id: Option<i64>,
-        records: &Records,
-    ) -> Result<RecordCounts> {
+    /// one transaction.
+    pub async fn store_records(&self, integration_id: i64, batch_id: i64, records: &Records) -> Result<RecordCounts> {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut counts = RecordCounts::default();
@@ -245,9 +239,7 @@ impl Store {
             let (class, kind, id) = (tombstone.class, &tombstone.kind, &tombstone.external_id);
             counts.deleted += mark_deleted(&mut tx, self.backend(), integration_id, class, kind, id, now).await?;
         }
-        if let Some(batch_id) = batch_id {
-            raw_batches::mark_processed(&mut tx, batch_id, now).await?;
-        }
+        raw_batches::mark_processed(&mut tx, batch_id, now).await?;
         tx.commit().await?;
         Ok(counts)
     }
