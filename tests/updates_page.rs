@@ -256,6 +256,34 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     screenshot(&page, "10-reprocessed").await;
     page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
+    // Tokens: make one (shown once, and it works), then revoke it (asked twice).
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    page.find(Locator::Css("#open-tokens")).await.unwrap().click().await.unwrap();
+    let configured = text_of(&page, "#tokens-configured").await;
+    assert!(configured.contains("INLET_ADMIN_TOKEN is also accepted"), "{configured}");
+    page.find(Locator::Css("#new-token-name")).await.unwrap().send_keys("grafana").await.unwrap();
+    page.find(Locator::Css("#token-create-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let made = eventually(10, "the new token", || async {
+        let text = page.find(Locator::Css("#new-token-value")).await.ok()?.text().await.ok()?;
+        text.starts_with("inlet_").then_some(text)
+    })
+    .await;
+    let listed = api.get(format!("{base}/api/plugins")).bearer_auth(&made).send().await.unwrap();
+    assert_eq!(listed.status(), 200, "the new token opens the API");
+    wait_for_text(&page, "#tokens-body tr td:first-child", "grafana", 10).await;
+    screenshot(&page, "11-tokens").await;
+    let revoke = "#tokens-body tr button[data-token-action=revoke]";
+    page.find(Locator::Css(revoke)).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, revoke, "Revoke: sure?", 10).await;
+    page.find(Locator::Css(revoke)).await.unwrap().click().await.unwrap();
+    eventually(10, "the revoked token's row to go", || async {
+        page.find_all(Locator::Css("#tokens-body tr")).await.ok()?.is_empty().then_some(())
+    })
+    .await;
+    let refused = api.get(format!("{base}/api/plugins")).bearer_auth(&made).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "revoked");
+    page.find(Locator::Css("#tokens-close")).await.unwrap().click().await.unwrap();
+
     // Tasks: the digest task and the host's housekeeping, and nothing else;
     // the host's tasks run from the page like any other.
     let group: Value = post("/api/groups", json!({"plugin": "digest", "name": "daily", "reads": [group["id"]]}))
@@ -298,6 +326,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
-    screenshot(&page, "11-tasks").await;
+    screenshot(&page, "12-tasks").await;
     page.close().await.unwrap();
 }

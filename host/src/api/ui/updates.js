@@ -155,6 +155,7 @@ function showSignInMessage(text) {
 function showSignIn(message) {
   $('#app').hidden = true;
   $('#sign-out').hidden = true;
+  $('#open-tokens').hidden = true;
   $('#sign-in').hidden = false;
   showSignInMessage(message || '');
   $('#token').focus();
@@ -164,6 +165,7 @@ function showApp() {
   $('#sign-in').hidden = true;
   $('#app').hidden = false;
   $('#sign-out').hidden = false;
+  $('#open-tokens').hidden = false;
   connect();
 }
 
@@ -175,6 +177,7 @@ function signOut(message) {
   disconnect();
   closeHistory({ restoreFocus: false });
   closeSchedule();
+  closeTokens();
   clearRows();
   hideBanner();
   showSignIn(message);
@@ -1195,11 +1198,83 @@ function onScheduleClosed() {
   if (current && state.token !== null) restoreFocusTo(current.opener, current.id, 'schedule');
 }
 
+// ------------------------------------------------------------------ tokens
+
+async function openTokens() {
+  $('#new-token').hidden = true;
+  setText($('#new-token-value'), '');
+  setText($('#tokens-error'), '');
+  $('#tokens-dialog').showModal();
+  await loadTokens();
+}
+
+function closeTokens() {
+  const dialog = $('#tokens-dialog');
+  if (dialog.open) dialog.close();
+  setText($('#new-token-value'), ''); // not kept in the page once closed
+}
+
+async function loadTokens() {
+  try {
+    const list = await api('/api/tokens');
+    const body = $('#tokens-body');
+    body.replaceChildren();
+    for (const token of list.tokens) {
+      const tr = element('tr', { 'data-token-id': String(token.id) });
+      const [made, used, actions] = [element('td'), element('td'), element('td')];
+      updateTimeCell(made, token.created_at, '—');
+      updateTimeCell(used, token.last_used_at, 'never');
+      actions.append(element('button', { type: 'button', 'data-token-action': 'revoke' }, 'Revoke'));
+      actions.firstChild.setAttribute('aria-label', `Revoke ${token.name}`);
+      tr.append(element('td', {}, token.name), made, used, actions);
+      body.append(tr);
+    }
+    $('#tokens-configured').hidden = !list.configured_token;
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#tokens-error'), `The tokens could not be loaded: ${error.message}`);
+  }
+}
+
+// Revoking asks twice: the first click turns the button into a confirmation.
+async function onTokensClick(event) {
+  const button = event.target.closest('button[data-token-action="revoke"]');
+  if (!button) return;
+  if (button.dataset.confirm !== 'yes') {
+    button.dataset.confirm = 'yes';
+    button.textContent = 'Revoke: sure?';
+    return;
+  }
+  const id = Number(button.closest('tr').dataset.tokenId);
+  setText($('#tokens-error'), '');
+  try {
+    await api(`/api/tokens/${id}`, { method: 'DELETE' });
+    announce('Token revoked');
+    await loadTokens();
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#tokens-error'), error.message);
+  }
+}
+
+async function onCreateToken(event) {
+  event.preventDefault();
+  setText($('#tokens-error'), '');
+  const input = $('#new-token-name');
+  try {
+    const made = await api('/api/tokens', { method: 'POST', body: { name: input.value } });
+    setText($('#new-token-value'), made.token);
+    $('#new-token').hidden = false;
+    input.value = '';
+    await loadTokens();
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#tokens-error'), error.message);
+  }
+}
+
 // ------------------------------------------------------------------ start
 
 function onKeyDown(event) {
   // The schedule dialog is modal and closes on Escape by itself.
-  if (event.key === 'Escape' && state.history && !$('#schedule-dialog').open) {
+  if (event.key === 'Escape' && state.history && !$('#schedule-dialog').open && !$('#tokens-dialog').open) {
     event.preventDefault();
     closeHistory();
   }
@@ -1227,6 +1302,10 @@ function start() {
   });
   $('#schedule-cancel').addEventListener('click', closeSchedule);
   $('#schedule-dialog').addEventListener('close', onScheduleClosed);
+  $('#open-tokens').addEventListener('click', openTokens);
+  $('#tokens-close').addEventListener('click', closeTokens);
+  $('#tokens-body').addEventListener('click', onTokensClick);
+  $('#token-create-form').addEventListener('submit', onCreateToken);
   document.addEventListener('keydown', onKeyDown);
   setInterval(redrawTimes, 60000);
 
