@@ -256,6 +256,39 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     screenshot(&page, "10-reprocessed").await;
     page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
+    // Failed jobs: a run refused for good is listed with its error; retry
+    // it, and once it has failed again, delete all (asked twice).
+    let body = json!({"plugin": "misbehave", "instance_type": "huge-error", "group_id": group["id"], "schedule": {"kind": "manual"}});
+    let refused: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+    post(&format!("/api/integrations/{}/sync", refused["id"]), json!(null)).await.unwrap();
+    let failed_at = || async {
+        let jobs: Value =
+            api.get(format!("{base}/api/jobs/failed")).bearer_auth(TOKEN).send().await.ok()?.json().await.ok()?;
+        jobs.as_array()?.iter().find(|j| j["integration_id"] == refused["id"])?["finished_at"].as_i64()
+    };
+    let first = eventually(30, "the refused job in the failed list", failed_at).await;
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
+    assert_eq!(text_of(&page, "#failed-list li.failed-job .run-error-class").await, "permanent");
+    screenshot(&page, "11-failed-jobs").await;
+    page.find(Locator::Css("#failed-list li.failed-job button[data-job-action=retry]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(30, "the retried job to fail again", || async { failed_at().await.filter(|at| *at > first) }).await;
+    page.find(Locator::Css("#failed-close")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
+    page.find(Locator::Css("#failed-flush")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#failed-flush", "Delete all: sure?", 10).await;
+    page.find(Locator::Css("#failed-flush")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#failed-empty", "No failed jobs.", 10).await;
+    assert_eq!(failed_at().await, None, "deleted");
+    page.find(Locator::Css("#failed-close")).await.unwrap().click().await.unwrap();
+
     // Tokens: make one (shown once, and it works), then revoke it (asked twice).
     page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
     page.find(Locator::Css("#open-tokens")).await.unwrap().click().await.unwrap();
@@ -271,7 +304,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let listed = api.get(format!("{base}/api/plugins")).bearer_auth(&made).send().await.unwrap();
     assert_eq!(listed.status(), 200, "the new token opens the API");
     wait_for_text(&page, "#tokens-body tr td:first-child", "grafana", 10).await;
-    screenshot(&page, "11-tokens").await;
+    screenshot(&page, "12-tokens").await;
     let revoke = "#tokens-body tr button[data-token-action=revoke]";
     page.find(Locator::Css(revoke)).await.unwrap().click().await.unwrap();
     wait_for_text(&page, revoke, "Revoke: sure?", 10).await;
@@ -326,6 +359,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
-    screenshot(&page, "12-tasks").await;
+    screenshot(&page, "13-tasks").await;
     page.close().await.unwrap();
 }

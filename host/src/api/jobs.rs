@@ -10,6 +10,7 @@ use crate::store::raw_batches::FailedBatch;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -27,14 +28,32 @@ pub struct Affected {
     pub count: u64,
 }
 
+/// A failed job, with the name of its integration for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedJob {
+    #[serde(flatten)]
+    pub job: Job,
+    /// `None` once the integration is deleted (its jobs go with it).
+    pub integration_name: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/jobs/failed", tag = "jobs", params(FailedQuery),
-    responses((status = 200, body = Vec<Job>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Vec<FailedJob>), (status = 422, body = ErrorBody)))]
 pub async fn failed(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<FailedQuery>,
-) -> ApiResult<Json<Vec<Job>>> {
+) -> ApiResult<Json<Vec<FailedJob>>> {
     let limit = super::page_limit(query.limit, 50, 500)?;
-    Ok(Json(api.host.store().failed_jobs(limit).await?))
+    let store = api.host.store();
+    let jobs = store.failed_jobs(limit).await?;
+    let ids: Vec<i64> = jobs.iter().filter_map(|j| j.integration_id).collect();
+    let names: BTreeMap<i64, String> =
+        store.integrations_by_id(&ids).await?.into_iter().map(|i| (i.id, i.name)).collect();
+    let failed = jobs
+        .into_iter()
+        .map(|job| FailedJob { integration_name: job.integration_id.and_then(|id| names.get(&id).cloned()), job })
+        .collect();
+    Ok(Json(failed))
 }
 
 #[utoipa::path(post, path = "/api/jobs/{id}/retry", tag = "jobs", params(("id" = i64, Path)),

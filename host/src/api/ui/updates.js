@@ -156,6 +156,7 @@ function showSignIn(message) {
   $('#app').hidden = true;
   $('#sign-out').hidden = true;
   $('#open-tokens').hidden = true;
+  $('#open-failed').hidden = true;
   $('#sign-in').hidden = false;
   showSignInMessage(message || '');
   $('#token').focus();
@@ -166,6 +167,7 @@ function showApp() {
   $('#app').hidden = false;
   $('#sign-out').hidden = false;
   $('#open-tokens').hidden = false;
+  $('#open-failed').hidden = false;
   connect();
 }
 
@@ -178,6 +180,7 @@ function signOut(message) {
   closeHistory({ restoreFocus: false });
   closeSchedule();
   closeTokens();
+  closeFailed();
   clearRows();
   hideBanner();
   showSignIn(message);
@@ -1198,6 +1201,96 @@ function onScheduleClosed() {
   if (current && state.token !== null) restoreFocusTo(current.opener, current.id, 'schedule');
 }
 
+// ------------------------------------------------------------- failed jobs
+
+async function openFailed() {
+  setText($('#failed-error'), '');
+  $('#failed-dialog').showModal();
+  await loadFailed();
+}
+
+function closeFailed() {
+  const dialog = $('#failed-dialog');
+  if (dialog.open) dialog.close();
+}
+
+async function loadFailed() {
+  try {
+    const jobs = await api('/api/jobs/failed?limit=100');
+    const list = $('#failed-list');
+    list.replaceChildren();
+    for (const job of jobs) {
+      const name = job.integration_name || `integration ${job.integration_id}`;
+      const item = element('li', { class: 'failed-job', 'data-job-id': String(job.id) });
+      const head = element('p', { class: 'failed-head' });
+      head.append(
+        element('span', { class: 'failed-name' }, name),
+        ' ',
+        element('span', { class: 'meta failed-attempts' }, `attempt ${job.attempt} of ${job.max_attempts}`),
+      );
+      const when = element('span', { class: 'meta failed-at' });
+      updateTimeCell(when, job.finished_at, '');
+      const error = element('p', { class: 'run-error' });
+      error.append(
+        element('span', { class: 'run-error-class' }, job.error_class || 'error'),
+        ': ',
+        element('span', { class: 'run-error-message' }, job.error_message || ''),
+      );
+      const actions = element('p', { class: 'failed-actions' });
+      const retry = element('button', { type: 'button', 'data-job-action': 'retry' }, 'Retry');
+      retry.setAttribute('aria-label', `Retry the failed job of ${name}`);
+      actions.append(retry);
+      if (job.integration_id !== null) {
+        actions.append(element('button', { type: 'button', 'data-job-action': 'history' }, 'History'));
+      }
+      item.dataset.integrationId = String(job.integration_id);
+      item.append(head, when, error, actions);
+      list.append(item);
+    }
+    $('#failed-empty').hidden = jobs.length > 0;
+    $('#failed-retry-all').disabled = jobs.length === 0;
+    $('#failed-flush').disabled = jobs.length === 0;
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#failed-error'), `The failed jobs could not be loaded: ${error.message}`);
+  }
+}
+
+async function failedAction(path, method, done) {
+  setText($('#failed-error'), '');
+  try {
+    const answer = await api(path, { method });
+    announce(done(answer));
+    await loadFailed();
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#failed-error'), error.message);
+  }
+}
+
+function onFailedClick(event) {
+  const button = event.target.closest('button[data-job-action]');
+  if (!button) return;
+  const item = button.closest('li.failed-job');
+  if (button.dataset.jobAction === 'retry') {
+    failedAction(`/api/jobs/${Number(item.dataset.jobId)}/retry`, 'POST', () => 'Job queued again');
+  } else {
+    closeFailed();
+    openHistory(Number(item.dataset.integrationId), null);
+  }
+}
+
+// Deleting every failed job asks twice: the first click asks to confirm.
+function onFlushFailed(event) {
+  const button = event.currentTarget;
+  if (button.dataset.confirm !== 'yes') {
+    button.dataset.confirm = 'yes';
+    button.textContent = 'Delete all: sure?';
+    return;
+  }
+  button.dataset.confirm = 'no';
+  button.textContent = 'Delete all';
+  failedAction('/api/jobs/failed', 'DELETE', (answer) => `${answer.count} failed job(s) deleted`);
+}
+
 // ------------------------------------------------------------------ tokens
 
 async function openTokens() {
@@ -1274,7 +1367,8 @@ async function onCreateToken(event) {
 
 function onKeyDown(event) {
   // The schedule dialog is modal and closes on Escape by itself.
-  if (event.key === 'Escape' && state.history && !$('#schedule-dialog').open && !$('#tokens-dialog').open) {
+  const dialogOpen = ['#schedule-dialog', '#tokens-dialog', '#failed-dialog'].some((d) => $(d).open);
+  if (event.key === 'Escape' && state.history && !dialogOpen) {
     event.preventDefault();
     closeHistory();
   }
@@ -1302,6 +1396,13 @@ function start() {
   });
   $('#schedule-cancel').addEventListener('click', closeSchedule);
   $('#schedule-dialog').addEventListener('close', onScheduleClosed);
+  $('#open-failed').addEventListener('click', openFailed);
+  $('#failed-close').addEventListener('click', closeFailed);
+  $('#failed-list').addEventListener('click', onFailedClick);
+  $('#failed-retry-all').addEventListener('click', () =>
+    failedAction('/api/jobs/failed/retry', 'POST', (answer) => `${answer.count} job(s) queued again`),
+  );
+  $('#failed-flush').addEventListener('click', onFlushFailed);
   $('#open-tokens').addEventListener('click', openTokens);
   $('#tokens-close').addEventListener('click', closeTokens);
   $('#tokens-body').addEventListener('click', onTokensClick);
