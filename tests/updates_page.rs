@@ -105,6 +105,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let inlet = Inlet::with_plugins(&[bundled_plugin("monzo"), bundled_plugin("digest"), test_plugin("misbehave")])
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
         .env("INLET_ADMIN_TOKEN", TOKEN);
+    inlet.add_plugin_file("broken.wasm", b"not a plugin");
     let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
     let api = reqwest::Client::new();
     let post = |path: &str, body: Value| api.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
@@ -256,6 +257,19 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     screenshot(&page, "10-reprocessed").await;
     page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
+    // Plugins: what is loaded (version, contract, hosts) and what did not load, with why.
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    page.find(Locator::Css("#open-plugins")).await.unwrap().click().await.unwrap();
+    let monzo = "#plugin-list li[data-plugin-id=monzo]";
+    let version = text_of(&page, &format!("{monzo} .plugin-version")).await;
+    assert!(version.contains("contract 0.2.0") && version.contains("auth oauth2"), "{version}");
+    let hosts = text_of(&page, &format!("{monzo} li[data-instance-type=transactions] .instance-type-hosts")).await;
+    assert_eq!(hosts, "api.monzo.com");
+    let failure = text_of(&page, "#plugin-failure-list li").await;
+    assert!(failure.contains("broken.wasm") && failure.contains("not a WebAssembly file"), "{failure}");
+    screenshot(&page, "11-plugins").await;
+    page.find(Locator::Css("#plugins-close")).await.unwrap().click().await.unwrap();
+
     // Failed jobs: a run refused for good is listed with its error; retry
     // it, and once it has failed again, delete all (asked twice).
     let body = json!({"plugin": "misbehave", "instance_type": "huge-error", "group_id": group["id"], "schedule": {"kind": "manual"}});
@@ -271,7 +285,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
     assert_eq!(text_of(&page, "#failed-list li.failed-job .run-error-class").await, "permanent");
-    screenshot(&page, "11-failed-jobs").await;
+    screenshot(&page, "12-failed-jobs").await;
     page.find(Locator::Css("#failed-list li.failed-job button[data-job-action=retry]"))
         .await
         .unwrap()
@@ -304,7 +318,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let listed = api.get(format!("{base}/api/plugins")).bearer_auth(&made).send().await.unwrap();
     assert_eq!(listed.status(), 200, "the new token opens the API");
     wait_for_text(&page, "#tokens-body tr td:first-child", "grafana", 10).await;
-    screenshot(&page, "12-tokens").await;
+    screenshot(&page, "13-tokens").await;
     let revoke = "#tokens-body tr button[data-token-action=revoke]";
     page.find(Locator::Css(revoke)).await.unwrap().click().await.unwrap();
     wait_for_text(&page, revoke, "Revoke: sure?", 10).await;
@@ -359,6 +373,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
     page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
-    screenshot(&page, "13-tasks").await;
+    screenshot(&page, "14-tasks").await;
     page.close().await.unwrap();
 }

@@ -2,7 +2,7 @@
 
 use super::ApiState;
 use super::error::ApiResult;
-use crate::domain::manifest::{AuthKind, WebhookAuth};
+use crate::domain::manifest::{AuthKind, Quota, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::sync::SyncRunner;
@@ -40,6 +40,8 @@ pub struct PluginView {
     /// How webhook deliveries are verified: `signature`, or the header carrying the shared secret.
     pub webhook: Option<String>,
     pub needs_raw_credentials: bool,
+    /// Request budgets the upstream imposes, kept per group.
+    pub quotas: Vec<Quota>,
     pub instance_types: Vec<InstanceTypeView>,
 }
 
@@ -85,6 +87,7 @@ impl PluginView {
                 WebhookAuth::SharedSecretHeader(header) => format!("shared-secret-header {header}"),
             }),
             needs_raw_credentials: manifest.needs_raw_credentials,
+            quotas: manifest.quotas.clone(),
             instance_types: manifest
                 .instance_types
                 .iter()

@@ -124,7 +124,7 @@ pub struct InstanceType {
 /// A provider's quota: at most `requests` per `period` for the requests whose
 /// URL matches `url` (`*` one path segment, counted apart; a final `**` any
 /// rest), per group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Quota {
     pub id: String,
     pub url: String,
@@ -132,7 +132,8 @@ pub struct Quota {
     pub period: QuotaPeriod,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum QuotaPeriod {
     Minute,
     Hour,

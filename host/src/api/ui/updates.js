@@ -157,6 +157,7 @@ function showSignIn(message) {
   $('#sign-out').hidden = true;
   $('#open-tokens').hidden = true;
   $('#open-failed').hidden = true;
+  $('#open-plugins').hidden = true;
   $('#sign-in').hidden = false;
   showSignInMessage(message || '');
   $('#token').focus();
@@ -168,6 +169,7 @@ function showApp() {
   $('#sign-out').hidden = false;
   $('#open-tokens').hidden = false;
   $('#open-failed').hidden = false;
+  $('#open-plugins').hidden = false;
   connect();
 }
 
@@ -181,6 +183,7 @@ function signOut(message) {
   closeSchedule();
   closeTokens();
   closeFailed();
+  closePlugins();
   clearRows();
   hideBanner();
   showSignIn(message);
@@ -1201,6 +1204,56 @@ function onScheduleClosed() {
   if (current && state.token !== null) restoreFocusTo(current.opener, current.id, 'schedule');
 }
 
+// ----------------------------------------------------------------- plugins
+
+async function openPlugins() {
+  setText($('#plugins-error'), '');
+  $('#plugins-dialog').showModal();
+  try {
+    renderPlugins(await api('/api/plugins'));
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#plugins-error'), `The plugins could not be loaded: ${error.message}`);
+  }
+}
+
+function closePlugins() {
+  const dialog = $('#plugins-dialog');
+  if (dialog.open) dialog.close();
+}
+
+function renderPlugins(list) {
+  const failures = $('#plugin-failure-list');
+  failures.replaceChildren(
+    ...list.failures.map((failure) => {
+      const item = element('li', { class: 'plugin-failure' });
+      item.append(element('code', {}, failure.file), element('p', { class: 'run-error' }, failure.reason));
+      return item;
+    }),
+  );
+  $('#plugin-failures').hidden = list.failures.length === 0;
+  $('#plugin-list').replaceChildren(...list.plugins.map(pluginItem));
+}
+
+function pluginItem(plugin) {
+  const item = element('li', { class: 'plugin', 'data-plugin-id': plugin.id });
+  const head = element('h3', { class: 'plugin-name' }, `${plugin.name} `);
+  head.append(element('span', { class: 'meta plugin-version' }, `${plugin.id} ${plugin.version} · contract ${plugin.contract} · auth ${plugin.auth}`));
+  item.append(head, element('p', { class: 'hint' }, plugin.description));
+  const quotas = plugin.quotas.map((q) => `${q.id}: ${formatNumber(q.requests)} requests a ${q.period} to ${q.url}`);
+  if (quotas.length) item.append(element('p', { class: 'meta plugin-quotas' }, `Quotas: ${quotas.join('; ')}`));
+  const types = element('ul', { class: 'instance-types' });
+  for (const type of plugin.instance_types) {
+    const entry = element('li', { class: 'instance-type', 'data-instance-type': type.id });
+    entry.append(element('span', { class: 'instance-type-name' }, `${type.name} (${type.id}, ${type.kind})`));
+    // A declared host the operator did not approve is shown as refused.
+    const hosts = type.hosts.map((host) => (type.approved_hosts.includes(host) ? host : `${host} (not approved)`));
+    entry.append(element('span', { class: 'meta instance-type-hosts' }, hosts.length ? hosts.join(', ') : 'no hosts'));
+    types.append(entry);
+  }
+  item.append(types);
+  return item;
+}
+
 // ------------------------------------------------------------- failed jobs
 
 async function openFailed() {
@@ -1367,7 +1420,7 @@ async function onCreateToken(event) {
 
 function onKeyDown(event) {
   // The schedule dialog is modal and closes on Escape by itself.
-  const dialogOpen = ['#schedule-dialog', '#tokens-dialog', '#failed-dialog'].some((d) => $(d).open);
+  const dialogOpen = ['#schedule-dialog', '#tokens-dialog', '#failed-dialog', '#plugins-dialog'].some((d) => $(d).open);
   if (event.key === 'Escape' && state.history && !dialogOpen) {
     event.preventDefault();
     closeHistory();
@@ -1396,6 +1449,8 @@ function start() {
   });
   $('#schedule-cancel').addEventListener('click', closeSchedule);
   $('#schedule-dialog').addEventListener('close', onScheduleClosed);
+  $('#open-plugins').addEventListener('click', openPlugins);
+  $('#plugins-close').addEventListener('click', closePlugins);
   $('#open-failed').addEventListener('click', openFailed);
   $('#failed-close').addEventListener('click', closeFailed);
   $('#failed-list').addEventListener('click', onFailedClick);
