@@ -282,6 +282,12 @@ async fn a_corrected_plugin_reprocesses_stored_batches_without_refetching() {
     assert_eq!(names().await, ["Alpha", "Beta"]);
     assert_eq!(requests.load(Ordering::SeqCst), 1);
 
+    let last_success = |rows: serde_json::Value| {
+        rows.as_array().unwrap().iter().find(|r| r["id"].as_i64() == id.parse().ok()).unwrap()["last_success_at"]
+            .clone()
+    };
+    let fetched_at = last_success(inlet.json(&["schedule", "list", "--json"]).await);
+
     // The fixed build replaces the file; reprocessing corrects the records.
     inlet.add_plugin_file("remap.wasm", &std::fs::read(test_plugin("remap-v2")).unwrap());
     let reprocessed = inlet.run(&["reprocess", &id]).await;
@@ -298,6 +304,8 @@ async fn a_corrected_plugin_reprocesses_stored_batches_without_refetching() {
         (Some("reprocess"), Some(2))
     );
     assert_eq!(requests.load(Ordering::SeqCst), 1, "no request reached the upstream");
+    let rows = inlet.json(&["schedule", "list", "--json"]).await;
+    assert_eq!(last_success(rows), fetched_at, "a reprocess fetches nothing: the last success is the fetch's");
     let since_tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
     let none = text(&inlet.run(&["reprocess", &id, "--since", &since_tomorrow]).await.stdout);
     assert!(none.contains("records 0 created, 0 updated, 0 unchanged"), "no batch stored since then: {none}");
@@ -325,6 +333,12 @@ async fn a_corrected_plugin_reprocesses_stored_batches_without_refetching() {
     let rows = inlet.json(&["schedule", "list", "--json"]).await;
     let prune =
         rows.as_array().unwrap().iter().find(|r| r["instance_type"] == "prune-history").unwrap()["id"].to_string();
+    let refused = inlet.run(&["reprocess", &prune]).await;
+    assert!(
+        text(&refused.stderr).contains("one of the host's tasks, which store no data"),
+        "{}",
+        text(&refused.stderr)
+    );
     let pruned = text(&inlet.run(&["sync", &prune]).await.stdout);
     assert!(pruned.contains("run "), "{pruned}");
     let after = text(&inlet.run(&["reprocess", &id]).await.stdout);

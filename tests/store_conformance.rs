@@ -938,6 +938,29 @@ async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backen
     assert!(after_last.unwrap().is_empty(), "in time order e4 is behind the cursor");
     assert_eq!(follow(cursor).await.0, Vec::<String>::new(), "nothing changed since");
 
+    // The newest changes deleted with their integration: the numbers they
+    // held are not given out again, or a cursor past them would miss the next.
+    let b2 = integration(s, "b", None).await;
+    store_batch(s, b2, batch(vec![event(6, 600)], vec![])).await;
+    let everything = |after| async move {
+        let filter = RecordFilter { integration_id: None, ..filter(a, None, None, 100) };
+        s.event_changes_page(&filter, after).await.unwrap()
+    };
+    let global = support::eventually(20, "b's change", || async move {
+        let page = everything(cursor).await;
+        page.last().map(|(_, position)| *position)
+    })
+    .await;
+    assert!(s.delete_integration(b2).await.unwrap());
+    store_batch(s, a, batch(vec![event(7, 700)], vec![])).await;
+    let after_delete = support::eventually(20, "a's change after b went", || async move {
+        let page = everything(Some(global)).await;
+        (!page.is_empty()).then_some(page)
+    })
+    .await;
+    assert_eq!(after_delete[0].0.event.external_id, "e7");
+    let (_, cursor) = changes_after(cursor).await;
+
     if s.backend() == inlet::store::Backend::Postgres {
         // A transaction that began before a change and is still open may yet
         // commit one with an earlier place: the feed holds later changes

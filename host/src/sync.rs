@@ -345,7 +345,10 @@ impl SyncRunner {
     pub fn completion(&self, run: &ExecutedRun, action: Option<JobAction>) -> RunCompletion {
         let started = &run.started;
         let retrying = matches!(action, Some(JobAction::Retry { .. }));
-        let integration = (!retrying).then(|| {
+        // A reprocess changes records only: the integration's schedule, its
+        // last success and its failure streak are about fetching.
+        let reprocess = started.request.reprocess.is_some();
+        let integration = (!retrying && !reprocess).then(|| {
             let scheduled = self.next_due_after_run(&started.integration, started.started_at);
             let (next_due_at, next_due_reason) = held_back(scheduled, run.not_before.as_ref(), self.store.now());
             let end = RunEnd {

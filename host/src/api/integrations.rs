@@ -98,7 +98,8 @@ pub struct ReprocessQuery {
 #[utoipa::path(post, path = "/api/integrations/{id}/reprocess", tag = "integrations",
     params(("id" = i64, Path), ReprocessQuery),
     responses((status = 202, description = "A run of trigger `reprocess` is queued: the current plugin processes the kept batches again, without fetching", body = SyncRequested),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "A host task: it stores no data", body = ErrorBody)))]
 pub async fn reprocess(
     State(api): State<ApiState>,
     Id(id): Id,

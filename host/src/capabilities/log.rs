@@ -49,13 +49,15 @@ pub async fn flush(scope: &mut CallScope, when: Flush) -> wasmtime::Result<()> {
     let logs = &mut scope.logs;
     let due = when == Flush::Now || logs.flushed_at.is_none_or(|at| at.elapsed() >= RunLog::FLUSH_INTERVAL);
     let (Some(fetch), true) = (&scope.fetch, due && logs.lines.len() > logs.flushed) else { return Ok(()) };
-    fetch
-        .store
-        .append_sync_run_logs(fetch.sync_run_id, &logs.lines[logs.flushed..])
-        .await
-        .map_err(|e| wasmtime::format_err!("recording log lines: {e:#}"))?;
-    logs.flushed = logs.lines.len();
     logs.flushed_at = Some(std::time::Instant::now());
+    // Following a run live must never fail it: lines not written now are
+    // written with the finished run.
+    match fetch.store.append_sync_run_logs(fetch.sync_run_id, &logs.lines[logs.flushed..]).await {
+        Ok(()) => logs.flushed = logs.lines.len(),
+        Err(error) => {
+            tracing::warn!(run = fetch.sync_run_id, error = %format!("{error:#}"), "writing log lines early failed")
+        }
+    }
     Ok(())
 }
 
@@ -136,11 +138,12 @@ impl RunLog {
     /// when the cap dropped some.
     pub fn into_lines(self) -> Vec<LogLine> {
         let mut lines = self.lines;
+        let last_at = lines.iter().map(|l| l.at).max().unwrap_or_default();
         lines.drain(..self.flushed);
         lines.sort_by_key(|l| l.at);
         if self.dropped > 0 {
             lines.push(LogLine {
-                at: lines.last().map_or(0, |l| l.at),
+                at: last_at,
                 level: "warn".into(),
                 message: format!("{} further log lines were dropped (limit per run)", self.dropped),
             });

@@ -107,6 +107,7 @@ async fn run_here(host: &Host, request: RunRequest, json: bool) -> Result<()> {
 
 pub async fn reprocess(host: &Host, args: ReprocessArgs) -> Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
+    crate::operations::integrations::check_reprocessable(host, args.integration).await?;
     let request = RunRequest {
         trigger: Trigger::Reprocess,
         process_only: true,

@@ -352,7 +352,7 @@ pub async fn request_sync(host: &Host, id: i64, force: bool) -> OperationResult<
 /// in place without fetching. It runs on the `process` queue, paused or not:
 /// it asks nothing of the upstream.
 pub async fn request_reprocess(host: &Host, id: i64, since: Option<i64>) -> OperationResult<SyncRequested> {
-    get(host, id).await?;
+    check_reprocessable(host, id).await?;
     let job = NewJob {
         queue: Queue::Process,
         integration_id: id,
@@ -367,6 +367,19 @@ pub async fn request_reprocess(host: &Host, id: i64, since: Option<i64>) -> Oper
         }
         TriggerOutcome::NoIntegration => Err(OperationError::not_found("integration", id)),
         TriggerOutcome::TooSoon { .. } => unreachable!("no minimum gap was asked for"),
+    }
+}
+
+/// A reprocess needs stored data: a host task has none (and running it
+/// again is "Update now").
+pub async fn check_reprocessable(host: &Host, id: i64) -> OperationResult<()> {
+    let integration = get(host, id).await?;
+    match HostTask::of(&integration) {
+        Some(_) => Err(OperationError::Conflict {
+            code: "nothing-to-reprocess",
+            message: format!("{id} is one of the host's tasks, which store no data to process again"),
+        }),
+        None => Ok(()),
     }
 }
 

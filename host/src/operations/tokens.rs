@@ -71,8 +71,9 @@ pub async fn revoke(host: &Host, id: i64, another_way_in: bool) -> OperationResu
             ),
         });
     }
-    match host.store().delete_api_token(id).await? {
+    match host.store().delete_api_token(id, !another_way_in).await? {
         true => Ok(()),
+        // Revoked meanwhile, or another revocation left it the last.
         false => Err(OperationError::not_found("admin token", id)),
     }
 }

@@ -44,11 +44,15 @@ impl Store {
         let now = self.now();
         let last_used_at: Option<i64> = row.try_get("last_used_at")?;
         if last_used_at.is_none_or(|at| now - at >= USE_RECORDED_EVERY_MS) {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+            // A note for the operator: failing to write it refuses no one.
+            let written = sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                 .bind(row.try_get::<i64, _>("id")?)
                 .bind(now)
                 .execute(self.pool())
-                .await?;
+                .await;
+            if let Err(error) = written {
+                tracing::warn!(error = %format!("{error:#}"), "recording an admin token's use failed");
+            }
         }
         Ok(true)
     }
@@ -70,10 +74,17 @@ impl Store {
             .collect()
     }
 
-    /// Revoke a token: requests bearing it are refused from now on. Returns
-    /// whether it existed.
-    pub async fn delete_api_token(&self, id: i64) -> Result<bool> {
-        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1").bind(id).execute(self.pool()).await?;
+    /// Revoke a token: requests bearing it are refused from now on. With
+    /// `keep_one`, not the last one, checked in the same statement so that
+    /// two revocations at once cannot both pass. Returns whether it went.
+    pub async fn delete_api_token(&self, id: i64, keep_one: bool) -> Result<bool> {
+        let deleted = sqlx::query(
+            "DELETE FROM api_tokens WHERE id = $1 AND (NOT $2 OR EXISTS (SELECT 1 FROM api_tokens WHERE id <> $1))",
+        )
+        .bind(id)
+        .bind(keep_one)
+        .execute(self.pool())
+        .await?;
         Ok(deleted.rows_affected() == 1)
     }
 }

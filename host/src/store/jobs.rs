@@ -681,11 +681,17 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
         let args: JobArgs = serde_json::from_str(row.try_get("args")?)?;
         let joined = args.joined(&new.args);
         if joined != args {
-            sqlx::query("UPDATE jobs SET args = $2 WHERE id = $1")
-                .bind(id)
-                .bind(serde_json::to_string(&joined)?)
-                .execute(&mut *conn)
-                .await?;
+            // A backfill asked for now starts over: what an earlier attempt
+            // checkpointed was another fetch's progress.
+            let restart = joined.backfill_since != args.backfill_since;
+            sqlx::query(
+                "UPDATE jobs SET args = $2, checkpoints = CASE WHEN $3 THEN 0 ELSE checkpoints END WHERE id = $1",
+            )
+            .bind(id)
+            .bind(serde_json::to_string(&joined)?)
+            .bind(restart)
+            .execute(&mut *conn)
+            .await?;
         }
         sqlx::query(
             "UPDATE jobs SET run_at = $2, updated_at = $3

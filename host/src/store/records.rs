@@ -141,7 +141,8 @@ const UPSERT_OBJECT: &str = "
 fn change_stamp(backend: Backend) -> (&'static str, &'static str) {
     match backend {
         Backend::Postgres => ("CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)", "nextval('events_change_seq')"),
-        Backend::Sqlite => ("0", "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM events WHERE change_xact = 0)"),
+        // The counter's triggers move it on as each write lands (migration 0011).
+        Backend::Sqlite => ("0", "(SELECT last + 1 FROM event_change_counter)"),
     }
 }
 

@@ -202,15 +202,16 @@ impl Store {
         .collect()
     }
 
-    /// The error of each integration's newest failed run, by integration,
-    /// for those of `ids` that have one.
+    /// The error of each integration's newest failed fetch (the failures
+    /// its streak counts), by integration, for those of `ids` that have one.
     pub async fn last_failures(&self, ids: &[i64]) -> Result<BTreeMap<i64, String>> {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
         let sql = format!(
             "SELECT integration_id, error_message FROM sync_runs WHERE id IN (
-                 SELECT MAX(id) FROM sync_runs WHERE {} AND status = 'failed' GROUP BY integration_id)",
+                 SELECT MAX(id) FROM sync_runs WHERE {} AND status = 'failed'
+                   AND trigger IN ('schedule', 'manual', 'retry', 'backfill') GROUP BY integration_id)",
             super::json_ids_match(self.backend(), "integration_id", 1)
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(self.pool()).await?;

@@ -738,6 +738,7 @@ async function openHistory(id, opener) {
     run: JSON.stringify(row.run),
   };
   $('#history-heading').textContent = `History: ${row.name}`;
+  $('#history-reprocess').hidden = row.kind === 'task'; // a task stores no data
   $('#history-action-status').textContent = '';
   $('#history-list').replaceChildren();
   $('#history-more').hidden = true;
@@ -1258,6 +1259,7 @@ function pluginItem(plugin) {
 
 async function openFailed() {
   setText($('#failed-error'), '');
+  disarm($('#failed-flush'), 'Delete all');
   $('#failed-dialog').showModal();
   await loadFailed();
 }
@@ -1273,7 +1275,7 @@ async function loadFailed() {
     const list = $('#failed-list');
     list.replaceChildren();
     for (const job of jobs) {
-      const name = job.integration_name || `integration ${job.integration_id}`;
+      const name = job.integration_name || 'a deleted integration';
       const item = element('li', { class: 'failed-job', 'data-job-id': String(job.id) });
       const head = element('p', { class: 'failed-head' });
       head.append(
@@ -1293,8 +1295,11 @@ async function loadFailed() {
       const retry = element('button', { type: 'button', 'data-job-action': 'retry' }, 'Retry');
       retry.setAttribute('aria-label', `Retry the failed job of ${name}`);
       actions.append(retry);
-      if (job.integration_id !== null) {
-        actions.append(element('button', { type: 'button', 'data-job-action': 'history' }, 'History'));
+      // Its history, when its row is on the page (the filter may hide it).
+      if (state.rows.has(job.integration_id)) {
+        const history = element('button', { type: 'button', 'data-job-action': 'history' }, 'History');
+        history.setAttribute('aria-label', `History of ${name}`);
+        actions.append(history);
       }
       item.dataset.integrationId = String(job.integration_id);
       item.append(head, when, error, actions);
@@ -1331,6 +1336,11 @@ function onFailedClick(event) {
   }
 }
 
+function disarm(button, label) {
+  button.dataset.confirm = 'no';
+  button.textContent = label;
+}
+
 // Deleting every failed job asks twice: the first click asks to confirm.
 function onFlushFailed(event) {
   const button = event.currentTarget;
@@ -1339,8 +1349,7 @@ function onFlushFailed(event) {
     button.textContent = 'Delete all: sure?';
     return;
   }
-  button.dataset.confirm = 'no';
-  button.textContent = 'Delete all';
+  disarm(button, 'Delete all');
   failedAction('/api/jobs/failed', 'DELETE', (answer) => `${answer.count} failed job(s) deleted`);
 }
 
@@ -1356,8 +1365,7 @@ async function openTokens() {
 
 function closeTokens() {
   const dialog = $('#tokens-dialog');
-  if (dialog.open) dialog.close();
-  setText($('#new-token-value'), ''); // not kept in the page once closed
+  if (dialog.open) dialog.close(); // its close event forgets the shown token
 }
 
 async function loadTokens() {
@@ -1409,6 +1417,7 @@ async function onCreateToken(event) {
     const made = await api('/api/tokens', { method: 'POST', body: { name: input.value } });
     setText($('#new-token-value'), made.token);
     $('#new-token').hidden = false;
+    announce('Token created; copy it now'); // the token itself is not read out
     input.value = '';
     await loadTokens();
   } catch (error) {
@@ -1460,6 +1469,8 @@ function start() {
   $('#failed-flush').addEventListener('click', onFlushFailed);
   $('#open-tokens').addEventListener('click', openTokens);
   $('#tokens-close').addEventListener('click', closeTokens);
+  // Escape closes a dialog without the button: the shown token goes either way.
+  $('#tokens-dialog').addEventListener('close', () => setText($('#new-token-value'), ''));
   $('#tokens-body').addEventListener('click', onTokensClick);
   $('#token-create-form').addEventListener('submit', onCreateToken);
   document.addEventListener('keydown', onKeyDown);
