@@ -313,10 +313,7 @@ impl SyncRunner {
             );
         };
         if let Some(scope) = run.request.reprocess {
-            let (records, error) = match self.reprocess(&plugin, integration_id, scope).await {
-                Ok(reprocessed) => reprocessed,
-                Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
-            };
+            let (records, error) = or_host_error(self.reprocess(&plugin, integration_id, scope).await);
             return executed(run, FetchResult::default(), records, error);
         }
         let fetched = match run.request.process_only {
@@ -329,10 +326,7 @@ impl SyncRunner {
         // Process whatever is stored, including batches committed before a
         // failure or left by an earlier run: checkpointed data is kept.
         let (records, process_error) = if fetched.batches > 0 || run.had_pending_batches {
-            match self.process_batches(&plugin, integration_id, BatchSelection::Pending).await {
-                Ok(processed) => processed,
-                Err(error) => (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))),
-            }
+            or_host_error(self.process_batches(&plugin, integration_id, BatchSelection::Pending).await)
         } else {
             (RecordCounts::default(), None)
         };
@@ -790,6 +784,12 @@ impl SyncRunner {
         }
         Ok((counts, first_error))
     }
+}
+
+/// A processing pass's outcome; one the host could not carry out (the
+/// database) fails the run as the host's error.
+fn or_host_error(pass: Result<(RecordCounts, Option<RunError>)>) -> (RecordCounts, Option<RunError>) {
+    pass.unwrap_or_else(|error| (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))))
 }
 
 /// Pending batches read at once while processing.

@@ -58,22 +58,18 @@ pub async fn list(host: &Host) -> OperationResult<Vec<ApiToken>> {
 /// or the CLI on this machine), the last stored token is kept: revoking it
 /// would lock every client out of the API.
 pub async fn revoke(host: &Host, id: i64, another_way_in: bool) -> OperationResult<()> {
-    let tokens = host.store().api_tokens().await?;
-    if !tokens.iter().any(|t| t.id == id) {
+    // The delete checks for the last token itself; only a refusal is explained.
+    if host.store().delete_api_token(id, !another_way_in).await? {
+        return Ok(());
+    }
+    if !host.store().api_tokens().await?.iter().any(|t| t.id == id) {
         return Err(OperationError::not_found("admin token", id));
     }
-    if tokens.len() == 1 && !another_way_in {
-        return Err(OperationError::Conflict {
-            code: "last-token",
-            message: format!(
-                "token {id} is the only admin token: revoking it would lock every client out of the API. Create \
-                 another first (POST /api/tokens), or revoke it with `inlet tokens revoke {id}` on the host"
-            ),
-        });
-    }
-    match host.store().delete_api_token(id, !another_way_in).await? {
-        true => Ok(()),
-        // Revoked meanwhile, or another revocation left it the last.
-        false => Err(OperationError::not_found("admin token", id)),
-    }
+    Err(OperationError::Conflict {
+        code: "last-token",
+        message: format!(
+            "token {id} is the only admin token: revoking it would lock every client out of the API. Create \
+             another first (POST /api/tokens), or revoke it with `inlet tokens revoke {id}` on the host"
+        ),
+    })
 }

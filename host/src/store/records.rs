@@ -238,7 +238,7 @@ impl Store {
         }
         for tombstone in &records.deleted {
             let (class, kind, id) = (tombstone.class, &tombstone.kind, &tombstone.external_id);
-            counts.deleted += mark_deleted(&mut tx, self.backend(), integration_id, class, kind, id, now).await?;
+            counts.deleted += mark_deleted(&mut tx, integration_id, class, kind, id, now).await?;
         }
         raw_batches::mark_processed(&mut tx, batch_id, now).await?;
         tx.commit().await?;
@@ -442,7 +442,6 @@ fn json(row: &AnyRow) -> Result<serde_json::Value> {
 
 async fn mark_deleted(
     conn: &mut Connection,
-    backend: Backend,
     integration_id: i64,
     class: RecordClass,
     kind: &str,
@@ -453,7 +452,7 @@ async fn mark_deleted(
         RecordClass::Object => ("objects", String::new()),
         // A deletion is a change: the feed tells its readers.
         RecordClass::Event => {
-            let (xact, seq) = change_stamp(backend);
+            let (xact, seq) = change_stamp(Backend::of(conn));
             ("events", format!(", change_xact = {xact}, change_seq = {seq}"))
         }
         RecordClass::Block => ("blocks", String::new()),

@@ -1218,7 +1218,11 @@ async function openPlugins() {
 }
 
 function closePlugins() {
-  const dialog = $('#plugins-dialog');
+  closeDialog('#plugins-dialog');
+}
+
+function closeDialog(selector) {
+  const dialog = $(selector);
   if (dialog.open) dialog.close();
 }
 
@@ -1265,8 +1269,7 @@ async function openFailed() {
 }
 
 function closeFailed() {
-  const dialog = $('#failed-dialog');
-  if (dialog.open) dialog.close();
+  closeDialog('#failed-dialog');
 }
 
 async function loadFailed() {
@@ -1341,14 +1344,18 @@ function disarm(button, label) {
   button.textContent = label;
 }
 
-// Deleting every failed job asks twice: the first click asks to confirm.
+// What cannot be undone asks twice: a first click turns the button into
+// `question` and says no; a second says yes.
+function confirmedTwice(button, question) {
+  if (button.dataset.confirm === 'yes') return true;
+  button.dataset.confirm = 'yes';
+  button.textContent = question;
+  return false;
+}
+
 function onFlushFailed(event) {
   const button = event.currentTarget;
-  if (button.dataset.confirm !== 'yes') {
-    button.dataset.confirm = 'yes';
-    button.textContent = 'Delete all: sure?';
-    return;
-  }
+  if (!confirmedTwice(button, 'Delete all: sure?')) return;
   disarm(button, 'Delete all');
   failedAction('/api/jobs/failed', 'DELETE', (answer) => `${answer.count} failed job(s) deleted`);
 }
@@ -1364,8 +1371,7 @@ async function openTokens() {
 }
 
 function closeTokens() {
-  const dialog = $('#tokens-dialog');
-  if (dialog.open) dialog.close(); // its close event forgets the shown token
+  closeDialog('#tokens-dialog'); // its close event forgets the shown token
 }
 
 async function loadTokens() {
@@ -1389,15 +1395,11 @@ async function loadTokens() {
   }
 }
 
-// Revoking asks twice: the first click turns the button into a confirmation.
+// Revoking asks twice (see confirmedTwice).
 async function onTokensClick(event) {
   const button = event.target.closest('button[data-token-action="revoke"]');
   if (!button) return;
-  if (button.dataset.confirm !== 'yes') {
-    button.dataset.confirm = 'yes';
-    button.textContent = 'Revoke: sure?';
-    return;
-  }
+  if (!confirmedTwice(button, 'Revoke: sure?')) return;
   const id = Number(button.closest('tr').dataset.tokenId);
   setText($('#tokens-error'), '');
   try {
