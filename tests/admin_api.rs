@@ -152,7 +152,7 @@ async fn every_route_is_documented_and_needs_the_token() {
             let mut response = client.get(format!("{}{path}", api.base)).bearer_auth(TOKEN).send().await.unwrap();
             assert_eq!(response.headers()["content-type"], "text/event-stream");
             let first = response.chunk().await.unwrap().unwrap();
-            assert!(text(&first).starts_with("event: updates\ndata: ["), "{}", text(&first));
+            assert!(text(&first).starts_with("event: page\ndata: {\"rows\":["), "{}", text(&first));
         } else {
             let with_token = api.call(method.clone(), &path, None).await;
             assert_ne!(with_token.status, 405, "{method} {path}");
@@ -323,8 +323,8 @@ async fn integrations_through_the_api() {
     let again = api.post("/api/groups", json!({"plugin": "monzo", "name": "personal", "access_token": "t"})).await;
     assert_eq!((again.status, again.body["error"]["code"].as_str()), (409, Some("group-exists")));
     let groups = api.ok("/api/groups").await;
-    assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
-    assert_eq!(groups[0]["status"], "ok");
+    assert_eq!(groups["groups"].as_array().unwrap().len(), 1, "{groups}");
+    assert_eq!((&groups["groups"][0]["status"], &groups["next_cursor"]), (&json!("ok"), &Value::Null));
 
     // Integrations: bad input, each refused with nothing written.
     let valid = json!({"plugin": "monzo", "instance_type": "transactions", "group_id": group_id, "schedule": {"kind": "manual"}});
@@ -367,7 +367,11 @@ async fn integrations_through_the_api() {
         .unwrap();
     assert_eq!(not_json.status(), 400);
     assert_eq!(not_json.json::<Value>().await.unwrap()["error"]["code"], "bad-json");
-    assert_eq!(api.ok("/api/integrations").await, json!([]), "nothing was written by refused requests");
+    assert_eq!(
+        api.ok("/api/integrations").await,
+        json!({"integrations": [], "next_cursor": null}),
+        "nothing was written by refused requests"
+    );
 
     let created = api.post("/api/integrations", valid.clone()).await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -456,19 +460,19 @@ async fn integrations_through_the_api() {
     assert_eq!(api.get("/api/integrations/999/sync-history").await.status, 404);
 
     // Updates.
-    let rows = api.ok("/api/updates").await;
+    let rows = api.ok("/api/updates").await["rows"].clone();
     let row = rows.as_array().unwrap().iter().find(|row| row["id"] == id).expect("the integration's row");
     assert_eq!(row["status_label"], "Up to date", "{rows}");
     assert_eq!(row["schedule_summary"], "06:00 and 18:00 Europe/London");
     assert!(row["last_success_at"].as_i64().is_some() && row["next_due_at"].as_i64().is_some());
     assert_eq!(row["run"], Value::Null);
     // The only tasks are the host's own.
-    let tasks = api.ok("/api/updates?filter=tasks").await;
+    let tasks = api.ok("/api/updates?filter=tasks").await["rows"].clone();
     let tasks: Vec<(&str, &str)> = (tasks.as_array().unwrap().iter())
         .map(|row| (row["plugin_id"].as_str().unwrap(), row["instance_type"].as_str().unwrap()))
         .collect();
     assert_eq!(tasks, [("inlet", "prune-history"), ("inlet", "refresh-tokens")]);
-    assert_eq!(api.ok("/api/updates?filter=integrations").await.as_array().unwrap().len(), 1);
+    assert_eq!(api.ok("/api/updates?filter=integrations").await["rows"].as_array().unwrap().len(), 1);
     assert_invalid(&api.get("/api/updates?filter=some").await, "filter", "unknown variant");
 
     // Records: every event once across cursor pages, in time order.
@@ -525,7 +529,7 @@ async fn integrations_through_the_api() {
 
     // Pause and resume.
     assert_eq!(api.post(&format!("/api/integrations/{id}/pause"), json!(null)).await.status, 200);
-    assert_eq!(api.ok("/api/updates?filter=integrations").await[0]["status_label"], "Paused (operator)");
+    assert_eq!(api.ok("/api/updates?filter=integrations").await["rows"][0]["status_label"], "Paused (operator)");
     let refused = api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await;
     assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (409, Some("paused")));
     let resumed = api.post(&format!("/api/integrations/{id}/resume"), json!(null)).await;
@@ -654,7 +658,7 @@ async fn a_schedule_hint_delays_the_next_run_and_the_updates_api_says_why() {
     }
     let started = chrono::Utc::now().timestamp_millis();
     let rows = eventually(30, "both runs to finish", || async {
-        let rows = api.ok("/api/updates").await;
+        let rows = api.ok("/api/updates").await["rows"].clone();
         rows.as_array().unwrap().iter().all(|r| r["last_success_at"].is_i64() && r["run"].is_null()).then_some(rows)
     })
     .await;
@@ -667,6 +671,124 @@ async fn a_schedule_hint_delays_the_next_run_and_the_updates_api_says_why() {
     assert!(plain["next_due_at"].as_i64().unwrap() <= started + 61_000, "the schedule's minute: {plain}");
 }
 
+/// The next event of a server-sent event stream: its name and JSON data
+/// (keep-alive comments are skipped).
+async fn next_event(stream: &mut reqwest::Response, buffer: &mut String) -> (String, Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = "message".to_string();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = value.to_string();
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data.push_str(value);
+                }
+            }
+            if !data.is_empty() {
+                return (name, serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), stream.chunk()).await;
+        buffer.push_str(&text(&chunk.expect("an event within 20 s").unwrap().expect("the stream is open")));
+    }
+}
+
+fn ids_in(page: &Value, list: &str) -> Vec<i64> {
+    page[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {page}"))
+        .iter()
+        .map(|x| x["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Tens of thousands of integrations are listed a page at a time: cursors
+/// that visit each once, filters by plugin, group, name and status, and an
+/// Updates stream that sends its page once and then only what changed on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_page_by_cursor_and_filter_and_the_stream_sends_only_changes() {
+    let inlet = Inlet::with_plugins(&[support::test_plugin("misbehave")]).env("INLET_ADMIN_TOKEN", TOKEN);
+    let (_serve, api) = serve(&inlet).await;
+    let mut groups = Vec::new();
+    for name in ["home", "Work"] {
+        let reply = api.post("/api/groups", json!({"plugin": "misbehave", "name": name})).await;
+        groups.push(reply.body["id"].as_i64().unwrap());
+    }
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let body = json!({"plugin": "misbehave", "instance_type": "ok", "group_id": groups[n % 2],
+            "name": format!("Account {n}"), "schedule": {"kind": "manual"}});
+        let reply = api.post("/api/integrations", body).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        ids.push(reply.body["id"].as_i64().unwrap());
+    }
+
+    // Pages of 3, each from the last one's cursor: every integration once, by id.
+    let mut seen = Vec::new();
+    let mut path = "/api/integrations?limit=3".to_string();
+    loop {
+        let page = api.ok(&path).await;
+        seen.extend(ids_in(&page, "integrations"));
+        let Some(cursor) = page["next_cursor"].as_i64() else { break };
+        path = format!("/api/integrations?limit=3&cursor={cursor}");
+    }
+    assert_eq!(seen, ids);
+    let work = groups[1];
+    assert_eq!(
+        ids_in(&api.ok(&format!("/api/integrations?group={work}")).await, "integrations"),
+        [ids[1], ids[3], ids[5]]
+    );
+    assert_eq!(ids_in(&api.ok("/api/integrations?name=account%203").await, "integrations"), [ids[3]]);
+    assert_eq!(ids_in(&api.ok("/api/integrations?plugin=monzo").await, "integrations"), Vec::<i64>::new());
+    assert_eq!(api.post(&format!("/api/integrations/{}/pause", ids[2]), json!(null)).await.status, 200);
+    assert_eq!(ids_in(&api.ok("/api/integrations?enabled=false").await, "integrations"), [ids[2]]);
+    assert_invalid(&api.get("/api/integrations?limit=501").await, "limit", "1 to 500");
+
+    let first = api.ok("/api/groups?limit=1").await;
+    assert_eq!((ids_in(&first, "groups"), first["groups"][0]["integrations"].as_i64()), (vec![groups[0]], Some(4)));
+    let cursor = first["next_cursor"].as_i64().unwrap();
+    let second = api.ok(&format!("/api/groups?limit=1&cursor={cursor}")).await;
+    assert_eq!((ids_in(&second, "groups"), &second["next_cursor"]), (vec![work], &Value::Null));
+    assert_eq!(second["groups"][0]["integrations"], 3);
+    assert_eq!(ids_in(&api.ok("/api/groups?name=WOR").await, "groups"), [work]);
+    assert_eq!(ids_in(&api.ok("/api/groups?status=needs-reconnect").await, "groups"), Vec::<i64>::new());
+    assert_invalid(&api.get("/api/groups?status=broken").await, "status", "unknown variant");
+
+    let paused = api.ok("/api/updates?status=paused").await;
+    assert_eq!(ids_in(&paused, "rows"), [ids[2]], "{paused}");
+    assert_eq!(paused["rows"][0]["status_label"], "Paused (operator)");
+    let home = format!("/api/updates?filter=integrations&group={}&limit=2", groups[0]);
+    let page = api.ok(&home).await;
+    assert_eq!((ids_in(&page, "rows"), page["next_cursor"].as_i64()), (vec![ids[0], ids[2]], Some(ids[2])));
+    assert_invalid(&api.get("/api/updates?status=sleeping").await, "status", "unknown variant");
+
+    // The stream of that page: the page, then only the rows that change.
+    let mut stream = api
+        .client
+        .get(format!("{}{}", api.base, home.replacen("/api/updates", "/api/updates/stream", 1)))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let (name, sent) = next_event(&mut stream, &mut buffer).await;
+    assert_eq!((name.as_str(), ids_in(&sent, "rows")), ("page", vec![ids[0], ids[2]]));
+    assert_eq!(api.post(&format!("/api/integrations/{}/pause", ids[0]), json!(null)).await.status, 200);
+    let (name, changes) = next_event(&mut stream, &mut buffer).await;
+    assert_eq!((name.as_str(), ids_in(&changes, "changed")), ("changes", vec![ids[0]]), "{changes}");
+    assert_eq!(changes["changed"][0]["status_label"], "Paused (operator)");
+    assert_eq!((&changes["removed"], changes["next_cursor"].as_i64()), (&json!([]), Some(ids[2])));
+    // Deleted: it leaves the page and the next one moves up.
+    let deleted = api.call(Method::DELETE, &format!("/api/integrations/{}", ids[2]), None).await;
+    assert_eq!(deleted.status, 204);
+    let (_, changes) = next_event(&mut stream, &mut buffer).await;
+    assert_eq!((ids_in(&changes, "changed"), &changes["removed"]), (vec![ids[4]], &json!([ids[2]])), "{changes}");
+    assert_eq!(changes["next_cursor"].as_i64(), Some(ids[4]));
+}
+
 /// An open Updates stream does not hold up shutdown: SIGTERM ends the
 /// stream and the process exits.
 #[tokio::test(flavor = "multi_thread")]
@@ -675,7 +797,7 @@ async fn sigterm_ends_open_update_streams() {
     let (mut serve, api) = serve(&inlet).await;
     let mut stream =
         api.client.get(format!("{}/api/updates/stream", api.base)).bearer_auth(TOKEN).send().await.unwrap();
-    assert!(text(&stream.chunk().await.unwrap().unwrap()).starts_with("event: updates"));
+    assert!(text(&stream.chunk().await.unwrap().unwrap()).starts_with("event: page"));
     support::terminate(&serve);
     let exited = tokio::time::timeout(std::time::Duration::from_secs(20), serve.wait()).await;
     assert!(exited.expect("serve exited within 20 s with a stream open").unwrap().success());

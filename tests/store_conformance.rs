@@ -758,7 +758,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     };
     s.abandon_sync_run(run_id, RunStatus::Failed, "the job ran out of attempts").await.unwrap();
     assert_eq!(s.sync_run(run_id).await.unwrap().unwrap().status, RunStatus::Failed);
-    assert!(s.active_sync_runs().await.unwrap().iter().all(|r| r.id != run_id));
+    assert!(s.active_sync_runs(&[c]).await.unwrap().iter().all(|r| r.id != run_id));
 }
 
 conformance!(webhook_deliveries, a_delivery_is_stored_once_with_batches_for_its_integrations);
@@ -1104,4 +1104,76 @@ async fn on_postgres_a_claim_reads_the_running_jobs_once_whatever_the_statistics
     let plan = plan.join("\n");
     assert!(plan.contains("hashed SubPlan"), "running jobs not read into a hash:\n{plan}");
     assert!(!plan.contains("Join Filter"), "rows compared with every row of a join:\n{plan}");
+}
+
+conformance!(listings, integration_and_group_listings_page_by_id_and_filter);
+async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
+    use inlet::domain::group_status::GroupStatus;
+    use inlet::store::groups::GroupFilter;
+    use inlet::store::integrations::IntegrationFilter;
+    let s = &b.store;
+    let names = ["Monzo current", "monzo SAVINGS", "50% off", "a_b", "ab", "Health"];
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(integration(s, name, None).await);
+    }
+    let other = s.insert_group("other", "Work account", &Credentials::default()).await.unwrap();
+    let elsewhere = s
+        .insert_integration(&NewIntegration {
+            plugin_id: "other",
+            instance_type: "things",
+            group_id: other,
+            name: "monzo elsewhere",
+            config: "{}",
+            schedule: None,
+            first_due_at: None,
+        })
+        .await
+        .unwrap();
+    s.set_integration_paused(ids[1], Some(PauseReason::Operator), None).await.unwrap();
+
+    // Pages of 3 by id, each starting after the last: every one once.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.integrations_page(&IntegrationFilter::default(), after, 3).await.unwrap();
+        paged.extend(page.iter().map(|i| i.id));
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().map(|i| i.id);
+    }
+    assert_eq!(paged, [ids.clone(), vec![elsewhere]].concat());
+
+    let matching = |filter: IntegrationFilter| async move {
+        let page = s.integrations_page(&filter, None, 100).await.unwrap();
+        page.into_iter().map(|i| i.id).collect::<Vec<_>>()
+    };
+    let named = |name: &str| IntegrationFilter { name_contains: Some(name.into()), ..Default::default() };
+    assert_eq!(matching(named("MONZO")).await, [ids[0], ids[1], elsewhere], "any case");
+    assert_eq!(matching(named("%")).await, [ids[2]], "% is a character, not a wildcard");
+    assert_eq!(matching(named("a_")).await, [ids[3]], "_ is a character, not a wildcard");
+    let other_plugin = IntegrationFilter { plugin_id: Some("other".into()), ..Default::default() };
+    assert_eq!(matching(other_plugin).await, [elsewhere]);
+    let in_group =
+        IntegrationFilter { group_id: Some(other), name_contains: Some("monzo".into()), ..Default::default() };
+    assert_eq!(matching(in_group).await, [elsewhere], "filters combine");
+    assert_eq!(matching(IntegrationFilter { enabled: Some(false), ..Default::default() }).await, [ids[1]]);
+    assert_eq!(matching(IntegrationFilter { enabled: Some(true), ..Default::default() }).await.len(), 6);
+    let counts = s.integration_counts(&[other, other + 1000]).await.unwrap();
+    assert_eq!(counts.into_iter().collect::<Vec<_>>(), [(other, 1)]);
+
+    let group_ids = |filter: GroupFilter, after: Option<i64>, limit: i64| async move {
+        s.groups_page(&filter, after, limit).await.unwrap().into_iter().map(|g| g.id).collect::<Vec<_>>()
+    };
+    let first = s.groups().await.unwrap()[0].id;
+    assert_eq!(group_ids(GroupFilter::default(), None, 1).await, [first]);
+    assert_eq!(group_ids(GroupFilter::default(), Some(first), 10).await, [other]);
+    let work =
+        GroupFilter { name_contains: Some("WORK".into()), plugin_id: Some("other".into()), ..Default::default() };
+    assert_eq!(group_ids(work, None, 10).await, [other]);
+    let (credentials, _) = s.group_credentials(other).await.unwrap();
+    s.mark_group_needs_reconnect(other, credentials.version(), "refused").await.unwrap();
+    let reconnect = GroupFilter { status: Some(GroupStatus::NeedsReconnect), ..Default::default() };
+    assert_eq!(group_ids(reconnect, None, 10).await, [other]);
 }

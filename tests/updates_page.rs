@@ -331,6 +331,54 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     assert_eq!(refused.status(), 401, "revoked");
     page.find(Locator::Css("#tokens-close")).await.unwrap().click().await.unwrap();
 
+    // Search and pages: by name and status, kept in the address; more
+    // rows than a page holds are paged.
+    let shown_rows = || async {
+        let rows = page.find_all(Locator::Css("#updates-table tbody tr[data-id]")).await.ok()?;
+        let mut texts = Vec::new();
+        for row in rows {
+            texts.push(row.text().await.ok()?);
+        }
+        Some(texts)
+    };
+    let search = page.find(Locator::Css("#search")).await.unwrap();
+    search.send_keys("BALANCES").await.unwrap();
+    let found = eventually(20, "only the balances row", || async {
+        shown_rows().await.filter(|rows| rows.len() == 1 && rows[0].contains("monzo balances"))
+    })
+    .await;
+    assert!(page.current_url().await.unwrap().as_str().contains("name=BALANCES"), "{found:?}");
+    screenshot(&page, "13a-search").await;
+    search.clear().await.unwrap();
+    search.send_keys("monzo\u{E007}").await.unwrap();
+    page.find(Locator::Css("#status-filter")).await.unwrap().select_by_value("needs-update").await.unwrap();
+    wait_for_text(&page, "#empty", "No integrations or tasks match the search.", 20).await;
+    page.find(Locator::Css("#status-filter")).await.unwrap().select_by_value("").await.unwrap();
+    for n in 0..55 {
+        let body = json!({"plugin": "misbehave", "instance_type": "ok", "group_id": group["id"],
+            "name": format!("bulk {n:02}"), "schedule": {"kind": "manual"}});
+        assert_eq!(post("/api/integrations", body).await.unwrap().status(), 201);
+    }
+    search.clear().await.unwrap();
+    search.send_keys("bulk\u{E007}").await.unwrap();
+    let first_page = eventually(20, "a first page of 50", || async {
+        shown_rows().await.filter(|rows| rows.len() == 50 && rows[0].contains("bulk 00"))
+    })
+    .await;
+    assert_eq!(text_of(&page, "#page-position").await.trim(), "Page 1", "{first_page:?}");
+    page.find(Locator::Css("#page-next")).await.unwrap().click().await.unwrap();
+    let second_page = eventually(20, "the last five on page 2", || async {
+        shown_rows().await.filter(|rows| rows.len() == 5 && rows[0].contains("bulk 50"))
+    })
+    .await;
+    assert!(second_page[4].contains("bulk 54"), "{second_page:?}");
+    assert_eq!(text_of(&page, "#page-position").await.trim(), "Page 2");
+    screenshot(&page, "13b-page-2").await;
+    page.find(Locator::Css("#page-previous")).await.unwrap().click().await.unwrap();
+    eventually(20, "page 1 again", || async { shown_rows().await.filter(|rows| rows.len() == 50) }).await;
+    search.clear().await.unwrap();
+    search.send_keys("\u{E007}").await.unwrap();
+
     // Tasks: the digest task and the host's housekeeping, and nothing else;
     // the host's tasks run from the page like any other.
     let group: Value = post("/api/groups", json!({"plugin": "digest", "name": "daily", "reads": [group["id"]]}))
@@ -356,7 +404,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         assert!(tasks.iter().any(|t| t.contains(wanted)), "no {wanted:?} among the tasks: {tasks:?}");
     }
     assert!(!tasks.iter().any(|t| t.contains("monzo")), "{tasks:?}");
-    let all: Vec<Value> = api
+    let tasks_page: Value = api
         .get(format!("{base}/api/updates?filter=tasks"))
         .bearer_auth(TOKEN)
         .send()
@@ -365,6 +413,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         .json()
         .await
         .unwrap();
+    let all = tasks_page["rows"].as_array().unwrap();
     let prune = all.iter().find(|r| r["instance_type"] == "prune-history").expect("the prune task");
     assert_eq!((&prune["plugin_id"], &prune["schedule_summary"]), (&json!("inlet"), &json!("every hour")), "{prune:#}");
     assert!(all.iter().any(|r| r["id"] == digest["id"] && r["kind"] == "task"), "{all:#?}");

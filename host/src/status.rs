@@ -6,7 +6,7 @@
 use crate::domain::pause_reason::PauseReason;
 use crate::store::integrations::Integration;
 use crate::store::jobs::WaitingJob;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -28,7 +28,32 @@ pub enum UpdateStatus {
     UpToDate,
 }
 
+/// An [`UpdateStatus`] without its details, to filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateStatusKind {
+    Processing,
+    Paused,
+    PluginMissing,
+    Retrying,
+    Failed,
+    NeedsUpdate,
+    UpToDate,
+}
+
 impl UpdateStatus {
+    pub fn kind(&self) -> UpdateStatusKind {
+        match self {
+            UpdateStatus::Processing => UpdateStatusKind::Processing,
+            UpdateStatus::Paused { .. } => UpdateStatusKind::Paused,
+            UpdateStatus::PluginMissing => UpdateStatusKind::PluginMissing,
+            UpdateStatus::Retrying { .. } => UpdateStatusKind::Retrying,
+            UpdateStatus::Failed => UpdateStatusKind::Failed,
+            UpdateStatus::NeedsUpdate => UpdateStatusKind::NeedsUpdate,
+            UpdateStatus::UpToDate => UpdateStatusKind::UpToDate,
+        }
+    }
+
     /// `waiting` is the job the integration waits on, if any.
     pub fn of(
         integration: &Integration,

@@ -4,32 +4,66 @@ use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
 use crate::auth::bank_connect::{BankConnectInput, BankLink};
+use crate::domain::group_status::GroupStatus;
 use crate::operations::groups::{self, GroupView, NewGroupInput};
-use crate::store::groups::ApprovedPlugin;
+use crate::store::groups::{ApprovedPlugin, GroupFilter};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-#[utoipa::path(get, path = "/api/groups", tag = "groups", responses((status = 200, body = Vec<GroupView>)))]
-pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<Vec<GroupView>>> {
-    let store = api.host.store();
-    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
-    for integration in store.integrations().await? {
-        *counts.entry(integration.group_id).or_default() += 1;
-    }
-    let groups = groups::list(&api.host).await?;
-    Ok(Json(
-        groups
-            .into_iter()
-            .map(|g| {
-                let count = counts.get(&g.id).copied().unwrap_or(0);
-                GroupView::of(&api.host, g, count)
-            })
-            .collect(),
-    ))
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this plugin's, e.g. `monzo`.
+    plugin: Option<String>,
+    /// Only those whose name contains this, in any case.
+    name: Option<String>,
+    /// `ok` or `needs-reconnect`.
+    #[param(inline)]
+    status: Option<GroupStatus>,
+    /// Groups per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupsPage {
+    /// By id.
+    pub groups: Vec<GroupView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/groups", tag = "groups", params(ListQuery),
+    responses((status = 200, body = GroupsPage), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(api): State<ApiState>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Json<GroupsPage>> {
+    let limit = super::page_limit(query.limit, 100, 500)?;
+    let filter = GroupFilter {
+        plugin_id: query.plugin,
+        name_contains: super::search_text(query.name),
+        status: query.status,
+        without_host_group: true,
+    };
+    let mut groups = groups::list(&api.host, filter, query.cursor, limit + 1).await?;
+    let next_cursor = crate::store::next_page(&mut groups, limit + 1).map(|last| last.id);
+    let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+    let counts = api.host.store().integration_counts(&ids).await?;
+    let groups = groups
+        .into_iter()
+        .map(|g| {
+            let count = counts.get(&g.id).copied().unwrap_or(0);
+            GroupView::of(&api.host, g, count)
+        })
+        .collect();
+    Ok(Json(GroupsPage { groups, next_cursor }))
 }
 
 #[utoipa::path(post, path = "/api/groups", tag = "groups", request_body = NewGroupInput,

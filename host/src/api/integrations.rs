@@ -7,6 +7,7 @@ use super::extract::{Id, JsonBody, QueryParams};
 use crate::operations::integrations::{
     self, IntegrationUpdate, IntegrationView, NewIntegrationInput, SyncRequested, SyncSettingsPatch,
 };
+use crate::store::integrations::IntegrationFilter;
 use crate::store::sync_runs::SyncRun;
 use axum::Json;
 use axum::extract::State;
@@ -14,11 +15,51 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-#[utoipa::path(get, path = "/api/integrations", tag = "integrations",
-    responses((status = 200, body = Vec<IntegrationView>)))]
-pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<Vec<IntegrationView>>> {
-    let integrations = integrations::list(&api.host).await?;
-    Ok(Json(integrations.into_iter().map(|i| IntegrationView::of(&api.host, i)).collect()))
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this plugin's, e.g. `monzo`.
+    plugin: Option<String>,
+    /// Only this group's.
+    group: Option<i64>,
+    /// Only those whose name contains this, in any case.
+    name: Option<String>,
+    /// Only enabled (`true`) or only paused (`false`) ones.
+    enabled: Option<bool>,
+    /// Integrations per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationsPage {
+    /// By id.
+    pub integrations: Vec<IntegrationView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/integrations", tag = "integrations", params(ListQuery),
+    responses((status = 200, body = IntegrationsPage), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(api): State<ApiState>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Json<IntegrationsPage>> {
+    let limit = super::page_limit(query.limit, 100, 500)?;
+    let filter = IntegrationFilter {
+        plugin_id: query.plugin,
+        group_id: query.group,
+        name_contains: super::search_text(query.name),
+        enabled: query.enabled,
+        without_host_tasks: true,
+    };
+    let mut integrations = integrations::list(&api.host, filter, query.cursor, limit + 1).await?;
+    let next_cursor = crate::store::next_page(&mut integrations, limit + 1).map(|last| last.id);
+    let integrations = integrations.into_iter().map(|i| IntegrationView::of(&api.host, i)).collect();
+    Ok(Json(IntegrationsPage { integrations, next_cursor }))
 }
 
 #[utoipa::path(post, path = "/api/integrations", tag = "integrations", request_body = NewIntegrationInput,

@@ -152,6 +152,11 @@ fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiErro
     }
 }
 
+/// A `?name=` search: `None` when absent or blank.
+fn search_text(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+}
+
 /// Routes of a worker-only process.
 pub fn health_router() -> Router {
     Router::new().route("/healthz", get(health::healthz))

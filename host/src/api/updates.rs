@@ -1,18 +1,22 @@
-//! `GET /api/updates`: every instance's status, and `/api/updates/stream`,
-//! the same rows as server-sent events whenever they change.
+//! `GET /api/updates`: a page of integrations and tasks with their status,
+//! and `/api/updates/stream`, which sends that page and then only what
+//! changes in it.
 
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::QueryParams;
-use crate::operations::updates::{self, UpdateRow, UpdatesFilter};
+use crate::operations::updates::{self, UpdateRow, UpdatesFilter, UpdatesPage};
+use crate::status::UpdateStatusKind;
+use crate::store::integrations::IntegrationFilter;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 /// How often the stream looks for changes. Runs may be executed by other
 /// processes sharing the database, so it reads the database, not local events.
@@ -26,28 +30,105 @@ pub struct UpdatesQuery {
     #[serde(default)]
     #[param(inline)]
     filter: UpdatesFilter,
+    /// Only rows with this status.
+    #[param(inline)]
+    status: Option<UpdateStatusKind>,
+    /// Only this plugin's, e.g. `monzo`.
+    plugin: Option<String>,
+    /// Only this group's.
+    group: Option<i64>,
+    /// Only those whose name contains this, in any case.
+    name: Option<String>,
+    /// Rows per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<i64>,
+}
+
+/// What one request asks for: the rows wanted, from where, how many.
+struct PageRequest {
+    query: updates::UpdatesQuery,
+    after: Option<i64>,
+    limit: i64,
+}
+
+impl UpdatesQuery {
+    fn into_request(self) -> ApiResult<PageRequest> {
+        let integrations = IntegrationFilter {
+            plugin_id: self.plugin,
+            group_id: self.group,
+            name_contains: super::search_text(self.name),
+            ..IntegrationFilter::default()
+        };
+        Ok(PageRequest {
+            query: updates::UpdatesQuery { kind: self.filter, status: self.status, integrations },
+            after: self.cursor,
+            limit: super::page_limit(self.limit, 100, 500)?,
+        })
+    }
+}
+
+impl PageRequest {
+    async fn read(&self, api: &ApiState) -> anyhow::Result<UpdatesPage> {
+        updates::page(&api.host, &self.query, self.after, self.limit).await
+    }
 }
 
 #[utoipa::path(get, path = "/api/updates", tag = "updates", params(UpdatesQuery),
-    responses((status = 200, body = Vec<UpdateRow>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UpdatesPage), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<UpdatesQuery>,
-) -> ApiResult<Json<Vec<UpdateRow>>> {
-    Ok(Json(updates::rows(&api.host, query.filter).await?))
+) -> ApiResult<Json<UpdatesPage>> {
+    Ok(Json(query.into_request()?.read(&api).await?))
+}
+
+/// What changed on a streamed page since the previous event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdatesChanges {
+    /// Rows that are new on the page or differ from when last sent.
+    pub changed: Vec<UpdateRow>,
+    /// Ids of rows no longer on the page (deleted, or no longer matching).
+    pub removed: Vec<i64>,
+    /// The page's `next_cursor` now.
+    pub next_cursor: Option<i64>,
+}
+
+/// The page a stream last sent, by id.
+struct Sent {
+    rows: BTreeMap<i64, UpdateRow>,
+    next_cursor: Option<i64>,
+}
+
+impl Sent {
+    fn of(page: &UpdatesPage) -> Sent {
+        Sent { rows: page.rows.iter().map(|row| (row.id, row.clone())).collect(), next_cursor: page.next_cursor }
+    }
+
+    /// What differs in `page`; `None` when nothing does.
+    fn changes(&self, page: &UpdatesPage) -> Option<UpdatesChanges> {
+        let changed: Vec<UpdateRow> =
+            page.rows.iter().filter(|row| self.rows.get(&row.id) != Some(*row)).cloned().collect();
+        let removed: Vec<i64> =
+            self.rows.keys().copied().filter(|id| !page.rows.iter().any(|row| row.id == *id)).collect();
+        let unchanged = changed.is_empty() && removed.is_empty() && self.next_cursor == page.next_cursor;
+        (!unchanged).then_some(UpdatesChanges { changed, removed, next_cursor: page.next_cursor })
+    }
 }
 
 #[utoipa::path(get, path = "/api/updates/stream", tag = "updates", params(UpdatesQuery),
-    responses((status = 200, description = "text/event-stream of `updates` events, each the JSON rows of GET /api/updates; sent at once and on every change", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream: first a `page` event, the JSON of GET /api/updates with the same query; then a `changes` event (UpdatesChanges: changed rows, removed ids, next_cursor) whenever that page changes", content_type = "text/event-stream"),
+        (status = 422, body = ErrorBody)))]
 pub async fn stream(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<UpdatesQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let filter = query.filter;
-    let events = futures_util::stream::unfold((api, None::<Vec<UpdateRow>>), move |(mut api, last)| async move {
-        // The first event goes out at once; then one per change, until the
-        // server shuts down (graceful shutdown waits for open responses).
-        let mut wait = last.is_some();
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let request = query.into_request()?;
+    let events = futures_util::stream::unfold((api, request, None::<Sent>), |(mut api, request, sent)| async move {
+        // The page goes out at once; then its changes, until the server
+        // shuts down (graceful shutdown waits for open responses).
+        let mut wait = sent.is_some();
         loop {
             if *api.stopping.borrow() {
                 return None;
@@ -59,18 +140,23 @@ pub async fn stream(
                 }
             }
             wait = true;
-            let rows = match updates::rows(&api.host, filter).await {
-                Ok(rows) => rows,
+            let page = match request.read(&api).await {
+                Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "reading updates for a stream failed");
                     continue;
                 }
             };
-            if last.as_ref() != Some(&rows) {
-                let event = Event::default().event("updates").json_data(&rows).expect("rows serialise");
-                return Some((Ok(event), (api, Some(rows))));
-            }
+            let event = match &sent {
+                None => Event::default().event("page").json_data(&page),
+                Some(sent) => match sent.changes(&page) {
+                    Some(changes) => Event::default().event("changes").json_data(&changes),
+                    None => continue,
+                },
+            };
+            let event = event.expect("rows serialise");
+            return Some((Ok(event), (api, request, Some(Sent::of(&page)))));
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

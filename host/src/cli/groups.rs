@@ -162,7 +162,7 @@ pub async fn run(host: &Host, command: GroupsCommand) -> Result<()> {
             Ok(())
         }
         GroupsCommand::List { json } => {
-            let groups = groups::list(host).await?;
+            let groups = groups::list(host, Default::default(), None, i64::MAX).await?;
             if json {
                 return print_json(&groups);
             }

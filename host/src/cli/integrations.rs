@@ -93,7 +93,7 @@ pub async fn run(host: &Host, command: IntegrationsCommand) -> Result<()> {
             Ok(())
         }
         IntegrationsCommand::List { json } => {
-            let integrations = integrations::list(host).await?;
+            let integrations = integrations::list(host, Default::default(), None, i64::MAX).await?;
             if json {
                 return print_json(&integrations);
             }

@@ -1,7 +1,7 @@
 use super::print_json;
 use crate::Host;
 use crate::operations::integrations::ScheduleInput;
-use crate::operations::updates::{self, UpdatesFilter};
+use crate::operations::updates::{self, UpdatesQuery};
 use crate::schedule::Schedule;
 use crate::status::UpdateStatus;
 use crate::sync::to_datetime;
@@ -86,7 +86,7 @@ pub async fn run(host: &Host, command: ScheduleCommand) -> Result<()> {
 }
 
 async fn list(host: &Host, json: bool) -> Result<()> {
-    let rows = updates::rows(host, UpdatesFilter::All).await?;
+    let rows = updates::all_rows(host, &UpdatesQuery::default()).await?;
     if json {
         return print_json(&rows);
     }

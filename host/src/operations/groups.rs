@@ -4,9 +4,9 @@
 use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::group_status::GroupStatus;
-use crate::domain::manifest::{AuthKind, HOST_PLUGIN_ID, InstanceKind, WebhookAuth};
+use crate::domain::manifest::{AuthKind, InstanceKind, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
-use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, MAX_NAME_CHARS};
+use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, GroupFilter, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -67,10 +67,12 @@ impl GroupView {
     }
 }
 
-/// The connected accounts, without the host's own group (it holds the
-/// host's tasks, not an account).
-pub async fn list(host: &Host) -> OperationResult<Vec<Group>> {
-    Ok(host.store().groups().await?.into_iter().filter(|g| g.plugin_id != HOST_PLUGIN_ID).collect())
+/// Up to `limit` connected accounts matching `filter`, with ids above
+/// `after`, by id; never the host's own group (it holds the host's tasks,
+/// not an account).
+pub async fn list(host: &Host, filter: GroupFilter, after: Option<i64>, limit: i64) -> OperationResult<Vec<Group>> {
+    let filter = GroupFilter { without_host_group: true, ..filter };
+    Ok(host.store().groups_page(&filter, after, limit).await?)
 }
 
 pub async fn create(host: &Host, input: NewGroupInput) -> OperationResult<Group> {

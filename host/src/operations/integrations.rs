@@ -8,7 +8,7 @@ use crate::domain::trigger::Trigger;
 use crate::housekeeping::HostTask;
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
-use crate::store::integrations::{Integration, NewIntegration};
+use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration};
 use crate::store::jobs::{JobArgs, NewJob, Queue, ReprocessScope, TriggerOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -175,10 +175,17 @@ pub fn instance_kind(host: &Host, integration: &Integration) -> &'static str {
         .unwrap_or("integration")
 }
 
-/// Every integration and task but the host's own (those are on the Updates
-/// page, in `schedule list` and each by its id).
-pub async fn list(host: &Host) -> OperationResult<Vec<Integration>> {
-    Ok(host.store().integrations().await?.into_iter().filter(|i| HostTask::of(i).is_none()).collect())
+/// Up to `limit` integrations and tasks matching `filter`, with ids above
+/// `after`, by id; never the host's own tasks (those are on the Updates page,
+/// in `schedule list` and each by its id).
+pub async fn list(
+    host: &Host,
+    filter: IntegrationFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> OperationResult<Vec<Integration>> {
+    let filter = IntegrationFilter { without_host_tasks: true, ..filter };
+    Ok(host.store().integrations_page(&filter, after, limit).await?)
 }
 
 pub async fn get(host: &Host, id: i64) -> OperationResult<Integration> {

@@ -1,10 +1,11 @@
-//! The Updates view: every integration and task with its status, last
-//! success, next run, schedule and the run in flight.
+//! The Updates view: integrations and tasks with their status, last
+//! success, next run, schedule and the run in flight, a page at a time.
 
 use super::integrations::instance_kind;
 use crate::Host;
 use crate::housekeeping::HostTask;
-use crate::status::UpdateStatus;
+use crate::status::{UpdateStatus, UpdateStatusKind};
+use crate::store::integrations::{Integration, IntegrationFilter};
 use crate::store::sync_runs::RunStatus;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -59,12 +60,70 @@ pub struct RunInFlight {
     pub progress_total: Option<i64>,
 }
 
-pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> {
+/// Which rows of the Updates view a request wants.
+#[derive(Debug, Clone, Default)]
+pub struct UpdatesQuery {
+    pub kind: UpdatesFilter,
+    pub status: Option<UpdateStatusKind>,
+    /// Plugin, group and name, which the database filters by.
+    pub integrations: IntegrationFilter,
+}
+
+impl UpdatesQuery {
+    fn wants(&self, row: &UpdateRow) -> bool {
+        let kind = match self.kind {
+            UpdatesFilter::All => true,
+            UpdatesFilter::Integrations => row.kind == "integration",
+            UpdatesFilter::Tasks => row.kind == "task",
+        };
+        kind && self.status.is_none_or(|status| row.status.kind() == status)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+pub struct UpdatesPage {
+    /// By id.
+    pub rows: Vec<UpdateRow>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<i64>,
+}
+
+/// Kind and status are worked out per row, so a page filtered by them reads
+/// the integrations the database matched this many at a time until it is full.
+const CHUNK: i64 = 500;
+
+/// Up to `limit` rows that `query` wants, of integrations with ids above `after`, by id.
+pub async fn page(host: &Host, query: &UpdatesQuery, after: Option<i64>, limit: i64) -> Result<UpdatesPage> {
+    let wanted = limit.saturating_add(1);
+    let chunk = wanted.min(CHUNK);
+    let mut rows = Vec::new();
+    let mut after = after;
+    loop {
+        let integrations = host.store().integrations_page(&query.integrations, after, chunk).await?;
+        let exhausted = (integrations.len() as i64) < chunk;
+        after = integrations.last().map(|i| i.id).or(after);
+        rows.extend(rows_of(host, integrations).await?.into_iter().filter(|row| query.wants(row)));
+        if exhausted || rows.len() as i64 >= wanted {
+            break;
+        }
+    }
+    rows.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
+    let next_cursor = crate::store::next_page(&mut rows, wanted).map(|row| row.id);
+    Ok(UpdatesPage { rows, next_cursor })
+}
+
+/// Every row `query` wants (the CLI's listing).
+pub async fn all_rows(host: &Host, query: &UpdatesQuery) -> Result<Vec<UpdateRow>> {
+    Ok(page(host, query, None, i64::MAX).await?.rows)
+}
+
+async fn rows_of(host: &Host, integrations: Vec<Integration>) -> Result<Vec<UpdateRow>> {
     let store = host.store();
-    let jobs = store.active_jobs().await?;
+    let ids: Vec<i64> = integrations.iter().map(|i| i.id).collect();
+    let jobs = store.active_jobs(&ids).await?;
     // A run under way shows over one asked for after it.
     let mut active: BTreeMap<i64, RunInFlight> = BTreeMap::new();
-    for run in store.active_sync_runs().await? {
+    for run in store.active_sync_runs(&ids).await? {
         let flight = RunInFlight {
             id: run.id,
             status: run.status,
@@ -80,20 +139,11 @@ pub async fn rows(host: &Host, filter: UpdatesFilter) -> Result<Vec<UpdateRow>> 
         }
     }
     let now = store.now();
-    let integrations = store.integrations().await?;
     let failing: Vec<i64> = integrations.iter().filter(|i| i.consecutive_failures > 0).map(|i| i.id).collect();
     let failures = store.last_failures(&failing).await?;
     let mut rows = Vec::new();
     for integration in integrations {
         let kind = instance_kind(host, &integration);
-        let wanted = match filter {
-            UpdatesFilter::All => true,
-            UpdatesFilter::Integrations => kind == "integration",
-            UpdatesFilter::Tasks => kind == "task",
-        };
-        if !wanted {
-            continue;
-        }
         let schedule = host.runner.effective_schedule(&integration);
         let status = UpdateStatus::of(
             &integration,

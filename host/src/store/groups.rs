@@ -1,8 +1,10 @@
 //! `groups`: one connected account for one plugin, owning its credentials.
 
 use super::integrations::{self, Integration};
+use super::listing::Conditions;
 use super::{Store, record_grants};
 use crate::domain::group_status::GroupStatus;
+use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::domain::pause_reason::PauseReason;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -43,6 +45,17 @@ pub struct Unreadable {
     /// Their version, to mark the group without racing a reconnect.
     pub version: i64,
     pub reason: String,
+}
+
+/// Which groups a listing wants; each field given narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFilter {
+    pub plugin_id: Option<String>,
+    /// Part of the name, in any case.
+    pub name_contains: Option<String>,
+    pub status: Option<GroupStatus>,
+    /// Leave out the host's own group (it holds the host's tasks, not an account).
+    pub without_host_group: bool,
 }
 
 /// Longest group name, in characters.
@@ -99,6 +112,8 @@ impl Credentials {
         self.version
     }
 }
+
+const GROUP_COLUMNS: &str = "id, plugin_id, name, status, status_reason, created_at";
 
 fn group(row: AnyRow) -> Result<Group> {
     Ok(Group {
@@ -192,7 +207,7 @@ impl Store {
     }
 
     pub async fn group(&self, id: i64) -> Result<Option<Group>> {
-        sqlx::query("SELECT id, plugin_id, name, status, status_reason, created_at FROM groups WHERE id = $1")
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1")))
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -201,12 +216,31 @@ impl Store {
     }
 
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        sqlx::query("SELECT id, plugin_id, name, status, status_reason, created_at FROM groups ORDER BY id")
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY id")))
             .fetch_all(self.pool())
             .await?
             .into_iter()
             .map(group)
             .collect()
+    }
+
+    /// Up to `limit` groups matching `filter` with ids above `after`, by id.
+    pub async fn groups_page(&self, filter: &GroupFilter, after: Option<i64>, limit: i64) -> Result<Vec<Group>> {
+        let mut conditions = Conditions::default();
+        if let Some(plugin_id) = &filter.plugin_id {
+            conditions.text("plugin_id = ?", plugin_id);
+        }
+        if let Some(name) = &filter.name_contains {
+            conditions.name_contains("name", name);
+        }
+        if let Some(status) = filter.status {
+            conditions.text("status = ?", status.as_str());
+        }
+        if filter.without_host_group {
+            conditions.text("plugin_id <> ?", HOST_PLUGIN_ID);
+        }
+        let query = conditions.page(GROUP_COLUMNS, "groups", after, limit);
+        query.fetch_all(self.pool()).await?.into_iter().map(group).collect()
     }
 
     /// Delete a group with its integrations (and their runs, jobs and

@@ -2,7 +2,9 @@
 //! scheduling state (`next_due_at`, last start and success, failure streak).
 
 use super::jobs::{JobArgs, Queue};
+use super::listing::Conditions;
 use super::{Backend, Connection, Store};
+use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::trigger::Trigger;
 use crate::schedule::Schedule;
@@ -10,6 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Integration {
@@ -38,6 +41,19 @@ pub struct Integration {
     pub consecutive_failures: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Which integrations a listing wants; each field given narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationFilter {
+    pub plugin_id: Option<String>,
+    pub group_id: Option<i64>,
+    /// Part of the name, in any case.
+    pub name_contains: Option<String>,
+    /// Only enabled (`true`) or only paused (`false`) ones.
+    pub enabled: Option<bool>,
+    /// Leave out the host's own tasks.
+    pub without_host_tasks: bool,
 }
 
 pub struct NewIntegration<'a> {
@@ -133,6 +149,49 @@ impl Store {
             .into_iter()
             .map(integration)
             .collect()
+    }
+
+    /// Up to `limit` integrations matching `filter` with ids above `after`, by id.
+    pub async fn integrations_page(
+        &self,
+        filter: &IntegrationFilter,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Integration>> {
+        let mut conditions = Conditions::default();
+        if let Some(plugin_id) = &filter.plugin_id {
+            conditions.text("plugin_id = ?", plugin_id);
+        }
+        if let Some(group_id) = filter.group_id {
+            conditions.int("group_id = ?", group_id);
+        }
+        if let Some(name) = &filter.name_contains {
+            conditions.name_contains("name", name);
+        }
+        match filter.enabled {
+            Some(true) => conditions.fixed("paused_reason IS NULL"),
+            Some(false) => conditions.fixed("paused_reason IS NOT NULL"),
+            None => &mut conditions,
+        };
+        if filter.without_host_tasks {
+            conditions.text("plugin_id <> ?", HOST_PLUGIN_ID);
+        }
+        let query = conditions.page(COLUMNS, "integrations", after, limit);
+        query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
+    }
+
+    /// How many integrations each of `group_ids` has (groups without any are left out).
+    pub async fn integration_counts(&self, group_ids: &[i64]) -> Result<BTreeMap<i64, i64>> {
+        if group_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = format!(
+            "SELECT group_id, COUNT(*) AS n FROM integrations WHERE {} GROUP BY group_id",
+            super::json_ids_match(self.backend(), "group_id", 1)
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&group_ids)).fetch_all(self.pool()).await?;
+        rows.into_iter().map(|row| Ok((row.try_get("group_id")?, row.try_get("n")?))).collect()
     }
 
     /// The integrations of one group.

@@ -609,15 +609,26 @@ impl Store {
             .collect()
     }
 
-    /// What the jobs of integrations are doing: which run one now, and for
-    /// each other, the job it waits on (a retry shows the failure it follows).
-    pub async fn active_jobs(&self) -> Result<ActiveJobs> {
-        let rows = sqlx::query(
-            "SELECT integration_id, state, attempt, max_attempts, run_at, error_message FROM jobs
-             WHERE state IN ('running', 'available') AND integration_id IS NOT NULL ORDER BY run_at, id",
-        )
-        .fetch_all(self.pool())
-        .await?;
+    /// What the jobs of `integration_ids` are doing: which run one now, and
+    /// for each other, the job it waits on (a retry shows the failure it follows).
+    pub async fn active_jobs(&self, integration_ids: &[i64]) -> Result<ActiveJobs> {
+        if integration_ids.is_empty() {
+            return Ok(ActiveJobs::default());
+        }
+        // One arm per state, so each reads its own partial index.
+        let ids = super::json_ids_match(self.backend(), "integration_id", 1);
+        let sql = format!(
+            "SELECT integration_id, state, attempt, max_attempts, run_at, error_message, id FROM jobs
+               WHERE state = 'running' AND {ids}
+             UNION ALL
+             SELECT integration_id, state, attempt, max_attempts, run_at, error_message, id FROM jobs
+               WHERE state = 'available' AND {ids}
+             ORDER BY run_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(super::json_param(&integration_ids))
+            .fetch_all(self.pool())
+            .await?;
         let mut active = ActiveJobs::default();
         for row in rows {
             let id: i64 = row.try_get("integration_id")?;

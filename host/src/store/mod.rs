@@ -9,6 +9,7 @@ pub mod groups;
 pub mod integrations;
 pub mod jobs;
 pub mod leases;
+mod listing;
 pub mod oauth_authorizations;
 pub mod oauth_start_links;
 pub mod quota_spends;

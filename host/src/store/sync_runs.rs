@@ -190,11 +190,16 @@ impl Store {
         self.sync_runs_page(integration_id, None, limit).await
     }
 
-    /// Runs asked for or under way (`pending`, `running`), oldest first.
-    pub async fn active_sync_runs(&self) -> Result<Vec<SyncRun>> {
+    /// Runs of `integration_ids` asked for or under way (`pending`, `running`), oldest first.
+    pub async fn active_sync_runs(&self, integration_ids: &[i64]) -> Result<Vec<SyncRun>> {
+        if integration_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sync_runs WHERE status IN ('pending', 'running') ORDER BY id"
+            "SELECT {COLUMNS} FROM sync_runs WHERE status IN ('pending', 'running') AND {} ORDER BY id",
+            super::json_ids_match(self.backend(), "integration_id", 1)
         )))
+        .bind(super::json_param(&integration_ids))
         .fetch_all(self.pool())
         .await?
         .into_iter()

@@ -1,7 +1,7 @@
-// The Updates page of inlet: every integration and task with its status,
-// kept current from GET /api/updates/stream (or by polling GET /api/updates
-// when the stream is unavailable), with "Update now", the sync history and
-// the schedule editor.
+// The Updates page of inlet: integrations and tasks with their status, a
+// page at a time, searchable by name and status, kept current from
+// GET /api/updates/stream (or by polling GET /api/updates when the stream is
+// unavailable), with "Update now", the sync history and the schedule editor.
 //
 // Plain ES2020, no framework and no build step: the host embeds this file.
 // Names and messages come from users and plugins, so API data is only ever
@@ -21,6 +21,9 @@ const HISTORY_REFRESH_MS = 3000;
 const LOG_REFRESH_MS = 1000;
 const ROW_MESSAGE_MS = 60000;
 const FILTERS = ['all', 'integrations', 'tasks'];
+const PAGE_SIZE = 50;
+// Typing pauses this long before the search is sent.
+const SEARCH_DELAY_MS = 300;
 // The interval presets of host/src/schedule.rs (INTERVAL_PRESETS), which the
 // select in updates.html offers.
 const INTERVAL_PRESETS = { '5m': 300, '15m': 900, '30m': 1800, '1h': 3600, '6h': 21600, daily: 86400, weekly: 604800 };
@@ -29,6 +32,12 @@ const DEFAULT_INTERVAL = '15m';
 const state = {
   token: null,
   filter: 'all',
+  search: '', // part of a name
+  status: '', // a status value of the API, or '' for any
+  cursor: null, // where the page shown starts (null: the first page)
+  previous: [], // where the pages before it started
+  nextCursor: null, // where the next page starts; null on the last
+  searchTimer: null,
   rows: new Map(), // id -> the last row the server sent
   labels: new Map(), // id -> status label last seen, to announce changes
   clicked: new Map(), // id -> { at, lastSuccess }: "Update now" not yet confirmed
@@ -106,7 +115,11 @@ function alreadyHandled(error) {
 }
 
 function updatesQuery() {
-  return `filter=${encodeURIComponent(state.filter)}`;
+  const query = new URLSearchParams({ filter: state.filter, limit: String(PAGE_SIZE) });
+  if (state.search) query.set('name', state.search);
+  if (state.status) query.set('status', state.status);
+  if (state.cursor !== null) query.set('cursor', String(state.cursor));
+  return query.toString();
 }
 
 // ---------------------------------------------------------- sign in and out
@@ -228,11 +241,14 @@ async function openStream() {
       return;
     }
     if (!response.ok || !response.body) throw new Error(`the stream answered ${response.status}`);
+    // A `page` first, then the `changes` to it.
     await readEvents(response.body, (event) => {
-      if (event.type !== 'updates' || generation !== state.generation) return;
+      if (generation !== state.generation) return;
+      if (event.type === 'page') applyPage(JSON.parse(event.data), nextSequence());
+      else if (event.type === 'changes') applyChanges(JSON.parse(event.data), nextSequence());
+      else return;
       stopPolling();
       setLive('live');
-      applySnapshot(JSON.parse(event.data), nextSequence());
     });
   } catch (error) {
     if (controller.signal.aborted) return; // closed on purpose
@@ -310,8 +326,8 @@ async function refreshOnce() {
   const generation = state.generation;
   const sequence = nextSequence();
   try {
-    const rows = await api(`/api/updates?${updatesQuery()}`);
-    if (generation === state.generation) applySnapshot(rows, sequence);
+    const page = await api(`/api/updates?${updatesQuery()}`);
+    if (generation === state.generation) applyPage(page, sequence);
   } catch (error) {
     if (alreadyHandled(error) || generation !== state.generation) return;
     if (error instanceof Unreachable) {
@@ -343,20 +359,34 @@ function hideBanner() {
 
 // ----------------------------------------------------------------- the rows
 
-function applySnapshot(rows, sequence) {
+// A whole page: from the stream's first event, a poll or a refresh.
+function applyPage(page, sequence) {
   if (sequence < state.applied) return; // an older reply that arrived late
   state.applied = sequence;
   hideBanner();
   $('#loading').hidden = true;
-  announceChanges(rows);
-  state.rows = new Map(rows.map((row) => [row.id, row]));
-  renderRows(rows);
-  showEmptyState(rows.length === 0);
+  announceChanges(page.rows);
+  state.rows = new Map(page.rows.map((row) => [row.id, row]));
+  state.nextCursor = page.next_cursor;
+  renderRows(page.rows);
+  showEmptyState(page.rows.length === 0);
+  showPager();
   followHistory();
+}
+
+// What changed on the page since the stream's last event.
+function applyChanges(changes, sequence) {
+  const rows = new Map(state.rows);
+  for (const id of changes.removed) rows.delete(id);
+  for (const row of changes.changed) rows.set(row.id, row);
+  const sorted = Array.from(rows.values()).sort((a, b) => a.id - b.id);
+  applyPage({ rows: sorted, next_cursor: changes.next_cursor }, sequence);
 }
 
 function clearRows() {
   state.rows = new Map();
+  state.nextCursor = null;
+  $('#pager').hidden = true;
   state.labels = new Map();
   state.clicked = new Map();
   $('#updates-body').replaceChildren();
@@ -368,10 +398,42 @@ function showEmptyState(empty) {
   $('#updates-table').hidden = empty;
   const message = $('#empty');
   message.hidden = !empty;
-  if (empty) {
-    const what = { all: 'integrations or tasks', integrations: 'integrations', tasks: 'tasks' }[state.filter];
+  if (!empty) return;
+  const what = { all: 'integrations or tasks', integrations: 'integrations', tasks: 'tasks' }[state.filter];
+  if (state.search || state.status) {
+    message.textContent = `No ${what} match the search.`;
+  } else if (state.cursor !== null) {
+    message.textContent = `There are no more ${what}.`;
+  } else {
     message.textContent = `There are no ${what} yet. Add one with “inlet integrations add <plugin> <instance type> --group <id>”.`;
   }
+}
+
+function showPager() {
+  const first = state.cursor === null;
+  const last = state.nextCursor === null;
+  $('#pager').hidden = first && last;
+  $('#page-previous').disabled = first;
+  $('#page-next').disabled = last;
+  setText($('#page-position'), `Page ${state.previous.length + 1}`);
+}
+
+function showPage(cursor, previous) {
+  state.cursor = cursor;
+  state.previous = previous;
+  closeHistory({ restoreFocus: false });
+  connect();
+  $('#updates-heading').focus();
+}
+
+function onNextPage() {
+  if (state.nextCursor === null) return;
+  showPage(state.nextCursor, [...state.previous, state.cursor]);
+}
+
+function onPreviousPage() {
+  if (!state.previous.length) return;
+  showPage(state.previous[state.previous.length - 1], state.previous.slice(0, -1));
 }
 
 // Updates rows in place (creating, moving and removing only what changed)
@@ -692,9 +754,50 @@ function onTableClick(event) {
 
 // --------------------------------------------------------------- filters
 
-function filterFromLocation() {
-  const filter = new URLSearchParams(location.search).get('filter');
-  return FILTERS.includes(filter) ? filter : 'all';
+function filtersFromLocation() {
+  const params = new URLSearchParams(location.search);
+  const filter = params.get('filter');
+  state.filter = FILTERS.includes(filter) ? filter : 'all';
+  state.search = (params.get('name') || '').trim();
+  const status = params.get('status') || '';
+  const known = Array.from($('#status-filter').options, (option) => option.value);
+  state.status = known.includes(status) ? status : '';
+  $('#search').value = state.search;
+  $('#status-filter').value = state.status;
+}
+
+// Keep the choices in the address, so a reload or a bookmark keeps them.
+function saveFiltersInLocation() {
+  const url = new URL(location.href);
+  const params = { filter: state.filter === 'all' ? '' : state.filter, name: state.search, status: state.status };
+  for (const [name, value] of Object.entries(params)) {
+    if (value) url.searchParams.set(name, value);
+    else url.searchParams.delete(name);
+  }
+  history.replaceState(null, '', url);
+}
+
+// A new filter or search starts again at the first page.
+function refilter() {
+  saveFiltersInLocation();
+  state.cursor = null;
+  state.previous = [];
+  connect();
+}
+
+function onSearchInput() {
+  clearTimeout(state.searchTimer);
+  state.searchTimer = setTimeout(() => {
+    const search = $('#search').value.trim();
+    if (search === state.search) return;
+    state.search = search;
+    refilter();
+  }, SEARCH_DELAY_MS);
+}
+
+function onStatusChange() {
+  state.status = $('#status-filter').value;
+  refilter();
 }
 
 function showFilter() {
@@ -708,12 +811,7 @@ function onFilterClick(event) {
   if (!button || button.dataset.filter === state.filter) return;
   state.filter = button.dataset.filter;
   showFilter();
-  // Keep the choice in the address, so a reload or a bookmark keeps it.
-  const url = new URL(location.href);
-  if (state.filter === 'all') url.searchParams.delete('filter');
-  else url.searchParams.set('filter', state.filter);
-  history.replaceState(null, '', url);
-  connect();
+  refilter();
 }
 
 // ---------------------------------------------------------- history drawer
@@ -1448,6 +1546,17 @@ function start() {
   $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
   $('.filters').addEventListener('click', onFilterClick);
   $('#refresh').addEventListener('click', refreshOnce);
+  $('#search').addEventListener('input', onSearchInput);
+  // Enter searches at once rather than submitting the form.
+  $('#search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    clearTimeout(state.searchTimer);
+    state.search = $('#search').value.trim();
+    refilter();
+  });
+  $('#status-filter').addEventListener('change', onStatusChange);
+  $('#page-next').addEventListener('click', onNextPage);
+  $('#page-previous').addEventListener('click', onPreviousPage);
   $('#updates-body').addEventListener('click', onTableClick);
   $('#history-close').addEventListener('click', () => closeHistory());
   $('#history-more').addEventListener('click', () => loadHistory('more'));
@@ -1478,7 +1587,7 @@ function start() {
   document.addEventListener('keydown', onKeyDown);
   setInterval(redrawTimes, 60000);
 
-  state.filter = filterFromLocation();
+  filtersFromLocation();
   showFilter();
   state.token = readStoredToken();
   if (state.token) showApp();
