@@ -760,6 +760,8 @@ async fn lists_page_by_cursor_and_filter_and_the_stream_sends_only_changes() {
     let paused = api.ok("/api/updates?status=paused").await;
     assert_eq!(ids_in(&paused, "rows"), [ids[2]], "{paused}");
     assert_eq!(paused["rows"][0]["status_label"], "Paused (operator)");
+    let up_to_date = api.ok("/api/updates?filter=integrations&status=up-to-date").await;
+    assert_eq!(ids_in(&up_to_date, "rows"), [ids[0], ids[1], ids[3], ids[4], ids[5], ids[6]], "{up_to_date}");
     let home = format!("/api/updates?filter=integrations&group={}&limit=2", groups[0]);
     let page = api.ok(&home).await;
     assert_eq!((ids_in(&page, "rows"), page["next_cursor"].as_i64()), (vec![ids[0], ids[2]], Some(ids[2])));

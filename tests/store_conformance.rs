@@ -1160,6 +1160,17 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
     assert_eq!(matching(in_group).await, [elsewhere], "filters combine");
     assert_eq!(matching(IntegrationFilter { enabled: Some(false), ..Default::default() }).await, [ids[1]]);
     assert_eq!(matching(IntegrationFilter { enabled: Some(true), ..Default::default() }).await.len(), 6);
+    let failed = RunEnd {
+        started_at: START,
+        success: false,
+        fetched: true,
+        next_due_at: None,
+        next_due_reason: None,
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    s.record_run_finished(ids[4], &failed).await.unwrap();
+    assert_eq!(matching(IntegrationFilter { failing: true, ..Default::default() }).await, [ids[4]]);
     let counts = s.integration_counts(&[other, other + 1000]).await.unwrap();
     assert_eq!(counts.into_iter().collect::<Vec<_>>(), [(other, 1)]);
 

@@ -102,8 +102,11 @@ async fn wait_for_text(page: &Client, css: &str, wanted: &str, seconds: u64) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
-    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo"), bundled_plugin("digest"), test_plugin("misbehave")])
+    let plugins = [bundled_plugin("monzo"), bundled_plugin("digest"), test_plugin("misbehave"), test_plugin("api-key")];
+    let inlet = Inlet::with_plugins(&plugins)
         .env("INLET_UPSTREAM_OVERRIDE", &format!("api.monzo.com={}", fake.base_url()))
+        .env("INLET_OAUTH_MONZO_CLIENT_ID", inlet::demo::fake_oauth::CLIENT_ID)
+        .env("INLET_OAUTH_MONZO_CLIENT_SECRET", inlet::demo::fake_oauth::CLIENT_SECRET)
         .env("INLET_ADMIN_TOKEN", TOKEN);
     inlet.add_plugin_file("broken.wasm", b"not a plugin");
     let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
@@ -330,6 +333,65 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let refused = api.get(format!("{base}/api/plugins")).bearer_auth(&made).send().await.unwrap();
     assert_eq!(refused.status(), 401, "revoked");
     page.find(Locator::Css("#tokens-close")).await.unwrap().click().await.unwrap();
+
+    // Connections: the Monzo account, reconnected by a link; an API-key
+    // account connected from the form (a missing key refused inline), its
+    // key never shown again; then deleted, asked twice.
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    page.find(Locator::Css("#open-connections")).await.unwrap().click().await.unwrap();
+    let monzo_row = "#connections-body tr[data-plugin-id=monzo]";
+    wait_for_text(&page, &format!("{monzo_row} .connection-status .badge"), "Connected", 10).await;
+    page.find(Locator::Css(&format!("{monzo_row} button[data-connection-action=reconnect]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let link = eventually(10, "the reconnect link", || async {
+        let link = page.find(Locator::Css("#connect-link:not([hidden]) #connect-link-url")).await.ok()?;
+        link.attr("href").await.ok()?.filter(|href| href.contains("/oauth/monzo/start"))
+    })
+    .await;
+    assert!(link.starts_with(&base), "{link}");
+    page.find(Locator::Css("#connect-plugin")).await.unwrap().select_by_value("api-key").await.unwrap();
+    page.find(Locator::Css("#connect-name")).await.unwrap().send_keys("keys").await.unwrap();
+    page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#connect-error", "api-key needs an API key (Any key)", 10).await;
+    let invalid = page.find(Locator::Css("#connect-api_key")).await.unwrap().attr("aria-invalid").await.unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    page.find(Locator::Css("#connect-api_key")).await.unwrap().send_keys("key-of-the-keys-account").await.unwrap();
+    page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#connected-message", "keys is connected.", 10).await;
+    let keys_row = eventually(10, "the new account's row", || async {
+        for row in page.find_all(Locator::Css("#connections-body tr")).await.ok()? {
+            if row.text().await.ok()?.starts_with("keys") {
+                return row.attr("data-group-id").await.ok()?;
+            }
+        }
+        None
+    })
+    .await;
+    screenshot(&page, "12a-connections").await;
+    let groups: Value = api
+        .get(format!("{base}/api/groups?plugin=api-key"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups["groups"][0]["id"].to_string(), keys_row);
+    assert!(!groups.to_string().contains("key-of-the-keys-account"), "{groups}");
+    let delete = format!("#connections-body tr[data-group-id=\"{keys_row}\"] button[data-connection-action=delete]");
+    page.find(Locator::Css(&delete)).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, &delete, "Delete: sure?", 5).await;
+    page.find(Locator::Css(&delete)).await.unwrap().click().await.unwrap();
+    eventually(10, "the deleted account gone", || async {
+        page.find_all(Locator::Css(&delete)).await.ok()?.is_empty().then_some(())
+    })
+    .await;
+    page.find(Locator::Css("#connections-close")).await.unwrap().click().await.unwrap();
 
     // Search and pages: by name and status, kept in the address; more
     // rows than a page holds are paged.

@@ -11,7 +11,8 @@
 //!
 //! scale: for each count, that many integrations (inserted in bulk, due over
 //!   the next day) on a fresh database, then `inlet serve` on it: how long
-//!   until it is ready, and its resident memory after 20 s of scheduling.
+//!   until it is ready, its resident memory after 20 s of scheduling, and
+//!   how fast the admin API's listings answer (p50 / p99 of 200 requests).
 //!   Usage: queue_load scale [sqlite|postgres|both] [counts...]
 //!
 //! peer: on PostgreSQL, the same number of no-op jobs through graphile-worker
@@ -247,6 +248,7 @@ async fn scale(backend: &str, plugin: &PathBuf, count: usize) -> anyhow::Result<
         .arg("--config-file")
         .arg(dir.path().join("none.toml"))
         .env("INLET_LOG", "warn")
+        .env("INLET_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
     if backend == "postgres" {
@@ -269,7 +271,6 @@ async fn scale(backend: &str, plugin: &PathBuf, count: usize) -> anyhow::Result<
         line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_default()
     };
     let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sync_runs").fetch_one(store.pool()).await?;
-    serve.kill().await?;
     println!(
         "{backend:<8} scale: {count} integrations (inserted in {:.1}s): serve ready in {:.2}s; after 20 s of \
          scheduling ({runs} runs) RSS {} MB, peak {} MB",
@@ -278,11 +279,46 @@ async fn scale(backend: &str, plugin: &PathBuf, count: usize) -> anyhow::Result<
         kib("VmRSS:") / 1024,
         kib("VmHWM:") / 1024
     );
+    for (what, path) in LISTINGS {
+        let (p50, p99) = list_latency(&client, &format!("http://127.0.0.1:{port}{path}")).await?;
+        println!("{backend:<8} scale: {count} integrations: GET {path} ({what}) p50 {p50:.1} ms, p99 {p99:.1} ms");
+    }
+    serve.kill().await?;
     store.pool().close().await;
     if backend == "postgres" {
         reset_postgres(false).await?;
     }
     Ok(())
+}
+
+const ADMIN_TOKEN: &str = "bench-admin-token";
+
+/// The admin API's listings, timed at each scale.
+const LISTINGS: [(&str, &str); 7] = [
+    ("the Updates page's first page", "/api/updates?limit=50"),
+    ("the API's default page", "/api/updates"),
+    ("a name search", "/api/updates?limit=50&name=bench%20999"),
+    ("a status no row has, ruled out in the database", "/api/updates?limit=50&status=failed"),
+    ("a status no row has, worked out for every row", "/api/updates?limit=50&status=retrying"),
+    ("integrations", "/api/integrations?limit=50"),
+    ("groups", "/api/groups"),
+];
+
+/// p50 and p99 in ms of `ROUNDS` requests of `url` one after another, after a few to warm up.
+async fn list_latency(client: &reqwest::Client, url: &str) -> anyhow::Result<(f64, f64)> {
+    const ROUNDS: usize = 200;
+    let mut millis = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS + 5 {
+        let asked = Instant::now();
+        let response = client.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
+        anyhow::ensure!(response.status().is_success(), "GET {url}: {}", response.status());
+        response.bytes().await?;
+        if round >= 5 {
+            millis.push(asked.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    millis.sort_by(f64::total_cmp);
+    Ok((millis[ROUNDS / 2], millis[ROUNDS * 99 / 100]))
 }
 
 /// Poll until no job waits or runs. Each probe reads the head of a partial

@@ -54,7 +54,8 @@ pub async fn list(
         group_id: query.group,
         name_contains: super::search_text(query.name),
         enabled: query.enabled,
-        without_host_tasks: true,
+        // integrations::list leaves the host's tasks out.
+        ..IntegrationFilter::default()
     };
     let mut integrations = integrations::list(&api.host, filter, query.cursor, limit + 1).await?;
     let next_cursor = crate::store::next_page(&mut integrations, limit + 1).map(|last| last.id);

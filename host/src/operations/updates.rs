@@ -78,6 +78,23 @@ impl UpdatesQuery {
         };
         kind && self.status.is_none_or(|status| row.status.kind() == status)
     }
+
+    /// What the database can rule out for the status wanted, so that a rare
+    /// status does not read every row: each status but Processing ranks
+    /// below Paused, and Failed needs a failure streak (see `UpdateStatus::of`).
+    fn candidates(&self) -> IntegrationFilter {
+        let mut filter = self.integrations.clone();
+        match self.status {
+            None | Some(UpdateStatusKind::Processing) => {}
+            Some(UpdateStatusKind::Paused) => filter.enabled = Some(false),
+            Some(UpdateStatusKind::Failed) => {
+                filter.enabled = Some(true);
+                filter.failing = true;
+            }
+            Some(_) => filter.enabled = Some(true),
+        }
+        filter
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
@@ -96,10 +113,11 @@ const CHUNK: i64 = 500;
 pub async fn page(host: &Host, query: &UpdatesQuery, after: Option<i64>, limit: i64) -> Result<UpdatesPage> {
     let wanted = limit.saturating_add(1);
     let chunk = wanted.min(CHUNK);
+    let candidates = query.candidates();
     let mut rows = Vec::new();
     let mut after = after;
     loop {
-        let integrations = host.store().integrations_page(&query.integrations, after, chunk).await?;
+        let integrations = host.store().integrations_page(&candidates, after, chunk).await?;
         let exhausted = (integrations.len() as i64) < chunk;
         after = integrations.last().map(|i| i.id).or(after);
         rows.extend(rows_of(host, integrations).await?.into_iter().filter(|row| query.wants(row)));

@@ -52,6 +52,8 @@ pub struct IntegrationFilter {
     pub name_contains: Option<String>,
     /// Only enabled (`true`) or only paused (`false`) ones.
     pub enabled: Option<bool>,
+    /// Only those whose last run failed for good (`consecutive_failures > 0`).
+    pub failing: bool,
     /// Leave out the host's own tasks.
     pub without_host_tasks: bool,
 }
@@ -173,6 +175,9 @@ impl Store {
             Some(false) => conditions.fixed("paused_reason IS NOT NULL"),
             None => &mut conditions,
         };
+        if filter.failing {
+            conditions.fixed("consecutive_failures > 0");
+        }
         if filter.without_host_tasks {
             conditions.text("plugin_id <> ?", HOST_PLUGIN_ID);
         }
