@@ -112,6 +112,10 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
     let api = reqwest::Client::new();
     let post = |path: &str, body: Value| api.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
+    let get_json = |path: &str| {
+        let request = api.get(format!("{base}{path}")).bearer_auth(TOKEN);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     let group: Value =
         post("/api/groups", json!({"plugin": "monzo", "name": "personal", "access_token": fake.access_token()}))
             .await
@@ -197,8 +201,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     })
     .await;
     screenshot(&page, "6-schedule-saved").await;
-    let saved: Value =
-        api.get(format!("{base}/api/integrations/{id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let saved = get_json(&format!("/api/integrations/{id}")).await;
     assert_eq!(
         saved["sync_settings"]["schedule"],
         json!({"kind": "cron", "expressions": ["0 6,18 * * *"], "timezone": "Europe/London"})
@@ -372,15 +375,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     })
     .await;
     screenshot(&page, "12a-connections").await;
-    let groups: Value = api
-        .get(format!("{base}/api/groups?plugin=api-key"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let groups = get_json("/api/groups?plugin=api-key").await;
     assert_eq!(groups["groups"][0]["id"].to_string(), keys_row);
     assert!(!groups.to_string().contains("key-of-the-keys-account"), "{groups}");
     let delete = format!("#connections-body tr[data-group-id=\"{keys_row}\"] button[data-connection-action=delete]");
@@ -453,28 +448,12 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let digest: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
     page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
     page.find(Locator::Css("button[data-filter=tasks]")).await.unwrap().click().await.unwrap();
-    let tasks = eventually(20, "the three tasks", || async {
-        let rows = page.find_all(Locator::Css("#updates-table tbody tr[data-id]")).await.ok()?;
-        let mut texts = Vec::new();
-        for row in rows {
-            texts.push(row.text().await.ok()?);
-        }
-        (texts.len() == 3).then_some(texts)
-    })
-    .await;
+    let tasks = eventually(20, "the three tasks", || async { shown_rows().await.filter(|rows| rows.len() == 3) }).await;
     for wanted in ["Prune history", "Refresh tokens", "digest daily"] {
         assert!(tasks.iter().any(|t| t.contains(wanted)), "no {wanted:?} among the tasks: {tasks:?}");
     }
     assert!(!tasks.iter().any(|t| t.contains("monzo")), "{tasks:?}");
-    let tasks_page: Value = api
-        .get(format!("{base}/api/updates?filter=tasks"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks_page = get_json("/api/updates?filter=tasks").await;
     let all = tasks_page["rows"].as_array().unwrap();
     let prune = all.iter().find(|r| r["instance_type"] == "prune-history").expect("the prune task");
     assert_eq!((&prune["plugin_id"], &prune["schedule_summary"]), (&json!("inlet"), &json!("every hour")), "{prune:#}");
