@@ -1112,7 +1112,7 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
     use inlet::store::groups::GroupFilter;
     use inlet::store::integrations::IntegrationFilter;
     let s = &b.store;
-    let names = ["Monzo current", "monzo SAVINGS", "50% off", "a_b", "ab", "Health"];
+    let names = ["Monzo current", "monzo SAVINGS", "50% off", "a_b", "ab", "Health", "École!"];
     let mut ids = Vec::new();
     for name in names {
         ids.push(integration(s, name, None).await);
@@ -1153,13 +1153,14 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
     assert_eq!(matching(named("MONZO")).await, [ids[0], ids[1], elsewhere], "any case");
     assert_eq!(matching(named("%")).await, [ids[2]], "% is a character, not a wildcard");
     assert_eq!(matching(named("a_")).await, [ids[3]], "_ is a character, not a wildcard");
+    assert_eq!(matching(named("École!")).await, [ids[6]], "as typed, whatever the letters");
     let other_plugin = IntegrationFilter { plugin_id: Some("other".into()), ..Default::default() };
     assert_eq!(matching(other_plugin).await, [elsewhere]);
     let in_group =
         IntegrationFilter { group_id: Some(other), name_contains: Some("monzo".into()), ..Default::default() };
     assert_eq!(matching(in_group).await, [elsewhere], "filters combine");
     assert_eq!(matching(IntegrationFilter { enabled: Some(false), ..Default::default() }).await, [ids[1]]);
-    assert_eq!(matching(IntegrationFilter { enabled: Some(true), ..Default::default() }).await.len(), 6);
+    assert_eq!(matching(IntegrationFilter { enabled: Some(true), ..Default::default() }).await.len(), 7);
     let failed = RunEnd {
         started_at: START,
         success: false,

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "inlet admin API", description = "Times are epoch milliseconds. Errors are {\"error\": {\"code\", \"message\", \"field\"}}."),
     modifiers(&BearerToken),
+    components(schemas(super::updates::UpdatesChanges)),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;

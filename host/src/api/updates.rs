@@ -22,6 +22,10 @@ use utoipa::{IntoParams, ToSchema};
 /// processes sharing the database, so it reads the database, not local events.
 const STREAM_POLL: Duration = Duration::from_millis(500);
 
+/// A page whose read is slow (a rare status among many rows) is read at most
+/// this fraction of the time, so an open tab cannot keep the server busy.
+const STREAM_BUSY_SHARE: u32 = 5;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -125,7 +129,8 @@ pub async fn stream(
     QueryParams(query): QueryParams<UpdatesQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let request = query.into_request()?;
-    let events = futures_util::stream::unfold((api, request, None::<Sent>), |(mut api, request, sent)| async move {
+    let start = (api, request, None::<Sent>, Duration::ZERO);
+    let events = futures_util::stream::unfold(start, |(mut api, request, sent, mut read_took)| async move {
         // The page goes out at once; then its changes, until the server
         // shuts down (graceful shutdown waits for open responses).
         let mut wait = sent.is_some();
@@ -135,12 +140,15 @@ pub async fn stream(
             }
             if wait {
                 tokio::select! {
-                    _ = tokio::time::sleep(STREAM_POLL) => {}
+                    _ = tokio::time::sleep(STREAM_POLL.max(read_took * STREAM_BUSY_SHARE)) => {}
                     _ = api.stopping.changed() => return None,
                 }
             }
             wait = true;
-            let page = match request.read(&api).await {
+            let reading = std::time::Instant::now();
+            let page = request.read(&api).await;
+            read_took = reading.elapsed();
+            let page = match page {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "reading updates for a stream failed");
@@ -155,7 +163,7 @@ pub async fn stream(
                 },
             };
             let event = event.expect("rows serialise");
-            return Some((Ok(event), (api, request, Some(Sent::of(&page)))));
+            return Some((Ok(event), (api, request, Some(Sent::of(&page)), read_took)));
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))

@@ -82,18 +82,23 @@ impl UpdatesQuery {
     /// What the database can rule out for the status wanted, so that a rare
     /// status does not read every row: each status but Processing ranks
     /// below Paused, and Failed needs a failure streak (see `UpdateStatus::of`).
-    fn candidates(&self) -> IntegrationFilter {
+    /// `None` when the status contradicts the filter's `enabled`: nothing matches.
+    fn candidates(&self) -> Option<IntegrationFilter> {
         let mut filter = self.integrations.clone();
-        match self.status {
-            None | Some(UpdateStatusKind::Processing) => {}
-            Some(UpdateStatusKind::Paused) => filter.enabled = Some(false),
+        let enabled = match self.status {
+            None | Some(UpdateStatusKind::Processing) => return Some(filter),
+            Some(UpdateStatusKind::Paused) => false,
             Some(UpdateStatusKind::Failed) => {
-                filter.enabled = Some(true);
                 filter.failing = true;
+                true
             }
-            Some(_) => filter.enabled = Some(true),
+            Some(_) => true,
+        };
+        if filter.enabled.is_some_and(|asked| asked != enabled) {
+            return None;
         }
-        filter
+        filter.enabled = Some(enabled);
+        Some(filter)
     }
 }
 
@@ -113,7 +118,9 @@ const CHUNK: i64 = 500;
 pub async fn page(host: &Host, query: &UpdatesQuery, after: Option<i64>, limit: i64) -> Result<UpdatesPage> {
     let wanted = limit.saturating_add(1);
     let chunk = wanted.min(CHUNK);
-    let candidates = query.candidates();
+    let Some(candidates) = query.candidates() else {
+        return Ok(UpdatesPage { rows: Vec::new(), next_cursor: None });
+    };
     let mut rows = Vec::new();
     let mut after = after;
     loop {

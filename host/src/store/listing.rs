@@ -29,10 +29,11 @@ impl Conditions {
         self.push(clause, Param::Int(value))
     }
 
-    /// `column` contains `needle`, in any case (ASCII case on SQLite).
+    /// `column` contains `needle`, in any case. Both sides are folded by the
+    /// database, the same way (SQLite folds ASCII letters only).
     pub fn name_contains(&mut self, column: &str, needle: &str) -> &mut Self {
-        let escaped = needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        self.push(&format!("LOWER({column}) LIKE ? ESCAPE '\\'"), Param::Text(format!("%{escaped}%")))
+        let escaped = needle.replace('!', "!!").replace('%', "!%").replace('_', "!_");
+        self.push(&format!("LOWER({column}) LIKE LOWER(?) ESCAPE '!'"), Param::Text(format!("%{escaped}%")))
     }
 
     /// A condition without a parameter.

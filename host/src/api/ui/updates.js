@@ -52,6 +52,7 @@ const state = {
   schedule: null, // { id, name, opener }
   plugins: new Map(), // id -> plugin, for the Connections dialog
   connectionsCursor: null, // where the next page of connections starts
+  connectionsGeneration: 0, // bumped by each load; older replies are dropped
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -203,6 +204,8 @@ function signOut(message) {
   closePlugins();
   closeConnections();
   clearRows();
+  state.cursor = null;
+  state.previous = [];
   hideBanner();
   showSignIn(message);
 }
@@ -328,6 +331,12 @@ function nextSequence() {
 
 // One GET /api/updates: polling, the Refresh button, and after changes.
 async function refreshOnce() {
+  // The stream's changes are relative to what it sent: a reply from
+  // elsewhere would put rows it does not know of under them.
+  if (state.stream) {
+    connect();
+    return;
+  }
   const generation = state.generation;
   const sequence = nextSequence();
   try {
@@ -423,11 +432,20 @@ function showPager() {
   setText($('#page-position'), `Page ${state.previous.length + 1}`);
 }
 
-function showPage(cursor, previous) {
+// Reads the page starting at `cursor`. The pager waits for its rows: a
+// click before then would page from the old page's cursor.
+function loadPage(cursor, previous) {
   state.cursor = cursor;
   state.previous = previous;
-  closeHistory({ restoreFocus: false });
+  state.nextCursor = null;
+  $('#page-previous').disabled = true;
+  $('#page-next').disabled = true;
   connect();
+}
+
+function showPage(cursor, previous) {
+  closeHistory({ restoreFocus: false });
+  loadPage(cursor, previous);
   $('#updates-heading').focus();
 }
 
@@ -785,9 +803,7 @@ function saveFiltersInLocation() {
 // A new filter or search starts again at the first page.
 function refilter() {
   saveFiltersInLocation();
-  state.cursor = null;
-  state.previous = [];
-  connect();
+  loadPage(null, []);
 }
 
 function onSearchInput() {
@@ -1445,6 +1461,7 @@ function onFailedClick(event) {
 function disarm(button, label) {
   button.dataset.confirm = 'no';
   button.textContent = label;
+  if (button.dataset.label) button.setAttribute('aria-label', button.dataset.label);
 }
 
 // What cannot be undone asks twice: a first click turns the button into
@@ -1453,6 +1470,12 @@ function confirmedTwice(button, question) {
   if (button.dataset.confirm === 'yes') return true;
   button.dataset.confirm = 'yes';
   button.textContent = question;
+  // A button named for screen readers ("Delete personal") says the question too.
+  const label = button.dataset.label || button.getAttribute('aria-label');
+  if (label) {
+    button.dataset.label = label;
+    button.setAttribute('aria-label', `${question} (${label})`);
+  }
   return false;
 }
 
@@ -1565,9 +1588,15 @@ function forgetShownSecrets() {
 
 // One page of groups; `cursor` null starts again from the first.
 async function loadConnections(cursor) {
+  state.connectionsGeneration += 1;
+  const generation = state.connectionsGeneration;
+  const more = $('#connections-more');
+  more.disabled = true;
   try {
     const query = cursor === null ? '' : `&cursor=${cursor}`;
     const page = await api(`/api/groups?limit=100${query}`);
+    if (generation !== state.connectionsGeneration) return; // a newer load replaced it
+    more.disabled = false;
     const body = $('#connections-body');
     if (cursor === null) body.replaceChildren();
     for (const group of page.groups) body.append(connectionRow(group));
@@ -1712,8 +1741,10 @@ async function onConnectionsClick(event) {
     if (!confirmedTwice(button, question)) return;
     await api(`/api/groups/${Number(tr.dataset.groupId)}?confirm=true`, { method: 'DELETE' });
     announce(`${tr.dataset.name} deleted`);
+    $('#connections-heading').focus(); // the focused button goes with its row
     await loadConnections(null);
   } catch (error) {
+    if (button.dataset.connectionAction === 'delete') disarm(button, 'Delete');
     if (!alreadyHandled(error)) setText($('#connections-error'), error.message);
   }
 }
@@ -1765,7 +1796,11 @@ function start() {
   $('#schedule-dialog').addEventListener('close', onScheduleClosed);
   $('#open-connections').addEventListener('click', openConnections);
   $('#connections-close').addEventListener('click', closeConnections);
-  $('#connections-dialog').addEventListener('close', forgetShownSecrets);
+  $('#connections-dialog').addEventListener('close', () => {
+    forgetShownSecrets();
+    for (const input of document.querySelectorAll('#connect-form input')) input.value = '';
+    clearConnectError();
+  });
   $('#connections-body').addEventListener('click', onConnectionsClick);
   $('#connections-more').addEventListener('click', () => loadConnections(state.connectionsCursor));
   $('#connect-plugin').addEventListener('change', showConnectFields);
