@@ -767,6 +767,33 @@ async fn lists_page_by_cursor_and_filter_and_the_stream_sends_only_changes() {
     assert_eq!((ids_in(&page, "rows"), page["next_cursor"].as_i64()), (vec![ids[0], ids[2]], Some(ids[2])));
     assert_invalid(&api.get("/api/updates?status=sleeping").await, "status", "unknown variant");
 
+    // A schedule previewed before it is saved; an integration created disabled.
+    let tokyo = json!({"kind": "cron", "expressions": ["0 6 * * *"], "timezone": "Asia/Tokyo"});
+    let preview = api.post("/api/schedules/preview", json!({"schedule": tokyo, "count": 3})).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let next: Vec<i64> = preview.body["next"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap()).collect();
+    assert_eq!(next.len(), 3);
+    assert!(next.windows(2).all(|pair| pair[1] - pair[0] == 86_400_000), "a day apart: {next:?}");
+    assert!(next.iter().all(|at| at / 3_600_000 % 24 == 21), "06:00 in Tokyo is 21:00 UTC: {next:?}");
+    assert!(preview.body["summary"].as_str().unwrap().contains("Asia/Tokyo"), "{}", preview.body);
+    let mars = json!({"schedule": {"kind": "cron", "expressions": ["0 6 * * *"], "timezone": "Mars/Base"}});
+    assert_invalid(&api.post("/api/schedules/preview", mars).await, "schedule.timezone", "IANA");
+    let zero = json!({"schedule": {"kind": "manual"}, "count": 0});
+    assert_invalid(&api.post("/api/schedules/preview", zero).await, "count", "1 to 20");
+    let default = json!({"schedule": {"kind": "default"}});
+    assert_invalid(&api.post("/api/schedules/preview", default).await, "schedule.kind", "default");
+    let body = json!({"plugin": "misbehave", "instance_type": "ok", "group_id": groups[0], "name": "off",
+        "schedule": {"kind": "interval", "every": "1h"}, "enabled": false});
+    let off = api.post("/api/integrations", body).await;
+    assert_eq!(off.status, 201, "{}", off.body);
+    let settings = &off.body["sync_settings"];
+    assert_eq!((&settings["enabled"], &settings["paused_reason"]), (&json!(false), &json!("operator")), "{}", off.body);
+    assert_eq!(off.body["next_due_at"], Value::Null, "never due until resumed");
+    let off_id = off.body["id"].as_i64().unwrap();
+    let resumed = api.post(&format!("/api/integrations/{off_id}/resume"), json!(null)).await;
+    assert!(resumed.body["next_due_at"].is_i64(), "due once resumed: {}", resumed.body);
+    assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{off_id}"), None).await.status, 204);
+
     // The stream of that page: the page, then only the rows that change.
     let mut stream = api
         .client

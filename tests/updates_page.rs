@@ -388,6 +388,62 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     .await;
     page.find(Locator::Css("#connections-close")).await.unwrap().click().await.unwrap();
 
+    // New integration: plugin, type, account, a config form from the type's
+    // schema (the server's refusal shown at its field), a cron schedule in a
+    // time zone with its next runs previewed, created disabled.
+    page.find(Locator::Css("#open-wizard")).await.unwrap().click().await.unwrap();
+    page.wait().for_element(Locator::Css("#wizard-plugin option[value=monzo]")).await.unwrap();
+    page.find(Locator::Css("#wizard-plugin")).await.unwrap().select_by_value("monzo").await.unwrap();
+    page.wait().for_element(Locator::Css("#wizard-instance_type option[value=transactions]")).await.unwrap();
+    page.find(Locator::Css("#wizard-instance_type")).await.unwrap().select_by_value("transactions").await.unwrap();
+    let since = page.wait().for_element(Locator::Css("#wizard-config-since")).await.unwrap();
+    since.send_keys("yesterday").await.unwrap();
+    page.find(Locator::Css("#wizard-name")).await.unwrap().send_keys("wizard transactions").await.unwrap();
+    page.find(Locator::Css("input[name=wizard-kind][value=cron]")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Css("#wizard-cron")).await.unwrap().send_keys("0 6 * * *").await.unwrap();
+    page.find(Locator::Css("#wizard-timezone")).await.unwrap().select_by_value("Asia/Tokyo").await.unwrap();
+    let preview = eventually(10, "five runs previewed in Tokyo time", || async {
+        let items = page.find_all(Locator::Css("#wizard-preview-list li")).await.ok()?;
+        let mut texts = Vec::new();
+        for item in items {
+            texts.push(item.text().await.ok()?);
+        }
+        (texts.len() == 5 && texts.iter().all(|t| t.ends_with("Asia/Tokyo"))).then_some(texts)
+    })
+    .await;
+    assert!(preview[0].contains("6:00") || preview[0].contains("06:00"), "{preview:?}");
+    page.find(Locator::Css("#wizard-enabled")).await.unwrap().click().await.unwrap();
+    screenshot(&page, "12b-wizard").await;
+    page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let invalid = eventually(10, "the since field marked", || async {
+        let field = page.find(Locator::Css("#wizard-config-since")).await.ok()?;
+        field.attr("aria-invalid").await.ok()?.filter(|v| v == "true")
+    })
+    .await;
+    assert_eq!(invalid, "true");
+    assert!(text_of(&page, "#wizard-error").await.contains("date-time"));
+    let since = page.find(Locator::Css("#wizard-config-since")).await.unwrap();
+    since.clear().await.unwrap();
+    since.send_keys("2026-01-01T00:00:00Z").await.unwrap();
+    page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let created = eventually(10, "the wizard's integration", || async {
+        let found = get_json("/api/integrations?name=wizard%20transactions").await;
+        found["integrations"].as_array()?.first().cloned()
+    })
+    .await;
+    let settings = &created["sync_settings"];
+    assert_eq!(
+        settings["schedule"],
+        json!({"kind": "cron", "expressions": ["0 6 * * *"], "timezone": "Asia/Tokyo"}),
+        "{created:#}"
+    );
+    assert_eq!((&settings["enabled"], &created["config"]["since"]), (&json!(false), &json!("2026-01-01T00:00:00Z")));
+    eventually(10, "the wizard closed", || async {
+        let open = page.execute("return document.querySelector('#wizard-dialog').open;", vec![]).await.ok()?;
+        (open == json!(false)).then_some(())
+    })
+    .await;
+
     // Search and pages: by name and status, kept in the address; more
     // rows than a page holds are paged.
     let shown_rows = || async {

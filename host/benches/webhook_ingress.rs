@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
             name: None,
             config: None,
             schedule: None,
+            enabled: None,
         };
         integration_ids.push(integrations::create(&host, input).await?.id);
     }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod plugins;
 pub mod records;
 pub mod runs;
+pub mod schedules;
 pub mod server;
 pub mod tokens;
 pub mod ui;
@@ -84,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(integrations::resume))
         .routes(routes!(integrations::sync_history))
         .routes(routes!(runs::logs))
+        .routes(routes!(schedules::preview))
         .routes(routes!(updates::list))
         .routes(routes!(updates::stream))
         .routes(routes!(jobs::failed, jobs::flush))

@@ -60,6 +60,7 @@ pub async fn run(host: &Host, command: IntegrationsCommand) -> Result<()> {
                 name,
                 config: Some(config),
                 schedule: schedule.input(),
+                enabled: None,
             };
             let integration = integrations::create(host, input).await?;
             if json {

@@ -393,6 +393,7 @@ impl Session<'_> {
                 name: None,
                 config: Some(config.clone()),
                 schedule: None,
+                enabled: None,
             },
         )
         .await

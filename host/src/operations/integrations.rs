@@ -35,6 +35,9 @@ pub struct NewIntegrationInput {
     pub config: Option<serde_json::Value>,
     /// Its own schedule; absent follows the instance type's default.
     pub schedule: Option<ScheduleInput>,
+    /// false creates it paused (reason `operator`): it runs only when asked
+    /// to until resumed. Default true.
+    pub enabled: Option<bool>,
 }
 
 /// `PUT /api/integrations/{id}`: the fields that can be replaced.
@@ -80,6 +83,29 @@ impl ScheduleInput {
         };
         schedule.map(Some).map_err(|e| OperationError::schedule(field, e))
     }
+}
+
+/// What a schedule would do, to check it before saving.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulePreview {
+    /// e.g. "06:00 and 18:00 Europe/London".
+    pub summary: String,
+    /// The next run instants from now, epoch ms; none for a manual schedule.
+    pub next: Vec<i64>,
+}
+
+/// The summary and next `count` runs of `input`, from `now`.
+pub fn preview_schedule(input: ScheduleInput, count: usize, now: i64) -> OperationResult<SchedulePreview> {
+    let Some(schedule) = input.resolve("schedule")? else {
+        return Err(OperationError::invalid(
+            "schedule.kind",
+            "a preview takes interval, cron or manual (default is the instance type's schedule)",
+        ));
+    };
+    let compiled = schedule.compile().map_err(|e| OperationError::schedule("schedule", e))?;
+    let from = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
+    let next = compiled.preview(from, count).iter().map(|at| at.timestamp_millis()).collect();
+    Ok(SchedulePreview { summary: schedule.summary(), next })
 }
 
 /// `PATCH /api/integrations/{id}/sync-settings`.
@@ -228,9 +254,11 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
     let schedule = input.schedule.map(|s| s.resolve("schedule")).transpose()?.flatten();
     let effective = schedule.clone().unwrap_or_else(|| instance_type.default_schedule.clone());
     let now = host.store().now();
-    // The first run is a backfill, due at once (with a little jitter) unless manual.
-    let first_due_at =
-        (effective != Schedule::Manual).then(|| now + (now.rem_euclid(997) * 7919).rem_euclid(FIRST_RUN_JITTER_MS));
+    let enabled = input.enabled.unwrap_or(true);
+    // The first run is a backfill, due at once (with a little jitter) unless
+    // manual; a disabled one is due when resumed.
+    let first_due_at = (enabled && effective != Schedule::Manual)
+        .then(|| now + (now.rem_euclid(997) * 7919).rem_euclid(FIRST_RUN_JITTER_MS));
     let id = host
         .store()
         .insert_integration(&NewIntegration {
@@ -243,6 +271,10 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
             first_due_at,
         })
         .await?;
+    if !enabled {
+        // Never due meanwhile: it was stored without a due time.
+        host.store().set_integration_paused(id, Some(PauseReason::Operator), None).await?;
+    }
     host.wake(Queue::Fetch);
     get(host, id).await
 }

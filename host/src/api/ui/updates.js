@@ -53,6 +53,7 @@ const state = {
   plugins: new Map(), // id -> plugin, for the Connections dialog
   connectionsCursor: null, // where the next page of connections starts
   connectionsGeneration: 0, // bumped by each load; older replies are dropped
+  previewTimer: null,
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -175,6 +176,7 @@ function showSignIn(message) {
   $('#open-failed').hidden = true;
   $('#open-plugins').hidden = true;
   $('#open-connections').hidden = true;
+  $('#open-wizard').hidden = true;
   $('#sign-in').hidden = false;
   showSignInMessage(message || '');
   $('#token').focus();
@@ -188,6 +190,7 @@ function showApp() {
   $('#open-failed').hidden = false;
   $('#open-plugins').hidden = false;
   $('#open-connections').hidden = false;
+  $('#open-wizard').hidden = false;
   connect();
 }
 
@@ -203,6 +206,7 @@ function signOut(message) {
   closeFailed();
   closePlugins();
   closeConnections();
+  closeWizard();
   clearRows();
   state.cursor = null;
   state.previous = [];
@@ -1114,7 +1118,6 @@ function capitalise(text) {
 
 // --------------------------------------------------------- schedule editor
 
-let timezonesFilled = false;
 
 function browserTimezone() {
   try {
@@ -1125,9 +1128,8 @@ function browserTimezone() {
 }
 
 // Every IANA zone the browser knows, filled on first use (a few hundred).
-function fillTimezones() {
-  if (timezonesFilled) return;
-  timezonesFilled = true;
+function fillTimezones(select = $('#timezone')) {
+  if (select.options.length) return;
   let zones = [];
   try {
     zones = Intl.supportedValuesOf('timeZone');
@@ -1135,7 +1137,6 @@ function fillTimezones() {
     // Older browsers: the zone of this browser and UTC are still offered.
   }
   const all = new Set(['UTC', ...zones, browserTimezone()]);
-  const select = $('#timezone');
   select.replaceChildren(...Array.from(all, (zone) => element('option', { value: zone }, zone)));
 }
 
@@ -1553,6 +1554,242 @@ async function onCreateToken(event) {
   }
 }
 
+// -------------------------------------------------------- new integration
+
+const PREVIEW_DELAY_MS = 400;
+
+async function openWizard() {
+  clearWizardError();
+  $('#wizard-dialog').showModal();
+  fillTimezones($('#wizard-timezone'));
+  $('#wizard-timezone').value = browserTimezone();
+  const intervals = $('#wizard-interval');
+  if (!intervals.options.length) {
+    intervals.replaceChildren(...Array.from($('#interval').options, (option) => option.cloneNode(true)));
+    intervals.value = DEFAULT_INTERVAL;
+  }
+  try {
+    const list = await api('/api/plugins');
+    state.plugins = new Map(list.plugins.map((plugin) => [plugin.id, plugin]));
+    const withTypes = list.plugins.filter((plugin) => plugin.instance_types.length);
+    $('#wizard-plugin').replaceChildren(
+      ...withTypes.map((plugin) => element('option', { value: plugin.id }, plugin.name)),
+    );
+    await onWizardPlugin();
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#wizard-error'), `The plugins could not be loaded: ${error.message}`);
+  }
+}
+
+function closeWizard() {
+  closeDialog('#wizard-dialog');
+}
+
+function wizardType() {
+  const plugin = state.plugins.get($('#wizard-plugin').value);
+  return plugin && plugin.instance_types.find((type) => type.id === $('#wizard-instance_type').value);
+}
+
+async function onWizardPlugin() {
+  const plugin = state.plugins.get($('#wizard-plugin').value);
+  if (!plugin) return;
+  $('#wizard-instance_type').replaceChildren(
+    ...plugin.instance_types.map((type) => element('option', { value: type.id }, `${type.name} (${type.kind})`)),
+  );
+  onWizardType();
+  const page = await api(`/api/groups?plugin=${encodeURIComponent(plugin.id)}&limit=500`);
+  $('#wizard-group_id').replaceChildren(
+    ...page.groups.map((group) => element('option', { value: String(group.id) }, group.name)),
+  );
+  $('#wizard-no-group').hidden = page.groups.length > 0;
+}
+
+function onWizardType() {
+  const type = wizardType();
+  if (!type) return;
+  setText($('#wizard-type-description'), type.description);
+  $('#wizard-name').placeholder = `${$('#wizard-plugin').value} ${type.id}`;
+  setText($('#wizard-default-schedule'), describeSchedule(type.default_schedule));
+  renderConfigFields(type.config_schema);
+  clearWizardError();
+}
+
+function describeSchedule(schedule) {
+  if (schedule.kind === 'interval') return intervalLabel(schedule.seconds).toLowerCase();
+  if (schedule.kind === 'cron') return `${schedule.expressions.join(', ')} ${schedule.timezone}`;
+  return 'only when asked';
+}
+
+// A form for the type's config, from its JSON Schema: text, numbers, a
+// checkbox, a list (one per line) or a choice; anything else as JSON text.
+function renderConfigFields(schema) {
+  const properties = (schema && schema.properties) || {};
+  const required = new Set((schema && schema.required) || []);
+  const fields = Object.entries(properties).map(([name, property]) => configField(name, property, required.has(name)));
+  $('#wizard-config-fields').replaceChildren(...fields);
+  $('#wizard-config').hidden = fields.length === 0;
+}
+
+function configField(name, property, required) {
+  const id = `wizard-config-${name}`;
+  const field = element('div', { class: 'connect-field' });
+  const title = `${property.title || name}${required ? ' (required)' : ''}`;
+  let control;
+  if (Array.isArray(property.enum)) {
+    control = element('select', { id });
+    control.append(element('option', { value: '' }, '—'));
+    for (const value of property.enum) control.append(element('option', { value: String(value) }, String(value)));
+  } else if (property.type === 'boolean') {
+    control = element('input', { id, type: 'checkbox' });
+  } else if (property.type === 'integer' || property.type === 'number') {
+    control = element('input', { id, type: 'number', step: property.type === 'integer' ? '1' : 'any' });
+  } else if (property.type === 'array') {
+    control = element('textarea', { id, rows: '2', spellcheck: 'false', placeholder: 'one per line' });
+  } else {
+    const example = property.format === 'date-time' ? '2026-01-01T00:00:00Z' : '';
+    control = element('input', { id, type: 'text', autocomplete: 'off', placeholder: example });
+  }
+  control.dataset.config = name;
+  control.dataset.type = property.type || 'string';
+  field.append(element('label', { for: id }, title), control);
+  if (property.description) {
+    const hint = element('p', { class: 'hint', id: `${id}-hint` }, property.description);
+    control.setAttribute('aria-describedby', hint.id);
+    field.append(hint);
+  }
+  return field;
+}
+
+function configFromForm() {
+  const config = {};
+  for (const control of document.querySelectorAll('#wizard-config-fields [data-config]')) {
+    const { config: name, type } = control.dataset;
+    if (type === 'boolean') {
+      if (control.checked) config[name] = true;
+    } else if (control.value.trim() === '') {
+      continue; // left out: the plugin's default
+    } else if (type === 'integer' || type === 'number') {
+      config[name] = Number(control.value);
+    } else if (type === 'array') {
+      config[name] = control.value.split('\n').map((line) => line.trim()).filter(Boolean);
+    } else {
+      config[name] = control.value.trim();
+    }
+  }
+  return config;
+}
+
+function wizardKind() {
+  return document.querySelector('input[name="wizard-kind"]:checked').value;
+}
+
+function wizardSchedule() {
+  const kind = wizardKind();
+  if (kind === 'interval') return { kind, every: $('#wizard-interval').value };
+  if (kind === 'cron') {
+    const expressions = $('#wizard-cron').value.split('\n').map((line) => line.trim()).filter(Boolean);
+    return { kind, expressions, timezone: $('#wizard-timezone').value };
+  }
+  return { kind };
+}
+
+function onWizardKind() {
+  const kind = wizardKind();
+  for (const part of document.querySelectorAll('#wizard-schedule [data-wizard-kind]')) {
+    part.hidden = part.dataset.wizardKind !== kind;
+  }
+  if (kind === 'cron') schedulePreview();
+}
+
+// The next runs of the cron schedule being typed, in its time zone.
+function schedulePreview() {
+  clearTimeout(state.previewTimer);
+  state.previewTimer = setTimeout(showPreview, PREVIEW_DELAY_MS);
+}
+
+async function showPreview() {
+  const schedule = wizardSchedule();
+  const list = $('#wizard-preview-list');
+  if (schedule.kind !== 'cron' || !schedule.expressions.length) {
+    setText($('#wizard-preview-summary'), 'Type an expression to see its next runs.');
+    list.replaceChildren();
+    return;
+  }
+  try {
+    const preview = await api('/api/schedules/preview', { method: 'POST', body: { schedule, count: 5 } });
+    if (JSON.stringify(wizardSchedule()) !== JSON.stringify(schedule)) return; // typed on since
+    setText($('#wizard-preview-summary'), `Next runs (${preview.summary}):`);
+    const format = { timeZone: schedule.timezone, dateStyle: 'medium', timeStyle: 'short' };
+    list.replaceChildren(
+      ...preview.next.map((at) => element('li', {}, `${new Date(at).toLocaleString(undefined, format)} ${schedule.timezone}`)),
+    );
+  } catch (error) {
+    if (alreadyHandled(error)) return;
+    setText($('#wizard-preview-summary'), error.message);
+    list.replaceChildren();
+  }
+}
+
+async function onWizardSubmit(event) {
+  event.preventDefault();
+  clearWizardError();
+  const kind = wizardKind();
+  const body = {
+    plugin: $('#wizard-plugin').value,
+    instance_type: $('#wizard-instance_type').value,
+    group_id: Number($('#wizard-group_id').value),
+    config: configFromForm(),
+    enabled: $('#wizard-enabled').checked,
+  };
+  if (!$('#wizard-group_id').value) {
+    showWizardError({ field: 'group_id', message: 'Choose an account: connect one under Connections first.' });
+    return;
+  }
+  const name = $('#wizard-name').value.trim();
+  if (name) body.name = name;
+  if (kind !== 'default') body.schedule = wizardSchedule();
+  try {
+    const created = await api('/api/integrations', { method: 'POST', body });
+    closeWizard();
+    $('#wizard-form').reset();
+    announce(`${created.name} created`);
+    if (state.pollTimer !== null) refreshOnce();
+  } catch (error) {
+    if (!alreadyHandled(error)) showWizardError(error);
+  }
+}
+
+// The control a server error names: `config.since`, `config.ids[1]`,
+// `schedule.timezone`, `name`, ...
+function wizardControl(field) {
+  if (!field) return null;
+  const config = /^config\.([^.[]+)/.exec(field);
+  if (config) return $(`#wizard-config-${CSS.escape(config[1])}`);
+  if (field === 'config') return $('#wizard-config');
+  if (field.startsWith('schedule.timezone')) return $('#wizard-timezone');
+  if (/^schedule\.(cron|expressions)/.test(field)) return $('#wizard-cron');
+  if (/^schedule\.(interval|seconds|every)/.test(field)) return $('#wizard-interval');
+  if (field.startsWith('schedule')) return $('#wizard-schedule');
+  return $(`#wizard-${CSS.escape(field)}`);
+}
+
+function showWizardError(error) {
+  const control = wizardControl(error.field);
+  setText($('#wizard-error'), error.message);
+  if (!control) return;
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-errormessage', 'wizard-error');
+  control.focus();
+}
+
+function clearWizardError() {
+  for (const control of document.querySelectorAll('#wizard-form [aria-invalid]')) {
+    control.removeAttribute('aria-invalid');
+    control.removeAttribute('aria-errormessage');
+  }
+  setText($('#wizard-error'), '');
+}
+
 // ------------------------------------------------------------- connections
 
 async function openConnections() {
@@ -1753,7 +1990,7 @@ async function onConnectionsClick(event) {
 
 function onKeyDown(event) {
   // The schedule dialog is modal and closes on Escape by itself.
-  const dialogs = ['#schedule-dialog', '#tokens-dialog', '#failed-dialog', '#plugins-dialog', '#connections-dialog'];
+  const dialogs = ['#schedule-dialog', '#tokens-dialog', '#failed-dialog', '#plugins-dialog', '#connections-dialog', '#wizard-dialog'];
   const dialogOpen = dialogs.some((d) => $(d).open);
   if (event.key === 'Escape' && state.history && !dialogOpen) {
     event.preventDefault();
@@ -1794,6 +2031,18 @@ function start() {
   });
   $('#schedule-cancel').addEventListener('click', closeSchedule);
   $('#schedule-dialog').addEventListener('close', onScheduleClosed);
+  $('#open-wizard').addEventListener('click', openWizard);
+  $('#wizard-cancel').addEventListener('click', closeWizard);
+  $('#wizard-plugin').addEventListener('change', () =>
+    onWizardPlugin().catch((error) => alreadyHandled(error) || setText($('#wizard-error'), error.message)),
+  );
+  $('#wizard-instance_type').addEventListener('change', onWizardType);
+  $('#wizard-schedule').addEventListener('change', (event) => {
+    if (event.target.name === 'wizard-kind') onWizardKind();
+    else schedulePreview();
+  });
+  $('#wizard-cron').addEventListener('input', schedulePreview);
+  $('#wizard-form').addEventListener('submit', onWizardSubmit);
   $('#open-connections').addEventListener('click', openConnections);
   $('#connections-close').addEventListener('click', closeConnections);
   $('#connections-dialog').addEventListener('close', () => {
