@@ -842,6 +842,7 @@ fn filter(integration_id: i64, kind: Option<&str>, since: Option<i64>, limit: i6
         since,
         until: None,
         limit,
+        newest_first: false,
     }
 }
 
@@ -864,6 +865,18 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
         seen.extend(page.into_iter().map(|e| e.event.external_id));
     }
     assert_eq!(seen, ["e1", "e2", "e3", "e4", "e5"]);
+    // Newest first, pages of 2: the same events backwards, ties by id.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s.events_page(&RecordFilter { newest_first: true, ..filter(None, None, 2) }, before).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|e| (e.event.occurred_at, e.id));
+        seen.extend(page.into_iter().map(|e| e.event.external_id));
+    }
+    assert_eq!(seen, ["e5", "e4", "e3", "e2", "e1"]);
     let odd = s.events_page(&filter(Some("odd"), Some(20), 10), None).await.unwrap();
     assert_eq!(odd.iter().map(|e| e.event.external_id.as_str()).collect::<Vec<_>>(), ["e3", "e5"]);
     let other = RecordFilter { integration_id: Some(a + 1), ..filter(None, None, 10) };

@@ -261,6 +261,25 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{newest} .run-trigger"), "reprocess", 20).await;
     wait_for_text(&page, &format!("{newest} .run-status"), "success", 20).await;
     screenshot(&page, "10-reprocessed").await;
+    // Its records: no events; its objects newest first, with their data.
+    page.find(Locator::Css("#history-records")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#records-empty", "No records here.", 10).await;
+    page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
+    let things = eventually(10, "the two things, newest first", || async {
+        let mut ids = Vec::new();
+        for item in page.find_all(Locator::Css("#records-list li.record")).await.ok()? {
+            ids.push(item.attr("data-external-id").await.ok()??);
+        }
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    assert_eq!(things, ["thing-2", "thing-1"]);
+    page.find(Locator::Css("#records-list li.record summary")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&page, "#records-list li.record pre").await.contains("thing-2"));
+    screenshot(&page, "10a-records").await;
+    page.find(Locator::Css("#records-kind")).await.unwrap().send_keys("no-such-kind\u{E007}").await.unwrap();
+    wait_for_text(&page, "#records-empty", "No records here.", 10).await;
+    page.find(Locator::Css("#records-close")).await.unwrap().click().await.unwrap();
     page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
     // Plugins: what is loaded (version, contract, hosts) and what did not load, with why.

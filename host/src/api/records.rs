@@ -14,9 +14,11 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordOrder {
-    /// By when the events occurred.
+    /// By when the events occurred (objects: as they were first stored).
     #[default]
     Time,
+    /// The same, newest first.
+    Newest,
     /// The change feed: in the order events were written (created, changed
     /// or deleted), each once at its latest change, deleted ones included.
     Change,
@@ -37,8 +39,9 @@ pub struct RecordQuery {
     /// Records per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// Events only. `time` (default): by when they occurred; a cursor there
-    /// does not see events that arrive later with an older time. `change`:
+    /// `time` (default): events by when they occurred, objects as first
+    /// stored; a cursor there does not see events that arrive later with an
+    /// older time. `newest`: the same, newest first. Events only, `change`:
     /// the change feed, which a consumer follows to see every event created,
     /// changed or deleted since its cursor, whatever its time.
     #[serde(default)]
@@ -70,6 +73,7 @@ impl RecordQuery {
             until: self.until,
             // One row more than a page tells whether another page follows.
             limit: super::page_limit(self.limit, 100, 1000)? + 1,
+            newest_first: self.order == RecordOrder::Newest,
         })
     }
 }
@@ -131,7 +135,10 @@ pub async fn objects(
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<ObjectPage>> {
     if query.order == RecordOrder::Change {
-        return Err(ApiError::invalid("order", "objects come in id order; only events have a change order (`change`)"));
+        return Err(ApiError::invalid(
+            "order",
+            "objects come in id order (`time` or `newest`); only events have a change order (`change`)",
+        ));
     }
     let filter = query.filter()?;
     // "<id>": the last object of the previous page.

@@ -78,6 +78,7 @@ pub async fn events(scope: &mut CallScope, query: EventQuery) -> wasmtime::Resul
         until: query.until,
         // One row more than the page tells whether another follows.
         limit,
+        newest_first: false,
     };
     let mut rows =
         store.events_page(&filter, after).await.map_err(|e| wasmtime::format_err!("reading records: {e:#}"))?;
@@ -114,6 +115,7 @@ pub async fn objects(scope: &mut CallScope, query: ObjectQuery) -> wasmtime::Res
         since: None,
         until: None,
         limit,
+        newest_first: false,
     };
     let mut rows =
         store.objects_page(&filter, after).await.map_err(|e| wasmtime::format_err!("reading records: {e:#}"))?;

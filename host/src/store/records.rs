@@ -80,6 +80,9 @@ pub struct RecordFilter<'a> {
     pub until: Option<i64>,
     /// Rows to read at most.
     pub limit: i64,
+    /// Events newest first (objects: highest id first); a page's cursor is
+    /// then where the older ones start.
+    pub newest_first: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -292,11 +295,12 @@ impl Store {
 
     /// A page of events in (time, id) order after `after`, filtered.
     pub async fn events_page(&self, filter: &RecordFilter<'_>, after: Option<(i64, i64)>) -> Result<Vec<EventRow>> {
+        let (beyond, order) = if filter.newest_first { ("<", "DESC") } else { (">", "ASC") };
         let sql = format!(
             "SELECT {EVENT_ROW} FROM events
              WHERE deleted_at IS NULL AND {EVENT_FILTERS}
-               AND ($5 IS NULL OR occurred_at > $5 OR (occurred_at = $5 AND id > $6))
-             ORDER BY occurred_at, id LIMIT $7"
+               AND ($5 IS NULL OR occurred_at {beyond} $5 OR (occurred_at = $5 AND id {beyond} $6))
+             ORDER BY occurred_at {order}, id {order} LIMIT $7"
         );
         let (after_time, after_id) = after.unzip();
         let query = bind_event_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, (after_time, after_id.unwrap_or(0)));
@@ -335,20 +339,21 @@ impl Store {
     /// A page of live objects in id order after `after`, filtered on kind and
     /// on when they last changed.
     pub async fn objects_page(&self, filter: &RecordFilter<'_>, after: Option<i64>) -> Result<Vec<ObjectRow>> {
-        sqlx::query(
+        let (beyond, order, start) = if filter.newest_first { ("<", "DESC", i64::MAX) } else { (">", "ASC", 0) };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, integration_id, external_id, kind, name, data, updated_at FROM objects
              WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
-               AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id > $5
+               AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id {beyond} $5
                AND ($7 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $7))
                AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8
                     OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $8)))
-             ORDER BY id LIMIT $6",
-        )
+             ORDER BY id {order} LIMIT $6"
+        )))
         .bind(filter.integration_id)
         .bind(filter.kind)
         .bind(filter.since)
         .bind(filter.until)
-        .bind(after.unwrap_or(0))
+        .bind(after.unwrap_or(start))
         .bind(filter.limit)
         .bind(filter.group_id)
         .bind(filter.reader_group)

@@ -54,6 +54,8 @@ const state = {
   connectionsCursor: null, // where the next page of connections starts
   connectionsGeneration: 0, // bumped by each load; older replies are dropped
   previewTimer: null,
+  records: null, // { id, what: 'events' | 'objects', cursor, generation } while the Records dialog is open
+  recordsTimer: null,
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -207,6 +209,7 @@ function signOut(message) {
   closePlugins();
   closeConnections();
   closeWizard();
+  closeRecords();
   clearRows();
   state.cursor = null;
   state.previous = [];
@@ -1554,6 +1557,85 @@ async function onCreateToken(event) {
   }
 }
 
+// ------------------------------------------------------------------ records
+
+const RECORDS_PAGE = 50;
+
+function openRecords() {
+  const history = state.history;
+  const row = history && state.rows.get(history.id);
+  if (!row) return;
+  state.records = { id: row.id, what: 'events', cursor: null, generation: 0 };
+  setText($('#records-heading'), `Records of ${row.name}`);
+  $('#records-kind').value = '';
+  showRecordsWhat();
+  $('#records-dialog').showModal();
+  loadRecords(false);
+}
+
+function closeRecords() {
+  closeDialog('#records-dialog');
+}
+
+function showRecordsWhat() {
+  for (const button of document.querySelectorAll('#records-what button')) {
+    button.setAttribute('aria-pressed', String(button.dataset.records === state.records.what));
+  }
+}
+
+// A page of the integration's events or objects, newest first; `more`
+// appends the next older page.
+async function loadRecords(more) {
+  const records = state.records;
+  if (!records) return;
+  records.generation += 1;
+  const generation = records.generation;
+  $('#records-more').disabled = true;
+  setText($('#records-error'), '');
+  const query = new URLSearchParams({ integration: String(records.id), order: 'newest', limit: String(RECORDS_PAGE) });
+  const kind = $('#records-kind').value.trim();
+  if (kind) query.set('kind', kind);
+  if (more && records.cursor) query.set('cursor', records.cursor);
+  try {
+    const page = await api(`/api/${records.what}?${query}`);
+    if (state.records !== records || generation !== records.generation) return; // superseded
+    const list = $('#records-list');
+    if (!more) list.replaceChildren();
+    for (const record of page.events || page.objects) list.append(recordItem(record, records.what));
+    records.cursor = page.next_cursor;
+    $('#records-more').hidden = !page.next_cursor;
+    $('#records-more').disabled = false;
+    $('#records-empty').hidden = list.children.length > 0;
+  } catch (error) {
+    if (!alreadyHandled(error)) setText($('#records-error'), `The records could not be loaded: ${error.message}`);
+  }
+}
+
+function recordItem(record, what) {
+  const item = element('li', { class: 'record', 'data-kind': record.kind, 'data-external-id': record.external_id });
+  const head = element('p', { class: 'record-head' });
+  const when = element('span', { class: 'meta' });
+  updateTimeCell(when, what === 'events' ? record.occurred_at : record.updated_at, '');
+  head.append(when, ' ', element('strong', {}, record.kind), ' ', element('code', {}, record.external_id));
+  if (record.name) head.append(' ', element('span', {}, record.name));
+  if (record.value !== null && record.value !== undefined) {
+    head.append(' ', element('span', { class: 'record-value' }, `${formatNumber(record.value)} ${record.unit || ''}`.trim()));
+  }
+  const data = element('details');
+  data.append(element('summary', {}, 'Data'), element('pre', {}, JSON.stringify(record.data, null, 2)));
+  item.append(head, data);
+  return item;
+}
+
+function onRecordsWhat(event) {
+  const button = event.target.closest('button[data-records]');
+  if (!button || !state.records || button.dataset.records === state.records.what) return;
+  state.records.what = button.dataset.records;
+  state.records.cursor = null;
+  showRecordsWhat();
+  loadRecords(false);
+}
+
 // -------------------------------------------------------- new integration
 
 const PREVIEW_DELAY_MS = 400;
@@ -1990,7 +2072,15 @@ async function onConnectionsClick(event) {
 
 function onKeyDown(event) {
   // The schedule dialog is modal and closes on Escape by itself.
-  const dialogs = ['#schedule-dialog', '#tokens-dialog', '#failed-dialog', '#plugins-dialog', '#connections-dialog', '#wizard-dialog'];
+  const dialogs = [
+    '#schedule-dialog',
+    '#tokens-dialog',
+    '#failed-dialog',
+    '#plugins-dialog',
+    '#connections-dialog',
+    '#wizard-dialog',
+    '#records-dialog',
+  ];
   const dialogOpen = dialogs.some((d) => $(d).open);
   if (event.key === 'Escape' && state.history && !dialogOpen) {
     event.preventDefault();
@@ -2031,6 +2121,21 @@ function start() {
   });
   $('#schedule-cancel').addEventListener('click', closeSchedule);
   $('#schedule-dialog').addEventListener('close', onScheduleClosed);
+  $('#history-records').addEventListener('click', openRecords);
+  $('#records-close').addEventListener('click', closeRecords);
+  $('#records-what').addEventListener('click', onRecordsWhat);
+  $('#records-more').addEventListener('click', () => loadRecords(true));
+  $('#records-kind').addEventListener('input', () => {
+    clearTimeout(state.recordsTimer);
+    state.recordsTimer = setTimeout(() => loadRecords(false), SEARCH_DELAY_MS);
+  });
+  $('#records-filter').addEventListener('submit', (event) => {
+    event.preventDefault();
+    loadRecords(false);
+  });
+  $('#records-dialog').addEventListener('close', () => {
+    state.records = null;
+  });
   $('#open-wizard').addEventListener('click', openWizard);
   $('#wizard-cancel').addEventListener('click', closeWizard);
   $('#wizard-plugin').addEventListener('change', () =>
