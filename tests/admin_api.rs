@@ -521,8 +521,26 @@ async fn integrations_through_the_api() {
     let time_cursor = format!("{}.1", times[0]);
     let refused = api.get(&format!("/api/events?order=change&cursor={time_cursor}")).await;
     assert_invalid(&refused, "cursor", "not a cursor");
-    assert_invalid(&api.get("/api/events?order=newest").await, "order", "unknown variant");
+    assert_invalid(&api.get("/api/events?order=sideways").await, "order", "unknown variant");
     assert_invalid(&api.get("/api/objects?order=change").await, "order", "only events have a change order");
+    // Blocks, newest first; those of one event.
+    let blocks = api.ok(&format!("/api/blocks?integration={id}&order=newest&limit=5")).await;
+    let listed = blocks["blocks"].as_array().unwrap();
+    let block_ids: Vec<i64> = listed.iter().map(|b| b["id"].as_i64().unwrap()).collect();
+    assert!(block_ids.len() == 5 && block_ids.windows(2).all(|w| w[0] > w[1]), "newest first: {blocks}");
+    let older = api
+        .ok(&format!(
+            "/api/blocks?integration={id}&order=newest&limit=5&cursor={}",
+            blocks["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    assert!(older["blocks"][0]["id"].as_i64().unwrap() < block_ids[4], "{older}");
+    let event = listed[0]["event_id"].as_str().unwrap();
+    let of_event = api.ok(&format!("/api/blocks?integration={id}&event={event}")).await;
+    let of_event = of_event["blocks"].as_array().unwrap();
+    assert!(!of_event.is_empty() && of_event.iter().all(|b| b["event_id"] == event), "{of_event:?}");
+    assert_invalid(&api.get(&format!("/api/events?event={event}")).await, "event", "only blocks");
+    assert_invalid(&api.get("/api/blocks?order=change").await, "order", "only events have a change order");
     assert_invalid(&api.get("/api/objects?integration=x").await, "integration", "invalid digit");
     let objects = api.ok(&format!("/api/objects?integration={id}")).await;
     assert!(objects["objects"].is_array(), "{objects}");

@@ -277,6 +277,13 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.find(Locator::Css("#records-list li.record summary")).await.unwrap().click().await.unwrap();
     assert!(text_of(&page, "#records-list li.record pre").await.contains("thing-2"));
     screenshot(&page, "10a-records").await;
+    page.find(Locator::Css("#records-what button[data-records=blocks]")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#records-empty", "No records here.", 10).await;
+    page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
+    eventually(10, "the things again", || async {
+        (page.find_all(Locator::Css("#records-list li.record")).await.ok()?.len() == 2).then_some(())
+    })
+    .await;
     page.find(Locator::Css("#records-kind")).await.unwrap().send_keys("no-such-kind\u{E007}").await.unwrap();
     wait_for_text(&page, "#records-empty", "No records here.", 10).await;
     page.find(Locator::Css("#records-close")).await.unwrap().click().await.unwrap();

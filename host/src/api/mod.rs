@@ -96,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(jobs::retry_all_batches))
         .routes(routes!(records::events))
         .routes(routes!(records::objects))
+        .routes(routes!(records::blocks))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .split_for_parts();

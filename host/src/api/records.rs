@@ -4,7 +4,7 @@
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::QueryParams;
-use crate::store::records::{ChangePosition, EventRow, ObjectRow, RecordFilter};
+use crate::store::records::{BlockRow, ChangePosition, EventRow, ObjectRow, RecordFilter};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,8 @@ pub enum RecordOrder {
 pub struct RecordQuery {
     integration: Option<i64>,
     kind: Option<String>,
+    /// Blocks only: those of the event with this external id.
+    event: Option<String>,
     /// Events that occurred (objects that changed) at or after this time, epoch ms.
     since: Option<i64>,
     /// ... and before this time, epoch ms.
@@ -56,6 +58,25 @@ impl RecordQuery {
             .as_deref()
             .map(|cursor| parse(cursor).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this API gave out")))
             .transpose()
+    }
+
+    /// `event` names an event whose blocks to read; nothing else belongs to one.
+    fn without_event(&self) -> ApiResult<()> {
+        match self.event {
+            Some(_) => Err(ApiError::invalid("event", "only blocks belong to an event (/api/blocks)")),
+            None => Ok(()),
+        }
+    }
+
+    /// Objects and blocks come in id order: only events have a change feed.
+    fn in_id_order(&self) -> ApiResult<()> {
+        match self.order {
+            RecordOrder::Change => Err(ApiError::invalid(
+                "order",
+                "objects and blocks come in id order (`time` or `newest`); only events have a change order (`change`)",
+            )),
+            RecordOrder::Time | RecordOrder::Newest => Ok(()),
+        }
     }
 
     fn filter(&self) -> ApiResult<RecordFilter<'_>> {
@@ -94,12 +115,19 @@ pub struct ObjectPage {
     pub next_cursor: Option<String>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockPage {
+    pub blocks: Vec<BlockRow>,
+    pub next_cursor: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/events", tag = "data", params(RecordQuery),
     responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)))]
 pub async fn events(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<EventPage>> {
+    query.without_event()?;
     let filter = query.filter()?;
     let store = api.host.store();
     if query.order == RecordOrder::Change {
@@ -134,16 +162,27 @@ pub async fn objects(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<ObjectPage>> {
-    if query.order == RecordOrder::Change {
-        return Err(ApiError::invalid(
-            "order",
-            "objects come in id order (`time` or `newest`); only events have a change order (`change`)",
-        ));
-    }
+    query.without_event()?;
+    query.in_id_order()?;
     let filter = query.filter()?;
     // "<id>": the last object of the previous page.
     let after = query.cursor(|cursor| cursor.parse().ok())?;
     let mut objects = api.host.store().objects_page(&filter, after).await?;
     let next_cursor = crate::store::next_page(&mut objects, filter.limit).map(|last| last.id.to_string());
     Ok(Json(ObjectPage { objects, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/blocks", tag = "data", params(RecordQuery),
+    responses((status = 200, body = BlockPage), (status = 422, body = ErrorBody)))]
+pub async fn blocks(
+    State(api): State<ApiState>,
+    QueryParams(query): QueryParams<RecordQuery>,
+) -> ApiResult<Json<BlockPage>> {
+    query.in_id_order()?;
+    let filter = query.filter()?;
+    // "<id>": the last block of the previous page.
+    let after = query.cursor(|cursor| cursor.parse().ok())?;
+    let mut blocks = api.host.store().blocks_page(&filter, query.event.as_deref(), after).await?;
+    let next_cursor = crate::store::next_page(&mut blocks, filter.limit).map(|last| last.id.to_string());
+    Ok(Json(BlockPage { blocks, next_cursor }))
 }

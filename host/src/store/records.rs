@@ -115,6 +115,20 @@ pub struct ObjectRow {
     pub updated_at: i64,
 }
 
+/// A block as the records API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BlockRow {
+    pub id: i64,
+    pub integration_id: i64,
+    pub external_id: String,
+    pub kind: String,
+    /// The external id of the event it belongs to.
+    pub event_id: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredBlock {
     pub external_id: String,
@@ -339,39 +353,51 @@ impl Store {
     /// A page of live objects in id order after `after`, filtered on kind and
     /// on when they last changed.
     pub async fn objects_page(&self, filter: &RecordFilter<'_>, after: Option<i64>) -> Result<Vec<ObjectRow>> {
-        let (beyond, order, start) = if filter.newest_first { ("<", "DESC", i64::MAX) } else { (">", "ASC", 0) };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, integration_id, external_id, kind, name, data, updated_at FROM objects
-             WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
-               AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id {beyond} $5
-               AND ($7 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $7))
-               AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8
-                    OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $8)))
-             ORDER BY id {order} LIMIT $6"
-        )))
-        .bind(filter.integration_id)
-        .bind(filter.kind)
-        .bind(filter.since)
-        .bind(filter.until)
-        .bind(after.unwrap_or(start))
-        .bind(filter.limit)
-        .bind(filter.group_id)
-        .bind(filter.reader_group)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(ObjectRow {
-                id: row.try_get("id")?,
-                integration_id: row.try_get("integration_id")?,
-                external_id: row.try_get("external_id")?,
-                kind: row.try_get("kind")?,
-                name: row.try_get("name")?,
-                data: json(row)?,
-                updated_at: row.try_get("updated_at")?,
+        let sql = id_page_sql("objects", "name", filter, "");
+        bind_id_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, after)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ObjectRow {
+                    id: row.try_get("id")?,
+                    integration_id: row.try_get("integration_id")?,
+                    external_id: row.try_get("external_id")?,
+                    kind: row.try_get("kind")?,
+                    name: row.try_get("name")?,
+                    data: json(row)?,
+                    updated_at: row.try_get("updated_at")?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    /// A page of blocks by id after `after` (before it when newest first),
+    /// filtered as objects are, and to those of the event `event_id` if given.
+    pub async fn blocks_page(
+        &self,
+        filter: &RecordFilter<'_>,
+        event_id: Option<&str>,
+        after: Option<i64>,
+    ) -> Result<Vec<BlockRow>> {
+        let sql = id_page_sql("blocks", "event_id", filter, "AND ($9 IS NULL OR event_id = $9)");
+        bind_id_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, after)
+            .bind(event_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(BlockRow {
+                    id: row.try_get("id")?,
+                    integration_id: row.try_get("integration_id")?,
+                    external_id: row.try_get("external_id")?,
+                    kind: row.try_get("kind")?,
+                    event_id: row.try_get("event_id")?,
+                    data: json(row)?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
     }
 
     pub async fn blocks(&self, integration_id: i64) -> Result<Vec<StoredBlock>> {
@@ -439,6 +465,33 @@ fn event_row(row: &AnyRow) -> Result<EventRow> {
         deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
         event: stored_event(row)?,
     })
+}
+
+/// A page of objects or blocks (`table`, with its own `column` beside the
+/// common ones) by id, filtered as [`RecordFilter`] says, and by `extra`
+/// (parameters from `$9`).
+fn id_page_sql(table: &str, column: &str, filter: &RecordFilter<'_>, extra: &str) -> String {
+    let (beyond, order) = if filter.newest_first { ("<", "DESC") } else { (">", "ASC") };
+    format!(
+        "SELECT id, integration_id, external_id, kind, {column}, data, updated_at FROM {table}
+         WHERE deleted_at IS NULL AND ($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
+           AND ($3 IS NULL OR updated_at >= $3) AND ($4 IS NULL OR updated_at < $4) AND id {beyond} $5
+           AND ($7 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $7))
+           AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8
+                OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $8)))
+           {extra}
+         ORDER BY id {order} LIMIT $6"
+    )
+}
+
+/// Bind the eight parameters of [`id_page_sql`].
+fn bind_id_page<'q>(query: Query<'q>, filter: &RecordFilter<'q>, after: Option<i64>) -> Query<'q> {
+    let start = if filter.newest_first { i64::MAX } else { 0 };
+    (query.bind(filter.integration_id).bind(filter.kind).bind(filter.since).bind(filter.until))
+        .bind(after.unwrap_or(start))
+        .bind(filter.limit)
+        .bind(filter.group_id)
+        .bind(filter.reader_group)
 }
 
 fn json(row: &AnyRow) -> Result<serde_json::Value> {

@@ -54,7 +54,7 @@ const state = {
   connectionsCursor: null, // where the next page of connections starts
   connectionsGeneration: 0, // bumped by each load; older replies are dropped
   previewTimer: null,
-  records: null, // { id, what: 'events' | 'objects', cursor, generation } while the Records dialog is open
+  records: null, // { id, what, cursor, generation } while the Records dialog is open
   recordsTimer: null,
 };
 
@@ -1565,7 +1565,7 @@ function openRecords() {
   const history = state.history;
   const row = history && state.rows.get(history.id);
   if (!row) return;
-  state.records = { id: row.id, what: 'events', cursor: null, generation: 0 };
+  state.records = { id: row.id, what: 'events', cursor: null, generation: 0 }; // what: events, objects or blocks
   setText($('#records-heading'), `Records of ${row.name}`);
   $('#records-kind').value = '';
   showRecordsWhat();
@@ -1583,7 +1583,7 @@ function showRecordsWhat() {
   }
 }
 
-// A page of the integration's events or objects, newest first; `more`
+// A page of the integration's events, objects or blocks, newest first; `more`
 // appends the next older page.
 async function loadRecords(more) {
   const records = state.records;
@@ -1601,7 +1601,7 @@ async function loadRecords(more) {
     if (state.records !== records || generation !== records.generation) return; // superseded
     const list = $('#records-list');
     if (!more) list.replaceChildren();
-    for (const record of page.events || page.objects) list.append(recordItem(record, records.what));
+    for (const record of page[records.what]) list.append(recordItem(record, records.what));
     records.cursor = page.next_cursor;
     $('#records-more').hidden = !page.next_cursor;
     $('#records-more').disabled = false;
@@ -1618,6 +1618,7 @@ function recordItem(record, what) {
   updateTimeCell(when, what === 'events' ? record.occurred_at : record.updated_at, '');
   head.append(when, ' ', element('strong', {}, record.kind), ' ', element('code', {}, record.external_id));
   if (record.name) head.append(' ', element('span', {}, record.name));
+  if (record.event_id) head.append(' ', element('span', { class: 'meta' }, `of event ${record.event_id}`));
   if (record.value !== null && record.value !== undefined) {
     head.append(' ', element('span', { class: 'record-value' }, `${formatNumber(record.value)} ${record.unit || ''}`.trim()));
   }
