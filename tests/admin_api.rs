@@ -540,6 +540,7 @@ async fn integrations_through_the_api() {
     let of_event = of_event["blocks"].as_array().unwrap();
     assert!(!of_event.is_empty() && of_event.iter().all(|b| b["event_id"] == event), "{of_event:?}");
     assert_invalid(&api.get(&format!("/api/events?event={event}")).await, "event", "only blocks");
+    assert_invalid(&api.get(&format!("/api/blocks?event={event}")).await, "integration", "give both");
     assert_invalid(&api.get("/api/blocks?order=change").await, "order", "only events have a change order");
     assert_invalid(&api.get("/api/objects?integration=x").await, "integration", "invalid digit");
     let objects = api.ok(&format!("/api/objects?integration={id}")).await;
@@ -808,8 +809,13 @@ async fn lists_page_by_cursor_and_filter_and_the_stream_sends_only_changes() {
     assert_eq!((&settings["enabled"], &settings["paused_reason"]), (&json!(false), &json!("operator")), "{}", off.body);
     assert_eq!(off.body["next_due_at"], Value::Null, "never due until resumed");
     let off_id = off.body["id"].as_i64().unwrap();
-    let resumed = api.post(&format!("/api/integrations/{off_id}/resume"), json!(null)).await;
-    assert!(resumed.body["next_due_at"].is_i64(), "due once resumed: {}", resumed.body);
+    // Resumed, its first run is due at once, not an hour on.
+    assert_eq!(api.post(&format!("/api/integrations/{off_id}/resume"), json!(null)).await.status, 200);
+    eventually(30, "the resumed integration's first run", || async {
+        let history = api.ok(&format!("/api/integrations/{off_id}/sync-history")).await;
+        (history["runs"][0]["status"] == "success").then_some(())
+    })
+    .await;
     assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{off_id}"), None).await.status, 204);
 
     // The stream of that page: the page, then only the rows that change.

@@ -40,6 +40,7 @@ impl Sandbox {
             config: "{}",
             schedule: None,
             first_due_at: None,
+            paused_reason: None,
         };
         self.host.store().insert_integration(&new).await.unwrap()
     }
@@ -334,6 +335,7 @@ async fn a_group_whose_credentials_cannot_be_read_fails_only_its_own_runs() {
         config: "{}",
         schedule: None,
         first_due_at: None,
+        paused_reason: None,
     };
     let damaged = store.insert_integration(&new).await.unwrap();
     // Sealed with another key (a restored backup, a lost key file).
@@ -423,6 +425,7 @@ async fn credentials_never_come_back_and_what_the_plugin_says_is_capped() {
         config: "{}",
         schedule: None,
         first_due_at: None,
+        paused_reason: None,
     };
     // The manifest places the key in x-api-key; the upstream echoes it.
     let echoed = store.insert_integration(&new("api-key", "echo-key", group)).await.unwrap();
@@ -464,6 +467,7 @@ async fn hosts_a_new_plugin_file_adds_need_the_operators_approval() {
         config: "{}",
         schedule: None,
         first_due_at: None,
+        paused_reason: None,
     };
     let id = store.insert_integration(&new).await.unwrap();
     let refused = sandbox.run(id).await;

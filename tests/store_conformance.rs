@@ -73,6 +73,7 @@ async fn integration(store: &Store, name: &str, first_due_at: Option<i64>) -> i6
             config: "{}",
             schedule: Some(&Schedule::Interval { seconds: 900 }),
             first_due_at,
+            paused_reason: None,
         })
         .await
         .unwrap()
@@ -877,6 +878,34 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
         seen.extend(page.into_iter().map(|e| e.event.external_id));
     }
     assert_eq!(seen, ["e5", "e4", "e3", "e2", "e1"]);
+    // Objects and blocks page by id, either way; blocks also by their event.
+    use inlet::domain::records::{BlockRecord, ObjectRecord};
+    let object =
+        |n: usize| ObjectRecord { external_id: format!("o{n}"), kind: "thing".into(), name: None, data: "{}".into() };
+    let block = |n: usize, event: &str| BlockRecord {
+        external_id: format!("b{n}"),
+        kind: "detail".into(),
+        event_id: event.into(),
+        data: "{}".into(),
+    };
+    let records = Records {
+        objects: (1..=3).map(object).collect(),
+        events: vec![],
+        blocks: vec![block(1, "e1"), block(2, "e2"), block(3, "e1")],
+        deleted: vec![],
+    };
+    store_batch(s, a, records).await;
+    let newest = RecordFilter { newest_first: true, ..filter(None, None, 2) };
+    let first = s.objects_page(&newest, None).await.unwrap();
+    let rest = s.objects_page(&newest, first.last().map(|o| o.id)).await.unwrap();
+    let objects: Vec<String> = first.iter().chain(&rest).map(|o| o.external_id.clone()).collect();
+    assert_eq!(objects, ["o3", "o2", "o1"]);
+    let blocks = |filter, event| async move {
+        let page = s.blocks_page(&filter, event, None).await.unwrap();
+        page.into_iter().map(|b| b.external_id).collect::<Vec<_>>()
+    };
+    assert_eq!(blocks(filter(None, None, 10), None).await, ["b1", "b2", "b3"]);
+    assert_eq!(blocks(RecordFilter { newest_first: true, ..filter(None, None, 10) }, Some("e1")).await, ["b3", "b1"]);
     let odd = s.events_page(&filter(Some("odd"), Some(20), 10), None).await.unwrap();
     assert_eq!(odd.iter().map(|e| e.event.external_id.as_str()).collect::<Vec<_>>(), ["e3", "e5"]);
     let other = RecordFilter { integration_id: Some(a + 1), ..filter(None, None, 10) };
@@ -1140,6 +1169,7 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
             config: "{}",
             schedule: None,
             first_due_at: None,
+            paused_reason: None,
         })
         .await
         .unwrap();

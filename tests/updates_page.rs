@@ -422,7 +422,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.find(Locator::Css("#wizard-plugin")).await.unwrap().select_by_value("monzo").await.unwrap();
     page.wait().for_element(Locator::Css("#wizard-instance_type option[value=transactions]")).await.unwrap();
     page.find(Locator::Css("#wizard-instance_type")).await.unwrap().select_by_value("transactions").await.unwrap();
-    let since = page.wait().for_element(Locator::Css("#wizard-config-since")).await.unwrap();
+    let since = page.wait().for_element(Locator::Css("#wizard-cfg-since")).await.unwrap();
     since.send_keys("yesterday").await.unwrap();
     page.find(Locator::Css("#wizard-name")).await.unwrap().send_keys("wizard transactions").await.unwrap();
     page.find(Locator::Css("input[name=wizard-kind][value=cron]")).await.unwrap().click().await.unwrap();
@@ -442,13 +442,13 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     screenshot(&page, "12b-wizard").await;
     page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
     let invalid = eventually(10, "the since field marked", || async {
-        let field = page.find(Locator::Css("#wizard-config-since")).await.ok()?;
+        let field = page.find(Locator::Css("#wizard-cfg-since")).await.ok()?;
         field.attr("aria-invalid").await.ok()?.filter(|v| v == "true")
     })
     .await;
     assert_eq!(invalid, "true");
     assert!(text_of(&page, "#wizard-error").await.contains("date-time"));
-    let since = page.find(Locator::Css("#wizard-config-since")).await.unwrap();
+    let since = page.find(Locator::Css("#wizard-cfg-since")).await.unwrap();
     since.clear().await.unwrap();
     since.send_keys("2026-01-01T00:00:00Z").await.unwrap();
     page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();

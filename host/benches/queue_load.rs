@@ -128,6 +128,7 @@ async fn add_integrations(
                     config: "{}",
                     schedule: Some(&schedule),
                     first_due_at: due(n),
+                    paused_reason: None,
                 })
                 .await?,
         );

@@ -84,6 +84,7 @@ pub async fn ensure_tasks(store: &Store) -> Result<()> {
                 schedule: None,
                 // Due at once: a host that was down may owe a prune.
                 first_due_at: Some(store.now()),
+                paused_reason: None,
             })
             .await?;
     }

@@ -643,6 +643,7 @@ pub async fn scheduled_integrations(
             config: "{}",
             schedule: Some(schedule),
             first_due_at: Some(first_due(n)),
+            paused_reason: None,
         };
         ids.push(store.insert_integration(&new).await.unwrap());
     }

@@ -30,7 +30,7 @@ pub enum RecordOrder {
 pub struct RecordQuery {
     integration: Option<i64>,
     kind: Option<String>,
-    /// Blocks only: those of the event with this external id.
+    /// Blocks only: those of the event with this external id (with `integration`).
     event: Option<String>,
     /// Events that occurred (objects that changed) at or after this time, epoch ms.
     since: Option<i64>,
@@ -179,6 +179,9 @@ pub async fn blocks(
     QueryParams(query): QueryParams<RecordQuery>,
 ) -> ApiResult<Json<BlockPage>> {
     query.in_id_order()?;
+    if query.event.is_some() && query.integration.is_none() {
+        return Err(ApiError::invalid("integration", "an event's id names it within its integration: give both"));
+    }
     let filter = query.filter()?;
     // "<id>": the last block of the previous page.
     let after = query.cursor(|cursor| cursor.parse().ok())?;

@@ -206,6 +206,7 @@ async fn run_service(host: &Host, service: &DemoService, reads: &[i64]) -> Resul
                         config: config.unwrap_or("{}"),
                         schedule: None,
                         first_due_at: None,
+                        paused_reason: None,
                     })
                     .await?
             }

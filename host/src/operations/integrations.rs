@@ -35,8 +35,8 @@ pub struct NewIntegrationInput {
     pub config: Option<serde_json::Value>,
     /// Its own schedule; absent follows the instance type's default.
     pub schedule: Option<ScheduleInput>,
-    /// false creates it paused (reason `operator`): it runs only when asked
-    /// to until resumed. Default true.
+    /// false creates it paused (reason `operator`): it does not run until
+    /// resumed (or forced, `sync?force=true`); its first run is due then. Default true.
     pub enabled: Option<bool>,
 }
 
@@ -256,7 +256,7 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
     let now = host.store().now();
     let enabled = input.enabled.unwrap_or(true);
     // The first run is a backfill, due at once (with a little jitter) unless
-    // manual; a disabled one is due when resumed.
+    // manual; a disabled one's is due when it is resumed.
     let first_due_at = (enabled && effective != Schedule::Manual)
         .then(|| now + (now.rem_euclid(997) * 7919).rem_euclid(FIRST_RUN_JITTER_MS));
     let id = host
@@ -269,12 +269,9 @@ pub async fn create(host: &Host, input: NewIntegrationInput) -> OperationResult<
             config: &config,
             schedule: schedule.as_ref(),
             first_due_at,
+            paused_reason: (!enabled).then_some(PauseReason::Operator),
         })
         .await?;
-    if !enabled {
-        // Never due meanwhile: it was stored without a due time.
-        host.store().set_integration_paused(id, Some(PauseReason::Operator), None).await?;
-    }
     host.wake(Queue::Fetch);
     get(host, id).await
 }
@@ -335,10 +332,15 @@ pub async fn pause(host: &Host, id: i64) -> OperationResult<Integration> {
     get(host, id).await
 }
 
-/// Resume scheduled runs; a missed run happens once, now.
+/// Resume scheduled runs; a missed run happens once, now, as does the first
+/// run of one that never ran (created disabled).
 pub async fn resume(host: &Host, id: i64) -> OperationResult<Integration> {
     let integration = get(host, id).await?;
-    host.store().set_integration_paused(id, None, next_due(host, &integration)).await?;
+    let due = match integration.last_started_at {
+        Some(_) => next_due(host, &integration),
+        None => next_due(host, &integration).map(|_| host.store().now()),
+    };
+    host.store().set_integration_paused(id, None, due).await?;
     host.wake(Queue::Fetch);
     get(host, id).await
 }

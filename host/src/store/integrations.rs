@@ -67,6 +67,8 @@ pub struct NewIntegration<'a> {
     pub schedule: Option<&'a Schedule>,
     /// When the first run (a backfill) is due; `None` for manual schedules.
     pub first_due_at: Option<i64>,
+    /// Created paused, for this reason (an operator's, made disabled).
+    pub paused_reason: Option<PauseReason>,
 }
 
 const COLUMNS: &str = "id, plugin_id, instance_type, group_id, name, config, schedule, paused_reason, next_due_at,
@@ -119,8 +121,9 @@ impl Store {
         let now = self.now();
         let schedule = new.schedule.map(serde_json::to_string).transpose()?;
         let id = sqlx::query_scalar(
-            "INSERT INTO integrations (plugin_id, instance_type, group_id, name, config, schedule, next_due_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            "INSERT INTO integrations (plugin_id, instance_type, group_id, name, config, schedule, next_due_at,
+                 paused_reason, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $8, $8) RETURNING id",
         )
         .bind(new.plugin_id)
         .bind(new.instance_type)
@@ -130,6 +133,7 @@ impl Store {
         .bind(schedule)
         .bind(new.first_due_at)
         .bind(now)
+        .bind(new.paused_reason.map(PauseReason::as_str))
         .fetch_one(self.pool())
         .await?;
         Ok(id)

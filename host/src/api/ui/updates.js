@@ -1565,7 +1565,8 @@ function openRecords() {
   const history = state.history;
   const row = history && state.rows.get(history.id);
   if (!row) return;
-  state.records = { id: row.id, what: 'events', cursor: null, generation: 0 }; // what: events, objects or blocks
+  // what: events, objects or blocks; kind: the filter the shown list was read with.
+  state.records = { id: row.id, what: 'events', kind: '', cursor: null, generation: 0 };
   setText($('#records-heading'), `Records of ${row.name}`);
   $('#records-kind').value = '';
   showRecordsWhat();
@@ -1581,6 +1582,9 @@ function showRecordsWhat() {
   for (const button of document.querySelectorAll('#records-what button')) {
     button.setAttribute('aria-pressed', String(button.dataset.records === state.records.what));
   }
+  // Objects and blocks come in the order they were first stored.
+  const order = state.records.what === 'events' ? 'Newest first.' : 'Most recently added first.';
+  setText($('#records-order'), order);
 }
 
 // A page of the integration's events, objects or blocks, newest first; `more`
@@ -1593,8 +1597,9 @@ async function loadRecords(more) {
   $('#records-more').disabled = true;
   setText($('#records-error'), '');
   const query = new URLSearchParams({ integration: String(records.id), order: 'newest', limit: String(RECORDS_PAGE) });
-  const kind = $('#records-kind').value.trim();
-  if (kind) query.set('kind', kind);
+  // Older pages continue the list shown, with its filter.
+  if (!more) records.kind = $('#records-kind').value.trim();
+  if (records.kind) query.set('kind', records.kind);
   if (more && records.cursor) query.set('cursor', records.cursor);
   try {
     const page = await api(`/api/${records.what}?${query}`);
@@ -1604,10 +1609,16 @@ async function loadRecords(more) {
     for (const record of page[records.what]) list.append(recordItem(record, records.what));
     records.cursor = page.next_cursor;
     $('#records-more').hidden = !page.next_cursor;
-    $('#records-more').disabled = false;
     $('#records-empty').hidden = list.children.length > 0;
   } catch (error) {
-    if (!alreadyHandled(error)) setText($('#records-error'), `The records could not be loaded: ${error.message}`);
+    if (alreadyHandled(error) || state.records !== records || generation !== records.generation) return;
+    if (!more) {
+      $('#records-list').replaceChildren(); // not the records of what is now chosen
+      $('#records-more').hidden = true;
+    }
+    setText($('#records-error'), `The records could not be loaded: ${error.message}`);
+  } finally {
+    $('#records-more').disabled = false;
   }
 }
 
@@ -1648,7 +1659,8 @@ async function openWizard() {
   $('#wizard-timezone').value = browserTimezone();
   const intervals = $('#wizard-interval');
   if (!intervals.options.length) {
-    intervals.replaceChildren(...Array.from($('#interval').options, (option) => option.cloneNode(true)));
+    const presets = Array.from($('#interval').options).filter((option) => !option.dataset.custom);
+    intervals.replaceChildren(...presets.map((option) => option.cloneNode(true)));
     intervals.value = DEFAULT_INTERVAL;
   }
   try {
@@ -1676,11 +1688,13 @@ function wizardType() {
 async function onWizardPlugin() {
   const plugin = state.plugins.get($('#wizard-plugin').value);
   if (!plugin) return;
+  $('#wizard-group_id').replaceChildren(); // the last plugin's accounts are not this one's
   $('#wizard-instance_type').replaceChildren(
     ...plugin.instance_types.map((type) => element('option', { value: type.id }, `${type.name} (${type.kind})`)),
   );
   onWizardType();
   const page = await api(`/api/groups?plugin=${encodeURIComponent(plugin.id)}&limit=500`);
+  if ($('#wizard-plugin').value !== plugin.id) return; // another was chosen meanwhile
   $('#wizard-group_id').replaceChildren(
     ...page.groups.map((group) => element('option', { value: String(group.id) }, group.name)),
   );
@@ -1708,58 +1722,120 @@ function describeSchedule(schedule) {
 function renderConfigFields(schema) {
   const properties = (schema && schema.properties) || {};
   const required = new Set((schema && schema.required) || []);
-  const fields = Object.entries(properties).map(([name, property]) => configField(name, property, required.has(name)));
+  const fields = Object.entries(properties).map(([name, property]) =>
+    configField(name, fieldShape(property, schema), required.has(name)),
+  );
   $('#wizard-config-fields').replaceChildren(...fields);
   $('#wizard-config').hidden = fields.length === 0;
 }
 
-function configField(name, property, required) {
-  const id = `wizard-config-${name}`;
+// What a property asks for, looking through `$ref`s and a nullable
+// `anyOf`/`oneOf` (how schemars writes `Option<T>`): its type (the first
+// that is not null), its choices, and the type of a list's items.
+function fieldShape(property, schema) {
+  const definitions = (schema && (schema.$defs || schema.definitions)) || {};
+  let shape = property;
+  for (let depth = 0; depth < 8; depth += 1) {
+    if (shape.$ref) {
+      shape = definitions[shape.$ref.split('/').pop()] || {};
+      continue;
+    }
+    const branches = (shape.anyOf || shape.oneOf || []).filter((branch) => branch.type !== 'null');
+    const constants = branches.length > 1 && branches.every((branch) => 'const' in branch);
+    if (branches.length === 1 && !constants) {
+      shape = branches[0];
+      continue;
+    }
+    break;
+  }
+  const types = (Array.isArray(shape.type) ? shape.type : [shape.type]).filter((type) => type && type !== 'null');
+  const variants = (shape.anyOf || shape.oneOf || []).filter((branch) => 'const' in branch);
+  const choices = shape.enum || (variants.length ? variants.map((branch) => branch.const) : null);
+  return {
+    type: choices ? 'choice' : types[0] || 'json',
+    choices: choices && choices.filter((choice) => choice !== null),
+    items: shape.items ? fieldShape(shape.items, schema).type : 'string',
+    title: property.title || shape.title,
+    description: property.description || shape.description,
+    default: property.default !== undefined ? property.default : shape.default,
+    dateTime: shape.format === 'date-time',
+  };
+}
+
+function configField(name, shape, required) {
+  const id = `wizard-cfg-${name}`;
   const field = element('div', { class: 'connect-field' });
-  const title = `${property.title || name}${required ? ' (required)' : ''}`;
   let control;
-  if (Array.isArray(property.enum)) {
+  let hint = shape.description || '';
+  if (shape.type === 'choice') {
     control = element('select', { id });
-    control.append(element('option', { value: '' }, '—'));
-    for (const value of property.enum) control.append(element('option', { value: String(value) }, String(value)));
-  } else if (property.type === 'boolean') {
+    if (!required) control.append(element('option', { value: '' }, '—'));
+    for (const choice of shape.choices) control.append(element('option', { value: JSON.stringify(choice) }, String(choice)));
+    if (shape.default !== undefined) control.value = JSON.stringify(shape.default);
+  } else if (shape.type === 'boolean') {
     control = element('input', { id, type: 'checkbox' });
-  } else if (property.type === 'integer' || property.type === 'number') {
-    control = element('input', { id, type: 'number', step: property.type === 'integer' ? '1' : 'any' });
-  } else if (property.type === 'array') {
-    control = element('textarea', { id, rows: '2', spellcheck: 'false', placeholder: 'one per line' });
+    control.checked = shape.default === true;
+  } else if (shape.type === 'integer' || shape.type === 'number') {
+    control = element('input', { id, type: 'number', step: shape.type === 'integer' ? '1' : 'any' });
+  } else if (shape.type === 'array') {
+    control = element('textarea', { id, rows: '2', spellcheck: 'false' });
+    hint = `${hint} One per line.`.trim();
+  } else if (shape.type === 'string') {
+    control = element('input', { id, type: 'text', autocomplete: 'off' });
+    if (shape.dateTime) control.placeholder = '2026-01-01T00:00:00Z';
   } else {
-    const example = property.format === 'date-time' ? '2026-01-01T00:00:00Z' : '';
-    control = element('input', { id, type: 'text', autocomplete: 'off', placeholder: example });
+    control = element('textarea', { id, rows: '3', spellcheck: 'false' });
+    hint = `${hint} As JSON.`.trim();
   }
   control.dataset.config = name;
-  control.dataset.type = property.type || 'string';
+  control.dataset.type = shape.type;
+  control.dataset.items = shape.items;
+  if (shape.type === 'boolean') control.dataset.default = String(shape.default === true);
+  if (required) {
+    control.setAttribute('aria-required', 'true');
+    control.dataset.required = 'true';
+  }
+  const title = `${shape.title || name}${required ? ' (required)' : ''}`;
   field.append(element('label', { for: id }, title), control);
-  if (property.description) {
-    const hint = element('p', { class: 'hint', id: `${id}-hint` }, property.description);
-    control.setAttribute('aria-describedby', hint.id);
-    field.append(hint);
+  if (hint) {
+    const note = element('p', { class: 'hint', id: `${id}-hint` }, hint);
+    control.setAttribute('aria-describedby', note.id);
+    field.append(note);
   }
   return field;
 }
 
+// The config the form holds; a field left empty is left out (the plugin's
+// default). Throws a field error for JSON that does not parse.
 function configFromForm() {
   const config = {};
   for (const control of document.querySelectorAll('#wizard-config-fields [data-config]')) {
-    const { config: name, type } = control.dataset;
+    const { config: name, type, items } = control.dataset;
     if (type === 'boolean') {
-      if (control.checked) config[name] = true;
-    } else if (control.value.trim() === '') {
-      continue; // left out: the plugin's default
-    } else if (type === 'integer' || type === 'number') {
-      config[name] = Number(control.value);
-    } else if (type === 'array') {
-      config[name] = control.value.split('\n').map((line) => line.trim()).filter(Boolean);
-    } else {
-      config[name] = control.value.trim();
+      if (String(control.checked) !== control.dataset.default || control.dataset.required) config[name] = control.checked;
+      continue;
+    }
+    const text = control.value.trim();
+    if (text === '') continue;
+    if (type === 'choice') config[name] = JSON.parse(control.value);
+    else if (type === 'integer' || type === 'number') config[name] = Number(text);
+    else if (type === 'array') config[name] = text.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => typed(line, items));
+    else if (type === 'string') config[name] = text;
+    else {
+      try {
+        config[name] = JSON.parse(text);
+      } catch (_) {
+        throw { field: `config.${name}`, message: `config.${name}: is not JSON` };
+      }
     }
   }
   return config;
+}
+
+function typed(text, type) {
+  if (type === 'integer' || type === 'number') return Number(text);
+  if (type === 'boolean') return text === 'true';
+  return text;
 }
 
 function wizardKind() {
@@ -1816,30 +1892,46 @@ async function showPreview() {
 async function onWizardSubmit(event) {
   event.preventDefault();
   clearWizardError();
-  const kind = wizardKind();
-  const body = {
-    plugin: $('#wizard-plugin').value,
-    instance_type: $('#wizard-instance_type').value,
-    group_id: Number($('#wizard-group_id').value),
-    config: configFromForm(),
-    enabled: $('#wizard-enabled').checked,
-  };
   if (!$('#wizard-group_id').value) {
     showWizardError({ field: 'group_id', message: 'Choose an account: connect one under Connections first.' });
     return;
   }
+  const body = {
+    plugin: $('#wizard-plugin').value,
+    instance_type: $('#wizard-instance_type').value,
+    group_id: Number($('#wizard-group_id').value),
+    enabled: $('#wizard-enabled').checked,
+  };
+  try {
+    body.config = configFromForm();
+  } catch (error) {
+    showWizardError(error);
+    return;
+  }
   const name = $('#wizard-name').value.trim();
   if (name) body.name = name;
-  if (kind !== 'default') body.schedule = wizardSchedule();
+  if (wizardKind() !== 'default') body.schedule = wizardSchedule();
+  const submit = $('#wizard-form button[type="submit"]');
+  submit.disabled = true; // a second click would make a second integration
   try {
     const created = await api('/api/integrations', { method: 'POST', body });
     closeWizard();
-    $('#wizard-form').reset();
+    resetWizard();
     announce(`${created.name} created`);
     if (state.pollTimer !== null) refreshOnce();
   } catch (error) {
     if (!alreadyHandled(error)) showWizardError(error);
+  } finally {
+    submit.disabled = false;
   }
+}
+
+function resetWizard() {
+  $('#wizard-form').reset();
+  $('#wizard-interval').value = DEFAULT_INTERVAL;
+  $('#wizard-preview-list').replaceChildren();
+  setText($('#wizard-preview-summary'), '');
+  onWizardKind();
 }
 
 // The control a server error names: `config.since`, `config.ids[1]`,
@@ -1847,12 +1939,12 @@ async function onWizardSubmit(event) {
 function wizardControl(field) {
   if (!field) return null;
   const config = /^config\.([^.[]+)/.exec(field);
-  if (config) return $(`#wizard-config-${CSS.escape(config[1])}`);
-  if (field === 'config') return $('#wizard-config');
+  if (config) return $(`#wizard-cfg-${CSS.escape(config[1])}`);
+  if (field === 'config') return $('#wizard-config-fields [data-config]');
   if (field.startsWith('schedule.timezone')) return $('#wizard-timezone');
   if (/^schedule\.(cron|expressions)/.test(field)) return $('#wizard-cron');
   if (/^schedule\.(interval|seconds|every)/.test(field)) return $('#wizard-interval');
-  if (field.startsWith('schedule')) return $('#wizard-schedule');
+  if (field.startsWith('schedule')) return $('input[name="wizard-kind"]:checked');
   return $(`#wizard-${CSS.escape(field)}`);
 }
 
