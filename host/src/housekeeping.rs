@@ -10,8 +10,8 @@ use crate::auth::refresh::expiring;
 use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::schedule::Schedule;
 use crate::store::Store;
-use crate::store::groups::Credentials;
-use crate::store::integrations::{Integration, NewIntegration};
+use crate::store::groups::{Credentials, GroupFilter};
+use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,12 +64,14 @@ impl HostTask {
 
 /// Create the host's group and an integration per task, where missing.
 pub async fn ensure_tasks(store: &Store) -> Result<()> {
-    let group = match store.groups().await?.into_iter().find(|g| g.plugin_id == HOST_PLUGIN_ID) {
+    let host_group = GroupFilter { plugin_id: Some(HOST_PLUGIN_ID.into()), ..GroupFilter::default() };
+    let group = match store.groups_page(&host_group, None, 1).await?.first() {
         Some(group) => group.id,
         None => store.insert_group(HOST_PLUGIN_ID, GROUP_NAME, &Credentials::default()).await?,
     };
     // The host's group only: a node may hold a million integrations.
-    let existing = store.group_integrations(group).await?;
+    let filter = IntegrationFilter { group_id: Some(group), ..IntegrationFilter::default() };
+    let existing = store.integrations_page(&filter, None, i64::MAX).await?;
     for task in HostTask::ALL {
         if existing.iter().any(|i| HostTask::of(i) == Some(task)) {
             continue;

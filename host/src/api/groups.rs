@@ -50,7 +50,8 @@ pub async fn list(
         plugin_id: query.plugin,
         name_contains: super::search_text(query.name),
         status: query.status,
-        without_host_group: true,
+        // groups::list leaves the host's own group out.
+        ..GroupFilter::default()
     };
     let mut groups = groups::list(&api.host, filter, query.cursor, limit + 1).await?;
     let next_cursor = crate::store::next_page(&mut groups, limit + 1).map(|last| last.id);

@@ -2,6 +2,7 @@ use super::print_json;
 use crate::Host;
 use crate::domain::error_class::ErrorClass;
 use crate::domain::trigger::Trigger;
+use crate::store::integrations::IntegrationFilter;
 use crate::store::jobs::{JobArgs, NewJob, Queue, ReprocessScope, TriggerOutcome};
 use crate::store::sync_runs::{RunStatus, SyncRun};
 use crate::sync::RunRequest;
@@ -121,8 +122,8 @@ async fn enqueue(host: &Host, args: &SyncArgs, backfill_since: Option<i64>) -> R
     let store = host.store();
     let targets: Vec<i64> = match (&args.plugin, args.integration) {
         (Some(plugin), _) => {
-            let ids: Vec<i64> =
-                store.integrations().await?.into_iter().filter(|i| &i.plugin_id == plugin).map(|i| i.id).collect();
+            let filter = IntegrationFilter { plugin_id: Some(plugin.clone()), ..IntegrationFilter::default() };
+            let ids: Vec<i64> = store.integrations_page(&filter, None, i64::MAX).await?.iter().map(|i| i.id).collect();
             if ids.is_empty() {
                 bail!("plugin {plugin:?} has no integrations");
             }

@@ -203,17 +203,6 @@ impl Store {
         rows.into_iter().map(|row| Ok((row.try_get("group_id")?, row.try_get("n")?))).collect()
     }
 
-    /// The integrations of one group.
-    pub async fn group_integrations(&self, group_id: i64) -> Result<Vec<Integration>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM integrations WHERE group_id = $1 ORDER BY id")))
-            .bind(group_id)
-            .fetch_all(self.pool())
-            .await?
-            .into_iter()
-            .map(integration)
-            .collect()
-    }
-
     /// Replace the name and config.
     pub async fn update_integration(&self, id: i64, name: &str, config: &str) -> Result<bool> {
         let result = sqlx::query("UPDATE integrations SET name = $2, config = $3, updated_at = $4 WHERE id = $1")
