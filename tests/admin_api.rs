@@ -430,16 +430,24 @@ async fn integrations_through_the_api() {
     assert!(too_soon.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert!(too_soon.body["error"]["message"].as_str().unwrap().contains("force=true"));
     assert_invalid(&api.post(&format!("/api/integrations/{id}/sync?force=maybe"), json!(null)).await, "force", "");
-    let history = eventually(30, "the requested run to succeed", || async {
-        let page = api.ok(&format!("/api/integrations/{id}/sync-history")).await;
-        let run = page["runs"].as_array().unwrap().iter().find(|r| r["id"] == run_id).cloned()?;
-        (run["status"] == "success").then_some(page)
+    // The run asked for fetches; a run of the process queue turns what it
+    // stored into records, with the same trigger.
+    let processed = |page: &Value, after: &Value| {
+        let runs = page["runs"].as_array().unwrap();
+        let fetch = runs.iter().position(|r| r["id"] == *after && r["status"] == "success")?;
+        let process = runs[..fetch].iter().rev().find(|r| r["queue"] == "process")?;
+        (process["status"] == "success").then(|| (runs[fetch].clone(), process.clone()))
+    };
+    let (fetch, process) = eventually(30, "the requested run and its processing to succeed", || async {
+        processed(&api.ok(&format!("/api/integrations/{id}/sync-history")).await, &json!(run_id))
     })
     .await;
-    let run = &history["runs"][0];
-    assert_eq!(run["trigger"], "backfill", "a first run is a backfill: {run}");
-    assert!(run["records"]["created"].as_i64().unwrap() > 0, "{run}");
-    assert!(run["duration_ms"].as_i64().is_some());
+    assert_eq!((fetch["queue"].as_str(), fetch["trigger"].as_str()), (Some("fetch"), Some("backfill")), "{fetch}");
+    assert!(fetch["batches"].as_i64().unwrap() > 0 && fetch["records"]["created"] == 0, "it only stores: {fetch}");
+    assert!(fetch["duration_ms"].as_i64().is_some());
+    assert_eq!(process["trigger"], "backfill", "a first run is a backfill, and so is its processing: {process}");
+    assert_eq!(process["batches"], fetch["batches"], "{process}");
+    assert!(process["records"]["created"].as_i64().unwrap() > 0, "{process}");
     let forced = api.post(&format!("/api/integrations/{id}/sync?force=true"), json!(null)).await;
     assert_eq!(forced.status, 202, "{}", forced.body);
     let forced_run = forced.body["run_id"].as_i64().unwrap();
@@ -450,12 +458,20 @@ async fn integrations_through_the_api() {
     })
     .await;
     // Pages: newest first, one at a time.
-    let first = api.ok(&format!("/api/integrations/{id}/sync-history?limit=1")).await;
-    assert_eq!(first["runs"][0]["id"], forced_run);
-    let cursor = first["next_cursor"].as_i64().unwrap();
-    let second = api.ok(&format!("/api/integrations/{id}/sync-history?limit=1&cursor={cursor}")).await;
-    assert_eq!(second["runs"][0]["id"], run_id);
-    assert_eq!(second["next_cursor"], Value::Null);
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+        let page = api.ok(&format!("/api/integrations/{id}/sync-history?limit=1{query}")).await;
+        assert_eq!(page["runs"].as_array().unwrap().len(), 1, "{page}");
+        paged.push(page["runs"][0]["id"].clone());
+        match page["next_cursor"].as_i64() {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    // Nothing new upstream: the forced fetch stored nothing, and nothing was processed.
+    assert_eq!(paged, [json!(forced_run), process["id"].clone(), json!(run_id)]);
     assert_invalid(&api.get(&format!("/api/integrations/{id}/sync-history?limit=0")).await, "limit", "1 to 200");
     assert_eq!(api.get("/api/integrations/999/sync-history").await.status, 404);
 
@@ -486,7 +502,7 @@ async fn integrations_through_the_api() {
             None => break,
         }
     }
-    let created_count = history["runs"][0]["records"]["created"].as_i64().unwrap() as usize;
+    let created_count = process["records"]["created"].as_i64().unwrap() as usize;
     let transactions: Vec<&Value> = seen.iter().filter(|e| e["kind"] == "transaction").collect();
     assert!(transactions.len() > 100, "more than one page: {}", transactions.len());
     assert!(seen.len() <= created_count);
@@ -560,12 +576,15 @@ async fn integrations_through_the_api() {
     let ready = api.get("/readyz").await;
     assert_eq!((ready.status, ready.body["database"].as_str()), (200, Some("ok")));
     let metrics = reqwest::get(format!("{}/metrics", api.base)).await.unwrap().text().await.unwrap();
-    // Two runs of the integration and one of each of the host's tasks.
+    // Two fetches of the integration and one of each of the host's tasks,
+    // and the processing of what the first stored.
     for line in [
-        "inlet_sync_runs_total{status=\"success\"} 4",
+        "inlet_sync_runs_total{queue=\"fetch\",status=\"success\"} 4",
+        "inlet_sync_runs_total{queue=\"process\",status=\"success\"} 1",
         "inlet_outbound_requests_total{plugin=\"monzo\",status=\"200\"}",
-        "inlet_sync_run_duration_seconds_count 4",
+        "inlet_sync_run_duration_seconds_count 5",
         "inlet_job_lateness_seconds_count{queue=\"fetch\"} 4",
+        "inlet_job_lateness_seconds_count{queue=\"process\"} 1",
         "inlet_queue_depth{queue=\"fetch\"} 0",
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");

@@ -27,13 +27,14 @@ use serde_json::Value;
 use std::path::PathBuf;
 use support::{Inlet, root, text};
 
-/// `inlet sync <id> --json`: the run, failed or not (the exit status must
-/// say which).
+/// `inlet sync <id> --json`: the sync as a whole (see `sync_summary`),
+/// failed or not (the exit status must say which).
 pub async fn sync(inlet: &Inlet, id: &str) -> Value {
     let output = inlet.run(&["sync", id, "--json"]).await;
-    let run: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+    let runs: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!("sync {id} printed no run ({e}): {}\n{}", text(&output.stdout), text(&output.stderr))
     });
+    let run = support::sync_summary(&runs);
     assert_eq!(output.status.success(), run["status"] == "success", "{run:#}");
     run
 }

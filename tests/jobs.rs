@@ -4,6 +4,7 @@
 mod chaos;
 mod support;
 
+use inlet::domain::queue::Queue;
 use inlet::domain::trigger::Trigger;
 use inlet::store::sync_runs::RunStatus;
 use support::{Inlet, eventually, terminate, test_plugin};
@@ -75,7 +76,12 @@ async fn a_job_of_a_killed_worker_is_rescued_and_completes_without_duplicates() 
     })
     .await;
 
+    eventually(30, "what it stored to be processed", || async {
+        store.integration_jobs(integration_id).await.unwrap().is_empty().then_some(())
+    })
+    .await;
     let runs = store.sync_runs(integration_id, 10).await.unwrap();
+    let runs: Vec<_> = runs.into_iter().filter(|r| r.queue == Queue::Fetch).collect();
     assert_eq!(runs[0].attempt, 2, "the killed attempt counted; the rescue ran the second");
     let statuses: Vec<(&str, Option<&str>)> =
         runs.iter().map(|r| (r.status.as_str(), r.error_class.map(|c| c.as_str()))).collect();
@@ -142,15 +148,18 @@ async fn two_workers_and_a_server_on_postgres_run_each_due_integration_exactly_o
         .unwrap();
     assert_eq!(runs_total, jobs_run, "every job ran exactly once");
     for id in ids {
-        let mut runs = store.sync_runs(id, 10).await.unwrap();
+        let mut all = store.sync_runs(id, 10).await.unwrap();
+        assert!(all.iter().all(|r| r.status.as_str() == "success"), "integration {id}: {all:?}");
         // In the order they started: a forced run's row is created when it is
         // asked for, so it can have the lower id yet start second, behind a
         // scheduled run claimed just before the request but not started yet.
-        runs.sort_by_key(|r| (r.started_at, r.id));
-        assert!(!runs.is_empty() && runs.len() <= 2, "integration {id}: {} runs", runs.len());
-        assert!(runs.iter().all(|r| r.status.as_str() == "success"), "integration {id}: {runs:?}");
+        all.sort_by_key(|r| (r.started_at, r.id));
+        let (runs, processed): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.queue == Queue::Fetch);
+        assert!(!runs.is_empty() && runs.len() <= 2, "integration {id}: {} fetches", runs.len());
         assert_eq!(runs[0].trigger, Trigger::Backfill, "the scheduled first run of integration {id}");
-        for pair in runs.windows(2) {
+        assert!(!processed.is_empty() && processed.len() <= runs.len(), "integration {id}: {processed:?}");
+        // Neither two fetches nor two processing runs of one integration overlap.
+        for pair in runs.windows(2).chain(processed.windows(2)) {
             let (earlier, later) = (&pair[0], &pair[1]);
             assert!(
                 later.started_at.unwrap() >= earlier.finished_at.unwrap(),
@@ -297,7 +306,7 @@ async fn a_runs_log_lines_are_followed_while_it_runs() {
         rest.push(line);
     }
     assert!(rest[0].ends_with("info  thing-2 emitted"), "{rest:?}");
-    assert!(rest[1].starts_with(&format!("run {run_id} success")), "{rest:?}");
+    assert!(rest[1].starts_with(&format!("fetch run {run_id} success")), "{rest:?}");
     // Kept with the run: every line once, in order, whether written live or at its end.
     let page = get(format!("/api/runs/{run_id}/logs")).await;
     let seqs: Vec<i64> = page["lines"].as_array().unwrap().iter().map(|l| l["seq"].as_i64().unwrap()).collect();
@@ -417,7 +426,7 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
     let store = inlet.store().await;
     assert_eq!(store.job(job).await.unwrap().unwrap().state.as_str(), "available");
     let job_id = job;
-    let claimed = store.claim_jobs(inlet::store::jobs::Queue::Fetch, "test", 30_000, 1).await.unwrap();
+    let claimed = store.claim_jobs(inlet::domain::queue::Queue::Fetch, "test", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].id, job_id);
     let lease = inlet::store::jobs::JobLease { job_id, owner: "test".into(), attempt: claimed[0].attempt };
     assert!(store.fail_job(&lease, "permanent", "for the flush").await.unwrap());
@@ -453,7 +462,7 @@ async fn inlet_sync_refuses_an_integration_that_a_worker_is_running() {
     .await;
     worker.start_kill().unwrap();
     worker.wait().await.unwrap();
-    let ran = inlet.json(&["sync", &id, "--json"]).await;
+    let ran = inlet.synced(&["sync", &id, "--json"]).await;
     assert_eq!(ran["status"], "success", "{ran}");
     assert!(store.integration_jobs(id.parse().unwrap()).await.unwrap().is_empty(), "its job is done with");
 }
@@ -495,7 +504,7 @@ async fn a_batch_that_fails_for_good_is_kept_listed_and_can_be_retried() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
     let id = misbehave_integration(&inlet, "bad-batch", &["--manual"]).await;
     let output = inlet.run(&["sync", &id, "--json"]).await;
-    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let run = support::sync_outcome(serde_json::from_slice(&output.stdout).unwrap());
     assert_eq!(run["error_class"], "permanent", "{run}");
     let failed = inlet.json(&["batches", "failed", "--json"]).await;
     let batch = failed[0]["id"].as_i64().unwrap();
@@ -558,8 +567,9 @@ async fn a_restarted_serve_resumes_its_killed_predecessors_backfill_at_once_from
     let before = fake.take_requests().iter().filter(|r| r.path == "/transactions").count();
 
     let mut second = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
-    eventually(60, "the killed backfill to finish under the new process", || async {
-        store.job(job_id).await.unwrap().is_none().then_some(())
+    eventually(60, "the killed backfill to finish under the new process, and its batches processed", || async {
+        let done = store.job(job_id).await.unwrap().is_none() && store.integration_jobs(id).await.unwrap().is_empty();
+        done.then_some(())
     })
     .await;
     let after = fake.take_requests().iter().filter(|r| r.path == "/transactions").count();
@@ -644,4 +654,121 @@ async fn a_webhook_flood_is_refused_stores_nothing_bad_and_leaves_syncs_alone() 
     assert_eq!(figures.stored_from_bad, 0, "{figures:?}");
     assert!(figures.syncs >= 3, "syncs ran during the flood: {figures:?}");
     assert!(figures.slowest_sync < std::time::Duration::from_secs(10), "{figures:?}");
+}
+
+/// The process queue on SQLite: see [`processing_is_a_queue_of_its_own`].
+#[tokio::test(flavor = "multi_thread")]
+async fn processing_retries_without_refetching_and_runs_beside_fetches_on_sqlite() {
+    processing_is_a_queue_of_its_own(Inlet::with_plugins(&[test_plugin("misbehave")]), None).await;
+}
+
+/// The process queue on PostgreSQL: see [`processing_is_a_queue_of_its_own`].
+#[tokio::test(flavor = "multi_thread")]
+async fn processing_retries_without_refetching_and_runs_beside_fetches_on_postgres() {
+    let url = support::fresh_postgres_database().await;
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).env("DATABASE_URL", &url);
+    processing_is_a_queue_of_its_own(inlet, Some(url)).await;
+}
+
+/// A fetch stores its batches and ends; a job of the process queue turns
+/// them into records. A failing processing job is retried by its own policy
+/// without fetching again; the process queue's one slot holds back neither
+/// other integrations' fetches nor a fetch of the integration it processes.
+async fn processing_is_a_queue_of_its_own(inlet: Inlet, url: Option<String>) {
+    use inlet::domain::error_class::ErrorClass;
+    use inlet::store::sync_runs::SyncRun;
+
+    const TOKEN: &str = "process-queue-test-token";
+    let config = "[queues.process]\nconcurrency = 1\nbackoff_seconds = [2]\n";
+    let inlet = inlet.config(config).env("INLET_ADMIN_TOKEN", TOKEN);
+    let store = match &url {
+        Some(url) => inlet.store_at(url).await,
+        None => inlet.store().await,
+    };
+    let group = inlet.json(&["groups", "add", "misbehave", "--name", "test", "--json"]).await["id"].to_string();
+    let add = |instance_type: &'static str, config: &'static str| {
+        let (inlet, group) = (&inlet, group.clone());
+        async move {
+            let args = ["integrations", "add", "misbehave", instance_type, "--group", &group, "--manual"];
+            inlet.json(&[&args[..], &["--config", config, "--json"]].concat()).await["id"].as_i64().unwrap()
+        }
+    };
+    let flaky = add("flaky-process", "{}").await;
+    let slow = add("slow-process", r#"{"sleep_ms": 6000}"#).await;
+    let (mut serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let client = reqwest::Client::new();
+    let sync = |id: i64| {
+        let request = client.post(format!("{base}/api/integrations/{id}/sync?force=true")).bearer_auth(TOKEN);
+        async move {
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status(), 202);
+            answer.json::<serde_json::Value>().await.unwrap()["run_id"].as_i64().unwrap()
+        }
+    };
+    let of_queue = |runs: &[SyncRun], queue: Queue| -> Vec<SyncRun> {
+        // Oldest first.
+        runs.iter().rev().filter(|r| r.queue == queue).cloned().collect()
+    };
+    let runs_when = |id: i64, done: fn(&[SyncRun]) -> bool| {
+        let store = &store;
+        async move {
+            let runs = store.sync_runs(id, 20).await.unwrap();
+            done(&runs).then_some(runs)
+        }
+    };
+
+    // The flaky processing fails while the fetch's data is not processable
+    // yet (1.5 s), waits its backoff (2 s) and succeeds, without a second fetch.
+    sync(flaky).await;
+    let both = |runs: &[SyncRun]| runs.iter().any(|r| r.queue == Queue::Process && r.status == RunStatus::Success);
+    let runs = eventually(60, "the flaky processing to succeed", || runs_when(flaky, both)).await;
+    let fetches = of_queue(&runs, Queue::Fetch);
+    assert_eq!(fetches.len(), 1, "fetched once: {runs:#?}");
+    assert_eq!((fetches[0].status, fetches[0].batches), (RunStatus::Success, 1));
+    let processes = of_queue(&runs, Queue::Process);
+    assert_eq!(processes.len(), 2, "{runs:#?}");
+    assert_eq!((processes[0].status, processes[0].error_class), (RunStatus::Failed, Some(ErrorClass::Transient)));
+    assert!(processes[0].error_message.as_deref().unwrap().contains("not processable yet"), "{runs:#?}");
+    assert_eq!((processes[1].trigger, processes[1].attempt), (Trigger::Retry, 2), "{runs:#?}");
+    assert_eq!((processes[1].records.created, processes[1].batches), (1, 1));
+    let integration = store.integration(flaky).await.unwrap().unwrap();
+    assert_eq!(integration.consecutive_failures, 0, "the processing failure did not fail the fetch");
+    assert_eq!(integration.last_success_at, fetches[0].started_at, "its last success is the fetch's");
+    let objects = store.objects(flaky).await.unwrap();
+    assert_eq!(objects.iter().map(|o| o.external_id.as_str()).collect::<Vec<_>>(), ["flaky-1"]);
+
+    // The slow integration's processing takes the queue's only slot for 6 s.
+    sync(slow).await;
+    let processing =
+        |runs: &[SyncRun]| runs.iter().any(|r| r.queue == Queue::Process && r.status == RunStatus::Running);
+    eventually(30, "the slow integration's processing to start", || runs_when(slow, processing)).await;
+    // Meanwhile another integration fetches, and the slow one fetches again.
+    let flaky_again = sync(flaky).await;
+    let again = sync(slow).await;
+    let fetched = eventually(30, "the fetch beside the processing to finish", || async {
+        let run = store.sync_run(again).await.unwrap()?;
+        (run.status == RunStatus::Success).then_some(run)
+    })
+    .await;
+    let runs = store.sync_runs(slow, 20).await.unwrap();
+    let process = &of_queue(&runs, Queue::Process)[0];
+    assert_eq!(process.status, RunStatus::Running, "the fetch finished while its processing ran: {runs:#?}");
+    assert!(fetched.started_at.unwrap() > process.started_at.unwrap(), "{runs:#?}");
+    let other = eventually(30, "the other integration's fetch", || async {
+        store.sync_run(flaky_again).await.unwrap().filter(|r| r.status == RunStatus::Success)
+    })
+    .await;
+
+    fn processed(runs: &[SyncRun], times: usize) -> bool {
+        runs.iter().filter(|r| r.queue == Queue::Process && r.status == RunStatus::Success).count() == times
+    }
+    let runs = eventually(60, "the slow processing to finish twice", || runs_when(slow, |r| processed(r, 2))).await;
+    let slot_freed = of_queue(&runs, Queue::Process)[0].finished_at.unwrap();
+    assert!(other.finished_at.unwrap() < slot_freed, "the busy process queue held back no fetch");
+    // One slot: the other integration's processing waited for it.
+    let runs = eventually(60, "the other processing", || runs_when(flaky, |r| processed(r, 2))).await;
+    let waited = of_queue(&runs, Queue::Process).pop().unwrap();
+    assert!(waited.started_at.unwrap() >= slot_freed, "{waited:#?}");
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
 }

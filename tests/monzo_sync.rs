@@ -7,7 +7,7 @@ use inlet::demo::{FakeMonzo, MonzoDataset, RecordedRequest, transaction};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use support::{Inlet, bundled_plugin, root, test_plugin, text};
+use support::{Inlet, Synced, bundled_plugin, root, test_plugin, text};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -46,11 +46,9 @@ impl Setup {
         self.integrations[instance_type]
     }
 
-    /// `inlet sync <id> --json`, requiring success.
-    async fn sync(&self, instance_type: &str) -> Value {
-        let run = self.inlet.json(&["sync", &self.id(instance_type).to_string(), "--json"]).await;
-        assert_eq!(run["status"], "success", "{instance_type} run: {run:#}");
-        run
+    /// `inlet sync <id> --json`, requiring its fetch and processing to succeed.
+    async fn sync(&self, instance_type: &str) -> Synced {
+        self.inlet.synced_both(&["sync", &self.id(instance_type).to_string(), "--json"]).await
     }
 
     fn transaction_requests(&self) -> Vec<RecordedRequest> {
@@ -58,8 +56,8 @@ impl Setup {
     }
 }
 
-fn records(run: &Value) -> Value {
-    run["records"].clone()
+fn records(synced: &Synced) -> Value {
+    synced.process["records"].clone()
 }
 
 /// Third parties' plugins built against an older contract keep working: the
@@ -87,7 +85,7 @@ async fn a_monzo_plugin_built_for_contract_0_1_0_syncs_beside_0_2_0_plugins() {
     assert_eq!(records(&accounts), json!({"created": 2, "updated": 0, "unchanged": 0, "deleted": 0}));
     let transactions = s.sync("transactions").await;
     assert_eq!(records(&transactions), json!({"created": 237 + 119, "updated": 0, "unchanged": 0, "deleted": 0}));
-    assert_eq!(transactions["progress_done"], 237, "its log and progress imports work too");
+    assert_eq!(transactions.fetch["progress_done"], 237, "its log and progress imports work too");
     assert!(s.transaction_requests().iter().all(|r| r.authorized), "the host authorised its requests");
 }
 
@@ -106,10 +104,12 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     let transactions = s.sync("transactions").await;
     // 230 + 7 transactions as events, and a merchant block for every other one.
     assert_eq!(records(&transactions), json!({"created": 237 + 119, "updated": 0, "unchanged": 0, "deleted": 0}));
-    assert_eq!(transactions["items_seen"], 237);
-    assert_eq!(transactions["batches"], 4, "three pages for acc_main, one for acc_joint");
-    assert_eq!(transactions["trigger"], "backfill", "a first run is a backfill");
-    assert_eq!(transactions["progress_done"], 237, "progress counts every account's transactions");
+    assert_eq!(transactions.fetch["items_seen"], 237);
+    assert_eq!(transactions.fetch["batches"], 4, "three pages for acc_main, one for acc_joint");
+    assert_eq!(transactions.process["batches"], 4, "what the fetch stored was processed");
+    assert_eq!(transactions.fetch["trigger"], "backfill", "a first run is a backfill");
+    assert_eq!(transactions.process["trigger"], "backfill", "its processing says why it ran");
+    assert_eq!(transactions.fetch["progress_done"], 237, "progress counts every account's transactions");
 
     // The plugin paged with since/limit and the host authorised every request.
     let requests = s.transaction_requests();
@@ -176,7 +176,8 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
 
     // The run kept the plugin's log lines.
     let runs = s.inlet.json(&["runs", &s.id("transactions").to_string(), "--logs", "--json"]).await;
-    let logs: Vec<&str> = runs[0]["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    let fetch = runs.as_array().unwrap().iter().find(|r| r["run"]["queue"] == "fetch").unwrap();
+    let logs: Vec<&str> = fetch["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
     assert!(logs.contains(&"230 new transactions for account acc_main"), "logs: {logs:?}");
 
     // New upstream transactions: the next run asks only for what follows the cursor.
@@ -184,7 +185,7 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     s.fake.add_transactions("acc_main", (230..233).map(|i| transaction("acc_main", i, now - HOUR_MS + i)).collect());
     let again = s.sync("transactions").await;
     assert_eq!(records(&again), json!({"created": 3 + 2, "updated": 0, "unchanged": 0, "deleted": 0}));
-    assert_eq!(again["items_seen"], 3);
+    assert_eq!(again.fetch["items_seen"], 3);
     let requests = s.transaction_requests();
     let since: Vec<_> = requests.iter().map(|r| (r.param("account_id").unwrap(), r.param("since").unwrap())).collect();
     assert_eq!(since, [("acc_main", "tx_acc_main_00229"), ("acc_joint", "tx_acc_joint_00006")]);
@@ -217,8 +218,8 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     let day = chrono::DateTime::from_timestamp_millis(s.start - DAY_MS).unwrap().format("%Y-%m-%d").to_string();
     s.fake.take_requests();
     let id = s.id("transactions").to_string();
-    let backfill = s.inlet.json(&["sync", &id, "--backfill", "--since", &day, "--json"]).await;
-    assert_eq!(backfill["trigger"], "backfill");
+    let backfill = s.inlet.synced_both(&["sync", &id, "--backfill", "--since", &day, "--json"]).await;
+    assert_eq!(backfill.fetch["trigger"], "backfill");
     assert_eq!(records(&backfill), json!({"created": 0, "updated": 0, "unchanged": 240 + 121, "deleted": 0}));
     let requests = s.transaction_requests();
     assert_eq!(requests[0].param("since"), Some(format!("{day}T00:00:00.000Z").as_str()));
@@ -279,7 +280,7 @@ async fn upstream_rate_limits_and_redirects_are_handled_by_the_host() {
     s.fake.take_requests();
     s.fake.respond_next(302, &[("location", "/accounts?moved=1")], json!({}));
     let run = s.sync("accounts").await;
-    assert_eq!(run["records"]["created"], 2);
+    assert_eq!(run.process["records"]["created"], 2);
     let requests: Vec<_> = s.fake.take_requests().into_iter().filter(|r| r.path == "/accounts").collect();
     assert_eq!(requests.len(), 2, "the redirect and its target");
     assert_eq!(requests[1].param("moved"), Some("1"));
@@ -306,7 +307,7 @@ async fn an_operator_can_narrow_the_declared_hosts() {
     let mut s = setup(None).await;
     s.inlet = s.inlet.config("[plugins.monzo]\nhosts = []\n");
     let output = s.inlet.run(&["sync", &s.id("accounts").to_string(), "--json"]).await;
-    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let run = support::sync_outcome(serde_json::from_slice(&output.stdout).unwrap());
     assert_eq!(run["status"], "failed");
     assert!(run["error_message"].as_str().unwrap().contains("https://api.monzo.com/accounts is not on"), "{run:#}");
     assert!(s.fake.take_requests().is_empty(), "nothing reached the upstream");

@@ -68,8 +68,9 @@ async fn get(url: &str) -> (u16, String) {
 /// `inlet sync <id> --json`: the run, and what the process logged.
 async fn sync_logged(inlet: &Inlet, integration: i64) -> (Value, String) {
     let output = inlet.run(&["sync", &integration.to_string(), "--json"]).await;
-    let run = serde_json::from_slice(&output.stdout)
+    let runs = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("no run printed ({e}): {}", text(&output.stderr)));
+    let run = support::sync_outcome(runs);
     (run, text(&output.stderr))
 }
 

@@ -349,7 +349,7 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
     let group = inlet.json(&["groups", "add", "hevy", "--name", "me", "--json"]).await["id"].to_string();
     let id =
         inlet.json(&["integrations", "add", "hevy", "workouts", "--group", &group, "--json"]).await["id"].to_string();
-    let first = inlet.json(&["sync", &id, "--json"]).await;
+    let first = inlet.synced(&["sync", &id, "--json"]).await;
     assert_eq!(first["records"]["created"], 25 + exercise_count, "the workouts and their exercises: {first}");
     let records = inlet.json(&["records", &id]).await;
     let workout = &records["events"].as_array().unwrap().last().unwrap();
@@ -366,7 +366,7 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
         assert!(data.edit_workout(renamed, |w| w["title"] = json!("Push day")));
         assert!(data.delete_workout(deleted));
     });
-    let second = inlet.json(&["sync", &id, "--json"]).await;
+    let second = inlet.synced(&["sync", &id, "--json"]).await;
     assert_eq!(
         (second["records"]["updated"].as_i64(), second["records"]["deleted"].as_i64()),
         (Some(1), Some(1)),
@@ -376,7 +376,7 @@ async fn a_python_plugin_loads_beside_rust_plugins_and_syncs_workouts_changes_an
     let events = records["events"].as_array().unwrap();
     assert_eq!(events.len(), 24);
     assert!(events.iter().any(|e| e["data"]["title"] == "Push day"));
-    let third = inlet.json(&["sync", &id, "--json"]).await;
+    let third = inlet.synced(&["sync", &id, "--json"]).await;
     assert_eq!(third["records"]["created"].as_i64().unwrap() + third["records"]["updated"].as_i64().unwrap(), 0);
 
     // A refused key is a typed error the host acts on: the operator must fix the key.

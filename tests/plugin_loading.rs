@@ -123,10 +123,10 @@ async fn a_plugin_that_traps_fails_only_its_own_run() {
         public_url: None,
     };
     let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
-    let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap();
+    let trapped = host.runner.run(&RunRequest::manual(trap.parse().unwrap())).await.unwrap().outcome().clone();
     assert_eq!(trapped.status, RunStatus::Failed);
     assert_eq!(trapped.error_class.map(|c| c.as_str()), Some("trap"));
-    let fine = host.runner.run(&RunRequest::manual(ok.parse().unwrap())).await.unwrap();
+    let fine = host.runner.run(&RunRequest::manual(ok.parse().unwrap())).await.unwrap().outcome().clone();
     assert_eq!(fine.status, RunStatus::Success, "{:?}", fine.error_message);
     assert_eq!(fine.records.created, 1);
     let objects = host.store().objects(ok.parse().unwrap()).await.unwrap();

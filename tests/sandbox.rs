@@ -45,8 +45,15 @@ impl Sandbox {
         self.host.store().insert_integration(&new).await.unwrap()
     }
 
+    /// Sync `id`: the run that says how it went.
     async fn run(&self, id: i64) -> SyncRun {
-        self.host.runner.run(&RunRequest::manual(id)).await.unwrap()
+        self.host.runner.run(&RunRequest::manual(id)).await.unwrap().outcome().clone()
+    }
+
+    /// Sync a new integration of `instance_type`: its fetch run.
+    async fn fetch_new(&self, instance_type: &str) -> SyncRun {
+        let id = self.add(instance_type).await;
+        self.host.runner.run(&RunRequest::manual(id)).await.unwrap().0.remove(0)
     }
 
     /// Run a new integration of `instance_type`.
@@ -127,7 +134,7 @@ async fn output_and_state_are_bounded_outside_the_guest() {
     let sandbox = Sandbox::start("").await;
     let store = sandbox.host.store();
     // 1 MiB on stderr is log lines, capped like any, not a trap.
-    let printed = sandbox.run_new("stderr-flood").await;
+    let printed = sandbox.fetch_new("stderr-flood").await;
     assert_eq!(printed.status.as_str(), "success", "{:?}", printed.error_message);
     let logs = store.sync_run_logs(printed.id).await.unwrap();
     assert_eq!(logs.len(), 1_001, "capped at the run's 1,000 lines and a note");
@@ -207,7 +214,7 @@ async fn each_misbehaviour_fails_only_its_own_run() {
     }
 
     // A log flood is capped, not fatal: the run succeeds and says what it dropped.
-    let flood = run(add("log-flood").await).await;
+    let flood = sandbox.fetch_new("log-flood").await;
     assert_eq!(flood.status.as_str(), "success", "{:?}", flood.error_message);
     let logs = store.sync_run_logs(flood.id).await.unwrap();
     assert_eq!(logs.len(), 1_001);
@@ -311,12 +318,12 @@ async fn a_plugin_reads_raw_credentials_only_once_the_operator_approves() {
     let id = inlet.json(&[&args[..], &["--json"]].concat()).await["id"].to_string();
 
     let output = inlet.run(&["sync", &id, "--json"]).await;
-    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let run = support::sync_outcome(serde_json::from_slice(&output.stdout).unwrap());
     assert_eq!(run["error_class"], "invalid-config", "{run:#}");
     assert!(run["error_message"].as_str().unwrap().contains("approve_raw_credentials = true"), "{run:#}");
 
     inlet = inlet.config("[plugins.raw-credentials]\napprove_raw_credentials = true\n");
-    assert_eq!(inlet.json(&["sync", &id, "--json"]).await["status"], "success");
+    assert_eq!(inlet.synced(&["sync", &id, "--json"]).await["status"], "success");
     let objects = inlet.store().await.objects(id.parse().unwrap()).await.unwrap();
     assert_eq!(objects[0].name.as_deref(), Some("a key of 24 characters"));
 }
@@ -572,7 +579,7 @@ async fn a_declared_daily_quota_holds_across_restarts_and_processes() {
     let sync = |id: String| {
         let inlet = &inlet;
         async move {
-            let run = inlet.json(&["sync", &id, "--json"]).await;
+            let run = inlet.synced(&["sync", &id, "--json"]).await;
             assert_eq!(run["status"], "success", "{run:#}");
             run["items_seen"].as_i64().unwrap()
         }
@@ -612,11 +619,7 @@ async fn a_task_reads_its_groups_records_and_records_a_result() {
     };
     let sync = |id: String| {
         let inlet = &inlet;
-        async move {
-            let run = inlet.json(&["sync", &id, "--json"]).await;
-            assert_eq!(run["status"], "success", "{run:#}");
-            run
-        }
+        async move { inlet.synced_both(&["sync", &id, "--json"]).await }
     };
     let (mine, theirs) = (add_group("mine").await, add_group("theirs").await);
     for group in [&mine, &mine, &theirs] {
@@ -624,7 +627,7 @@ async fn a_task_reads_its_groups_records_and_records_a_result() {
     }
     let digest = add("digest", mine).await;
     let run = sync(digest.clone()).await;
-    assert_eq!(run["items_seen"], 2, "two pages of one, and not the other group's thing: {run:#}");
+    assert_eq!(run.fetch["items_seen"], 2, "two pages of one, and not the other group's thing: {:#}", run.fetch);
     let store = inlet.store().await;
     let objects = store.objects(digest.parse().unwrap()).await.unwrap();
     assert_eq!((objects[0].kind.as_str(), objects[0].name.as_deref()), ("digest", Some("2 things")));

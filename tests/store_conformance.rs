@@ -4,6 +4,7 @@
 use inlet::clock::ManualClock;
 use inlet::domain::error_class::ErrorClass;
 use inlet::domain::pause_reason::PauseReason;
+use inlet::domain::queue::Queue;
 use inlet::domain::records::{EventRecord, Records};
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
@@ -11,7 +12,7 @@ use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::{NewIntegration, RunEnd};
-use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob, Queue};
+use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob};
 use inlet::store::raw_batches::BatchSelection;
 use inlet::store::records::{RecordCounts, RecordFilter};
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
@@ -180,8 +181,14 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
     for attempt in 1..=3 {
         let claimed = s.claim_jobs(Queue::Fetch, "dead-worker", 1_000, 1).await.unwrap();
         assert_eq!(claimed[0].attempt, attempt);
-        let start =
-            RunStart { integration_id: a, trigger: Trigger::Manual, attempt, job_id: Some(id), pending_run_id: None };
+        let start = RunStart {
+            integration_id: a,
+            queue: Queue::Fetch,
+            trigger: Trigger::Manual,
+            attempt,
+            job_id: Some(id),
+            pending_run_id: None,
+        };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
         assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), [id], "a live worker renews");
@@ -227,6 +234,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     let start = |attempt| RunStart {
         integration_id: a,
+        queue: Queue::Fetch,
         trigger: Trigger::Schedule,
         attempt,
         job_id: Some(id),
@@ -257,14 +265,26 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         error: None,
         progress: None,
     };
+    let then_process = || {
+        Some(NewJob {
+            queue: Queue::Process,
+            integration_id: a,
+            args: JobArgs::new(Trigger::Schedule),
+            max_attempts: 3,
+            run_at: s.now(),
+        })
+    };
     let late = RunCompletion {
         run_id: stale_run,
         outcome: outcome.clone(),
         logs: vec![],
         job: Some((stale_lease.clone(), JobAction::Complete)),
         integration: None,
+        then_process: then_process(),
     };
     assert_eq!(s.complete_runs(&[late]).await.unwrap(), [Recorded::LeaseLost]);
+    let queues = |jobs: Vec<inlet::store::jobs::Job>| jobs.into_iter().map(|j| j.queue).collect::<Vec<_>>();
+    assert_eq!(queues(s.integration_jobs(a).await.unwrap()), [Queue::Fetch], "it queued no processing either");
     assert!(!s.fail_job(&stale_lease, "permanent", "late").await.unwrap());
     let job = s.job(id).await.unwrap().unwrap();
     assert_eq!((job.state.as_str(), job.attempt), ("running", 2), "the fresh worker's run goes on");
@@ -289,6 +309,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         logs: vec![],
         job: Some((earlier_attempt, JobAction::Complete)),
         integration: None,
+        then_process: None,
     };
     assert_eq!(s.complete_runs(&[earlier]).await.unwrap(), [Recorded::LeaseLost]);
     assert!(s.job(id).await.unwrap().is_some(), "the job of the later attempt stays");
@@ -300,9 +321,11 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         logs: vec![],
         job: Some((lease(id, "fresh", 2), JobAction::Complete)),
         integration: None,
+        then_process: then_process(),
     };
     assert_eq!(s.complete_runs(&[done]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.job(id).await.unwrap().is_none());
+    assert_eq!(queues(s.integration_jobs(a).await.unwrap()), [Queue::Process], "its batches wait for processing");
 }
 
 /// A checkpoint of one batch (and `state`) under `lease`, which was lost: refused.
@@ -333,15 +356,41 @@ async fn a_run_in_the_cli_takes_its_integration_like_a_worker(b: Backend) {
     let s = &b.store;
     let a = integration(s, "a", None).await;
     let args = JobArgs::new(Trigger::Manual);
-    let cli = s.claim_integration(a, &args, "cli", 30_000).await.unwrap().unwrap();
-    let refused = s.claim_integration(a, &args, "cli-2", 30_000).await.unwrap().unwrap_err();
+    let cli = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    let refused = s.claim_integration(a, Queue::Fetch, &args, "cli-2", 30_000).await.unwrap().unwrap_err();
     assert_eq!((refused.job_id, refused.owner.as_deref()), (cli.job_id, Some("cli")));
     s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().is_empty(), "a worker waits for it");
     assert!(s.complete_job(&cli).await.unwrap());
     assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().len(), 1);
-    let refused = s.claim_integration(a, &args, "cli", 30_000).await.unwrap().unwrap_err();
+    let refused = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap_err();
     assert_eq!(refused.owner.as_deref(), Some("w"), "and it waits for a worker's run");
+}
+
+conformance!(lanes, an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane);
+async fn an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let job = |queue| NewJob { queue, ..fetch_job(a, START) };
+    let args = JobArgs::new(Trigger::Manual);
+    let fetching = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    s.enqueue_job(&job(Queue::Process)).await.unwrap();
+    let processing = s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap();
+    assert_eq!(processing.len(), 1, "a fetch running does not hold back its processing");
+    // A delivery's processing is of the same lane as the process queue's.
+    s.enqueue_job(&job(Queue::Webhook)).await.unwrap();
+    assert!(s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap().is_empty(), "one processing job at a time");
+    let refused = s.claim_integration(a, Queue::Process, &args, "cli", 30_000).await.unwrap().unwrap_err();
+    assert_eq!((refused.job_id, refused.owner.as_deref()), (processing[0].id, Some("w")));
+    s.enqueue_job(&job(Queue::Process)).await.unwrap();
+    assert_eq!(s.claim_waiting_job(a, Queue::Process, "cli", 30_000).await.unwrap().map(|j| j.id), None, "lane busy");
+    assert!(s.complete_job(&lease(processing[0].id, "w", 1)).await.unwrap());
+    let waiting = s.claim_waiting_job(a, Queue::Process, "cli", 30_000).await.unwrap().expect("the lane is free");
+    assert_eq!((waiting.queue, waiting.attempt, waiting.run_at), (Queue::Process, 1, START), "due or not");
+    assert!(s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap().is_empty(), "the delivery's waits");
+    assert!(s.complete_job(&fetching).await.unwrap());
+    assert!(s.complete_job(&lease(waiting.id, "cli", 1)).await.unwrap());
+    assert_eq!(s.claim_jobs(Queue::Webhook, "w", 30_000, 10).await.unwrap().len(), 1);
 }
 
 conformance!(batch_failures, batches_that_fail_stay_pending_or_are_kept_for_retry);
@@ -517,12 +566,20 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
     let starts = [
         RunStart {
             integration_id: a,
+            queue: Queue::Fetch,
             trigger: Trigger::Schedule,
             attempt: 1,
             job_id: Some(job_a),
             pending_run_id: None,
         },
-        RunStart { integration_id: c, trigger: Trigger::Manual, attempt: 1, job_id: Some(job_c), pending_run_id: None },
+        RunStart {
+            integration_id: c,
+            queue: Queue::Fetch,
+            trigger: Trigger::Manual,
+            attempt: 1,
+            job_id: Some(job_c),
+            pending_run_id: None,
+        },
     ];
     let (runs, started_at) = s.start_runs(&starts).await.unwrap();
     assert_eq!(started_at, START);
@@ -561,6 +618,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             logs: vec![],
             job: Some((lease(job_a, "w", 1), JobAction::Complete)),
             integration: Some((a, end(true))),
+            then_process: None,
         },
         RunCompletion {
             run_id: runs[1],
@@ -568,6 +626,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             logs: vec![],
             job: Some((lease(job_c, "w", 1), retry)),
             integration: None,
+            then_process: None,
         },
     ];
     let finished = Recorded::Finished { paused: None };
@@ -728,6 +787,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     // It joined a scheduled job: started as "schedule", it stays the operator's "manual".
     let start = RunStart {
         integration_id: a,
+        queue: Queue::Fetch,
         trigger: Trigger::Schedule,
         attempt: 1,
         job_id: Some(job_id),

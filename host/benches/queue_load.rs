@@ -20,13 +20,14 @@
 //!   settings) on the same server in the same run; prints its jobs per second
 //!   and inlet's as a multiple of it. Needs Node.js and npm.
 
+use inlet::domain::queue::Queue;
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
 use inlet::settings::{Settings, SettingsArgs};
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::NewIntegration;
-use inlet::store::jobs::{JobArgs, NewJob, Queue};
+use inlet::store::jobs::{JobArgs, NewJob};
 use inlet::{Host, HostOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

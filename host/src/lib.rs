@@ -35,6 +35,7 @@ use auth::OAuth;
 use auth::oauth::TokenEndpoint;
 use capabilities::cassette::Cassette;
 use clock::{SharedClock, SystemClock};
+use domain::queue::Queue;
 use housekeeping::Housekeeping;
 use notify::Notifier;
 use queue::{QueueWorker, WorkerConfig};
@@ -47,8 +48,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
-use store::jobs::Queue;
-use sync::SyncRunner;
+use sync::{ProcessQueue, SyncRunner};
 use tokio::sync::{Notify, watch};
 
 // The queue allocates on one thread and frees on another (rows built by the
@@ -146,6 +146,8 @@ impl Host {
             processed_batches_max_age: settings.processed_batches_max_age,
             history_max_runs: settings.history_max_runs,
         };
+        let queue_wake: BTreeMap<&'static str, Arc<Notify>> =
+            Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
         let runner = SyncRunner {
             store,
             runtime,
@@ -164,8 +166,11 @@ impl Host {
             job_lease: settings.job_lease,
             cassette: options.cassette,
             housekeeping,
+            process_queue: ProcessQueue {
+                max_attempts: settings.policy(Queue::Process).max_attempts,
+                wake: Arc::clone(&queue_wake[Queue::Process.as_str()]),
+            },
         };
-        let queue_wake = Queue::ALL.iter().map(|q| (q.as_str(), Arc::new(Notify::new()))).collect();
         Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })
     }
 
@@ -174,7 +179,7 @@ impl Host {
     }
 
     pub fn policy(&self, queue: Queue) -> QueuePolicy {
-        self.settings.queue_policies.get(queue.as_str()).cloned().unwrap_or_else(|| QueuePolicy::default_for(queue))
+        self.settings.policy(queue)
     }
 
     /// Tell this process's scheduler and workers that something changed.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunLabels {
+    pub queue: String,
     pub status: String,
 }
 
@@ -44,7 +45,7 @@ impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("inlet");
         let runs = Family::<RunLabels, Counter>::default();
-        registry.register("sync_runs", "Sync runs finished by this process, by status", runs.clone());
+        registry.register("sync_runs", "Sync runs finished by this process, by queue and status", runs.clone());
         // 10 ms to about 11 minutes.
         let run_duration = Histogram::new(exponential_buckets(0.01, 2.0, 17));
         registry.register("sync_run_duration_seconds", "How long sync runs took", run_duration.clone());
@@ -68,8 +69,8 @@ impl Metrics {
         Metrics { registry, runs, run_duration, job_lateness, queue_depth, outbound_requests }
     }
 
-    pub fn run_finished(&self, status: &str, duration: Duration) {
-        self.runs.get_or_create(&RunLabels { status: status.to_string() }).inc();
+    pub fn run_finished(&self, queue: &str, status: &str, duration: Duration) {
+        self.runs.get_or_create(&RunLabels { queue: queue.to_string(), status: status.to_string() }).inc();
         self.run_duration.observe(duration.as_secs_f64());
     }
 

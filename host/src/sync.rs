@@ -1,6 +1,9 @@
-//! One sync run of one integration: fetch (batches and state committed at the
-//! plugin's checkpoints), then process every stored batch into records, then
-//! record the run with its counts, error and log lines.
+//! The two halves of a sync, each a run of its own: a fetch run (a job of the
+//! `fetch` queue) stores batches and state at the plugin's checkpoints and
+//! queues a `process` job with its end; a process run (of the `process` or
+//! `webhook` queue) turns stored batches into records. Each is recorded with
+//! its counts, error and log lines. A processing failure is retried by its own
+//! job, and never fails or repeats the fetch.
 
 use crate::auth::OAuth;
 use crate::auth::refresh;
@@ -13,6 +16,7 @@ use crate::domain::error_class::ErrorClass;
 use crate::domain::manifest::{AuthKind, InstanceKind, RateLimit};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::plugin_call::{FetchMode, FetchRequest, PluginError, RawBatch, ScheduleHint};
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use crate::housekeeping::{HostTask, Housekeeping};
 use crate::notify::Notifier;
@@ -24,15 +28,17 @@ use crate::settings::PluginSettings;
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
-use crate::store::jobs::{JobAction, JobArgs, JobLease, ReprocessScope};
+use crate::store::jobs::{Job, JobAction, JobArgs, JobLease, NewJob, ReprocessScope};
 use crate::store::raw_batches::{BatchFate, BatchSelection};
 use crate::store::records::RecordCounts;
 use crate::store::run_batches::{Recorded, RunCompletion, RunStart};
 use crate::store::sync_runs::{LogLine, RunOutcome, RunStatus, SyncRun};
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Why a run failed, with what the queue needs to decide about a retry.
 #[derive(Debug, Clone)]
@@ -87,6 +93,9 @@ fn refresh_error(error: RefreshError) -> RunError {
 #[derive(Debug, Clone)]
 pub struct RunRequest {
     pub integration_id: i64,
+    /// Which half: `fetch`, or processing stored batches (`process`, or a
+    /// delivery's on `webhook`).
+    pub queue: Queue,
     pub trigger: Trigger,
     /// 1 for the first attempt of a job.
     pub attempt: i64,
@@ -96,10 +105,8 @@ pub struct RunRequest {
     pub backfill_since: Option<i64>,
     /// The `pending` run created when the run was asked for, if any.
     pub pending_run_id: Option<i64>,
-    /// Only process stored batches (a webhook delivery's), do not fetch.
-    pub process_only: bool,
     /// Process kept batches again with the current plugin (then any
-    /// pending), without fetching; implies `process_only`.
+    /// pending); on a processing queue.
     pub reprocess: Option<ReprocessScope>,
     /// An earlier attempt of this job checkpointed: a backfill continues
     /// from the plugin's progress instead of from its start.
@@ -110,15 +117,53 @@ impl RunRequest {
     pub fn manual(integration_id: i64) -> RunRequest {
         RunRequest {
             integration_id,
+            queue: Queue::Fetch,
             trigger: Trigger::Manual,
             attempt: 1,
             lease: None,
             backfill_since: None,
             pending_run_id: None,
-            process_only: false,
             reprocess: None,
             resumes: false,
         }
+    }
+
+    /// The run a claimed job asks for.
+    pub fn for_job(job: &Job, integration_id: i64, lease: JobLease) -> RunRequest {
+        let trigger = if job.attempt > 1 { Trigger::Retry } else { job.args.trigger };
+        RunRequest {
+            integration_id,
+            queue: job.queue,
+            trigger,
+            attempt: job.attempt,
+            lease: Some(lease),
+            backfill_since: job.args.backfill_since,
+            pending_run_id: job.pending_run_id,
+            reprocess: job.args.reprocess,
+            resumes: job.checkpoints > 0,
+        }
+    }
+}
+
+/// Where a fetch's batches go to be turned into records.
+pub struct ProcessQueue {
+    /// Attempts a processing job gets (the queue's policy).
+    pub max_attempts: i64,
+    /// Wakes this process's process worker when a fetch queued a job.
+    pub wake: Arc<Notify>,
+}
+
+/// The runs a sync in this process made, in order: the one asked for, then,
+/// after a fetch, the processing of what it stored when this process could
+/// take it at once (else a worker does, later).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncRuns(pub Vec<SyncRun>);
+
+impl SyncRuns {
+    /// The run that says how the sync went: the first that failed, else the last.
+    pub fn outcome(&self) -> &SyncRun {
+        let first_failed = self.0.iter().find(|r| r.status != RunStatus::Success);
+        first_failed.or(self.0.last()).expect("a sync makes at least one run")
     }
 }
 
@@ -148,6 +193,7 @@ pub struct SyncRunner {
     pub cassette: Option<Arc<Cassette>>,
     /// Runs the host's own tasks.
     pub housekeeping: Housekeeping,
+    pub process_queue: ProcessQueue,
 }
 
 /// A run recorded as started, with everything executing it needs.
@@ -164,7 +210,8 @@ pub struct StartedRun {
     resumes_backfill: bool,
     /// The group's credentials and what its operator approved.
     access: GroupAccess,
-    /// Batches stored by an earlier run wait to be processed.
+    /// Batches stored earlier wait to be processed (a crash, or a host from
+    /// before the process queue, left them): a fetch queues them too.
     had_pending_batches: bool,
 }
 
@@ -241,6 +288,7 @@ impl SyncRunner {
             .iter()
             .map(|(request, _, _, _, trigger, _)| RunStart {
                 integration_id: request.integration_id,
+                queue: request.queue,
                 trigger: *trigger,
                 attempt: request.attempt,
                 job_id: request.lease.as_ref().map(|l| l.job_id),
@@ -287,9 +335,8 @@ impl SyncRunner {
         Ok(())
     }
 
-    /// Fetch, then process what is stored. Writes only checkpoints and records.
-    /// A `process_only` run (a webhook's) skips the fetch: its batches came
-    /// with the delivery.
+    /// Fetch (writing checkpoints), or process what is stored (writing
+    /// records), as the run's queue says.
     pub async fn execute(&self, run: StartedRun) -> ExecutedRun {
         let integration_id = run.integration.id;
         tracing::debug!(integration = integration_id, run = run.run_id, attempt = run.request.attempt, "run started");
@@ -312,25 +359,23 @@ impl SyncRunner {
                 None,
             );
         };
-        if let Some(scope) = run.request.reprocess {
-            let (records, error) = or_host_error(self.reprocess(&plugin, integration_id, scope).await);
-            return executed(run, FetchResult::default(), records, error);
-        }
-        let fetched = match run.request.process_only {
-            true => FetchResult::default(),
-            false => self.fetch(&plugin, &run).await.unwrap_or_else(|error| FetchResult {
+        if run.request.queue.processes() {
+            let processed = match run.request.reprocess {
+                Some(scope) => self.reprocess(&plugin, integration_id, scope).await,
+                None => self.process_batches(&plugin, integration_id, BatchSelection::Pending).await,
+            };
+            let processed = processed.unwrap_or_else(|error| Processed {
                 error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
-                ..FetchResult::default()
-            }),
-        };
-        // Process whatever is stored, including batches committed before a
-        // failure or left by an earlier run: checkpointed data is kept.
-        let (records, process_error) = if fetched.batches > 0 || run.had_pending_batches {
-            or_host_error(self.process_batches(&plugin, integration_id, BatchSelection::Pending).await)
-        } else {
-            (RecordCounts::default(), None)
-        };
-        executed(run, fetched, records, process_error)
+                ..Processed::default()
+            });
+            let fetched = FetchResult { batches: processed.batches, ..FetchResult::default() };
+            return executed(run, fetched, processed.records, processed.error);
+        }
+        let fetched = self.fetch(&plugin, &run).await.unwrap_or_else(|error| FetchResult {
+            error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
+            ..FetchResult::default()
+        });
+        executed(run, fetched, RecordCounts::default(), None)
     }
 
     /// What recording `run` as finished writes: its row, what `action` makes
@@ -339,16 +384,18 @@ impl SyncRunner {
     pub fn completion(&self, run: &ExecutedRun, action: Option<JobAction>) -> RunCompletion {
         let started = &run.started;
         let retrying = matches!(action, Some(JobAction::Retry { .. }));
-        // A reprocess changes records only: the integration's schedule, its
-        // last success and its failure streak are about fetching.
-        let reprocess = started.request.reprocess.is_some();
-        let integration = (!retrying && !reprocess).then(|| {
+        // Processing a fetch's batches, or reprocessing, changes records
+        // only: the integration's schedule, its last success and its failure
+        // streak are about fetching. A delivery's processing is how a push
+        // integration syncs: its success counts (see `RunEnd::fetched`).
+        let fetch_or_delivery = matches!(started.request.queue, Queue::Fetch | Queue::Webhook);
+        let integration = (!retrying && fetch_or_delivery && started.request.reprocess.is_none()).then(|| {
             let scheduled = self.next_due_after_run(&started.integration, started.started_at);
             let (next_due_at, next_due_reason) = held_back(scheduled, run.not_before.as_ref(), self.store.now());
             let end = RunEnd {
                 started_at: started.started_at,
                 success: run.error.is_none(),
-                fetched: !started.request.process_only,
+                fetched: started.request.queue == Queue::Fetch,
                 next_due_at,
                 next_due_reason,
                 pause_after_failures: self.pause_after_failures,
@@ -361,7 +408,28 @@ impl SyncRunner {
             (started.integration.id, end)
         });
         let job = started.request.lease.clone().zip(action);
-        RunCompletion { run_id: started.run_id, outcome: run.outcome.clone(), logs: run.logs.clone(), job, integration }
+        // What a fetch stored, even before it failed, is processed: data
+        // checkpointed is kept.
+        let stored = run.outcome.batches > 0 || started.had_pending_batches;
+        let then_process = (started.request.queue == Queue::Fetch && started.plugin.is_some() && stored).then(|| {
+            // Its processing says why the fetch ran; a retried fetch's is a
+            // first attempt of its own, started by a retry.
+            NewJob {
+                queue: Queue::Process,
+                integration_id: started.integration.id,
+                args: JobArgs::new(started.trigger),
+                max_attempts: self.process_queue.max_attempts,
+                run_at: self.store.now(),
+            }
+        });
+        RunCompletion {
+            run_id: started.run_id,
+            outcome: run.outcome.clone(),
+            logs: run.logs.clone(),
+            job,
+            integration,
+            then_process,
+        }
     }
 
     /// Tell the operator about each integration a recorded run paused.
@@ -380,17 +448,19 @@ impl SyncRunner {
         }
     }
 
-    /// Start, execute and finish one run in this process (`inlet sync`, the
-    /// demo). It takes its integration the way a worker does, through a
-    /// leased running job, so it never overlaps a queued run of it in any
-    /// process; it is refused while one runs.
-    pub async fn run(&self, request: &RunRequest) -> Result<SyncRun> {
+    /// Sync in this process (`inlet sync`, the demo): the run asked for,
+    /// then, after a fetch, the processing of what it stored. Each takes its
+    /// integration the way a worker does, through a leased running job, so it
+    /// never overlaps a queued run of its lane in any process; the first is
+    /// refused while one runs. The processing is the job the fetch queued:
+    /// if a worker holds the integration's processing, it waits for it.
+    pub async fn run(&self, request: &RunRequest) -> Result<SyncRuns> {
         let id = request.integration_id;
         self.store.integration(id).await?.with_context(|| format!("there is no integration with id {id}"))?;
         let args =
             JobArgs { backfill_since: request.backfill_since, reprocess: request.reprocess, trigger: request.trigger };
         let lease_ms = self.job_lease.as_millis() as i64;
-        let lease = match self.store.claim_integration(id, &args, &self.owner, lease_ms).await? {
+        let lease = match self.store.claim_integration(id, request.queue, &args, &self.owner, lease_ms).await? {
             Ok(lease) => lease,
             Err(running) => bail!(
                 "integration {id} is already running (job {}, held by {}); wait for that run to finish, or queue \
@@ -399,19 +469,36 @@ impl SyncRunner {
                 running.owner.as_deref().unwrap_or("another process")
             ),
         };
-        let outcome = self.run_leased(RunRequest { lease: Some(lease.clone()), ..request.clone() }).await;
-        if outcome.is_err() {
-            // Done with either way: left running, it would hold the
-            // integration until its lease ran out.
-            if let Err(error) = self.store.complete_job(&lease).await {
-                tracing::warn!(error = %format!("{error:#}"), "releasing the run's job failed");
+        let fetches = request.queue == Queue::Fetch;
+        let mut runs = vec![self.run_leased(RunRequest { lease: Some(lease), ..request.clone() }).await?];
+        if fetches {
+            let claimed = self.store.claim_waiting_job(id, Queue::Process, &self.owner, lease_ms).await?;
+            if let Some(job) = claimed {
+                let lease = JobLease { job_id: job.id, owner: self.owner.clone(), attempt: job.attempt };
+                runs.push(self.run_leased(RunRequest::for_job(&job, id, lease)).await?);
             }
+        }
+        Ok(SyncRuns(runs))
+    }
+
+    /// Start, execute and record the run of `request`, under the lease it
+    /// carries, as its job's one attempt: what fails is reported, not
+    /// retried (a batch that could not be processed stays pending or is kept
+    /// as failed, and the next fetch queues its processing). On an error the
+    /// job is let go too: left running, it would hold the integration until
+    /// its lease ran out.
+    async fn run_leased(&self, request: RunRequest) -> Result<SyncRun> {
+        let lease = request.lease.clone().expect("run_leased is called with a lease");
+        let outcome = self.execute_and_record(request).await;
+        if outcome.is_err()
+            && let Err(error) = self.store.complete_job(&lease).await
+        {
+            tracing::warn!(error = %format!("{error:#}"), "releasing the run's job failed");
         }
         outcome
     }
 
-    /// The rest of [`SyncRunner::run`], under the lease `request` carries.
-    async fn run_leased(&self, request: RunRequest) -> Result<SyncRun> {
+    async fn execute_and_record(&self, request: RunRequest) -> Result<SyncRun> {
         let id = request.integration_id;
         let lease = request.lease.clone().expect("run_leased is called with a lease");
         let (mut started, _missing) = self.start(vec![request]).await?;
@@ -493,7 +580,7 @@ impl SyncRunner {
         if let Some(since) = request.backfill_since {
             return FetchMode::Backfill(since);
         }
-        if integration.last_fetched_at.is_some() || request.process_only {
+        if integration.last_fetched_at.is_some() || request.queue.processes() {
             return FetchMode::Incremental;
         }
         let configured = serde_json::from_str::<serde_json::Value>(&integration.config)
@@ -693,20 +780,17 @@ impl SyncRunner {
     /// The current plugin over the kept batches of `scope`, records updated
     /// in place; then whatever is pending, which a reprocess covers too,
     /// unless a passing failure stopped the first pass.
-    async fn reprocess(
-        &self,
-        plugin: &LoadedPlugin,
-        integration_id: i64,
-        scope: ReprocessScope,
-    ) -> Result<(RecordCounts, Option<RunError>)> {
+    async fn reprocess(&self, plugin: &LoadedPlugin, integration_id: i64, scope: ReprocessScope) -> Result<Processed> {
         let kept = BatchSelection::Kept { since: scope.since };
-        let (mut counts, error) = self.process_batches(plugin, integration_id, kept).await?;
-        if error.as_ref().is_some_and(|e| e.class == ErrorClass::Transient) {
-            return Ok((counts, error));
+        let mut processed = self.process_batches(plugin, integration_id, kept).await?;
+        if processed.error.as_ref().is_some_and(|e| e.class == ErrorClass::Transient) {
+            return Ok(processed);
         }
-        let (pending, later) = self.process_batches(plugin, integration_id, BatchSelection::Pending).await?;
-        counts.add(pending);
-        Ok((counts, error.or(later)))
+        let pending = self.process_batches(plugin, integration_id, BatchSelection::Pending).await?;
+        processed.records.add(pending.records);
+        processed.batches += pending.batches;
+        processed.error = processed.error.or(pending.error);
+        Ok(processed)
     }
 
     /// Turn the integration's batches of `which` into records (pending ones,
@@ -722,9 +806,8 @@ impl SyncRunner {
         plugin: &LoadedPlugin,
         integration_id: i64,
         which: BatchSelection,
-    ) -> Result<(RecordCounts, Option<RunError>)> {
-        let mut counts = RecordCounts::default();
-        let mut first_error = None;
+    ) -> Result<Processed> {
+        let mut processed = Processed::default();
         let mut after = 0;
         loop {
             let page = self.store.batches(integration_id, which, after, PROCESS_PAGE).await?;
@@ -735,7 +818,8 @@ impl SyncRunner {
                 let raw = RawBatch { kind: batch.kind, payload: batch.payload };
                 let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
                     Ok(Ok(records)) => {
-                        counts.add(self.store.store_records(integration_id, id, &records).await?);
+                        processed.records.add(self.store.store_records(integration_id, id, &records).await?);
+                        processed.batches += 1;
                         continue;
                     }
                     Ok(Err(error)) => Ok(error),
@@ -757,7 +841,8 @@ impl SyncRunner {
                 };
                 if busy {
                     let message = format!("batch {id} ({kind}) and those after it stay pending: {}", error.message);
-                    return Ok((counts, Some(RunError { class: ErrorClass::Transient, message, ..error })));
+                    processed.error = Some(RunError { class: ErrorClass::Transient, message, ..error });
+                    return Ok(processed);
                 }
                 let detail = format!("{}: {}", error.class.as_str(), error.message);
                 if passing {
@@ -775,21 +860,25 @@ impl SyncRunner {
                     };
                     // Transient wins over an earlier batch's permanent failure
                     // (kept in the failed list): the run must be retried.
-                    return Ok((counts, Some(error)));
+                    processed.error = Some(error);
+                    return Ok(processed);
                 }
                 self.store.mark_batch_failed(id, &detail).await?;
-                let error = failed_batch(id, &kind, error);
-                first_error.get_or_insert(error);
+                processed.error.get_or_insert(failed_batch(id, &kind, error));
             }
         }
-        Ok((counts, first_error))
+        Ok(processed)
     }
 }
 
-/// A processing pass's outcome; one the host could not carry out (the
-/// database) fails the run as the host's error.
-fn or_host_error(pass: Result<(RecordCounts, Option<RunError>)>) -> (RecordCounts, Option<RunError>) {
-    pass.unwrap_or_else(|error| (RecordCounts::default(), Some(RunError::new(ErrorClass::Host, format!("{error:#}")))))
+/// What a processing pass did.
+#[derive(Default)]
+struct Processed {
+    records: RecordCounts,
+    /// Batches turned into records.
+    batches: i64,
+    /// The first batch's failure; a passing one ends the pass.
+    error: Option<RunError>,
 }
 
 /// Pending batches read at once while processing.

@@ -59,7 +59,8 @@ impl Setup {
 
     /// `inlet sync <id> --backfill --since <day> --json`, requiring success.
     async fn backfill(&self, id: &str, since: NaiveDate) -> Value {
-        let run = self.inlet.json(&["sync", id, "--backfill", "--since", &since.to_string(), "--json"]).await;
+        let runs = self.inlet.json(&["sync", id, "--backfill", "--since", &since.to_string(), "--json"]).await;
+        let run = crate::support::sync_summary(&runs);
         assert_eq!(run["status"], "success", "{run:#}");
         run
     }

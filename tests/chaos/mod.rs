@@ -400,12 +400,17 @@ async fn check_end(
         figures.interrupted_runs += runs.iter().filter(|r| r.status.as_str() != "success").count() as u64;
         figures.left_running +=
             runs.iter().filter(|r| matches!(r.status.as_str(), "running" | "pending")).count() as u64;
-        let started: Vec<_> = runs.iter().filter(|r| r.started_at.is_some()).collect();
-        for pair in started.windows(2) {
-            let (earlier, later) = (pair[0], pair[1]);
-            if earlier.finished_at.is_none_or(|end| later.started_at.unwrap() < end) {
-                eprintln!("integration {integration}: runs {} and {} overlapped", earlier.id, later.id);
-                figures.overlapping_runs += 1;
+        // An integration fetches while it processes; neither two fetches
+        // nor two processing runs of it may overlap.
+        for lane in [false, true] {
+            let started: Vec<_> =
+                runs.iter().filter(|r| r.started_at.is_some() && r.queue.processes() == lane).collect();
+            for pair in started.windows(2) {
+                let (earlier, later) = (pair[0], pair[1]);
+                if earlier.finished_at.is_none_or(|end| later.started_at.unwrap() < end) {
+                    eprintln!("integration {integration}: runs {} and {} overlapped", earlier.id, later.id);
+                    figures.overlapping_runs += 1;
+                }
             }
         }
     }
@@ -523,12 +528,12 @@ pub async fn leader_failover(seconds: u64, seed: u64) -> Failover {
     fleet.stop().await;
 
     for (integration, first_due_at) in due {
-        // A fire is a job: it fired when its first attempt started; the
+        // A fire is a fetch job: it fired when its first attempt started; the
         // next due time counts from its last attempt's start (the one that
         // ran to the end), as an interval counts from the last start.
         let fired: Vec<(i64, i64, i64)> = sqlx::query_as(
             "SELECT job_id, MIN(started_at), MAX(started_at) FROM sync_runs
-             WHERE integration_id = $1 AND job_id IS NOT NULL AND started_at IS NOT NULL
+             WHERE integration_id = $1 AND queue = 'fetch' AND job_id IS NOT NULL AND started_at IS NOT NULL
              GROUP BY job_id ORDER BY 2",
         )
         .bind(integration)

@@ -164,6 +164,26 @@ impl Inlet {
     }
 
     /// Run `inlet <args>`, require success, and parse stdout as JSON.
+    /// `inlet sync ... --json` that succeeded: the run that says how it went
+    /// (see [`sync_outcome`]).
+    pub async fn synced(&self, args: &[&str]) -> Value {
+        sync_outcome(self.json(args).await)
+    }
+
+    /// `inlet sync ... --json` that fetched and processed what it stored,
+    /// both successfully.
+    pub async fn synced_both(&self, args: &[&str]) -> Synced {
+        let runs = self.json(args).await;
+        let [fetch, process] = runs.as_array().map(Vec::as_slice).unwrap_or_default() else {
+            panic!("inlet {args:?} made no fetch and process runs: {runs:#}")
+        };
+        for run in [fetch, process] {
+            assert_eq!(run["status"], "success", "inlet {args:?}: {runs:#}");
+        }
+        assert_eq!((fetch["queue"].as_str(), process["queue"].as_str()), (Some("fetch"), Some("process")));
+        Synced { fetch: fetch.clone(), process: process.clone() }
+    }
+
     pub async fn json(&self, args: &[&str]) -> Value {
         let output = self.run(args).await;
         assert!(
@@ -244,4 +264,36 @@ pub async fn fresh_postgres_database() -> String {
     }
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
     format!("postgres://postgres@127.0.0.1:5432/{name}")
+}
+
+/// Of the runs `inlet sync --json` prints (a fetch, then the processing of
+/// what it stored), the one that says how the sync went: the first that
+/// failed, else the last, as `SyncRuns::outcome` picks.
+pub fn sync_outcome(runs: Value) -> Value {
+    let runs = runs.as_array().unwrap_or_else(|| panic!("inlet sync --json printed no list of runs: {runs}"));
+    let failed = runs.iter().find(|r| r["status"] != "success");
+    failed.or(runs.last()).expect("a sync makes a run").clone()
+}
+
+/// A sync as `inlet sync --json` printed it: its fetch run, and the run that
+/// processed what the fetch stored.
+pub struct Synced {
+    pub fetch: Value,
+    pub process: Value,
+}
+
+/// A sync as a whole, from the runs `inlet sync --json` printed: the fetch's
+/// trigger, items and batches, the records of all its runs, and the status
+/// and error of the run that says how it went (see [`sync_outcome`]).
+pub fn sync_summary(runs: &Value) -> Value {
+    let outcome = sync_outcome(runs.clone());
+    let mut summary = runs[0].clone();
+    for field in ["status", "error_class", "error_message"] {
+        summary[field] = outcome[field].clone();
+    }
+    for count in ["created", "updated", "unchanged", "deleted"] {
+        let total: i64 = runs.as_array().unwrap().iter().map(|r| r["records"][count].as_i64().unwrap()).sum();
+        summary["records"][count] = total.into();
+    }
+    summary
 }

@@ -3,8 +3,8 @@
 //! `/metrics` (Prometheus text format).
 
 use super::ApiState;
+use crate::domain::queue::Queue;
 use crate::metrics::{METRICS, QueueLabels};
-use crate::store::jobs::Queue;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

@@ -4,8 +4,9 @@
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, QueryParams};
+use crate::domain::queue::Queue;
 use crate::operations::batches::{self, BatchesRetried};
-use crate::store::jobs::{Job, Queue};
+use crate::store::jobs::Job;
 use crate::store::raw_batches::FailedBatch;
 use axum::Json;
 use axum::extract::State;

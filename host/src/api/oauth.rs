@@ -82,7 +82,7 @@ pub async fn callback(
     }
     match api.host.runner.oauth.finish(&plugin, &code, &state).await {
         Ok(connected) => {
-            api.host.wake(crate::store::jobs::Queue::Fetch);
+            api.host.wake(crate::domain::queue::Queue::Fetch);
             let message = format!(
                 "{} is connected as group \"{}\" (id {}). You can close this tab.",
                 connected.plugin_id, connected.group_name, connected.group_id
@@ -161,7 +161,7 @@ pub async fn bank_callback(
     };
     match api.host.runner.oauth.finish_bank_connect(group, &reference).await {
         Ok(connected) => {
-            api.host.wake(crate::store::jobs::Queue::Fetch);
+            api.host.wake(crate::domain::queue::Queue::Fetch);
             let message = format!(
                 "The bank is connected to group \"{}\" (id {}) with {} account(s). You can close this tab.",
                 connected.group.name,

@@ -1,7 +1,7 @@
 use super::{FailedListArgs, RetryArgs, print_json};
 use crate::Host;
 use crate::domain::error_class::ErrorClass;
-use crate::store::jobs::Queue;
+use crate::domain::queue::Queue;
 use anyhow::{Result, bail};
 
 #[derive(Debug, clap::Subcommand)]

@@ -1,9 +1,10 @@
 use super::print_json;
 use crate::Host;
 use crate::domain::error_class::ErrorClass;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use crate::store::integrations::IntegrationFilter;
-use crate::store::jobs::{JobArgs, NewJob, Queue, ReprocessScope, TriggerOutcome};
+use crate::store::jobs::{JobArgs, NewJob, ReprocessScope, TriggerOutcome};
 use crate::store::sync_runs::{RunStatus, SyncRun};
 use crate::sync::RunRequest;
 use anyhow::{Context, Result, bail};
@@ -87,17 +88,27 @@ pub async fn run(host: &Host, args: SyncArgs) -> Result<()> {
 
 /// Run `request` in this process and print how it went; an error unless it succeeded.
 async fn run_here(host: &Host, request: RunRequest, json: bool) -> Result<()> {
-    let run = host.runner.run(&request).await?;
+    let runs = host.runner.run(&request).await?;
     if json {
-        print_json(&run)?;
+        print_json(&runs)?;
     } else {
-        print_run(&run);
+        for run in &runs.0 {
+            print_run(run);
+        }
+        if let [fetch] = runs.0.as_slice()
+            && fetch.queue == Queue::Fetch
+            && fetch.batches > 0
+        {
+            println!("  its batches wait on the process queue: a worker is processing this integration's batches");
+        }
     }
+    let run = runs.outcome();
     if run.status != RunStatus::Success {
         bail!(
-            "integration {}: {} run {} failed ({}): {}",
+            "integration {}: {} {} run {} failed ({}): {}",
             request.integration_id,
             run.trigger.as_str(),
+            run.queue.as_str(),
             run.id,
             run.error_class.map_or("unknown", ErrorClass::as_str),
             run.error_message.as_deref().unwrap_or("no message")
@@ -110,8 +121,8 @@ pub async fn reprocess(host: &Host, args: ReprocessArgs) -> Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
     crate::operations::integrations::check_reprocessable(host, args.integration).await?;
     let request = RunRequest {
+        queue: Queue::Process,
         trigger: Trigger::Reprocess,
-        process_only: true,
         reprocess: Some(ReprocessScope { since }),
         ..RunRequest::manual(args.integration)
     };
@@ -235,18 +246,21 @@ pub async fn records(host: &Host, args: RecordsArgs) -> Result<()> {
 
 fn print_run(run: &SyncRun) {
     let r = &run.records;
+    let did = match run.queue {
+        Queue::Fetch => format!("{} batches stored", run.batches),
+        Queue::Process | Queue::Webhook => format!(
+            "{} batches processed, records {} created, {} updated, {} unchanged, {} deleted",
+            run.batches, r.created, r.updated, r.unchanged, r.deleted
+        ),
+    };
     println!(
-        "run {} {} ({}, attempt {}) in {} ms: {} batches, records {} created, {} updated, {} unchanged, {} deleted",
+        "{} run {} {} ({}, attempt {}) in {} ms: {did}",
+        run.queue.as_str(),
         run.id,
         run.status.as_str(),
         run.trigger.as_str(),
         run.attempt,
         run.duration_ms.unwrap_or_default(),
-        run.batches,
-        r.created,
-        r.updated,
-        r.unchanged,
-        r.deleted
     );
     if let (Some(class), Some(message)) = (&run.error_class, &run.error_message) {
         println!("  error ({class}): {message}");

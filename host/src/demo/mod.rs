@@ -211,7 +211,8 @@ async fn run_service(host: &Host, service: &DemoService, reads: &[i64]) -> Resul
                     .await?
             }
         };
-        let run = host.runner.run(&RunRequest::manual(id)).await?;
+        let runs = host.runner.run(&RunRequest::manual(id)).await?;
+        let run = runs.outcome();
         let r = run.records;
         eprintln!(
             "demo: {} integration {id} ({}) run {} {}: {} created, {} updated, {} unchanged, {} deleted{}",
@@ -223,7 +224,7 @@ async fn run_service(host: &Host, service: &DemoService, reads: &[i64]) -> Resul
             r.updated,
             r.unchanged,
             r.deleted,
-            run.error_message.map(|m| format!(" ({m})")).unwrap_or_default()
+            run.error_message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
         );
     }
     Ok(group_id)

@@ -10,6 +10,7 @@ pub mod job_state;
 pub mod manifest;
 pub mod pause_reason;
 pub mod plugin_call;
+pub mod queue;
 pub mod records;
 pub mod trigger;
 

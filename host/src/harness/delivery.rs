@@ -6,6 +6,8 @@ use super::{Report, Session, checks, expected, nothing_new, run_passed};
 use crate::capabilities::cassette::{Delivery, Header, RunTape};
 use crate::capabilities::signature::SigningKey;
 use crate::domain::plugin_call::WebhookDelivery;
+use crate::domain::queue::Queue;
+use crate::domain::trigger::Trigger;
 use crate::store::sync_runs::SyncRun;
 use crate::store::webhook_deliveries::NewDelivery;
 use crate::sync::RunRequest;
@@ -113,7 +115,9 @@ impl Session<'_> {
             max_attempts: 1,
         };
         store.store_webhook_delivery(&new).await?;
-        let request = RunRequest { process_only: true, ..RunRequest::manual(integration) };
-        Ok(Ok((self.host.runner.run(&request).await?, batches.len())))
+        let request =
+            RunRequest { queue: Queue::Webhook, trigger: Trigger::Webhook, ..RunRequest::manual(integration) };
+        let runs = self.host.runner.run(&request).await?;
+        Ok(Ok((runs.outcome().clone(), batches.len())))
     }
 }

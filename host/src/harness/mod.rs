@@ -405,8 +405,8 @@ impl Session<'_> {
     async fn run(&self, integration: i64, index: usize, fault: Option<Fault>) -> Result<(SyncRun, RunTape)> {
         self.clock.set(self.recorded_at + index as i64 * SECOND_RUN_LATER_MS);
         self.cassette.begin_run(index, fault);
-        let run = self.host.runner.run(&RunRequest::manual(integration)).await?;
-        Ok((run, self.cassette.end_run()))
+        let runs = self.host.runner.run(&RunRequest::manual(integration)).await?;
+        Ok((runs.outcome().clone(), self.cassette.end_run()))
     }
 
     /// The records of an integration, as `inlet records` prints them.

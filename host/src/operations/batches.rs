@@ -3,8 +3,9 @@
 
 use super::OperationError;
 use crate::Host;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
-use crate::store::jobs::{JobArgs, NewJob, Queue};
+use crate::store::jobs::{JobArgs, NewJob};
 
 /// What a retry queued.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

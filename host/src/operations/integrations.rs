@@ -4,12 +4,13 @@ use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::manifest::InstanceKind;
 use crate::domain::pause_reason::PauseReason;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use crate::housekeeping::HostTask;
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration};
-use crate::store::jobs::{JobArgs, NewJob, Queue, ReprocessScope, TriggerOutcome};
+use crate::store::jobs::{JobArgs, NewJob, ReprocessScope, TriggerOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -2,6 +2,7 @@
 
 use crate::domain::error_class::ErrorClass;
 use crate::settings::QueuePolicy;
+use crate::store::jobs::JobAction;
 use std::time::Duration;
 
 /// What to do with a job after an attempt.
@@ -14,6 +15,20 @@ pub enum Decision {
     Wait(Duration),
     /// No retry: to the failed list.
     Fail,
+}
+
+impl Decision {
+    /// What to write to the job, at `now`, for an attempt that failed with
+    /// `(class, message)` (empty when it did not).
+    pub fn action(self, now: i64, class: String, message: String) -> JobAction {
+        let at = |wait: Duration| now + wait.as_millis() as i64;
+        match self {
+            Decision::Complete => JobAction::Complete,
+            Decision::Retry(wait) => JobAction::Retry { run_at: at(wait), refund_attempt: false, class, message },
+            Decision::Wait(wait) => JobAction::Retry { run_at: at(wait), refund_attempt: true, class, message },
+            Decision::Fail => JobAction::Fail { class, message },
+        }
+    }
 }
 
 /// Decide from how the attempt ended. `attempt` is the attempt that just ran.
@@ -44,7 +59,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::jobs::Queue;
+    use crate::domain::queue::Queue;
 
     #[test]
     fn decisions_follow_the_error_class_and_attempts() {

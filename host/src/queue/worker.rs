@@ -9,13 +9,13 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
-use super::policy::{Decision, decide};
-use crate::domain::trigger::Trigger;
+use super::policy::decide;
+use crate::domain::queue::Queue;
 use crate::lease_owner::LeaseOwner;
 use crate::metrics::METRICS;
 use crate::settings::QueuePolicy;
 use crate::store::Store;
-use crate::store::jobs::{Abandoned, Job, JobAction, JobLease, Queue};
+use crate::store::jobs::{Abandoned, Job, JobAction, JobLease};
 use crate::store::run_batches::Recorded;
 use crate::store::sync_runs::RunStatus;
 use crate::sync::{ExecutedRun, RunRequest, SyncRunner};
@@ -233,7 +233,7 @@ impl QueueWorker {
         let mut requests = Vec::with_capacity(jobs.len());
         for job in &jobs {
             match job.integration_id {
-                Some(integration_id) => requests.push(request(job, integration_id, self.lease(job))),
+                Some(integration_id) => requests.push(RunRequest::for_job(job, integration_id, self.lease(job))),
                 None => self.fail(job, "job has no integration").await?,
             }
         }
@@ -318,7 +318,15 @@ impl QueueWorker {
                         continue;
                     }
                     let took = Duration::from_millis((now - finished.run.started.started_at).max(0) as u64);
-                    METRICS.run_finished(finished.run.outcome.status.as_str(), took);
+                    METRICS.run_finished(self.queue.as_str(), finished.run.outcome.status.as_str(), took);
+                }
+                // What the fetches stored is processed without waiting for a poll.
+                if records
+                    .iter()
+                    .zip(&recorded)
+                    .any(|(r, done)| r.then_process.is_some() && *done != Recorded::LeaseLost)
+                {
+                    self.runner.process_queue.wake.notify_waiters();
                 }
                 let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
                 self.runner.notify_paused(&runs, &recorded);
@@ -346,13 +354,7 @@ impl QueueWorker {
         let decision =
             decide(&self.policy, job.id, job.attempt, error.map(|e| e.class), error.and_then(|e| e.retry_after));
         let (class, message) = error.map(|e| (e.class.as_str().to_string(), e.message.clone())).unwrap_or_default();
-        let at = |wait: Duration| self.store().now() + wait.as_millis() as i64;
-        match decision {
-            Decision::Complete => JobAction::Complete,
-            Decision::Retry(wait) => JobAction::Retry { run_at: at(wait), refund_attempt: false, class, message },
-            Decision::Wait(wait) => JobAction::Retry { run_at: at(wait), refund_attempt: true, class, message },
-            Decision::Fail => JobAction::Fail { class, message },
-        }
+        decision.action(self.store().now(), class, message)
     }
 
     /// Shutdown: wait up to the grace period, record what finished, then
@@ -445,21 +447,5 @@ impl QueueWorker {
             self.wake.notify_waiters();
         }
         Ok(())
-    }
-}
-
-/// The run a claimed job asks for.
-fn request(job: &Job, integration_id: i64, lease: JobLease) -> RunRequest {
-    let trigger = if job.attempt > 1 { Trigger::Retry } else { job.args.trigger };
-    RunRequest {
-        integration_id,
-        trigger,
-        attempt: job.attempt,
-        lease: Some(lease),
-        backfill_since: job.args.backfill_since,
-        pending_run_id: job.pending_run_id,
-        process_only: matches!(job.queue, Queue::Webhook | Queue::Process),
-        reprocess: job.args.reprocess,
-        resumes: job.checkpoints > 0,
     }
 }

@@ -3,9 +3,9 @@
 
 use crate::capabilities::OutputLimits;
 use crate::domain::manifest::RateLimit;
+use crate::domain::queue::Queue;
 use crate::outbound::UpstreamOverrides;
 use crate::runtime::CallLimits;
-use crate::store::jobs::Queue;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -185,6 +185,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `queue`'s policy: the config file's, else the design's defaults.
+    pub fn policy(&self, queue: Queue) -> QueuePolicy {
+        self.queue_policies.get(queue.as_str()).cloned().unwrap_or_else(|| QueuePolicy::default_for(queue))
+    }
+
     pub fn resolve(args: &SettingsArgs) -> Result<Settings> {
         let file = match &args.config_file {
             Some(path) => read_config(path)?,

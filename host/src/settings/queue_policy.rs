@@ -1,7 +1,7 @@
 //! Per-queue concurrency, timeout and retry policy: the design's defaults,
 //! which `[queues.<name>]` in the config file may override.
 
-use crate::store::jobs::Queue;
+use crate::domain::queue::Queue;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 

@@ -1,11 +1,12 @@
 //! `integrations`: plugin + instance type + group + config + schedule, and the
 //! scheduling state (`next_due_at`, last start and success, failure streak).
 
-use super::jobs::{JobArgs, Queue};
+use super::jobs::JobArgs;
 use super::listing::Conditions;
 use super::{Backend, Connection, Store};
 use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::domain::pause_reason::PauseReason;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use crate::schedule::Schedule;
 use anyhow::Result;

@@ -11,36 +11,13 @@ use super::sync_runs::{self, RunStatus};
 use super::{Backend, Connection, Store};
 use crate::domain::error_class::ErrorClass;
 use crate::domain::job_state::JobState;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, BTreeSet};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Queue {
-    Fetch,
-    Process,
-    Webhook,
-}
-
-impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::Fetch, Queue::Process, Queue::Webhook];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Fetch => "fetch",
-            Queue::Process => "process",
-            Queue::Webhook => "webhook",
-        }
-    }
-
-    fn parse(value: &str) -> Result<Queue> {
-        crate::domain::parse_stored(&Queue::ALL, Queue::as_str, value, "queue")
-    }
-}
 
 /// What a job asks for, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -206,6 +183,8 @@ pub struct NewJob {
 /// The statement [`Store::claim_jobs`] runs: `$1` owner, `$2` lease end, `$3`
 /// now, `$4` queue, `$5` limit. Candidates are locked first; then at most one
 /// per integration is taken (two claimed together would break `jobs_one_running`).
+/// Only running jobs of the queue's lane hold an integration back: it may
+/// fetch while it processes (see [`Queue::processes`]).
 /// Integrations with a running job are read once, into a hash (`NOT IN`):
 /// PostgreSQL plans from statistics, a queue table's are stale at every
 /// burst, and as `NOT EXISTS` it made a join that, planned when 4 jobs ran,
@@ -222,7 +201,8 @@ pub fn claim_statement(backend: Backend) -> String {
              SELECT id, integration_id, run_at FROM jobs j
              WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
                AND (j.integration_id IS NULL OR j.integration_id NOT IN (
-                   SELECT r.integration_id FROM jobs r WHERE r.state = 'running' AND r.integration_id IS NOT NULL))
+                   SELECT r.integration_id FROM jobs r
+                   WHERE r.state = 'running' AND r.integration_id IS NOT NULL AND (r.queue = 'fetch') = ($4 = 'fetch')))
              ORDER BY j.run_at, j.id LIMIT $5 {lock}),
          firsts AS (
              SELECT id FROM (
@@ -323,9 +303,15 @@ impl Store {
         let run_id = match pending {
             Some(run_id) => run_id,
             None => {
-                let run_id =
-                    super::sync_runs::insert_pending(&mut tx, new.integration_id, job_id, new.args.trigger, now)
-                        .await?;
+                let run_id = super::sync_runs::insert_pending(
+                    &mut tx,
+                    new.integration_id,
+                    job_id,
+                    new.queue,
+                    new.args.trigger,
+                    now,
+                )
+                .await?;
                 sqlx::query("UPDATE jobs SET pending_run_id = $2 WHERE id = $1")
                     .bind(job_id)
                     .bind(run_id)
@@ -381,12 +367,14 @@ impl Store {
     }
 
     /// Take `integration_id` for a run in this process (`inlet sync`): a
-    /// running job of one attempt, leased to `owner`, so the database keeps
-    /// it from overlapping a worker's run exactly as it keeps two workers
-    /// apart. Refused while another run of it holds the integration.
+    /// running job of `queue` of one attempt, leased to `owner`, so the
+    /// database keeps it from overlapping a worker's run of the same lane
+    /// exactly as it keeps two workers apart. Refused while another run of
+    /// that lane holds the integration.
     pub async fn claim_integration(
         &self,
         integration_id: i64,
+        queue: Queue,
         args: &JobArgs,
         owner: &str,
         lease_ms: i64,
@@ -398,7 +386,7 @@ impl Store {
                  lease_expires_at, created_at, updated_at)
              VALUES ($1, $2, $3, 'running', 1, 1, $4, $5, $6, $4, $4) RETURNING id",
         )
-        .bind(Queue::Fetch.as_str())
+        .bind(queue.as_str())
         .bind(integration_id)
         .bind(serde_json::to_string(args)?)
         .bind(now)
@@ -409,20 +397,62 @@ impl Store {
         match inserted {
             Ok(job_id) => Ok(Ok(JobLease { job_id, owner: owner.to_string(), attempt: 1 })),
             Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
-                let row = sqlx::query(
-                    "SELECT id, lease_owner FROM jobs WHERE integration_id = $1 AND state = 'running' LIMIT 1",
-                )
-                .bind(integration_id)
-                .fetch_optional(self.pool())
-                .await?;
-                let (job_id, owner) = match row {
-                    Some(row) => (row.try_get("id")?, row.try_get("lease_owner")?),
-                    None => (0, None),
-                };
-                Ok(Err(AlreadyRunning { owner, job_id }))
+                Ok(Err(self.running_in_lane(integration_id, queue).await?))
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Claim the job of `queue` that waits for `integration_id`, due or not
+    /// (a sync in this process processes what its fetch stored at once).
+    /// `None` when none waits, or a run of that lane holds the integration
+    /// (a worker's: the job waits for it).
+    pub async fn claim_waiting_job(
+        &self,
+        integration_id: i64,
+        queue: Queue,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<Job>> {
+        let now = self.now();
+        let _turn = self.write_turn().await;
+        let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $3, lease_expires_at = $4,
+                 updated_at = $5
+             WHERE id = (SELECT id FROM jobs WHERE integration_id = $1 AND queue = $2 AND state = 'available'
+                         ORDER BY id LIMIT 1)
+             RETURNING {}",
+            columns(NOT_LOOKED_UP)
+        )))
+        .bind(integration_id)
+        .bind(queue.as_str())
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await;
+        match claimed {
+            Ok(row) => row.map(job).transpose(),
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Who holds `integration_id`'s running job of `queue`'s lane.
+    async fn running_in_lane(&self, integration_id: i64, queue: Queue) -> Result<AlreadyRunning> {
+        let row = sqlx::query(
+            "SELECT id, lease_owner FROM jobs
+             WHERE integration_id = $1 AND state = 'running' AND (queue = 'fetch') = (CAST($2 AS TEXT) = 'fetch') LIMIT 1",
+        )
+        .bind(integration_id)
+        .bind(queue.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let (job_id, owner) = match row {
+            Some(row) => (row.try_get("id")?, row.try_get("lease_owner")?),
+            None => (0, None),
+        };
+        Ok(AlreadyRunning { owner, job_id })
     }
 
     /// The job is done with. False (and nothing changed) if `lease` was lost.

@@ -7,10 +7,11 @@
 //! itself stays with each table.
 
 use super::integrations::RunEnd;
-use super::jobs::{JobAction, JobLease};
+use super::jobs::{JobAction, JobLease, NewJob};
 use super::sync_runs::{LogLine, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
 use crate::domain::pause_reason::PauseReason;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A run about to start.
 pub struct RunStart {
     pub integration_id: i64,
+    /// The queue of the run's job: which half of a sync it is.
+    pub queue: Queue,
     pub trigger: Trigger,
     pub attempt: i64,
     pub job_id: Option<i64>,
@@ -35,6 +38,8 @@ pub struct RunCompletion {
     /// The integration's scheduling update; `None` while the job will retry
     /// (the run is not over for the schedule).
     pub integration: Option<(i64, RunEnd)>,
+    /// The job that processes what a fetch stored, queued with its end.
+    pub then_process: Option<NewJob>,
 }
 
 /// What recording a finished run did.
@@ -69,10 +74,10 @@ impl Store {
                 run_by_integration.insert(start.integration_id, run_id);
             }
         }
-        let rows: Vec<(i64, Trigger, i64, Option<i64>)> = starts
+        let rows: Vec<(i64, Queue, Trigger, i64, Option<i64>)> = starts
             .iter()
             .filter(|s| !run_by_integration.contains_key(&s.integration_id))
-            .map(|s| (s.integration_id, s.trigger, s.attempt, s.job_id))
+            .map(|s| (s.integration_id, s.queue, s.trigger, s.attempt, s.job_id))
             .collect();
         if !rows.is_empty() {
             for (run_id, integration_id) in sync_runs::insert_running_many(&mut tx, &rows, now).await? {
@@ -125,6 +130,9 @@ impl Store {
                 continue;
             }
             sync_runs::append_logs(&mut tx, completion.run_id, &completion.logs).await?;
+            if let Some(job) = &completion.then_process {
+                jobs::waiting_or_new(&mut tx, self.backend(), job, now).await?;
+            }
             let paused = match &completion.integration {
                 Some((id, end)) if !end.success => integrations::finish_run(&mut tx, *id, end, now).await?,
                 _ => None,

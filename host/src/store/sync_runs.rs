@@ -4,6 +4,7 @@
 use super::records::RecordCounts;
 use super::{Backend, Connection, Store};
 use crate::domain::error_class::ErrorClass;
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 use serde::Serialize;
@@ -48,6 +49,9 @@ impl RunStatus {
 pub struct SyncRun {
     pub id: i64,
     pub integration_id: i64,
+    /// Which half of a sync it was: `fetch` stores batches, `process` (or
+    /// `webhook`, a delivery's) turns stored batches into records.
+    pub queue: Queue,
     pub trigger: Trigger,
     pub status: RunStatus,
     pub attempt: i64,
@@ -98,6 +102,7 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
     Ok(SyncRun {
         id: row.try_get("id")?,
         integration_id: row.try_get("integration_id")?,
+        queue: Queue::parse(row.try_get("queue")?)?,
         trigger: Trigger::parse(row.try_get("trigger")?)?,
         status: RunStatus::parse(row.try_get("status")?)?,
         attempt: row.try_get("attempt")?,
@@ -120,14 +125,15 @@ fn sync_run(row: AnyRow) -> Result<SyncRun> {
 }
 
 const COLUMNS: &str =
-    "id, integration_id, trigger, status, attempt, started_at, finished_at, duration_ms, batches, items_seen,
+    "id, integration_id, queue, trigger, status, attempt, started_at, finished_at, duration_ms, batches, items_seen,
     records_created, records_updated, records_unchanged, records_deleted, progress_done, progress_total, error_class, error_message";
 
 impl Store {
     /// Record that a run has started.
     pub async fn start_sync_run(&self, integration_id: i64, trigger: Trigger, attempt: i64) -> Result<i64> {
         let conn = &mut *self.pool().acquire().await?;
-        let inserted = insert_running_many(conn, &[(integration_id, trigger, attempt, None)], self.now()).await?;
+        let inserted =
+            insert_running_many(conn, &[(integration_id, Queue::Fetch, trigger, attempt, None)], self.now()).await?;
         Ok(inserted[0].0)
     }
 
@@ -307,17 +313,19 @@ pub(super) async fn insert_pending(
     conn: &mut Connection,
     integration_id: i64,
     job_id: i64,
+    queue: Queue,
     trigger: Trigger,
     now: i64,
 ) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO sync_runs (integration_id, job_id, trigger, status, created_at)
-         VALUES ($1, $2, $3, 'pending', $4) RETURNING id",
+        "INSERT INTO sync_runs (integration_id, job_id, queue, trigger, status, created_at)
+         VALUES ($1, $2, $5, $3, 'pending', $4) RETURNING id",
     )
     .bind(integration_id)
     .bind(job_id)
     .bind(trigger.as_str())
     .bind(now)
+    .bind(queue.as_str())
     .fetch_one(conn)
     .await?)
 }
@@ -347,16 +355,22 @@ pub(super) async fn start_pending(
 }
 
 /// Insert `running` rows for many runs in one statement, from
-/// `(integration id, trigger, attempt, job id)`; returns `(run id, integration id)` pairs.
+/// `(integration id, queue, trigger, attempt, job id)`; returns `(run id, integration id)` pairs.
 pub(super) async fn insert_running_many(
     conn: &mut Connection,
-    starts: &[(i64, Trigger, i64, Option<i64>)],
+    starts: &[(i64, Queue, Trigger, i64, Option<i64>)],
     now: i64,
 ) -> Result<Vec<(i64, i64)>> {
-    let columns = [("integration_id", "bigint"), ("trigger", "text"), ("attempt", "bigint"), ("job_id", "bigint")];
+    let columns = [
+        ("integration_id", "bigint"),
+        ("queue", "text"),
+        ("trigger", "text"),
+        ("attempt", "bigint"),
+        ("job_id", "bigint"),
+    ];
     let sql = format!(
-        "INSERT INTO sync_runs (integration_id, trigger, attempt, job_id, status, started_at, created_at)
-         SELECT integration_id, trigger, attempt, job_id, 'running', $1, $1 FROM {} AS v
+        "INSERT INTO sync_runs (integration_id, queue, trigger, attempt, job_id, status, started_at, created_at)
+         SELECT integration_id, queue, trigger, attempt, job_id, 'running', $1, $1 FROM {} AS v
          RETURNING id, integration_id",
         super::json_rows(Backend::of(conn), 2, &columns)
     );

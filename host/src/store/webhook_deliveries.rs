@@ -3,8 +3,9 @@
 //! jobs that process them are written in one transaction, so an answered
 //! delivery is never lost and a replay is never stored twice.
 
-use super::jobs::{JobArgs, NewJob, Queue};
+use super::jobs::{JobArgs, NewJob};
 use super::{Store, jobs};
+use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
 use anyhow::Result;
 

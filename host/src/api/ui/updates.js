@@ -1000,6 +1000,7 @@ function createRunItem(id) {
   const head = element('p', { class: 'run-head' });
   head.append(
     element('span', { class: 'run-status' }),
+    element('span', { class: 'run-queue' }),
     element('span', { class: 'run-trigger' }),
     element('span', { class: 'run-started' }),
   );
@@ -1075,6 +1076,9 @@ function updateRunItem(item, run) {
   // The API's own word (pending, running, success, failed, cancelled), as
   // the CLI's `inlet runs` prints it.
   setText(item.querySelector('.run-status'), run.status);
+  // Which half of a sync: a fetch stores batches, a process (or webhook)
+  // run turns stored batches into records.
+  setText(item.querySelector('.run-queue'), run.queue);
   setText(item.querySelector('.run-trigger'), run.attempt > 1 ? `${run.trigger}, attempt ${run.attempt}` : run.trigger);
   updateTimeCell(item.querySelector('.run-started'), run.started_at, 'not started');
 
@@ -1083,14 +1087,18 @@ function updateRunItem(item, run) {
   if (run.status === 'running' && run.progress_total) {
     detail.push(`${formatNumber(run.progress_done || 0)} of ${formatNumber(run.progress_total)} done`);
   }
-  detail.push(`${formatNumber(run.items_seen)} items in ${formatNumber(run.batches)} batch${run.batches === 1 ? '' : 'es'}`);
+  const batches = `${formatNumber(run.batches)} batch${run.batches === 1 ? '' : 'es'}`;
+  const fetched = run.queue === 'fetch';
+  detail.push(fetched ? `${formatNumber(run.items_seen)} items in ${batches} stored` : `${batches} processed`);
   setText(item.querySelector('.run-detail'), capitalise(detail.join(', ')));
 
   const r = run.records;
   setText(
     item.querySelector('.run-counts'),
-    `${formatNumber(r.created)} created, ${formatNumber(r.updated)} updated, ` +
-      `${formatNumber(r.unchanged)} unchanged, ${formatNumber(r.deleted)} deleted`,
+    fetched
+      ? ''
+      : `${formatNumber(r.created)} created, ${formatNumber(r.updated)} updated, ` +
+          `${formatNumber(r.unchanged)} unchanged, ${formatNumber(r.deleted)} deleted`,
   );
 
   updateRunError(item, run);

@@ -61,7 +61,8 @@ impl Plugin for Misbehave {
                 },
                 instance_type("stderr-flood", "prints 1 MiB to stderr, then succeeds"),
                 instance_type("state-flood", "sets 200,000 state keys of 16 KiB each"),
-                instance_type("slow-process", "emits one batch whose processing sleeps 2 s"),
+                instance_type("slow-process", "emits one batch whose processing sleeps 2 s (config: sleep_ms)"),
+                instance_type("flaky-process", "emits a batch whose processing fails (transient) for its first 1.5 s"),
                 instance_type("huge-error", "fails with a 1 MiB error message"),
                 instance_type("bad-batch", "emits a batch whose processing fails for good"),
                 InstanceType {
@@ -215,7 +216,14 @@ impl Plugin for Misbehave {
                 Ok(FetchSummary::default())
             }
             "slow-process" => {
-                emit_json("slow", &json!({"id": "slow-1", "name": "Slow", "sleep_ms": 2000}))?;
+                let config: serde_json::Value = inlet_plugin_sdk::parse_config(&request.config)?;
+                let sleep_ms = config["sleep_ms"].as_u64().unwrap_or(2000);
+                emit_json("slow", &json!({"id": "slow-1", "name": "Slow", "sleep_ms": sleep_ms}))?;
+                Ok(FetchSummary { items_seen: 1, ..Default::default() })
+            }
+            "flaky-process" => {
+                let until = time::now() + 1_500;
+                emit_json("thing", &json!({"id": "flaky-1", "name": "Flaky", "transient_until_ms": until}))?;
                 Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
             "huge-error" => Err(PluginError::Permanent("e".repeat(1 << 20))),
@@ -259,6 +267,9 @@ impl Plugin for Misbehave {
         let thing: serde_json::Value = serde_json::from_str(&batch.payload)?;
         if thing["fail"] == "permanent" {
             return Err(PluginError::Permanent("this batch cannot be processed".into()));
+        }
+        if thing["transient_until_ms"].as_i64().is_some_and(|until| time::now() < until) {
+            return Err(PluginError::Transient("not processable yet".into()));
         }
         if let Some(ms) = thing["sleep_ms"].as_u64() {
             std::thread::sleep(std::time::Duration::from_millis(ms));
