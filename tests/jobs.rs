@@ -520,7 +520,10 @@ async fn a_batch_that_fails_for_good_is_kept_listed_and_can_be_retried() {
     assert!(inlet.json(&["batches", "failed", "--json"]).await.as_array().unwrap().is_empty());
     let store = inlet.store().await;
     let jobs = store.integration_jobs(id.parse().unwrap()).await.unwrap();
-    assert_eq!(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>(), ["process"], "queued for processing");
+    let jobs: Vec<(&str, &str)> = jobs.iter().map(|j| (j.queue.as_str(), j.state.as_str())).collect();
+    // The processing job that met the batch failed for good, as a worker's
+    // would; the retry is a processing job of its own.
+    assert_eq!(jobs, [("process", "available"), ("process", "failed")], "queued for processing, newest first");
 }
 
 /// A `serve` SIGKILLed during a forced backfill and started again on the same

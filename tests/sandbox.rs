@@ -483,7 +483,7 @@ async fn hosts_a_new_plugin_file_adds_need_the_operators_approval() {
     assert!(message.contains(&format!("inlet groups approve {group}")), "{message}");
 
     let approved = inlet::operations::groups::approve(&sandbox.host, group).await.unwrap();
-    assert_eq!(approved.hosts, ["echo.test"]);
+    assert_eq!(approved.hosts, ["echo.test", "notes.test"], "every host its instance types declare");
     let run = sandbox.run(id).await;
     assert_eq!(run.status.as_str(), "success", "{:?}", run.error_message);
 }

@@ -1,5 +1,5 @@
 //! The Updates page in a real browser: headless Chromium driven through
-//! chromedriver (WebDriver), against the real binary and a fake Monzo.
+//! chromedriver (WebDriver), against the real binary and fake upstreams.
 //! Screenshots of each step are written to target/test-artifacts/updates/.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
@@ -9,7 +9,7 @@
 mod support;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use inlet::demo::{FakeMonzo, MonzoDataset};
+use inlet::demo::{FakeApi, FakeMonzo, FakeUpstream, MonzoDataset, RecordedRequest};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +78,33 @@ async fn text_of(page: &Client, css: &str) -> String {
     element.text().await.unwrap()
 }
 
+async fn click(page: &Client, css: &str) {
+    page.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// Open the page at `base` and sign in with the admin token.
+async fn sign_in(page: &Client, base: &str) {
+    page.goto(&format!("{base}/updates")).await.unwrap();
+    page.wait().for_element(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
+    page.find(Locator::Css("#token-form button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// Open the new-integration wizard on `plugin`'s `instance_type`.
+async fn start_wizard(page: &Client, plugin: &str, instance_type: &str) {
+    page.find(Locator::Css("#open-wizard")).await.unwrap().click().await.unwrap();
+    page.wait().for_element(Locator::Css(&format!("#wizard-plugin option[value={plugin}]"))).await.unwrap();
+    page.find(Locator::Css("#wizard-plugin")).await.unwrap().select_by_value(plugin).await.unwrap();
+    let option = format!("#wizard-instance_type option[value={instance_type}]");
+    page.wait().for_element(Locator::Css(&option)).await.unwrap();
+    page.find(Locator::Css("#wizard-instance_type")).await.unwrap().select_by_value(instance_type).await.unwrap();
+}
+
+/// Wait until `count` elements match `css`.
+async fn wait_for_count(page: &Client, css: &str, count: usize, what: &str) {
+    eventually(20, what, || async { (page.find_all(Locator::Css(css)).await.ok()?.len() == count).then_some(()) })
+        .await;
+}
+
 /// Wait until the element matching `css` reads `wanted`, taking the
 /// texts it went through.
 async fn wait_for_text(page: &Client, css: &str, wanted: &str, seconds: u64) -> Vec<String> {
@@ -134,9 +161,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
 
     let driver = start_driver().await;
     let page = browser(&driver).await;
-    page.goto(&format!("{base}/updates")).await.unwrap();
-    page.wait().for_element(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
-    page.find(Locator::Css("#token-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    sign_in(&page, &base).await;
     // The four Monzo integrations and the host's two tasks.
     let rows = eventually(20, "the four Monzo rows and the host's tasks", || async {
         let rows = page.find_all(Locator::Css("#updates-table tbody tr[data-id]")).await.ok()?;
@@ -318,12 +343,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
     assert_eq!(text_of(&page, "#failed-list li.failed-job .run-error-class").await, "permanent");
     screenshot(&page, "12-failed-jobs").await;
-    page.find(Locator::Css("#failed-list li.failed-job button[data-job-action=retry]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#failed-list li.failed-job button[data-job-action=retry]").await;
     eventually(30, "the retried job to fail again", || async { failed_at().await.filter(|at| *at > first) }).await;
     page.find(Locator::Css("#failed-close")).await.unwrap().click().await.unwrap();
     page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
@@ -417,11 +437,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     // New integration: plugin, type, account, a config form from the type's
     // schema (the server's refusal shown at its field), a cron schedule in a
     // time zone with its next runs previewed, created disabled.
-    page.find(Locator::Css("#open-wizard")).await.unwrap().click().await.unwrap();
-    page.wait().for_element(Locator::Css("#wizard-plugin option[value=monzo]")).await.unwrap();
-    page.find(Locator::Css("#wizard-plugin")).await.unwrap().select_by_value("monzo").await.unwrap();
-    page.wait().for_element(Locator::Css("#wizard-instance_type option[value=transactions]")).await.unwrap();
-    page.find(Locator::Css("#wizard-instance_type")).await.unwrap().select_by_value("transactions").await.unwrap();
+    start_wizard(&page, "monzo", "transactions").await;
     let since = page.wait().for_element(Locator::Css("#wizard-cfg-since")).await.unwrap();
     since.send_keys("yesterday").await.unwrap();
     page.find(Locator::Css("#wizard-name")).await.unwrap().send_keys("wizard transactions").await.unwrap();
@@ -547,4 +563,201 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
     screenshot(&page, "14-tasks").await;
     page.close().await.unwrap();
+}
+
+/// The notes service the `api-key` test plugin's `notes` reads: three pages
+/// of two notes, for the key [`NOTES_KEY`] in `x-api-key` until the user
+/// revokes it.
+#[derive(Default)]
+struct Notes {
+    revoked: bool,
+}
+
+const NOTES_KEY: &str = "notes-key-of-the-walk";
+
+impl Notes {
+    fn respond(&self, request: &RecordedRequest) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if self.revoked || request.header("x-api-key") != Some(NOTES_KEY) {
+            let body = json!({"error": "invalid_key", "message": "this API key was revoked or never existed"});
+            return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        }
+        let page: u32 = request.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let notes: Vec<Value> = (1..=2)
+            .map(|n| json!({"id": format!("note-{page}-{n}"), "title": format!("Note {n} of page {page}")}))
+            .collect();
+        axum::Json(json!({"notes": notes, "next": page < 3})).into_response()
+    }
+}
+
+impl FakeApi for Notes {
+    /// The key travels in `x-api-key`, not as a bearer token: every request
+    /// arrives here, and [`Notes::respond`] checks it.
+    fn unauthorized(&self, request: &RecordedRequest) -> axum::response::Response {
+        self.respond(request)
+    }
+
+    fn answer(&mut self, request: &RecordedRequest) -> axum::response::Response {
+        self.respond(request)
+    }
+}
+
+/// The walk an operator takes, on one integration: sign in, connect an
+/// API-key account, create an integration through the wizard with a cron
+/// schedule in a time zone, Update now, watch its log lines arrive while it
+/// runs, open its records, break it (the key revoked at the upstream), find
+/// it among the failed jobs, and retry it once the key works again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_from_the_page() {
+    let fake = FakeUpstream::start(Notes::default()).await.unwrap();
+    // Each page takes a while: the run's lines are seen while it runs.
+    fake.set_latency(Duration::from_millis(1500));
+    let inlet = Inlet::with_plugins(&[test_plugin("api-key")])
+        .env("INLET_UPSTREAM_OVERRIDE", &format!("notes.test={}", fake.base_url()))
+        .env("INLET_ADMIN_TOKEN", TOKEN)
+        .config("min_sync_request_seconds = 1\n");
+    let (_serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let api = reqwest::Client::new();
+    let get_json = |path: &str| {
+        let request = api.get(format!("{base}{path}")).bearer_auth(TOKEN);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let shot = |name: &str| format!("walk-{name}");
+
+    let driver = start_driver().await;
+    let page = browser(&driver).await;
+    sign_in(&page, &base).await;
+    wait_for_count(&page, "#updates-table tbody tr[data-id]", 2, "the host's two tasks").await;
+    screenshot(&page, &shot("1-signed-in")).await;
+
+    // An API-key account, connected from the Connections form.
+    page.find(Locator::Css("#open-connections")).await.unwrap().click().await.unwrap();
+    page.wait().for_element(Locator::Css("#connect-plugin option[value=api-key]")).await.unwrap();
+    page.find(Locator::Css("#connect-plugin")).await.unwrap().select_by_value("api-key").await.unwrap();
+    page.find(Locator::Css("#connect-name")).await.unwrap().send_keys("my notes account").await.unwrap();
+    page.find(Locator::Css("#connect-api_key")).await.unwrap().send_keys(NOTES_KEY).await.unwrap();
+    page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#connected-message", "my notes account is connected.", 10).await;
+    screenshot(&page, &shot("2-connected")).await;
+    page.find(Locator::Css("#connections-close")).await.unwrap().click().await.unwrap();
+
+    // The wizard: its notes, every weekday at 07:30 in New York.
+    start_wizard(&page, "api-key", "notes").await;
+    page.find(Locator::Css("#wizard-name")).await.unwrap().send_keys("my notes").await.unwrap();
+    page.find(Locator::Css("input[name=wizard-kind][value=cron]")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Css("#wizard-cron")).await.unwrap().send_keys("30 7 * * 1-5").await.unwrap();
+    page.find(Locator::Css("#wizard-timezone")).await.unwrap().select_by_value("America/New_York").await.unwrap();
+    eventually(10, "five weekday runs previewed in New York time", || async {
+        let mut texts = Vec::new();
+        for item in page.find_all(Locator::Css("#wizard-preview-list li")).await.ok()? {
+            texts.push(item.text().await.ok()?);
+        }
+        (texts.len() == 5 && texts.iter().all(|t| t.ends_with("America/New_York"))).then_some(())
+    })
+    .await;
+    screenshot(&page, &shot("3-wizard")).await;
+    page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let created = eventually(10, "the wizard's integration", || async {
+        get_json("/api/integrations?name=my%20notes").await["integrations"].as_array()?.first().cloned()
+    })
+    .await;
+    let settings = &created["sync_settings"];
+    assert_eq!(
+        settings["schedule"],
+        json!({"kind": "cron", "expressions": ["30 7 * * 1-5"], "timezone": "America/New_York"})
+    );
+    assert_eq!(settings["enabled"], json!(true), "{created:#}");
+    let id = created["id"].as_i64().unwrap();
+
+    // Update now; its log lines arrive in the drawer while it runs.
+    let row = format!("#updates-table tr[data-id=\"{id}\"]");
+    page.wait().for_element(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap();
+    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, &format!("{row} td.status .badge"), "Processing", 20).await;
+    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    let line = "#history-list li.run details.run-log[open] .log-line .log-message";
+    wait_for_text(&page, line, "page 1: 2 notes", 20).await;
+    let running = page.find(Locator::Css("#history-list li.run.run-running .run-queue")).await.unwrap();
+    assert_eq!(running.text().await.unwrap(), "fetch", "the line came while the fetch ran");
+    screenshot(&page, &shot("4-live-log")).await;
+    // It ends, and the process queue turns its batches into records. (Its
+    // schedule may add a run of its own: a new integration is due at once.)
+    eventually(30, "the processing of its six notes", || async {
+        for item in page.find_all(Locator::Css("#history-list li.run.run-success")).await.ok()? {
+            let queue = item.find(Locator::Css(".run-queue")).await.ok()?.text().await.ok()?;
+            let counts = item.find(Locator::Css(".run-counts")).await.ok()?.text().await.ok()?;
+            if queue == "process" && counts.starts_with("6 created") {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+    screenshot(&page, &shot("5-synced")).await;
+
+    // Its records.
+    page.find(Locator::Css("#history-records")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
+    wait_for_count(&page, "#records-list li.record", 6, "its six notes").await;
+    screenshot(&page, &shot("6-records")).await;
+    page.find(Locator::Css("#records-close")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
+
+    // Broken: the key is revoked at the upstream. The run is refused for
+    // good, and its job is among the failed ones, with the reason.
+    fake.update(|notes| notes.revoked = true);
+    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    eventually(30, "the refused job in the failed list", || async {
+        let failed = get_json("/api/jobs/failed").await;
+        failed.as_array()?.iter().any(|j| j["integration_id"] == id).then_some(())
+    })
+    .await;
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
+    wait_for_text(&page, "#failed-list li.failed-job .failed-name", "my notes", 10).await;
+    assert_eq!(text_of(&page, "#failed-list li.failed-job .run-error-class").await, "unauthorized");
+    let error = text_of(&page, "#failed-list li.failed-job").await;
+    assert!(error.contains("https://notes.test/notes refused the group's credentials (401)"), "{error}");
+    screenshot(&page, &shot("7-failed")).await;
+
+    // The user restores the key; the retried job syncs again.
+    fake.update(|notes| notes.revoked = false);
+    let before = get_json(&format!("/api/integrations/{id}/sync-history")).await["runs"][0]["id"].as_i64().unwrap();
+    click(&page, "#failed-list li.failed-job button[data-job-action=retry]").await;
+    wait_for_text(&page, "#failed-empty", "No failed jobs.", 10).await;
+    let fetched = eventually(30, "the retried fetch to succeed", || async {
+        let runs = get_json(&format!("/api/integrations/{id}/sync-history")).await;
+        let runs = runs["runs"].as_array()?.clone();
+        runs.into_iter().find(|r| r["id"].as_i64() > Some(before) && r["queue"] == "fetch" && r["status"] == "success")
+    })
+    .await;
+    assert_eq!(fetched["items_seen"], 6, "{fetched:#}");
+    screenshot(&page, &shot("8-retried")).await;
+
+    // Each view has its own address: typed, it opens, and closing it
+    // returns to the list's; from the menu, Back closes it.
+    let open_dialog = |dialog: &'static str| {
+        let page = page.clone();
+        async move {
+            let script = format!("return document.querySelector('#{dialog}').open;");
+            page.execute(&script, vec![]).await.is_ok_and(|open| open == json!(true))
+        }
+    };
+    let at = |path: &'static str| {
+        let page = page.clone();
+        async move { (page.current_url().await.ok()?.path() == path).then_some(()) }
+    };
+    page.goto(&format!("{base}/plugins")).await.unwrap();
+    eventually(10, "the plugins view at its address", || async { open_dialog("plugins-dialog").await.then_some(()) })
+        .await;
+    assert_eq!(text_of(&page, "nav.sidebar [aria-current=page]").await.trim(), "Plugins");
+    page.find(Locator::Css("#plugins-close")).await.unwrap().click().await.unwrap();
+    eventually(10, "the list's address again", || at("/updates")).await;
+    page.find(Locator::Css("nav.sidebar a[data-view=\"/jobs/failed\"]")).await.unwrap().click().await.unwrap();
+    eventually(10, "the failed jobs view", || async { open_dialog("failed-dialog").await.then_some(()) }).await;
+    eventually(10, "its address", || at("/jobs/failed")).await;
+    page.back().await.unwrap();
+    eventually(10, "Back to the list", || async { at("/updates").await.filter(|_| true) }).await;
+    eventually(10, "the view closed", || async { (!open_dialog("failed-dialog").await).then_some(()) }).await;
+    screenshot(&page, &shot("9-views")).await;
 }

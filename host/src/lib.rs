@@ -167,7 +167,7 @@ impl Host {
             cassette: options.cassette,
             housekeeping,
             process_queue: ProcessQueue {
-                max_attempts: settings.policy(Queue::Process).max_attempts,
+                policy: settings.policy(Queue::Process),
                 wake: Arc::clone(&queue_wake[Queue::Process.as_str()]),
             },
         };
@@ -211,9 +211,9 @@ impl Host {
             ));
             tasks.push(tokio::spawn(scheduler.run(receiver.clone())));
         }
-        // A fetch job runs the fetch and then processes the stored batches; a
-        // webhook job processes the batches a delivery left, a process job
-        // those an operator asked to retry.
+        // A fetch job stores batches and queues their processing; a process
+        // job turns them into records (and those an operator asked to retry
+        // or reprocess), a webhook job those a delivery left.
         for queue in Queue::ALL {
             let worker = QueueWorker::new(
                 Arc::clone(&self.runner),

@@ -32,7 +32,7 @@ pub struct OutboundLabels {
 pub struct Metrics {
     registry: Registry,
     pub runs: Family<RunLabels, Counter>,
-    pub run_duration: Histogram,
+    pub run_duration: Family<QueueLabels, Histogram>,
     pub job_lateness: Family<QueueLabels, Histogram>,
     pub queue_depth: Family<QueueLabels, Gauge>,
     pub outbound_requests: Family<OutboundLabels, Counter>,
@@ -47,8 +47,10 @@ impl Metrics {
         let runs = Family::<RunLabels, Counter>::default();
         registry.register("sync_runs", "Sync runs finished by this process, by queue and status", runs.clone());
         // 10 ms to about 11 minutes.
-        let run_duration = Histogram::new(exponential_buckets(0.01, 2.0, 17));
-        registry.register("sync_run_duration_seconds", "How long sync runs took", run_duration.clone());
+        let run_duration = Family::<QueueLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 17))
+        });
+        registry.register("sync_run_duration_seconds", "How long sync runs took, by queue", run_duration.clone());
         let job_lateness = Family::<QueueLabels, Histogram>::new_with_constructor(|| {
             // 1 ms to about 65 s.
             Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -71,7 +73,7 @@ impl Metrics {
 
     pub fn run_finished(&self, queue: &str, status: &str, duration: Duration) {
         self.runs.get_or_create(&RunLabels { queue: queue.to_string(), status: status.to_string() }).inc();
-        self.run_duration.observe(duration.as_secs_f64());
+        self.run_duration.get_or_create(&QueueLabels { queue: queue.to_string() }).observe(duration.as_secs_f64());
     }
 
     pub fn job_claimed(&self, queue: &str, lateness: Duration) {

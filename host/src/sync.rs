@@ -24,7 +24,7 @@ use crate::outbound::UpstreamOverrides;
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
-use crate::settings::PluginSettings;
+use crate::settings::{PluginSettings, QueuePolicy, decide};
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
 use crate::store::integrations::{Integration, RunEnd};
@@ -147,10 +147,16 @@ impl RunRequest {
 
 /// Where a fetch's batches go to be turned into records.
 pub struct ProcessQueue {
-    /// Attempts a processing job gets (the queue's policy).
-    pub max_attempts: i64,
+    pub policy: QueuePolicy,
     /// Wakes this process's process worker when a fetch queued a job.
     pub wake: Arc<Notify>,
+}
+
+/// What `policy` makes of `job` after an attempt that ended with `error`.
+pub fn job_action(policy: &QueuePolicy, job: &Job, error: Option<&RunError>, now: i64) -> JobAction {
+    let decision = decide(policy, job.id, job.attempt, error.map(|e| e.class), error.and_then(|e| e.retry_after));
+    let (class, message) = error.map(|e| (e.class.as_str().to_string(), e.message.clone())).unwrap_or_default();
+    decision.action(now, class, message)
 }
 
 /// The runs a sync in this process made, in order: the one asked for, then,
@@ -193,6 +199,7 @@ pub struct SyncRunner {
     pub cassette: Option<Arc<Cassette>>,
     /// Runs the host's own tasks.
     pub housekeeping: Housekeeping,
+    /// Where fetches queue the processing of what they stored.
     pub process_queue: ProcessQueue,
 }
 
@@ -389,7 +396,7 @@ impl SyncRunner {
         // streak are about fetching. A delivery's processing is how a push
         // integration syncs: its success counts (see `RunEnd::fetched`).
         let fetch_or_delivery = matches!(started.request.queue, Queue::Fetch | Queue::Webhook);
-        let integration = (!retrying && fetch_or_delivery && started.request.reprocess.is_none()).then(|| {
+        let integration = (!retrying && fetch_or_delivery).then(|| {
             let scheduled = self.next_due_after_run(&started.integration, started.started_at);
             let (next_due_at, next_due_reason) = held_back(scheduled, run.not_before.as_ref(), self.store.now());
             let end = RunEnd {
@@ -418,7 +425,7 @@ impl SyncRunner {
                 queue: Queue::Process,
                 integration_id: started.integration.id,
                 args: JobArgs::new(started.trigger),
-                max_attempts: self.process_queue.max_attempts,
+                max_attempts: self.process_queue.policy.max_attempts,
                 run_at: self.store.now(),
             }
         });
@@ -470,37 +477,40 @@ impl SyncRunner {
             ),
         };
         let fetches = request.queue == Queue::Fetch;
-        let mut runs = vec![self.run_leased(RunRequest { lease: Some(lease), ..request.clone() }).await?];
+        let mut runs = vec![self.run_leased(RunRequest { lease: Some(lease.clone()), ..request.clone() }, None).await?];
         if fetches {
             let claimed = self.store.claim_waiting_job(id, Queue::Process, &self.owner, lease_ms).await?;
             if let Some(job) = claimed {
-                let lease = JobLease { job_id: job.id, owner: self.owner.clone(), attempt: job.attempt };
-                runs.push(self.run_leased(RunRequest::for_job(&job, id, lease)).await?);
+                let lease = JobLease::of(&job, &self.owner);
+                runs.push(self.run_leased(RunRequest::for_job(&job, id, lease), Some(&job)).await?);
             }
         }
         Ok(SyncRuns(runs))
     }
 
     /// Start, execute and record the run of `request`, under the lease it
-    /// carries, as its job's one attempt: what fails is reported, not
-    /// retried (a batch that could not be processed stays pending or is kept
-    /// as failed, and the next fetch queues its processing). On an error the
-    /// job is let go too: left running, it would hold the integration until
-    /// its lease ran out.
-    async fn run_leased(&self, request: RunRequest) -> Result<SyncRun> {
+    /// carries. The job is `queued`'s, which its queue's policy retries or
+    /// fails as a worker's would, or else the run's own of one attempt: what
+    /// fails is reported, not retried. If the run cannot be recorded, a
+    /// queued job is handed back and the run's own is done with: left
+    /// running, either would hold the integration until its lease ran out.
+    async fn run_leased(&self, request: RunRequest, queued: Option<&Job>) -> Result<SyncRun> {
         let lease = request.lease.clone().expect("run_leased is called with a lease");
-        let outcome = self.execute_and_record(request).await;
-        if outcome.is_err()
-            && let Err(error) = self.store.complete_job(&lease).await
-        {
-            tracing::warn!(error = %format!("{error:#}"), "releasing the run's job failed");
+        let outcome = self.execute_and_record(request, &lease, queued).await;
+        if outcome.is_err() {
+            let let_go = match queued {
+                Some(job) => self.store.release_jobs(&lease.owner, &[job.id]).await.map(|_| ()),
+                None => self.store.complete_job(&lease).await.map(|_| ()),
+            };
+            if let Err(error) = let_go {
+                tracing::warn!(error = %format!("{error:#}"), "letting the run's job go failed");
+            }
         }
         outcome
     }
 
-    async fn execute_and_record(&self, request: RunRequest) -> Result<SyncRun> {
+    async fn execute_and_record(&self, request: RunRequest, lease: &JobLease, queued: Option<&Job>) -> Result<SyncRun> {
         let id = request.integration_id;
-        let lease = request.lease.clone().expect("run_leased is called with a lease");
         let (mut started, _missing) = self.start(vec![request]).await?;
         let Some(run) = started.pop() else {
             bail!("there is no integration with id {id}");
@@ -508,13 +518,17 @@ impl SyncRunner {
         let run_id = run.run_id;
         let executed = tokio::select! {
             executed = self.execute(run) => executed,
-            () = self.keep_lease(&lease) => bail!(
+            () = self.keep_lease(lease) => bail!(
                 "integration {id}: run {run_id} lost its lease (this process stalled past {}s and the job was \
                  rescued); it was stopped",
                 self.job_lease.as_secs()
             ),
         };
-        let completion = self.completion(&executed, Some(JobAction::Complete));
+        let action = match queued {
+            Some(job) => job_action(&self.process_queue.policy, job, executed.error.as_ref(), self.store.now()),
+            None => JobAction::Complete,
+        };
+        let completion = self.completion(&executed, Some(action));
         let recorded = self.store.complete_runs(std::slice::from_ref(&completion)).await?;
         if recorded[0] == Recorded::LeaseLost {
             bail!("integration {id}: run {run_id} lost its lease before it was recorded; its result was dropped");

@@ -1,5 +1,6 @@
-//! The operator's Updates page: `GET /` (a redirect), `GET /updates` (the
-//! HTML) and its script and style sheet under `/ui/`. The files are embedded
+//! The operator's console: `GET /` (a redirect), `GET /updates` (the HTML),
+//! the addresses of its other views (see [`VIEWS`]), which serve the same
+//! document, and its script and style sheet under `/ui/`. The files are embedded
 //! in the binary, so there is no front-end server and no build step; they use
 //! no third-party code.
 //!
@@ -38,6 +39,11 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
     (header::CACHE_CONTROL, "no-cache"),
 ];
 
+/// The console's views besides the Updates list, each with its own address
+/// (the script opens the one its address names; links and the back button
+/// move between them without a reload).
+const VIEWS: [&str; 5] = ["/plugins", "/connections", "/integrations/new", "/jobs/failed", "/tokens"];
+
 /// The page's routes. They need no state; the type matches the API router's
 /// so that it can be merged before `with_state`.
 pub fn router() -> Router<ApiState> {
@@ -45,9 +51,12 @@ pub fn router() -> Router<ApiState> {
 }
 
 fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/updates") }))
-        .route("/updates", get(|| async { asset("text/html; charset=utf-8", PAGE) }))
+    let page = || async { asset("text/html; charset=utf-8", PAGE) };
+    let mut router = Router::new().route("/", get(|| async { Redirect::to("/updates") })).route("/updates", get(page));
+    for view in VIEWS {
+        router = router.route(view, get(page));
+    }
+    router
         .route("/ui/updates.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
         .route("/ui/updates.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
         .layer(axum::middleware::map_response(security_headers))
@@ -97,6 +106,9 @@ mod tests {
         for (path, status, content_type) in [
             ("/", 303, None),
             ("/updates", 200, Some("text/html; charset=utf-8")),
+            ("/plugins", 200, Some("text/html; charset=utf-8")),
+            ("/integrations/new", 200, Some("text/html; charset=utf-8")),
+            ("/jobs/failed", 200, Some("text/html; charset=utf-8")),
             ("/ui/updates.js", 200, Some("text/javascript; charset=utf-8")),
             ("/ui/updates.css", 200, Some("text/css; charset=utf-8")),
         ] {

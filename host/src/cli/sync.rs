@@ -201,21 +201,58 @@ pub async fn runs(host: &Host, args: RunsArgs) -> Result<()> {
 /// How often `--follow` looks for new lines: they are written every 250 ms.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Follow the integration's newest run, and after a fetch that stored
+/// batches the run that processes them: an error unless both succeeded.
 async fn follow(host: &Host, integration: i64) -> Result<()> {
     let store = host.store();
     if store.integration(integration).await?.is_none() {
         bail!("there is no integration with id {integration}");
     }
+    let newest = next_run(store, integration, |runs| runs.first(), " has no run yet; waiting for one").await?;
+    let mut outcome = follow_run(store, newest).await?;
+    if outcome.queue == Queue::Fetch && outcome.batches > 0 {
+        let fetch_id = outcome.id;
+        let processing = next_run(
+            store,
+            integration,
+            |runs| runs.iter().rev().find(|r| r.id > fetch_id && r.queue.processes()),
+            "'s batches wait for the process queue",
+        )
+        .await?;
+        let processed = follow_run(store, processing).await?;
+        if outcome.status == RunStatus::Success {
+            outcome = processed;
+        }
+    }
+    match outcome.status {
+        RunStatus::Success => Ok(()),
+        status => bail!("{} run {} ended {}", outcome.queue.as_str(), outcome.id, status.as_str()),
+    }
+}
+
+/// The run `wanted` picks from the integration's newest runs (newest
+/// first), once there is one; says once that it waits (`waiting` follows
+/// "integration N").
+async fn next_run(
+    store: &crate::store::Store,
+    integration: i64,
+    wanted: impl Fn(&[SyncRun]) -> Option<&SyncRun>,
+    waiting: &str,
+) -> Result<SyncRun> {
     let mut waiting_said = false;
-    let run = loop {
-        if let Some(run) = store.sync_runs(integration, 1).await?.pop() {
-            break run;
+    loop {
+        if let Some(run) = wanted(&store.sync_runs(integration, 10).await?) {
+            return Ok(run.clone());
         }
         if !std::mem::replace(&mut waiting_said, true) {
-            eprintln!("integration {integration} has no run yet; waiting for one");
+            eprintln!("integration {integration}{waiting}");
         }
         tokio::time::sleep(FOLLOW_POLL).await;
-    };
+    }
+}
+
+/// Print `run`'s log lines as they come, then the run as it ended.
+async fn follow_run(store: &crate::store::Store, run: SyncRun) -> Result<SyncRun> {
     const PAGE: i64 = 1000;
     let mut after = 0;
     loop {
@@ -229,10 +266,7 @@ async fn follow(host: &Host, integration: i64) -> Result<()> {
         let in_flight = matches!(now.status, RunStatus::Pending | RunStatus::Running);
         if !in_flight && (lines.len() as i64) < PAGE {
             print_run(&now);
-            return match now.status {
-                RunStatus::Success => Ok(()),
-                status => bail!("run {} ended {}", now.id, status.as_str()),
-            };
+            return Ok(now);
         }
         if lines.is_empty() {
             tokio::time::sleep(FOLLOW_POLL).await;
@@ -246,12 +280,17 @@ pub async fn records(host: &Host, args: RecordsArgs) -> Result<()> {
 
 fn print_run(run: &SyncRun) {
     let r = &run.records;
+    let records = format!(
+        "records {} created, {} updated, {} unchanged, {} deleted",
+        r.created, r.updated, r.unchanged, r.deleted
+    );
+    // A fetch writes no records; one from before the process queue did both.
     let did = match run.queue {
-        Queue::Fetch => format!("{} batches stored", run.batches),
-        Queue::Process | Queue::Webhook => format!(
-            "{} batches processed, records {} created, {} updated, {} unchanged, {} deleted",
-            run.batches, r.created, r.updated, r.unchanged, r.deleted
-        ),
+        Queue::Fetch if r.created + r.updated + r.unchanged + r.deleted == 0 => {
+            format!("{} batches stored", run.batches)
+        }
+        Queue::Fetch => format!("{} batches stored, {records}", run.batches),
+        Queue::Process | Queue::Webhook => format!("{} batches processed, {records}", run.batches),
     };
     println!(
         "{} run {} {} ({}, attempt {}) in {} ms: {did}",

@@ -27,8 +27,9 @@ impl Queue {
         super::parse_stored(&Queue::ALL, Queue::as_str, value, "queue")
     }
 
-    /// Fetch, or turn stored batches into records (process and webhook
-    /// queues): an integration runs at most one job of each lane at a time.
+    /// Whether its jobs turn stored batches into records (the process and
+    /// webhook queues, one lane) rather than fetch: an integration runs at
+    /// most one job of each lane at a time.
     pub fn processes(self) -> bool {
         !matches!(self, Queue::Fetch)
     }

@@ -3,6 +3,7 @@
 
 use super::integrations::instance_kind;
 use crate::Host;
+use crate::domain::queue::Queue;
 use crate::housekeeping::HostTask;
 use crate::status::{UpdateStatus, UpdateStatusKind};
 use crate::store::integrations::{Integration, IntegrationFilter};
@@ -53,6 +54,8 @@ pub struct UpdateRow {
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct RunInFlight {
     pub id: i64,
+    /// A fetch, or the processing of what one stored.
+    pub queue: Queue,
     /// `pending` (waiting for a worker) or `running`.
     pub status: RunStatus,
     pub started_at: Option<i64>,
@@ -146,21 +149,21 @@ async fn rows_of(host: &Host, integrations: Vec<Integration>) -> Result<Vec<Upda
     let store = host.store();
     let ids: Vec<i64> = integrations.iter().map(|i| i.id).collect();
     let jobs = store.active_jobs(&ids).await?;
-    // A run under way shows over one asked for after it.
+    // A run under way shows over one asked for after it, and a fetch (with
+    // its progress) over the processing of an earlier one's batches.
     let mut active: BTreeMap<i64, RunInFlight> = BTreeMap::new();
     for run in store.active_sync_runs(&ids).await? {
         let flight = RunInFlight {
             id: run.id,
+            queue: run.queue,
             status: run.status,
             started_at: run.started_at,
             progress_done: run.progress_done,
             progress_total: run.progress_total,
         };
-        match active.get(&run.integration_id) {
-            Some(shown) if shown.status == RunStatus::Running => {}
-            _ => {
-                active.insert(run.integration_id, flight);
-            }
+        let rank = |f: &RunInFlight| (f.status == RunStatus::Running, f.queue == Queue::Fetch);
+        if active.get(&run.integration_id).is_none_or(|shown| rank(&flight) >= rank(shown)) {
+            active.insert(run.integration_id, flight);
         }
     }
     let now = store.now();

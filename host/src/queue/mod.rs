@@ -1,8 +1,7 @@
-//! Durable background jobs: per-queue policies and the workers that claim and
-//! run jobs with leases. The job rows themselves live in `store::jobs`.
+//! Durable background jobs: the workers that claim and run jobs with leases,
+//! by their queue's policy (`settings::queue_policy`). The job rows
+//! themselves live in `store::jobs`.
 
-pub mod policy;
 pub mod worker;
 
-pub use policy::{Decision, decide};
 pub use worker::{QueueWorker, WorkerConfig};

@@ -9,7 +9,6 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
-use super::policy::decide;
 use crate::domain::queue::Queue;
 use crate::lease_owner::LeaseOwner;
 use crate::metrics::METRICS;
@@ -18,7 +17,7 @@ use crate::store::Store;
 use crate::store::jobs::{Abandoned, Job, JobAction, JobLease};
 use crate::store::run_batches::Recorded;
 use crate::store::sync_runs::RunStatus;
-use crate::sync::{ExecutedRun, RunRequest, SyncRunner};
+use crate::sync::{ExecutedRun, RunRequest, SyncRunner, job_action};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -275,7 +274,7 @@ impl QueueWorker {
 
     /// This worker's lease on a job it claimed.
     fn lease(&self, job: &Job) -> JobLease {
-        JobLease { job_id: job.id, owner: self.config.owner.clone(), attempt: job.attempt }
+        JobLease::of(job, &self.config.owner)
     }
 
     async fn time_until_next_job(&self) -> Duration {
@@ -350,11 +349,7 @@ impl QueueWorker {
 
     /// What the retry policy makes of a finished run's job.
     fn action(&self, finished: &Finished) -> JobAction {
-        let (job, error) = (&finished.job, finished.run.error.as_ref());
-        let decision =
-            decide(&self.policy, job.id, job.attempt, error.map(|e| e.class), error.and_then(|e| e.retry_after));
-        let (class, message) = error.map(|e| (e.class.as_str().to_string(), e.message.clone())).unwrap_or_default();
-        decision.action(self.store().now(), class, message)
+        job_action(&self.policy, &finished.job, finished.run.error.as_ref(), self.store().now())
     }
 
     /// Shutdown: wait up to the grace period, record what finished, then

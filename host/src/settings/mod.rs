@@ -17,7 +17,7 @@ mod oauth_clients;
 mod queue_policy;
 
 pub use oauth_clients::{OAuthClient, OAuthClients, Secret};
-pub use queue_policy::QueuePolicy;
+pub use queue_policy::{Decision, QueuePolicy, decide};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SettingsArgs {

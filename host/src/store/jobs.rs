@@ -4,8 +4,9 @@
 //! deleted once completed (its run in `sync_runs` is the record, and keeping
 //! the row would cost a write per run and a delete later) | `failed` (no
 //! attempts left, or not retryable: the failed list, until retried or flushed).
-//! The partial unique index `jobs_one_running` makes a second concurrent run
-//! of one integration impossible whatever the callers do.
+//! The partial unique index `jobs_one_running` makes a second concurrent
+//! fetch, or a second concurrent processing, of one integration impossible
+//! whatever the callers do (it may fetch while it processes).
 
 use super::sync_runs::{self, RunStatus};
 use super::{Backend, Connection, Store};
@@ -117,6 +118,13 @@ pub struct JobLease {
     /// The attempt the claim started: a job rescued and claimed again by the
     /// same owner is a new attempt, so the old run's writes still fail.
     pub attempt: i64,
+}
+
+impl JobLease {
+    /// `owner`'s lease on `job`, just claimed.
+    pub fn of(job: &Job, owner: &str) -> JobLease {
+        JobLease { job_id: job.id, owner: owner.to_string(), attempt: job.attempt }
+    }
 }
 
 /// Running jobs whose holder is gone, as a worker finds them.
@@ -325,8 +333,8 @@ impl Store {
     }
 
     /// Claim up to `limit` due jobs of `queue` for `owner`, leased until
-    /// `now + lease_ms`. Jobs of an integration that already has a running job
-    /// are left waiting.
+    /// `now + lease_ms`. Jobs of an integration that already runs a job of the
+    /// queue's lane are left waiting.
     pub async fn claim_jobs(&self, queue: Queue, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
         let now = self.now();
         let sql = claim_statement(self.backend());
@@ -415,12 +423,19 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<Job>> {
         let now = self.now();
+        // The state is checked again on the row itself: on PostgreSQL a
+        // worker may claim it between the look and the update.
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
         let _turn = self.write_turn().await;
         let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $3, lease_expires_at = $4,
                  updated_at = $5
-             WHERE id = (SELECT id FROM jobs WHERE integration_id = $1 AND queue = $2 AND state = 'available'
-                         ORDER BY id LIMIT 1)
+             WHERE state = 'available' AND id = (
+                 SELECT id FROM jobs WHERE integration_id = $1 AND queue = $2 AND state = 'available'
+                 ORDER BY id LIMIT 1 {lock})
              RETURNING {}",
             columns(NOT_LOOKED_UP)
         )))
@@ -645,14 +660,16 @@ impl Store {
         if integration_ids.is_empty() {
             return Ok(ActiveJobs::default());
         }
-        // One arm per state, so each reads its own partial index.
+        // One arm per state, so each reads its own partial index. Processing
+        // queued after a fetch is not an update the integration waits on;
+        // one waiting to retry is shown.
         let ids = super::json_ids_match(self.backend(), "integration_id", 1);
         let sql = format!(
             "SELECT integration_id, state, attempt, max_attempts, run_at, error_message, id FROM jobs
                WHERE state = 'running' AND {ids}
              UNION ALL
              SELECT integration_id, state, attempt, max_attempts, run_at, error_message, id FROM jobs
-               WHERE state = 'available' AND {ids}
+               WHERE state = 'available' AND {ids} AND (queue = 'fetch' OR error_message IS NOT NULL)
              ORDER BY run_at, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -58,8 +58,11 @@ pub struct SyncRun {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub duration_ms: Option<i64>,
+    /// Batches a fetch stored, or a processing run turned into records.
     pub batches: i64,
+    /// Items the plugin said a fetch saw (0 for processing).
     pub items_seen: i64,
+    /// What a processing run did to the records (0s for a fetch).
     pub records: RecordCounts,
     /// Progress the plugin last reported (long backfills).
     pub progress_done: Option<i64>,
@@ -221,8 +224,8 @@ impl Store {
         }
         let sql = format!(
             "SELECT integration_id, error_message FROM sync_runs WHERE id IN (
-                 SELECT MAX(id) FROM sync_runs WHERE {} AND status = 'failed'
-                   AND trigger IN ('schedule', 'manual', 'retry', 'backfill') GROUP BY integration_id)",
+                 SELECT MAX(id) FROM sync_runs WHERE {} AND status = 'failed' AND queue = 'fetch'
+                 GROUP BY integration_id)",
             super::json_ids_match(self.backend(), "integration_id", 1)
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(self.pool()).await?;

@@ -194,6 +194,57 @@ function showApp() {
   $('#open-connections').hidden = false;
   $('#open-wizard').hidden = false;
   connect();
+  showViewOfLocation();
+}
+
+// ------------------------------------------------------------------ views
+
+// The console's views over the Updates list, each at its own address: the
+// address opens its view (also when typed or bookmarked), opening a view
+// puts its address in the history, and Back closes it again. The server
+// serves this document at each of them.
+const VIEWS = {
+  '/integrations/new': { dialog: '#wizard-dialog', open: () => openWizard() },
+  '/connections': { dialog: '#connections-dialog', open: () => openConnections() },
+  '/plugins': { dialog: '#plugins-dialog', open: () => openPlugins() },
+  '/jobs/failed': { dialog: '#failed-dialog', open: () => openFailed() },
+  '/tokens': { dialog: '#tokens-dialog', open: () => openTokens() },
+};
+
+function viewOfDialog(dialog) {
+  return Object.keys(VIEWS).find((path) => VIEWS[path].dialog === `#${dialog.id}`);
+}
+
+// Open the view at `path` from a button or link: its address first, so
+// that Back returns to the list.
+function goToView(path) {
+  if (location.pathname !== path) history.pushState({ view: path }, '', path + location.search);
+  showViewOfLocation();
+}
+
+// Make the open view the one the address names.
+function showViewOfLocation() {
+  const wanted = VIEWS[location.pathname];
+  for (const view of Object.values(VIEWS)) {
+    if (view !== wanted && $(view.dialog).open) $(view.dialog).close();
+  }
+  for (const link of document.querySelectorAll('nav.sidebar a')) {
+    const here = link.getAttribute('href') === (wanted ? location.pathname : '/updates');
+    if (here) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (wanted && state.token && !$(wanted.dialog).open) {
+    Promise.resolve(wanted.open()).catch((error) => alreadyHandled(error) || showBanner(error.message));
+  }
+}
+
+// A view closed (its button, Escape): the address goes back to the list's.
+function onViewClosed(event) {
+  const path = viewOfDialog(event.target);
+  if (path && location.pathname === path) {
+    history.pushState({ view: null }, '', `/updates${location.search}`);
+    showViewOfLocation();
+  }
 }
 
 // Forget the token and everything shown with it.
@@ -1092,13 +1143,15 @@ function updateRunItem(item, run) {
   detail.push(fetched ? `${formatNumber(run.items_seen)} items in ${batches} stored` : `${batches} processed`);
   setText(item.querySelector('.run-detail'), capitalise(detail.join(', ')));
 
+  // A fetch writes no records; one from before the process queue did both.
   const r = run.records;
+  const wrote = !fetched || r.created + r.updated + r.unchanged + r.deleted > 0;
   setText(
     item.querySelector('.run-counts'),
-    fetched
-      ? ''
-      : `${formatNumber(r.created)} created, ${formatNumber(r.updated)} updated, ` +
-          `${formatNumber(r.unchanged)} unchanged, ${formatNumber(r.deleted)} deleted`,
+    wrote
+      ? `${formatNumber(r.created)} created, ${formatNumber(r.updated)} updated, ` +
+          `${formatNumber(r.unchanged)} unchanged, ${formatNumber(r.deleted)} deleted`
+      : '',
   );
 
   updateRunError(item, run);
@@ -2237,7 +2290,7 @@ function start() {
   $('#records-dialog').addEventListener('close', () => {
     state.records = null;
   });
-  $('#open-wizard').addEventListener('click', openWizard);
+  $('#open-wizard').addEventListener('click', () => goToView('/integrations/new'));
   $('#wizard-cancel').addEventListener('click', closeWizard);
   $('#wizard-plugin').addEventListener('change', () =>
     onWizardPlugin().catch((error) => alreadyHandled(error) || setText($('#wizard-error'), error.message)),
@@ -2249,7 +2302,7 @@ function start() {
   });
   $('#wizard-cron').addEventListener('input', schedulePreview);
   $('#wizard-form').addEventListener('submit', onWizardSubmit);
-  $('#open-connections').addEventListener('click', openConnections);
+  $('#open-connections').addEventListener('click', () => goToView('/connections'));
   $('#connections-close').addEventListener('click', closeConnections);
   $('#connections-dialog').addEventListener('close', () => {
     forgetShownSecrets();
@@ -2261,22 +2314,32 @@ function start() {
   $('#connect-plugin').addEventListener('change', showConnectFields);
   $('#connect-generate').addEventListener('click', onGenerateSecret);
   $('#connect-form').addEventListener('submit', onConnect);
-  $('#open-plugins').addEventListener('click', openPlugins);
+  $('#open-plugins').addEventListener('click', () => goToView('/plugins'));
   $('#plugins-close').addEventListener('click', closePlugins);
-  $('#open-failed').addEventListener('click', openFailed);
+  $('#open-failed').addEventListener('click', () => goToView('/jobs/failed'));
   $('#failed-close').addEventListener('click', closeFailed);
   $('#failed-list').addEventListener('click', onFailedClick);
   $('#failed-retry-all').addEventListener('click', () =>
     failedAction('/api/jobs/failed/retry', 'POST', (answer) => `${answer.count} job(s) queued again`),
   );
   $('#failed-flush').addEventListener('click', onFlushFailed);
-  $('#open-tokens').addEventListener('click', openTokens);
+  $('#open-tokens').addEventListener('click', () => goToView('/tokens'));
   $('#tokens-close').addEventListener('click', closeTokens);
   // Escape closes a dialog without the button: the shown token goes either way.
   $('#tokens-dialog').addEventListener('close', () => setText($('#new-token-value'), ''));
   $('#tokens-body').addEventListener('click', onTokensClick);
   $('#token-create-form').addEventListener('submit', onCreateToken);
   document.addEventListener('keydown', onKeyDown);
+  for (const view of Object.values(VIEWS)) $(view.dialog).addEventListener('close', onViewClosed);
+  window.addEventListener('popstate', showViewOfLocation);
+  $('nav.sidebar').addEventListener('click', (event) => {
+    const link = event.target.closest('a');
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || !state.token) return;
+    event.preventDefault();
+    const path = link.getAttribute('href');
+    if (VIEWS[path]) goToView(path);
+    else if (VIEWS[location.pathname]) $(VIEWS[location.pathname].dialog).close(); // back to the list
+  });
   setInterval(redrawTimes, 60000);
 
   filtersFromLocation();
