@@ -367,6 +367,37 @@ async fn a_run_in_the_cli_takes_its_integration_like_a_worker(b: Backend) {
     assert_eq!(refused.owner.as_deref(), Some("w"), "and it waits for a worker's run");
 }
 
+conformance!(unprocessed_batches, batches_that_nothing_is_to_process_are_queued_for_processing_once);
+async fn batches_that_nothing_is_to_process_are_queued_for_processing_once(b: Backend) {
+    use inlet::store::raw_batches::Checkpoint;
+    let s = &b.store;
+    let store_batch = |integration_id: i64| async move {
+        let sync_run_id = s.start_sync_run(integration_id, Trigger::Manual, 1).await.unwrap();
+        let batches = [("thing".to_string(), "{}".to_string())];
+        let checkpoint =
+            Checkpoint { integration_id, sync_run_id, lease: None, batches: &batches, state: &[], max_state_keys: 10 };
+        s.commit_checkpoint(&checkpoint).await.unwrap();
+    };
+    let left = integration(s, "left", None).await;
+    let fetching = integration(s, "fetching", None).await;
+    let failed = integration(s, "failed", None).await;
+    integration(s, "nothing stored", None).await;
+    for id in [left, fetching, failed] {
+        store_batch(id).await;
+    }
+    // A fetch waits: its end queues the processing.
+    s.enqueue_job(&fetch_job(fetching, START)).await.unwrap();
+    // Its processing failed for good: the operator's to retry.
+    s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(failed, START) }).await.unwrap();
+    let claimed = s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap();
+    assert!(s.fail_job(&lease(claimed[0].id, "w", 1), "permanent", "no").await.unwrap());
+
+    assert_eq!(s.queue_unprocessed_batches(3).await.unwrap(), [left]);
+    assert!(s.queue_unprocessed_batches(3).await.unwrap().is_empty(), "once: its job waits now");
+    let queued = &s.integration_jobs(left).await.unwrap()[0];
+    assert_eq!((queued.queue, queued.max_attempts, queued.args.trigger), (Queue::Process, 3, Trigger::Retry));
+}
+
 conformance!(lanes, an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane);
 async fn an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane(b: Backend) {
     let s = &b.store;

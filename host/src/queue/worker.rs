@@ -424,6 +424,7 @@ impl QueueWorker {
     /// last attempt), closing the runs they left open: jobs whose lease
     /// expired, and at once those of processes of this machine that ended
     /// (a restarted `serve` takes its predecessor's jobs without waiting).
+    /// The process worker also queues batches that nothing was to process.
     async fn rescue(&self) -> Result<()> {
         let mut abandoned = vec![Abandoned::LeaseExpired];
         for owner in self.store().running_job_owners().await? {
@@ -436,6 +437,12 @@ impl QueueWorker {
             for job in self.store().rescue_jobs(which).await? {
                 any = true;
                 tracing::warn!(job = job.id, integration = ?job.integration_id, reason = which.reason(), "rescued a job");
+            }
+        }
+        if self.queue == Queue::Process {
+            for integration in self.store().queue_unprocessed_batches(self.policy.max_attempts).await? {
+                any = true;
+                tracing::warn!(integration, "queued the processing of stored batches that nothing was to process");
             }
         }
         if any {

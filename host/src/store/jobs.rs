@@ -698,6 +698,32 @@ impl Store {
         Ok(active)
     }
 
+    /// Queue a process job (of `max_attempts`) for each integration whose
+    /// stored batches wait with nothing to process them: no job of it waits
+    /// or runs (a fetch queues processing as it ends), and no processing job
+    /// of it failed (the operator's to retry). A fetch's end queues its
+    /// processing, but a fetch that never ended (its job rescued into the
+    /// failed list, a sync here that lost its lease) or a host from before
+    /// the process queue can leave batches behind. Returns the integrations.
+    pub async fn queue_unprocessed_batches(&self, max_attempts: i64) -> Result<Vec<i64>> {
+        let now = self.now();
+        let _turn = self.write_turn().await;
+        Ok(sqlx::query_scalar(
+            "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
+             SELECT 'process', w.integration_id, $1, $2, $3, $3, $3
+             FROM (SELECT DISTINCT integration_id FROM raw_batches WHERE status = 'pending') w
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM jobs j WHERE j.integration_id = w.integration_id
+                   AND (j.state IN ('available', 'running') OR (j.state = 'failed' AND j.queue <> 'fetch')))
+             RETURNING integration_id",
+        )
+        .bind(serde_json::to_string(&JobArgs::new(Trigger::Retry))?)
+        .bind(max_attempts)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Make the jobs that wait for plugin `plugin_id` (it was missing) due
     /// now that it is back. Returns how many.
     pub async fn release_jobs_waiting_for_plugin(&self, plugin_id: &str) -> Result<u64> {

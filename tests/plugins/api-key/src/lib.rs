@@ -74,7 +74,7 @@ fn notes() -> Result<FetchSummary, PluginError> {
     let mut seen = 0;
     for page in 1.. {
         let body: serde_json::Value =
-            http::get("https://notes.test/notes").query("page", &page.to_string()).authenticated().send_json()?;
+            http::get("https://notes.test/notes").query("page", page.to_string()).authenticated().send_json()?;
         let notes = body["notes"].as_array().cloned().unwrap_or_default();
         for note in &notes {
             emit_json("note", note)?;
