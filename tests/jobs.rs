@@ -456,8 +456,8 @@ async fn inlet_sync_refuses_an_integration_that_a_worker_is_running() {
     assert_eq!(runs.len(), 1, "the refused sync started no run: {runs:?}");
 
     // Once the worker's run is over, the same command runs in this process.
-    eventually(30, "the worker's run to finish", || async {
-        store.sync_runs(id.parse().unwrap(), 1).await.unwrap()[0].finished_at.map(|_| ())
+    eventually(30, "the worker's run and its processing to finish", || async {
+        store.integration_jobs(id.parse().unwrap()).await.unwrap().is_empty().then_some(())
     })
     .await;
     worker.start_kill().unwrap();

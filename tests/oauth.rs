@@ -232,9 +232,9 @@ async fn twenty_concurrent_jobs_in_two_processes_refresh_an_expiring_token_once(
         (owners == 2).then_some(())
     })
     .await;
-    let finished = eventually(60, "20 finished runs", || async {
+    let finished = eventually(60, "20 finished fetches", || async {
         let runs: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, integration_id FROM sync_runs WHERE status IN ('success', 'failed')
+            "SELECT status, integration_id FROM sync_runs WHERE status IN ('success', 'failed') AND queue = 'fetch'
                    AND integration_id IN (SELECT id FROM integrations WHERE plugin_id = 'monzo')",
         )
         .fetch_all(store.pool())
