@@ -664,6 +664,11 @@ async fn failed_batches_through_the_api() {
     })
     .await;
     assert_eq!((failed[0]["integration_id"].as_i64(), failed[0]["attempts"].as_i64()), (Some(id), Some(1)));
+    // Its fetch succeeded; the processing that failed for good shows on the
+    // Updates row, and the Failed filter finds it.
+    let rows = api.ok("/api/updates?status=failed").await["rows"].clone();
+    assert_eq!((rows[0]["id"].as_i64(), &rows[0]["status_label"]), (Some(id), &json!("Failed")), "{rows}");
+    assert!(rows[0]["last_error"].as_str().unwrap().contains("this batch cannot be processed"), "{rows}");
     let batch = failed[0]["id"].as_i64().unwrap();
     assert_eq!(api.post("/api/batches/424242/retry", json!(null)).await.status, 404);
     let retried = api.post(&format!("/api/batches/{batch}/retry"), json!(null)).await;

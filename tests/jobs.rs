@@ -7,6 +7,7 @@ mod support;
 use inlet::domain::queue::Queue;
 use inlet::domain::trigger::Trigger;
 use inlet::store::sync_runs::RunStatus;
+use serde_json::json;
 use support::{Inlet, eventually, terminate, test_plugin};
 
 async fn misbehave_integration(inlet: &Inlet, instance_type: &str, schedule: &[&str]) -> String {
@@ -222,10 +223,10 @@ async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
     next.wait().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn repeated_failures_pause_the_integration_and_notify() {
+/// A loopback URL for `notify_webhook_url`, and what is posted to it.
+async fn notification_hook() -> (String, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
     use axum::routing::post;
-    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let (sender, received) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
     let hook = axum::Router::new().route(
         "/hook",
         post(move |axum::Json(body): axum::Json<serde_json::Value>| {
@@ -239,7 +240,12 @@ async fn repeated_failures_pause_the_integration_and_notify() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+    (hook_url, received)
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_failures_pause_the_integration_and_notify() {
+    let (hook_url, mut received) = notification_hook().await;
     let config = format!("pause_after_failures = 2\nnotify_webhook_url = \"{hook_url}\"\n");
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(&config);
     let id = misbehave_integration(&inlet, "trap", &["--every", "1h"]).await;
@@ -500,12 +506,25 @@ async fn a_worker_that_finds_its_lease_lost_stops_the_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_batch_that_fails_for_good_is_kept_listed_and_can_be_retried() {
-    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+async fn a_batch_that_fails_for_good_is_kept_listed_shown_notified_and_can_be_retried() {
+    let (hook_url, mut received) = notification_hook().await;
+    let inlet =
+        Inlet::with_plugins(&[test_plugin("misbehave")]).config(&format!("notify_webhook_url = \"{hook_url}\"\n"));
     let id = misbehave_integration(&inlet, "bad-batch", &["--manual"]).await;
     let output = inlet.run(&["sync", &id, "--json"]).await;
     let run = support::sync_outcome(serde_json::from_slice(&output.stdout).unwrap());
     assert_eq!(run["error_class"], "permanent", "{run}");
+
+    // The fetch succeeded, but what it stored cannot be processed: the
+    // operator sees a failure where they look, and is told.
+    let listed = inlet.json(&["schedule", "list", "--json"]).await;
+    assert_eq!((&listed[0]["status"]["status"], &listed[0]["status_label"]), (&json!("failed"), &json!("Failed")));
+    assert!(listed[0]["last_error"].as_str().unwrap().contains("this batch cannot be processed"), "{listed}");
+    let notification =
+        tokio::time::timeout(std::time::Duration::from_secs(10), received.recv()).await.unwrap().unwrap();
+    assert_eq!(notification["event"], "integration.processing_failed", "{notification}");
+    assert_eq!(notification["integration_id"].to_string(), id);
+    assert!(notification["detail"].as_str().unwrap().contains("this batch cannot be processed"), "{notification}");
     let failed = inlet.json(&["batches", "failed", "--json"]).await;
     let batch = failed[0]["id"].as_i64().unwrap();
     assert!(run["error_message"].as_str().unwrap().contains(&format!("inlet batches retry {batch}")), "{run}");

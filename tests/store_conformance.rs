@@ -11,7 +11,7 @@ use inlet::schedule::Schedule;
 use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
-use inlet::store::integrations::{NewIntegration, RunEnd};
+use inlet::store::integrations::{IntegrationFilter, NewIntegration, RunEnd};
 use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob};
 use inlet::store::raw_batches::BatchSelection;
 use inlet::store::records::{RecordCounts, RecordFilter};
@@ -396,6 +396,56 @@ async fn batches_that_nothing_is_to_process_are_queued_for_processing_once(b: Ba
     assert!(s.queue_unprocessed_batches(3).await.unwrap().is_empty(), "once: its job waits now");
     let queued = &s.integration_jobs(left).await.unwrap()[0];
     assert_eq!((queued.queue, queued.max_attempts, queued.args.trigger), (Queue::Process, 3, Trigger::Retry));
+}
+
+conformance!(processing_failures, processing_that_failed_for_good_shows_until_processing_succeeds);
+async fn processing_that_failed_for_good_shows_until_processing_succeeds(b: Backend) {
+    use inlet::store::run_batches::RunStart;
+    let s = &b.store;
+    let (a, other) = (integration(s, "a", None).await, integration(s, "other", None).await);
+    let process = |id: i64| NewJob { queue: Queue::Process, ..fetch_job(id, START) };
+    let run_process = |id: i64, job_id: i64, status: RunStatus| async move {
+        let start = RunStart {
+            integration_id: id,
+            queue: Queue::Process,
+            trigger: Trigger::Manual,
+            attempt: 1,
+            job_id: Some(job_id),
+            pending_run_id: None,
+        };
+        let run = s.start_runs(&[start]).await.unwrap().0[0];
+        let outcome = RunOutcome {
+            status,
+            batches: 1,
+            items_seen: 0,
+            records: RecordCounts::default(),
+            error: None,
+            progress: None,
+        };
+        s.finish_sync_run(run, &outcome).await.unwrap();
+    };
+    // A fetch that failed for good is the failure streak's, not this.
+    let fetch = s.enqueue_job(&fetch_job(other, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    assert!(s.fail_job(&lease(fetch, "w", 1), "permanent", "fetch broke").await.unwrap());
+    let failing = s.enqueue_job(&process(a)).await.unwrap();
+    s.claim_jobs(Queue::Process, "w", 30_000, 1).await.unwrap();
+    run_process(a, failing, RunStatus::Failed).await;
+    assert!(s.fail_job(&lease(failing, "w", 1), "permanent", "bad batch\nmore").await.unwrap());
+    let failures = s.processing_failures(&[a, other]).await.unwrap();
+    assert_eq!(failures.into_iter().collect::<Vec<_>>(), [(a, "bad batch\nmore".to_string())]);
+    let candidates = IntegrationFilter { failing: true, ..IntegrationFilter::default() };
+    let listed = s.integrations_page(&candidates, None, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|i| i.id).collect::<Vec<_>>(), [a], "a failing filter finds it");
+
+    // A later processing run (the next fetch's) that succeeds clears it; the
+    // failed job stays listed for the operator.
+    b.clock.advance(1);
+    let next = s.enqueue_job(&process(a)).await.unwrap();
+    s.claim_jobs(Queue::Process, "w", 30_000, 1).await.unwrap();
+    run_process(a, next, RunStatus::Success).await;
+    assert!(s.processing_failures(&[a, other]).await.unwrap().is_empty());
+    assert_eq!(s.job(failing).await.unwrap().unwrap().state.as_str(), "failed");
 }
 
 conformance!(lanes, an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane);

@@ -70,9 +70,7 @@ impl Notifier {
             detail,
             "integration paused"
         );
-        let Some(outbox) = &self.outbox else { return };
-        self.unsent.count.fetch_add(1, Ordering::SeqCst);
-        let _ = outbox.send(json!({
+        self.post(json!({
             "event": "integration.paused",
             "integration_id": integration.id,
             "name": integration.name,
@@ -82,6 +80,35 @@ impl Notifier {
             "detail": detail,
             "at": at,
         }));
+    }
+
+    /// What an integration fetched cannot be turned into records: its
+    /// processing failed for good and waits in the failed list for an
+    /// operator (its fetches go on, so nothing pauses it).
+    pub fn processing_failed(&self, integration: &Integration, detail: &str, at: i64) {
+        tracing::warn!(
+            integration = integration.id,
+            name = %integration.name,
+            plugin = %integration.plugin_id,
+            detail,
+            "processing failed for good"
+        );
+        self.post(json!({
+            "event": "integration.processing_failed",
+            "integration_id": integration.id,
+            "name": integration.name,
+            "plugin": integration.plugin_id,
+            "instance_type": integration.instance_type,
+            "detail": detail,
+            "at": at,
+        }));
+    }
+
+    /// Queue `body` for the webhook, if one is configured.
+    fn post(&self, body: serde_json::Value) {
+        let Some(outbox) = &self.outbox else { return };
+        self.unsent.count.fetch_add(1, Ordering::SeqCst);
+        let _ = outbox.send(body);
     }
 }
 

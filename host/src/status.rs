@@ -1,7 +1,7 @@
 //! What an operator sees per integration: Processing, Paused (with reason),
 //! Plugin missing (its runs wait for the plugin), Retrying (its last attempt
-//! failed and another is due), Failed (its last run failed for good; the
-//! schedule goes on), Needs update (due, overdue or queued), or Up to date.
+//! failed and another is due), Failed (its last fetch, or the processing of
+//! what it stored, failed for good; the schedule goes on), Needs update (due, overdue or queued), or Up to date.
 
 use crate::domain::pause_reason::PauseReason;
 use crate::store::integrations::Integration;
@@ -22,7 +22,8 @@ pub enum UpdateStatus {
         max_attempts: i64,
         at: i64,
     },
-    /// The last run failed and will not be retried; the next is the schedule's.
+    /// The last fetch, or the processing of what fetches stored, failed and
+    /// will not be retried; the next fetch is the schedule's.
     Failed,
     NeedsUpdate,
     UpToDate,
@@ -54,12 +55,15 @@ impl UpdateStatus {
         }
     }
 
-    /// `waiting` is the job the integration waits on, if any.
+    /// `waiting` is the job the integration waits on, if any;
+    /// `processing_failed`, whether what its fetches store fails to process
+    /// for good (its fetches may well succeed).
     pub fn of(
         integration: &Integration,
         plugin_loaded: bool,
         running: bool,
         waiting: Option<&WaitingJob>,
+        processing_failed: bool,
         now: i64,
     ) -> UpdateStatus {
         if running {
@@ -74,7 +78,7 @@ impl UpdateStatus {
                 max_attempts: retry.max_attempts,
                 at: retry.run_at,
             }
-        } else if integration.consecutive_failures > 0 {
+        } else if integration.consecutive_failures > 0 || processing_failed {
             UpdateStatus::Failed
         } else if waiting.is_some() || integration.next_due_at.is_some_and(|due| due <= now) {
             UpdateStatus::NeedsUpdate

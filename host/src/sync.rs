@@ -439,19 +439,27 @@ impl SyncRunner {
         }
     }
 
-    /// Tell the operator about each integration a recorded run paused.
-    pub fn notify_paused(&self, runs: &[ExecutedRun], recorded: &[Recorded]) {
+    /// Tell the operator about each integration that a recorded run paused,
+    /// or whose processing it sent to the failed list. `completions` are the
+    /// runs' records, in the same order.
+    pub fn notify_operator(&self, runs: &[ExecutedRun], completions: &[RunCompletion], recorded: &[Recorded]) {
         let now = self.store.now();
-        for (run, recorded) in runs.iter().zip(recorded) {
-            let Recorded::Finished { paused: Some(reason) } = recorded else { continue };
+        for ((run, completion), recorded) in runs.iter().zip(completions).zip(recorded) {
+            let Recorded::Finished { paused } = recorded else { continue };
             let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
-            let detail = match reason {
-                PauseReason::Error => {
-                    format!("{} runs failed in a row; last error: {last_error}", self.pause_after_failures)
-                }
-                _ => last_error.to_string(),
-            };
-            self.notifier.integration_paused(&run.started.integration, *reason, &detail, now);
+            if let Some(reason) = paused {
+                let detail = match reason {
+                    PauseReason::Error => {
+                        format!("{} runs failed in a row; last error: {last_error}", self.pause_after_failures)
+                    }
+                    _ => last_error.to_string(),
+                };
+                self.notifier.integration_paused(&run.started.integration, *reason, &detail, now);
+            }
+            let failed_for_good = matches!(completion.job, Some((_, JobAction::Fail { .. })));
+            if failed_for_good && run.started.request.queue.processes() {
+                self.notifier.processing_failed(&run.started.integration, last_error, now);
+            }
         }
     }
 
@@ -533,7 +541,7 @@ impl SyncRunner {
         if recorded[0] == Recorded::LeaseLost {
             bail!("integration {id}: run {run_id} lost its lease before it was recorded; its result was dropped");
         }
-        self.notify_paused(std::slice::from_ref(&executed), &recorded);
+        self.notify_operator(std::slice::from_ref(&executed), std::slice::from_ref(&completion), &recorded);
         self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")
     }
 

@@ -84,7 +84,8 @@ impl UpdatesQuery {
 
     /// What the database can rule out for the status wanted, so that a rare
     /// status does not read every row: each status but Processing ranks
-    /// below Paused, and Failed needs a failure streak (see `UpdateStatus::of`).
+    /// below Paused, and Failed needs a failure streak or failed processing
+    /// (see `UpdateStatus::of`).
     /// `None` when the status contradicts the filter's `enabled`: nothing matches.
     fn candidates(&self) -> Option<IntegrationFilter> {
         let mut filter = self.integrations.clone();
@@ -169,6 +170,7 @@ async fn rows_of(host: &Host, integrations: Vec<Integration>) -> Result<Vec<Upda
     let now = store.now();
     let failing: Vec<i64> = integrations.iter().filter(|i| i.consecutive_failures > 0).map(|i| i.id).collect();
     let failures = store.last_failures(&failing).await?;
+    let processing_failures = store.processing_failures(&ids).await?;
     let mut rows = Vec::new();
     for integration in integrations {
         let kind = instance_kind(host, &integration);
@@ -179,11 +181,12 @@ async fn rows_of(host: &Host, integrations: Vec<Integration>) -> Result<Vec<Upda
             // A run an operator asked for counts as in flight from the click on.
             jobs.running.contains(&integration.id) || active.contains_key(&integration.id),
             jobs.waiting.get(&integration.id),
+            processing_failures.contains_key(&integration.id),
             now,
         );
         let last_error = match &status {
             UpdateStatus::Retrying { .. } => jobs.waiting.get(&integration.id).and_then(|j| j.error_message.as_deref()),
-            _ => failures.get(&integration.id).map(String::as_str),
+            _ => failures.get(&integration.id).or_else(|| processing_failures.get(&integration.id)).map(String::as_str),
         };
         rows.push(UpdateRow {
             id: integration.id,

@@ -53,7 +53,8 @@ pub struct IntegrationFilter {
     pub name_contains: Option<String>,
     /// Only enabled (`true`) or only paused (`false`) ones.
     pub enabled: Option<bool>,
-    /// Only those whose last run failed for good (`consecutive_failures > 0`).
+    /// Only those whose last fetch failed for good (`consecutive_failures > 0`),
+    /// or with processing in the failed list.
     pub failing: bool,
     /// Leave out the host's own tasks.
     pub without_host_tasks: bool,
@@ -181,7 +182,7 @@ impl Store {
             None => &mut conditions,
         };
         if filter.failing {
-            conditions.fixed("consecutive_failures > 0");
+            conditions.fixed(&format!("(consecutive_failures > 0 OR {})", super::jobs::WITH_FAILED_PROCESSING));
         }
         if filter.without_host_tasks {
             conditions.text("plugin_id <> ?", HOST_PLUGIN_ID);

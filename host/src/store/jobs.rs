@@ -20,6 +20,12 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Integrations with a processing job in the failed list: those that
+/// [`Store::processing_failures`] reports, and any whose processing has
+/// succeeded since, for filters that narrow a page before it is read.
+pub(super) const WITH_FAILED_PROCESSING: &str =
+    "id IN (SELECT integration_id FROM jobs WHERE state = 'failed' AND queue <> 'fetch')";
+
 /// What a job asks for, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobArgs {
@@ -696,6 +702,35 @@ impl Store {
             }
         }
         Ok(active)
+    }
+
+    /// The error of each of `integration_ids` whose processing failed for
+    /// good (its job is in the failed list) and has not succeeded since: its
+    /// fetches succeed, but what they store is not turned into records.
+    pub async fn processing_failures(&self, integration_ids: &[i64]) -> Result<BTreeMap<i64, String>> {
+        if integration_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = format!(
+            "SELECT j.integration_id, j.error_message FROM jobs j
+             WHERE j.state = 'failed' AND j.queue <> 'fetch' AND {}
+               AND NOT EXISTS (
+                   SELECT 1 FROM sync_runs r WHERE r.integration_id = j.integration_id AND r.queue <> 'fetch'
+                     AND r.status = 'success' AND r.finished_at > j.finished_at)
+             ORDER BY j.finished_at, j.id",
+            super::json_ids_match(self.backend(), "j.integration_id", 1)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(super::json_param(&integration_ids))
+            .fetch_all(self.pool())
+            .await?;
+        let mut failures = BTreeMap::new();
+        for row in rows {
+            // The newest failure says most.
+            let message: Option<String> = row.try_get("error_message")?;
+            failures.insert(row.try_get("integration_id")?, message.unwrap_or_default());
+        }
+        Ok(failures)
     }
 
     /// Queue a process job (of `max_attempts`) for each integration whose
