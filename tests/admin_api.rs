@@ -669,6 +669,8 @@ async fn failed_batches_through_the_api() {
     let rows = api.ok("/api/updates?status=failed").await["rows"].clone();
     assert_eq!((rows[0]["id"].as_i64(), &rows[0]["status_label"]), (Some(id), &json!("Failed")), "{rows}");
     assert!(rows[0]["last_error"].as_str().unwrap().contains("this batch cannot be processed"), "{rows}");
+    let console = api.ok("/api/console").await;
+    assert_eq!((console["failed_jobs"].as_i64(), console["groups"].as_i64()), (Some(1), Some(1)), "{console}");
     let batch = failed[0]["id"].as_i64().unwrap();
     assert_eq!(api.post("/api/batches/424242/retry", json!(null)).await.status, 404);
     let retried = api.post(&format!("/api/batches/{batch}/retry"), json!(null)).await;
@@ -854,6 +856,11 @@ async fn lists_page_by_cursor_and_filter_and_the_stream_sends_only_changes() {
     let mut buffer = String::new();
     let (name, sent) = next_event(&mut stream, &mut buffer).await;
     assert_eq!((name.as_str(), ids_in(&sent, "rows")), ("page", vec![ids[0], ids[2]]));
+    // With it, the console's summary (and then again only when it changes).
+    let (name, console) = next_event(&mut stream, &mut buffer).await;
+    assert_eq!(name, "console");
+    assert_eq!(console, api.ok("/api/console").await);
+    assert_eq!((console["groups"].as_i64(), console["failed_jobs"].as_i64()), (Some(2), Some(0)), "{console}");
     assert_eq!(api.post(&format!("/api/integrations/{}/pause", ids[0]), json!(null)).await.status, 200);
     let (name, changes) = next_event(&mut stream, &mut buffer).await;
     assert_eq!((name.as_str(), ids_in(&changes, "changed")), ("changes", vec![ids[0]]), "{changes}");

@@ -448,6 +448,26 @@ async fn processing_that_failed_for_good_shows_until_processing_succeeds(b: Back
     assert_eq!(s.job(failing).await.unwrap().unwrap().state.as_str(), "failed");
 }
 
+conformance!(console_counts, the_console_counts_failed_jobs_and_groups_to_reconnect);
+async fn the_console_counts_failed_jobs_and_groups_to_reconnect(b: Backend) {
+    use inlet::domain::manifest::HOST_PLUGIN_ID;
+    let s = &b.store;
+    assert_eq!(s.failed_job_count().await.unwrap(), (0, None));
+    assert_eq!(s.group_count().await.unwrap(), (0, 0));
+    let a = integration(s, "a", None).await;
+    let broken = s.insert_group("test", "broken", &Credentials::default()).await.unwrap();
+    s.insert_group(HOST_PLUGIN_ID, "inlet", &Credentials::default()).await.unwrap();
+    s.mark_group_needs_reconnect(broken, 1, "refresh token revoked").await.unwrap().expect("marked");
+    assert_eq!(s.group_count().await.unwrap(), (2, 1), "the host's own group is not a connection");
+    for at in [START, START + 5] {
+        b.clock.set(at);
+        let job = s.enqueue_job(&fetch_job(a, at)).await.unwrap();
+        s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+        assert!(s.fail_job(&lease(job, "w", 1), "permanent", "no").await.unwrap());
+    }
+    assert_eq!(s.failed_job_count().await.unwrap(), (2, Some(START + 5)));
+}
+
 conformance!(lanes, an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane);
 async fn an_integration_fetches_while_it_processes_but_runs_one_job_of_each_lane(b: Backend) {
     let s = &b.store;

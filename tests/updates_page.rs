@@ -89,9 +89,22 @@ async fn sign_in(page: &Client, base: &str) {
     page.find(Locator::Css("#token-form button[type=submit]")).await.unwrap().click().await.unwrap();
 }
 
+/// Go to the console's page at `path` from the menu, and wait until it shows.
+async fn open_page(page: &Client, path: &str) {
+    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    click(page, &format!("nav.sidebar a[href=\"{path}\"]")).await;
+    eventually(10, path, || async { (page.current_url().await.ok()?.path() == path).then_some(()) }).await;
+}
+
+/// Whether the element with id `view` (a page's section, the drawer) is shown.
+async fn shown(page: &Client, view: &str) -> bool {
+    let script = format!("return !document.querySelector('#{view}').hidden;");
+    page.execute(&script, vec![]).await.is_ok_and(|shown| shown == json!(true))
+}
+
 /// Open the new-integration wizard on `plugin`'s `instance_type`.
 async fn start_wizard(page: &Client, plugin: &str, instance_type: &str) {
-    page.find(Locator::Css("#open-wizard")).await.unwrap().click().await.unwrap();
+    open_page(page, "/integrations/new").await;
     page.wait().for_element(Locator::Css(&format!("#wizard-plugin option[value={plugin}]"))).await.unwrap();
     page.find(Locator::Css("#wizard-plugin")).await.unwrap().select_by_value(plugin).await.unwrap();
     let option = format!("#wizard-instance_type option[value={instance_type}]");
@@ -311,12 +324,11 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     .await;
     page.find(Locator::Css("#records-kind")).await.unwrap().send_keys("no-such-kind\u{E007}").await.unwrap();
     wait_for_text(&page, "#records-empty", "No records here.", 10).await;
-    page.find(Locator::Css("#records-close")).await.unwrap().click().await.unwrap();
-    page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
+    open_page(&page, "/updates").await;
+    assert!(!shown(&page, "history-drawer").await, "the drawer closed with the page it was on");
 
     // Plugins: what is loaded (version, contract, hosts) and what did not load, with why.
-    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    page.find(Locator::Css("#open-plugins")).await.unwrap().click().await.unwrap();
+    open_page(&page, "/plugins").await;
     let monzo = "#plugin-list li[data-plugin-id=monzo]";
     let version = text_of(&page, &format!("{monzo} .plugin-version")).await;
     assert!(version.contains("contract 0.2.0") && version.contains("auth oauth2"), "{version}");
@@ -325,7 +337,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let failure = text_of(&page, "#plugin-failure-list li").await;
     assert!(failure.contains("broken.wasm") && failure.contains("not a WebAssembly file"), "{failure}");
     screenshot(&page, "11-plugins").await;
-    page.find(Locator::Css("#plugins-close")).await.unwrap().click().await.unwrap();
 
     // Failed jobs: a run refused for good is listed with its error; retry
     // it, and once it has failed again, delete all (asked twice).
@@ -338,26 +349,23 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         jobs.as_array()?.iter().find(|j| j["integration_id"] == refused["id"])?["finished_at"].as_i64()
     };
     let first = eventually(30, "the refused job in the failed list", failed_at).await;
-    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
+    open_page(&page, "/jobs/failed").await;
     wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
     assert_eq!(text_of(&page, "#failed-list li.failed-job .run-error-class").await, "permanent");
     screenshot(&page, "12-failed-jobs").await;
     click(&page, "#failed-list li.failed-job button[data-job-action=retry]").await;
     eventually(30, "the retried job to fail again", || async { failed_at().await.filter(|at| *at > first) }).await;
-    page.find(Locator::Css("#failed-close")).await.unwrap().click().await.unwrap();
-    page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
+    // The page follows the stream: the job is listed again without a reload.
     wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
+    wait_for_text(&page, "#menu-count-failed [aria-hidden]", "1", 10).await;
     page.find(Locator::Css("#failed-flush")).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#failed-flush", "Delete all: sure?", 10).await;
     page.find(Locator::Css("#failed-flush")).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#failed-empty", "No failed jobs.", 10).await;
     assert_eq!(failed_at().await, None, "deleted");
-    page.find(Locator::Css("#failed-close")).await.unwrap().click().await.unwrap();
 
     // Tokens: make one (shown once, and it works), then revoke it (asked twice).
-    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    page.find(Locator::Css("#open-tokens")).await.unwrap().click().await.unwrap();
+    open_page(&page, "/tokens").await;
     let configured = text_of(&page, "#tokens-configured").await;
     assert!(configured.contains("INLET_ADMIN_TOKEN is also accepted"), "{configured}");
     page.find(Locator::Css("#new-token-name")).await.unwrap().send_keys("grafana").await.unwrap();
@@ -381,13 +389,11 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     .await;
     let refused = api.get(format!("{base}/api/plugins")).bearer_auth(&made).send().await.unwrap();
     assert_eq!(refused.status(), 401, "revoked");
-    page.find(Locator::Css("#tokens-close")).await.unwrap().click().await.unwrap();
 
     // Connections: the Monzo account, reconnected by a link; an API-key
     // account connected from the form (a missing key refused inline), its
     // key never shown again; then deleted, asked twice.
-    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    page.find(Locator::Css("#open-connections")).await.unwrap().click().await.unwrap();
+    open_page(&page, "/connections").await;
     let monzo_row = "#connections-body tr[data-plugin-id=monzo]";
     wait_for_text(&page, &format!("{monzo_row} .connection-status .badge"), "Connected", 10).await;
     page.find(Locator::Css(&format!("{monzo_row} button[data-connection-action=reconnect]")))
@@ -432,7 +438,6 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         page.find_all(Locator::Css(&delete)).await.ok()?.is_empty().then_some(())
     })
     .await;
-    page.find(Locator::Css("#connections-close")).await.unwrap().click().await.unwrap();
 
     // New integration: plugin, type, account, a config form from the type's
     // schema (the server's refusal shown at its field), a cron schedule in a
@@ -480,11 +485,8 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
         "{created:#}"
     );
     assert_eq!((&settings["enabled"], &created["config"]["since"]), (&json!(false), &json!("2026-01-01T00:00:00Z")));
-    eventually(10, "the wizard closed", || async {
-        let open = page.execute("return document.querySelector('#wizard-dialog').open;", vec![]).await.ok()?;
-        (open == json!(false)).then_some(())
-    })
-    .await;
+    eventually(10, "back to Updates", || async { shown(&page, "updates-view").await.then_some(()) }).await;
+    assert!(!shown(&page, "wizard-view").await);
 
     // Search and pages: by name and status, kept in the address; more
     // rows than a page holds are paged.
@@ -631,7 +633,7 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     screenshot(&page, &shot("1-signed-in")).await;
 
     // An API-key account, connected from the Connections form.
-    page.find(Locator::Css("#open-connections")).await.unwrap().click().await.unwrap();
+    open_page(&page, "/connections").await;
     page.wait().for_element(Locator::Css("#connect-plugin option[value=api-key]")).await.unwrap();
     page.find(Locator::Css("#connect-plugin")).await.unwrap().select_by_value("api-key").await.unwrap();
     page.find(Locator::Css("#connect-name")).await.unwrap().send_keys("my notes account").await.unwrap();
@@ -639,7 +641,6 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
     wait_for_text(&page, "#connected-message", "my notes account is connected.", 10).await;
     screenshot(&page, &shot("2-connected")).await;
-    page.find(Locator::Css("#connections-close")).await.unwrap().click().await.unwrap();
 
     // The wizard: its notes, every weekday at 07:30 in New York.
     start_wizard(&page, "api-key", "notes").await;
@@ -695,26 +696,27 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     .await;
     screenshot(&page, &shot("5-synced")).await;
 
-    // Its records.
+    // Its records, on a page of their own.
     page.find(Locator::Css("#history-records")).await.unwrap().click().await.unwrap();
+    eventually(10, "the records page", || async {
+        (page.current_url().await.ok()?.path() == format!("/integrations/{id}/records")).then_some(())
+    })
+    .await;
+    wait_for_text(&page, "#records-heading", "Records of my notes", 10).await;
     page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
     wait_for_count(&page, "#records-list li.record", 6, "its six notes").await;
     screenshot(&page, &shot("6-records")).await;
-    page.find(Locator::Css("#records-close")).await.unwrap().click().await.unwrap();
-    page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
 
-    // Broken: the key is revoked at the upstream. The run is refused for
-    // good, and its job is among the failed ones, with the reason.
+    // Broken: the key is revoked at the upstream. The next run (asked for
+    // elsewhere while the operator watches Failed jobs) is refused for good,
+    // and its job appears there live, with the reason.
+    open_page(&page, "/jobs/failed").await;
+    wait_for_text(&page, "#failed-empty", "No failed jobs.", 10).await;
     fake.update(|notes| notes.revoked = true);
-    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
-    eventually(30, "the refused job in the failed list", || async {
-        let failed = get_json("/api/jobs/failed").await;
-        failed.as_array()?.iter().any(|j| j["integration_id"] == id).then_some(())
-    })
-    .await;
-    page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    page.find(Locator::Css("#open-failed")).await.unwrap().click().await.unwrap();
-    wait_for_text(&page, "#failed-list li.failed-job .failed-name", "my notes", 10).await;
+    let asked = api.post(format!("{base}/api/integrations/{id}/sync?force=true")).bearer_auth(TOKEN).send().await;
+    assert_eq!(asked.unwrap().status(), 202);
+    wait_for_text(&page, "#failed-list li.failed-job .failed-name", "my notes", 30).await;
+    wait_for_text(&page, "#menu-count-failed [aria-hidden]", "1", 10).await;
     assert_eq!(text_of(&page, "#failed-list li.failed-job .run-error-class").await, "unauthorized");
     let error = text_of(&page, "#failed-list li.failed-job").await;
     assert!(error.contains("https://notes.test/notes refused the group's credentials (401)"), "{error}");
@@ -734,30 +736,43 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     assert_eq!(fetched["items_seen"], 6, "{fetched:#}");
     screenshot(&page, &shot("8-retried")).await;
 
-    // Each view has its own address: typed, it opens, and closing it
-    // returns to the list's; from the menu, Back closes it.
-    let open_dialog = |dialog: &'static str| {
-        let page = page.clone();
-        async move {
-            let script = format!("return document.querySelector('#{dialog}').open;");
-            page.execute(&script, vec![]).await.is_ok_and(|open| open == json!(true))
-        }
-    };
-    let at = |path: &'static str| {
+    // Each page has its own address: typed, it shows; the menu moves
+    // between pages and Back returns.
+    let at = |path: String| {
         let page = page.clone();
         async move { (page.current_url().await.ok()?.path() == path).then_some(()) }
     };
     page.goto(&format!("{base}/plugins")).await.unwrap();
-    eventually(10, "the plugins view at its address", || async { open_dialog("plugins-dialog").await.then_some(()) })
+    eventually(10, "the plugins page at its address", || async { shown(&page, "plugins-view").await.then_some(()) })
         .await;
+    assert!(!shown(&page, "updates-view").await, "one page at a time");
     assert_eq!(text_of(&page, "nav.sidebar [aria-current=page]").await.trim(), "Plugins");
-    page.find(Locator::Css("#plugins-close")).await.unwrap().click().await.unwrap();
-    eventually(10, "the list's address again", || at("/updates")).await;
-    page.find(Locator::Css("nav.sidebar a[data-view=\"/jobs/failed\"]")).await.unwrap().click().await.unwrap();
-    eventually(10, "the failed jobs view", || async { open_dialog("failed-dialog").await.then_some(()) }).await;
-    eventually(10, "its address", || at("/jobs/failed")).await;
+    assert_eq!(page.title().await.unwrap(), "Plugins · inlet");
+    open_page(&page, "/jobs/failed").await;
+    eventually(10, "the failed jobs page", || async { shown(&page, "failed-view").await.then_some(()) }).await;
     page.back().await.unwrap();
-    eventually(10, "Back to the list", || async { at("/updates").await.filter(|_| true) }).await;
-    eventually(10, "the view closed", || async { (!open_dialog("failed-dialog").await).then_some(()) }).await;
-    screenshot(&page, &shot("9-views")).await;
+    eventually(10, "Back to Plugins", || at("/plugins".into())).await;
+    eventually(10, "its page shown", || async { shown(&page, "plugins-view").await.then_some(()) }).await;
+    page.goto(&format!("{base}/integrations/{id}/records")).await.unwrap();
+    wait_for_text(&page, "#records-heading", "Records of my notes", 10).await;
+    open_page(&page, "/updates").await;
+    eventually(10, "the Updates page", || async { shown(&page, "updates-view").await.then_some(()) }).await;
+    screenshot(&page, &shot("9-pages")).await;
+
+    // On a phone the menu sits above the page, and nothing scrolls sideways.
+    page.set_window_size(390, 844).await.unwrap();
+    for path in ["/updates", "/jobs/failed", "/connections", "/tokens", "/integrations/new"] {
+        open_page(&page, path).await;
+        let fits = page
+            .execute(
+                "const menu = document.querySelector('nav.sidebar').getBoundingClientRect();
+                 const main = document.querySelector('main').getBoundingClientRect();
+                 return main.top >= menu.bottom - 1 && document.documentElement.scrollWidth <= window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        screenshot(&page, &shot(&format!("10-phone{}", path.replace('/', "-")))).await;
+        assert_eq!(fits, json!(true), "{path} on a phone");
+    }
 }

@@ -4,6 +4,7 @@
 //! `/api/openapi.json` is generated from the route handlers themselves.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -88,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .routes(routes!(schedules::preview))
         .routes(routes!(updates::list))
         .routes(routes!(updates::stream))
+        .routes(routes!(console::summary))
         .routes(routes!(jobs::failed, jobs::flush))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::retry_all))

@@ -1,8 +1,8 @@
-//! The operator's console: `GET /` (a redirect), `GET /updates` (the HTML),
-//! the addresses of its other views (see [`VIEWS`]), which serve the same
-//! document, and its script and style sheet under `/ui/`. The files are embedded
-//! in the binary, so there is no front-end server and no build step; they use
-//! no third-party code.
+//! The operator's console: `GET /` (a redirect), `GET /updates` and the
+//! addresses of its other pages (see [`PAGES`]), which all serve the same
+//! document, and its scripts and style sheet under `/ui/`. The files are
+//! embedded in the binary, so there is no front-end server and no build step;
+//! they use no third-party code.
 //!
 //! The page itself is public: it holds no data and no secret. It asks the
 //! operator for the admin token and keeps it in the tab's `sessionStorage`,
@@ -21,9 +21,25 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-const PAGE: &str = include_str!("ui/updates.html");
-const SCRIPT: &str = include_str!("ui/updates.js");
-const STYLE: &str = include_str!("ui/updates.css");
+const PAGE: &str = include_str!("ui/console.html");
+const STYLE: &str = include_str!("ui/console.css");
+
+/// The console's scripts, in the order the page loads them (they share one
+/// global scope: `base.js` declares what the others use, `console.js`, last,
+/// the table of pages that names their functions).
+const SCRIPTS: [(&str, &str); 11] = [
+    ("base.js", include_str!("ui/base.js")),
+    ("updates.js", include_str!("ui/updates.js")),
+    ("history.js", include_str!("ui/history.js")),
+    ("schedule.js", include_str!("ui/schedule.js")),
+    ("plugins.js", include_str!("ui/plugins.js")),
+    ("failed-jobs.js", include_str!("ui/failed-jobs.js")),
+    ("tokens.js", include_str!("ui/tokens.js")),
+    ("records.js", include_str!("ui/records.js")),
+    ("wizard.js", include_str!("ui/wizard.js")),
+    ("connections.js", include_str!("ui/connections.js")),
+    ("console.js", include_str!("ui/console.js")),
+];
 
 /// No inline script or style, nothing from another origin, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -39,10 +55,11 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
     (header::CACHE_CONTROL, "no-cache"),
 ];
 
-/// The console's views besides the Updates list, each with its own address
-/// (the script opens the one its address names; links and the back button
-/// move between them without a reload).
-const VIEWS: [&str; 5] = ["/plugins", "/connections", "/integrations/new", "/jobs/failed", "/tokens"];
+/// The console's pages besides Updates, each at its own address (the script
+/// shows the one its address names; links and the back button move between
+/// them without a reload). `console.js` lists the same pages.
+const PAGES: [&str; 6] =
+    ["/plugins", "/connections", "/integrations/new", "/jobs/failed", "/tokens", "/integrations/{id}/records"];
 
 /// The page's routes. They need no state; the type matches the API router's
 /// so that it can be merged before `with_state`.
@@ -53,12 +70,15 @@ pub fn router() -> Router<ApiState> {
 fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let page = || async { asset("text/html; charset=utf-8", PAGE) };
     let mut router = Router::new().route("/", get(|| async { Redirect::to("/updates") })).route("/updates", get(page));
-    for view in VIEWS {
-        router = router.route(view, get(page));
+    for path in PAGES {
+        router = router.route(path, get(page));
+    }
+    for (name, script) in SCRIPTS {
+        router = router
+            .route(&format!("/ui/{name}"), get(move || async move { asset("text/javascript; charset=utf-8", script) }));
     }
     router
-        .route("/ui/updates.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
-        .route("/ui/updates.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
+        .route("/ui/console.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -109,8 +129,10 @@ mod tests {
             ("/plugins", 200, Some("text/html; charset=utf-8")),
             ("/integrations/new", 200, Some("text/html; charset=utf-8")),
             ("/jobs/failed", 200, Some("text/html; charset=utf-8")),
-            ("/ui/updates.js", 200, Some("text/javascript; charset=utf-8")),
-            ("/ui/updates.css", 200, Some("text/css; charset=utf-8")),
+            ("/integrations/12/records", 200, Some("text/html; charset=utf-8")),
+            ("/ui/base.js", 200, Some("text/javascript; charset=utf-8")),
+            ("/ui/console.js", 200, Some("text/javascript; charset=utf-8")),
+            ("/ui/console.css", 200, Some("text/css; charset=utf-8")),
         ] {
             let (got, headers) = get(path).await;
             let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
@@ -132,15 +154,22 @@ mod tests {
         // The content security policy would block them.
         assert!(!PAGE.contains("<script>") && !PAGE.contains("<style") && !PAGE.contains(" style="));
         assert!(!PAGE.contains(" onclick=") && !PAGE.contains(" onsubmit=") && !PAGE.contains("javascript:"));
-        assert!(PAGE.contains(r#"<script src="/ui/updates.js" defer></script>"#));
-        assert!(PAGE.contains(r#"<link rel="stylesheet" href="/ui/updates.css">"#));
+        // Every script, in the order they are served in (see SCRIPTS).
+        let tags: Vec<String> =
+            SCRIPTS.iter().map(|(name, _)| format!(r#"<script src="/ui/{name}" defer></script>"#)).collect();
+        let positions: Vec<usize> = tags.iter().map(|tag| PAGE.find(tag.as_str()).expect(tag)).collect();
+        assert!(positions.is_sorted(), "{tags:?}");
+        assert_eq!(PAGE.matches("<script").count(), SCRIPTS.len());
+        assert!(PAGE.contains(r#"<link rel="stylesheet" href="/ui/console.css">"#));
     }
 
     #[test]
     fn the_script_never_writes_html() {
         // Names come from users: API data is written as text only.
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
-            assert!(!SCRIPT.contains(sink), "updates.js uses {sink}");
+        for (name, script) in SCRIPTS {
+            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+                assert!(!script.contains(sink), "{name} uses {sink}");
+            }
         }
     }
 }

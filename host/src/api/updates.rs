@@ -1,17 +1,18 @@
 //! `GET /api/updates`: a page of integrations and tasks with their status,
 //! and `/api/updates/stream`, which sends that page and then only what
-//! changes in it.
+//! changes in it, with the console's summary whenever it changes.
 
 use super::ApiState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::QueryParams;
+use crate::operations::console::{self, ConsoleSummary};
 use crate::operations::updates::{self, UpdateRow, UpdatesFilter, UpdatesPage};
 use crate::status::UpdateStatusKind;
 use crate::store::integrations::IntegrationFilter;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -121,19 +122,25 @@ impl Sent {
     }
 }
 
+/// What a stream has sent so far.
+struct Streamed {
+    page: Option<Sent>,
+    console: Option<ConsoleSummary>,
+}
+
 #[utoipa::path(get, path = "/api/updates/stream", tag = "updates", params(UpdatesQuery),
-    responses((status = 200, description = "text/event-stream: first a `page` event, the JSON of GET /api/updates with the same query; then a `changes` event (UpdatesChanges: changed rows, removed ids, next_cursor) whenever that page changes", content_type = "text/event-stream"),
+    responses((status = 200, description = "text/event-stream: first a `page` event, the JSON of GET /api/updates with the same query, and a `console` event, the JSON of GET /api/console; then a `changes` event (UpdatesChanges: changed rows, removed ids, next_cursor) whenever that page changes, and a `console` event whenever the summary does", content_type = "text/event-stream"),
         (status = 422, body = ErrorBody)))]
 pub async fn stream(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<UpdatesQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let request = query.into_request()?;
-    let start = (api, request, None::<Sent>, Duration::ZERO);
-    let events = futures_util::stream::unfold(start, |(mut api, request, sent, mut read_took)| async move {
+    let start = (api, request, Streamed { page: None, console: None }, Duration::ZERO);
+    let events = futures_util::stream::unfold(start, |(mut api, request, mut streamed, mut read_took)| async move {
         // The page goes out at once; then its changes, until the server
         // shuts down (graceful shutdown waits for open responses).
-        let mut wait = sent.is_some();
+        let mut wait = streamed.page.is_some();
         loop {
             if *api.stopping.borrow() {
                 return None;
@@ -146,25 +153,32 @@ pub async fn stream(
             }
             wait = true;
             let reading = std::time::Instant::now();
-            let page = request.read(&api).await;
+            let read = tokio::try_join!(request.read(&api), console::summary(&api.host));
             read_took = reading.elapsed();
-            let page = match page {
-                Ok(page) => page,
+            let (page, summary) = match read {
+                Ok(read) => read,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "reading updates for a stream failed");
                     continue;
                 }
             };
-            let event = match &sent {
-                None => Event::default().event("page").json_data(&page),
-                Some(sent) => match sent.changes(&page) {
-                    Some(changes) => Event::default().event("changes").json_data(&changes),
-                    None => continue,
-                },
-            };
-            let event = event.expect("rows serialise");
-            return Some((Ok(event), (api, request, Some(Sent::of(&page)), read_took)));
+            let mut events = Vec::new();
+            match &streamed.page {
+                None => events.push(Event::default().event("page").json_data(&page)),
+                Some(sent) => {
+                    events.extend(sent.changes(&page).map(|c| Event::default().event("changes").json_data(&c)))
+                }
+            }
+            if streamed.console.as_ref() != Some(&summary) {
+                events.push(Event::default().event("console").json_data(&summary));
+            }
+            if events.is_empty() {
+                continue;
+            }
+            let events: Vec<_> = events.into_iter().map(|event| Ok(event.expect("rows serialise"))).collect();
+            streamed = Streamed { page: Some(Sent::of(&page)), console: Some(summary) };
+            return Some((futures_util::stream::iter(events), (api, request, streamed, read_took)));
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(events.flatten()).keep_alive(KeepAlive::default()))
 }

@@ -3,6 +3,7 @@
 //! writes nothing unless everything is valid.
 
 pub mod batches;
+pub mod console;
 pub mod groups;
 pub mod integrations;
 pub mod tokens;

@@ -224,6 +224,19 @@ impl Store {
             .collect()
     }
 
+    /// How many groups there are besides the host's own, and how many of
+    /// them need reconnecting.
+    pub async fn group_count(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END), 0) AS broken
+             FROM groups WHERE plugin_id <> $1",
+        )
+        .bind(HOST_PLUGIN_ID)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("broken")?))
+    }
+
     /// Up to `limit` groups matching `filter` with ids above `after`, by id.
     pub async fn groups_page(&self, filter: &GroupFilter, after: Option<i64>, limit: i64) -> Result<Vec<Group>> {
         let mut conditions = Conditions::default();

@@ -620,6 +620,14 @@ impl Store {
         .collect()
     }
 
+    /// How many jobs are in the failed list, and when the newest of them failed.
+    pub async fn failed_job_count(&self) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(finished_at) AS newest FROM jobs WHERE state = 'failed'")
+            .fetch_one(self.pool())
+            .await?;
+        Ok((row.try_get("n")?, row.try_get("newest")?))
+    }
+
     /// Give failed jobs a fresh set of attempts, now. `None` retries them all.
     pub async fn retry_failed_jobs(&self, id: Option<i64>) -> Result<u64> {
         let result = sqlx::query(
