@@ -10,8 +10,9 @@ const RECORDS_PAGE = 50;
 
 // The Records page of integration `id` (its address names it).
 async function openRecords(id) {
-  // what: events, objects or blocks; kind: the filter the shown list was read with.
-  const records = { id, what: 'events', kind: '', cursor: null, generation: 0 };
+  // what: events, objects or blocks; kind: the filter the shown list was
+  // read with; pages: how many are shown.
+  const records = { id, what: 'events', kind: '', cursor: null, pages: 0, generation: 0 };
   state.records = records;
   setText($('#records-heading'), 'Records');
   $('#records-kind').value = '';
@@ -25,6 +26,15 @@ async function openRecords(id) {
 
 function leaveRecords() {
   state.records = null;
+}
+
+// The page follows its integration's Updates row, while the stream follows
+// a page of rows with it: a run that ended may have stored records, so the
+// newest page is read again (unless older pages are shown, which would go).
+function recordsRowChanged(before, after) {
+  const records = state.records;
+  const ended = before && before.run && !after.run;
+  if (records && records.id === after.id && ended && records.pages <= 1) loadRecords(false);
 }
 
 function showRecordsWhat() {
@@ -54,8 +64,10 @@ async function loadRecords(more) {
     const page = await api(`/api/${records.what}?${query}`);
     if (state.records !== records || generation !== records.generation) return; // superseded
     const list = $('#records-list');
-    if (!more) list.replaceChildren();
-    for (const record of page[records.what]) list.append(recordItem(record, records.what));
+    const items = page[records.what].map((record) => recordItem(record, records.what));
+    if (more) list.append(...items);
+    else setChildren(list, items);
+    records.pages = more ? records.pages + 1 : 1;
     records.cursor = page.next_cursor;
     $('#records-more').hidden = !page.next_cursor;
     $('#records-empty').hidden = list.children.length > 0;

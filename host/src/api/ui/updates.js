@@ -13,6 +13,7 @@ function applyPage(page, sequence) {
   hideBanner();
   $('#loading').hidden = true;
   announceChanges(page.rows);
+  for (const row of page.rows) recordsRowChanged(state.rows.get(row.id), row);
   state.rows = new Map(page.rows.map((row) => [row.id, row]));
   state.nextCursor = page.next_cursor;
   renderRows(page.rows);
