@@ -782,11 +782,26 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
         s.finish_sync_run(run, &done).await.unwrap();
         b.clock.advance(60_000);
     }
+    // A sync is two runs: the fetches' processing is kept beside them.
+    for _ in 0..4 {
+        let start = inlet::store::run_batches::RunStart {
+            integration_id: a,
+            queue: Queue::Process,
+            trigger: Trigger::Schedule,
+            attempt: 1,
+            job_id: None,
+            pending_run_id: None,
+        };
+        let run = s.start_runs(&[start]).await.unwrap().0[0];
+        s.finish_sync_run(run, &done).await.unwrap();
+    }
     let running = s.start_sync_run(a, Trigger::Schedule, 1).await.unwrap();
-    assert_eq!(s.prune_sync_runs(START - 1, 4).await.unwrap(), 3, "beyond the newest 4 (a running run counts)");
+    assert_eq!(s.prune_sync_runs(START - 1, 4).await.unwrap(), 3, "fetches beyond the newest 4 (a running one counts)");
+    let kept = s.sync_runs(a, 20).await.unwrap();
+    assert_eq!(kept.iter().filter(|r| r.queue == Queue::Process).count(), 4, "and the newest 4 processing runs");
     assert_eq!(s.prune_sync_runs(START + 3 * 60_000 + 1, 100).await.unwrap(), 1, "older than the cut-off");
     let left: Vec<i64> = s.sync_runs(a, 100).await.unwrap().iter().map(|r| r.id).collect();
-    assert_eq!(left.len(), 3);
+    assert_eq!(left.len(), 7, "two fetches and four processing runs left: {left:?}");
     assert_eq!(left[0], running, "a running run is never pruned");
 }
 

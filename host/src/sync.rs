@@ -349,7 +349,7 @@ impl SyncRunner {
         tracing::debug!(integration = integration_id, run = run.run_id, attempt = run.request.attempt, "run started");
         if let Some(task) = HostTask::of(&run.integration) {
             let fetched = self.run_host_task(task, &run.integration).await;
-            return executed(run, fetched, RecordCounts::default(), None);
+            return executed(run, RunResult::Fetched(fetched));
         }
         let Some(plugin) = run.plugin.clone() else {
             let error = RunError::new(
@@ -359,12 +359,7 @@ impl SyncRunner {
                     run.integration.plugin_id
                 ),
             );
-            return executed(
-                run,
-                FetchResult { error: Some(error), ..FetchResult::default() },
-                RecordCounts::default(),
-                None,
-            );
+            return executed(run, RunResult::Fetched(FetchResult { error: Some(error), ..FetchResult::default() }));
         };
         if run.request.queue.processes() {
             let processed = match run.request.reprocess {
@@ -375,14 +370,13 @@ impl SyncRunner {
                 error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
                 ..Processed::default()
             });
-            let fetched = FetchResult { batches: processed.batches, ..FetchResult::default() };
-            return executed(run, fetched, processed.records, processed.error);
+            return executed(run, RunResult::Processed(processed));
         }
         let fetched = self.fetch(&plugin, &run).await.unwrap_or_else(|error| FetchResult {
             error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
             ..FetchResult::default()
         });
-        executed(run, fetched, RecordCounts::default(), None)
+        executed(run, RunResult::Fetched(fetched))
     }
 
     /// What recording `run` as finished writes: its row, what `action` makes
@@ -922,13 +916,24 @@ fn failed_batch(id: i64, kind: &str, error: RunError) -> RunError {
 }
 
 /// Assemble the outcome of an executed run.
-fn executed(
-    run: StartedRun,
-    fetched: FetchResult,
-    records: RecordCounts,
-    process_error: Option<RunError>,
-) -> ExecutedRun {
-    let error = fetched.error.or(process_error);
+/// What a run did: its half of a sync.
+enum RunResult {
+    Fetched(FetchResult),
+    Processed(Processed),
+}
+
+fn executed(run: StartedRun, result: RunResult) -> ExecutedRun {
+    // A processing run has what a fetch has (log lines, a hint) as none.
+    let (fetched, batches, records, error) = match result {
+        RunResult::Fetched(mut fetched) => {
+            let error = fetched.error.take();
+            let batches = fetched.batches;
+            (fetched, batches, RecordCounts::default(), error)
+        }
+        RunResult::Processed(processed) => {
+            (FetchResult::default(), processed.batches, processed.records, processed.error)
+        }
+    };
     match &error {
         None => tracing::debug!(integration = run.integration.id, run = run.run_id, ?records, "run succeeded"),
         Some(e) => tracing::warn!(
@@ -941,7 +946,7 @@ fn executed(
     }
     let outcome = RunOutcome {
         status: if error.is_none() { RunStatus::Success } else { RunStatus::Failed },
-        batches: fetched.batches,
+        batches,
         items_seen: fetched.items_seen,
         records,
         error: error.as_ref().map(|e| (e.class, e.message.clone())),

@@ -164,8 +164,8 @@ pub struct Settings {
     /// How long processed batches are kept, to be reprocessed.
     pub processed_batches_max_age: Duration,
     pub history_max_runs: i64,
-    /// Policies that differ from the defaults, by queue name.
-    pub queue_policies: BTreeMap<String, QueuePolicy>,
+    /// Each queue's policy (the config file's changes to the defaults), by name.
+    queue_policies: BTreeMap<String, QueuePolicy>,
     /// Where browsers reach this host (OAuth redirect URIs); by default the
     /// address `inlet serve` listens on.
     pub public_url: Option<Url>,
@@ -185,9 +185,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `queue`'s policy: the config file's, else the design's defaults.
+    /// `queue`'s policy: the design's defaults with the config file's changes.
     pub fn policy(&self, queue: Queue) -> QueuePolicy {
-        self.queue_policies.get(queue.as_str()).cloned().unwrap_or_else(|| QueuePolicy::default_for(queue))
+        self.queue_policies[queue.as_str()].clone()
     }
 
     pub fn resolve(args: &SettingsArgs) -> Result<Settings> {
@@ -233,6 +233,9 @@ impl Settings {
                 policy.backoff = list.into_iter().map(Duration::from_secs).collect();
             }
             queue_policies.insert(name, policy);
+        }
+        for queue in Queue::ALL {
+            queue_policies.entry(queue.as_str().to_string()).or_insert_with(|| QueuePolicy::default_for(queue));
         }
         let public_url = args
             .public_url
@@ -280,9 +283,7 @@ impl Settings {
             (Queue::Process, &mut call_limits.process_timeout),
             (Queue::Webhook, &mut call_limits.webhook_timeout),
         ] {
-            *timeout = queue_policies
-                .get(queue.as_str())
-                .map_or_else(|| QueuePolicy::default_for(queue).timeout, |p| p.timeout);
+            *timeout = queue_policies[queue.as_str()].timeout;
         }
         let mut output_limits = OutputLimits::default();
         if let Some(n) = at_least_one("batch_bytes", as_u64(limits.batch_bytes))? {

@@ -194,6 +194,14 @@ pub struct NewJob {
     pub run_at: i64,
 }
 
+/// SQL: the job whose queue column is `column` is of the lane of the queue
+/// in `queue` (a parameter): fetching, or processing (see
+/// [`Queue::processes`]). An integration runs one job of each lane at a time,
+/// as the index `jobs_one_running` (on `queue = 'fetch'`) holds.
+fn same_lane(column: &str, queue: &str) -> String {
+    format!("({column} = 'fetch') = (CAST({queue} AS TEXT) = 'fetch')")
+}
+
 /// The statement [`Store::claim_jobs`] runs: `$1` owner, `$2` lease end, `$3`
 /// now, `$4` queue, `$5` limit. Candidates are locked first; then at most one
 /// per integration is taken (two claimed together would break `jobs_one_running`).
@@ -216,7 +224,7 @@ pub fn claim_statement(backend: Backend) -> String {
              WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
                AND (j.integration_id IS NULL OR j.integration_id NOT IN (
                    SELECT r.integration_id FROM jobs r
-                   WHERE r.state = 'running' AND r.integration_id IS NOT NULL AND (r.queue = 'fetch') = ($4 = 'fetch')))
+                   WHERE r.state = 'running' AND r.integration_id IS NOT NULL AND {same_lane}))
              ORDER BY j.run_at, j.id LIMIT $5 {lock}),
          firsts AS (
              SELECT id FROM (
@@ -226,7 +234,8 @@ pub fn claim_statement(backend: Backend) -> String {
          UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
          WHERE id IN (SELECT id FROM firsts)
          RETURNING {}",
-        columns(NOT_LOOKED_UP)
+        columns(NOT_LOOKED_UP),
+        same_lane = same_lane("r.queue", "$4"),
     )
 }
 
@@ -461,10 +470,10 @@ impl Store {
 
     /// Who holds `integration_id`'s running job of `queue`'s lane.
     async fn running_in_lane(&self, integration_id: i64, queue: Queue) -> Result<AlreadyRunning> {
-        let row = sqlx::query(
-            "SELECT id, lease_owner FROM jobs
-             WHERE integration_id = $1 AND state = 'running' AND (queue = 'fetch') = (CAST($2 AS TEXT) = 'fetch') LIMIT 1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, lease_owner FROM jobs WHERE integration_id = $1 AND state = 'running' AND {} LIMIT 1",
+            same_lane("queue", "$2")
+        )))
         .bind(integration_id)
         .bind(queue.as_str())
         .fetch_optional(self.pool())
