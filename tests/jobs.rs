@@ -640,12 +640,30 @@ async fn killing_the_scheduling_leader_neither_misses_nor_doubles_a_due_run() {
 /// mid-delivery: 503 rather than a hang, and everything accepted done after.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_outage_is_answered_with_503_and_loses_nothing_accepted() {
-    let figures = chaos::outage::database_outage(std::time::Duration::from_secs(12)).await;
+    use chaos::outage::{Fault, database_outage};
+    let figures = database_outage(Fault::PostgresCut, std::time::Duration::from_secs(12)).await;
     eprintln!("{figures:?}");
     assert_eq!(
         figures.answered,
-        [("healthz", 200), ("readyz", 503), ("integrations", 503), ("delivery", 503)],
+        [("healthz", 200), ("readyz", 503), ("integrations", 503), ("pause", 503), ("delivery", 503)],
         "while the database was away"
+    );
+    assert!(figures.slowest_answer < std::time::Duration::from_secs(15), "{figures:?}");
+    assert!(figures.process_survived && figures.sync_finished && figures.delivered_records > 0, "{figures:?}");
+}
+
+/// SQLite's disk full for 12 s under a running `serve`, mid-sync and
+/// mid-delivery: what can be read is answered, what must be written is 503
+/// at once, the process survives, and everything accepted is done after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_sqlite_is_answered_with_503_and_loses_nothing_accepted() {
+    use chaos::outage::{Fault, database_outage};
+    let figures = database_outage(Fault::SqliteDiskFull, std::time::Duration::from_secs(12)).await;
+    eprintln!("{figures:?}");
+    assert_eq!(
+        figures.answered,
+        [("healthz", 200), ("readyz", 200), ("integrations", 200), ("pause", 503), ("delivery", 503)],
+        "while the disk was full"
     );
     assert!(figures.slowest_answer < std::time::Duration::from_secs(15), "{figures:?}");
     assert!(figures.process_survived && figures.sync_finished && figures.delivered_records > 0, "{figures:?}");

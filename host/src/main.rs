@@ -10,6 +10,10 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (a full disk under a redirected
+        // stderr) is lost; reporting that with eprintln! would panic the
+        // task that logged, a worker's loop among them.
+        .log_internal_errors(false)
         .init();
     match inlet::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

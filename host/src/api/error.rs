@@ -75,14 +75,14 @@ impl From<OperationError> for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> ApiError {
         // The detail goes to the log, not to the client: it may name internals.
-        if crate::store::is_unreachable(&error) {
-            tracing::warn!(error = %format!("{error:#}"), "API request failed: the database cannot be reached");
+        if crate::store::is_unavailable(&error) {
+            tracing::warn!(error = %format!("{error:#}"), "API request failed: the database cannot be used");
             return ApiError {
                 retry_after_seconds: Some(5),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database-unavailable",
-                    "the database cannot be reached; try again shortly",
+                    "the database cannot be used right now (unreachable, or its disk full); try again shortly",
                 )
             };
         }

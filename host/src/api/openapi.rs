@@ -55,7 +55,11 @@ pub fn complete(document: &mut utoipa::openapi::OpenApi, public: &[String]) {
                 // The document's bearer requirement applies.
                 operation.security = None;
                 add_refusal(operation, "401", "no token, or not a valid one: send Authorization: Bearer <token>");
-                add_refusal(operation, "503", "the database cannot be reached; try again after Retry-After");
+                add_refusal(
+                    operation,
+                    "503",
+                    "the database cannot be used right now (unreachable, or its disk full); try again after Retry-After",
+                );
             }
             let takes = |place: ParameterIn| operation.parameters.iter().flatten().any(|p| p.parameter_in == place);
             let (names_a_resource, takes_query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));

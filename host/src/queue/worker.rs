@@ -13,10 +13,10 @@ use crate::domain::queue::Queue;
 use crate::lease_owner::LeaseOwner;
 use crate::metrics::METRICS;
 use crate::settings::QueuePolicy;
-use crate::store::Store;
 use crate::store::jobs::{Abandoned, Job, JobAction, JobLease};
-use crate::store::run_batches::Recorded;
+use crate::store::run_batches::{Recorded, RunCompletion};
 use crate::store::sync_runs::RunStatus;
+use crate::store::{self, Store};
 use crate::sync::{ExecutedRun, RunRequest, SyncRunner, job_action};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
@@ -303,7 +303,7 @@ impl QueueWorker {
         let records: Vec<_> =
             batch.iter().map(|finished| self.runner.completion(&finished.run, Some(self.action(finished)))).collect();
         let job_ids: Vec<i64> = batch.iter().map(|f| f.job.id).collect();
-        match self.store().complete_runs(&records).await {
+        match self.complete_runs_retrying(&records).await {
             Ok(recorded) => {
                 let now = self.store().now();
                 for (finished, recorded) in batch.iter().zip(&recorded) {
@@ -337,6 +337,29 @@ impl QueueWorker {
             }
         }
         self.release_held(&job_ids);
+    }
+
+    /// Write `records`, trying again while the database cannot be used (down,
+    /// its disk full) for at most a lease: the jobs stay ours meanwhile, so
+    /// their runs are recorded once it is back instead of run again. (Should
+    /// a lease run out first, the job is rescued and the write refused.)
+    async fn complete_runs_retrying(&self, records: &[RunCompletion]) -> Result<Vec<Recorded>> {
+        let give_up_at = std::time::Instant::now() + self.config.lease;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.store().complete_runs(records).await {
+                Err(error) if store::is_unavailable(&error) && std::time::Instant::now() + wait < give_up_at => {
+                    tracing::warn!(
+                        error = %format!("{error:#}"),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "recording finished runs failed; the database cannot be used, trying again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                written => return written,
+            }
+        }
     }
 
     /// Stop renewing the leases of `ids`.

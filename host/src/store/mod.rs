@@ -25,7 +25,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::secrets::SecretKey;
 use anyhow::{Context, Result, bail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection as _, Executor};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -66,12 +66,34 @@ impl Backend {
 /// unreachable.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
-/// Whether `error` says the database cannot be reached (down, cut off, or
-/// every connection stuck), rather than that a statement failed.
-pub fn is_unreachable(error: &anyhow::Error) -> bool {
-    error.chain().filter_map(|e| e.downcast_ref::<sqlx::Error>()).any(|e| {
-        matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+/// Whether `error` says the database cannot be used for now (down, cut off,
+/// every connection stuck, its disk full), rather than that a statement
+/// failed: the same request may succeed later.
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    error.chain().filter_map(|e| e.downcast_ref::<sqlx::Error>()).any(|e| match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(error) => cannot_write_now(error.as_ref()),
+        _ => false,
     })
+}
+
+/// Whether the database refused for a reason of its own state that passes:
+/// SQLite's file cannot be written (disk full, an I/O error, read-only,
+/// cannot be opened); PostgreSQL out of resources (class 53: disk full, out
+/// of memory, too many connections), shutting down or starting (57P01-03),
+/// or its connection lost (class 08).
+fn cannot_write_now(error: &dyn sqlx::error::DatabaseError) -> bool {
+    const SQLITE_READONLY: i64 = 8;
+    const SQLITE_IOERR: i64 = 10;
+    const SQLITE_FULL: i64 = 13;
+    const SQLITE_CANTOPEN: i64 = 14;
+    let Some(code) = error.code() else { return false };
+    if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended codes carry the primary code in their low byte.
+        let primary = code.parse::<i64>().map_or(0, |code| code & 0xff);
+        return [SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN].contains(&primary);
+    }
+    code.starts_with("53") || code.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&code.as_ref())
 }
 
 #[derive(Clone)]
@@ -109,7 +131,22 @@ impl Store {
             .test_before_acquire(false)
             // While the database is down, a caller learns it in this long
             // (the API answers 503) instead of waiting the default 30 s.
-            .acquire_timeout(ACQUIRE_TIMEOUT);
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A transaction whose end failed can leave its connection inside
+            // it for good: after an I/O error (a full disk) SQLite has rolled
+            // it back itself, so the driver's ROLLBACK fails and the driver
+            // still counts the transaction, refusing every later BEGIN on that
+            // connection. Such a connection is closed rather than pooled. A
+            // rollback still queued (a dropped transaction) is waited for: the
+            // ping runs after it.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    if conn.is_in_transaction() {
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
+            });
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {
