@@ -609,6 +609,44 @@ async fn a_restarted_serve_resumes_its_killed_predecessors_backfill_at_once_from
     );
 }
 
+/// A scheduled fetch whose last attempt's process died goes to the failed
+/// list, and the integration's schedule goes on: the failure counts in its
+/// streak and its next run is due as the schedule says (enqueueing the job
+/// had cleared it: without this, it never ran on its own again).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fetch_rescued_into_the_failed_list_keeps_its_schedule() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("[queues.fetch]\nmax_attempts = 1\n");
+    let id: i64 = misbehave_integration(&inlet, "sleep", &["--every", "1h"]).await.parse().unwrap();
+    let store = inlet.store().await;
+    let mut first = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+    // Its first run is due at once: it sleeps in the plugin.
+    let job = eventually(30, "the scheduled run to start", || async {
+        let jobs = store.integration_jobs(id).await.unwrap();
+        jobs.into_iter().find(|j| j.state.as_str() == "running").map(|j| j.id)
+    })
+    .await;
+    assert_eq!(store.integration(id).await.unwrap().unwrap().next_due_at, None, "cleared while it runs");
+    first.kill().await.unwrap(); // SIGKILL during its only attempt
+
+    let mut second = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+    eventually(30, "the abandoned job in the failed list", || async {
+        (store.job(job).await.unwrap()?.state.as_str() == "failed").then_some(())
+    })
+    .await;
+    let integration = eventually(10, "its schedule to go on", || async {
+        store.integration(id).await.unwrap().filter(|i| i.next_due_at.is_some())
+    })
+    .await;
+    let hour_on = integration.last_started_at.unwrap() + 3_600_000;
+    assert_eq!(integration.next_due_at, Some(hour_on), "an hour after the abandoned attempt started");
+    assert_eq!(integration.consecutive_failures, 1);
+    let listed = inlet.json(&["schedule", "list", "--json"]).await;
+    let row = listed.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
+    assert_eq!(row["status_label"], "Failed", "{row}");
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+}
+
 /// The crash harness in its short form (10 cycles per backend unless
 /// INLET_CHAOS_CYCLES says otherwise; `cargo xtask chaos` runs it in full).
 #[tokio::test(flavor = "multi_thread")]

@@ -433,6 +433,36 @@ impl SyncRunner {
         }
     }
 
+    /// A fetch job rescued into the failed list (the holder of its last
+    /// attempt died or stalled) ends like a failed run: its integration's
+    /// failure streak grows, which may pause it, and its schedule goes on
+    /// from that attempt's start. (Queueing the job cleared the next due
+    /// time, and no run was left to set it again.)
+    pub async fn record_abandoned_fetch(&self, job: &Job) -> Result<()> {
+        let (Queue::Fetch, Some(id)) = (job.queue, job.integration_id) else { return Ok(()) };
+        let Some(integration) = self.store.integration(id).await? else { return Ok(()) };
+        let now = self.store.now();
+        let run = match job.sync_run_id {
+            Some(run) => self.store.sync_run(run).await?,
+            None => None,
+        };
+        let started_at = run.and_then(|run| run.started_at).unwrap_or(now);
+        let end = RunEnd {
+            started_at,
+            success: false,
+            fetched: true,
+            next_due_at: self.next_due_after_run(&integration, started_at),
+            next_due_reason: None,
+            pause_after_failures: self.pause_after_failures,
+            pause_reason: None,
+        };
+        if let Some(reason) = self.store.record_run_finished(id, &end).await? {
+            let detail = format!("{} runs failed in a row; the last one's process stopped", self.pause_after_failures);
+            self.notifier.integration_paused(&integration, reason, &detail, now);
+        }
+        Ok(())
+    }
+
     /// Tell the operator about each integration that a recorded run paused,
     /// or whose processing it sent to the failed list. `completions` are the
     /// runs' records, in the same order.
