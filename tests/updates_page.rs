@@ -770,6 +770,33 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     eventually(10, "the Updates page", || async { shown(&page, "updates-view").await.then_some(()) }).await;
     screenshot(&page, &shot("9-pages")).await;
 
+    // Updates keeps its filters in its address: Back to an older one shows its filters.
+    let status_filter = || async {
+        let select = page.find(Locator::Css("#status-filter")).await.unwrap();
+        select.prop("value").await.unwrap().unwrap_or_default()
+    };
+    page.find(Locator::Css("#status-filter")).await.unwrap().select_by_value("failed").await.unwrap();
+    eventually(10, "the filter in the address", || async {
+        (page.current_url().await.ok()?.query() == Some("status=failed")).then_some(())
+    })
+    .await;
+    open_page(&page, "/plugins").await;
+    open_page(&page, "/updates").await;
+    assert_eq!(page.current_url().await.unwrap().query(), Some("status=failed"), "the menu returns to its filters");
+    page.find(Locator::Css("#status-filter")).await.unwrap().select_by_value("").await.unwrap();
+    eventually(10, "no filter in the address", || async {
+        page.current_url().await.ok()?.query().is_none().then_some(())
+    })
+    .await;
+    page.back().await.unwrap();
+    page.back().await.unwrap();
+    eventually(10, "Back to the filtered Updates", || async {
+        (page.current_url().await.ok()?.query() == Some("status=failed")).then_some(())
+    })
+    .await;
+    eventually(10, "its filter shown", || async { (status_filter().await == "failed").then_some(()) }).await;
+    assert!(shown(&page, "updates-view").await);
+
     // On a phone the menu sits above the page, and nothing scrolls sideways.
     page.set_window_size(390, 844).await.unwrap();
     for path in ["/updates", "/jobs/failed", "/connections", "/tokens", "/integrations/new"] {

@@ -433,15 +433,20 @@ impl SyncRunner {
         }
     }
 
-    /// A fetch job rescued into the failed list (the holder of its last
-    /// attempt died or stalled) ends like a failed run: its integration's
-    /// failure streak grows, which may pause it, and its schedule goes on
-    /// from that attempt's start. (Queueing the job cleared the next due
-    /// time, and no run was left to set it again.)
-    pub async fn record_abandoned_fetch(&self, job: &Job) -> Result<()> {
-        let (Queue::Fetch, Some(id)) = (job.queue, job.integration_id) else { return Ok(()) };
+    /// A job rescued into the failed list (the holder of its last attempt
+    /// died or stalled) ends like a run that failed for good. A fetch's
+    /// integration's failure streak grows, which may pause it, and its
+    /// schedule goes on from that attempt's start (queueing the job cleared
+    /// the next due time, and no run was left to set it again); processing
+    /// is told to the operator, as when it fails.
+    pub async fn record_abandoned_job(&self, job: &Job, reason: &str) -> Result<()> {
+        let Some(id) = job.integration_id else { return Ok(()) };
         let Some(integration) = self.store.integration(id).await? else { return Ok(()) };
         let now = self.store.now();
+        if job.queue.processes() {
+            self.notifier.processing_failed(&integration, reason, now);
+            return Ok(());
+        }
         let run = match job.sync_run_id {
             Some(run) => self.store.sync_run(run).await?,
             None => None,
@@ -457,7 +462,7 @@ impl SyncRunner {
             pause_reason: None,
         };
         if let Some(reason) = self.store.record_run_finished(id, &end).await? {
-            let detail = format!("{} runs failed in a row; the last one's process stopped", self.pause_after_failures);
+            let detail = format!("{} runs failed in a row; the last one: {reason}", self.pause_after_failures);
             self.notifier.integration_paused(&integration, reason, &detail, now);
         }
         Ok(())
@@ -945,13 +950,13 @@ fn failed_batch(id: i64, kind: &str, error: RunError) -> RunError {
     }
 }
 
-/// Assemble the outcome of an executed run.
 /// What a run did: its half of a sync.
 enum RunResult {
     Fetched(FetchResult),
     Processed(Processed),
 }
 
+/// Assemble the outcome of an executed run.
 fn executed(run: StartedRun, result: RunResult) -> ExecutedRun {
     // A processing run has what a fetch has (log lines, a hint) as none.
     let (fetched, batches, records, error) = match result {

@@ -462,9 +462,9 @@ impl QueueWorker {
                 tracing::warn!(job = job.id, integration = ?job.integration_id, reason = which.reason(), "rescued a job");
                 // That was its last attempt: it is in the failed list now.
                 if job.attempt >= job.max_attempts
-                    && let Err(error) = self.runner.record_abandoned_fetch(&job).await
+                    && let Err(error) = self.runner.record_abandoned_job(&job, which.reason()).await
                 {
-                    tracing::error!(job = job.id, error = %format!("{error:#}"), "recording an abandoned fetch failed");
+                    tracing::error!(job = job.id, error = %format!("{error:#}"), "recording an abandoned job failed");
                 }
             }
         }

@@ -2,7 +2,7 @@
 // polling) that keeps the Updates rows and the console summary current.
 //
 // Part of inlet's operator console, served under /ui/ and loaded by
-// updates.html as classic deferred scripts, in order, sharing one global
+// console.html as classic deferred scripts, in order, sharing one global
 // scope (base.js first, console.js last). Plain ES2020, no framework and no
 // build step: the host embeds these files. Names and messages come from users
 // and plugins, so API data is only ever written with textContent or
@@ -26,7 +26,7 @@ const PAGE_SIZE = 50;
 // Typing pauses this long before the search is sent.
 const SEARCH_DELAY_MS = 300;
 // The interval presets of host/src/schedule.rs (INTERVAL_PRESETS), which the
-// select in updates.html offers.
+// select in console.html offers.
 const INTERVAL_PRESETS = { '5m': 300, '15m': 900, '30m': 1800, '1h': 3600, '6h': 21600, daily: 86400, weekly: 604800 };
 const DEFAULT_INTERVAL = '15m';
 
@@ -64,19 +64,29 @@ const state = {
 
 const $ = (selector) => document.querySelector(selector);
 
-// Makes `items` the children of `list`, leaving in place each child equal
-// to the item at its position (same structure, attributes and text): a
-// live reload then touches only what changed, so focus and the element a
-// click is on survive it.
-function setChildren(list, items) {
-  const next = items.map((item, i) => {
-    const old = list.children[i];
-    return old && old.isEqualNode(item) ? old : item;
+// Makes `items` the children of `list`, keeping each child whose `key`
+// matches an item's and whose content equals it (structure, attributes and
+// text, whether a <details> is open aside): a live reload then touches only
+// what changed, and a kept child is never moved, so focus, an opened
+// <details> and the element a click is on survive it. Keys keep their order
+// (lists here are newest first).
+function setChildren(list, items, key) {
+  const old = new Map(Array.from(list.children, (child) => [key(child), child]));
+  const next = items.map((item) => {
+    const kept = old.get(key(item));
+    return kept && sameContent(kept, item) ? kept : item;
   });
+  const keep = new Set(next);
+  for (const child of Array.from(list.children)) if (!keep.has(child)) child.remove();
   next.forEach((item, i) => {
     if (list.children[i] !== item) list.insertBefore(item, list.children[i] || null);
   });
-  while (list.children.length > next.length) list.lastElementChild.remove();
+}
+
+function sameContent(shown, fresh) {
+  const copy = shown.cloneNode(true);
+  for (const details of copy.querySelectorAll('details[open]')) details.removeAttribute('open');
+  return copy.isEqualNode(fresh);
 }
 
 // ---------------------------------------------------------------- API calls

@@ -51,7 +51,7 @@ async function loadConnections(cursor) {
     more.disabled = false;
     const body = $('#connections-body');
     const rows = page.groups.map(connectionRow);
-    if (cursor === null) setChildren(body, rows);
+    if (cursor === null) setChildren(body, rows, (row) => row.dataset.groupId);
     else body.append(...rows);
     state.connectionsCursor = page.next_cursor;
     $('#connections-more-row').hidden = page.next_cursor === null;

@@ -73,9 +73,10 @@ function goTo(path) {
 
 // Make the page shown the one the address names.
 function showPageOfLocation() {
-  if (location.pathname === '/updates') state.updatesSearch = location.search;
+  if (!state.token) return; // signing in shows it
   const { page, parts } = pageAt(location.pathname);
   const shown = state.page;
+  if (page === PAGES[0]) followFiltersInLocation();
   if (shown && shown.path === location.pathname) return;
   if (shown) shown.page.leave?.();
   state.page = { page, path: location.pathname };
@@ -85,7 +86,7 @@ function showPageOfLocation() {
     else link.removeAttribute('aria-current');
   }
   document.title = `${page.title} · inlet`;
-  if (page.open && state.token) {
+  if (page.open) {
     Promise.resolve(page.open(...parts)).catch((error) => alreadyHandled(error) || showBanner(error.message));
   }
 }
@@ -98,6 +99,7 @@ function focusPage() {
 }
 
 function leaveUpdates() {
+  clearTimeout(state.searchTimer); // it would write its query on the next page's address
   closeHistory({ restoreFocus: false });
   closeSchedule();
 }
@@ -175,7 +177,7 @@ function redrawTimes() {
 function start() {
   $('#token-form').addEventListener('submit', onSignIn);
   $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
-  $('.filters').addEventListener('click', onFilterClick);
+  $('#updates-filters').addEventListener('click', onFilterClick);
   $('#refresh').addEventListener('click', refreshOnce);
   $('#search').addEventListener('input', onSearchInput);
   // Enter searches at once rather than submitting the form.
@@ -243,6 +245,7 @@ function start() {
   setInterval(redrawTimes, 60000);
 
   filtersFromLocation();
+  if (location.pathname === '/updates') state.updatesSearch = location.search;
   showFilter();
   state.token = readStoredToken();
   if (state.token) showApp();

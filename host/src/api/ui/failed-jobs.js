@@ -46,7 +46,7 @@ async function loadFailed() {
       item.append(head, when, error, actions);
       items.push(item);
     }
-    setChildren($('#failed-list'), items);
+    setChildren($('#failed-list'), items, (item) => item.dataset.jobId);
     $('#failed-empty').hidden = jobs.length > 0;
     $('#failed-retry-all').disabled = jobs.length === 0;
     $('#failed-flush').disabled = jobs.length === 0;

@@ -28,7 +28,7 @@ function renderPlugins(list) {
     }),
   );
   $('#plugin-failures').hidden = list.failures.length === 0;
-  setChildren($('#plugin-list'), list.plugins.map(pluginItem));
+  setChildren($('#plugin-list'), list.plugins.map(pluginItem), (item) => item.dataset.pluginId);
 }
 
 function pluginItem(plugin) {

@@ -17,6 +17,8 @@ async function openRecords(id) {
   setText($('#records-heading'), 'Records');
   $('#records-kind').value = '';
   $('#records-list').replaceChildren();
+  $('#records-more').hidden = true;
+  $('#records-empty').hidden = true;
   showRecordsWhat();
   loadRecords(false);
   const row = state.rows.get(id);
@@ -66,7 +68,7 @@ async function loadRecords(more) {
     const list = $('#records-list');
     const items = page[records.what].map((record) => recordItem(record, records.what));
     if (more) list.append(...items);
-    else setChildren(list, items);
+    else setChildren(list, items, (item) => `${item.dataset.kind}/${item.dataset.externalId}`);
     records.pages = more ? records.pages + 1 : 1;
     records.cursor = page.next_cursor;
     $('#records-more').hidden = !page.next_cursor;

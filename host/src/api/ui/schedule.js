@@ -66,7 +66,8 @@ async function openSchedule(id, opener) {
     if (!alreadyHandled(error)) setRowMessage(id, `The schedule could not be loaded: ${error.message}`);
     return;
   }
-  if (state.token === null) return;
+  // Signed out or on another page meanwhile: no dialog over it.
+  if (state.token === null || !state.page || state.page.page !== PAGES[0]) return;
   state.schedule = { id, name: view.name, opener };
   fillTimezones();
   clearScheduleError();

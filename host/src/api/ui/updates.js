@@ -423,6 +423,16 @@ function filtersFromLocation() {
   $('#status-filter').value = state.status;
 }
 
+// Back (or Forward) to an Updates address whose filters are not the ones
+// shown: show its filters' rows.
+function followFiltersInLocation() {
+  if (location.search === state.updatesSearch) return;
+  filtersFromLocation();
+  showFilter();
+  state.updatesSearch = location.search;
+  loadPage(null, []);
+}
+
 // Keep the choices in the address, so a reload or a bookmark keeps them.
 function saveFiltersInLocation() {
   const url = new URL(location.href);
