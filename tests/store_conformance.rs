@@ -446,6 +446,10 @@ async fn processing_that_failed_for_good_shows_until_processing_succeeds(b: Back
     run_process(a, next, RunStatus::Success).await;
     assert!(s.processing_failures(&[a, other]).await.unwrap().is_empty());
     assert_eq!(s.job(failing).await.unwrap().unwrap().state.as_str(), "failed");
+    // Pruned by age, the success that cleared it is kept: it says so still.
+    b.clock.advance(1_000);
+    s.prune_sync_runs(s.now(), 100).await.unwrap();
+    assert!(s.processing_failures(&[a, other]).await.unwrap().is_empty(), "the failure came back after pruning");
 }
 
 conformance!(console_counts, the_console_counts_failed_jobs_and_groups_to_reconnect);

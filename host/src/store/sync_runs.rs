@@ -152,14 +152,19 @@ impl Store {
 
     /// Delete finished runs older than `before`, and beyond the newest
     /// `keep_per_integration` fetches and as many processing runs of each
-    /// integration (a sync is one of each: this keeps that many syncs).
+    /// integration (a sync is one of each: this keeps that many syncs). Each
+    /// integration's latest successful processing run stays: it says whether
+    /// a processing job in the failed list was overtaken (see
+    /// `Store::processing_failures`).
     pub async fn prune_sync_runs(&self, before: i64, keep_per_integration: i64) -> Result<u64> {
         let result = sqlx::query(
             "DELETE FROM sync_runs WHERE status NOT IN ('pending', 'running') AND (finished_at < $1 OR id IN (
                  SELECT id FROM (
                      SELECT id, ROW_NUMBER() OVER (PARTITION BY integration_id, queue = 'fetch' ORDER BY id DESC) AS newer
                      FROM sync_runs) ranked
-                 WHERE newer > $2))",
+                 WHERE newer > $2))
+               AND id NOT IN (
+                 SELECT MAX(id) FROM sync_runs WHERE queue <> 'fetch' AND status = 'success' GROUP BY integration_id)",
         )
         .bind(before)
         .bind(keep_per_integration)
