@@ -741,13 +741,8 @@ impl Store {
             .bind(super::json_param(&integration_ids))
             .fetch_all(self.pool())
             .await?;
-        let mut failures = BTreeMap::new();
-        for row in rows {
-            // The newest failure says most.
-            let message: Option<String> = row.try_get("error_message")?;
-            failures.insert(row.try_get("integration_id")?, message.unwrap_or_default());
-        }
-        Ok(failures)
+        // Oldest first: the newest failure, which says most, is kept.
+        super::errors_by_integration(rows)
     }
 
     /// Queue a process job (of `max_attempts`) for each integration whose

@@ -304,6 +304,18 @@ pub(crate) fn json_rows(backend: Backend, param: usize, columns: &[(&str, &str)]
     }
 }
 
+/// Rows of `integration_id` and `error_message` as a map; of several rows of
+/// one integration, the last is kept.
+pub(crate) fn errors_by_integration(rows: Vec<sqlx::any::AnyRow>) -> Result<std::collections::BTreeMap<i64, String>> {
+    use sqlx::Row;
+    let mut errors = std::collections::BTreeMap::new();
+    for row in rows {
+        let message: Option<String> = row.try_get("error_message")?;
+        errors.insert(row.try_get("integration_id")?, message.unwrap_or_default());
+    }
+    Ok(errors)
+}
+
 /// `column` is one of the integers in parameter `$param`, a JSON array.
 pub(crate) fn json_ids_match(backend: Backend, column: &str, param: usize) -> String {
     match backend {

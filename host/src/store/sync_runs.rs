@@ -235,12 +235,7 @@ impl Store {
             super::json_ids_match(self.backend(), "integration_id", 1)
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).fetch_all(self.pool()).await?;
-        let mut failures = BTreeMap::new();
-        for row in rows {
-            let message: Option<String> = row.try_get("error_message")?;
-            failures.insert(row.try_get("integration_id")?, message.unwrap_or_default());
-        }
-        Ok(failures)
+        super::errors_by_integration(rows)
     }
 
     /// A page of an integration's runs, newest first, older than `before` (a run id).
