@@ -11,8 +11,8 @@ use inlet::schedule::Schedule;
 use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
-use inlet::store::integrations::{IntegrationFilter, NewIntegration, RunEnd};
-use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob};
+use inlet::store::integrations::{IntegrationFilter, NewIntegration, NextDue, RunEnd};
+use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob, TriggerOutcome};
 use inlet::store::raw_batches::BatchSelection;
 use inlet::store::records::{RecordCounts, RecordFilter};
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
@@ -157,7 +157,7 @@ async fn concurrent_claimers_take_each_job_once(b: Backend) {
             let mut mine = Vec::new();
             loop {
                 let batch = store.claim_jobs(Queue::Fetch, &format!("w{worker}"), 30_000, 7).await.unwrap();
-                if batch.is_empty() && store.next_job_due_at(Queue::Fetch).await.unwrap().is_none() {
+                if batch.is_empty() && store.next_job_due_after(Queue::Fetch, i64::MIN).await.unwrap().is_none() {
                     return mine;
                 }
                 mine.extend(batch.into_iter().map(|j| j.id));
@@ -550,7 +550,7 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     s.retry_job_at(&lease(id, "w", 1), START + 60_000, false, "transient", "upstream 503").await.unwrap();
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().is_empty(), "not before its backoff");
-    assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 60_000));
+    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), Some(START + 60_000));
     b.clock.advance(60_000);
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].attempt, 2);
@@ -592,8 +592,8 @@ async fn due_integrations_are_queued_once_however_late(b: Backend) {
     let soon = integration(s, "soon", Some(START + 5_000)).await;
     let manual = integration(s, "manual", None).await;
     assert_eq!(s.earliest_due_at().await.unwrap(), Some(START - 86_400_000));
-    assert_eq!(s.enqueue_due_fetches(4, 100).await.unwrap(), [due], "a day late is still one run");
-    assert!(s.enqueue_due_fetches(4, 100).await.unwrap().is_empty(), "and it is not queued twice");
+    assert_eq!(s.enqueue_due_fetches(START, 4, 100).await.unwrap(), [due], "a day late is still one run");
+    assert!(s.enqueue_due_fetches(START, 4, 100).await.unwrap().is_empty(), "and it is not queued twice");
     assert_eq!(s.integration(due).await.unwrap().unwrap().next_due_at, None, "cleared until the run ends");
     assert_eq!(s.earliest_due_at().await.unwrap(), Some(START + 5_000));
     let jobs = s.integration_jobs(due).await.unwrap();
@@ -602,10 +602,63 @@ async fn due_integrations_are_queued_once_however_late(b: Backend) {
     // A paused integration is never queued.
     s.set_integration_paused(soon, Some(PauseReason::Operator), None).await.unwrap();
     b.clock.advance(10_000);
-    assert!(s.enqueue_due_fetches(4, 100).await.unwrap().is_empty());
+    assert!(s.enqueue_due_fetches(START + 10_000, 4, 100).await.unwrap().is_empty());
     s.set_integration_paused(soon, None, Some(START)).await.unwrap();
-    assert_eq!(s.enqueue_due_fetches(4, 100).await.unwrap(), [soon]);
+    assert_eq!(s.enqueue_due_fetches(START + 10_000, 4, 100).await.unwrap(), [soon]);
     assert!(s.integration_jobs(manual).await.unwrap().is_empty());
+}
+
+conformance!(queueing_ahead, a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_withdraws_it);
+async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_withdraws_it(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", Some(START + 800)).await;
+    let later = integration(s, "later", Some(START + 1_500)).await;
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a], "due within the second");
+    let queued = s.integration_jobs(a).await.unwrap();
+    assert_eq!(queued[0].run_at, START + 800, "to run at its due time, not when queued");
+    assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().is_empty(), "not claimed before it");
+    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), Some(START + 800));
+    b.clock.advance(800);
+    assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap()[0].integration_id, Some(a));
+
+    // Pausing withdraws a run queued ahead; resuming schedules it again.
+    assert_eq!(s.enqueue_due_fetches(START + 1_800, 4, 100).await.unwrap(), [later]);
+    s.set_integration_paused(later, Some(PauseReason::Operator), None).await.unwrap();
+    assert!(s.integration_jobs(later).await.unwrap().is_empty(), "a paused integration's queued run is withdrawn");
+    s.set_integration_paused(later, None, Some(START + 1_500)).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 1_800, 4, 100).await.unwrap(), [later]);
+    // So does a new schedule, which says when it is due instead.
+    let hourly = Schedule::Interval { seconds: 3_600 };
+    s.save_sync_settings(later, Some(&hourly), None, NextDue::At(Some(START + 3_600_000))).await.unwrap();
+    assert!(s.integration_jobs(later).await.unwrap().is_empty());
+    assert_eq!(s.integration(later).await.unwrap().unwrap().next_due_at, Some(START + 3_600_000));
+    // Saving settings that keep the schedule keeps a queued run, and its due
+    // time stays the job's (writing back a due time read before the run was
+    // queued would queue it twice).
+    s.set_integration_paused(later, None, Some(START + 1_500)).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 1_800, 4, 100).await.unwrap(), [later]);
+    s.save_sync_settings(later, Some(&hourly), None, NextDue::Unchanged).await.unwrap();
+    assert_eq!(s.integration_jobs(later).await.unwrap().len(), 1);
+    assert_eq!(s.integration(later).await.unwrap().unwrap().next_due_at, None);
+    // An operator's request joins it and runs now; it is no longer withdrawn.
+    assert!(matches!(s.request_run(&fetch_job(later, START + 800), 0).await.unwrap(), TriggerOutcome::Queued { .. }));
+    s.set_integration_paused(later, Some(PauseReason::Operator), None).await.unwrap();
+    let jobs = s.integration_jobs(later).await.unwrap();
+    assert_eq!((jobs.len(), jobs[0].run_at), (1, START + 800), "asked for, so kept, and due now");
+}
+
+conformance!(held_back_jobs, a_due_job_held_back_by_a_running_one_is_not_waited_for);
+async fn a_due_job_held_back_by_a_running_one_is_not_waited_for(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    // Queued while the first runs: due, but the claim leaves it waiting.
+    s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().is_empty());
+    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), None, "nothing to wake for");
+    s.enqueue_job(&fetch_job(integration(s, "b", None).await, START + 5_000)).await.unwrap();
+    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), Some(START + 5_000));
 }
 
 conformance!(failure_streaks, three_failed_runs_in_a_row_pause_and_a_success_resets);
@@ -654,7 +707,7 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     s.record_run_finished(hinted, &end(false)).await.unwrap();
     assert_eq!(s.integration(hinted).await.unwrap().unwrap().next_due_reason, None, "a failure follows the schedule");
     s.record_run_finished(hinted, &later).await.unwrap();
-    s.save_sync_settings(hinted, None, None, Some(START)).await.unwrap();
+    s.save_sync_settings(hinted, None, None, NextDue::At(Some(START))).await.unwrap();
     let edited = s.integration(hinted).await.unwrap().unwrap();
     assert_eq!((edited.next_due_at, edited.next_due_reason), (Some(START), None), "the operator's edit wins");
 }

@@ -5,6 +5,9 @@
 //!   the job. Prints jobs per second.
 //! lateness: M integrations with due times spread over a window, run by the
 //!   scheduler and worker; prints how late each first run started (p50/p99).
+//!   With QUEUE_LOAD_STAGES=1, triggers on `jobs` log when each job was
+//!   queued and claimed (costing the database a little), and it prints the
+//!   stages too: queued (before its due time, negative), claimed, started.
 //!
 //! Each runs on SQLite (a temp file) and on PostgreSQL (a fresh database on
 //! 127.0.0.1:5432). Usage: queue_load [sqlite|postgres|both] [jobs] [integrations]
@@ -24,11 +27,12 @@ use inlet::domain::queue::Queue;
 use inlet::domain::trigger::Trigger;
 use inlet::schedule::Schedule;
 use inlet::settings::{Settings, SettingsArgs};
-use inlet::store::Store;
 use inlet::store::groups::Credentials;
 use inlet::store::integrations::NewIntegration;
 use inlet::store::jobs::{JobArgs, NewJob};
+use inlet::store::{Backend, Store};
 use inlet::{Host, HostOptions};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -187,6 +191,11 @@ async fn lateness(backend: &str, plugin: &PathBuf, integrations: usize) -> anyho
     // Shift the window to start 2 s from now, now that creating them is done.
     let shift = store.now() + 2_000 - base;
     sqlx::query("UPDATE integrations SET next_due_at = next_due_at + $1").bind(shift).execute(store.pool()).await?;
+    settle(&store).await?;
+    let stages = std::env::var_os("QUEUE_LOAD_STAGES").is_some();
+    if stages {
+        log_job_stages(&store).await?;
+    }
     let background = host.start_background(true);
     host.wake(Queue::Fetch);
     tokio::time::sleep(Duration::from_millis((2_000 + window_ms) as u64)).await;
@@ -206,15 +215,105 @@ async fn lateness(backend: &str, plugin: &PathBuf, integrations: usize) -> anyho
     }
     wait_until_drained(&store).await?;
     background.stop().await;
+    let due_at: BTreeMap<i64, i64> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| (*id, base + shift + n as i64 * window_ms / integrations as i64))
+        .collect();
     let mut late: Vec<i64> = Vec::with_capacity(ids.len());
-    for (n, id) in ids.iter().enumerate() {
-        let due = base + shift + n as i64 * window_ms / integrations as i64;
+    for (id, due) in &due_at {
         let run = store.sync_runs(*id, 10).await?.into_iter().last().expect("every integration ran");
         late.push(run.started_at.unwrap_or_default() - due);
     }
-    late.sort_unstable();
-    let at = |q: f64| late[((late.len() as f64 - 1.0) * q).round() as usize];
-    Ok((at(0.5), at(0.99), *late.last().unwrap()))
+    if stages {
+        print_job_stages(&store, &due_at).await?;
+    }
+    let (p50, p99, max) = percentiles(&mut late, 0.99);
+    Ok((p50, p99, max))
+}
+
+/// Leave the database as a running one would be, not just after creating
+/// thousands of rows and moving each once: otherwise vacuuming their old
+/// versions and writing the checkpoint happen during the measured window.
+async fn settle(store: &Store) -> anyhow::Result<()> {
+    let statements: &[&str] = match store.backend() {
+        Backend::Postgres => &["VACUUM ANALYZE", "CHECKPOINT"],
+        Backend::Sqlite => &["PRAGMA wal_checkpoint(TRUNCATE)"],
+    };
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(store.pool()).await?;
+    }
+    Ok(())
+}
+
+/// p50, the `q` quantile and the maximum of `values`.
+fn percentiles(values: &mut [i64], q: f64) -> (i64, i64, i64) {
+    values.sort_unstable();
+    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.5), at(q), at(1.0))
+}
+
+/// Log when each job is queued and claimed, by triggers, to a table
+/// `job_stages`.
+async fn log_job_stages(store: &Store) -> anyhow::Result<()> {
+    let statements: &[&str] = match store.backend() {
+        Backend::Postgres => &[
+            "CREATE UNLOGGED TABLE job_stages (integration_id BIGINT, stage TEXT, at BIGINT)",
+            "CREATE FUNCTION log_job_stage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 INSERT INTO job_stages VALUES
+                     (NEW.integration_id, TG_ARGV[0], (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+                 RETURN NEW;
+             END $$",
+            "CREATE TRIGGER job_queued AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION log_job_stage('queued')",
+            "CREATE TRIGGER job_claimed AFTER UPDATE ON jobs FOR EACH ROW
+                 WHEN (NEW.state = 'running' AND OLD.state <> 'running') EXECUTE FUNCTION log_job_stage('claimed')",
+        ],
+        Backend::Sqlite => &[
+            "CREATE TABLE job_stages (integration_id BIGINT, stage TEXT, at BIGINT)",
+            "CREATE TRIGGER job_queued AFTER INSERT ON jobs BEGIN
+                 INSERT INTO job_stages VALUES
+                     (NEW.integration_id, 'queued', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+             END",
+            "CREATE TRIGGER job_claimed AFTER UPDATE ON jobs WHEN NEW.state = 'running' AND OLD.state <> 'running' BEGIN
+                 INSERT INTO job_stages VALUES
+                     (NEW.integration_id, 'claimed', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+             END",
+        ],
+    };
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(store.pool()).await?;
+    }
+    Ok(())
+}
+
+/// Print, for the first run of each integration, when its job was queued
+/// and claimed (from its due time) and its run started (from the claim).
+async fn print_job_stages(store: &Store, due_at: &BTreeMap<i64, i64>) -> anyhow::Result<()> {
+    let logged: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT integration_id, stage, MIN(at) FROM job_stages GROUP BY integration_id, stage")
+            .fetch_all(store.pool())
+            .await?;
+    let logged: BTreeMap<(i64, String), i64> = logged.into_iter().map(|(id, stage, at)| ((id, stage), at)).collect();
+    let started: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT integration_id, MIN(started_at) FROM sync_runs GROUP BY integration_id")
+            .fetch_all(store.pool())
+            .await?;
+    let started: BTreeMap<i64, i64> = started.into_iter().collect();
+    let (mut queued, mut claimed, mut run) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, due) in due_at {
+        let claimed_at = logged[&(*id, "claimed".to_string())];
+        queued.push(logged[&(*id, "queued".to_string())] - due);
+        claimed.push(claimed_at - due);
+        run.push(started[id] - claimed_at);
+    }
+    for (stage, values) in [("queued, from due", queued), ("claimed, from due", claimed), ("started, from claim", run)]
+    {
+        let mut values = values;
+        let (p50, p90, _) = percentiles(&mut values, 0.9);
+        let (_, p99, max) = percentiles(&mut values, 0.99);
+        println!("  {stage}: p50 {p50} ms, p90 {p90} ms, p99 {p99} ms, max {max} ms");
+    }
+    Ok(())
 }
 
 /// `count` integrations due over the next day, inserted in one statement; then

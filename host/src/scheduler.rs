@@ -1,5 +1,8 @@
-//! The scheduler: sleeps until the earliest `next_due_at` (or until woken by a
-//! change), then queues a fetch job for everything due. With several processes
+//! The scheduler: sleeps until the earliest `next_due_at` is near (or until
+//! woken by a change), then queues a fetch job for everything due within
+//! [`QUEUE_AHEAD`], each to run at its due time. Queueing ahead takes the
+//! scheduler's pass off the path from a due time to its run: when it comes,
+//! a worker claims the job waiting for it. With several processes
 //! on one database, only the holder of the "scheduler" lease schedules; a dead
 //! leader's lease runs out and another process takes over (at once, when the
 //! leader was a process of the same machine that has ended). The leader also
@@ -16,6 +19,13 @@ use tokio::sync::{Notify, watch};
 const LEASE_NAME: &str = "scheduler";
 /// Integrations enqueued per transaction.
 const ENQUEUE_BATCH: i64 = 500;
+/// How far ahead of its due time a run is queued. An operator's pause or
+/// new schedule withdraws a run queued but not yet due, so this is not felt
+/// beyond the Updates page showing the run as queued.
+pub const QUEUE_AHEAD: Duration = Duration::from_secs(1);
+/// The shortest time between passes while runs fall due all the time: a
+/// pass then queues what falls due in this long, in as few statements.
+const PASS_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -42,13 +52,15 @@ impl Scheduler {
         Scheduler { store, config, wake, jobs_enqueued, renewed_at: Mutex::new(None) }
     }
 
-    /// One pass. Returns whether this process leads, and when to look again.
+    /// One pass. Returns whether this process leads, and the earliest due
+    /// time it has not queued yet.
     pub async fn tick(&self) -> anyhow::Result<(bool, Option<i64>)> {
         if !self.lead().await? {
             return Ok((false, None));
         }
+        let until = self.store.now() + QUEUE_AHEAD.as_millis() as i64;
         loop {
-            let enqueued = self.store.enqueue_due_fetches(self.config.fetch_max_attempts, ENQUEUE_BATCH).await?;
+            let enqueued = self.store.enqueue_due_fetches(until, self.config.fetch_max_attempts, ENQUEUE_BATCH).await?;
             if !enqueued.is_empty() {
                 tracing::debug!(count = enqueued.len(), "queued due fetches");
                 self.jobs_enqueued.notify_waiters();
@@ -114,8 +126,10 @@ impl Scheduler {
                             }
                         }
                     }
-                    let until_due = next_due.map(|at| Duration::from_millis((at - self.store.now()).max(0) as u64));
-                    until_due.map_or(renew_every, |d| d.min(renew_every))
+                    let ahead = QUEUE_AHEAD.as_millis() as i64;
+                    let until_queued =
+                        next_due.map(|at| Duration::from_millis((at - ahead - self.store.now()).max(0) as u64));
+                    until_queued.map_or(renew_every, |d| d.max(PASS_EVERY).min(renew_every))
                 }
                 Err(error) => {
                     tracing::error!(error = %format!("{error:#}"), "scheduler pass failed");

@@ -1,7 +1,9 @@
 //! What an operator sees per integration: Processing, Paused (with reason),
 //! Plugin missing (its runs wait for the plugin), Retrying (its last attempt
 //! failed and another is due), Failed (its last fetch, or the processing of
-//! what it stored, failed for good; the schedule goes on), Needs update (due, overdue or queued), or Up to date.
+//! what it stored, failed for good; the schedule goes on), Needs update (due,
+//! overdue, or queued and due), or Up to date (a run queued ahead of its due
+//! time included).
 
 use crate::domain::pause_reason::PauseReason;
 use crate::store::integrations::Integration;
@@ -80,7 +82,8 @@ impl UpdateStatus {
             }
         } else if integration.consecutive_failures > 0 || processing_failed {
             UpdateStatus::Failed
-        } else if waiting.is_some() || integration.next_due_at.is_some_and(|due| due <= now) {
+        } else if waiting.is_some_and(|job| job.run_at <= now) || integration.next_due_at.is_some_and(|due| due <= now)
+        {
             UpdateStatus::NeedsUpdate
         } else {
             UpdateStatus::UpToDate

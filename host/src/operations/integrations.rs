@@ -9,7 +9,7 @@ use crate::domain::trigger::Trigger;
 use crate::housekeeping::HostTask;
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
-use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration};
+use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration, NextDue};
 use crate::store::jobs::{JobArgs, NewJob, ReprocessScope, TriggerOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -131,7 +131,8 @@ pub struct IntegrationView {
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
     pub sync_settings: SyncSettingsView,
-    /// Epoch milliseconds, like every time in this API.
+    /// Epoch milliseconds, like every time in this API. None from the time
+    /// the scheduler queues its run (up to a second ahead) until it ends.
     pub next_due_at: Option<i64>,
     pub last_started_at: Option<i64>,
     pub last_success_at: Option<i64>,
@@ -311,14 +312,12 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
     let changed = Integration { schedule, paused_reason, ..integration.clone() };
     // A new schedule, or resuming, computes the next run (a missed one is due
     // now); otherwise it stays as it was.
-    let next_due_at = if changed.schedule != integration.schedule || changed.paused_reason != integration.paused_reason
-    {
-        next_due(host, &changed)
+    let next_due = if changed.schedule != integration.schedule || changed.paused_reason != integration.paused_reason {
+        NextDue::At(next_due(host, &changed))
     } else {
-        integration.next_due_at
+        NextDue::Unchanged
     };
-    let saved =
-        host.store().save_sync_settings(id, changed.schedule.as_ref(), changed.paused_reason, next_due_at).await?;
+    let saved = host.store().save_sync_settings(id, changed.schedule.as_ref(), changed.paused_reason, next_due).await?;
     if !saved {
         return Err(OperationError::not_found("integration", id));
     }

@@ -40,6 +40,8 @@ pub struct UpdateRow {
     /// failed, or paused after failures); the history has the whole run.
     pub last_error: Option<String>,
     pub last_success_at: Option<i64>,
+    /// When the next run is due: by the schedule, or that of a run queued
+    /// (the scheduler queues runs up to a second ahead), or a retry's.
     pub next_due_at: Option<i64>,
     /// Why the next run is later than the schedule says: the plugin asked
     /// to wait (the upstream's poll interval, a quota that resets later).
@@ -195,7 +197,8 @@ async fn rows_of(host: &Host, integrations: Vec<Integration>) -> Result<Vec<Upda
             status,
             last_error: last_error.map(|e| e.lines().next().unwrap_or_default().to_string()),
             last_success_at: integration.last_success_at,
-            next_due_at: integration.next_due_at,
+            // A scheduled run queued ahead of its due time is due then.
+            next_due_at: integration.next_due_at.or(jobs.waiting.get(&integration.id).map(|job| job.run_at)),
             next_due_reason: integration.next_due_reason.clone(),
             schedule_summary: schedule.summary(),
             schedule_is_default: integration.schedule.is_none(),

@@ -2,7 +2,7 @@
 
 use super::integrations::{self, Integration};
 use super::listing::Conditions;
-use super::{Store, record_grants};
+use super::{Store, jobs, record_grants};
 use crate::domain::group_status::GroupStatus;
 use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::domain::pause_reason::PauseReason;
@@ -383,6 +383,8 @@ impl Store {
             return Ok(None);
         }
         let paused = integrations::pause_group(&mut tx, id, PauseReason::NeedsReconnect, self.now()).await?;
+        let ids: Vec<i64> = paused.iter().map(|i| i.id).collect();
+        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &ids, self.now()).await?;
         tx.commit().await?;
         Ok(Some(paused))
     }

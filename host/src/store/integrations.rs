@@ -102,6 +102,16 @@ fn integration(row: AnyRow) -> Result<Integration> {
     })
 }
 
+/// When an integration is next due, as its settings are saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextDue {
+    /// As it is: a due time, or none while its run is queued or running
+    /// (writing back one read earlier could queue a run twice).
+    Unchanged,
+    /// Worked out again from a new schedule, or a pause or resume.
+    At(Option<i64>),
+}
+
 /// How a run (a job, after its retries) ended, for the scheduling state.
 pub struct RunEnd {
     pub started_at: i64,
@@ -223,19 +233,27 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Replace the sync settings in one statement: the schedule (`None`: the
-    /// instance type's default), why it is paused (`None`: enabled), and when
-    /// it is next due. Resuming clears the failure streak.
+    /// Replace the sync settings: the schedule (`None`: the instance type's
+    /// default), why it is paused (`None`: enabled), and when it is next due.
+    /// Resuming clears the failure streak. A new due time withdraws a run
+    /// queued ahead of the old one.
     pub async fn save_sync_settings(
         &self,
         id: i64,
         schedule: Option<&Schedule>,
         paused_reason: Option<PauseReason>,
-        next_due_at: Option<i64>,
+        next_due: NextDue,
     ) -> Result<bool> {
         let schedule = schedule.map(serde_json::to_string).transpose()?;
+        let (keep, next_due_at) = match next_due {
+            NextDue::Unchanged => (true, None),
+            NextDue::At(at) => (false, at),
+        };
+        let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "UPDATE integrations SET schedule = $2, paused_reason = $3, next_due_at = $4, next_due_reason = NULL, updated_at = $5,
+            "UPDATE integrations SET schedule = $2, paused_reason = $3,
+                 next_due_at = CASE WHEN $3 IS NOT NULL THEN NULL WHEN $6 THEN next_due_at ELSE $4 END,
+                 next_due_reason = CASE WHEN $6 AND $3 IS NULL THEN next_due_reason END, updated_at = $5,
                  consecutive_failures = CASE WHEN $3 IS NULL AND paused_reason IS NOT NULL THEN 0
                                              ELSE consecutive_failures END
              WHERE id = $1",
@@ -243,20 +261,27 @@ impl Store {
         .bind(id)
         .bind(schedule)
         .bind(paused_reason.map(PauseReason::as_str))
-        .bind(if paused_reason.is_some() { None } else { next_due_at })
+        .bind(next_due_at)
         .bind(self.now())
-        .execute(self.pool())
+        .bind(keep)
+        .execute(&mut *tx)
         .await?;
+        if !keep || paused_reason.is_some() {
+            super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
+        }
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
-    /// Pause (with a reason) or resume (`None`, due at `next_due_at`).
+    /// Pause (with a reason) or resume (`None`, due at `next_due_at`),
+    /// withdrawing a run queued ahead.
     pub async fn set_integration_paused(
         &self,
         id: i64,
         reason: Option<PauseReason>,
         next_due_at: Option<i64>,
     ) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let result = sqlx::query(
             "UPDATE integrations SET paused_reason = $2, next_due_at = $3, next_due_reason = NULL, updated_at = $4,
                  consecutive_failures = CASE WHEN $2 IS NULL THEN 0 ELSE consecutive_failures END
@@ -266,28 +291,32 @@ impl Store {
         .bind(reason.map(PauseReason::as_str))
         .bind(if reason.is_some() { None } else { next_due_at })
         .bind(self.now())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
-    /// Queue a fetch job for every active integration that is due, and clear
-    /// its `next_due_at` (it is computed again when the run ends), in one
-    /// transaction. However long the host was down, that is one job each.
+    /// Queue a fetch job for every active integration due by `until`, to
+    /// run at its due time, and clear its `next_due_at` (it is computed again
+    /// when the run ends), in one transaction. However long the host was
+    /// down, that is one job each. The scheduler queues a little ahead, so at
+    /// the due time only the claim stands between it and the run.
     /// Set-based, as thousands fall due a second: on PostgreSQL one statement
     /// (every statement is a round trip), on SQLite three.
-    pub async fn enqueue_due_fetches(&self, max_attempts: i64, limit: i64) -> Result<Vec<i64>> {
+    pub async fn enqueue_due_fetches(&self, until: i64, max_attempts: i64, limit: i64) -> Result<Vec<i64>> {
         let now = self.now();
         let args = serde_json::to_string(&JobArgs::new(Trigger::Schedule))?;
         let queue_job = "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
-             SELECT $1, d.id, $2, $3, $4, $4, $4 FROM";
+             SELECT $1, d.id, $2, $3, d.next_due_at, $4, $4 FROM";
         let unless_waiting =
             "NOT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND integration_id = d.id AND state = 'available')
              ORDER BY d.next_due_at, d.id";
         if self.backend() == Backend::Postgres {
             let sql = format!(
                 "WITH due AS (
-                     SELECT id, next_due_at FROM integrations WHERE next_due_at <= $4 AND paused_reason IS NULL
+                     SELECT id, next_due_at FROM integrations WHERE next_due_at <= $6 AND paused_reason IS NULL
                      ORDER BY next_due_at, id LIMIT $5 FOR UPDATE SKIP LOCKED),
                  queued AS ({queue_job} due d WHERE {unless_waiting})
                  UPDATE integrations SET next_due_at = NULL, next_due_reason = NULL
@@ -296,14 +325,14 @@ impl Store {
             );
             let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             let query = query.bind(Queue::Fetch.as_str()).bind(&args).bind(max_attempts).bind(now).bind(limit);
-            return Ok(query.fetch_all(self.pool()).await?);
+            return Ok(query.bind(until).fetch_all(self.pool()).await?);
         }
         let mut tx = self.begin().await?;
         let due: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM integrations WHERE next_due_at <= $1 AND paused_reason IS NULL
              ORDER BY next_due_at, id LIMIT $2",
         )
-        .bind(now)
+        .bind(until)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;

@@ -655,14 +655,16 @@ impl Store {
         Ok(sqlx::query("DELETE FROM jobs WHERE state = 'failed'").execute(self.pool()).await?.rows_affected())
     }
 
-    /// When the earliest waiting job of `queue` becomes due.
-    pub async fn next_job_due_at(&self, queue: Queue) -> Result<Option<i64>> {
-        // ORDER BY + LIMIT walks `jobs_claimable` from its start; the planner
+    /// When the earliest job of `queue` waiting to become due after `after`
+    /// does.
+    pub async fn next_job_due_after(&self, queue: Queue, after: i64) -> Result<Option<i64>> {
+        // ORDER BY + LIMIT walks `jobs_claimable` from `after`; the planner
         // may answer MIN() by scanning another index whole.
         Ok(sqlx::query_scalar(
-            "SELECT run_at FROM jobs WHERE queue = $1 AND state = 'available' ORDER BY run_at LIMIT 1",
+            "SELECT run_at FROM jobs WHERE queue = $1 AND state = 'available' AND run_at > $2 ORDER BY run_at LIMIT 1",
         )
         .bind(queue.as_str())
+        .bind(after)
         .fetch_optional(self.pool())
         .await?)
     }
@@ -786,6 +788,26 @@ impl Store {
         .await?
         .rows_affected())
     }
+}
+
+/// Withdraw the scheduled fetches of `integration_ids` that were queued ahead
+/// of their due time (by up to the scheduler's `QUEUE_AHEAD`) and are not
+/// due yet: a pause or a new schedule decides again whether and when they run.
+/// Such a job has never been tried and no operator waits on it (an "Update
+/// now" that joined it gave it a pending run, and made it due now).
+pub(super) async fn withdraw_queued_ahead(
+    conn: &mut Connection,
+    backend: Backend,
+    integration_ids: &[i64],
+    now: i64,
+) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM jobs WHERE {} AND queue = 'fetch' AND state = 'available' AND attempt = 0
+             AND pending_run_id IS NULL AND run_at > $2",
+        super::json_ids_match(backend, "integration_id", 1)
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now);
+    Ok(query.execute(conn).await?.rows_affected())
 }
 
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
