@@ -157,7 +157,7 @@ async fn concurrent_claimers_take_each_job_once(b: Backend) {
             let mut mine = Vec::new();
             loop {
                 let batch = store.claim_jobs(Queue::Fetch, &format!("w{worker}"), 30_000, 7).await.unwrap();
-                if batch.is_empty() && store.next_job_due_after(Queue::Fetch, i64::MIN).await.unwrap().is_none() {
+                if batch.is_empty() && store.next_job_due_at(Queue::Fetch).await.unwrap().is_none() {
                     return mine;
                 }
                 mine.extend(batch.into_iter().map(|j| j.id));
@@ -550,7 +550,7 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     s.retry_job_at(&lease(id, "w", 1), START + 60_000, false, "transient", "upstream 503").await.unwrap();
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().is_empty(), "not before its backoff");
-    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), Some(START + 60_000));
+    assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 60_000));
     b.clock.advance(60_000);
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].attempt, 2);
@@ -617,7 +617,7 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     let queued = s.integration_jobs(a).await.unwrap();
     assert_eq!(queued[0].run_at, START + 800, "to run at its due time, not when queued");
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().is_empty(), "not claimed before it");
-    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), Some(START + 800));
+    assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 800));
     b.clock.advance(800);
     assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap()[0].integration_id, Some(a));
 
@@ -645,6 +645,59 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     s.set_integration_paused(later, Some(PauseReason::Operator), None).await.unwrap();
     let jobs = s.integration_jobs(later).await.unwrap();
     assert_eq!((jobs.len(), jobs[0].run_at), (1, START + 800), "asked for, so kept, and due now");
+    // Saving settings read before that pause, changing nothing, keeps it.
+    s.save_sync_settings(later, Some(&hourly), None, NextDue::Unchanged).await.unwrap();
+    assert_eq!(s.integration(later).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
+}
+
+conformance!(fetch_end_withdraws, a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_replaces);
+async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_replaces(b: Backend) {
+    use inlet::store::jobs::JobAction;
+    use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
+    let s = &b.store;
+    // An operator's run starts half a second before the schedule's is due.
+    let a = integration(s, "a", Some(START + 500)).await;
+    let manual = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    let start = RunStart {
+        integration_id: a,
+        queue: Queue::Fetch,
+        trigger: Trigger::Manual,
+        attempt: 1,
+        job_id: Some(manual),
+        pending_run_id: None,
+    };
+    let (runs, _) = s.start_runs(&[start]).await.unwrap();
+    // Meanwhile the scheduler queues the schedule's run ahead.
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
+    b.clock.advance(200);
+    let end = RunEnd {
+        started_at: START,
+        success: true,
+        fetched: true,
+        next_due_at: Some(START + 900_000),
+        next_due_reason: None,
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    let completion = RunCompletion {
+        run_id: runs[0],
+        outcome: RunOutcome {
+            status: RunStatus::Success,
+            batches: 0,
+            items_seen: 0,
+            records: RecordCounts { created: 0, updated: 0, unchanged: 0, deleted: 0 },
+            error: None,
+            progress: None,
+        },
+        logs: vec![],
+        job: Some((lease(manual, "w", 1), JobAction::Complete)),
+        integration: Some((a, end)),
+        then_process: None,
+    };
+    assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    assert!(s.integration_jobs(a).await.unwrap().is_empty(), "no second fetch half a second after this one");
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 }
 
 conformance!(held_back_jobs, a_due_job_held_back_by_a_running_one_is_not_waited_for);
@@ -656,9 +709,13 @@ async fn a_due_job_held_back_by_a_running_one_is_not_waited_for(b: Backend) {
     // Queued while the first runs: due, but the claim leaves it waiting.
     s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().is_empty());
-    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), None, "nothing to wake for");
+    assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), None, "nothing to wake for");
     s.enqueue_job(&fetch_job(integration(s, "b", None).await, START + 5_000)).await.unwrap();
-    assert_eq!(s.next_job_due_after(Queue::Fetch, START).await.unwrap(), Some(START + 5_000));
+    assert_eq!(s.next_job_due_at(Queue::Fetch).await.unwrap(), Some(START + 5_000));
+    // A processing job of `a` is not held back by its fetch.
+    let process = NewJob { queue: Queue::Process, ..fetch_job(a, START) };
+    s.enqueue_job(&process).await.unwrap();
+    assert_eq!(s.next_job_due_at(Queue::Process).await.unwrap(), Some(START));
 }
 
 conformance!(failure_streaks, three_failed_runs_in_a_row_pause_and_a_success_resets);

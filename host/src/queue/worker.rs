@@ -130,7 +130,6 @@ impl QueueWorker {
             // one transaction per handful of jobs instead of one per job.
             let worth_claiming = free > 0 && (batches.is_empty() || free * 4 >= self.policy.concurrency);
             let mut claimed = 0;
-            let looked_at = self.store().now();
             if worth_claiming {
                 match self.claim(free).await {
                     Ok(jobs) if !jobs.is_empty() => {
@@ -158,7 +157,7 @@ impl QueueWorker {
             // While busy, a finishing run is the next reason to look again;
             // asking for the next due time after every run is a query per job.
             let wait = match worth_claiming {
-                true => self.time_until_next_job(looked_at).await,
+                true => self.time_until_next_job().await,
                 false => self.config.poll_interval,
             };
             tokio::select! {
@@ -278,13 +277,9 @@ impl QueueWorker {
         JobLease::of(job, &self.config.owner)
     }
 
-    /// Until the first job due after `looked_at`, when this worker last
-    /// claimed: one due by then that it did not claim waits for a run of its
-    /// integration to end, and a finishing run wakes the worker (or the poll
-    /// does, for a run elsewhere), so waiting for it would be a busy loop.
-    async fn time_until_next_job(&self, looked_at: i64) -> Duration {
+    async fn time_until_next_job(&self) -> Duration {
         let poll = self.config.poll_interval;
-        match self.store().next_job_due_after(self.queue, looked_at).await {
+        match self.store().next_job_due_at(self.queue).await {
             Ok(Some(at)) => Duration::from_millis((at - self.store().now()).max(0) as u64).min(poll),
             _ => poll,
         }

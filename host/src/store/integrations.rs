@@ -236,7 +236,9 @@ impl Store {
     /// Replace the sync settings: the schedule (`None`: the instance type's
     /// default), why it is paused (`None`: enabled), and when it is next due.
     /// Resuming clears the failure streak. A new due time withdraws a run
-    /// queued ahead of the old one.
+    /// queued ahead of the old one. With [`NextDue::Unchanged`] (neither the
+    /// schedule nor the pause changed) the pause and due time stay as stored:
+    /// a run's failure may have paused it since the caller read it.
     pub async fn save_sync_settings(
         &self,
         id: i64,
@@ -251,10 +253,11 @@ impl Store {
         };
         let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "UPDATE integrations SET schedule = $2, paused_reason = $3,
-                 next_due_at = CASE WHEN $3 IS NOT NULL THEN NULL WHEN $6 THEN next_due_at ELSE $4 END,
-                 next_due_reason = CASE WHEN $6 AND $3 IS NULL THEN next_due_reason END, updated_at = $5,
-                 consecutive_failures = CASE WHEN $3 IS NULL AND paused_reason IS NOT NULL THEN 0
+            "UPDATE integrations SET schedule = $2, updated_at = $5,
+                 paused_reason = CASE WHEN $6 THEN paused_reason ELSE $3 END,
+                 next_due_at = CASE WHEN $6 THEN next_due_at WHEN $3 IS NOT NULL THEN NULL ELSE $4 END,
+                 next_due_reason = CASE WHEN $6 THEN next_due_reason END,
+                 consecutive_failures = CASE WHEN NOT $6 AND $3 IS NULL AND paused_reason IS NOT NULL THEN 0
                                              ELSE consecutive_failures END
              WHERE id = $1",
         )
@@ -266,7 +269,7 @@ impl Store {
         .bind(keep)
         .execute(&mut *tx)
         .await?;
-        if !keep || paused_reason.is_some() {
+        if !keep {
             super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
         }
         tx.commit().await?;

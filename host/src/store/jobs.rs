@@ -202,15 +202,25 @@ fn same_lane(column: &str, queue: &str) -> String {
     format!("({column} = 'fetch') = (CAST({queue} AS TEXT) = 'fetch')")
 }
 
+/// SQL: job `j` is not held back by a running job of its integration in the
+/// lane of the queue in `queue` (a parameter): an integration runs one job of
+/// each lane at a time (see [`Queue::processes`]). Integrations with a
+/// running job are read once, into a hash (`NOT IN`): PostgreSQL plans from
+/// statistics, a queue table's are stale at every burst, and as `NOT EXISTS`
+/// it made a join that, planned when 4 jobs ran, compared each of 2,000
+/// candidates with every running job (7 s a claim).
+fn not_held_back(queue: &str) -> String {
+    format!(
+        "(j.integration_id IS NULL OR j.integration_id NOT IN (
+             SELECT r.integration_id FROM jobs r
+             WHERE r.state = 'running' AND r.integration_id IS NOT NULL AND {}))",
+        same_lane("r.queue", queue)
+    )
+}
+
 /// The statement [`Store::claim_jobs`] runs: `$1` owner, `$2` lease end, `$3`
 /// now, `$4` queue, `$5` limit. Candidates are locked first; then at most one
 /// per integration is taken (two claimed together would break `jobs_one_running`).
-/// Only running jobs of the queue's lane hold an integration back: it may
-/// fetch while it processes (see [`Queue::processes`]).
-/// Integrations with a running job are read once, into a hash (`NOT IN`):
-/// PostgreSQL plans from statistics, a queue table's are stale at every
-/// burst, and as `NOT EXISTS` it made a join that, planned when 4 jobs ran,
-/// compared each of 2,000 candidates with every running job (7 s a claim).
 pub fn claim_statement(backend: Backend) -> String {
     // PostgreSQL lets concurrent claimers skip each other's rows; SQLite
     // has a single writer, so the statement is already exclusive.
@@ -221,10 +231,7 @@ pub fn claim_statement(backend: Backend) -> String {
     format!(
         "WITH candidates AS (
              SELECT id, integration_id, run_at FROM jobs j
-             WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3
-               AND (j.integration_id IS NULL OR j.integration_id NOT IN (
-                   SELECT r.integration_id FROM jobs r
-                   WHERE r.state = 'running' AND r.integration_id IS NOT NULL AND {same_lane}))
+             WHERE j.queue = $4 AND j.state = 'available' AND j.run_at <= $3 AND {not_held_back}
              ORDER BY j.run_at, j.id LIMIT $5 {lock}),
          firsts AS (
              SELECT id FROM (
@@ -235,7 +242,7 @@ pub fn claim_statement(backend: Backend) -> String {
          WHERE id IN (SELECT id FROM firsts)
          RETURNING {}",
         columns(NOT_LOOKED_UP),
-        same_lane = same_lane("r.queue", "$4"),
+        not_held_back = not_held_back("$4"),
     )
 }
 
@@ -655,18 +662,19 @@ impl Store {
         Ok(sqlx::query("DELETE FROM jobs WHERE state = 'failed'").execute(self.pool()).await?.rows_affected())
     }
 
-    /// When the earliest job of `queue` waiting to become due after `after`
-    /// does.
-    pub async fn next_job_due_after(&self, queue: Queue, after: i64) -> Result<Option<i64>> {
-        // ORDER BY + LIMIT walks `jobs_claimable` from `after`; the planner
+    /// When the earliest waiting job of `queue` that no running job holds
+    /// back becomes due (a time past: it is due now). One held back waits for
+    /// a run of its integration to end, and a worker is woken by that (or
+    /// polls, for a run elsewhere): counting it would make it loop.
+    pub async fn next_job_due_at(&self, queue: Queue) -> Result<Option<i64>> {
+        // ORDER BY + LIMIT walks `jobs_claimable` from its start; the planner
         // may answer MIN() by scanning another index whole.
-        Ok(sqlx::query_scalar(
-            "SELECT run_at FROM jobs WHERE queue = $1 AND state = 'available' AND run_at > $2 ORDER BY run_at LIMIT 1",
-        )
-        .bind(queue.as_str())
-        .bind(after)
-        .fetch_optional(self.pool())
-        .await?)
+        let sql = format!(
+            "SELECT run_at FROM jobs j WHERE j.queue = $1 AND j.state = 'available' AND {}
+             ORDER BY j.run_at LIMIT 1",
+            not_held_back("$1")
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(queue.as_str()).fetch_optional(self.pool()).await?)
     }
 
     /// Jobs waiting in each queue (due or not).
@@ -792,8 +800,10 @@ impl Store {
 
 /// Withdraw the scheduled fetches of `integration_ids` that were queued ahead
 /// of their due time (by up to the scheduler's `QUEUE_AHEAD`) and are not
-/// due yet: a pause or a new schedule decides again whether and when they run.
-/// Such a job has never been tried and no operator waits on it (an "Update
+/// due yet: a pause, a new schedule or a fetch that ended (which set the next
+/// due time) decides again whether and when they run.
+/// Such a job has never been tried (nor waits for its plugin: that refunds
+/// the attempt but keeps the error) and no operator waits on it (an "Update
 /// now" that joined it gave it a pending run, and made it due now).
 pub(super) async fn withdraw_queued_ahead(
     conn: &mut Connection,
@@ -801,9 +811,12 @@ pub(super) async fn withdraw_queued_ahead(
     integration_ids: &[i64],
     now: i64,
 ) -> Result<u64> {
+    if integration_ids.is_empty() {
+        return Ok(0);
+    }
     let sql = format!(
         "DELETE FROM jobs WHERE {} AND queue = 'fetch' AND state = 'available' AND attempt = 0
-             AND pending_run_id IS NULL AND run_at > $2",
+             AND error_class IS NULL AND pending_run_id IS NULL AND run_at > $2",
         super::json_ids_match(backend, "integration_id", 1)
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now);

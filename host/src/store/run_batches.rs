@@ -139,6 +139,14 @@ impl Store {
             };
             recorded.push(Recorded::Finished { paused });
         }
+        // A fetch's end set when the next is due: a run queued ahead of the
+        // due time it replaces is withdrawn, as for an operator's edit.
+        let fetched: Vec<i64> = (valid.iter())
+            .filter_map(|c| c.integration.as_ref())
+            .filter(|(_, end)| end.fetched)
+            .map(|(id, _)| *id)
+            .collect();
+        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &fetched, now).await?;
         tx.commit().await?;
         Ok(recorded)
     }
