@@ -72,21 +72,39 @@ async fn screenshot(page: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
 
-/// The text of the first element matching `css`, once there is one.
+/// The text of the first element matching `css`, once there is one. A live
+/// list may replace the element between finding and reading it: then the
+/// new one is read.
 async fn text_of(page: &Client, css: &str) -> String {
-    let element = page.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap();
-    element.text().await.unwrap()
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let element = page.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap();
+        match element.text().await {
+            Ok(text) => return text,
+            Err(error) if std::time::Instant::now() < deadline && error.is_stale_element_reference() => continue,
+            Err(error) => panic!("reading {css}: {error}"),
+        }
+    }
 }
 
+/// Click the first element matching `css`; as for [`text_of`], one a live
+/// list replaced meanwhile is found again.
 async fn click(page: &Client, css: &str) {
-    page.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match page.find(Locator::Css(css)).await.unwrap().click().await {
+            Ok(_) => return,
+            Err(error) if std::time::Instant::now() < deadline && error.is_stale_element_reference() => continue,
+            Err(error) => panic!("clicking {css}: {error}"),
+        }
+    }
 }
 
 /// Open the page at `base` and sign in with the admin token.
 async fn sign_in(page: &Client, base: &str) {
     page.goto(&format!("{base}/updates")).await.unwrap();
     page.wait().for_element(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
-    page.find(Locator::Css("#token-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(page, "#token-form button[type=submit]").await;
 }
 
 /// Go to the console's page at `path` from the menu, and wait until it shows.
@@ -194,7 +212,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     page.execute("window.__sameDocument = true;", vec![]).await.unwrap();
     let id = ids["transactions"];
     let row = format!("#updates-table tr[data-id=\"{id}\"]");
-    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=update-now]")).await;
     wait_for_text(&page, &format!("{row} td.status .badge"), "Processing", 10).await;
     let button = text_of(&page, &format!("{row} button[data-action=update-now]")).await;
     assert_eq!(button.trim(), "Processing");
@@ -206,15 +224,15 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     screenshot(&page, "3-up-to-date").await;
 
     // The history drawer lists the run.
-    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=history]")).await;
     // The drawer fades in, and WebDriver reads no text while it is
     // transparent: wait for the newest run's status rather than read it once.
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
     screenshot(&page, "4-history").await;
-    page.find(Locator::Css("#history-close")).await.unwrap().click().await.unwrap();
+    click(&page, "#history-close").await;
 
     // Schedule editing: the server's refusal shows inline; a good cron saves.
-    page.find(Locator::Css(&format!("{row} button[data-action=schedule]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=schedule]")).await;
     let form = page.wait().for_element(Locator::Css("#schedule-form")).await.unwrap();
     form.find(Locator::Css("input[name=kind][value=cron]")).await.unwrap().click().await.unwrap();
     let cron = form.find(Locator::Css("#cron")).await.unwrap();
@@ -280,7 +298,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let row = format!("#updates-table tr[data-id=\"{}\"]", slow["id"]);
     post(&format!("/api/integrations/{}/sync", slow["id"]), json!(null)).await.unwrap();
     wait_for_text(&page, &format!("{row} td.status .badge"), "Processing", 20).await;
-    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=history]")).await;
     let line = "#history-list li.run details.run-log[open] .log-line .log-message";
     wait_for_text(&page, line, "thing-1 is stored; waiting before thing-2", 20).await;
     assert_eq!(text_of(&page, &format!("{row} td.status .badge")).await.trim(), "Processing", "the line came live");
@@ -292,7 +310,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     .await;
     // Its stored data processed again from the drawer: a run of trigger `reprocess`.
     wait_for_text(&page, "#history-list li.run .run-status", "success", 20).await;
-    page.find(Locator::Css("#history-reprocess")).await.unwrap().click().await.unwrap();
+    click(&page, "#history-reprocess").await;
     // The status reads as the server answers.
     eventually(10, "the reprocess queued", || async {
         text_of(&page, "#history-action-status").await.starts_with("Reprocess queued (run ").then_some(())
@@ -303,9 +321,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, &format!("{newest} .run-status"), "success", 20).await;
     screenshot(&page, "10-reprocessed").await;
     // Its records: no events; its objects newest first, with their data.
-    page.find(Locator::Css("#history-records")).await.unwrap().click().await.unwrap();
+    click(&page, "#history-records").await;
     wait_for_text(&page, "#records-empty", "No records here.", 10).await;
-    page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
+    click(&page, "#records-what button[data-records=objects]").await;
     let things = eventually(10, "the two things, newest first", || async {
         let mut ids = Vec::new();
         for item in page.find_all(Locator::Css("#records-list li.record")).await.ok()? {
@@ -315,12 +333,12 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     })
     .await;
     assert_eq!(things, ["thing-2", "thing-1"]);
-    page.find(Locator::Css("#records-list li.record summary")).await.unwrap().click().await.unwrap();
+    click(&page, "#records-list li.record summary").await;
     assert!(text_of(&page, "#records-list li.record pre").await.contains("thing-2"));
     screenshot(&page, "10a-records").await;
-    page.find(Locator::Css("#records-what button[data-records=blocks]")).await.unwrap().click().await.unwrap();
+    click(&page, "#records-what button[data-records=blocks]").await;
     wait_for_text(&page, "#records-empty", "No records here.", 10).await;
-    page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
+    click(&page, "#records-what button[data-records=objects]").await;
     eventually(10, "the things again", || async {
         (page.find_all(Locator::Css("#records-list li.record")).await.ok()?.len() == 2).then_some(())
     })
@@ -361,9 +379,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     // The page follows the stream: the job is listed again without a reload.
     wait_for_text(&page, "#failed-list li.failed-job .failed-name", "misbehave huge-error", 10).await;
     wait_for_text(&page, "#menu-count-failed [aria-hidden]", "1", 10).await;
-    page.find(Locator::Css("#failed-flush")).await.unwrap().click().await.unwrap();
+    click(&page, "#failed-flush").await;
     wait_for_text(&page, "#failed-flush", "Delete all: sure?", 10).await;
-    page.find(Locator::Css("#failed-flush")).await.unwrap().click().await.unwrap();
+    click(&page, "#failed-flush").await;
     wait_for_text(&page, "#failed-empty", "No failed jobs.", 10).await;
     assert_eq!(failed_at().await, None, "deleted");
 
@@ -372,7 +390,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let configured = text_of(&page, "#tokens-configured").await;
     assert!(configured.contains("INLET_ADMIN_TOKEN is also accepted"), "{configured}");
     page.find(Locator::Css("#new-token-name")).await.unwrap().send_keys("grafana").await.unwrap();
-    page.find(Locator::Css("#token-create-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#token-create-form button[type=submit]").await;
     let made = eventually(10, "the new token", || async {
         let text = page.find(Locator::Css("#new-token-value")).await.ok()?.text().await.ok()?;
         text.starts_with("inlet_").then_some(text)
@@ -383,9 +401,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     wait_for_text(&page, "#tokens-body tr td:first-child", "grafana", 10).await;
     screenshot(&page, "13-tokens").await;
     let revoke = "#tokens-body tr button[data-token-action=revoke]";
-    page.find(Locator::Css(revoke)).await.unwrap().click().await.unwrap();
+    click(&page, revoke).await;
     wait_for_text(&page, revoke, "Revoke: sure?", 10).await;
-    page.find(Locator::Css(revoke)).await.unwrap().click().await.unwrap();
+    click(&page, revoke).await;
     eventually(10, "the revoked token's row to go", || async {
         page.find_all(Locator::Css("#tokens-body tr")).await.ok()?.is_empty().then_some(())
     })
@@ -413,12 +431,12 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     assert!(link.starts_with(&base), "{link}");
     page.find(Locator::Css("#connect-plugin")).await.unwrap().select_by_value("api-key").await.unwrap();
     page.find(Locator::Css("#connect-name")).await.unwrap().send_keys("keys").await.unwrap();
-    page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#connect-form button[type=submit]").await;
     wait_for_text(&page, "#connect-error", "api-key needs an API key (Any key)", 10).await;
     let invalid = page.find(Locator::Css("#connect-api_key")).await.unwrap().attr("aria-invalid").await.unwrap();
     assert_eq!(invalid.as_deref(), Some("true"));
     page.find(Locator::Css("#connect-api_key")).await.unwrap().send_keys("key-of-the-keys-account").await.unwrap();
-    page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#connect-form button[type=submit]").await;
     wait_for_text(&page, "#connected-message", "keys is connected.", 10).await;
     let keys_row = eventually(10, "the new account's row", || async {
         for row in page.find_all(Locator::Css("#connections-body tr")).await.ok()? {
@@ -434,9 +452,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     assert_eq!(groups["groups"][0]["id"].to_string(), keys_row);
     assert!(!groups.to_string().contains("key-of-the-keys-account"), "{groups}");
     let delete = format!("#connections-body tr[data-group-id=\"{keys_row}\"] button[data-connection-action=delete]");
-    page.find(Locator::Css(&delete)).await.unwrap().click().await.unwrap();
+    click(&page, &delete).await;
     wait_for_text(&page, &delete, "Delete: sure?", 5).await;
-    page.find(Locator::Css(&delete)).await.unwrap().click().await.unwrap();
+    click(&page, &delete).await;
     eventually(10, "the deleted account gone", || async {
         page.find_all(Locator::Css(&delete)).await.ok()?.is_empty().then_some(())
     })
@@ -449,7 +467,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let since = page.wait().for_element(Locator::Css("#wizard-cfg-since")).await.unwrap();
     since.send_keys("yesterday").await.unwrap();
     page.find(Locator::Css("#wizard-name")).await.unwrap().send_keys("wizard transactions").await.unwrap();
-    page.find(Locator::Css("input[name=wizard-kind][value=cron]")).await.unwrap().click().await.unwrap();
+    click(&page, "input[name=wizard-kind][value=cron]").await;
     page.find(Locator::Css("#wizard-cron")).await.unwrap().send_keys("0 6 * * *").await.unwrap();
     page.find(Locator::Css("#wizard-timezone")).await.unwrap().select_by_value("Asia/Tokyo").await.unwrap();
     let preview = eventually(10, "five runs previewed in Tokyo time", || async {
@@ -462,9 +480,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     })
     .await;
     assert!(preview[0].contains("6:00") || preview[0].contains("06:00"), "{preview:?}");
-    page.find(Locator::Css("#wizard-enabled")).await.unwrap().click().await.unwrap();
+    click(&page, "#wizard-enabled").await;
     screenshot(&page, "12b-wizard").await;
-    page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#wizard-form button[type=submit]").await;
     let invalid = eventually(10, "the since field marked", || async {
         let field = page.find(Locator::Css("#wizard-cfg-since")).await.ok()?;
         field.attr("aria-invalid").await.ok()?.filter(|v| v == "true")
@@ -475,7 +493,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let since = page.find(Locator::Css("#wizard-cfg-since")).await.unwrap();
     since.clear().await.unwrap();
     since.send_keys("2026-01-01T00:00:00Z").await.unwrap();
-    page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#wizard-form button[type=submit]").await;
     let created = eventually(10, "the wizard's integration", || async {
         let found = get_json("/api/integrations?name=wizard%20transactions").await;
         found["integrations"].as_array()?.first().cloned()
@@ -526,7 +544,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     })
     .await;
     assert_eq!(text_of(&page, "#page-position").await.trim(), "Page 1", "{first_page:?}");
-    page.find(Locator::Css("#page-next")).await.unwrap().click().await.unwrap();
+    click(&page, "#page-next").await;
     let second_page = eventually(20, "the last five on page 2", || async {
         shown_rows().await.filter(|rows| rows.len() == 5 && rows[0].contains("bulk 50"))
     })
@@ -534,7 +552,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     assert!(second_page[4].contains("bulk 54"), "{second_page:?}");
     assert_eq!(text_of(&page, "#page-position").await.trim(), "Page 2");
     screenshot(&page, "13b-page-2").await;
-    page.find(Locator::Css("#page-previous")).await.unwrap().click().await.unwrap();
+    click(&page, "#page-previous").await;
     eventually(20, "page 1 again", || async { shown_rows().await.filter(|rows| rows.len() == 50) }).await;
     search.clear().await.unwrap();
     search.send_keys("\u{E007}").await.unwrap();
@@ -550,7 +568,7 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let body = json!({"plugin": "digest", "instance_type": "daily", "group_id": group["id"]});
     let digest: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
     page.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    page.find(Locator::Css("button[data-filter=tasks]")).await.unwrap().click().await.unwrap();
+    click(&page, "button[data-filter=tasks]").await;
     let tasks = eventually(20, "the three tasks", || async { shown_rows().await.filter(|rows| rows.len() == 3) }).await;
     for wanted in ["Prune history", "Refresh tokens", "digest daily"] {
         assert!(tasks.iter().any(|t| t.contains(wanted)), "no {wanted:?} among the tasks: {tasks:?}");
@@ -562,9 +580,9 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     assert_eq!((&prune["plugin_id"], &prune["schedule_summary"]), (&json!("inlet"), &json!("every hour")), "{prune:#}");
     assert!(all.iter().any(|r| r["id"] == digest["id"] && r["kind"] == "task"), "{all:#?}");
     let row = format!("#updates-table tr[data-id=\"{}\"]", prune["id"]);
-    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=update-now]")).await;
     wait_for_text(&page, &format!("{row} td.status .badge"), "Up to date", 30).await;
-    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=history]")).await;
     wait_for_text(&page, "#history-drawer #history-list li.run .run-status", "success", 10).await;
     screenshot(&page, "14-tasks").await;
     page.close().await.unwrap();
@@ -641,14 +659,14 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     page.find(Locator::Css("#connect-plugin")).await.unwrap().select_by_value("api-key").await.unwrap();
     page.find(Locator::Css("#connect-name")).await.unwrap().send_keys("my notes account").await.unwrap();
     page.find(Locator::Css("#connect-api_key")).await.unwrap().send_keys(NOTES_KEY).await.unwrap();
-    page.find(Locator::Css("#connect-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#connect-form button[type=submit]").await;
     wait_for_text(&page, "#connected-message", "my notes account is connected.", 10).await;
     screenshot(&page, &shot("2-connected")).await;
 
     // The wizard: its notes, every weekday at 07:30 in New York.
     start_wizard(&page, "api-key", "notes").await;
     page.find(Locator::Css("#wizard-name")).await.unwrap().send_keys("my notes").await.unwrap();
-    page.find(Locator::Css("input[name=wizard-kind][value=cron]")).await.unwrap().click().await.unwrap();
+    click(&page, "input[name=wizard-kind][value=cron]").await;
     page.find(Locator::Css("#wizard-cron")).await.unwrap().send_keys("30 7 * * 1-5").await.unwrap();
     page.find(Locator::Css("#wizard-timezone")).await.unwrap().select_by_value("America/New_York").await.unwrap();
     eventually(10, "five weekday runs previewed in New York time", || async {
@@ -660,7 +678,7 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     })
     .await;
     screenshot(&page, &shot("3-wizard")).await;
-    page.find(Locator::Css("#wizard-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    click(&page, "#wizard-form button[type=submit]").await;
     let created = eventually(10, "the wizard's integration", || async {
         get_json("/api/integrations?name=my%20notes").await["integrations"].as_array()?.first().cloned()
     })
@@ -676,9 +694,9 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     // Update now; its log lines arrive in the drawer while it runs.
     let row = format!("#updates-table tr[data-id=\"{id}\"]");
     page.wait().for_element(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap();
-    page.find(Locator::Css(&format!("{row} button[data-action=update-now]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=update-now]")).await;
     wait_for_text(&page, &format!("{row} td.status .badge"), "Processing", 20).await;
-    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=history]")).await;
     let line = "#history-list li.run details.run-log[open] .log-line .log-message";
     wait_for_text(&page, line, "page 1: 2 notes", 20).await;
     let running = page.find(Locator::Css("#history-list li.run.run-running .run-queue")).await.unwrap();
@@ -688,13 +706,13 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     // Its records, on a page of their own, opened while the fetch runs:
     // none yet; the process queue turns its batches into six, which the
     // page shows as its run ends, without a reload.
-    page.find(Locator::Css("#history-records")).await.unwrap().click().await.unwrap();
+    click(&page, "#history-records").await;
     eventually(10, "the records page", || async {
         (page.current_url().await.ok()?.path() == format!("/integrations/{id}/records")).then_some(())
     })
     .await;
     wait_for_text(&page, "#records-heading", "Records of my notes", 10).await;
-    page.find(Locator::Css("#records-what button[data-records=objects]")).await.unwrap().click().await.unwrap();
+    click(&page, "#records-what button[data-records=objects]").await;
     wait_for_text(&page, "#records-empty", "No records here.", 10).await;
     wait_for_count(&page, "#records-list li.record", 6, "its six notes").await;
     screenshot(&page, &shot("5-records")).await;
@@ -704,7 +722,7 @@ async fn an_operator_connects_creates_watches_breaks_and_retries_an_integration_
     // integration is due at once.)
     page.back().await.unwrap();
     page.wait().for_element(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap();
-    page.find(Locator::Css(&format!("{row} button[data-action=history]"))).await.unwrap().click().await.unwrap();
+    click(&page, &format!("{row} button[data-action=history]")).await;
     eventually(30, "the processing of its six notes", || async {
         for item in page.find_all(Locator::Css("#history-list li.run.run-success")).await.ok()? {
             let queue = item.find(Locator::Css(".run-queue")).await.ok()?.text().await.ok()?;
