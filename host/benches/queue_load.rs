@@ -228,8 +228,8 @@ async fn lateness(backend: &str, plugin: &PathBuf, integrations: usize) -> anyho
     if stages {
         print_job_stages(&store, &due_at).await?;
     }
-    let (p50, p99, max) = percentiles(&mut late, 0.99);
-    Ok((p50, p99, max))
+    late.sort_unstable();
+    Ok((quantile(&late, 0.5), quantile(&late, 0.99), quantile(&late, 1.0)))
 }
 
 /// Leave the database as a running one would be, not just after creating
@@ -240,17 +240,19 @@ async fn settle(store: &Store) -> anyhow::Result<()> {
         Backend::Postgres => &["VACUUM ANALYZE", "CHECKPOINT"],
         Backend::Sqlite => &["PRAGMA wal_checkpoint(TRUNCATE)"],
     };
+    execute_all(store, statements).await
+}
+
+async fn execute_all(store: &Store, statements: &[&str]) -> anyhow::Result<()> {
     for statement in statements {
         sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(store.pool()).await?;
     }
     Ok(())
 }
 
-/// p50, the `q` quantile and the maximum of `values`.
-fn percentiles(values: &mut [i64], q: f64) -> (i64, i64, i64) {
-    values.sort_unstable();
-    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.5), at(q), at(1.0))
+/// The `q` quantile of `sorted` (1.0: its maximum).
+fn quantile(sorted: &[i64], q: f64) -> i64 {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
 /// Log when each job is queued and claimed, by triggers, to a table
@@ -280,10 +282,7 @@ async fn log_job_stages(store: &Store) -> anyhow::Result<()> {
              END",
         ],
     };
-    for statement in statements {
-        sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(store.pool()).await?;
-    }
-    Ok(())
+    execute_all(store, statements).await
 }
 
 /// Print, for the first run of each integration, when its job was queued
@@ -306,11 +305,11 @@ async fn print_job_stages(store: &Store, due_at: &BTreeMap<i64, i64>) -> anyhow:
         claimed.push(claimed_at - due);
         run.push(started[id] - claimed_at);
     }
-    for (stage, values) in [("queued, from due", queued), ("claimed, from due", claimed), ("started, from claim", run)]
+    for (stage, mut values) in
+        [("queued, from due", queued), ("claimed, from due", claimed), ("started, from claim", run)]
     {
-        let mut values = values;
-        let (p50, p90, _) = percentiles(&mut values, 0.9);
-        let (_, p99, max) = percentiles(&mut values, 0.99);
+        values.sort_unstable();
+        let [p50, p90, p99, max] = [0.5, 0.9, 0.99, 1.0].map(|q| quantile(&values, q));
         println!("  {stage}: p50 {p50} ms, p90 {p90} ms, p99 {p99} ms, max {max} ms");
     }
     Ok(())

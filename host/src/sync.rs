@@ -257,18 +257,12 @@ impl SyncRunner {
     /// no longer exists come back unstarted.
     pub async fn start(&self, requests: Vec<RunRequest>) -> Result<(Vec<StartedRun>, Vec<RunRequest>)> {
         let ids: Vec<i64> = requests.iter().map(|r| r.integration_id).collect();
-        // Read at once, on connections of their own: what stands between a
-        // claim and its run is then one round trip, not three (a scheduled
-        // run's lateness is mostly this).
-        let (integrations, pending, kept_state) = tokio::try_join!(
-            self.store.integrations_by_id(&ids),
-            self.store.with_pending_batches(&ids),
-            self.store.with_state(&ids),
-        )?;
-        let mut integrations: BTreeMap<i64, Integration> = integrations.into_iter().map(|i| (i.id, i)).collect();
+        let mut integrations: BTreeMap<i64, Integration> =
+            self.store.integrations_by_id(&ids).await?.into_iter().map(|i| (i.id, i)).collect();
         let groups: BTreeSet<i64> = integrations.values().map(|i| i.group_id).collect();
         let mut access = self.store.group_access(&groups).await?;
         self.approve_unrecorded(&integrations, &mut access).await?;
+        let pending = self.store.with_pending_batches(&ids).await?;
 
         let (mut prepared, mut missing) = (Vec::new(), Vec::new());
         for request in requests {
@@ -286,9 +280,16 @@ impl SyncRunner {
         // A first-run backfill resumes where any earlier run of the
         // integration got to: until one finishes, every run is that first
         // backfill, and state kept means one checkpointed.
+        let first_runs: Vec<i64> = (prepared.iter())
+            .filter(|(request, _, _, mode, _, _)| {
+                matches!(mode, FetchMode::Backfill(_)) && request.backfill_since.is_none()
+            })
+            .map(|(request, ..)| request.integration_id)
+            .collect();
+        let first_runs_again = self.store.with_state(&first_runs).await?;
         for (request, _, _, mode, _, resumes) in &mut prepared {
-            let first_run_again = request.backfill_since.is_none() && kept_state.contains(&request.integration_id);
-            *resumes = matches!(mode, FetchMode::Backfill(_)) && (request.resumes || first_run_again);
+            *resumes = matches!(mode, FetchMode::Backfill(_))
+                && (request.resumes || first_runs_again.contains(&request.integration_id));
         }
         let starts: Vec<RunStart> = prepared
             .iter()
