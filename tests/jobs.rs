@@ -647,6 +647,42 @@ async fn a_fetch_rescued_into_the_failed_list_keeps_its_schedule() {
     second.wait().await.unwrap();
 }
 
+/// An integration due now, synced by an operator before the scheduler got to
+/// it, fetches once: the scheduler leaves a due time that falls while a fetch
+/// runs to that fetch's end (it queued a second fetch behind the first).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_due_integration_synced_at_once_by_an_operator_fetches_once() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let config = r#"{"sleep_seconds": 10}"#;
+    let id: i64 = misbehave_integration(&inlet, "slow", &["--every", "1h", "--config", config]).await.parse().unwrap();
+    let store = inlet.store().await;
+    assert!(store.integration(id).await.unwrap().unwrap().next_due_at.is_some(), "due from its creation");
+    let sync = inlet.command(&["sync", &id.to_string(), "--json"]).output();
+    let sync = tokio::spawn(sync);
+    eventually(30, "the operator's run to start", || async { store.state_value(id, "cursor").await.unwrap() }).await;
+
+    // Another integration due now: once the scheduler has queued it, its
+    // pass has looked at both.
+    let group = store.integration(id).await.unwrap().unwrap().group_id.to_string();
+    let add = ["integrations", "add", "misbehave", "ok", "--group", &group, "--every", "1h", "--json"];
+    let other = inlet.json(&add).await["id"].as_i64().unwrap();
+    let mut serve = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+    eventually(30, "the scheduler's pass", || async {
+        store.integration(other).await.unwrap().unwrap().next_due_at.is_none().then_some(())
+    })
+    .await;
+    let jobs = store.integration_jobs(id).await.unwrap();
+    assert_eq!(jobs.len(), 1, "only the operator's run, none queued behind it: {jobs:?}");
+    let synced = sync.await.unwrap().unwrap();
+    assert!(synced.status.success(), "{}", support::text(&synced.stderr));
+    let integration = store.integration(id).await.unwrap().unwrap();
+    assert_eq!(integration.next_due_at, Some(integration.last_started_at.unwrap() + 3_600_000));
+    let fetches = store.sync_runs(id, 10).await.unwrap().into_iter().filter(|r| r.queue == Queue::Fetch).count();
+    assert_eq!(fetches, 1);
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+}
+
 /// The crash harness in its short form (10 cycles per backend unless
 /// INLET_CHAOS_CYCLES says otherwise; `cargo xtask chaos` runs it in full).
 #[tokio::test(flavor = "multi_thread")]

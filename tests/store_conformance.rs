@@ -655,21 +655,21 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     use inlet::store::jobs::JobAction;
     use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
     let s = &b.store;
-    // An operator's run starts half a second before the schedule's is due.
+    // The scheduler queues the schedule's run ahead, and then a run in the
+    // CLI starts, half a second before that one is due.
     let a = integration(s, "a", Some(START + 500)).await;
-    let manual = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
-    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
+    let args = JobArgs::new(Trigger::Manual);
+    let cli = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
     let start = RunStart {
         integration_id: a,
         queue: Queue::Fetch,
         trigger: Trigger::Manual,
         attempt: 1,
-        job_id: Some(manual),
+        job_id: Some(cli.job_id),
         pending_run_id: None,
     };
     let (runs, _) = s.start_runs(&[start]).await.unwrap();
-    // Meanwhile the scheduler queues the schedule's run ahead.
-    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
     b.clock.advance(200);
     let end = RunEnd {
         started_at: START,
@@ -691,13 +691,57 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
             progress: None,
         },
         logs: vec![],
-        job: Some((lease(manual, "w", 1), JobAction::Complete)),
+        job: Some((cli, JobAction::Complete)),
         integration: Some((a, end)),
         then_process: None,
     };
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(a).await.unwrap().is_empty(), "no second fetch half a second after this one");
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
+}
+
+conformance!(due_while_fetching, a_due_time_that_falls_while_a_fetch_runs_is_left_to_that_fetchs_end);
+async fn a_due_time_that_falls_while_a_fetch_runs_is_left_to_that_fetchs_end(b: Backend) {
+    let s = &b.store;
+    // Created due now, and given "Update now" at once: the operator's fetch
+    // runs before the scheduler's pass.
+    let a = integration(s, "a", Some(START)).await;
+    let other = integration(s, "other", Some(START + 5_000)).await;
+    let manual = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    assert!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap().is_empty(), "its fetch is running");
+    assert_eq!(s.integration_jobs(a).await.unwrap().len(), 1, "no second fetch queued behind the first");
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START), "still due, until a run ends");
+    assert_eq!(s.earliest_due_at().await.unwrap(), Some(START + 5_000), "nothing to wake the scheduler for");
+    // Its end says when the next is due, from its start.
+    let end = RunEnd {
+        started_at: START,
+        success: true,
+        fetched: true,
+        next_due_at: Some(START + 900_000),
+        next_due_reason: None,
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    assert!(s.complete_job(&lease(manual, "w", 1)).await.unwrap());
+    s.record_run_finished(a, &end).await.unwrap();
+    b.clock.advance(5_000);
+    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [other]);
+    assert!(s.integration_jobs(a).await.unwrap().is_empty());
+
+    // A fetch that ends without a run recorded (the CLI's, failing) leaves
+    // the due time as it was: nothing lost.
+    s.set_integration_paused(a, None, Some(START + 5_000)).await.unwrap();
+    let args = JobArgs::new(Trigger::Manual);
+    let cli = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    assert!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap().is_empty());
+    assert!(s.complete_job(&cli).await.unwrap());
+    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [a]);
+    // A processing run does not hold the schedule back.
+    let third = integration(s, "third", Some(START + 5_000)).await;
+    s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(third, START) }).await.unwrap();
+    assert_eq!(s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap().len(), 1);
+    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [third]);
 }
 
 conformance!(held_back_jobs, a_due_job_held_back_by_a_running_one_is_not_waited_for);

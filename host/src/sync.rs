@@ -24,6 +24,7 @@ use crate::outbound::UpstreamOverrides;
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
+use crate::scheduler::QUEUE_AHEAD;
 use crate::settings::{PluginSettings, QueuePolicy, decide};
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
@@ -201,6 +202,9 @@ pub struct SyncRunner {
     pub housekeeping: Housekeeping,
     /// Where fetches queue the processing of what they stored.
     pub process_queue: ProcessQueue,
+    /// Wakes this process's scheduler: after a schedule change or trigger,
+    /// or a recorded end that makes a run due at once.
+    pub scheduler_wake: Arc<Notify>,
 }
 
 /// A run recorded as started, with everything executing it needs.
@@ -469,10 +473,20 @@ impl SyncRunner {
     }
 
     /// Tell the operator about each integration that a recorded run paused,
-    /// or whose processing it sent to the failed list. `completions` are the
-    /// runs' records, in the same order.
-    pub fn notify_operator(&self, runs: &[ExecutedRun], completions: &[RunCompletion], recorded: &[Recorded]) {
+    /// or whose processing it sent to the failed list, and the scheduler when
+    /// one is due again at once: a schedule's time that passed while its
+    /// fetch ran (the scheduler leaves those to the fetch's end). `completions`
+    /// are the runs' records, in the same order.
+    pub fn announce_recorded(&self, runs: &[ExecutedRun], completions: &[RunCompletion], recorded: &[Recorded]) {
         let now = self.store.now();
+        let soon = now + QUEUE_AHEAD.as_millis() as i64;
+        let due_at_once = completions.iter().zip(recorded).any(|(c, r)| {
+            matches!(r, Recorded::Finished { .. })
+                && c.integration.as_ref().and_then(|(_, end)| end.next_due_at).is_some_and(|at| at <= soon)
+        });
+        if due_at_once {
+            self.scheduler_wake.notify_waiters();
+        }
         for ((run, completion), recorded) in runs.iter().zip(completions).zip(recorded) {
             let Recorded::Finished { paused } = recorded else { continue };
             let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
@@ -570,7 +584,7 @@ impl SyncRunner {
         if recorded[0] == Recorded::LeaseLost {
             bail!("integration {id}: run {run_id} lost its lease before it was recorded; its result was dropped");
         }
-        self.notify_operator(std::slice::from_ref(&executed), std::slice::from_ref(&completion), &recorded);
+        self.announce_recorded(std::slice::from_ref(&executed), std::slice::from_ref(&completion), &recorded);
         self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")
     }
 

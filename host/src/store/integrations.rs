@@ -305,7 +305,9 @@ impl Store {
     /// run at its due time, and clear its `next_due_at` (it is computed again
     /// when the run ends), in one transaction. However long the host was
     /// down, that is one job each. The scheduler queues a little ahead, so at
-    /// the due time only the claim stands between it and the run.
+    /// the due time only the claim stands between it and the run. An
+    /// integration with a fetch running is left due for that fetch's end
+    /// (an "Update now" at its due time is then one fetch, not two).
     /// Set-based, as thousands fall due a second: on PostgreSQL one statement
     /// (every statement is a round trip), on SQLite three.
     pub async fn enqueue_due_fetches(&self, until: i64, max_attempts: i64, limit: i64) -> Result<Vec<i64>> {
@@ -316,10 +318,12 @@ impl Store {
         let unless_waiting =
             "NOT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND integration_id = d.id AND state = 'available')
              ORDER BY d.next_due_at, d.id";
+        let not_fetching = super::jobs::no_fetch_running("id");
         if self.backend() == Backend::Postgres {
             let sql = format!(
                 "WITH due AS (
-                     SELECT id, next_due_at FROM integrations WHERE next_due_at <= $6 AND paused_reason IS NULL
+                     SELECT id, next_due_at FROM integrations
+                     WHERE next_due_at <= $6 AND paused_reason IS NULL AND {not_fetching}
                      ORDER BY next_due_at, id LIMIT $5 FOR UPDATE SKIP LOCKED),
                  queued AS ({queue_job} due d WHERE {unless_waiting})
                  UPDATE integrations SET next_due_at = NULL, next_due_reason = NULL
@@ -331,10 +335,10 @@ impl Store {
             return Ok(query.bind(until).fetch_all(self.pool()).await?);
         }
         let mut tx = self.begin().await?;
-        let due: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM integrations WHERE next_due_at <= $1 AND paused_reason IS NULL
-             ORDER BY next_due_at, id LIMIT $2",
-        )
+        let due: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM integrations WHERE next_due_at <= $1 AND paused_reason IS NULL AND {not_fetching}
+             ORDER BY next_due_at, id LIMIT $2"
+        )))
         .bind(until)
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -358,11 +362,14 @@ impl Store {
         Ok(due)
     }
 
-    /// The earliest `next_due_at` of an active integration.
+    /// The earliest `next_due_at` of an active integration that the
+    /// scheduler would queue (none has a fetch running).
     pub async fn earliest_due_at(&self) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MIN(next_due_at) FROM integrations WHERE paused_reason IS NULL")
-            .fetch_one(self.pool())
-            .await?)
+        let sql = format!(
+            "SELECT MIN(next_due_at) FROM integrations WHERE paused_reason IS NULL AND {}",
+            super::jobs::no_fetch_running("id")
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool()).await?)
     }
 
     /// Record how a run ended and when the next is due. Returns the reason
