@@ -648,12 +648,13 @@ async fn a_fetch_rescued_into_the_failed_list_keeps_its_schedule() {
 }
 
 /// An integration due now, synced by an operator before the scheduler got to
-/// it, fetches once: the scheduler leaves a due time that falls while a fetch
-/// runs to that fetch's end (it queued a second fetch behind the first).
+/// it, fetches once: the operator's fetch meets the due time (the scheduler
+/// queued a second fetch behind the first).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_due_integration_synced_at_once_by_an_operator_fetches_once() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
-    let config = r#"{"sleep_seconds": 10}"#;
+    // Long enough for serve to start and make its first pass meanwhile.
+    let config = r#"{"sleep_seconds": 15}"#;
     let id: i64 = misbehave_integration(&inlet, "slow", &["--every", "1h", "--config", config]).await.parse().unwrap();
     let store = inlet.store().await;
     assert!(store.integration(id).await.unwrap().unwrap().next_due_at.is_some(), "due from its creation");
@@ -668,11 +669,13 @@ async fn a_due_integration_synced_at_once_by_an_operator_fetches_once() {
     let other = inlet.json(&add).await["id"].as_i64().unwrap();
     let mut serve = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
     eventually(30, "the scheduler's pass", || async {
-        store.integration(other).await.unwrap().unwrap().next_due_at.is_none().then_some(())
+        let integration = store.integration(other).await.unwrap().unwrap();
+        (integration.next_due_at.is_none() || integration.last_started_at.is_some()).then_some(())
     })
     .await;
     let jobs = store.integration_jobs(id).await.unwrap();
-    assert_eq!(jobs.len(), 1, "only the operator's run, none queued behind it: {jobs:?}");
+    let running: Vec<_> = jobs.iter().map(|j| (j.queue, j.state.as_str())).collect();
+    assert_eq!(running, [(Queue::Fetch, "running")], "only the operator's fetch, none queued behind it: {jobs:?}");
     let synced = sync.await.unwrap().unwrap();
     assert!(synced.status.success(), "{}", support::text(&synced.stderr));
     let integration = store.integration(id).await.unwrap().unwrap();

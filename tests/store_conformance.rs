@@ -188,6 +188,7 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
             attempt,
             job_id: Some(id),
             pending_run_id: None,
+            meets_due_before: None,
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
@@ -239,6 +240,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         attempt,
         job_id: Some(id),
         pending_run_id: None,
+        meets_due_before: None,
     };
 
     // The stale worker claims and starts a run, then stalls past its lease.
@@ -412,6 +414,7 @@ async fn processing_that_failed_for_good_shows_until_processing_succeeds(b: Back
             attempt: 1,
             job_id: Some(job_id),
             pending_run_id: None,
+            meets_due_before: None,
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         let outcome = RunOutcome {
@@ -668,6 +671,7 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
         attempt: 1,
         job_id: Some(cli.job_id),
         pending_run_id: None,
+        meets_due_before: None,
     };
     let (runs, _) = s.start_runs(&[start]).await.unwrap();
     b.clock.advance(200);
@@ -700,48 +704,68 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 }
 
-conformance!(due_while_fetching, a_due_time_that_falls_while_a_fetch_runs_is_left_to_that_fetchs_end);
-async fn a_due_time_that_falls_while_a_fetch_runs_is_left_to_that_fetchs_end(b: Backend) {
+conformance!(due_while_fetching, a_fetch_that_starts_at_its_due_time_meets_it);
+async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
+    use inlet::store::run_batches::RunStart;
     let s = &b.store;
-    // Created due now, and given "Update now" at once: the operator's fetch
-    // runs before the scheduler's pass.
-    let a = integration(s, "a", Some(START)).await;
-    let other = integration(s, "other", Some(START + 5_000)).await;
+    // Each integration's schedule is every 15 minutes: a fetch's end sets
+    // the next due time 15 minutes after its start.
+    let fetch_start = |integration_id, job_id| RunStart {
+        integration_id,
+        queue: Queue::Fetch,
+        trigger: Trigger::Manual,
+        attempt: 1,
+        job_id: Some(job_id),
+        pending_run_id: None,
+        meets_due_before: Some(START + 900_000),
+    };
+    // Created due in a few seconds (its first run's jitter), and given
+    // "Update now" at once: the operator's fetch meets that due time.
+    let a = integration(s, "a", Some(START + 4_000)).await;
     let manual = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    assert!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap().is_empty(), "its fetch is running");
-    assert_eq!(s.integration_jobs(a).await.unwrap().len(), 1, "no second fetch queued behind the first");
-    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START), "still due, until a run ends");
-    assert_eq!(s.earliest_due_at().await.unwrap(), Some(START + 5_000), "nothing to wake the scheduler for");
-    // Its end says when the next is due, from its start.
-    let end = RunEnd {
-        started_at: START,
-        success: true,
-        fetched: true,
-        next_due_at: Some(START + 900_000),
-        next_due_reason: None,
-        pause_after_failures: 3,
-        pause_reason: None,
-    };
+    s.start_runs(&[fetch_start(a, manual)]).await.unwrap();
+    b.clock.advance(4_000);
+    assert!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap().is_empty(), "no second fetch behind it");
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None, "its end says when the next is due");
+    // An operator's new schedule while it runs is queued behind it.
+    let hourly = Schedule::Interval { seconds: 3_600 };
+    s.save_sync_settings(a, Some(&hourly), None, NextDue::At(Some(START + 4_000))).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap(), [a]);
     assert!(s.complete_job(&lease(manual, "w", 1)).await.unwrap());
-    s.record_run_finished(a, &end).await.unwrap();
-    b.clock.advance(5_000);
-    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [other]);
-    assert!(s.integration_jobs(a).await.unwrap().is_empty());
 
-    // A fetch that ends without a run recorded (the CLI's, failing) leaves
-    // the due time as it was: nothing lost.
-    s.set_integration_paused(a, None, Some(START + 5_000)).await.unwrap();
+    // A fetch whose end sets that same due time again (a cron time after its
+    // start) leaves it, for a run after this one.
+    let b_ = integration(s, "b", Some(START + 9_000)).await;
+    let early = s.enqueue_job(&fetch_job(b_, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    let cron_like = RunStart { meets_due_before: Some(START + 9_000), ..fetch_start(b_, early) };
+    s.start_runs(&[cron_like]).await.unwrap();
+    assert_eq!(s.integration(b_).await.unwrap().unwrap().next_due_at, Some(START + 9_000));
+    assert!(s.complete_job(&lease(early, "w", 1)).await.unwrap());
+
+    // A run in the CLI that meets the due time and then cannot be recorded
+    // owes it: nothing lost.
+    let c = integration(s, "c", Some(START)).await;
     let args = JobArgs::new(Trigger::Manual);
-    let cli = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
-    assert!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap().is_empty());
-    assert!(s.complete_job(&cli).await.unwrap());
-    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [a]);
-    // A processing run does not hold the schedule back.
-    let third = integration(s, "third", Some(START + 5_000)).await;
-    s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(third, START) }).await.unwrap();
-    assert_eq!(s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap().len(), 1);
-    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [third]);
+    let cli = s.claim_integration(c, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    s.start_runs(&[fetch_start(c, cli.job_id)]).await.unwrap();
+    assert_eq!(s.integration(c).await.unwrap().unwrap().next_due_at, None);
+    assert!(s.end_unrecorded_fetch(&cli, c, START + 10).await.unwrap());
+    assert!(s.integration_jobs(c).await.unwrap().is_empty());
+    assert_eq!(s.integration(c).await.unwrap().unwrap().next_due_at, Some(START + 10));
+    // A due time it did not meet is kept as it is.
+    s.set_integration_paused(c, None, Some(START + 60_000)).await.unwrap();
+    let cli = s.claim_integration(c, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    assert!(s.end_unrecorded_fetch(&cli, c, START + 20).await.unwrap());
+    assert_eq!(s.integration(c).await.unwrap().unwrap().next_due_at, Some(START + 60_000));
+
+    // Processing does not meet a due time: that is the fetch's.
+    let d = integration(s, "d", Some(START)).await;
+    let process = s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(d, START) }).await.unwrap();
+    s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap();
+    s.start_runs(&[RunStart { queue: Queue::Process, ..fetch_start(d, process) }]).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap(), [d]);
 }
 
 conformance!(held_back_jobs, a_due_job_held_back_by_a_running_one_is_not_waited_for);
@@ -830,6 +854,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             attempt: 1,
             job_id: Some(job_a),
             pending_run_id: None,
+            meets_due_before: None,
         },
         RunStart {
             integration_id: c,
@@ -838,6 +863,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             attempt: 1,
             job_id: Some(job_c),
             pending_run_id: None,
+            meets_due_before: None,
         },
     ];
     let (runs, started_at) = s.start_runs(&starts).await.unwrap();
@@ -949,6 +975,7 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
             attempt: 1,
             job_id: None,
             pending_run_id: None,
+            meets_due_before: None,
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         s.finish_sync_run(run, &done).await.unwrap();
@@ -1066,6 +1093,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
         attempt: 1,
         job_id: Some(job_id),
         pending_run_id: Some(run_id),
+        meets_due_before: None,
     };
     let (runs, _) = s.start_runs(&[start]).await.unwrap();
     assert_eq!(runs, vec![run_id]);

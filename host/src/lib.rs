@@ -75,6 +75,8 @@ impl Default for HostOptions {
 pub struct Host {
     pub settings: Settings,
     pub runner: Arc<SyncRunner>,
+    /// Wakes the scheduler after a schedule change or trigger in this process.
+    pub scheduler_wake: Arc<Notify>,
     /// Wakes each queue's worker after a job is queued in this process.
     pub queue_wake: BTreeMap<&'static str, Arc<Notify>>,
 }
@@ -168,9 +170,8 @@ impl Host {
                 policy: settings.policy(Queue::Process),
                 wake: Arc::clone(&queue_wake[Queue::Process.as_str()]),
             },
-            scheduler_wake: Arc::default(),
         };
-        Ok(Host { settings: settings.clone(), runner: Arc::new(runner), queue_wake })
+        Ok(Host { settings: settings.clone(), runner: Arc::new(runner), scheduler_wake: Arc::default(), queue_wake })
     }
 
     pub fn store(&self) -> &Store {
@@ -183,7 +184,7 @@ impl Host {
 
     /// Tell this process's scheduler and workers that something changed.
     pub fn wake(&self, queue: Queue) {
-        self.runner.scheduler_wake.notify_waiters();
+        self.scheduler_wake.notify_waiters();
         self.queue_wake[queue.as_str()].notify_waiters();
     }
 
@@ -205,7 +206,7 @@ impl Host {
                     lease: Duration::from_secs(15),
                     fetch_max_attempts: self.policy(Queue::Fetch).max_attempts,
                 },
-                Arc::clone(&self.runner.scheduler_wake),
+                Arc::clone(&self.scheduler_wake),
                 Arc::clone(&self.queue_wake[Queue::Fetch.as_str()]),
             ));
             tasks.push(tokio::spawn(scheduler.run(receiver.clone())));

@@ -24,7 +24,6 @@ use crate::outbound::UpstreamOverrides;
 use crate::runtime::registry::{LoadedPlugin, PluginRegistry};
 use crate::runtime::{CallError, Runtime};
 use crate::schedule::Schedule;
-use crate::scheduler::QUEUE_AHEAD;
 use crate::settings::{PluginSettings, QueuePolicy, decide};
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
@@ -202,9 +201,6 @@ pub struct SyncRunner {
     pub housekeeping: Housekeeping,
     /// Where fetches queue the processing of what they stored.
     pub process_queue: ProcessQueue,
-    /// Wakes this process's scheduler: after a schedule change or trigger,
-    /// or a recorded end that makes a run due at once.
-    pub scheduler_wake: Arc<Notify>,
 }
 
 /// A run recorded as started, with everything executing it needs.
@@ -295,15 +291,21 @@ impl SyncRunner {
             *resumes = matches!(mode, FetchMode::Backfill(_))
                 && (request.resumes || first_runs_again.contains(&request.integration_id));
         }
+        let now = self.store.now();
         let starts: Vec<RunStart> = prepared
             .iter()
-            .map(|(request, _, _, _, trigger, _)| RunStart {
+            .map(|(request, integration, _, _, trigger, _)| RunStart {
                 integration_id: request.integration_id,
                 queue: request.queue,
                 trigger: *trigger,
                 attempt: request.attempt,
                 job_id: request.lease.as_ref().map(|l| l.job_id),
                 pending_run_id: request.pending_run_id,
+                // Only an integration still due can be met (one the
+                // scheduler queued has none): most starts skip the work.
+                meets_due_before: integration
+                    .next_due_at
+                    .and_then(|due| self.next_due_after_run(integration, now).filter(|next| due < *next)),
             })
             .collect();
         let (run_ids, started_at) = self.store.start_runs(&starts).await?;
@@ -473,20 +475,10 @@ impl SyncRunner {
     }
 
     /// Tell the operator about each integration that a recorded run paused,
-    /// or whose processing it sent to the failed list, and the scheduler when
-    /// one is due again at once: a schedule's time that passed while its
-    /// fetch ran (the scheduler leaves those to the fetch's end). `completions`
-    /// are the runs' records, in the same order.
-    pub fn announce_recorded(&self, runs: &[ExecutedRun], completions: &[RunCompletion], recorded: &[Recorded]) {
+    /// or whose processing it sent to the failed list. `completions` are the
+    /// runs' records, in the same order.
+    pub fn notify_operator(&self, runs: &[ExecutedRun], completions: &[RunCompletion], recorded: &[Recorded]) {
         let now = self.store.now();
-        let soon = now + QUEUE_AHEAD.as_millis() as i64;
-        let due_at_once = completions.iter().zip(recorded).any(|(c, r)| {
-            matches!(r, Recorded::Finished { .. })
-                && c.integration.as_ref().and_then(|(_, end)| end.next_due_at).is_some_and(|at| at <= soon)
-        });
-        if due_at_once {
-            self.scheduler_wake.notify_waiters();
-        }
         for ((run, completion), recorded) in runs.iter().zip(completions).zip(recorded) {
             let Recorded::Finished { paused } = recorded else { continue };
             let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
@@ -547,17 +539,32 @@ impl SyncRunner {
     /// running, either would hold the integration until its lease ran out.
     async fn run_leased(&self, request: RunRequest, queued: Option<&Job>) -> Result<SyncRun> {
         let lease = request.lease.clone().expect("run_leased is called with a lease");
+        let (id, queue) = (request.integration_id, request.queue);
         let outcome = self.execute_and_record(request, &lease, queued).await;
         if outcome.is_err() {
             let let_go = match queued {
                 Some(job) => self.store.release_jobs(&lease.owner, &[job.id]).await.map(|_| ()),
-                None => self.store.complete_job(&lease).await.map(|_| ()),
+                None => self.let_go_unrecorded(&lease, id, queue).await,
             };
             if let Err(error) = let_go {
                 tracing::warn!(error = %format!("{error:#}"), "letting the run's job go failed");
             }
         }
         outcome
+    }
+
+    /// Done with the run's own job, its run unrecorded. A fetch owes its
+    /// integration the due time it may have met as it started (see
+    /// `Store::start_runs`): due now, unless its schedule is manual.
+    async fn let_go_unrecorded(&self, lease: &JobLease, id: i64, queue: Queue) -> Result<()> {
+        let integration = self.store.integration(id).await?;
+        let scheduled = integration.is_some_and(|i| self.effective_schedule(&i) != Schedule::Manual);
+        if queue == Queue::Fetch && scheduled {
+            self.store.end_unrecorded_fetch(lease, id, self.store.now()).await?;
+        } else {
+            self.store.complete_job(lease).await?;
+        }
+        Ok(())
     }
 
     async fn execute_and_record(&self, request: RunRequest, lease: &JobLease, queued: Option<&Job>) -> Result<SyncRun> {
@@ -584,7 +591,7 @@ impl SyncRunner {
         if recorded[0] == Recorded::LeaseLost {
             bail!("integration {id}: run {run_id} lost its lease before it was recorded; its result was dropped");
         }
-        self.announce_recorded(std::slice::from_ref(&executed), std::slice::from_ref(&completion), &recorded);
+        self.notify_operator(std::slice::from_ref(&executed), std::slice::from_ref(&completion), &recorded);
         self.store.sync_run(completion.run_id).await?.context("the sync run row vanished")
     }
 

@@ -132,8 +132,8 @@ pub struct IntegrationView {
     pub config: serde_json::Value,
     pub sync_settings: SyncSettingsView,
     /// Epoch milliseconds, like every time in this API. None from the time
-    /// the scheduler queues its run (up to a second ahead) until it ends; a
-    /// fetch the scheduler did not queue leaves it as it was until its end.
+    /// the scheduler queues its run (up to a second ahead), or a fetch
+    /// started before it meets it, until that run ends.
     pub next_due_at: Option<i64>,
     pub last_started_at: Option<i64>,
     pub last_success_at: Option<i64>,

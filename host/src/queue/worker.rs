@@ -328,7 +328,7 @@ impl QueueWorker {
                     self.runner.process_queue.wake.notify_waiters();
                 }
                 let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
-                self.runner.announce_recorded(&runs, &records, &recorded);
+                self.runner.notify_operator(&runs, &records, &recorded);
             }
             // The jobs stay running under our lease; once we stop renewing
             // it they are rescued and run again.

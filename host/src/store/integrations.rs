@@ -305,9 +305,7 @@ impl Store {
     /// run at its due time, and clear its `next_due_at` (it is computed again
     /// when the run ends), in one transaction. However long the host was
     /// down, that is one job each. The scheduler queues a little ahead, so at
-    /// the due time only the claim stands between it and the run. An
-    /// integration with a fetch running is left due for that fetch's end
-    /// (an "Update now" at its due time is then one fetch, not two).
+    /// the due time only the claim stands between it and the run.
     /// Set-based, as thousands fall due a second: on PostgreSQL one statement
     /// (every statement is a round trip), on SQLite three.
     pub async fn enqueue_due_fetches(&self, until: i64, max_attempts: i64, limit: i64) -> Result<Vec<i64>> {
@@ -318,12 +316,10 @@ impl Store {
         let unless_waiting =
             "NOT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND integration_id = d.id AND state = 'available')
              ORDER BY d.next_due_at, d.id";
-        let not_fetching = super::jobs::no_fetch_running("id");
         if self.backend() == Backend::Postgres {
             let sql = format!(
                 "WITH due AS (
-                     SELECT id, next_due_at FROM integrations
-                     WHERE next_due_at <= $6 AND paused_reason IS NULL AND {not_fetching}
+                     SELECT id, next_due_at FROM integrations WHERE next_due_at <= $6 AND paused_reason IS NULL
                      ORDER BY next_due_at, id LIMIT $5 FOR UPDATE SKIP LOCKED),
                  queued AS ({queue_job} due d WHERE {unless_waiting})
                  UPDATE integrations SET next_due_at = NULL, next_due_reason = NULL
@@ -335,10 +331,10 @@ impl Store {
             return Ok(query.bind(until).fetch_all(self.pool()).await?);
         }
         let mut tx = self.begin().await?;
-        let due: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM integrations WHERE next_due_at <= $1 AND paused_reason IS NULL AND {not_fetching}
-             ORDER BY next_due_at, id LIMIT $2"
-        )))
+        let due: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM integrations WHERE next_due_at <= $1 AND paused_reason IS NULL
+             ORDER BY next_due_at, id LIMIT $2",
+        )
         .bind(until)
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -362,14 +358,11 @@ impl Store {
         Ok(due)
     }
 
-    /// The earliest `next_due_at` of an active integration that the
-    /// scheduler would queue (none has a fetch running).
+    /// The earliest `next_due_at` of an active integration.
     pub async fn earliest_due_at(&self) -> Result<Option<i64>> {
-        let sql = format!(
-            "SELECT MIN(next_due_at) FROM integrations WHERE paused_reason IS NULL AND {}",
-            super::jobs::no_fetch_running("id")
-        );
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT MIN(next_due_at) FROM integrations WHERE paused_reason IS NULL")
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// Record how a run ended and when the next is due. Returns the reason
@@ -464,6 +457,36 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
         .map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched), &end.next_due_reason))
         .collect();
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
+    Ok(())
+}
+
+/// Fetches are starting, each of `(integration id, next due)`: the due time
+/// its end will set. A fetch meets its integration's due time if that falls
+/// before (an operator's run just before the scheduler's pass, or one of an
+/// interval schedule that the fetch's start resets); it is cleared as
+/// queueing clears it, for the end to set. Otherwise the scheduler queues a
+/// second fetch to follow this one, as a cron time after the start needs.
+pub(super) async fn meet_due(conn: &mut Connection, meeting: &[(i64, i64)]) -> Result<()> {
+    if meeting.is_empty() {
+        return Ok(());
+    }
+    let set = "next_due_at = NULL, next_due_reason = NULL";
+    let sql = super::json_update(Backend::of(conn), "integrations", set, 1, &[("id", "bigint"), ("next", "bigint")]);
+    let sql = format!("{sql} AND integrations.next_due_at < v.next");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&meeting)).execute(conn).await?;
+    Ok(())
+}
+
+/// A fetch of `id` ended without a run recorded: the due time it may have
+/// met is owed, as `due_at` (an active integration without one only).
+pub(super) async fn owe_due(conn: &mut Connection, id: i64, due_at: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE integrations SET next_due_at = $2 WHERE id = $1 AND next_due_at IS NULL AND paused_reason IS NULL",
+    )
+    .bind(id)
+    .bind(due_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

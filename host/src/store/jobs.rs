@@ -218,18 +218,6 @@ fn not_held_back(queue: &str) -> String {
     )
 }
 
-/// SQL: the integration whose id is in `column` has no fetch running. The
-/// scheduler leaves such an integration due: that fetch's end says when the
-/// next is due, from its start (so a due time it began after is met, and one
-/// it began before is due again), and a fetch that ends unrecorded leaves it
-/// due. Read once into a hash, as in [`not_held_back`].
-pub(super) fn no_fetch_running(column: &str) -> String {
-    format!(
-        "{column} NOT IN (SELECT f.integration_id FROM jobs f
-             WHERE f.state = 'running' AND f.queue = 'fetch' AND f.integration_id IS NOT NULL)"
-    )
-}
-
 /// The statement [`Store::claim_jobs`] runs: `$1` owner, `$2` lease end, `$3`
 /// now, `$4` queue, `$5` limit. Candidates are locked first; then at most one
 /// per integration is taken (two claimed together would break `jobs_one_running`).

@@ -26,6 +26,9 @@ pub struct RunStart {
     pub job_id: Option<i64>,
     /// The `pending` run an operator's trigger created; it becomes this run.
     pub pending_run_id: Option<i64>,
+    /// A fetch meets its integration's due time if that is before this: when
+    /// the fetch's end will say the next is due (see [`integrations::meet_due`]).
+    pub meets_due_before: Option<i64>,
 }
 
 /// A finished run and what follows from it.
@@ -55,6 +58,7 @@ pub enum Recorded {
 impl Store {
     /// Record runs as started in one transaction. Returns their run ids, in
     /// order, and the start time they share. Each integration may appear once.
+    /// A fetch may meet its integration's due time (`meets_due_before`).
     pub async fn start_runs(&self, starts: &[RunStart]) -> Result<(Vec<i64>, i64)> {
         let now = self.now();
         if starts.is_empty() {
@@ -85,8 +89,27 @@ impl Store {
             }
         }
         let run_ids: Vec<i64> = integration_ids.iter().map(|id| run_by_integration[id]).collect();
+        let meeting: Vec<(i64, i64)> = (starts.iter())
+            .filter(|s| s.queue == Queue::Fetch)
+            .filter_map(|s| Some((s.integration_id, s.meets_due_before?)))
+            .collect();
+        integrations::meet_due(&mut tx, &meeting).await?;
         tx.commit().await?;
         Ok((run_ids, now))
+    }
+
+    /// Let go of a fetch's job that ends without its run recorded (`inlet
+    /// sync` failing to record it), and owe its integration the due time the
+    /// fetch may have met, as `due_at`. In one transaction: if it fails, the
+    /// job stays leased until rescued, and the rescue sees to the schedule.
+    pub async fn end_unrecorded_fetch(&self, lease: &JobLease, integration_id: i64, due_at: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let held = jobs::apply(&mut tx, lease, &JobAction::Complete, self.now()).await?;
+        if held {
+            integrations::owe_due(&mut tx, integration_id, due_at).await?;
+        }
+        tx.commit().await?;
+        Ok(held)
     }
 
     /// Record runs as finished in one transaction, those whose job lease is
