@@ -653,21 +653,23 @@ async fn a_fetch_rescued_into_the_failed_list_keeps_its_schedule() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_due_integration_synced_at_once_by_an_operator_fetches_once() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
-    // Long enough for serve to start and make its first pass meanwhile.
-    let config = r#"{"sleep_seconds": 15}"#;
+    // Long enough for serve to start, and a pass after the due time, meanwhile.
+    let config = r#"{"sleep_seconds": 25}"#;
     let id: i64 = misbehave_integration(&inlet, "slow", &["--every", "1h", "--config", config]).await.parse().unwrap();
     let store = inlet.store().await;
-    assert!(store.integration(id).await.unwrap().unwrap().next_due_at.is_some(), "due from its creation");
+    let due = store.integration(id).await.unwrap().unwrap().next_due_at.expect("due from its creation");
     let sync = inlet.command(&["sync", &id.to_string(), "--json"]).output();
     let sync = tokio::spawn(sync);
     eventually(30, "the operator's run to start", || async { store.state_value(id, "cursor").await.unwrap() }).await;
+    let mut serve = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
 
-    // Another integration due now: once the scheduler has queued it, its
-    // pass has looked at both.
+    // Once past that due time (its first run's jitter), another integration
+    // due now: once the scheduler has queued it, a pass has looked at both.
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    tokio::time::sleep(std::time::Duration::from_millis((due - now()).max(0) as u64)).await;
     let group = store.integration(id).await.unwrap().unwrap().group_id.to_string();
     let add = ["integrations", "add", "misbehave", "ok", "--group", &group, "--every", "1h", "--json"];
     let other = inlet.json(&add).await["id"].as_i64().unwrap();
-    let mut serve = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
     eventually(30, "the scheduler's pass", || async {
         let integration = store.integration(other).await.unwrap().unwrap();
         (integration.next_due_at.is_none() || integration.last_started_at.is_some()).then_some(())

@@ -653,10 +653,44 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     assert_eq!(s.integration(later).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
 }
 
+/// The completion of fetch `run_id` of `integration_id` that succeeded,
+/// its job held by `lease`, and set the next due time.
+fn fetch_succeeded(
+    run_id: i64,
+    lease: JobLease,
+    integration_id: i64,
+    started_at: i64,
+    next_due_at: i64,
+) -> inlet::store::run_batches::RunCompletion {
+    let end = RunEnd {
+        started_at,
+        success: true,
+        fetched: true,
+        next_due_at: Some(next_due_at),
+        next_due_reason: None,
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    inlet::store::run_batches::RunCompletion {
+        run_id,
+        outcome: RunOutcome {
+            status: RunStatus::Success,
+            batches: 0,
+            items_seen: 0,
+            records: RecordCounts { created: 0, updated: 0, unchanged: 0, deleted: 0 },
+            error: None,
+            progress: None,
+        },
+        logs: vec![],
+        job: Some((lease, inlet::store::jobs::JobAction::Complete)),
+        integration: Some((integration_id, end)),
+        then_process: None,
+    }
+}
+
 conformance!(fetch_end_withdraws, a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_replaces);
 async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_replaces(b: Backend) {
-    use inlet::store::jobs::JobAction;
-    use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
+    use inlet::store::run_batches::{Recorded, RunStart};
     let s = &b.store;
     // The scheduler queues the schedule's run ahead, and then a run in the
     // CLI starts, half a second before that one is due.
@@ -675,30 +709,7 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     };
     let (runs, _) = s.start_runs(&[start]).await.unwrap();
     b.clock.advance(200);
-    let end = RunEnd {
-        started_at: START,
-        success: true,
-        fetched: true,
-        next_due_at: Some(START + 900_000),
-        next_due_reason: None,
-        pause_after_failures: 3,
-        pause_reason: None,
-    };
-    let completion = RunCompletion {
-        run_id: runs[0],
-        outcome: RunOutcome {
-            status: RunStatus::Success,
-            batches: 0,
-            items_seen: 0,
-            records: RecordCounts { created: 0, updated: 0, unchanged: 0, deleted: 0 },
-            error: None,
-            progress: None,
-        },
-        logs: vec![],
-        job: Some((cli, JobAction::Complete)),
-        integration: Some((a, end)),
-        then_process: None,
-    };
+    let completion = fetch_succeeded(runs[0], cli, a, START, START + 900_000);
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(a).await.unwrap().is_empty(), "no second fetch half a second after this one");
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
@@ -760,12 +771,23 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     assert!(s.end_unrecorded_fetch(&cli, c, START + 20).await.unwrap());
     assert_eq!(s.integration(c).await.unwrap().unwrap().next_due_at, Some(START + 60_000));
 
+    // The scheduler queued first, and then `inlet sync` ran (it does not join
+    // a waiting job): its end withdraws the scheduled run it met.
+    let e = integration(s, "e", Some(START + 4_500)).await;
+    assert_eq!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap(), [e]);
+    let cli = s.claim_integration(e, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    let (runs, _) = s.start_runs(&[fetch_start(e, cli.job_id)]).await.unwrap();
+    b.clock.advance(1_000);
+    s.complete_runs(&[fetch_succeeded(runs[0], cli, e, START + 4_000, START + 904_000)]).await.unwrap();
+    assert!(s.integration_jobs(e).await.unwrap().is_empty(), "no second fetch after it");
+    assert_eq!(s.integration(e).await.unwrap().unwrap().next_due_at, Some(START + 904_000));
+
     // Processing does not meet a due time: that is the fetch's.
     let d = integration(s, "d", Some(START)).await;
     let process = s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(d, START) }).await.unwrap();
     s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap();
     s.start_runs(&[RunStart { queue: Queue::Process, ..fetch_start(d, process) }]).await.unwrap();
-    assert_eq!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap(), [d]);
+    assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [d]);
 }
 
 conformance!(held_back_jobs, a_due_job_held_back_by_a_running_one_is_not_waited_for);

@@ -301,10 +301,10 @@ impl SyncRunner {
                 attempt: request.attempt,
                 job_id: request.lease.as_ref().map(|l| l.job_id),
                 pending_run_id: request.pending_run_id,
-                // Only an integration still due can be met (one the
-                // scheduler queued has none): most starts skip the work.
-                meets_due_before: integration
-                    .next_due_at
+                // Only a fetch of an integration still due can meet it (one
+                // the scheduler queued has none): most starts skip the work.
+                meets_due_before: (integration.next_due_at)
+                    .filter(|_| request.queue == Queue::Fetch)
                     .and_then(|due| self.next_due_after_run(integration, now).filter(|next| due < *next)),
             })
             .collect();
@@ -442,9 +442,9 @@ impl SyncRunner {
     /// A job rescued into the failed list (the holder of its last attempt
     /// died or stalled) ends like a run that failed for good. A fetch's
     /// integration's failure streak grows, which may pause it, and its
-    /// schedule goes on from that attempt's start (queueing the job cleared
-    /// the next due time, and no run was left to set it again); processing
-    /// is told to the operator, as when it fails.
+    /// schedule goes on from that attempt's start (queueing the job, or the
+    /// fetch's start, cleared the next due time, and no run was left to set
+    /// it again); processing is told to the operator, as when it fails.
     pub async fn record_abandoned_job(&self, job: &Job, reason: &str) -> Result<()> {
         let Some(id) = job.integration_id else { return Ok(()) };
         let Some(integration) = self.store.integration(id).await? else { return Ok(()) };

@@ -270,7 +270,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if !keep {
-            super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
+            super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[(id, None)], self.now()).await?;
         }
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
@@ -296,7 +296,7 @@ impl Store {
         .bind(self.now())
         .execute(&mut *tx)
         .await?;
-        super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
+        super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[(id, None)], self.now()).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }

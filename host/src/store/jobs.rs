@@ -798,28 +798,32 @@ impl Store {
     }
 }
 
-/// Withdraw the scheduled fetches of `integration_ids` that were queued ahead
-/// of their due time (by up to the scheduler's `QUEUE_AHEAD`) and are not
-/// due yet: a pause, a new schedule or a fetch that ended (which set the next
-/// due time) decides again whether and when they run.
+/// Withdraw the scheduled fetches of integrations that were queued ahead of
+/// their due time (by up to the scheduler's `QUEUE_AHEAD`) and are not due
+/// yet: a pause, a new schedule or a fetch that ended (which set the next due
+/// time) decides again whether and when they run. `integrations` pairs each
+/// id with the next due time a fetch's end set, if it did: a scheduled fetch
+/// due before that is withdrawn too, as that fetch met its due time (the
+/// fetch of `inlet sync`, which does not join a waiting job).
 /// Such a job has never been tried (nor waits for its plugin: that refunds
 /// the attempt but keeps the error) and no operator waits on it (an "Update
 /// now" that joined it gave it a pending run, and made it due now).
 pub(super) async fn withdraw_queued_ahead(
     conn: &mut Connection,
     backend: Backend,
-    integration_ids: &[i64],
+    integrations: &[(i64, Option<i64>)],
     now: i64,
 ) -> Result<u64> {
-    if integration_ids.is_empty() {
+    if integrations.is_empty() {
         return Ok(0);
     }
+    let rows = super::json_rows(backend, 1, &[("id", "bigint"), ("next_due_at", "bigint")]);
     let sql = format!(
-        "DELETE FROM jobs WHERE {} AND queue = 'fetch' AND state = 'available' AND attempt = 0
-             AND error_class IS NULL AND pending_run_id IS NULL AND run_at > $2",
-        super::json_ids_match(backend, "integration_id", 1)
+        "DELETE FROM jobs WHERE integration_id IN (SELECT id FROM {rows} AS i) AND queue = 'fetch'
+             AND state = 'available' AND attempt = 0 AND error_class IS NULL AND pending_run_id IS NULL
+             AND (run_at > $2 OR run_at < (SELECT i.next_due_at FROM {rows} AS i WHERE i.id = jobs.integration_id))"
     );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now);
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integrations)).bind(now);
     Ok(query.execute(conn).await?.rows_affected())
 }
 

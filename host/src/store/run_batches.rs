@@ -163,11 +163,12 @@ impl Store {
             recorded.push(Recorded::Finished { paused });
         }
         // A fetch's end set when the next is due: a run queued ahead of the
-        // due time it replaces is withdrawn, as for an operator's edit.
-        let fetched: Vec<i64> = (valid.iter())
+        // due time it replaces is withdrawn, as for an operator's edit, and
+        // so is one due before it (the fetch met that due time).
+        let fetched: Vec<(i64, Option<i64>)> = (valid.iter())
             .filter_map(|c| c.integration.as_ref())
             .filter(|(_, end)| end.fetched)
-            .map(|(id, _)| *id)
+            .map(|(id, end)| (*id, end.next_due_at))
             .collect();
         jobs::withdraw_queued_ahead(&mut tx, self.backend(), &fetched, now).await?;
         tx.commit().await?;
