@@ -817,13 +817,18 @@ pub(super) async fn withdraw_queued_ahead(
     if integrations.is_empty() {
         return Ok(0);
     }
-    let rows = super::json_rows(backend, 1, &[("id", "bigint"), ("next_due_at", "bigint")]);
+    // The ids as their own list: matched so, PostgreSQL looks each up in the
+    // index (see `json_ids_match`); the due times only for the jobs found.
+    let ids: Vec<i64> = integrations.iter().map(|(id, _)| *id).collect();
+    let next_due = super::json_rows(backend, 3, &[("id", "bigint"), ("next_due_at", "bigint")]);
     let sql = format!(
-        "DELETE FROM jobs WHERE integration_id IN (SELECT id FROM {rows} AS i) AND queue = 'fetch'
-             AND state = 'available' AND attempt = 0 AND error_class IS NULL AND pending_run_id IS NULL
-             AND (run_at > $2 OR run_at < (SELECT i.next_due_at FROM {rows} AS i WHERE i.id = jobs.integration_id))"
+        "DELETE FROM jobs WHERE {} AND queue = 'fetch' AND state = 'available' AND attempt = 0
+             AND error_class IS NULL AND pending_run_id IS NULL
+             AND (run_at > $2 OR run_at < (SELECT i.next_due_at FROM {next_due} AS i WHERE i.id = jobs.integration_id))",
+        super::json_ids_match(backend, "integration_id", 1)
     );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integrations)).bind(now);
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).bind(now);
+    let query = query.bind(super::json_param(&integrations));
     Ok(query.execute(conn).await?.rows_affected())
 }
 
