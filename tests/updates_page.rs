@@ -451,9 +451,15 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     let groups = get_json("/api/groups?plugin=api-key").await;
     assert_eq!(groups["groups"][0]["id"].to_string(), keys_row);
     assert!(!groups.to_string().contains("key-of-the-keys-account"), "{groups}");
+    let groups_shown = page.find_all(Locator::Css("#connections-body tr")).await.unwrap().len();
     let delete = format!("#connections-body tr[data-group-id=\"{keys_row}\"] button[data-connection-action=delete]");
     click(&page, &delete).await;
     wait_for_text(&page, &delete, "Delete: sure?", 5).await;
+    // Another account connected meanwhile reloads the list live; the row
+    // asked about is unchanged, so it stays asked.
+    post("/api/groups", json!({"plugin": "misbehave", "name": "meanwhile"})).await.unwrap();
+    wait_for_count(&page, "#connections-body tr", groups_shown + 1, "the account connected meanwhile").await;
+    assert_eq!(text_of(&page, &delete).await, "Delete: sure?", "a live reload disarmed the delete");
     click(&page, &delete).await;
     eventually(10, "the deleted account gone", || async {
         page.find_all(Locator::Css(&delete)).await.ok()?.is_empty().then_some(())

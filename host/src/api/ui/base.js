@@ -65,16 +65,18 @@ const state = {
 const $ = (selector) => document.querySelector(selector);
 
 // Makes `items` the children of `list`, keeping each child whose `key`
-// matches an item's and whose content equals it (structure, attributes and
-// text, whether a <details> is open aside): a live reload then touches only
-// what changed, and a kept child is never moved, so focus, an opened
-// <details> and the element a click is on survive it. Keys keep their order
-// (lists here are newest first).
+// matches an item's and that was built as that item is now: a live reload
+// then touches only what changed, and a kept child is never moved, so focus,
+// an opened <details>, a button asked to confirm and the element a click is
+// on survive it. Keys keep their order (lists here are newest first).
 function setChildren(list, items, key) {
   const old = new Map(Array.from(list.children, (child) => [key(child), child]));
   const next = items.map((item) => {
+    const html = item.outerHTML;
     const kept = old.get(key(item));
-    return kept && sameContent(kept, item) ? kept : item;
+    if (kept && builtAs.get(kept) === html) return kept;
+    builtAs.set(item, html);
+    return item;
   });
   const keep = new Set(next);
   for (const child of Array.from(list.children)) if (!keep.has(child)) child.remove();
@@ -83,11 +85,10 @@ function setChildren(list, items, key) {
   });
 }
 
-function sameContent(shown, fresh) {
-  const copy = shown.cloneNode(true);
-  for (const details of copy.querySelectorAll('details[open]')) details.removeAttribute('open');
-  return copy.isEqualNode(fresh);
-}
+// What each child setChildren placed was built as. Compared with that, not
+// with the child as it is now, what the operator changed on it since (an
+// opened <details>, an armed "sure?") is not taken for new content.
+const builtAs = new WeakMap();
 
 // ---------------------------------------------------------------- API calls
 
