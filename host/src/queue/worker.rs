@@ -233,7 +233,7 @@ impl QueueWorker {
         for job in &jobs {
             match job.integration_id {
                 Some(integration_id) => requests.push(RunRequest::for_job(job, integration_id, self.lease(job))),
-                None => self.fail(job, "job has no integration").await?,
+                None => self.fail(job, "job has no integration").await,
             }
         }
         let (started, missing) = match self.runner.start(requests).await {
@@ -250,7 +250,7 @@ impl QueueWorker {
         };
         for request in missing {
             let lease = request.lease.expect("worker requests carry their job");
-            self.fail_leased(&lease, "the integration was deleted").await?;
+            self.fail_leased(&lease, "the integration was deleted").await;
         }
         let mut by_id: std::collections::BTreeMap<i64, Job> = jobs.into_iter().map(|j| (j.id, j)).collect();
         Ok(started
@@ -262,14 +262,19 @@ impl QueueWorker {
             .collect())
     }
 
-    async fn fail(&self, job: &Job, message: &str) -> Result<()> {
+    async fn fail(&self, job: &Job, message: &str) {
         self.fail_leased(&self.lease(job), message).await
     }
 
-    async fn fail_leased(&self, lease: &JobLease, message: &str) -> Result<()> {
-        self.store().fail_job(lease, "permanent", message).await?;
+    /// Fail a job that cannot run, for good. A store error here must not
+    /// take the batch's started runs with it: the lease is let go either
+    /// way, so a job the store could not fail lapses and is rescued.
+    async fn fail_leased(&self, lease: &JobLease, message: &str) {
         self.release_held(&[lease.job_id]);
-        Ok(())
+        if let Err(error) = self.store().fail_job(lease, "permanent", message).await {
+            let error = format!("{error:#}");
+            tracing::warn!(job = lease.job_id, %error, "failing a job that cannot run failed; it is rescued when its lease lapses");
+        }
     }
 
     /// This worker's lease on a job it claimed.
