@@ -460,6 +460,26 @@ async fn the_updates_page_updates_live_shows_history_and_edits_schedules() {
     post("/api/groups", json!({"plugin": "misbehave", "name": "meanwhile"})).await.unwrap();
     wait_for_count(&page, "#connections-body tr", groups_shown + 1, "the account connected meanwhile").await;
     assert_eq!(text_of(&page, &delete).await, "Delete: sure?", "a live reload disarmed the delete");
+    // An integration made in the account since it was asked about is not
+    // deleted with it unasked: the server refuses, and the row shows it.
+    let group_id: i64 = keys_row.parse().unwrap();
+    let body =
+        json!({"plugin": "api-key", "instance_type": "notes", "group_id": group_id, "schedule": {"kind": "manual"}});
+    assert_eq!(post("/api/integrations", body).await.unwrap().status(), 201);
+    click(&page, &delete).await;
+    let row = format!("#connections-body tr[data-group-id=\"{keys_row}\"]");
+    wait_for_text(&page, &format!("{row} td:nth-child(4)"), "1", 10).await;
+    let refusal = text_of(&page, "#connections-error").await;
+    assert!(refusal.contains("has 1 integration(s)"), "{refusal}");
+    assert_eq!(text_of(&page, &delete).await, "Delete");
+    // Asked about again, and then left: the question goes with the page.
+    click(&page, &delete).await;
+    wait_for_text(&page, &delete, "Delete with its 1 integration(s)?", 5).await;
+    open_page(&page, "/plugins").await;
+    open_page(&page, "/connections").await;
+    assert_eq!(text_of(&page, &delete).await, "Delete", "asked about before the page was left");
+    click(&page, &delete).await;
+    wait_for_text(&page, &delete, "Delete with its 1 integration(s)?", 5).await;
     click(&page, &delete).await;
     eventually(10, "the deleted account gone", || async {
         page.find_all(Locator::Css(&delete)).await.ok()?.is_empty().then_some(())

@@ -72,10 +72,9 @@ const $ = (selector) => document.querySelector(selector);
 function setChildren(list, items, key) {
   const old = new Map(Array.from(list.children, (child) => [key(child), child]));
   const next = items.map((item) => {
-    const html = item.outerHTML;
     const kept = old.get(key(item));
-    if (kept && builtAs.get(kept) === html) return kept;
-    builtAs.set(item, html);
+    if (kept && builtAs.get(kept)?.isEqualNode(item)) return kept;
+    builtAs.set(item, item.cloneNode(true));
     return item;
   });
   const keep = new Set(next);
@@ -85,9 +84,10 @@ function setChildren(list, items, key) {
   });
 }
 
-// What each child setChildren placed was built as. Compared with that, not
-// with the child as it is now, what the operator changed on it since (an
-// opened <details>, an armed "sure?") is not taken for new content.
+// A copy of each child setChildren placed, as it was built. Compared with
+// that, not with the child as it is now, what the operator changed on it
+// since (an opened <details>, an armed "sure?") is not taken for new
+// content. A child placed otherwise ("Load more") is replaced on a reload.
 const builtAs = new WeakMap();
 
 // ---------------------------------------------------------------- API calls

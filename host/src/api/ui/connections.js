@@ -24,9 +24,11 @@ async function openConnections() {
   await loadConnections(null);
 }
 
-// What was shown once (a webhook secret, a link) and typed goes with the page.
+// What was shown once (a webhook secret, a link) and typed goes with the
+// page, and so does a Delete asked about: the table is kept for next time.
 function leaveConnections() {
   forgetShownSecrets();
+  for (const button of document.querySelectorAll('#connections-body button[data-confirm=yes]')) disarm(button, 'Delete');
   for (const input of document.querySelectorAll('#connect-form input')) input.value = '';
   clearConnectError();
 }
@@ -192,12 +194,17 @@ async function onConnectionsClick(event) {
     const count = Number(tr.dataset.integrations);
     const question = count ? `Delete with its ${count} integration(s)?` : 'Delete: sure?';
     if (!confirmedTwice(button, question)) return;
-    await api(`/api/groups/${Number(tr.dataset.groupId)}?confirm=true`, { method: 'DELETE' });
+    // Confirmed for the integrations asked about only: if one was added
+    // since, the server refuses and the row is shown with it.
+    await api(`/api/groups/${Number(tr.dataset.groupId)}?confirm=${count > 0}`, { method: 'DELETE' });
     announce(`${tr.dataset.name} deleted`);
     $('#connections-heading').focus(); // the focused button goes with its row
     await loadConnections(null);
   } catch (error) {
-    if (button.dataset.connectionAction === 'delete') disarm(button, 'Delete');
     if (!alreadyHandled(error)) setText($('#connections-error'), error.message);
+    if (button.dataset.connectionAction === 'delete') {
+      disarm(button, 'Delete');
+      await loadConnections(null); // the row shows what the refusal was about
+    }
   }
 }
