@@ -688,6 +688,35 @@ async fn a_due_integration_synced_at_once_by_an_operator_fetches_once() {
     serve.wait().await.unwrap();
 }
 
+/// A schedule changed while a fetch runs holds after it: the fetch's end
+/// sets the next due time from the schedule it started on only while that
+/// is still the integration's (it set the next run by the old schedule).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_changed_while_a_fetch_runs_holds_after_it() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let id = misbehave_integration(&inlet, "slow", &["--every", "15m", "--config", r#"{"sleep_seconds": 3}"#]).await;
+    let integration_id: i64 = id.parse().unwrap();
+    let store = inlet.store().await;
+    for change in [&["--manual"][..], &["--cron", "0 6 * * *", "--tz", "Asia/Tokyo"], &["--every", "2h"]] {
+        let sync = tokio::spawn(inlet.command(&["sync", &id, "--json"]).output());
+        eventually(30, "the fetch to start", || async {
+            let jobs = store.integration_jobs(integration_id).await.unwrap();
+            jobs.iter().any(|j| j.queue == Queue::Fetch && j.state.as_str() == "running").then_some(())
+        })
+        .await;
+        let edit = inlet.run(&[&["integrations", "schedule", &id][..], change].concat()).await;
+        assert!(edit.status.success(), "{}", support::text(&edit.stderr));
+        let edited = store.integration(integration_id).await.unwrap().unwrap();
+        let synced = sync.await.unwrap().unwrap();
+        assert!(synced.status.success(), "{}", support::text(&synced.stderr));
+        let ended = store.integration(integration_id).await.unwrap().unwrap();
+        assert_eq!(ended.schedule, edited.schedule);
+        assert_eq!(ended.next_due_at, edited.next_due_at, "{change:?}: the fetch's end undid the change");
+        let jobs = store.integration_jobs(integration_id).await.unwrap();
+        assert!(!jobs.iter().any(|j| j.queue == Queue::Fetch), "{change:?}: {jobs:?}");
+    }
+}
+
 /// The crash harness in its short form (10 cycles per backend unless
 /// INLET_CHAOS_CYCLES says otherwise; `cargo xtask chaos` runs it in full).
 #[tokio::test(flavor = "multi_thread")]

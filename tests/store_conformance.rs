@@ -188,7 +188,7 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
             attempt,
             job_id: Some(id),
             pending_run_id: None,
-            meets_due_before: None,
+            due_at_start: None,
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
@@ -240,7 +240,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         attempt,
         job_id: Some(id),
         pending_run_id: None,
-        meets_due_before: None,
+        due_at_start: None,
     };
 
     // The stale worker claims and starts a run, then stalls past its lease.
@@ -414,7 +414,7 @@ async fn processing_that_failed_for_good_shows_until_processing_succeeds(b: Back
             attempt: 1,
             job_id: Some(job_id),
             pending_run_id: None,
-            meets_due_before: None,
+            due_at_start: None,
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         let outcome = RunOutcome {
@@ -668,6 +668,7 @@ fn fetch_succeeded(
         fetched: true,
         next_due_at: Some(next_due_at),
         next_due_reason: None,
+        schedule_version: 0,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -705,7 +706,7 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
         attempt: 1,
         job_id: Some(cli.job_id),
         pending_run_id: None,
-        meets_due_before: None,
+        due_at_start: None,
     };
     let (runs, _) = s.start_runs(&[start]).await.unwrap();
     b.clock.advance(200);
@@ -715,27 +716,79 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 }
 
+conformance!(edit_while_fetching, a_schedule_edited_while_a_fetch_runs_holds_at_its_end);
+async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
+    use inlet::store::run_batches::{Recorded, RunStart};
+    let s = &b.store;
+    let fetch = |integration_id, job_id| RunStart {
+        integration_id,
+        queue: Queue::Fetch,
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        job_id: Some(job_id),
+        pending_run_id: None,
+        due_at_start: None,
+    };
+    // Due now: queued, claimed and started. An operator moves its next run
+    // half a second on meanwhile, which the scheduler queues ahead.
+    let a = integration(s, "a", Some(START)).await;
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
+    let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap()[0].clone();
+    let (runs, _) = s.start_runs(&[fetch(a, job.id)]).await.unwrap();
+    let hourly = Schedule::Interval { seconds: 3_600 };
+    s.save_sync_settings(a, Some(&hourly), None, NextDue::At(Some(START + 500))).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
+    // Its end worked out the next due time from the schedule it started on
+    // (version 0): the edit's run stays queued, and no due time is set.
+    let lease = lease(job.id, "w", job.attempt);
+    let ended = fetch_succeeded(runs[0], lease, a, START, START + 900_000);
+    assert_eq!(s.complete_runs(&[ended]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    let jobs = s.integration_jobs(a).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>(), [START + 500], "the edit's run: {jobs:?}");
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None);
+
+    // Made manual while a fetch runs that then fails (an attempt left, or
+    // none): still manual after it.
+    let c = integration(s, "c", None).await;
+    s.save_sync_settings(c, Some(&Schedule::Manual), None, NextDue::At(None)).await.unwrap();
+    let failed = RunEnd {
+        started_at: START,
+        success: false,
+        fetched: true,
+        next_due_at: Some(START + 900_000),
+        next_due_reason: None,
+        schedule_version: 0,
+        pause_after_failures: 3,
+        pause_reason: None,
+    };
+    assert_eq!(s.record_run_finished(c, &failed).await.unwrap(), None);
+    let ended = s.integration(c).await.unwrap().unwrap();
+    assert_eq!((ended.next_due_at, ended.consecutive_failures), (None, 1), "the failure counts; the edit holds");
+}
+
 conformance!(due_while_fetching, a_fetch_that_starts_at_its_due_time_meets_it);
 async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
+    use inlet::store::integrations::DueAtStart;
     use inlet::store::run_batches::RunStart;
     let s = &b.store;
     // Each integration's schedule is every 15 minutes: a fetch's end sets
-    // the next due time 15 minutes after its start.
-    let fetch_start = |integration_id, job_id| RunStart {
+    // the next due time 15 minutes after its start. `due` is the due time
+    // the start read.
+    let fetch_start = |integration_id, job_id, due: Option<i64>| RunStart {
         integration_id,
         queue: Queue::Fetch,
         trigger: Trigger::Manual,
         attempt: 1,
         job_id: Some(job_id),
         pending_run_id: None,
-        meets_due_before: Some(START + 900_000),
+        due_at_start: due.map(|read| DueAtStart { read, next: START + 900_000 }),
     };
     // Created due in a few seconds (its first run's jitter), and given
     // "Update now" at once: the operator's fetch meets that due time.
     let a = integration(s, "a", Some(START + 4_000)).await;
     let manual = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    s.start_runs(&[fetch_start(a, manual)]).await.unwrap();
+    s.start_runs(&[fetch_start(a, manual, Some(START + 4_000))]).await.unwrap();
     b.clock.advance(4_000);
     assert!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap().is_empty(), "no second fetch behind it");
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None, "its end says when the next is due");
@@ -750,17 +803,29 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     let b_ = integration(s, "b", Some(START + 9_000)).await;
     let early = s.enqueue_job(&fetch_job(b_, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    let cron_like = RunStart { meets_due_before: Some(START + 9_000), ..fetch_start(b_, early) };
+    let due_at_start = Some(DueAtStart { read: START + 9_000, next: START + 9_000 });
+    let cron_like = RunStart { due_at_start, ..fetch_start(b_, early, None) };
     s.start_runs(&[cron_like]).await.unwrap();
     assert_eq!(s.integration(b_).await.unwrap().unwrap().next_due_at, Some(START + 9_000));
     assert!(s.complete_job(&lease(early, "w", 1)).await.unwrap());
+
+    // A schedule edited after the start read its integration, and before it
+    // recorded the run, sets a due time of its own: the start leaves it (it
+    // met the one it read).
+    let f = integration(s, "f", Some(START + 4_000)).await;
+    let job = s.enqueue_job(&fetch_job(f, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    s.save_sync_settings(f, Some(&hourly), None, NextDue::At(Some(START + 2_000))).await.unwrap();
+    s.start_runs(&[fetch_start(f, job, Some(START + 4_000))]).await.unwrap();
+    assert_eq!(s.integration(f).await.unwrap().unwrap().next_due_at, Some(START + 2_000), "the edit's due time");
+    assert!(s.delete_integration(f).await.unwrap()); // out of the scheduler's way below
 
     // A run in the CLI that meets the due time and then cannot be recorded
     // owes it: nothing lost.
     let c = integration(s, "c", Some(START)).await;
     let args = JobArgs::new(Trigger::Manual);
     let cli = s.claim_integration(c, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
-    s.start_runs(&[fetch_start(c, cli.job_id)]).await.unwrap();
+    s.start_runs(&[fetch_start(c, cli.job_id, Some(START))]).await.unwrap();
     assert_eq!(s.integration(c).await.unwrap().unwrap().next_due_at, None);
     assert!(s.end_unrecorded_fetch(&cli, c, START + 10).await.unwrap());
     assert!(s.integration_jobs(c).await.unwrap().is_empty());
@@ -776,7 +841,7 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     let e = integration(s, "e", Some(START + 4_500)).await;
     assert_eq!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap(), [e]);
     let cli = s.claim_integration(e, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
-    let (runs, _) = s.start_runs(&[fetch_start(e, cli.job_id)]).await.unwrap();
+    let (runs, _) = s.start_runs(&[fetch_start(e, cli.job_id, None)]).await.unwrap();
     b.clock.advance(1_000);
     s.complete_runs(&[fetch_succeeded(runs[0], cli, e, START + 4_000, START + 904_000)]).await.unwrap();
     assert!(s.integration_jobs(e).await.unwrap().is_empty(), "no second fetch after it");
@@ -786,7 +851,7 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     let d = integration(s, "d", Some(START)).await;
     let process = s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(d, START) }).await.unwrap();
     s.claim_jobs(Queue::Process, "w", 30_000, 10).await.unwrap();
-    s.start_runs(&[RunStart { queue: Queue::Process, ..fetch_start(d, process) }]).await.unwrap();
+    s.start_runs(&[RunStart { queue: Queue::Process, ..fetch_start(d, process, Some(START)) }]).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 6_000, 4, 100).await.unwrap(), [d]);
 }
 
@@ -818,6 +883,7 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
         fetched: true,
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
+        schedule_version: 0,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -876,7 +942,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             attempt: 1,
             job_id: Some(job_a),
             pending_run_id: None,
-            meets_due_before: None,
+            due_at_start: None,
         },
         RunStart {
             integration_id: c,
@@ -885,7 +951,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             attempt: 1,
             job_id: Some(job_c),
             pending_run_id: None,
-            meets_due_before: None,
+            due_at_start: None,
         },
     ];
     let (runs, started_at) = s.start_runs(&starts).await.unwrap();
@@ -909,6 +975,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         fetched: true,
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
+        schedule_version: 0,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -997,7 +1064,7 @@ async fn sync_history_is_pruned_by_age_and_count(b: Backend) {
             attempt: 1,
             job_id: None,
             pending_run_id: None,
-            meets_due_before: None,
+            due_at_start: None,
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         s.finish_sync_run(run, &done).await.unwrap();
@@ -1115,7 +1182,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
         attempt: 1,
         job_id: Some(job_id),
         pending_run_id: Some(run_id),
-        meets_due_before: None,
+        due_at_start: None,
     };
     let (runs, _) = s.start_runs(&[start]).await.unwrap();
     assert_eq!(runs, vec![run_id]);
@@ -1436,6 +1503,7 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
         fetched: false,
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
+        schedule_version: 0,
         pause_after_failures: 1,
         pause_reason: None,
     };
@@ -1594,6 +1662,7 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
         fetched: true,
         next_due_at: None,
         next_due_reason: None,
+        schedule_version: 0,
         pause_after_failures: 3,
         pause_reason: None,
     };

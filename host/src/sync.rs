@@ -27,7 +27,7 @@ use crate::schedule::Schedule;
 use crate::settings::{PluginSettings, QueuePolicy, decide};
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
-use crate::store::integrations::{Integration, RunEnd};
+use crate::store::integrations::{DueAtStart, Integration, RunEnd};
 use crate::store::jobs::{Job, JobAction, JobArgs, JobLease, NewJob, ReprocessScope};
 use crate::store::raw_batches::{BatchFate, BatchSelection};
 use crate::store::records::RecordCounts;
@@ -303,9 +303,9 @@ impl SyncRunner {
                 pending_run_id: request.pending_run_id,
                 // Only a fetch of an integration still due can meet it (one
                 // the scheduler queued has none): most starts skip the work.
-                meets_due_before: (integration.next_due_at)
+                due_at_start: (integration.next_due_at)
                     .filter(|_| request.queue == Queue::Fetch)
-                    .and_then(|due| self.next_due_after_run(integration, now).filter(|next| due < *next)),
+                    .and_then(|read| Some(DueAtStart { read, next: self.next_due_after_run(integration, now)? })),
             })
             .collect();
         let (run_ids, started_at) = self.store.start_runs(&starts).await?;
@@ -405,6 +405,7 @@ impl SyncRunner {
                 fetched: started.request.queue == Queue::Fetch,
                 next_due_at,
                 next_due_reason,
+                schedule_version: started.integration.schedule_version,
                 pause_after_failures: self.pause_after_failures,
                 pause_reason: run
                     .error
@@ -464,6 +465,7 @@ impl SyncRunner {
             fetched: true,
             next_due_at: self.next_due_after_run(&integration, started_at),
             next_due_reason: None,
+            schedule_version: integration.schedule_version,
             pause_after_failures: self.pause_after_failures,
             pause_reason: None,
         };

@@ -13,7 +13,7 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Integration {
@@ -42,6 +42,10 @@ pub struct Integration {
     pub consecutive_failures: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// How many times its schedule (or pause) was edited: a fetch's end
+    /// sets the next due time only from the version it started on.
+    #[serde(skip)]
+    pub schedule_version: i64,
 }
 
 /// Which integrations a listing wants; each field given narrows it.
@@ -74,7 +78,8 @@ pub struct NewIntegration<'a> {
 }
 
 const COLUMNS: &str = "id, plugin_id, instance_type, group_id, name, config, schedule, paused_reason, next_due_at,
-    next_due_reason, last_started_at, last_success_at, last_fetched_at, consecutive_failures, created_at, updated_at";
+    next_due_reason, last_started_at, last_success_at, last_fetched_at, consecutive_failures, created_at, updated_at,
+    schedule_version";
 
 fn integration(row: AnyRow) -> Result<Integration> {
     let schedule: Option<String> = row.try_get("schedule")?;
@@ -99,6 +104,7 @@ fn integration(row: AnyRow) -> Result<Integration> {
         consecutive_failures: row.try_get("consecutive_failures")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        schedule_version: row.try_get("schedule_version")?,
     })
 }
 
@@ -122,6 +128,9 @@ pub struct RunEnd {
     pub next_due_at: Option<i64>,
     /// Why `next_due_at` is later than the schedule says, if it is.
     pub next_due_reason: Option<String>,
+    /// The `Integration::schedule_version` that `next_due_at` was worked out
+    /// from: if the schedule was edited since, the edit's due time stays.
+    pub schedule_version: i64,
     /// Pause (`PauseReason::Error`) once this many runs in a row have failed.
     pub pause_after_failures: i64,
     /// Pause now with this reason (refused credentials).
@@ -254,6 +263,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "UPDATE integrations SET schedule = $2, updated_at = $5,
+                 schedule_version = CASE WHEN $6 THEN schedule_version ELSE schedule_version + 1 END,
                  paused_reason = CASE WHEN $6 THEN paused_reason ELSE $3 END,
                  next_due_at = CASE WHEN $6 THEN next_due_at WHEN $3 IS NOT NULL THEN NULL ELSE $4 END,
                  next_due_reason = CASE WHEN $6 THEN next_due_reason END,
@@ -368,7 +378,7 @@ impl Store {
     /// Record how a run ended and when the next is due. Returns the reason
     /// when this run paused the integration.
     pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<PauseReason>> {
-        finish_run(&mut *self.pool().acquire().await?, id, end, self.now()).await
+        Ok(finish_run(&mut *self.pool().acquire().await?, id, end, self.now()).await?.paused)
     }
 
     /// Integrations by id (missing ids are left out).
@@ -385,15 +395,14 @@ impl Store {
 
 /// A success resets the failure streak; a failure extends it and pauses the
 /// integration (`PauseReason::Error`) at the threshold, or at once with
-/// `end.pause_reason` (refused credentials). Returns the reason when this run
-/// paused it.
-pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<Option<PauseReason>> {
+/// `end.pause_reason` (refused credentials).
+pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<RunEnded> {
     if end.success {
-        finish_successes(conn, &[(id, end)], now).await?;
-        return Ok(None);
+        let on_schedule_read = finish_successes(conn, &[(id, end)], now).await?.contains(&id);
+        return Ok(RunEnded { on_schedule_read, paused: None });
     }
     if !end.fetched {
-        return Ok(None);
+        return Ok(RunEnded::default());
     }
     let row = sqlx::query(
         "UPDATE integrations SET consecutive_failures = consecutive_failures + 1, last_started_at = $6,
@@ -402,9 +411,13 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
                  WHEN $5 IS NOT NULL THEN $5
                  WHEN consecutive_failures + 1 >= $3 THEN $7
                  ELSE NULL END,
-             next_due_at = CASE WHEN paused_reason IS NULL AND $5 IS NULL AND consecutive_failures + 1 < $3 THEN $2 ELSE NULL END,
-             next_due_reason = NULL, updated_at = $4
-         WHERE id = $1 RETURNING paused_reason, consecutive_failures",
+             next_due_at = CASE
+                 WHEN paused_reason IS NOT NULL OR $5 IS NOT NULL OR consecutive_failures + 1 >= $3 THEN NULL
+                 WHEN schedule_version = $8 THEN $2
+                 ELSE next_due_at END,
+             next_due_reason = CASE WHEN schedule_version = $8 THEN NULL ELSE next_due_reason END,
+             updated_at = $4
+         WHERE id = $1 RETURNING paused_reason, consecutive_failures, schedule_version",
     )
     .bind(id)
     .bind(end.next_due_at)
@@ -413,9 +426,10 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
     .bind(end.pause_reason.map(PauseReason::as_str))
     .bind(end.started_at)
     .bind(PauseReason::Error.as_str())
+    .bind(end.schedule_version)
     .fetch_optional(conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = row else { return Ok(RunEnded::default()) };
     let reason = row.try_get::<Option<String>, _>("paused_reason")?.as_deref().map(PauseReason::parse).transpose()?;
     let streak: i64 = row.try_get("consecutive_failures")?;
     // Only the failure that crossed the threshold (or forced the pause) reports it.
@@ -424,14 +438,31 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
         (Some(r), None) => r == PauseReason::Error && streak == end.pause_after_failures,
         _ => false,
     };
-    Ok(reason.filter(|_| newly))
+    let on_schedule_read = row.try_get::<i64, _>("schedule_version")? == end.schedule_version;
+    Ok(RunEnded { on_schedule_read, paused: reason.filter(|_| newly) })
+}
+
+/// What writing a fetch's end did to its integration.
+#[derive(Default)]
+pub(super) struct RunEnded {
+    /// Its schedule was still the one the fetch started on, so the end set
+    /// the next due time (not so for an integration since deleted).
+    pub on_schedule_read: bool,
+    /// The pause this run caused, if it did.
+    pub paused: Option<PauseReason>,
 }
 
 /// Record many successful runs in one statement (the common case; failures
-/// go through [`finish_run`], which may pause).
-pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEnd)], now: i64) -> Result<()> {
+/// go through [`finish_run`], which may pause). Returns the integrations
+/// whose schedule was still the one their run started on: each fetch among
+/// them set the next due time (see [`RunEnd::schedule_version`]).
+pub(super) async fn finish_successes(
+    conn: &mut Connection,
+    ends: &[(i64, &RunEnd)],
+    now: i64,
+) -> Result<BTreeSet<i64>> {
     if ends.is_empty() {
-        return Ok(());
+        return Ok(BTreeSet::new());
     }
     // Only a fetch (fetched = 1) moves the schedule and the fetch history.
     let columns = [
@@ -440,40 +471,60 @@ pub(super) async fn finish_successes(conn: &mut Connection, ends: &[(i64, &RunEn
         ("next_due_at", "bigint"),
         ("fetched", "bigint"),
         ("next_due_reason", "text"),
+        ("schedule_version", "bigint"),
     ];
     let set = "last_success_at = v.started_at, consecutive_failures = 0,
         last_started_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_started_at END,
         last_fetched_at = CASE WHEN v.fetched = 1 THEN v.started_at ELSE integrations.last_fetched_at END,
         next_due_at = CASE
-            WHEN v.fetched = 0 THEN integrations.next_due_at
+            WHEN v.fetched = 0 OR integrations.schedule_version <> v.schedule_version THEN integrations.next_due_at
             WHEN integrations.paused_reason IS NULL THEN v.next_due_at ELSE NULL END,
         next_due_reason = CASE
-            WHEN v.fetched = 0 THEN integrations.next_due_reason
+            WHEN v.fetched = 0 OR integrations.schedule_version <> v.schedule_version THEN integrations.next_due_reason
             WHEN integrations.paused_reason IS NULL THEN v.next_due_reason ELSE NULL END,
         updated_at = $1";
     let sql = super::json_update(Backend::of(conn), "integrations", set, 2, &columns);
-    let rows: Vec<_> = ends
-        .iter()
-        .map(|(id, end)| (id, end.started_at, end.next_due_at, i64::from(end.fetched), &end.next_due_reason))
+    // SQLite's RETURNING sees only the updated table: the versions are
+    // compared here.
+    let sql = format!("{sql} RETURNING integrations.id, integrations.schedule_version");
+    let rows: Vec<_> = (ends.iter())
+        .map(|(id, end)| {
+            let fetched = i64::from(end.fetched);
+            (id, end.started_at, end.next_due_at, fetched, &end.next_due_reason, end.schedule_version)
+        })
         .collect();
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
-    Ok(())
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows));
+    let versions: BTreeMap<i64, i64> = (query.fetch_all(conn).await?.iter())
+        .map(|row| Ok((row.try_get("id")?, row.try_get("schedule_version")?)))
+        .collect::<Result<_>>()?;
+    Ok(ends.iter().filter(|(id, end)| versions.get(id) == Some(&end.schedule_version)).map(|(id, _)| *id).collect())
 }
 
-/// Fetches are starting, each of `(integration id, next due)`: the due time
-/// its end will set. A fetch meets its integration's due time if that falls
-/// before (an operator's run just before the scheduler's pass, or one of an
-/// interval schedule that the fetch's start resets); it is cleared as
-/// queueing clears it, for the end to set. Otherwise the scheduler queues a
-/// second fetch to follow this one, as a cron time after the start needs.
-pub(super) async fn meet_due(conn: &mut Connection, meeting: &[(i64, i64)]) -> Result<()> {
+/// An integration's due time as a fetch's start read it, and the next one
+/// the fetch's end will set.
+#[derive(Debug, Clone, Copy)]
+pub struct DueAtStart {
+    pub read: i64,
+    pub next: i64,
+}
+
+/// Fetches are starting, each of `(integration id, due at its start)`. A
+/// fetch meets its integration's due time if that falls before the next one
+/// its end will set (an operator's run just before the scheduler's pass, or
+/// one of an interval schedule that the fetch's start resets); it is cleared
+/// as queueing clears it, for the end to set. Otherwise the scheduler queues
+/// a second fetch to follow this one, as a cron time after the start needs.
+/// Only the due time the start read is met: one an edit set since stays.
+pub(super) async fn meet_due(conn: &mut Connection, meeting: &[(i64, DueAtStart)]) -> Result<()> {
     if meeting.is_empty() {
         return Ok(());
     }
     let set = "next_due_at = NULL, next_due_reason = NULL";
-    let sql = super::json_update(Backend::of(conn), "integrations", set, 1, &[("id", "bigint"), ("next", "bigint")]);
-    let sql = format!("{sql} AND integrations.next_due_at < v.next");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&meeting)).execute(conn).await?;
+    let columns = [("id", "bigint"), ("due", "bigint"), ("next", "bigint")];
+    let sql = super::json_update(Backend::of(conn), "integrations", set, 1, &columns);
+    let sql = format!("{sql} AND integrations.next_due_at = v.due AND v.due < v.next");
+    let rows: Vec<_> = meeting.iter().map(|(id, due)| (id, due.read, due.next)).collect();
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&rows)).execute(conn).await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! are how established job queues go an order of magnitude further. The SQL
 //! itself stays with each table.
 
-use super::integrations::RunEnd;
+use super::integrations::{DueAtStart, RunEnd};
 use super::jobs::{JobAction, JobLease, NewJob};
 use super::sync_runs::{LogLine, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
@@ -26,9 +26,9 @@ pub struct RunStart {
     pub job_id: Option<i64>,
     /// The `pending` run an operator's trigger created; it becomes this run.
     pub pending_run_id: Option<i64>,
-    /// A fetch meets its integration's due time if that is before this: when
-    /// the fetch's end will say the next is due (see [`integrations::meet_due`]).
-    pub meets_due_before: Option<i64>,
+    /// A fetch of an integration with a due time: the due time it may meet
+    /// (see [`integrations::meet_due`]).
+    pub due_at_start: Option<DueAtStart>,
 }
 
 /// A finished run and what follows from it.
@@ -58,7 +58,7 @@ pub enum Recorded {
 impl Store {
     /// Record runs as started in one transaction. Returns their run ids, in
     /// order, and the start time they share. Each integration may appear once.
-    /// A fetch may meet its integration's due time (`meets_due_before`).
+    /// A fetch may meet its integration's due time (`due_at_start`).
     pub async fn start_runs(&self, starts: &[RunStart]) -> Result<(Vec<i64>, i64)> {
         let now = self.now();
         if starts.is_empty() {
@@ -89,9 +89,9 @@ impl Store {
             }
         }
         let run_ids: Vec<i64> = integration_ids.iter().map(|id| run_by_integration[id]).collect();
-        let meeting: Vec<(i64, i64)> = (starts.iter())
+        let meeting: Vec<(i64, DueAtStart)> = (starts.iter())
             .filter(|s| s.queue == Queue::Fetch)
-            .filter_map(|s| Some((s.integration_id, s.meets_due_before?)))
+            .filter_map(|s| Some((s.integration_id, s.due_at_start?)))
             .collect();
         integrations::meet_due(&mut tx, &meeting).await?;
         tx.commit().await?;
@@ -143,7 +143,8 @@ impl Store {
             .filter(|(_, end)| end.success)
             .map(|(id, end)| (*id, end))
             .collect();
-        integrations::finish_successes(&mut tx, &successes, now).await?;
+        // The integrations whose end set their next due time.
+        let mut set_due = integrations::finish_successes(&mut tx, &successes, now).await?;
 
         // The rarer cases, one statement each.
         let mut recorded = Vec::with_capacity(completions.len());
@@ -157,17 +158,24 @@ impl Store {
                 jobs::waiting_or_new(&mut tx, self.backend(), job, now).await?;
             }
             let paused = match &completion.integration {
-                Some((id, end)) if !end.success => integrations::finish_run(&mut tx, *id, end, now).await?,
+                Some((id, end)) if !end.success => {
+                    let ended = integrations::finish_run(&mut tx, *id, end, now).await?;
+                    if ended.on_schedule_read {
+                        set_due.insert(*id);
+                    }
+                    ended.paused
+                }
                 _ => None,
             };
             recorded.push(Recorded::Finished { paused });
         }
         // A fetch's end set when the next is due: a run queued ahead of the
         // due time it replaces is withdrawn, as for an operator's edit, and
-        // so is one due before it (the fetch met that due time).
+        // so is one due before it (the fetch met that due time). Where an
+        // edit during the fetch set the due time, the edit withdrew them.
         let fetched: Vec<(i64, Option<i64>)> = (valid.iter())
             .filter_map(|c| c.integration.as_ref())
-            .filter(|(_, end)| end.fetched)
+            .filter(|(id, end)| end.fetched && set_due.contains(id))
             .map(|(id, end)| (*id, end.next_due_at))
             .collect();
         jobs::withdraw_queued_ahead(&mut tx, self.backend(), &fetched, now).await?;

@@ -1,0 +1,5 @@
+-- Counts the edits of an integration's schedule (and of its pause): a
+-- fetch's end sets the next due time from the schedule it started on only
+-- while that is still the integration's, so an edit made during the fetch
+-- holds (see `integrations::finish_successes`).
+ALTER TABLE integrations ADD COLUMN schedule_version BIGINT NOT NULL DEFAULT 0;
