@@ -694,7 +694,7 @@ async fn a_due_integration_synced_at_once_by_an_operator_fetches_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_schedule_changed_while_a_fetch_runs_holds_after_it() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
-    let id = misbehave_integration(&inlet, "slow", &["--every", "15m", "--config", r#"{"sleep_seconds": 3}"#]).await;
+    let id = misbehave_integration(&inlet, "slow", &["--every", "15m", "--config", r#"{"sleep_seconds": 5}"#]).await;
     let integration_id: i64 = id.parse().unwrap();
     let store = inlet.store().await;
     for change in [&["--manual"][..], &["--cron", "0 6 * * *", "--tz", "Asia/Tokyo"], &["--every", "2h"]] {
@@ -707,6 +707,9 @@ async fn a_schedule_changed_while_a_fetch_runs_holds_after_it() {
         let edit = inlet.run(&[&["integrations", "schedule", &id][..], change].concat()).await;
         assert!(edit.status.success(), "{}", support::text(&edit.stderr));
         let edited = store.integration(integration_id).await.unwrap().unwrap();
+        let jobs = store.integration_jobs(integration_id).await.unwrap();
+        let running = jobs.iter().any(|j| j.queue == Queue::Fetch && j.state.as_str() == "running");
+        assert!(running, "{change:?}: the edit was saved after the fetch ended, which tests nothing: {jobs:?}");
         let synced = sync.await.unwrap().unwrap();
         assert!(synced.status.success(), "{}", support::text(&synced.stderr));
         let ended = store.integration(integration_id).await.unwrap().unwrap();

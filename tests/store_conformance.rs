@@ -740,15 +740,31 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
     // Its end worked out the next due time from the schedule it started on
     // (version 0): the edit's run stays queued, and no due time is set.
-    let lease = lease(job.id, "w", job.attempt);
-    let ended = fetch_succeeded(runs[0], lease, a, START, START + 900_000);
+    let ended = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), a, START, START + 900_000);
     assert_eq!(s.complete_runs(&[ended]).await.unwrap(), [Recorded::Finished { paused: None }]);
     let jobs = s.integration_jobs(a).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>(), [START + 500], "the edit's run: {jobs:?}");
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None);
 
-    // Made manual while a fetch runs that then fails (an attempt left, or
-    // none): still manual after it.
+    // One whose end pauses the integration (its credentials refused)
+    // withdraws the edit's queued run, as a pause does.
+    let h = integration(s, "h", Some(START)).await;
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [h]);
+    let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap()[0].clone();
+    let (runs, _) = s.start_runs(&[fetch(h, job.id)]).await.unwrap();
+    s.save_sync_settings(h, Some(&hourly), None, NextDue::At(Some(START + 500))).await.unwrap();
+    assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [h]);
+    let mut refused = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), h, START, START + 900_000);
+    refused.outcome.status = RunStatus::Failed;
+    if let Some((_, end)) = &mut refused.integration {
+        (end.success, end.pause_reason) = (false, Some(PauseReason::NeedsReconnect));
+    }
+    let paused = Some(PauseReason::NeedsReconnect);
+    assert_eq!(s.complete_runs(&[refused]).await.unwrap(), [Recorded::Finished { paused }]);
+    assert!(s.integration_jobs(h).await.unwrap().is_empty(), "withdrawn with the pause");
+
+    // Made manual while a fetch runs that then fails for good: still manual
+    // after it.
     let c = integration(s, "c", None).await;
     s.save_sync_settings(c, Some(&Schedule::Manual), None, NextDue::At(None)).await.unwrap();
     let failed = RunEnd {
@@ -781,7 +797,7 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
         attempt: 1,
         job_id: Some(job_id),
         pending_run_id: None,
-        due_at_start: due.map(|read| DueAtStart { read, next: START + 900_000 }),
+        due_at_start: due.map(|read| DueAtStart { read, schedule_version: 0, next: START + 900_000 }),
     };
     // Created due in a few seconds (its first run's jitter), and given
     // "Update now" at once: the operator's fetch meets that due time.
@@ -803,7 +819,7 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     let b_ = integration(s, "b", Some(START + 9_000)).await;
     let early = s.enqueue_job(&fetch_job(b_, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    let due_at_start = Some(DueAtStart { read: START + 9_000, next: START + 9_000 });
+    let due_at_start = Some(DueAtStart { read: START + 9_000, schedule_version: 0, next: START + 9_000 });
     let cron_like = RunStart { due_at_start, ..fetch_start(b_, early, None) };
     s.start_runs(&[cron_like]).await.unwrap();
     assert_eq!(s.integration(b_).await.unwrap().unwrap().next_due_at, Some(START + 9_000));
@@ -819,6 +835,15 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     s.start_runs(&[fetch_start(f, job, Some(START + 4_000))]).await.unwrap();
     assert_eq!(s.integration(f).await.unwrap().unwrap().next_due_at, Some(START + 2_000), "the edit's due time");
     assert!(s.delete_integration(f).await.unwrap()); // out of the scheduler's way below
+    // So does one that sets the same due time again: this fetch's end will
+    // not set the next (the schedule is no longer the one it started on).
+    let g = integration(s, "g", Some(START + 4_000)).await;
+    let job = s.enqueue_job(&fetch_job(g, START)).await.unwrap();
+    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    s.save_sync_settings(g, Some(&hourly), None, NextDue::At(Some(START + 4_000))).await.unwrap();
+    s.start_runs(&[fetch_start(g, job, Some(START + 4_000))]).await.unwrap();
+    assert_eq!(s.integration(g).await.unwrap().unwrap().next_due_at, Some(START + 4_000), "the edit's same time");
+    assert!(s.delete_integration(g).await.unwrap());
 
     // A run in the CLI that meets the due time and then cannot be recorded
     // owes it: nothing lost.

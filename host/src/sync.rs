@@ -303,9 +303,10 @@ impl SyncRunner {
                 pending_run_id: request.pending_run_id,
                 // Only a fetch of an integration still due can meet it (one
                 // the scheduler queued has none): most starts skip the work.
-                due_at_start: (integration.next_due_at)
-                    .filter(|_| request.queue == Queue::Fetch)
-                    .and_then(|read| Some(DueAtStart { read, next: self.next_due_after_run(integration, now)? })),
+                due_at_start: (integration.next_due_at).filter(|_| request.queue == Queue::Fetch).and_then(|read| {
+                    let next = self.next_due_after_run(integration, now)?;
+                    Some(DueAtStart { read, schedule_version: integration.schedule_version, next })
+                }),
             })
             .collect();
         let (run_ids, started_at) = self.store.start_runs(&starts).await?;

@@ -42,8 +42,8 @@ pub struct Integration {
     pub consecutive_failures: i64,
     pub created_at: i64,
     pub updated_at: i64,
-    /// How many times its schedule (or pause) was edited: a fetch's end
-    /// sets the next due time only from the version it started on.
+    /// How many times its sync settings (schedule, enabled) were saved: a
+    /// fetch's end sets the next due time only from the version it started on.
     #[serde(skip)]
     pub schedule_version: i64,
 }
@@ -398,8 +398,8 @@ impl Store {
 /// `end.pause_reason` (refused credentials).
 pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<RunEnded> {
     if end.success {
-        let on_schedule_read = finish_successes(conn, &[(id, end)], now).await?.contains(&id);
-        return Ok(RunEnded { on_schedule_read, paused: None });
+        let set_due = finish_successes(conn, &[(id, end)], now).await?.contains(&id);
+        return Ok(RunEnded { set_due, paused: None });
     }
     if !end.fetched {
         return Ok(RunEnded::default());
@@ -438,8 +438,8 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
         (Some(r), None) => r == PauseReason::Error && streak == end.pause_after_failures,
         _ => false,
     };
-    let on_schedule_read = row.try_get::<i64, _>("schedule_version")? == end.schedule_version;
-    Ok(RunEnded { on_schedule_read, paused: reason.filter(|_| newly) })
+    let set_due = row.try_get::<i64, _>("schedule_version")? == end.schedule_version;
+    Ok(RunEnded { set_due, paused: reason.filter(|_| newly) })
 }
 
 /// What writing a fetch's end did to its integration.
@@ -447,7 +447,7 @@ pub(super) async fn finish_run(conn: &mut Connection, id: i64, end: &RunEnd, now
 pub(super) struct RunEnded {
     /// Its schedule was still the one the fetch started on, so the end set
     /// the next due time (not so for an integration since deleted).
-    pub on_schedule_read: bool,
+    pub set_due: bool,
     /// The pause this run caused, if it did.
     pub paused: Option<PauseReason>,
 }
@@ -500,11 +500,12 @@ pub(super) async fn finish_successes(
     Ok(ends.iter().filter(|(id, end)| versions.get(id) == Some(&end.schedule_version)).map(|(id, _)| *id).collect())
 }
 
-/// An integration's due time as a fetch's start read it, and the next one
-/// the fetch's end will set.
+/// An integration's due time as a fetch's start read it (with the schedule
+/// version it was read at), and the next one the fetch's end will set.
 #[derive(Debug, Clone, Copy)]
 pub struct DueAtStart {
     pub read: i64,
+    pub schedule_version: i64,
     pub next: i64,
 }
 
@@ -514,16 +515,19 @@ pub struct DueAtStart {
 /// one of an interval schedule that the fetch's start resets); it is cleared
 /// as queueing clears it, for the end to set. Otherwise the scheduler queues
 /// a second fetch to follow this one, as a cron time after the start needs.
-/// Only the due time the start read is met: one an edit set since stays.
+/// Only the due time the start read is met: one an edit set since stays,
+/// even the same time (the fetch's end will not set the next).
 pub(super) async fn meet_due(conn: &mut Connection, meeting: &[(i64, DueAtStart)]) -> Result<()> {
     if meeting.is_empty() {
         return Ok(());
     }
     let set = "next_due_at = NULL, next_due_reason = NULL";
-    let columns = [("id", "bigint"), ("due", "bigint"), ("next", "bigint")];
+    let columns = [("id", "bigint"), ("due", "bigint"), ("version", "bigint"), ("next", "bigint")];
     let sql = super::json_update(Backend::of(conn), "integrations", set, 1, &columns);
-    let sql = format!("{sql} AND integrations.next_due_at = v.due AND v.due < v.next");
-    let rows: Vec<_> = meeting.iter().map(|(id, due)| (id, due.read, due.next)).collect();
+    let sql = format!(
+        "{sql} AND integrations.next_due_at = v.due AND integrations.schedule_version = v.version AND v.due < v.next"
+    );
+    let rows: Vec<_> = meeting.iter().map(|(id, due)| (id, due.read, due.schedule_version, due.next)).collect();
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&rows)).execute(conn).await?;
     Ok(())
 }

@@ -160,7 +160,8 @@ impl Store {
             let paused = match &completion.integration {
                 Some((id, end)) if !end.success => {
                     let ended = integrations::finish_run(&mut tx, *id, end, now).await?;
-                    if ended.on_schedule_read {
+                    // A pause this run caused withdraws like an operator's.
+                    if ended.set_due || ended.paused.is_some() {
                         set_due.insert(*id);
                     }
                     ended.paused
