@@ -653,6 +653,21 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     assert_eq!(s.integration(later).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
 }
 
+/// How a fetch that started at `started_at` on an integration's first
+/// schedule ended, pausing it after three failures in a row.
+fn fetch_end(started_at: i64, success: bool, next_due_at: i64) -> RunEnd {
+    RunEnd {
+        started_at,
+        success,
+        fetched: true,
+        next_due_at: Some(next_due_at),
+        next_due_reason: None,
+        schedule_version: 0,
+        pause_after_failures: 3,
+        pause_reason: None,
+    }
+}
+
 /// The completion of fetch `run_id` of `integration_id` that succeeded,
 /// its job held by `lease`, and set the next due time.
 fn fetch_succeeded(
@@ -662,16 +677,7 @@ fn fetch_succeeded(
     started_at: i64,
     next_due_at: i64,
 ) -> inlet::store::run_batches::RunCompletion {
-    let end = RunEnd {
-        started_at,
-        success: true,
-        fetched: true,
-        next_due_at: Some(next_due_at),
-        next_due_reason: None,
-        schedule_version: 0,
-        pause_after_failures: 3,
-        pause_reason: None,
-    };
+    let end = fetch_end(started_at, true, next_due_at);
     inlet::store::run_batches::RunCompletion {
         run_id,
         outcome: RunOutcome {
@@ -767,17 +773,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     // after it.
     let c = integration(s, "c", None).await;
     s.save_sync_settings(c, Some(&Schedule::Manual), None, NextDue::At(None)).await.unwrap();
-    let failed = RunEnd {
-        started_at: START,
-        success: false,
-        fetched: true,
-        next_due_at: Some(START + 900_000),
-        next_due_reason: None,
-        schedule_version: 0,
-        pause_after_failures: 3,
-        pause_reason: None,
-    };
-    assert_eq!(s.record_run_finished(c, &failed).await.unwrap(), None);
+    assert_eq!(s.record_run_finished(c, &fetch_end(START, false, START + 900_000)).await.unwrap(), None);
     let ended = s.integration(c).await.unwrap().unwrap();
     assert_eq!((ended.next_due_at, ended.consecutive_failures), (None, 1), "the failure counts; the edit holds");
 }
@@ -827,23 +823,17 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
 
     // A schedule edited after the start read its integration, and before it
     // recorded the run, sets a due time of its own: the start leaves it (it
-    // met the one it read).
-    let f = integration(s, "f", Some(START + 4_000)).await;
-    let job = s.enqueue_job(&fetch_job(f, START)).await.unwrap();
-    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    s.save_sync_settings(f, Some(&hourly), None, NextDue::At(Some(START + 2_000))).await.unwrap();
-    s.start_runs(&[fetch_start(f, job, Some(START + 4_000))]).await.unwrap();
-    assert_eq!(s.integration(f).await.unwrap().unwrap().next_due_at, Some(START + 2_000), "the edit's due time");
-    assert!(s.delete_integration(f).await.unwrap()); // out of the scheduler's way below
-    // So does one that sets the same due time again: this fetch's end will
-    // not set the next (the schedule is no longer the one it started on).
-    let g = integration(s, "g", Some(START + 4_000)).await;
-    let job = s.enqueue_job(&fetch_job(g, START)).await.unwrap();
-    s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-    s.save_sync_settings(g, Some(&hourly), None, NextDue::At(Some(START + 4_000))).await.unwrap();
-    s.start_runs(&[fetch_start(g, job, Some(START + 4_000))]).await.unwrap();
-    assert_eq!(s.integration(g).await.unwrap().unwrap().next_due_at, Some(START + 4_000), "the edit's same time");
-    assert!(s.delete_integration(g).await.unwrap());
+    // met the one it read), the same time again too (this fetch's end will
+    // not set the next: the schedule is no longer the one it started on).
+    for edited in [START + 2_000, START + 4_000] {
+        let f = integration(s, "f", Some(START + 4_000)).await;
+        let job = s.enqueue_job(&fetch_job(f, START)).await.unwrap();
+        s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+        s.save_sync_settings(f, Some(&hourly), None, NextDue::At(Some(edited))).await.unwrap();
+        s.start_runs(&[fetch_start(f, job, Some(START + 4_000))]).await.unwrap();
+        assert_eq!(s.integration(f).await.unwrap().unwrap().next_due_at, Some(edited), "the edit's due time");
+        assert!(s.delete_integration(f).await.unwrap()); // out of the scheduler's way below
+    }
 
     // A run in the CLI that meets the due time and then cannot be recorded
     // owes it: nothing lost.
@@ -902,16 +892,7 @@ conformance!(failure_streaks, three_failed_runs_in_a_row_pause_and_a_success_res
 async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     let s = &b.store;
     let a = integration(s, "a", None).await;
-    let end = |success| RunEnd {
-        started_at: START,
-        success,
-        fetched: true,
-        next_due_at: Some(START + 900_000),
-        next_due_reason: None,
-        schedule_version: 0,
-        pause_after_failures: 3,
-        pause_reason: None,
-    };
+    let end = |success| fetch_end(START, success, START + 900_000);
     assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000), "still scheduled");
     assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
