@@ -663,6 +663,7 @@ fn fetch_end(started_at: i64, success: bool, next_due_at: i64) -> RunEnd {
         next_due_at: Some(next_due_at),
         next_due_reason: None,
         schedule_version: 0,
+        may_meet_queued_run: true,
         pause_after_failures: 3,
         pause_reason: None,
     }
@@ -705,20 +706,34 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
     let args = JobArgs::new(Trigger::Manual);
     let cli = s.claim_integration(a, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
-    let start = RunStart {
-        integration_id: a,
+    let start = |integration_id, job_id| RunStart {
+        integration_id,
         queue: Queue::Fetch,
         trigger: Trigger::Manual,
         attempt: 1,
-        job_id: Some(cli.job_id),
+        job_id: Some(job_id),
         pending_run_id: None,
         due_at_start: None,
     };
-    let (runs, _) = s.start_runs(&[start]).await.unwrap();
-    b.clock.advance(200);
+    let (runs, _) = s.start_runs(&[start(a, cli.job_id)]).await.unwrap();
+    // It ends after that run is due, which waits behind it.
+    b.clock.advance(600);
     let completion = fetch_succeeded(runs[0], cli, a, START, START + 900_000);
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(a).await.unwrap().is_empty(), "no second fetch half a second after this one");
+
+    // The same, but it ends before that run is due: withdrawn as queued
+    // ahead, whether or not the fetch may have met it.
+    let c = integration(s, "c", Some(s.now() + 500)).await;
+    assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [c]);
+    let cli = s.claim_integration(c, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    let (runs, started_at) = s.start_runs(&[start(c, cli.job_id)]).await.unwrap();
+    let mut completion = fetch_succeeded(runs[0], cli, c, started_at, started_at + 900_000);
+    if let Some((_, end)) = &mut completion.integration {
+        end.may_meet_queued_run = false;
+    }
+    assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    assert!(s.integration_jobs(c).await.unwrap().is_empty(), "queued ahead, so withdrawn");
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 }
 
@@ -982,6 +997,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
         schedule_version: 0,
+        may_meet_queued_run: false,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -1510,6 +1526,7 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
         schedule_version: 0,
+        may_meet_queued_run: false,
         pause_after_failures: 1,
         pause_reason: None,
     };
@@ -1669,6 +1686,7 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
         next_due_at: None,
         next_due_reason: None,
         schedule_version: 0,
+        may_meet_queued_run: false,
         pause_after_failures: 3,
         pause_reason: None,
     };

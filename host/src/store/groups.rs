@@ -384,8 +384,7 @@ impl Store {
         }
         let paused = integrations::pause_group(&mut tx, id, PauseReason::NeedsReconnect, self.now()).await?;
         let ids: Vec<i64> = paused.iter().map(|i| i.id).collect();
-        let not_fetched: Vec<(i64, Option<i64>)> = ids.iter().map(|id| (*id, None)).collect();
-        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &not_fetched, self.now()).await?;
+        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &ids, self.now()).await?;
         tx.commit().await?;
         Ok(Some(paused))
     }

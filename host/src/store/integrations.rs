@@ -131,6 +131,12 @@ pub struct RunEnd {
     /// The `Integration::schedule_version` that `next_due_at` was worked out
     /// from: if the schedule was edited since, the edit's due time stays.
     pub schedule_version: i64,
+    /// Whether a run the scheduler queued may wait behind this fetch, which
+    /// met its due time: the fetch joined no waiting job (`inlet sync`), or
+    /// began while the integration was due (the scheduler may have queued
+    /// it as the fetch began). Such a run due before `next_due_at` is
+    /// withdrawn at the end; other fetches' ends skip that lookup.
+    pub may_meet_queued_run: bool,
     /// Pause (`PauseReason::Error`) once this many runs in a row have failed.
     pub pause_after_failures: i64,
     /// Pause now with this reason (refused credentials).
@@ -280,7 +286,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if !keep {
-            super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[(id, None)], self.now()).await?;
+            super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
         }
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
@@ -306,7 +312,7 @@ impl Store {
         .bind(self.now())
         .execute(&mut *tx)
         .await?;
-        super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[(id, None)], self.now()).await?;
+        super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }

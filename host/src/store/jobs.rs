@@ -801,36 +801,54 @@ impl Store {
 /// Withdraw the scheduled fetches of integrations that were queued ahead of
 /// their due time (by up to the scheduler's `QUEUE_AHEAD`) and are not due
 /// yet: a pause, a new schedule or a fetch that ended (which set the next due
-/// time) decides again whether and when they run. `integrations` pairs each
-/// id with the next due time a fetch's end set, if it did: a scheduled fetch
-/// due before that is withdrawn too, as that fetch met its due time (the
-/// fetch of `inlet sync`, which does not join a waiting job).
-/// Such a job has never been tried (nor waits for its plugin: that refunds
-/// the attempt but keeps the error) and no operator waits on it (an "Update
-/// now" that joined it gave it a pending run, and made it due now).
+/// time) decides again whether and when they run.
 pub(super) async fn withdraw_queued_ahead(
     conn: &mut Connection,
     backend: Backend,
-    integrations: &[(i64, Option<i64>)],
+    integration_ids: &[i64],
     now: i64,
 ) -> Result<u64> {
-    if integrations.is_empty() {
+    if integration_ids.is_empty() {
         return Ok(0);
     }
-    // The ids as their own list: matched so, PostgreSQL looks each up in the
-    // index (see `json_ids_match`); the due times only for the jobs found.
-    let ids: Vec<i64> = integrations.iter().map(|(id, _)| *id).collect();
-    let next_due = super::json_rows(backend, 3, &[("id", "bigint"), ("next_due_at", "bigint")]);
+    // `run_at > now` is a range of `jobs_claimable` that is nearly empty in
+    // a queue that keeps up, whatever the planner's statistics say.
     let sql = format!(
-        "DELETE FROM jobs WHERE {} AND queue = 'fetch' AND state = 'available' AND attempt = 0
-             AND error_class IS NULL AND pending_run_id IS NULL
-             AND (run_at > $2 OR run_at < (SELECT i.next_due_at FROM {next_due} AS i WHERE i.id = jobs.integration_id))",
+        "DELETE FROM jobs WHERE {} AND {WITHDRAWABLE} AND run_at > $2",
         super::json_ids_match(backend, "integration_id", 1)
     );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).bind(now);
-    let query = query.bind(super::json_param(&integrations));
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now);
     Ok(query.execute(conn).await?.rows_affected())
 }
+
+/// Withdraw the scheduled fetches that a fetch met: each pair is an
+/// integration and the next due time its fetch's end set, and a run the
+/// scheduler queued for before that is withdrawn (the fetch of `inlet sync`,
+/// which does not join a waiting job, or one that began while the
+/// integration was due). Only such fetches' ends call this: the statement
+/// looks each integration up, which a planner on stale statistics may turn
+/// into a scan of the whole queue.
+pub(super) async fn withdraw_met(conn: &mut Connection, backend: Backend, met: &[(i64, i64)]) -> Result<u64> {
+    if met.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = met.iter().map(|(id, _)| *id).collect();
+    let next_due = super::json_rows(backend, 2, &[("id", "bigint"), ("next_due_at", "bigint")]);
+    let sql = format!(
+        "DELETE FROM jobs WHERE {} AND {WITHDRAWABLE}
+             AND run_at < (SELECT i.next_due_at FROM {next_due} AS i WHERE i.id = jobs.integration_id)",
+        super::json_ids_match(backend, "integration_id", 1)
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids)).bind(super::json_param(&met));
+    Ok(query.execute(conn).await?.rows_affected())
+}
+
+/// A waiting fetch the scheduler queued that may be withdrawn: never tried
+/// (nor waiting for its plugin: that refunds the attempt but keeps the
+/// error), and no operator waits on it (an "Update now" that joined it gave
+/// it a pending run, and made it due now).
+const WITHDRAWABLE: &str = "queue = 'fetch' AND state = 'available' AND attempt = 0
+     AND error_class IS NULL AND pending_run_id IS NULL";
 
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
 /// `new` is due sooner (never later, and never ahead of an upstream's

@@ -172,14 +172,20 @@ impl Store {
         }
         // A fetch's end set when the next is due: a run queued ahead of the
         // due time it replaces is withdrawn, as for an operator's edit, and
-        // so is one due before it (the fetch met that due time). Where an
-        // edit during the fetch set the due time, the edit withdrew them.
-        let fetched: Vec<(i64, Option<i64>)> = (valid.iter())
+        // so is one due before it that the fetch met. Where an edit during
+        // the fetch set the due time, the edit withdrew them.
+        let fetched: Vec<(i64, &RunEnd)> = (valid.iter())
             .filter_map(|c| c.integration.as_ref())
             .filter(|(id, end)| end.fetched && set_due.contains(id))
-            .map(|(id, end)| (*id, end.next_due_at))
+            .map(|(id, end)| (*id, end))
             .collect();
-        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &fetched, now).await?;
+        let ids: Vec<i64> = fetched.iter().map(|(id, _)| *id).collect();
+        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &ids, now).await?;
+        let met: Vec<(i64, i64)> = (fetched.iter())
+            .filter(|(_, end)| end.may_meet_queued_run)
+            .filter_map(|(id, end)| Some((*id, end.next_due_at?)))
+            .collect();
+        jobs::withdraw_met(&mut tx, self.backend(), &met).await?;
         tx.commit().await?;
         Ok(recorded)
     }
