@@ -150,6 +150,25 @@ function alreadyHandled(error) {
   return error instanceof ApiError && error.status === 401;
 }
 
+// Say what the server refused in `message`, and mark the form's control it
+// names, if any: the marked control says which field, the message says why.
+function showFieldError(message, control, error) {
+  const prefix = `${error.field}: `;
+  setText(message, control && error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
+  if (!control) return;
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-errormessage', message.id);
+  control.focus();
+}
+
+function clearFieldErrors(form, message) {
+  for (const control of form.querySelectorAll('[aria-invalid]')) {
+    control.removeAttribute('aria-invalid');
+    control.removeAttribute('aria-errormessage');
+  }
+  setText(message, '');
+}
+
 function updatesQuery() {
   const query = new URLSearchParams({ filter: state.filter, limit: String(PAGE_SIZE) });
   if (state.search) query.set('name', state.search);

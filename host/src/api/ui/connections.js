@@ -157,27 +157,12 @@ async function showStartLink(pluginId, groupName) {
   announce('Link made: open it to approve access');
 }
 
-// The server names the field at fault: mark that input and say why.
 function showConnectError(error) {
-  const control = error.field && $(`#connect-${error.field}`);
-  if (!control) {
-    setText($('#connect-error'), error.message);
-    return;
-  }
-  control.setAttribute('aria-invalid', 'true');
-  control.setAttribute('aria-describedby', 'connect-error');
-  // The marked field says which one; the message says why.
-  const prefix = `${error.field}: `;
-  setText($('#connect-error'), error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
-  control.focus();
+  showFieldError($('#connect-error'), error.field ? $(`#connect-${CSS.escape(error.field)}`) : null, error);
 }
 
 function clearConnectError() {
-  for (const input of document.querySelectorAll('#connect-form [aria-invalid]')) {
-    input.removeAttribute('aria-invalid');
-    input.removeAttribute('aria-describedby');
-  }
-  setText($('#connect-error'), '');
+  clearFieldErrors($('#connect-form'), $('#connect-error'));
 }
 
 async function onConnectionsClick(event) {

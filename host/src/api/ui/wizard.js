@@ -300,18 +300,9 @@ function wizardControl(field) {
 }
 
 function showWizardError(error) {
-  const control = wizardControl(error.field);
-  setText($('#wizard-error'), error.message);
-  if (!control) return;
-  control.setAttribute('aria-invalid', 'true');
-  control.setAttribute('aria-errormessage', 'wizard-error');
-  control.focus();
+  showFieldError($('#wizard-error'), wizardControl(error.field), error);
 }
 
 function clearWizardError() {
-  for (const control of document.querySelectorAll('#wizard-form [aria-invalid]')) {
-    control.removeAttribute('aria-invalid');
-    control.removeAttribute('aria-errormessage');
-  }
-  setText($('#wizard-error'), '');
+  clearFieldErrors($('#wizard-form'), $('#wizard-error'));
 }
