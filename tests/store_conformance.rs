@@ -721,6 +721,7 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     let completion = fetch_succeeded(runs[0], cli, a, START, START + 900_000);
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(a).await.unwrap().is_empty(), "no second fetch half a second after this one");
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 
     // The same, but it ends before that run is due: withdrawn as queued
     // ahead, whether or not the fetch may have met it.
@@ -734,7 +735,6 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     }
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(c).await.unwrap().is_empty(), "queued ahead, so withdrawn");
-    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 }
 
 conformance!(edit_while_fetching, a_schedule_edited_while_a_fetch_runs_holds_at_its_end);
@@ -775,14 +775,37 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     let (runs, _) = s.start_runs(&[fetch(h, job.id)]).await.unwrap();
     s.save_sync_settings(h, Some(&hourly), None, NextDue::At(Some(START + 500))).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [h]);
+    // It ends once that run is due; it started without a due time (the
+    // scheduler's own run), so only the pause looks for runs it met.
+    b.clock.advance(600);
     let mut refused = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), h, START, START + 900_000);
     refused.outcome.status = RunStatus::Failed;
     if let Some((_, end)) = &mut refused.integration {
         (end.success, end.pause_reason) = (false, Some(PauseReason::NeedsReconnect));
+        end.may_meet_queued_run = false;
     }
     let paused = Some(PauseReason::NeedsReconnect);
     assert_eq!(s.complete_runs(&[refused]).await.unwrap(), [Recorded::Finished { paused }]);
     assert!(s.integration_jobs(h).await.unwrap().is_empty(), "withdrawn with the pause");
+
+    // Paused and resumed while a fetch runs, due again at once: as for an
+    // edit, the resume's run follows the fetch, which sets no due time.
+    let r = integration(s, "r", Some(s.now())).await;
+    assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [r]);
+    let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    let job = claimed.into_iter().find(|j| j.integration_id == Some(r)).unwrap();
+    let (runs, started_at) = s.start_runs(&[fetch(r, job.id)]).await.unwrap();
+    assert!(s.set_integration_paused(r, Some(PauseReason::Operator), None).await.unwrap());
+    assert!(s.set_integration_paused(r, None, Some(s.now())).await.unwrap());
+    assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [r]);
+    b.clock.advance(1_000);
+    let mut ended = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), r, started_at, started_at + 900_000);
+    if let Some((_, end)) = &mut ended.integration {
+        end.may_meet_queued_run = false;
+    }
+    assert_eq!(s.complete_runs(&[ended]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    assert_eq!(s.integration_jobs(r).await.unwrap().len(), 1, "the resume's run");
+    assert_eq!(s.integration(r).await.unwrap().unwrap().next_due_at, None, "the fetch's end undid the resume");
 
     // Made manual while a fetch runs that then fails for good: still manual
     // after it.

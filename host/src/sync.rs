@@ -468,7 +468,7 @@ impl SyncRunner {
             next_due_at: self.next_due_after_run(&integration, started_at),
             next_due_reason: None,
             schedule_version: integration.schedule_version,
-            may_meet_queued_run: false, // a rescue withdraws no run
+            may_meet_queued_run: false, // `record_run_finished` withdraws no run
             pause_after_failures: self.pause_after_failures,
             pause_reason: None,
         };

@@ -42,8 +42,9 @@ pub struct Integration {
     pub consecutive_failures: i64,
     pub created_at: i64,
     pub updated_at: i64,
-    /// How many times its sync settings (schedule, enabled) were saved: a
-    /// fetch's end sets the next due time only from the version it started on.
+    /// How many times its sync settings (schedule, enabled) were saved, or it
+    /// was paused or resumed: a fetch's end sets the next due time only from
+    /// the version it started on.
     #[serde(skip)]
     pub schedule_version: i64,
 }
@@ -133,9 +134,10 @@ pub struct RunEnd {
     pub schedule_version: i64,
     /// Whether a run the scheduler queued may wait behind this fetch, which
     /// met its due time: the fetch joined no waiting job (`inlet sync`), or
-    /// began while the integration was due (the scheduler may have queued
-    /// it as the fetch began). Such a run due before `next_due_at` is
-    /// withdrawn at the end; other fetches' ends skip that lookup.
+    /// began while the integration had a due time (the scheduler may have
+    /// queued it as the fetch began). Such a run due before `next_due_at`
+    /// is withdrawn at the end, as it is for an end that pauses; other
+    /// fetches' ends skip that lookup.
     pub may_meet_queued_run: bool,
     /// Pause (`PauseReason::Error`) once this many runs in a row have failed.
     pub pause_after_failures: i64,
@@ -293,7 +295,8 @@ impl Store {
     }
 
     /// Pause (with a reason) or resume (`None`, due at `next_due_at`),
-    /// withdrawing a run queued ahead.
+    /// withdrawing a run queued ahead. Like an edit of the schedule, it holds
+    /// over the end of a fetch running meanwhile (`schedule_version`).
     pub async fn set_integration_paused(
         &self,
         id: i64,
@@ -303,6 +306,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "UPDATE integrations SET paused_reason = $2, next_due_at = $3, next_due_reason = NULL, updated_at = $4,
+                 schedule_version = schedule_version + 1,
                  consecutive_failures = CASE WHEN $2 IS NULL THEN 0 ELSE consecutive_failures END
              WHERE id = $1",
         )
@@ -576,7 +580,7 @@ pub(super) async fn pause_group(
 pub(super) async fn resume_reconnected(conn: &mut Connection, group_id: i64, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE integrations SET paused_reason = NULL, next_due_at = $2, next_due_reason = NULL, consecutive_failures = 0,
-             updated_at = $2
+             updated_at = $2, schedule_version = schedule_version + 1
          WHERE group_id = $1 AND paused_reason = $3",
     )
     .bind(group_id)

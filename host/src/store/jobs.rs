@@ -811,8 +811,9 @@ pub(super) async fn withdraw_queued_ahead(
     if integration_ids.is_empty() {
         return Ok(0);
     }
-    // `run_at > now` is a range of `jobs_claimable` that is nearly empty in
-    // a queue that keeps up, whatever the planner's statistics say.
+    // `run_at > now` is a range of `jobs_claimable` holding only runs not
+    // due yet (queued ahead, or waiting out a backoff), whatever the
+    // planner's statistics say.
     let sql = format!(
         "DELETE FROM jobs WHERE {} AND {WITHDRAWABLE} AND run_at > $2",
         super::json_ids_match(backend, "integration_id", 1)
@@ -823,11 +824,10 @@ pub(super) async fn withdraw_queued_ahead(
 
 /// Withdraw the scheduled fetches that a fetch met: each pair is an
 /// integration and the next due time its fetch's end set, and a run the
-/// scheduler queued for before that is withdrawn (the fetch of `inlet sync`,
-/// which does not join a waiting job, or one that began while the
-/// integration was due). Only such fetches' ends call this: the statement
-/// looks each integration up, which a planner on stale statistics may turn
-/// into a scan of the whole queue.
+/// scheduler queued for before that is withdrawn (see
+/// `RunEnd::may_meet_queued_run`). Only the ends that may have met one call
+/// this: the statement looks each integration up, which a planner on a young
+/// table's statistics may turn into a scan of the whole queue.
 pub(super) async fn withdraw_met(conn: &mut Connection, backend: Backend, met: &[(i64, i64)]) -> Result<u64> {
     if met.is_empty() {
         return Ok(0);
