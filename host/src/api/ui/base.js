@@ -150,11 +150,19 @@ function alreadyHandled(error) {
   return error instanceof ApiError && error.status === 401;
 }
 
+// Only a changed text is written: a live reload then leaves what is read
+// aloud and what is selected alone.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 // Say what the server refused in `message`, and mark the form's control it
-// names, if any: the marked control says which field, the message says why.
+// names, if any: the marked control says which field, the message says why
+// (and which entry, for a path such as `config.ids[1]`).
 function showFieldError(message, control, error) {
   const prefix = `${error.field}: `;
-  setText(message, control && error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
+  const said = control && /^\w+$/.test(error.field) && error.message.startsWith(prefix);
+  setText(message, said ? error.message.slice(prefix.length) : error.message);
   if (!control) return;
   control.setAttribute('aria-invalid', 'true');
   control.setAttribute('aria-errormessage', message.id);

@@ -173,10 +173,6 @@ function createRow(id) {
   return tr;
 }
 
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 function updateRow(tr, row) {
   const name = tr.querySelector('.name');
   setText(name.querySelector('.name-text'), row.name);
