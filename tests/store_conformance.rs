@@ -663,7 +663,6 @@ fn fetch_end(started_at: i64, success: bool, next_due_at: i64) -> RunEnd {
         next_due_at: Some(next_due_at),
         next_due_reason: None,
         schedule_version: 0,
-        may_meet_queued_run: true,
         pause_after_failures: 3,
         pause_reason: None,
     }
@@ -724,17 +723,28 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
 
     // The same, but it ends before that run is due: withdrawn as queued
-    // ahead, whether or not the fetch may have met it.
+    // ahead.
     let c = integration(s, "c", Some(s.now() + 500)).await;
     assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [c]);
     let cli = s.claim_integration(c, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
     let (runs, started_at) = s.start_runs(&[start(c, cli.job_id)]).await.unwrap();
-    let mut completion = fetch_succeeded(runs[0], cli, c, started_at, started_at + 900_000);
-    if let Some((_, end)) = &mut completion.integration {
-        end.may_meet_queued_run = false;
-    }
+    let completion = fetch_succeeded(runs[0], cli, c, started_at, started_at + 900_000);
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(c).await.unwrap().is_empty(), "queued ahead, so withdrawn");
+
+    // A worker claims an operator's fetch; before its start reads the
+    // integration, the scheduler queues the run due half a second later
+    // (clearing the due time), so the start reads none. The fetch ends
+    // after that run is due: the run is withdrawn all the same.
+    let d = integration(s, "d", Some(s.now() + 500)).await;
+    let operator = s.claim_integration(d, Queue::Fetch, &args, "w", 30_000).await.unwrap().unwrap();
+    assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [d]);
+    assert_eq!(s.integration(d).await.unwrap().unwrap().next_due_at, None);
+    let (runs, started_at) = s.start_runs(&[start(d, operator.job_id)]).await.unwrap();
+    b.clock.advance(600);
+    let completion = fetch_succeeded(runs[0], operator, d, started_at, started_at + 900_000);
+    assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    assert!(s.integration_jobs(d).await.unwrap().is_empty(), "no second fetch right after this one");
 }
 
 conformance!(edit_while_fetching, a_schedule_edited_while_a_fetch_runs_holds_at_its_end);
@@ -775,14 +785,13 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     let (runs, _) = s.start_runs(&[fetch(h, job.id)]).await.unwrap();
     s.save_sync_settings(h, Some(&hourly), None, NextDue::At(Some(START + 500))).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [h]);
-    // It ends once that run is due; it started without a due time (the
-    // scheduler's own run), so only the pause looks for runs it met.
+    // It ends once that run is due: the pause withdraws it, where the
+    // edit's due time would otherwise hold.
     b.clock.advance(600);
     let mut refused = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), h, START, START + 900_000);
     refused.outcome.status = RunStatus::Failed;
     if let Some((_, end)) = &mut refused.integration {
         (end.success, end.pause_reason) = (false, Some(PauseReason::NeedsReconnect));
-        end.may_meet_queued_run = false;
     }
     let paused = Some(PauseReason::NeedsReconnect);
     assert_eq!(s.complete_runs(&[refused]).await.unwrap(), [Recorded::Finished { paused }]);
@@ -799,10 +808,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     assert!(s.set_integration_paused(r, None, Some(s.now())).await.unwrap());
     assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [r]);
     b.clock.advance(1_000);
-    let mut ended = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), r, started_at, started_at + 900_000);
-    if let Some((_, end)) = &mut ended.integration {
-        end.may_meet_queued_run = false;
-    }
+    let ended = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), r, started_at, started_at + 900_000);
     assert_eq!(s.complete_runs(&[ended]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert_eq!(s.integration_jobs(r).await.unwrap().len(), 1, "the resume's run");
     assert_eq!(s.integration(r).await.unwrap().unwrap().next_due_at, None, "the fetch's end undid the resume");
@@ -1020,7 +1026,6 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
         schedule_version: 0,
-        may_meet_queued_run: false,
         pause_after_failures: 3,
         pause_reason: None,
     };
@@ -1549,7 +1554,6 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
         next_due_at: Some(START + 900_000),
         next_due_reason: None,
         schedule_version: 0,
-        may_meet_queued_run: false,
         pause_after_failures: 1,
         pause_reason: None,
     };
@@ -1709,7 +1713,6 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
         next_due_at: None,
         next_due_reason: None,
         schedule_version: 0,
-        may_meet_queued_run: false,
         pause_after_failures: 3,
         pause_reason: None,
     };

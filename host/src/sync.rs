@@ -407,7 +407,6 @@ impl SyncRunner {
                 next_due_at,
                 next_due_reason,
                 schedule_version: started.integration.schedule_version,
-                may_meet_queued_run: started.integration.next_due_at.is_some(),
                 pause_after_failures: self.pause_after_failures,
                 pause_reason: run
                     .error
@@ -468,7 +467,6 @@ impl SyncRunner {
             next_due_at: self.next_due_after_run(&integration, started_at),
             next_due_reason: None,
             schedule_version: integration.schedule_version,
-            may_meet_queued_run: false, // `record_run_finished` withdraws no run
             pause_after_failures: self.pause_after_failures,
             pause_reason: None,
         };
@@ -591,12 +589,7 @@ impl SyncRunner {
             Some(job) => job_action(&self.process_queue.policy, job, executed.error.as_ref(), self.store.now()),
             None => JobAction::Complete,
         };
-        let mut completion = self.completion(&executed, Some(action));
-        if let (None, Some((_, end))) = (queued, &mut completion.integration) {
-            // The run's own job joined none waiting: a run the scheduler
-            // queued may wait behind it.
-            end.may_meet_queued_run = true;
-        }
+        let completion = self.completion(&executed, Some(action));
         let recorded = self.store.complete_runs(std::slice::from_ref(&completion)).await?;
         if recorded[0] == Recorded::LeaseLost {
             bail!("integration {id}: run {run_id} lost its lease before it was recorded; its result was dropped");

@@ -132,13 +132,6 @@ pub struct RunEnd {
     /// The `Integration::schedule_version` that `next_due_at` was worked out
     /// from: if the schedule was edited since, the edit's due time stays.
     pub schedule_version: i64,
-    /// Whether a run the scheduler queued may wait behind this fetch, which
-    /// met its due time: the fetch joined no waiting job (`inlet sync`), or
-    /// began while the integration had a due time (the scheduler may have
-    /// queued it as the fetch began). Such a run due before `next_due_at`
-    /// is withdrawn at the end, as it is for an end that pauses; other
-    /// fetches' ends skip that lookup.
-    pub may_meet_queued_run: bool,
     /// Pause (`PauseReason::Error`) once this many runs in a row have failed.
     pub pause_after_failures: i64,
     /// Pause now with this reason (refused credentials).

@@ -147,7 +147,6 @@ impl Store {
         let mut set_due = integrations::finish_successes(&mut tx, &successes, now).await?;
 
         // The rarer cases, one statement each.
-        let mut pausing = BTreeSet::new();
         let mut recorded = Vec::with_capacity(completions.len());
         for completion in completions {
             if !current(completion) {
@@ -161,13 +160,9 @@ impl Store {
             let paused = match &completion.integration {
                 Some((id, end)) if !end.success => {
                     let ended = integrations::finish_run(&mut tx, *id, end, now).await?;
-                    // A pause this run caused withdraws like an operator's,
-                    // and whatever this fetch may have met.
+                    // A pause this run caused withdraws like an operator's.
                     if ended.set_due || ended.paused.is_some() {
                         set_due.insert(*id);
-                    }
-                    if ended.paused.is_some() {
-                        pausing.insert(*id);
                     }
                     ended.paused
                 }
@@ -176,9 +171,11 @@ impl Store {
             recorded.push(Recorded::Finished { paused });
         }
         // A fetch's end set when the next is due: a run queued ahead of the
-        // due time it replaces is withdrawn, as for an operator's edit, and,
-        // where the fetch may have met one, so is one due before it. Where
-        // an edit during the fetch set the due time, the edit withdrew them.
+        // due time it replaces is withdrawn, as for an operator's edit, and
+        // so is one due before it, which this fetch met. That one may have
+        // been queued at any moment from the job's claim on, so every end
+        // looks. Where an edit during the fetch set the due time, the edit
+        // withdrew them.
         let fetched: Vec<(i64, &RunEnd)> = (valid.iter())
             .filter_map(|c| c.integration.as_ref())
             .filter(|(id, end)| end.fetched && set_due.contains(id))
@@ -186,10 +183,7 @@ impl Store {
             .collect();
         let ids: Vec<i64> = fetched.iter().map(|(id, _)| *id).collect();
         jobs::withdraw_queued_ahead(&mut tx, self.backend(), &ids, now).await?;
-        let met: Vec<(i64, i64)> = (fetched.iter())
-            .filter(|(id, end)| end.may_meet_queued_run || pausing.contains(id))
-            .filter_map(|(id, end)| Some((*id, end.next_due_at?)))
-            .collect();
+        let met: Vec<(i64, i64)> = fetched.iter().filter_map(|(id, end)| Some((*id, end.next_due_at?))).collect();
         jobs::withdraw_met(&mut tx, self.backend(), &met).await?;
         tx.commit().await?;
         Ok(recorded)
