@@ -1220,6 +1220,14 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     // Without the minimum (force), a second request joins the waiting job and its run.
     assert_eq!(s.request_run(&fetch_job(a, START), 0).await.unwrap(), TriggerOutcome::Queued { job_id, run_id });
     assert_eq!(s.request_run(&fetch_job(424242, START), 0).await.unwrap(), TriggerOutcome::NoIntegration);
+    // A reprocess asks nothing of the upstream: it is not held to the
+    // minimum, and an update asked for after it is not held back by it.
+    let r = integration(s, "r", None).await;
+    let reprocess = NewJob { queue: Queue::Process, ..fetch_job(r, s.now()) };
+    assert!(matches!(s.request_run(&reprocess, 0).await.unwrap(), TriggerOutcome::Queued { .. }));
+    assert!(matches!(s.request_run(&fetch_job(r, s.now()), 10_000).await.unwrap(), TriggerOutcome::Queued { .. }));
+    let reprocess = NewJob { integration_id: 424242, ..reprocess };
+    assert_eq!(s.request_run(&reprocess, 0).await.unwrap(), TriggerOutcome::NoIntegration);
 
     // Starting the job turns the pending run into the running one.
     let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();

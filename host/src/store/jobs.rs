@@ -294,25 +294,34 @@ impl Store {
         Ok(id)
     }
 
-    /// An operator's "Update now": queue a job (or join the one waiting) and
-    /// give it a `pending` run, whose id is known at once. Refused when the
-    /// last request for this integration was less than `min_gap_ms` ago.
+    /// An operator's "Update now" (or reprocess): queue a job (or join the
+    /// one waiting) and give it a `pending` run, whose id is known at once.
+    /// A fetch is refused when the last one asked for this integration was
+    /// less than `min_gap_ms` ago; a reprocess asks nothing of the upstream,
+    /// so it is neither held to that nor counted.
     pub async fn request_run(&self, new: &NewJob, min_gap_ms: i64) -> Result<TriggerOutcome> {
         let now = self.now();
         let mut tx = self.begin().await?;
         // Check and claim the slot in one statement: two requests at once
         // cannot both pass the check.
-        let claimed = sqlx::query(
-            "UPDATE integrations SET last_triggered_at = $2
-             WHERE id = $1 AND (last_triggered_at IS NULL OR last_triggered_at <= $3)",
-        )
-        .bind(new.integration_id)
-        .bind(now)
-        .bind(now - min_gap_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+        let allowed = match new.queue {
+            Queue::Fetch => sqlx::query(
+                "UPDATE integrations SET last_triggered_at = $2
+                 WHERE id = $1 AND (last_triggered_at IS NULL OR last_triggered_at <= $3)",
+            )
+            .bind(new.integration_id)
+            .bind(now)
+            .bind(now - min_gap_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            _ => sqlx::query("SELECT id FROM integrations WHERE id = $1")
+                .bind(new.integration_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map_or(0, |_| 1),
+        };
+        if allowed == 0 {
             let last: Option<Option<i64>> =
                 sqlx::query_scalar("SELECT last_triggered_at FROM integrations WHERE id = $1")
                     .bind(new.integration_id)
