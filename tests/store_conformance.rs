@@ -279,7 +279,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let late = RunCompletion {
         run_id: stale_run,
         outcome: outcome.clone(),
-        logs: vec![],
+        logs: Default::default(),
         job: Some((stale_lease.clone(), JobAction::Complete)),
         integration: None,
         then_process: then_process(),
@@ -308,7 +308,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let earlier = RunCompletion {
         run_id: fresh_run,
         outcome: outcome.clone(),
-        logs: vec![],
+        logs: Default::default(),
         job: Some((earlier_attempt, JobAction::Complete)),
         integration: None,
         then_process: None,
@@ -320,7 +320,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let done = RunCompletion {
         run_id: fresh_run,
         outcome,
-        logs: vec![],
+        logs: Default::default(),
         job: Some((lease(id, "fresh", 2), JobAction::Complete)),
         integration: None,
         then_process: then_process(),
@@ -688,7 +688,7 @@ fn fetch_succeeded(
             error: None,
             progress: None,
         },
-        logs: vec![],
+        logs: Default::default(),
         job: Some((lease, inlet::store::jobs::JobAction::Complete)),
         integration: Some((integration_id, end)),
         then_process: None,
@@ -1039,7 +1039,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         RunCompletion {
             run_id: runs[0],
             outcome: outcome(RunStatus::Success, None),
-            logs: vec![],
+            logs: Default::default(),
             job: Some((lease(job_a, "w", 1), JobAction::Complete)),
             integration: Some((a, end(true))),
             then_process: None,
@@ -1047,7 +1047,7 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
         RunCompletion {
             run_id: runs[1],
             outcome: outcome(RunStatus::Failed, Some(("transient", "503"))),
-            logs: vec![],
+            logs: Default::default(),
             job: Some((lease(job_c, "w", 1), retry)),
             integration: None,
             then_process: None,
@@ -1579,15 +1579,32 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
     assert_eq!((after.last_fetched_at, after.next_due_at), (Some(START), Some(START + 900_000)));
 }
 
+conformance!(log_places, a_runs_log_lines_written_again_at_their_places_are_kept_once);
+async fn a_runs_log_lines_written_again_at_their_places_are_kept_once(b: Backend) {
+    use inlet::store::sync_runs::{LogLine, LogTail};
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let run = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
+    let line = |n: i64| LogLine { at: START + n, level: "info".into(), message: format!("line {n}") };
+    // Written while the run ran, by a write whose outcome the run never
+    // learnt (its deadline cut it off): the run's end writes them again,
+    // with those after them.
+    s.append_sync_run_logs(run, &LogTail { after: 0, lines: vec![line(1), line(2)] }).await.unwrap();
+    s.append_sync_run_logs(run, &LogTail { after: 0, lines: vec![line(1), line(2), line(3)] }).await.unwrap();
+    s.append_sync_run_logs(run, &LogTail { after: 3, lines: vec![line(4)] }).await.unwrap();
+    let messages: Vec<String> = s.sync_run_logs(run).await.unwrap().into_iter().map(|l| l.message).collect();
+    assert_eq!(messages, ["line 1", "line 2", "line 3", "line 4"]);
+}
+
 conformance!(deleting_history, deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs);
 async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b: Backend) {
     use inlet::store::groups::GroupDeletion;
-    use inlet::store::sync_runs::LogLine;
+    use inlet::store::sync_runs::{LogLine, LogTail};
     let s = &b.store;
     let (a, kept) = (integration(s, "a", None).await, integration(s, "kept", None).await);
     let run = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
     let line = LogLine { at: START, level: "info".into(), message: "fetched".into() };
-    s.append_sync_run_logs(run, std::slice::from_ref(&line)).await.unwrap();
+    s.append_sync_run_logs(run, &LogTail { after: 0, lines: vec![line] }).await.unwrap();
     let kept_run = s.start_sync_run(kept, Trigger::Manual, 1).await.unwrap();
 
     assert!(s.delete_integration(a).await.unwrap());

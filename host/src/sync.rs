@@ -32,7 +32,7 @@ use crate::store::jobs::{Job, JobAction, JobArgs, JobLease, NewJob, ReprocessSco
 use crate::store::raw_batches::{BatchFate, BatchSelection};
 use crate::store::records::RecordCounts;
 use crate::store::run_batches::{Recorded, RunCompletion, RunStart};
-use crate::store::sync_runs::{LogLine, RunOutcome, RunStatus, SyncRun};
+use crate::store::sync_runs::{LogLine, LogTail, RunOutcome, RunStatus, SyncRun};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -236,7 +236,8 @@ pub struct ExecutedRun {
     pub started: StartedRun,
     pub outcome: RunOutcome,
     pub error: Option<RunError>,
-    pub logs: Vec<LogLine>,
+    /// Its log lines not written while it ran.
+    pub logs: LogTail,
     /// The plugin asked that the next run start no earlier than this.
     pub not_before: Option<ScheduleHint>,
 }
@@ -247,7 +248,7 @@ struct FetchResult {
     items_seen: i64,
     not_before: Option<ScheduleHint>,
     batches: i64,
-    logs: Vec<LogLine>,
+    logs: LogTail,
     progress: Option<(u64, Option<u64>)>,
     error: Option<RunError>,
 }
@@ -616,7 +617,10 @@ impl SyncRunner {
         match self.housekeeping.run(task, &self.effective_schedule(integration)).await {
             Ok((message, touched)) => FetchResult {
                 items_seen: touched,
-                logs: vec![LogLine { at: self.store.now(), level: "info".into(), message }],
+                logs: LogTail {
+                    after: 0,
+                    lines: vec![LogLine { at: self.store.now(), level: "info".into(), message }],
+                },
                 ..FetchResult::default()
             },
             Err(error) => FetchResult {
@@ -785,7 +789,7 @@ impl SyncRunner {
         fetched.batches = call.fetch.as_ref().map_or(0, |s| s.committed_batches);
         // Saved with the finished run.
         fetched.progress = call.logs.progress_unsaved;
-        fetched.logs = call.logs.into_lines();
+        fetched.logs = call.logs.into_tail();
         Ok(fetched)
     }
 

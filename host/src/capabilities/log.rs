@@ -1,7 +1,7 @@
 //! `log`: lines and progress kept with the sync run.
 
 use super::CallScope;
-use crate::store::sync_runs::LogLine;
+use crate::store::sync_runs::{LogLine, LogTail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -48,12 +48,13 @@ pub enum Flush {
 pub async fn flush(scope: &mut CallScope, when: Flush) -> wasmtime::Result<()> {
     let logs = &mut scope.logs;
     let due = when == Flush::Now || logs.flushed_at.is_none_or(|at| at.elapsed() >= RunLog::FLUSH_INTERVAL);
-    let (Some(fetch), true) = (&scope.fetch, due && logs.lines.len() > logs.flushed) else { return Ok(()) };
+    let (Some(fetch), true) = (&scope.fetch, due && logs.lines.len() > logs.written) else { return Ok(()) };
     logs.flushed_at = Some(std::time::Instant::now());
+    let tail = logs.place_all();
     // Following a run live must never fail it: lines not written now are
-    // written with the finished run.
-    match fetch.store.append_sync_run_logs(fetch.sync_run_id, &logs.lines[logs.flushed..]).await {
-        Ok(()) => logs.flushed = logs.lines.len(),
+    // written with the finished run, at the same places.
+    match fetch.store.append_sync_run_logs(fetch.sync_run_id, &tail).await {
+        Ok(()) => logs.written = logs.placed,
         Err(error) => {
             tracing::warn!(run = fetch.sync_run_id, error = %format!("{error:#}"), "writing log lines early failed")
         }
@@ -93,8 +94,12 @@ pub struct RunLog {
     pub progress_written: Option<std::time::Instant>,
     /// Progress reported but not yet written (throttled); saved when the call ends.
     pub progress_unsaved: Option<(u64, Option<u64>)>,
-    /// Lines already written to the run by [`flush`], from the first.
-    pub flushed: usize,
+    /// Lines written to the run by [`flush`], from the first.
+    pub written: usize,
+    /// Lines whose places in the run's log are fixed, from the first: a
+    /// write of them began. One cut off by the call's deadline may have
+    /// landed, so they are written again at the same places.
+    pub placed: usize,
     pub flushed_at: Option<std::time::Instant>,
 }
 
@@ -112,7 +117,8 @@ impl RunLog {
             dropped: 0,
             progress_written: None,
             progress_unsaved: None,
-            flushed: 0,
+            written: 0,
+            placed: 0,
             flushed_at: None,
         }
     }
@@ -134,20 +140,70 @@ impl RunLog {
         self.lines.push(LogLine { at, level: level.to_string(), message });
     }
 
-    /// The lines not yet written (see [`flush`]) in time order, with a note
-    /// when the cap dropped some.
-    pub fn into_lines(self) -> Vec<LogLine> {
-        let mut lines = self.lines;
-        let last_at = lines.iter().map(|l| l.at).max().unwrap_or_default();
-        lines.drain(..self.flushed);
-        lines.sort_by_key(|l| l.at);
+    /// Fix the places of all lines so far, those not placed yet in time
+    /// order (what the plugin printed joins its log lines late); returns
+    /// the lines not known written.
+    fn place_all(&mut self) -> LogTail {
+        self.lines[self.placed..].sort_by_key(|l| l.at);
+        self.placed = self.lines.len();
+        LogTail { after: self.written as i64, lines: self.lines[self.written..].to_vec() }
+    }
+
+    /// The lines not known written (see [`flush`]), with a note when the
+    /// cap dropped some.
+    pub fn into_tail(mut self) -> LogTail {
+        let last_at = self.lines.iter().map(|l| l.at).max().unwrap_or_default();
+        let mut tail = self.place_all();
         if self.dropped > 0 {
-            lines.push(LogLine {
+            tail.lines.push(LogLine {
                 at: last_at,
                 level: "warn".into(),
                 message: format!("{} further log lines were dropped (limit per run)", self.dropped),
             });
         }
-        lines
+        tail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(tail: &LogTail) -> Vec<&str> {
+        tail.lines.iter().map(|l| l.message.as_str()).collect()
+    }
+
+    #[test]
+    fn lines_whose_write_was_cut_off_are_written_again_at_the_same_places() {
+        let mut logs = RunLog::new(10, 100);
+        logs.push(20, "info", "b".into());
+        logs.push(30, "info", "c".into());
+        // A flush fixes their places and begins writing them; the call's
+        // deadline cuts it off before it learns the outcome.
+        let begun = logs.place_all();
+        assert_eq!((begun.after, messages(&begun)), (0, vec!["b", "c"]));
+        // A line the plugin printed earlier joins the log after them.
+        logs.push(10, "info", "stdout: a".into());
+        let tail = logs.into_tail();
+        // From the first line not known written, the placed ones where they
+        // were (a write that landed kept them there), then the rest in time order.
+        assert_eq!((tail.after, messages(&tail)), (0, vec!["b", "c", "stdout: a"]));
+    }
+
+    #[test]
+    fn lines_not_placed_yet_are_written_in_time_order_after_those_written() {
+        let mut logs = RunLog::new(2, 100);
+        logs.push(20, "info", "b".into());
+        logs.place_all();
+        logs.written = logs.placed; // that write landed
+        logs.push(40, "info", "d".into());
+        logs.push(30, "info", "stdout: c".into()); // past the cap of 2
+        let tail = logs.into_tail();
+        assert_eq!(tail.after, 1);
+        assert_eq!(messages(&tail), vec!["d", "1 further log lines were dropped (limit per run)"]);
+        let mut logs = RunLog::new(10, 100);
+        logs.push(40, "info", "d".into());
+        logs.push(30, "info", "stdout: c".into());
+        assert_eq!(messages(&logs.into_tail()), vec!["stdout: c", "d"]);
     }
 }

@@ -8,7 +8,7 @@
 
 use super::integrations::{DueAtStart, RunEnd};
 use super::jobs::{JobAction, JobLease, NewJob};
-use super::sync_runs::{LogLine, RunOutcome};
+use super::sync_runs::{LogTail, RunOutcome};
 use super::{Store, integrations, jobs, sync_runs};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::queue::Queue;
@@ -35,7 +35,8 @@ pub struct RunStart {
 pub struct RunCompletion {
     pub run_id: i64,
     pub outcome: RunOutcome,
-    pub logs: Vec<LogLine>,
+    /// Its log lines not written while it ran.
+    pub logs: LogTail,
     /// The job the run belongs to, held by this lease, and what becomes of it.
     pub job: Option<(JobLease, JobAction)>,
     /// The integration's scheduling update; `None` while the job will retry

@@ -91,6 +91,14 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// A run's log lines from a place on: `after` lines come before them, which
+/// were written while the run ran.
+#[derive(Debug, Clone, Default)]
+pub struct LogTail {
+    pub after: i64,
+    pub lines: Vec<LogLine>,
+}
+
 /// A stored log line with its place in the run's log.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunLogLine {
@@ -183,10 +191,10 @@ impl Store {
         Ok(())
     }
 
-    /// Append log lines after those already stored for the run.
-    pub async fn append_sync_run_logs(&self, id: i64, lines: &[LogLine]) -> Result<()> {
+    /// Write a run's log lines at their places (see [`append_logs`]).
+    pub async fn append_sync_run_logs(&self, id: i64, tail: &LogTail) -> Result<()> {
         let mut tx = self.begin().await?;
-        append_logs(&mut tx, id, lines).await?;
+        append_logs(&mut tx, id, tail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -290,23 +298,22 @@ impl Store {
     }
 }
 
-pub(super) async fn append_logs(conn: &mut Connection, id: i64, lines: &[LogLine]) -> Result<()> {
-    if lines.is_empty() {
-        return Ok(());
-    }
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sync_run_logs WHERE sync_run_id = $1")
+/// Write log lines at their places in the run's log. A line already at its
+/// place stays: a write cut off by the run's deadline may have landed, and
+/// the run's end writes those lines again.
+pub(super) async fn append_logs(conn: &mut Connection, id: i64, tail: &LogTail) -> Result<()> {
+    for (seq, line) in (tail.after + 1..).zip(&tail.lines) {
+        sqlx::query(
+            "INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (sync_run_id, seq) DO NOTHING",
+        )
         .bind(id)
-        .fetch_one(&mut *conn)
+        .bind(seq)
+        .bind(line.at)
+        .bind(&line.level)
+        .bind(&line.message)
+        .execute(&mut *conn)
         .await?;
-    for (seq, line) in (next..).zip(lines) {
-        sqlx::query("INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(seq)
-            .bind(line.at)
-            .bind(&line.level)
-            .bind(&line.message)
-            .execute(&mut *conn)
-            .await?;
     }
     Ok(())
 }
