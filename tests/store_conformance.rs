@@ -732,10 +732,11 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(c).await.unwrap().is_empty(), "queued ahead, so withdrawn");
 
-    // A worker claims an operator's fetch; before its start reads the
-    // integration, the scheduler queues the run due half a second later
-    // (clearing the due time), so the start reads none. The fetch ends
-    // after that run is due: the run is withdrawn all the same.
+    // A fetch not queued by the scheduler (an operator's, say) is claimed;
+    // before its start reads the integration, the scheduler queues the run
+    // due half a second later (clearing the due time), so the start reads
+    // none. The fetch ends after that run is due: the run is withdrawn all
+    // the same. (Before, an end whose start read no due time skipped this.)
     let d = integration(s, "d", Some(s.now() + 500)).await;
     let operator = s.claim_integration(d, Queue::Fetch, &args, "w", 30_000).await.unwrap().unwrap();
     assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [d]);
@@ -745,6 +746,41 @@ async fn a_fetch_that_ends_withdraws_a_run_queued_ahead_of_the_due_time_it_repla
     let completion = fetch_succeeded(runs[0], operator, d, started_at, started_at + 900_000);
     assert_eq!(s.complete_runs(&[completion]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.integration_jobs(d).await.unwrap().is_empty(), "no second fetch right after this one");
+
+    // Kept: a run an operator's "Update now" joined (someone waits on it),
+    // and a run due no earlier than the next due time the end sets (a cron
+    // time the fetch did not reach).
+    let (e, f) = (integration(s, "e", Some(s.now() + 500)).await, integration(s, "f", Some(s.now() + 500)).await);
+    let fetching_e = s.claim_integration(e, Queue::Fetch, &args, "w", 30_000).await.unwrap().unwrap();
+    let fetching_f = s.claim_integration(f, Queue::Fetch, &args, "w", 30_000).await.unwrap().unwrap();
+    let mut queued = s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap();
+    queued.sort();
+    assert_eq!(queued, [e, f]);
+    let joined = s.request_run(&fetch_job(e, s.now()), 0).await.unwrap();
+    assert!(matches!(joined, inlet::store::jobs::TriggerOutcome::Queued { .. }));
+    let (runs, started_at) = s.start_runs(&[start(e, fetching_e.job_id), start(f, fetching_f.job_id)]).await.unwrap();
+    let cron_time = s.now() + 500;
+    b.clock.advance(600);
+    let ends = [
+        fetch_succeeded(runs[0], fetching_e, e, started_at, started_at + 900_000),
+        fetch_succeeded(runs[1], fetching_f, f, started_at, cron_time),
+    ];
+    s.complete_runs(&ends).await.unwrap();
+    assert_eq!(s.integration_jobs(e).await.unwrap().len(), 1, "the operator's run follows");
+    assert_eq!(s.integration_jobs(f).await.unwrap().len(), 1, "the cron time's run follows");
+
+    // A fetch whose job the rescue sent to the failed list (its worker died
+    // in the last attempt) ends as the rescue records it: likewise.
+    let g = integration(s, "g", Some(s.now() + 500)).await;
+    let fetching = s.claim_integration(g, Queue::Fetch, &args, "w", 30_000).await.unwrap().unwrap();
+    // (f's end set its due time back to the cron time: its waiting run
+    // is queued again, which joins it.)
+    assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [f, g]);
+    let started_at = s.now();
+    b.clock.advance(600);
+    s.record_run_finished(g, &fetch_end(started_at, false, started_at + 900_000)).await.unwrap();
+    let jobs: Vec<i64> = s.integration_jobs(g).await.unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(jobs, [fetching.job_id], "the scheduler's run is withdrawn");
 }
 
 conformance!(edit_while_fetching, a_schedule_edited_while_a_fetch_runs_holds_at_its_end);

@@ -302,8 +302,9 @@ impl SyncRunner {
                 attempt: request.attempt,
                 job_id: request.lease.as_ref().map(|l| l.job_id),
                 pending_run_id: request.pending_run_id,
-                // Only a fetch of an integration still due can meet it (one
-                // the scheduler queued has none): most starts skip the work.
+                // Only a fetch of an integration still due meets its due time
+                // at the start (one the scheduler queued has none); a run
+                // queued meanwhile is withdrawn at the fetch's end.
                 due_at_start: (integration.next_due_at).filter(|_| request.queue == Queue::Fetch).and_then(|read| {
                     let next = self.next_due_after_run(integration, now)?;
                     Some(DueAtStart { read, schedule_version: integration.schedule_version, next })

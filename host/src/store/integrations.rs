@@ -378,12 +378,6 @@ impl Store {
             .await?)
     }
 
-    /// Record how a run ended and when the next is due. Returns the reason
-    /// when this run paused the integration.
-    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<PauseReason>> {
-        Ok(finish_run(&mut *self.pool().acquire().await?, id, end, self.now()).await?.paused)
-    }
-
     /// Integrations by id (missing ids are left out).
     pub async fn integrations_by_id(&self, ids: &[i64]) -> Result<Vec<Integration>> {
         if ids.is_empty() {

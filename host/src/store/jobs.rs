@@ -315,11 +315,17 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected(),
-            _ => sqlx::query("SELECT id FROM integrations WHERE id = $1")
-                .bind(new.integration_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map_or(0, |_| 1),
+            // Locked, as a fetch's stamp locks it: a reprocess then waits
+            // for a fetch's end that is queueing processing (and joins its
+            // job), and sees a deletion that is under way.
+            _ => sqlx::query(match self.backend() {
+                Backend::Postgres => "SELECT id FROM integrations WHERE id = $1 FOR UPDATE",
+                Backend::Sqlite => "SELECT id FROM integrations WHERE id = $1",
+            })
+            .bind(new.integration_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map_or(0, |_| 1),
         };
         if allowed == 0 {
             let last: Option<Option<i64>> =
@@ -824,7 +830,7 @@ pub(super) async fn withdraw_queued_ahead(
     // due yet (queued ahead, or waiting out a backoff), whatever the
     // planner's statistics say.
     let sql = format!(
-        "DELETE FROM jobs AS j WHERE {} AND {WITHDRAWABLE} AND j.run_at > $2",
+        "DELETE FROM jobs AS j WHERE {} AND {WAITING_FETCH} AND {UNTOUCHED} AND j.run_at > $2",
         super::json_ids_match(backend, "j.integration_id", 1)
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now);
@@ -845,29 +851,35 @@ pub(super) async fn withdraw_met(conn: &mut Connection, backend: Backend, met: &
     // ends (40,000 waiting jobs: 77 ms on PostgreSQL, 5 s on SQLite): a
     // young table's statistics make the queue look a few rows long. On
     // PostgreSQL, `OFFSET 0` keeps the lookup a subquery run per integration;
-    // on SQLite, `CROSS JOIN` puts the integrations outside.
+    // on SQLite, `CROSS JOIN` puts the integrations outside. The outer
+    // UNTOUCHED is what PostgreSQL checks again on a row changed since the
+    // lookup read it (a partial index's `state` term there would offer the
+    // planner `jobs_claimable` again).
     let sql = match backend {
         Backend::Postgres => format!(
-            "DELETE FROM jobs WHERE id = ANY(ARRAY(
+            "DELETE FROM jobs AS j WHERE {UNTOUCHED} AND j.id = ANY(ARRAY(
                  SELECT m.id FROM {next_due} AS v CROSS JOIN LATERAL (
-                     SELECT j.id FROM jobs j WHERE {met_run} AND {WITHDRAWABLE} OFFSET 0) AS m))"
+                     SELECT j.id FROM jobs j WHERE {met_run} AND {WAITING_FETCH} AND {UNTOUCHED} OFFSET 0) AS m))"
         ),
         Backend::Sqlite => format!(
             "DELETE FROM jobs WHERE id IN (
                  SELECT j.id FROM {next_due} AS v CROSS JOIN jobs AS j INDEXED BY jobs_waiting
-                 WHERE {met_run} AND {WITHDRAWABLE})"
+                 WHERE {met_run} AND {WAITING_FETCH} AND {UNTOUCHED})"
         ),
     };
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&met));
     Ok(query.execute(conn).await?.rows_affected())
 }
 
-/// A waiting fetch the scheduler queued that may be withdrawn: never tried
-/// (nor waiting for its plugin: that refunds the attempt but keeps the
-/// error), and no operator waits on it (an "Update now" that joined it gave
-/// it a pending run, and made it due now).
-const WITHDRAWABLE: &str = "j.queue = 'fetch' AND j.state = 'available' AND j.attempt = 0
-     AND j.error_class IS NULL AND j.pending_run_id IS NULL";
+/// A waiting fetch (job `j`). Its `state` term is what lets SQLite use the
+/// partial index `jobs_waiting` in [`withdraw_met`].
+const WAITING_FETCH: &str = "j.queue = 'fetch' AND j.state = 'available'";
+
+/// Of waiting fetches, one the scheduler queued that may be withdrawn:
+/// never tried (nor waiting for its plugin: that refunds the attempt but
+/// keeps the error), and no operator waits on it (an "Update now" that
+/// joined it gave it a pending run, and made it due now).
+const UNTOUCHED: &str = "j.attempt = 0 AND j.error_class IS NULL AND j.pending_run_id IS NULL";
 
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if
 /// `new` is due sooner (never later, and never ahead of an upstream's

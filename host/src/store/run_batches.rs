@@ -9,7 +9,7 @@
 use super::integrations::{DueAtStart, RunEnd};
 use super::jobs::{JobAction, JobLease, NewJob};
 use super::sync_runs::{LogTail, RunOutcome};
-use super::{Store, integrations, jobs, sync_runs};
+use super::{Backend, Connection, Store, integrations, jobs, sync_runs};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
@@ -171,22 +171,43 @@ impl Store {
             };
             recorded.push(Recorded::Finished { paused });
         }
-        // A fetch's end set when the next is due: a run queued ahead of the
-        // due time it replaces is withdrawn, as for an operator's edit, and
-        // so is one due before it, which this fetch met. That one may have
-        // been queued at any moment from the job's claim on, so every end
-        // looks. Where an edit during the fetch set the due time, the edit
-        // withdrew them.
         let fetched: Vec<(i64, &RunEnd)> = (valid.iter())
             .filter_map(|c| c.integration.as_ref())
             .filter(|(id, end)| end.fetched && set_due.contains(id))
             .map(|(id, end)| (*id, end))
             .collect();
-        let ids: Vec<i64> = fetched.iter().map(|(id, _)| *id).collect();
-        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &ids, now).await?;
-        let met: Vec<(i64, i64)> = fetched.iter().filter_map(|(id, end)| Some((*id, end.next_due_at?))).collect();
-        jobs::withdraw_met(&mut tx, self.backend(), &met).await?;
+        withdraw_redundant_runs(&mut tx, &fetched, now).await?;
         tx.commit().await?;
         Ok(recorded)
     }
+
+    /// Record how a run ended whose job the rescue sent to the failed list
+    /// (its holder died or stalled in the last attempt), and when the next
+    /// is due. Returns the reason when this run paused the integration.
+    pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<PauseReason>> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let ended = integrations::finish_run(&mut tx, id, end, now).await?;
+        if end.fetched && (ended.set_due || ended.paused.is_some()) {
+            withdraw_redundant_runs(&mut tx, &[(id, end)], now).await?;
+        }
+        tx.commit().await?;
+        Ok(ended.paused)
+    }
+}
+
+/// Fetches ended, each setting when its integration is next due (or
+/// pausing it): the runs the scheduler queued that they made redundant are
+/// withdrawn. A run queued ahead of the due time an end replaced goes, as
+/// for an operator's edit, and so does one due before the next, which the
+/// fetch met; that one may have been queued at any moment from the job's
+/// claim on, so every end looks. Where an edit during the fetch set the due
+/// time, the edit withdrew them, and the end is not among these.
+async fn withdraw_redundant_runs(conn: &mut Connection, ended: &[(i64, &RunEnd)], now: i64) -> Result<()> {
+    let backend = Backend::of(conn);
+    let ids: Vec<i64> = ended.iter().map(|(id, _)| *id).collect();
+    jobs::withdraw_queued_ahead(conn, backend, &ids, now).await?;
+    let met: Vec<(i64, i64)> = ended.iter().filter_map(|(id, end)| Some((*id, end.next_due_at?))).collect();
+    jobs::withdraw_met(conn, backend, &met).await?;
+    Ok(())
 }
