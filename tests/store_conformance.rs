@@ -1617,7 +1617,7 @@ async fn a_webhook_run_counts_as_a_success_but_leaves_the_schedule_and_fetch_his
 
 conformance!(log_places, a_runs_log_lines_written_again_at_their_places_are_kept_once);
 async fn a_runs_log_lines_written_again_at_their_places_are_kept_once(b: Backend) {
-    use inlet::store::sync_runs::{LogLine, LogTail};
+    use inlet::store::sync_runs::LogLine;
     let s = &b.store;
     let a = integration(s, "a", None).await;
     let run = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
@@ -1625,9 +1625,9 @@ async fn a_runs_log_lines_written_again_at_their_places_are_kept_once(b: Backend
     // Written while the run ran, by a write whose outcome the run never
     // learnt (its deadline cut it off): the run's end writes them again,
     // with those after them.
-    s.append_sync_run_logs(run, &LogTail { after: 0, lines: vec![line(1), line(2)] }).await.unwrap();
-    s.append_sync_run_logs(run, &LogTail { after: 0, lines: vec![line(1), line(2), line(3)] }).await.unwrap();
-    s.append_sync_run_logs(run, &LogTail { after: 3, lines: vec![line(4)] }).await.unwrap();
+    s.append_sync_run_logs(run, 0, &[line(1), line(2)]).await.unwrap();
+    s.append_sync_run_logs(run, 0, &[line(1), line(2), line(3)]).await.unwrap();
+    s.append_sync_run_logs(run, 3, &[line(4)]).await.unwrap();
     let messages: Vec<String> = s.sync_run_logs(run).await.unwrap().into_iter().map(|l| l.message).collect();
     assert_eq!(messages, ["line 1", "line 2", "line 3", "line 4"]);
 }
@@ -1635,12 +1635,12 @@ async fn a_runs_log_lines_written_again_at_their_places_are_kept_once(b: Backend
 conformance!(deleting_history, deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs);
 async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b: Backend) {
     use inlet::store::groups::GroupDeletion;
-    use inlet::store::sync_runs::{LogLine, LogTail};
+    use inlet::store::sync_runs::LogLine;
     let s = &b.store;
     let (a, kept) = (integration(s, "a", None).await, integration(s, "kept", None).await);
     let run = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
     let line = LogLine { at: START, level: "info".into(), message: "fetched".into() };
-    s.append_sync_run_logs(run, &LogTail { after: 0, lines: vec![line] }).await.unwrap();
+    s.append_sync_run_logs(run, 0, &[line]).await.unwrap();
     let kept_run = s.start_sync_run(kept, Trigger::Manual, 1).await.unwrap();
 
     assert!(s.delete_integration(a).await.unwrap());

@@ -50,10 +50,11 @@ pub async fn flush(scope: &mut CallScope, when: Flush) -> wasmtime::Result<()> {
     let due = when == Flush::Now || logs.flushed_at.is_none_or(|at| at.elapsed() >= RunLog::FLUSH_INTERVAL);
     let (Some(fetch), true) = (&scope.fetch, due && logs.lines.len() > logs.written) else { return Ok(()) };
     logs.flushed_at = Some(std::time::Instant::now());
-    let tail = logs.place_all();
+    logs.place_all();
     // Following a run live must never fail it: lines not written now are
     // written with the finished run, at the same places.
-    match fetch.store.append_sync_run_logs(fetch.sync_run_id, &tail).await {
+    let unwritten = &logs.lines[logs.written..];
+    match fetch.store.append_sync_run_logs(fetch.sync_run_id, logs.written as i64, unwritten).await {
         Ok(()) => logs.written = logs.placed,
         Err(error) => {
             tracing::warn!(run = fetch.sync_run_id, error = %format!("{error:#}"), "writing log lines early failed")
@@ -141,19 +142,20 @@ impl RunLog {
     }
 
     /// Fix the places of all lines so far, those not placed yet in time
-    /// order (what the plugin printed joins its log lines late); returns
-    /// the lines not known written.
-    fn place_all(&mut self) -> LogTail {
+    /// order (what the plugin printed joins its log lines late).
+    fn place_all(&mut self) {
         self.lines[self.placed..].sort_by_key(|l| l.at);
         self.placed = self.lines.len();
-        LogTail { after: self.written as i64, lines: self.lines[self.written..].to_vec() }
     }
 
     /// The lines not known written (see [`flush`]), with a note when the
     /// cap dropped some.
     pub fn into_tail(mut self) -> LogTail {
         let last_at = self.lines.iter().map(|l| l.at).max().unwrap_or_default();
-        let mut tail = self.place_all();
+        self.place_all();
+        let mut lines = self.lines;
+        lines.drain(..self.written);
+        let mut tail = LogTail { after: self.written as i64, lines };
         if self.dropped > 0 {
             tail.lines.push(LogLine {
                 at: last_at,
@@ -180,8 +182,8 @@ mod tests {
         logs.push(30, "info", "c".into());
         // A flush fixes their places and begins writing them; the call's
         // deadline cuts it off before it learns the outcome.
-        let begun = logs.place_all();
-        assert_eq!((begun.after, messages(&begun)), (0, vec!["b", "c"]));
+        logs.place_all();
+        assert_eq!((logs.written, logs.placed), (0, 2));
         // A line the plugin printed earlier joins the log after them.
         logs.push(10, "info", "stdout: a".into());
         let tail = logs.into_tail();

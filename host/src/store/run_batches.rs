@@ -154,7 +154,7 @@ impl Store {
                 recorded.push(Recorded::LeaseLost);
                 continue;
             }
-            sync_runs::append_logs(&mut tx, completion.run_id, &completion.logs).await?;
+            sync_runs::append_logs(&mut tx, completion.run_id, completion.logs.after, &completion.logs.lines).await?;
             if let Some(job) = &completion.then_process {
                 jobs::waiting_or_new(&mut tx, self.backend(), job, now).await?;
             }

@@ -192,9 +192,9 @@ impl Store {
     }
 
     /// Write a run's log lines at their places (see [`append_logs`]).
-    pub async fn append_sync_run_logs(&self, id: i64, tail: &LogTail) -> Result<()> {
+    pub async fn append_sync_run_logs(&self, id: i64, after: i64, lines: &[LogLine]) -> Result<()> {
         let mut tx = self.begin().await?;
-        append_logs(&mut tx, id, tail).await?;
+        append_logs(&mut tx, id, after, lines).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -298,11 +298,11 @@ impl Store {
     }
 }
 
-/// Write log lines at their places in the run's log. A line already at its
-/// place stays: a write cut off by the run's deadline may have landed, and
-/// the run's end writes those lines again.
-pub(super) async fn append_logs(conn: &mut Connection, id: i64, tail: &LogTail) -> Result<()> {
-    for (seq, line) in (tail.after + 1..).zip(&tail.lines) {
+/// Write log lines at their places in the run's log, after the first
+/// `after`. A line already at its place stays: a write cut off by the run's
+/// deadline may have landed, and the run's end writes those lines again.
+pub(super) async fn append_logs(conn: &mut Connection, id: i64, after: i64, lines: &[LogLine]) -> Result<()> {
+    for (seq, line) in (after + 1..).zip(lines) {
         sqlx::query(
             "INSERT INTO sync_run_logs (sync_run_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (sync_run_id, seq) DO NOTHING",
