@@ -2,6 +2,7 @@
 
 use super::integrations::{self, Integration};
 use super::listing::Conditions;
+use super::records::{self, DeletedWith};
 use super::{Store, jobs, record_grants};
 use crate::domain::group_status::GroupStatus;
 use crate::domain::manifest::HOST_PLUGIN_ID;
@@ -281,6 +282,7 @@ impl Store {
         if integrations > 0 && !with_integrations {
             return Ok(GroupDeletion::HasIntegrations(integrations));
         }
+        records::record_event_deletions(&mut tx, DeletedWith::Group(id), self.now()).await?;
         sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(GroupDeletion::Deleted)

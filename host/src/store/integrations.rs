@@ -3,6 +3,7 @@
 
 use super::jobs::JobArgs;
 use super::listing::Conditions;
+use super::records::{self, DeletedWith};
 use super::{Backend, Connection, Store};
 use crate::domain::manifest::HOST_PLUGIN_ID;
 use crate::domain::pause_reason::PauseReason;
@@ -239,7 +240,10 @@ impl Store {
 
     /// Delete an integration with its state, runs, jobs and records.
     pub async fn delete_integration(&self, id: i64) -> Result<bool> {
-        let result = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(self.pool()).await?;
+        let mut tx = self.begin().await?;
+        records::record_event_deletions(&mut tx, DeletedWith::Integration(id), self.now()).await?;
+        let result = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 

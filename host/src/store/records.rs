@@ -89,7 +89,10 @@ pub struct RecordFilter<'a> {
 pub struct EventRow {
     pub id: i64,
     pub integration_id: i64,
-    /// Deleted upstream; only the change feed (`order=change`) lists deleted events.
+    /// Deleted upstream, or with its integration; only the change feed
+    /// (`order=change`) lists deleted events. One deleted with its
+    /// integration keeps what identifies it (kind, external id, time), and
+    /// its data reads `{}`.
     pub deleted: bool,
     #[serde(flatten)]
     pub event: StoredEvent,
@@ -312,7 +315,7 @@ impl Store {
         let (beyond, order) = if filter.newest_first { ("<", "DESC") } else { (">", "ASC") };
         let sql = format!(
             "SELECT {EVENT_ROW} FROM events
-             WHERE deleted_at IS NULL AND {EVENT_FILTERS}
+             WHERE deleted_at IS NULL AND {ROW_FILTERS} AND {EVENT_GROUP_FILTERS}
                AND ($5 IS NULL OR occurred_at {beyond} $5 OR (occurred_at = $5 AND id {beyond} $6))
              ORDER BY occurred_at {order}, id {order} LIMIT $7"
         );
@@ -326,19 +329,27 @@ impl Store {
     /// event written (created, changed or deleted) since, once, at its latest
     /// change, in the order the changes committed. An event that arrives late
     /// with an older time still comes after the cursor, unlike in time order.
+    /// An event deleted with its integration is listed from
+    /// `event_deletions`, by what identifies it (its data is `{}`).
     pub async fn event_changes_page(
         &self,
         filter: &RecordFilter<'_>,
         after: Option<ChangePosition>,
     ) -> Result<Vec<(EventRow, ChangePosition)>> {
         let after = after.unwrap_or(ChangePosition { xact: -1, seq: 0 });
+        let unread = format!(
+            "(change_xact > $5 OR (change_xact = $5 AND change_seq > $6)) AND change_xact < {}",
+            change_horizon(self.backend())
+        );
         let sql = format!(
             "SELECT {EVENT_ROW}, change_xact, change_seq FROM events
-             WHERE {EVENT_FILTERS}
-               AND (change_xact > $5 OR (change_xact = $5 AND change_seq > $6))
-               AND change_xact < {}
-             ORDER BY change_xact, change_seq LIMIT $7",
-            change_horizon(self.backend())
+             WHERE {ROW_FILTERS} AND {EVENT_GROUP_FILTERS} AND {unread}
+             UNION ALL
+             SELECT event_id, integration_id, external_id, kind, occurred_at, NULL, NULL, NULL, NULL, '{{}}',
+                    deleted_at, change_xact, change_seq
+             FROM event_deletions
+             WHERE {ROW_FILTERS} AND {DELETION_GROUP_FILTERS} AND {unread}
+             ORDER BY change_xact, change_seq LIMIT $7"
         );
         let query = bind_event_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, (Some(after.xact), after.seq));
         let rows = query.fetch_all(self.pool()).await?;
@@ -438,16 +449,54 @@ const EVENT_ROW: &str =
     "id, integration_id, external_id, kind, occurred_at, actor, target, value, unit, data, deleted_at";
 
 /// The filters of a [`RecordFilter`] on events, as parameters 1 to 4, 8 and 9
-/// (see [`bind_event_page`]); 5 to 7 are each page's cursor and limit.
-const EVENT_FILTERS: &str = "($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
-    AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
-    AND ($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
+/// (see [`bind_event_page`]); 5 to 7 are each page's cursor and limit. Those
+/// on what an event row holds itself:
+const ROW_FILTERS: &str = "($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
+    AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)";
+/// and those on its integration's group,
+const EVENT_GROUP_FILTERS: &str = "($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
     AND ($9 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $9
          OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $9)))";
+/// or on `event_deletions`, which keep the group.
+const DELETION_GROUP_FILTERS: &str = "($8 IS NULL OR group_id = $8)
+    AND ($9 IS NULL OR group_id = $9 OR group_id IN (SELECT source_group_id FROM record_grants WHERE reader_group_id = $9))";
+
+/// Which integrations' events are being deleted with them.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum DeletedWith {
+    Integration(i64),
+    Group(i64),
+}
+
+/// Keep the places in the change feed of the events about to be deleted
+/// with their integrations (by the foreign key's cascade), each with a new
+/// change after every other: a feed's reader learns they are gone.
+pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedWith, now: i64) -> Result<u64> {
+    let (which, id) = match with {
+        DeletedWith::Integration(id) => ("i.id = $1", id),
+        DeletedWith::Group(id) => ("i.group_id = $1", id),
+    };
+    let (xact, seq) = match Backend::of(conn) {
+        // In id order: nextval() is taken after the sort.
+        Backend::Postgres => change_stamp(Backend::Postgres),
+        // One statement writes them all: number them past the last change
+        // (the table's trigger moves the counter on).
+        Backend::Sqlite => ("0", "(SELECT last FROM event_change_counter) + ROW_NUMBER() OVER (ORDER BY e.id)"),
+    };
+    let sql = format!(
+        "INSERT INTO event_deletions
+             (event_id, integration_id, group_id, kind, external_id, occurred_at, deleted_at, change_xact, change_seq)
+         SELECT e.id, e.integration_id, i.group_id, e.kind, e.external_id, e.occurred_at, $2, {xact}, {seq}
+         FROM events AS e JOIN integrations AS i ON i.id = e.integration_id
+         WHERE {which} ORDER BY e.id"
+    );
+    let result = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now).execute(conn).await?;
+    Ok(result.rows_affected())
+}
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Bind an events page's nine parameters: [`EVENT_FILTERS`]', the page's
+/// Bind an events page's nine parameters: [`ROW_FILTERS`] and [`EVENT_GROUP_FILTERS`]', the page's
 /// cursor (`after`, parameters 5 and 6) and its limit (7).
 fn bind_event_page<'q>(query: Query<'q>, filter: &RecordFilter<'q>, after: (Option<i64>, i64)) -> Query<'q> {
     (query.bind(filter.integration_id).bind(filter.kind).bind(filter.since).bind(filter.until))
