@@ -317,17 +317,27 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     assert!(s.job(id).await.unwrap().is_some(), "the job of the later attempt stays");
 
     // The holder of the lease finishes normally.
-    let done = RunCompletion {
+    let done = || RunCompletion {
         run_id: fresh_run,
-        outcome,
+        outcome: outcome.clone(),
         logs: Default::default(),
         job: Some((lease(id, "fresh", 2), JobAction::Complete)),
         integration: None,
         then_process: then_process(),
     };
-    assert_eq!(s.complete_runs(&[done]).await.unwrap(), [Recorded::Finished { paused: None }]);
+    assert_eq!(s.complete_runs(&[done()]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert!(s.job(id).await.unwrap().is_none());
     assert_eq!(queues(s.integration_jobs(a).await.unwrap()), [Queue::Process], "its batches wait for processing");
+    // Its connection failed as it committed, so it writes the same again:
+    // it learns its run is recorded, and nothing is written twice.
+    assert_eq!(s.complete_runs(&[done()]).await.unwrap(), [Recorded::Earlier]);
+    assert_eq!(queues(s.integration_jobs(a).await.unwrap()), [Queue::Process], "one processing job");
+    // The stale worker's, which the rescue closed, is still refused.
+    let late_again = RunCompletion { job: Some((stale_lease, JobAction::Complete)), ..done() };
+    assert_eq!(
+        s.complete_runs(&[RunCompletion { run_id: stale_run, ..late_again }]).await.unwrap(),
+        [Recorded::LeaseLost]
+    );
 }
 
 /// A checkpoint of one batch (and `state`) under `lease`, which was lost: refused.

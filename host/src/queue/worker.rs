@@ -321,6 +321,13 @@ impl QueueWorker {
                         );
                         continue;
                     }
+                    if *recorded == Recorded::Earlier {
+                        tracing::info!(
+                            job = finished.job.id,
+                            run = finished.run.started.run_id,
+                            "the run was recorded by the write whose acknowledgement was lost"
+                        );
+                    }
                     let took = Duration::from_millis((now - finished.run.started.started_at).max(0) as u64);
                     METRICS.run_finished(self.queue.as_str(), finished.run.outcome.status.as_str(), took);
                 }

@@ -51,6 +51,11 @@ pub struct RunCompletion {
 pub enum Recorded {
     /// Recorded; the reason it paused its integration, if it did.
     Finished { paused: Option<PauseReason> },
+    /// Recorded already, by an earlier write of the same completions whose
+    /// acknowledgement was lost (the connection failed as it committed);
+    /// nothing written again. Whether that write paused the integration is
+    /// not known here, so no pause is notified from it.
+    Earlier,
     /// Nothing written: its job's lease was lost (the job was rescued and
     /// its run closed, and it may run elsewhere now).
     LeaseLost,
@@ -135,6 +140,8 @@ impl Store {
         }
         let current = |c: &RunCompletion| c.job.as_ref().is_none_or(|(lease, _)| held.contains(&lease.job_id));
         let valid: Vec<&RunCompletion> = completions.iter().filter(|c| current(c)).collect();
+        let not_held: Vec<i64> = completions.iter().filter(|c| !current(c)).map(|c| c.run_id).collect();
+        let ended_earlier = sync_runs::ended_by_their_worker(&mut tx, &not_held).await?;
 
         let finished: Vec<(i64, &RunOutcome)> = valid.iter().map(|c| (c.run_id, &c.outcome)).collect();
         sync_runs::finish_many(&mut tx, &finished, now).await?;
@@ -151,7 +158,8 @@ impl Store {
         let mut recorded = Vec::with_capacity(completions.len());
         for completion in completions {
             if !current(completion) {
-                recorded.push(Recorded::LeaseLost);
+                let earlier = ended_earlier.contains(&completion.run_id);
+                recorded.push(if earlier { Recorded::Earlier } else { Recorded::LeaseLost });
                 continue;
             }
             sync_runs::append_logs(&mut tx, completion.run_id, completion.logs.after, &completion.logs.lines).await?;

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -444,6 +444,26 @@ pub(super) async fn finish_many(conn: &mut Connection, runs: &[(i64, &RunOutcome
         .collect();
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(super::json_param(&rows)).execute(conn).await?;
     Ok(())
+}
+
+/// Of runs `ids`, those their worker ended (the rescue, and a worker's
+/// shutdown, close a run as `lease-expired`): a worker whose write of their
+/// ends landed although it never learnt so finds them here.
+pub(super) async fn ended_by_their_worker(conn: &mut Connection, ids: &[i64]) -> Result<BTreeSet<i64>> {
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let sql = format!(
+        "SELECT id FROM sync_runs WHERE {} AND status NOT IN ('pending', 'running')
+           AND (error_class IS NULL OR error_class <> $2)",
+        super::json_ids_match(Backend::of(conn), "id", 1)
+    );
+    let ended: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(super::json_param(&ids))
+        .bind(ErrorClass::LeaseExpired.as_str())
+        .fetch_all(conn)
+        .await?;
+    Ok(ended.into_iter().collect())
 }
 
 /// Close run `id` if it is still open, as abandoned at `now`.
