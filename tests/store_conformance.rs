@@ -1614,6 +1614,12 @@ async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or
         assert_eq!((&e1.event.actor, &e1.event.data), (&None, &serde_json::json!({})), "{name}");
         assert_eq!(feed_names(page), ["e1 deleted", "e2 deleted"], "{name}");
     }
+    // The feed's filters apply to them as to any event.
+    let odd = RecordFilter { kind: Some("odd"), ..filter(a, None, None, 100) };
+    assert_eq!(feed_names(s.event_changes_page(&odd, cursor).await.unwrap()), ["e1 deleted"]);
+    let stranger = s.insert_group("test", "stranger", &Credentials::default()).await.unwrap();
+    let elsewhere = RecordFilter { group_id: Some(stranger), ..by_group };
+    assert!(s.event_changes_page(&elsewhere, cursor).await.unwrap().is_empty(), "another group's feed");
     let live = s.events_page(&RecordFilter { integration_id: None, ..filter(a, None, None, 100) }, None).await;
     assert_eq!(live.unwrap().len(), 1, "only kept's event is live");
 
@@ -1621,6 +1627,42 @@ async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or
     let cursor = changes_after(s, &by_group, cursor, 2).await.last().map(|(_, position)| *position);
     assert_eq!(s.delete_group(group, true).await.unwrap(), GroupDeletion::Deleted);
     assert_eq!(feed_names(changes_after(s, &by_group, cursor, 1).await), ["e3 deleted"]);
+
+    if s.backend() == inlet::store::Backend::Postgres {
+        // An event written by a transaction still open as the deletion
+        // begins is deleted with the integration when it commits: the
+        // deletion waits for it, and lists it too.
+        let late = integration(s, "late", None).await;
+        let mut open = s.pool().begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO events (integration_id, kind, external_id, occurred_at, data, created_at, updated_at,
+                                 change_xact, change_seq)
+             VALUES ($1, 'odd', 'e9', 900, '{}', 0, 0, CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT),
+                     nextval('events_change_seq'))",
+        )
+        .bind(late)
+        .execute(&mut *open)
+        .await
+        .unwrap();
+        let deleting = tokio::spawn({
+            let s = s.clone();
+            async move { s.delete_integration(late).await.unwrap() }
+        });
+        support::eventually(20, "the deletion waiting for the open write", || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        })
+        .await;
+        open.commit().await.unwrap();
+        assert!(deleting.await.unwrap());
+        let by_late = filter(late, None, None, 100);
+        assert_eq!(feed_names(changes_after(s, &by_late, None, 1).await), ["e9 deleted"]);
+    }
 }
 
 /// The feed's changes after `after`, once there are `expected` of them: on

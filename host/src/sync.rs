@@ -485,7 +485,13 @@ impl SyncRunner {
     pub fn notify_operator(&self, runs: &[ExecutedRun], completions: &[RunCompletion], recorded: &[Recorded]) {
         let now = self.store.now();
         for ((run, completion), recorded) in runs.iter().zip(completions).zip(recorded) {
-            let Recorded::Finished { paused } = recorded else { continue };
+            let paused = match recorded {
+                Recorded::Finished { paused } => paused,
+                // Its write applied the job's action; whether it paused the
+                // integration is not known.
+                Recorded::Earlier => &None,
+                Recorded::LeaseLost => continue,
+            };
             let last_error = run.error.as_ref().map_or("", |e| e.message.as_str());
             if let Some(reason) = paused {
                 let detail = match reason {

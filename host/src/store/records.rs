@@ -473,9 +473,17 @@ pub(super) enum DeletedWith {
 /// change after every other: a feed's reader learns they are gone.
 pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedWith, now: i64) -> Result<u64> {
     let (which, id) = match with {
-        DeletedWith::Integration(id) => ("i.id = $1", id),
-        DeletedWith::Group(id) => ("i.group_id = $1", id),
+        DeletedWith::Integration(id) => ("id = $1", id),
+        DeletedWith::Group(id) => ("group_id = $1", id),
     };
+    if Backend::of(conn) == Backend::Postgres {
+        // A write of events holds a key-share lock on their integration's
+        // row until it commits: wait for those in flight, so that the copy
+        // below sees their events (the cascade would delete them unseen),
+        // and make later ones wait and then fail.
+        let lock = format!("SELECT id FROM integrations WHERE {which} FOR UPDATE");
+        sqlx::query(sqlx::AssertSqlSafe(lock)).bind(id).execute(&mut *conn).await?;
+    }
     let (xact, seq) = match Backend::of(conn) {
         // In id order: nextval() is taken after the sort.
         Backend::Postgres => change_stamp(Backend::Postgres),
@@ -488,7 +496,7 @@ pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedW
              (event_id, integration_id, group_id, kind, external_id, occurred_at, deleted_at, change_xact, change_seq)
          SELECT e.id, e.integration_id, i.group_id, e.kind, e.external_id, e.occurred_at, $2, {xact}, {seq}
          FROM events AS e JOIN integrations AS i ON i.id = e.integration_id
-         WHERE {which} ORDER BY e.id"
+         WHERE i.{which} ORDER BY e.id"
     );
     let result = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now).execute(conn).await?;
     Ok(result.rows_affected())
