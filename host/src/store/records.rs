@@ -471,24 +471,25 @@ pub(super) enum DeletedWith {
 /// Keep the places in the change feed of the events about to be deleted
 /// with their integrations (by the foreign key's cascade), each with a new
 /// change after every other: a feed's reader learns they are gone.
-pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedWith, now: i64) -> Result<u64> {
+pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedWith, now: i64) -> Result<()> {
     let (which, id) = match with {
         DeletedWith::Integration(id) => ("id = $1", id),
         DeletedWith::Group(id) => ("group_id = $1", id),
     };
-    if Backend::of(conn) == Backend::Postgres {
-        // A write of events holds a key-share lock on their integration's
-        // row until it commits: wait for those in flight, so that the copy
-        // below sees their events (the cascade would delete them unseen),
-        // and make later ones wait and then fail.
-        let lock = format!("SELECT id FROM integrations WHERE {which} FOR UPDATE");
-        sqlx::query(sqlx::AssertSqlSafe(lock)).bind(id).execute(&mut *conn).await?;
-    }
     let (xact, seq) = match Backend::of(conn) {
-        // In id order: nextval() is taken after the sort.
-        Backend::Postgres => change_stamp(Backend::Postgres),
+        Backend::Postgres => {
+            // A write of events holds a key-share lock on their integration's
+            // row until it commits: wait for those in flight, so that the copy
+            // below sees their events (the cascade would delete them unseen),
+            // and make later ones wait and then fail.
+            let lock = format!("SELECT id FROM integrations WHERE {which} FOR UPDATE");
+            sqlx::query(sqlx::AssertSqlSafe(lock)).bind(id).execute(&mut *conn).await?;
+            // In id order: nextval() is taken after the sort.
+            change_stamp(Backend::Postgres)
+        }
         // One statement writes them all: number them past the last change
-        // (the table's trigger moves the counter on).
+        // (the table's trigger moves the counter on). BEGIN IMMEDIATE
+        // already keeps every other writer out.
         Backend::Sqlite => ("0", "(SELECT last FROM event_change_counter) + ROW_NUMBER() OVER (ORDER BY e.id)"),
     };
     let sql = format!(
@@ -498,13 +499,13 @@ pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedW
          FROM events AS e JOIN integrations AS i ON i.id = e.integration_id
          WHERE i.{which} ORDER BY e.id"
     );
-    let result = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now).execute(conn).await?;
-    Ok(result.rows_affected())
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now).execute(conn).await?;
+    Ok(())
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Bind an events page's nine parameters: [`ROW_FILTERS`] and [`EVENT_GROUP_FILTERS`]', the page's
+/// Bind an events page's nine parameters: the filters' ([`ROW_FILTERS`], [`EVENT_GROUP_FILTERS`]), the page's
 /// cursor (`after`, parameters 5 and 6) and its limit (7).
 fn bind_event_page<'q>(query: Query<'q>, filter: &RecordFilter<'q>, after: (Option<i64>, i64)) -> Query<'q> {
     (query.bind(filter.integration_id).bind(filter.kind).bind(filter.since).bind(filter.until))
