@@ -434,7 +434,7 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
     let job_id = job;
     let claimed = store.claim_jobs(inlet::domain::queue::Queue::Fetch, "test", 30_000, 1).await.unwrap();
     assert_eq!(claimed[0].id, job_id);
-    let lease = inlet::store::jobs::JobLease { job_id, owner: "test".into(), attempt: claimed[0].attempt };
+    let lease = inlet::store::jobs::JobLease::of(&claimed[0], "test");
     assert!(store.fail_job(&lease, "permanent", "for the flush").await.unwrap());
     let flushed = inlet.run(&["jobs", "flush"]).await;
     assert!(support::text(&flushed.stdout).contains("deleted 1 failed job(s)"));

@@ -84,9 +84,9 @@ fn fetch_job(integration_id: i64, run_at: i64) -> NewJob {
     NewJob { queue: Queue::Fetch, integration_id, args: JobArgs::new(Trigger::Manual), max_attempts: 3, run_at }
 }
 
-/// `owner`'s lease on job `job_id`, claimed for `attempt`.
-fn lease(job_id: i64, owner: &str, attempt: i64) -> JobLease {
-    JobLease { job_id, owner: owner.into(), attempt }
+/// `owner`'s lease on job `job_id`, from the job's `claim`th claim.
+fn lease(job_id: i64, owner: &str, claim: i64) -> JobLease {
+    JobLease { job_id, owner: owner.into(), claim }
 }
 
 conformance!(claiming, claiming_respects_due_time_and_one_run_per_integration);
@@ -137,7 +137,7 @@ async fn two_waiting_jobs_of_one_integration_are_claimed_one_at_a_time(b: Backen
     assert_eq!(integrations, [a, other], "one job per integration, and the claim is not refused");
     let first = claimed.iter().find(|j| j.integration_id == Some(a)).unwrap().id;
     assert_eq!(first, failed, "the older job first");
-    s.complete_job(&lease(first, "w", 1)).await.unwrap();
+    assert!(s.complete_job(&lease(first, "w", 2)).await.unwrap());
     let next = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [waiting]);
 }
@@ -338,6 +338,32 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         s.complete_runs(&[RunCompletion { run_id: stale_run, ..late_again }]).await.unwrap(),
         [Recorded::LeaseLost]
     );
+}
+
+conformance!(claim_fencing, a_lease_ends_with_its_claim_even_when_the_next_claim_has_the_same_owner_and_attempt);
+async fn a_lease_ends_with_its_claim_even_when_the_next_claim_has_the_same_owner_and_attempt(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    let claim = || async { JobLease::of(&s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap()[0], "w") };
+
+    // A wait refunds its attempt; the same process claims the job again
+    // while it still writes the wait (its acknowledgement was lost).
+    let waited = claim().await;
+    assert!(s.retry_job_at(&waited, START, true, "plugin-missing", "not loaded").await.unwrap());
+    let next = claim().await;
+    assert_eq!(s.job(id).await.unwrap().unwrap().attempt, 1, "the refunded attempt is the attempt again");
+    assert!(!s.retry_job_at(&waited, START, true, "plugin-missing", "not loaded").await.unwrap(), "written again");
+    assert!(!s.complete_job(&waited).await.unwrap());
+    assert_eq!(s.job(id).await.unwrap().unwrap().state.as_str(), "running", "the next claim's run goes on");
+
+    // Failed for good, retried by an operator with fresh attempts, and
+    // claimed again by the same process: the failure's write is refused too.
+    assert!(s.fail_job(&next, "permanent", "bad request").await.unwrap());
+    assert_eq!(s.retry_failed_jobs(Some(id)).await.unwrap(), 1);
+    let retried = claim().await;
+    assert!(!s.fail_job(&next, "permanent", "bad request").await.unwrap(), "written again");
+    assert!(s.complete_job(&retried).await.unwrap(), "the holder of the last claim finishes");
 }
 
 /// A checkpoint of one batch (and `state`) under `lease`, which was lost: refused.
@@ -570,7 +596,7 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     // A refunded attempt (plugin missing) does not count.
     s.retry_job_at(&lease(id, "w", 2), START + 60_000, true, "plugin-missing", "not loaded").await.unwrap();
     assert_eq!(s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap()[0].attempt, 2);
-    s.fail_job(&lease(id, "w", 2), "permanent", "bad request").await.unwrap();
+    assert!(s.fail_job(&lease(id, "w", 3), "permanent", "bad request").await.unwrap(), "the third claim");
 
     let failed = s.failed_jobs(10).await.unwrap();
     assert_eq!(failed.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
@@ -579,10 +605,10 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     assert_eq!(s.retry_failed_jobs(Some(id)).await.unwrap(), 1);
     let again = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
     assert_eq!(again[0].attempt, 1, "a retried job gets fresh attempts");
-    s.fail_job(&lease(id, "w", 1), "permanent", "still bad").await.unwrap();
+    assert!(s.fail_job(&lease(id, "w", 4), "permanent", "still bad").await.unwrap());
     assert_eq!(s.retry_failed_jobs(None).await.unwrap(), 1, "retry all");
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    s.fail_job(&lease(id, "w", 1), "permanent", "still bad").await.unwrap();
+    assert!(s.fail_job(&lease(id, "w", 5), "permanent", "still bad").await.unwrap());
     assert_eq!(s.flush_failed_jobs().await.unwrap(), 1);
     assert!(s.failed_jobs(10).await.unwrap().is_empty());
 }
@@ -817,7 +843,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
     // Its end worked out the next due time from the schedule it started on
     // (version 0): the edit's run stays queued, and no due time is set.
-    let ended = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), a, START, START + 900_000);
+    let ended = fetch_succeeded(runs[0], JobLease::of(&job, "w"), a, START, START + 900_000);
     assert_eq!(s.complete_runs(&[ended]).await.unwrap(), [Recorded::Finished { paused: None }]);
     let jobs = s.integration_jobs(a).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>(), [START + 500], "the edit's run: {jobs:?}");
@@ -834,7 +860,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     // It ends once that run is due: the pause withdraws it, where the
     // edit's due time would otherwise hold.
     b.clock.advance(600);
-    let mut refused = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), h, START, START + 900_000);
+    let mut refused = fetch_succeeded(runs[0], JobLease::of(&job, "w"), h, START, START + 900_000);
     refused.outcome.status = RunStatus::Failed;
     if let Some((_, end)) = &mut refused.integration {
         (end.success, end.pause_reason) = (false, Some(PauseReason::NeedsReconnect));
@@ -854,7 +880,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     assert!(s.set_integration_paused(r, None, Some(s.now())).await.unwrap());
     assert_eq!(s.enqueue_due_fetches(s.now() + 1_000, 4, 100).await.unwrap(), [r]);
     b.clock.advance(1_000);
-    let ended = fetch_succeeded(runs[0], lease(job.id, "w", job.attempt), r, started_at, started_at + 900_000);
+    let ended = fetch_succeeded(runs[0], JobLease::of(&job, "w"), r, started_at, started_at + 900_000);
     assert_eq!(s.complete_runs(&[ended]).await.unwrap(), [Recorded::Finished { paused: None }]);
     assert_eq!(s.integration_jobs(r).await.unwrap().len(), 1, "the resume's run");
     assert_eq!(s.integration(r).await.unwrap().unwrap().next_due_at, None, "the fetch's end undid the resume");

@@ -94,6 +94,9 @@ pub struct Job {
     /// Checkpoints its attempts committed: a backfill whose earlier attempt
     /// checkpointed resumes from the plugin's progress.
     pub checkpoints: i64,
+    /// Times it was claimed, which a lease names (see [`JobLease`]).
+    #[serde(skip)]
+    pub claims: i64,
 }
 
 /// Integrations with a job running, and the job each other one waits on.
@@ -121,15 +124,16 @@ pub struct WaitingJob {
 pub struct JobLease {
     pub job_id: i64,
     pub owner: String,
-    /// The attempt the claim started: a job rescued and claimed again by the
-    /// same owner is a new attempt, so the old run's writes still fail.
-    pub attempt: i64,
+    /// The job's claim count at this claim. Not the attempt, which a wait
+    /// refunds and an operator's retry resets: the same owner may claim the
+    /// job again with the same attempt while it still writes the old one.
+    pub claim: i64,
 }
 
 impl JobLease {
     /// `owner`'s lease on `job`, just claimed.
     pub fn of(job: &Job, owner: &str) -> JobLease {
-        JobLease { job_id: job.id, owner: owner.to_string(), attempt: job.attempt }
+        JobLease { job_id: job.id, owner: owner.to_string(), claim: job.claims }
     }
 }
 
@@ -238,7 +242,8 @@ pub fn claim_statement(backend: Backend) -> String {
                  SELECT id, ROW_NUMBER() OVER (PARTITION BY COALESCE(integration_id, -id) ORDER BY run_at, id) AS n
                  FROM candidates) ranked
              WHERE n = 1)
-         UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, updated_at = $3
+         UPDATE jobs SET state = 'running', attempt = attempt + 1, claims = claims + 1, lease_owner = $1,
+             lease_expires_at = $2, updated_at = $3
          WHERE id IN (SELECT id FROM firsts)
          RETURNING {}",
         columns(NOT_LOOKED_UP),
@@ -250,7 +255,7 @@ pub fn claim_statement(backend: Backend) -> String {
 fn columns(latest_run: &str) -> String {
     format!(
         "id, queue, integration_id, args, state, attempt, max_attempts, run_at, {latest_run} AS sync_run_id,
-         pending_run_id, error_class, error_message, created_at, finished_at, checkpoints"
+         pending_run_id, error_class, error_message, created_at, finished_at, checkpoints, claims"
     )
 }
 
@@ -281,6 +286,7 @@ fn job(row: AnyRow) -> Result<Job> {
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
         checkpoints: row.try_get("checkpoints")?,
+        claims: row.try_get("claims")?,
     })
 }
 
@@ -427,9 +433,9 @@ impl Store {
         let now = self.now();
         let _turn = self.write_turn().await;
         let inserted = sqlx::query_scalar(
-            "INSERT INTO jobs (queue, integration_id, args, state, attempt, max_attempts, run_at, lease_owner,
+            "INSERT INTO jobs (queue, integration_id, args, state, attempt, claims, max_attempts, run_at, lease_owner,
                  lease_expires_at, created_at, updated_at)
-             VALUES ($1, $2, $3, 'running', 1, 1, $4, $5, $6, $4, $4) RETURNING id",
+             VALUES ($1, $2, $3, 'running', 1, 1, 1, $4, $5, $6, $4, $4) RETURNING id",
         )
         .bind(queue.as_str())
         .bind(integration_id)
@@ -440,7 +446,7 @@ impl Store {
         .fetch_one(self.pool())
         .await;
         match inserted {
-            Ok(job_id) => Ok(Ok(JobLease { job_id, owner: owner.to_string(), attempt: 1 })),
+            Ok(job_id) => Ok(Ok(JobLease { job_id, owner: owner.to_string(), claim: 1 })),
             Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
                 Ok(Err(self.running_in_lane(integration_id, queue).await?))
             }
@@ -468,8 +474,8 @@ impl Store {
         };
         let _turn = self.write_turn().await;
         let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $3, lease_expires_at = $4,
-                 updated_at = $5
+            "UPDATE jobs SET state = 'running', attempt = attempt + 1, claims = claims + 1, lease_owner = $3,
+                 lease_expires_at = $4, updated_at = $5
              WHERE state = 'available' AND id = (
                  SELECT id FROM jobs WHERE integration_id = $1 AND queue = $2 AND state = 'available'
                  ORDER BY id LIMIT 1 {lock})
@@ -942,10 +948,10 @@ pub(super) async fn waiting_or_new(conn: &mut Connection, backend: Backend, new:
     .await?)
 }
 
-/// The job `$1` is still held by the lease of owner `$2` for attempt `$3`.
+/// The job `$1` is still held by the lease of owner `$2` from claim `$3`.
 /// A job has a lease owner only while it runs: every statement here that
 /// moves a job out of `running` clears `lease_owner`.
-const HELD: &str = "id = $1 AND lease_owner = $2 AND attempt = $3 AND state = 'running'";
+const HELD: &str = "id = $1 AND lease_owner = $2 AND claims = $3 AND state = 'running'";
 
 /// Apply `action` to the job `lease` names, if the lease is still held.
 /// Returns whether it was.
@@ -954,7 +960,7 @@ pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobA
         JobAction::Complete => sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM jobs WHERE {HELD}")))
             .bind(lease.job_id)
             .bind(&lease.owner)
-            .bind(lease.attempt),
+            .bind(lease.claim),
         JobAction::Fail { class, message } => sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs SET state = 'failed', error_class = $5, error_message = $6, finished_at = $4,
                  updated_at = $4, lease_owner = NULL, lease_expires_at = NULL
@@ -962,7 +968,7 @@ pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobA
         )))
         .bind(lease.job_id)
         .bind(&lease.owner)
-        .bind(lease.attempt)
+        .bind(lease.claim)
         .bind(now)
         .bind(class)
         .bind(message),
@@ -973,7 +979,7 @@ pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobA
         )))
         .bind(lease.job_id)
         .bind(&lease.owner)
-        .bind(lease.attempt)
+        .bind(lease.claim)
         .bind(now)
         .bind(run_at)
         .bind(class)
@@ -985,35 +991,35 @@ pub(super) async fn apply(conn: &mut Connection, lease: &JobLease, action: &JobA
 
 /// Complete (delete) the jobs of `leases` that are still held, a statement
 /// per lease owner (a worker's batch has one); returns their ids. The
-/// condition on owner and attempt is the fence: a lease that was lost
+/// condition on owner and claim is the fence: a lease that was lost
 /// deletes nothing.
 pub(super) async fn complete_held(conn: &mut Connection, leases: &[&JobLease]) -> Result<BTreeSet<i64>> {
     let mut by_owner: BTreeMap<&str, BTreeMap<String, i64>> = BTreeMap::new();
     for lease in leases {
-        by_owner.entry(&lease.owner).or_default().insert(lease.job_id.to_string(), lease.attempt);
+        by_owner.entry(&lease.owner).or_default().insert(lease.job_id.to_string(), lease.claim);
     }
-    // The attempts come as one JSON object keyed by job id, looked up per
+    // The claims come as one JSON object keyed by job id, looked up per
     // row (PostgreSQL reads it once: the scalar subquery); joining rows of
-    // (id, owner, attempt) took 40% longer. No `state = 'running'`: the
+    // (id, owner, claim) took 40% longer. No `state = 'running'`: the
     // owner implies it (see HELD), and naming the state lets PostgreSQL scan
     // the partial index `jobs_one_running`, every running job, per batch.
-    let (ids, attempt_matches) = match Backend::of(conn) {
+    let (ids, claim_matches) = match Backend::of(conn) {
         Backend::Postgres => (
             "id = ANY(ARRAY(SELECT key::bigint FROM jsonb_object_keys($1::jsonb) AS key))",
-            "attempt = ((SELECT $1::jsonb) ->> id::text)::bigint",
+            "claims = ((SELECT $1::jsonb) ->> id::text)::bigint",
         ),
         // A lookup per row would parse the JSON again; SQLite reads an
         // uncorrelated subquery into a table once.
         Backend::Sqlite => (
             "id IN (SELECT CAST(key AS INTEGER) FROM json_each($1))",
-            "(id, attempt) IN (SELECT CAST(key AS INTEGER), value FROM json_each($1))",
+            "(id, claims) IN (SELECT CAST(key AS INTEGER), value FROM json_each($1))",
         ),
     };
-    let sql = format!("DELETE FROM jobs WHERE {ids} AND lease_owner = $2 AND {attempt_matches} RETURNING id");
+    let sql = format!("DELETE FROM jobs WHERE {ids} AND lease_owner = $2 AND {claim_matches} RETURNING id");
     let mut completed = BTreeSet::new();
-    for (owner, attempts) in by_owner {
+    for (owner, claims) in by_owner {
         let deleted: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(super::json_param(&attempts))
+            .bind(super::json_param(&claims))
             .bind(owner)
             .fetch_all(&mut *conn)
             .await?;
@@ -1030,7 +1036,7 @@ pub(super) async fn count_checkpoint(conn: &mut Connection, lease: &JobLease) ->
     let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(lease.job_id)
         .bind(&lease.owner)
-        .bind(lease.attempt)
+        .bind(lease.claim)
         .fetch_optional(conn)
         .await?;
     Ok(found.is_some())
