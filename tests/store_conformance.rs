@@ -192,7 +192,8 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
         };
         let run = s.start_runs(&[start]).await.unwrap().0[0];
         b.clock.advance(500);
-        assert_eq!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap(), [id], "a live worker renews");
+        let renewed = s.renew_leases("dead-worker", &[(id, claimed[0].claims)], 1_000).await.unwrap();
+        assert_eq!(renewed, [id], "a live worker renews");
         assert!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().is_empty(), "a renewed lease is not expired");
         b.clock.advance(1_001);
         let rescued = s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap();
@@ -201,7 +202,10 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
     let job = s.job(id).await.unwrap().unwrap();
     assert_eq!(job.state.as_str(), "failed", "the third expiry used the last attempt");
     assert_eq!(job.error_class.map(|c| c.as_str()), Some("lease-expired"));
-    assert!(s.renew_leases("dead-worker", &[id], 1_000).await.unwrap().is_empty(), "a lost lease cannot be renewed");
+    assert!(
+        s.renew_leases("dead-worker", &[(id, 3)], 1_000).await.unwrap().is_empty(),
+        "a lost lease cannot be renewed"
+    );
 }
 
 conformance!(ended_holders, jobs_of_an_ended_holder_are_rescued_before_their_lease_expires);
@@ -249,7 +253,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     b.clock.advance(1_001);
     assert_eq!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().len(), 1);
     s.abandon_sync_run(stale_run, RunStatus::Failed, "lease expired").await.unwrap();
-    assert!(s.renew_leases("stale", &[id], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
+    assert!(s.renew_leases("stale", &[(id, 1)], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
     let fresh = s.claim_jobs(Queue::Fetch, "fresh", 30_000, 1).await.unwrap();
     assert_eq!(fresh[0].id, id, "another worker runs it now");
     let fresh_run = s.start_runs(&[start(2)]).await.unwrap().0[0];
@@ -301,15 +305,15 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         .collect();
     assert_eq!(running, [fresh_run], "one run of the integration at a time");
 
-    // Even its own owner's later claim is another attempt: the old run's writes still fail.
-    let earlier_attempt = lease(id, "fresh", 1);
-    assert!(!s.complete_job(&earlier_attempt).await.unwrap(), "an earlier attempt's lease");
-    checkpoint_refused(s, a, fresh_run, &earlier_attempt, &[]).await;
+    // A lease is its claim's: the same owner's earlier claim writes nothing now.
+    let earlier_claim = lease(id, "fresh", 1);
+    assert!(!s.complete_job(&earlier_claim).await.unwrap(), "an earlier claim's lease");
+    checkpoint_refused(s, a, fresh_run, &earlier_claim, &[]).await;
     let earlier = RunCompletion {
         run_id: fresh_run,
         outcome: outcome.clone(),
         logs: Default::default(),
-        job: Some((earlier_attempt, JobAction::Complete)),
+        job: Some((earlier_claim, JobAction::Complete)),
         integration: None,
         then_process: None,
     };
@@ -353,6 +357,12 @@ async fn a_lease_ends_with_its_claim_even_when_the_next_claim_has_the_same_owner
     assert!(s.retry_job_at(&waited, START, true, "plugin-missing", "not loaded").await.unwrap());
     let next = claim().await;
     assert_eq!(s.job(id).await.unwrap().unwrap().attempt, 1, "the refunded attempt is the attempt again");
+    let renewed = |lease: &JobLease| {
+        let claim = lease.claim;
+        async move { s.renew_leases("w", &[(id, claim)], 30_000).await }
+    };
+    assert!(renewed(&waited).await.unwrap().is_empty(), "the earlier claim's lease is not renewed");
+    assert_eq!(renewed(&next).await.unwrap(), [id]);
     assert!(!s.retry_job_at(&waited, START, true, "plugin-missing", "not loaded").await.unwrap(), "written again");
     assert!(!s.complete_job(&waited).await.unwrap());
     assert_eq!(s.job(id).await.unwrap().unwrap().state.as_str(), "running", "the next claim's run goes on");
@@ -619,8 +629,9 @@ async fn shutdown_releases_jobs_without_counting_the_attempt(b: Backend) {
     let a = integration(s, "a", None).await;
     let id = s.enqueue_job(&fetch_job(a, START)).await.unwrap();
     s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
-    assert_eq!(s.release_jobs("other", &[id]).await.unwrap(), 0, "only the holder releases");
-    assert_eq!(s.release_jobs("w", &[id]).await.unwrap(), 1);
+    assert_eq!(s.release_jobs("other", &[(id, 1)]).await.unwrap(), 0, "only the holder releases");
+    assert_eq!(s.release_jobs("w", &[(id, 0)]).await.unwrap(), 0, "only the claim held");
+    assert_eq!(s.release_jobs("w", &[(id, 1)]).await.unwrap(), 1);
     assert_eq!(s.claim_jobs(Queue::Fetch, "w2", 30_000, 1).await.unwrap()[0].attempt, 1);
 }
 

@@ -554,7 +554,7 @@ impl SyncRunner {
         let outcome = self.execute_and_record(request, &lease, queued).await;
         if outcome.is_err() {
             let let_go = match queued {
-                Some(job) => self.store.release_jobs(&lease.owner, &[job.id]).await.map(|_| ()),
+                Some(_) => self.store.release_jobs(&lease.owner, &[(lease.job_id, lease.claim)]).await.map(|_| ()),
                 None => self.let_go_unrecorded(&lease, id, queue).await,
             };
             if let Err(error) = let_go {
@@ -611,7 +611,7 @@ impl SyncRunner {
         let lease_ms = self.job_lease.as_millis() as i64;
         loop {
             tokio::time::sleep(self.job_lease / 3).await;
-            match self.store.renew_leases(&lease.owner, &[lease.job_id], lease_ms).await {
+            match self.store.renew_leases(&lease.owner, &[(lease.job_id, lease.claim)], lease_ms).await {
                 Ok(renewed) if renewed.is_empty() => return,
                 Ok(_) => {}
                 Err(error) => tracing::error!(error = %format!("{error:#}"), "renewing the run's lease failed"),

@@ -9,6 +9,7 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
+use crate::domain::job_state::JobState;
 use crate::domain::queue::Queue;
 use crate::lease_owner::LeaseOwner;
 use crate::metrics::METRICS;
@@ -64,10 +65,13 @@ pub struct QueueWorker {
     pub config: WorkerConfig,
     /// Notified when jobs are enqueued in this process.
     pub wake: Arc<Notify>,
-    /// Jobs this worker holds a lease on, until their completion is written.
-    held: Mutex<BTreeSet<i64>>,
-    /// Runs executing now, by job: stopped if their lease is found lost.
-    executing: Mutex<BTreeMap<i64, AbortHandle>>,
+    /// Jobs this worker holds a lease on, until their completion is written,
+    /// with the claim each lease came from: a write of an earlier claim's
+    /// completion must not let go of a later claim of the same job.
+    held: Mutex<BTreeMap<i64, i64>>,
+    /// Runs executing now, by job, with the claim they run for: stopped if
+    /// that claim's lease is found lost.
+    executing: Mutex<BTreeMap<i64, (i64, AbortHandle)>>,
 }
 
 impl QueueWorker {
@@ -97,8 +101,9 @@ impl QueueWorker {
         self.config.lease.as_millis() as i64
     }
 
-    fn held(&self) -> Vec<i64> {
-        self.held.lock().unwrap().iter().copied().collect()
+    /// The held jobs and their claims.
+    fn held(&self) -> Vec<(i64, i64)> {
+        self.held.lock().unwrap().iter().map(|(id, claim)| (*id, *claim)).collect()
     }
 
     /// Run until `shutdown` becomes true.
@@ -174,7 +179,7 @@ impl QueueWorker {
     /// Claim up to `limit` jobs; this worker holds their leases from now on.
     async fn claim(&self, limit: usize) -> Result<Vec<Job>> {
         let jobs = self.store().claim_jobs(self.queue, &self.config.owner, self.lease_ms(), limit as i64).await?;
-        self.held.lock().unwrap().extend(jobs.iter().map(|j| j.id));
+        self.held.lock().unwrap().extend(jobs.iter().map(|j| (j.id, j.claims)));
         let now = self.store().now();
         for job in &jobs {
             METRICS.job_claimed(self.queue.as_str(), Duration::from_millis((now - job.run_at).max(0) as u64));
@@ -200,7 +205,7 @@ impl QueueWorker {
         for (job, run) in started {
             let slot = permit.split(1).expect("a slot per claimed job");
             let (worker, finished, slot_freed) = (Arc::clone(&self), finished.clone(), Arc::clone(&slot_freed));
-            let job_id = job.id;
+            let (job_id, claim) = (job.id, job.claims);
             // Registered before the task can finish and deregister itself.
             let mut executing = self.executing.lock().unwrap();
             // On the plugin threads: the run's calls then need no hop there.
@@ -209,17 +214,23 @@ impl QueueWorker {
                     // Boxed: a task's future is copied into its cell and moved
                     // as its stage changes, and a plugin call's is large.
                     let run = Box::pin(worker.runner.execute(run)).await;
-                    worker.executing.lock().unwrap().remove(&job.id);
+                    worker.stop_executing(job.id, job.claims);
                     drop(slot);
                     slot_freed.notify_one();
                     let _ = finished.send(Finished { job, run });
                 },
                 self.runner.runtime.plugin_threads(),
             );
-            // A run of an earlier attempt still here lost its lease (the job
-            // was rescued and claimed again): it must not run beside this one.
-            if let Some(stale) = executing.insert(job_id, handle) {
-                stale.abort();
+            // Two claims of one job here: the earlier lost its lease (the
+            // job was rescued and claimed again), and must not run beside
+            // the later, whichever batch started first. Claims only grow.
+            match executing.get(&job_id) {
+                Some((running_for, _)) if *running_for > claim => handle.abort(),
+                _ => {
+                    if let Some((_, stale)) = executing.insert(job_id, (claim, handle)) {
+                        stale.abort();
+                    }
+                }
             }
         }
         drop(permit); // the slots of jobs that did not start
@@ -242,9 +253,9 @@ impl QueueWorker {
                 // Hand them back rather than wait for their leases to lapse.
                 // Stop renewing them first: if handing back fails too, the
                 // leases lapse and the jobs are rescued.
-                let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-                self.release_held(&ids);
-                self.store().release_jobs(&self.config.owner, &ids).await?;
+                let claims: Vec<(i64, i64)> = jobs.iter().map(|j| (j.id, j.claims)).collect();
+                self.release_held(claims.iter().copied());
+                self.store().release_jobs(&self.config.owner, &claims).await?;
                 return Err(error);
             }
         };
@@ -270,7 +281,7 @@ impl QueueWorker {
     /// take the batch's started runs with it: the lease is let go either
     /// way, so a job the store could not fail lapses and is rescued.
     async fn fail_leased(&self, lease: &JobLease, message: &str) {
-        self.release_held(&[lease.job_id]);
+        self.release_held([(lease.job_id, lease.claim)]);
         if let Err(error) = self.store().fail_job(lease, "permanent", message).await {
             let error = format!("{error:#}");
             tracing::warn!(job = lease.job_id, %error, "failing a job that cannot run failed; it is rescued when its lease lapses");
@@ -307,7 +318,7 @@ impl QueueWorker {
     async fn write_completions(&self, batch: Vec<Finished>) {
         let records: Vec<_> =
             batch.iter().map(|finished| self.runner.completion(&finished.run, Some(self.action(finished)))).collect();
-        let job_ids: Vec<i64> = batch.iter().map(|f| f.job.id).collect();
+        let claims: Vec<(i64, i64)> = batch.iter().map(|f| (f.job.id, f.job.claims)).collect();
         match self.complete_runs_retrying(&records).await {
             Ok(recorded) => {
                 let now = self.store().now();
@@ -345,10 +356,10 @@ impl QueueWorker {
             // The jobs stay running under our lease; once we stop renewing
             // it they are rescued and run again.
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), jobs = job_ids.len(), "recording finished runs failed")
+                tracing::error!(error = %format!("{error:#}"), jobs = claims.len(), "recording finished runs failed")
             }
         }
-        self.release_held(&job_ids);
+        self.release_held(claims);
     }
 
     /// Write `records`, trying again while the database cannot be used (down,
@@ -374,11 +385,24 @@ impl QueueWorker {
         }
     }
 
-    /// Stop renewing the leases of `ids`.
-    fn release_held(&self, ids: &[i64]) {
+    /// Take the run of job `id` out of those executing, if it runs for
+    /// `claim` (a later claim's run goes on).
+    fn stop_executing(&self, id: i64, claim: i64) -> Option<AbortHandle> {
+        let mut executing = self.executing.lock().unwrap();
+        match executing.get(&id) {
+            Some((running_for, _)) if *running_for == claim => executing.remove(&id).map(|(_, run)| run),
+            _ => None,
+        }
+    }
+
+    /// Stop renewing the leases of these claims (job id, claim), each
+    /// while it is the job's claim held.
+    fn release_held(&self, claims: impl IntoIterator<Item = (i64, i64)>) {
         let mut held = self.held.lock().unwrap();
-        for id in ids {
-            held.remove(id);
+        for (id, claim) in claims {
+            if held.get(&id) == Some(&claim) {
+                held.remove(&id);
+            }
         }
     }
 
@@ -407,8 +431,11 @@ impl QueueWorker {
         if unfinished.is_empty() {
             return;
         }
-        for id in &unfinished {
-            if let Ok(Some(job)) = self.store().job(*id).await
+        for &(id, claim) in &unfinished {
+            // Still this claim's: a run of a lease lost unnoticed is another's now.
+            if let Ok(Some(job)) = self.store().job(id).await
+                && job.claims == claim
+                && job.state == JobState::Running
                 && let Some(run_id) = job.sync_run_id
             {
                 let _ = self
@@ -441,17 +468,15 @@ impl QueueWorker {
                     continue;
                 }
             };
-            let lost: Vec<i64> = held.into_iter().filter(|id| !renewed.contains(id)).collect();
-            let mut executing = self.executing.lock().unwrap();
-            for id in &lost {
+            let lost: Vec<(i64, i64)> = held.into_iter().filter(|(id, _)| !renewed.contains(id)).collect();
+            for &(id, claim) in &lost {
                 // A run already executed is fenced when its completion is written.
-                if let Some(run) = executing.remove(id) {
+                if let Some(run) = self.stop_executing(id, claim) {
                     run.abort();
                     tracing::warn!(job = id, "the job's lease was lost (it was rescued); its run was stopped");
                 }
             }
-            drop(executing);
-            self.release_held(&lost);
+            self.release_held(lost);
         }
     }
 

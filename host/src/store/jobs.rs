@@ -399,18 +399,21 @@ impl Store {
         }
     }
 
-    /// Extend the leases `owner` holds on `ids`. Returns the ids it still
-    /// held: a job missing from them was rescued, and its run must stop.
-    pub async fn renew_leases(&self, owner: &str, ids: &[i64], lease_ms: i64) -> Result<Vec<i64>> {
-        if ids.is_empty() {
+    /// Extend the leases `owner` holds on these claims (job id, claim).
+    /// Returns the ids of those it still held: a job missing from them was
+    /// rescued (and may have been claimed again), and its run must stop.
+    pub async fn renew_leases(&self, owner: &str, claims: &[(i64, i64)], lease_ms: i64) -> Result<Vec<i64>> {
+        if claims.is_empty() {
             return Ok(Vec::new());
         }
+        let (ids, claim_matches) = claims_match(self.backend());
         let sql = format!(
-            "UPDATE jobs SET lease_expires_at = $3 WHERE {} AND lease_owner = $2 AND state = 'running' RETURNING id",
-            super::json_ids_match(self.backend(), "id", 1)
+            "UPDATE jobs SET lease_expires_at = $3 WHERE {ids} AND lease_owner = $2 AND {claim_matches}
+             AND state = 'running' RETURNING id"
         );
+        let claims: BTreeMap<String, i64> = claims.iter().map(|(id, claim)| (id.to_string(), *claim)).collect();
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(super::json_param(&ids))
+            .bind(super::json_param(&claims))
             .bind(owner)
             .bind(self.now() + lease_ms)
             .fetch_all(self.pool())
@@ -541,17 +544,19 @@ impl Store {
         apply(&mut *self.pool().acquire().await?, lease, action, self.now()).await
     }
 
-    /// Hand back jobs `owner` holds without counting the attempt (graceful shutdown).
-    pub async fn release_jobs(&self, owner: &str, ids: &[i64]) -> Result<u64> {
+    /// Hand back jobs `owner` holds on these claims (job id, claim) without
+    /// counting the attempt (graceful shutdown).
+    pub async fn release_jobs(&self, owner: &str, claims: &[(i64, i64)]) -> Result<u64> {
         let mut released = 0;
-        for id in ids {
-            released += sqlx::query(
-                "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $3, updated_at = $3,
+        for (id, claim) in claims {
+            released += sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $4, updated_at = $4,
                      lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-            )
+                 WHERE {HELD}"
+            )))
             .bind(id)
             .bind(owner)
+            .bind(claim)
             .bind(self.now())
             .execute(self.pool())
             .await?
@@ -998,23 +1003,10 @@ pub(super) async fn complete_held(conn: &mut Connection, leases: &[&JobLease]) -
     for lease in leases {
         by_owner.entry(&lease.owner).or_default().insert(lease.job_id.to_string(), lease.claim);
     }
-    // The claims come as one JSON object keyed by job id, looked up per
-    // row (PostgreSQL reads it once: the scalar subquery); joining rows of
-    // (id, owner, claim) took 40% longer. No `state = 'running'`: the
-    // owner implies it (see HELD), and naming the state lets PostgreSQL scan
-    // the partial index `jobs_one_running`, every running job, per batch.
-    let (ids, claim_matches) = match Backend::of(conn) {
-        Backend::Postgres => (
-            "id = ANY(ARRAY(SELECT key::bigint FROM jsonb_object_keys($1::jsonb) AS key))",
-            "claims = ((SELECT $1::jsonb) ->> id::text)::bigint",
-        ),
-        // A lookup per row would parse the JSON again; SQLite reads an
-        // uncorrelated subquery into a table once.
-        Backend::Sqlite => (
-            "id IN (SELECT CAST(key AS INTEGER) FROM json_each($1))",
-            "(id, claims) IN (SELECT CAST(key AS INTEGER), value FROM json_each($1))",
-        ),
-    };
+    // No `state = 'running'`: the owner implies it (see HELD), and naming
+    // the state lets PostgreSQL scan the partial index `jobs_one_running`,
+    // every running job, per batch.
+    let (ids, claim_matches) = claims_match(Backend::of(conn));
     let sql = format!("DELETE FROM jobs WHERE {ids} AND lease_owner = $2 AND {claim_matches} RETURNING id");
     let mut completed = BTreeSet::new();
     for (owner, claims) in by_owner {
@@ -1026,6 +1018,25 @@ pub(super) async fn complete_held(conn: &mut Connection, leases: &[&JobLease]) -
         completed.extend(deleted);
     }
     Ok(completed)
+}
+
+/// SQL: the job is one of `$1`, a JSON object of claims keyed by job id
+/// (its ids, and their claims). Looked up per row (PostgreSQL reads the
+/// object once: the scalar subquery); joining rows of (id, owner, claim)
+/// took 40% longer.
+fn claims_match(backend: Backend) -> (&'static str, &'static str) {
+    match backend {
+        Backend::Postgres => (
+            "id = ANY(ARRAY(SELECT key::bigint FROM jsonb_object_keys($1::jsonb) AS key))",
+            "claims = ((SELECT $1::jsonb) ->> id::text)::bigint",
+        ),
+        // A lookup per row would parse the JSON again; SQLite reads an
+        // uncorrelated subquery into a table once.
+        Backend::Sqlite => (
+            "id IN (SELECT CAST(key AS INTEGER) FROM json_each($1))",
+            "(id, claims) IN (SELECT CAST(key AS INTEGER), value FROM json_each($1))",
+        ),
+    }
 }
 
 /// Count a checkpoint of `lease`'s job, if the lease is still held; the job
