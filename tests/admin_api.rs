@@ -484,6 +484,7 @@ async fn integrations_through_the_api() {
     assert_eq!(row["run"], Value::Null);
     // The only tasks are the host's own.
     let tasks = api.ok("/api/updates?filter=tasks").await["rows"].clone();
+    let prune = tasks[0]["id"].to_string();
     let tasks: Vec<(&str, &str)> = (tasks.as_array().unwrap().iter())
         .map(|row| (row["plugin_id"].as_str().unwrap(), row["instance_type"].as_str().unwrap()))
         .collect();
@@ -603,6 +604,36 @@ async fn integrations_through_the_api() {
     assert_eq!(api.call(Method::DELETE, &format!("/api/groups/{group_id}?confirm=true"), None).await.status, 204);
     assert_eq!(api.get(&format!("/api/integrations/{id}")).await.status, 404, "deleted with its group");
     assert_eq!(api.call(Method::DELETE, &format!("/api/groups/{group_id}"), None).await.status, 404);
+
+    // The change feed tells its reader the events went, until the history
+    // task prunes deleted events; then the reader's cursor has expired.
+    let feed = |cursor: String| {
+        let api = &api;
+        async move {
+            api.get(&format!("/api/events?integration={id}&kind=transaction&order=change&limit=1000{cursor}")).await
+        }
+    };
+    let deleted = feed(cursor.clone()).await;
+    let deleted = deleted.body["events"].as_array().unwrap();
+    assert!(deleted.iter().all(|e| e["deleted"] == true && e["data"] == json!({})), "{deleted:?}");
+    let deletions = deleted.len();
+    let deleted: std::collections::BTreeSet<String> =
+        deleted.iter().map(|e| e["external_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!((deletions, &deleted), (changed.len(), &changed), "every event of the integration, once");
+    std::fs::write(inlet.dir().join("inlet.toml"), "deleted_events_max_age_days = 0\n").unwrap();
+    let pruned = text(&inlet.run(&["sync", &prune]).await.stdout);
+    assert!(pruned.contains("run "), "{pruned}");
+    let expired = feed(cursor).await;
+    assert_eq!(
+        (expired.status, expired.body["error"]["code"].as_str()),
+        (410, Some("cursor-expired")),
+        "{}",
+        expired.body
+    );
+    assert!(expired.body["error"]["message"].as_str().unwrap().contains("read the feed again from its start"));
+    let from_start = feed(String::new()).await;
+    assert_eq!(from_start.status, 200);
+    assert_eq!(from_start.body["events"], json!([]), "nothing of the integration is left");
 }
 
 /// The failed list: a run refused for good lands there; retry one, retry

@@ -1522,22 +1522,21 @@ async fn record_pages_follow_their_cursor_and_filters(b: Backend) {
 conformance!(event_changes, the_event_change_feed_misses_no_late_changed_or_deleted_event);
 async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backend) {
     use inlet::domain::records::{RecordClass, Tombstone};
-    use inlet::store::records::ChangePosition;
+    use inlet::store::records::FeedCursor;
     let s = &b.store;
     let a = integration(s, "a", None).await;
     // Follow the feed from `after` in pages of two: the ids read (deleted
     // ones marked) and the cursor to go on from.
-    let follow = |mut after: Option<ChangePosition>| async move {
+    let follow = |mut after: Option<FeedCursor>| async move {
         let mut seen = Vec::new();
         loop {
-            let page = s.event_changes_page(&filter(a, None, None, 3), after).await.unwrap();
-            let full = page.len() == 3;
-            for (event, position) in page.into_iter().take(2) {
-                assert!(after.is_none_or(|after| position > after), "the feed went back");
-                let mark = if event.deleted { " deleted" } else { "" };
-                seen.push(format!("{}{mark}", event.event.external_id));
-                after = Some(position);
+            let page = s.event_changes_page(&filter(a, None, None, 3), after).await.unwrap().unwrap();
+            for (_, position) in &page.changes {
+                assert!(after.is_none_or(|after| *position > after.position), "the feed went back");
             }
+            let full = page.changes.len() == 2;
+            seen.extend(feed_names(page.changes));
+            after = Some(page.next);
             if !full {
                 return (seen, after);
             }
@@ -1546,7 +1545,7 @@ async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backen
     // The changes after `after`, once there are some: on PostgreSQL the feed
     // waits for every older transaction of the server to end, and tests of
     // other databases share it.
-    let changes_after = |after: Option<ChangePosition>| async move {
+    let changes_after = |after: Option<FeedCursor>| async move {
         support::eventually(20, "changes after the cursor", || async move {
             let (seen, cursor) = follow(after).await;
             (!seen.is_empty()).then_some((seen, cursor))
@@ -1578,7 +1577,7 @@ async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backen
     store_batch(s, b2, batch(vec![event(6, 600)], vec![])).await;
     let everything = |after| async move {
         let filter = RecordFilter { integration_id: None, ..filter(a, None, None, 100) };
-        s.event_changes_page(&filter, after).await.unwrap()
+        s.event_changes_page(&filter, after).await.unwrap().unwrap().changes
     };
     let global = support::eventually(20, "b's change", || async move {
         let page = everything(cursor).await;
@@ -1588,7 +1587,7 @@ async fn the_event_change_feed_misses_no_late_changed_or_deleted_event(b: Backen
     assert!(s.delete_integration(b2).await.unwrap());
     store_batch(s, a, batch(vec![event(7, 700)], vec![])).await;
     let after_delete = support::eventually(20, "a's change after b went", || async move {
-        let seen = feed_names(everything(Some(global)).await);
+        let seen = feed_names(everything(Some(FeedCursor::at(global))).await);
         seen.contains(&"e7".to_string()).then_some(seen)
     })
     .await;
@@ -1619,6 +1618,7 @@ conformance!(feed_of_deletions, the_event_change_feed_tells_of_events_deleted_wi
 async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or_group(b: Backend) {
     use inlet::domain::records::{RecordClass, Tombstone};
     use inlet::store::groups::GroupDeletion;
+    use inlet::store::records::FeedCursor;
     let s = &b.store;
     let a = integration(s, "a", None).await;
     let kept = integration(s, "kept", None).await;
@@ -1653,10 +1653,12 @@ async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or
     }
     // The feed's filters apply to them as to any event.
     let odd = RecordFilter { kind: Some("odd"), ..filter(a, None, None, 100) };
-    assert_eq!(feed_names(s.event_changes_page(&odd, cursor).await.unwrap()), ["e1 deleted"]);
+    let odd_page = s.event_changes_page(&odd, cursor.map(FeedCursor::at)).await.unwrap().unwrap();
+    assert_eq!(feed_names(odd_page.changes), ["e1 deleted"]);
     let stranger = s.insert_group("test", "stranger", &Credentials::default()).await.unwrap();
     let elsewhere = RecordFilter { group_id: Some(stranger), ..by_group };
-    assert!(s.event_changes_page(&elsewhere, cursor).await.unwrap().is_empty(), "another group's feed");
+    let elsewhere_page = s.event_changes_page(&elsewhere, cursor.map(FeedCursor::at)).await.unwrap().unwrap();
+    assert!(elsewhere_page.changes.is_empty(), "another group's feed");
     let live = s.events_page(&RecordFilter { integration_id: None, ..filter(a, None, None, 100) }, None).await;
     assert_eq!(live.unwrap().len(), 1, "only kept's event is live");
 
@@ -1702,6 +1704,71 @@ async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or
     }
 }
 
+conformance!(pruned_deletions, deleted_events_are_pruned_after_their_retention_and_cursors_before_them_expire);
+async fn deleted_events_are_pruned_after_their_retention_and_cursors_before_them_expire(b: Backend) {
+    use inlet::domain::records::{RecordClass, Tombstone};
+    use inlet::store::records::FeedCursor;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let other = integration(s, "other", None).await;
+    let batch = |events, deleted| Records { objects: vec![], events, blocks: vec![], deleted };
+    let everything = &RecordFilter { integration_id: None, ..filter(a, None, None, 2) };
+    // A page of one change of every integration's, and where it leaves its reader.
+    let one = |after: Option<FeedCursor>| async move {
+        let page = s.event_changes_page(everything, after).await.unwrap();
+        page.map(|page| (feed_names(page.changes), page.next))
+    };
+
+    // A reader starts; then e2 is deleted upstream at START, and e3 with
+    // its integration a second later.
+    store_batch(s, a, batch(vec![event(1, 100), event(2, 200)], vec![])).await;
+    let (page, early_e1) = one(None).await.unwrap();
+    assert_eq!(page, ["e1"], "pages of one");
+    // And a reader of a's odd events only, which none of the deletions touch.
+    let odd = &filter(a, Some("odd"), None, 100);
+    let quiet = s.event_changes_page(odd, None).await.unwrap().unwrap();
+    assert_eq!(feed_names(quiet.changes), ["e1"]);
+    let gone = Tombstone { class: RecordClass::Event, kind: "even".into(), external_id: "e2".into() };
+    store_batch(s, a, batch(vec![], vec![gone])).await;
+    b.clock.advance(1_000);
+    store_batch(s, other, batch(vec![event(3, 300)], vec![])).await;
+    assert!(s.delete_integration(other).await.unwrap());
+    let all = changes_after(s, &RecordFilter { limit: 100, ..*everything }, None, 3).await;
+    assert_eq!(feed_names(all.clone()), ["e1", "e2 deleted", "e3 deleted"]);
+    let (read_e2, read_e3) = (all[1].1, all[2].1);
+    assert_eq!(s.prune_deleted_events(START).await.unwrap(), 0, "none deleted before the retention's start");
+    // It reads again, and its page (not full) takes it past both deletions.
+    let quiet = s.event_changes_page(odd, Some(quiet.next)).await.unwrap().unwrap();
+    assert!(quiet.changes.is_empty());
+    assert_eq!(one(Some(early_e1)).await.unwrap().0, ["e2 deleted"], "no prune, no expiry");
+
+    // The upstream deletion pruned: the reader that started before it and
+    // has not read it must start again; one that read it goes on.
+    assert_eq!(s.prune_deleted_events(START + 1).await.unwrap(), 1);
+    assert_eq!(one(Some(early_e1)).await.unwrap_err().pruned_through, read_e2, "expired");
+    assert_eq!(one(Some(FeedCursor::at(read_e2))).await.unwrap().0, ["e3 deleted"]);
+    // From the start, page by page, it is not listed, and nothing expires.
+    let (page, again_e1) = one(None).await.unwrap();
+    assert_eq!(page, ["e1"]);
+    let (page, again_e3) = one(Some(again_e1)).await.unwrap();
+    assert_eq!(page, ["e3 deleted"]);
+    assert_eq!(one(Some(again_e3)).await.unwrap().0, Vec::<String>::new());
+    assert_eq!(s.events_page(everything, None).await.unwrap().len(), 1, "the live event stays");
+
+    // The deletion with the integration pruned: a reader that started
+    // before it and stopped before it expires. One that started after it
+    // (however slowly it reads), that read it, or whose filter never had
+    // it, goes on.
+    assert_eq!(s.prune_deleted_events(START + 1_001).await.unwrap(), 1);
+    assert_eq!(one(Some(FeedCursor::at(read_e2))).await.unwrap_err().pruned_through, read_e3);
+    assert_eq!(one(Some(again_e1)).await.unwrap().0, Vec::<String>::new(), "started after the deletion");
+    assert_eq!(one(Some(again_e3)).await.unwrap().0, Vec::<String>::new());
+    let quiet = s.event_changes_page(odd, Some(quiet.next)).await.unwrap().map(|page| feed_names(page.changes));
+    assert_eq!(quiet, Ok(vec![]), "a quiet filter's reader is not expired by others' deletions");
+    assert_eq!(one(None).await.unwrap().0, ["e1"]);
+    assert_eq!(s.prune_deleted_events(START + 1_001).await.unwrap(), 0);
+}
+
 /// The feed's changes after `after`, once there are `expected` of them: on
 /// PostgreSQL the feed waits for every older transaction of the server to
 /// end, and tests of other databases share it.
@@ -1712,7 +1779,12 @@ async fn changes_after(
     expected: usize,
 ) -> Vec<(inlet::store::records::EventRow, inlet::store::records::ChangePosition)> {
     support::eventually(20, "the feed's changes", || async move {
-        let page = s.event_changes_page(filter, after).await.unwrap();
+        let page = s
+            .event_changes_page(filter, after.map(inlet::store::records::FeedCursor::at))
+            .await
+            .unwrap()
+            .unwrap()
+            .changes;
         (page.len() >= expected).then_some(page)
     })
     .await

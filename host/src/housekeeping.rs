@@ -20,7 +20,7 @@ const GROUP_NAME: &str = "host";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostTask {
-    /// Delete runs, webhook deliveries and processed batches past the history limits.
+    /// Delete runs, webhook deliveries, processed batches and deleted events past the history limits.
     PruneHistory,
     /// Refresh the access tokens that would lapse before this task runs again.
     RefreshTokens,
@@ -101,6 +101,7 @@ pub struct Housekeeping {
     pub history_max_age: Duration,
     pub history_max_runs: i64,
     pub processed_batches_max_age: Duration,
+    pub deleted_events_max_age: Duration,
 }
 
 impl Housekeeping {
@@ -113,13 +114,15 @@ impl Housekeeping {
     }
 
     async fn prune_history(&self) -> Result<(String, i64)> {
-        let before = self.store.now() - self.history_max_age.as_millis() as i64;
-        let runs = self.store.prune_sync_runs(before, self.history_max_runs).await?;
-        let deliveries = self.store.prune_webhook_deliveries(before).await?;
-        let batches_before = self.store.now() - self.processed_batches_max_age.as_millis() as i64;
-        let batches = self.store.prune_processed_batches(batches_before).await?;
-        let message = format!("pruned {runs} runs, {deliveries} webhook deliveries and {batches} processed batches");
-        Ok((message, (runs + deliveries + batches) as i64))
+        let before = |max_age: Duration| self.store.now() - max_age.as_millis() as i64;
+        let runs = self.store.prune_sync_runs(before(self.history_max_age), self.history_max_runs).await?;
+        let deliveries = self.store.prune_webhook_deliveries(before(self.history_max_age)).await?;
+        let batches = self.store.prune_processed_batches(before(self.processed_batches_max_age)).await?;
+        let events = self.store.prune_deleted_events(before(self.deleted_events_max_age)).await?;
+        let message = format!(
+            "pruned {runs} runs, {deliveries} webhook deliveries, {batches} processed batches and {events} deleted events"
+        );
+        Ok((message, (runs + deliveries + batches + events) as i64))
     }
 
     /// Refresh every renewable token that expires before the next run of

@@ -144,6 +144,7 @@ impl Host {
             oauth: Arc::clone(&oauth),
             history_max_age: settings.history_max_age,
             processed_batches_max_age: settings.processed_batches_max_age,
+            deleted_events_max_age: settings.deleted_events_max_age,
             history_max_runs: settings.history_max_runs,
         };
         let queue_wake: BTreeMap<&'static str, Arc<Notify>> =

@@ -23,8 +23,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: `unauthorized`, `not-found`, `bad-json`, `invalid`,
-    /// `conflict` codes such as `paused`, `too-soon`, `database-unavailable`,
-    /// `internal`, ...
+    /// `conflict` codes such as `paused`, `too-soon`, `cursor-expired`
+    /// (410), `database-unavailable`, `internal`, ...
     pub code: String,
     /// For a person: what was wrong and what is allowed.
     pub message: String,

@@ -4,9 +4,10 @@
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::QueryParams;
-use crate::store::records::{BlockRow, ChangePosition, EventRow, ObjectRow, RecordFilter};
+use crate::store::records::{BlockRow, ChangePosition, EventRow, FeedCursor, ObjectRow, RecordFilter};
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -104,8 +105,8 @@ pub struct EventPage {
     /// In the order asked for.
     pub events: Vec<EventRow>,
     /// Where the next page starts. In time order it is absent on the last
-    /// page; the change feed has no last page, and gives one whenever a
-    /// change was read: an empty page there means nothing changed yet.
+    /// page; the change feed has no last page and always gives one: an
+    /// empty page there means nothing changed yet.
     pub next_cursor: Option<String>,
 }
 
@@ -122,7 +123,9 @@ pub struct BlockPage {
 }
 
 #[utoipa::path(get, path = "/api/events", tag = "data", params(RecordQuery),
-    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody),
+        (status = 410, description = "`order=change` with a cursor from before a deleted event pruned since \
+            it was given out: read the feed again from its start, without a cursor", body = ErrorBody)))]
 pub async fn events(
     State(api): State<ApiState>,
     QueryParams(query): QueryParams<RecordQuery>,
@@ -131,18 +134,36 @@ pub async fn events(
     let filter = query.filter()?;
     let store = api.host.store();
     if query.order == RecordOrder::Change {
-        // "c<transaction>.<change>": the last change of the previous page.
+        // "c<transaction>.<change>.<prunes>.<started at>": where the previous
+        // page left its reader (see `FeedCursor`). Cursors given out before
+        // prunes were counted are "c<transaction>.<change>".
         let after = query.cursor(|cursor| {
-            let (xact, seq) = cursor.strip_prefix('c')?.split_once('.')?;
-            Some(ChangePosition { xact: xact.parse().ok()?, seq: seq.parse().ok()? })
+            let parts: Option<Vec<i64>> = cursor.strip_prefix('c')?.split('.').map(|part| part.parse().ok()).collect();
+            match parts?[..] {
+                [xact, seq] => Some(FeedCursor::at(ChangePosition { xact, seq })),
+                [xact, seq, prunes, started_xact, started_seq] => Some(FeedCursor {
+                    position: ChangePosition { xact, seq },
+                    prunes,
+                    started_at: ChangePosition { xact: started_xact, seq: started_seq },
+                }),
+                _ => None,
+            }
         })?;
-        let mut changes = store.event_changes_page(&filter, after).await?;
-        crate::store::next_page(&mut changes, filter.limit);
-        // A feed has no last page: the cursor after the last change (or the
-        // one given, when nothing changed since) is where to ask again later.
-        let last = changes.last().map(|(_, position)| *position).or(after);
-        let next_cursor = last.map(|last| format!("c{}.{}", last.xact, last.seq));
-        let events = changes.into_iter().map(|(event, _)| event).collect();
+        let page = store.event_changes_page(&filter, after).await?.map_err(|expired| {
+            let message = format!(
+                "deleted events after this cursor were pruned since it was given out (through change c{}.{}; \
+                 `deleted_events_max_age_days` says how long they are kept): read the feed again from its \
+                 start, without a cursor",
+                expired.pruned_through.xact, expired.pruned_through.seq
+            );
+            ApiError::new(StatusCode::GONE, "cursor-expired", message)
+        })?;
+        // A feed has no last page: the cursor is where to ask again later.
+        let next = page.next;
+        let (position, started_at) = (next.position, next.started_at);
+        let next_cursor =
+            Some(format!("c{}.{}.{}.{}.{}", position.xact, position.seq, next.prunes, started_at.xact, started_at.seq));
+        let events = page.changes.into_iter().map(|(event, _)| event).collect();
         return Ok(Json(EventPage { events, next_cursor }));
     }
     // "<occurred_at>.<id>": the last event of the previous page.

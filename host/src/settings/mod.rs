@@ -70,6 +70,9 @@ struct ConfigFile {
     /// Processed raw batches kept for `inlet reprocess` (default: as long as
     /// the history); 0 keeps none past the next housekeeping.
     processed_batches_max_age_days: Option<u64>,
+    /// Deleted events kept for the change feed to list (default 30): a
+    /// promise to the feed's readers, apart from the history's.
+    deleted_events_max_age_days: Option<u64>,
     history_max_runs: Option<i64>,
     /// Per-queue overrides of the default policies, keyed fetch/process/webhook.
     #[serde(default)]
@@ -163,6 +166,8 @@ pub struct Settings {
     pub history_max_age: Duration,
     /// How long processed batches are kept, to be reprocessed.
     pub processed_batches_max_age: Duration,
+    /// How long deleted events stay in the change feed.
+    pub deleted_events_max_age: Duration,
     pub history_max_runs: i64,
     /// Each queue's policy (the config file's changes to the defaults), by name.
     queue_policies: BTreeMap<String, QueuePolicy>,
@@ -304,6 +309,8 @@ impl Settings {
         anyhow::ensure!(pause_after_failures >= 1, "config: pause_after_failures must be at least 1");
         let webhook_max_mb = at_least_one("webhook_mb", limits.webhook_mb)?.unwrap_or(16);
         anyhow::ensure!(webhook_max_mb <= 1024, "config: limits.webhook_mb must be at most 1024");
+        // Retention periods, in days (30 by default).
+        let retention = |days: Option<u64>| Duration::from_secs(days.unwrap_or(30) * 86_400);
         Ok(Settings {
             data_dir,
             database_url,
@@ -313,10 +320,9 @@ impl Settings {
             pause_after_failures,
             job_lease: Duration::from_secs(file.job_lease_seconds.unwrap_or(30).max(1)),
             shutdown_grace: Duration::from_secs(file.shutdown_grace_seconds.unwrap_or(30)),
-            history_max_age: Duration::from_secs(file.history_max_age_days.unwrap_or(30) * 86_400),
-            processed_batches_max_age: Duration::from_secs(
-                file.processed_batches_max_age_days.or(file.history_max_age_days).unwrap_or(30) * 86_400,
-            ),
+            history_max_age: retention(file.history_max_age_days),
+            processed_batches_max_age: retention(file.processed_batches_max_age_days.or(file.history_max_age_days)),
+            deleted_events_max_age: retention(file.deleted_events_max_age_days),
             history_max_runs: file.history_max_runs.unwrap_or(500),
             queue_policies,
             public_url,

@@ -106,6 +106,48 @@ pub struct ChangePosition {
     pub seq: i64,
 }
 
+impl ChangePosition {
+    /// Before every change.
+    pub const START: ChangePosition = ChangePosition { xact: -1, seq: 0 };
+}
+
+/// Where a reader of the change feed is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedCursor {
+    /// The last change it read, or the place it read through.
+    pub position: ChangePosition,
+    /// How many prunes of deleted events its reads had seen (see
+    /// [`Store::prune_deleted_events`]).
+    pub prunes: i64,
+    /// Where the feed had got to when its reader started from the start: a
+    /// deletion up to there was of an event it never read, so a prune of it
+    /// expires nothing of the reader's, however long it takes to catch up.
+    pub started_at: ChangePosition,
+}
+
+impl FeedCursor {
+    /// A place, with no prunes seen: every prune is checked against it.
+    pub fn at(position: ChangePosition) -> FeedCursor {
+        FeedCursor { position, prunes: 0, started_at: ChangePosition::START }
+    }
+}
+
+/// A page of the change feed, and where its reader is after it.
+#[derive(Debug)]
+pub struct ChangesPage {
+    pub changes: Vec<(EventRow, ChangePosition)>,
+    pub next: FeedCursor,
+}
+
+/// A change feed cursor from before a deleted event that was pruned since
+/// it was given out: its reader missed the deletion, and must read the feed
+/// from its start again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorExpired {
+    /// The last change that prune deleted.
+    pub pruned_through: ChangePosition,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ObjectRow {
     pub id: i64,
@@ -171,6 +213,17 @@ fn change_horizon(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)",
         Backend::Sqlite => "1",
+    }
+}
+
+/// SQL: the prunes of deleted events done, and the change position every
+/// change up to which has committed (below the horizon; on SQLite, the last
+/// change number).
+fn feed_bounds(backend: Backend) -> String {
+    let prunes = "(SELECT COALESCE(MAX(prune), 0) FROM event_feed_prunes)";
+    match backend {
+        Backend::Postgres => format!("SELECT {prunes}, {} - 1, CAST({} AS BIGINT)", change_horizon(backend), i64::MAX),
+        Backend::Sqlite => format!("SELECT {prunes}, 0, (SELECT last FROM event_change_counter)"),
     }
 }
 
@@ -330,13 +383,21 @@ impl Store {
     /// change, in the order the changes committed. An event that arrives late
     /// with an older time still comes after the cursor, unlike in time order.
     /// An event deleted with its integration is listed from
-    /// `event_deletions`, by what identifies it (its data is `{}`).
+    /// `event_deletions`, by what identifies it (its data is `{}`). Deleted
+    /// events are kept until [`Store::prune_deleted_events`]; a cursor from
+    /// before one pruned since it was given out has expired. `filter.limit`
+    /// is one more than the page's size.
     pub async fn event_changes_page(
         &self,
         filter: &RecordFilter<'_>,
-        after: Option<ChangePosition>,
-    ) -> Result<Vec<(EventRow, ChangePosition)>> {
-        let after = after.unwrap_or(ChangePosition { xact: -1, seq: 0 });
+        cursor: Option<FeedCursor>,
+    ) -> Result<Result<ChangesPage, CursorExpired>> {
+        let after = cursor.map_or(ChangePosition::START, |c| c.position);
+        // Read before the page, so the page reflects them: the prunes it
+        // need not be told of again, and a place it reads through.
+        let (prunes, xact, seq) =
+            sqlx::query_as(sqlx::AssertSqlSafe(feed_bounds(self.backend()))).fetch_one(self.pool()).await?;
+        let read_through = ChangePosition { xact, seq };
         let unread = format!(
             "(change_xact > $5 OR (change_xact = $5 AND change_seq > $6)) AND change_xact < {}",
             change_horizon(self.backend())
@@ -353,12 +414,92 @@ impl Store {
         );
         let query = bind_event_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, (Some(after.xact), after.seq));
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter()
+        // Looked at after the page: a prune that the page's read did not
+        // see listed what it pruned; one it saw is seen here too.
+        if let Some(cursor) = cursor
+            && let Some(pruned_through) = self.pruned_after(cursor).await?
+        {
+            return Ok(Err(CursorExpired { pruned_through }));
+        }
+        let mut changes = rows
+            .iter()
             .map(|row| {
                 let position = ChangePosition { xact: row.try_get("change_xact")?, seq: row.try_get("change_seq")? };
                 Ok((event_row(row)?, position))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let position = match super::next_page(&mut changes, filter.limit) {
+            Some((_, last)) => last,
+            // The page holds every change up to where it read through: a
+            // reader of a quiet filter moves on, past prunes of others' changes.
+            None => changes.last().map_or(after, |(_, last)| *last).max(read_through),
+        };
+        let started_at = cursor.map_or(read_through, |c| c.started_at);
+        Ok(Ok(ChangesPage { changes, next: FeedCursor { position, prunes, started_at } }))
+    }
+
+    /// The last change deleted by a prune that `cursor`'s reader has not
+    /// seen and that deleted a change it may have missed: after both its
+    /// position and where it started.
+    async fn pruned_after(&self, cursor: FeedCursor) -> Result<Option<ChangePosition>> {
+        let missed_after = cursor.position.max(cursor.started_at);
+        let pruned: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT change_xact, change_seq FROM event_feed_prunes
+             WHERE prune > $1 AND (change_xact > $2 OR (change_xact = $2 AND change_seq > $3))
+             ORDER BY change_xact DESC, change_seq DESC LIMIT 1",
+        )
+        .bind(cursor.prunes)
+        .bind(missed_after.xact)
+        .bind(missed_after.seq)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(pruned.map(|(xact, seq)| ChangePosition { xact, seq }))
+    }
+
+    /// Delete the events deleted before `before` (upstream, or with their
+    /// integration), which only the change feed still listed, as the next
+    /// prune: a cursor given out before it, from before the last change it
+    /// deleted, has expired. Returns how many were deleted.
+    pub async fn prune_deleted_events(&self, before: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        if self.backend() == Backend::Postgres {
+            // Prunes take turns, so their numbers commit in order: a reader
+            // that saw prune n saw every one before it. Readers go on.
+            sqlx::query("LOCK TABLE event_feed_prunes IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        }
+        let last: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT change_xact, change_seq FROM events WHERE deleted_at < $1
+             UNION ALL SELECT change_xact, change_seq FROM event_deletions WHERE deleted_at < $1
+             ORDER BY change_xact DESC, change_seq DESC LIMIT 1",
+        )
+        .bind(before)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((xact, seq)) = last else {
+            return Ok(0);
+        };
+        // Up to the change recorded, whatever commits meanwhile.
+        let mut pruned = 0;
+        for table in ["events", "event_deletions"] {
+            let sql = format!(
+                "DELETE FROM {table}
+                 WHERE deleted_at < $1 AND (change_xact < $2 OR (change_xact = $2 AND change_seq <= $3))"
+            );
+            let deleted = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(xact).bind(seq).execute(&mut *tx);
+            pruned += deleted.await?.rows_affected();
+        }
+        if pruned > 0 {
+            sqlx::query(
+                "INSERT INTO event_feed_prunes (prune, change_xact, change_seq)
+                 SELECT COALESCE(MAX(prune), 0) + 1, $1, $2 FROM event_feed_prunes",
+            )
+            .bind(xact)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(pruned)
     }
 
     /// A page of live objects in id order after `after`, filtered on kind and
