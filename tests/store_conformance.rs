@@ -1993,6 +1993,15 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
     let in_group =
         IntegrationFilter { group_id: Some(other), name_contains: Some("monzo".into()), ..Default::default() };
     assert_eq!(matching(in_group).await, [elsewhere], "filters combine");
+    // By instance type: the Updates view's tasks, and all but them.
+    use inlet::store::integrations::InstanceTypes;
+    let types = |pairs: &[(&str, &str)]| pairs.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+    let of_types = |instance_types| IntegrationFilter { instance_types, ..Default::default() };
+    let tasks = types(&[("other", "things"), ("test", "none such")]);
+    assert_eq!(matching(of_types(InstanceTypes::Only(tasks))).await, [elsewhere]);
+    assert_eq!(matching(of_types(InstanceTypes::AllBut(types(&[("other", "things")])))).await, ids);
+    assert_eq!(matching(of_types(InstanceTypes::Only(vec![]))).await, Vec::<i64>::new(), "no types, none");
+    assert_eq!(matching(of_types(InstanceTypes::AllBut(vec![]))).await.len(), 8, "all but none, all");
     assert_eq!(matching(IntegrationFilter { enabled: Some(false), ..Default::default() }).await, [ids[1]]);
     assert_eq!(matching(IntegrationFilter { enabled: Some(true), ..Default::default() }).await.len(), 7);
     let failed = RunEnd {

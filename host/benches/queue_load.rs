@@ -394,8 +394,9 @@ async fn scale(backend: &str, plugin: &PathBuf, count: usize) -> anyhow::Result<
 const ADMIN_TOKEN: &str = "bench-admin-token";
 
 /// The admin API's listings, timed at each scale.
-const LISTINGS: [(&str, &str); 7] = [
+const LISTINGS: [(&str, &str); 8] = [
     ("the Updates page's first page", "/api/updates?limit=50"),
+    ("the Tasks tab (the host's two tasks among every row)", "/api/updates?limit=50&filter=tasks"),
     ("the API's default page", "/api/updates"),
     ("a name search", "/api/updates?limit=50&name=bench%20999"),
     ("a status no row has, ruled out in the database", "/api/updates?limit=50&status=failed"),

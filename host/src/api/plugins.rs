@@ -2,7 +2,7 @@
 
 use super::ApiState;
 use super::error::ApiResult;
-use crate::domain::manifest::{AuthKind, Quota, WebhookAuth};
+use crate::domain::manifest::{AuthKind, InstanceKind, Quota, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::sync::SyncRunner;
@@ -50,8 +50,7 @@ pub struct InstanceTypeView {
     pub id: String,
     pub name: String,
     pub description: String,
-    /// `integration` or `task`.
-    pub kind: String,
+    pub kind: InstanceKind,
     pub default_schedule: Schedule,
     /// Hosts the manifest declares.
     pub hosts: Vec<String>,
@@ -95,7 +94,7 @@ impl PluginView {
                     id: t.id.clone(),
                     name: t.name.clone(),
                     description: t.description.clone(),
-                    kind: t.kind.as_str().into(),
+                    kind: t.kind,
                     default_schedule: t.default_schedule.clone(),
                     approved_hosts: runner.allowed_hosts(plugin.id(), &t.hosts),
                     hosts: t.hosts.clone(),

@@ -2,7 +2,7 @@
 //! authenticate, the instance types it offers and the hosts they reach.
 
 use crate::schedule::Schedule;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The host's own plugin id: its housekeeping tasks belong to it, and no
 /// plugin file may take it.
@@ -89,21 +89,13 @@ pub enum WebhookAuth {
     SharedSecretHeader(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum InstanceKind {
     /// Pulls or receives data from an upstream service.
     Integration,
     /// Scheduled work with no upstream service (a daily digest).
     Task,
-}
-
-impl InstanceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceKind::Integration => "integration",
-            InstanceKind::Task => "task",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

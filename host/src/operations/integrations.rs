@@ -2,7 +2,7 @@
 
 use super::{OperationError, OperationResult};
 use crate::Host;
-use crate::domain::manifest::InstanceKind;
+use crate::domain::manifest::{HOST_PLUGIN_ID, InstanceKind};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
@@ -124,8 +124,7 @@ pub struct IntegrationView {
     pub id: i64,
     pub plugin_id: String,
     pub instance_type: String,
-    /// `integration` or `task`.
-    pub kind: String,
+    pub kind: InstanceKind,
     pub group_id: i64,
     pub name: String,
     #[schema(value_type = Object)]
@@ -167,7 +166,7 @@ impl IntegrationView {
     pub fn of(host: &Host, integration: Integration) -> IntegrationView {
         let schedule = host.runner.effective_schedule(&integration);
         IntegrationView {
-            kind: instance_kind(host, &integration).into(),
+            kind: instance_kind(host, &integration),
             config: serde_json::from_str(&integration.config).unwrap_or_default(),
             sync_settings: SyncSettingsView {
                 schedule_summary: schedule.summary(),
@@ -191,17 +190,29 @@ impl IntegrationView {
     }
 }
 
-/// `integration` or `task`, from the plugin's manifest (`integration` while
+/// What `integration` is, from its plugin's manifest (an integration while
 /// the plugin is not loaded).
-pub fn instance_kind(host: &Host, integration: &Integration) -> &'static str {
+pub fn instance_kind(host: &Host, integration: &Integration) -> InstanceKind {
     if HostTask::of(integration).is_some() {
-        return InstanceKind::Task.as_str();
+        return InstanceKind::Task;
     }
     host.runner
         .plugins
         .get(&integration.plugin_id)
-        .and_then(|plugin| plugin.instance_type(&integration.instance_type).map(|t| t.kind.as_str()))
-        .unwrap_or("integration")
+        .and_then(|plugin| plugin.instance_type(&integration.instance_type).map(|t| t.kind))
+        .unwrap_or(InstanceKind::Integration)
+}
+
+/// The plugin and instance type of every kind of task: the host's own, and
+/// those of the plugins loaded (see [`instance_kind`]).
+pub fn task_types(host: &Host) -> Vec<(String, String)> {
+    let host_tasks = HostTask::ALL.iter().map(|task| (HOST_PLUGIN_ID.to_string(), task.id().to_string()));
+    let mut types: Vec<(String, String)> = host_tasks.collect();
+    for plugin in host.runner.plugins.plugins() {
+        let tasks = plugin.manifest.instance_types.iter().filter(|t| t.kind == InstanceKind::Task);
+        types.extend(tasks.map(|t| (plugin.id().to_string(), t.id.clone())));
+    }
+    types
 }
 
 /// Up to `limit` integrations and tasks matching `filter`, with ids above

@@ -1,12 +1,13 @@
 //! The Updates view: integrations and tasks with their status, last
 //! success, next run, schedule and the run in flight, a page at a time.
 
-use super::integrations::instance_kind;
+use super::integrations::{instance_kind, task_types};
 use crate::Host;
+use crate::domain::manifest::InstanceKind;
 use crate::domain::queue::Queue;
 use crate::housekeeping::HostTask;
 use crate::status::{UpdateStatus, UpdateStatusKind};
-use crate::store::integrations::{Integration, IntegrationFilter};
+use crate::store::integrations::{InstanceTypes, Integration, IntegrationFilter};
 use crate::store::sync_runs::RunStatus;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -28,8 +29,7 @@ pub struct UpdateRow {
     pub name: String,
     pub plugin_id: String,
     pub instance_type: String,
-    /// `integration` or `task`.
-    pub kind: String,
+    pub kind: InstanceKind,
     /// `processing`, `paused` (with `reason`), `plugin-missing`, `retrying`
     /// (with `attempt`, `max_attempts` and `at`, when it is due), `failed`,
     /// `needs-update` or `up-to-date`.
@@ -76,21 +76,22 @@ pub struct UpdatesQuery {
 
 impl UpdatesQuery {
     fn wants(&self, row: &UpdateRow) -> bool {
-        let kind = match self.kind {
-            UpdatesFilter::All => true,
-            UpdatesFilter::Integrations => row.kind == "integration",
-            UpdatesFilter::Tasks => row.kind == "task",
-        };
-        kind && self.status.is_none_or(|status| row.status.kind() == status)
+        self.status.is_none_or(|status| row.status.kind() == status)
     }
 
-    /// What the database can rule out for the status wanted, so that a rare
-    /// status does not read every row: each status but Processing ranks
-    /// below Paused, and Failed needs a failure streak or failed processing
-    /// (see `UpdateStatus::of`).
+    /// What the database can rule out: the kind wanted, by the instance
+    /// types of tasks (a few among many integrations), and for the status
+    /// wanted, what a rare status cannot be, so that it does not read every
+    /// row: each status but Processing ranks below Paused, and Failed needs
+    /// a failure streak or failed processing (see `UpdateStatus::of`).
     /// `None` when the status contradicts the filter's `enabled`: nothing matches.
-    fn candidates(&self) -> Option<IntegrationFilter> {
+    fn candidates(&self, host: &Host) -> Option<IntegrationFilter> {
         let mut filter = self.integrations.clone();
+        filter.instance_types = match self.kind {
+            UpdatesFilter::All => InstanceTypes::All,
+            UpdatesFilter::Integrations => InstanceTypes::AllBut(task_types(host)),
+            UpdatesFilter::Tasks => InstanceTypes::Only(task_types(host)),
+        };
         let enabled = match self.status {
             None | Some(UpdateStatusKind::Processing) => return Some(filter),
             Some(UpdateStatusKind::Paused) => false,
@@ -116,7 +117,7 @@ pub struct UpdatesPage {
     pub next_cursor: Option<i64>,
 }
 
-/// Kind and status are worked out per row, so a page filtered by them reads
+/// Status is worked out per row, so a page filtered by it reads
 /// the integrations the database matched this many at a time until it is full.
 const CHUNK: i64 = 500;
 
@@ -124,7 +125,7 @@ const CHUNK: i64 = 500;
 pub async fn page(host: &Host, query: &UpdatesQuery, after: Option<i64>, limit: i64) -> Result<UpdatesPage> {
     let wanted = limit.saturating_add(1);
     let chunk = wanted.min(CHUNK);
-    let Some(candidates) = query.candidates() else {
+    let Some(candidates) = query.candidates(host) else {
         return Ok(UpdatesPage { rows: Vec::new(), next_cursor: None });
     };
     let mut rows = Vec::new();
@@ -192,7 +193,7 @@ async fn rows_of(host: &Host, integrations: Vec<Integration>) -> Result<Vec<Upda
         };
         rows.push(UpdateRow {
             id: integration.id,
-            kind: kind.to_string(),
+            kind,
             status_label: status.label(),
             status,
             last_error: last_error.map(|e| e.lines().next().unwrap_or_default().to_string()),

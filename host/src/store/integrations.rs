@@ -64,6 +64,19 @@ pub struct IntegrationFilter {
     pub failing: bool,
     /// Leave out the host's own tasks.
     pub without_host_tasks: bool,
+    /// Only, or all but, these instance types.
+    pub instance_types: InstanceTypes,
+}
+
+/// Which instance types a listing wants, each a plugin id and an instance
+/// type's id: what kind an instance type is (task or integration) is in the
+/// plugins' manifests, which the caller reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InstanceTypes {
+    #[default]
+    All,
+    Only(Vec<(String, String)>),
+    AllBut(Vec<(String, String)>),
 }
 
 pub struct NewIntegration<'a> {
@@ -208,6 +221,11 @@ impl Store {
         if filter.without_host_tasks {
             conditions.text("plugin_id <> ?", HOST_PLUGIN_ID);
         }
+        match &filter.instance_types {
+            InstanceTypes::All => &mut conditions,
+            InstanceTypes::Only(types) => conditions.pair_in(("plugin_id", "instance_type"), types),
+            InstanceTypes::AllBut(types) => conditions.pair_not_in(("plugin_id", "instance_type"), types),
+        };
         let query = conditions.page(COLUMNS, "integrations", after, limit);
         query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
     }

@@ -36,6 +36,31 @@ impl Conditions {
         self.push(&format!("LOWER({column}) LIKE LOWER(?) ESCAPE '!'"), Param::Text(format!("%{escaped}%")))
     }
 
+    /// The pair of `columns` is one of `pairs`.
+    pub fn pair_in(&mut self, columns: (&str, &str), pairs: &[(String, String)]) -> &mut Self {
+        let any = self.pairs_matched(columns, pairs);
+        self.fixed(&any)
+    }
+
+    /// The pair of `columns` is none of `pairs`.
+    pub fn pair_not_in(&mut self, columns: (&str, &str), pairs: &[(String, String)]) -> &mut Self {
+        let any = self.pairs_matched(columns, pairs);
+        self.fixed(&format!("NOT {any}"))
+    }
+
+    /// SQL: the pair of `columns` is one of `pairs` (a few: instance
+    /// types), whose values become parameters.
+    fn pairs_matched(&mut self, (a, b): (&str, &str), pairs: &[(String, String)]) -> String {
+        let mut alternatives = vec!["1 = 0".to_string()];
+        for (value_a, value_b) in pairs {
+            self.params.push(Param::Text(value_a.clone()));
+            self.params.push(Param::Text(value_b.clone()));
+            let n = self.params.len();
+            alternatives.push(format!("({a} = ${} AND {b} = ${n})", n - 1));
+        }
+        format!("({})", alternatives.join(" OR "))
+    }
+
     /// A condition without a parameter.
     pub fn fixed(&mut self, clause: &str) -> &mut Self {
         self.clauses.push(clause.to_string());
