@@ -700,6 +700,48 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     assert_eq!(s.integration(later).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
 }
 
+conformance!(pausing, a_pause_withdraws_every_scheduled_fetch_waiting_to_run_but_not_an_operators_request);
+async fn a_pause_withdraws_every_scheduled_fetch_waiting_to_run_but_not_an_operators_request(b: Backend) {
+    let s = &b.store;
+    let due = integration(s, "due", Some(START - 1_000)).await;
+    let retrying = integration(s, "retrying", Some(START - 1_000)).await;
+    let asked = integration(s, "asked", None).await;
+    let mut queued = s.enqueue_due_fetches(START, 4, 100).await.unwrap();
+    queued.sort();
+    assert_eq!(queued, [due, retrying]);
+    // One run failed and waits out its backoff; the other is due, and no
+    // worker has claimed it yet.
+    let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
+    let first = claimed.iter().find(|j| j.integration_id == Some(retrying)).unwrap();
+    let other = claimed.iter().find(|j| j.integration_id == Some(due)).unwrap();
+    assert!(s.retry_job_at(&JobLease::of(first, "w"), START + 60_000, false, "transient", "503").await.unwrap());
+    assert_eq!(s.release_jobs("w", &[(other.id, other.claims)]).await.unwrap(), 1);
+    s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(due, START) }).await.unwrap();
+    assert!(matches!(s.request_run(&fetch_job(asked, START), 0).await.unwrap(), TriggerOutcome::Queued { .. }));
+
+    for id in [due, retrying, asked] {
+        s.set_integration_paused(id, Some(PauseReason::Operator), None).await.unwrap();
+    }
+    let waiting = |id| async move {
+        let jobs = s.integration_jobs(id).await.unwrap();
+        jobs.iter().map(|j| j.queue).collect::<Vec<_>>()
+    };
+    assert_eq!(waiting(due).await, [Queue::Process], "the due run goes; processing what was stored stays");
+    assert_eq!(waiting(retrying).await, [], "a retry is withdrawn too: nothing runs while paused");
+    assert_eq!(waiting(asked).await, [Queue::Fetch], "an operator asked for this one");
+    assert!(s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap().iter().all(|j| j.integration_id == Some(asked)));
+
+    // A group that needs reconnecting pauses its integrations the same way.
+    let resumed = s.set_integration_paused(retrying, None, Some(START - 1_000)).await.unwrap();
+    assert!(resumed);
+    assert_eq!(s.enqueue_due_fetches(START, 4, 100).await.unwrap(), [retrying]);
+    let group = s.integration(retrying).await.unwrap().unwrap().group_id;
+    let version = s.group_credentials(group).await.unwrap().0.version();
+    let paused = s.mark_group_needs_reconnect(group, version, "refresh token revoked").await.unwrap().unwrap();
+    assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [retrying]);
+    assert_eq!(waiting(retrying).await, []);
+}
+
 /// How a fetch that started at `started_at` on an integration's first
 /// schedule ended, pausing it after three failures in a row.
 fn fetch_end(started_at: i64, success: bool, next_due_at: i64) -> RunEnd {

@@ -386,7 +386,7 @@ impl Store {
         }
         let paused = integrations::pause_group(&mut tx, id, PauseReason::NeedsReconnect, self.now()).await?;
         let ids: Vec<i64> = paused.iter().map(|i| i.id).collect();
-        jobs::withdraw_queued_ahead(&mut tx, self.backend(), &ids, self.now()).await?;
+        jobs::withdraw_scheduled(&mut tx, self.backend(), &ids, jobs::Withdrawal::Paused, self.now()).await?;
         tx.commit().await?;
         Ok(Some(paused))
     }

@@ -1,7 +1,7 @@
 //! `integrations`: plugin + instance type + group + config + schedule, and the
 //! scheduling state (`next_due_at`, last start and success, failure streak).
 
-use super::jobs::JobArgs;
+use super::jobs::{JobArgs, Withdrawal};
 use super::listing::Conditions;
 use super::records::{self, DeletedWith};
 use super::{Backend, Connection, Store};
@@ -303,7 +303,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if !keep {
-            super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
+            let which = Withdrawal::of_change(paused_reason.is_some());
+            super::jobs::withdraw_scheduled(&mut tx, self.backend(), &[id], which, self.now()).await?;
         }
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
@@ -331,7 +332,8 @@ impl Store {
         .bind(self.now())
         .execute(&mut *tx)
         .await?;
-        super::jobs::withdraw_queued_ahead(&mut tx, self.backend(), &[id], self.now()).await?;
+        let which = Withdrawal::of_change(reason.is_some());
+        super::jobs::withdraw_scheduled(&mut tx, self.backend(), &[id], which, self.now()).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }

@@ -824,27 +824,55 @@ impl Store {
     }
 }
 
-/// Withdraw the scheduled fetches of integrations that were queued ahead of
-/// their due time (by up to the scheduler's `QUEUE_AHEAD`) and are not due
-/// yet: a pause, a new schedule or a fetch that ended (which set the next due
-/// time) decides again whether and when they run.
-pub(super) async fn withdraw_queued_ahead(
+/// Which of its integrations' scheduled fetches waiting to run a change
+/// withdraws. An operator's request ("Update now") is never withdrawn: it
+/// was asked for, paused or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Withdrawal {
+    /// Those queued ahead of their due time (by up to the scheduler's
+    /// `QUEUE_AHEAD`) and not due yet: a new schedule or a fetch that ended
+    /// (which set the next due time) decides again whether and when they run.
+    QueuedAhead,
+    /// Every one, due or not, and a retry waiting out its backoff: the
+    /// integrations were paused, and nothing the scheduler queued for them
+    /// runs until they are resumed.
+    Paused,
+}
+
+impl Withdrawal {
+    /// A change that leaves an integration paused (`true`) or active.
+    pub(super) fn of_change(paused: bool) -> Withdrawal {
+        if paused { Withdrawal::Paused } else { Withdrawal::QueuedAhead }
+    }
+}
+
+/// Withdraw the scheduled fetches of `integration_ids` that `which` names.
+pub(super) async fn withdraw_scheduled(
     conn: &mut Connection,
     backend: Backend,
     integration_ids: &[i64],
+    which: Withdrawal,
     now: i64,
 ) -> Result<u64> {
     if integration_ids.is_empty() {
         return Ok(0);
     }
-    // `run_at > now` is a range of `jobs_claimable` holding only runs not
-    // due yet (queued ahead, or waiting out a backoff), whatever the
-    // planner's statistics say.
-    let sql = format!(
-        "DELETE FROM jobs AS j WHERE {} AND {WAITING_FETCH} AND {UNTOUCHED} AND j.run_at > $2",
-        super::json_ids_match(backend, "j.integration_id", 1)
-    );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now);
+    let ids = super::json_ids_match(backend, "j.integration_id", 1);
+    let delete = format!("DELETE FROM jobs AS j WHERE {ids} AND {WAITING_FETCH}");
+    let query = match which {
+        // `run_at > now` is a range of `jobs_claimable` holding only runs not
+        // due yet (queued ahead, or waiting out a backoff), whatever the
+        // planner's statistics say.
+        Withdrawal::QueuedAhead => {
+            sqlx::query(sqlx::AssertSqlSafe(format!("{delete} AND {UNTOUCHED} AND j.run_at > $2")))
+                .bind(super::json_param(&integration_ids))
+                .bind(now)
+        }
+        // Rare (an operator's pause, a group needing reconnect, a streak of
+        // failures): `jobs_waiting` serves it.
+        Withdrawal::Paused => sqlx::query(sqlx::AssertSqlSafe(format!("{delete} AND {SCHEDULED}")))
+            .bind(super::json_param(&integration_ids)),
+    };
     Ok(query.execute(conn).await?.rows_affected())
 }
 
@@ -886,10 +914,14 @@ pub(super) async fn withdraw_met(conn: &mut Connection, backend: Backend, met: &
 /// partial index `jobs_waiting` in [`withdraw_met`].
 const WAITING_FETCH: &str = "j.queue = 'fetch' AND j.state = 'available'";
 
-/// Of waiting fetches, one the scheduler queued that may be withdrawn:
-/// never tried (nor waiting for its plugin: that refunds the attempt but
-/// keeps the error), and no operator waits on it (an "Update now" that
-/// joined it gave it a pending run, and made it due now).
+/// A job no operator asked for: an "Update now" gives the job it queues
+/// (or joins) a pending run, and it keeps it through its attempts.
+const SCHEDULED: &str = "j.pending_run_id IS NULL";
+
+/// Of waiting fetches, one the scheduler queued that a new due time may
+/// withdraw: never tried (nor waiting for its plugin: that refunds the
+/// attempt but keeps the error), and no operator waits on it (an "Update
+/// now" that joined it made it due now).
 const UNTOUCHED: &str = "j.attempt = 0 AND j.error_class IS NULL AND j.pending_run_id IS NULL";
 
 /// The job of `new.integration_id` waiting in `new.queue`, moved earlier if

@@ -7,7 +7,7 @@
 //! itself stays with each table.
 
 use super::integrations::{DueAtStart, RunEnd};
-use super::jobs::{JobAction, JobLease, NewJob};
+use super::jobs::{JobAction, JobLease, NewJob, Withdrawal};
 use super::sync_runs::{LogTail, RunOutcome};
 use super::{Backend, Connection, Store, integrations, jobs, sync_runs};
 use crate::domain::pause_reason::PauseReason;
@@ -156,6 +156,7 @@ impl Store {
 
         // The rarer cases, one statement each.
         let mut recorded = Vec::with_capacity(completions.len());
+        let mut paused_now = Vec::new();
         for completion in completions {
             if !current(completion) {
                 let earlier = ended_earlier.contains(&completion.run_id);
@@ -173,6 +174,9 @@ impl Store {
                     if ended.set_due || ended.paused.is_some() {
                         set_due.insert(*id);
                     }
+                    if ended.paused.is_some() {
+                        paused_now.push(*id);
+                    }
                     ended.paused
                 }
                 _ => None,
@@ -185,6 +189,7 @@ impl Store {
             .map(|(id, end)| (*id, end))
             .collect();
         withdraw_redundant_runs(&mut tx, &fetched, now).await?;
+        jobs::withdraw_scheduled(&mut tx, self.backend(), &paused_now, Withdrawal::Paused, now).await?;
         tx.commit().await?;
         Ok(recorded)
     }
@@ -198,6 +203,9 @@ impl Store {
         let ended = integrations::finish_run(&mut tx, id, end, now).await?;
         if end.fetched && (ended.set_due || ended.paused.is_some()) {
             withdraw_redundant_runs(&mut tx, &[(id, end)], now).await?;
+        }
+        if ended.paused.is_some() {
+            jobs::withdraw_scheduled(&mut tx, self.backend(), &[id], Withdrawal::Paused, now).await?;
         }
         tx.commit().await?;
         Ok(ended.paused)
@@ -214,7 +222,7 @@ impl Store {
 async fn withdraw_redundant_runs(conn: &mut Connection, ended: &[(i64, &RunEnd)], now: i64) -> Result<()> {
     let backend = Backend::of(conn);
     let ids: Vec<i64> = ended.iter().map(|(id, _)| *id).collect();
-    jobs::withdraw_queued_ahead(conn, backend, &ids, now).await?;
+    jobs::withdraw_scheduled(conn, backend, &ids, Withdrawal::QueuedAhead, now).await?;
     let met: Vec<(i64, i64)> = ended.iter().filter_map(|(id, end)| Some((*id, end.next_due_at?))).collect();
     jobs::withdraw_met(conn, backend, &met).await?;
     Ok(())
