@@ -505,6 +505,65 @@ async fn a_worker_that_finds_its_lease_lost_stops_the_run() {
     worker.wait().await.unwrap();
 }
 
+/// A rescue of a worker that was only slow (a partition, a pause): the same
+/// worker claims the job again while its earlier claim's run still executes.
+/// The earlier run must stop, the later one must finish the job, and nothing
+/// of the earlier claim may let go of, or write through, the later one's lease.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_rescued_from_a_live_worker_and_claimed_again_by_it_runs_its_later_claim_alone() {
+    // Renewals every 10 s: the second claim (polled every second) comes first.
+    let config = "job_lease_seconds = 30\n[queues.fetch]\nmax_attempts = 3\n";
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config(config);
+    let id = misbehave_integration(&inlet, "slow", &["--manual", "--config", r#"{"sleep_seconds": 6}"#]).await;
+    let integration: i64 = id.parse().unwrap();
+    let job = inlet.json(&["sync", &id, "--force", "--json"]).await[0]["job"].as_i64().unwrap();
+    let log = inlet.dir().join("worker.log");
+    let mut worker = inlet.spawn_logged(&["worker", "--listen", "127.0.0.1:0"], &log).await;
+    let store = inlet.store().await;
+    let first = eventually(30, "the first claim's run to start", || async {
+        store.sync_runs(integration, 1).await.unwrap().into_iter().find(|r| r.status == RunStatus::Running)
+    })
+    .await;
+    let owner: String = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let rescued = store.rescue_jobs(&inlet::store::jobs::Abandoned::HolderEnded(owner)).await.unwrap();
+    assert_eq!(rescued.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job]);
+
+    let fetches = || async {
+        let runs = store.sync_runs(integration, 10).await.unwrap();
+        runs.into_iter().filter(|r| r.queue == Queue::Fetch).collect::<Vec<_>>()
+    };
+    let second = eventually(30, "the second claim's run to succeed", || async {
+        fetches().await.into_iter().find(|r| r.id != first.id && r.status == RunStatus::Success)
+    })
+    .await;
+    assert_eq!(second.attempt, 2, "{second:?}");
+    eventually(10, "the job to be done", || async { store.job(job).await.unwrap().is_none().then_some(()) }).await;
+    let first = store.sync_run(first.id).await.unwrap().unwrap();
+    assert_eq!(first.status, RunStatus::Failed, "closed by the rescue, not by its own late end: {first:?}");
+    let runs = fetches().await;
+    assert_eq!(runs.len(), 2, "one fetch per claim: {runs:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let stopped = text.matches("the job's lease was lost (it was rescued); its run was stopped").count()
+        + text.matches("the job was claimed again; its earlier claim's run was stopped").count();
+    assert_eq!(stopped, 1, "the earlier claim's run was stopped once, by whichever came first:\n{text}");
+    // Its run would have ended by now: nothing it did after the rescue counts.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let external_ids: Vec<String> =
+        store.objects(integration).await.unwrap().into_iter().map(|o| o.external_id).collect();
+    assert_eq!(external_ids, vec!["thing-1", "thing-2"]);
+    assert!(store.sync_run_logs(first.id).await.unwrap().iter().all(|l| l.message != "thing-2 emitted"));
+    let runs_after = fetches().await;
+    assert_eq!(runs_after.len(), 2, "{runs_after:?}");
+    let everything = store.sync_runs(integration, 10).await.unwrap();
+    assert!(everything.iter().all(|r| r.status != RunStatus::Running), "{everything:?}");
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_that_fails_for_good_is_kept_listed_shown_notified_and_can_be_retried() {
     let (hook_url, mut received) = notification_hook().await;

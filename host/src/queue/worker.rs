@@ -229,6 +229,7 @@ impl QueueWorker {
                 _ => {
                     if let Some((_, stale)) = executing.insert(job_id, (claim, handle)) {
                         stale.abort();
+                        tracing::warn!(job = job_id, "the job was claimed again; its earlier claim's run was stopped");
                     }
                 }
             }
