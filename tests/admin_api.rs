@@ -859,22 +859,38 @@ async fn lists_page_by_cursor_and_filter_and_the_stream_sends_only_changes() {
     assert_invalid(&api.post("/api/schedules/preview", zero).await, "count", "1 to 20");
     let default = json!({"schedule": {"kind": "default"}});
     assert_invalid(&api.post("/api/schedules/preview", default).await, "schedule.kind", "default");
-    let body = json!({"plugin": "misbehave", "instance_type": "ok", "group_id": groups[0], "name": "off",
-        "schedule": {"kind": "interval", "every": "1h"}, "enabled": false});
-    let off = api.post("/api/integrations", body).await;
-    assert_eq!(off.status, 201, "{}", off.body);
-    let settings = &off.body["sync_settings"];
-    assert_eq!((&settings["enabled"], &settings["paused_reason"]), (&json!(false), &json!("operator")), "{}", off.body);
-    assert_eq!(off.body["next_due_at"], Value::Null, "never due until resumed");
-    let off_id = off.body["id"].as_i64().unwrap();
-    // Resumed, its first run is due at once, not an hour on.
-    assert_eq!(api.post(&format!("/api/integrations/{off_id}/resume"), json!(null)).await.status, 200);
-    eventually(30, "the resumed integration's first run", || async {
-        let history = api.ok(&format!("/api/integrations/{off_id}/sync-history")).await;
-        (history["runs"][0]["status"] == "success").then_some(())
-    })
-    .await;
-    assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{off_id}"), None).await.status, 204);
+    // Created disabled, then turned on by resuming it or through its
+    // settings (the page's schedule dialog): its first run is due at once,
+    // not an hour on.
+    for turn_on in ["resume", "sync-settings"] {
+        let body = json!({"plugin": "misbehave", "instance_type": "ok", "group_id": groups[0], "name": "off",
+            "schedule": {"kind": "interval", "every": "1h"}, "enabled": false});
+        let off = api.post("/api/integrations", body).await;
+        assert_eq!(off.status, 201, "{}", off.body);
+        let settings = &off.body["sync_settings"];
+        assert_eq!(
+            (&settings["enabled"], &settings["paused_reason"]),
+            (&json!(false), &json!("operator")),
+            "{}",
+            off.body
+        );
+        assert_eq!(off.body["next_due_at"], Value::Null, "never due until resumed");
+        let off_id = off.body["id"].as_i64().unwrap();
+        let on = match turn_on {
+            "resume" => api.post(&format!("/api/integrations/{off_id}/resume"), json!(null)).await,
+            _ => {
+                let settings = format!("/api/integrations/{off_id}/sync-settings");
+                api.call(Method::PATCH, &settings, Some(json!({"enabled": true}))).await
+            }
+        };
+        assert_eq!(on.status, 200, "{turn_on}: {}", on.body);
+        eventually(30, "the first run of the integration turned on", || async {
+            let history = api.ok(&format!("/api/integrations/{off_id}/sync-history")).await;
+            (history["runs"][0]["status"] == "success").then_some(())
+        })
+        .await;
+        assert_eq!(api.call(Method::DELETE, &format!("/api/integrations/{off_id}"), None).await.status, 204);
+    }
 
     // The stream of that page: the page, then only the rows that change.
     let mut stream = api

@@ -766,6 +766,12 @@ async fn a_schedule_changed_while_a_fetch_runs_holds_after_it() {
         let edit = inlet.run(&[&["integrations", "schedule", &id][..], change].concat()).await;
         assert!(edit.status.success(), "{}", support::text(&edit.stderr));
         let edited = store.integration(integration_id).await.unwrap().unwrap();
+        if change == ["--every", "2h"] {
+            // Counted from the start of the fetch running now, not the one before it.
+            let runs = store.sync_runs(integration_id, 5).await.unwrap();
+            let running = runs.iter().find(|r| r.queue == Queue::Fetch && r.status == RunStatus::Running).unwrap();
+            assert_eq!(edited.next_due_at, Some(running.started_at.unwrap() + 7_200_000), "{runs:?}");
+        }
         let jobs = store.integration_jobs(integration_id).await.unwrap();
         let running = jobs.iter().any(|j| j.queue == Queue::Fetch && j.state.as_str() == "running");
         assert!(running, "{change:?}: the edit was saved after the fetch ended, which tests nothing: {jobs:?}");

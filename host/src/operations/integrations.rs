@@ -11,6 +11,7 @@ use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
 use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration, NextDue};
 use crate::store::jobs::{JobArgs, NewJob, ReprocessScope, TriggerOutcome};
+use crate::store::sync_runs::RunStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -325,7 +326,7 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
     // A new schedule, or resuming, computes the next run (a missed one is due
     // now); otherwise it stays as it was.
     let next_due = if changed.schedule != integration.schedule || changed.paused_reason != integration.paused_reason {
-        NextDue::At(next_due(host, &changed))
+        NextDue::At(next_due(host, &changed).await?)
     } else {
         NextDue::Unchanged
     };
@@ -348,10 +349,7 @@ pub async fn pause(host: &Host, id: i64) -> OperationResult<Integration> {
 /// run of one that never ran (created disabled).
 pub async fn resume(host: &Host, id: i64) -> OperationResult<Integration> {
     let integration = get(host, id).await?;
-    let due = match integration.last_started_at {
-        Some(_) => next_due(host, &integration),
-        None => next_due(host, &integration).map(|_| host.store().now()),
-    };
+    let due = next_due(host, &integration).await?;
     host.store().set_integration_paused(id, None, due).await?;
     host.wake(Queue::Fetch);
     get(host, id).await
@@ -436,11 +434,24 @@ pub async fn check_reprocessable(host: &Host, id: i64) -> OperationResult<()> {
     }
 }
 
-/// When the next run is due under the integration's (possibly new) schedule,
-/// counting from its last start; a missed run is due now.
-pub fn next_due(host: &Host, integration: &Integration) -> Option<i64> {
-    let started = integration.last_started_at.unwrap_or_else(|| host.store().now());
-    host.runner.next_due_after_run(integration, started)
+/// When the next run is due under the integration's (possibly new)
+/// schedule: counting from the start of the fetch running now, or else of
+/// the last one (a missed run is due now). The first run of one that never
+/// ran is due now, as at its creation.
+async fn next_due(host: &Host, integration: &Integration) -> OperationResult<Option<i64>> {
+    let now = host.store().now();
+    // `last_started_at` is written when a run ends: counting from it while
+    // a fetch runs would find a run due at once, to follow this one.
+    let running = host.store().active_sync_runs(&[integration.id]).await?;
+    let running_since = running
+        .iter()
+        .filter(|run| run.queue == Queue::Fetch && run.status == RunStatus::Running)
+        .filter_map(|run| run.started_at)
+        .max();
+    Ok(match running_since.or(integration.last_started_at) {
+        Some(started) => host.runner.next_due_after_run(integration, started),
+        None => host.runner.next_due_after_run(integration, now).map(|_| now),
+    })
 }
 
 fn check_name(name: String) -> OperationResult<String> {
