@@ -1,15 +1,18 @@
 //! When an integration runs: every N seconds, at cron times in a time zone, or
 //! only when asked.
 //!
-//! Cron expressions are evaluated by croner (4.0.3+), which implements the
-//! Vixie-cron/OCPS rules for daylight-saving changes that we promise: a
-//! fixed-time entry whose wall time is skipped by spring-forward runs at the
-//! first valid instant after the gap, one whose wall time happens twice runs
-//! once, and wildcard or stepped entries keep their real-time cadence (no runs
-//! in the missing hour, both passes of the repeated hour). The tests below pin
-//! that behaviour for America/New_York, Europe/London and Australia/Lord_Howe.
+//! Cron expressions are parsed and matched by croner (4.0.3+). The rules for
+//! daylight-saving changes are Vixie cron's: an entry at fixed times
+//! (neither its minute nor its hour field a wildcard, so `30 2 * * *`, `0
+//! 6,18 * * *` or `0 9-17 * * *`) runs at the first valid instant after a gap
+//! that skips its wall time, and once at a wall time that happens twice;
+//! wildcard entries (`*/15 * * * *`, `0 */2 * * *`) keep their real-time
+//! cadence (no runs in the missing hour, both passes of the repeated hour).
+//! croner applies the fixed-time rules only to a single minute and hour, so
+//! fixed entries are walked here in wall-clock time. The tests below pin that
+//! behaviour for America/New_York, Europe/London and Australia/Lord_Howe.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -188,14 +191,7 @@ impl CompiledSchedule {
         match self {
             CompiledSchedule::Manual => None,
             CompiledSchedule::Interval(every) => Some(after + *every),
-            CompiledSchedule::Cron(crons, tz) => {
-                let local = tz.from_utc_datetime(&after.naive_utc());
-                crons
-                    .iter()
-                    .filter_map(|cron| cron.find_next_occurrence(&local, false).ok())
-                    .map(|t| t.with_timezone(&Utc))
-                    .min()
-            }
+            CompiledSchedule::Cron(crons, tz) => crons.iter().filter_map(|cron| next_run(cron, *tz, after)).min(),
         }
     }
 
@@ -210,6 +206,42 @@ impl CompiledSchedule {
             _ => None,
         }
     }
+}
+
+/// The first run of `cron` in `tz` strictly after `after`.
+fn next_run(cron: &Cron, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if cron.pattern.minutes.from_wildcard || cron.pattern.hours.from_wildcard {
+        // Real-time cadence: croner's own rules.
+        let next = cron.find_next_occurrence(&after.with_timezone(&tz), false).ok()?;
+        return Some(next.with_timezone(&Utc));
+    }
+    // Fixed times: walk the wall clock (croner in UTC, which never changes
+    // its clocks), and place each wall time in the zone. A time the clocks
+    // pass twice runs at its first pass; a time they skip, when they jump.
+    let mut wall = after.with_timezone(&tz).naive_local().and_utc();
+    // Only the wall times of a repeated or skipped hour can fall at or
+    // before `after`: a few dozen at most.
+    for _ in 0..10_000 {
+        wall = cron.find_next_occurrence(&wall, false).ok()?;
+        let at = match tz.from_local_datetime(&wall.naive_utc()) {
+            LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.with_timezone(&Utc),
+            LocalResult::None => end_of_gap(tz, wall.naive_utc())?,
+        };
+        if at > after {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// The instant the clocks jump over `wall`, a wall time that does not exist
+/// in `tz`: one minute after the last wall minute before the gap (the zone
+/// database's changes fall on whole minutes, as cron's times do).
+fn end_of_gap(tz: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
+    (1..=24 * 60).find_map(|back| {
+        let before = tz.from_local_datetime(&(wall - TimeDelta::minutes(back))).latest()?;
+        Some(before.with_timezone(&Utc) + TimeDelta::minutes(1))
+    })
 }
 
 fn interval_summary(seconds: u32) -> String {
@@ -282,6 +314,42 @@ mod tests {
         assert_eq!(
             runs("10 2 * * *", "Australia/Lord_Howe", "2026-10-02T12:00:00Z", 3),
             ["2026-10-03 02:10 +1030", "2026-10-04 02:30 +11", "2026-10-05 02:10 +11"]
+        );
+    }
+
+    #[test]
+    fn listed_and_ranged_fixed_times_follow_the_same_rules() {
+        // Spring forward (New York, 2026-03-08): the 02:30 of a list runs when
+        // the clocks jump; the list's other time is untouched.
+        assert_eq!(
+            runs("30 2,14 * * *", "America/New_York", "2026-03-07T12:00:00Z", 4),
+            ["2026-03-07 14:30 EST", "2026-03-08 03:00 EDT", "2026-03-08 14:30 EDT", "2026-03-09 02:30 EDT"]
+        );
+        // Fall back (2026-11-01): 01:30 happens twice and runs once.
+        assert_eq!(
+            runs("30 1,13 * * *", "America/New_York", "2026-10-31T12:00:00Z", 4),
+            ["2026-10-31 13:30 EDT", "2026-11-01 01:30 EDT", "2026-11-01 13:30 EST", "2026-11-02 01:30 EST"]
+        );
+        // Two skipped times run once, at the jump; a range runs once an hour
+        // through the repeated hour (London: 2026-03-29 and 2026-10-25).
+        assert_eq!(
+            runs("0,30 1 * * *", "Europe/London", "2026-03-28T12:00:00Z", 3),
+            ["2026-03-29 02:00 BST", "2026-03-30 01:00 BST", "2026-03-30 01:30 BST"]
+        );
+        assert_eq!(
+            runs("0 0-3 * * *", "Europe/London", "2026-10-24T22:30:00Z", 5),
+            [
+                "2026-10-25 00:00 BST",
+                "2026-10-25 01:00 BST",
+                "2026-10-25 02:00 GMT",
+                "2026-10-25 03:00 GMT",
+                "2026-10-26 00:00 GMT"
+            ]
+        );
+        // A stepped range is fixed in Vixie cron too (it has no wildcard).
+        assert_eq!(
+            runs("0-59/20 2 * * *", "America/New_York", "2026-03-08T06:00:00Z", 2),
+            ["2026-03-08 03:00 EDT", "2026-03-09 02:00 EDT"]
         );
     }
 
