@@ -403,16 +403,32 @@ async fn the_data_folder_and_database_are_private() {
 }
 
 /// A loopback server that echoes the `x-api-key` it receives back in a CORS
-/// header and in its body, as a reflecting upstream would.
+/// header and in its body, as a reflecting upstream would; at `/encoded`
+/// in a body it says is compressed whatever it was asked for (the key
+/// reversed stands for the compressed key), and at `/escaped` as a query
+/// string and a JSON string write it.
 async fn echoing_upstream() -> String {
     use axum::http::HeaderMap;
-    let echo = |headers: HeaderMap| async move {
-        let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    use axum::routing::get;
+    let key =
+        |headers: &HeaderMap| headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let echo = move |headers: HeaderMap| async move {
+        let key = key(&headers);
         ([("access-control-allow-origin", key.clone())], format!("{{\"you_sent\": \"{key}\"}}"))
     };
+    let encoded = move |headers: HeaderMap| async move {
+        ([("content-encoding", "gzip")], key(&headers).chars().rev().collect::<String>())
+    };
+    let escaped = move |headers: HeaderMap| async move {
+        let key = key(&headers);
+        let query: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        serde_json::json!({"query": query, "json": key}).to_string()
+    };
+    let routes =
+        axum::Router::new().route("/", get(echo)).route("/encoded", get(encoded)).route("/escaped", get(escaped));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/", axum::routing::get(echo))).await });
+    tokio::spawn(async move { axum::serve(listener, routes).await });
     url
 }
 
@@ -442,6 +458,30 @@ async fn credentials_never_come_back_and_what_the_plugin_says_is_capped() {
     assert!(!seen.contains(key), "the plugin read its key back: {seen}");
     assert!(seen.contains(r#"["access-control-allow-origin","[redacted]"]"#), "{seen}");
     assert!(seen.contains(r#"you_sent\": \"[redacted]"#), "{seen}");
+
+    // Nor compressed, which the host could not search: a plugin may not ask
+    // for it, and a body that comes compressed anyway is dropped.
+    let with_config = |config| NewIntegration { config, ..new("api-key", "echo-key", group) };
+    let asked = store.insert_integration(&with_config(r#"{"accept_encoding": "gzip"}"#)).await.unwrap();
+    let message = sandbox.run(asked).await.error_message.unwrap_or_default();
+    assert!(message.contains("plugins may not set the Accept-Encoding header"), "{message}");
+    let encoded = store.insert_integration(&with_config(r#"{"path": "/encoded"}"#)).await.unwrap();
+    let run = sandbox.run(encoded).await;
+    let message = run.error_message.unwrap_or_default();
+    assert!(message.contains("answered with its body encoded (gzip)"), "{message}");
+    assert!(store.objects(encoded).await.unwrap().is_empty());
+    // Nor written as a URL or a JSON string would write it.
+    let odd_key = r#"sk/live+"quoted"=="#;
+    let fields = [("api_key".to_string(), odd_key.to_string())].into_iter().collect();
+    let odd_group = store.insert_group("api-key", "odd", &Credentials::new(fields)).await.unwrap();
+    let config = r#"{"path": "/escaped"}"#;
+    let escaped =
+        store.insert_integration(&NewIntegration { config, ..new("api-key", "echo-key", odd_group) }).await.unwrap();
+    let run = sandbox.run(escaped).await;
+    assert_eq!(run.status.as_str(), "success", "{:?}", run.error_message);
+    let seen = store.objects(escaped).await.unwrap()[0].name.clone().unwrap();
+    assert!(!seen.contains("sk%2Flive") && !seen.contains(r#"sk/live+\\\"quoted"#), "{seen}");
+    assert_eq!(seen.matches("[redacted]").count(), 2, "{seen}");
 
     // Headers that route a request or that servers reflect are not the plugin's to set.
     let origin =

@@ -288,6 +288,14 @@ impl OutboundHttp {
             };
             // An upstream that echoes a request header (CORS reflection, a
             // debugging endpoint) must not hand the plugin its credential.
+            if !injected.is_empty()
+                && let Some(coding) = content_coding(&response.headers)
+            {
+                return Err(Error::Denied(format!(
+                    "{url} answered with its body encoded ({coding}), though asked for it as it is; the host \
+                     cannot check an encoded body for the credentials it sent, so the response was dropped"
+                )));
+            }
             for secret in injected.iter().filter(|s| !s.is_empty()) {
                 redact_secret(&mut response, secret);
             }
@@ -390,6 +398,9 @@ impl OutboundHttp {
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
+        // Without it a server may compress the body as it likes (RFC 9110,
+        // 12.5.3), and a compressed echo of a credential is not redacted.
+        builder = builder.header("accept-encoding", "identity");
         if let Some(body) = body {
             builder = builder.body(body);
         }
@@ -487,9 +498,14 @@ pub async fn send(scope: &mut CallScope, request: Request) -> wasmtime::Result<R
 
 /// Request headers a plugin may not set, nor name as its API-key header:
 /// they route the request elsewhere (`Host`, forwarding headers), are echoed
-/// back by servers (`Origin` into `Access-Control-Allow-Origin`), carry
-/// another party's credentials, or belong to the connection, not the request.
+/// back by servers (`Origin` into `Access-Control-Allow-Origin`), ask for a
+/// body the host cannot search for an echoed credential (compressed, or cut
+/// into ranges), carry another party's credentials, or belong to the
+/// connection, not the request.
 const REFUSED_HEADERS: &[&str] = &[
+    "accept-encoding",
+    "range",
+    "if-range",
     "host",
     "origin",
     "referer",
@@ -518,15 +534,38 @@ pub fn refuse_header(name: &str, what: &str) -> Result<(), Error> {
     match (valid, refused) {
         (false, _) => Err(Error::Denied(format!("{name:?} is not a valid header name"))),
         (true, true) => Err(Error::Denied(format!(
-            "plugins may not {what} the {name} header: it routes the request, is reflected by servers, or belongs \
-             to the connection"
+            "plugins may not {what} the {name} header: it routes the request, is reflected by servers, asks for a \
+             body the host cannot check for credentials, or belongs to the connection"
         ))),
         (true, false) => Ok(()),
     }
 }
 
-/// Replace every occurrence of `secret` in the response's headers and body.
+/// The content coding of a response's body, unless it is none (`identity`).
+fn content_coding(headers: &[(String, String)]) -> Option<&str> {
+    headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-encoding"))
+        .map(|(_, value)| value.trim())
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+}
+
+/// Mask `secret` in a response, as sent and as an echo commonly writes it:
+/// percent-encoded (a URL, a query echoed back) and escaped in a JSON string.
 fn redact_secret(response: &mut Response, secret: &str) {
+    let percent_encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let json_escaped = serde_json::to_string(secret).unwrap_or_default();
+    let json_escaped = json_escaped.trim_matches('"').to_string();
+    let mut forms = vec![secret.to_string(), percent_encoded, json_escaped];
+    forms.sort();
+    forms.dedup();
+    for form in forms {
+        mask(response, &form);
+    }
+}
+
+/// Replace every occurrence of `secret` in the response's headers and body.
+fn mask(response: &mut Response, secret: &str) {
     const MASK: &str = "[redacted]";
     for (_, value) in &mut response.headers {
         if value.contains(secret) {

@@ -1,6 +1,8 @@
 //! Test plugin whose manifest places its group's API key in the `x-api-key`
 //! header (contract 0.2.0). `echo-key` asks an upstream that echoes the key
-//! back, and records what came back (which must not be the key); `notes`
+//! back, and records what came back (which must not be the key): at the
+//! config's `path` (default `/`), asking for the config's `accept_encoding`
+//! if it names one; `notes`
 //! pages through a notes service, a log line and a checkpoint per page.
 
 use inlet_plugin_sdk::prelude::*;
@@ -39,7 +41,13 @@ impl Plugin for ApiKey {
         if request.instance_type == "notes" {
             return notes();
         }
-        let response = http::get("https://echo.test/").authenticated().send()?;
+        let config: serde_json::Value = serde_json::from_str(&request.config).unwrap_or_default();
+        let path = config["path"].as_str().unwrap_or("/");
+        let mut echo = http::get(format!("https://echo.test{path}")).authenticated();
+        if let Some(coding) = config["accept_encoding"].as_str() {
+            echo = echo.header("Accept-Encoding", coding);
+        }
+        let response = echo.send()?;
         let seen = json!({"headers": response.headers, "body": String::from_utf8_lossy(&response.body)});
         emit_json("thing", &json!({"id": "echo", "name": seen.to_string()}))?;
         Ok(FetchSummary { items_seen: 1, ..Default::default() })
