@@ -301,7 +301,10 @@ async fn integrations_through_the_api() {
     let url = link.body["url"].as_str().unwrap();
     assert!(url.starts_with(&format!("{}/oauth/monzo/start?ticket=", api.base)), "{url}");
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let start = no_redirects.get(url).send().await.unwrap();
+    assert_eq!(no_redirects.get(url).send().await.unwrap().status(), 200, "its page, with the button");
+    let (start_url, query) = url.split_once('?').unwrap();
+    let ticket = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "ticket").unwrap().1.into_owned();
+    let start = no_redirects.post(start_url).form(&[("ticket", ticket)]).send().await.unwrap();
     assert_eq!(start.status(), 303);
     assert!(start.headers()["location"].to_str().unwrap().starts_with("https://auth.monzo.com/"));
     assert_invalid(&api.post("/api/oauth/monzo/links", json!({"group": ""})).await, "group", "1 to 100");

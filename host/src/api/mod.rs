@@ -138,7 +138,7 @@ pub fn router(state: ApiState) -> Router {
                 "this route does not take that method; see /api/openapi.json",
             )
         })
-        .route("/oauth/{plugin}/start", get(oauth::start))
+        .route("/oauth/{plugin}/start", get(oauth::start).post(oauth::go_to_provider))
         .route("/oauth/{plugin}/callback", get(oauth::callback))
         .route("/connect/bank/{group}/callback", get(oauth::bank_callback))
         .with_state(state)

@@ -1,13 +1,14 @@
 //! `GET /oauth/<plugin>/start?ticket=...` (a start link an operator made)
-//! sends the browser to the provider; `GET /oauth/<plugin>/callback` is where
-//! the provider sends it back. `POST /api/oauth/<plugin>/links` makes the link.
+//! shows whom it connects, and its button (`POST` of the same path) sends the
+//! browser to the provider; `GET /oauth/<plugin>/callback` is where the
+//! provider sends it back. `POST /api/oauth/<plugin>/links` makes the link.
 
 use super::{ApiState, page};
 use crate::auth::connect::{ConnectError, browser_binding};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -20,13 +21,15 @@ pub struct StartQuery {
 /// replayed into someone else's browser (login CSRF) is refused.
 const BROWSER_COOKIE: &str = "inlet_oauth";
 
+/// A start link's page: which account it connects, and a button that goes
+/// on to the provider. Opening the link uses nothing up: link previews and
+/// mail scanners open links before the person they were sent to does, and a
+/// start link works once.
 pub async fn start(
     State(api): State<ApiState>,
     Path(plugin): Path<String>,
     Query(query): Query<StartQuery>,
 ) -> Response {
-    let redirect_uri = api.url(&format!("/oauth/{plugin}/callback"));
-    let oauth = &api.host.runner.oauth;
     let Some(ticket) = query.ticket else {
         let message = format!(
             "Connecting needs a start link from an operator: `inlet groups connect {plugin} --name <group>`, or \
@@ -34,7 +37,40 @@ pub async fn start(
         );
         return (StatusCode::FORBIDDEN, page("Not connected", &message)).into_response();
     };
-    let group = match oauth.redeem_start_link(&plugin, &ticket).await {
+    let group = match api.host.runner.oauth.check_start_link(&plugin, &ticket).await {
+        Ok(group) => group,
+        Err(error) => return failure(&plugin, error),
+    };
+    let title = format!("Connect {plugin}");
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>{title} · inlet</title><h1>{title}</h1>\
+         <p>This connects inlet to your {plugin} account as the group &quot;{group}&quot;: {plugin} asks you to \
+         approve access next.</p>\
+         <form method=post><input type=hidden name=ticket value=\"{ticket}\"><button type=submit>Continue to \
+         {plugin}</button></form>",
+        title = super::escape_html(&title),
+        plugin = super::escape_html(&plugin),
+        group = super::escape_html(&group),
+        ticket = super::escape_html(&ticket),
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    ticket: String,
+}
+
+/// The start page's button: use the link up and send the browser to the
+/// provider, binding the flow to this browser.
+pub async fn go_to_provider(
+    State(api): State<ApiState>,
+    Path(plugin): Path<String>,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let redirect_uri = api.url(&format!("/oauth/{plugin}/callback"));
+    let oauth = &api.host.runner.oauth;
+    let group = match oauth.redeem_start_link(&plugin, &form.ticket).await {
         Ok(group) => group,
         Err(error) => return failure(&plugin, error),
     };

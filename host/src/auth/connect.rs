@@ -74,9 +74,28 @@ impl OAuth {
         Ok((url.to_string(), expires_at))
     }
 
+    /// The group name a start link's ticket was made for, if it is genuine,
+    /// for this plugin, not expired and not used: what its page shows. It
+    /// uses nothing up.
+    pub async fn check_start_link(&self, plugin_id: &str, ticket: &str) -> Result<String, ConnectError> {
+        let link = self.open_start_link(plugin_id, ticket)?;
+        if self.store.oauth_start_link_used(&link.nonce).await? {
+            return Err(used_up());
+        }
+        Ok(link.group)
+    }
+
     /// Use a start link's ticket: the group name it was made for, if it is
     /// genuine, for this plugin, not expired and not used before.
     pub async fn redeem_start_link(&self, plugin_id: &str, ticket: &str) -> Result<String, ConnectError> {
+        let link = self.open_start_link(plugin_id, ticket)?;
+        if !self.store.use_oauth_start_link(&link.nonce, link.expires_at).await? {
+            return Err(used_up());
+        }
+        Ok(link.group)
+    }
+
+    fn open_start_link(&self, plugin_id: &str, ticket: &str) -> Result<OpenedStartLink, ConnectError> {
         let refused = || ConnectError::Refused("ticket: this start link is not valid; ask for a new one".into());
         let opened = self.store.open_sealed_text(ticket).map_err(|_| refused())?;
         let fields: Vec<&str> = opened.splitn(5, '\n').collect();
@@ -90,10 +109,7 @@ impl OAuth {
         if expires_at < self.store.now() {
             return Err(ConnectError::Refused("ticket: this start link expired; ask for a new one".into()));
         }
-        if !self.store.use_oauth_start_link(nonce, expires_at).await? {
-            return Err(ConnectError::Refused("ticket: this start link was already used; ask for a new one".into()));
-        }
-        Ok(group.to_string())
+        Ok(OpenedStartLink { group: group.to_string(), nonce: nonce.to_string(), expires_at })
     }
 
     /// Start connecting group `group_name` of `plugin_id`; the provider will
@@ -174,4 +190,15 @@ impl OAuth {
         tracing::info!(plugin = plugin_id, group = group_id, name = %pending.group_name, "group connected");
         Ok(ConnectedGroup { group_id, plugin_id: plugin_id.to_string(), group_name: pending.group_name })
     }
+}
+
+/// What a genuine start link's ticket holds.
+struct OpenedStartLink {
+    group: String,
+    nonce: String,
+    expires_at: i64,
+}
+
+fn used_up() -> ConnectError {
+    ConnectError::Refused("ticket: this start link was already used; ask for a new one".into())
 }

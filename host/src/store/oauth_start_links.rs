@@ -1,4 +1,4 @@
-//! `oauth_start_links`: start links already opened, so each works once.
+//! `oauth_start_links`: start links already used, so each works once.
 
 use super::Store;
 use anyhow::Result;
@@ -20,5 +20,14 @@ impl Store {
         .rows_affected();
         tx.commit().await?;
         Ok(inserted == 1)
+    }
+
+    /// Whether the start link `nonce` was used.
+    pub async fn oauth_start_link_used(&self, nonce: &str) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar("SELECT nonce FROM oauth_start_links WHERE nonce = $1")
+            .bind(nonce)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(found.is_some())
     }
 }
