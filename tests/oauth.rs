@@ -164,6 +164,31 @@ async fn a_group_connects_in_the_browser_and_its_tokens_refresh_until_the_provid
     assert_eq!(seen[0], ("/oauth2/token".into(), false), "{seen:?}");
     assert!(seen[1..].iter().all(|(_, authorized)| *authorized), "{seen:?}");
 
+    // The database refuses to store the rotated tokens for a moment (busy,
+    // or cut off) while the provider has spent the old refresh token: the
+    // write is tried again, not the new tokens dropped.
+    let store = inlet.store().await;
+    let refuse = "CREATE TRIGGER refuse_credentials BEFORE UPDATE OF credentials ON groups
+                  BEGIN SELECT RAISE(ABORT, 'injected fault'); END";
+    sqlx::query(refuse).execute(store.pool()).await.unwrap();
+    let calls = fake.oauth().refresh_calls();
+    let refreshing = tokio::spawn(inlet.command(&["sync", &accounts.to_string(), "--json"]).output());
+    eventually(30, "the refresh", || async { (fake.oauth().refresh_calls() > calls).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::query("DROP TRIGGER refuse_credentials").execute(store.pool()).await.unwrap();
+    let output = refreshing.await.unwrap().unwrap();
+    let run = support::sync_outcome(serde_json::from_slice(&output.stdout).unwrap());
+    assert_eq!(run["status"], "success", "{run:#}\n{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("storing the refreshed token failed; trying again"),
+        "{}",
+        text(&output.stderr)
+    );
+    // The next refresh spends the token that was stored.
+    assert_eq!(sync(&inlet, accounts).await["status"], "success");
+    assert_eq!(fake.oauth().refresh_calls(), calls + 2);
+    assert_eq!(inlet.json(&["groups", "list", "--json"]).await[0]["status"], "ok");
+
     // The refresh token is revoked: the group needs reconnecting, all its
     // integrations pause with that reason, and the operator is told.
     fake.oauth().revoke_refresh_token();

@@ -22,6 +22,10 @@ pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// A refresh holds its lease at most this long (it times out well before).
 const LEASE_MS: i64 = 60_000;
 
+/// How long a refresh tries to store the credentials it got: well inside
+/// its lease, so no other process starts a refresh with the spent token.
+const STORE_RENEWED_FOR: Duration = Duration::from_secs(20);
+
 /// How long a worker waits for another process's refresh before giving up.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(45);
 
@@ -168,14 +172,10 @@ impl OAuth {
             }
         };
         match renewed {
-            Ok(renewed) => {
-                // Stored before it is used: the provider may have spent the
-                // old refresh token already.
-                match self.store.store_refreshed_credentials(group_id, current.version(), &renewed).await? {
-                    Some(stored) => Ok(stored),
-                    None => replaced_meanwhile().await,
-                }
-            }
+            Ok(renewed) => match self.store_renewed(group_id, current.version(), &renewed).await? {
+                Some(stored) => Ok(stored),
+                None => replaced_meanwhile().await,
+            },
             Err(TokenError::InvalidGrant(message)) => {
                 let Some(paused) = self.store.mark_group_needs_reconnect(group_id, current.version(), &message).await?
                 else {
@@ -191,6 +191,39 @@ impl OAuth {
             }
             Err(TokenError::Failed(message)) => {
                 Err(RefreshError::Transient(format!("refreshing the token: {message}")))
+            }
+        }
+    }
+
+    /// Store renewed credentials before they are used: the provider may have
+    /// spent the old refresh token already, so a write that fails (a busy or
+    /// unreachable database) is tried again for a while rather than the new
+    /// token dropped. The write is conditional on the version read: one that
+    /// landed without an answer is found on the next try as a change made
+    /// meanwhile (`None`), which it is, and the caller reads it back.
+    async fn store_renewed(
+        &self,
+        group_id: i64,
+        seen: i64,
+        renewed: &Credentials,
+    ) -> anyhow::Result<Option<Credentials>> {
+        let deadline = Instant::now() + STORE_RENEWED_FOR;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.store.store_refreshed_credentials(group_id, seen, renewed).await {
+                Ok(stored) => return Ok(stored),
+                Err(error) if Instant::now() + pause < deadline => {
+                    let error = format!("{error:#}");
+                    tracing::warn!(group = group_id, %error, "storing the refreshed token failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => {
+                    tracing::error!(group = group_id, error = %format!("{error:#}"),
+                        "storing the refreshed token failed for good; if the provider spent the old refresh token, \
+                         the group must be connected again");
+                    return Err(error);
+                }
             }
         }
     }

@@ -349,6 +349,9 @@ impl Store {
         seen: i64,
         credentials: &Credentials,
     ) -> Result<Option<Credentials>> {
+        // In turn with the queue's writers on SQLite, rather than waiting out
+        // its busy timeout behind them.
+        let _turn = self.write_turn().await;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE groups SET credentials = $2, credentials_version = credentials_version + 1
              WHERE id = $1 AND credentials_version = $3 RETURNING credentials_version",
