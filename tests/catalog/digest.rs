@@ -187,29 +187,30 @@ async fn a_digest_adds_up_each_day_of_the_groups_it_reads() {
     assert!(counted > 0, "the fake's transactions span the last four weeks");
     assert_eq!(first["items_seen"], counted, "every transaction of the week was read once");
 
-    // Digesting yesterday again finds it as it was: the digests in the
-    // group are not counted, and the event is not duplicated.
+    // A second run today digests yesterday again, and the two days before
+    // it (`refresh_days`, 2 by default), and finds them as they were: the
+    // digests in the group are not counted, and no event is duplicated.
     let yesterday = *days.last().unwrap();
-    let yesterday_digest = digests.last().unwrap().clone();
+    let refreshed = yesterday - Days::new(2);
+    let refreshed_digest = digests.iter().find(|d| digest_day(d, "Europe/London") == refreshed).unwrap().clone();
     let again = s.sync(&daily).await;
     let rolled_over = london_today() != yesterday + Days::new(1);
-    assert_eq!(counts(&again), if rolled_over { (1, 0, 0) } else { (0, 0, 1) }, "{again:#}");
+    assert_eq!(counts(&again), if rolled_over { (1, 0, 2) } else { (0, 0, 3) }, "{again:#}");
     assert_eq!(again["trigger"], "manual");
 
-    // A payment made yesterday reaches inlet late: digesting yesterday
-    // again updates its event.
+    // A payment made three days ago reaches inlet late: the next run
+    // digests that day again and updates its event.
     if !rolled_over {
-        let noon = london_midnight(yesterday) + 12 * 3_600_000;
+        let noon = london_midnight(refreshed) + 12 * 3_600_000;
         s.fake.add_transactions("acc_main", vec![transaction("acc_main", 5000, noon)]);
         assert_eq!(counts(&s.sync(&s.transactions).await), (2, 0, 0), "the transaction and its merchant");
         let updated = s.sync(&daily).await;
-        assert_eq!(counts(&updated), (0, 1, 0), "{updated:#}");
+        assert_eq!(counts(&updated), (0, 1, 2), "{updated:#}");
         let digests = s.digests(&daily).await;
         assert_eq!(digests.len(), FIRST_RUN_DAYS, "still one digest a day");
-        let latest = digests.last().unwrap();
-        assert_eq!(digest_day(latest, "Europe/London"), yesterday);
-        assert_eq!(totals(latest), expected_digest(&s.transactions(), yesterday), "{latest:#}");
-        let counted_before = yesterday_digest["data"]["events"].as_i64().unwrap();
+        let latest = digests.iter().find(|d| digest_day(d, "Europe/London") == refreshed).unwrap();
+        assert_eq!(totals(latest), expected_digest(&s.transactions(), refreshed), "{latest:#}");
+        let counted_before = refreshed_digest["data"]["events"].as_i64().unwrap();
         assert_eq!(latest["data"]["events"].as_i64(), Some(counted_before + 1), "{latest:#}");
     }
 

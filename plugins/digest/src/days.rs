@@ -58,6 +58,17 @@ pub struct Plan {
     pub rest: Option<NaiveDate>,
 }
 
+/// The first day an incremental run digests: the day after the last one
+/// digested, or, when that is later, the first of the `refresh` days before
+/// yesterday, which are digested again for records that reached inlet late.
+pub fn incremental_start(digested_through: Option<NaiveDate>, today: NaiveDate, refresh: u32) -> NaiveDate {
+    let refreshed_from = today - Days::new(1 + u64::from(refresh));
+    match digested_through.and_then(|last| last.succ_opt()) {
+        Some(next) => next.min(refreshed_from),
+        None => refreshed_from,
+    }
+}
+
 /// From `first` through the day before `today`, at most `max` days. A day
 /// is digested only once it is over, and every run digests at least
 /// yesterday: a `first` after it means yesterday alone.
@@ -110,6 +121,20 @@ mod tests {
         let at = ms("2026-07-01T23:30:00Z");
         assert_eq!(of(at, Tz::UTC), day("2026-07-01"));
         assert_eq!(of(at, "Europe/London".parse().unwrap()), day("2026-07-02"));
+    }
+
+    #[test]
+    fn an_incremental_run_starts_after_the_last_day_digested_or_refreshes_the_days_before_yesterday() {
+        let today = day("2026-09-10");
+        assert_eq!(
+            incremental_start(Some(day("2026-09-09")), today, 2),
+            day("2026-09-07"),
+            "digested through yesterday"
+        );
+        assert_eq!(incremental_start(Some(day("2026-09-08")), today, 0), day("2026-09-09"), "no refresh: yesterday");
+        assert_eq!(incremental_start(Some(day("2026-08-01")), today, 2), day("2026-08-02"), "catching up");
+        assert_eq!(incremental_start(None, today, 2), day("2026-09-07"), "never digested");
+        assert_eq!(incremental_start(Some(day("2026-09-20")), today, 1), day("2026-09-08"), "a clock set back");
     }
 
     #[test]

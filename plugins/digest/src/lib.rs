@@ -28,6 +28,13 @@ const PAGE_SIZE: u32 = 500;
 const MAX_DAYS_PER_RUN: usize = 31;
 /// How far back the first run reaches: a week of digests.
 const FIRST_RUN_DAYS: u32 = 7;
+/// How many days before yesterday a run digests again by default: records
+/// reach inlet late (a card payment settles days after it is made, a phone
+/// syncs its health data when it next has a connection).
+const DEFAULT_REFRESH_DAYS: u32 = 2;
+/// The most it may be: well under [`MAX_DAYS_PER_RUN`], so that a run
+/// catching up on missed days still moves on.
+const MAX_REFRESH_DAYS: u32 = 7;
 /// The raw batches' kind, and the kind of event each becomes. Digests are
 /// never digested: the group holds this task's own output, which would
 /// otherwise count itself.
@@ -45,6 +52,11 @@ struct Config {
     /// Only events of these kinds, e.g. "transaction" (default: every kind).
     #[serde(default)]
     kinds: BTreeSet<String>,
+    /// How many days before yesterday each run digests again, to count
+    /// records that reach inlet late (default 2, at most 7; 0 digests each
+    /// day once).
+    #[schemars(range(max = 7))]
+    refresh_days: Option<u32>,
 }
 
 impl Config {
@@ -52,6 +64,15 @@ impl Config {
         let name = self.timezone.as_deref().unwrap_or("UTC");
         name.parse()
             .map_err(|_| PluginError::InvalidConfig(format!("config.timezone: {name:?} is not an IANA time zone")))
+    }
+
+    fn refresh_days(&self) -> Result<u32, PluginError> {
+        match self.refresh_days.unwrap_or(DEFAULT_REFRESH_DAYS) {
+            days @ 0..=MAX_REFRESH_DAYS => Ok(days),
+            days => Err(PluginError::InvalidConfig(format!(
+                "config.refresh_days: {days} is more than {MAX_REFRESH_DAYS}, the most a run digests again"
+            ))),
+        }
     }
 
     fn checked_kinds(&self) -> Result<&BTreeSet<String>, PluginError> {
@@ -105,20 +126,20 @@ impl Plugin for DailyDigest {
 inlet_plugin_sdk::export_plugin!(DailyDigest);
 
 /// Digest each day from a backfill's start, or from the day after the last
-/// one digested, through yesterday. Each day is emitted and checkpointed with
-/// the cursor, so a run stopped midway resumes after the last day stored.
+/// one digested (or the refresh days before yesterday, if earlier), through
+/// yesterday. Each day is emitted and checkpointed with the cursor, so a run
+/// stopped midway resumes after the last day stored.
 fn daily(request: &FetchRequest) -> Result<FetchSummary, PluginError> {
     let config: Config = parse_config(&request.config)?;
     let zone = config.zone()?;
     let kinds = config.checked_kinds()?;
+    let refresh_days = config.refresh_days()?;
     let cursor: state::Key<String> = state::Key::new("digested_through");
     let mut digested_through: Option<NaiveDate> = cursor.get()?.as_deref().and_then(days::parse);
     let today = days::of(time::now(), zone);
-    let first = match (&request.mode, digested_through) {
-        (FetchMode::Backfill(since), _) => days::of(*since, zone),
-        (FetchMode::Incremental, Some(last)) => last.succ_opt().unwrap_or(last),
-        // Never digested before: yesterday alone.
-        (FetchMode::Incremental, None) => today,
+    let first = match &request.mode {
+        FetchMode::Backfill(since) => days::of(*since, zone),
+        FetchMode::Incremental => days::incremental_start(digested_through, today, refresh_days),
     };
     let plan = days::plan(first, today, MAX_DAYS_PER_RUN);
     let mut events_read = 0;
@@ -194,6 +215,7 @@ mod tests {
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["examples"][0]["timezone"], "Europe/London");
         assert_eq!(schema["properties"]["kinds"]["uniqueItems"], true, "a kind named twice would count twice");
+        assert_eq!(schema["properties"]["refresh_days"]["maximum"], MAX_REFRESH_DAYS);
     }
 
     #[test]
@@ -208,6 +230,10 @@ mod tests {
         assert!(invalid(config(r#"{"timezone": "Mars/Olympus"}"#).zone().map(|_| ())).starts_with("config.timezone"));
         assert!(invalid(config(r#"{"kinds": ["digest"]}"#).checked_kinds().map(|_| ())).starts_with("config.kinds"));
         assert!(parse_config::<Config>(r#"{"since": "2026-01-01"}"#).is_err(), "unknown fields are refused");
+        assert_eq!(config("{}").refresh_days().unwrap(), DEFAULT_REFRESH_DAYS);
+        assert_eq!(config(r#"{"refresh_days": 0}"#).refresh_days().unwrap(), 0);
+        let too_many = invalid(config(r#"{"refresh_days": 8}"#).refresh_days().map(|_| ()));
+        assert!(too_many.starts_with("config.refresh_days: 8 is more than 7"), "{too_many}");
     }
 
     #[test]
