@@ -7,8 +7,7 @@ use crate::capabilities::cassette::REDACTED;
 use crate::runtime::registry::LoadedPlugin;
 use serde_json::Value;
 
-/// What loading does not already refuse: default schedules that do not
-/// compile, empty names.
+/// What loading does not already refuse: empty names.
 pub fn manifest(plugin: &LoadedPlugin) -> Result<String, String> {
     let manifest = &plugin.manifest;
     let mut problems = Vec::new();
@@ -21,12 +20,6 @@ pub fn manifest(plugin: &LoadedPlugin) -> Result<String, String> {
     for instance_type in &manifest.instance_types {
         if instance_type.name.trim().is_empty() {
             problems.push(format!("instance type {:?} has no name", instance_type.id));
-        }
-        if let Err(error) = instance_type.default_schedule.compile() {
-            problems.push(format!(
-                "instance type {:?}: its default schedule is invalid ({}: {})",
-                instance_type.id, error.field, error.message
-            ));
         }
     }
     if !problems.is_empty() {

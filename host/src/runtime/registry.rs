@@ -312,6 +312,10 @@ fn validate_manifest(manifest: &Manifest) -> Result<()> {
         if !seen.insert(&instance_type.id) {
             bail!("instance type id {:?} appears twice", instance_type.id);
         }
+        // Its integrations would run once, at creation, and never again.
+        if let Err(error) = instance_type.default_schedule.compile() {
+            bail!("instance type {:?}: its default schedule is invalid ({error})", instance_type.id);
+        }
         for host in &instance_type.hosts {
             let bare = host.strip_prefix("*.").unwrap_or(host);
             if bare.is_empty() || bare.contains(['/', ':', '*', ' ']) {
@@ -389,6 +393,21 @@ mod tests {
         assert!(compile_quotas(&manifest).unwrap_err().to_string().contains("not a host its instance types declare"));
         manifest.quotas = vec![quota("https://bank.test/accounts/x*/balances/")];
         assert!(compile_quotas(&manifest).unwrap_err().to_string().contains("whole path segment"));
+    }
+
+    #[test]
+    fn a_default_schedule_that_cannot_run_is_refused_at_load() {
+        let mut manifest = declaring(&["api.example.com"]);
+        manifest.instance_types[0].default_schedule = Schedule::Interval { seconds: 30 };
+        let error = validate_manifest(&manifest).unwrap_err().to_string();
+        assert!(
+            error.starts_with(r#"instance type "t": its default schedule is invalid (interval: 30 seconds"#),
+            "{error}"
+        );
+        let hourly_at_61 = Schedule::Cron { expressions: vec!["61 * * * *".into()], timezone: "UTC".into() };
+        manifest.instance_types[0].default_schedule = hourly_at_61;
+        let error = validate_manifest(&manifest).unwrap_err().to_string();
+        assert!(error.contains("minute field \"61\" is invalid"), "{error}");
     }
 
     #[test]

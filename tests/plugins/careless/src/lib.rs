@@ -2,7 +2,7 @@
 //! instance type, against the same notes API as `inlet plugin new`'s sample:
 //! ids that change from one replay to the next, records that change on every
 //! run, and upstream failures reported as permanent. Its manifest is careless
-//! too: a schema without an example, a default schedule that cannot run.
+//! too: a schema without an example.
 
 use inlet_plugin_sdk::prelude::*;
 use serde_json::{Value, json};
@@ -26,7 +26,6 @@ impl Plugin for Careless {
             .instance_type(notes_type("churn"))
             .instance_type(notes_type("untyped-errors"))
             .instance_type(InstanceType { config_schema: NO_EXAMPLES.into(), ..notes_type("no-examples") })
-            .instance_type(notes_type("bad-schedule").cron(&["61 * * * *"], "UTC"))
     }
 
     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
