@@ -4,6 +4,7 @@
 mod chaos;
 mod support;
 
+use inlet::domain::pause_reason::PauseReason;
 use inlet::domain::queue::Queue;
 use inlet::domain::trigger::Trigger;
 use inlet::store::sync_runs::RunStatus;
@@ -560,6 +561,40 @@ async fn a_job_rescued_from_a_live_worker_and_claimed_again_by_it_runs_its_later
     assert_eq!(runs_after.len(), 2, "{runs_after:?}");
     let everything = store.sync_runs(integration, 10).await.unwrap();
     assert!(everything.iter().all(|r| r.status != RunStatus::Running), "{everything:?}");
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+}
+
+/// A scheduled fetch that was running when its integration was paused, and
+/// comes back to retry (or was rescued, or handed back): the pause withdrew
+/// only what waited then, so the worker that claims it withdraws it instead
+/// of running it while the integration says Paused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_run_that_comes_back_after_a_pause_does_not_run() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).env("INLET_LOG", "info");
+    let id = misbehave_integration(&inlet, "ok", &["--every", "1h"]).await;
+    let integration: i64 = id.parse().unwrap();
+    let store = inlet.store().await;
+    // Its first run is due: queued by the scheduler, claimed, and running
+    // when the operator pauses the integration; then it fails and retries.
+    sqlx::query("UPDATE integrations SET next_due_at = 0").execute(store.pool()).await.unwrap();
+    assert_eq!(store.enqueue_due_fetches(store.now(), 3, 10).await.unwrap(), [integration]);
+    let claimed = store.claim_jobs(Queue::Fetch, "elsewhere", 30_000, 10).await.unwrap();
+    let lease = inlet::store::jobs::JobLease::of(&claimed[0], "elsewhere");
+    assert!(inlet.run(&["integrations", "pause", &id]).await.status.success());
+    assert!(store.retry_job_at(&lease, store.now(), false, "transient", "503 from upstream").await.unwrap());
+    assert_eq!(store.integration_jobs(integration).await.unwrap().len(), 1, "back, waiting to retry");
+
+    let log = inlet.dir().join("worker.log");
+    let mut worker = inlet.spawn_logged(&["worker", "--listen", "127.0.0.1:0"], &log).await;
+    eventually(30, "the worker to withdraw it", || async {
+        store.integration_jobs(integration).await.unwrap().is_empty().then_some(())
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("withdrew a scheduled run: its integration is paused"), "{text}");
+    assert!(store.sync_runs(integration, 10).await.unwrap().is_empty(), "it never ran");
+    assert_eq!(store.integration(integration).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
     worker.start_kill().unwrap();
     worker.wait().await.unwrap();
 }

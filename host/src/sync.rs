@@ -111,6 +111,20 @@ pub struct RunRequest {
     /// An earlier attempt of this job checkpointed: a backfill continues
     /// from the plugin's progress instead of from its start.
     pub resumes: bool,
+    /// The scheduler queued it (this attempt or the first) and no operator
+    /// asked for it: it does not start while its integration is paused.
+    pub scheduled: bool,
+}
+
+/// Why [`SyncRunner::start`] left a request unstarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    /// The integration was deleted.
+    Deleted,
+    /// A scheduled run of an integration paused since it was queued: a run
+    /// already running when the pause came back to retry, one rescued or
+    /// handed back, or one claimed as the pause withdrew the rest.
+    Paused,
 }
 
 impl RunRequest {
@@ -125,6 +139,7 @@ impl RunRequest {
             pending_run_id: None,
             reprocess: None,
             resumes: false,
+            scheduled: false,
         }
     }
 
@@ -141,6 +156,7 @@ impl RunRequest {
             pending_run_id: job.pending_run_id,
             reprocess: job.args.reprocess,
             resumes: job.checkpoints > 0,
+            scheduled: job.args.trigger == Trigger::Schedule && job.pending_run_id.is_none(),
         }
     }
 }
@@ -256,7 +272,7 @@ struct FetchResult {
 impl SyncRunner {
     /// Record runs as started, in one transaction. Requests whose integration
     /// no longer exists come back unstarted.
-    pub async fn start(&self, requests: Vec<RunRequest>) -> Result<(Vec<StartedRun>, Vec<RunRequest>)> {
+    pub async fn start(&self, requests: Vec<RunRequest>) -> Result<(Vec<StartedRun>, Vec<(RunRequest, NotStarted)>)> {
         let ids: Vec<i64> = requests.iter().map(|r| r.integration_id).collect();
         let mut integrations: BTreeMap<i64, Integration> =
             self.store.integrations_by_id(&ids).await?.into_iter().map(|i| (i.id, i)).collect();
@@ -265,12 +281,16 @@ impl SyncRunner {
         self.approve_unrecorded(&integrations, &mut access).await?;
         let pending = self.store.with_pending_batches(&ids).await?;
 
-        let (mut prepared, mut missing) = (Vec::new(), Vec::new());
+        let (mut prepared, mut not_started) = (Vec::new(), Vec::new());
         for request in requests {
             let Some(integration) = integrations.remove(&request.integration_id) else {
-                missing.push(request);
+                not_started.push((request, NotStarted::Deleted));
                 continue;
             };
+            if request.scheduled && integration.paused_reason.is_some() {
+                not_started.push((request, NotStarted::Paused));
+                continue;
+            }
             let plugin = self.plugins.get(&integration.plugin_id);
             let mode = self.fetch_mode(plugin.as_deref(), &integration, &request);
             // A first run, or an explicit re-fetch of history, is a backfill.
@@ -331,7 +351,7 @@ impl SyncRunner {
                 resumes_backfill,
             })
             .collect();
-        Ok((started, missing))
+        Ok((started, not_started))
     }
 
     /// Groups from before approvals were recorded approve what their plugin
@@ -580,7 +600,7 @@ impl SyncRunner {
 
     async fn execute_and_record(&self, request: RunRequest, lease: &JobLease, queued: Option<&Job>) -> Result<SyncRun> {
         let id = request.integration_id;
-        let (mut started, _missing) = self.start(vec![request]).await?;
+        let (mut started, _not_started) = self.start(vec![request]).await?;
         let Some(run) = started.pop() else {
             bail!("there is no integration with id {id}");
         };

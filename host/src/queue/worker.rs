@@ -18,7 +18,7 @@ use crate::store::jobs::{Abandoned, Job, JobAction, JobLease};
 use crate::store::run_batches::{Recorded, RunCompletion};
 use crate::store::sync_runs::RunStatus;
 use crate::store::{self, Store};
-use crate::sync::{ExecutedRun, RunRequest, SyncRunner, job_action};
+use crate::sync::{ExecutedRun, NotStarted, RunRequest, SyncRunner, job_action};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -248,7 +248,7 @@ impl QueueWorker {
                 None => self.fail(job, "job has no integration").await,
             }
         }
-        let (started, missing) = match self.runner.start(requests).await {
+        let (started, not_started) = match self.runner.start(requests).await {
             Ok(started) => started,
             Err(error) => {
                 // Hand them back rather than wait for their leases to lapse.
@@ -260,9 +260,12 @@ impl QueueWorker {
                 return Err(error);
             }
         };
-        for request in missing {
+        for (request, why) in not_started {
             let lease = request.lease.expect("worker requests carry their job");
-            self.fail_leased(&lease, "the integration was deleted").await;
+            match why {
+                NotStarted::Deleted => self.fail_leased(&lease, "the integration was deleted").await,
+                NotStarted::Paused => self.withdraw_paused(&lease).await,
+            }
         }
         let mut by_id: std::collections::BTreeMap<i64, Job> = jobs.into_iter().map(|j| (j.id, j)).collect();
         Ok(started
@@ -286,6 +289,19 @@ impl QueueWorker {
         if let Err(error) = self.store().fail_job(lease, "permanent", message).await {
             let error = format!("{error:#}");
             tracing::warn!(job = lease.job_id, %error, "failing a job that cannot run failed; it is rescued when its lease lapses");
+        }
+    }
+
+    /// Withdraw a scheduled run of an integration paused since it was
+    /// queued, as the pause withdrew those waiting: it ran no attempt.
+    async fn withdraw_paused(&self, lease: &JobLease) {
+        self.release_held([(lease.job_id, lease.claim)]);
+        match self.store().complete_job(lease).await {
+            Ok(_) => tracing::info!(job = lease.job_id, "withdrew a scheduled run: its integration is paused"),
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::warn!(job = lease.job_id, %error, "withdrawing a paused integration's run failed; it is rescued when its lease lapses");
+            }
         }
     }
 

@@ -858,20 +858,30 @@ pub(super) async fn withdraw_scheduled(
         return Ok(0);
     }
     let ids = super::json_ids_match(backend, "j.integration_id", 1);
-    let delete = format!("DELETE FROM jobs AS j WHERE {ids} AND {WAITING_FETCH}");
     let query = match which {
         // `run_at > now` is a range of `jobs_claimable` holding only runs not
         // due yet (queued ahead, or waiting out a backoff), whatever the
         // planner's statistics say.
         Withdrawal::QueuedAhead => {
-            sqlx::query(sqlx::AssertSqlSafe(format!("{delete} AND {UNTOUCHED} AND j.run_at > $2")))
-                .bind(super::json_param(&integration_ids))
-                .bind(now)
+            let sql =
+                format!("DELETE FROM jobs AS j WHERE {ids} AND {WAITING_FETCH} AND {UNTOUCHED} AND j.run_at > $2");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).bind(now)
         }
-        // Rare (an operator's pause, a group needing reconnect, a streak of
-        // failures): `jobs_waiting` serves it.
-        Withdrawal::Paused => sqlx::query(sqlx::AssertSqlSafe(format!("{delete} AND {SCHEDULED}")))
-            .bind(super::json_param(&integration_ids)),
+        // Through `jobs_waiting`, one integration at a time: left to choose,
+        // SQLite walks `jobs_claimable` whole (see `withdraw_met`).
+        Withdrawal::Paused => {
+            let waiting = match backend {
+                Backend::Postgres => "jobs AS j",
+                Backend::Sqlite => "jobs AS j INDEXED BY jobs_waiting",
+            };
+            // The outer terms are what PostgreSQL checks again on a row a
+            // claim changed since the lookup read it.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM jobs WHERE state = 'available' AND pending_run_id IS NULL
+                     AND id IN (SELECT j.id FROM {waiting} WHERE {ids} AND {WAITING_FETCH} AND {SCHEDULED})"
+            )))
+            .bind(super::json_param(&integration_ids))
+        }
     };
     Ok(query.execute(conn).await?.rows_affected())
 }
