@@ -288,7 +288,9 @@ impl OutboundHttp {
             };
             // An upstream that echoes a request header (CORS reflection, a
             // debugging endpoint) must not hand the plugin its credential.
+            // (A wait's body was dropped already, and an empty one hides nothing.)
             if !injected.is_empty()
+                && !response.body.is_empty()
                 && let Some(coding) = content_coding(&response.headers)
             {
                 return Err(Error::Denied(format!(
@@ -551,17 +553,37 @@ fn content_coding(headers: &[(String, String)]) -> Option<&str> {
 }
 
 /// Mask `secret` in a response, as sent and as an echo commonly writes it:
-/// percent-encoded (a URL, a query echoed back) and escaped in a JSON string.
+/// percent-encoded (a URL or a query echoed back: as a form, or byte by
+/// byte in either case of hex) and escaped in a JSON string (with `/` as it
+/// is, or as `\/`).
 fn redact_secret(response: &mut Response, secret: &str) {
-    let percent_encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let json_escaped = serde_json::to_string(secret).unwrap_or_default();
-    let json_escaped = json_escaped.trim_matches('"').to_string();
-    let mut forms = vec![secret.to_string(), percent_encoded, json_escaped];
+    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let mut forms = vec![
+        form,
+        percent_encoded(secret, false),
+        percent_encoded(secret, true),
+        json.replace('/', "\\/"),
+        json,
+        secret.to_string(),
+    ];
     forms.sort();
     forms.dedup();
     for form in forms {
         mask(response, &form);
     }
+}
+
+/// `text` with every byte outside RFC 3986's unreserved set as `%XX`.
+fn percent_encoded(text: &str, lowercase: bool) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(byte).to_string(),
+            _ if lowercase => format!("%{byte:02x}"),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 /// Replace every occurrence of `secret` in the response's headers and body.
