@@ -22,9 +22,11 @@ pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// A refresh holds its lease at most this long (it times out well before).
 const LEASE_MS: i64 = 60_000;
 
-/// How long a refresh tries to store the credentials it got: well inside
-/// its lease, so no other process starts a refresh with the spent token.
-const STORE_RENEWED_FOR: Duration = Duration::from_secs(20);
+/// How long a refresh tries to store the credentials it got: inside its
+/// lease with the token request before it (up to 30 s) and the last try
+/// (up to the store's 8 s wait for a connection), so no other process starts
+/// a refresh with the spent token meanwhile.
+const STORE_RENEWED_FOR: Duration = Duration::from_secs(10);
 
 /// How long a worker waits for another process's refresh before giving up.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(45);
@@ -216,7 +218,7 @@ impl OAuth {
                     let error = format!("{error:#}");
                     tracing::warn!(group = group_id, %error, "storing the refreshed token failed; trying again");
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
+                    pause = (pause * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
                     tracing::error!(group = group_id, error = %format!("{error:#}"),
