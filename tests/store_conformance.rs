@@ -658,6 +658,29 @@ async fn due_integrations_are_queued_once_however_late(b: Backend) {
     assert!(s.integration_jobs(manual).await.unwrap().is_empty());
 }
 
+/// Writes acknowledged outside once committed (a webhook delivery's 202, a
+/// provider's tokens) commit through a connection that syncs SQLite's log at
+/// the commit, and so survive a power loss; the rest leave it to the
+/// checkpoints (a process's crash loses nothing either way).
+#[tokio::test(flavor = "multi_thread")]
+async fn on_sqlite_an_acknowledged_write_syncs_the_log_at_its_commit() {
+    let b = sqlite().await;
+    let synchronous = |mut tx: inlet::store::WriteTx| async move {
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *tx).await.unwrap();
+        level
+    };
+    assert_eq!(synchronous(b.store.begin().await.unwrap()).await, 1, "NORMAL");
+    assert_eq!(synchronous(b.store.begin_durable().await.unwrap()).await, 2, "FULL");
+    // One database: what it commits, the pool reads.
+    let mut tx = b.store.begin_durable().await.unwrap();
+    sqlx::query("INSERT INTO groups (plugin_id, name, credentials, created_at) VALUES ('p', 'durable', '', 0)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(b.store.groups().await.unwrap().iter().any(|g| g.name == "durable"));
+}
+
 conformance!(queueing_ahead, a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_withdraws_it);
 async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_withdraws_it(b: Backend) {
     let s = &b.store;

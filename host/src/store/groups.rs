@@ -171,7 +171,8 @@ impl Store {
             super::Backend::Postgres => "FOR UPDATE",
             super::Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
         };
-        let mut tx = self.begin().await?;
+        // Tokens a provider issued once: a reconnect may have revoked the old.
+        let mut tx = self.begin_durable().await?;
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, credentials, credentials_version FROM groups WHERE plugin_id = $1 AND name = $2 {lock}"
         )))
@@ -349,9 +350,9 @@ impl Store {
         seen: i64,
         credentials: &Credentials,
     ) -> Result<Option<Credentials>> {
-        // In turn with the queue's writers on SQLite, rather than waiting out
-        // its busy timeout behind them.
-        let _turn = self.write_turn().await;
+        // The provider may have spent the old refresh token: this write must
+        // outlast a power loss, and waits its turn with the queue's writers.
+        let mut tx = self.begin_durable().await?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE groups SET credentials = $2, credentials_version = credentials_version + 1
              WHERE id = $1 AND credentials_version = $3 RETURNING credentials_version",
@@ -359,8 +360,9 @@ impl Store {
         .bind(id)
         .bind(self.seal_credentials(credentials)?)
         .bind(seen)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(version.map(|version| Credentials { fields: credentials.fields.clone(), version }))
     }
 

@@ -105,6 +105,9 @@ pub struct Store {
     secrets: Arc<SecretKey>,
     /// SQLite's single write lock, taken in this process first: see [`WriteTx`].
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// On a SQLite file, one connection that syncs the log at each commit:
+    /// see [`Store::begin_durable`].
+    durable: Option<AnyPool>,
     /// The SQLite database file.
     file: Option<std::path::PathBuf>,
 }
@@ -122,51 +125,20 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&with_create_mode(url))
             .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
-        // No ping before handing out a connection: it is a round trip per
-        // acquire (and on SQLite a hop to its thread), paid on every query of
-        // the job path; a connection that did break fails its query and is
-        // closed, as it would have failed the ping.
-        let mut pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .test_before_acquire(false)
-            // While the database is down, a caller learns it in this long
-            // (the API answers 503) instead of waiting the default 30 s.
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // A transaction whose end failed can leave its connection inside
-            // it for good: after an I/O error (a full disk) SQLite has rolled
-            // it back itself, so the driver's ROLLBACK fails and the driver
-            // still counts the transaction, refusing every later BEGIN on that
-            // connection. Such a connection is closed rather than pooled. A
-            // rollback still queued (a dropped transaction) is waited for: the
-            // ping runs after it.
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    if conn.is_in_transaction() {
-                        conn.ping().await?;
-                    }
-                    Ok(!conn.is_in_transaction())
-                })
-            });
-        if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers proceed during a write; busy_timeout makes
-                    // writers queue instead of failing under contention.
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;")
-                        .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool =
-            pool.connect_with(options).await.with_context(|| format!("cannot open database {}", redact_url(url)))?;
+        let pool = pool_options(backend, 16, Synchronous::Normal)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open database {}", redact_url(url)))?;
         let migrations = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrations.run(&pool).await.context("migrating the database")?;
         let file = sqlite_file(url);
-        Ok(Store { pool, backend, clock, secrets, write_turn: Arc::default(), file })
+        // Only a file is shared by two pools (each connection to `:memory:`
+        // is a database of its own).
+        let durable = file.as_ref().map(|_| pool_options(backend, 1, Synchronous::Full).connect_lazy_with(options));
+        Ok(Store { pool, backend, clock, secrets, write_turn: Arc::default(), durable, file })
     }
 
     /// The database file, on SQLite (not in memory).
@@ -213,6 +185,23 @@ impl Store {
         })
     }
 
+    /// Begin a write transaction whose commit survives a power loss, for
+    /// what is acknowledged outside once written: a webhook delivery answered
+    /// 202, tokens a provider issued (it may have spent the old ones).
+    /// PostgreSQL's commits all do. SQLite's, in WAL mode with `synchronous =
+    /// NORMAL`, survive the process's crash but not the machine's; this one
+    /// commits through a connection with `synchronous = FULL`, which syncs
+    /// the log, and with it every commit before.
+    pub async fn begin_durable(&self) -> Result<WriteTx> {
+        match &self.durable {
+            Some(durable) => {
+                let turn = self.write_turn().await;
+                Ok(WriteTx { tx: durable.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
+            }
+            None => self.begin().await,
+        }
+    }
+
     /// On SQLite, this process's turn to write, for a write outside
     /// [`Store::begin`]; nothing on PostgreSQL.
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
@@ -249,6 +238,62 @@ impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Connection {
         &mut self.tx
     }
+}
+
+/// When SQLite syncs its log to disk: at checkpoints only (a commit survives
+/// the process's crash), or at every commit too (and the machine's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synchronous {
+    Normal,
+    Full,
+}
+
+/// How the store's pools connect and hand out connections.
+fn pool_options(backend: Backend, connections: u32, synchronous: Synchronous) -> AnyPoolOptions {
+    // No ping before handing out a connection: it is a round trip per
+    // acquire (and on SQLite a hop to its thread), paid on every query of
+    // the job path; a connection that did break fails its query and is
+    // closed, as it would have failed the ping.
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections)
+        .test_before_acquire(false)
+        // While the database is down, a caller learns it in this long
+        // (the API answers 503) instead of waiting the default 30 s.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A transaction whose end failed can leave its connection inside
+        // it for good: after an I/O error (a full disk) SQLite has rolled
+        // it back itself, so the driver's ROLLBACK fails and the driver
+        // still counts the transaction, refusing every later BEGIN on that
+        // connection. Such a connection is closed rather than pooled. A
+        // rollback still queued (a dropped transaction) is waited for: the
+        // ping runs after it.
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                if conn.is_in_transaction() {
+                    conn.ping().await?;
+                }
+                Ok(!conn.is_in_transaction())
+            })
+        });
+    if backend == Backend::Postgres {
+        return pool;
+    }
+    let synchronous = match synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    pool.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // WAL lets readers proceed during a write; busy_timeout makes
+            // writers queue instead of failing under contention.
+            let pragmas = format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;"
+            );
+            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+            Ok(())
+        })
+    })
 }
 
 /// The file a `sqlite:` URL names, unless it is in memory.

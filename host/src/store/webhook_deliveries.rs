@@ -35,7 +35,8 @@ pub enum DeliveryStored {
 impl Store {
     pub async fn store_webhook_delivery(&self, delivery: &NewDelivery<'_>) -> Result<DeliveryStored> {
         let now = self.now();
-        let mut tx = self.begin().await?;
+        // Answered 202 once committed: the sender will not send it again.
+        let mut tx = self.begin_durable().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO webhook_deliveries (plugin_id, group_id, delivery_key, body_bytes, batches, received_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, delivery_key) DO NOTHING RETURNING id",
