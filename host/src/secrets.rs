@@ -72,6 +72,17 @@ impl SecretKey {
         format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed))
     }
 
+    /// A tag of `text` for `purpose` that only the holder of the key can
+    /// make: HMAC-SHA256 under the key, 128 bits in hex.
+    pub fn tag(&self, purpose: &str, text: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(text.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
     /// Reverse [`SecretKey::seal`]; fails on a wrong key or altered data.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>> {
         let encoded = sealed.strip_prefix(SEALED_PREFIX).context("the stored value is not sealed")?;

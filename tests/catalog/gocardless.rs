@@ -296,9 +296,14 @@ async fn gocardless_expired_agreements_and_refused_secrets_need_reconnecting() {
     let link = b.inlet.json(&args).await;
     assert!(link["link"].as_str().unwrap().starts_with("https://ob.gocardless.com/"), "{link:#}");
     let requisition = link["requisition_id"].as_str().unwrap().to_string();
-    let not_yet =
-        reqwest::get(format!("{base}/connect/bank/{}/callback?ref=inlet-{}-x", b.group, b.group)).await.unwrap();
-    assert_eq!(not_yet.status(), 400, "no such requisition yet");
+    // A reference this host did not make is refused before GoCardless is
+    // asked anything (anyone can open the callback).
+    b.requests_ending("/requisitions/");
+    let forged =
+        reqwest::get(format!("{base}/connect/bank/{}/callback?ref=inlet-{}-x-y", b.group, b.group)).await.unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(forged.text().await.unwrap().contains("not a connection started for this group here"));
+    assert_eq!(b.requests_ending("/requisitions/"), 0, "GoCardless was not asked");
     let back = b.fake.update(|data| data.consent(&requisition)).expect("the requisition");
     let (_, path) = back.split_once("/connect/").expect("the host's callback");
     let page = reqwest::get(format!("{base}/connect/{path}")).await.unwrap();

@@ -17,6 +17,7 @@ use crate::settings::PluginSettings;
 use crate::store::groups::Group;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 /// What GoCardless lets an agreement ask for, at most, at most banks.
 pub const MAX_DAYS: u32 = 730;
@@ -106,7 +107,7 @@ impl OAuth {
                     "institution_id": input.institution_id,
                     "agreement": agreement_id,
                     // Names the group, so the callback finds the requisition.
-                    "reference": format!("inlet-{group_id}-{}", random_token()),
+                    "reference": self.bank_reference(group_id, &random_token()),
                     "user_language": "EN",
                 })),
             )
@@ -119,8 +120,15 @@ impl OAuth {
     /// linked, the group is connected again (status ok, its integrations
     /// paused for a reconnect resumed).
     pub async fn finish_bank_connect(&self, group_id: i64, reference: &str) -> Result<BankConnected, ConnectError> {
-        if !reference.starts_with(&format!("inlet-{group_id}-")) {
-            return Err(ConnectError::Refused("ref: this is not a connection started for this group".into()));
+        // Checked before GoCardless is asked anything: anyone can open the
+        // callback, and each look lists the group's requisitions with its
+        // token, spending its rate limits.
+        let genuine =
+            (reference.strip_prefix(&format!("inlet-{group_id}-"))).and_then(|rest| rest.rsplit_once('-')).is_some_and(
+                |(nonce, _)| bool::from(self.bank_reference(group_id, nonce).as_bytes().ct_eq(reference.as_bytes())),
+            );
+        if !genuine {
+            return Err(ConnectError::Refused("ref: this is not a connection started for this group here".into()));
         }
         let bank = self.bank_api(group_id).await?;
         let mut next = Some("requisitions/?limit=100".to_string());
@@ -150,6 +158,13 @@ impl OAuth {
             next = page["next"].as_str().and_then(|url| url.split_once("/api/v2/")).map(|(_, rest)| rest.to_string());
         }
         Err(ConnectError::Refused("ref: GoCardless has no requisition with this reference".into()))
+    }
+
+    /// A requisition's reference: the group, a nonce, and this host's tag of
+    /// both, so the callback knows a reference it made without a lookup.
+    fn bank_reference(&self, group_id: i64, nonce: &str) -> String {
+        let tag = self.store.tag_text("gocardless-reference", &format!("{group_id}-{nonce}"));
+        format!("inlet-{group_id}-{nonce}-{tag}")
     }
 
     /// The group, its bank-connect API and a current access token.

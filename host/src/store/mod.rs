@@ -159,6 +159,11 @@ impl Store {
         self.secrets.seal(text.as_bytes())
     }
 
+    /// A tag of `text` for `purpose` that only this host can make.
+    pub fn tag_text(&self, purpose: &str, text: &str) -> String {
+        self.secrets.tag(purpose, text)
+    }
+
     pub fn open_sealed_text(&self, sealed: &str) -> Result<String> {
         Ok(String::from_utf8(self.secrets.open(sealed)?)?)
     }
