@@ -621,6 +621,16 @@ async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend
     assert!(s.fail_job(&lease(id, "w", 5), "permanent", "still bad").await.unwrap());
     assert_eq!(s.flush_failed_jobs().await.unwrap(), 1);
     assert!(s.failed_jobs(10).await.unwrap().is_empty());
+
+    // A scheduled run an operator retries is theirs: it runs whether its
+    // integration is paused or not, and keeps what else it asked for.
+    let args = JobArgs { backfill_since: Some(5), ..JobArgs::new(Trigger::Schedule) };
+    let scheduled = s.enqueue_job(&NewJob { args, ..fetch_job(a, START + 60_000) }).await.unwrap();
+    let claimed = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap();
+    assert!(s.fail_job(&JobLease::of(&claimed[0], "w"), "permanent", "bad request").await.unwrap());
+    assert_eq!(s.retry_failed_jobs(Some(scheduled)).await.unwrap(), 1);
+    let retried = s.job(scheduled).await.unwrap().unwrap().args;
+    assert_eq!(retried, JobArgs { backfill_since: Some(5), ..JobArgs::new(Trigger::Manual) });
 }
 
 conformance!(releasing, shutdown_releases_jobs_without_counting_the_attempt);

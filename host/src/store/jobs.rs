@@ -672,10 +672,24 @@ impl Store {
 
     /// Give failed jobs a fresh set of attempts, now. `None` retries them all.
     pub async fn retry_failed_jobs(&self, id: Option<i64>) -> Result<u64> {
-        let result = sqlx::query(
-            "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, updated_at = $2, finished_at = NULL
-             WHERE state = 'failed' AND ($1 IS NULL OR id = $1)",
-        )
+        // An operator asked for it again: a scheduled run becomes theirs, and
+        // runs whether its integration is paused or not (a failure streak or
+        // a refused token may have paused it), as their "Update now" would.
+        let asked = match self.backend() {
+            Backend::Postgres => {
+                "CASE WHEN args::jsonb ->> 'trigger' = 'schedule'
+                      THEN (args::jsonb || '{\"trigger\": \"manual\"}'::jsonb)::text ELSE args END"
+            }
+            Backend::Sqlite => {
+                "CASE WHEN json_extract(args, '$.trigger') = 'schedule'
+                      THEN json_set(args, '$.trigger', 'manual') ELSE args END"
+            }
+        };
+        let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, updated_at = $2, finished_at = NULL,
+                 args = {asked}
+             WHERE state = 'failed' AND ($1 IS NULL OR id = $1)"
+        )))
         .bind(id)
         .bind(self.now())
         .execute(self.pool())
