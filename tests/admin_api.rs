@@ -404,26 +404,6 @@ async fn integrations_through_the_api() {
     assert_eq!(replaced.status, 200, "{}", replaced.body);
     assert_eq!(replaced.body["config"]["since"], "2026-01-01T00:00:00Z");
 
-    // Sync settings: a bad cron changes nothing; a good one is summarised.
-    let settings = format!("/api/integrations/{id}/sync-settings");
-    let patch = |body: Value| api.call(Method::PATCH, &settings, Some(body));
-    let bad =
-        patch(json!({"schedule": {"kind": "cron", "expressions": ["0 25 * * *"], "timezone": "Europe/London"}})).await;
-    assert_invalid(&bad, "schedule.cron[0] \"0 25 * * *\"", "hour");
-    assert_invalid(&patch(json!({})).await, "schedule", "give schedule, enabled, or both");
-    assert_invalid(
-        &patch(json!({"schedule": {"kind": "interval", "every": "fortnightly"}})).await,
-        "schedule.interval",
-        "not a duration",
-    );
-    assert_eq!(api.ok(&format!("/api/integrations/{id}")).await["sync_settings"]["schedule_summary"], "manual only");
-    let good =
-        patch(json!({"schedule": {"kind": "cron", "expressions": ["0 6,18 * * *"], "timezone": "Europe/London"}}))
-            .await;
-    assert_eq!(good.status, 200, "{}", good.body);
-    assert_eq!(good.body["sync_settings"]["schedule_summary"], "06:00 and 18:00 Europe/London");
-    assert!(good.body["next_due_at"].as_i64().is_some());
-
     // Update now: 202 with the run id; again at once: 429; force: accepted.
     let sync = api.post(&format!("/api/integrations/{id}/sync"), json!(null)).await;
     assert_eq!(sync.status, 202, "{}", sync.body);
@@ -477,6 +457,29 @@ async fn integrations_through_the_api() {
     assert_eq!(paged, [json!(forced_run), process["id"].clone(), json!(run_id)]);
     assert_invalid(&api.get(&format!("/api/integrations/{id}/sync-history?limit=0")).await, "limit", "1 to 200");
     assert_eq!(api.get("/api/integrations/999/sync-history").await.status, 404);
+
+    // Sync settings: a bad cron changes nothing; a good one is summarised.
+    let settings = format!("/api/integrations/{id}/sync-settings");
+    let patch = |body: Value| api.call(Method::PATCH, &settings, Some(body));
+    let bad =
+        patch(json!({"schedule": {"kind": "cron", "expressions": ["0 25 * * *"], "timezone": "Europe/London"}})).await;
+    assert_invalid(&bad, "schedule.cron[0] \"0 25 * * *\"", "hour");
+    assert_invalid(&patch(json!({})).await, "schedule", "give schedule, enabled, or both");
+    assert_invalid(
+        &patch(json!({"schedule": {"kind": "interval", "every": "fortnightly"}})).await,
+        "schedule.interval",
+        "not a duration",
+    );
+    assert_eq!(api.ok(&format!("/api/integrations/{id}")).await["sync_settings"]["schedule_summary"], "manual only");
+    let good =
+        patch(json!({"schedule": {"kind": "cron", "expressions": ["0 6,18 * * *"], "timezone": "Europe/London"}}))
+            .await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(good.body["sync_settings"]["schedule_summary"], "06:00 and 18:00 Europe/London");
+    // It has run: its next run is the next of those times, not now (a
+    // first run would be due at once).
+    let next_due = good.body["next_due_at"].as_i64().unwrap();
+    assert!(next_due > good.body["updated_at"].as_i64().unwrap(), "{}", good.body);
 
     // Updates.
     let rows = api.ok("/api/updates").await["rows"].clone();
