@@ -501,6 +501,27 @@ async fn credentials_never_come_back_and_what_the_plugin_says_is_capped() {
     assert!(message.len() < 5_000 && message.ends_with("[truncated]"), "{} bytes", message.len());
 }
 
+/// Records the database would refuse (a NUL character) or that no reader
+/// could parse back (data that is not JSON) fail their own batch for good,
+/// naming the record; the integration's other batches are stored, and its
+/// records stay readable.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_that_cannot_be_stored_fail_their_batch_and_nothing_else() {
+    let sandbox = Sandbox::start("").await;
+    let store = sandbox.host.store();
+    let id = sandbox.add("unstorable").await;
+    let run = sandbox.run(id).await;
+    assert_eq!((run.queue.as_str(), run.status.as_str()), ("process", "failed"), "{run:?}");
+    // Read back, each parsed: nothing unreadable was stored.
+    let objects: Vec<String> = store.objects(id).await.unwrap().into_iter().map(|o| o.external_id).collect();
+    assert_eq!(objects, ["fine"]);
+    let failed = store.failed_batches(10).await.unwrap();
+    let errors: Vec<&str> = failed.iter().map(|b| b.error.as_str()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains(r#"object "thing" "nul": a text holds a NUL character"#)), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains(r#"object "thing" "not-json": its data is not JSON"#)), "{errors:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hosts_a_new_plugin_file_adds_need_the_operators_approval() {
     use inlet::store::groups::ApprovedPlugin;

@@ -923,11 +923,17 @@ impl SyncRunner {
                 let (id, kind) = (batch.id, batch.kind.clone());
                 let raw = RawBatch { kind: batch.kind, payload: batch.payload };
                 let error = match self.runtime.process(&plugin.pre, plugin.id(), raw).await {
-                    Ok(Ok(records)) => {
-                        processed.records.add(self.store.store_records(integration_id, id, &records).await?);
-                        processed.batches += 1;
-                        continue;
-                    }
+                    // Records the database would refuse, or that no reader
+                    // could parse back, fail their batch for good, as the
+                    // plugin's own error would: they would fail every retry.
+                    Ok(Ok(records)) => match records.storable() {
+                        Ok(()) => {
+                            processed.records.add(self.store.store_records(integration_id, id, &records).await?);
+                            processed.batches += 1;
+                            continue;
+                        }
+                        Err(problem) => Ok(PluginError::Permanent(format!("its records cannot be stored: {problem}"))),
+                    },
                     Ok(Err(error)) => Ok(error),
                     Err(error) => Err(error),
                 };

@@ -10,6 +10,56 @@ pub struct Records {
     pub deleted: Vec<Tombstone>,
 }
 
+/// The longest kind or external id kept. PostgreSQL refuses an index key
+/// over about 2,700 bytes; no upstream's id comes near this.
+pub const MAX_KEY_BYTES: usize = 512;
+
+impl Records {
+    /// Whether every record can be stored and read back: kinds and external
+    /// ids short enough to index, no NUL character in any text (PostgreSQL
+    /// refuses one), and data that is JSON (every reader parses it). The
+    /// first problem, naming its record, when not.
+    pub fn storable(&self) -> Result<(), String> {
+        for object in &self.objects {
+            check_record("object", &object.kind, &object.external_id, &[object.name.as_deref()], &object.data)?;
+        }
+        for event in &self.events {
+            let texts = [event.actor.as_deref(), event.target.as_deref(), event.unit.as_deref()];
+            check_record("event", &event.kind, &event.external_id, &texts, &event.data)?;
+        }
+        for block in &self.blocks {
+            check_record("block", &block.kind, &block.external_id, &[Some(&block.event_id)], &block.data)?;
+        }
+        for tombstone in &self.deleted {
+            check_keys("deleted record", &tombstone.kind, &tombstone.external_id)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_record(class: &str, kind: &str, external_id: &str, texts: &[Option<&str>], data: &str) -> Result<(), String> {
+    check_keys(class, kind, external_id)?;
+    let named = || format!("{class} {kind:?} {:?}", external_id.chars().take(80).collect::<String>());
+    if texts.iter().flatten().chain([&data]).any(|text| text.contains('\0')) {
+        return Err(format!("{}: a text holds a NUL character, which the database cannot store", named()));
+    }
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(data) {
+        return Err(format!("{}: its data is not JSON ({error})", named()));
+    }
+    Ok(())
+}
+
+fn check_keys(class: &str, kind: &str, external_id: &str) -> Result<(), String> {
+    let named = || format!("{class} {kind:?} {:?}", external_id.chars().take(80).collect::<String>());
+    if kind.len() > MAX_KEY_BYTES || external_id.len() > MAX_KEY_BYTES {
+        return Err(format!("{}: its kind or external id is longer than {MAX_KEY_BYTES} bytes", named()));
+    }
+    if kind.contains('\0') || external_id.contains('\0') {
+        return Err(format!("{}: its kind or external id holds a NUL character", named()));
+    }
+    Ok(())
+}
+
 /// A thing: an account, a pot, a playlist, a repository.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectRecord {

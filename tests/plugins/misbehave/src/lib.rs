@@ -65,6 +65,11 @@ impl Plugin for Misbehave {
                 instance_type("flaky-process", "emits a batch whose processing fails (transient) for its first 1.5 s"),
                 instance_type("huge-error", "fails with a 1 MiB error message"),
                 instance_type("bad-batch", "emits a batch whose processing fails for good"),
+                instance_type(
+                    "unstorable",
+                    "emits three batches: one processed into a name with a NUL character, one into data that is not \
+                     JSON, and a fine one",
+                ),
                 InstanceType {
                     hosts: vec!["echo.test".into()],
                     ..instance_type("set-origin", "sets an Origin header on a request to https://echo.test/")
@@ -231,6 +236,12 @@ impl Plugin for Misbehave {
                 emit_json("thing", &json!({"id": "bad", "fail": "permanent"}))?;
                 Ok(FetchSummary { items_seen: 1, ..Default::default() })
             }
+            "unstorable" => {
+                emit_json("thing", &json!({"id": "nul", "name": "a\u{0}b"}))?;
+                emit_json("thing", &json!({"id": "not-json", "raw_data": "{not json"}))?;
+                emit_json("thing", &json!({"id": "fine", "name": "Fine"}))?;
+                Ok(FetchSummary { items_seen: 3, ..Default::default() })
+            }
             "set-origin" => {
                 http::get("https://echo.test/").header("Origin", "https://evil.example").send()?;
                 Ok(FetchSummary::default())
@@ -279,7 +290,7 @@ impl Plugin for Misbehave {
             external_id: thing["id"].as_str().unwrap_or_default().into(),
             kind: batch.kind,
             name: thing["name"].as_str().map(str::to_string),
-            data: batch.payload,
+            data: thing["raw_data"].as_str().map_or(batch.payload, str::to_string),
         });
         Ok(records)
     }
