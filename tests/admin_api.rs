@@ -495,6 +495,12 @@ async fn integrations_through_the_api() {
         .map(|row| (row["plugin_id"].as_str().unwrap(), row["instance_type"].as_str().unwrap()))
         .collect();
     assert_eq!(tasks, [("inlet", "prune-history"), ("inlet", "refresh-tokens")]);
+    // They are the host's own: neither they nor their group can be deleted.
+    let refused = api.call(Method::DELETE, &format!("/api/integrations/{prune}"), None).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (409, Some("host-task")), "{}", refused.body);
+    let host_group = api.ok(&format!("/api/integrations/{prune}")).await["group_id"].clone();
+    let refused = api.call(Method::DELETE, &format!("/api/groups/{host_group}?confirm=true"), None).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (409, Some("host-task")), "{}", refused.body);
     assert_eq!(api.ok("/api/updates?filter=integrations").await["rows"].as_array().unwrap().len(), 1);
     assert_invalid(&api.get("/api/updates?filter=some").await, "filter", "unknown variant");
 

@@ -89,7 +89,7 @@ pub struct DeleteQuery {
 
 #[utoipa::path(delete, path = "/api/groups/{id}", tag = "groups", params(("id" = i64, Path), DeleteQuery),
     responses((status = 204), (status = 404, body = super::error::ErrorBody),
-        (status = 409, description = "The group has integrations and confirm=true was not given", body = super::error::ErrorBody)))]
+        (status = 409, description = "The group has integrations and confirm=true was not given, or it holds the host's own tasks", body = super::error::ErrorBody)))]
 pub async fn delete(
     State(api): State<ApiState>,
     Id(id): Id,

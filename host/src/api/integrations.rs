@@ -91,7 +91,8 @@ pub async fn replace(
 }
 
 #[utoipa::path(delete, path = "/api/integrations/{id}", tag = "integrations", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody),
+        (status = 409, description = "One of the host's own tasks (`host-task`)", body = ErrorBody)))]
 pub async fn delete(State(api): State<ApiState>, Id(id): Id) -> ApiResult<StatusCode> {
     integrations::delete(&api.host, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,7 @@
 use super::{OperationError, OperationResult};
 use crate::Host;
 use crate::domain::group_status::GroupStatus;
-use crate::domain::manifest::{AuthKind, InstanceKind, WebhookAuth};
+use crate::domain::manifest::{AuthKind, HOST_PLUGIN_ID, InstanceKind, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
 use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, GroupFilter, MAX_NAME_CHARS};
 use serde::{Deserialize, Serialize};
@@ -200,6 +200,12 @@ pub async fn approve(host: &Host, id: i64) -> OperationResult<ApprovedPlugin> {
 /// Delete a group. One with integrations is deleted (with them, their
 /// history and records) only when `confirm` is set.
 pub async fn delete(host: &Host, id: i64, confirm: bool) -> OperationResult<()> {
+    if host.store().group(id).await?.is_some_and(|group| group.plugin_id == HOST_PLUGIN_ID) {
+        return Err(OperationError::Conflict {
+            code: "host-task",
+            message: format!("group {id} holds the host's own tasks, which cannot be deleted"),
+        });
+    }
     match host.store().delete_group(id, confirm).await? {
         GroupDeletion::Deleted => Ok(()),
         GroupDeletion::NotFound => Err(OperationError::not_found("group", id)),

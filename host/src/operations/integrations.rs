@@ -301,6 +301,9 @@ pub async fn update(host: &Host, id: i64, input: IntegrationUpdate) -> Operation
 }
 
 pub async fn delete(host: &Host, id: i64) -> OperationResult<()> {
+    if HostTask::of(&get(host, id).await?).is_some() {
+        return Err(host_task(id));
+    }
     if !host.store().delete_integration(id).await? {
         return Err(OperationError::not_found("integration", id));
     }
@@ -431,6 +434,15 @@ pub async fn check_reprocessable(host: &Host, id: i64) -> OperationResult<()> {
             message: format!("{id} is one of the host's tasks, which store no data to process again"),
         }),
         None => Ok(()),
+    }
+}
+
+/// Refused for one of the host's own tasks: its scheduler makes them once,
+/// and pruning and refreshing tokens would stop until a restart.
+fn host_task(id: i64) -> OperationError {
+    OperationError::Conflict {
+        code: "host-task",
+        message: format!("{id} is one of the host's own tasks, which cannot be deleted; pause it instead"),
     }
 }
 
