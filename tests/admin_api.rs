@@ -271,10 +271,21 @@ async fn tokens_are_listed_made_and_revoked_and_can_guard_metrics() {
     let made_api = Api::new(&url, &made_token);
     assert_eq!(made_api.get("/api/plugins").await.status, 200);
     assert_eq!(made_api.call(Method::DELETE, &format!("/api/tokens/{first_id}"), None).await.status, 404);
-    // The CLI, on the host's machine, may revoke even the last one.
+    // The CLI, on the host's machine, may revoke even the last one; an
+    // updates stream opened with it ends (it re-checks its token).
+    let mut stream =
+        reqwest::Client::new().get(format!("{url}/api/updates/stream")).bearer_auth(&made_token).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: page"), "{first:?}");
     let revoked = inlet.run(&["tokens", "revoke", &made_id.to_string()]).await;
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
     assert_eq!(made_api.get("/api/plugins").await.status, 401);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while stream.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the revoked token's stream is still open");
 }
 
 /// Plugins, groups and integrations: create with every kind of bad input

@@ -9,7 +9,7 @@ use crate::store::Store;
 use anyhow::Result;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -49,7 +49,7 @@ impl AdminTokens {
         Ok(Some(tokens::mint(store, "first start").await?.1))
     }
 
-    async fn accepts(&self, store: &Store, token: &str) -> Result<bool> {
+    pub async fn accepts(&self, store: &Store, token: &str) -> Result<bool> {
         let presented = digest(token);
         if let Some(configured) = &self.configured
             && bool::from(configured.as_bytes().ct_eq(presented.as_bytes()))
@@ -60,15 +60,19 @@ impl AdminTokens {
     }
 }
 
-/// Middleware: 401 unless the request carries `Authorization: Bearer <token>`
-/// with a token this host accepts.
-pub async fn require_token(State(api): State<ApiState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
+/// The token an `Authorization: Bearer <token>` header presents.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+        .map(str::trim)
+}
+
+/// Middleware: 401 unless the request carries `Authorization: Bearer <token>`
+/// with a token this host accepts.
+pub async fn require_token(State(api): State<ApiState>, request: Request, next: Next) -> Response {
+    let presented = bearer(request.headers());
     let accepted = match presented {
         Some(token) => match api.tokens.accepts(api.host.store(), token).await {
             Ok(accepted) => accepted,

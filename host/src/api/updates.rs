@@ -11,12 +11,13 @@ use crate::status::UpdateStatusKind;
 use crate::store::integrations::IntegrationFilter;
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use utoipa::{IntoParams, ToSchema};
 
 /// How often the stream looks for changes. Runs may be executed by other
@@ -26,6 +27,9 @@ const STREAM_POLL: Duration = Duration::from_millis(500);
 /// A page whose read is slow (a rare status among many rows) is read at most
 /// this fraction of the time, so an open tab cannot keep the server busy.
 const STREAM_BUSY_SHARE: u32 = 5;
+/// How often a stream checks that its token is still accepted: a revoked
+/// token's stream ends within this (plus a poll).
+const STREAM_TOKEN_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -133,16 +137,27 @@ struct Streamed {
         (status = 422, body = ErrorBody)))]
 pub async fn stream(
     State(api): State<ApiState>,
+    headers: HeaderMap,
     QueryParams(query): QueryParams<UpdatesQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let request = query.into_request()?;
-    let start = (api, request, Streamed { page: None, console: None }, Duration::ZERO);
-    let events = futures_util::stream::unfold(start, |(mut api, request, mut streamed, mut read_took)| async move {
+    // Accepted when the stream opened; checked again while it lasts.
+    let token =
+        Access { token: super::auth::bearer(&headers).unwrap_or_default().to_string(), checked: Instant::now() };
+    let start = (api, request, Streamed { page: None, console: None }, Duration::ZERO, token);
+    let unfolded = |(mut api, request, mut streamed, mut read_took, mut access): (
+        ApiState,
+        PageRequest,
+        Streamed,
+        Duration,
+        Access,
+    )| async move {
         // The page goes out at once; then its changes, until the server
-        // shuts down (graceful shutdown waits for open responses).
+        // shuts down (graceful shutdown waits for open responses) or the
+        // token is revoked.
         let mut wait = streamed.page.is_some();
         loop {
-            if *api.stopping.borrow() {
+            if *api.stopping.borrow() || !access.still_accepted(&api).await {
                 return None;
             }
             if wait {
@@ -177,8 +192,32 @@ pub async fn stream(
             }
             let events: Vec<_> = events.into_iter().map(|event| Ok(event.expect("rows serialise"))).collect();
             streamed = Streamed { page: Some(Sent::of(&page)), console: Some(summary) };
-            return Some((futures_util::stream::iter(events), (api, request, streamed, read_took)));
+            return Some((futures_util::stream::iter(events), (api, request, streamed, read_took, access)));
         }
-    });
+    };
+    let events = futures_util::stream::unfold(start, unfolded);
     Ok(Sse::new(events.flatten()).keep_alive(KeepAlive::default()))
+}
+
+/// The token a stream was opened with, and when it was last found accepted.
+struct Access {
+    token: String,
+    checked: Instant,
+}
+
+impl Access {
+    /// False once the token is no longer accepted (revoked). A failed check
+    /// (the database down) ends nothing: the stream's reads fail meanwhile.
+    async fn still_accepted(&mut self, api: &ApiState) -> bool {
+        if self.checked.elapsed() < STREAM_TOKEN_CHECK {
+            return true;
+        }
+        match api.tokens.accepts(api.host.store(), &self.token).await {
+            Ok(accepted) => {
+                self.checked = Instant::now();
+                accepted
+            }
+            Err(_) => true,
+        }
+    }
 }
