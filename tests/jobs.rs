@@ -428,6 +428,12 @@ async fn schedule_and_failed_job_commands_through_the_binary() {
 
     let missing = inlet.run(&["jobs", "retry", "999"]).await;
     assert!(support::text(&missing.stderr).contains("job 999 is not in the failed list"));
+    // An unknown integration is an error, not one that never ran.
+    for command in [&["runs", "999"][..], &["runs", "999", "--json"], &["records", "999"]] {
+        let missing = inlet.run(command).await;
+        assert!(!missing.status.success(), "{command:?}");
+        assert!(support::text(&missing.stderr).contains("999"), "{command:?}: {}", support::text(&missing.stderr));
+    }
     assert!(inlet.run(&["jobs", "retry", &job.to_string()]).await.status.success());
     assert!(inlet.json(&["jobs", "failed", "--json"]).await.as_array().unwrap().is_empty(), "queued again");
     let store = inlet.store().await;

@@ -179,6 +179,8 @@ pub async fn runs(host: &Host, args: RunsArgs) -> Result<()> {
     if args.follow {
         return follow(host, args.integration).await;
     }
+    // An unknown id is an error, not an integration that never ran.
+    crate::operations::integrations::get(host, args.integration).await?;
     let runs = host.store().sync_runs(args.integration, args.limit).await?;
     let mut listed = Vec::new();
     for run in runs {
@@ -275,6 +277,7 @@ async fn follow_run(store: &crate::store::Store, run: SyncRun) -> Result<SyncRun
 }
 
 pub async fn records(host: &Host, args: RecordsArgs) -> Result<()> {
+    crate::operations::integrations::get(host, args.integration).await?;
     print_json(&host.store().integration_records(args.integration).await?)
 }
 
