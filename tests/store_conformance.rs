@@ -566,10 +566,10 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
     let pending = s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap();
     let (first, second) = (pending[0].id, pending[1].id);
     assert_eq!(s.batches(a, BatchSelection::Pending, first, 10).await.unwrap().len(), 1, "paged after an id");
-    assert_eq!(s.defer_batch(first, "transient: busy", 2).await.unwrap(), BatchFate::Pending { attempts: 1 });
+    assert_eq!(s.defer_batch(first, "transient: busy", 2, None).await.unwrap(), BatchFate::Pending { attempts: 1 });
     assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 2, "a deferred batch stays pending");
-    assert_eq!(s.defer_batch(first, "transient: busy", 2).await.unwrap(), BatchFate::Failed, "out of attempts");
-    s.mark_batch_failed(second, "permanent: bad JSON").await.unwrap();
+    assert_eq!(s.defer_batch(first, "transient: busy", 2, None).await.unwrap(), BatchFate::Failed, "out of attempts");
+    s.mark_batch_failed(second, "permanent: bad JSON", None).await.unwrap();
     let failed = s.failed_batches(10).await.unwrap();
     assert_eq!(failed.iter().map(|f| (f.id, f.attempts)).collect::<Vec<_>>(), [(second, 1), (first, 2)]);
     assert_eq!((failed[0].error.as_str(), failed[0].bytes), ("permanent: bad JSON", 8));
@@ -581,7 +581,7 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
 
     // Once processed, a batch's payload goes with the history.
     let nothing = inlet::domain::records::Records { objects: vec![], events: vec![], blocks: vec![], deleted: vec![] };
-    s.store_records(a, first, &nothing).await.unwrap();
+    s.store_records(a, first, &nothing, None).await.unwrap();
     assert_eq!(s.prune_processed_batches(START).await.unwrap(), 0, "processed now, not before");
     b.clock.advance(1);
     assert_eq!(s.prune_processed_batches(START + 1).await.unwrap(), 1);
@@ -773,6 +773,44 @@ async fn a_pause_withdraws_every_scheduled_fetch_waiting_to_run_but_not_an_opera
     let paused = s.mark_group_needs_reconnect(group, version, "refresh token revoked").await.unwrap().unwrap();
     assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [retrying]);
     assert_eq!(waiting(retrying).await, []);
+}
+
+conformance!(processing_fenced, a_processing_pass_that_lost_its_lease_writes_nothing);
+async fn a_processing_pass_that_lost_its_lease_writes_nothing(b: Backend) {
+    use inlet::domain::records::ObjectRecord;
+    use inlet::store::raw_batches::Checkpoint;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let batches = [("thing".to_string(), "{\"id\":1}".to_string())];
+    let sync_run_id = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
+    let checkpoint =
+        Checkpoint { integration_id: a, sync_run_id, lease: None, batches: &batches, state: &[], max_state_keys: 10 };
+    s.commit_checkpoint(&checkpoint).await.unwrap();
+    let batch = s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap()[0].id;
+    // Its processing job: claimed by a worker that stalls past its lease,
+    // rescued, and claimed by another.
+    s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(a, START) }).await.unwrap();
+    let stalled = JobLease::of(&s.claim_jobs(Queue::Process, "w", 30_000, 1).await.unwrap()[0], "w");
+    b.clock.advance(31_000);
+    assert_eq!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().len(), 1);
+    let holder = JobLease::of(&s.claim_jobs(Queue::Process, "v", 30_000, 1).await.unwrap()[0], "v");
+    let object = ObjectRecord { external_id: "1".into(), kind: "thing".into(), name: None, data: "{}".into() };
+    let records = Records { objects: vec![object], ..Records::default() };
+    // The stalled worker, going on with the page it read: nothing it does counts.
+    let refused = [
+        s.store_records(a, batch, &records, Some(&stalled)).await.map(|_| ()),
+        s.mark_batch_failed(batch, "permanent: late", Some(&stalled)).await,
+        s.defer_batch(batch, "transient: late", 5, Some(&stalled)).await.map(|_| ()),
+    ];
+    for refused in refused {
+        let error = refused.unwrap_err().to_string();
+        assert!(error.contains("lost its job's lease"), "{error}");
+    }
+    assert!(s.objects(a).await.unwrap().is_empty());
+    assert!(s.failed_batches(10).await.unwrap().is_empty());
+    assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1, "still pending");
+    s.store_records(a, batch, &records, Some(&holder)).await.unwrap();
+    assert_eq!(s.objects(a).await.unwrap().len(), 1, "the holder's write counts");
 }
 
 /// How a fetch that started at `started_at` on an integration's first
@@ -1497,7 +1535,7 @@ async fn store_batch(s: &Store, integration_id: i64, records: Records) {
     .await
     .unwrap();
     let batch = s.batches(integration_id, BatchSelection::Pending, 0, 10).await.unwrap()[0].id;
-    s.store_records(integration_id, batch, &records).await.unwrap();
+    s.store_records(integration_id, batch, &records, None).await.unwrap();
 }
 
 /// Every record filter off but the integration, the kind and the start time.

@@ -391,9 +391,10 @@ impl SyncRunner {
             return executed(run, RunResult::Fetched(FetchResult { error: Some(error), ..FetchResult::default() }));
         };
         if run.request.queue.processes() {
+            let lease = run.request.lease.as_ref();
             let processed = match run.request.reprocess {
-                Some(scope) => self.reprocess(&plugin, integration_id, scope).await,
-                None => self.process_batches(&plugin, integration_id, BatchSelection::Pending).await,
+                Some(scope) => self.reprocess(&plugin, integration_id, scope, lease).await,
+                None => self.process_batches(&plugin, integration_id, BatchSelection::Pending, lease).await,
             };
             let processed = processed.unwrap_or_else(|error| Processed {
                 error: Some(RunError::new(ErrorClass::Host, format!("{error:#}"))),
@@ -886,13 +887,19 @@ impl SyncRunner {
     /// The current plugin over the kept batches of `scope`, records updated
     /// in place; then whatever is pending, which a reprocess covers too,
     /// unless a passing failure stopped the first pass.
-    async fn reprocess(&self, plugin: &LoadedPlugin, integration_id: i64, scope: ReprocessScope) -> Result<Processed> {
+    async fn reprocess(
+        &self,
+        plugin: &LoadedPlugin,
+        integration_id: i64,
+        scope: ReprocessScope,
+        lease: Option<&JobLease>,
+    ) -> Result<Processed> {
         let kept = BatchSelection::Kept { since: scope.since };
-        let mut processed = self.process_batches(plugin, integration_id, kept).await?;
+        let mut processed = self.process_batches(plugin, integration_id, kept, lease).await?;
         if processed.error.as_ref().is_some_and(|e| e.class == ErrorClass::Transient) {
             return Ok(processed);
         }
-        let pending = self.process_batches(plugin, integration_id, BatchSelection::Pending).await?;
+        let pending = self.process_batches(plugin, integration_id, BatchSelection::Pending, lease).await?;
         processed.records.add(pending.records);
         processed.batches += pending.batches;
         processed.error = processed.error.or(pending.error);
@@ -912,6 +919,7 @@ impl SyncRunner {
         plugin: &LoadedPlugin,
         integration_id: i64,
         which: BatchSelection,
+        lease: Option<&JobLease>,
     ) -> Result<Processed> {
         let mut processed = Processed::default();
         let mut after = 0;
@@ -928,7 +936,8 @@ impl SyncRunner {
                     // plugin's own error would: they would fail every retry.
                     Ok(Ok(records)) => match records.storable() {
                         Ok(()) => {
-                            processed.records.add(self.store.store_records(integration_id, id, &records).await?);
+                            let stored = self.store.store_records(integration_id, id, &records, lease).await?;
+                            processed.records.add(stored);
                             processed.batches += 1;
                             continue;
                         }
@@ -958,7 +967,7 @@ impl SyncRunner {
                 }
                 let detail = format!("{}: {}", error.class.as_str(), error.message);
                 if passing {
-                    let error = match self.store.defer_batch(id, &detail, MAX_PROCESS_ATTEMPTS).await? {
+                    let error = match self.store.defer_batch(id, &detail, MAX_PROCESS_ATTEMPTS, lease).await? {
                         BatchFate::Pending { attempts } => RunError {
                             class: ErrorClass::Transient,
                             message: format!(
@@ -975,7 +984,7 @@ impl SyncRunner {
                     processed.error = Some(error);
                     return Ok(processed);
                 }
-                self.store.mark_batch_failed(id, &detail).await?;
+                self.store.mark_batch_failed(id, &detail, lease).await?;
                 processed.error.get_or_insert(failed_batch(id, &kind, error));
             }
         }

@@ -1095,6 +1095,32 @@ fn claims_match(backend: Backend) -> (&'static str, &'static str) {
     }
 }
 
+/// Fail unless `lease` (if any) is still held; on PostgreSQL the job stays
+/// locked until the caller commits, so a rescue waits for what it writes.
+/// A processing pass's writes go through this: a worker that stalled past
+/// its lease must not apply an older batch over what the rescued job's new
+/// holder stored since.
+pub(super) async fn ensure_held(conn: &mut Connection, lease: Option<&JobLease>) -> Result<()> {
+    let Some(lease) = lease else { return Ok(()) };
+    let lock = match Backend::of(conn) {
+        Backend::Postgres => "FOR UPDATE",
+        Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
+    };
+    let found: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT id FROM jobs WHERE {HELD} {lock}")))
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(lease.claim)
+            .fetch_optional(conn)
+            .await?;
+    anyhow::ensure!(found.is_some(), "{LEASE_LOST}");
+    Ok(())
+}
+
+/// Why a write of a run whose lease was lost was refused.
+pub(super) const LEASE_LOST: &str =
+    "the run lost its job's lease (the job was rescued after its lease expired); nothing was stored";
+
 /// Count a checkpoint of `lease`'s job, if the lease is still held; the job
 /// stays locked until the caller commits, so a rescue waits for what the
 /// caller writes. Returns whether it was held.

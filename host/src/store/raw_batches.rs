@@ -68,10 +68,7 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         if let Some(lease) = checkpoint.lease {
-            anyhow::ensure!(
-                jobs::count_checkpoint(&mut tx, lease).await?,
-                "the run lost its job's lease (the job was rescued after its lease expired); nothing was stored"
-            );
+            anyhow::ensure!(jobs::count_checkpoint(&mut tx, lease).await?, "{}", jobs::LEASE_LOST);
         }
         for (kind, payload) in checkpoint.batches {
             insert_pending(&mut tx, checkpoint.integration_id, Some(checkpoint.sync_run_id), kind, payload, now)
@@ -126,22 +123,33 @@ impl Store {
 
     /// A batch that cannot be processed, for good: kept, with why, until an
     /// operator retries it.
-    pub async fn mark_batch_failed(&self, batch_id: i64, error: &str) -> Result<()> {
+    pub async fn mark_batch_failed(&self, batch_id: i64, error: &str, lease: Option<&JobLease>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        jobs::ensure_held(&mut tx, lease).await?;
         sqlx::query(
             "UPDATE raw_batches SET status = 'failed', attempts = attempts + 1, error = $2, processed_at = $3 WHERE id = $1",
         )
         .bind(batch_id)
         .bind(error)
         .bind(self.now())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// A batch that could not be processed for a passing reason: count the
     /// attempt and leave it pending, or mark it failed once it has had
     /// `max_attempts`.
-    pub async fn defer_batch(&self, batch_id: i64, error: &str, max_attempts: i64) -> Result<BatchFate> {
+    pub async fn defer_batch(
+        &self,
+        batch_id: i64,
+        error: &str,
+        max_attempts: i64,
+        lease: Option<&JobLease>,
+    ) -> Result<BatchFate> {
+        let mut tx = self.begin().await?;
+        jobs::ensure_held(&mut tx, lease).await?;
         let row = sqlx::query(
             "UPDATE raw_batches SET attempts = attempts + 1, error = $2,
                  status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE status END,
@@ -152,12 +160,14 @@ impl Store {
         .bind(error)
         .bind(max_attempts)
         .bind(self.now())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(match row.try_get::<&str, _>("status")? {
+        let fate = match row.try_get::<&str, _>("status")? {
             "failed" => BatchFate::Failed,
             _ => BatchFate::Pending { attempts: row.try_get("attempts")? },
-        })
+        };
+        tx.commit().await?;
+        Ok(fate)
     }
 
     /// Failed batches, newest first, without their payloads.

@@ -1,6 +1,7 @@
 //! `objects`, `events`, `blocks`: what plugins produce, keyed by
 //! (integration, kind, external id) so re-syncing upserts instead of duplicating.
 
+use super::jobs::JobLease;
 use super::{Backend, Connection, Store, raw_batches};
 use crate::domain::records::{RecordClass, Records};
 use anyhow::Result;
@@ -263,10 +264,17 @@ const UPSERT_BLOCK: &str = "
 
 impl Store {
     /// Upsert one processed batch's records and mark the batch processed, in
-    /// one transaction.
-    pub async fn store_records(&self, integration_id: i64, batch_id: i64, records: &Records) -> Result<RecordCounts> {
+    /// one transaction, while the processing run's `lease` is held.
+    pub async fn store_records(
+        &self,
+        integration_id: i64,
+        batch_id: i64,
+        records: &Records,
+        lease: Option<&JobLease>,
+    ) -> Result<RecordCounts> {
         let now = self.now();
         let mut tx = self.begin().await?;
+        super::jobs::ensure_held(&mut tx, lease).await?;
         let mut counts = RecordCounts::default();
         for object in &records.objects {
             let version = sqlx::query_scalar(UPSERT_OBJECT)
