@@ -590,6 +590,15 @@ async fn a_scheduled_run_that_comes_back_after_a_pause_does_not_run() {
     assert!(inlet.run(&["integrations", "pause", &id]).await.status.success());
     assert!(store.retry_job_at(&lease, store.now(), false, "transient", "503 from upstream").await.unwrap());
     assert_eq!(store.integration_jobs(integration).await.unwrap().len(), 1, "back, waiting to retry");
+    // What a scheduled fetch stored before the pause is still processed.
+    let processing = inlet::store::jobs::NewJob {
+        queue: Queue::Process,
+        integration_id: integration,
+        args: inlet::store::jobs::JobArgs::new(inlet::domain::trigger::Trigger::Schedule),
+        max_attempts: 3,
+        run_at: store.now(),
+    };
+    store.enqueue_job(&processing).await.unwrap();
 
     let log = inlet.dir().join("worker.log");
     let mut worker = inlet.spawn_logged(&["worker", "--listen", "127.0.0.1:0"], &log).await;
@@ -599,7 +608,9 @@ async fn a_scheduled_run_that_comes_back_after_a_pause_does_not_run() {
     .await;
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("withdrew a scheduled run: its integration is paused"), "{text}");
-    assert!(store.sync_runs(integration, 10).await.unwrap().is_empty(), "it never ran");
+    let runs = store.sync_runs(integration, 10).await.unwrap();
+    let queues: Vec<Queue> = runs.iter().map(|r| r.queue).collect();
+    assert_eq!(queues, [Queue::Process], "the fetch never ran; the processing did: {runs:?}");
     assert_eq!(store.integration(integration).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
     worker.start_kill().unwrap();
     worker.wait().await.unwrap();

@@ -156,7 +156,11 @@ impl RunRequest {
             pending_run_id: job.pending_run_id,
             reprocess: job.args.reprocess,
             resumes: job.checkpoints > 0,
-            scheduled: job.args.trigger == Trigger::Schedule && job.pending_run_id.is_none(),
+            // Only a fetch: what a scheduled fetch stored is processed
+            // whether the integration was paused since or not.
+            scheduled: job.queue == Queue::Fetch
+                && job.args.trigger == Trigger::Schedule
+                && job.pending_run_id.is_none(),
         }
     }
 }

@@ -29,6 +29,9 @@ impl Records {
         }
         for block in &self.blocks {
             check_record("block", &block.kind, &block.external_id, &[Some(&block.event_id)], &block.data)?;
+            if block.event_id.len() > MAX_KEY_BYTES {
+                return Err(format!("block {:?}: its event id is longer than {MAX_KEY_BYTES} bytes", block.kind));
+            }
         }
         for tombstone in &self.deleted {
             check_keys("deleted record", &tombstone.kind, &tombstone.external_id)?;
@@ -111,4 +114,34 @@ pub struct Tombstone {
     pub class: RecordClass,
     pub kind: String,
     pub external_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_the_database_would_refuse_is_named() {
+        let object = |external_id: &str, data: &str| Records {
+            objects: vec![ObjectRecord {
+                external_id: external_id.into(),
+                kind: "k".into(),
+                name: None,
+                data: data.into(),
+            }],
+            ..Records::default()
+        };
+        assert!(object("x", "{}").storable().is_ok());
+        let long = object(&"x".repeat(MAX_KEY_BYTES + 1), "{}").storable().unwrap_err();
+        assert!(long.contains("longer than 512 bytes"), "{long}");
+        assert!(object("x\0y", "{}").storable().unwrap_err().contains("NUL"));
+        assert!(object("x", "{nope").storable().unwrap_err().contains("not JSON"));
+        let block = |event_id: String| Records {
+            blocks: vec![BlockRecord { external_id: "b".into(), kind: "set".into(), event_id, data: "{}".into() }],
+            ..Records::default()
+        };
+        assert!(block("e".into()).storable().is_ok());
+        let long = block("e".repeat(MAX_KEY_BYTES + 1)).storable().unwrap_err();
+        assert!(long.contains("event id is longer than 512 bytes"), "{long}");
+    }
 }

@@ -1102,7 +1102,19 @@ fn claims_match(backend: Backend) -> (&'static str, &'static str) {
 /// holder stored since.
 pub(super) async fn ensure_held(conn: &mut Connection, lease: Option<&JobLease>) -> Result<()> {
     let Some(lease) = lease else { return Ok(()) };
-    let lock = match Backend::of(conn) {
+    let backend = Backend::of(conn);
+    if backend == Backend::Postgres {
+        // The integration first, as its deletion takes it (then its jobs and
+        // batches by cascade): taken the other way round, a deletion and
+        // this transaction could each wait for the other.
+        sqlx::query(
+            "SELECT id FROM integrations WHERE id = (SELECT integration_id FROM jobs WHERE id = $1) FOR KEY SHARE",
+        )
+        .bind(lease.job_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    }
+    let lock = match backend {
         Backend::Postgres => "FOR UPDATE",
         Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock
     };
