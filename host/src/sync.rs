@@ -275,7 +275,8 @@ struct FetchResult {
 
 impl SyncRunner {
     /// Record runs as started, in one transaction. Requests whose integration
-    /// no longer exists come back unstarted.
+    /// no longer exists, and scheduled fetches of a paused one, come back
+    /// unstarted, with why.
     pub async fn start(&self, requests: Vec<RunRequest>) -> Result<(Vec<StartedRun>, Vec<(RunRequest, NotStarted)>)> {
         let ids: Vec<i64> = requests.iter().map(|r| r.integration_id).collect();
         let mut integrations: BTreeMap<i64, Integration> =
