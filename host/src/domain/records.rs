@@ -42,7 +42,7 @@ impl Records {
 
 fn check_record(class: &str, kind: &str, external_id: &str, texts: &[Option<&str>], data: &str) -> Result<(), String> {
     check_keys(class, kind, external_id)?;
-    let named = || format!("{class} {kind:?} {:?}", external_id.chars().take(80).collect::<String>());
+    let named = || named(class, kind, external_id);
     if texts.iter().flatten().chain([&data]).any(|text| text.contains('\0')) {
         return Err(format!("{}: a text holds a NUL character, which the database cannot store", named()));
     }
@@ -52,8 +52,14 @@ fn check_record(class: &str, kind: &str, external_id: &str, texts: &[Option<&str
     Ok(())
 }
 
+/// A record as an error names it: its class, kind and (the start of) its
+/// external id.
+fn named(class: &str, kind: &str, external_id: &str) -> String {
+    format!("{class} {kind:?} {:?}", external_id.chars().take(80).collect::<String>())
+}
+
 fn check_keys(class: &str, kind: &str, external_id: &str) -> Result<(), String> {
-    let named = || format!("{class} {kind:?} {:?}", external_id.chars().take(80).collect::<String>());
+    let named = || named(class, kind, external_id);
     if kind.len() > MAX_KEY_BYTES || external_id.len() > MAX_KEY_BYTES {
         return Err(format!("{}: its kind or external id is longer than {MAX_KEY_BYTES} bytes", named()));
     }
