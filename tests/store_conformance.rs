@@ -591,6 +591,99 @@ async fn batches_that_fail_stay_pending_or_are_kept_for_retry(b: Backend) {
     );
 }
 
+conformance!(late_batches, a_batch_retried_late_writes_only_what_no_newer_batch_holds);
+async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) {
+    use inlet::domain::records::{BlockRecord, ObjectRecord, RecordClass, Tombstone};
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let raw: Vec<(String, String)> = (0..3).map(|n| ("thing".to_string(), format!("{{\"n\":{n}}}"))).collect();
+    s.commit_checkpoint(&inlet::store::raw_batches::Checkpoint {
+        integration_id: a,
+        sync_run_id: s.start_sync_run(a, Trigger::Manual, 1).await.unwrap(),
+        lease: None,
+        batches: &raw,
+        state: &[],
+        max_state_keys: 10,
+    })
+    .await
+    .unwrap();
+    let ids: Vec<i64> = s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().iter().map(|b| b.id).collect();
+    let (base, late, newer) = (ids[0], ids[1], ids[2]);
+    let object = |id: &str, version: &str| ObjectRecord {
+        external_id: id.into(),
+        kind: "thing".into(),
+        name: None,
+        data: format!("{{\"v\":\"{version}\"}}"),
+    };
+    let block = |version: &str| BlockRecord {
+        external_id: "b".into(),
+        kind: "line".into(),
+        event_id: "e".into(),
+        data: format!("{{\"v\":\"{version}\"}}"),
+    };
+    let tombstone = |id: &str| Tombstone { class: RecordClass::Object, kind: "thing".into(), external_id: id.into() };
+    let records = |objects, events: Vec<EventRecord>, blocks, deleted| Records { objects, events, blocks, deleted };
+    let event_at = |at: i64| EventRecord { external_id: "e".into(), kind: "even".into(), ..event(2, at) };
+
+    // The first batch stores every record ("gone" is deleted at once); the
+    // second fails (a plugin bug, say); the third is processed after it, by
+    // a later run, and deletes "gone" again.
+    let first = ["changed", "confirmed", "deleted", "untouched", "gone"].map(|id| object(id, "0"));
+    let first = records(first.to_vec(), vec![event_at(10)], vec![block("0")], vec![tombstone("gone")]);
+    s.store_records(a, base, &first, None).await.unwrap();
+    s.mark_batch_failed(late, "permanent: a bug", None).await.unwrap();
+    let third = records(
+        vec![object("changed", "2"), object("confirmed", "0")],
+        vec![event_at(30)],
+        vec![block("2")],
+        vec![tombstone("deleted"), tombstone("gone")],
+    );
+    s.store_records(a, newer, &third, None).await.unwrap();
+
+    // The operator fixes the plugin and retries the failed batch: it was
+    // fetched before the third, so where the two disagree the third wins,
+    // and what only it holds is written.
+    assert_eq!(s.retry_failed_batches(Some(late)).await.unwrap(), [a]);
+    let mut second: Vec<ObjectRecord> =
+        ["changed", "confirmed", "deleted", "untouched", "gone"].map(|id| object(id, "1")).to_vec();
+    second.push(object("new", "1"));
+    let counts =
+        s.store_records(a, late, &records(second, vec![event_at(20)], vec![block("1")], vec![]), None).await.unwrap();
+    assert_eq!(counts, RecordCounts { created: 1, updated: 1, unchanged: 6, deleted: 0 });
+    let stored: Vec<(String, String, bool)> = s
+        .objects(a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.external_id, o.data["v"].as_str().unwrap().to_string(), o.deleted))
+        .collect();
+    let expected = [
+        ("changed", "2", false),
+        ("confirmed", "0", false),
+        ("deleted", "0", true),
+        ("gone", "0", true),
+        ("new", "1", false),
+        ("untouched", "1", false),
+    ]
+    .map(|(id, v, deleted)| (id.to_string(), v.to_string(), deleted));
+    assert_eq!(stored, expected);
+    assert_eq!(s.events(a).await.unwrap()[0].occurred_at, 30, "the newer event stays");
+    assert_eq!(s.blocks(a).await.unwrap()[0].data["v"], "2", "the newer block stays");
+
+    // A late deletion removes nothing a newer batch wrote.
+    s.mark_batch_failed(late, "permanent: a bug", None).await.unwrap();
+    s.retry_failed_batches(Some(late)).await.unwrap();
+    let late_deletion = records(vec![], vec![], vec![], vec![tombstone("changed"), tombstone("untouched")]);
+    assert_eq!(s.store_records(a, late, &late_deletion, None).await.unwrap().deleted, 1);
+    let deleted: Vec<String> =
+        s.objects(a).await.unwrap().into_iter().filter(|o| o.deleted).map(|o| o.external_id).collect();
+    assert_eq!(deleted, ["deleted", "gone", "untouched"]);
+
+    // A reprocess applies a batch again over what it wrote itself.
+    let reprocessed = records(vec![object("changed", "2b")], vec![], vec![], vec![]);
+    assert_eq!(s.store_records(a, newer, &reprocessed, None).await.unwrap().updated, 1);
+}
+
 conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);
 async fn retries_wait_their_backoff_and_exhausted_jobs_can_be_retried(b: Backend) {
     let s = &b.store;
@@ -1330,8 +1423,23 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     use inlet::domain::group_status::GroupStatus;
     use std::collections::BTreeMap;
     let token = |value: &str| Credentials::new(BTreeMap::from([("access_token".to_string(), value.to_string())]));
-    let group = b.store.connect_group("test", "group", |_| token("first")).await.unwrap();
+    let on_schedule = |i: &inlet::store::integrations::Integration| i.schedule != Some(Schedule::Manual);
+    let group = b.store.connect_group("test", "group", |_| token("first"), on_schedule).await.unwrap();
     let (active, by_operator) = (integration(&b.store, "a", None).await, integration(&b.store, "b", None).await);
+    let manual = b
+        .store
+        .insert_integration(&NewIntegration {
+            plugin_id: "test",
+            instance_type: "things",
+            group_id: group,
+            name: "manual",
+            config: "{}",
+            schedule: Some(&Schedule::Manual),
+            first_due_at: None,
+            paused_reason: None,
+        })
+        .await
+        .unwrap();
     b.store.set_integration_paused(by_operator, Some(PauseReason::Operator), None).await.unwrap();
     let (first, _) = b.store.group_credentials(group).await.unwrap();
 
@@ -1344,10 +1452,10 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     assert!(b.store.mark_group_needs_reconnect(group, first.version(), "refused").await.unwrap().is_none());
     assert_eq!(b.store.group(group).await.unwrap().unwrap().status, GroupStatus::Ok);
 
-    // Needs reconnect: only the active integration is paused, and reported.
+    // Needs reconnect: only the active integrations are paused, and reported.
     let paused =
         b.store.mark_group_needs_reconnect(group, refreshed.version(), "refresh token revoked").await.unwrap().unwrap();
-    assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [active]);
+    assert_eq!(paused.iter().map(|i| i.id).collect::<Vec<_>>(), [active, manual]);
     let marked = b.store.group(group).await.unwrap().unwrap();
     assert_eq!(
         (marked.status, marked.status_reason.as_deref()),
@@ -1359,10 +1467,15 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     b.clock.advance(60_000);
     let reconnected = b
         .store
-        .connect_group("test", "group", |current| {
-            assert_eq!(current.and_then(|c| c.get("access_token")), Some("second"));
-            token("third")
-        })
+        .connect_group(
+            "test",
+            "group",
+            |current| {
+                assert_eq!(current.and_then(|c| c.get("access_token")), Some("second"));
+                token("third")
+            },
+            on_schedule,
+        )
         .await
         .unwrap();
     assert_eq!(reconnected, group);
@@ -1372,6 +1485,8 @@ async fn reconnecting_a_group_replaces_its_credentials_and_resumes_what_waited_f
     assert_eq!(b.store.group(group).await.unwrap().unwrap().status_reason, None, "reconnecting clears the reason");
     let a = b.store.integration(active).await.unwrap().unwrap();
     assert_eq!((a.paused_reason, a.next_due_at), (None, Some(START + 60_000)));
+    let m = b.store.integration(manual).await.unwrap().unwrap();
+    assert_eq!((m.paused_reason, m.next_due_at), (None, None), "a manual one waits for its operator");
     let operator = b.store.integration(by_operator).await.unwrap().unwrap();
     assert_eq!(operator.paused_reason, Some(PauseReason::Operator), "an operator's pause is theirs to lift");
 }
@@ -1727,10 +1842,45 @@ fn feed_names(page: Vec<(inlet::store::records::EventRow, inlet::store::records:
     page.into_iter().map(|(e, _)| format!("{}{}", e.event.external_id, mark(e.deleted))).collect()
 }
 
+conformance!(feed_windows, the_change_feed_tells_a_time_window_of_events_moved_out_of_it);
+async fn the_change_feed_tells_a_time_window_of_events_moved_out_of_it(b: Backend) {
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let batch = |events| Records { objects: vec![], events, blocks: vec![], deleted: vec![] };
+    let listed = |page: &[(inlet::store::records::EventRow, _)]| {
+        page.iter().map(|(e, _)| format!("{} at {}", e.event.external_id, e.event.occurred_at)).collect::<Vec<_>>()
+    };
+    store_batch(s, a, batch(vec![event(1, 150), event(2, 250), event(3, 50)])).await;
+    let window = RecordFilter { until: Some(200), ..filter(a, None, Some(100), 100) };
+    let read = changes_after(s, &window, None, 1).await;
+    assert_eq!(listed(&read), ["e1 at 150"]);
+    let cursor = read.last().map(|(_, position)| *position);
+
+    // Re-dated: e1 out of the window, e3 into it. The window's reader is
+    // told of both, e1 with its new time, so it drops e1.
+    store_batch(s, a, batch(vec![event(1, 20), event(3, 120)])).await;
+    assert_eq!(listed(&changes_after(s, &window, cursor, 2).await), ["e1 at 20", "e3 at 120"]);
+    // Changed again out there, before that reader read the move: still told.
+    let mut changed = event(1, 30);
+    changed.data = r#"{"note":"again"}"#.into();
+    store_batch(s, a, batch(vec![changed])).await;
+    let moved = changes_after(s, &window, cursor, 2).await;
+    assert_eq!(listed(&moved), ["e3 at 120", "e1 at 30"]);
+    // In time order, the window holds what is in it now.
+    let now_in = s.events_page(&window, None).await.unwrap();
+    assert_eq!(now_in.iter().map(|e| e.event.external_id.as_str()).collect::<Vec<_>>(), ["e3"]);
+
+    // Deleted with their integration: the window's reader is told of the
+    // two that were ever in it, not of e2.
+    let cursor = moved.last().map(|(_, position)| *position);
+    assert!(s.delete_integration(a).await.unwrap());
+    assert_eq!(feed_names(changes_after(s, &window, cursor, 2).await), ["e1 deleted", "e3 deleted"]);
+}
+
 conformance!(feed_of_deletions, the_event_change_feed_tells_of_events_deleted_with_their_integration_or_group);
 async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or_group(b: Backend) {
     use inlet::domain::records::{RecordClass, Tombstone};
-    use inlet::store::groups::GroupDeletion;
+    use inlet::store::groups::{ConfirmedIntegrations, GroupDeletion};
     use inlet::store::records::FeedCursor;
     let s = &b.store;
     let a = integration(s, "a", None).await;
@@ -1777,7 +1927,7 @@ async fn the_event_change_feed_tells_of_events_deleted_with_their_integration_or
 
     // Deleted with its group: the rest of the group's events.
     let cursor = changes_after(s, &by_group, cursor, 2).await.last().map(|(_, position)| *position);
-    assert_eq!(s.delete_group(group, true).await.unwrap(), GroupDeletion::Deleted);
+    assert_eq!(s.delete_group(group, ConfirmedIntegrations::All).await.unwrap(), GroupDeletion::Deleted);
     assert_eq!(feed_names(changes_after(s, &by_group, cursor, 1).await), ["e3 deleted"]);
 
     if s.backend() == inlet::store::Backend::Postgres {
@@ -1978,7 +2128,7 @@ async fn a_runs_log_lines_written_again_at_their_places_are_kept_once(b: Backend
 
 conformance!(deleting_history, deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs);
 async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b: Backend) {
-    use inlet::store::groups::GroupDeletion;
+    use inlet::store::groups::{ConfirmedIntegrations, GroupDeletion};
     use inlet::store::sync_runs::LogLine;
     let s = &b.store;
     let (a, kept) = (integration(s, "a", None).await, integration(s, "kept", None).await);
@@ -1992,8 +2142,16 @@ async fn deleting_an_integration_or_its_group_deletes_its_runs_and_their_logs(b:
     assert!(s.sync_run_logs(run).await.unwrap().is_empty(), "and the run's log lines");
     assert!(s.sync_run(kept_run).await.unwrap().is_some(), "another integration's run stays");
 
+    // A deletion confirmed for no integrations, or for another number of
+    // them than the group has, deletes nothing.
     let group = s.integration(kept).await.unwrap().unwrap().group_id;
-    assert_eq!(s.delete_group(group, true).await.unwrap(), GroupDeletion::Deleted);
+    assert_eq!(s.delete_group(group, ConfirmedIntegrations::None).await.unwrap(), GroupDeletion::HasIntegrations(1));
+    assert_eq!(
+        s.delete_group(group, ConfirmedIntegrations::Count(2)).await.unwrap(),
+        GroupDeletion::HasIntegrations(1)
+    );
+    assert!(s.sync_run(kept_run).await.unwrap().is_some());
+    assert_eq!(s.delete_group(group, ConfirmedIntegrations::Count(1)).await.unwrap(), GroupDeletion::Deleted);
     assert!(s.sync_run(kept_run).await.unwrap().is_none(), "deleting the group deleted its integrations' runs");
 }
 

@@ -46,7 +46,9 @@ pub struct RecordQuery {
     /// stored; a cursor there does not see events that arrive later with an
     /// older time. `newest`: the same, newest first. Events only, `change`:
     /// the change feed, which a consumer follows to see every event created,
-    /// changed or deleted since its cursor, whatever its time.
+    /// changed or deleted since its cursor, whatever its time; with `since`
+    /// and `until`, those any of whose times fell in the window, so that one
+    /// moved out of it is listed with its new time.
     #[serde(default)]
     #[param(inline)]
     order: RecordOrder,

@@ -244,6 +244,23 @@ pub(super) async fn mark_processed(conn: &mut Connection, batch_id: i64, now: i6
     Ok(())
 }
 
+/// The newest of the integration's batches older than `batch_id` still to
+/// be processed (pending, or failed and retryable): it may be processed after
+/// that one.
+pub(super) async fn newest_older_unprocessed(
+    conn: &mut Connection,
+    integration_id: i64,
+    batch_id: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(id) FROM raw_batches WHERE integration_id = $1 AND status IN ('pending', 'failed') AND id < $2",
+    )
+    .bind(integration_id)
+    .bind(batch_id)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Store a batch to be processed. `sync_run_id` is the run that fetched it
 /// (none for a webhook delivery's).
 pub(super) async fn insert_pending(

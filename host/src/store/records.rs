@@ -185,15 +185,17 @@ pub struct StoredBlock {
 
 // Each upsert only writes when something differs, and bumps `version` when it
 // does, so `RETURNING version` tells created (1), updated (>1) and unchanged (no row).
+// None writes over a record that a newer batch holds (its `batch_id`; see [`Written`]).
 const UPSERT_OBJECT: &str = "
-    INSERT INTO objects (integration_id, kind, external_id, name, data, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $6)
+    INSERT INTO objects (integration_id, kind, external_id, name, data, created_at, updated_at, batch_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
     ON CONFLICT (integration_id, kind, external_id) DO UPDATE
        SET name = excluded.name, data = excluded.data, updated_at = excluded.updated_at,
-           deleted_at = NULL, version = objects.version + 1
-     WHERE objects.name IS DISTINCT FROM excluded.name
-        OR objects.data IS DISTINCT FROM excluded.data
-        OR objects.deleted_at IS NOT NULL
+           deleted_at = NULL, version = objects.version + 1, batch_id = excluded.batch_id
+     WHERE objects.batch_id <= excluded.batch_id
+       AND (objects.name IS DISTINCT FROM excluded.name
+            OR objects.data IS DISTINCT FROM excluded.data
+            OR objects.deleted_at IS NOT NULL)
     RETURNING version";
 
 /// An event's place in the change feed, as SQL for its two columns: the
@@ -228,38 +230,47 @@ fn feed_bounds(backend: Backend) -> String {
     }
 }
 
-/// Insert an event, stamped (see [`change_stamp`]) when it is new or differs.
+/// Insert an event, stamped (see [`change_stamp`]) when it is new or differs,
+/// its span of times widened to the time it has now.
 fn upsert_event(backend: Backend) -> String {
     let (xact, seq) = change_stamp(backend);
+    let (least, greatest) = match backend {
+        Backend::Postgres => ("LEAST", "GREATEST"),
+        Backend::Sqlite => ("MIN", "MAX"),
+    };
     format!(
         "INSERT INTO events (integration_id, kind, external_id, occurred_at, actor, target, value, unit, data, created_at, updated_at,
-                             change_xact, change_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, {xact}, {seq})
+                             change_xact, change_seq, batch_id, earliest_occurred_at, latest_occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, {xact}, {seq}, $11, $4, $4)
          ON CONFLICT (integration_id, kind, external_id) DO UPDATE
             SET occurred_at = excluded.occurred_at, actor = excluded.actor, target = excluded.target,
+                earliest_occurred_at = {least}(events.earliest_occurred_at, excluded.occurred_at),
+                latest_occurred_at = {greatest}(events.latest_occurred_at, excluded.occurred_at),
                 value = excluded.value, unit = excluded.unit, data = excluded.data,
                 updated_at = excluded.updated_at, deleted_at = NULL, version = events.version + 1,
-                change_xact = {xact}, change_seq = {seq}
-          WHERE events.occurred_at IS DISTINCT FROM excluded.occurred_at
-             OR events.actor IS DISTINCT FROM excluded.actor
-             OR events.target IS DISTINCT FROM excluded.target
-             OR events.value IS DISTINCT FROM excluded.value
-             OR events.unit IS DISTINCT FROM excluded.unit
-             OR events.data IS DISTINCT FROM excluded.data
-             OR events.deleted_at IS NOT NULL
+                change_xact = {xact}, change_seq = {seq}, batch_id = excluded.batch_id
+          WHERE events.batch_id <= excluded.batch_id
+            AND (events.occurred_at IS DISTINCT FROM excluded.occurred_at
+                 OR events.actor IS DISTINCT FROM excluded.actor
+                 OR events.target IS DISTINCT FROM excluded.target
+                 OR events.value IS DISTINCT FROM excluded.value
+                 OR events.unit IS DISTINCT FROM excluded.unit
+                 OR events.data IS DISTINCT FROM excluded.data
+                 OR events.deleted_at IS NOT NULL)
          RETURNING version"
     )
 }
 
 const UPSERT_BLOCK: &str = "
-    INSERT INTO blocks (integration_id, kind, external_id, event_id, data, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $6)
+    INSERT INTO blocks (integration_id, kind, external_id, event_id, data, created_at, updated_at, batch_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
     ON CONFLICT (integration_id, kind, external_id) DO UPDATE
        SET event_id = excluded.event_id, data = excluded.data, updated_at = excluded.updated_at,
-           deleted_at = NULL, version = blocks.version + 1
-     WHERE blocks.event_id IS DISTINCT FROM excluded.event_id
-        OR blocks.data IS DISTINCT FROM excluded.data
-        OR blocks.deleted_at IS NOT NULL
+           deleted_at = NULL, version = blocks.version + 1, batch_id = excluded.batch_id
+     WHERE blocks.batch_id <= excluded.batch_id
+       AND (blocks.event_id IS DISTINCT FROM excluded.event_id
+            OR blocks.data IS DISTINCT FROM excluded.data
+            OR blocks.deleted_at IS NOT NULL)
     RETURNING version";
 
 impl Store {
@@ -275,7 +286,8 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         super::jobs::ensure_held(&mut tx, lease).await?;
-        let mut counts = RecordCounts::default();
+        let late = raw_batches::newest_older_unprocessed(&mut tx, integration_id, batch_id).await?;
+        let mut written = Written { integration_id, batch_id, late, counts: RecordCounts::default() };
         for object in &records.objects {
             let version = sqlx::query_scalar(UPSERT_OBJECT)
                 .bind(integration_id)
@@ -284,9 +296,10 @@ impl Store {
                 .bind(&object.name)
                 .bind(&object.data)
                 .bind(now)
+                .bind(batch_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            counts.count(version);
+            written.upserted(&mut tx, RecordClass::Object, &object.kind, &object.external_id, version).await?;
         }
         let upsert_event = upsert_event(self.backend());
         for event in &records.events {
@@ -301,9 +314,10 @@ impl Store {
                 .bind(&event.unit)
                 .bind(&event.data)
                 .bind(now)
+                .bind(batch_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            counts.count(version);
+            written.upserted(&mut tx, RecordClass::Event, &event.kind, &event.external_id, version).await?;
         }
         for block in &records.blocks {
             let version = sqlx::query_scalar(UPSERT_BLOCK)
@@ -313,17 +327,22 @@ impl Store {
                 .bind(&block.event_id)
                 .bind(&block.data)
                 .bind(now)
+                .bind(batch_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            counts.count(version);
+            written.upserted(&mut tx, RecordClass::Block, &block.kind, &block.external_id, version).await?;
         }
         for tombstone in &records.deleted {
             let (class, kind, id) = (tombstone.class, &tombstone.kind, &tombstone.external_id);
-            counts.deleted += mark_deleted(&mut tx, integration_id, class, kind, id, now).await?;
+            let deleted = mark_deleted(&mut tx, integration_id, class, kind, id, batch_id, now).await?;
+            written.counts.deleted += deleted;
+            if deleted == 0 {
+                written.confirm(&mut tx, class, kind, id).await?;
+            }
         }
         raw_batches::mark_processed(&mut tx, batch_id, now).await?;
         tx.commit().await?;
-        Ok(counts)
+        Ok(written.counts)
     }
 
     /// Everything an integration has stored, as `inlet records` prints it.
@@ -376,7 +395,7 @@ impl Store {
         let (beyond, order) = if filter.newest_first { ("<", "DESC") } else { (">", "ASC") };
         let sql = format!(
             "SELECT {EVENT_ROW} FROM events
-             WHERE deleted_at IS NULL AND {ROW_FILTERS} AND {EVENT_GROUP_FILTERS}
+             WHERE deleted_at IS NULL AND {ROW_FILTERS} AND {TIME_FILTERS} AND {EVENT_GROUP_FILTERS}
                AND ($5 IS NULL OR occurred_at {beyond} $5 OR (occurred_at = $5 AND id {beyond} $6))
              ORDER BY occurred_at {order}, id {order} LIMIT $7"
         );
@@ -390,6 +409,8 @@ impl Store {
     /// event written (created, changed or deleted) since, once, at its latest
     /// change, in the order the changes committed. An event that arrives late
     /// with an older time still comes after the cursor, unlike in time order.
+    /// `since` and `until` select events any of whose times fell in the
+    /// window: one moved out of it is listed with its new time.
     /// An event deleted with its integration is listed from
     /// `event_deletions`, by what identifies it (its data is `{}`). Deleted
     /// events are kept until [`Store::prune_deleted_events`]; a cursor from
@@ -412,12 +433,12 @@ impl Store {
         );
         let sql = format!(
             "SELECT {EVENT_ROW}, change_xact, change_seq FROM events
-             WHERE {ROW_FILTERS} AND {EVENT_GROUP_FILTERS} AND {unread}
+             WHERE {ROW_FILTERS} AND {SPAN_FILTERS} AND {EVENT_GROUP_FILTERS} AND {unread}
              UNION ALL
              SELECT event_id, integration_id, external_id, kind, occurred_at, NULL, NULL, NULL, NULL, '{{}}',
                     deleted_at, change_xact, change_seq
              FROM event_deletions
-             WHERE {ROW_FILTERS} AND {DELETION_GROUP_FILTERS} AND {unread}
+             WHERE {ROW_FILTERS} AND {SPAN_FILTERS} AND {DELETION_GROUP_FILTERS} AND {unread}
              ORDER BY change_xact, change_seq LIMIT $7"
         );
         let query = bind_event_page(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, (Some(after.xact), after.seq));
@@ -599,9 +620,13 @@ const EVENT_ROW: &str =
 
 /// The filters of a [`RecordFilter`] on events, as parameters 1 to 4, 8 and 9
 /// (see [`bind_event_page`]); 5 to 7 are each page's cursor and limit. Those
-/// on what an event row holds itself:
-const ROW_FILTERS: &str = "($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)
-    AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)";
+/// on what an event row holds itself,
+const ROW_FILTERS: &str = "($1 IS NULL OR integration_id = $1) AND ($2 IS NULL OR kind = $2)";
+/// its time, in time order,
+const TIME_FILTERS: &str = "($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)";
+/// or, in the change feed, any time it has had: a change that moved it out
+/// of the window is listed to that window's reader,
+const SPAN_FILTERS: &str = "($3 IS NULL OR latest_occurred_at >= $3) AND ($4 IS NULL OR earliest_occurred_at < $4)";
 /// and those on its integration's group,
 const EVENT_GROUP_FILTERS: &str = "($8 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $8))
     AND ($9 IS NULL OR integration_id IN (SELECT id FROM integrations WHERE group_id = $9
@@ -643,8 +668,10 @@ pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedW
     };
     let sql = format!(
         "INSERT INTO event_deletions
-             (event_id, integration_id, group_id, kind, external_id, occurred_at, deleted_at, change_xact, change_seq)
-         SELECT e.id, e.integration_id, i.group_id, e.kind, e.external_id, e.occurred_at, $2, {xact}, {seq}
+             (event_id, integration_id, group_id, kind, external_id, occurred_at, earliest_occurred_at, latest_occurred_at,
+              deleted_at, change_xact, change_seq)
+         SELECT e.id, e.integration_id, i.group_id, e.kind, e.external_id, e.occurred_at, e.earliest_occurred_at,
+                e.latest_occurred_at, $2, {xact}, {seq}
          FROM events AS e JOIN integrations AS i ON i.id = e.integration_id
          WHERE i.{which} ORDER BY e.id"
     );
@@ -705,32 +732,94 @@ fn json(row: &AnyRow) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(row.try_get::<&str, _>("data")?)?)
 }
 
+/// One batch's writes, counted.
+struct Written {
+    integration_id: i64,
+    batch_id: i64,
+    /// The newest older batch of the integration still to be processed: it
+    /// may be processed after this one, so every record this batch holds is
+    /// marked as held by it, written or not.
+    late: Option<i64>,
+    counts: RecordCounts,
+}
+
+impl Written {
+    /// Count an upsert that returned `version`; one that wrote nothing
+    /// confirms the record as this batch's.
+    async fn upserted(
+        &mut self,
+        conn: &mut Connection,
+        class: RecordClass,
+        kind: &str,
+        external_id: &str,
+        version: Option<i64>,
+    ) -> Result<()> {
+        self.counts.count(version);
+        if version.is_none() {
+            self.confirm(conn, class, kind, external_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Mark a record this batch holds but did not write (unchanged, or
+    /// deleted already) as held by it, when a late batch may follow and
+    /// could write over it: this batch's word on it is newer than that one's.
+    /// A record confirmed once is not written again by the next batches.
+    async fn confirm(&self, conn: &mut Connection, class: RecordClass, kind: &str, external_id: &str) -> Result<()> {
+        let Some(late) = self.late else { return Ok(()) };
+        let sql = format!(
+            "UPDATE {} SET batch_id = $4 WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND batch_id <= $5",
+            table(class)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.integration_id)
+            .bind(kind)
+            .bind(external_id)
+            .bind(self.batch_id)
+            .bind(late)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn table(class: RecordClass) -> &'static str {
+    match class {
+        RecordClass::Object => "objects",
+        RecordClass::Event => "events",
+        RecordClass::Block => "blocks",
+    }
+}
+
+/// Mark a record deleted by batch `batch_id`, unless a newer batch holds it.
 async fn mark_deleted(
     conn: &mut Connection,
     integration_id: i64,
     class: RecordClass,
     kind: &str,
     external_id: &str,
+    batch_id: i64,
     now: i64,
 ) -> Result<i64> {
-    let (table, stamp) = match class {
-        RecordClass::Object => ("objects", String::new()),
+    let stamp = match class {
         // A deletion is a change: the feed tells its readers.
         RecordClass::Event => {
             let (xact, seq) = change_stamp(Backend::of(conn));
-            ("events", format!(", change_xact = {xact}, change_seq = {seq}"))
+            format!(", change_xact = {xact}, change_seq = {seq}")
         }
-        RecordClass::Block => ("blocks", String::new()),
+        RecordClass::Object | RecordClass::Block => String::new(),
     };
     let sql = format!(
-        "UPDATE {table} SET deleted_at = $4, updated_at = $4, version = version + 1{stamp}
-         WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL"
+        "UPDATE {} SET deleted_at = $4, updated_at = $4, version = version + 1, batch_id = $5{stamp}
+         WHERE integration_id = $1 AND kind = $2 AND external_id = $3 AND deleted_at IS NULL AND batch_id <= $5",
+        table(class)
     );
     let result = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(integration_id)
         .bind(kind)
         .bind(external_id)
         .bind(now)
+        .bind(batch_id)
         .execute(conn)
         .await?;
     Ok(result.rows_affected() as i64)
