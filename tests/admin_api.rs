@@ -624,7 +624,27 @@ async fn integrations_through_the_api() {
         "confirm",
         "",
     );
-    assert_eq!(api.call(Method::DELETE, &format!("/api/groups/{group_id}?confirm=true"), None).await.status, 204);
+    // Confirmed for as many integrations as the caller was shown: one
+    // number off, and nothing is deleted.
+    let groups = api.get("/api/groups").await.body["groups"].as_array().unwrap().clone();
+    let group = groups.iter().find(|g| g["id"] == group_id).unwrap();
+    let shown = group["integrations"].as_i64().unwrap();
+    let one_off = format!("/api/groups/{group_id}?confirm=true&integrations={}", shown + 1);
+    let stale = api.call(Method::DELETE, &one_off, None).await;
+    assert_eq!((stale.status, stale.body["error"]["code"].as_str()), (409, Some("confirmation-stale")));
+    assert!(stale.body["error"]["message"].as_str().unwrap().contains(&format!("not the {} confirmed", shown + 1)));
+    assert_eq!(api.get(&format!("/api/integrations/{id}")).await.status, 200, "nothing deleted");
+    for (query, why) in
+        [("integrations=1", "counts only with confirm=true"), ("confirm=true&integrations=-1", "0 or more")]
+    {
+        assert_invalid(
+            &api.call(Method::DELETE, &format!("/api/groups/{group_id}?{query}"), None).await,
+            "integrations",
+            why,
+        );
+    }
+    let confirmed = format!("/api/groups/{group_id}?confirm=true&integrations={shown}");
+    assert_eq!(api.call(Method::DELETE, &confirmed, None).await.status, 204);
     assert_eq!(api.get(&format!("/api/integrations/{id}")).await.status, 404, "deleted with its group");
     assert_eq!(api.call(Method::DELETE, &format!("/api/groups/{group_id}"), None).await.status, 404);
 

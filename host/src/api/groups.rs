@@ -5,8 +5,9 @@ use super::error::{ApiResult, ErrorBody};
 use super::extract::{Id, JsonBody, QueryParams};
 use crate::auth::bank_connect::{BankConnectInput, BankLink};
 use crate::domain::group_status::GroupStatus;
+use crate::operations::OperationError;
 use crate::operations::groups::{self, GroupView, NewGroupInput};
-use crate::store::groups::{ApprovedPlugin, GroupFilter};
+use crate::store::groups::{ApprovedPlugin, ConfirmedIntegrations, GroupFilter};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -85,17 +86,31 @@ pub struct DeleteQuery {
     /// Required when the group has integrations: they are deleted with it.
     #[serde(default)]
     confirm: bool,
+    /// With `confirm=true`: how many integrations the caller was shown. If
+    /// the group has another number now, nothing is deleted (409
+    /// `confirmation-stale`).
+    integrations: Option<i64>,
 }
 
 #[utoipa::path(delete, path = "/api/groups/{id}", tag = "groups", params(("id" = i64, Path), DeleteQuery),
     responses((status = 204), (status = 404, body = super::error::ErrorBody),
-        (status = 409, description = "The group has integrations and confirm=true was not given, or it holds the host's own tasks", body = super::error::ErrorBody)))]
+        (status = 422, body = ErrorBody),
+        (status = 409, description = "The group has integrations and confirm=true was not given, or not as many as `integrations` says, or it holds the host's own tasks", body = super::error::ErrorBody)))]
 pub async fn delete(
     State(api): State<ApiState>,
     Id(id): Id,
     QueryParams(query): QueryParams<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    groups::delete(&api.host, id, query.confirm).await?;
+    let confirmed = match (query.confirm, query.integrations) {
+        (false, None) => ConfirmedIntegrations::None,
+        (true, None) => ConfirmedIntegrations::All,
+        (true, Some(count)) if count >= 0 => ConfirmedIntegrations::Count(count),
+        (true, Some(_)) => return Err(OperationError::invalid("integrations", "must be 0 or more").into()),
+        (false, Some(_)) => {
+            return Err(OperationError::invalid("integrations", "counts only with confirm=true").into());
+        }
+    };
+    groups::delete(&api.host, id, confirmed).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,7 +6,9 @@ use crate::Host;
 use crate::domain::group_status::GroupStatus;
 use crate::domain::manifest::{AuthKind, HOST_PLUGIN_ID, InstanceKind, WebhookAuth};
 use crate::runtime::registry::LoadedPlugin;
-use crate::store::groups::{ApprovedPlugin, Credentials, Group, GroupDeletion, GroupFilter, MAX_NAME_CHARS};
+use crate::store::groups::{
+    ApprovedPlugin, ConfirmedIntegrations, Credentials, Group, GroupDeletion, GroupFilter, MAX_NAME_CHARS,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -199,22 +201,30 @@ pub async fn approve(host: &Host, id: i64) -> OperationResult<ApprovedPlugin> {
 
 /// Delete a group. One with integrations is deleted (with them, their
 /// history and records) only when `confirm` is set.
-pub async fn delete(host: &Host, id: i64, confirm: bool) -> OperationResult<()> {
+pub async fn delete(host: &Host, id: i64, confirmed: ConfirmedIntegrations) -> OperationResult<()> {
     if host.store().group(id).await?.is_some_and(|group| group.plugin_id == HOST_PLUGIN_ID) {
         return Err(OperationError::Conflict {
             code: "host-task",
             message: format!("group {id} holds the host's own tasks, which cannot be deleted"),
         });
     }
-    match host.store().delete_group(id, confirm).await? {
+    match host.store().delete_group(id, confirmed).await? {
         GroupDeletion::Deleted => Ok(()),
         GroupDeletion::NotFound => Err(OperationError::not_found("group", id)),
-        GroupDeletion::HasIntegrations(count) => Err(OperationError::Conflict {
-            code: "confirmation-required",
-            message: format!(
-                "group {id} has {count} integration(s); deleting it deletes them with their history and records. \
-                 Pass confirm=true to go ahead"
-            ),
+        GroupDeletion::HasIntegrations(count) => Err(match confirmed {
+            ConfirmedIntegrations::Count(shown) => OperationError::Conflict {
+                code: "confirmation-stale",
+                message: format!(
+                    "group {id} has {count} integration(s) now, not the {shown} confirmed; nothing was deleted"
+                ),
+            },
+            _ => OperationError::Conflict {
+                code: "confirmation-required",
+                message: format!(
+                    "group {id} has {count} integration(s); deleting it deletes them with their history and \
+                     records. Pass confirm=true to go ahead"
+                ),
+            },
         }),
     }
 }

@@ -62,11 +62,23 @@ pub struct GroupFilter {
 /// Longest group name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// The integrations a group's deletion was confirmed to take with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmedIntegrations {
+    /// None: a group that has any is not deleted.
+    None,
+    /// Whatever it has.
+    All,
+    /// As many as its deleter was shown: a group that has another number
+    /// now (one was added or deleted since) is not deleted.
+    Count(i64),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupDeletion {
     Deleted,
     NotFound,
-    /// Not deleted: it has this many integrations and deleting them was not confirmed.
+    /// Not deleted: it has this many integrations, and deleting these was not confirmed.
     HasIntegrations(i64),
 }
 
@@ -157,14 +169,16 @@ impl Store {
 
     /// Store the credentials of a (re)connected account: a new group, or the
     /// group of that name, which is then `ok` again and its integrations paused
-    /// for a reconnect resumed. `update` makes the credentials from the
-    /// group's current ones (kept fields such as a webhook secret survive).
-    /// Returns the group's id.
+    /// for a reconnect resumed: due now if `on_schedule` (they follow a
+    /// schedule), else (manual) left to the operator. `update` makes the
+    /// credentials from the group's current ones (kept fields such as a
+    /// webhook secret survive). Returns the group's id.
     pub async fn connect_group(
         &self,
         plugin_id: &str,
         name: &str,
         update: impl FnOnce(Option<&Credentials>) -> Credentials,
+        on_schedule: impl Fn(&Integration) -> bool,
     ) -> Result<i64> {
         let now = self.now();
         let lock = match self.backend() {
@@ -203,7 +217,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
-        integrations::resume_reconnected(&mut tx, id, now).await?;
+        integrations::resume_reconnected(&mut tx, id, now, on_schedule).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -260,7 +274,7 @@ impl Store {
 
     /// Delete a group with its integrations (and their runs, jobs and
     /// records), unless it has integrations and `with_integrations` is false.
-    pub async fn delete_group(&self, id: i64, with_integrations: bool) -> Result<GroupDeletion> {
+    pub async fn delete_group(&self, id: i64, confirmed: ConfirmedIntegrations) -> Result<GroupDeletion> {
         // Locking the group row makes an integration created meanwhile wait
         // (its foreign key check needs the row), so none is deleted unseen.
         let lock = match self.backend() {
@@ -280,7 +294,12 @@ impl Store {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        if integrations > 0 && !with_integrations {
+        let takes = match confirmed {
+            ConfirmedIntegrations::None => integrations == 0,
+            ConfirmedIntegrations::All => true,
+            ConfirmedIntegrations::Count(count) => integrations == count,
+        };
+        if !takes {
             return Ok(GroupDeletion::HasIntegrations(integrations));
         }
         records::record_event_deletions(&mut tx, DeletedWith::Group(id), self.now()).await?;

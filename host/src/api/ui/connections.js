@@ -179,9 +179,9 @@ async function onConnectionsClick(event) {
     const count = Number(tr.dataset.integrations);
     const question = count ? `Delete with its ${count} integration(s)?` : 'Delete: sure?';
     if (!confirmedTwice(button, question)) return;
-    // Confirmed for the integrations asked about only: if one was added
-    // since, the server refuses and the row is shown with it.
-    await api(`/api/groups/${Number(tr.dataset.groupId)}?confirm=${count > 0}`, { method: 'DELETE' });
+    // Confirmed for the integrations asked about only: if one was added or
+    // deleted since, the server refuses and the row is shown as it is now.
+    await api(`/api/groups/${Number(tr.dataset.groupId)}?confirm=true&integrations=${count}`, { method: 'DELETE' });
     announce(`${tr.dataset.name} deleted`);
     $('#connections-heading').focus(); // the focused button goes with its row
     await loadConnections(null);
