@@ -370,10 +370,11 @@ async fn a_group_whose_credentials_cannot_be_read_fails_only_its_own_runs() {
     assert_eq!(group.status, GroupStatus::NeedsReconnect);
 
     // Connecting it again replaces what cannot be read.
-    let reconnected = store.connect_group("misbehave", "damaged", |current| {
+    let keep = |current: Option<&Credentials>| {
         assert!(current.is_none(), "nothing readable to keep");
         Credentials::default()
-    });
+    };
+    let reconnected = store.connect_group("misbehave", "damaged", keep, |_| true);
     assert_eq!(reconnected.await.unwrap(), other_group);
     assert_eq!(store.group(other_group).await.unwrap().unwrap().status, GroupStatus::Ok);
     assert_eq!(sandbox.run(damaged).await.status.as_str(), "success");
@@ -605,15 +606,27 @@ async fn healthz_answers_while_every_fetch_slot_spins() {
     serve.wait().await.unwrap();
 }
 
-/// A loopback bank that counts the requests each path receives.
+/// A loopback bank that counts the requests each path receives. Its first
+/// answer for account `acc-3` says the account's calls are spent for a day
+/// (`x-ratelimit-remaining: 0`), as a bank may whatever inlet counted.
 async fn counting_upstream() -> (String, Arc<Mutex<BTreeMap<String, u32>>>) {
     let hits: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
     let counted = Arc::clone(&hits);
     let count = move |uri: axum::http::Uri| {
         let counted = Arc::clone(&counted);
         async move {
-            *counted.lock().unwrap().entry(uri.path().to_string()).or_default() += 1;
-            r#"{"balances": []}"#
+            let path = uri.path().to_string();
+            let mut counted = counted.lock().unwrap();
+            let hits = counted.entry(path.clone()).or_default();
+            *hits += 1;
+            let mut headers = axum::http::HeaderMap::new();
+            if path.contains("/acc-3/") && *hits == 1 {
+                let reset =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 86_400;
+                headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+                headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+            }
+            (headers, r#"{"balances": []}"#)
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -666,6 +679,15 @@ async fn a_declared_daily_quota_holds_across_restarts_and_processes() {
     let (a, b) = tokio::join!(sync(third), sync(fourth));
     assert_eq!(a + b, 4);
     assert_eq!(hits_of("acc-2"), Some(4));
+
+    // A request the host holds back itself (the bank said the calls are
+    // spent until after the run's deadline) spends nothing of the quota:
+    // the next run still has the other three.
+    let fifth = add("acc-3").await;
+    assert_eq!(sync(fifth.clone()).await, 1);
+    assert_eq!(hits_of("acc-3"), Some(1));
+    assert_eq!(sync(fifth).await, 3);
+    assert_eq!(hits_of("acc-3"), Some(4));
 }
 
 /// A task (contract 0.2.0) reads its group's stored records, a page at a

@@ -268,17 +268,17 @@ impl OutboundHttp {
             let mut headers = request.headers.clone();
             let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
             let injected = self.inject_credentials(auth, &mut headers, &mut target)?;
-            // Counted before the wait: a request that waits its turn is spent.
-            // A replay reaches no provider, so it spends nothing.
             let replaying = self.cassette.as_ref().is_some_and(|c| c.is_replaying());
-            if let Some(quotas) = self.quotas.as_ref().filter(|_| !replaying) {
-                quotas.spend(&url).await?;
-            }
             if let Some(limit) = self.rate_limit.as_ref().filter(|_| !replaying) {
                 limit.wait_turn(self.deadline).await?;
             }
             if let Some(until) = self.exhausted_until.take().filter(|_| !replaying) {
                 self.wait_for_reset(until).await?;
+            }
+            // Counted once nothing here holds the request back: one refused
+            // by a wait never reaches the provider. A replay reaches none either.
+            if let Some(quotas) = self.quotas.as_ref().filter(|_| !replaying) {
+                quotas.spend(&url).await?;
             }
             let mut response = match self.cassette.as_ref().filter(|_| replaying) {
                 Some(cassette) => cassette
