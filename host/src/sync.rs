@@ -666,16 +666,10 @@ impl SyncRunner {
     /// The schedule an integration follows: its own, else its instance type's
     /// default, else hourly when the plugin is not loaded.
     pub fn effective_schedule(&self, integration: &Integration) -> Schedule {
-        if let Some(schedule) = &integration.schedule {
-            return schedule.clone();
+        match HostTask::of(integration) {
+            Some(task) if integration.schedule.is_none() => task.default_schedule(),
+            _ => self.plugins.schedule_of(integration),
         }
-        if let Some(task) = HostTask::of(integration) {
-            return task.default_schedule();
-        }
-        self.plugins
-            .get(&integration.plugin_id)
-            .and_then(|p| p.instance_type(&integration.instance_type).map(|t| t.default_schedule.clone()))
-            .unwrap_or(Schedule::Interval { seconds: crate::schedule::DEFAULT_INTERVAL_SECONDS })
     }
 
     /// When the next run of `integration` is due after a run that started at

@@ -14,7 +14,8 @@ use super::oauth::{TokenError, random_token};
 use crate::domain::manifest::{AuthKind, SecretExchangeEndpoints};
 use crate::outbound::url_host_matches;
 use crate::settings::PluginSettings;
-use crate::store::groups::Group;
+use crate::store::groups::{Credentials, Group};
+use crate::store::integrations::Integration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -147,9 +148,9 @@ impl OAuth {
                     .filter_map(|a| a.as_str().map(str::to_string))
                     .collect();
                 let group = &bank.group;
-                self.store
-                    .connect_group(&group.plugin_id, &group.name, |current| current.cloned().unwrap_or_default())
-                    .await?;
+                let keep = |current: Option<&Credentials>| current.cloned().unwrap_or_default();
+                let on_schedule = |integration: &Integration| self.plugins.runs_on_schedule(integration);
+                self.store.connect_group(&group.plugin_id, &group.name, keep, on_schedule).await?;
                 let group = self.store.group(group_id).await?.ok_or_else(|| gone(group_id))?;
                 tracing::info!(group = group_id, accounts = accounts.len(), "bank connected");
                 return Ok(BankConnected { group, accounts });

@@ -176,12 +176,17 @@ impl OAuth {
         let now = self.store.now();
         let group_id = self
             .store
-            .connect_group(plugin_id, &pending.group_name, |current| {
-                // A reconnect starts a new token chain; other fields (a webhook secret) stay.
-                let mut kept = current.cloned().unwrap_or_default();
-                kept.set("refresh_token", None);
-                grant.into_credentials(Some(&kept), now)
-            })
+            .connect_group(
+                plugin_id,
+                &pending.group_name,
+                |current| {
+                    // A reconnect starts a new token chain; other fields (a webhook secret) stay.
+                    let mut kept = current.cloned().unwrap_or_default();
+                    kept.set("refresh_token", None);
+                    grant.into_credentials(Some(&kept), now)
+                },
+                |integration| self.plugins.runs_on_schedule(integration),
+            )
             .await?;
         // Connecting is the operator's consent to this plugin file's hosts.
         if let Some(plugin) = self.plugins.get(plugin_id) {

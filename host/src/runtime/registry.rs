@@ -12,7 +12,9 @@ use crate::capabilities::http;
 use crate::capabilities::quota::QuotaPattern;
 use crate::domain::config_schema::ConfigSchema;
 use crate::domain::manifest::{AuthKind, HOST_PLUGIN_ID, InstanceType, KeyPlacement, Manifest, Quota};
+use crate::schedule::{DEFAULT_INTERVAL_SECONDS, Schedule};
 use crate::store::groups::ApprovedPlugin;
+use crate::store::integrations::Integration;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -197,6 +199,22 @@ impl PluginRegistry {
 
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
         self.loaded.read().unwrap().plugins.values().cloned().collect()
+    }
+
+    /// The schedule a plugin's integration follows: its own, else its
+    /// instance type's default, else hourly when the plugin is not loaded.
+    pub fn schedule_of(&self, integration: &Integration) -> Schedule {
+        if let Some(schedule) = &integration.schedule {
+            return schedule.clone();
+        }
+        self.get(&integration.plugin_id)
+            .and_then(|p| p.instance_type(&integration.instance_type).map(|t| t.default_schedule.clone()))
+            .unwrap_or(Schedule::Interval { seconds: DEFAULT_INTERVAL_SECONDS })
+    }
+
+    /// Whether the integration runs on a schedule (not manual only).
+    pub fn runs_on_schedule(&self, integration: &Integration) -> bool {
+        self.schedule_of(integration) != Schedule::Manual
     }
 
     pub fn failures(&self) -> Vec<LoadFailure> {

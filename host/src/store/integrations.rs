@@ -587,17 +587,36 @@ pub(super) async fn pause_group(
     .collect()
 }
 
-/// Resume a reconnected group's integrations that waited for it, due now.
-pub(super) async fn resume_reconnected(conn: &mut Connection, group_id: i64, now: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE integrations SET paused_reason = NULL, next_due_at = $2, next_due_reason = NULL, consecutive_failures = 0,
-             updated_at = $2, schedule_version = schedule_version + 1
-         WHERE group_id = $1 AND paused_reason = $3",
-    )
+/// Resume a reconnected group's integrations that waited for it: those
+/// `on_schedule` says follow a schedule are due now, the others (manual)
+/// wait for an operator.
+pub(super) async fn resume_reconnected(
+    conn: &mut Connection,
+    group_id: i64,
+    now: i64,
+    on_schedule: impl Fn(&Integration) -> bool,
+) -> Result<()> {
+    let waiting: Vec<Integration> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM integrations WHERE group_id = $1 AND paused_reason = $2"
+    )))
     .bind(group_id)
-    .bind(now)
     .bind(PauseReason::NeedsReconnect.as_str())
-    .execute(conn)
-    .await?;
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(integration)
+    .collect::<Result<_>>()?;
+    for waited in waiting {
+        sqlx::query(
+            "UPDATE integrations SET paused_reason = NULL, next_due_at = $2, next_due_reason = NULL,
+                 consecutive_failures = 0, updated_at = $3, schedule_version = schedule_version + 1
+             WHERE id = $1",
+        )
+        .bind(waited.id)
+        .bind(on_schedule(&waited).then_some(now))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
