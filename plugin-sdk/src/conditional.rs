@@ -22,8 +22,11 @@ use serde::de::DeserializeOwned;
 
 /// Send `request` with the ETag kept under `state_key`. `None` when the
 /// upstream answers 304; otherwise the decoded body, and the new ETag is
-/// kept (durable with the next checkpoint, together with what the plugin
-/// emits from the body).
+/// kept: durable with the next checkpoint, together with what the plugin
+/// has emitted by then. So emit everything the body leads to before the
+/// next `checkpoint()`: an ETag made durable before the rest is emitted
+/// would answer the next run 304, and what a crash left unread would never
+/// be read.
 pub fn get_json_if_changed<T: DeserializeOwned>(request: Request, state_key: &str) -> Result<Option<T>, PluginError> {
     let request = match state::get(state_key) {
         Some(etag) => request.header("if-none-match", etag),

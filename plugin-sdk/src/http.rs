@@ -129,8 +129,12 @@ impl Request {
     }
 }
 
-/// Classify a non-2xx response: 401 means the credentials are refused,
-/// 429 asks to wait, 408 and 5xx may pass, any other 4xx will not.
+/// Classify a non-2xx response: 429 asks to wait, 408 and 5xx may pass, any
+/// other 4xx will not. A 401 that reaches the plugin is one to a request
+/// sent without the group's credentials (not `authenticated`, or redirected
+/// to another host): the host answers a refusal of those itself, as
+/// `unauthorized`, after a token refresh. So it is `permanent` here: the
+/// group's credentials are fine, and reconnecting it would not help.
 pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
     let status = response.status;
     if (200..300).contains(&status) {
@@ -139,7 +143,7 @@ pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
     let snippet: String = String::from_utf8_lossy(&response.body).chars().take(300).collect();
     let message = format!("{status} from {}: {snippet}", strip_query(url));
     Err(match status {
-        401 => PluginError::Unauthorized(message),
+        401 => PluginError::Permanent(format!("{message} (sent without the group's credentials)")),
         429 => PluginError::RateLimited(crate::RateLimited {
             retry_after_seconds: retry_after(response).unwrap_or(60),
             message,
@@ -197,5 +201,30 @@ mod tests {
         let request = get("https://a.example/x").query("a", "1").query("since", "t0").query("b", "2");
         assert_eq!(request.clone().set_query("since", "t1").url(), "https://a.example/x?a=1&since=t1&b=2");
         assert_eq!(request.set_query("page", "2").url(), "https://a.example/x?a=1&since=t0&b=2&page=2");
+    }
+
+    #[test]
+    fn statuses_are_classified_and_a_401_the_plugin_sees_is_not_the_groups() {
+        let answer = |status, headers: &[(&str, &str)]| Response {
+            status,
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            body: b"no".to_vec(),
+        };
+        let class = |response: &Response| match check_status("https://a.example/x?key=1", response) {
+            Ok(()) => "ok".to_string(),
+            Err(PluginError::RateLimited(limited)) => format!("rate-limited {}", limited.retry_after_seconds),
+            Err(PluginError::Transient(_)) => "transient".to_string(),
+            Err(PluginError::Permanent(_)) => "permanent".to_string(),
+            Err(_) => "other".to_string(),
+        };
+        assert_eq!(class(&answer(204, &[])), "ok");
+        assert_eq!(class(&answer(429, &[("Retry-After", "7")])), "rate-limited 7");
+        assert_eq!(class(&answer(429, &[])), "rate-limited 60");
+        assert_eq!(class(&answer(503, &[])), "transient");
+        assert_eq!(class(&answer(404, &[])), "permanent");
+        let Err(PluginError::Permanent(message)) = check_status("https://a.example/x?key=1", &answer(401, &[])) else {
+            panic!("a 401 the host let through is permanent");
+        };
+        assert_eq!(message, "401 from https://a.example/x: no (sent without the group's credentials)");
     }
 }

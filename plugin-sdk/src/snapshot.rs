@@ -42,6 +42,10 @@ pub const REMOVED_BATCH: &str = "inlet.snapshot.removed";
 
 /// State values are capped by the host (64 KiB); ids are kept in parts below that.
 const PART_BYTES: usize = 48 * 1024;
+/// Tombstones are emitted in batches of ids up to this size, well below the
+/// host's cap on a batch (8 MiB by default): a listing emptied upstream may
+/// remove hundreds of thousands at once.
+const REMOVED_BATCH_BYTES: usize = 1024 * 1024;
 
 /// The external ids one complete read saw, of one record class and kind.
 pub struct Snapshot {
@@ -79,15 +83,16 @@ impl Snapshot {
         self.seen.extend(external_ids);
     }
 
-    /// The read saw everything there is: emit a batch of tombstones for the
+    /// The read saw everything there is: emit batches of tombstones for the
     /// ids the previous complete read saw and this one did not, keep this
     /// read's ids for the next, and checkpoint both together. Returns how
     /// many were removed. The first complete read removes nothing.
     pub fn complete(self) -> Result<usize, PluginError> {
         let previous = self.stored()?;
         let gone: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
-        if !gone.is_empty() {
-            let removed = Removed { class: self.class.into(), kind: self.kind.clone(), external_ids: gone.clone() };
+        for part in in_parts(&gone, REMOVED_BATCH_BYTES) {
+            let external_ids = part.into_iter().cloned().collect();
+            let removed = Removed { class: self.class.into(), kind: self.kind.clone(), external_ids };
             emit_json(REMOVED_BATCH, &removed)?;
         }
         self.store()?;
@@ -115,16 +120,9 @@ impl Snapshot {
 
     fn store(&self) -> Result<(), PluginError> {
         let old_parts: usize = state::get_json(&self.parts_key())?.unwrap_or(0);
-        let mut parts: Vec<Vec<&String>> = vec![Vec::new()];
-        let mut bytes = 0;
-        for id in &self.seen {
-            // Quotes and a comma around each id.
-            if bytes + id.len() + 3 > PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
-                parts.push(Vec::new());
-                bytes = 0;
-            }
-            bytes += id.len() + 3;
-            parts.last_mut().expect("one part at least").push(id);
+        let mut parts = in_parts(&self.seen, PART_BYTES);
+        if parts.is_empty() {
+            parts.push(Vec::new()); // an empty read is kept as one empty part
         }
         for (index, part) in parts.iter().enumerate() {
             state::set_json(&self.part_key(index), part)?;
@@ -134,6 +132,24 @@ impl Snapshot {
         }
         state::set_json(&self.parts_key(), &parts.len())
     }
+}
+
+/// `ids` in order, in parts whose JSON (a list of strings) is at most
+/// `max_bytes`, but for an id longer than that alone; none for no ids.
+fn in_parts<'a>(ids: impl IntoIterator<Item = &'a String>, max_bytes: usize) -> Vec<Vec<&'a String>> {
+    let mut parts: Vec<Vec<&String>> = Vec::new();
+    let mut bytes = 0;
+    for id in ids {
+        // Quotes and a comma around each id (ids with characters JSON escapes
+        // grow more; the margins below the caps cover that).
+        if parts.is_empty() || (bytes + id.len() + 3 > max_bytes && !parts.last().is_some_and(Vec::is_empty)) {
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += id.len() + 3;
+        parts.last_mut().expect("one part at least").push(id);
+    }
+    parts
 }
 
 /// The tombstones of a batch [`Snapshot::complete`] emitted; `None` for any
@@ -149,4 +165,29 @@ pub fn removed(batch: &RawBatch) -> Option<Result<Records, PluginError>> {
         let deleted = removed.external_ids.into_iter().map(|id| tombstone(removed.kind.clone(), id)).collect();
         Ok(Records { deleted, ..Records::default() })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarter_million_removals_go_in_batches_the_host_takes() {
+        let gone: Vec<String> = (0..250_000).map(|n| format!("{n:08x}-0000-4000-8000-000000000000")).collect();
+        let parts = in_parts(&gone, REMOVED_BATCH_BYTES);
+        assert!(parts.len() >= 9, "{} parts", parts.len());
+        for part in &parts {
+            let removed = Removed {
+                class: "object".into(),
+                kind: "row".into(),
+                external_ids: part.iter().map(|id| id.to_string()).collect(),
+            };
+            assert!(serde_json::to_vec(&removed).unwrap().len() <= REMOVED_BATCH_BYTES + 100);
+        }
+        let rejoined: Vec<&String> = parts.into_iter().flatten().collect();
+        assert_eq!(rejoined, gone.iter().collect::<Vec<_>>(), "every id once, in order");
+        assert!(in_parts(&Vec::<String>::new(), PART_BYTES).is_empty());
+        let long = vec!["x".repeat(100)];
+        assert_eq!(in_parts(&long, 10).len(), 1, "an id over the size goes alone");
+    }
 }
