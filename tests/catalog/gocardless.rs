@@ -110,6 +110,11 @@ fn overrides(fake: &FakeGoCardless) -> String {
     format!("bankaccountdata.gocardless.com={}", fake.base_url())
 }
 
+/// The external ids of the events not deleted.
+fn live_ids(events: &[Value]) -> std::collections::BTreeSet<String> {
+    events.iter().filter(|e| e["deleted"] != true).map(|e| e["external_id"].as_str().unwrap().to_string()).collect()
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -270,6 +275,11 @@ async fn gocardless_expired_agreements_and_refused_secrets_need_reconnecting() {
     let b = Bank::start().await;
     let accounts = b.add(&b.group, "accounts").await;
     assert_eq!(counts(&b.sync(&accounts).await), (2, 0, 0));
+    // Manual, so that the server below does not run it when it resumes.
+    let args = ["integrations", "add", "gocardless", "transactions", "--group", &b.group, "--manual", "--json"];
+    let transactions = b.inlet.json(&args).await["id"].to_string();
+    b.sync(&transactions).await;
+    let before = live_ids(&b.events(&transactions).await);
 
     // The end-user agreement ran out after its 90 days: the requisition is
     // expired, the run fails unauthorized naming the bank, the group needs
@@ -289,7 +299,7 @@ async fn gocardless_expired_agreements_and_refused_secrets_need_reconnecting() {
     // Connecting the bank again: an agreement and a requisition whose link
     // the account holder opens; the bank sends them back to the host's
     // callback, the group is ok again and its integration resumed.
-    let (server, base) = b.inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let (mut server, base) = b.inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
     let banks = b.inlet.json(&["groups", "institutions", &b.group, "--country", "gb", "--json"]).await;
     assert_eq!(banks[0]["id"], INSTITUTION, "{banks:#}");
     let args = ["groups", "connect-bank", &b.group, "--institution", INSTITUTION, "--json"];
@@ -317,6 +327,33 @@ async fn gocardless_expired_agreements_and_refused_secrets_need_reconnecting() {
     let resumed = listed.as_array().unwrap().iter().find(|i| i["id"].as_i64() == accounts.parse().ok()).unwrap();
     assert_eq!(resumed["paused_reason"], Value::Null, "{resumed:#}");
     crate::support::terminate(&server);
+    server.wait().await.unwrap();
+    // The manual one resumed without a due time: only an operator runs it.
+    assert_eq!(b.schedule_row(&transactions).await["next_due_at"], Value::Null);
+    let runs = b.inlet.json(&["runs", &transactions, "--json"]).await;
+    let triggers: Vec<&str> = runs.as_array().unwrap().iter().filter_map(|r| r["run"]["trigger"].as_str()).collect();
+    assert!(!triggers.contains(&"schedule"), "a manual integration ran on schedule: {runs:#}");
+
+    // GoCardless gave the same bank accounts new ids with the new
+    // requisition: they stay the same records. A pending payment that
+    // books now replaces its pending event read before the reconnect.
+    let relinked = b.fake.update(|data| data.account_ids());
+    assert!(relinked.iter().all(|id| !b.accounts.contains(id)), "new ids: {relinked:?}");
+    let booked = b.fake.update(|data| data.book_pending(&relinked[0]));
+    b.sync(&transactions).await;
+    let after = live_ids(&b.events(&transactions).await);
+    let gone: Vec<&String> = before.difference(&after).collect();
+    let added: Vec<&String> = after.difference(&before).collect();
+    assert_eq!(gone.len(), 1, "only the pending payment that booked went: {gone:?}");
+    assert!(gone[0].starts_with("pending:"), "{gone:?}");
+    assert_eq!(added, [&format!("{}:{booked}", b.accounts[0])], "the booked one, under the account's first id");
+    b.sync(&accounts).await;
+    let objects = b.records(&accounts).await["objects"].as_array().unwrap().clone();
+    let kept: Vec<(&str, bool)> =
+        objects.iter().map(|o| (o["external_id"].as_str().unwrap(), o["deleted"] == true)).collect();
+    assert_eq!(kept.len(), 2, "{objects:#?}");
+    assert!(kept.iter().all(|(id, deleted)| b.accounts.iter().any(|a| a == id) && !deleted), "{kept:?}");
+    assert_eq!(objects[0]["data"]["id"].as_str().map(|id| relinked.iter().any(|r| r == id)), Some(true));
 
     // Secrets GoCardless refuses: the exchange fails, and so does the run.
     let wrong = add_group(&b.inlet, "wrong", SECRET_ID, "not-the-secret-key").await;

@@ -75,6 +75,9 @@ struct Bank {
     accounts: Vec<Account>,
     /// `LN` (linked) or `EX` (expired).
     requisition_status: &'static str,
+    /// The accounts' ids when the first requisition linked them: GoCardless
+    /// gives each requisition's accounts ids of their own.
+    requisition_accounts: Vec<String>,
     /// Requisitions made through the API (`POST /requisitions/`), each `CR`
     /// until the account holder consents ([`GoCardlessData::consent`]),
     /// then `LN` for the same accounts.
@@ -148,6 +151,7 @@ impl GoCardlessData {
                 },
             ],
             requisition_status: "LN",
+            requisition_accounts: Vec::new(),
             new_requisitions: Vec::new(),
             requisition_created: created,
             tokens: Tokens { access_seconds: ACCESS_SECONDS, ..Tokens::default() },
@@ -181,6 +185,7 @@ impl GoCardlessData {
         bank.accounts[0].pending.push(pending_payment("Cafe Central", "-4.10", today));
         bank.accounts[0].pending.push(pending_payment("Metro Transit", "-2.90", today));
         bank.accounts[1].pending.push(pending_payment("Transfer to Main Account", "-50.00", today));
+        bank.requisition_accounts = bank.accounts.iter().map(|a| a.id.clone()).collect();
         GoCardlessData(Mutex::new(bank))
     }
 
@@ -258,10 +263,17 @@ impl GoCardlessData {
     }
 
     /// The account holder consents to the requisition `id` at the bank: it
-    /// is linked to the same accounts, and the bank sends them back to the
-    /// requisition's redirect with its reference (returned: the callback URL).
+    /// is linked to the same bank accounts, which GoCardless gives new ids
+    /// (those of an earlier requisition answer no more), and the bank sends
+    /// them back to the requisition's redirect with its reference (returned:
+    /// the callback URL).
     pub fn consent(&mut self, id: &str) -> Option<String> {
         let bank = self.bank();
+        bank.serial += 1;
+        let serial = bank.serial;
+        for (index, account) in bank.accounts.iter_mut().enumerate() {
+            account.id = format!("{serial:08x}-0000-4000-8000-{index:012x}");
+        }
         let accounts: Vec<String> = bank.accounts.iter().map(|a| a.id.clone()).collect();
         let requisition = bank.new_requisitions.iter_mut().find(|r| r["id"] == id)?;
         requisition["status"] = json!("LN");
@@ -422,7 +434,7 @@ impl Bank {
             "institution_id": INSTITUTION,
             "agreement": AGREEMENT_ID,
             "reference": "inlet-bank-1",
-            "accounts": self.accounts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            "accounts": self.requisition_accounts,
             "user_language": "EN",
             "link": format!("https://ob.gocardless.com/ob-psd2/start/{REQUISITION_ID}/{INSTITUTION}"),
             "ssn": null,

@@ -4,6 +4,8 @@
 //! ownerName, name, product, cashAccountType}}`). The accounts are those of
 //! the linked requisitions, so one no longer linked (its connection was
 //! replaced or removed) is tombstoned after a run that read the list whole.
+//! Each is keyed by its [`Linked::key`], which a reconnect keeps: the same
+//! bank account linked again stays one object.
 
 use crate::bank::{self, Linked};
 use inlet_plugin_sdk::prelude::*;
@@ -21,14 +23,14 @@ pub fn fetch(accounts: &[Linked]) -> Result<FetchSummary, PluginError> {
         // account's record stays as it was rather than losing them.
         let details = bank::get(account, Some(ENDPOINT), &[])?;
         let metadata = bank::get(account, None, &[])?;
-        emit_json(BATCH, &json!({ "metadata": metadata, "details": details["account"] }))?;
+        emit_json(BATCH, &json!({ "key": account.key, "metadata": metadata, "details": details["account"] }))?;
         checkpoint()?;
         Ok(1)
     })?;
     // Which accounts exist comes from the requisitions, read whole whether
     // or not each account's details could be.
     let mut linked = Snapshot::objects("accounts", KIND);
-    linked.saw_all(accounts.iter().map(|account| account.id.clone()));
+    linked.saw_all(accounts.iter().map(|account| account.key.clone()));
     let removed = linked.complete()?;
     log::info(format!("{} accounts read, {removed} no longer linked", summary.items_seen));
     Ok(summary)
@@ -46,7 +48,9 @@ pub fn process(payload: &Value) -> Result<Records, PluginError> {
         fields.remove("last_accessed");
         fields.insert("details".into(), details.clone());
     }
-    let object = ObjectRecord::new(KIND, id);
+    // Batches stored before keys were kept have none: the id was the key.
+    let key = payload["key"].as_str().unwrap_or(id);
+    let object = ObjectRecord::new(KIND, key);
     let name = [&details["name"], &details["product"], &metadata["iban"], &details["iban"]]
         .into_iter()
         .find_map(Value::as_str);

@@ -8,7 +8,7 @@
 //! Reading the same day again (4 runs a day) updates that day's event, so
 //! it holds the day's latest figure.
 
-use crate::bank::{self, Linked, with_account};
+use crate::bank::{self, BatchAccount, Linked, with_account};
 use crate::money;
 use inlet_plugin_sdk::prelude::*;
 use serde_json::{Value, json};
@@ -23,17 +23,19 @@ pub fn fetch(accounts: &[Linked]) -> Result<FetchSummary, PluginError> {
     bank::each_account(accounts, |account| {
         let answer = bank::get(account, Some(ENDPOINT), &[])?;
         let balances = answer["balances"].as_array().cloned().unwrap_or_default();
-        emit_json(BATCH, &json!({ "account_id": account.id, "read_on": read_on, "balances": balances }))?;
+        let batch =
+            json!({ "account_id": account.id, "account_key": account.key, "read_on": read_on, "balances": balances });
+        emit_json(BATCH, &batch)?;
         checkpoint()?;
         Ok(balances.len() as u64)
     })
 }
 
-/// One event per balance: external id `<account>:<balanceType>:<day>` (the
+/// One event per balance: external id `<account key>:<balanceType>:<day>` (the
 /// balance's `referenceDate`, else the day it was read), at its last change
 /// (else midnight UTC of that day), valued in minor units of its currency.
 pub fn process(payload: &Value) -> Result<Records, PluginError> {
-    let account = payload["account_id"].as_str().unwrap_or_default();
+    let account = BatchAccount::of(payload);
     let read_on = payload["read_on"].as_str().unwrap_or_default();
     let mut records = Records::default();
     for balance in payload["balances"].as_array().into_iter().flatten() {
@@ -41,13 +43,14 @@ pub fn process(payload: &Value) -> Result<Records, PluginError> {
         let day = balance["referenceDate"].as_str().unwrap_or(read_on);
         let occurred_at = money::first_time(balance, &["lastChangeDateTime", "referenceDate"])
             .or_else(|| money::parse_day(read_on).map(money::midnight))
-            .ok_or_else(|| PluginError::Permanent(format!("balance of account {account} without a date")))?;
-        let event = EventRecord::new(KIND, format!("{account}:{balance_type}:{day}"), occurred_at).actor(account);
+            .ok_or_else(|| PluginError::Permanent(format!("balance of account {} without a date", account.id)))?;
+        let id = format!("{}:{balance_type}:{day}", account.key);
+        let event = EventRecord::new(KIND, id, occurred_at).actor(account.key);
         let event = match money::minor_units(&balance["balanceAmount"]) {
             Some((value, currency)) => event.value(value, currency),
             None => event,
         };
-        records.events.push(event.data(&with_account(balance, account))?);
+        records.events.push(event.data(&with_account(balance, account.id))?);
     }
     Ok(records)
 }

@@ -5,6 +5,7 @@
 
 use crate::{API, Config, DAILY_CALLS};
 use inlet_plugin_sdk::prelude::*;
+use inlet_plugin_sdk::state::Key;
 use inlet_plugin_sdk::{RateLimited, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,9 +20,14 @@ const PAGE_SIZE: &str = "100";
 
 /// An account of a linked requisition, and the bank that holds it.
 pub struct Linked {
+    /// GoCardless's id for the account, which is the requisition's: a
+    /// connection made again gives the same bank account a new one.
     pub id: String,
     /// GoCardless's institution id, e.g. `SANDBOXFINANCE_SFIN0000`.
     pub institution: String,
+    /// What the account's records and cursors are keyed by, the same
+    /// through every connection (see [`account_key`]).
+    pub key: String,
 }
 
 #[derive(Deserialize)]
@@ -51,15 +57,13 @@ pub fn linked_accounts(config: &Config) -> Result<Vec<Linked>, PluginError> {
     for requisition in requisitions.iter().filter(|r| r.status == LINKED) {
         for id in &requisition.accounts {
             if !linked.iter().any(|account| &account.id == id) {
-                linked.push(Linked { id: id.clone(), institution: requisition.institution_id.clone() });
+                let institution = requisition.institution_id.clone();
+                linked.push(Linked { id: id.clone(), institution, key: String::new() });
             }
         }
     }
     if linked.is_empty() {
         return Err(not_linked(&requisitions));
-    }
-    if config.account_ids.is_empty() {
-        return Ok(linked);
     }
     if let Some(unknown) = config.account_ids.iter().find(|id| !linked.iter().any(|account| &account.id == *id)) {
         let known: Vec<&str> = linked.iter().map(|account| account.id.as_str()).collect();
@@ -68,8 +72,47 @@ pub fn linked_accounts(config: &Config) -> Result<Vec<Linked>, PluginError> {
             known.join(", ")
         )));
     }
-    linked.retain(|account| config.account_ids.contains(&account.id));
+    if !config.account_ids.is_empty() {
+        linked.retain(|account| config.account_ids.contains(&account.id));
+    }
+    for account in &mut linked {
+        account.key = account_key(account)?;
+    }
     Ok(linked)
+}
+
+/// The key of an account's records: its id as this integration first read
+/// it, kept for the same bank account (institution and IBAN) read through a
+/// later connection. GoCardless gives every requisition new account ids, and
+/// access lasts 90 days at most, so without this each reconnect would store
+/// the account's transactions again under the new id and strand its
+/// pending ones. An account without an IBAN is keyed by its id.
+fn account_key(account: &Linked) -> Result<String, PluginError> {
+    let known: Key<String> = Key::new(format!("account_keys.{}", account.id));
+    if let Some(key) = known.get()? {
+        return Ok(key);
+    }
+    // The account's metadata: not one of the bank's counted endpoints.
+    let metadata = match get(account, None, &[]) {
+        Ok(metadata) => metadata,
+        Err(Skip::Failed(error)) => return Err(error),
+        Err(Skip::Refused(refusal)) => {
+            let seconds = ((refusal.until - time::now()) / 1000).clamp(1, i64::from(u32::MAX));
+            let retry_after_seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+            return Err(PluginError::RateLimited(RateLimited { retry_after_seconds, message: refusal.reason }));
+        }
+    };
+    let key = match metadata["iban"].as_str().filter(|iban| !iban.is_empty()) {
+        Some(iban) => {
+            let of_iban: Key<String> = Key::new(format!("account_keys.{}.{iban}", account.institution));
+            let key = of_iban.get()?.unwrap_or_else(|| account.id.clone());
+            of_iban.set(&key)?;
+            key
+        }
+        None => account.id.clone(),
+    };
+    known.set(&key)?;
+    Ok(key)
 }
 
 /// Every requisition of the group: `GET /requisitions/`, following `next`.
@@ -283,6 +326,23 @@ fn header_number(response: &http::Response, name: &str) -> Option<u32> {
         .iter()
         .find_map(|header| response.header(header))
         .and_then(|value| value.trim().parse().ok())
+}
+
+/// What a batch says of its account, for its records.
+pub struct BatchAccount<'a> {
+    /// Their external ids and actor ([`Linked::key`]).
+    pub key: &'a str,
+    /// GoCardless's id for it when read, kept in their data.
+    pub id: &'a str,
+}
+
+impl<'a> BatchAccount<'a> {
+    /// A batch's `account_key` and `account_id`. Batches stored before keys
+    /// were kept have only the id, which was the key.
+    pub fn of(payload: &'a Value) -> BatchAccount<'a> {
+        let id = payload["account_id"].as_str().unwrap_or_default();
+        BatchAccount { key: payload["account_key"].as_str().unwrap_or(id), id }
+    }
 }
 
 /// An upstream item with the account it belongs to.

@@ -4,7 +4,8 @@
 //!
 //! Booked transactions are keyed by the bank's `transactionId` (else its
 //! `internalTransactionId`), scoped by account since banks number them
-//! independently. Pending ones often have no id, and when one books it may
+//! independently (by the account's key, which a reconnect keeps: see
+//! [`bank::Linked::key`]). Pending ones often have no id, and when one books it may
 //! come back under a new id, so a pending transaction cannot be matched
 //! with the booked one it becomes. Instead pending transactions are
 //! replaced on every read: each is keyed by a hash of its content under a
@@ -17,7 +18,7 @@
 //! booking date it has seen; a first run reads 90 days, GoCardless's usual
 //! `max_historical_days`.
 
-use crate::bank::{self, Linked, Skip, with_account};
+use crate::bank::{self, BatchAccount, Linked, Skip, with_account};
 use crate::{DEFAULT_BACKFILL_DAYS, money};
 use inlet_plugin_sdk::prelude::*;
 use inlet_plugin_sdk::snapshot::Snapshot;
@@ -39,7 +40,7 @@ pub fn fetch(accounts: &[Linked], mode: &FetchMode) -> Result<FetchSummary, Plug
 /// Read one account's window, emit it, and move its cursor and its pending
 /// ids together (one checkpoint); a refused read leaves both as they were.
 fn read(account: &Linked, mode: &FetchMode) -> Result<u64, Skip> {
-    let newest_booked: Key<String> = Key::new(format!("transactions.{}.newest_booked", account.id));
+    let newest_booked: Key<String> = Key::new(format!("transactions.{}.newest_booked", account.key));
     let known = newest_booked.get()?.as_deref().and_then(money::parse_day);
     let today = money::today();
     let from = match (mode, known) {
@@ -52,30 +53,34 @@ fn read(account: &Linked, mode: &FetchMode) -> Result<u64, Skip> {
     let listed = |status: &str| answer["transactions"][status].as_array().cloned().unwrap_or_default();
     let (booked, pending) = (listed("booked"), listed("pending"));
     let read_on = today.to_string();
-    emit_json(BATCH, &json!({ "account_id": account.id, "read_on": read_on, "booked": booked, "pending": pending }))?;
+    let (id, key) = (&account.id, &account.key);
+    emit_json(
+        BATCH,
+        &json!({ "account_id": id, "account_key": key, "read_on": read_on, "booked": booked, "pending": pending }),
+    )?;
 
     let newest = booked.iter().filter_map(|item| item["bookingDate"].as_str().and_then(money::parse_day)).chain(known);
     if let Some(newest) = newest.max() {
         newest_booked.set(&newest.to_string())?;
     }
-    let mut still_pending = Snapshot::events(format!("transactions.{}.pending", account.id), KIND);
-    still_pending.saw_all(pending_ids(&account.id, &pending));
+    let mut still_pending = Snapshot::events(format!("transactions.{key}.pending"), KIND);
+    still_pending.saw_all(pending_ids(key, &pending));
     // Tombstones what stopped being pending, and checkpoints it all.
     still_pending.complete()?;
     Ok((booked.len() + pending.len()) as u64)
 }
 
 pub fn process(payload: &Value) -> Result<Records, PluginError> {
-    let account = payload["account_id"].as_str().unwrap_or_default();
+    let account = BatchAccount::of(payload);
     let read_on = payload["read_on"].as_str().unwrap_or_default();
     let listed = |status: &str| payload[status].as_array().cloned().unwrap_or_default();
     let (booked, pending) = (listed("booked"), listed("pending"));
     let mut records = Records::default();
     for item in &booked {
-        records.events.push(event(account, item, booked_id(account, item), "booked", read_on)?);
+        records.events.push(event(&account, item, booked_id(account.key, item), "booked", read_on)?);
     }
-    for (item, id) in pending.iter().zip(pending_ids(account, &pending)) {
-        records.events.push(event(account, item, id, "pending", read_on)?);
+    for (item, id) in pending.iter().zip(pending_ids(account.key, &pending)) {
+        records.events.push(event(&account, item, id, "pending", read_on)?);
     }
     Ok(records)
 }
@@ -83,16 +88,22 @@ pub fn process(payload: &Value) -> Result<Records, PluginError> {
 /// A transaction by the account, at its booking (else value) time or date,
 /// valued in minor units of its currency (negative for a debit), the bank's
 /// fields as data with its status (`booked` or `pending`).
-fn event(account: &str, item: &Value, id: String, status: &str, read_on: &str) -> Result<EventRecord, PluginError> {
+fn event(
+    account: &BatchAccount,
+    item: &Value,
+    id: String,
+    status: &str,
+    read_on: &str,
+) -> Result<EventRecord, PluginError> {
     let occurred_at = money::first_time(item, &["bookingDateTime", "bookingDate", "valueDateTime", "valueDate"])
         .or_else(|| money::parse_day(read_on).map(money::midnight))
         .ok_or_else(|| PluginError::Permanent(format!("transaction {id} has no date")))?;
-    let event = EventRecord::new(KIND, id, occurred_at).actor(account);
+    let event = EventRecord::new(KIND, id, occurred_at).actor(account.key);
     let event = match money::minor_units(&item["transactionAmount"]) {
         Some((value, currency)) => event.value(value, currency),
         None => event,
     };
-    let mut data = with_account(item, account);
+    let mut data = with_account(item, account.id);
     if let Some(fields) = data.as_object_mut() {
         fields.insert("status".into(), json!(status));
     }
