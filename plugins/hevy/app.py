@@ -15,7 +15,7 @@ never sees it.
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import wit_world
@@ -26,9 +26,14 @@ API = "https://api.hevyapp.com/v1"
 PAGE_SIZE = 10  # Hevy's largest page
 # The newest `updated_at` or `deleted_at` seen: where the next events page starts.
 SINCE = "workouts.since"
-# The next page of a first run that has not finished: newest-first pages mean the
-# cursor above is only known once the last page is in.
+# The next page of a backfill that has not finished, and when it began: once its
+# last page is in, the events since a little before that are what it may have
+# missed (a workout logged, edited or deleted while it paged, perhaps between
+# runs), so that is where a first backfill leaves the cursor above.
 BACKFILL_PAGE = "workouts.backfill_page"
+BACKFILL_STARTED = "workouts.backfill_started"
+# Allowed between this host's clock and Hevy's.
+CLOCK_MARGIN = timedelta(minutes=5)
 # The batch of tombstones a complete read of a listing ends with.
 REMOVED = "removed"
 # The host caps a state value at 64 KiB: a listing's ids are kept in parts below that.
@@ -112,6 +117,11 @@ def retry_after(response):
     return 60
 
 
+def stamp(moment):
+    """An RFC 3339 time in UTC, to the millisecond, as Hevy writes its own."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def millis(rfc3339):
     return int(datetime.fromisoformat(rfc3339).timestamp() * 1000)
 
@@ -131,19 +141,24 @@ def checkpoint():
 
 
 def backfill(since_ms):
-    """Every workout that started after `since_ms`, a page at a time, newest first."""
-    page, seen, newest = int(state.get(BACKFILL_PAGE) or 1), 0, state.get(SINCE) or ""
+    """Every workout that started after `since_ms`, a page at a time, newest first.
+    The events cursor is left where it was, or, on a first backfill, set to a
+    little before the backfill began: never past a change it did not read."""
+    page, seen = int(state.get(BACKFILL_PAGE) or 1), 0
+    started = state.get(BACKFILL_STARTED) or stamp(datetime.now(timezone.utc) - CLOCK_MARGIN)
     while True:
         body = get_json("/workouts", page=page, pageSize=PAGE_SIZE)
         workouts = [w for w in body["workouts"] if millis(w["start_time"]) >= since_ms]
-        newest = max([newest] + [w["updated_at"] for w in body["workouts"]])
         seen += len(workouts)
         last = page >= body["page_count"] or not body["workouts"]
         if last:
             state.delete(BACKFILL_PAGE)
+            state.delete(BACKFILL_STARTED)
+            if not state.get(SINCE):
+                state.set(SINCE, started)
         else:
             state.set(BACKFILL_PAGE, str(page + 1))
-        state.set(SINCE, newest)
+            state.set(BACKFILL_STARTED, started)
         emit("workouts", {"workouts": workouts})
         checkpoint()
         log.progress(page, body["page_count"])

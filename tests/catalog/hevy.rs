@@ -106,7 +106,9 @@ async fn hevy_workouts_are_paged_once_then_followed_through_the_events_endpoint(
     // The first run pages through every workout, newest first.
     let id = h.add(&h.group, "workouts", &[]).await;
     h.requests();
+    let began = chrono::Utc::now();
     let first = h.sync(&id).await;
+    let ended = chrono::Utc::now();
     assert_eq!(counts(&first), ((25 + exercise_count) as i64, 0, 0), "a workout and its exercises: {first:#}");
     let requests = h.requests();
     assert_eq!(pages(&requests), [("/v1/workouts", "1"), ("/v1/workouts", "2"), ("/v1/workouts", "3")]);
@@ -134,13 +136,19 @@ async fn hevy_workouts_are_paged_once_then_followed_through_the_events_endpoint(
     assert_eq!((block["kind"].as_str(), block["event_id"].as_str()), (Some("exercise"), Some(newest_id)));
     assert_eq!(block["data"], exercises(newest)[0], "the exercise with its sets");
 
-    // Nothing new: one request for the events since the newest change seen.
-    let newest_change = workouts.iter().map(|w| w["updated_at"].as_str().unwrap()).max().unwrap().to_string();
+    // Nothing new: one request for the events since a little (the clocks'
+    // margin, 5 minutes) before the backfill began.
     let second = h.sync(&id).await;
     assert_eq!(counts(&second), (0, 0, 0), "{second:#}");
     let requests = h.requests();
     assert_eq!(pages(&requests), [("/v1/workouts/events", "1")]);
-    assert_eq!(requests[0].param("since"), Some(newest_change.as_str()));
+    let since = chrono::DateTime::parse_from_rfc3339(requests[0].param("since").unwrap()).unwrap();
+    let margin = chrono::Duration::minutes(5);
+    let slack = chrono::Duration::seconds(1);
+    assert!(
+        since >= began - margin - slack && since <= ended - margin,
+        "{since} for a backfill from {began} to {ended}"
+    );
 
     // The user renames a workout and deletes another: one update, one tombstone.
     let (renamed, deleted) = (workouts[2]["id"].as_str().unwrap(), workouts[5]["id"].as_str().unwrap());
@@ -159,6 +167,34 @@ async fn hevy_workouts_are_paged_once_then_followed_through_the_events_endpoint(
 
     // The cursor moved past both changes.
     assert_eq!(counts(&h.sync(&id).await), (0, 0, 0));
+}
+
+/// A first backfill that fails midway resumes at its page; what changed
+/// while it waited, on pages read or not, is read by the next run.
+#[tokio::test(flavor = "multi_thread")]
+async fn hevy_changes_made_while_a_backfill_waits_for_its_retry_are_read_after_it() {
+    let h = Hevy::start().await;
+    let workouts = h.workouts();
+    let id = h.add(&h.group, "workouts", &[]).await;
+    h.fake.update(|data| data.fail_next_page(500));
+    let failed = h.failed_sync(&id).await;
+    assert_eq!(failed["error_class"], "transient", "{failed:#}");
+
+    // Newest first: the first page (read) holds the newest workout, the
+    // last (not read yet) the oldest. Both are edited, the unread one last.
+    let (read, unread) = (workouts[0]["id"].as_str().unwrap(), workouts[24]["id"].as_str().unwrap());
+    h.fake.update(|data| {
+        assert!(data.edit_workout(read, |w| w["title"] = "Renamed after its page was read".into()));
+        assert!(data.edit_workout(unread, |w| w["title"] = "Renamed before its page was read".into()));
+    });
+    h.requests();
+    h.sync(&id).await;
+    assert_eq!(pages(&h.requests()), [("/v1/workouts", "2"), ("/v1/workouts", "3")], "resumed at its page");
+    h.sync(&id).await;
+    let events = h.records(&id).await["events"].as_array().unwrap().clone();
+    let title = |id: &str| events.iter().find(|e| e["external_id"] == id).unwrap()["data"]["title"].clone();
+    assert_eq!(title(unread), "Renamed before its page was read");
+    assert_eq!(title(read), "Renamed after its page was read", "an edit of a page read before the retry");
 }
 
 #[tokio::test(flavor = "multi_thread")]
