@@ -142,6 +142,30 @@ async fn github_events_are_polled_with_etags_at_the_pace_github_asks_and_fail_wi
         (Some(new_id.as_str()), Some("WatchEvent"), Some("rust-lang/rust"))
     );
 
+    // GitHub lists an event 30 s to 6 h after it happened: one that shows
+    // up late, dated before the newest stored, and a new one after it are
+    // both stored, in either order of the feed.
+    for late_first in [false, true] {
+        let late_ms = now_ms() - 2 * 3_600_000;
+        let (late, new) = s.fake.update(|data| match late_first {
+            false => (
+                data.add_event("PushEvent", "rust-lang/rust", late_ms),
+                data.add_event("WatchEvent", "rust-lang/rust", now_ms()),
+            ),
+            true => {
+                let new = data.add_event("WatchEvent", "rust-lang/rust", now_ms());
+                (data.add_event("PushEvent", "rust-lang/rust", late_ms), new)
+            }
+        });
+        let run = s.sync(&id).await;
+        assert_eq!(counts(&run).0, 2, "late listed first: {late_first}: {run}");
+        let records = s.records(&id).await;
+        let stored: Vec<&str> =
+            records["events"].as_array().unwrap().iter().filter_map(|e| e["external_id"].as_str()).collect();
+        assert!(stored.contains(&late.as_str()) && stored.contains(&new.as_str()), "late listed first: {late_first}");
+    }
+    s.fake.take_requests();
+
     // A secondary rate limit (403 with retry-after), then the primary one
     // spent until an hour from now: both wait, neither is a failure to fix.
     s.fake.respond_next(403, &[("retry-after", "60")], secondary_rate_limit_body());

@@ -2,9 +2,10 @@
 //! which for the token's own user includes private events. GitHub keeps the
 //! latest 300 events of the last 90 days. Each run asks with the `ETag` of the
 //! last complete read (`If-None-Match`): a 304 means nothing new and costs no
-//! rate limit. Otherwise it pages back until it meets the newest event it
-//! already has; only then do the ETag and that cursor move, so a run that
-//! fails midway is read again whole.
+//! rate limit. Otherwise it pages back past the newest event it already has,
+//! by the 6 hours GitHub may take to list an event: one that shows up late,
+//! dated before events already stored, is still read. Only then do the ETag
+//! and that cursor move, so a run that fails midway is read again whole.
 
 use crate::{PER_PAGE, get, send, string};
 use inlet_plugin_sdk::prelude::*;
@@ -16,6 +17,9 @@ use serde_json::{Value, json};
 pub const KEPT_DAYS: u32 = 90;
 /// ... and holds at most this many events.
 const KEPT_EVENTS: usize = 300;
+/// GitHub lists an event 30 s to 6 hours after it happened: a run reads back
+/// this far before the newest event stored.
+const LISTED_LATE_MS: i64 = 6 * 3_600_000;
 
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,9 +69,11 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
     http::check_status(&url, &response)?;
     let read_etag = response.header("etag").map(str::to_string);
 
-    // Newest first: page back until the newest event already stored (or
-    // the start of the backfill), emitting what is new page by page.
+    // Newest first: page back to 6 hours before the newest event already
+    // stored (or to the start of the backfill), emitting page by page (what
+    // was stored already is stored again unchanged).
     let mut reached_known = false;
+    let mut read_back_far_enough = false;
     let mut newest_read: Option<Newest> = None;
     let mut oldest_read: Option<i64> = None;
     let mut read = 0usize;
@@ -80,13 +86,16 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
         for event in page {
             let id = string(&event, "id")?;
             let created_at = time::parse_rfc3339(&string(&event, "created_at")?)?;
-            if newest_read.is_none() {
+            if newest_read.as_ref().is_none_or(|newest| created_at > newest.created_at) {
                 newest_read = Some(Newest { id: id.clone(), created_at });
             }
-            let old = known.as_ref().is_some_and(|k| k.id == id || created_at < k.created_at)
+            // Listed in the order GitHub took them in, an event listed
+            // since the last run is at most 6 hours older than what it had.
+            let old = known.as_ref().is_some_and(|k| created_at < k.created_at - LISTED_LATE_MS)
                 || since.is_some_and(|since| created_at < since);
+            reached_known |= known.as_ref().is_some_and(|k| k.id == id || created_at <= k.created_at);
             if old {
-                reached_known = true;
+                (reached_known, read_back_far_enough) = (true, true);
                 break;
             }
             oldest_read = Some(created_at);
@@ -98,7 +107,7 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
             checkpoint()?;
             log::progress(summary.items_seen, None);
         }
-        if reached_known || read >= KEPT_EVENTS {
+        if read_back_far_enough || read >= KEPT_EVENTS {
             break;
         }
         let Some(next) = paginate::next_link(&response) else { break };
@@ -129,7 +138,7 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
         log::warn(&gap);
         summary.note = Some(gap);
     }
-    log::info(format!("{} new events of {login}", summary.items_seen));
+    log::info(format!("{} events of {login} read", summary.items_seen));
     Ok(summary)
 }
 
