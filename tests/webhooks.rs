@@ -250,6 +250,22 @@ async fn signed_deliveries_are_verified_by_the_plugin_before_anything_is_stored(
     .await;
     assert_eq!((objects[0].external_id.as_str(), objects[0].name.as_deref()), ("pushed-1", Some("Pushed")));
 
+    // A delivery the plugin turns into a batch over the cap a fetch's
+    // batches have (8 MiB) is refused, and nothing of it is stored.
+    let stored = batches().await;
+    let inflated = br#"{"inflate_to_bytes": 9437184}"#;
+    let refused = client
+        .post(format!("{base}/webhooks/misbehave/{}", group["id"]))
+        .header("x-signature", sign(SECRET, inflated))
+        .body(inflated.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 500);
+    let reason: Value = refused.json().await.unwrap();
+    assert!(reason["error"]["message"].as_str().unwrap().contains("exceeds the 8388608-byte cap"), "{reason}");
+    assert_eq!(batches().await, stored, "nothing stored");
+
     // Slack's url_verification (contract 0.2.0): signed like any delivery,
     // answered with its challenge as the plugin says, and nothing stored.
     let stored = batches().await;

@@ -171,6 +171,14 @@ pub async fn receive(
     if outcome.batches.is_empty() {
         return Ok(answer.unwrap_or_else(|| StatusCode::NO_CONTENT.into_response()));
     }
+    if let Some(reason) = host.runner.output_limits.refuse_delivery(&outcome.batches) {
+        tracing::warn!(plugin = plugin_id, %reason, "handle-webhook made more than the host stores");
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "plugin-failed",
+            format!("the plugin made more of the delivery than the host stores: {reason}"),
+        ));
+    }
     let batches: Vec<(String, String, String)> =
         outcome.batches.into_iter().map(|b| (b.instance_type, b.batch.kind, b.batch.payload)).collect();
     let delivery_key = hex::encode(Sha256::digest(&body));

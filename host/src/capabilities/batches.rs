@@ -9,8 +9,8 @@ pub fn emit(scope: &mut CallScope, batch: RawBatch) -> wasmtime::Result<Result<(
     let scope = scope.fetch_scope("batches")?;
     let size = batch.kind.len() + batch.payload.len();
     let limits = scope.limits;
-    if size > limits.max_batch_bytes {
-        return Ok(Err(format!("batch of {size} bytes exceeds the {}-byte cap", limits.max_batch_bytes)));
+    if let Some(refused) = limits.refuse_batch(size) {
+        return Ok(Err(refused));
     }
     if scope.pending_bytes + size > limits.max_pending_bytes {
         return Ok(Err(format!(

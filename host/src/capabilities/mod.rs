@@ -15,6 +15,7 @@ pub mod records;
 pub mod signature;
 pub mod state;
 
+use crate::domain::plugin_call::RoutedBatch;
 use crate::store::Store;
 use crate::store::groups::Credentials;
 use crate::store::jobs::JobLease;
@@ -77,6 +78,31 @@ pub struct OutputLimits {
     pub max_batches_per_run: i64,
     /// State keys one integration may hold.
     pub max_state_keys: i64,
+}
+
+impl OutputLimits {
+    /// Why a batch of `size` bytes (kind and payload) is refused, if it is.
+    pub fn refuse_batch(&self, size: usize) -> Option<String> {
+        (size > self.max_batch_bytes)
+            .then(|| format!("batch of {size} bytes exceeds the {}-byte cap", self.max_batch_bytes))
+    }
+
+    /// Why a webhook delivery's batches are refused, if they are: each is
+    /// held to a fetch's cap, and all of them to what a fetch may hold
+    /// between two checkpoints (one small delivery must not become
+    /// hundreds of megabytes in the database).
+    pub fn refuse_delivery(&self, batches: &[RoutedBatch]) -> Option<String> {
+        let sizes = batches.iter().map(|b| b.instance_type.len() + b.batch.kind.len() + b.batch.payload.len());
+        if let Some(refused) = sizes.clone().find_map(|size| self.refuse_batch(size)) {
+            return Some(refused);
+        }
+        if batches.len() as i64 > self.max_batches_per_run {
+            return Some(format!("a delivery may make at most {} batches", self.max_batches_per_run));
+        }
+        let total: usize = sizes.sum();
+        (total > self.max_pending_bytes)
+            .then(|| format!("a delivery may make at most {} bytes of batches, not {total}", self.max_pending_bytes))
+    }
 }
 
 impl Default for OutputLimits {

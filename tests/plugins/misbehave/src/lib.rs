@@ -270,6 +270,15 @@ impl Plugin for Misbehave {
             let challenge = body["challenge"].as_str().unwrap_or_default();
             return Ok(WebhookOutcome::default().answer("text/plain", challenge));
         }
+        // A small delivery the plugin turns into more than a fetch may emit.
+        if let Some(bytes) = body["inflate_to_bytes"].as_u64() {
+            let payload = "x".repeat(bytes as usize);
+            return Ok(vec![RoutedBatch {
+                instance_type: "ok".into(),
+                batch: RawBatch { kind: "thing".into(), payload },
+            }]
+            .into());
+        }
         let payload = String::from_utf8_lossy(&delivery.body).into_owned();
         Ok(vec![RoutedBatch { instance_type: "ok".into(), batch: RawBatch { kind: "thing".into(), payload } }].into())
     }
