@@ -141,23 +141,47 @@ fn next_in(header: &str) -> Option<String> {
     None
 }
 
-/// `target` against the URL of the request it came with.
+/// `target` against the URL of the request it came with (RFC 3986, 5.2).
 fn resolve(base: &str, target: &str) -> String {
     if target.contains("://") {
         return target.to_string();
     }
-    let authority_end = base.find("://").map_or(0, |scheme| {
-        let after = scheme + 3;
-        base[after..].find(['/', '?']).map_or(base.len(), |at| after + at)
+    // `https:`, then `//host`, then the path, query and fragment.
+    let scheme_end = base.find("://").map_or(0, |at| at + 1);
+    if let Some(network_path) = target.strip_prefix("//") {
+        return format!("{}//{network_path}", &base[..scheme_end]);
+    }
+    let authority_end = base.find("://").map_or(0, |at| {
+        let after = at + 3;
+        base[after..].find(['/', '?', '#']).map_or(base.len(), |end| after + end)
     });
-    if target.starts_with('/') {
-        return format!("{}{target}", &base[..authority_end]);
+    let (origin, rest) = base.split_at(authority_end);
+    let base_path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    if target.starts_with('?') || target.starts_with('#') {
+        return format!("{origin}{base_path}{target}");
     }
-    let path = &base[..base.find('?').unwrap_or(base.len())];
-    match path.rfind('/').filter(|at| *at >= authority_end) {
-        Some(at) => format!("{}{target}", &path[..=at]),
-        None => format!("{path}/{target}"),
+    let (target_path, after_path) = target.split_at(target.find(['?', '#']).unwrap_or(target.len()));
+    let merged = match target_path.starts_with('/') {
+        true => target_path.to_string(),
+        false => format!("{}{target_path}", &base_path[..base_path.rfind('/').map_or(0, |at| at + 1)]),
+    };
+    format!("{origin}{}{after_path}", without_dot_segments(&merged))
+}
+
+/// A path with its `.` and `..` segments applied.
+fn without_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.trim_start_matches('/').split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            segment => kept.push(segment),
+        }
     }
+    let directory = path.ends_with("/.") || path.ends_with("/..");
+    format!("/{}{}", kept.join("/"), if directory { "/" } else { "" })
 }
 
 #[cfg(test)]
@@ -195,5 +219,11 @@ mod tests {
         );
         assert_eq!(resolve("https://a.example/v1/items?page=1", "items?page=2"), "https://a.example/v1/items?page=2");
         assert_eq!(resolve("https://a.example/v1/items", "https://b.example/x"), "https://b.example/x");
+        assert_eq!(resolve("https://a.example/v1/items?page=1", "?page=2"), "https://a.example/v1/items?page=2");
+        assert_eq!(resolve("https://a.example/v1/items?page=1", "//cdn.example/x"), "https://cdn.example/x");
+        assert_eq!(resolve("https://a.example/v1/items", "../v2/items?page=2"), "https://a.example/v2/items?page=2");
+        assert_eq!(resolve("https://a.example/v1/items", "./more"), "https://a.example/v1/more");
+        assert_eq!(resolve("https://a.example", "items?page=2"), "https://a.example/items?page=2");
+        assert_eq!(resolve("https://a.example?x=1", "?page=2"), "https://a.example?page=2");
     }
 }
