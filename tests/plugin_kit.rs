@@ -149,7 +149,7 @@ async fn a_new_rust_plugin_builds_records_a_cassette_and_passes_the_standard_che
     let recorded = succeeded(&record, "recording");
     assert!(recorded.contains("ok   record: 2 + 1 exchanges (runs 1 and 2) written to recorded/cassette.json"));
     assert!(recorded.contains("ok   run 1: 2 requests answered, 2 batches, 60 records created"), "{recorded}");
-    assert!(recorded.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized"));
+    assert!(recorded.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized, 429 without Retry-After → rate-limited"), "{recorded}");
     let cassette = std::fs::read_to_string(project.join("recorded/cassette.json")).unwrap();
     assert!(!cassette.contains(API_KEY) && !cassette.contains("127.0.0.1"), "{cassette}");
     assert!(cassette.contains("rel=\\\"next\\\""), "the Link header is kept: {cassette}");
@@ -226,7 +226,7 @@ async fn a_new_python_plugin_builds_and_passes_the_same_offline_test_as_the_rust
     let offline =
         ["plugin", "test", "py-notes.wasm", "--cassette", "tests/notes", "--expect", "tests/notes/expected.json"];
     let replayed = succeeded(&inlet(&project, &offline, &[]), "the Python project's offline test");
-    assert!(replayed.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized"));
+    assert!(replayed.contains("ok   typed errors: 500 → transient, 429 → rate-limited, 401 → unauthorized, 429 without Retry-After → rate-limited"), "{replayed}");
 
     let upstream = FakeNotes::start().await;
     let record = [

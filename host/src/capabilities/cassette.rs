@@ -132,6 +132,9 @@ impl Body {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
     pub status: u16,
+    /// Sent as `Retry-After`: the host makes such a 429 `rate-limited`
+    /// itself; one without reaches the plugin, which must say so.
+    pub retry_after_seconds: Option<u32>,
 }
 
 /// What one replayed run asked for that the cassette could not answer.
@@ -248,8 +251,8 @@ impl Cassette {
         tape.answered += 1;
         if let Some(fault) = fault.take() {
             let mut headers = vec![("content-type".to_string(), "text/plain".to_string())];
-            if fault.status == 429 {
-                headers.push(("retry-after".into(), "30".into()));
+            if let Some(seconds) = fault.retry_after_seconds {
+                headers.push(("retry-after".into(), seconds.to_string()));
             }
             let body = format!("{} injected by inlet plugin test", fault.status).into_bytes();
             return Some(Response { status: fault.status, headers, body });
@@ -377,7 +380,7 @@ mod tests {
         recording.begin_run(0, None);
         recording.record(Method::Get, "https://api.example.com/a", &[], None, &response(200, "[]"));
         let replay = Cassette::replaying(recording.recorded_runs(), vec![]);
-        replay.begin_run(0, Some(Fault { status: 429 }));
+        replay.begin_run(0, Some(Fault { status: 429, retry_after_seconds: Some(30) }));
         let answer = replay.replay(Method::Get, "https://api.example.com/a", None).unwrap();
         assert_eq!(answer.status, 429);
         assert!(answer.headers.contains(&("retry-after".into(), "30".into())));

@@ -236,11 +236,13 @@ const SECOND_RUN_LATER_MS: i64 = 60 * 60 * 1000;
 /// What the plugin should make of an upstream failure: the error classes the
 /// host acts on (retry soon, wait as told, ask the operator to act). A refused
 /// key may be invalid config (Hevy's API key lives in the group's setup, not
-/// a connect flow): either way nothing is retried.
-const FAULTS: [(u16, &[ErrorClass]); 3] = [
-    (500, &[ErrorClass::Transient]),
-    (429, &[ErrorClass::RateLimited]),
-    (401, &[ErrorClass::Unauthorized, ErrorClass::InvalidConfig]),
+/// a connect flow): either way nothing is retried. A 429 with `Retry-After`
+/// the host types itself; one without (Google's) is the plugin's to type.
+const FAULTS: [(Fault, &[ErrorClass]); 4] = [
+    (Fault { status: 500, retry_after_seconds: None }, &[ErrorClass::Transient]),
+    (Fault { status: 429, retry_after_seconds: Some(30) }, &[ErrorClass::RateLimited]),
+    (Fault { status: 401, retry_after_seconds: None }, &[ErrorClass::Unauthorized, ErrorClass::InvalidConfig]),
+    (Fault { status: 429, retry_after_seconds: None }, &[ErrorClass::RateLimited]),
 ];
 
 impl Session<'_> {
@@ -291,11 +293,16 @@ impl Session<'_> {
             return Ok(());
         }
         let mut typed = Vec::new();
-        for (status, expected) in FAULTS {
-            let id = self.new_integration(&format!("fault-{status}"), &config).await.map_err(anyhow::Error::msg)?;
-            let (run, tape) = self.run(id, 0, Some(Fault { status })).await?;
+        for (index, (fault, expected)) in FAULTS.into_iter().enumerate() {
+            let answer = match fault.retry_after_seconds {
+                Some(_) => fault.status.to_string(),
+                None if fault.status == 429 => "429 without Retry-After".to_string(),
+                None => fault.status.to_string(),
+            };
+            let id = self.new_integration(&format!("fault-{index}"), &config).await.map_err(anyhow::Error::msg)?;
+            let (run, tape) = self.run(id, 0, Some(fault)).await?;
             if let Some(class) = run.error_class.filter(|class| expected.contains(class)) {
-                typed.push(format!("{status} → {class}"));
+                typed.push(format!("{answer} → {class}"));
                 continue;
             }
             let expected = expected[0];
@@ -310,7 +317,7 @@ impl Session<'_> {
             report.fail(
                 "typed errors",
                 format!(
-                    "when the first request was answered {status}, the run {what}; it should fail as {expected} \
+                    "when the first request was answered {answer}, the run {what}; it should fail as {expected} \
                      (the SDK's check_status, or PluginError::{})",
                     plugin_error_for(expected)
                 ),
