@@ -180,6 +180,7 @@ async fn gocardless_syncs_accounts_balances_and_transactions_and_counts_a_booked
     // Transactions: 90 days of booked ones and the pending ones, each an
     // event by its account, in cents (negative for a debit).
     let transactions = b.add(&b.group, "transactions").await;
+    b.fake.update(|data| data.add_pending(&savings, "Hotel Alpina", "-240.00", 20));
     let (booked, pending) =
         b.fake.update(|data| (data.booked(&main).len() + data.booked(&savings).len(), data.pending(&main)));
     let pending_total = pending.len() + b.fake.update(|data| data.pending(&savings).len());
@@ -215,6 +216,17 @@ async fn gocardless_syncs_accounts_balances_and_transactions_and_counts_a_booked
     assert_eq!(payment[0]["external_id"].as_str(), Some(format!("{main}:{booked_id}").as_str()));
     assert_eq!(payment[0]["data"]["status"], "booked");
     assert_eq!(b.fake.update(|data| data.calls(&main, "transactions")), 3);
+
+    // The hotel's pre-authorisation books 20 days back, dated when it was
+    // made, before the week read again: the run reads back to the pending
+    // ones' earliest day, so the payment is booked, not lost.
+    let hotel = b.fake.update(|data| data.book_pending_backdated(&savings, "Hotel Alpina"));
+    let booked_late = b.sync(&transactions).await;
+    assert_eq!(counts(&booked_late), (1, 0, 1), "{booked_late:#}");
+    let events = b.events(&transactions).await;
+    let payment: Vec<&Value> = events.iter().filter(|e| e["value"].as_f64() == Some(-24_000.0)).collect();
+    assert_eq!(payment.len(), 1, "{payment:#?}");
+    assert_eq!(payment[0]["external_id"].as_str(), Some(format!("{savings}:{hotel}").as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

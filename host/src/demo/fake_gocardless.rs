@@ -218,6 +218,26 @@ impl GoCardlessData {
         bank.book(index, today, booked)
     }
 
+    /// A card payment pending on the account since `days_ago` (its value
+    /// date), as a hotel's pre-authorisation is.
+    pub fn add_pending(&mut self, account: &str, creditor: &str, amount: &str, days_ago: i64) {
+        let day = Utc::now().date_naive() - Duration::days(days_ago);
+        self.bank().account_mut(account).pending.push(pending_payment(creditor, amount, day));
+    }
+
+    /// The account's pending payment to `creditor` books under a new
+    /// `transactionId` (returned), dated its value date, as banks may date a
+    /// booking when the payment was made.
+    pub fn book_pending_backdated(&mut self, account: &str, creditor: &str) -> String {
+        let bank = self.bank();
+        let index = bank.index_of(account);
+        let pending = &mut bank.accounts[index].pending;
+        let at = pending.iter().position(|p| p["creditorName"] == creditor).expect("a pending payment to creditor");
+        let booked = pending.remove(at);
+        let day = booked["valueDate"].as_str().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        bank.book(index, day.expect("a value date"), booked)
+    }
+
     /// A transaction booked today on the account; returns its `transactionId`.
     pub fn add_transaction(&mut self, account: &str, creditor: &str, amount: &str) -> String {
         let bank = self.bank();

@@ -15,7 +15,10 @@
 //! deleted and the booked one created, so it is never counted twice.
 //!
 //! Banks book late, so each run reads again the week before the newest
-//! booking date it has seen; a first run reads 90 days, GoCardless's usual
+//! booking date it has seen, and back to the earliest day of the pending
+//! ones it last read (a hotel's pre-authorisation may book ten days later,
+//! dated when it was made: a read that missed it would only delete its
+//! pending event); a first run reads 90 days, GoCardless's usual
 //! `max_historical_days`.
 
 use crate::bank::{self, BatchAccount, Linked, Skip, with_account};
@@ -41,11 +44,18 @@ pub fn fetch(accounts: &[Linked], mode: &FetchMode) -> Result<FetchSummary, Plug
 /// ids together (one checkpoint); a refused read leaves both as they were.
 fn read(account: &Linked, mode: &FetchMode) -> Result<u64, Skip> {
     let newest_booked: Key<String> = Key::new(format!("transactions.{}.newest_booked", account.key));
+    let earliest_pending: Key<String> = Key::new(format!("transactions.{}.earliest_pending", account.key));
     let known = newest_booked.get()?.as_deref().and_then(money::parse_day);
+    let pending_since = earliest_pending.get()?.as_deref().and_then(money::parse_day);
     let today = money::today();
     let from = match (mode, known) {
         (FetchMode::Backfill(from), _) => money::day_of(*from),
-        (FetchMode::Incremental, Some(newest)) => money::add_days(newest.min(today), -REREAD_DAYS),
+        (FetchMode::Incremental, Some(newest)) => {
+            let reread = money::add_days(newest.min(today), -REREAD_DAYS);
+            // Not past what GoCardless serves, for a pending one that never books.
+            let furthest = money::add_days(today, -i64::from(DEFAULT_BACKFILL_DAYS));
+            pending_since.map_or(reread, |day| reread.min(day.max(furthest)))
+        }
         (FetchMode::Incremental, None) => money::add_days(today, -i64::from(DEFAULT_BACKFILL_DAYS)),
     };
     let query = [("date_from", from.to_string()), ("date_to", today.to_string())];
@@ -62,6 +72,12 @@ fn read(account: &Linked, mode: &FetchMode) -> Result<u64, Skip> {
     let newest = booked.iter().filter_map(|item| item["bookingDate"].as_str().and_then(money::parse_day)).chain(known);
     if let Some(newest) = newest.max() {
         newest_booked.set(&newest.to_string())?;
+    }
+    let day =
+        |item: &Value| ["valueDate", "bookingDate"].iter().find_map(|field| money::parse_day(item[*field].as_str()?));
+    match pending.iter().filter_map(day).min() {
+        Some(earliest) => earliest_pending.set(&earliest.to_string())?,
+        None => earliest_pending.delete(),
     }
     let mut still_pending = Snapshot::events(format!("transactions.{key}.pending"), KIND);
     still_pending.saw_all(pending_ids(key, &pending));
