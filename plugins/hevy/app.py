@@ -79,7 +79,8 @@ def refused_key(where):
     return types.PluginError_InvalidConfig(f"Hevy refused the API key ({where}): {API_KEY_ADVICE}")
 
 
-def get_json(path, **params):
+def get_json(path, past_the_end=False, **params):
+    """A page of `path`; `None` for a 404 when `past_the_end` (a page number past the last)."""
     url = f"{API}{path}?{urlencode(params)}"
     request = http.Request(method=http.Method.GET, url=url, headers=[("accept", "application/json")],
                            body=None, authenticated=True, timeout_ms=None)
@@ -94,6 +95,8 @@ def get_json(path, **params):
         fail(types.PluginError_RateLimited(types.RateLimited(retry_after_seconds=retry_after(response), message=where)))
     if response.status == 408 or response.status >= 500:
         fail(types.PluginError_Transient(where))
+    if response.status == 404 and past_the_end:
+        return None
     if not 200 <= response.status < 300:
         fail(types.PluginError_Permanent(f"{where}: {response.body[:300].decode(errors='replace')}"))
     return json.loads(response.body)
@@ -147,7 +150,12 @@ def backfill(since_ms):
     page, seen = int(state.get(BACKFILL_PAGE) or 1), 0
     started = state.get(BACKFILL_STARTED) or stamp(datetime.now(timezone.utc) - CLOCK_MARGIN)
     while True:
-        body = get_json("/workouts", page=page, pageSize=PAGE_SIZE)
+        body = get_json("/workouts", past_the_end=page > 1, page=page, pageSize=PAGE_SIZE)
+        if body is None:
+            # Resumed past the last page: workouts were deleted while it waited, and
+            # the pages shifted. Read the list again from the start.
+            page = 1
+            continue
         workouts = [w for w in body["workouts"] if millis(w["start_time"]) >= since_ms]
         seen += len(workouts)
         last = page >= body["page_count"] or not body["workouts"]

@@ -197,6 +197,34 @@ async fn hevy_changes_made_while_a_backfill_waits_for_its_retry_are_read_after_i
     assert_eq!(title(read), "Renamed after its page was read", "an edit of a page read before the retry");
 }
 
+/// A backfill resumed at a page the list no longer reaches (workouts were
+/// deleted while it waited) reads the list again, rather than failing for
+/// good on Hevy's 404 at every retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn hevy_a_backfill_resumed_past_the_end_of_a_shrunk_list_reads_it_again() {
+    let h = Hevy::start().await;
+    let workouts = h.workouts();
+    let id = h.add(&h.group, "workouts", &[]).await;
+    h.fake.update(|data| data.fail_next_page(500));
+    h.failed_sync(&id).await;
+    // Sixteen deleted, the first page's last five among them: nine left, one page.
+    let deleted: Vec<&str> = workouts[5..21].iter().map(|w| w["id"].as_str().unwrap()).collect();
+    h.fake.update(|data| deleted.iter().for_each(|id| assert!(data.delete_workout(id))));
+    h.requests();
+    h.sync(&id).await;
+    assert_eq!(pages(&h.requests()), [("/v1/workouts", "2"), ("/v1/workouts", "1")]);
+    h.sync(&id).await;
+    let stored: std::collections::BTreeSet<String> = h.records(&id).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["external_id"].as_str().unwrap().to_string())
+        .collect();
+    let left: std::collections::BTreeSet<String> =
+        h.workouts().iter().map(|w| w["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(stored, left, "the nine left, once the deletions were read");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hevy_routines_and_templates_are_deleted_only_after_a_complete_read() {
     let h = Hevy::start().await;
