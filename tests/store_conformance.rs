@@ -625,49 +625,61 @@ async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) 
     let records = |objects, events: Vec<EventRecord>, blocks, deleted| Records { objects, events, blocks, deleted };
     let event_at = |at: i64| EventRecord { external_id: "e".into(), kind: "even".into(), ..event(2, at) };
 
+    let gone_event = EventRecord { external_id: "gone".into(), kind: "even".into(), ..event(2, 40) };
+    let gone_event_tombstone = Tombstone { class: RecordClass::Event, kind: "even".into(), external_id: "gone".into() };
+
     // The first batch stores every record ("gone" is deleted at once); the
     // second fails (a plugin bug, say); the third is processed after it, by
-    // a later run, and deletes "gone" again.
+    // a later run: it deletes "gone" again, the event "gone", and "never",
+    // which only the failed batch holds.
     let first = ["changed", "confirmed", "deleted", "untouched", "gone"].map(|id| object(id, "0"));
-    let first = records(first.to_vec(), vec![event_at(10)], vec![block("0")], vec![tombstone("gone")]);
+    let first =
+        records(first.to_vec(), vec![event_at(10), gone_event.clone()], vec![block("0")], vec![tombstone("gone")]);
     s.store_records(a, base, &first, None).await.unwrap();
     s.mark_batch_failed(late, "permanent: a bug", None).await.unwrap();
     let third = records(
         vec![object("changed", "2"), object("confirmed", "0")],
         vec![event_at(30)],
         vec![block("2")],
-        vec![tombstone("deleted"), tombstone("gone")],
+        vec![tombstone("deleted"), tombstone("gone"), tombstone("never"), gone_event_tombstone],
     );
     s.store_records(a, newer, &third, None).await.unwrap();
+    // A deleted event is not pruned while a batch older than its deletion
+    // may still be processed: it would come back.
+    b.clock.advance(1);
+    assert_eq!(s.prune_deleted_events(s.now() + 1).await.unwrap(), 0, "kept for the failed batch");
 
     // The operator fixes the plugin and retries the failed batch: it was
     // fetched before the third, so where the two disagree the third wins,
     // and what only it holds is written.
     assert_eq!(s.retry_failed_batches(Some(late)).await.unwrap(), [a]);
     let mut second: Vec<ObjectRecord> =
-        ["changed", "confirmed", "deleted", "untouched", "gone"].map(|id| object(id, "1")).to_vec();
+        ["changed", "confirmed", "deleted", "untouched", "gone", "never"].map(|id| object(id, "1")).to_vec();
     second.push(object("new", "1"));
-    let counts =
-        s.store_records(a, late, &records(second, vec![event_at(20)], vec![block("1")], vec![]), None).await.unwrap();
-    assert_eq!(counts, RecordCounts { created: 1, updated: 1, unchanged: 6, deleted: 0 });
+    let second_events = vec![event_at(20), EventRecord { occurred_at: 35, ..gone_event }];
+    let counts = s.store_records(a, late, &records(second, second_events, vec![block("1")], vec![]), None).await;
+    assert_eq!(counts.unwrap(), RecordCounts { created: 1, updated: 1, unchanged: 8, deleted: 0 });
     let stored: Vec<(String, String, bool)> = s
         .objects(a)
         .await
         .unwrap()
         .into_iter()
-        .map(|o| (o.external_id, o.data["v"].as_str().unwrap().to_string(), o.deleted))
+        .map(|o| (o.external_id, o.data["v"].as_str().unwrap_or("").to_string(), o.deleted))
         .collect();
     let expected = [
         ("changed", "2", false),
         ("confirmed", "0", false),
         ("deleted", "0", true),
         ("gone", "0", true),
+        ("never", "", true),
         ("new", "1", false),
         ("untouched", "1", false),
     ]
     .map(|(id, v, deleted)| (id.to_string(), v.to_string(), deleted));
     assert_eq!(stored, expected);
-    assert_eq!(s.events(a).await.unwrap()[0].occurred_at, 30, "the newer event stays");
+    let events: Vec<(String, i64)> =
+        s.events(a).await.unwrap().into_iter().map(|e| (e.external_id, e.occurred_at)).collect();
+    assert_eq!(events, [("e".to_string(), 30)], "the newer event stays, and the deleted one deleted");
     assert_eq!(s.blocks(a).await.unwrap()[0].data["v"], "2", "the newer block stays");
 
     // A late deletion removes nothing a newer batch wrote.
@@ -677,7 +689,7 @@ async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) 
     assert_eq!(s.store_records(a, late, &late_deletion, None).await.unwrap().deleted, 1);
     let deleted: Vec<String> =
         s.objects(a).await.unwrap().into_iter().filter(|o| o.deleted).map(|o| o.external_id).collect();
-    assert_eq!(deleted, ["deleted", "gone", "untouched"]);
+    assert_eq!(deleted, ["deleted", "gone", "never", "untouched"]);
 
     // A reprocess applies a batch again over what it wrote itself.
     let reprocessed = records(vec![object("changed", "2b")], vec![], vec![], vec![]);

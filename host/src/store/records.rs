@@ -337,7 +337,7 @@ impl Store {
             let deleted = mark_deleted(&mut tx, integration_id, class, kind, id, batch_id, now).await?;
             written.counts.deleted += deleted;
             if deleted == 0 {
-                written.confirm(&mut tx, class, kind, id).await?;
+                written.confirm_deletion(&mut tx, class, kind, id, now).await?;
             }
         }
         raw_batches::mark_processed(&mut tx, batch_id, now).await?;
@@ -507,12 +507,16 @@ impl Store {
         let Some((xact, seq)) = last else {
             return Ok(0);
         };
-        // Up to the change recorded, whatever commits meanwhile.
+        // Up to the change recorded, whatever commits meanwhile. A deleted
+        // event stays while a batch older than its deletion may still be
+        // processed: it keeps that batch from bringing the event back.
         let mut pruned = 0;
-        for table in ["events", "event_deletions"] {
+        let late_may_follow = "EXISTS (SELECT 1 FROM raw_batches AS b WHERE b.integration_id = events.integration_id
+                                      AND b.status IN ('pending', 'failed') AND b.id < events.batch_id)";
+        for (table, kept) in [("events", late_may_follow), ("event_deletions", "FALSE")] {
             let sql = format!(
                 "DELETE FROM {table}
-                 WHERE deleted_at < $1 AND (change_xact < $2 OR (change_xact = $2 AND change_seq <= $3))"
+                 WHERE deleted_at < $1 AND (change_xact < $2 OR (change_xact = $2 AND change_seq <= $3)) AND NOT {kept}"
             );
             let deleted = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(xact).bind(seq).execute(&mut *tx);
             pruned += deleted.await?.rows_affected();
@@ -761,10 +765,10 @@ impl Written {
         Ok(())
     }
 
-    /// Mark a record this batch holds but did not write (unchanged, or
-    /// deleted already) as held by it, when a late batch may follow and
-    /// could write over it: this batch's word on it is newer than that one's.
-    /// A record confirmed once is not written again by the next batches.
+    /// Mark a record this batch holds but did not write (unchanged) as held
+    /// by it, when a late batch may follow and could write over it: this
+    /// batch's word on it is newer than that one's. A record confirmed once
+    /// is not written again by the next batches.
     async fn confirm(&self, conn: &mut Connection, class: RecordClass, kind: &str, external_id: &str) -> Result<()> {
         let Some(late) = self.late else { return Ok(()) };
         let sql = format!(
@@ -775,6 +779,49 @@ impl Written {
             .bind(self.integration_id)
             .bind(kind)
             .bind(external_id)
+            .bind(self.batch_id)
+            .bind(late)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A deletion this batch holds that deleted nothing (the record was
+    /// deleted already, never stored, or a newer batch holds it): when a
+    /// late batch may follow, the record is marked deleted by this batch,
+    /// one never stored by a deleted placeholder, so that the late batch
+    /// does not bring it back.
+    async fn confirm_deletion(
+        &self,
+        conn: &mut Connection,
+        class: RecordClass,
+        kind: &str,
+        external_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        let Some(late) = self.late else { return Ok(()) };
+        let (columns, values) = match class {
+            RecordClass::Object => ("data".to_string(), "'{}'".to_string()),
+            // Listed by the change feed as deleted, at no time of its own.
+            RecordClass::Event => {
+                let (xact, seq) = change_stamp(Backend::of(conn));
+                let columns = "occurred_at, earliest_occurred_at, latest_occurred_at, data, change_xact, change_seq";
+                (columns.to_string(), format!("0, 0, 0, '{{}}', {xact}, {seq}"))
+            }
+            RecordClass::Block => ("event_id, data".to_string(), "'', '{}'".to_string()),
+        };
+        let table = table(class);
+        let sql = format!(
+            "INSERT INTO {table} (integration_id, kind, external_id, {columns}, created_at, updated_at, deleted_at, batch_id)
+             VALUES ($1, $2, $3, {values}, $4, $4, $4, $5)
+             ON CONFLICT (integration_id, kind, external_id) DO UPDATE SET batch_id = excluded.batch_id
+             WHERE {table}.batch_id <= $6 AND {table}.deleted_at IS NOT NULL"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.integration_id)
+            .bind(kind)
+            .bind(external_id)
+            .bind(now)
             .bind(self.batch_id)
             .bind(late)
             .execute(conn)
