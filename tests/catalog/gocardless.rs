@@ -229,6 +229,22 @@ async fn gocardless_syncs_accounts_balances_and_transactions_and_counts_a_booked
     assert_eq!(payment[0]["external_id"].as_str(), Some(format!("{savings}:{hotel}").as_str()));
 }
 
+/// Two accounts of one connection with one IBAN (currency pockets) are
+/// two accounts: neither's records, nor its pending ones, are the other's.
+#[tokio::test(flavor = "multi_thread")]
+async fn gocardless_accounts_that_share_an_iban_stay_apart() {
+    let b = Bank::start().await;
+    b.fake.update(|data| data.share_iban());
+    let transactions = b.add(&b.group, "transactions").await;
+    let pending = b.fake.update(|data| data.pending(&b.accounts[0]).len() + data.pending(&b.accounts[1]).len());
+    let first = b.sync(&transactions).await;
+    assert_eq!(counts(&first).2, 0, "no account's pending ones deleted by the other's read: {first:#}");
+    let events = b.events(&transactions).await;
+    let actors: std::collections::BTreeSet<&str> = events.iter().filter_map(|e| e["actor"].as_str()).collect();
+    assert_eq!(actors, b.accounts.iter().map(String::as_str).collect(), "each account's own");
+    assert_eq!(events.iter().filter(|e| e["data"]["status"] == "pending").count(), pending);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn gocardless_keeps_to_four_calls_a_day_per_account_across_restarts() {
     let b = Bank::start().await;

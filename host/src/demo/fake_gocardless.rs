@@ -218,6 +218,13 @@ impl GoCardlessData {
         bank.book(index, today, booked)
     }
 
+    /// The second account takes the first's IBAN, as the currency pockets
+    /// of one bank account may each be an account with its IBAN.
+    pub fn share_iban(&mut self) {
+        let bank = self.bank();
+        bank.accounts[1].iban = bank.accounts[0].iban.clone();
+    }
+
     /// A card payment pending on the account since `days_ago` (its value
     /// date), as a hotel's pre-authorisation is.
     pub fn add_pending(&mut self, account: &str, creditor: &str, amount: &str, days_ago: i64) {

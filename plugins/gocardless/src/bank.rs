@@ -28,6 +28,8 @@ pub struct Linked {
     /// What the account's records and cursors are keyed by, the same
     /// through every connection (see [`account_key`]).
     pub key: String,
+    /// The other accounts of its requisition.
+    siblings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +60,8 @@ pub fn linked_accounts(config: &Config) -> Result<Vec<Linked>, PluginError> {
         for id in &requisition.accounts {
             if !linked.iter().any(|account| &account.id == id) {
                 let institution = requisition.institution_id.clone();
-                linked.push(Linked { id: id.clone(), institution, key: String::new() });
+                let siblings = requisition.accounts.iter().filter(|other| *other != id).cloned().collect();
+                linked.push(Linked { id: id.clone(), institution, key: String::new(), siblings });
             }
         }
     }
@@ -86,14 +89,46 @@ pub fn linked_accounts(config: &Config) -> Result<Vec<Linked>, PluginError> {
 /// later connection. GoCardless gives every requisition new account ids, and
 /// access lasts 90 days at most, so without this each reconnect would store
 /// the account's transactions again under the new id and strand its
-/// pending ones. An account without an IBAN is keyed by its id.
+/// pending ones. An account without an IBAN, or whose IBAN another account
+/// of its requisition shares (currency pockets of one account), is keyed by
+/// its id: the IBAN cannot tell those apart.
 fn account_key(account: &Linked) -> Result<String, PluginError> {
     let known: Key<String> = Key::new(format!("account_keys.{}", account.id));
     if let Some(key) = known.get()? {
         return Ok(key);
     }
-    // The account's metadata: not one of the bank's counted endpoints.
-    let metadata = match get(account, None, &[]) {
+    let key = match iban_of(account, &account.id)? {
+        Some(iban) if !shared_by_a_sibling(account, &iban)? => {
+            let of_iban: Key<String> = Key::new(format!("account_keys.{}.{iban}", account.institution));
+            let key = of_iban.get()?.unwrap_or_else(|| account.id.clone());
+            of_iban.set(&key)?;
+            key
+        }
+        _ => account.id.clone(),
+    };
+    known.set(&key)?;
+    Ok(key)
+}
+
+fn shared_by_a_sibling(account: &Linked, iban: &str) -> Result<bool, PluginError> {
+    for sibling in &account.siblings {
+        if iban_of(account, sibling)?.as_deref() == Some(iban) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The IBAN of `id`, an account of `account`'s requisition, from its
+/// metadata (not one of the bank's counted endpoints), kept once read.
+fn iban_of(account: &Linked, id: &str) -> Result<Option<String>, PluginError> {
+    let kept: Key<String> = Key::new(format!("account_ibans.{id}"));
+    if let Some(iban) = kept.get()? {
+        return Ok(Some(iban).filter(|iban| !iban.is_empty()));
+    }
+    let of =
+        Linked { id: id.to_string(), institution: account.institution.clone(), key: String::new(), siblings: vec![] };
+    let metadata = match get(&of, None, &[]) {
         Ok(metadata) => metadata,
         Err(Skip::Failed(error)) => return Err(error),
         Err(Skip::Refused(refusal)) => {
@@ -102,17 +137,9 @@ fn account_key(account: &Linked) -> Result<String, PluginError> {
             return Err(PluginError::RateLimited(RateLimited { retry_after_seconds, message: refusal.reason }));
         }
     };
-    let key = match metadata["iban"].as_str().filter(|iban| !iban.is_empty()) {
-        Some(iban) => {
-            let of_iban: Key<String> = Key::new(format!("account_keys.{}.{iban}", account.institution));
-            let key = of_iban.get()?.unwrap_or_else(|| account.id.clone());
-            of_iban.set(&key)?;
-            key
-        }
-        None => account.id.clone(),
-    };
-    known.set(&key)?;
-    Ok(key)
+    let iban = metadata["iban"].as_str().unwrap_or_default().to_string();
+    kept.set(&iban)?;
+    Ok(Some(iban).filter(|iban| !iban.is_empty()))
 }
 
 /// Every requisition of the group: `GET /requisitions/`, following `next`.
