@@ -129,12 +129,10 @@ impl Request {
     }
 }
 
-/// Classify a non-2xx response: 429 asks to wait, 408 and 5xx may pass, any
-/// other 4xx will not. A 401 that reaches the plugin is one to a request
-/// sent without the group's credentials (not `authenticated`, or redirected
-/// to another host): the host answers a refusal of those itself, as
-/// `unauthorized`, after a token refresh. So it is `permanent` here: the
-/// group's credentials are fine, and reconnecting it would not help.
+/// Classify a non-2xx response: 401 means the credentials are refused (a
+/// plugin that places raw credentials itself sees its 401s; the host answers
+/// those of `authenticated` requests as `unauthorized` itself), 429 asks to
+/// wait, 408 and 5xx may pass, any other 4xx will not.
 pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
     let status = response.status;
     if (200..300).contains(&status) {
@@ -143,7 +141,7 @@ pub fn check_status(url: &str, response: &Response) -> Result<(), PluginError> {
     let snippet: String = String::from_utf8_lossy(&response.body).chars().take(300).collect();
     let message = format!("{status} from {}: {snippet}", strip_query(url));
     Err(match status {
-        401 => PluginError::Permanent(format!("{message} (sent without the group's credentials)")),
+        401 => PluginError::Unauthorized(message),
         429 => PluginError::RateLimited(crate::RateLimited {
             retry_after_seconds: retry_after(response).unwrap_or(60),
             message,
@@ -204,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_are_classified_and_a_401_the_plugin_sees_is_not_the_groups() {
+    fn statuses_are_classified() {
         let answer = |status, headers: &[(&str, &str)]| Response {
             status,
             headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
@@ -222,9 +220,10 @@ mod tests {
         assert_eq!(class(&answer(429, &[])), "rate-limited 60");
         assert_eq!(class(&answer(503, &[])), "transient");
         assert_eq!(class(&answer(404, &[])), "permanent");
-        let Err(PluginError::Permanent(message)) = check_status("https://a.example/x?key=1", &answer(401, &[])) else {
-            panic!("a 401 the host let through is permanent");
+        let Err(PluginError::Unauthorized(message)) = check_status("https://a.example/x?key=1", &answer(401, &[]))
+        else {
+            panic!("a 401 is unauthorized");
         };
-        assert_eq!(message, "401 from https://a.example/x: no (sent without the group's credentials)");
+        assert_eq!(message, "401 from https://a.example/x: no", "without the query, which may hold a key");
     }
 }

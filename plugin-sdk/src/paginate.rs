@@ -143,7 +143,12 @@ fn next_in(header: &str) -> Option<String> {
 
 /// `target` against the URL of the request it came with (RFC 3986, 5.2).
 fn resolve(base: &str, target: &str) -> String {
-    if target.contains("://") {
+    // A scheme (letters, then letters, digits, `+`, `-`, `.`) up to `:`.
+    let scheme = target.split_once(':').map(|(scheme, _)| scheme).filter(|scheme| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if scheme.is_some() {
         return target.to_string();
     }
     // `https:`, then `//host`, then the path, query and fragment.
@@ -225,5 +230,10 @@ mod tests {
         assert_eq!(resolve("https://a.example/v1/items", "./more"), "https://a.example/v1/more");
         assert_eq!(resolve("https://a.example", "items?page=2"), "https://a.example/items?page=2");
         assert_eq!(resolve("https://a.example?x=1", "?page=2"), "https://a.example?page=2");
+        assert_eq!(
+            resolve("https://a.example/v1/search", "/v1/search?next=https://a.example/x&page=2"),
+            "https://a.example/v1/search?next=https://a.example/x&page=2"
+        );
+        assert_eq!(resolve("https://a.example/v1/search", "?u=a:b"), "https://a.example/v1/search?u=a:b");
     }
 }
