@@ -149,12 +149,13 @@ def backfill(since_ms):
     little before the backfill began: never past a change it did not read."""
     page, seen = int(state.get(BACKFILL_PAGE) or 1), 0
     started = state.get(BACKFILL_STARTED) or stamp(datetime.now(timezone.utc) - CLOCK_MARGIN)
+    resumed_past_the_end = False
     while True:
-        body = get_json("/workouts", past_the_end=page > 1, page=page, pageSize=PAGE_SIZE)
+        body = get_json("/workouts", past_the_end=page > 1 and not resumed_past_the_end, page=page, pageSize=PAGE_SIZE)
         if body is None:
             # Resumed past the last page: workouts were deleted while it waited, and
-            # the pages shifted. Read the list again from the start.
-            page = 1
+            # the pages shifted. Read the list again from the start, once.
+            page, resumed_past_the_end = 1, True
             continue
         workouts = [w for w in body["workouts"] if millis(w["start_time"]) >= since_ms]
         seen += len(workouts)
