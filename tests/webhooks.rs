@@ -261,7 +261,7 @@ async fn signed_deliveries_are_verified_by_the_plugin_before_anything_is_stored(
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 500);
+    assert_eq!(refused.status(), 422, "refused for good: a 5xx is retried");
     let reason: Value = refused.json().await.unwrap();
     assert!(reason["error"]["message"].as_str().unwrap().contains("exceeds the 8388608-byte cap"), "{reason}");
     assert_eq!(batches().await, stored, "nothing stored");

@@ -53,7 +53,7 @@ pub struct DeliveryAccepted {
         (status = 200, description = "The plugin's own answer to the sender (2xx, its content type)"),
         (status = 204, description = "The delivery brought nothing to store"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "No integration of the group takes it; nothing stored", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, description = "The plugin refused the delivery", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, description = "The plugin refused the delivery, or made more of it than the host stores", body = ErrorBody),
         (status = 503, description = "The plugin asked for it again later (Retry-After)", body = ErrorBody)))]
 pub async fn receive(
     State(api): State<ApiState>,
@@ -171,12 +171,14 @@ pub async fn receive(
     if outcome.batches.is_empty() {
         return Ok(answer.unwrap_or_else(|| StatusCode::NO_CONTENT.into_response()));
     }
+    // Refused for good (a 4xx): a sender retries a 5xx for days, each time
+    // into the same refusal.
     if let Some(reason) = host.runner.output_limits.refuse_delivery(&outcome.batches) {
         tracing::warn!(plugin = plugin_id, %reason, "handle-webhook made more than the host stores");
         return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "plugin-failed",
-            format!("the plugin made more of the delivery than the host stores: {reason}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "delivery-refused",
+            format!("{plugin_id} made more of the delivery than the host stores: {reason}"),
         ));
     }
     let batches: Vec<(String, String, String)> =
