@@ -1635,6 +1635,61 @@ async fn a_delivery_is_stored_once_with_batches_for_its_integrations(b: Backend)
     assert!(matches!(s.store_webhook_delivery(&delivery).await.unwrap(), DeliveryStored::New { .. }));
 }
 
+conformance!(batch_order, batches_of_one_integration_are_numbered_in_the_order_they_commit);
+async fn batches_of_one_integration_are_numbered_in_the_order_they_commit(b: Backend) {
+    use inlet::store::webhook_deliveries::NewDelivery;
+    use std::sync::Mutex;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    let group = s.integration(a).await.unwrap().unwrap().group_id;
+    if s.backend() == inlet::store::Backend::Postgres {
+        // A checkpoint that takes its time between storing its batch and
+        // committing, as one with much state to write may.
+        let slow = "CREATE FUNCTION slow_batch() RETURNS trigger LANGUAGE plpgsql AS
+                    'BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END'";
+        sqlx::query(slow).execute(s.pool()).await.unwrap();
+        let trigger = "CREATE TRIGGER slow_batch AFTER INSERT ON raw_batches FOR EACH ROW
+                       WHEN (NEW.kind = 'fetched') EXECUTE FUNCTION slow_batch()";
+        sqlx::query(trigger).execute(s.pool()).await.unwrap();
+    }
+    let committed = Mutex::new(Vec::new());
+    let run = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
+    let fetched = [("fetched".to_string(), "[1]".to_string())];
+    let checkpoint = async {
+        let checkpoint = inlet::store::raw_batches::Checkpoint {
+            integration_id: a,
+            sync_run_id: run,
+            lease: None,
+            batches: &fetched,
+            state: &[],
+            max_state_keys: 10,
+        };
+        s.commit_checkpoint(&checkpoint).await.unwrap();
+        committed.lock().unwrap().push("fetched");
+    };
+    let pushed = [("things".to_string(), "pushed".to_string(), "[2]".to_string())];
+    let delivery = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let delivery = NewDelivery {
+            plugin_id: "test",
+            group_id: group,
+            delivery_key: "k",
+            body_bytes: 3,
+            batches: &pushed,
+            max_attempts: 4,
+        };
+        s.store_webhook_delivery(&delivery).await.unwrap();
+        committed.lock().unwrap().push("pushed");
+    };
+    tokio::join!(checkpoint, delivery);
+    // Processing takes a batch's id as its age: the one committed later
+    // must have the higher id, or it would be processed as the newer one
+    // before the other was visible, and then be overwritten by it.
+    let by_id: Vec<String> =
+        s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().into_iter().map(|b| b.kind).collect();
+    assert_eq!(by_id, *committed.lock().unwrap());
+}
+
 /// Event `e{id}` at `at`, of kind `even` or `odd` by its number.
 fn event(id: usize, at: i64) -> EventRecord {
     EventRecord {

@@ -2,7 +2,7 @@
 //! turned into records by `process`.
 
 use super::jobs::{self, JobLease};
-use super::{Connection, Store, state};
+use super::{Backend, Connection, Store, state};
 use anyhow::Result;
 use sqlx::Row;
 use std::collections::BTreeSet;
@@ -69,6 +69,9 @@ impl Store {
         let mut tx = self.begin().await?;
         if let Some(lease) = checkpoint.lease {
             anyhow::ensure!(jobs::count_checkpoint(&mut tx, lease).await?, "{}", jobs::LEASE_LOST);
+        }
+        if !checkpoint.batches.is_empty() {
+            hold_batch_order(&mut tx, self.backend(), &[checkpoint.integration_id]).await?;
         }
         for (kind, payload) in checkpoint.batches {
             insert_pending(&mut tx, checkpoint.integration_id, Some(checkpoint.sync_run_id), kind, payload, now)
@@ -259,6 +262,29 @@ pub(super) async fn newest_older_unprocessed(
     .bind(batch_id)
     .fetch_one(conn)
     .await?)
+}
+
+/// Make every other transaction that stores batches of these integrations
+/// wait for this one to end, so that their batch ids follow commit order.
+/// A batch's id says which of two is newer (a record keeps the newer one's
+/// data), and PostgreSQL's sequence hands ids out at insert, not at commit:
+/// a checkpoint and a webhook delivery storing at once could otherwise
+/// commit in the other order, and the newer batch be processed before the
+/// older one was visible, so that the older one overwrote it. Taken in id
+/// order, before any batch is inserted. SQLite has one writer at a time.
+pub(super) async fn hold_batch_order(conn: &mut Connection, backend: Backend, integration_ids: &[i64]) -> Result<()> {
+    if backend == Backend::Postgres {
+        let mut ids = integration_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('raw_batches', $1))")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Store a batch to be processed. `sync_run_id` is the run that fetched it

@@ -58,8 +58,7 @@ impl Store {
                     .await?;
             return Ok(DeliveryStored::Duplicate { delivery_id });
         };
-        let mut integrations = Vec::new();
-        let mut unrouted_batches = 0;
+        let mut routes = Vec::with_capacity(delivery.batches.len());
         for (instance_type, kind, payload) in delivery.batches {
             let targets: Vec<i64> = sqlx::query_scalar(
                 "SELECT id FROM integrations WHERE group_id = $1 AND instance_type = $2 ORDER BY id",
@@ -68,14 +67,16 @@ impl Store {
             .bind(instance_type)
             .fetch_all(&mut *tx)
             .await?;
-            if targets.is_empty() {
-                unrouted_batches += 1;
-            }
-            for integration_id in targets {
+            routes.push((targets, kind, payload));
+        }
+        let unrouted_batches = routes.iter().filter(|(targets, ..)| targets.is_empty()).count();
+        let mut integrations: Vec<i64> = routes.iter().flat_map(|(targets, ..)| targets.iter().copied()).collect();
+        integrations.sort_unstable();
+        integrations.dedup();
+        super::raw_batches::hold_batch_order(&mut tx, self.backend(), &integrations).await?;
+        for (targets, kind, payload) in &routes {
+            for &integration_id in targets {
                 super::raw_batches::insert_pending(&mut tx, integration_id, None, kind, payload, now).await?;
-                if !integrations.contains(&integration_id) {
-                    integrations.push(integration_id);
-                }
             }
         }
         if integrations.is_empty() {
@@ -83,7 +84,6 @@ impl Store {
             instance_types.dedup();
             return Ok(DeliveryStored::Unrouted { instance_types });
         }
-        integrations.sort_unstable();
         for integration_id in &integrations {
             let job = NewJob {
                 queue: Queue::Webhook,
