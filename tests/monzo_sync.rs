@@ -234,6 +234,62 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
     }
 }
 
+/// Monzo settles a card payment a day or more after it was made, and may
+/// change its amount then: a transaction read while pending is read again
+/// until it has settled, and then the runs go on from the cursor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_transaction_is_read_again_until_it_settles() {
+    let s = setup(None).await;
+    let settled_now = || json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let created_of = |index: usize| {
+        s.fake.update(|data| data.transactions["acc_main"][index]["created"].as_str().unwrap().to_string())
+    };
+    s.fake.update(|data| {
+        let transactions = data.transactions.get_mut("acc_main").unwrap();
+        for pending in &mut transactions[228..] {
+            pending["settled"] = json!("");
+        }
+        // Declined: never settles, so never read again.
+        transactions[227]["settled"] = json!("");
+        transactions[227]["decline_reason"] = json!("INSUFFICIENT_FUNDS");
+    });
+    s.sync("transactions").await;
+
+    // One settles with a tip added; the other is still pending; one is new.
+    s.fake.update(|data| {
+        let tip = &mut data.transactions.get_mut("acc_main").unwrap()[228];
+        tip["settled"] = settled_now();
+        tip["amount"] = json!(-999);
+    });
+    let now = chrono::Utc::now().timestamp_millis();
+    s.fake.add_transactions("acc_main", vec![transaction("acc_main", 230, now - HOUR_MS)]);
+    s.fake.take_requests();
+    let again = s.sync("transactions").await;
+    // The tip's event is updated; the pending one and the tip's merchant
+    // block are unchanged; the new one is an event and a merchant block.
+    assert_eq!(records(&again), json!({"created": 2, "updated": 1, "unchanged": 2, "deleted": 0}));
+    let since: Vec<(String, String)> = s
+        .transaction_requests()
+        .iter()
+        .map(|r| (r.param("account_id").unwrap().to_string(), r.param("since").unwrap().to_string()))
+        .collect();
+    let expected = [("acc_main", created_of(228)), ("acc_joint", "tx_acc_joint_00006".into())];
+    assert_eq!(since, expected.map(|(account, since)| (account.to_string(), since)));
+    let store = s.inlet.store().await;
+    let events = store.events(s.id("transactions")).await.unwrap();
+    let tipped = events.iter().find(|e| e.external_id == "tx_acc_main_00228").unwrap();
+    assert_eq!(tipped.value, Some(-999.0));
+    assert_ne!(tipped.data["settled"], "");
+
+    // The last pending one settles: read again once more, then no more.
+    s.fake.update(|data| data.transactions.get_mut("acc_main").unwrap()[229]["settled"] = settled_now());
+    assert_eq!(records(&s.sync("transactions").await)["updated"], 1);
+    assert_eq!(s.transaction_requests()[0].param("since"), Some(created_of(229).as_str()));
+    let quiet = s.inlet.synced(&["sync", &s.id("transactions").to_string(), "--json"]).await;
+    assert_eq!(quiet["items_seen"], 0, "nothing pending, nothing new: {quiet}");
+    assert_eq!(s.transaction_requests()[0].param("since"), Some("tx_acc_main_00230"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_token_fails_the_run_as_unauthorized_without_showing_it() {
     let token = "wrong-token-5f1c2e";

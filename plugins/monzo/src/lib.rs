@@ -1,6 +1,7 @@
 //! Monzo: accounts, balances, pots and transactions from the Monzo API
 //! (<https://docs.monzo.com>). Amounts stay in minor units with their currency.
 
+use inlet_plugin_sdk::Timestamp;
 use inlet_plugin_sdk::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,6 +11,11 @@ const API: &str = "https://api.monzo.com";
 const PAGE_SIZE: usize = 100;
 /// Monzo serves only the last 90 days once a login is older than 5 minutes.
 const DEFAULT_BACKFILL_DAYS: u32 = 89;
+/// A card payment settles a day or more after it was made, and may change
+/// then (a tip, the day's exchange rate) or be declined: a transaction read
+/// while pending is read again by each run until it has settled, for at most
+/// this long after it was made.
+const PENDING_READ_AGAIN_DAYS: i64 = 14;
 
 struct Monzo;
 
@@ -149,8 +155,12 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 }
 
 /// Page forward from the cursor (the last transaction id stored for the
-/// account), or from the backfill start on a first run. Each page is emitted and
-/// checkpointed together with the cursor that points past it. A backfill
+/// account), or from the backfill start on a first run; from the earliest
+/// transaction still pending at the last read if there is one (within
+/// [`PENDING_READ_AGAIN_DAYS`]), so that it is read again once settled. Each
+/// page is emitted and checkpointed together with the cursor that points
+/// past it and the earliest pending transaction read so far in the pass: a
+/// pass cut short starts again where neither has been passed. A backfill
 /// resumed after its process was killed continues after the last page it
 /// stored. `done_before` counts earlier accounts' transactions, for progress.
 fn fetch_transactions(
@@ -160,11 +170,15 @@ fn fetch_transactions(
     done_before: u64,
 ) -> Result<u64, PluginError> {
     let cursor_key = format!("transactions.cursor.{account}");
+    let pending_key = format!("transactions.earliest_pending.{account}");
     let progress: backfill::Progress<String> = backfill::Progress::new(format!("transactions.{account}"));
     let resumed = progress.resume_from(request)?;
+    let read_again_from = state::get(&pending_key).filter(|created| {
+        time::parse_rfc3339(created).is_ok_and(|at| at >= time::now() - PENDING_READ_AGAIN_DAYS * time::DAY_MS)
+    });
     let since = match (&request.mode, state::get(&cursor_key)) {
         (FetchMode::Backfill(from), _) => resumed.unwrap_or_else(|| time::to_rfc3339(*from)),
-        (FetchMode::Incremental, Some(last_id)) => last_id,
+        (FetchMode::Incremental, Some(last_id)) => read_again_from.clone().unwrap_or(last_id),
         (FetchMode::Incremental, None) => match &config.since {
             Some(since) => {
                 time::parse_rfc3339(since)
@@ -186,19 +200,42 @@ fn fetch_transactions(
         last["id"].as_str().map(str::to_string)
     };
     let mut seen = 0u64;
+    let mut earliest_pending: Option<(Timestamp, String)> = None;
     for page in paginate::by_cursor(first, "since", next) {
         let page: Value = page?;
         let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
-        let Some(last) = transactions.last() else { break };
+        let Some(last) = transactions.last() else {
+            // Nothing from the earliest pending one on: it is gone upstream.
+            if seen == 0 {
+                state::delete(&pending_key);
+            }
+            break;
+        };
         let last_id = string(last, "id")?;
         state::set(&cursor_key, &last_id);
+        for pending in transactions.iter().filter(|t| is_pending(t)) {
+            let created = string(pending, "created")?;
+            let at = time::parse_rfc3339(&created)?;
+            if earliest_pending.as_ref().is_none_or(|(earliest, _)| at < *earliest) {
+                earliest_pending = Some((at, created));
+            }
+        }
+        match &earliest_pending {
+            Some((_, created)) => state::set(&pending_key, created),
+            None => state::delete(&pending_key),
+        }
         progress.reached(request, last_id)?;
         seen += transactions.len() as u64;
         emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
         checkpoint()?;
         log::progress(done_before + seen, None);
     }
-    log::info(format!("{seen} new transactions for account {account}"));
+    match read_again_from.filter(|_| matches!(request.mode, FetchMode::Incremental)) {
+        Some(from) => {
+            log::info(format!("{seen} transactions for account {account}, from the earliest pending ({from})"))
+        }
+        None => log::info(format!("{seen} new transactions for account {account}")),
+    }
     Ok(seen)
 }
 
@@ -219,6 +256,12 @@ fn process_transaction(account: &str, transaction: &Value, records: &mut Records
     event.unit = transaction["currency"].as_str().map(str::to_string);
     records.events.push(event);
     Ok(())
+}
+
+/// Authorised, not yet settled, and not declined (a declined one never settles).
+fn is_pending(transaction: &Value) -> bool {
+    transaction["settled"].as_str().is_some_and(str::is_empty)
+        && transaction["decline_reason"].as_str().is_none_or(str::is_empty)
 }
 
 fn array(value: &Value) -> impl Iterator<Item = &Value> {
