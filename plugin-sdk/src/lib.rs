@@ -118,7 +118,8 @@ pub trait Plugin {
     /// Page through the upstream API, emitting raw batches as you go.
     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
         Err(PluginError::Permanent(format!(
-            "this plugin does not fetch (asked for instance type {:?})",
+            "this plugin does not fetch (asked for instance type {:?}); an instance type that only webhooks feed \
+             is declared `.manual()`, so that no fetch of it is scheduled",
             request.instance_type
         )))
     }
@@ -246,4 +247,32 @@ impl From<serde_json::Error> for PluginError {
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, PluginError> {
     let config = if config.trim().is_empty() { "{}" } else { config };
     serde_json::from_str(config).map_err(|e| PluginError::InvalidConfig(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin fed only by webhooks, which forgot `.manual()`.
+    struct PushOnly;
+
+    impl Plugin for PushOnly {
+        fn describe() -> Manifest {
+            Manifest::new("push-only", "Push only", "0.1.0")
+        }
+    }
+
+    #[test]
+    fn a_scheduled_fetch_of_a_plugin_that_does_not_fetch_says_what_to_declare() {
+        let request = FetchRequest {
+            instance_type: "events".into(),
+            config: "{}".into(),
+            mode: FetchMode::Incremental,
+            trigger: Trigger::Schedule,
+        };
+        let Err(PluginError::Permanent(message)) = PushOnly::fetch(request) else {
+            panic!("a plugin without fetch fails the fetch for good");
+        };
+        assert!(message.contains("\"events\"") && message.contains(".manual()"), "{message}");
+    }
 }
