@@ -93,9 +93,9 @@ pub fn fetch(config: &str, mode: &FetchMode) -> Result<FetchSummary, PluginError
             // since the last run is at most 6 hours older than what it had.
             let old = known.as_ref().is_some_and(|k| created_at < k.created_at - LISTED_LATE_MS)
                 || since.is_some_and(|since| created_at < since);
-            reached_known |= known.as_ref().is_some_and(|k| k.id == id || created_at <= k.created_at);
+            reached_known |= known.as_ref().is_some_and(|k| created_at <= k.created_at);
             if old {
-                (reached_known, read_back_far_enough) = (true, true);
+                read_back_far_enough = true;
                 break;
             }
             oldest_read = Some(created_at);
