@@ -694,6 +694,7 @@ async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) 
     // A reprocess applies a batch again over what it wrote itself.
     let reprocessed = records(vec![object("changed", "2b")], vec![], vec![], vec![]);
     assert_eq!(s.store_records(a, newer, &reprocessed, None).await.unwrap().updated, 1);
+
 }
 
 conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);
@@ -1688,6 +1689,47 @@ async fn batches_of_one_integration_are_numbered_in_the_order_they_commit(b: Bac
     let by_id: Vec<String> =
         s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().into_iter().map(|b| b.kind).collect();
     assert_eq!(by_id, *committed.lock().unwrap());
+}
+
+conformance!(checkpoint_lock_order, a_checkpoint_takes_its_integration_before_its_job_as_a_deletion_does);
+async fn a_checkpoint_takes_its_integration_before_its_job_as_a_deletion_does(b: Backend) {
+    use inlet::store::raw_batches::Checkpoint;
+    let s = &b.store;
+    let a = integration(s, "a", None).await;
+    s.enqueue_job(&fetch_job(a, START)).await.unwrap();
+    let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().remove(0);
+    let held = JobLease::of(&job, "w");
+    let sync_run_id = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
+    let batches = [("thing".to_string(), "[1]".to_string())];
+    let checkpoint = Checkpoint {
+        integration_id: a,
+        sync_run_id,
+        lease: Some(&held),
+        batches: &batches,
+        state: &[],
+        max_state_keys: 10,
+    };
+    if s.backend() == inlet::store::Backend::Postgres {
+        // A deletion under way holds the integration's row; its cascade
+        // takes the integration's jobs next.
+        let mut deletion = s.pool().begin().await.unwrap();
+        let integration_row = "SELECT id FROM integrations WHERE id = $1 FOR UPDATE";
+        sqlx::query(integration_row).bind(a).execute(&mut *deletion).await.unwrap();
+        let storing = s.commit_checkpoint(&checkpoint);
+        tokio::pin!(storing);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut storing).await;
+        assert!(waited.is_err(), "the checkpoint waits for the deletion");
+        // Had the checkpoint taken its job first, each would wait for the
+        // other, and PostgreSQL would abort one of them.
+        sqlx::query("SET LOCAL lock_timeout = '3s'").execute(&mut *deletion).await.unwrap();
+        let job_row = sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE").bind(job.id).execute(&mut *deletion);
+        assert!(job_row.await.is_ok(), "the waiting checkpoint holds nothing the deletion needs");
+        deletion.rollback().await.unwrap();
+        storing.await.unwrap();
+    } else {
+        s.commit_checkpoint(&checkpoint).await.unwrap();
+    }
+    assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1);
 }
 
 /// Event `e{id}` at `at`, of kind `even` or `odd` by its number.

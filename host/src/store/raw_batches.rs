@@ -67,11 +67,11 @@ impl Store {
     pub async fn commit_checkpoint(&self, checkpoint: &Checkpoint<'_>) -> Result<()> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        if let Some(lease) = checkpoint.lease {
-            anyhow::ensure!(jobs::count_checkpoint(&mut tx, lease).await?, "{}", jobs::LEASE_LOST);
-        }
         if !checkpoint.batches.is_empty() {
             hold_batch_order(&mut tx, self.backend(), &[checkpoint.integration_id]).await?;
+        }
+        if let Some(lease) = checkpoint.lease {
+            anyhow::ensure!(jobs::count_checkpoint(&mut tx, lease).await?, "{}", jobs::LEASE_LOST);
         }
         for (kind, payload) in checkpoint.batches {
             insert_pending(&mut tx, checkpoint.integration_id, Some(checkpoint.sync_run_id), kind, payload, now)
@@ -271,17 +271,23 @@ pub(super) async fn newest_older_unprocessed(
 /// a checkpoint and a webhook delivery storing at once could otherwise
 /// commit in the other order, and the newer batch be processed before the
 /// older one was visible, so that the older one overwrote it. Taken in id
-/// order, before any batch is inserted. SQLite has one writer at a time.
+/// order, before any batch is inserted (and before the run's job, as the
+/// caller must), after the integrations' rows: their deletion takes those
+/// first (then their jobs and batches by cascade), and taken the other way
+/// round, a deletion and this transaction could each wait for the other.
+/// SQLite has one writer at a time.
 pub(super) async fn hold_batch_order(conn: &mut Connection, backend: Backend, integration_ids: &[i64]) -> Result<()> {
     if backend == Backend::Postgres {
         let mut ids = integration_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        for id in ids {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('raw_batches', $1))")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+        for lock in [
+            "SELECT id FROM integrations WHERE id = $1 FOR KEY SHARE",
+            "SELECT pg_advisory_xact_lock(hashtextextended('raw_batches', $1))",
+        ] {
+            for &id in &ids {
+                sqlx::query(lock).bind(id).execute(&mut *conn).await?;
+            }
         }
     }
     Ok(())
