@@ -13,8 +13,8 @@ const PAGE_SIZE: usize = 100;
 const DEFAULT_BACKFILL_DAYS: u32 = 89;
 /// A card payment settles a day or more after it was made, and may change
 /// then (a tip, the day's exchange rate) or be declined: a transaction read
-/// while pending is read again by each run until it has settled, for at most
-/// this long after it was made.
+/// while pending is read again by each run until it has settled, if it was
+/// made at most this long ago.
 const PENDING_READ_AGAIN_DAYS: i64 = 14;
 
 struct Monzo;
@@ -156,11 +156,11 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 
 /// Page forward from the cursor (the last transaction id stored for the
 /// account), or from the backfill start on a first run; from the earliest
-/// transaction still pending at the last read if there is one (within
-/// [`PENDING_READ_AGAIN_DAYS`]), so that it is read again once settled. Each
-/// page is emitted and checkpointed together with the cursor that points
-/// past it and the earliest pending transaction read so far in the pass: a
-/// pass cut short starts again where neither has been passed. A backfill
+/// transaction pending at the last read if there is one, so that it is read
+/// again once settled. Each page is emitted and checkpointed together with
+/// the cursor that points past it and the earliest pending transaction (of
+/// the last [`PENDING_READ_AGAIN_DAYS`]) read so far, or kept from before:
+/// a pass cut short starts again where neither has been passed. A backfill
 /// resumed after its process was killed continues after the last page it
 /// stored. `done_before` counts earlier accounts' transactions, for progress.
 fn fetch_transactions(
@@ -173,24 +173,33 @@ fn fetch_transactions(
     let pending_key = format!("transactions.earliest_pending.{account}");
     let progress: backfill::Progress<String> = backfill::Progress::new(format!("transactions.{account}"));
     let resumed = progress.resume_from(request)?;
-    let read_again_from = state::get(&pending_key).filter(|created| {
-        time::parse_rfc3339(created).is_ok_and(|at| at >= time::now() - PENDING_READ_AGAIN_DAYS * time::DAY_MS)
-    });
-    let since = match (&request.mode, state::get(&cursor_key)) {
-        (FetchMode::Backfill(from), _) => resumed.unwrap_or_else(|| time::to_rfc3339(*from)),
-        (FetchMode::Incremental, Some(last_id)) => read_again_from.clone().unwrap_or(last_id),
-        (FetchMode::Incremental, None) => match &config.since {
+    let served_from = time::now() - i64::from(DEFAULT_BACKFILL_DAYS) * time::DAY_MS;
+    let recorded_pending = state::get(&pending_key);
+    let (since, from_pending) = match (&request.mode, state::get(&cursor_key), &recorded_pending) {
+        (FetchMode::Backfill(from), _, _) => (resumed.unwrap_or_else(|| time::to_rfc3339(*from)), false),
+        // Before the cursor, so this reads everything after it too.
+        (FetchMode::Incremental, Some(_), Some(pending)) => match time::parse_rfc3339(pending) {
+            Ok(at) if at < served_from => (time::to_rfc3339(served_from), true),
+            _ => (pending.clone(), true),
+        },
+        (FetchMode::Incremental, Some(last_id), None) => (last_id, false),
+        (FetchMode::Incremental, None, _) => match &config.since {
             Some(since) => {
                 time::parse_rfc3339(since)
                     .map_err(|_| PluginError::InvalidConfig(format!("since: {since:?} is not an RFC 3339 time")))?;
-                since.clone()
+                (since.clone(), false)
             }
-            None => time::to_rfc3339(time::now() - i64::from(DEFAULT_BACKFILL_DAYS) * time::DAY_MS),
+            None => (time::to_rfc3339(served_from), false),
         },
     };
+    let window_start = time::now() - PENDING_READ_AGAIN_DAYS * time::DAY_MS;
+    let pending_at = |created: &str| time::parse_rfc3339(created).ok().filter(|at| *at >= window_start);
+    // A pass that does not start from the pending one recorded keeps it.
+    let mut earliest_pending: Option<(Timestamp, String)> =
+        recorded_pending.filter(|_| !from_pending).and_then(|created| pending_at(&created).map(|at| (at, created)));
     let first = get("/transactions")
         .query("account_id", account)
-        .query("since", since)
+        .query("since", &since)
         .query("limit", PAGE_SIZE.to_string())
         .query("expand[]", "merchant");
     // A full page may have more after it: ask again from its last id.
@@ -200,13 +209,12 @@ fn fetch_transactions(
         last["id"].as_str().map(str::to_string)
     };
     let mut seen = 0u64;
-    let mut earliest_pending: Option<(Timestamp, String)> = None;
     for page in paginate::by_cursor(first, "since", next) {
         let page: Value = page?;
         let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
         let Some(last) = transactions.last() else {
             // Nothing from the earliest pending one on: it is gone upstream.
-            if seen == 0 {
+            if seen == 0 && from_pending {
                 state::delete(&pending_key);
             }
             break;
@@ -215,7 +223,7 @@ fn fetch_transactions(
         state::set(&cursor_key, &last_id);
         for pending in transactions.iter().filter(|t| is_pending(t)) {
             let created = string(pending, "created")?;
-            let at = time::parse_rfc3339(&created)?;
+            let Some(at) = pending_at(&created) else { continue };
             if earliest_pending.as_ref().is_none_or(|(earliest, _)| at < *earliest) {
                 earliest_pending = Some((at, created));
             }
@@ -230,11 +238,10 @@ fn fetch_transactions(
         checkpoint()?;
         log::progress(done_before + seen, None);
     }
-    match read_again_from.filter(|_| matches!(request.mode, FetchMode::Incremental)) {
-        Some(from) => {
-            log::info(format!("{seen} transactions for account {account}, from the earliest pending ({from})"))
-        }
-        None => log::info(format!("{seen} new transactions for account {account}")),
+    if from_pending {
+        log::info(format!("{seen} transactions for account {account}, from the earliest pending ({since})"));
+    } else {
+        log::info(format!("{seen} new transactions for account {account}"));
     }
     Ok(seen)
 }
