@@ -117,9 +117,14 @@ pub trait Plugin {
 
     /// Page through the upstream API, emitting raw batches as you go.
     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+        let hint = match request.trigger {
+            Trigger::Schedule => {
+                "; an instance type that only webhooks feed is declared `.manual()`, so that no fetch of it is scheduled"
+            }
+            _ => "",
+        };
         Err(PluginError::Permanent(format!(
-            "this plugin does not fetch (asked for instance type {:?}); an instance type that only webhooks feed \
-             is declared `.manual()`, so that no fetch of it is scheduled",
+            "this plugin does not fetch (asked for instance type {:?}){hint}",
             request.instance_type
         )))
     }
@@ -270,9 +275,16 @@ mod tests {
             mode: FetchMode::Incremental,
             trigger: Trigger::Schedule,
         };
-        let Err(PluginError::Permanent(message)) = PushOnly::fetch(request) else {
+        let Err(PluginError::Permanent(message)) = PushOnly::fetch(request.clone()) else {
             panic!("a plugin without fetch fails the fetch for good");
         };
         assert!(message.contains("\"events\"") && message.contains(".manual()"), "{message}");
+        // Asked for by an operator, it is not a schedule to take away.
+        let Err(PluginError::Permanent(message)) =
+            PushOnly::fetch(FetchRequest { trigger: Trigger::Manual, ..request })
+        else {
+            panic!("a plugin without fetch fails the fetch for good");
+        };
+        assert!(!message.contains(".manual()"), "{message}");
     }
 }
