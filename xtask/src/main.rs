@@ -330,13 +330,13 @@ fn newer_than_sources(artifact: &Path, sources: &[&Path]) -> Result<bool> {
     Ok(true)
 }
 
-/// Lint the native crates, then the plugins for the target they ship for.
 /// The environment in which `cargo xtask test` builds: the workspace's own
 /// crates are compiled by clippy-driver, which lints them as it compiles
 /// them, warnings denied. A separate `cargo clippy` would first check every
 /// dependency (wasmtime, cranelift, sqlx...) again, about seven minutes of
 /// CI's forty. Cargo passes this on to the tests, so the builds they start
-/// (`cargo xtask build-plugins`) match the one made here and redo nothing.
+/// (`cargo xtask build-plugins`) match the one made here and redo nothing;
+/// the scaffolded plugin the plugin kit's test builds is linted with it too.
 fn linted_build() -> [(&'static str, String); 2] {
     [
         ("RUSTC_WORKSPACE_WRAPPER", "clippy-driver".into()),
