@@ -648,6 +648,7 @@ async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) 
     // may still be processed: it would come back.
     b.clock.advance(1);
     assert_eq!(s.prune_deleted_events(s.now() + 1).await.unwrap(), 0, "kept for the failed batch");
+    assert_eq!(s.prune_deleted_objects_and_blocks(s.now() + 1).await.unwrap(), 0, "kept for the failed batch");
 
     // The operator fixes the plugin and retries the failed batch: it was
     // fetched before the third, so where the two disagree the third wins,
@@ -695,6 +696,14 @@ async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) 
     let reprocessed = records(vec![object("changed", "2b")], vec![], vec![], vec![]);
     assert_eq!(s.store_records(a, newer, &reprocessed, None).await.unwrap().updated, 1);
 
+    // Once no older batch is left to process, deleted objects (the
+    // placeholder "never" too) are pruned after their retention: "untouched"
+    // was deleted last.
+    assert_eq!(s.prune_deleted_objects_and_blocks(s.now()).await.unwrap(), 3);
+    b.clock.advance(1);
+    assert_eq!(s.prune_deleted_objects_and_blocks(s.now()).await.unwrap(), 1);
+    let left: Vec<String> = s.objects(a).await.unwrap().into_iter().map(|o| o.external_id).collect();
+    assert_eq!(left, ["changed", "confirmed", "new"]);
 }
 
 conformance!(retries, retries_wait_their_backoff_and_exhausted_jobs_can_be_retried);

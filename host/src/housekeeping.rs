@@ -20,7 +20,7 @@ const GROUP_NAME: &str = "host";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostTask {
-    /// Delete runs, webhook deliveries, processed batches and deleted events past the history limits.
+    /// Delete runs, webhook deliveries, processed batches and deleted records past the history limits.
     PruneHistory,
     /// Refresh the access tokens that would lapse before this task runs again.
     RefreshTokens,
@@ -118,11 +118,14 @@ impl Housekeeping {
         let runs = self.store.prune_sync_runs(before(self.history_max_age), self.history_max_runs).await?;
         let deliveries = self.store.prune_webhook_deliveries(before(self.history_max_age)).await?;
         let batches = self.store.prune_processed_batches(before(self.processed_batches_max_age)).await?;
-        let events = self.store.prune_deleted_events(before(self.deleted_events_max_age)).await?;
+        let deleted_before = before(self.deleted_events_max_age);
+        let events = self.store.prune_deleted_events(deleted_before).await?;
+        let others = self.store.prune_deleted_objects_and_blocks(deleted_before).await?;
         let message = format!(
-            "pruned {runs} runs, {deliveries} webhook deliveries, {batches} processed batches and {events} deleted events"
+            "pruned {runs} runs, {deliveries} webhook deliveries, {batches} processed batches, {events} deleted \
+             events and {others} deleted objects and blocks"
         );
-        Ok((message, (runs + deliveries + batches + events) as i64))
+        Ok((message, (runs + deliveries + batches + events + others) as i64))
     }
 
     /// Refresh every renewable token that expires before the next run of

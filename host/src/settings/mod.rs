@@ -71,7 +71,8 @@ struct ConfigFile {
     /// the history); 0 keeps none past the next housekeeping.
     processed_batches_max_age_days: Option<u64>,
     /// Deleted events kept for the change feed to list (default 30): a
-    /// promise to the feed's readers, apart from the history's.
+    /// promise to the feed's readers, apart from the history's. Deleted
+    /// objects and blocks are kept as long.
     deleted_events_max_age_days: Option<u64>,
     history_max_runs: Option<i64>,
     /// Per-queue overrides of the default policies, keyed fetch/process/webhook.
@@ -166,7 +167,8 @@ pub struct Settings {
     pub history_max_age: Duration,
     /// How long processed batches are kept, to be reprocessed.
     pub processed_batches_max_age: Duration,
-    /// How long deleted events stay in the change feed.
+    /// How long deleted events stay in the change feed (and deleted objects
+    /// and blocks are kept).
     pub deleted_events_max_age: Duration,
     pub history_max_runs: i64,
     /// Each queue's policy (the config file's changes to the defaults), by name.

@@ -511,9 +511,7 @@ impl Store {
         // event stays while a batch older than its deletion may still be
         // processed: it keeps that batch from bringing the event back.
         let mut pruned = 0;
-        let late_may_follow = "EXISTS (SELECT 1 FROM raw_batches AS b WHERE b.integration_id = events.integration_id
-                                      AND b.status IN ('pending', 'failed') AND b.id < events.batch_id)";
-        for (table, kept) in [("events", late_may_follow), ("event_deletions", "FALSE")] {
+        for (table, kept) in [("events", late_batch_may_follow("events")), ("event_deletions", "FALSE".into())] {
             let sql = format!(
                 "DELETE FROM {table}
                  WHERE deleted_at < $1 AND (change_xact < $2 OR (change_xact = $2 AND change_seq <= $3)) AND NOT {kept}"
@@ -530,6 +528,22 @@ impl Store {
             .bind(seq)
             .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    /// Delete the objects and blocks deleted before `before`, deleted
+    /// placeholders included (see `Written::confirm_deletion`). Nothing lists
+    /// them; each is kept only so that a batch processed late cannot bring
+    /// back what a newer one deleted, and so not while a batch older than
+    /// its deletion may still be processed. Returns how many were deleted.
+    pub async fn prune_deleted_objects_and_blocks(&self, before: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut pruned = 0;
+        for table in ["objects", "blocks"] {
+            let sql = format!("DELETE FROM {table} WHERE deleted_at < $1 AND NOT {}", late_batch_may_follow(table));
+            pruned += sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(pruned)
@@ -836,6 +850,16 @@ fn table(class: RecordClass) -> &'static str {
         RecordClass::Event => "events",
         RecordClass::Block => "blocks",
     }
+}
+
+/// SQL: a batch of the record's integration older than the one that holds
+/// the record (a row of `table`) is still pending or failed, and may yet be
+/// processed.
+fn late_batch_may_follow(table: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM raw_batches AS b WHERE b.integration_id = {table}.integration_id
+                 AND b.status IN ('pending', 'failed') AND b.id < {table}.batch_id)"
+    )
 }
 
 /// Mark a record deleted by batch `batch_id`, unless a newer batch holds it.
