@@ -696,9 +696,12 @@ async fn a_batch_retried_late_writes_only_what_no_newer_batch_holds(b: Backend) 
     let reprocessed = records(vec![object("changed", "2b")], vec![], vec![], vec![]);
     assert_eq!(s.store_records(a, newer, &reprocessed, None).await.unwrap().updated, 1);
 
-    // Once no older batch is left to process, deleted objects (the
-    // placeholder "never" too) are pruned after their retention: "untouched"
-    // was deleted last.
+    // Deleted objects (the placeholder "never" too) are pruned after their
+    // retention once no batch older than their deletion is kept, not even a
+    // processed one that a reprocess would apply again: "untouched" was
+    // deleted last.
+    assert_eq!(s.prune_deleted_objects_and_blocks(s.now()).await.unwrap(), 0, "kept for a reprocess");
+    assert_eq!(s.prune_processed_batches(s.now() + 1).await.unwrap(), 3);
     assert_eq!(s.prune_deleted_objects_and_blocks(s.now()).await.unwrap(), 3);
     b.clock.advance(1);
     assert_eq!(s.prune_deleted_objects_and_blocks(s.now()).await.unwrap(), 1);
@@ -1710,7 +1713,8 @@ async fn a_checkpoint_takes_its_integration_before_its_job_as_a_deletion_does(b:
     let held = JobLease::of(&job, "w");
     let sync_run_id = s.start_sync_run(a, Trigger::Manual, 1).await.unwrap();
     let batches = [("thing".to_string(), "[1]".to_string())];
-    let checkpoint = Checkpoint {
+    let new_key = [("cursor".to_string(), Some("1".to_string()))];
+    let with_batches = Checkpoint {
         integration_id: a,
         sync_run_id,
         lease: Some(&held),
@@ -1718,13 +1722,19 @@ async fn a_checkpoint_takes_its_integration_before_its_job_as_a_deletion_does(b:
         state: &[],
         max_state_keys: 10,
     };
-    if s.backend() == inlet::store::Backend::Postgres {
+    // A new state key's row also waits for its integration (a foreign key).
+    let state_only = Checkpoint { batches: &[], state: &new_key, ..with_batches };
+    for checkpoint in [&with_batches, &state_only] {
+        if s.backend() == inlet::store::Backend::Sqlite {
+            s.commit_checkpoint(checkpoint).await.unwrap();
+            continue;
+        }
         // A deletion under way holds the integration's row; its cascade
         // takes the integration's jobs next.
         let mut deletion = s.pool().begin().await.unwrap();
         let integration_row = "SELECT id FROM integrations WHERE id = $1 FOR UPDATE";
         sqlx::query(integration_row).bind(a).execute(&mut *deletion).await.unwrap();
-        let storing = s.commit_checkpoint(&checkpoint);
+        let storing = s.commit_checkpoint(checkpoint);
         tokio::pin!(storing);
         let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut storing).await;
         assert!(waited.is_err(), "the checkpoint waits for the deletion");
@@ -1734,11 +1744,10 @@ async fn a_checkpoint_takes_its_integration_before_its_job_as_a_deletion_does(b:
         let job_row = sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE").bind(job.id).execute(&mut *deletion);
         assert!(job_row.await.is_ok(), "the waiting checkpoint holds nothing the deletion needs");
         deletion.rollback().await.unwrap();
-        storing.await.unwrap();
-    } else {
-        s.commit_checkpoint(&checkpoint).await.unwrap();
+        storing.await.expect("the checkpoint goes on once the deletion is given up");
     }
     assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.state_value(a, "cursor").await.unwrap().as_deref(), Some("1"));
 }
 
 /// Event `e{id}` at `at`, of kind `even` or `odd` by its number.

@@ -67,8 +67,12 @@ impl Store {
     pub async fn commit_checkpoint(&self, checkpoint: &Checkpoint<'_>) -> Result<()> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        if !checkpoint.batches.is_empty() {
-            hold_batch_order(&mut tx, self.backend(), &[checkpoint.integration_id]).await?;
+        // Before the job's row and the state's: see `hold_integrations`.
+        let integration = [checkpoint.integration_id];
+        if checkpoint.batches.is_empty() {
+            hold_integrations(&mut tx, self.backend(), &integration).await?;
+        } else {
+            hold_batch_order(&mut tx, self.backend(), &integration).await?;
         }
         if let Some(lease) = checkpoint.lease {
             anyhow::ensure!(jobs::count_checkpoint(&mut tx, lease).await?, "{}", jobs::LEASE_LOST);
@@ -271,26 +275,40 @@ pub(super) async fn newest_older_unprocessed(
 /// a checkpoint and a webhook delivery storing at once could otherwise
 /// commit in the other order, and the newer batch be processed before the
 /// older one was visible, so that the older one overwrote it. Taken in id
-/// order, before any batch is inserted (and before the run's job, as the
-/// caller must), after the integrations' rows: their deletion takes those
-/// first (then their jobs and batches by cascade), and taken the other way
-/// round, a deletion and this transaction could each wait for the other.
+/// order, after [`hold_integrations`] and before any batch is inserted.
 /// SQLite has one writer at a time.
 pub(super) async fn hold_batch_order(conn: &mut Connection, backend: Backend, integration_ids: &[i64]) -> Result<()> {
+    hold_integrations(conn, backend, integration_ids).await?;
     if backend == Backend::Postgres {
-        let mut ids = integration_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        for lock in [
-            "SELECT id FROM integrations WHERE id = $1 FOR KEY SHARE",
-            "SELECT pg_advisory_xact_lock(hashtextextended('raw_batches', $1))",
-        ] {
-            for &id in &ids {
-                sqlx::query(lock).bind(id).execute(&mut *conn).await?;
-            }
+        for id in sorted(integration_ids) {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('raw_batches', $1))")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(())
+}
+
+/// On PostgreSQL, hold the integrations' rows (key share) first: their
+/// deletion takes them first, then their jobs, batches and state by
+/// cascade. A transaction that took a job's row, or wrote a row whose
+/// foreign key then waited for the integration, could otherwise wait for a
+/// deletion that waits for it.
+async fn hold_integrations(conn: &mut Connection, backend: Backend, integration_ids: &[i64]) -> Result<()> {
+    if backend == Backend::Postgres {
+        for id in sorted(integration_ids) {
+            sqlx::query("SELECT id FROM integrations WHERE id = $1 FOR KEY SHARE").bind(id).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+fn sorted(ids: &[i64]) -> Vec<i64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Store a batch to be processed. `sync_run_id` is the run that fetched it
