@@ -509,9 +509,12 @@ impl Store {
         };
         // Up to the change recorded, whatever commits meanwhile. A deleted
         // event stays while a batch older than its deletion may still be
-        // processed: it keeps that batch from bringing the event back.
+        // processed: it keeps that batch from bringing the event back. (Not
+        // while a processed one is kept: the feed's readers are promised a
+        // retention, and a reprocess may then bring one back.)
         let mut pruned = 0;
-        for (table, kept) in [("events", late_batch_may_follow("events")), ("event_deletions", "FALSE".into())] {
+        let kept_for_late = older_batch_stored("events", "AND b.status IN ('pending', 'failed')");
+        for (table, kept) in [("events", kept_for_late), ("event_deletions", "FALSE".into())] {
             let sql = format!(
                 "DELETE FROM {table}
                  WHERE deleted_at < $1 AND (change_xact < $2 OR (change_xact = $2 AND change_seq <= $3)) AND NOT {kept}"
@@ -535,14 +538,15 @@ impl Store {
 
     /// Delete the objects and blocks deleted before `before`, deleted
     /// placeholders included (see `Written::confirm_deletion`). Nothing lists
-    /// them; each is kept only so that a batch processed late cannot bring
-    /// back what a newer one deleted, and so not while a batch older than
-    /// its deletion may still be processed. Returns how many were deleted.
+    /// them; each is kept only so that a batch processed late, or processed
+    /// again by `inlet reprocess`, cannot bring back what a newer one
+    /// deleted, and so not while a batch older than its deletion is stored.
+    /// Returns how many were deleted.
     pub async fn prune_deleted_objects_and_blocks(&self, before: i64) -> Result<u64> {
         let mut tx = self.begin().await?;
         let mut pruned = 0;
         for table in ["objects", "blocks"] {
-            let sql = format!("DELETE FROM {table} WHERE deleted_at < $1 AND NOT {}", late_batch_may_follow(table));
+            let sql = format!("DELETE FROM {table} WHERE deleted_at < $1 AND NOT {}", older_batch_stored(table, ""));
             pruned += sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
@@ -853,12 +857,11 @@ fn table(class: RecordClass) -> &'static str {
 }
 
 /// SQL: a batch of the record's integration older than the one that holds
-/// the record (a row of `table`) is still pending or failed, and may yet be
-/// processed.
-fn late_batch_may_follow(table: &str) -> String {
+/// the record (a row of `table`) is stored, `and` it.
+fn older_batch_stored(table: &str, and: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM raw_batches AS b WHERE b.integration_id = {table}.integration_id
-                 AND b.status IN ('pending', 'failed') AND b.id < {table}.batch_id)"
+                 AND b.id < {table}.batch_id {and})"
     )
 }
 
