@@ -117,11 +117,13 @@ pub trait Plugin {
 
     /// Page through the upstream API, emitting raw batches as you go.
     fn fetch(request: FetchRequest) -> Result<FetchSummary, PluginError> {
+        // An operator's request is not a schedule to take away; anything
+        // else may be one (a first scheduled run comes as a backfill).
         let hint = match request.trigger {
-            Trigger::Schedule => {
+            Trigger::Manual => "",
+            _ => {
                 "; an instance type that only webhooks feed is declared `.manual()`, so that no fetch of it is scheduled"
             }
-            _ => "",
         };
         Err(PluginError::Permanent(format!(
             "this plugin does not fetch (asked for instance type {:?}){hint}",
@@ -272,8 +274,10 @@ mod tests {
         let request = FetchRequest {
             instance_type: "events".into(),
             config: "{}".into(),
-            mode: FetchMode::Incremental,
-            trigger: Trigger::Schedule,
+            mode: FetchMode::Backfill(0),
+            // How the schedule asks: an integration that never fetched
+            // has each of its runs backfill.
+            trigger: Trigger::Backfill,
         };
         let Err(PluginError::Permanent(message)) = PushOnly::fetch(request.clone()) else {
             panic!("a plugin without fetch fails the fetch for good");
