@@ -1725,29 +1725,87 @@ async fn a_checkpoint_takes_its_integration_before_its_job_as_a_deletion_does(b:
     // A new state key's row also waits for its integration (a foreign key).
     let state_only = Checkpoint { batches: &[], state: &new_key, ..with_batches };
     for checkpoint in [&with_batches, &state_only] {
-        if s.backend() == inlet::store::Backend::Sqlite {
-            s.commit_checkpoint(checkpoint).await.unwrap();
-            continue;
-        }
-        // A deletion under way holds the integration's row; its cascade
-        // takes the integration's jobs next.
-        let mut deletion = s.pool().begin().await.unwrap();
-        let integration_row = "SELECT id FROM integrations WHERE id = $1 FOR UPDATE";
-        sqlx::query(integration_row).bind(a).execute(&mut *deletion).await.unwrap();
-        let storing = s.commit_checkpoint(checkpoint);
-        tokio::pin!(storing);
-        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut storing).await;
-        assert!(waited.is_err(), "the checkpoint waits for the deletion");
-        // Had the checkpoint taken its job first, each would wait for the
-        // other, and PostgreSQL would abort one of them.
-        sqlx::query("SET LOCAL lock_timeout = '3s'").execute(&mut *deletion).await.unwrap();
-        let job_row = sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE").bind(job.id).execute(&mut *deletion);
-        assert!(job_row.await.is_ok(), "the waiting checkpoint holds nothing the deletion needs");
-        deletion.rollback().await.unwrap();
-        storing.await.expect("the checkpoint goes on once the deletion is given up");
+        write_during_deletion(s, a, &[("jobs", job.id)], s.commit_checkpoint(checkpoint)).await;
     }
     assert_eq!(s.batches(a, BatchSelection::Pending, 0, 10).await.unwrap().len(), 1);
     assert_eq!(s.state_value(a, "cursor").await.unwrap().as_deref(), Some("1"));
+}
+
+/// Run `write` on PostgreSQL while a deletion of integration `id` is under
+/// way: the deletion holds the integration's row, and its cascade takes
+/// `rows` (table, id) next. The write must wait for the deletion holding
+/// none of them: had it taken one before the integration, each would wait
+/// for the other, and PostgreSQL would abort one. On SQLite (one writer)
+/// the write just runs.
+async fn write_during_deletion<T>(
+    s: &Store,
+    id: i64,
+    rows: &[(&str, i64)],
+    write: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> T {
+    if s.backend() == inlet::store::Backend::Sqlite {
+        return write.await.unwrap();
+    }
+    let mut deletion = s.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM integrations WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *deletion).await.unwrap();
+    tokio::pin!(write);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut write).await;
+    assert!(waited.is_err(), "the write waits for the deletion");
+    sqlx::query("SET LOCAL lock_timeout = '3s'").execute(&mut *deletion).await.unwrap();
+    for (table, row) in rows {
+        let take = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
+        let taken = sqlx::query(sqlx::AssertSqlSafe(take)).bind(row).execute(&mut *deletion).await;
+        assert!(taken.is_ok(), "the waiting write holds nothing the deletion needs: {table} {row}: {taken:?}");
+    }
+    deletion.rollback().await.unwrap();
+    write.await.expect("the write goes on once the deletion is given up")
+}
+
+conformance!(run_lock_order, runs_start_and_end_taking_their_integration_before_their_job_and_run);
+async fn runs_start_and_end_taking_their_integration_before_their_job_and_run(b: Backend) {
+    use inlet::store::integrations::DueAtStart;
+    use inlet::store::run_batches::{Recorded, RunCompletion, RunStart};
+    let s = &b.store;
+    // An operator's run of an integration due in a minute: its start turns
+    // the pending run into the running one and meets the due time.
+    let a = integration(s, "a", Some(START + 60_000)).await;
+    let TriggerOutcome::Queued { job_id, run_id } = s.request_run(&fetch_job(a, START), 0).await.unwrap() else {
+        panic!("queued");
+    };
+    let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().remove(0);
+    let start = RunStart {
+        integration_id: a,
+        queue: Queue::Fetch,
+        trigger: Trigger::Manual,
+        attempt: 1,
+        job_id: Some(job_id),
+        pending_run_id: Some(run_id),
+        due_at_start: Some(DueAtStart { read: START + 60_000, schedule_version: 0, next: START + 900_000 }),
+    };
+    let (runs, started_at) = write_during_deletion(s, a, &[("sync_runs", run_id)], s.start_runs(&[start])).await;
+    assert_eq!(runs, [run_id]);
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None, "the start met the due time");
+    // Its end deletes the job, finishes the run, sets the next due time and
+    // queues the processing of what it stored.
+    let ended = RunCompletion {
+        then_process: Some(NewJob { queue: Queue::Process, ..fetch_job(a, START) }),
+        ..fetch_succeeded(run_id, JobLease::of(&job, "w"), a, started_at, START + 900_000)
+    };
+    let ending = s.complete_runs(std::slice::from_ref(&ended));
+    let recorded = write_during_deletion(s, a, &[("jobs", job_id), ("sync_runs", run_id)], ending).await;
+    assert_eq!(recorded, [Recorded::Finished { paused: None }]);
+    assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
+    let queued: Vec<Queue> = s.integration_jobs(a).await.unwrap().iter().map(|j| j.queue).collect();
+    assert_eq!(queued, [Queue::Process]);
+
+    // A fetch in the CLI that ends unrecorded lets its job go and owes its
+    // integration the due time it may have met.
+    let c = integration(s, "c", None).await;
+    let args = JobArgs::new(Trigger::Manual);
+    let cli = s.claim_integration(c, Queue::Fetch, &args, "cli", 30_000).await.unwrap().unwrap();
+    let ending = s.end_unrecorded_fetch(&cli, c, START + 1_000);
+    assert!(write_during_deletion(s, c, &[("jobs", cli.job_id)], ending).await, "the lease was held");
+    assert_eq!(s.integration(c).await.unwrap().unwrap().next_due_at, Some(START + 1_000));
 }
 
 /// Event `e{id}` at `at`, of kind `even` or `odd` by its number.

@@ -1104,15 +1104,12 @@ pub(super) async fn ensure_held(conn: &mut Connection, lease: Option<&JobLease>)
     let Some(lease) = lease else { return Ok(()) };
     let backend = Backend::of(conn);
     if backend == Backend::Postgres {
-        // The integration first, as its deletion takes it (then its jobs and
-        // batches by cascade): taken the other way round, a deletion and
-        // this transaction could each wait for the other.
-        sqlx::query(
-            "SELECT id FROM integrations WHERE id = (SELECT integration_id FROM jobs WHERE id = $1) FOR KEY SHARE",
-        )
-        .bind(lease.job_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        // The integration before the job (see `lock_order`).
+        let integration: Option<i64> = sqlx::query_scalar("SELECT integration_id FROM jobs WHERE id = $1")
+            .bind(lease.job_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        super::lock_order::hold_integrations(conn, integration.as_slice()).await?;
     }
     let lock = match backend {
         Backend::Postgres => "FOR UPDATE",

@@ -10,6 +10,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod leases;
 mod listing;
+mod lock_order;
 pub mod oauth_authorizations;
 pub mod oauth_start_links;
 pub mod quota_spends;

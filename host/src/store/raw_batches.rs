@@ -2,7 +2,7 @@
 //! turned into records by `process`.
 
 use super::jobs::{self, JobLease};
-use super::{Backend, Connection, Store, state};
+use super::{Connection, Store, lock_order, state};
 use anyhow::Result;
 use sqlx::Row;
 use std::collections::BTreeSet;
@@ -67,12 +67,12 @@ impl Store {
     pub async fn commit_checkpoint(&self, checkpoint: &Checkpoint<'_>) -> Result<()> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        // Before the job's row and the state's: see `hold_integrations`.
+        // Before the job's row and the state's (see `lock_order`).
         let integration = [checkpoint.integration_id];
         if checkpoint.batches.is_empty() {
-            hold_integrations(&mut tx, self.backend(), &integration).await?;
+            lock_order::hold_integrations(&mut tx, &integration).await?;
         } else {
-            hold_batch_order(&mut tx, self.backend(), &integration).await?;
+            lock_order::hold_batch_order(&mut tx, &integration).await?;
         }
         if let Some(lease) = checkpoint.lease {
             anyhow::ensure!(jobs::count_checkpoint(&mut tx, lease).await?, "{}", jobs::LEASE_LOST);
@@ -266,49 +266,6 @@ pub(super) async fn newest_older_unprocessed(
     .bind(batch_id)
     .fetch_one(conn)
     .await?)
-}
-
-/// Make every other transaction that stores batches of these integrations
-/// wait for this one to end, so that their batch ids follow commit order.
-/// A batch's id says which of two is newer (a record keeps the newer one's
-/// data), and PostgreSQL's sequence hands ids out at insert, not at commit:
-/// a checkpoint and a webhook delivery storing at once could otherwise
-/// commit in the other order, and the newer batch be processed before the
-/// older one was visible, so that the older one overwrote it. Taken in id
-/// order, after [`hold_integrations`] and before any batch is inserted.
-/// SQLite has one writer at a time.
-pub(super) async fn hold_batch_order(conn: &mut Connection, backend: Backend, integration_ids: &[i64]) -> Result<()> {
-    hold_integrations(conn, backend, integration_ids).await?;
-    if backend == Backend::Postgres {
-        for id in sorted(integration_ids) {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('raw_batches', $1))")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// On PostgreSQL, hold the integrations' rows (key share) first: their
-/// deletion takes them first, then their jobs, batches and state by
-/// cascade. A transaction that took a job's row, or wrote a row whose
-/// foreign key then waited for the integration, could otherwise wait for a
-/// deletion that waits for it.
-async fn hold_integrations(conn: &mut Connection, backend: Backend, integration_ids: &[i64]) -> Result<()> {
-    if backend == Backend::Postgres {
-        for id in sorted(integration_ids) {
-            sqlx::query("SELECT id FROM integrations WHERE id = $1 FOR KEY SHARE").bind(id).execute(&mut *conn).await?;
-        }
-    }
-    Ok(())
-}
-
-fn sorted(ids: &[i64]) -> Vec<i64> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
 }
 
 /// Store a batch to be processed. `sync_run_id` is the run that fetched it

@@ -678,7 +678,8 @@ pub(super) async fn record_event_deletions(conn: &mut Connection, with: DeletedW
             // row until it commits: wait for those in flight, so that the copy
             // below sees their events (the cascade would delete them unseen),
             // and make later ones wait and then fail.
-            let lock = format!("SELECT id FROM integrations WHERE {which} FOR UPDATE");
+            // In id order, as every writer holds them (see `lock_order`).
+            let lock = format!("SELECT id FROM integrations WHERE {which} ORDER BY id FOR UPDATE");
             sqlx::query(sqlx::AssertSqlSafe(lock)).bind(id).execute(&mut *conn).await?;
             // In id order: nextval() is taken after the sort.
             change_stamp(Backend::Postgres)

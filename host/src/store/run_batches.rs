@@ -9,7 +9,7 @@
 use super::integrations::{DueAtStart, RunEnd};
 use super::jobs::{JobAction, JobLease, NewJob, Withdrawal};
 use super::sync_runs::{LogTail, RunOutcome};
-use super::{Backend, Connection, Store, integrations, jobs, sync_runs};
+use super::{Backend, Connection, Store, integrations, jobs, lock_order, sync_runs};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
@@ -76,6 +76,8 @@ impl Store {
             "a batch of runs names an integration twice"
         );
         let mut tx = self.begin().await?;
+        // Before the pending runs' rows, and the new ones' foreign keys.
+        lock_order::hold_integrations(&mut tx, &integration_ids).await?;
         let mut run_by_integration = BTreeMap::new();
         for start in starts {
             if let Some(run_id) = start.pending_run_id
@@ -110,6 +112,7 @@ impl Store {
     /// job stays leased until rescued, and the rescue sees to the schedule.
     pub async fn end_unrecorded_fetch(&self, lease: &JobLease, integration_id: i64, due_at: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
+        lock_order::hold_integrations(&mut tx, &[integration_id]).await?;
         let held = jobs::apply(&mut tx, lease, &JobAction::Complete, self.now()).await?;
         if held {
             integrations::owe_due(&mut tx, integration_id, due_at).await?;
@@ -123,7 +126,16 @@ impl Store {
     pub async fn complete_runs(&self, completions: &[RunCompletion]) -> Result<Vec<Recorded>> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        // The jobs first, each write conditioned on its lease: a job it did
+        // The integrations this writes, or queues processing of, before
+        // their jobs and runs (see `lock_order`).
+        let integration_ids: Vec<i64> = (completions.iter())
+            .flat_map(|c| {
+                [c.integration.as_ref().map(|(id, _)| *id), c.then_process.as_ref().map(|j| j.integration_id)]
+            })
+            .flatten()
+            .collect();
+        lock_order::hold_integrations(&mut tx, &integration_ids).await?;
+        // The jobs next, each write conditioned on its lease: a job it did
         // not touch was lost, and its run is left as the rescue closed it.
         let completing: Vec<&JobLease> = completions
             .iter()

@@ -73,7 +73,7 @@ impl Store {
         let mut integrations: Vec<i64> = routes.iter().flat_map(|(targets, ..)| targets.iter().copied()).collect();
         integrations.sort_unstable();
         integrations.dedup();
-        super::raw_batches::hold_batch_order(&mut tx, self.backend(), &integrations).await?;
+        super::lock_order::hold_batch_order(&mut tx, &integrations).await?;
         for (targets, kind, payload) in &routes {
             for &integration_id in targets {
                 super::raw_batches::insert_pending(&mut tx, integration_id, None, kind, payload, now).await?;
