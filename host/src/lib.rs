@@ -41,7 +41,7 @@ use notify::Notifier;
 use queue::{QueueWorker, WorkerConfig};
 use runtime::Runtime;
 use runtime::registry::PluginRegistry;
-use scheduler::{Scheduler, SchedulerConfig};
+use scheduler::{Scheduler, SchedulerConfig, SchedulerWake};
 use secrets::SecretKey;
 use settings::{QueuePolicy, Settings};
 use std::collections::BTreeMap;
@@ -75,8 +75,9 @@ impl Default for HostOptions {
 pub struct Host {
     pub settings: Settings,
     pub runner: Arc<SyncRunner>,
-    /// Wakes the scheduler after a schedule change or trigger in this process.
-    pub scheduler_wake: Arc<Notify>,
+    /// Wakes the scheduler after a schedule change or trigger in this
+    /// process, or a run's end that set a due time soon.
+    pub scheduler_wake: Arc<SchedulerWake>,
     /// Wakes each queue's worker after a job is queued in this process.
     pub queue_wake: BTreeMap<&'static str, Arc<Notify>>,
 }
@@ -185,7 +186,7 @@ impl Host {
 
     /// Tell this process's scheduler and workers that something changed.
     pub fn wake(&self, queue: Queue) {
-        self.scheduler_wake.notify_waiters();
+        self.scheduler_wake.now();
         self.queue_wake[queue.as_str()].notify_waiters();
     }
 
@@ -222,6 +223,7 @@ impl Host {
                 self.policy(queue),
                 worker_config.clone(),
                 Arc::clone(&self.queue_wake[queue.as_str()]),
+                Arc::clone(&self.scheduler_wake),
             );
             tasks.push(tokio::spawn(worker.run(receiver.clone())));
         }

@@ -12,6 +12,7 @@
 use crate::housekeeping;
 use crate::lease_owner::LeaseOwner;
 use crate::store::Store;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -36,11 +37,45 @@ pub struct SchedulerConfig {
     pub fetch_max_attempts: i64,
 }
 
+/// Wakes this process's scheduler.
+pub struct SchedulerWake {
+    notify: Notify,
+    /// The longest the scheduler sleeps between passes (milliseconds).
+    sleeps_at_most: AtomicI64,
+}
+
+impl Default for SchedulerWake {
+    fn default() -> Self {
+        // Until a scheduler runs, any due time is worth a wake-up: it costs nothing.
+        SchedulerWake { notify: Notify::new(), sleeps_at_most: AtomicI64::new(i64::MAX / 2) }
+    }
+}
+
+impl SchedulerWake {
+    /// A schedule changed or a run was triggered: look now.
+    pub fn now(&self) {
+        self.notify.notify_waiters();
+    }
+
+    /// A run's end set its integration's next due time to `due_at`. The
+    /// scheduler, asleep for at most a third of its lease, would otherwise
+    /// queue one due sooner than its next pass late (a fetch that ran
+    /// nearly as long as its interval). A pass under way as this is called
+    /// is followed by another, which sees it.
+    pub fn due_set(&self, due_at: i64, now: i64) {
+        let queued_by = QUEUE_AHEAD.as_millis() as i64 + self.sleeps_at_most.load(Ordering::Relaxed);
+        if due_at - now < queued_by {
+            self.notify.notify_waiters();
+        }
+    }
+}
+
 pub struct Scheduler {
     store: Store,
     config: SchedulerConfig,
-    /// Notified when schedules change or runs are triggered in this process.
-    wake: Arc<Notify>,
+    /// Notified when schedules change or runs are triggered in this process,
+    /// and when a run's end sets a due time its next pass would come late for.
+    wake: Arc<SchedulerWake>,
     /// Notified after enqueueing, to wake the fetch workers.
     jobs_enqueued: Arc<Notify>,
     /// When this process last took or renewed the leadership.
@@ -48,7 +83,12 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Store, config: SchedulerConfig, wake: Arc<Notify>, jobs_enqueued: Arc<Notify>) -> Scheduler {
+    pub fn new(
+        store: Store,
+        config: SchedulerConfig,
+        wake: Arc<SchedulerWake>,
+        jobs_enqueued: Arc<Notify>,
+    ) -> Scheduler {
         Scheduler { store, config, wake, jobs_enqueued, renewed_at: Mutex::new(None) }
     }
 
@@ -108,9 +148,10 @@ impl Scheduler {
     /// Run until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let renew_every = self.config.lease / 3;
+        self.wake.sleeps_at_most.store(renew_every.as_millis() as i64, Ordering::Relaxed);
         let mut host_tasks_exist = false;
         while !*shutdown.borrow() {
-            let notified = self.wake.notified();
+            let notified = self.wake.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
 
@@ -144,5 +185,64 @@ impl Scheduler {
         }
         *self.renewed_at.lock().expect("never poisoned") = None;
         let _ = self.store.release_lease(LEASE_NAME, &self.config.owner).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::schedule::Schedule;
+    use crate::secrets::SecretKey;
+    use crate::store::groups::Credentials;
+    use crate::store::integrations::{NewIntegration, NextDue};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_due_time_set_sooner_than_the_next_pass_wakes_the_scheduler() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("scheduler.db").display());
+        let store = Store::open(&url, Arc::new(SystemClock), Arc::new(SecretKey::generate())).await.unwrap();
+        let group = store.insert_group("test", "group", &Credentials::default()).await.unwrap();
+        let hourly = Schedule::Interval { seconds: 3_600 };
+        let integration = NewIntegration {
+            plugin_id: "test",
+            instance_type: "things",
+            group_id: group,
+            name: "a",
+            config: "{}",
+            schedule: Some(&hourly),
+            first_due_at: None,
+            paused_reason: None,
+        };
+        let id = store.insert_integration(&integration).await.unwrap();
+        // Nothing is due: after its first pass it sleeps for a third of its
+        // lease, 20 s.
+        let config = SchedulerConfig { owner: "test".into(), lease: Duration::from_secs(60), fetch_max_attempts: 3 };
+        let wake = Arc::new(SchedulerWake::default());
+        let scheduler = Arc::new(Scheduler::new(store.clone(), config, Arc::clone(&wake), Arc::default()));
+        let (shutdown, stop) = watch::channel(false);
+        let running = tokio::spawn(scheduler.run(stop));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // A far due time wakes nobody: the next pass comes before it.
+        let far = wake.notify.notified();
+        tokio::pin!(far);
+        far.as_mut().enable();
+        wake.due_set(store.now() + 30_000, store.now());
+        assert!(tokio::time::timeout(Duration::from_millis(50), far).await.is_err(), "woken for a far due time");
+
+        // A run's end sets one in 1.5 s: queued a second ahead of it, not at
+        // the pass 20 s on.
+        let due_at = store.now() + 1_500;
+        store.save_sync_settings(id, Some(&hourly), None, NextDue::At(Some(due_at))).await.unwrap();
+        wake.due_set(due_at, store.now());
+        let queued_within = Instant::now() + Duration::from_secs(5);
+        while store.integration_jobs(id).await.unwrap().is_empty() {
+            assert!(Instant::now() < queued_within, "the run due in 1.5 s was not queued within 5 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(store.integration_jobs(id).await.unwrap()[0].run_at, due_at);
+        shutdown.send(true).unwrap();
+        running.await.unwrap();
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::job_state::JobState;
 use crate::domain::queue::Queue;
 use crate::lease_owner::LeaseOwner;
 use crate::metrics::METRICS;
+use crate::scheduler::SchedulerWake;
 use crate::settings::QueuePolicy;
 use crate::store::jobs::{Abandoned, Job, JobAction, JobLease};
 use crate::store::run_batches::{Recorded, RunCompletion};
@@ -65,6 +66,8 @@ pub struct QueueWorker {
     pub config: WorkerConfig,
     /// Notified when jobs are enqueued in this process.
     pub wake: Arc<Notify>,
+    /// Told of the due times that runs' ends set.
+    pub scheduler_wake: Arc<SchedulerWake>,
     /// Jobs this worker holds a lease on, until their completion is written,
     /// with the claim each lease came from: a write of an earlier claim's
     /// completion must not let go of a later claim of the same job.
@@ -81,6 +84,7 @@ impl QueueWorker {
         policy: QueuePolicy,
         config: WorkerConfig,
         wake: Arc<Notify>,
+        scheduler_wake: Arc<SchedulerWake>,
     ) -> Arc<QueueWorker> {
         Arc::new(QueueWorker {
             runner,
@@ -88,6 +92,7 @@ impl QueueWorker {
             policy,
             config,
             wake,
+            scheduler_wake,
             held: Mutex::default(),
             executing: Mutex::default(),
         })
@@ -366,6 +371,13 @@ impl QueueWorker {
                     .any(|(r, done)| r.then_process.is_some() && *done != Recorded::LeaseLost)
                 {
                     self.runner.process_queue.wake.notify_waiters();
+                }
+                let soonest_due = (records.iter().zip(&recorded))
+                    .filter(|(_, done)| matches!(done, Recorded::Finished { paused: None }))
+                    .filter_map(|(r, _)| r.integration.as_ref().filter(|(_, end)| end.fetched)?.1.next_due_at)
+                    .min();
+                if let Some(due_at) = soonest_due {
+                    self.scheduler_wake.due_set(due_at, now);
                 }
                 let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
                 self.runner.notify_operator(&runs, &records, &recorded);

@@ -76,8 +76,14 @@ impl Store {
             "a batch of runs names an integration twice"
         );
         let mut tx = self.begin().await?;
-        // Before the pending runs' rows, and the new ones' foreign keys.
-        lock_order::hold_integrations(&mut tx, &integration_ids).await?;
+        // A start that writes a row the integration's deletion takes (its
+        // pending run) or the integration itself (meeting its due time)
+        // holds the integrations first (see `lock_order`). New runs wait only
+        // for their integrations, through their foreign keys, in the order
+        // inserted: in id order, as a group's deletion takes them.
+        if starts.iter().any(|s| s.pending_run_id.is_some() || s.due_at_start.is_some()) {
+            lock_order::hold_integrations(&mut tx, &integration_ids).await?;
+        }
         let mut run_by_integration = BTreeMap::new();
         for start in starts {
             if let Some(run_id) = start.pending_run_id
@@ -86,11 +92,12 @@ impl Store {
                 run_by_integration.insert(start.integration_id, run_id);
             }
         }
-        let rows: Vec<(i64, Queue, Trigger, i64, Option<i64>)> = starts
+        let mut rows: Vec<(i64, Queue, Trigger, i64, Option<i64>)> = starts
             .iter()
             .filter(|s| !run_by_integration.contains_key(&s.integration_id))
             .map(|s| (s.integration_id, s.queue, s.trigger, s.attempt, s.job_id))
             .collect();
+        rows.sort_unstable_by_key(|row| row.0);
         if !rows.is_empty() {
             for (run_id, integration_id) in sync_runs::insert_running_many(&mut tx, &rows, now).await? {
                 run_by_integration.insert(integration_id, run_id);
