@@ -285,7 +285,8 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         outcome: outcome.clone(),
         logs: Default::default(),
         job: Some((stale_lease.clone(), JobAction::Complete)),
-        integration: None,
+        integration_id: a,
+        end: None,
         then_process: then_process(),
     };
     assert_eq!(s.complete_runs(&[late]).await.unwrap(), [Recorded::LeaseLost]);
@@ -314,7 +315,8 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         outcome: outcome.clone(),
         logs: Default::default(),
         job: Some((earlier_claim, JobAction::Complete)),
-        integration: None,
+        integration_id: a,
+        end: None,
         then_process: None,
     };
     assert_eq!(s.complete_runs(&[earlier]).await.unwrap(), [Recorded::LeaseLost]);
@@ -326,7 +328,8 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
         outcome: outcome.clone(),
         logs: Default::default(),
         job: Some((lease(id, "fresh", 2), JobAction::Complete)),
-        integration: None,
+        integration_id: a,
+        end: None,
         then_process: then_process(),
     };
     assert_eq!(s.complete_runs(&[done()]).await.unwrap(), [Recorded::Finished { paused: None }]);
@@ -968,7 +971,8 @@ fn fetch_succeeded(
         },
         logs: Default::default(),
         job: Some((lease, inlet::store::jobs::JobAction::Complete)),
-        integration: Some((integration_id, end)),
+        integration_id,
+        end: Some(end),
         then_process: None,
     }
 }
@@ -1104,7 +1108,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     b.clock.advance(600);
     let mut refused = fetch_succeeded(runs[0], JobLease::of(&job, "w"), h, START, START + 900_000);
     refused.outcome.status = RunStatus::Failed;
-    if let Some((_, end)) = &mut refused.integration {
+    if let Some(end) = &mut refused.end {
         (end.success, end.pause_reason) = (false, Some(PauseReason::NeedsReconnect));
     }
     let paused = Some(PauseReason::NeedsReconnect);
@@ -1355,7 +1359,8 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             outcome: outcome(RunStatus::Success, None),
             logs: Default::default(),
             job: Some((lease(job_a, "w", 1), JobAction::Complete)),
-            integration: Some((a, end(true))),
+            integration_id: a,
+            end: Some(end(true)),
             then_process: None,
         },
         RunCompletion {
@@ -1363,7 +1368,8 @@ async fn runs_start_and_complete_in_batches(b: Backend) {
             outcome: outcome(RunStatus::Failed, Some(("transient", "503"))),
             logs: Default::default(),
             job: Some((lease(job_c, "w", 1), retry)),
-            integration: None,
+            integration_id: c,
+            end: None,
             then_process: None,
         },
     ];
@@ -1773,7 +1779,7 @@ async fn runs_start_and_end_taking_their_integration_before_their_job_and_run(b:
         panic!("queued");
     };
     let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 1).await.unwrap().remove(0);
-    let start = RunStart {
+    let fetch_start = || RunStart {
         integration_id: a,
         queue: Queue::Fetch,
         trigger: Trigger::Manual,
@@ -1782,7 +1788,8 @@ async fn runs_start_and_end_taking_their_integration_before_their_job_and_run(b:
         pending_run_id: Some(run_id),
         due_at_start: Some(DueAtStart { read: START + 60_000, schedule_version: 0, next: START + 900_000 }),
     };
-    let (runs, started_at) = write_during_deletion(s, a, &[("sync_runs", run_id)], s.start_runs(&[start])).await;
+    let (runs, started_at) =
+        write_during_deletion(s, a, &[("sync_runs", run_id)], s.start_runs(&[fetch_start()])).await;
     assert_eq!(runs, [run_id]);
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None, "the start met the due time");
     // Its end deletes the job, finishes the run, sets the next due time and
@@ -1797,6 +1804,27 @@ async fn runs_start_and_end_taking_their_integration_before_their_job_and_run(b:
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, Some(START + 900_000));
     let queued: Vec<Queue> = s.integration_jobs(a).await.unwrap().iter().map(|j| j.queue).collect();
     assert_eq!(queued, [Queue::Process]);
+
+    // Processing's end writes no integration, but holds it all the same: a
+    // group's deletion takes its integrations' jobs one integration after
+    // another, and a batch of ends takes its jobs in one statement.
+    let processing = s.claim_jobs(Queue::Process, "w", 30_000, 1).await.unwrap().remove(0);
+    let start = RunStart {
+        queue: Queue::Process,
+        job_id: Some(processing.id),
+        pending_run_id: None,
+        due_at_start: None,
+        ..fetch_start()
+    };
+    let (runs, started_at) = s.start_runs(&[start]).await.unwrap();
+    let ended = RunCompletion {
+        end: None,
+        then_process: None,
+        ..fetch_succeeded(runs[0], JobLease::of(&processing, "w"), a, started_at, 0)
+    };
+    let ending = s.complete_runs(std::slice::from_ref(&ended));
+    let recorded = write_during_deletion(s, a, &[("jobs", processing.id), ("sync_runs", runs[0])], ending).await;
+    assert_eq!(recorded, [Recorded::Finished { paused: None }]);
 
     // A fetch in the CLI that ends unrecorded lets its job go and owes its
     // integration the due time it may have met.

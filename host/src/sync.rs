@@ -425,10 +425,10 @@ impl SyncRunner {
         // streak are about fetching. A delivery's processing is how a push
         // integration syncs: its success counts (see `RunEnd::fetched`).
         let fetch_or_delivery = matches!(started.request.queue, Queue::Fetch | Queue::Webhook);
-        let integration = (!retrying && fetch_or_delivery).then(|| {
+        let end = (!retrying && fetch_or_delivery).then(|| {
             let scheduled = self.next_due_after_run(&started.integration, started.started_at);
             let (next_due_at, next_due_reason) = held_back(scheduled, run.not_before.as_ref(), self.store.now());
-            let end = RunEnd {
+            RunEnd {
                 started_at: started.started_at,
                 success: run.error.is_none(),
                 fetched: started.request.queue == Queue::Fetch,
@@ -441,8 +441,7 @@ impl SyncRunner {
                     .as_ref()
                     .filter(|e| e.class == ErrorClass::Unauthorized && !e.group_paused)
                     .map(|_| PauseReason::NeedsReconnect),
-            };
-            (started.integration.id, end)
+            }
         });
         let job = started.request.lease.clone().zip(action);
         // What a fetch stored, even before it failed, is processed: data
@@ -464,7 +463,8 @@ impl SyncRunner {
             outcome: run.outcome.clone(),
             logs: run.logs.clone(),
             job,
-            integration,
+            integration_id: started.integration.id,
+            end,
             then_process,
         }
     }

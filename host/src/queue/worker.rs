@@ -374,7 +374,7 @@ impl QueueWorker {
                 }
                 let soonest_due = (records.iter().zip(&recorded))
                     .filter(|(_, done)| matches!(done, Recorded::Finished { paused: None }))
-                    .filter_map(|(r, _)| r.integration.as_ref().filter(|(_, end)| end.fetched)?.1.next_due_at)
+                    .filter_map(|(r, _)| r.end.as_ref().filter(|end| end.fetched)?.next_due_at)
                     .min();
                 if let Some(due_at) = soonest_due {
                     self.scheduler_wake.due_set(due_at, now);

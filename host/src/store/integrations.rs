@@ -354,10 +354,12 @@ impl Store {
             "NOT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND integration_id = d.id AND state = 'available')
              ORDER BY d.next_due_at, d.id";
         if self.backend() == Backend::Postgres {
+            // No key changes: a run's start or end holding the integration
+            // (key share, see `lock_order`) does not make the pass skip it.
             let sql = format!(
                 "WITH due AS (
                      SELECT id, next_due_at FROM integrations WHERE next_due_at <= $6 AND paused_reason IS NULL
-                     ORDER BY next_due_at, id LIMIT $5 FOR UPDATE SKIP LOCKED),
+                     ORDER BY next_due_at, id LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED),
                  queued AS ({queue_job} due d WHERE {unless_waiting})
                  UPDATE integrations SET next_due_at = NULL, next_due_reason = NULL
                  WHERE {} RETURNING id",

@@ -805,6 +805,9 @@ impl Store {
     pub async fn queue_unprocessed_batches(&self, max_attempts: i64) -> Result<Vec<i64>> {
         let now = self.now();
         let _turn = self.write_turn().await;
+        // Inserted in integration order: each job's foreign key holds its
+        // integration, in the order a group's deletion takes them (see
+        // `lock_order`).
         Ok(sqlx::query_scalar(
             "INSERT INTO jobs (queue, integration_id, args, max_attempts, run_at, created_at, updated_at)
              SELECT 'process', w.integration_id, $1, $2, $3, $3, $3
@@ -812,6 +815,7 @@ impl Store {
              WHERE NOT EXISTS (
                  SELECT 1 FROM jobs j WHERE j.integration_id = w.integration_id
                    AND (j.state IN ('available', 'running') OR (j.state = 'failed' AND j.queue <> 'fetch')))
+             ORDER BY w.integration_id
              RETURNING integration_id",
         )
         .bind(serde_json::to_string(&JobArgs::new(Trigger::Retry))?)
@@ -1102,15 +1106,9 @@ fn claims_match(backend: Backend) -> (&'static str, &'static str) {
 /// holder stored since.
 pub(super) async fn ensure_held(conn: &mut Connection, lease: Option<&JobLease>) -> Result<()> {
     let Some(lease) = lease else { return Ok(()) };
+    // The integration before the job (see `lock_order`).
+    super::lock_order::hold_integration_of_job(conn, lease.job_id).await?;
     let backend = Backend::of(conn);
-    if backend == Backend::Postgres {
-        // The integration before the job (see `lock_order`).
-        let integration: Option<i64> = sqlx::query_scalar("SELECT integration_id FROM jobs WHERE id = $1")
-            .bind(lease.job_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        super::lock_order::hold_integrations(conn, integration.as_slice()).await?;
-    }
     let lock = match backend {
         Backend::Postgres => "FOR UPDATE",
         Backend::Sqlite => "", // BEGIN IMMEDIATE already holds the write lock

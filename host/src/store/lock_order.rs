@@ -1,11 +1,13 @@
 //! The order in which write transactions take the rows an integration's
-//! deletion also takes. A deletion takes the integration's row first, then
-//! its jobs, runs, batches and state by cascade. A transaction that took one
-//! of those first, or wrote a row whose foreign key then waited for the
-//! integration, could wait for a deletion that waits for it, and PostgreSQL
-//! would abort one of the two. So every transaction that writes both holds
-//! its integrations here first, in id order (as a group's deletion takes
-//! them). SQLite has one writer at a time and needs none of this.
+//! deletion also takes. A deletion takes the integration's row first (a
+//! group's, all its integrations in id order), then, integration by
+//! integration, the rows that cascade from it (state, batches, records,
+//! jobs) and its runs (by a trigger). A transaction that took one of those
+//! first, or wrote a row whose foreign key then waited for the integration,
+//! could wait for a deletion that waits for it, and PostgreSQL would abort
+//! one of the two. So every transaction that writes both holds its
+//! integrations here first, in id order. SQLite has one writer at a time and
+//! needs none of this.
 
 use super::{Backend, Connection};
 use anyhow::Result;
@@ -19,6 +21,19 @@ pub(super) async fn hold_integrations(conn: &mut Connection, integration_ids: &[
     let ids = super::json_ids_match(Backend::Postgres, "id", 1);
     let sql = format!("SELECT id FROM integrations WHERE {ids} ORDER BY id FOR KEY SHARE");
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&integration_ids)).execute(conn).await?;
+    Ok(())
+}
+
+/// Hold the integration of job `job_id` as [`hold_integrations`] does.
+pub(super) async fn hold_integration_of_job(conn: &mut Connection, job_id: i64) -> Result<()> {
+    if Backend::of(conn) == Backend::Postgres {
+        sqlx::query(
+            "SELECT id FROM integrations WHERE id = (SELECT integration_id FROM jobs WHERE id = $1) FOR KEY SHARE",
+        )
+        .bind(job_id)
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 

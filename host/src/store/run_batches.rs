@@ -39,9 +39,11 @@ pub struct RunCompletion {
     pub logs: LogTail,
     /// The job the run belongs to, held by this lease, and what becomes of it.
     pub job: Option<(JobLease, JobAction)>,
+    /// The run's integration.
+    pub integration_id: i64,
     /// The integration's scheduling update; `None` while the job will retry
-    /// (the run is not over for the schedule).
-    pub integration: Option<(i64, RunEnd)>,
+    /// (the run is not over for the schedule), and for processing.
+    pub end: Option<RunEnd>,
     /// The job that processes what a fetch stored, queued with its end.
     pub then_process: Option<NewJob>,
 }
@@ -78,9 +80,9 @@ impl Store {
         let mut tx = self.begin().await?;
         // A start that writes a row the integration's deletion takes (its
         // pending run) or the integration itself (meeting its due time)
-        // holds the integrations first (see `lock_order`). New runs wait only
-        // for their integrations, through their foreign keys, in the order
-        // inserted: in id order, as a group's deletion takes them.
+        // holds the integrations first (see `lock_order`). Inserting runs
+        // takes no lock: they have no foreign key (migration 0005), and a
+        // deletion does not see them.
         if starts.iter().any(|s| s.pending_run_id.is_some() || s.due_at_start.is_some()) {
             lock_order::hold_integrations(&mut tx, &integration_ids).await?;
         }
@@ -92,12 +94,11 @@ impl Store {
                 run_by_integration.insert(start.integration_id, run_id);
             }
         }
-        let mut rows: Vec<(i64, Queue, Trigger, i64, Option<i64>)> = starts
+        let rows: Vec<(i64, Queue, Trigger, i64, Option<i64>)> = starts
             .iter()
             .filter(|s| !run_by_integration.contains_key(&s.integration_id))
             .map(|s| (s.integration_id, s.queue, s.trigger, s.attempt, s.job_id))
             .collect();
-        rows.sort_unstable_by_key(|row| row.0);
         if !rows.is_empty() {
             for (run_id, integration_id) in sync_runs::insert_running_many(&mut tx, &rows, now).await? {
                 run_by_integration.insert(integration_id, run_id);
@@ -133,14 +134,8 @@ impl Store {
     pub async fn complete_runs(&self, completions: &[RunCompletion]) -> Result<Vec<Recorded>> {
         let now = self.now();
         let mut tx = self.begin().await?;
-        // The integrations this writes, or queues processing of, before
-        // their jobs and runs (see `lock_order`).
-        let integration_ids: Vec<i64> = (completions.iter())
-            .flat_map(|c| {
-                [c.integration.as_ref().map(|(id, _)| *id), c.then_process.as_ref().map(|j| j.integration_id)]
-            })
-            .flatten()
-            .collect();
+        // Every run's integration before its job and run (see `lock_order`).
+        let integration_ids: Vec<i64> = completions.iter().map(|c| c.integration_id).collect();
         lock_order::hold_integrations(&mut tx, &integration_ids).await?;
         // The jobs next, each write conditioned on its lease: a job it did
         // not touch was lost, and its run is left as the rescue closed it.
@@ -164,11 +159,9 @@ impl Store {
 
         let finished: Vec<(i64, &RunOutcome)> = valid.iter().map(|c| (c.run_id, &c.outcome)).collect();
         sync_runs::finish_many(&mut tx, &finished, now).await?;
-        let successes: Vec<(i64, &RunEnd)> = valid
-            .iter()
-            .filter_map(|c| c.integration.as_ref())
+        let successes: Vec<(i64, &RunEnd)> = (valid.iter())
+            .filter_map(|c| Some((c.integration_id, c.end.as_ref()?)))
             .filter(|(_, end)| end.success)
-            .map(|(id, end)| (*id, end))
             .collect();
         // The integrations whose end set their next due time.
         let mut set_due = integrations::finish_successes(&mut tx, &successes, now).await?;
@@ -186,15 +179,16 @@ impl Store {
             if let Some(job) = &completion.then_process {
                 jobs::waiting_or_new(&mut tx, self.backend(), job, now).await?;
             }
-            let paused = match &completion.integration {
-                Some((id, end)) if !end.success => {
-                    let ended = integrations::finish_run(&mut tx, *id, end, now).await?;
+            let id = completion.integration_id;
+            let paused = match &completion.end {
+                Some(end) if !end.success => {
+                    let ended = integrations::finish_run(&mut tx, id, end, now).await?;
                     // A pause this run caused withdraws like an operator's.
                     if ended.set_due || ended.paused.is_some() {
-                        set_due.insert(*id);
+                        set_due.insert(id);
                     }
                     if ended.paused.is_some() {
-                        paused_now.push(*id);
+                        paused_now.push(id);
                     }
                     ended.paused
                 }
@@ -203,9 +197,8 @@ impl Store {
             recorded.push(Recorded::Finished { paused });
         }
         let fetched: Vec<(i64, &RunEnd)> = (valid.iter())
-            .filter_map(|c| c.integration.as_ref())
+            .filter_map(|c| Some((c.integration_id, c.end.as_ref()?)))
             .filter(|(id, end)| end.fetched && set_due.contains(id))
-            .map(|(id, end)| (*id, end))
             .collect();
         withdraw_redundant_runs(&mut tx, &fetched, now).await?;
         jobs::withdraw_scheduled(&mut tx, self.backend(), &paused_now, Withdrawal::Paused, now).await?;
