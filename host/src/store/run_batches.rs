@@ -159,10 +159,10 @@ impl Store {
 
         let finished: Vec<(i64, &RunOutcome)> = valid.iter().map(|c| (c.run_id, &c.outcome)).collect();
         sync_runs::finish_many(&mut tx, &finished, now).await?;
-        let successes: Vec<(i64, &RunEnd)> = (valid.iter())
-            .filter_map(|c| Some((c.integration_id, c.end.as_ref()?)))
-            .filter(|(_, end)| end.success)
-            .collect();
+        // The integrations' ends, of the runs whose jobs were held.
+        let ends: Vec<(i64, &RunEnd)> =
+            valid.iter().filter_map(|c| Some((c.integration_id, c.end.as_ref()?))).collect();
+        let successes: Vec<(i64, &RunEnd)> = ends.iter().filter(|(_, end)| end.success).copied().collect();
         // The integrations whose end set their next due time.
         let mut set_due = integrations::finish_successes(&mut tx, &successes, now).await?;
 
@@ -196,10 +196,8 @@ impl Store {
             };
             recorded.push(Recorded::Finished { paused });
         }
-        let fetched: Vec<(i64, &RunEnd)> = (valid.iter())
-            .filter_map(|c| Some((c.integration_id, c.end.as_ref()?)))
-            .filter(|(id, end)| end.fetched && set_due.contains(id))
-            .collect();
+        let fetched: Vec<(i64, &RunEnd)> =
+            ends.into_iter().filter(|(id, end)| end.fetched && set_due.contains(id)).collect();
         withdraw_redundant_runs(&mut tx, &fetched, now).await?;
         jobs::withdraw_scheduled(&mut tx, self.backend(), &paused_now, Withdrawal::Paused, now).await?;
         tx.commit().await?;
