@@ -87,9 +87,45 @@ impl Snapshot {
     /// ids the previous complete read saw and this one did not, keep this
     /// read's ids for the next, and checkpoint both together. Returns how
     /// many were removed. The first complete read removes nothing.
+    ///
+    /// For a listing paged by position (`page=`, `offset=`), use
+    /// [`Snapshot::complete_rechecked`].
     pub fn complete(self) -> Result<usize, PluginError> {
         let previous = self.stored()?;
         let gone: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
+        self.remove(gone)
+    }
+
+    /// [`Snapshot::complete`] for a listing paged by position. An item
+    /// removed upstream while the read is between pages moves the items
+    /// after it up a place, and one of them onto a page already read: the
+    /// read misses it although it is still listed. So when this read misses
+    /// anything, `read_ids_again` reads the listing's ids once more (without
+    /// emitting), and only what both reads missed is removed. A listing with
+    /// nothing missing is read once.
+    pub fn complete_rechecked(
+        mut self,
+        read_ids_again: impl FnOnce() -> Result<Vec<String>, PluginError>,
+    ) -> Result<usize, PluginError> {
+        let previous = self.stored()?;
+        let mut gone: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
+        if !gone.is_empty() {
+            let again: BTreeSet<String> = read_ids_again()?.into_iter().collect();
+            let (still_listed, missed_twice): (Vec<String>, Vec<String>) =
+                gone.into_iter().partition(|id| again.contains(id));
+            if !still_listed.is_empty() {
+                let kept = still_listed.len();
+                crate::log::info(format!("{kept} {} missed by the read were listed by a second: kept", self.kind));
+            }
+            // Kept for the next read to compare with, as if this one had seen them.
+            self.seen.extend(still_listed);
+            gone = missed_twice;
+        }
+        self.remove(gone)
+    }
+
+    /// Tombstone `gone`, keep this read's ids, and checkpoint both.
+    fn remove(self, gone: Vec<String>) -> Result<usize, PluginError> {
         for part in in_parts(&gone, REMOVED_BATCH_BYTES) {
             let external_ids = part.into_iter().cloned().collect();
             let removed = Removed { class: self.class.into(), kind: self.kind.clone(), external_ids };

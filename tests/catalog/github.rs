@@ -249,4 +249,30 @@ async fn github_repositories_and_stars_are_read_whole_and_deleted_only_after_a_c
     assert_eq!(named(&s.records(&starred).await, "tokio-rs/tokio")["deleted"], false);
     assert_eq!(counts(&s.sync(&starred).await), (0, 0, 1));
     assert_eq!(named(&s.records(&starred).await, "tokio-rs/tokio")["deleted"], true);
+
+    // Unstarred while the read is between its pages: the star that led page 2
+    // moves onto page 1, already read, so the read misses it though it is
+    // still starred. The list is read again, and only what both reads miss
+    // is deleted: nothing now; the unstarred one on the next run.
+    let (unstarred, shifted) = s.fake.update(|data| {
+        let name = |star: &inlet::demo::fake_github::Star| star.repo["full_name"].as_str().unwrap().to_string();
+        let (unstarred, shifted) = (name(&data.starred[0]), name(&data.starred[100]));
+        data.unstar_before_page(2, &unstarred);
+        (unstarred, shifted)
+    });
+    s.fake.take_requests();
+    let run = s.sync(&starred).await;
+    assert_eq!(counts(&run), (0, 0, 0), "{run}");
+    let pages: Vec<Option<String>> =
+        s.fake.take_requests().iter().map(|r| r.param("page").map(str::to_string)).collect();
+    assert_eq!(pages, [None, Some("2".into()), None, Some("2".into())], "read twice");
+    let records = s.records(&starred).await;
+    assert_eq!(named(&records, &shifted)["deleted"], false, "{shifted} is still starred");
+    assert_eq!(named(&records, &unstarred)["deleted"], false, "seen on page 1 before it went");
+    assert_eq!(counts(&s.sync(&starred).await), (0, 0, 1));
+    assert_eq!(named(&s.records(&starred).await, &unstarred)["deleted"], true);
+    // Nothing missing: one read.
+    s.fake.take_requests();
+    assert_eq!(counts(&s.sync(&starred).await), (0, 0, 0));
+    assert_eq!(s.fake.take_requests().len(), 2);
 }

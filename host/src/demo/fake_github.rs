@@ -108,6 +108,8 @@ pub struct GithubData {
     rate: RateWindow,
     /// The next request for this page of this path is answered 500.
     failing: Option<(String, usize)>,
+    /// Before this page of `/user/starred` is answered, this star is removed.
+    unstarring: Option<(usize, String)>,
     next_event_id: u64,
 }
 
@@ -207,6 +209,7 @@ impl GithubData {
             poll_interval_secs: 60,
             rate: RateWindow::fresh(now_ms / 1000),
             failing: None,
+            unstarring: None,
             next_event_id: first_event_id + 151,
         }
     }
@@ -268,6 +271,14 @@ impl GithubData {
         self.failing = Some((path.to_string(), page));
     }
 
+    /// The user unstars `full_name` just before the next request for page
+    /// `page` of `/user/starred` is answered, as if between a reader's pages:
+    /// the stars after it move up a place, and the first of that page moves
+    /// onto the page before, which the reader has already read.
+    pub fn unstar_before_page(&mut self, page: usize, full_name: &str) {
+        self.unstarring = Some((page, full_name.to_string()));
+    }
+
     /// The hour's requests are spent: every answer is a 403 with
     /// `x-ratelimit-remaining: 0` until `reset_at` (Unix seconds).
     pub fn exhaust_rate_limit(&mut self, reset_at: i64) {
@@ -290,6 +301,10 @@ impl GithubData {
         if failing {
             self.failing = None;
             return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error", DOCS);
+        }
+        if request.path == "/user/starred" && self.unstarring.as_ref().is_some_and(|(at, _)| page == *at) {
+            let (_, full_name) = self.unstarring.take().expect("checked above");
+            self.unstar(&full_name);
         }
         if request.method != Method::GET {
             return Answer::not_found();

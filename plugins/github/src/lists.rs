@@ -2,7 +2,8 @@
 //! whole (`GET /user/repos`, `GET /user/starred`), paged by the `Link`
 //! header. Every run reads them completely; what the previous complete read
 //! listed and this one does not (a deleted repository, an unstarred one) is
-//! tombstoned, and only after the last page.
+//! tombstoned, only after the last page, and only if a second read misses it
+//! too (a removal between pages shifts the pages after it).
 
 use crate::{PER_PAGE, get, get_as, send, string, trim_repository};
 use inlet_plugin_sdk::prelude::*;
@@ -82,7 +83,8 @@ pub fn fetch_starred() -> Result<FetchSummary, PluginError> {
 }
 
 /// Read every page from `first` on, emitting each as a `kind` batch, then
-/// tombstone what the previous complete read had and this one did not.
+/// tombstone what the previous complete read had and this one did not. The
+/// pages are numbered, so what this read misses is checked by a second.
 fn read_all(
     first: http::Request,
     kind: &str,
@@ -90,11 +92,8 @@ fn read_all(
     external_id: fn(&Value) -> Result<String, PluginError>,
 ) -> Result<FetchSummary, PluginError> {
     let mut summary = FetchSummary::default();
-    let mut next = Some(first);
-    while let Some(request) = next.take() {
-        let response = send(request.clone())?;
-        let page: Vec<Value> = serde_json::from_slice(&response.body)?;
-        for item in &page {
+    each_page(first.clone(), |page| {
+        for item in page {
             seen.saw(external_id(item)?);
         }
         summary.items_seen += page.len() as u64;
@@ -103,11 +102,35 @@ fn read_all(
             checkpoint()?;
         }
         log::progress(summary.items_seen, None);
-        next = paginate::next_link(&response).map(|url| request.with_url(url));
-    }
-    let removed = seen.complete()?;
+        Ok(())
+    })?;
+    let removed = seen.complete_rechecked(|| {
+        let mut ids = Vec::new();
+        each_page(first, |page| {
+            for item in page {
+                ids.push(external_id(item)?);
+            }
+            Ok(())
+        })?;
+        Ok(ids)
+    })?;
     log::info(format!("{} {kind} listed, {removed} gone since the last complete read", summary.items_seen));
     Ok(summary)
+}
+
+/// Each page from `first` on, following the `Link` header.
+fn each_page(
+    first: http::Request,
+    mut on_page: impl FnMut(&[Value]) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
+    let mut next = Some(first);
+    while let Some(request) = next.take() {
+        let response = send(request.clone())?;
+        let page: Vec<Value> = serde_json::from_slice(&response.body)?;
+        on_page(&page)?;
+        next = paginate::next_link(&response).map(|url| request.with_url(url));
+    }
+    Ok(())
 }
 
 pub fn process_repositories(payload: &Value) -> Result<Records, PluginError> {

@@ -1,7 +1,8 @@
 //! `playlists`: one `playlist` object per playlist the account owns or
 //! follows, from `GET /v1/me/playlists` (`offset`/`limit` pages). Each keeps
 //! its `snapshot_id`, the version of its contents: a playlist whose tracks
-//! changed is an update. A playlist missing from a complete read was deleted
+//! changed is an update. A playlist missing from a complete read, and from a
+//! second read (the pages shift when one is removed meanwhile), was deleted
 //! or unfollowed and is tombstoned.
 
 use crate::{PAGE_SIZE, each_page, get, items, string};
@@ -16,10 +17,10 @@ pub fn fetch() -> Result<FetchSummary, PluginError> {
     let mut seen = Snapshot::objects("playlists", "playlist");
     let mut summary = FetchSummary::default();
     each_page(
-        first,
+        first.clone(),
         |_| None,
         |page| {
-            seen.saw_all(items(page).filter_map(|playlist| playlist["id"].as_str().map(str::to_string)));
+            seen.saw_all(items(page).filter_map(playlist_id));
             summary.items_seen += items(page).count() as u64;
             emit_json(BATCH, page)?;
             checkpoint()?;
@@ -27,9 +28,24 @@ pub fn fetch() -> Result<FetchSummary, PluginError> {
             Ok(())
         },
     )?;
-    let removed = seen.complete()?;
+    let removed = seen.complete_rechecked(|| {
+        let mut ids = Vec::new();
+        each_page(
+            first,
+            |_| None,
+            |page| {
+                ids.extend(items(page).filter_map(playlist_id));
+                Ok(())
+            },
+        )?;
+        Ok(ids)
+    })?;
     log::info(format!("{} playlists, {removed} gone since the last run", summary.items_seen));
     Ok(summary)
+}
+
+fn playlist_id(playlist: &Value) -> Option<String> {
+    playlist["id"].as_str().map(str::to_string)
 }
 
 pub fn process(page: &Value) -> Result<Records, PluginError> {
