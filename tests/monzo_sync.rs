@@ -236,7 +236,9 @@ async fn syncs_all_four_instance_types_then_only_new_transactions() {
 
 /// Monzo settles a card payment a day or more after it was made, and may
 /// change its amount then: a transaction read while pending is read again
-/// until it has settled, and then the runs go on from the cursor.
+/// until it has settled, and then the runs go on from the cursor. One whose
+/// authorisation is released without being collected leaves Monzo's list,
+/// and is deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_transaction_is_read_again_until_it_settles() {
     let s = setup(None).await;
@@ -249,11 +251,15 @@ async fn a_pending_transaction_is_read_again_until_it_settles() {
         let main = requests.iter().find(|r| r.param("account_id") == Some("acc_main")).expect("acc_main was read");
         main.param("since").unwrap().to_string()
     };
-    // 200 and 201 (4 days old) are pending; so is 100, made 16 days ago, too
-    // long ago to wait for; 199 was declined, and never settles.
+    // A pass from a pending one starts a second before it (whether Monzo's
+    // `since` takes its own time in or not).
+    let ms = |at: &str| chrono::DateTime::parse_from_rfc3339(at).unwrap().timestamp_millis();
+    let synced_from_before = |index: usize| ms(&created_of(index)) - ms(&synced_from());
+    // 200, 201 and 202 (4 days old) are pending; so is 100, made 16 days
+    // ago, too long ago to wait for; 199 was declined, and never settles.
     s.fake.update(|data| {
         let transactions = data.transactions.get_mut("acc_main").unwrap();
-        for pending in [100, 200, 201] {
+        for pending in [100, 200, 201, 202] {
             transactions[pending]["settled"] = json!("");
         }
         transactions[199]["settled"] = json!("");
@@ -265,9 +271,13 @@ async fn a_pending_transaction_is_read_again_until_it_settles() {
     let id = s.id("transactions").to_string();
     s.inlet.synced_both(&["sync", &id, "--backfill", "--since", &yesterday, "--json"]).await;
 
-    // One settles with a tip added; the other is still pending; one is new.
+    // One settles with a tip added; one is still pending; one is released,
+    // gone from the list; one is new.
     s.fake.update(|data| {
-        let tip = &mut data.transactions.get_mut("acc_main").unwrap()[200];
+        let transactions = data.transactions.get_mut("acc_main").unwrap();
+        let released = transactions.remove(202);
+        assert_eq!(released["id"], "tx_acc_main_00202");
+        let tip = &mut transactions[200];
         tip["settled"] = settled_now();
         tip["amount"] = json!(-999);
     });
@@ -275,11 +285,15 @@ async fn a_pending_transaction_is_read_again_until_it_settles() {
     s.fake.add_transactions("acc_main", vec![transaction("acc_main", 230, now - HOUR_MS)]);
     s.fake.take_requests();
     let again = records(&s.sync("transactions").await);
-    assert_eq!(synced_from(), created_of(200));
-    // The tip's event is updated; the new one is an event and a merchant block.
-    assert_eq!((again["created"].as_i64(), again["updated"].as_i64()), (Some(2), Some(1)), "{again}");
+    assert_eq!(synced_from_before(200), 1_000);
+    // The tip's event is updated; the new one is an event and a merchant
+    // block; the released one's event and merchant block are deleted.
+    let counts = ["created", "updated", "deleted"].map(|n| again[n].as_i64());
+    assert_eq!(counts, [Some(2), Some(1), Some(2)], "{again}");
     let store = s.inlet.store().await;
     let events = store.events(s.id("transactions")).await.unwrap();
+    assert!(!events.iter().any(|e| e.external_id == "tx_acc_main_00202"), "the released one is deleted");
+    assert!(events.iter().any(|e| e.external_id == "tx_acc_main_00100"), "not waited for, not deleted");
     let tipped = events.iter().find(|e| e.external_id == "tx_acc_main_00200").unwrap();
     assert_eq!(tipped.value, Some(-999.0));
     assert_ne!(tipped.data["settled"], "");
@@ -287,7 +301,7 @@ async fn a_pending_transaction_is_read_again_until_it_settles() {
     // The last pending one settles: read again once more, then no more.
     s.fake.update(|data| data.transactions.get_mut("acc_main").unwrap()[201]["settled"] = settled_now());
     assert_eq!(records(&s.sync("transactions").await)["updated"], 1);
-    assert_eq!(synced_from(), created_of(201));
+    assert_eq!(synced_from_before(201), 1_000);
     let quiet = s.inlet.synced(&["sync", &id, "--json"]).await;
     assert_eq!(quiet["items_seen"], 0, "nothing pending, nothing new: {quiet}");
     assert_eq!(synced_from(), "tx_acc_main_00230");

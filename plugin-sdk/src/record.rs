@@ -95,4 +95,9 @@ impl Tombstone {
     pub fn event(kind: impl Into<String>, external_id: impl Into<String>) -> Tombstone {
         Tombstone { class: RecordClass::Event, kind: kind.into(), external_id: external_id.into() }
     }
+
+    /// The upstream deleted this block, or the event it belongs to.
+    pub fn block(kind: impl Into<String>, external_id: impl Into<String>) -> Tombstone {
+        Tombstone { class: RecordClass::Block, kind: kind.into(), external_id: external_id.into() }
+    }
 }
