@@ -40,14 +40,15 @@ pub struct SchedulerConfig {
 /// Wakes this process's scheduler.
 pub struct SchedulerWake {
     notify: Notify,
-    /// The longest the scheduler sleeps between passes (milliseconds).
-    sleeps_at_most: AtomicI64,
+    /// When the scheduler's next pass is planned (epoch ms, the store's
+    /// clock); `i64::MAX` while a pass is under way or none is planned.
+    next_pass_at: AtomicI64,
 }
 
 impl Default for SchedulerWake {
     fn default() -> Self {
-        // Until a scheduler runs, any due time is worth a wake-up: it costs nothing.
-        SchedulerWake { notify: Notify::new(), sleeps_at_most: AtomicI64::new(i64::MAX / 2) }
+        // Until a scheduler plans a pass, any due time is worth a wake-up: it costs nothing.
+        SchedulerWake { notify: Notify::new(), next_pass_at: AtomicI64::new(i64::MAX) }
     }
 }
 
@@ -58,15 +59,24 @@ impl SchedulerWake {
     }
 
     /// A run's end set its integration's next due time to `due_at`. The
-    /// scheduler, asleep for at most a third of its lease, would otherwise
-    /// queue one due sooner than its next pass late (a fetch that ran
-    /// nearly as long as its interval). A pass under way as this is called
-    /// is followed by another, which sees it.
-    pub fn due_set(&self, due_at: i64, now: i64) {
-        let queued_by = QUEUE_AHEAD.as_millis() as i64 + self.sleeps_at_most.load(Ordering::Relaxed);
-        if due_at - now < queued_by {
+    /// scheduler, asleep until its next planned pass, would queue it late
+    /// if that pass comes after the time it must be queued by (a fetch that
+    /// ran nearly as long as its interval). A pass under way as this is
+    /// called may have read the due times before it: it is followed by
+    /// another, which sees it.
+    pub fn due_set(&self, due_at: i64) {
+        let queue_by = due_at - QUEUE_AHEAD.as_millis() as i64;
+        if queue_by < self.next_pass_at.load(Ordering::SeqCst) {
             self.notify.notify_waiters();
         }
+    }
+
+    fn pass_started(&self) {
+        self.next_pass_at.store(i64::MAX, Ordering::SeqCst);
+    }
+
+    fn pass_planned(&self, at: i64) {
+        self.next_pass_at.store(at, Ordering::SeqCst);
     }
 }
 
@@ -148,12 +158,12 @@ impl Scheduler {
     /// Run until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let renew_every = self.config.lease / 3;
-        self.wake.sleeps_at_most.store(renew_every.as_millis() as i64, Ordering::Relaxed);
         let mut host_tasks_exist = false;
         while !*shutdown.borrow() {
             let notified = self.wake.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            self.wake.pass_started();
 
             let wait = match self.tick().await {
                 Ok((leader, next_due)) => {
@@ -177,12 +187,14 @@ impl Scheduler {
                     Duration::from_secs(1)
                 }
             };
+            self.wake.pass_planned(self.store.now() + wait.as_millis() as i64);
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
         }
+        self.wake.pass_started();
         *self.renewed_at.lock().expect("never poisoned") = None;
         let _ = self.store.release_lease(LEASE_NAME, &self.config.owner).await;
     }
@@ -196,6 +208,7 @@ mod tests {
     use crate::secrets::SecretKey;
     use crate::store::groups::Credentials;
     use crate::store::integrations::{NewIntegration, NextDue};
+    use futures_util::FutureExt;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_due_time_set_sooner_than_the_next_pass_wakes_the_scheduler() {
@@ -225,17 +238,27 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         // A far due time wakes nobody: the next pass comes before it.
-        let far = wake.notify.notified();
-        tokio::pin!(far);
-        far.as_mut().enable();
-        wake.due_set(store.now() + 30_000, store.now());
-        assert!(tokio::time::timeout(Duration::from_millis(50), far).await.is_err(), "woken for a far due time");
+        let woken_by = |due_in_ms: i64| {
+            let notified = wake.notify.notified();
+            let mut notified = Box::pin(notified);
+            notified.as_mut().enable();
+            wake.due_set(store.now() + due_in_ms);
+            notified.now_or_never().is_some()
+        };
+        assert!(!woken_by(30_000), "woken for a far due time");
+        // Nor one that a pass already planned queues in time: another
+        // integration due in 3 s has the next pass come in 2 s.
+        let sooner = NewIntegration { name: "b", first_due_at: Some(store.now() + 3_000), ..integration };
+        store.insert_integration(&sooner).await.unwrap();
+        wake.now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!woken_by(5_000), "woken for a due time the planned pass queues");
 
         // A run's end sets one in 1.5 s: queued a second ahead of it, not at
-        // the pass 20 s on.
+        // the pass planned for the other.
         let due_at = store.now() + 1_500;
         store.save_sync_settings(id, Some(&hourly), None, NextDue::At(Some(due_at))).await.unwrap();
-        wake.due_set(due_at, store.now());
+        wake.due_set(due_at);
         let queued_within = Instant::now() + Duration::from_secs(5);
         while store.integration_jobs(id).await.unwrap().is_empty() {
             assert!(Instant::now() < queued_within, "the run due in 1.5 s was not queued within 5 s");
