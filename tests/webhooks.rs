@@ -25,26 +25,31 @@ async fn setup(config: &str) -> Setup {
     let inlet = Inlet::with_plugins(&[bundled_plugin("apple-health")]).env("INLET_ADMIN_TOKEN", TOKEN).config(config);
     let (serve, base) = inlet.spawn_listening(&["serve", "--listen", "127.0.0.1:0"]).await;
     let client = reqwest::Client::new();
-    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send();
-    let missing = post("/api/groups", json!({"plugin": "apple-health", "name": "phone"})).await.unwrap();
+    let missing = admin_post(&client, &base, "/api/groups", json!({"plugin": "apple-health", "name": "phone"})).await;
     assert_eq!(missing.status(), 422, "a header-verified plugin needs the secret");
-    let group: Value =
-        post("/api/groups", json!({"plugin": "apple-health", "name": "phone", "webhook_secret": SECRET}))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let (group, [workouts, metrics]) = add_group(&client, &base, "phone", SECRET).await;
+    Setup { _serve: serve, base, client, group, workouts, metrics, inlet }
+}
+
+async fn admin_post(client: &reqwest::Client, base: &str, path: &str, body: Value) -> reqwest::Response {
+    client.post(format!("{base}{path}")).bearer_auth(TOKEN).json(&body).send().await.unwrap()
+}
+
+/// An Apple Health group that takes deliveries with `secret`: its id, and
+/// its workouts and metrics integrations'.
+async fn add_group(client: &reqwest::Client, base: &str, name: &str, secret: &str) -> (i64, [i64; 2]) {
+    let body = json!({"plugin": "apple-health", "name": name, "webhook_secret": secret});
+    let group: Value = admin_post(client, base, "/api/groups", body).await.json().await.unwrap();
     assert_eq!(group["webhook_path"], format!("/webhooks/apple-health/{}", group["id"]));
     let group = group["id"].as_i64().unwrap();
-    let mut ids = Vec::new();
-    for instance_type in ["workouts", "metrics"] {
+    let mut ids = [0; 2];
+    for (id, instance_type) in ids.iter_mut().zip(["workouts", "metrics"]) {
         let body = json!({"plugin": "apple-health", "instance_type": instance_type, "group_id": group});
-        let created: Value = post("/api/integrations", body).await.unwrap().json().await.unwrap();
+        let created: Value = admin_post(client, base, "/api/integrations", body).await.json().await.unwrap();
         assert_eq!(created["sync_settings"]["schedule_summary"], "manual only", "{created}");
-        ids.push(created["id"].as_i64().unwrap());
+        *id = created["id"].as_i64().unwrap();
     }
-    Setup { _serve: serve, base, client, group, workouts: ids[0], metrics: ids[1], inlet }
+    (group, ids)
 }
 
 impl Setup {
@@ -304,40 +309,65 @@ async fn raw_request(base: &str, request: &[u8], within: std::time::Duration) ->
 
 /// A sender cannot make the host wait for, or buffer, a body it has not
 /// earned: the shared secret is checked on the headers alone, deliveries in
-/// flight are bounded, and a connection that never finishes its headers is
-/// closed.
+/// flight are bounded, in all and per group (so that one sender's flood
+/// leaves room for the others), and a connection that never finishes its
+/// headers is closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn ingress_checks_the_secret_before_the_body_and_bounds_what_it_holds() {
-    let setup = setup("[limits]\nwebhook_concurrency = 1\n").await;
-    let path = format!("/webhooks/apple-health/{}", setup.group);
-    let head = |secret: &str| {
+    // Two slots: each group may hold one.
+    let setup = setup("[limits]\nwebhook_concurrency = 2\n").await;
+    let head = |group: i64, secret: &str| {
         format!(
-            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-inlet-secret: {secret}\r\n\
-             content-length: 1000000\r\n\r\n"
+            "POST /webhooks/apple-health/{group} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             x-inlet-secret: {secret}\r\ncontent-length: 1000000\r\n\r\n"
         )
     };
     let quick = std::time::Duration::from_secs(5);
     // A wrong secret is refused with the body still unsent.
-    let refused = raw_request(&setup.base, head("wrong").as_bytes(), quick).await;
+    let refused = raw_request(&setup.base, head(setup.group, "wrong").as_bytes(), quick).await;
     assert!(refused.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 401")), "{refused:?}");
 
-    // The right secret and a body that does not come: it holds the one slot
-    // (on its own task), and another delivery meanwhile is told to come back.
-    let base = setup.base.clone();
-    let holding = head(SECRET);
-    let held =
-        tokio::spawn(async move { raw_request(&base, holding.as_bytes(), std::time::Duration::from_secs(60)).await });
+    // The right secret and a body that does not come: it holds a slot (on
+    // its own task), and holds it until its body times out.
+    let hold = |group: i64, secret: &str| {
+        let (base, holding) = (setup.base.clone(), head(group, secret));
+        tokio::spawn(async move { raw_request(&base, holding.as_bytes(), std::time::Duration::from_secs(60)).await })
+    };
+    let held = hold(setup.group, SECRET);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // The same group's next delivery is told to come back...
     let (status, busy) = setup.deliver(Some(SECRET), &fixture()).await;
     assert_eq!((status, &busy["error"]["code"]), (503, &json!("try-later")), "{busy}");
+    assert!(busy["error"]["message"].as_str().unwrap().contains("this group's"), "{busy}");
+    // ...another group's is taken.
+    const OTHER: &str = "another-phone-s3cret";
+    let (other, _) = add_group(&setup.client, &setup.base, "another phone", OTHER).await;
+    let delivered = setup
+        .client
+        .post(format!("{}/webhooks/apple-health/{other}", setup.base))
+        .header("content-type", "application/json")
+        .header("x-inlet-secret", OTHER)
+        .body(fixture())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 202, "{:?}", delivered.text().await);
+    let stored = setup.stored_batches().await;
+    assert!(stored > 0);
+    // Both slots held: any delivery is told to come back.
+    let other_held = hold(other, OTHER);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let full = raw_request(&setup.base, head(other + 1, "any").as_bytes(), quick).await;
+    assert!(full.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 503")), "{full:?}");
     held.abort();
+    other_held.abort();
 
     // Headers that never end: the connection is closed after the header timeout.
     let started = std::time::Instant::now();
     let answer = raw_request(&setup.base, b"POST / HTTP/1.1\r\nhost: x\r\n", std::time::Duration::from_secs(30)).await;
     assert!(answer.is_some(), "the server closed or answered the connection");
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
-    assert_eq!(setup.stored_batches().await, 0);
+    assert_eq!(setup.stored_batches().await, stored, "only the other group's delivery was stored");
 }
 
 /// Someone guessing secrets cannot flood the operator's log: refusals are

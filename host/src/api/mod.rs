@@ -45,7 +45,7 @@ pub struct ApiState {
     /// Turns true when the server is shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Webhook deliveries being received at once, at most.
-    pub webhook_slots: Arc<tokio::sync::Semaphore>,
+    pub webhook_slots: Arc<webhooks::WebhookSlots>,
     /// Refused deliveries, for logging them sparingly.
     pub refusals: Arc<webhooks::Refusals>,
 }
@@ -57,7 +57,7 @@ impl ApiState {
         tokens: AdminTokens,
         stopping: tokio::sync::watch::Receiver<bool>,
     ) -> ApiState {
-        let webhook_slots = Arc::new(tokio::sync::Semaphore::new(host.settings.webhook_concurrency));
+        let webhook_slots = Arc::new(webhooks::WebhookSlots::new(host.settings.webhook_concurrency));
         ApiState { host, public_url, tokens, stopping, webhook_slots, refusals: Arc::default() }
     }
 

@@ -30,9 +30,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,11 +64,7 @@ pub async fn receive(
     body: Body,
 ) -> ApiResult<Response> {
     let host = &api.host;
-    // Deliveries in flight are bounded: each may buffer a body of up to the
-    // size limit, and a flood must not take the host's memory.
-    let Ok(_slot) = api.webhook_slots.clone().try_acquire_owned() else {
-        return Err(try_later(&plugin_id, "too many deliveries are being received at once", Some(1)));
-    };
+    let _slot = api.webhook_slots.take(&group).map_err(|busy| try_later(&plugin_id, busy.reason(), Some(1)))?;
     let refused = |reason: &str| api.refusals.refused(source.ip(), &plugin_id, reason);
     let plugin = host
         .runner
@@ -235,6 +232,68 @@ fn answer_response(answer: WebhookAnswer) -> Result<Response, String> {
     let content_type = HeaderValue::from_str(&answer.content_type)
         .map_err(|_| format!("{:?} is not a valid content type", answer.content_type))?;
     Ok((status, [(axum::http::header::CONTENT_TYPE, content_type)], answer.body).into_response())
+}
+
+/// Deliveries in flight are bounded: each may buffer a body of up to the
+/// size limit, and a flood must not take the host's memory. Each group
+/// (as its path names it) may hold at most a quarter of the slots, at least
+/// one, so that one sender's flood leaves room for the others.
+pub struct WebhookSlots {
+    total: Arc<Semaphore>,
+    per_group: usize,
+    /// Slots held by each group that holds any.
+    held: Mutex<HashMap<String, usize>>,
+}
+
+/// Why a delivery found no slot.
+pub enum SlotsBusy {
+    All,
+    Group,
+}
+
+impl SlotsBusy {
+    fn reason(&self) -> &'static str {
+        match self {
+            SlotsBusy::All => "too many deliveries are being received at once",
+            SlotsBusy::Group => "too many of this group's deliveries are being received at once",
+        }
+    }
+}
+
+/// A delivery's slot, given back when dropped.
+pub struct WebhookSlot<'a> {
+    _total: OwnedSemaphorePermit,
+    slots: &'a WebhookSlots,
+    group: String,
+}
+
+impl WebhookSlots {
+    pub fn new(total: usize) -> WebhookSlots {
+        WebhookSlots { total: Arc::new(Semaphore::new(total)), per_group: (total / 4).max(1), held: Mutex::default() }
+    }
+
+    fn take(&self, group: &str) -> Result<WebhookSlot<'_>, SlotsBusy> {
+        let total = Arc::clone(&self.total).try_acquire_owned().map_err(|_| SlotsBusy::All)?;
+        let mut held = self.held.lock().expect("never poisoned");
+        let by_group = held.entry(group.to_string()).or_default();
+        if *by_group >= self.per_group {
+            return Err(SlotsBusy::Group);
+        }
+        *by_group += 1;
+        Ok(WebhookSlot { _total: total, slots: self, group: group.to_string() })
+    }
+}
+
+impl Drop for WebhookSlot<'_> {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().expect("never poisoned");
+        if let Some(by_group) = held.get_mut(&self.group) {
+            *by_group -= 1;
+            if *by_group == 0 {
+                held.remove(&self.group);
+            }
+        }
+    }
 }
 
 /// How long a delivery's body may take to arrive once its headers have.

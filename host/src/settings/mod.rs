@@ -117,7 +117,8 @@ struct LimitsFile {
     response_bytes: Option<u64>,
     /// Largest webhook delivery body accepted, in MiB (default 16).
     webhook_mb: Option<u64>,
-    /// Webhook deliveries received at once (default 16); more get 503.
+    /// Webhook deliveries received at once (default 16), a quarter of them
+    /// (at least one) per group; more get 503.
     webhook_concurrency: Option<usize>,
 }
 
