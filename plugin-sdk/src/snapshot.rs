@@ -7,6 +7,12 @@
 //! deletes what it did not get to, and the previous read's ids stay the
 //! reference for the next attempt.
 //!
+//! A listing paged by position (`page=`, `offset=`) can miss an item that is
+//! still there: one removed while the read is between pages moves the items
+//! after it up a place, and one of them onto a page already read. Mark such
+//! a snapshot [`Snapshot::paged_by_position`]: an item is then removed only
+//! when two complete reads in a row miss it, a run later than otherwise.
+//!
 //! ```no_run
 //! use inlet_plugin_sdk::prelude::*;
 //! use inlet_plugin_sdk::snapshot::Snapshot;
@@ -53,6 +59,7 @@ pub struct Snapshot {
     class: &'static str,
     kind: String,
     seen: BTreeSet<String>,
+    paged_by_position: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,13 +73,23 @@ impl Snapshot {
     /// Objects of `kind`; `name` tells this snapshot apart in the
     /// integration's state (one per listing: "rows", "starred").
     pub fn objects(name: impl Into<String>, kind: impl Into<String>) -> Snapshot {
-        Snapshot { name: name.into(), class: "object", kind: kind.into(), seen: BTreeSet::new() }
+        Snapshot::of("object", name.into(), kind.into())
     }
 
     /// Events of `kind` (a listing of everything that happened, such as
     /// the plays a service still keeps).
     pub fn events(name: impl Into<String>, kind: impl Into<String>) -> Snapshot {
-        Snapshot { name: name.into(), class: "event", kind: kind.into(), seen: BTreeSet::new() }
+        Snapshot::of("event", name.into(), kind.into())
+    }
+
+    fn of(class: &'static str, name: String, kind: String) -> Snapshot {
+        Snapshot { name, class, kind, seen: BTreeSet::new(), paged_by_position: false }
+    }
+
+    /// The listing is paged by position: what a complete read misses is
+    /// removed only if the next complete read misses it too.
+    pub fn paged_by_position(self) -> Snapshot {
+        Snapshot { paged_by_position: true, ..self }
     }
 
     pub fn saw(&mut self, external_id: impl Into<String>) {
@@ -84,89 +101,73 @@ impl Snapshot {
     }
 
     /// The read saw everything there is: emit batches of tombstones for the
-    /// ids the previous complete read saw and this one did not, keep this
-    /// read's ids for the next, and checkpoint both together. Returns how
-    /// many were removed. The first complete read removes nothing.
-    ///
-    /// For a listing paged by position (`page=`, `offset=`), use
-    /// [`Snapshot::complete_rechecked`].
-    pub fn complete(self) -> Result<usize, PluginError> {
-        let previous = self.stored()?;
-        let gone: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
-        self.remove(gone)
-    }
-
-    /// [`Snapshot::complete`] for a listing paged by position. An item
-    /// removed upstream while the read is between pages moves the items
-    /// after it up a place, and one of them onto a page already read: the
-    /// read misses it although it is still listed. So when this read misses
-    /// anything, `read_ids_again` reads the listing's ids once more (without
-    /// emitting), and only what both reads missed is removed. A listing with
-    /// nothing missing is read once.
-    pub fn complete_rechecked(
-        mut self,
-        read_ids_again: impl FnOnce() -> Result<Vec<String>, PluginError>,
-    ) -> Result<usize, PluginError> {
-        let previous = self.stored()?;
-        let mut gone: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
-        if !gone.is_empty() {
-            let again: BTreeSet<String> = read_ids_again()?.into_iter().collect();
-            let (still_listed, missed_twice): (Vec<String>, Vec<String>) =
-                gone.into_iter().partition(|id| again.contains(id));
-            if !still_listed.is_empty() {
-                let kept = still_listed.len();
-                crate::log::info(format!("{kept} {} missed by the read were listed by a second: kept", self.kind));
+    /// ids the previous complete read saw and this one did not (paged by
+    /// position: that the last two complete reads missed), keep this read's
+    /// ids for the next, and checkpoint both together. Returns how many were
+    /// removed. The first complete read removes nothing.
+    pub fn complete(mut self) -> Result<usize, PluginError> {
+        let previous = self.stored(&self.reference_key())?;
+        let missing: Vec<String> = previous.into_iter().filter(|id| !self.seen.contains(id)).collect();
+        let gone = if self.paged_by_position {
+            let missed_before = self.stored(&self.missed_key())?;
+            let (gone, missed_once): (Vec<String>, Vec<String>) =
+                missing.into_iter().partition(|id| missed_before.contains(id));
+            if !missed_once.is_empty() {
+                let count = missed_once.len();
+                crate::log::info(format!("{count} {} not listed: removed if the next read misses them too", self.kind));
             }
-            // Kept for the next read to compare with, as if this one had seen them.
-            self.seen.extend(still_listed);
-            gone = missed_twice;
-        }
-        self.remove(gone)
-    }
-
-    /// Tombstone `gone`, keep this read's ids, and checkpoint both.
-    fn remove(self, gone: Vec<String>) -> Result<usize, PluginError> {
+            self.store(&self.missed_key(), &missed_once)?;
+            // Compared again by the next read, as if this one had listed them.
+            self.seen.extend(missed_once);
+            gone
+        } else {
+            missing
+        };
         for part in in_parts(&gone, REMOVED_BATCH_BYTES) {
             let external_ids = part.into_iter().cloned().collect();
             let removed = Removed { class: self.class.into(), kind: self.kind.clone(), external_ids };
             emit_json(REMOVED_BATCH, &removed)?;
         }
-        self.store()?;
+        self.store(&self.reference_key(), &self.seen)?;
         crate::output::checkpoint()?;
         Ok(gone.len())
     }
 
-    fn parts_key(&self) -> String {
-        format!("snapshot.{}.parts", self.name)
+    /// The ids the last complete read listed (and, paged by position, those
+    /// it missed for the first time), kept in parts under this prefix.
+    fn reference_key(&self) -> String {
+        format!("snapshot.{}", self.name)
     }
 
-    fn part_key(&self, index: usize) -> String {
-        format!("snapshot.{}.{index}", self.name)
+    /// Paged by position: the ids the last complete read missed for the first time.
+    fn missed_key(&self) -> String {
+        format!("snapshot-missed.{}", self.name)
     }
 
-    fn stored(&self) -> Result<BTreeSet<String>, PluginError> {
-        let parts: usize = state::get_json(&self.parts_key())?.unwrap_or(0);
+    fn stored(&self, prefix: &str) -> Result<BTreeSet<String>, PluginError> {
+        let parts: usize = state::get_json(&format!("{prefix}.parts"))?.unwrap_or(0);
         let mut ids = BTreeSet::new();
         for index in 0..parts {
-            let part: Vec<String> = state::get_json(&self.part_key(index))?.unwrap_or_default();
+            let part: Vec<String> = state::get_json(&format!("{prefix}.{index}"))?.unwrap_or_default();
             ids.extend(part);
         }
         Ok(ids)
     }
 
-    fn store(&self) -> Result<(), PluginError> {
-        let old_parts: usize = state::get_json(&self.parts_key())?.unwrap_or(0);
-        let mut parts = in_parts(&self.seen, PART_BYTES);
+    fn store<'a>(&self, prefix: &str, ids: impl IntoIterator<Item = &'a String>) -> Result<(), PluginError> {
+        let parts_key = format!("{prefix}.parts");
+        let old_parts: usize = state::get_json(&parts_key)?.unwrap_or(0);
+        let mut parts = in_parts(ids, PART_BYTES);
         if parts.is_empty() {
             parts.push(Vec::new()); // an empty read is kept as one empty part
         }
         for (index, part) in parts.iter().enumerate() {
-            state::set_json(&self.part_key(index), part)?;
+            state::set_json(&format!("{prefix}.{index}"), part)?;
         }
         for index in parts.len()..old_parts {
-            state::delete(&self.part_key(index));
+            state::delete(&format!("{prefix}.{index}"));
         }
-        state::set_json(&self.parts_key(), &parts.len())
+        state::set_json(&parts_key, &parts.len())
     }
 }
 

@@ -1,9 +1,9 @@
 //! The `repositories` and `starred` instance types: lists GitHub serves
 //! whole (`GET /user/repos`, `GET /user/starred`), paged by the `Link`
 //! header. Every run reads them completely; what the previous complete read
-//! listed and this one does not (a deleted repository, an unstarred one) is
-//! tombstoned, only after the last page, and only if a second read misses it
-//! too (a removal between pages shifts the pages after it).
+//! and the one before missed too (a deleted repository, an unstarred one:
+//! pages are numbered, and a removal during a read shifts the pages after
+//! it) is tombstoned, and only after the last page.
 
 use crate::{PER_PAGE, get, get_as, send, string, trim_repository};
 use inlet_plugin_sdk::prelude::*;
@@ -71,7 +71,7 @@ pub fn fetch_repositories(config: &str) -> Result<FetchSummary, PluginError> {
         let names: Vec<&str> = config.affiliation.iter().map(|a| a.as_str()).collect();
         first = first.query("affiliation", names.join(","));
     }
-    read_all(first, "repositories", Snapshot::objects("repositories", "repository"), |repository| {
+    read_all(first, "repositories", Snapshot::objects("repositories", "repository").paged_by_position(), |repository| {
         string(repository, "id")
     })
 }
@@ -79,12 +79,13 @@ pub fn fetch_repositories(config: &str) -> Result<FetchSummary, PluginError> {
 /// Asked in the star media type, each item is `{"starred_at", "repo"}`.
 pub fn fetch_starred() -> Result<FetchSummary, PluginError> {
     let first = get_as("/user/starred", "application/vnd.github.star+json").query("per_page", PER_PAGE);
-    read_all(first, "starred", Snapshot::objects("starred", "starred"), |item| string(starred_repository(item), "id"))
+    read_all(first, "starred", Snapshot::objects("starred", "starred").paged_by_position(), |item| {
+        string(starred_repository(item), "id")
+    })
 }
 
 /// Read every page from `first` on, emitting each as a `kind` batch, then
-/// tombstone what the previous complete read had and this one did not. The
-/// pages are numbered, so what this read misses is checked by a second.
+/// tombstone what the previous complete read had and this one did not.
 fn read_all(
     first: http::Request,
     kind: &str,
@@ -92,8 +93,11 @@ fn read_all(
     external_id: fn(&Value) -> Result<String, PluginError>,
 ) -> Result<FetchSummary, PluginError> {
     let mut summary = FetchSummary::default();
-    each_page(first.clone(), |page| {
-        for item in page {
+    let mut next = Some(first);
+    while let Some(request) = next.take() {
+        let response = send(request.clone())?;
+        let page: Vec<Value> = serde_json::from_slice(&response.body)?;
+        for item in &page {
             seen.saw(external_id(item)?);
         }
         summary.items_seen += page.len() as u64;
@@ -102,35 +106,11 @@ fn read_all(
             checkpoint()?;
         }
         log::progress(summary.items_seen, None);
-        Ok(())
-    })?;
-    let removed = seen.complete_rechecked(|| {
-        let mut ids = Vec::new();
-        each_page(first, |page| {
-            for item in page {
-                ids.push(external_id(item)?);
-            }
-            Ok(())
-        })?;
-        Ok(ids)
-    })?;
-    log::info(format!("{} {kind} listed, {removed} gone since the last complete read", summary.items_seen));
-    Ok(summary)
-}
-
-/// Each page from `first` on, following the `Link` header.
-fn each_page(
-    first: http::Request,
-    mut on_page: impl FnMut(&[Value]) -> Result<(), PluginError>,
-) -> Result<(), PluginError> {
-    let mut next = Some(first);
-    while let Some(request) = next.take() {
-        let response = send(request.clone())?;
-        let page: Vec<Value> = serde_json::from_slice(&response.body)?;
-        on_page(&page)?;
         next = paginate::next_link(&response).map(|url| request.with_url(url));
     }
-    Ok(())
+    let removed = seen.complete()?;
+    log::info(format!("{} {kind} listed, {removed} gone since the last complete read", summary.items_seen));
+    Ok(summary)
 }
 
 pub fn process_repositories(payload: &Value) -> Result<Records, PluginError> {

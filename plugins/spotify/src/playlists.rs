@@ -1,9 +1,9 @@
 //! `playlists`: one `playlist` object per playlist the account owns or
 //! follows, from `GET /v1/me/playlists` (`offset`/`limit` pages). Each keeps
 //! its `snapshot_id`, the version of its contents: a playlist whose tracks
-//! changed is an update. A playlist missing from a complete read, and from a
-//! second read (the pages shift when one is removed meanwhile), was deleted
-//! or unfollowed and is tombstoned.
+//! changed is an update. A playlist missing from two complete reads in a row
+//! (one removed during a read shifts the pages after it) was deleted or
+//! unfollowed and is tombstoned.
 
 use crate::{PAGE_SIZE, each_page, get, items, string};
 use inlet_plugin_sdk::prelude::*;
@@ -14,13 +14,13 @@ pub const BATCH: &str = "playlists";
 
 pub fn fetch() -> Result<FetchSummary, PluginError> {
     let first = get("/me/playlists").query("offset", "0").query("limit", PAGE_SIZE.to_string());
-    let mut seen = Snapshot::objects("playlists", "playlist");
+    let mut seen = Snapshot::objects("playlists", "playlist").paged_by_position();
     let mut summary = FetchSummary::default();
     each_page(
-        first.clone(),
+        first,
         |_| None,
         |page| {
-            seen.saw_all(items(page).filter_map(playlist_id));
+            seen.saw_all(items(page).filter_map(|playlist| playlist["id"].as_str().map(str::to_string)));
             summary.items_seen += items(page).count() as u64;
             emit_json(BATCH, page)?;
             checkpoint()?;
@@ -28,24 +28,9 @@ pub fn fetch() -> Result<FetchSummary, PluginError> {
             Ok(())
         },
     )?;
-    let removed = seen.complete_rechecked(|| {
-        let mut ids = Vec::new();
-        each_page(
-            first,
-            |_| None,
-            |page| {
-                ids.extend(items(page).filter_map(playlist_id));
-                Ok(())
-            },
-        )?;
-        Ok(ids)
-    })?;
+    let removed = seen.complete()?;
     log::info(format!("{} playlists, {removed} gone since the last run", summary.items_seen));
     Ok(summary)
-}
-
-fn playlist_id(playlist: &Value) -> Option<String> {
-    playlist["id"].as_str().map(str::to_string)
 }
 
 pub fn process(page: &Value) -> Result<Records, PluginError> {

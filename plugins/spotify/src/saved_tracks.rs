@@ -1,8 +1,8 @@
 //! `saved-tracks`: one `saved-track` object per track in Your Library, from
 //! `GET /v1/me/tracks` (newest saved first, `offset`/`limit` pages). Every
-//! run reads the whole library; a track missing from a complete read, and
-//! from a second read (the pages shift when a track is removed meanwhile),
-//! was removed from it and is tombstoned.
+//! run reads the whole library; a track missing from two complete reads in
+//! a row (one removed during a read shifts the pages after it) was removed
+//! from it and is tombstoned.
 
 use crate::{PAGE_SIZE, each_page, get, items, track_data, track_id};
 use inlet_plugin_sdk::prelude::*;
@@ -33,30 +33,19 @@ pub fn fetch(config: &Config) -> Result<FetchSummary, PluginError> {
         let message = crate::error_message(response);
         Some(PluginError::InvalidConfig(format!("config.market: Spotify refused {market:?} ({message})")))
     };
-    let mut seen = Snapshot::objects("saved-tracks", "saved-track");
+    let mut seen = Snapshot::objects("saved-tracks", "saved-track").paged_by_position();
     let mut summary = FetchSummary::default();
-    each_page(first.clone(), refine, |page| {
-        seen.saw_all(items(page).filter_map(saved_track_id));
+    each_page(first, refine, |page| {
+        seen.saw_all(items(page).filter_map(|item| track_id(&item["track"])));
         summary.items_seen += items(page).count() as u64;
         emit_json(BATCH, page)?;
         checkpoint()?;
         log::progress(summary.items_seen, page["total"].as_u64());
         Ok(())
     })?;
-    let removed = seen.complete_rechecked(|| {
-        let mut ids = Vec::new();
-        each_page(first, refine, |page| {
-            ids.extend(items(page).filter_map(saved_track_id));
-            Ok(())
-        })?;
-        Ok(ids)
-    })?;
+    let removed = seen.complete()?;
     log::info(format!("{} saved tracks, {removed} removed since the last run", summary.items_seen));
     Ok(summary)
-}
-
-fn saved_track_id(item: &Value) -> Option<String> {
-    track_id(&item["track"])
 }
 
 pub fn process(page: &Value) -> Result<Records, PluginError> {
