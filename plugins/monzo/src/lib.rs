@@ -1,24 +1,19 @@
 //! Monzo: accounts, balances, pots and transactions from the Monzo API
 //! (<https://docs.monzo.com>). Amounts stay in minor units with their currency.
 
-use inlet_plugin_sdk::Timestamp;
+mod pending;
+
 use inlet_plugin_sdk::prelude::*;
+use pending::PendingPayments;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
 
 const API: &str = "https://api.monzo.com";
 /// Monzo's maximum page size for /transactions.
 const PAGE_SIZE: usize = 100;
 /// Monzo serves only the last 90 days once a login is older than 5 minutes.
 const DEFAULT_BACKFILL_DAYS: u32 = 89;
-/// A card payment settles a day or more after it was made, and may change
-/// then (a tip, the day's exchange rate) or be declined; an authorisation
-/// the merchant never collects is released after about a week, and leaves
-/// the list. A transaction read while pending is read again by each run
-/// until it has settled or left, if it was made at most this long ago.
-const PENDING_READ_AGAIN_DAYS: i64 = 14;
-/// The batch that lists the transactions gone from Monzo's list while pending.
+/// The batch that lists the payments released while pending (see [`pending`]).
 const RELEASED_BATCH: &str = "released-transactions";
 
 struct Monzo;
@@ -166,15 +161,13 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 
 /// Page forward from the cursor (the last transaction id stored for the
 /// account), or from the backfill start on a first run; from the earliest
-/// transaction pending at the last read if there is one, so that it is read
-/// again once settled. Such a pass, read to its end, deletes what was
-/// pending at the last read and is no longer listed: its authorisation was
-/// released. Each page is emitted and checkpointed together with
-/// the cursor that points past it and the earliest pending transaction (of
-/// the last [`PENDING_READ_AGAIN_DAYS`]) read so far, or kept from before:
-/// a pass cut short starts again where neither has been passed. A backfill
-/// resumed after its process was killed continues after the last page it
-/// stored. `done_before` counts earlier accounts' transactions, for progress.
+/// payment still pending if there is one (see [`pending`]), so that it is
+/// read again until it has settled or been released. Each page is emitted
+/// and checkpointed together with the cursor that points past it and the
+/// pending payments as that page left them: a pass cut short starts again
+/// where neither has been passed. A backfill resumed after its process was
+/// killed continues after the last page it stored. `done_before` counts
+/// earlier accounts' transactions, for progress.
 fn fetch_transactions(
     account: &str,
     config: &Config,
@@ -182,38 +175,27 @@ fn fetch_transactions(
     done_before: u64,
 ) -> Result<u64, PluginError> {
     let cursor_key = format!("transactions.cursor.{account}");
-    let pending_key = format!("transactions.earliest_pending.{account}");
-    // Id → created of each transaction pending when last read (in the window).
-    let pending_ids_key = format!("transactions.pending.{account}");
-    let recorded_ids: BTreeMap<String, String> = state::get_json(&pending_ids_key)?.unwrap_or_default();
+    let mut pending = PendingPayments::load(account)?;
     let progress: backfill::Progress<String> = backfill::Progress::new(format!("transactions.{account}"));
     let resumed = progress.resume_from(request)?;
     let served_from = time::now() - i64::from(DEFAULT_BACKFILL_DAYS) * time::DAY_MS;
-    let recorded_pending = state::get(&pending_key);
-    let (since, from_pending) = match (&request.mode, state::get(&cursor_key), &recorded_pending) {
-        (FetchMode::Backfill(from), _, _) => (resumed.unwrap_or_else(|| time::to_rfc3339(*from)), false),
-        // Before the cursor, so this reads everything after it too; a second
-        // early, so that the pending one is read whether Monzo's `since`
-        // takes its own time in or not.
-        (FetchMode::Incremental, Some(_), Some(pending)) => {
-            let from = time::parse_rfc3339(pending).map_or(served_from, |at| (at - 1_000).max(served_from));
-            (time::to_rfc3339(from), true)
+    let (since, pending_from) = match (&request.mode, state::get(&cursor_key), pending.read_from()) {
+        (FetchMode::Backfill(from), _, _) => (resumed.unwrap_or_else(|| time::to_rfc3339(*from)), None),
+        // Before the cursor, so this reads everything after it too.
+        (FetchMode::Incremental, Some(_), Some(from)) => {
+            let from = from.max(served_from);
+            (time::to_rfc3339(from), Some(from))
         }
-        (FetchMode::Incremental, Some(last_id), None) => (last_id, false),
+        (FetchMode::Incremental, Some(last_id), None) => (last_id, None),
         (FetchMode::Incremental, None, _) => match &config.since {
             Some(since) => {
                 time::parse_rfc3339(since)
                     .map_err(|_| PluginError::InvalidConfig(format!("since: {since:?} is not an RFC 3339 time")))?;
-                (since.clone(), false)
+                (since.clone(), None)
             }
-            None => (time::to_rfc3339(served_from), false),
+            None => (time::to_rfc3339(served_from), None),
         },
     };
-    let window_start = time::now() - PENDING_READ_AGAIN_DAYS * time::DAY_MS;
-    let pending_at = |created: &str| time::parse_rfc3339(created).ok().filter(|at| *at >= window_start);
-    // A pass that does not start from the pending one recorded keeps it.
-    let mut earliest_pending: Option<(Timestamp, String)> =
-        recorded_pending.filter(|_| !from_pending).and_then(|created| pending_at(&created).map(|at| (at, created)));
     let first = get("/transactions")
         .query("account_id", account)
         .query("since", &since)
@@ -226,59 +208,28 @@ fn fetch_transactions(
         last["id"].as_str().map(str::to_string)
     };
     let mut seen = 0u64;
-    let (mut listed, mut pending_now) = (BTreeSet::new(), BTreeMap::new());
     for page in paginate::by_cursor(first, "since", next) {
         let page: Value = page?;
         let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
-        let Some(last) = transactions.last() else {
-            // Nothing from the earliest pending one on: it is gone upstream.
-            if seen == 0 && from_pending {
-                state::delete(&pending_key);
-            }
-            break;
-        };
+        let Some(last) = transactions.last() else { break };
         let last_id = string(last, "id")?;
         state::set(&cursor_key, &last_id);
-        for transaction in &transactions {
-            listed.insert(string(transaction, "id")?);
-        }
-        for pending in transactions.iter().filter(|t| is_pending(t)) {
-            let created = string(pending, "created")?;
-            let Some(at) = pending_at(&created) else { continue };
-            pending_now.insert(string(pending, "id")?, created.clone());
-            if earliest_pending.as_ref().is_none_or(|(earliest, _)| at < *earliest) {
-                earliest_pending = Some((at, created));
-            }
-        }
-        match &earliest_pending {
-            Some((_, created)) => state::set(&pending_key, created),
-            None => state::delete(&pending_key),
-        }
+        pending.saw_page(&transactions)?;
+        pending.save()?;
         progress.reached(request, last_id)?;
         seen += transactions.len() as u64;
         emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
         checkpoint()?;
         log::progress(done_before + seen, None);
     }
-    // Read whole from the earliest pending one: what was pending then and
-    // is no longer listed was released. The rest not listed is kept.
-    let checked_from = time::parse_rfc3339(&since).ok().filter(|_| from_pending);
-    let (released, kept): (Vec<_>, Vec<_>) =
-        (recorded_ids.iter()).filter(|(id, created)| !listed.contains(*id) && pending_at(created).is_some()).partition(
-            |(_, created)| checked_from.is_some_and(|from| time::parse_rfc3339(created).is_ok_and(|at| at >= from)),
-        );
-    let still_pending: BTreeMap<String, String> =
-        kept.into_iter().map(|(id, created)| (id.clone(), created.clone())).chain(pending_now).collect();
-    if !released.is_empty() {
-        let ids: Vec<&String> = released.iter().map(|(id, _)| *id).collect();
-        log::info(format!("{} pending transactions of account {account} were released: deleted", ids.len()));
-        emit_json(RELEASED_BATCH, &json!({ "account_id": account, "transactions": ids }))?;
-    }
-    if still_pending != recorded_ids {
-        state::set_json(&pending_ids_key, &still_pending)?;
+    if let Some(from) = pending_from {
+        let released = pending.pass_ended(from);
+        if !released.is_empty() {
+            log::info(format!("{} pending payments of account {account} were released", released.len()));
+            emit_json(RELEASED_BATCH, &json!({ "transactions": released }))?;
+        }
+        pending.save()?;
         checkpoint()?;
-    }
-    if from_pending {
         log::info(format!("{seen} transactions for account {account}, from the earliest pending ({since})"));
     } else {
         log::info(format!("{seen} new transactions for account {account}"));
@@ -303,12 +254,6 @@ fn process_transaction(account: &str, transaction: &Value, records: &mut Records
     event.unit = transaction["currency"].as_str().map(str::to_string);
     records.events.push(event);
     Ok(())
-}
-
-/// Authorised, not yet settled, and not declined (a declined one never settles).
-fn is_pending(transaction: &Value) -> bool {
-    transaction["settled"].as_str().is_some_and(str::is_empty)
-        && transaction["decline_reason"].as_str().is_none_or(str::is_empty)
 }
 
 fn array(value: &Value) -> impl Iterator<Item = &Value> {
