@@ -333,15 +333,19 @@ async fn ingress_checks_the_secret_before_the_body_and_bounds_what_it_holds() {
         let (base, holding) = (setup.base.clone(), head(group, secret));
         tokio::spawn(async move { raw_request(&base, holding.as_bytes(), std::time::Duration::from_secs(60)).await })
     };
+    const OTHER: &str = "another-phone-s3cret";
+    let (other, _) = add_group(&setup.client, &setup.base, "another phone", OTHER).await;
     let held = hold(setup.group, SECRET);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    // The same group's next delivery is told to come back...
+    // The same group's next delivery is told to come back, however its path
+    // spells the group...
     let (status, busy) = setup.deliver(Some(SECRET), &fixture()).await;
     assert_eq!((status, &busy["error"]["code"]), (503, &json!("try-later")), "{busy}");
     assert!(busy["error"]["message"].as_str().unwrap().contains("this group's"), "{busy}");
+    let spelled = head(setup.group, SECRET).replace(&format!("/{} ", setup.group), &format!("/00{} ", setup.group));
+    let busy = raw_request(&setup.base, spelled.as_bytes(), quick).await;
+    assert!(busy.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 503")), "{busy:?}");
     // ...another group's is taken.
-    const OTHER: &str = "another-phone-s3cret";
-    let (other, _) = add_group(&setup.client, &setup.base, "another phone", OTHER).await;
     let delivered = setup
         .client
         .post(format!("{}/webhooks/apple-health/{other}", setup.base))

@@ -37,11 +37,14 @@ pub struct SchedulerConfig {
     pub fetch_max_attempts: i64,
 }
 
-/// Wakes this process's scheduler.
+/// Wakes this process's scheduler. A run recorded by another process
+/// (`inlet worker`, or a `serve` that does not lead) does not reach the
+/// leader: its due time waits for the leader's next pass.
 pub struct SchedulerWake {
     notify: Notify,
     /// When the scheduler's next pass is planned (epoch ms, the store's
-    /// clock); `i64::MAX` while a pass is under way or none is planned.
+    /// clock); `i64::MAX` while a pass is under way or none is planned,
+    /// `i64::MIN` while another process leads (there is nothing to wake).
     next_pass_at: AtomicI64,
 }
 
@@ -165,7 +168,7 @@ impl Scheduler {
             notified.as_mut().enable();
             self.wake.pass_started();
 
-            let wait = match self.tick().await {
+            let (wait, leads) = match self.tick().await {
                 Ok((leader, next_due)) => {
                     // Only the leader creates them, so two processes starting
                     // together do not both.
@@ -180,14 +183,14 @@ impl Scheduler {
                     let ahead = QUEUE_AHEAD.as_millis() as i64;
                     let until_queued =
                         next_due.map(|at| Duration::from_millis((at - ahead - self.store.now()).max(0) as u64));
-                    until_queued.map_or(renew_every, |d| d.max(PASS_EVERY).min(renew_every))
+                    (until_queued.map_or(renew_every, |d| d.max(PASS_EVERY).min(renew_every)), leader)
                 }
                 Err(error) => {
                     tracing::error!(error = %format!("{error:#}"), "scheduler pass failed");
-                    Duration::from_secs(1)
+                    (Duration::from_secs(1), true)
                 }
             };
-            self.wake.pass_planned(self.store.now() + wait.as_millis() as i64);
+            self.wake.pass_planned(if leads { self.store.now() + wait.as_millis() as i64 } else { i64::MIN });
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}

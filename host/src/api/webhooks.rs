@@ -64,7 +64,10 @@ pub async fn receive(
     body: Body,
 ) -> ApiResult<Response> {
     let host = &api.host;
-    let _slot = api.webhook_slots.take(&group).map_err(|busy| try_later(&plugin_id, busy.reason(), Some(1)))?;
+    // Counted by the group the path names: `7` and `007` are one group. What
+    // names none shares one count.
+    let slot_group = group.parse::<i64>().unwrap_or(i64::MIN);
+    let _slot = api.webhook_slots.take(slot_group).map_err(|busy| try_later(&plugin_id, busy.reason(), Some(1)))?;
     let refused = |reason: &str| api.refusals.refused(source.ip(), &plugin_id, reason);
     let plugin = host
         .runner
@@ -235,14 +238,14 @@ fn answer_response(answer: WebhookAnswer) -> Result<Response, String> {
 }
 
 /// Deliveries in flight are bounded: each may buffer a body of up to the
-/// size limit, and a flood must not take the host's memory. Each group
-/// (as its path names it) may hold at most a quarter of the slots, at least
-/// one, so that one sender's flood leaves room for the others.
+/// size limit, and a flood must not take the host's memory. Each group may
+/// hold at most a quarter of the slots, at least one, so that one sender's
+/// flood leaves room for the others.
 pub struct WebhookSlots {
     total: Arc<Semaphore>,
     per_group: usize,
     /// Slots held by each group that holds any.
-    held: Mutex<HashMap<String, usize>>,
+    held: Mutex<HashMap<i64, usize>>,
 }
 
 /// Why a delivery found no slot.
@@ -264,7 +267,7 @@ impl SlotsBusy {
 pub struct WebhookSlot<'a> {
     _total: OwnedSemaphorePermit,
     slots: &'a WebhookSlots,
-    group: String,
+    group: i64,
 }
 
 impl WebhookSlots {
@@ -272,15 +275,15 @@ impl WebhookSlots {
         WebhookSlots { total: Arc::new(Semaphore::new(total)), per_group: (total / 4).max(1), held: Mutex::default() }
     }
 
-    fn take(&self, group: &str) -> Result<WebhookSlot<'_>, SlotsBusy> {
+    fn take(&self, group: i64) -> Result<WebhookSlot<'_>, SlotsBusy> {
         let total = Arc::clone(&self.total).try_acquire_owned().map_err(|_| SlotsBusy::All)?;
         let mut held = self.held.lock().expect("never poisoned");
-        let by_group = held.entry(group.to_string()).or_default();
+        let by_group = held.entry(group).or_default();
         if *by_group >= self.per_group {
             return Err(SlotsBusy::Group);
         }
         *by_group += 1;
-        Ok(WebhookSlot { _total: total, slots: self, group: group.to_string() })
+        Ok(WebhookSlot { _total: total, slots: self, group })
     }
 }
 

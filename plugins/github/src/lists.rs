@@ -1,9 +1,9 @@
 //! The `repositories` and `starred` instance types: lists GitHub serves
 //! whole (`GET /user/repos`, `GET /user/starred`), paged by the `Link`
-//! header. Every run reads them completely; what the previous complete read
-//! and the one before missed too (a deleted repository, an unstarred one:
-//! pages are numbered, and a removal during a read shifts the pages after
-//! it) is tombstoned, and only after the last page.
+//! header. Every run reads them completely; what two complete reads in a row
+//! miss (a deleted repository, an unstarred one) is tombstoned after the last
+//! page of the second. One read is not enough: pages are numbered, and a
+//! removal during a read shifts the pages after it.
 
 use crate::{PER_PAGE, get, get_as, send, string, trim_repository};
 use inlet_plugin_sdk::prelude::*;
@@ -85,7 +85,7 @@ pub fn fetch_starred() -> Result<FetchSummary, PluginError> {
 }
 
 /// Read every page from `first` on, emitting each as a `kind` batch, then
-/// tombstone what the previous complete read had and this one did not.
+/// tombstone what this complete read and the one before missed.
 fn read_all(
     first: http::Request,
     kind: &str,
@@ -109,7 +109,7 @@ fn read_all(
         next = paginate::next_link(&response).map(|url| request.with_url(url));
     }
     let removed = seen.complete()?;
-    log::info(format!("{} {kind} listed, {removed} gone since the last complete read", summary.items_seen));
+    log::info(format!("{} {kind} listed, {removed} gone (missed by two complete reads)", summary.items_seen));
     Ok(summary)
 }
 

@@ -210,7 +210,11 @@ fn fetch_transactions(
     let mut seen = 0u64;
     for page in paginate::by_cursor(first, "since", next) {
         let page: Value = page?;
-        let transactions = page["transactions"].as_array().cloned().unwrap_or_default();
+        // An answer without the list must not pass for the end of it: the
+        // pending payments it did not list would count as released.
+        let transactions = page["transactions"].as_array().cloned().ok_or_else(|| {
+            PluginError::Transient(format!("Monzo answered transactions for account {account} without a list"))
+        })?;
         let Some(last) = transactions.last() else { break };
         let last_id = string(last, "id")?;
         state::set(&cursor_key, &last_id);

@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Only payments made at most this long ago are waited for.
 pub const READ_AGAIN_DAYS: i64 = 14;
-/// At most this many are kept (the newest), well within a state value's
-/// 64 KiB: a business account may have more pending at once.
-const MAX_KEPT: usize = 600;
+/// The newest are kept up to about this many bytes, within the 64 KiB a
+/// state value may hold: a business account may have more pending at once.
+const MAX_KEPT_BYTES: usize = 56 * 1024;
 
 /// A transaction read while pending.
 #[derive(Serialize, Deserialize)]
@@ -105,15 +105,23 @@ impl PendingPayments {
 
     /// Kept with the next checkpoint.
     pub fn save(&mut self) -> Result<(), PluginError> {
-        if self.payments.len() > MAX_KEPT {
+        // `"id":{"created":"...","missed":true},` and a margin for escapes.
+        let size = |id: &String, payment: &Pending| id.len() + payment.created.len() + 40;
+        let mut bytes: usize = self.payments.iter().map(|(id, payment)| size(id, payment)).sum();
+        if bytes > MAX_KEPT_BYTES {
             let mut by_age: Vec<(Timestamp, String)> =
                 self.payments.iter().map(|(id, p)| (made_at(p).unwrap_or_default(), id.clone())).collect();
             by_age.sort();
-            let dropped = by_age.len() - MAX_KEPT;
-            for (_, id) in by_age.into_iter().take(dropped) {
-                self.payments.remove(&id);
+            let mut dropped = 0;
+            for (_, id) in by_age {
+                if bytes <= MAX_KEPT_BYTES {
+                    break;
+                }
+                let payment = self.payments.remove(&id).expect("listed above");
+                bytes -= size(&id, &payment);
+                dropped += 1;
             }
-            log::warn(format!("{dropped} older pending payments are not read again: over {MAX_KEPT} are pending"));
+            log::warn(format!("{dropped} older pending payments are not read again: too many are pending"));
         }
         state::set_json(&self.key, &self.payments)?;
         if self.earlier_from.take().is_some() {

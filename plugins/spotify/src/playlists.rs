@@ -29,7 +29,7 @@ pub fn fetch() -> Result<FetchSummary, PluginError> {
         },
     )?;
     let removed = seen.complete()?;
-    log::info(format!("{} playlists, {removed} gone since the last run", summary.items_seen));
+    log::info(format!("{} playlists, {removed} gone (missed by two complete reads)", summary.items_seen));
     Ok(summary)
 }
 

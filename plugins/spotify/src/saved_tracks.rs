@@ -44,7 +44,7 @@ pub fn fetch(config: &Config) -> Result<FetchSummary, PluginError> {
         Ok(())
     })?;
     let removed = seen.complete()?;
-    log::info(format!("{} saved tracks, {removed} removed since the last run", summary.items_seen));
+    log::info(format!("{} saved tracks, {removed} removed (missed by two complete reads)", summary.items_seen));
     Ok(summary)
 }
 
