@@ -311,6 +311,42 @@ async fn a_pending_transaction_is_read_again_until_it_settles() {
     assert_eq!(synced_from(), "tx_acc_main_00230");
 }
 
+/// A payment released while pending is deleted even when a pass that
+/// reads from it fails midway: what the pass had not reached is still
+/// waited for, and the passes after it, read to their end, delete it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_released_payment_is_deleted_after_a_pass_that_failed_midway() {
+    let s = setup(None).await;
+    // 125 (13 days old) is pending: a pass from it reads two pages.
+    s.fake.update(|data| data.transactions.get_mut("acc_main").unwrap()[125]["settled"] = json!(""));
+    s.sync("transactions").await;
+    s.fake.update(|data| {
+        let released = data.transactions.get_mut("acc_main").unwrap().remove(125);
+        assert_eq!(released["id"], "tx_acc_main_00125");
+        data.fail_transactions_page_after("acc_main", 1);
+    });
+    let id = s.id("transactions").to_string();
+    let output = s.inlet.run(&["sync", &id, "--json"]).await;
+    let failed = support::sync_summary(&serde_json::from_slice(&output.stdout).unwrap());
+    assert_eq!((failed["status"].as_str(), failed["error_class"].as_str()), (Some("failed"), Some("transient")));
+    let from_125 = |requests: Vec<RecordedRequest>| {
+        let since = requests.iter().find_map(|r| r.param("since").map(str::to_string)).unwrap();
+        since.starts_with("20") // a time: from the pending one, not the cursor (an id)
+    };
+    assert!(from_125(s.transaction_requests()));
+    // Read from it again, to the end: missed once; then again: deleted.
+    for deleted in [0, 1] {
+        let synced = records(&s.sync("transactions").await);
+        assert!(from_125(s.transaction_requests()));
+        assert_eq!(synced["deleted"].as_i64(), Some(deleted), "{synced}");
+    }
+    let events = s.inlet.store().await.events(s.id("transactions")).await.unwrap();
+    assert!(!events.iter().any(|e| e.external_id == "tx_acc_main_00125"), "the released one is deleted");
+    // Nothing pending: from the cursor.
+    s.inlet.synced(&["sync", &id, "--json"]).await;
+    assert!(!from_125(s.transaction_requests()));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_token_fails_the_run_as_unauthorized_without_showing_it() {
     let token = "wrong-token-5f1c2e";

@@ -28,6 +28,9 @@ pub struct MonzoDataset {
     /// Per account, how its transactions were read: what a crash harness
     /// counts to tell a resumed read from one that started over.
     pub reads: BTreeMap<String, PageReads>,
+    /// An account, and how many more of its transactions pages are served
+    /// before one is answered 500 (once).
+    failing: Option<(String, u64)>,
 }
 
 /// Pages of one account's transactions served, and those that began before
@@ -103,6 +106,12 @@ impl MonzoDataset {
             (0..7).map(|i| transaction("acc_joint", i, start + i * 24 * HOUR_MS)).collect(),
         );
         dataset
+    }
+
+    /// After `pages` more pages of the account's transactions are served,
+    /// the next is answered 500, once.
+    pub fn fail_transactions_page_after(&mut self, account_id: &str, pages: u64) {
+        self.failing = Some((account_id.to_string(), pages));
     }
 }
 
@@ -215,7 +224,14 @@ impl FakeApi for MonzoDataset {
                 },
             },
             "/transactions" => match transactions(data, query) {
+                Ok((account, _, _)) if self.failing.as_ref().is_some_and(|(a, left)| *a == account && *left == 0) => {
+                    self.failing = None;
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "internal_service", "An internal error occurred")
+                }
                 Ok((account, start, page)) => {
+                    if let Some((_, left)) = self.failing.as_mut().filter(|(a, _)| *a == account) {
+                        *left -= 1;
+                    }
                     self.reads.entry(account).or_default().record(start, page.len());
                     Json(json!({"transactions": page})).into_response()
                 }
