@@ -10,8 +10,9 @@ never sees it.
   change seen, which also names deleted workouts. Each workout is an event (its
   duration as the value) with a block per exercise and its sets.
 * `routines` and `exercise-templates`: listings that never say what was removed,
-  so each run reads them whole, and what a complete read no longer lists becomes
-  a tombstone, only once the last page is in (as the Rust SDK's `snapshot` does).
+  so each run reads them whole, and what two complete reads in a row no longer
+  list becomes a tombstone, only once the last page is in (as the Rust SDK's
+  `snapshot` does for a listing paged by position).
 """
 
 import json
@@ -196,9 +197,11 @@ def changes(since):
 
 
 def read_whole(listing):
-    """Every page of a listing, then tombstones for what the previous complete read
-    listed and this one did not. A run that fails midway never gets there, so it
-    deletes nothing, and the previous complete read stays the reference."""
+    """Every page of a listing, then tombstones for what this complete read and the
+    one before it missed. One read is not enough: the pages are numbered, and an
+    item deleted while the read is between pages moves the next one onto a page
+    already read. A run that fails midway never gets there, so it deletes nothing,
+    and the previous complete read stays the reference."""
     page, seen = 1, set()
     while True:
         body = get_json(listing.path, page=page, pageSize=PAGE_SIZE)
@@ -210,12 +213,21 @@ def read_whole(listing):
         if page >= body["page_count"] or not items:
             break
         page += 1
-    gone = sorted(stored_ids(listing.instance_type) - seen)
+    missing = stored_ids(listing.instance_type) - seen
+    missed_before = stored_ids(missed_name(listing))
+    gone = sorted(missing & missed_before)
     if gone:
         emit(REMOVED, {"kind": listing.kind, "external_ids": gone})
-    store_ids(listing.instance_type, seen)
+    # Compared again by the next read, as if this one had listed them.
+    store_ids(missed_name(listing), missing - missed_before)
+    store_ids(listing.instance_type, seen | (missing - missed_before))
     checkpoint()
     return len(seen)
+
+
+def missed_name(listing):
+    """Where the ids the last complete read of `listing` missed for the first time are kept."""
+    return f"{listing.instance_type}.missed"
 
 
 def parts_key(name):

@@ -2,8 +2,8 @@
 //! against the fake Hevy API (`inlet::demo::fake_hevy`). Workouts: a first
 //! run pages through all of them, later runs follow the events endpoint,
 //! which names updates and deletions. Routines and exercise templates are
-//! read whole, and what a complete read no longer lists is deleted, never
-//! after a read that failed midway. A refused key is the operator's to fix,
+//! read whole, and what two complete reads in a row no longer list is
+//! deleted, never after a read that failed midway. A refused key is the operator's to fix,
 //! not retried. Then a cassette for each instance type, with the standard
 //! checks.
 
@@ -240,13 +240,17 @@ async fn hevy_routines_and_templates_are_deleted_only_after_a_complete_read() {
     assert_eq!(stored["data"]["exercises"], push["exercises"]);
     assert_eq!(counts(&h.sync(&routines).await), (0, 0, 0));
 
-    // A new routine and a deleted one: the complete read creates one and tombstones the other.
+    // A new routine and a deleted one: the complete read creates one; the
+    // other is tombstoned once two complete reads in a row miss it (the
+    // pages are numbered, and a deletion during a read shifts those after it).
     let pull = sample[1]["id"].as_str().unwrap();
     let added = h.fake.update(|data| {
         assert!(data.remove_routine(pull));
         data.add_routine("Upper body")
     });
-    assert_eq!(counts(&h.sync(&routines).await), (1, 0, 1));
+    assert_eq!(counts(&h.sync(&routines).await), (1, 0, 0));
+    assert_eq!(object(&h.records(&routines).await, pull)["deleted"], false);
+    assert_eq!(counts(&h.sync(&routines).await), (0, 0, 1));
     let records = h.records(&routines).await;
     assert_eq!(object(&records, pull)["deleted"], true);
     assert_eq!(object(&records, &added)["deleted"], false);
@@ -265,7 +269,8 @@ async fn hevy_routines_and_templates_are_deleted_only_after_a_complete_read() {
     assert_eq!(bench["data"]["primary_muscle_group"], "chest");
 
     // The user deletes their custom exercise, listed on the second page. A
-    // read that fails there deletes nothing; the next complete one does.
+    // read that fails there counts for nothing; the two complete ones after
+    // it delete it.
     let custom = "E7A2D1F0";
     h.fake.update(|data| {
         assert!(data.remove_template(custom));
@@ -275,8 +280,25 @@ async fn hevy_routines_and_templates_are_deleted_only_after_a_complete_read() {
     assert_eq!((failed["error_class"].as_str(), counts(&failed)), (Some("transient"), (0, 0, 0)), "{failed:#}");
     assert_eq!(pages(&h.requests()), two_pages);
     assert_eq!(object(&h.records(&templates).await, custom)["deleted"], false);
+    assert_eq!(counts(&h.sync(&templates).await), (0, 0, 0));
     assert_eq!(counts(&h.sync(&templates).await), (0, 0, 1));
     assert_eq!(object(&h.records(&templates).await, custom)["deleted"], true);
+
+    // A template deleted from the first page while the read is between its
+    // pages: the one that led the second page moves onto the first, already
+    // read, and is missed though it is still listed. It is never deleted;
+    // the deleted one is, by the second complete read that misses it.
+    let (deleted, shifted) = h.fake.update(|data| {
+        let id = |index: usize| data.exercise_templates[index]["id"].as_str().unwrap().to_string();
+        let (deleted, shifted) = (id(0), id(MAX_PAGE_SIZE));
+        data.remove_template_between_pages(&deleted);
+        (deleted, shifted)
+    });
+    for removed in [0, 0, 1] {
+        assert_eq!(counts(&h.sync(&templates).await), (0, 0, removed));
+        assert_eq!(object(&h.records(&templates).await, &shifted)["deleted"], false, "{shifted} is still listed");
+    }
+    assert_eq!(object(&h.records(&templates).await, &deleted)["deleted"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]

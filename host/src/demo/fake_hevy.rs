@@ -24,7 +24,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// The API key the fake accepts.
 pub const API_KEY: &str = "hevy-demo-key-5c1e0b7a-2d94";
@@ -45,6 +45,10 @@ pub struct HevyData {
     /// with. A cell: every request reaches the fake through
     /// [`FakeApi::unauthorized`], which borrows the data shared (see there).
     fail_next_page: Cell<Option<u16>>,
+    /// A template the user deletes just before the next page after the
+    /// first is served (a cell, as above), and those deleted so.
+    template_deleted_between_pages: RefCell<Option<String>>,
+    templates_deleted: RefCell<Vec<String>>,
     /// Ids handed to routines added later.
     next_id: u64,
 }
@@ -123,6 +127,8 @@ impl HevyData {
             exercise_templates,
             deleted: Vec::new(),
             fail_next_page: Cell::new(None),
+            template_deleted_between_pages: RefCell::default(),
+            templates_deleted: RefCell::default(),
             next_id: SESSIONS.len() as u64,
         }
     }
@@ -164,6 +170,13 @@ impl HevyData {
         remove_by_id(&mut self.exercise_templates, id)
     }
 
+    /// The user deletes the template `id` just before the next page after
+    /// the first is served, as if between a reader's pages: the templates
+    /// after it move up a place, one onto the page before.
+    pub fn remove_template_between_pages(&mut self, id: &str) {
+        *self.template_deleted_between_pages.get_mut() = Some(id.to_string());
+    }
+
     /// Answer the next request for a page after the first with `status`
     /// instead: a listing that fails midway.
     pub fn fail_next_page(&mut self, status: u16) {
@@ -188,9 +201,11 @@ impl HevyData {
         if request.method != Method::GET {
             return error(StatusCode::NOT_FOUND, &format!("Cannot {} {}", request.method, request.path));
         }
-        if request.param("page").is_some_and(|page| page != "1")
-            && let Some(status) = self.fail_next_page.take()
-        {
+        let later_page = request.param("page").is_some_and(|page| page != "1");
+        if later_page && let Some(id) = self.template_deleted_between_pages.take() {
+            self.templates_deleted.borrow_mut().push(id);
+        }
+        if later_page && let Some(status) = self.fail_next_page.take() {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return error(status, status.canonical_reason().unwrap_or("Error"));
         }
@@ -208,7 +223,16 @@ impl HevyData {
                 page(request, "events", &self.events_since(since))
             }
             "routines" => page(request, "routines", &self.routines),
-            "exercise_templates" => page(request, "exercise_templates", &self.exercise_templates),
+            "exercise_templates" => {
+                let deleted = self.templates_deleted.borrow();
+                let listed: Vec<Value> = self
+                    .exercise_templates
+                    .iter()
+                    .filter(|t| !deleted.iter().any(|id| t["id"] == *id))
+                    .cloned()
+                    .collect();
+                page(request, "exercise_templates", &listed)
+            }
             other => {
                 match other.strip_prefix("workouts/").and_then(|id| self.workouts.iter().find(|w| w["id"] == id)) {
                     Some(workout) => Json(workout.clone()).into_response(),
