@@ -313,38 +313,68 @@ async fn a_pending_transaction_is_read_again_until_it_settles() {
 
 /// A payment released while pending is deleted even when a pass that
 /// reads from it fails midway: what the pass had not reached is still
-/// waited for, and the passes after it, read to their end, delete it.
+/// waited for, and the passes after it, read to their end, delete it. The
+/// newest payment released leaves a cursor that names it: the runs go on
+/// from when it was made.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_released_payment_is_deleted_after_a_pass_that_failed_midway() {
     let s = setup(None).await;
+    let id = s.id("transactions").to_string();
+    // Where each run of acc_main's transactions started (`since`).
+    let started_at = || {
+        let requests = s.transaction_requests();
+        let main = requests.iter().find(|r| r.param("account_id") == Some("acc_main")).expect("acc_main was read");
+        main.param("since").unwrap().to_string()
+    };
+    let a_second_before = |index: usize| {
+        let created =
+            s.fake.update(|data| data.transactions["acc_main"][index]["created"].as_str().unwrap().to_string());
+        let at = chrono::DateTime::parse_from_rfc3339(&created).unwrap() - chrono::Duration::seconds(1);
+        at.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let delete_counts = |runs: &Value| support::sync_summary(runs)["records"]["deleted"].as_i64();
+    let sync = || async { s.inlet.json(&["sync", &id, "--json"]).await };
+
     // 125 (13 days old) is pending: a pass from it reads two pages.
     s.fake.update(|data| data.transactions.get_mut("acc_main").unwrap()[125]["settled"] = json!(""));
     s.sync("transactions").await;
+    s.transaction_requests();
+    let from_125 = a_second_before(125);
     s.fake.update(|data| {
         let released = data.transactions.get_mut("acc_main").unwrap().remove(125);
         assert_eq!(released["id"], "tx_acc_main_00125");
         data.fail_transactions_page_after("acc_main", 1);
     });
-    let id = s.id("transactions").to_string();
     let output = s.inlet.run(&["sync", &id, "--json"]).await;
     let failed = support::sync_summary(&serde_json::from_slice(&output.stdout).unwrap());
     assert_eq!((failed["status"].as_str(), failed["error_class"].as_str()), (Some("failed"), Some("transient")));
-    let from_125 = |requests: Vec<RecordedRequest>| {
-        let since = requests.iter().find_map(|r| r.param("since").map(str::to_string)).unwrap();
-        since.starts_with("20") // a time: from the pending one, not the cursor (an id)
-    };
-    assert!(from_125(s.transaction_requests()));
+    assert_eq!(started_at(), from_125);
     // Read from it again, to the end: missed once; then again: deleted.
     for deleted in [0, 1] {
-        let synced = records(&s.sync("transactions").await);
-        assert!(from_125(s.transaction_requests()));
-        assert_eq!(synced["deleted"].as_i64(), Some(deleted), "{synced}");
+        let runs = sync().await;
+        assert_eq!(started_at(), from_125);
+        assert_eq!(delete_counts(&runs), Some(deleted), "{runs:#}");
     }
     let events = s.inlet.store().await.events(s.id("transactions")).await.unwrap();
     assert!(!events.iter().any(|e| e.external_id == "tx_acc_main_00125"), "the released one is deleted");
     // Nothing pending: from the cursor.
-    s.inlet.synced(&["sync", &id, "--json"]).await;
-    assert!(!from_125(s.transaction_requests()));
+    sync().await;
+    assert_eq!(started_at(), "tx_acc_main_00229");
+
+    // The newest payment is pending, then released: after the two runs that
+    // miss it, the cursor is when it was made, not its id.
+    let made = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut newest = transaction("acc_main", 230, made.timestamp_millis());
+    newest["settled"] = json!("");
+    s.fake.add_transactions("acc_main", vec![newest]);
+    sync().await;
+    s.fake.update(|data| data.transactions.get_mut("acc_main").unwrap().pop());
+    for deleted in [0, 2] {
+        assert_eq!(delete_counts(&sync().await), Some(deleted));
+    }
+    s.transaction_requests();
+    sync().await;
+    assert_eq!(started_at(), made.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
 }
 
 #[tokio::test(flavor = "multi_thread")]

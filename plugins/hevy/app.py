@@ -204,7 +204,9 @@ def read_whole(listing):
     and the previous complete read stays the reference."""
     page, seen = 1, set()
     while True:
-        body = get_json(listing.path, page=page, pageSize=PAGE_SIZE)
+        body = get_json(listing.path, past_the_end=page > 1, page=page, pageSize=PAGE_SIZE)
+        if body is None:
+            break  # Items deleted during the read took the last page with them.
         items = body[listing.field]
         seen.update(item["id"] for item in items)
         emit(listing.field, {listing.field: items})
@@ -251,14 +253,15 @@ def store_ids(name, ids):
     old_parts = int(state.get(parts_key(name)) or 0)
     parts, size = [[]], 0
     for id in sorted(ids):
-        # Quotes and a comma around each id.
-        if size + len(id) + 3 > PART_BYTES and parts[-1]:
+        # The id as JSON writes it (quoted, escaped), and a comma.
+        id_bytes = len(json.dumps(id)) + 1
+        if size + id_bytes > PART_BYTES and parts[-1]:
             parts.append([])
             size = 0
-        size += len(id) + 3
+        size += id_bytes
         parts[-1].append(id)
     for index, part in enumerate(parts):
-        state.set(part_key(name, index), json.dumps(part))
+        state.set(part_key(name, index), json.dumps(part, separators=(",", ":")))
     for index in range(len(parts), old_parts):
         state.delete(part_key(name, index))
     state.set(parts_key(name), str(len(parts)))

@@ -291,7 +291,7 @@ async fn hevy_routines_and_templates_are_deleted_only_after_a_complete_read() {
     let (deleted, shifted) = h.fake.update(|data| {
         let id = |index: usize| data.exercise_templates[index]["id"].as_str().unwrap().to_string();
         let (deleted, shifted) = (id(0), id(MAX_PAGE_SIZE));
-        data.remove_template_between_pages(&deleted);
+        data.remove_templates_between_pages(&[&deleted]);
         (deleted, shifted)
     });
     for removed in [0, 0, 1] {
@@ -299,6 +299,27 @@ async fn hevy_routines_and_templates_are_deleted_only_after_a_complete_read() {
         assert_eq!(object(&h.records(&templates).await, &shifted)["deleted"], false, "{shifted} is still listed");
     }
     assert_eq!(object(&h.records(&templates).await, &deleted)["deleted"], true);
+
+    // Four deleted from the first page between pages: the second page is
+    // gone (Hevy answers 404), and the read ends there rather than failing.
+    // The three that moved onto the first page are never deleted.
+    let (gone, moved) = h.fake.update(|data| {
+        let ids: Vec<String> = (data.exercise_templates.iter())
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .filter(|id| *id != deleted)
+            .collect();
+        assert_eq!(ids.len(), 13, "two pages");
+        let gone: Vec<String> = ids[..4].to_vec();
+        data.remove_templates_between_pages(&gone.iter().map(String::as_str).collect::<Vec<_>>());
+        (gone, ids[MAX_PAGE_SIZE..].to_vec())
+    });
+    for removed in [0, 0, 4] {
+        assert_eq!(counts(&h.sync(&templates).await), (0, 0, removed));
+        let records = h.records(&templates).await;
+        assert!(moved.iter().all(|id| object(&records, id)["deleted"] == false), "{moved:?} are still listed");
+    }
+    let records = h.records(&templates).await;
+    assert!(gone.iter().all(|id| object(&records, id)["deleted"] == true), "{gone:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

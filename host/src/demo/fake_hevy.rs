@@ -45,9 +45,9 @@ pub struct HevyData {
     /// with. A cell: every request reaches the fake through
     /// [`FakeApi::unauthorized`], which borrows the data shared (see there).
     fail_next_page: Cell<Option<u16>>,
-    /// A template the user deletes just before the next page after the
-    /// first is served (a cell, as above), and those deleted so.
-    template_deleted_between_pages: RefCell<Option<String>>,
+    /// Templates the user deletes just before the next page of templates
+    /// after the first is served (a cell, as above), and those deleted so.
+    templates_deleted_between_pages: RefCell<Vec<String>>,
     templates_deleted: RefCell<Vec<String>>,
     /// Ids handed to routines added later.
     next_id: u64,
@@ -127,7 +127,7 @@ impl HevyData {
             exercise_templates,
             deleted: Vec::new(),
             fail_next_page: Cell::new(None),
-            template_deleted_between_pages: RefCell::default(),
+            templates_deleted_between_pages: RefCell::default(),
             templates_deleted: RefCell::default(),
             next_id: SESSIONS.len() as u64,
         }
@@ -170,11 +170,12 @@ impl HevyData {
         remove_by_id(&mut self.exercise_templates, id)
     }
 
-    /// The user deletes the template `id` just before the next page after
-    /// the first is served, as if between a reader's pages: the templates
-    /// after it move up a place, one onto the page before.
-    pub fn remove_template_between_pages(&mut self, id: &str) {
-        *self.template_deleted_between_pages.get_mut() = Some(id.to_string());
+    /// The user deletes these templates just before the next page of
+    /// templates after the first is served, as if between a reader's pages:
+    /// the templates after them move up, some onto the page before, and the
+    /// last page may be gone.
+    pub fn remove_templates_between_pages(&mut self, ids: &[&str]) {
+        *self.templates_deleted_between_pages.get_mut() = ids.iter().map(|id| id.to_string()).collect();
     }
 
     /// Answer the next request for a page after the first with `status`
@@ -202,8 +203,8 @@ impl HevyData {
             return error(StatusCode::NOT_FOUND, &format!("Cannot {} {}", request.method, request.path));
         }
         let later_page = request.param("page").is_some_and(|page| page != "1");
-        if later_page && let Some(id) = self.template_deleted_between_pages.take() {
-            self.templates_deleted.borrow_mut().push(id);
+        if later_page && request.path == format!("{PREFIX}exercise_templates") {
+            self.templates_deleted.borrow_mut().extend(self.templates_deleted_between_pages.take());
         }
         if later_page && let Some(status) = self.fail_next_page.take() {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -230,7 +230,14 @@ fn fetch_transactions(
         let released = pending.pass_ended(from);
         if !released.is_empty() {
             log::info(format!("{} pending payments of account {account} were released", released.len()));
-            emit_json(RELEASED_BATCH, &json!({ "transactions": released }))?;
+            let ids: Vec<&String> = released.iter().map(|(id, _)| id).collect();
+            emit_json(RELEASED_BATCH, &json!({ "transactions": ids }))?;
+        }
+        // The cursor must name a transaction Monzo still has: one released
+        // (the newest, on a quiet account) gives way to when it was made.
+        let cursor = state::get(&cursor_key);
+        if let Some((_, made)) = released.iter().find(|(id, _)| cursor.as_ref() == Some(id)) {
+            state::set(&cursor_key, made);
         }
         pending.save()?;
         checkpoint()?;

@@ -86,8 +86,9 @@ impl PendingPayments {
 
     /// A pass that started at `from` has read to its end. Those it should
     /// have listed and did not are marked; those marked already (the last
-    /// such pass missed them too) were released and are returned.
-    pub fn pass_ended(&mut self, from: Timestamp) -> Vec<String> {
+    /// such pass missed them too) were released: their ids and when they
+    /// were made are returned.
+    pub fn pass_ended(&mut self, from: Timestamp) -> Vec<(String, String)> {
         let mut released = Vec::new();
         for (id, payment) in &mut self.payments {
             let checked = made_at(payment).is_some_and(|at| at >= from);
@@ -95,11 +96,11 @@ impl PendingPayments {
                 continue;
             }
             if payment.missed {
-                released.push(id.clone());
+                released.push((id.clone(), payment.created.clone()));
             }
             payment.missed = true;
         }
-        self.payments.retain(|id, _| !released.contains(id));
+        self.payments.retain(|id, _| !released.iter().any(|(gone, _)| gone == id));
         released
     }
 
