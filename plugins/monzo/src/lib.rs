@@ -159,10 +159,11 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
         .collect())
 }
 
-/// Page forward from the cursor (the last transaction id stored for the
-/// account), or from the backfill start on a first run; from the earliest
-/// payment still pending if there is one (see [`pending`]), so that it is
-/// read again until it has settled or been released. Each page is emitted
+/// Page forward from the cursor (after the last transaction stored for the
+/// account, see [`position_after`]), or from the backfill start on a first
+/// run; from the earliest payment still pending if there is one (see
+/// [`pending`]), so that it is read again until it has settled or been
+/// released. Each page is emitted
 /// and checkpointed together with the cursor that points past it and the
 /// pending payments as that page left them: a pass cut short starts again
 /// where neither has been passed. A backfill resumed after its process was
@@ -186,7 +187,11 @@ fn fetch_transactions(
             let from = from.max(served_from);
             (time::to_rfc3339(from), Some(from))
         }
-        (FetchMode::Incremental, Some(last_id), None) => (last_id, None),
+        (FetchMode::Incremental, Some(cursor), None) => match time::parse_rfc3339(&cursor) {
+            // After a pending payment (see `position_after`), but not before what Monzo serves.
+            Ok(at) => (time::to_rfc3339(at.max(served_from)), None),
+            Err(_) => (cursor, None),
+        },
         (FetchMode::Incremental, None, _) => match &config.since {
             Some(since) => {
                 time::parse_rfc3339(since)
@@ -216,11 +221,11 @@ fn fetch_transactions(
             PluginError::Transient(format!("Monzo answered transactions for account {account} without a list"))
         })?;
         let Some(last) = transactions.last() else { break };
-        let last_id = string(last, "id")?;
-        state::set(&cursor_key, &last_id);
+        let position = position_after(last)?;
+        state::set(&cursor_key, &position);
         pending.saw_page(&transactions)?;
         pending.save()?;
-        progress.reached(request, last_id)?;
+        progress.reached(request, position)?;
         seen += transactions.len() as u64;
         emit_json("transactions", &json!({ "account_id": account, "transactions": transactions }))?;
         checkpoint()?;
@@ -230,14 +235,7 @@ fn fetch_transactions(
         let released = pending.pass_ended(from);
         if !released.is_empty() {
             log::info(format!("{} pending payments of account {account} were released", released.len()));
-            let ids: Vec<&String> = released.iter().map(|(id, _)| id).collect();
-            emit_json(RELEASED_BATCH, &json!({ "transactions": ids }))?;
-        }
-        // The cursor must name a transaction Monzo still has: one released
-        // (the newest, on a quiet account) gives way to when it was made.
-        let cursor = state::get(&cursor_key);
-        if let Some((_, made)) = released.iter().find(|(id, _)| cursor.as_ref() == Some(id)) {
-            state::set(&cursor_key, made);
+            emit_json(RELEASED_BATCH, &json!({ "transactions": released }))?;
         }
         pending.save()?;
         checkpoint()?;
@@ -246,6 +244,19 @@ fn fetch_transactions(
         log::info(format!("{seen} new transactions for account {account}"));
     }
     Ok(seen)
+}
+
+/// Where a read goes on from after `last`: its id, or, for a payment still
+/// pending, a second before it was made. Monzo drops a pending payment whose
+/// authorisation is released (one held for weeks, too, which is no longer
+/// waited for), and an id it no longer has cannot be read after. Reading the
+/// pending one again is harmless.
+fn position_after(last: &Value) -> Result<String, PluginError> {
+    if pending::is_pending(last) {
+        let made = time::parse_rfc3339(&string(last, "created")?)?;
+        return Ok(time::to_rfc3339(made - 1_000));
+    }
+    string(last, "id")
 }
 
 fn process_transaction(account: &str, transaction: &Value, records: &mut Records) -> Result<(), PluginError> {

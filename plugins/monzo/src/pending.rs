@@ -86,9 +86,8 @@ impl PendingPayments {
 
     /// A pass that started at `from` has read to its end. Those it should
     /// have listed and did not are marked; those marked already (the last
-    /// such pass missed them too) were released: their ids and when they
-    /// were made are returned.
-    pub fn pass_ended(&mut self, from: Timestamp) -> Vec<(String, String)> {
+    /// such pass missed them too) were released, and are returned.
+    pub fn pass_ended(&mut self, from: Timestamp) -> Vec<String> {
         let mut released = Vec::new();
         for (id, payment) in &mut self.payments {
             let checked = made_at(payment).is_some_and(|at| at >= from);
@@ -96,11 +95,11 @@ impl PendingPayments {
                 continue;
             }
             if payment.missed {
-                released.push((id.clone(), payment.created.clone()));
+                released.push(id.clone());
             }
             payment.missed = true;
         }
-        self.payments.retain(|id, _| !released.iter().any(|(gone, _)| gone == id));
+        self.payments.retain(|id, _| !released.contains(id));
         released
     }
 
@@ -137,7 +136,7 @@ fn made_at(payment: &Pending) -> Option<Timestamp> {
 }
 
 /// Authorised, not yet settled, and not declined (a declined one never settles).
-fn is_pending(transaction: &Value) -> bool {
+pub fn is_pending(transaction: &Value) -> bool {
     transaction["settled"].as_str().is_some_and(str::is_empty)
         && transaction["decline_reason"].as_str().is_none_or(str::is_empty)
 }
