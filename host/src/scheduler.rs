@@ -43,15 +43,21 @@ pub struct SchedulerConfig {
 pub struct SchedulerWake {
     notify: Notify,
     /// When the scheduler's next pass is planned (epoch ms, the store's
-    /// clock); `i64::MAX` while a pass is under way or none is planned,
+    /// clock); [`PASS_UNDER_WAY`] while a pass runs or none is planned yet,
     /// `i64::MIN` while another process leads (there is nothing to wake).
     next_pass_at: AtomicI64,
+    /// The longest the scheduler sleeps between passes (ms).
+    sleeps_at_most: AtomicI64,
 }
+
+/// `next_pass_at` while a pass runs: the pass plans the next.
+const PASS_UNDER_WAY: i64 = i64::MAX;
 
 impl Default for SchedulerWake {
     fn default() -> Self {
-        // Until a scheduler plans a pass, any due time is worth a wake-up: it costs nothing.
-        SchedulerWake { notify: Notify::new(), next_pass_at: AtomicI64::new(i64::MAX) }
+        // Until a scheduler runs, any due time is worth a wake-up: it costs nothing.
+        let (next_pass_at, sleeps_at_most) = (AtomicI64::new(PASS_UNDER_WAY), AtomicI64::new(i64::MAX / 2));
+        SchedulerWake { notify: Notify::new(), next_pass_at, sleeps_at_most }
     }
 }
 
@@ -64,18 +70,24 @@ impl SchedulerWake {
     /// A run's end set its integration's next due time to `due_at`. The
     /// scheduler, asleep until its next planned pass, would queue it late
     /// if that pass comes after the time it must be queued by (a fetch that
-    /// ran nearly as long as its interval). A pass under way as this is
-    /// called may have read the due times before it: it is followed by
-    /// another, which sees it.
-    pub fn due_set(&self, due_at: i64) {
+    /// ran nearly as long as its interval). A pass under way may have read
+    /// the due times before this one was set, and plans its next at most its
+    /// longest sleep after that read: only a due time sooner than that
+    /// wakes it (it is followed by another pass, which sees it).
+    pub fn due_set(&self, due_at: i64, now: i64) {
         let queue_by = due_at - QUEUE_AHEAD.as_millis() as i64;
-        if queue_by < self.next_pass_at.load(Ordering::SeqCst) {
+        let next_pass = match self.next_pass_at.load(Ordering::SeqCst) {
+            PASS_UNDER_WAY => now.saturating_add(self.sleeps_at_most.load(Ordering::SeqCst)),
+            planned => planned,
+        };
+        if queue_by < next_pass {
             self.notify.notify_waiters();
         }
     }
 
-    fn pass_started(&self) {
-        self.next_pass_at.store(i64::MAX, Ordering::SeqCst);
+    fn pass_started(&self, sleeps_at_most: Duration) {
+        self.sleeps_at_most.store(sleeps_at_most.as_millis() as i64, Ordering::SeqCst);
+        self.next_pass_at.store(PASS_UNDER_WAY, Ordering::SeqCst);
     }
 
     fn pass_planned(&self, at: i64) {
@@ -166,7 +178,7 @@ impl Scheduler {
             let notified = self.wake.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            self.wake.pass_started();
+            self.wake.pass_started(renew_every);
 
             let (wait, leads) = match self.tick().await {
                 Ok((leader, next_due)) => {
@@ -197,7 +209,7 @@ impl Scheduler {
                 _ = shutdown.changed() => {}
             }
         }
-        self.wake.pass_started();
+        self.wake.pass_started(renew_every);
         *self.renewed_at.lock().expect("never poisoned") = None;
         let _ = self.store.release_lease(LEASE_NAME, &self.config.owner).await;
     }
@@ -241,13 +253,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         // A far due time wakes nobody: the next pass comes before it.
-        let woken_by = |due_in_ms: i64| {
-            let notified = wake.notify.notified();
-            let mut notified = Box::pin(notified);
-            notified.as_mut().enable();
-            wake.due_set(store.now() + due_in_ms);
-            notified.now_or_never().is_some()
-        };
+        let woken_by = |due_in_ms: i64| woken(&wake, store.now() + due_in_ms, store.now());
         assert!(!woken_by(30_000), "woken for a far due time");
         // Nor one that a pass already planned queues in time: another
         // integration due in 3 s has the next pass come in 2 s.
@@ -261,7 +267,7 @@ mod tests {
         // the pass planned for the other.
         let due_at = store.now() + 1_500;
         store.save_sync_settings(id, Some(&hourly), None, NextDue::At(Some(due_at))).await.unwrap();
-        wake.due_set(due_at);
+        wake.due_set(due_at, store.now());
         let queued_within = Instant::now() + Duration::from_secs(5);
         while store.integration_jobs(id).await.unwrap().is_empty() {
             assert!(Instant::now() < queued_within, "the run due in 1.5 s was not queued within 5 s");
@@ -270,5 +276,25 @@ mod tests {
         assert_eq!(store.integration_jobs(id).await.unwrap()[0].run_at, due_at);
         shutdown.send(true).unwrap();
         running.await.unwrap();
+    }
+
+    /// During a pass, a due time wakes the scheduler only if the pass could
+    /// plan its next after the time it must be queued by: with daily runs
+    /// ending all the time, each would otherwise cost another pass.
+    #[test]
+    fn during_a_pass_only_a_due_time_within_the_longest_sleep_wakes_the_scheduler() {
+        let wake = SchedulerWake::default();
+        wake.pass_started(Duration::from_secs(20));
+        let now = 1_000_000;
+        assert!(!woken(&wake, now + 86_400_000, now), "woken for a run due tomorrow");
+        assert!(woken(&wake, now + 15_000, now), "not woken for a run the pass may plan past");
+    }
+
+    /// Whether `due_set(due_at, now)` wakes the scheduler.
+    fn woken(wake: &SchedulerWake, due_at: i64, now: i64) -> bool {
+        let mut notified = Box::pin(wake.notify.notified());
+        notified.as_mut().enable();
+        wake.due_set(due_at, now);
+        notified.now_or_never().is_some()
     }
 }

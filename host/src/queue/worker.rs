@@ -377,7 +377,7 @@ impl QueueWorker {
                     .filter_map(|(r, _)| r.end.as_ref().filter(|end| end.fetched)?.next_due_at)
                     .min();
                 if let Some(due_at) = soonest_due {
-                    self.scheduler_wake.due_set(due_at);
+                    self.scheduler_wake.due_set(due_at, now);
                 }
                 let runs: Vec<ExecutedRun> = batch.into_iter().map(|f| f.run).collect();
                 self.runner.notify_operator(&runs, &records, &recorded);
