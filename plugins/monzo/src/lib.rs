@@ -163,10 +163,9 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 /// account, see [`position_after`]), or from the backfill start on a first
 /// run; from the earliest payment still pending if there is one (see
 /// [`pending`]), so that it is read again until it has settled or been
-/// released. Each page is emitted
-/// and checkpointed together with the cursor that points past it and the
-/// pending payments as that page left them: a pass cut short starts again
-/// where neither has been passed. A backfill resumed after its process was
+/// released. Each page is emitted and checkpointed together with the cursor
+/// that points past it and the pending payments as that page left them: a
+/// pass cut short starts again where neither has been passed. A backfill resumed after its process was
 /// killed continues after the last page it stored. `done_before` counts
 /// earlier accounts' transactions, for progress.
 fn fetch_transactions(
@@ -237,8 +236,10 @@ fn fetch_transactions(
             log::info(format!("{} pending payments of account {account} were released", released.len()));
             emit_json(RELEASED_BATCH, &json!({ "transactions": released }))?;
         }
-        pending.save()?;
-        checkpoint()?;
+        // Marks and releases are kept now: a later account's pass may fail.
+        if pending.save()? {
+            checkpoint()?;
+        }
         log::info(format!("{seen} transactions for account {account}, from the earliest pending ({since})"));
     } else {
         log::info(format!("{seen} new transactions for account {account}"));

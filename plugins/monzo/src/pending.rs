@@ -17,13 +17,13 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Only payments made at most this long ago are waited for.
-pub const READ_AGAIN_DAYS: i64 = 14;
+const READ_AGAIN_DAYS: i64 = 14;
 /// The newest are kept up to about this many bytes, within the 64 KiB a
 /// state value may hold: a business account may have more pending at once.
 const MAX_KEPT_BYTES: usize = 56 * 1024;
 
 /// A transaction read while pending.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, PartialEq)]
 struct Pending {
     created: String,
     /// The last complete pass from the earliest pending one did not list it.
@@ -42,6 +42,8 @@ pub struct PendingPayments {
     earlier_from: Option<Timestamp>,
     /// Ids this pass has read.
     listed: BTreeSet<String>,
+    /// Differs from what is stored: [`PendingPayments::save`] writes it.
+    changed: bool,
 }
 
 impl PendingPayments {
@@ -55,8 +57,10 @@ impl PendingPayments {
             None => state::get(&earlier_key).and_then(|created| time::parse_rfc3339(&created).ok()),
         };
         let mut payments = stored.unwrap_or_default();
+        let stored_count = payments.len();
         payments.retain(|_, payment| made_at(payment).is_some_and(|at| at >= window_start));
-        Ok(PendingPayments { key, payments, window_start, earlier_key, earlier_from, listed: BTreeSet::new() })
+        let changed = payments.len() != stored_count || earlier_from.is_some();
+        Ok(PendingPayments { key, payments, window_start, earlier_key, earlier_from, listed: BTreeSet::new(), changed })
     }
 
     /// Where a pass that reads them again starts: a second before the
@@ -74,9 +78,13 @@ impl PendingPayments {
             let id = string(transaction, "id")?;
             let created = string(transaction, "created")?;
             let recent = time::parse_rfc3339(&created).is_ok_and(|at| at >= self.window_start);
+            let read = Pending { created, missed: false };
+            let kept = self.payments.get(&id);
             if is_pending(transaction) && recent {
-                self.payments.insert(id.clone(), Pending { created, missed: false });
+                self.changed |= kept != Some(&read);
+                self.payments.insert(id.clone(), read);
             } else {
+                self.changed |= kept.is_some();
                 self.payments.remove(&id);
             }
             self.listed.insert(id);
@@ -98,13 +106,18 @@ impl PendingPayments {
                 released.push(id.clone());
             }
             payment.missed = true;
+            self.changed = true;
         }
         self.payments.retain(|id, _| !released.contains(id));
         released
     }
 
-    /// Kept with the next checkpoint.
-    pub fn save(&mut self) -> Result<(), PluginError> {
+    /// Kept with the next checkpoint, if anything changed since it was
+    /// loaded or last saved; says whether it was.
+    pub fn save(&mut self) -> Result<bool, PluginError> {
+        if !self.changed {
+            return Ok(false);
+        }
         // `"id":{"created":"...","missed":true},` and a margin for escapes.
         let size = |id: &String, payment: &Pending| id.len() + payment.created.len() + 40;
         let mut bytes: usize = self.payments.iter().map(|(id, payment)| size(id, payment)).sum();
@@ -127,7 +140,8 @@ impl PendingPayments {
         if self.earlier_from.take().is_some() {
             state::delete(&self.earlier_key);
         }
-        Ok(())
+        self.changed = false;
+        Ok(true)
     }
 }
 
