@@ -9,10 +9,12 @@ mod support;
 use inlet::auth::oauth::{TokenEndpoint, TokenError, authorization_url, pkce_challenge};
 use inlet::demo::fake_oauth::{CLIENT_ID, CLIENT_SECRET};
 use inlet::demo::{FakeMonzo, MonzoDataset};
+use inlet::domain::group_status::GroupStatus;
 use inlet::domain::manifest::OAuth2Endpoints;
 use inlet::outbound::UpstreamOverrides;
-use inlet::settings::{OAuthClient, Secret};
-use inlet::store::groups::ApprovedPlugin;
+use inlet::settings::{OAuthClient, Secret, Settings, SettingsArgs};
+use inlet::store::groups::{ApprovedPlugin, Credentials};
+use inlet::{Host, HostOptions};
 use serde_json::Value;
 use std::sync::Arc;
 use support::{Inlet, bundled_plugin, eventually, fresh_postgres_database, test_plugin, text};
@@ -384,4 +386,52 @@ async fn pkce_binds_the_code_to_the_verifier() {
         )
         .await;
     assert!(granted.is_ok_and(|g| g.refresh_token.is_some()));
+}
+
+/// A refresh outlives the call that started it (the plugin call's deadline,
+/// a lost job lease, shutdown), and the group stays its only refresh until
+/// it ends: another call meanwhile must not send the spent refresh token
+/// again. It did: the caller's lock went with the cancelled call, the
+/// lease is the same process's, and the provider refused the second use,
+/// so a group holding a valid token was marked for reconnecting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_whose_caller_gave_up_is_still_the_only_one() {
+    let fake = FakeMonzo::start(MonzoDataset::sample(chrono::Utc::now().timestamp_millis())).await.unwrap();
+    let inlet = Inlet::with_plugins(&[bundled_plugin("monzo")])
+        .config(&format!("[oauth.monzo]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n"));
+    let args = SettingsArgs {
+        data_dir: Some(inlet.data_dir()),
+        database_url: None,
+        plugins_dir: Some(inlet.plugins_dir()),
+        config_file: Some(inlet.config_file()),
+        upstream_override: Some(format!("api.monzo.com={}", fake.base_url())),
+        public_url: None,
+    };
+    let host = Host::start(&Settings::resolve(&args).unwrap(), HostOptions::default()).await.unwrap();
+    let fields = [("access_token", fake.access_token()), ("refresh_token", fake.oauth().grant_refresh_token())];
+    let credentials = Credentials::new(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    let group = host.store().insert_group("monzo", "shared", &credentials).await.unwrap();
+    let (seen, _) = host.store().group_credentials(group).await.unwrap();
+    let oauth = &host.runner.oauth;
+    fake.take_requests();
+
+    // The upstream refused the token; the caller gives up while the
+    // provider is answering its refresh.
+    let first = oauth.fresh_credentials(group, &seen, true);
+    let token_requested = async {
+        while !fake.take_requests().iter().any(|request| request.path == "/oauth2/token") {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        outcome = first => panic!("the refresh ended before the provider answered it (ok: {})", outcome.is_ok()),
+        () = token_requested => {}
+    }
+
+    // Another integration of the group is refused too, with the same token.
+    let fresh = oauth.fresh_credentials(group, &seen, true).await.expect("the refreshed credentials");
+    assert_eq!(fake.oauth().refresh_calls(), 1, "the refresh token was sent twice");
+    assert_eq!(fresh.get("access_token"), Some(fake.access_token().as_str()));
+    let (_, status) = host.store().group_credentials(group).await.unwrap();
+    assert_eq!(status, GroupStatus::Ok);
 }

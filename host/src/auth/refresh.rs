@@ -66,21 +66,27 @@ impl OAuth {
         refused: bool,
     ) -> Result<Credentials, RefreshError> {
         let local = Arc::clone(self.refreshing.lock().unwrap().entry(group_id).or_default());
-        let _one_at_a_time_here = local.lock().await;
+        let mut one_at_a_time_here = local.lock_owned().await;
         let give_up = Instant::now() + WAIT_FOR_OTHERS;
         loop {
             if let Look::Settled(settled) = self.look(group_id, seen, refused).await? {
                 return settled;
             }
-            // On its own task: a run cancelled now (shutdown) must not cut a
-            // refresh short after the provider rotated the token and before
-            // the new one is stored, nor leave the lease held.
+            // On its own task, which holds this process's turn until it
+            // ends: a caller cancelled now (its call's deadline, a lost
+            // lease, shutdown) must not cut a refresh short after the
+            // provider rotated the token and before the new one is stored,
+            // nor leave the lease held, nor let another refresh start
+            // meanwhile with the token this one spent.
             let oauth = Arc::clone(self);
             let seen = seen.clone();
-            let leased = tokio::spawn(async move { oauth.refresh_under_lease(group_id, &seen, refused).await });
+            let leased = tokio::spawn(async move {
+                let outcome = oauth.refresh_under_lease(group_id, &seen, refused).await;
+                (outcome, one_at_a_time_here)
+            });
             match leased.await {
-                Ok(Some(outcome)) => return outcome,
-                Ok(None) => {}
+                Ok((Some(outcome), _)) => return outcome,
+                Ok((None, turn)) => one_at_a_time_here = turn,
                 Err(error) => return Err(RefreshError::Transient(format!("the token refresh stopped: {error}"))),
             }
             if Instant::now() >= give_up {
