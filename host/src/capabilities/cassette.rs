@@ -317,12 +317,27 @@ impl Cassette {
             .fold(text.to_string(), |text, secret| text.replace(secret, REDACTED))
     }
 
+    /// Byte by byte: a body need not be UTF-8 (a Latin-1 form, protobuf).
     fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => self.redact(text).into_bytes(),
-            Err(_) => bytes.to_vec(),
-        }
+        let secrets = self.secrets.lock().expect("cassette lock");
+        secrets.iter().fold(bytes.to_vec(), |bytes, secret| redact_bytes(&bytes, secret.as_bytes()))
     }
+}
+
+/// `bytes` with each `secret` in them replaced with [`REDACTED`].
+pub fn redact_bytes(bytes: &[u8], secret: &[u8]) -> Vec<u8> {
+    if secret.is_empty() || !bytes.windows(secret.len()).any(|w| w == secret) {
+        return bytes.to_vec();
+    }
+    let mut redacted = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+        redacted.extend_from_slice(&rest[..at]);
+        redacted.extend_from_slice(REDACTED.as_bytes());
+        rest = &rest[at + secret.len()..];
+    }
+    redacted.extend_from_slice(rest);
+    redacted
 }
 
 /// Each secret as it may appear: as is, percent-encoded (in a query or a
@@ -372,6 +387,20 @@ mod tests {
         let tape = replay.end_run();
         assert_eq!(tape.answered, 1);
         assert_eq!(tape.missing, ["GET https://api.example.com/x?key=[redacted]", "POST https://api.example.com/y"]);
+    }
+
+    /// Bodies that are not UTF-8 (a Latin-1 form, protobuf) are redacted
+    /// too: they were stored as they were.
+    #[test]
+    fn secrets_are_redacted_from_bodies_that_are_not_text() {
+        let recording = Cassette::recording(vec!["sk_live_1".into()]);
+        recording.begin_run(0, None);
+        let answer = Response { status: 200, headers: vec![], body: b"\xfe sk_live_1 \xff".to_vec() };
+        let form: &[u8] = b"\xffpassword=sk_live_1";
+        recording.record(Method::Post, "https://api.example.com/login", &[], Some(form), &answer);
+        let exchange = &recording.recorded_runs()[0][0];
+        assert_eq!(exchange.request.body.as_ref().unwrap().bytes(), b"\xffpassword=[redacted]");
+        assert_eq!(exchange.response.body.as_ref().unwrap().bytes(), b"\xfe [redacted] \xff");
     }
 
     #[test]

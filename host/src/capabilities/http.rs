@@ -4,7 +4,7 @@
 //! declared host somewhere else (tests, staging, demos).
 
 use super::CallScope;
-use super::cassette::Cassette;
+use super::cassette::{Cassette, REDACTED, redact_bytes};
 use super::quota::GroupQuotas;
 use super::rate_limit::GroupRateLimit;
 use crate::clock::{Millis, SharedClock};
@@ -217,6 +217,12 @@ impl OutboundHttp {
         if url.port().is_some() {
             return Err(Error::Denied(format!("{} names a port; only the default https port is allowed", redact(url))));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::Denied(format!(
+                "{} carries a user name or password; send credentials in a header (a URL is logged)",
+                redact(url)
+            )));
+        }
         let declared = self.allowed_hosts.iter().any(|pattern| host_matches(pattern, &host));
         if let Some(unapproved) = self.unapproved.as_ref().filter(|u| u.hosts.iter().any(|p| host_matches(p, &host))) {
             let group = unapproved.group_id;
@@ -266,14 +272,22 @@ impl OutboundHttp {
             self.check(&url)?;
             let mut target = self.overrides.rewrite(&url).unwrap_or_else(|| url.clone());
             let mut headers = request.headers.clone();
-            let auth = if url.host_str() == first.host_str() { &request.auth } else { &Auth::None };
+            // Credentials go only to the host the plugin addressed: the
+            // group's, and any the plugin set itself (with raw credentials).
+            let same_host = url.host_str() == first.host_str();
+            if !same_host {
+                headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+            }
+            let auth = if same_host { &request.auth } else { &Auth::None };
             let injected = self.inject_credentials(auth, &mut headers, &mut target)?;
             let replaying = self.cassette.as_ref().is_some_and(|c| c.is_replaying());
             if let Some(limit) = self.rate_limit.as_ref().filter(|_| !replaying) {
                 limit.wait_turn(self.deadline).await?;
             }
-            if let Some(until) = self.exhausted_until.take().filter(|_| !replaying) {
+            // Kept until waited out: a request refused for it leaves it for the next.
+            if let Some(until) = self.exhausted_until.filter(|_| !replaying) {
                 self.wait_for_reset(until).await?;
+                self.exhausted_until = None;
             }
             // Counted once nothing here holds the request back: one refused
             // by a wait never reaches the provider. A replay reaches none either.
@@ -335,9 +349,14 @@ impl OutboundHttp {
             if redirects > MAX_REDIRECTS {
                 return Err(Error::Transport(format!("{} redirected more than {MAX_REDIRECTS} times", redact(&first))));
             }
-            let next = url.join(&location).map_err(|e| {
+            let mut next = url.join(&location).map_err(|e| {
                 Error::Transport(format!("{} redirected to {location:?}, which is not a URL: {e}", redact(&url)))
             })?;
+            // The key is added again on each hop to its host; a redirect that
+            // repeats the query (as many do) carries it, masked, already.
+            if let Auth::ApiKeyQuery(name) = &request.auth {
+                remove_query_param(&mut next, name);
+            }
             // A 303, or a 301/302 after a POST, turns into a GET without a body.
             if response.status == 303
                 || (matches!(response.status, 301 | 302) && !matches!(method, Method::Get | Method::Head))
@@ -467,7 +486,9 @@ impl OutboundHttp {
                 let password = self.credentials.get("password").unwrap_or_default();
                 let header = basic_auth(user, password);
                 set_header("authorization", header.clone());
-                vec![password.to_string(), header["Basic ".len()..].to_string()]
+                // Without a password the user name is the key (Stripe, Freshdesk).
+                let secret = if password.is_empty() { user } else { password };
+                vec![secret.to_string(), header["Basic ".len()..].to_string()]
             }
         })
     }
@@ -588,23 +609,25 @@ fn percent_encoded(text: &str, lowercase: bool) -> String {
 
 /// Replace every occurrence of `secret` in the response's headers and body.
 fn mask(response: &mut Response, secret: &str) {
-    const MASK: &str = "[redacted]";
     for (_, value) in &mut response.headers {
         if value.contains(secret) {
-            *value = value.replace(secret, MASK);
+            *value = value.replace(secret, REDACTED);
         }
     }
-    let needle = secret.as_bytes();
-    if response.body.windows(needle.len()).any(|w| w == needle) {
-        let mut body = Vec::with_capacity(response.body.len());
-        let mut rest = &response.body[..];
-        while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
-            body.extend_from_slice(&rest[..at]);
-            body.extend_from_slice(MASK.as_bytes());
-            rest = &rest[at + needle.len()..];
-        }
-        body.extend_from_slice(rest);
-        response.body = body;
+    response.body = redact_bytes(&response.body, secret.as_bytes());
+}
+
+/// `url` without the query parameter `name`.
+fn remove_query_param(url: &mut Url, name: &str) {
+    if !url.query_pairs().any(|(key, _)| key == name) {
+        return;
+    }
+    let kept: Vec<(String, String)> =
+        url.query_pairs().filter(|(key, _)| key != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
     }
 }
 
@@ -668,10 +691,13 @@ fn retry_after(headers: &[(String, String)]) -> Option<u32> {
     Some(value.trim().parse().unwrap_or(60))
 }
 
-/// A URL without its query, which may carry keys or personal ids.
+/// A URL without its query, which may carry keys or personal ids, nor a
+/// user name and password.
 fn redact(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
     shown.to_string()
 }
 
@@ -722,6 +748,19 @@ mod tests {
         assert!(denied(&http, "https://api.monzo.com.evil.example/").contains("not on the plugin's declared hosts"));
         assert!(denied(&http, "http://api.monzo.com/").contains("only https"));
         assert!(denied(&http, "https://api.monzo.com:8443/").contains("port"));
+        let userinfo = denied(&http, "https://alice:hunter2@api.monzo.com/");
+        assert!(userinfo.contains("user name or password") && !userinfo.contains("hunter2"), "{userinfo}");
+    }
+
+    /// A key sent as Basic auth's user name, with no password, is masked in
+    /// what the upstream answers, as a password would be.
+    #[test]
+    fn a_key_sent_as_the_basic_user_name_is_masked() {
+        let mut http = outbound(&["api.example.com"]);
+        http.credentials = Credentials::new([("username".to_string(), "sk_key".to_string())].into_iter().collect());
+        let (mut headers, mut url) = (vec![], Url::parse("https://api.example.com/").unwrap());
+        let masked = http.inject_credentials(&Auth::Basic, &mut headers, &mut url).unwrap();
+        assert!(masked.contains(&"sk_key".to_string()), "{masked:?}");
     }
 
     #[test]
@@ -764,6 +803,79 @@ mod tests {
         match http.send(request).await {
             Err(Error::Denied(why)) => assert!(why.contains("declares no credentials"), "{why}"),
             other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    /// A redirect takes no credential along that it should not: an API key
+    /// in the query is sent once to its host, however the redirect repeats
+    /// the query (it was sent twice, the second time masked, and upstreams
+    /// that read the first refused it), and an `Authorization` the plugin
+    /// set itself goes to no other host.
+    #[tokio::test]
+    async fn a_redirect_carries_no_credential_it_should_not() {
+        use axum::extract::{OriginalUri, State};
+        use axum::http::{HeaderMap, StatusCode};
+        type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+        let seen: Seen = Arc::default();
+        let app = axum::Router::new()
+            .route(
+                "/items",
+                axum::routing::get(|OriginalUri(uri): OriginalUri| async move {
+                    let location = format!("https://a.example.com/items/?{}", uri.query().unwrap_or_default());
+                    (StatusCode::MOVED_PERMANENTLY, [("location", location)])
+                }),
+            )
+            .route(
+                "/away",
+                axum::routing::get(|| async { (StatusCode::FOUND, [("location", "https://b.example.com/landed")]) }),
+            )
+            .fallback(|State(seen): State<Seen>, OriginalUri(uri): OriginalUri, headers: HeaderMap| async move {
+                let authorization = headers.get("authorization").map(|v| v.to_str().unwrap().to_string());
+                seen.lock().unwrap().push(format!("{uri} authorization={authorization:?}"));
+            })
+            .with_state(Arc::clone(&seen));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut http = outbound(&["a.example.com", "b.example.com"]);
+        let overrides = format!("a.example.com={base},b.example.com={base}");
+        http.overrides = Arc::new(UpstreamOverrides::parse_list(&overrides).unwrap());
+        http.credentials = Credentials::new([("api_key".to_string(), "k3y".to_string())].into_iter().collect());
+        (http.timeout, http.deadline) =
+            (Duration::from_secs(10), tokio::time::Instant::now() + Duration::from_secs(10));
+        let get = |url: &str, headers: Vec<(String, String)>, auth: Auth| Request {
+            method: Method::Get,
+            url: url.into(),
+            headers,
+            body: None,
+            auth,
+            timeout_ms: None,
+        };
+
+        let keyed = get("https://a.example.com/items?page=2", vec![], Auth::ApiKeyQuery("key".into()));
+        assert_eq!(http.send(keyed).await.unwrap().status, 200);
+        let own = vec![("Authorization".to_string(), "Bearer plugin-set".to_string())];
+        assert_eq!(http.send(get("https://a.example.com/away", own, Auth::None)).await.unwrap().status, 200);
+        assert_eq!(*seen.lock().unwrap(), ["/items/?page=2&key=k3y authorization=None", "/landed authorization=None"]);
+    }
+
+    /// An upstream that said no requests are left until a reset beyond the
+    /// call's deadline gets none, however many the plugin sends (the first
+    /// refusal forgot the reset, and the next request went out).
+    #[tokio::test]
+    async fn requests_wait_for_the_upstreams_reset_until_it_comes() {
+        let mut http = outbound(&["api.example.com"]);
+        http.exhausted_until = Some(http.clock.now_ms() + 600_000);
+        for _ in 0..2 {
+            let request = Request {
+                method: Method::Get,
+                url: "https://api.example.com/".into(),
+                headers: vec![],
+                body: None,
+                auth: Auth::None,
+                timeout_ms: None,
+            };
+            assert!(matches!(http.send(request).await, Err(Error::RateLimited(_))));
         }
     }
 
