@@ -32,7 +32,7 @@ impl LeaseOwner {
                 .unwrap_or_else(|| "host".into());
             let pid = std::process::id();
             match (linux::start_ticks(pid), linux::machine()) {
-                (Some(start), Some(machine)) => LeaseOwner { host, pid, start, machine: Some(machine) },
+                (Ok(start), Some(machine)) => LeaseOwner { host, pid, start, machine: Some(machine) },
                 _ => {
                     let started =
                         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -57,13 +57,27 @@ impl LeaseOwner {
 
     /// Whether this names a process of this machine that has ended: its PID
     /// is gone, or now belongs to a process that started at another time.
+    /// This process never has, whatever `/proc` answers.
     pub fn is_gone(&self) -> bool {
         let here = LeaseOwner::this_process();
         // The boot and PID namespace name the PID space; the host name adds nothing.
-        if self.machine.is_none() || self.machine != here.machine {
+        if self == here || self.machine.is_none() || self.machine != here.machine {
             return false;
         }
-        linux::start_ticks(self.pid) != Some(self.start)
+        ended(self.start, linux::start_ticks(self.pid))
+    }
+}
+
+/// Whether a process that started at `start` has ended, given what reading
+/// its PID's start time gave. Only a PID that no longer exists, or that
+/// started at another time, proves it: a read that failed otherwise (out of
+/// file descriptors, say) proves nothing, and judging a live holder ended
+/// would run its jobs twice at once. (Under `hidepid`, another user's
+/// processes look gone: run inlet's processes as one user.)
+fn ended(start: u64, read: std::io::Result<u64>) -> bool {
+    match read {
+        Ok(started) => started != start,
+        Err(error) => error.kind() == std::io::ErrorKind::NotFound,
     }
 }
 
@@ -78,10 +92,11 @@ mod linux {
     /// When process `pid` started, in clock ticks since boot: field 22 of
     /// `/proc/<pid>/stat`, counted after the command name (which may hold
     /// spaces and parentheses).
-    pub fn start_ticks(pid: u32) -> Option<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let after_name = &stat[stat.rfind(')')? + 1..];
-        after_name.split_whitespace().nth(19)?.parse().ok()
+    pub fn start_ticks(pid: u32) -> std::io::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let unreadable = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("/proc/{pid}/stat: {stat}"));
+        let after_name = &stat[stat.rfind(')').ok_or_else(unreadable)? + 1..];
+        after_name.split_whitespace().nth(19).and_then(|ticks| ticks.parse().ok()).ok_or_else(unreadable)
     }
 
     /// This boot of this kernel, and this PID namespace within it.
@@ -118,6 +133,20 @@ mod tests {
         assert!(reused.is_gone(), "this PID, another start time: the holder ended and the PID was reused");
         let elsewhere = LeaseOwner { machine: Some("another-boot".into()), pid, start, ..me.clone() };
         assert!(!elsewhere.is_gone(), "a process of another machine is never judged from here");
+    }
+
+    /// A read that failed for another reason than a PID that no longer
+    /// exists (out of file descriptors, no permission) proves nothing: a
+    /// holder judged ended on it would have its jobs rescued and run twice.
+    #[test]
+    fn only_a_missing_pid_or_another_start_time_proves_a_process_ended() {
+        use std::io::{Error, ErrorKind};
+        assert!(!ended(7, Ok(7)));
+        assert!(ended(7, Ok(8)), "the PID was reused");
+        assert!(ended(7, Err(Error::from(ErrorKind::NotFound))), "no such PID");
+        assert!(!ended(7, Err(Error::from_raw_os_error(24))), "EMFILE: too many open files");
+        assert!(!ended(7, Err(Error::from(ErrorKind::PermissionDenied))));
+        assert!(!ended(7, Err(Error::from(ErrorKind::InvalidData))), "a stat line not understood");
     }
 
     #[test]
