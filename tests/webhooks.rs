@@ -240,6 +240,16 @@ async fn signed_deliveries_are_verified_by_the_plugin_before_anything_is_stored(
     };
     let forged = deliver(sign("guess", delivery)).await.unwrap();
     assert_eq!(forged.status(), 401);
+    // A plugin that fails before it verified anything refuses the sender
+    // as unverified (it answered 500, and logged each such request).
+    let trapped = client
+        .post(format!("{base}/webhooks/misbehave/{}", group["id"]))
+        .header("x-trap", "before-verifying")
+        .body(delivery.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trapped.status(), 401, "{:?}", trapped.text().await);
     let store = inlet.store().await;
     let batches = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM raw_batches").fetch_one(store.pool()).await.unwrap()
@@ -311,7 +321,7 @@ async fn raw_request(base: &str, request: &[u8], within: std::time::Duration) ->
 /// earned: the shared secret is checked on the headers alone, deliveries in
 /// flight are bounded, in all and per group (so that one sender's flood
 /// leaves room for the others), and a connection that never finishes its
-/// headers is closed.
+/// headers or its body is closed or refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn ingress_checks_the_secret_before_the_body_and_bounds_what_it_holds() {
     // Two slots: each group may hold one.
@@ -366,10 +376,19 @@ async fn ingress_checks_the_secret_before_the_body_and_bounds_what_it_holds() {
     held.abort();
     other_held.abort();
 
-    // Headers that never end: the connection is closed after the header timeout.
+    // Headers that never end: the connection is closed after the header
+    // timeout. A form that never comes, on a route that asks for no token:
+    // refused after the body timeout.
     let started = std::time::Instant::now();
-    let answer = raw_request(&setup.base, b"POST / HTTP/1.1\r\nhost: x\r\n", std::time::Duration::from_secs(30)).await;
-    assert!(answer.is_some(), "the server closed or answered the connection");
+    let form = "POST /oauth/apple-health/start HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\n";
+    let within = std::time::Duration::from_secs(30);
+    let (headers, body) = tokio::join!(
+        raw_request(&setup.base, b"POST / HTTP/1.1\r\nhost: x\r\n", within),
+        raw_request(&setup.base, form.as_bytes(), within)
+    );
+    assert!(headers.is_some(), "the server closed or answered the connection");
+    assert!(body.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 408")), "{body:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
     assert_eq!(setup.stored_batches().await, stored, "only the other group's delivery was stored");
 }

@@ -1,11 +1,54 @@
 //! Extractors that answer bad input with an [`ApiError`] naming the field:
-//! JSON bodies, query strings and `{id}` path segments.
+//! JSON and form bodies, query strings and `{id}` path segments. A body
+//! must arrive within [`BODY_READ_TIMEOUT`] of its headers.
 
 use super::error::ApiError;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How long a request's body may take to arrive once its headers have: a
+/// client that sends it slowly, or never, holds a connection (and for a
+/// webhook one of the few delivery slots) meanwhile.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// 408: the body did not arrive within [`BODY_READ_TIMEOUT`].
+pub fn body_timed_out() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body-timeout",
+        format!("the request's body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs()),
+    )
+}
+
+/// The body, within the route's size limit and [`BODY_READ_TIMEOUT`], if
+/// its content type is `content_type` (415 if not, saying `send_as`).
+async fn body_of_type<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    content_type: &str,
+    send_as: &str,
+) -> Result<Bytes, ApiError> {
+    let typed = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(content_type));
+    if !typed {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!("send the body {send_as} with Content-Type: {content_type}"),
+        ));
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, state)).await {
+        Ok(read) => read.map_err(|e| ApiError::new(e.status(), "bad-body", e.body_text())),
+        Err(_) => Err(body_timed_out()),
+    }
+}
 
 /// A JSON request body. Not JSON: 400 `bad-json`; JSON of the wrong shape:
 /// 422 `invalid` naming the field (`schedule.kind`, ...).
@@ -15,21 +58,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), "bad-body", e.body_text()))?;
+        let bytes = body_of_type(request, state, "application/json", "as JSON").await?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut deserializer) {
             Ok(value) => Ok(JsonBody(value)),
@@ -47,6 +76,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 Err(ApiError::invalid(field, inner.to_string()))
             }
         }
+    }
+}
+
+/// A form's body (`application/x-www-form-urlencoded`); a bad field is 422
+/// `invalid` naming it.
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_of_type(request, state, "application/x-www-form-urlencoded", "as a form").await?;
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
+        serde_path_to_error::deserialize(deserializer).map(FormBody).map_err(|error| {
+            let path = error.path().to_string();
+            let field = if path == "." { "form".to_string() } else { path };
+            ApiError::invalid(field, error.into_inner().to_string())
+        })
     }
 }
 

@@ -3,9 +3,10 @@
 //! browser to the provider; `GET /oauth/<plugin>/callback` is where the
 //! provider sends it back. `POST /api/oauth/<plugin>/links` makes the link.
 
+use super::extract::FormBody;
 use super::{ApiState, page};
 use crate::auth::connect::{ConnectError, browser_binding};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -66,7 +67,7 @@ pub struct StartForm {
 pub async fn go_to_provider(
     State(api): State<ApiState>,
     Path(plugin): Path<String>,
-    Form(form): Form<StartForm>,
+    FormBody(form): FormBody<StartForm>,
 ) -> Response {
     let redirect_uri = api.url(&format!("/oauth/{plugin}/callback"));
     let oauth = &api.host.runner.oauth;

@@ -14,6 +14,7 @@
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{BODY_READ_TIMEOUT, body_timed_out};
 use crate::capabilities::signature::SigningKey;
 use crate::domain::manifest::WebhookAuth;
 use crate::domain::plugin_call::{PluginError, WebhookAnswer, WebhookDelivery};
@@ -109,13 +110,7 @@ pub async fn receive(
                 format!("the delivery is larger than the limit of {limit} bytes"),
             ));
         }
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
-                format!("the delivery's body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs()),
-            ));
-        }
+        Err(_) => return Err(body_timed_out()),
     };
     let now = host.store().now();
     let delivery = WebhookDelivery {
@@ -148,6 +143,12 @@ pub async fn receive(
             ));
         }
         Err(CallError::Busy { reason, .. }) => return Err(try_later(&plugin_id, &reason, Some(1))),
+        // Before any signature was verified, a sender without the secret
+        // learns nothing of the plugin, nor fills the log (refusals are
+        // logged once a minute per source).
+        Err(error) if matches!(auth, WebhookAuth::Signature) && !signature_verified => {
+            return Err(refused(&format!("the plugin failed before verifying a signature: {error}")));
+        }
         Err(error) => {
             tracing::warn!(plugin = plugin_id, error = %error, "handle-webhook failed");
             return Err(ApiError::new(
@@ -298,10 +299,6 @@ impl Drop for WebhookSlot<'_> {
         }
     }
 }
-
-/// How long a delivery's body may take to arrive once its headers have.
-/// Short: a sender holds one of the few delivery slots meanwhile.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Refusals are logged at most once a minute per source: someone probing
 /// secrets must not be able to flood the operator's log.

@@ -253,8 +253,12 @@ impl Plugin for Misbehave {
     /// Accepts a delivery signed with the group's secret: Slack's `v0`
     /// headers, or a hex HMAC in `x-signature`. Routes its body to `ok`, but
     /// answers a Slack `url_verification` with its challenge and stores nothing.
+    /// With `x-trap: before-verifying`, it traps before it checks anything.
     fn handle_webhook(delivery: WebhookDelivery) -> Result<WebhookOutcome, PluginError> {
         let header = |name: &str| delivery.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+        if header("x-trap").is_some_and(|v| v == "before-verifying") {
+            panic!("a bug met before the signature was checked");
+        }
         let valid = match (header("x-slack-request-timestamp"), header("x-slack-signature"), header("x-signature")) {
             (Some(timestamp), Some(signature), _) => {
                 verify_signature(&SignatureScheme::SlackV0(timestamp.clone()), &delivery.body, signature)
