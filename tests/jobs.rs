@@ -480,6 +480,27 @@ async fn inlet_sync_refuses_an_integration_that_a_worker_is_running() {
     assert!(store.integration_jobs(id.parse().unwrap()).await.unwrap().is_empty(), "its job is done with");
 }
 
+/// `inlet sync` whose run's end cannot be recorded (a database error) fails
+/// and leaves no run open: nothing else would close it, and it showed as
+/// running for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_end_cannot_be_recorded_is_not_left_running() {
+    let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]);
+    let id: i64 = misbehave_integration(&inlet, "ok", &["--manual"]).await.parse().unwrap();
+    let store = inlet.store().await;
+    let failing = "CREATE TRIGGER failing_end BEFORE UPDATE OF status ON sync_runs WHEN NEW.status = 'success'
+                   BEGIN SELECT RAISE(ABORT, 'injected: the end cannot be written'); END";
+    sqlx::query(failing).execute(store.pool()).await.unwrap();
+    let failed = inlet.run(&["sync", &id.to_string()]).await;
+    let stderr = support::text(&failed.stderr);
+    assert!(!failed.status.success() && stderr.contains("injected"), "{stderr}");
+    let runs = store.sync_runs(id, 10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.status).collect::<Vec<_>>(), [RunStatus::Failed], "{runs:?}");
+    let message = runs[0].error_message.as_deref().unwrap_or_default();
+    assert!(message.contains("could not be recorded") && message.contains("injected"), "{message}");
+    assert!(store.integration_jobs(id).await.unwrap().is_empty(), "its job is done with");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_that_finds_its_lease_lost_stops_the_run() {
     let config = "job_lease_seconds = 3\n[queues.fetch]\ntimeout_seconds = 600\nmax_attempts = 1\n";
@@ -536,8 +557,10 @@ async fn a_job_rescued_from_a_live_worker_and_claimed_again_by_it_runs_its_later
         .fetch_one(store.pool())
         .await
         .unwrap();
-    let rescued = store.rescue_jobs(&inlet::store::jobs::Abandoned::HolderEnded(owner)).await.unwrap();
-    assert_eq!(rescued.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job]);
+    // Its attempts are not spent: no run's end is written.
+    let no_end = |_: &inlet::store::integrations::Integration, _| unreachable!("the job has attempts left");
+    let rescued = store.rescue_jobs(&inlet::store::jobs::Abandoned::HolderEnded(owner), &no_end).await.unwrap();
+    assert_eq!(rescued.iter().map(|r| r.job.id).collect::<Vec<_>>(), vec![job]);
 
     let fetches = || async {
         let runs = store.sync_runs(integration, 10).await.unwrap();
@@ -723,7 +746,10 @@ async fn a_restarted_serve_resumes_its_killed_predecessors_backfill_at_once_from
 /// A scheduled fetch whose last attempt's process died goes to the failed
 /// list, and the integration's schedule goes on: the failure counts in its
 /// streak and its next run is due as the schedule says (enqueueing the job
-/// had cleared it: without this, it never ran on its own again).
+/// had cleared it: without this, it never ran on its own again). Both are
+/// one write: when the integration's part fails (a database error), so does
+/// the job's, and a later rescue does both (the job went to the failed list
+/// alone, and the integration never ran on its own again).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fetch_rescued_into_the_failed_list_keeps_its_schedule() {
     let inlet = Inlet::with_plugins(&[test_plugin("misbehave")]).config("[queues.fetch]\nmax_attempts = 1\n");
@@ -739,7 +765,16 @@ async fn a_fetch_rescued_into_the_failed_list_keeps_its_schedule() {
     assert_eq!(store.integration(id).await.unwrap().unwrap().next_due_at, None, "cleared while it runs");
     first.kill().await.unwrap(); // SIGKILL during its only attempt
 
-    let mut second = inlet.spawn(&["serve", "--listen", "127.0.0.1:0"]).await;
+    let failing = "CREATE TRIGGER failing_write BEFORE UPDATE OF consecutive_failures ON integrations
+                   BEGIN SELECT RAISE(ABORT, 'injected: the integration cannot be written'); END";
+    sqlx::query(failing).execute(store.pool()).await.unwrap();
+    let log = inlet.dir().join("second.log");
+    let mut second = inlet.spawn_logged(&["serve", "--listen", "127.0.0.1:0"], &log).await;
+    eventually(30, "a rescue to meet the failing write", || async {
+        std::fs::read_to_string(&log).ok()?.contains("injected").then_some(())
+    })
+    .await;
+    sqlx::query("DROP TRIGGER failing_write").execute(store.pool()).await.unwrap();
     eventually(30, "the abandoned job in the failed list", || async {
         (store.job(job).await.unwrap()?.state.as_str() == "failed").then_some(())
     })

@@ -11,8 +11,8 @@ use inlet::schedule::Schedule;
 use inlet::secrets::SecretKey;
 use inlet::store::Store;
 use inlet::store::groups::Credentials;
-use inlet::store::integrations::{IntegrationFilter, NewIntegration, NextDue, RunEnd};
-use inlet::store::jobs::{Abandoned, JobArgs, JobLease, NewJob, TriggerOutcome};
+use inlet::store::integrations::{Integration, IntegrationFilter, NewIntegration, NextDue, PauseEdit, RunEnd};
+use inlet::store::jobs::{Abandoned, Job, JobArgs, JobLease, NewJob, TriggerOutcome};
 use inlet::store::raw_batches::BatchSelection;
 use inlet::store::records::{RecordCounts, RecordFilter};
 use inlet::store::sync_runs::{RunOutcome, RunStatus};
@@ -194,14 +194,19 @@ async fn expired_leases_are_rescued_until_attempts_run_out(b: Backend) {
         b.clock.advance(500);
         let renewed = s.renew_leases("dead-worker", &[(id, claimed[0].claims)], 1_000).await.unwrap();
         assert_eq!(renewed, [id], "a live worker renews");
-        assert!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().is_empty(), "a renewed lease is not expired");
+        assert!(rescue(s, &Abandoned::LeaseExpired).await.is_empty(), "a renewed lease is not expired");
         b.clock.advance(1_001);
-        let rescued = s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap();
+        let rescued = rescue(s, &Abandoned::LeaseExpired).await;
         assert_eq!(rescued.iter().map(|j| (j.id, j.sync_run_id)).collect::<Vec<_>>(), [(id, Some(run))]);
     }
     let job = s.job(id).await.unwrap().unwrap();
     assert_eq!(job.state.as_str(), "failed", "the third expiry used the last attempt");
     assert_eq!(job.error_class.map(|c| c.as_str()), Some("lease-expired"));
+    // With it, the fetch's run ended for its integration: one failure, and
+    // due again as the rescue's end said (an hour after that attempt started).
+    let ended = s.integration(a).await.unwrap().unwrap();
+    let started = s.sync_runs(a, 1).await.unwrap()[0].started_at.unwrap();
+    assert_eq!((ended.consecutive_failures, ended.next_due_at), (1, Some(started + 3_600_000)));
     assert!(
         s.renew_leases("dead-worker", &[(id, 3)], 1_000).await.unwrap().is_empty(),
         "a lost lease cannot be renewed"
@@ -220,13 +225,13 @@ async fn jobs_of_an_ended_holder_are_rescued_before_their_lease_expires(b: Backe
     owners.sort();
     assert_eq!(owners, ["alive", "ended"]);
 
-    let rescued = s.rescue_jobs(&Abandoned::HolderEnded("ended".into())).await.unwrap();
+    let rescued = rescue(s, &Abandoned::HolderEnded("ended".into())).await;
     assert_eq!(rescued.iter().map(|j| j.id).collect::<Vec<_>>(), [ended], "only the ended holder's job");
     let job = s.job(ended).await.unwrap().unwrap();
     assert_eq!((job.state.as_str(), job.attempt), ("available", 1), "available again at once, its attempt counted");
     assert_eq!(job.error_message.as_deref(), Some(Abandoned::HolderEnded(String::new()).reason()));
     assert_eq!(s.job(alive).await.unwrap().unwrap().state.as_str(), "running");
-    assert!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().is_empty(), "no lease has expired");
+    assert!(rescue(s, &Abandoned::LeaseExpired).await.is_empty(), "no lease has expired");
     assert_eq!(s.claim_jobs(Queue::Fetch, "next", 600_000, 5).await.unwrap()[0].id, ended);
 }
 
@@ -251,7 +256,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     s.claim_jobs(Queue::Fetch, "stale", 1_000, 1).await.unwrap();
     let stale_run = s.start_runs(&[start(1)]).await.unwrap().0[0];
     b.clock.advance(1_001);
-    assert_eq!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().len(), 1);
+    assert_eq!(rescue(s, &Abandoned::LeaseExpired).await.len(), 1);
     s.abandon_sync_run(stale_run, RunStatus::Failed, "lease expired").await.unwrap();
     assert!(s.renew_leases("stale", &[(id, 1)], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
     let fresh = s.claim_jobs(Queue::Fetch, "fresh", 30_000, 1).await.unwrap();
@@ -833,7 +838,9 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     assert_eq!(s.enqueue_due_fetches(START + 1_800, 4, 100).await.unwrap(), [later]);
     // So does a new schedule, which says when it is due instead.
     let hourly = Schedule::Interval { seconds: 3_600 };
-    s.save_sync_settings(later, Some(&hourly), None, NextDue::At(Some(START + 3_600_000))).await.unwrap();
+    s.save_sync_settings(later, Some(&hourly), PauseEdit::To(None), NextDue::At(Some(START + 3_600_000)))
+        .await
+        .unwrap();
     assert!(s.integration_jobs(later).await.unwrap().is_empty());
     assert_eq!(s.integration(later).await.unwrap().unwrap().next_due_at, Some(START + 3_600_000));
     // Saving settings that keep the schedule keeps a queued run, and its due
@@ -841,7 +848,7 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     // queued would queue it twice).
     s.set_integration_paused(later, None, Some(START + 1_500)).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 1_800, 4, 100).await.unwrap(), [later]);
-    s.save_sync_settings(later, Some(&hourly), None, NextDue::Unchanged).await.unwrap();
+    s.save_sync_settings(later, Some(&hourly), PauseEdit::To(None), NextDue::Unchanged).await.unwrap();
     assert_eq!(s.integration_jobs(later).await.unwrap().len(), 1);
     assert_eq!(s.integration(later).await.unwrap().unwrap().next_due_at, None);
     // An operator's request joins it and runs now; it is no longer withdrawn.
@@ -850,8 +857,14 @@ async fn a_run_queued_ahead_waits_for_its_due_time_and_a_pause_or_new_schedule_w
     let jobs = s.integration_jobs(later).await.unwrap();
     assert_eq!((jobs.len(), jobs[0].run_at), (1, START + 800), "asked for, so kept, and due now");
     // Saving settings read before that pause, changing nothing, keeps it.
-    s.save_sync_settings(later, Some(&hourly), None, NextDue::Unchanged).await.unwrap();
+    s.save_sync_settings(later, Some(&hourly), PauseEdit::To(None), NextDue::Unchanged).await.unwrap();
     assert_eq!(s.integration(later).await.unwrap().unwrap().paused_reason, Some(PauseReason::Operator));
+    // So does a new schedule that leaves the pause as stored: it is paused
+    // still, and due at no time (it was resumed, with the pause read before).
+    let quarterly = Schedule::Interval { seconds: 900 };
+    s.save_sync_settings(later, Some(&quarterly), PauseEdit::Keep, NextDue::At(Some(START + 900_000))).await.unwrap();
+    let kept = s.integration(later).await.unwrap().unwrap();
+    assert_eq!((kept.paused_reason, kept.next_due_at), (Some(PauseReason::Operator), None));
 }
 
 conformance!(pausing, a_pause_withdraws_every_scheduled_fetch_waiting_to_run_but_not_an_operators_request);
@@ -913,7 +926,7 @@ async fn a_processing_pass_that_lost_its_lease_writes_nothing(b: Backend) {
     s.enqueue_job(&NewJob { queue: Queue::Process, ..fetch_job(a, START) }).await.unwrap();
     let stalled = JobLease::of(&s.claim_jobs(Queue::Process, "w", 30_000, 1).await.unwrap()[0], "w");
     b.clock.advance(31_000);
-    assert_eq!(s.rescue_jobs(&Abandoned::LeaseExpired).await.unwrap().len(), 1);
+    assert_eq!(rescue(s, &Abandoned::LeaseExpired).await.len(), 1);
     let holder = JobLease::of(&s.claim_jobs(Queue::Process, "v", 30_000, 1).await.unwrap()[0], "v");
     let object = ObjectRecord { external_id: "1".into(), kind: "thing".into(), name: None, data: "{}".into() };
     let records = Records { objects: vec![object], ..Records::default() };
@@ -936,6 +949,16 @@ async fn a_processing_pass_that_lost_its_lease_writes_nothing(b: Backend) {
 
 /// How a fetch that started at `started_at` on an integration's first
 /// schedule ended, pausing it after three failures in a row.
+/// Rescue the jobs `abandoned`; a fetch failed so for good is due again an
+/// hour after its run started.
+async fn rescue(s: &Store, abandoned: &Abandoned) -> Vec<Job> {
+    let end = |integration: &Integration, started_at: i64| RunEnd {
+        schedule_version: integration.schedule_version,
+        ..fetch_end(started_at, false, started_at + 3_600_000)
+    };
+    s.rescue_jobs(abandoned, &end).await.unwrap().into_iter().map(|rescued| rescued.job).collect()
+}
+
 fn fetch_end(started_at: i64, success: bool, next_due_at: i64) -> RunEnd {
     RunEnd {
         started_at,
@@ -1085,7 +1108,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap()[0].clone();
     let (runs, _) = s.start_runs(&[fetch(a, job.id)]).await.unwrap();
     let hourly = Schedule::Interval { seconds: 3_600 };
-    s.save_sync_settings(a, Some(&hourly), None, NextDue::At(Some(START + 500))).await.unwrap();
+    s.save_sync_settings(a, Some(&hourly), PauseEdit::To(None), NextDue::At(Some(START + 500))).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [a]);
     // Its end worked out the next due time from the schedule it started on
     // (version 0): the edit's run stays queued, and no due time is set.
@@ -1101,7 +1124,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [h]);
     let job = s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap()[0].clone();
     let (runs, _) = s.start_runs(&[fetch(h, job.id)]).await.unwrap();
-    s.save_sync_settings(h, Some(&hourly), None, NextDue::At(Some(START + 500))).await.unwrap();
+    s.save_sync_settings(h, Some(&hourly), PauseEdit::To(None), NextDue::At(Some(START + 500))).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 1_000, 4, 100).await.unwrap(), [h]);
     // It ends once that run is due: the pause withdraws it, where the
     // edit's due time would otherwise hold.
@@ -1134,7 +1157,7 @@ async fn a_schedule_edited_while_a_fetch_runs_holds_at_its_end(b: Backend) {
     // Made manual while a fetch runs that then fails for good: still manual
     // after it.
     let c = integration(s, "c", None).await;
-    s.save_sync_settings(c, Some(&Schedule::Manual), None, NextDue::At(None)).await.unwrap();
+    s.save_sync_settings(c, Some(&Schedule::Manual), PauseEdit::To(None), NextDue::At(None)).await.unwrap();
     assert_eq!(s.record_run_finished(c, &fetch_end(START, false, START + 900_000)).await.unwrap(), None);
     let ended = s.integration(c).await.unwrap().unwrap();
     assert_eq!((ended.next_due_at, ended.consecutive_failures), (None, 1), "the failure counts; the edit holds");
@@ -1168,7 +1191,7 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
     assert_eq!(s.integration(a).await.unwrap().unwrap().next_due_at, None, "its end says when the next is due");
     // An operator's new schedule while it runs is queued behind it.
     let hourly = Schedule::Interval { seconds: 3_600 };
-    s.save_sync_settings(a, Some(&hourly), None, NextDue::At(Some(START + 4_000))).await.unwrap();
+    s.save_sync_settings(a, Some(&hourly), PauseEdit::To(None), NextDue::At(Some(START + 4_000))).await.unwrap();
     assert_eq!(s.enqueue_due_fetches(START + 5_000, 4, 100).await.unwrap(), [a]);
     assert!(s.complete_job(&lease(manual, "w", 1)).await.unwrap());
 
@@ -1191,7 +1214,7 @@ async fn a_fetch_that_starts_at_its_due_time_meets_it(b: Backend) {
         let f = integration(s, "f", Some(START + 4_000)).await;
         let job = s.enqueue_job(&fetch_job(f, START)).await.unwrap();
         s.claim_jobs(Queue::Fetch, "w", 30_000, 10).await.unwrap();
-        s.save_sync_settings(f, Some(&hourly), None, NextDue::At(Some(edited))).await.unwrap();
+        s.save_sync_settings(f, Some(&hourly), PauseEdit::To(None), NextDue::At(Some(edited))).await.unwrap();
         s.start_runs(&[fetch_start(f, job, Some(START + 4_000))]).await.unwrap();
         assert_eq!(s.integration(f).await.unwrap().unwrap().next_due_at, Some(edited), "the edit's due time");
         assert!(s.delete_integration(f).await.unwrap()); // out of the scheduler's way below
@@ -1263,6 +1286,8 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     for _ in 0..2 {
         assert_eq!(s.record_run_finished(a, &end(false)).await.unwrap(), None);
     }
+    // Resuming one that is not paused leaves its streak: only a success resets it.
+    s.set_integration_paused(a, None, Some(START + 900_000)).await.unwrap();
     let third = s.record_run_finished(a, &end(false)).await.unwrap();
     assert_eq!(third, Some(PauseReason::Error), "the third failure in a row pauses");
     let paused = s.integration(a).await.unwrap().unwrap();
@@ -1288,7 +1313,7 @@ async fn three_failed_runs_in_a_row_pause_and_a_success_resets(b: Backend) {
     s.record_run_finished(hinted, &end(false)).await.unwrap();
     assert_eq!(s.integration(hinted).await.unwrap().unwrap().next_due_reason, None, "a failure follows the schedule");
     s.record_run_finished(hinted, &later).await.unwrap();
-    s.save_sync_settings(hinted, None, None, NextDue::At(Some(START))).await.unwrap();
+    s.save_sync_settings(hinted, None, PauseEdit::To(None), NextDue::At(Some(START))).await.unwrap();
     let edited = s.integration(hinted).await.unwrap().unwrap();
     assert_eq!((edited.next_due_at, edited.next_due_reason), (Some(START), None), "the operator's edit wins");
 }
@@ -2519,4 +2544,31 @@ async fn integration_and_group_listings_page_by_id_and_filter(b: Backend) {
     s.mark_group_needs_reconnect(other, credentials.version(), "refused").await.unwrap();
     let reconnect = GroupFilter { status: Some(GroupStatus::NeedsReconnect), ..Default::default() };
     assert_eq!(group_ids(reconnect, None, 10).await, [other]);
+}
+
+conformance!(api_tokens, two_revocations_at_once_keep_the_last_api_token);
+async fn two_revocations_at_once_keep_the_last_api_token(b: Backend) {
+    let s = &b.store;
+    let a = s.insert_api_token("a", &"a".repeat(64)).await.unwrap();
+    let c = s.insert_api_token("c", &"c".repeat(64)).await.unwrap();
+    // On PostgreSQL, another transaction holds both rows while the two
+    // revocations start, so that each reads while the other's token is there.
+    let mut holder = None;
+    if s.backend() == inlet::store::Backend::Postgres {
+        let mut tx = s.pool().begin().await.unwrap();
+        sqlx::query("SELECT id FROM api_tokens FOR UPDATE").execute(&mut *tx).await.unwrap();
+        holder = Some(tx);
+    }
+    let revoke = |id| {
+        let s = s.clone();
+        tokio::spawn(async move { s.delete_api_token(id, true).await.unwrap() })
+    };
+    let (first, second) = (revoke(a), revoke(c));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if let Some(holder) = holder {
+        holder.commit().await.unwrap();
+    }
+    let revoked = [first.await.unwrap(), second.await.unwrap()];
+    assert_eq!(revoked.iter().filter(|r| **r).count(), 1, "{revoked:?}");
+    assert_eq!(s.api_token_count().await.unwrap(), 1, "the last token is kept");
 }

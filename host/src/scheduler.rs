@@ -85,8 +85,11 @@ impl SchedulerWake {
         }
     }
 
-    fn pass_started(&self, sleeps_at_most: Duration) {
+    fn scheduler_started(&self, sleeps_at_most: Duration) {
         self.sleeps_at_most.store(sleeps_at_most.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    fn pass_started(&self) {
         self.next_pass_at.store(PASS_UNDER_WAY, Ordering::SeqCst);
     }
 
@@ -173,12 +176,13 @@ impl Scheduler {
     /// Run until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let renew_every = self.config.lease / 3;
+        self.wake.scheduler_started(renew_every);
         let mut host_tasks_exist = false;
         while !*shutdown.borrow() {
             let notified = self.wake.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            self.wake.pass_started(renew_every);
+            self.wake.pass_started();
 
             let (wait, leads) = match self.tick().await {
                 Ok((leader, next_due)) => {
@@ -209,7 +213,6 @@ impl Scheduler {
                 _ = shutdown.changed() => {}
             }
         }
-        self.wake.pass_started(renew_every);
         *self.renewed_at.lock().expect("never poisoned") = None;
         let _ = self.store.release_lease(LEASE_NAME, &self.config.owner).await;
     }
@@ -222,7 +225,7 @@ mod tests {
     use crate::schedule::Schedule;
     use crate::secrets::SecretKey;
     use crate::store::groups::Credentials;
-    use crate::store::integrations::{NewIntegration, NextDue};
+    use crate::store::integrations::{NewIntegration, NextDue, PauseEdit};
     use futures_util::FutureExt;
 
     #[tokio::test(flavor = "multi_thread")]
@@ -266,7 +269,7 @@ mod tests {
         // A run's end sets one in 1.5 s: queued a second ahead of it, not at
         // the pass planned for the other.
         let due_at = store.now() + 1_500;
-        store.save_sync_settings(id, Some(&hourly), None, NextDue::At(Some(due_at))).await.unwrap();
+        store.save_sync_settings(id, Some(&hourly), PauseEdit::To(None), NextDue::At(Some(due_at))).await.unwrap();
         wake.due_set(due_at, store.now());
         let queued_within = Instant::now() + Duration::from_secs(5);
         while store.integration_jobs(id).await.unwrap().is_empty() {
@@ -284,7 +287,8 @@ mod tests {
     #[test]
     fn during_a_pass_only_a_due_time_within_the_longest_sleep_wakes_the_scheduler() {
         let wake = SchedulerWake::default();
-        wake.pass_started(Duration::from_secs(20));
+        wake.scheduler_started(Duration::from_secs(20));
+        wake.pass_started();
         let now = 1_000_000;
         assert!(!woken(&wake, now + 86_400_000, now), "woken for a run due tomorrow");
         assert!(woken(&wake, now + 15_000, now), "not woken for a run the pass may plan past");

@@ -28,10 +28,10 @@ use crate::settings::{PluginSettings, QueuePolicy, decide};
 use crate::store::Store;
 use crate::store::groups::{ApprovedPlugin, Credentials, GroupAccess, Unreadable};
 use crate::store::integrations::{DueAtStart, Integration, RunEnd};
-use crate::store::jobs::{Job, JobAction, JobArgs, JobLease, NewJob, ReprocessScope};
+use crate::store::jobs::{Abandoned, Job, JobAction, JobArgs, JobLease, NewJob, ReprocessScope};
 use crate::store::raw_batches::{BatchFate, BatchSelection};
 use crate::store::records::RecordCounts;
-use crate::store::run_batches::{Recorded, RunCompletion, RunStart};
+use crate::store::run_batches::{Recorded, RescuedJob, RunCompletion, RunStart};
 use crate::store::sync_runs::{LogLine, LogTail, RunOutcome, RunStatus, SyncRun};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -469,40 +469,38 @@ impl SyncRunner {
         }
     }
 
+    /// Take back the jobs whose holder is gone (see [`Store::rescue_jobs`]).
     /// A job rescued into the failed list (the holder of its last attempt
-    /// died or stalled) ends like a run that failed for good. A fetch's
+    /// died or stalled) ends like a run that failed for good: a fetch's
     /// integration's failure streak grows, which may pause it, and its
-    /// schedule goes on from that attempt's start (queueing the job, or the
-    /// fetch's start, cleared the next due time, and no run was left to set
-    /// it again); processing is told to the operator, as when it fails.
-    pub async fn record_abandoned_job(&self, job: &Job, reason: &str) -> Result<()> {
-        let Some(id) = job.integration_id else { return Ok(()) };
-        let Some(integration) = self.store.integration(id).await? else { return Ok(()) };
-        let now = self.store.now();
-        if job.queue.processes() {
-            self.notifier.processing_failed(&integration, reason, now);
-            return Ok(());
-        }
-        let run = match job.sync_run_id {
-            Some(run) => self.store.sync_run(run).await?,
-            None => None,
-        };
-        let started_at = run.and_then(|run| run.started_at).unwrap_or(now);
-        let end = RunEnd {
+    /// schedule goes on from that attempt's start; processing is told to
+    /// the operator, as when it fails. Returns the jobs as they were.
+    pub async fn rescue_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
+        let end_of_fetch = |integration: &Integration, started_at: i64| RunEnd {
             started_at,
             success: false,
             fetched: true,
-            next_due_at: self.next_due_after_run(&integration, started_at),
+            next_due_at: self.next_due_after_run(integration, started_at),
             next_due_reason: None,
             schedule_version: integration.schedule_version,
             pause_after_failures: self.pause_after_failures,
             pause_reason: None,
         };
-        if let Some(reason) = self.store.record_run_finished(id, &end).await? {
-            let detail = format!("{} runs failed in a row; the last one: {reason}", self.pause_after_failures);
-            self.notifier.integration_paused(&integration, reason, &detail, now);
+        let rescued = self.store.rescue_jobs(abandoned, &end_of_fetch).await?;
+        let now = self.store.now();
+        for RescuedJob { job, failed, paused } in &rescued {
+            let told = job.queue.processes() && *failed;
+            let (Some(id), true) = (job.integration_id, told || paused.is_some()) else { continue };
+            let Ok(Some(integration)) = self.store.integration(id).await else { continue };
+            if told {
+                self.notifier.processing_failed(&integration, abandoned.reason(), now);
+            }
+            if let Some(reason) = *paused {
+                let detail = format!("{} runs failed in a row; the last one: {reason}", self.pause_after_failures);
+                self.notifier.integration_paused(&integration, reason, &detail, now);
+            }
         }
-        Ok(())
+        Ok(rescued.into_iter().map(|rescued| rescued.job).collect())
     }
 
     /// Tell the operator about each integration that a recorded run paused,
@@ -577,12 +575,26 @@ impl SyncRunner {
     async fn run_leased(&self, request: RunRequest, queued: Option<&Job>) -> Result<SyncRun> {
         let lease = request.lease.clone().expect("run_leased is called with a lease");
         let (id, queue) = (request.integration_id, request.queue);
-        let outcome = self.execute_and_record(request, &lease, queued).await;
-        if outcome.is_err() {
-            let let_go = match queued {
+        let mut run_id = None;
+        let outcome = async {
+            let (mut started, _not_started) = self.start(vec![request]).await?;
+            let run = started.pop().with_context(|| format!("there is no integration with id {id}"))?;
+            run_id = Some(run.run_id);
+            self.execute_and_record(run, &lease, queued).await
+        }
+        .await;
+        if let Err(failed) = &outcome {
+            let mut let_go = match queued {
                 Some(_) => self.store.release_jobs(&lease.owner, &[(lease.job_id, lease.claim)]).await.map(|_| ()),
                 None => self.let_go_unrecorded(&lease, id, queue).await,
             };
+            // Left open, the run would show as running for ever: nothing
+            // else closes a run whose job is gone or queued again. (One
+            // recorded after all, or closed by the rescue, stays as it is.)
+            if let Some(run_id) = run_id {
+                let message = format!("its end could not be recorded: {failed:#}");
+                let_go = let_go.and(self.store.abandon_sync_run(run_id, RunStatus::Failed, &message).await);
+            }
             if let Err(error) = let_go {
                 tracing::warn!(error = %format!("{error:#}"), "letting the run's job go failed");
             }
@@ -604,13 +616,8 @@ impl SyncRunner {
         Ok(())
     }
 
-    async fn execute_and_record(&self, request: RunRequest, lease: &JobLease, queued: Option<&Job>) -> Result<SyncRun> {
-        let id = request.integration_id;
-        let (mut started, _not_started) = self.start(vec![request]).await?;
-        let Some(run) = started.pop() else {
-            bail!("there is no integration with id {id}");
-        };
-        let run_id = run.run_id;
+    async fn execute_and_record(&self, run: StartedRun, lease: &JobLease, queued: Option<&Job>) -> Result<SyncRun> {
+        let (id, run_id) = (run.integration.id, run.run_id);
         let executed = tokio::select! {
             executed = self.execute(run) => executed,
             () = self.keep_lease(lease) => bail!(

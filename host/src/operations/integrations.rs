@@ -9,7 +9,7 @@ use crate::domain::trigger::Trigger;
 use crate::housekeeping::HostTask;
 use crate::runtime::registry::LoadedPlugin;
 use crate::schedule::Schedule;
-use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration, NextDue};
+use crate::store::integrations::{Integration, IntegrationFilter, NewIntegration, NextDue, PauseEdit};
 use crate::store::jobs::{JobArgs, NewJob, ReprocessScope, TriggerOutcome};
 use crate::store::sync_runs::RunStatus;
 use serde::{Deserialize, Serialize};
@@ -333,7 +333,13 @@ pub async fn set_sync_settings(host: &Host, id: i64, patch: SyncSettingsPatch) -
     } else {
         NextDue::Unchanged
     };
-    let saved = host.store().save_sync_settings(id, changed.schedule.as_ref(), changed.paused_reason, next_due).await?;
+    // Not given, the pause is left as stored then, not as read now: a run's
+    // failure may pause it meanwhile.
+    let pause = match patch.enabled {
+        Some(_) => PauseEdit::To(changed.paused_reason),
+        None => PauseEdit::Keep,
+    };
+    let saved = host.store().save_sync_settings(id, changed.schedule.as_ref(), pause, next_due).await?;
     if !saved {
         return Err(OperationError::not_found("integration", id));
     }

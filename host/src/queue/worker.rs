@@ -523,15 +523,9 @@ impl QueueWorker {
         }
         let mut any = false;
         for which in &abandoned {
-            for job in self.store().rescue_jobs(which).await? {
+            for job in self.runner.rescue_jobs(which).await? {
                 any = true;
                 tracing::warn!(job = job.id, integration = ?job.integration_id, reason = which.reason(), "rescued a job");
-                // That was its last attempt: it is in the failed list now.
-                if job.attempt >= job.max_attempts
-                    && let Err(error) = self.runner.record_abandoned_job(&job, which.reason()).await
-                {
-                    tracing::error!(job = job.id, error = %format!("{error:#}"), "recording an abandoned job failed");
-                }
             }
         }
         if self.queue == Queue::Process {

@@ -1,6 +1,6 @@
 //! `api_tokens`: bearer tokens for the admin API, kept only as SHA-256 digests.
 
-use super::Store;
+use super::{Backend, Store};
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::Row;
@@ -75,16 +75,23 @@ impl Store {
     }
 
     /// Revoke a token: requests bearing it are refused from now on. With
-    /// `keep_one`, not the last one, checked in the same statement so that
-    /// two revocations at once cannot both pass. Returns whether it went.
+    /// `keep_one`, not the last one. Returns whether it went.
     pub async fn delete_api_token(&self, id: i64, keep_one: bool) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        if keep_one && self.backend() == Backend::Postgres {
+            // Two revocations at once would each read the other's token as
+            // still there, and both go: the second waits here for the first,
+            // and then reads it gone. (SQLite writes one at a time.)
+            sqlx::query("SELECT id FROM api_tokens ORDER BY id FOR UPDATE").execute(&mut *tx).await?;
+        }
         let deleted = sqlx::query(
             "DELETE FROM api_tokens WHERE id = $1 AND (NOT $2 OR EXISTS (SELECT 1 FROM api_tokens WHERE id <> $1))",
         )
         .bind(id)
         .bind(keep_one)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(deleted.rows_affected() == 1)
     }
 }

@@ -133,6 +133,15 @@ pub enum NextDue {
     At(Option<i64>),
 }
 
+/// What an edit of the sync settings does to the pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseEdit {
+    /// Leave it as stored when the edit is written.
+    Keep,
+    /// Paused for this reason, or enabled (`None`).
+    To(Option<PauseReason>),
+}
+
 /// How a run (a job, after its retries) ended, for the scheduling state.
 pub struct RunEnd {
     pub started_at: i64,
@@ -176,12 +185,7 @@ impl Store {
     }
 
     pub async fn integration(&self, id: i64) -> Result<Option<Integration>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM integrations WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(integration)
-            .transpose()
+        get(&mut *self.pool().acquire().await?, id).await
     }
 
     pub async fn integrations(&self) -> Result<Vec<Integration>> {
@@ -266,16 +270,17 @@ impl Store {
     }
 
     /// Replace the sync settings: the schedule (`None`: the instance type's
-    /// default), why it is paused (`None`: enabled), and when it is next due.
-    /// Resuming clears the failure streak. A new due time withdraws a run
-    /// queued ahead of the old one. With [`NextDue::Unchanged`] (neither the
-    /// schedule nor the pause changed) the pause and due time stay as stored:
-    /// a run's failure may have paused it since the caller read it.
+    /// default), the pause, and when it is next due. Resuming clears the
+    /// failure streak. A new due time withdraws a run queued ahead of the old
+    /// one. With [`NextDue::Unchanged`] (neither the schedule nor the pause
+    /// changed) the pause and due time stay as stored, and with
+    /// [`PauseEdit::Keep`] the pause does: a run's failure may have paused it
+    /// since the caller read it (then it is due at no time).
     pub async fn save_sync_settings(
         &self,
         id: i64,
         schedule: Option<&Schedule>,
-        paused_reason: Option<PauseReason>,
+        pause: PauseEdit,
         next_due: NextDue,
     ) -> Result<bool> {
         let schedule = schedule.map(serde_json::to_string).transpose()?;
@@ -283,16 +288,22 @@ impl Store {
             NextDue::Unchanged => (true, None),
             NextDue::At(at) => (false, at),
         };
+        let (keep_pause, paused_reason) = match pause {
+            PauseEdit::Keep => (true, None),
+            PauseEdit::To(reason) => (false, reason),
+        };
         let mut tx = self.begin().await?;
-        let result = sqlx::query(
+        let row = sqlx::query(
             "UPDATE integrations SET schedule = $2, updated_at = $5,
                  schedule_version = CASE WHEN $6 THEN schedule_version ELSE schedule_version + 1 END,
-                 paused_reason = CASE WHEN $6 THEN paused_reason ELSE $3 END,
-                 next_due_at = CASE WHEN $6 THEN next_due_at WHEN $3 IS NOT NULL THEN NULL ELSE $4 END,
+                 paused_reason = CASE WHEN $6 OR $7 THEN paused_reason ELSE $3 END,
+                 next_due_at = CASE WHEN $6 THEN next_due_at
+                                    WHEN (CASE WHEN $7 THEN paused_reason ELSE $3 END) IS NOT NULL THEN NULL
+                                    ELSE $4 END,
                  next_due_reason = CASE WHEN $6 THEN next_due_reason END,
-                 consecutive_failures = CASE WHEN NOT $6 AND $3 IS NULL AND paused_reason IS NOT NULL THEN 0
-                                             ELSE consecutive_failures END
-             WHERE id = $1",
+                 consecutive_failures = CASE WHEN NOT $6 AND NOT $7 AND $3 IS NULL AND paused_reason IS NOT NULL
+                                             THEN 0 ELSE consecutive_failures END
+             WHERE id = $1 RETURNING paused_reason",
         )
         .bind(id)
         .bind(schedule)
@@ -300,17 +311,21 @@ impl Store {
         .bind(next_due_at)
         .bind(self.now())
         .bind(keep)
-        .execute(&mut *tx)
+        .bind(keep_pause)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(row) = row else { return Ok(false) };
         if !keep {
-            let which = Withdrawal::of_change(paused_reason.is_some());
-            super::jobs::withdraw_scheduled(&mut tx, self.backend(), &[id], which, self.now()).await?;
+            let paused = row.try_get::<Option<String>, _>("paused_reason")?.is_some();
+            super::jobs::withdraw_scheduled(&mut tx, self.backend(), &[id], Withdrawal::of_change(paused), self.now())
+                .await?;
         }
         tx.commit().await?;
-        Ok(result.rows_affected() == 1)
+        Ok(true)
     }
 
-    /// Pause (with a reason) or resume (`None`, due at `next_due_at`),
+    /// Pause (with a reason) or resume (`None`, due at `next_due_at`; the
+    /// failure streak of one that was paused starts again),
     /// withdrawing a run queued ahead. Like an edit of the schedule, it holds
     /// over the end of a fetch running meanwhile (`schedule_version`).
     pub async fn set_integration_paused(
@@ -323,7 +338,8 @@ impl Store {
         let result = sqlx::query(
             "UPDATE integrations SET paused_reason = $2, next_due_at = $3, next_due_reason = NULL, updated_at = $4,
                  schedule_version = schedule_version + 1,
-                 consecutive_failures = CASE WHEN $2 IS NULL THEN 0 ELSE consecutive_failures END
+                 consecutive_failures = CASE WHEN $2 IS NULL AND paused_reason IS NOT NULL THEN 0
+                                             ELSE consecutive_failures END
              WHERE id = $1",
         )
         .bind(id)
@@ -414,6 +430,15 @@ impl Store {
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_param(&ids));
         query.fetch_all(self.pool()).await?.into_iter().map(integration).collect()
     }
+}
+
+pub(super) async fn get(conn: &mut Connection, id: i64) -> Result<Option<Integration>> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM integrations WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .map(integration)
+        .transpose()
 }
 
 /// A success resets the failure streak; a failure extends it and pauses the

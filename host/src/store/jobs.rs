@@ -8,7 +8,7 @@
 //! fetch, or a second concurrent processing, of one integration impossible
 //! whatever the callers do (it may fetch while it processes).
 
-use super::sync_runs::{self, RunStatus};
+use super::sync_runs;
 use super::{Backend, Connection, Store};
 use crate::domain::error_class::ErrorClass;
 use crate::domain::job_state::JobState;
@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, BTreeSet};
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Integrations with a processing job in the failed list: those that
 /// [`Store::processing_failures`] reports, and any whose processing has
@@ -147,6 +149,22 @@ pub enum Abandoned {
 }
 
 impl Abandoned {
+    /// Which running jobs were abandoned, given `$1` bound by [`Abandoned::bind`].
+    fn condition(&self) -> &'static str {
+        match self {
+            Abandoned::LeaseExpired => "lease_expires_at < $1",
+            Abandoned::HolderEnded(_) => "lease_owner = $1",
+        }
+    }
+
+    /// Bind [`Abandoned::condition`]'s `$1`: the expiry time or the owner.
+    fn bind<'q>(&self, query: AnyQuery<'q>, now: i64) -> AnyQuery<'q> {
+        match self {
+            Abandoned::LeaseExpired => query.bind(now),
+            Abandoned::HolderEnded(owner) => query.bind(owner.clone()),
+        }
+    }
+
     /// Why the job stopped, for its record and its run's.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -354,15 +372,9 @@ impl Store {
         let run_id = match pending {
             Some(run_id) => run_id,
             None => {
-                let run_id = super::sync_runs::insert_pending(
-                    &mut tx,
-                    new.integration_id,
-                    job_id,
-                    new.queue,
-                    new.args.trigger,
-                    now,
-                )
-                .await?;
+                let run_id =
+                    sync_runs::insert_pending(&mut tx, new.integration_id, job_id, new.queue, new.args.trigger, now)
+                        .await?;
                 sqlx::query("UPDATE jobs SET pending_run_id = $2 WHERE id = $1")
                     .bind(job_id)
                     .bind(run_id)
@@ -565,55 +577,18 @@ impl Store {
         Ok(released)
     }
 
-    /// Running jobs whose holder is gone: make them available again, or
-    /// failed when that was their last attempt, and close the runs they left
-    /// open. Returns the rescued jobs as they were.
-    pub async fn rescue_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
-        let now = self.now();
-        // Which jobs: `$1` is the expiry time or the owner.
-        let condition = match abandoned {
-            Abandoned::LeaseExpired => "lease_expires_at <",
-            Abandoned::HolderEnded(_) => "lease_owner =",
-        };
-        let bind_value = |query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| match abandoned {
-            Abandoned::LeaseExpired => query.bind(now),
-            Abandoned::HolderEnded(owner) => query.bind(owner.clone()),
-        };
-        let sql = format!("SELECT {} FROM jobs WHERE state = 'running' AND {condition} $1", columns(LATEST_RUN));
-        let found: Vec<Job> = bind_value(sqlx::query(sqlx::AssertSqlSafe(sql)))
+    /// Running jobs whose holder is gone, as they are now (see
+    /// [`Store::rescue_jobs`], which takes them back).
+    pub(super) async fn abandoned_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
+        let sql =
+            format!("SELECT {} FROM jobs WHERE state = 'running' AND {}", columns(LATEST_RUN), abandoned.condition());
+        abandoned
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)), self.now())
             .fetch_all(self.pool())
             .await?
             .into_iter()
             .map(job)
-            .collect::<Result<_>>()?;
-        let mut rescued = Vec::with_capacity(found.len());
-        for job in found {
-            // The job and its open run together: a run that starts after
-            // the rescue never overlaps the abandoned one in the history.
-            let mut tx = self.begin().await?;
-            let next = if job.attempt >= job.max_attempts { "failed" } else { "available" };
-            let sql = format!(
-                "UPDATE jobs SET state = $3, run_at = $4, updated_at = $4, error_class = 'lease-expired', error_message = $5,
-                     finished_at = CASE WHEN $3 = 'failed' THEN $4 ELSE NULL END, lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $2 AND state = 'running' AND {condition} $1"
-            );
-            let updated = bind_value(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                .bind(job.id)
-                .bind(next)
-                .bind(now)
-                .bind(abandoned.reason())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if updated == 1 {
-                if let Some(run_id) = job.sync_run_id {
-                    sync_runs::abandon(&mut tx, run_id, RunStatus::Failed, abandoned.reason(), now).await?;
-                }
-                tx.commit().await?;
-                rescued.push(job);
-            }
-        }
-        Ok(rescued)
+            .collect()
     }
 
     /// Who holds running jobs now.
@@ -862,6 +837,29 @@ impl Withdrawal {
     pub(super) fn of_change(paused: bool) -> Withdrawal {
         if paused { Withdrawal::Paused } else { Withdrawal::QueuedAhead }
     }
+}
+
+/// Take `job` back from its holder, which is gone (`abandoned`): available
+/// again, or failed when that was its last attempt. `false` when it is no
+/// longer so abandoned (renewed, or rescued already).
+pub(super) async fn rescue(conn: &mut Connection, job: &Job, abandoned: &Abandoned, now: i64) -> Result<bool> {
+    let next = if job.attempt >= job.max_attempts { JobState::Failed } else { JobState::Available };
+    let sql = format!(
+        "UPDATE jobs SET state = $3, run_at = $4, updated_at = $4, error_class = 'lease-expired', error_message = $5,
+             finished_at = CASE WHEN $3 = 'failed' THEN $4 ELSE NULL END, lease_owner = NULL, lease_expires_at = NULL
+         WHERE id = $2 AND state = 'running' AND {}",
+        abandoned.condition()
+    );
+    let updated = abandoned
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)), now)
+        .bind(job.id)
+        .bind(next.as_str())
+        .bind(now)
+        .bind(abandoned.reason())
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(updated == 1)
 }
 
 /// Withdraw the scheduled fetches of `integration_ids` that `which` names.

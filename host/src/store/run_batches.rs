@@ -6,9 +6,9 @@
 //! are how established job queues go an order of magnitude further. The SQL
 //! itself stays with each table.
 
-use super::integrations::{DueAtStart, RunEnd};
-use super::jobs::{JobAction, JobLease, NewJob, Withdrawal};
-use super::sync_runs::{LogTail, RunOutcome};
+use super::integrations::{DueAtStart, Integration, RunEnd};
+use super::jobs::{Abandoned, Job, JobAction, JobLease, NewJob, Withdrawal};
+use super::sync_runs::{LogTail, RunOutcome, RunStatus};
 use super::{Backend, Connection, Store, integrations, jobs, lock_order, sync_runs};
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::queue::Queue;
@@ -46,6 +46,16 @@ pub struct RunCompletion {
     pub end: Option<RunEnd>,
     /// The job that processes what a fetch stored, queued with its end.
     pub then_process: Option<NewJob>,
+}
+
+/// A job taken back from a holder that is gone.
+pub struct RescuedJob {
+    /// As it was when found.
+    pub job: Job,
+    /// That was its last attempt: it is in the failed list now.
+    pub failed: bool,
+    /// The reason its failure paused its integration, if it did.
+    pub paused: Option<PauseReason>,
 }
 
 /// What recording a finished run did.
@@ -204,22 +214,73 @@ impl Store {
         Ok(recorded)
     }
 
-    /// Record how a run ended whose job the rescue sent to the failed list
-    /// (its holder died or stalled in the last attempt), and when the next
-    /// is due. Returns the reason when this run paused the integration.
+    /// Record how a run of integration `id` ended outside a worker's
+    /// completion batch, and when the next is due. Returns the reason when
+    /// this run paused the integration.
     pub async fn record_run_finished(&self, id: i64, end: &RunEnd) -> Result<Option<PauseReason>> {
-        let now = self.now();
         let mut tx = self.begin().await?;
-        let ended = integrations::finish_run(&mut tx, id, end, now).await?;
-        if end.fetched && (ended.set_due || ended.paused.is_some()) {
-            withdraw_redundant_runs(&mut tx, &[(id, end)], now).await?;
-        }
-        if ended.paused.is_some() {
-            jobs::withdraw_scheduled(&mut tx, self.backend(), &[id], Withdrawal::Paused, now).await?;
-        }
+        let paused = end_run(&mut tx, id, end, self.now()).await?;
         tx.commit().await?;
-        Ok(ended.paused)
+        Ok(paused)
     }
+
+    /// Take back the running jobs whose holder is gone (`abandoned`): each
+    /// is available again, or failed when that was its last attempt, and
+    /// the run it left open is closed. A fetch failed so for good also ends
+    /// its integration's run, as `end_of_fetch` says from the integration
+    /// and when that run started (the failure counts in its streak, and its
+    /// schedule goes on: queueing the job cleared its next due time). Each
+    /// job is one transaction: a failure cannot leave a job failed and its
+    /// integration never due again.
+    pub async fn rescue_jobs(
+        &self,
+        abandoned: &Abandoned,
+        end_of_fetch: &(dyn Fn(&Integration, i64) -> RunEnd + Sync),
+    ) -> Result<Vec<RescuedJob>> {
+        let mut rescued = Vec::new();
+        for job in self.abandoned_jobs(abandoned).await? {
+            let now = self.now();
+            let failed = job.attempt >= job.max_attempts;
+            let fetch_ended = job.integration_id.filter(|_| failed && !job.queue.processes());
+            let mut tx = self.begin().await?;
+            lock_order::hold_integrations(&mut tx, fetch_ended.as_slice()).await?;
+            if !jobs::rescue(&mut tx, &job, abandoned, now).await? {
+                continue;
+            }
+            let run = match job.sync_run_id {
+                Some(run_id) => {
+                    sync_runs::abandon(&mut tx, run_id, RunStatus::Failed, abandoned.reason(), now).await?;
+                    sync_runs::get(&mut tx, run_id).await?
+                }
+                None => None,
+            };
+            let mut paused = None;
+            if let Some(id) = fetch_ended
+                && let Some(integration) = integrations::get(&mut tx, id).await?
+            {
+                let started_at = run.and_then(|run| run.started_at).unwrap_or(now);
+                paused = end_run(&mut tx, id, &end_of_fetch(&integration, started_at), now).await?;
+            }
+            tx.commit().await?;
+            rescued.push(RescuedJob { job, failed, paused });
+        }
+        Ok(rescued)
+    }
+}
+
+/// Integration `id`'s run ended (`end`): its streak, its next due time, and
+/// the runs queued that the end made redundant or a pause withdraws.
+/// Returns the reason when this run paused it.
+async fn end_run(conn: &mut Connection, id: i64, end: &RunEnd, now: i64) -> Result<Option<PauseReason>> {
+    let ended = integrations::finish_run(conn, id, end, now).await?;
+    if end.fetched && (ended.set_due || ended.paused.is_some()) {
+        withdraw_redundant_runs(conn, &[(id, end)], now).await?;
+    }
+    if ended.paused.is_some() {
+        let backend = Backend::of(conn);
+        jobs::withdraw_scheduled(conn, backend, &[id], Withdrawal::Paused, now).await?;
+    }
+    Ok(ended.paused)
 }
 
 /// Fetches ended, each setting when its integration is next due (or

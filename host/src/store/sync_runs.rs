@@ -200,12 +200,7 @@ impl Store {
     }
 
     pub async fn sync_run(&self, id: i64) -> Result<Option<SyncRun>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sync_runs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(sync_run)
-            .transpose()
+        get(&mut *self.pool().acquire().await?, id).await
     }
 
     /// The newest `limit` runs of an integration, newest first.
@@ -296,6 +291,15 @@ impl Store {
             })
             .collect()
     }
+}
+
+pub(super) async fn get(conn: &mut Connection, id: i64) -> Result<Option<SyncRun>> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sync_runs WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .map(sync_run)
+        .transpose()
 }
 
 /// Write log lines at their places in the run's log, after the first
