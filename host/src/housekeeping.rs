@@ -131,12 +131,8 @@ impl Housekeeping {
     /// Refresh every renewable token that expires before the next run of
     /// this task (as `schedule` has it), so no fetch waits on a refresh.
     async fn refresh_tokens(&self, schedule: &Schedule) -> Result<(String, i64)> {
-        let horizon = match schedule {
-            Schedule::Interval { seconds } => i64::from(*seconds) * 1000,
-            _ => HostTask::RefreshTokens.default_interval().as_millis() as i64,
-        };
         // What a fetch at the next run would find expiring.
-        let next_run = self.store.now() + horizon;
+        let next_run = next_run_after(schedule, self.store.now());
         let (mut refreshed, mut failed) = (Vec::new(), Vec::new());
         for group in self.store.groups().await? {
             let Ok((credentials, _)) = self.store.group_credentials(group.id).await else { continue };
@@ -153,5 +149,32 @@ impl Housekeeping {
             message.push_str(&format!("; failed: {}", failed.join("; ")));
         }
         Ok((message, refreshed.len() as i64))
+    }
+}
+
+/// When a task on `schedule` runs next after `now`: an interval's end, a
+/// cron's next time, or, run by hand only, a default interval's end.
+fn next_run_after(schedule: &Schedule, now: i64) -> i64 {
+    let next = schedule.compile().ok().zip(chrono::DateTime::from_timestamp_millis(now));
+    match next.and_then(|(compiled, now)| compiled.next_after(now)) {
+        Some(next) => next.timestamp_millis(),
+        None => now + HostTask::RefreshTokens.default_interval().as_millis() as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The token refresh looks ahead to the task's next run, whatever its
+    /// schedule (with a cron's, it looked 15 minutes ahead).
+    #[test]
+    fn the_next_run_follows_the_tasks_schedule() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z").unwrap().timestamp_millis();
+        let hour = 3_600_000;
+        assert_eq!(next_run_after(&Schedule::Interval { seconds: 3_600 }, now), now + hour);
+        let daily = Schedule::cron(vec!["0 3 * * *".into()], "UTC").unwrap();
+        assert_eq!(next_run_after(&daily, now), now + 17 * hour);
+        assert_eq!(next_run_after(&Schedule::Manual, now), now + 15 * 60_000);
     }
 }
