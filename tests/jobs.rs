@@ -4,6 +4,7 @@
 mod chaos;
 mod support;
 
+use inlet::domain::error_class::ErrorClass;
 use inlet::domain::pause_reason::PauseReason;
 use inlet::domain::queue::Queue;
 use inlet::domain::trigger::Trigger;
@@ -498,6 +499,7 @@ async fn a_run_whose_end_cannot_be_recorded_is_not_left_running() {
     assert_eq!(runs.iter().map(|r| r.status).collect::<Vec<_>>(), [RunStatus::Failed], "{runs:?}");
     let message = runs[0].error_message.as_deref().unwrap_or_default();
     assert!(message.contains("could not be recorded") && message.contains("injected"), "{message}");
+    assert_eq!(runs[0].error_class, Some(ErrorClass::Host));
     assert!(store.integration_jobs(id).await.unwrap().is_empty(), "its job is done with");
 }
 
@@ -559,8 +561,10 @@ async fn a_job_rescued_from_a_live_worker_and_claimed_again_by_it_runs_its_later
         .unwrap();
     // Its attempts are not spent: no run's end is written.
     let no_end = |_: &inlet::store::integrations::Integration, _| unreachable!("the job has attempts left");
-    let rescued = store.rescue_jobs(&inlet::store::jobs::Abandoned::HolderEnded(owner), &no_end).await.unwrap();
-    assert_eq!(rescued.iter().map(|r| r.job.id).collect::<Vec<_>>(), vec![job]);
+    let ended = inlet::store::jobs::Abandoned::HolderEnded(owner);
+    let abandoned = store.abandoned_jobs(&ended).await.unwrap();
+    assert_eq!(abandoned.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job]);
+    assert!(store.rescue_job(&abandoned[0], &ended, &no_end).await.unwrap().is_some());
 
     let fetches = || async {
         let runs = store.sync_runs(integration, 10).await.unwrap();

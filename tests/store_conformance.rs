@@ -257,7 +257,7 @@ async fn a_worker_that_lost_its_lease_can_finish_nothing(b: Backend) {
     let stale_run = s.start_runs(&[start(1)]).await.unwrap().0[0];
     b.clock.advance(1_001);
     assert_eq!(rescue(s, &Abandoned::LeaseExpired).await.len(), 1);
-    s.abandon_sync_run(stale_run, RunStatus::Failed, "lease expired").await.unwrap();
+    s.abandon_sync_run(stale_run, RunStatus::Failed, ErrorClass::LeaseExpired, "lease expired").await.unwrap();
     assert!(s.renew_leases("stale", &[(id, 1)], 1_000).await.unwrap().is_empty(), "its renewal touches nothing");
     let fresh = s.claim_jobs(Queue::Fetch, "fresh", 30_000, 1).await.unwrap();
     assert_eq!(fresh[0].id, id, "another worker runs it now");
@@ -947,18 +947,24 @@ async fn a_processing_pass_that_lost_its_lease_writes_nothing(b: Backend) {
     assert_eq!(s.objects(a).await.unwrap().len(), 1, "the holder's write counts");
 }
 
-/// How a fetch that started at `started_at` on an integration's first
-/// schedule ended, pausing it after three failures in a row.
-/// Rescue the jobs `abandoned`; a fetch failed so for good is due again an
-/// hour after its run started.
+/// Rescue the jobs `abandoned`, as they were; a fetch failed so for good is
+/// due again an hour after its run started.
 async fn rescue(s: &Store, abandoned: &Abandoned) -> Vec<Job> {
     let end = |integration: &Integration, started_at: i64| RunEnd {
         schedule_version: integration.schedule_version,
         ..fetch_end(started_at, false, started_at + 3_600_000)
     };
-    s.rescue_jobs(abandoned, &end).await.unwrap().into_iter().map(|rescued| rescued.job).collect()
+    let mut rescued = Vec::new();
+    for job in s.abandoned_jobs(abandoned).await.unwrap() {
+        if s.rescue_job(&job, abandoned, &end).await.unwrap().is_some() {
+            rescued.push(job);
+        }
+    }
+    rescued
 }
 
+/// How a fetch that started at `started_at` on an integration's first
+/// schedule ended, pausing it after three failures in a row.
 fn fetch_end(started_at: i64, success: bool, next_due_at: i64) -> RunEnd {
     RunEnd {
         started_at,
@@ -1633,7 +1639,7 @@ async fn an_operators_run_request_has_a_run_id_at_once_and_repeats_are_refused(b
     let TriggerOutcome::Queued { run_id, .. } = s.request_run(&fetch_job(c, START), 0).await.unwrap() else {
         panic!("queued");
     };
-    s.abandon_sync_run(run_id, RunStatus::Failed, "the job ran out of attempts").await.unwrap();
+    s.abandon_sync_run(run_id, RunStatus::Failed, ErrorClass::Permanent, "the job ran out of attempts").await.unwrap();
     assert_eq!(s.sync_run(run_id).await.unwrap().unwrap().status, RunStatus::Failed);
     assert!(s.active_sync_runs(&[c]).await.unwrap().iter().all(|r| r.id != run_id));
 }

@@ -31,7 +31,7 @@ use crate::store::integrations::{DueAtStart, Integration, RunEnd};
 use crate::store::jobs::{Abandoned, Job, JobAction, JobArgs, JobLease, NewJob, ReprocessScope};
 use crate::store::raw_batches::{BatchFate, BatchSelection};
 use crate::store::records::RecordCounts;
-use crate::store::run_batches::{Recorded, RescuedJob, RunCompletion, RunStart};
+use crate::store::run_batches::{Recorded, Rescued, RunCompletion, RunStart};
 use crate::store::sync_runs::{LogLine, LogTail, RunOutcome, RunStatus, SyncRun};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -469,12 +469,12 @@ impl SyncRunner {
         }
     }
 
-    /// Take back the jobs whose holder is gone (see [`Store::rescue_jobs`]).
+    /// Take back the jobs whose holder is gone (see [`Store::rescue_job`]).
     /// A job rescued into the failed list (the holder of its last attempt
     /// died or stalled) ends like a run that failed for good: a fetch's
     /// integration's failure streak grows, which may pause it, and its
     /// schedule goes on from that attempt's start; processing is told to
-    /// the operator, as when it fails. Returns the jobs as they were.
+    /// the operator, as when it fails. Returns the jobs rescued, as they were.
     pub async fn rescue_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
         let end_of_fetch = |integration: &Integration, started_at: i64| RunEnd {
             started_at,
@@ -486,21 +486,36 @@ impl SyncRunner {
             pause_after_failures: self.pause_after_failures,
             pause_reason: None,
         };
-        let rescued = self.store.rescue_jobs(abandoned, &end_of_fetch).await?;
-        let now = self.store.now();
-        for RescuedJob { job, failed, paused } in &rescued {
-            let told = job.queue.processes() && *failed;
-            let (Some(id), true) = (job.integration_id, told || paused.is_some()) else { continue };
-            let Ok(Some(integration)) = self.store.integration(id).await else { continue };
-            if told {
-                self.notifier.processing_failed(&integration, abandoned.reason(), now);
-            }
-            if let Some(reason) = *paused {
-                let detail = format!("{} runs failed in a row; the last one: {reason}", self.pause_after_failures);
-                self.notifier.integration_paused(&integration, reason, &detail, now);
+        let mut rescued = Vec::new();
+        for job in self.store.abandoned_jobs(abandoned).await? {
+            match self.store.rescue_job(&job, abandoned, &end_of_fetch).await {
+                Ok(Some(outcome)) => {
+                    self.tell_rescued(&job, &outcome, abandoned).await;
+                    rescued.push(job);
+                }
+                Ok(None) => {}
+                // The others go on, and their notices with them; this one
+                // is tried again at the next rescue.
+                Err(error) => tracing::error!(job = job.id, error = %format!("{error:#}"), "rescuing a job failed"),
             }
         }
-        Ok(rescued.into_iter().map(|rescued| rescued.job).collect())
+        Ok(rescued)
+    }
+
+    /// Tell the operator about a rescued job that failed processing for
+    /// good, or whose failure paused its integration.
+    async fn tell_rescued(&self, job: &Job, outcome: &Rescued, abandoned: &Abandoned) {
+        let told = job.queue.processes() && outcome.failed;
+        let (Some(id), true) = (job.integration_id, told || outcome.paused.is_some()) else { return };
+        let Ok(Some(integration)) = self.store.integration(id).await else { return };
+        let now = self.store.now();
+        if told {
+            self.notifier.processing_failed(&integration, abandoned.reason(), now);
+        }
+        if let Some(reason) = outcome.paused {
+            let detail = format!("{} runs failed in a row; the last one: {reason}", self.pause_after_failures);
+            self.notifier.integration_paused(&integration, reason, &detail, now);
+        }
     }
 
     /// Tell the operator about each integration that a recorded run paused,
@@ -593,7 +608,8 @@ impl SyncRunner {
             // recorded after all, or closed by the rescue, stays as it is.)
             if let Some(run_id) = run_id {
                 let message = format!("its end could not be recorded: {failed:#}");
-                let_go = let_go.and(self.store.abandon_sync_run(run_id, RunStatus::Failed, &message).await);
+                let closed = self.store.abandon_sync_run(run_id, RunStatus::Failed, ErrorClass::Host, &message).await;
+                let_go = let_go.and(closed);
             }
             if let Err(error) = let_go {
                 tracing::warn!(error = %format!("{error:#}"), "letting the run's job go failed");

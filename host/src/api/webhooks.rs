@@ -143,10 +143,12 @@ pub async fn receive(
             ));
         }
         Err(CallError::Busy { reason, .. }) => return Err(try_later(&plugin_id, &reason, Some(1))),
-        // Before any signature was verified, a sender without the secret
-        // learns nothing of the plugin, nor fills the log (refusals are
-        // logged once a minute per source).
-        Err(error) if matches!(auth, WebhookAuth::Signature) && !signature_verified => {
+        // A plugin that trapped before verifying a signature: a sender
+        // without the secret learns nothing of it, nor fills the log
+        // (refusals are logged once a minute per source). (Not a deadline,
+        // which a genuine delivery may meet on a busy host: a sender gives
+        // a 4xx up, and retries a 5xx.)
+        Err(error @ CallError::Trap { .. }) if matches!(auth, WebhookAuth::Signature) && !signature_verified => {
             return Err(refused(&format!("the plugin failed before verifying a signature: {error}")));
         }
         Err(error) => {

@@ -281,13 +281,15 @@ impl OutboundHttp {
             let auth = if same_host { &request.auth } else { &Auth::None };
             let injected = self.inject_credentials(auth, &mut headers, &mut target)?;
             let replaying = self.cassette.as_ref().is_some_and(|c| c.is_replaying());
-            if let Some(limit) = self.rate_limit.as_ref().filter(|_| !replaying) {
-                limit.wait_turn(self.deadline).await?;
-            }
-            // Kept until waited out: a request refused for it leaves it for the next.
+            // The upstream said none are left until its reset: kept until
+            // waited out (a request refused for it leaves it for the next),
+            // and before the group's own limit, whose turn it would waste.
             if let Some(until) = self.exhausted_until.filter(|_| !replaying) {
                 self.wait_for_reset(until).await?;
                 self.exhausted_until = None;
+            }
+            if let Some(limit) = self.rate_limit.as_ref().filter(|_| !replaying) {
+                limit.wait_turn(self.deadline).await?;
             }
             // Counted once nothing here holds the request back: one refused
             // by a wait never reaches the provider. A replay reaches none either.
@@ -322,14 +324,13 @@ impl OutboundHttp {
                 return Err(Error::RateLimited(retry_after(&response.headers).unwrap_or(60)));
             }
             if let Some(until) = exhausted_until(&response.headers) {
-                if !matches!(response.status, 403 | 429) {
-                    // This answer is good; the next request must wait.
-                    self.exhausted_until = Some(until);
-                } else if replaying || waited_for_reset {
-                    return Err(Error::RateLimited(self.seconds_until(until)));
-                } else {
+                // The next request waits for the reset.
+                self.exhausted_until = Some(until);
+                if matches!(response.status, 403 | 429) {
+                    if replaying || waited_for_reset {
+                        return Err(Error::RateLimited(self.seconds_until(until)));
+                    }
                     // Refused for the limit: ask again once it resets, if that is within the call.
-                    self.wait_for_reset(until).await?;
                     waited_for_reset = true;
                     continue;
                 }
@@ -617,18 +618,17 @@ fn mask(response: &mut Response, secret: &str) {
     response.body = redact_bytes(&response.body, secret.as_bytes());
 }
 
-/// `url` without the query parameter `name`.
+/// `url` without the query parameter `name`; the rest of the query as it
+/// was, byte for byte (a signed URL must stay as signed).
 fn remove_query_param(url: &mut Url, name: &str) {
-    if !url.query_pairs().any(|(key, _)| key == name) {
+    let Some(query) = url.query() else { return };
+    let named = |pair: &&str| form_urlencoded::parse(pair.as_bytes()).next().is_some_and(|(key, _)| key == name);
+    if !query.split('&').any(|pair| named(&pair)) {
         return;
     }
-    let kept: Vec<(String, String)> =
-        url.query_pairs().filter(|(key, _)| key != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
+    let kept: Vec<&str> = query.split('&').filter(|pair| !named(pair)).collect();
+    let kept = kept.join("&");
+    url.set_query(Some(&kept).filter(|kept| !kept.is_empty()).map(String::as_str));
 }
 
 /// Where a redirect response points, if it is one.
@@ -852,21 +852,37 @@ mod tests {
             timeout_ms: None,
         };
 
-        let keyed = get("https://a.example.com/items?page=2", vec![], Auth::ApiKeyQuery("key".into()));
+        let keyed = get("https://a.example.com/items?a=x%20y&flag", vec![], Auth::ApiKeyQuery("key".into()));
         assert_eq!(http.send(keyed).await.unwrap().status, 200);
         let own = vec![("Authorization".to_string(), "Bearer plugin-set".to_string())];
         assert_eq!(http.send(get("https://a.example.com/away", own, Auth::None)).await.unwrap().status, 200);
-        assert_eq!(*seen.lock().unwrap(), ["/items/?page=2&key=k3y authorization=None", "/landed authorization=None"]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["/items/?a=x%20y&flag&key=k3y authorization=None", "/landed authorization=None"]
+        );
     }
 
-    /// An upstream that said no requests are left until a reset beyond the
-    /// call's deadline gets none, however many the plugin sends (the first
-    /// refusal forgot the reset, and the next request went out).
+    /// An upstream that refused a request for its limit, until a reset
+    /// beyond the call's deadline, gets no more, however many the plugin
+    /// sends (the refusal forgot the reset, and the next request went out).
     #[tokio::test]
     async fn requests_wait_for_the_upstreams_reset_until_it_comes() {
+        use axum::http::StatusCode;
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let reset =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600).to_string();
+        let counter = Arc::clone(&asked);
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let headers = [("x-ratelimit-remaining", "0".to_string()), ("x-ratelimit-reset", reset.clone())];
+            async move { (StatusCode::TOO_MANY_REQUESTS, headers) }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let mut http = outbound(&["api.example.com"]);
-        http.exhausted_until = Some(http.clock.now_ms() + 600_000);
-        for _ in 0..2 {
+        http.overrides = Arc::new(UpstreamOverrides::parse_list(&format!("api.example.com={base}")).unwrap());
+        for _ in 0..3 {
             let request = Request {
                 method: Method::Get,
                 url: "https://api.example.com/".into(),
@@ -877,6 +893,7 @@ mod tests {
             };
             assert!(matches!(http.send(request).await, Err(Error::RateLimited(_))));
         }
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1, "asked again before the reset");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! shutdown it stops claiming, lets running jobs finish within a grace period,
 //! and hands the rest back without counting the attempt.
 
+use crate::domain::error_class::ErrorClass;
 use crate::domain::job_state::JobState;
 use crate::domain::queue::Queue;
 use crate::lease_owner::LeaseOwner;
@@ -469,7 +470,12 @@ impl QueueWorker {
             {
                 let _ = self
                     .store()
-                    .abandon_sync_run(run_id, RunStatus::Cancelled, "the worker shut down before the run finished")
+                    .abandon_sync_run(
+                        run_id,
+                        RunStatus::Cancelled,
+                        ErrorClass::LeaseExpired,
+                        "the worker shut down before the run finished",
+                    )
                     .await;
             }
         }

@@ -578,8 +578,8 @@ impl Store {
     }
 
     /// Running jobs whose holder is gone, as they are now (see
-    /// [`Store::rescue_jobs`], which takes them back).
-    pub(super) async fn abandoned_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
+    /// [`Store::rescue_job`], which takes one back).
+    pub async fn abandoned_jobs(&self, abandoned: &Abandoned) -> Result<Vec<Job>> {
         let sql =
             format!("SELECT {} FROM jobs WHERE state = 'running' AND {}", columns(LATEST_RUN), abandoned.condition());
         abandoned

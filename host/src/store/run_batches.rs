@@ -10,6 +10,7 @@ use super::integrations::{DueAtStart, Integration, RunEnd};
 use super::jobs::{Abandoned, Job, JobAction, JobLease, NewJob, Withdrawal};
 use super::sync_runs::{LogTail, RunOutcome, RunStatus};
 use super::{Backend, Connection, Store, integrations, jobs, lock_order, sync_runs};
+use crate::domain::error_class::ErrorClass;
 use crate::domain::pause_reason::PauseReason;
 use crate::domain::queue::Queue;
 use crate::domain::trigger::Trigger;
@@ -48,10 +49,8 @@ pub struct RunCompletion {
     pub then_process: Option<NewJob>,
 }
 
-/// A job taken back from a holder that is gone.
-pub struct RescuedJob {
-    /// As it was when found.
-    pub job: Job,
+/// What taking a job back from a holder that is gone did.
+pub struct Rescued {
     /// That was its last attempt: it is in the failed list now.
     pub failed: bool,
     /// The reason its failure paused its integration, if it did.
@@ -224,47 +223,46 @@ impl Store {
         Ok(paused)
     }
 
-    /// Take back the running jobs whose holder is gone (`abandoned`): each
-    /// is available again, or failed when that was its last attempt, and
-    /// the run it left open is closed. A fetch failed so for good also ends
-    /// its integration's run, as `end_of_fetch` says from the integration
-    /// and when that run started (the failure counts in its streak, and its
-    /// schedule goes on: queueing the job cleared its next due time). Each
-    /// job is one transaction: a failure cannot leave a job failed and its
-    /// integration never due again.
-    pub async fn rescue_jobs(
+    /// Take back `job`, one of the [`Store::abandoned_jobs`]: available
+    /// again, or failed when that was its last attempt, with the run it
+    /// left open closed. A fetch failed so for good also ends its
+    /// integration's run, as `end_of_fetch` says from the integration and
+    /// when that run started (the failure counts in its streak, and its
+    /// schedule goes on: queueing the job cleared its next due time). One
+    /// transaction: a failure cannot leave the job failed and its
+    /// integration never due again. `None` when the job is no longer so
+    /// abandoned (renewed, or rescued already).
+    pub async fn rescue_job(
         &self,
+        job: &Job,
         abandoned: &Abandoned,
         end_of_fetch: &(dyn Fn(&Integration, i64) -> RunEnd + Sync),
-    ) -> Result<Vec<RescuedJob>> {
-        let mut rescued = Vec::new();
-        for job in self.abandoned_jobs(abandoned).await? {
-            let now = self.now();
-            let failed = job.attempt >= job.max_attempts;
-            let fetch_ended = job.integration_id.filter(|_| failed && !job.queue.processes());
-            let mut tx = self.begin().await?;
-            lock_order::hold_integrations(&mut tx, fetch_ended.as_slice()).await?;
-            if !jobs::rescue(&mut tx, &job, abandoned, now).await? {
-                continue;
-            }
-            let run = match job.sync_run_id {
-                Some(run_id) => {
-                    sync_runs::abandon(&mut tx, run_id, RunStatus::Failed, abandoned.reason(), now).await?;
-                    sync_runs::get(&mut tx, run_id).await?
-                }
-                None => None,
-            };
-            let mut paused = None;
-            if let Some(id) = fetch_ended
-                && let Some(integration) = integrations::get(&mut tx, id).await?
-            {
-                let started_at = run.and_then(|run| run.started_at).unwrap_or(now);
-                paused = end_run(&mut tx, id, &end_of_fetch(&integration, started_at), now).await?;
-            }
-            tx.commit().await?;
-            rescued.push(RescuedJob { job, failed, paused });
+    ) -> Result<Option<Rescued>> {
+        let now = self.now();
+        let failed = job.attempt >= job.max_attempts;
+        let fetch_ended = job.integration_id.filter(|_| failed && !job.queue.processes());
+        let mut tx = self.begin().await?;
+        lock_order::hold_integrations(&mut tx, fetch_ended.as_slice()).await?;
+        if !jobs::rescue(&mut tx, job, abandoned, now).await? {
+            return Ok(None);
         }
-        Ok(rescued)
+        let run = match job.sync_run_id {
+            Some(run_id) => {
+                let (class, reason) = (ErrorClass::LeaseExpired, abandoned.reason());
+                sync_runs::abandon(&mut tx, run_id, RunStatus::Failed, class, reason, now).await?;
+                sync_runs::get(&mut tx, run_id).await?
+            }
+            None => None,
+        };
+        let mut paused = None;
+        if let Some(id) = fetch_ended
+            && let Some(integration) = integrations::get(&mut tx, id).await?
+        {
+            let started_at = run.and_then(|run| run.started_at).unwrap_or(now);
+            paused = end_run(&mut tx, id, &end_of_fetch(&integration, started_at), now).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(Rescued { failed, paused }))
     }
 }
 

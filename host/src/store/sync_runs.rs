@@ -152,10 +152,11 @@ impl Store {
         finish_many(&mut *self.pool().acquire().await?, &[(id, outcome)], self.now()).await
     }
 
-    /// Close a run its worker can no longer finish (killed, shut down), or a
-    /// requested run whose job ended before starting it.
-    pub async fn abandon_sync_run(&self, id: i64, status: RunStatus, message: &str) -> Result<()> {
-        abandon(&mut *self.pool().acquire().await?, id, status, message, self.now()).await
+    /// Close a run its worker can no longer finish (killed, shut down, its
+    /// end not recordable), or a requested run whose job ended before
+    /// starting it.
+    pub async fn abandon_sync_run(&self, id: i64, status: RunStatus, class: ErrorClass, message: &str) -> Result<()> {
+        abandon(&mut *self.pool().acquire().await?, id, status, class, message, self.now()).await
     }
 
     /// Delete finished runs older than `before`, and beyond the newest
@@ -471,7 +472,14 @@ pub(super) async fn ended_by_their_worker(conn: &mut Connection, ids: &[i64]) ->
 }
 
 /// Close run `id` if it is still open, as abandoned at `now`.
-pub(super) async fn abandon(conn: &mut Connection, id: i64, status: RunStatus, message: &str, now: i64) -> Result<()> {
+pub(super) async fn abandon(
+    conn: &mut Connection,
+    id: i64,
+    status: RunStatus,
+    class: ErrorClass,
+    message: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE sync_runs SET status = $2, finished_at = $3, duration_ms = $3 - started_at,
              error_class = $5, error_message = $4
@@ -481,7 +489,7 @@ pub(super) async fn abandon(conn: &mut Connection, id: i64, status: RunStatus, m
     .bind(status.as_str())
     .bind(now)
     .bind(message)
-    .bind(ErrorClass::LeaseExpired.as_str())
+    .bind(class.as_str())
     .execute(conn)
     .await?;
     Ok(())
