@@ -165,9 +165,9 @@ fn list_accounts(config: &Config) -> Result<Vec<Value>, PluginError> {
 /// [`pending`]), so that it is read again until it has settled or been
 /// released. Each page is emitted and checkpointed together with the cursor
 /// that points past it and the pending payments as that page left them: a
-/// pass cut short starts again where neither has been passed. A backfill resumed after its process was
-/// killed continues after the last page it stored. `done_before` counts
-/// earlier accounts' transactions, for progress.
+/// pass cut short starts again where neither has been passed. A backfill
+/// resumed after its process was killed continues after the last page it
+/// stored. `done_before` counts earlier accounts' transactions, for progress.
 fn fetch_transactions(
     account: &str,
     config: &Config,
